@@ -1,0 +1,85 @@
+/*
+ * core/daemon.h: one running gottwall process: the loop, the config, the
+ * storage instance and its thread, the transports (aggregator role) and the
+ * read API and dashboard (server role). Plugin instances reach it through
+ * their gw_instance_s.
+ */
+#ifndef GW_CORE_DAEMON_H
+#define GW_CORE_DAEMON_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/plugin.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "ingest.h"
+#include "loader.h"
+#include "store.h"
+
+#define GW__ROLE_AGGREGATOR 0x1u
+#define GW__ROLE_SERVER 0x2u
+
+typedef struct gw__daemon_s gw__daemon_t;
+
+/* One plugin instance. ctx.inst points back here. */
+struct gw_instance_s {
+    gw_ctx_t ctx;
+    gw__daemon_t *daemon;
+    gw__plugin_t *plugin;
+    char *name;                  /* instance name */
+    char *prefix;                /* log prefix: "transport:http:http" */
+    config_setting_t *section;   /* may be NULL */
+    void *state;                 /* the plugin's */
+    int started;
+};
+typedef struct gw_instance_s gw__instance_t;
+
+struct gw__daemon_s {
+    struct ev_loop *loop;
+    gw__config_t *cfg;
+    unsigned roles;
+    gw__loader_t loader;
+    gw__auth_t *auth;
+    gw__ingest_t *ingest;        /* aggregator role */
+    gw__instance_t *storage;
+    gw__store_t *store;
+    gw__instance_t **transports;
+    size_t ntransports;
+    gw__api_t *api;              /* server role */
+    char id[40];                 /* random per process: batch ids */
+    ev_timer flush_timer;
+    ev_signal sig_term, sig_int, sig_hup;
+    int stopping;
+    /* Overrides from the command line (server start -h/-p). */
+    const char *server_host;
+    int server_port;
+};
+
+/* The single host table handed to every plugin instance. */
+extern const gw_host_t gw__host;
+
+/* Options from the command line. */
+typedef struct gw__run_opts_s {
+    unsigned roles;
+    const char *server_host;     /* NULL: SERVER.HOST */
+    int server_port;             /* 0: SERVER.PORT */
+    char *const *plugin_dirs;    /* --plugin-path and GOTTWALL_PLUGIN_PATH */
+    size_t nplugin_dirs;
+} gw__run_opts_t;
+
+/* Runs until SIGTERM/SIGINT: starts the storage, transports and server,
+ * then on a signal stops accepting, flushes everything and stops. cfg is
+ * owned by the caller (SIGHUP replaces it inside). Returns 0 on a clean
+ * stop, 1 on a start-up error (already logged). */
+int gw__daemon_run(const char *config_path, gw__config_t *cfg,
+                   const gw__run_opts_t *opts);
+
+/* Loads the storage plugin, creates its instance and reaches it (ping);
+ * for `gottwall check`. Logs what fails; 0 or 1. */
+int gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts);
+
+#endif /* GW_CORE_DAEMON_H */

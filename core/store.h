@@ -1,0 +1,81 @@
+/*
+ * core/store.h: the storage thread (DESIGN §2).
+ *
+ * One gw__store_t runs one storage plugin instance on its own thread. The
+ * loop hands it aggregation tables to write (gw__store_flush) and jobs to
+ * run (gw__store_call: queries, metadata, documents). Every call into the
+ * plugin happens on that thread, one at a time. Results come back to the
+ * loop through an ev_async.
+ *
+ * Writes: tables merge into the "next" batch; the thread stores the
+ * "current" batch; GW_AGAIN keeps it (same id) and retries with backoff
+ * (100 ms doubling to 5 s) while new tables keep merging into "next",
+ * bounded by MAX_PENDING_SERIES. The outage is logged once, the recovery
+ * once.
+ */
+#ifndef GW_CORE_STORE_H
+#define GW_CORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/plugin.h>
+
+#include "ingest.h"
+
+struct ev_loop;
+typedef struct gw__store_s gw__store_t;
+struct gw_instance_s;
+
+/* Runs on the storage thread: call the plugin through ops and state. */
+typedef int (*gw__store_job_fn)(const gw_storage_ops_t *ops, void *state,
+                                void *arg, gw_error_t *err);
+/* Runs on the loop thread afterwards with the job's return code. */
+typedef void (*gw__store_done_fn)(void *arg, int rc, const gw_error_t *err);
+
+typedef struct gw__store_stats_s {
+    uint64_t batches_stored;
+    uint64_t events_stored;      /* events in batches stored */
+    uint64_t events_dropped;     /* over MAX_PENDING_SERIES or GW_ERR batches */
+    uint64_t store_errors;       /* GW_AGAIN and GW_ERR returns */
+    size_t pending_series;       /* deltas waiting (current + next) */
+    double last_flush_seconds;   /* duration of the last successful store() */
+    int down;                    /* 1 while the storage refuses */
+} gw__store_stats_t;
+
+/*
+ * Starts the thread for an instance whose plugin state is already created.
+ * periods: bit set of periods to expand to; max_pending: MAX_PENDING_SERIES;
+ * id_prefix: unique per process (batch ids are "{id_prefix}:{seq}").
+ */
+int gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
+                    const gw_storage_ops_t *ops, void *state,
+                    unsigned periods, size_t max_pending,
+                    const char *id_prefix, gw__store_t **out,
+                    gw_error_t *err);
+
+/* Hands a table to the thread (takes ownership; NULL is a no-op). Loop. */
+void gw__store_flush(gw__store_t *st, gw__table_t *t);
+
+/* Calls done(arg) on the loop once every table handed over before this
+ * call has been stored (rc GW_OK) or the store is closing (GW_AGAIN). */
+void gw__store_when_stored(gw__store_t *st, gw__store_done_fn done,
+                           void *arg);
+
+/* Queues a job; done runs on the loop thread. Jobs do not wait behind a
+ * write that is backing off. Loop thread. */
+void gw__store_call(gw__store_t *st, gw__store_job_fn job,
+                    gw__store_done_fn done, void *arg);
+
+/* A snapshot of the counters. Any thread. */
+void gw__store_stats(gw__store_t *st, gw__store_stats_t *out);
+
+/*
+ * Stops: waits up to timeout_ms for everything handed over to be stored
+ * (runs the loop's async callbacks meanwhile), logs what could not be
+ * stored, joins the thread and frees st (the plugin state is NOT destroyed:
+ * the caller does that). Returns the number of events not stored.
+ */
+uint64_t gw__store_close(gw__store_t *st, int timeout_ms);
+
+#endif /* GW_CORE_STORE_H */

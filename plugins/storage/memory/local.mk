@@ -1,0 +1,1 @@
+# plugins/storage/memory: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/storage/postgres: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/storage/redis: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/transport/http: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/transport/redis: build rules (included from Makefile.am).

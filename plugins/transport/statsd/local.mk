@@ -1,0 +1,1 @@
+# plugins/transport/statsd: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/transport/tcpip: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# plugins/transport/udp: build rules (included from Makefile.am).

@@ -1,0 +1,166 @@
+/*
+ * gottwall/event.h: the data model every plugin sees.
+ *
+ * An event (gw_event_t) is what a transport hands the core: one "order paid"
+ * or "request took 35 ms". The core validates it and aggregates it into
+ * series; at each flush it hands a storage a batch of deltas (gw_delta_t),
+ * one per (project, metric, series, period, bucket). A storage answers
+ * queries with points (gw_point_t), the stored cell of one bucket.
+ */
+#ifndef GOTTWALL_EVENT_H
+#define GOTTWALL_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/common.h>
+
+/* What an event does to its buckets. 0 means "not given": the default. */
+typedef enum gw_action_e {
+    GW_ACTION_DEFAULT = 0,
+    GW_ACTION_INCR = 1,  /* value += v */
+    GW_ACTION_DECR = 2,  /* value -= |v| */
+    GW_ACTION_AVG = 3,   /* keeps sum and count; value = sum / count */
+    GW_ACTION_GAUGE = 4  /* value = v of the latest event by ts */
+} gw_action_t;
+
+/* What a metric is, fixed by its first event. */
+typedef enum gw_kind_e {
+    GW_KIND_COUNTER = 1, /* incr and decr */
+    GW_KIND_AVG = 2,
+    GW_KIND_GAUGE = 3
+} gw_kind_t;
+
+/* Calendar periods, all in UTC. A bucket's id is the epoch second of its
+ * start; GW_PERIOD_ALL has the single bucket 0. */
+typedef enum gw_period_e {
+    GW_PERIOD_MINUTE = 0,
+    GW_PERIOD_HOUR = 1,
+    GW_PERIOD_DAY = 2,
+    GW_PERIOD_WEEK = 3, /* ISO: starts Monday 00:00 */
+    GW_PERIOD_MONTH = 4,
+    GW_PERIOD_YEAR = 5,
+    GW_PERIOD_ALL = 6
+} gw_period_t;
+
+#define GW_PERIOD_COUNT 7
+
+/* The period's name as used in config, the API and the Redis layout:
+ * "minute", "hour", "day", "week", "month", "year", "all"; NULL if p is out
+ * of range. The string is static. */
+static inline const char *
+gw_period_name(gw_period_t p)
+{
+    static const char *const names[GW_PERIOD_COUNT] = {
+        "minute", "hour", "day", "week", "month", "year", "all"};
+
+    return ((unsigned) p < GW_PERIOD_COUNT) ? names[p] : NULL;
+}
+
+/* The kind's name: "counter", "avg", "gauge"; NULL if out of range. */
+static inline const char *
+gw_kind_name(gw_kind_t k)
+{
+    switch (k) {
+    case GW_KIND_COUNTER:
+        return "counter";
+    case GW_KIND_AVG:
+        return "avg";
+    case GW_KIND_GAUGE:
+        return "gauge";
+    }
+    return NULL;
+}
+
+/*
+ * One filter value of an event. A filter with a list of values is given as
+ * several gw_filter_t with the same name. Both strings are borrowed.
+ */
+typedef struct gw_filter_s {
+    const char *name;
+    const char *value;
+} gw_filter_t;
+
+/*
+ * One event as a transport submits it (host->submit). Everything is
+ * borrowed for the duration of the call; the core copies what it keeps.
+ */
+typedef struct gw_event_s {
+    const char *project;        /* NULL: the authenticated project */
+    const char *name;           /* metric name, 1..255 bytes of UTF-8 */
+    gw_action_t action;         /* GW_ACTION_DEFAULT: incr */
+    int has_ts;                 /* 0: the server's clock at receipt */
+    double ts;                  /* epoch seconds, UTC */
+    double value;               /* finite */
+    const gw_filter_t *filters; /* nfilters pairs, may be NULL if 0 */
+    size_t nfilters;
+} gw_event_t;
+
+/*
+ * One aggregated change to one stored cell, as a storage receives it.
+ * A storage applies it as:
+ *   counter: sum += d.sum
+ *   avg:     sum += d.sum; count += d.count
+ *   gauge:   if d.ts >= stored ts: value = d.sum, ts = d.ts
+ * All strings are borrowed for the duration of store().
+ */
+typedef struct gw_delta_s {
+    const char *project;
+    const char *metric;
+    const char *filter_name;  /* NULL for the total series */
+    const char *filter_value; /* NULL for the total series */
+    gw_kind_t kind;
+    gw_period_t period;
+    int64_t bucket; /* epoch second of the bucket's start; 0 for all */
+    double sum;     /* counter: the change; avg: sum of values; gauge: value */
+    int64_t count;  /* events merged into this delta */
+    double ts;      /* gauge: time of the newest event merged; else 0 */
+} gw_delta_t;
+
+/*
+ * A batch of deltas for one store() call. id is unique per batch and stays
+ * the same when the core retries the batch, so a storage that records it in
+ * the same transaction as the deltas applies each batch exactly once.
+ * Everything is borrowed for the duration of the call.
+ */
+typedef struct gw_batch_s {
+    const char *id;
+    const gw_delta_t *deltas;
+    size_t ndeltas;
+} gw_batch_t;
+
+/*
+ * One stored bucket, as a storage returns it from query(): the cell's raw
+ * state. The core turns it into a value by kind (sum; sum / count; the
+ * gauge's value in sum).
+ */
+typedef struct gw_point_s {
+    int64_t bucket;
+    double sum;
+    int64_t count;
+    double ts;
+} gw_point_t;
+
+/* What a query asks for: one series of one metric over buckets
+ * from..to inclusive (both already aligned to the period). */
+typedef struct gw_query_s {
+    const char *project;
+    const char *metric;
+    const char *filter_name;  /* NULL for the total series */
+    const char *filter_value; /* NULL for the total series */
+    gw_kind_t kind;
+    gw_period_t period;
+    int64_t from;
+    int64_t to;
+} gw_query_t;
+
+/* One metadata entry: a metric (filter_name NULL), or one value of one of
+ * its filters. Strings are borrowed for the call of the callback. */
+typedef struct gw_meta_s {
+    const char *metric;
+    gw_kind_t kind;
+    const char *filter_name;
+    const char *filter_value;
+} gw_meta_t;
+
+#endif /* GOTTWALL_EVENT_H */

@@ -1,0 +1,82 @@
+/*
+ * gottwall/storage.h: what a storage plugin implements.
+ *
+ * The core pre-aggregates events and hands a storage batches of deltas; the
+ * storage applies them and answers the read API: queries of one series,
+ * metadata (metrics, their filters and values) and small JSON documents
+ * (embedded charts, saved dashboards).
+ *
+ * Threads: create and destroy run on the main thread. Every other op runs
+ * on the instance's own storage thread and calls into one instance are never
+ * concurrent, so a storage may block (with timeouts) and needs no locks.
+ */
+#ifndef GOTTWALL_STORAGE_H
+#define GOTTWALL_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/common.h>
+#include <gottwall/event.h>
+#include <gottwall/host.h>
+
+/* Receives one stored point. p is borrowed for the call. */
+typedef void (*gw_point_fn)(void *arg, const gw_point_t *p);
+/* Receives one metadata entry. m is borrowed for the call. */
+typedef void (*gw_meta_fn)(void *arg, const gw_meta_t *m);
+/* Receives a document's bytes. data is borrowed for the call. */
+typedef void (*gw_doc_fn)(void *arg, const char *data, size_t len);
+
+typedef struct gw_storage_ops_s {
+    uint32_t struct_size; /* sizeof(gw_storage_ops_t) as compiled */
+
+    /* Reads config (host->config_apply), allocates *state. Should not need
+     * the server to be up: connect lazily. GW_OK or GW_ERR. Required. */
+    int (*create)(const gw_ctx_t *ctx, void **state, gw_error_t *err);
+
+    /* Frees everything. Never fails. Required. */
+    void (*destroy)(void *state);
+
+    /*
+     * Applies a batch (see gw_delta_t for the rules), atomically if it can.
+     * GW_OK: applied. GW_AGAIN: the server is unreachable; the core keeps
+     * the batch and calls again later with the same batch->id, so a batch
+     * whose write may have happened must be recognised by id and not
+     * applied twice. GW_ERR: the batch can never be applied (it is dropped
+     * and counted). Required.
+     */
+    int (*store)(void *state, const gw_batch_t *batch, gw_error_t *err);
+
+    /*
+     * Calls emit once for each stored bucket of q's series with
+     * q->from <= bucket <= q->to, in any order; buckets never written may
+     * be skipped. GW_OK, GW_AGAIN (unreachable) or GW_ERR. Required.
+     */
+    int (*query)(void *state, const gw_query_t *q, gw_point_fn emit,
+                 void *arg, gw_error_t *err);
+
+    /*
+     * Calls emit once per metric of the project (filter_name NULL), and
+     * once per (metric, filter name, filter value), in any order.
+     * GW_OK, GW_AGAIN or GW_ERR. Required.
+     */
+    int (*metadata)(void *state, const char *project, gw_meta_fn emit,
+                    void *arg, gw_error_t *err);
+
+    /* Stores a document (replacing any with the same ns and id). ns is a
+     * short word ("embedded", "dashboard"), id at most 255 bytes of any
+     * content. GW_OK, GW_AGAIN or GW_ERR. Required. */
+    int (*doc_put)(void *state, const char *ns, const char *id,
+                   const char *data, size_t len, gw_error_t *err);
+
+    /* Calls emit once with the document if it exists; not at all if not.
+     * GW_OK, GW_AGAIN or GW_ERR. Required. */
+    int (*doc_get)(void *state, const char *ns, const char *id,
+                   gw_doc_fn emit, void *arg, gw_error_t *err);
+
+    /* Checks the server answers (GET /health). GW_OK or GW_AGAIN.
+     * Optional: NULL means always healthy. */
+    int (*ping)(void *state, gw_error_t *err);
+} gw_storage_ops_t;
+
+#endif /* GOTTWALL_STORAGE_H */

@@ -1,0 +1,20 @@
+/*
+ * gottwall/version.h: the plugin ABI version.
+ *
+ * This is NOT the package version. The core refuses a plugin whose major
+ * differs from its own, or whose minor is newer than its own.
+ *   Appending a member to a struct or a function to the host table: MINOR++.
+ *   Removing, reordering or changing the meaning of anything: MAJOR++, MINOR = 0.
+ *
+ * 1.0  initial ABI
+ */
+#ifndef GOTTWALL_VERSION_H
+#define GOTTWALL_VERSION_H
+
+#define GW_PLUGIN_ABI_MAJOR 1
+#define GW_PLUGIN_ABI_MINOR 0
+
+/* First member of every descriptor: "GWLP" read as a big-endian word. */
+#define GW_PLUGIN_MAGIC 0x47574c50u
+
+#endif /* GOTTWALL_VERSION_H */

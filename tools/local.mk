@@ -1,0 +1,1 @@
+# tools: build rules (included from Makefile.am).

@@ -1,0 +1,1 @@
+# web: build rules (included from Makefile.am).
