@@ -175,6 +175,10 @@ struct gw_host_s {
      */
     int (*on_stored)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
                      void *arg, gw_error_t *err);
+
+    /* The installation's PREFIX ("" or "/something", no trailing '/'),
+     * under which HTTP routes live. Core-owned. Loop thread. */
+    const char *(*prefix)(const gw_ctx_t *ctx);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)
