@@ -1,0 +1,667 @@
+/*
+ * plugins/transport/statsd/statsd.c: the statsd transport (SPEC §5).
+ *
+ * Listens for the statsd line protocol on UDP (and, with TCP = true, on TCP
+ * at the same port) and submits every value to one configured PROJECT:
+ * counters as incr (value / rate), gauges as gauge, timers and histograms as
+ * avg, DogStatsD tags as filters. statsd has no signatures, so the listener
+ * is on loopback by default. Lines are parsed in place (statsd_parse.c);
+ * nothing is allocated per line. A bad line is counted and skipped; the
+ * other lines of its datagram are kept.
+ *
+ * Gauge deltas (`+N|g`, `-N|g`) need the gauge's current value, which the
+ * core does not read back: this transport remembers the last value it saw
+ * for each (name, tags as written) and submits prev + N as an absolute
+ * gauge (0 + N the first time).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <gottwall/plugin.h>
+
+#include "statsd_parse.h"
+
+#define SD_UDP_BATCH 16      /* datagrams per recvmmsg */
+#define SD_UDP_ROUNDS 8      /* recvmmsg calls per wakeup */
+#define SD_DGRAM_MAX 65536   /* bytes per datagram buffer */
+#define SD_TCP_READS 8       /* reads per connection per wakeup */
+
+typedef struct sd_conn_s sd_conn_t;
+
+/* One remembered gauge: "name\0tags" and its last value. */
+typedef struct sd_gauge_s {
+    char *key; /* NULL: free slot */
+    size_t key_len;
+    uint64_t hash;
+    double value;
+} sd_gauge_t;
+
+typedef struct sd_state_s {
+    const gw_ctx_t *ctx;
+    const gw_host_t *host;
+    struct ev_loop *loop;
+
+    /* Config (filled by config_apply). */
+    const char *host_name;
+    int64_t port;
+    const char *project;
+    int tcp;
+    int64_t max_line;
+    int64_t max_connections;
+    int64_t max_gauges;
+
+    int udp_fd;
+    ev_io udp_w;
+    int tcp_fd;
+    ev_io tcp_w;
+    ev_timer accept_retry;
+    sd_conn_t *conns;
+    size_t nconns;
+    int started;
+
+    char *dgrams; /* SD_UDP_BATCH buffers of SD_DGRAM_MAX + 1 */
+    struct mmsghdr msgs[SD_UDP_BATCH];
+    struct iovec iovs[SD_UDP_BATCH];
+
+    sd_gauge_t *gauges; /* open addressing, power of two */
+    size_t gauges_cap;
+    size_t ngauges;
+
+    int warned_bad;
+    sd_line_t line; /* scratch for the parser */
+} sd_state_t;
+
+struct sd_conn_s {
+    sd_state_t *s;
+    sd_conn_t *prev, *next;
+    int fd;
+    ev_io w;
+    size_t used;
+    int discarding; /* inside a line longer than MAX_LINE */
+    char buf[];     /* MAX_LINE + 2 */
+};
+
+static const gw_config_key_t sd_keys[] = {
+    GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", sd_state_t,
+                  host_name, "address to listen on (UDP and TCP)"),
+    GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8125", sd_state_t, port,
+                        "port to listen on", 1, 65535),
+    GW_CONFIG_KEY("PROJECT", GW_CONFIG_STRING, NULL, sd_state_t, project,
+                  "the project every statsd metric is counted in (required)"),
+    GW_CONFIG_KEY("TCP", GW_CONFIG_BOOL, "true", sd_state_t, tcp,
+                  "also accept the line protocol over TCP on the same port"),
+    GW_CONFIG_KEY_RANGE("MAX_LINE", GW_CONFIG_INT, "8192", sd_state_t,
+                        max_line, "longest accepted line, in bytes", 64,
+                        SD_DGRAM_MAX),
+    GW_CONFIG_KEY_RANGE("MAX_CONNECTIONS", GW_CONFIG_INT, "1024", sd_state_t,
+                        max_connections, "open TCP connections at most", 1,
+                        1000000),
+    GW_CONFIG_KEY_RANGE("MAX_GAUGES", GW_CONFIG_INT, "100000", sd_state_t,
+                        max_gauges,
+                        "gauges whose last value is remembered for +N/-N",
+                        1, 100000000),
+    GW_CONFIG_END};
+
+/* ---- gauges ---- */
+
+static uint64_t
+sd_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char) p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static sd_gauge_t *
+sd_gauge_slot(sd_gauge_t *tab, size_t cap, const char *key, size_t len,
+              uint64_t h)
+{
+    size_t i = (size_t) h & (cap - 1);
+
+    for (;;) {
+        sd_gauge_t *g = &tab[i];
+
+        if (g->key == NULL ||
+            (g->hash == h && g->key_len == len && memcmp(g->key, key, len) == 0))
+            return g;
+        i = (i + 1) & (cap - 1);
+    }
+}
+
+static int
+sd_gauge_grow(sd_state_t *s)
+{
+    size_t cap = s->gauges_cap ? s->gauges_cap * 2 : 64, i;
+    sd_gauge_t *tab = calloc(cap, sizeof(*tab));
+
+    if (tab == NULL)
+        return -1;
+    for (i = 0; i < s->gauges_cap; i++) {
+        sd_gauge_t *g = &s->gauges[i];
+
+        if (g->key != NULL)
+            *sd_gauge_slot(tab, cap, g->key, g->key_len, g->hash) = *g;
+    }
+    free(s->gauges);
+    s->gauges = tab;
+    s->gauges_cap = cap;
+    return 0;
+}
+
+/* The remembered gauge for the current line, created if missing; NULL when
+ * MAX_GAUGES is reached or memory is short. */
+static sd_gauge_t *
+sd_gauge_get(sd_state_t *s)
+{
+    const sd_line_t *l = &s->line;
+    char stack[512], *key = stack;
+    size_t len = l->name_len + 1 + l->tags_raw_len;
+    uint64_t h;
+    sd_gauge_t *g = NULL;
+
+    if (len > sizeof(stack) && (key = malloc(len)) == NULL)
+        return NULL;
+    memcpy(key, l->name, l->name_len);
+    key[l->name_len] = '\0';
+    memcpy(key + l->name_len + 1, l->tags_raw, l->tags_raw_len);
+    h = sd_hash(key, len);
+
+    if (s->gauges_cap != 0) {
+        g = sd_gauge_slot(s->gauges, s->gauges_cap, key, len, h);
+        if (g->key != NULL)
+            goto out;
+    }
+    g = NULL;
+    if (s->ngauges >= (size_t) s->max_gauges)
+        goto out;
+    if ((s->ngauges + 1) * 4 > s->gauges_cap * 3 && sd_gauge_grow(s) != 0)
+        goto out;
+    g = sd_gauge_slot(s->gauges, s->gauges_cap, key, len, h);
+    g->key = malloc(len);
+    if (g->key == NULL) {
+        g = NULL;
+        goto out;
+    }
+    memcpy(g->key, key, len);
+    g->key_len = len;
+    g->hash = h;
+    g->value = 0;
+    s->ngauges++;
+out:
+    if (key != stack)
+        free(key);
+    return g;
+}
+
+/* ---- lines ---- */
+
+static void
+sd_drop(sd_state_t *s, const char *reason, uint64_t n)
+{
+    s->host->count(s->ctx, GW_COUNTER_RECEIVED, NULL, n);
+    s->host->count(s->ctx, GW_COUNTER_DROPPED, reason, n);
+}
+
+static void
+sd_bad_line(sd_state_t *s, const char *reason, const char *why)
+{
+    sd_drop(s, reason, 1);
+    if (!s->warned_bad) {
+        s->warned_bad = 1;
+        gw_log_warning(s->ctx, "dropped a statsd line: %s (counted as "
+                       "dropped{reason=\"%s\"}; further ones are logged at "
+                       "debug level)", why, reason);
+    } else {
+        gw_log_debug(s->ctx, "dropped a statsd line: %s", why);
+    }
+}
+
+/* Parses and submits one line, line[len] writable. */
+static void
+sd_handle_line(sd_state_t *s, char *line, size_t len)
+{
+    sd_line_t *l = &s->line;
+    const char *why = NULL;
+    size_t i;
+
+    if (len > (size_t) s->max_line) {
+        sd_bad_line(s, "line_too_long", "line longer than MAX_LINE");
+        return;
+    }
+    switch (sd_parse_line(line, len, l, &why)) {
+    case SD_LINE_EMPTY:
+        return;
+    case SD_LINE_BAD:
+        sd_bad_line(s, "bad_line", why);
+        return;
+    case SD_LINE_OK:
+        break;
+    }
+
+    for (i = 0; i < l->nsamples; i++) {
+        const sd_sample_t *smp = &l->samples[i];
+        gw_event_t ev;
+        gw_error_t err;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.name = l->name;
+        ev.has_ts = l->has_ts;
+        ev.ts = l->ts;
+        ev.filters = l->ntags ? l->tags : NULL;
+        ev.nfilters = l->ntags;
+
+        switch (smp->type) {
+        case SD_COUNTER:
+            ev.action = GW_ACTION_INCR;
+            ev.value = smp->value / smp->rate;
+            break;
+        case SD_TIMER:
+            ev.action = GW_ACTION_AVG;
+            ev.value = smp->value;
+            break;
+        case SD_GAUGE: {
+            sd_gauge_t *g = sd_gauge_get(s);
+
+            ev.action = GW_ACTION_GAUGE;
+            if (smp->gauge_delta) {
+                if (g == NULL) {
+                    sd_bad_line(s, "too_many_gauges",
+                                "gauge delta for a gauge beyond MAX_GAUGES");
+                    continue;
+                }
+                ev.value = g->value + smp->value;
+            } else {
+                ev.value = smp->value;
+            }
+            if (g != NULL)
+                g->value = ev.value;
+            break;
+        }
+        case SD_SET:
+        default:
+            sd_bad_line(s, "unsupported_type", "sets (|s) are not supported");
+            continue;
+        }
+        if (s->host->submit(s->ctx, s->project, &ev, &err) != GW_OK)
+            gw_log_debug(s->ctx, "statsd value of %s refused: %s", l->name,
+                         err.msg);
+    }
+}
+
+/* Every '\n'-separated line of buf[0..len); buf[len] writable. */
+static void
+sd_handle_lines(sd_state_t *s, char *buf, size_t len)
+{
+    size_t start = 0;
+
+    while (start < len) {
+        char *nl = memchr(buf + start, '\n', len - start);
+        size_t end = nl ? (size_t) (nl - buf) : len;
+
+        sd_handle_line(s, buf + start, end - start);
+        start = end + 1;
+    }
+}
+
+/* ---- UDP ---- */
+
+static void
+sd_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sd_state_t *s = w->data;
+    int round, i, n;
+
+    (void) loop;
+    (void) revents;
+    for (round = 0; round < SD_UDP_ROUNDS; round++) {
+        for (i = 0; i < SD_UDP_BATCH; i++) {
+            s->iovs[i].iov_base = s->dgrams + (size_t) i * (SD_DGRAM_MAX + 1);
+            s->iovs[i].iov_len = SD_DGRAM_MAX;
+            memset(&s->msgs[i].msg_hdr, 0, sizeof(s->msgs[i].msg_hdr));
+            s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
+            s->msgs[i].msg_hdr.msg_iovlen = 1;
+            s->msgs[i].msg_len = 0;
+        }
+        n = recvmmsg(s->udp_fd, s->msgs, SD_UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                gw_log_warning(s->ctx, "recvmmsg: %s", strerror(errno));
+            return;
+        }
+        for (i = 0; i < n; i++)
+            sd_handle_lines(s, s->iovs[i].iov_base, s->msgs[i].msg_len);
+        if (n < SD_UDP_BATCH)
+            return;
+    }
+}
+
+/* ---- TCP ---- */
+
+static void
+sd_conn_close(sd_conn_t *c)
+{
+    sd_state_t *s = c->s;
+
+    ev_io_stop(s->loop, &c->w);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    free(c);
+}
+
+/* Handles the complete lines in c->buf and keeps the rest. */
+static void
+sd_conn_lines(sd_conn_t *c)
+{
+    sd_state_t *s = c->s;
+    size_t start = 0;
+    char *nl;
+
+    while ((nl = memchr(c->buf + start, '\n', c->used - start)) != NULL) {
+        size_t end = (size_t) (nl - c->buf);
+
+        if (c->discarding)
+            c->discarding = 0; /* the end of a line already counted */
+        else
+            sd_handle_line(s, c->buf + start, end - start);
+        start = end + 1;
+    }
+    if (start > 0) {
+        memmove(c->buf, c->buf + start, c->used - start);
+        c->used -= start;
+    }
+    if (c->used > (size_t) s->max_line) {
+        /* No newline within MAX_LINE + 1 bytes: count the line once and
+         * skip the rest of it. */
+        if (!c->discarding)
+            sd_bad_line(s, "line_too_long", "line longer than MAX_LINE");
+        c->discarding = 1;
+        c->used = 0;
+    }
+}
+
+static void
+sd_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sd_conn_t *c = w->data;
+    size_t cap = (size_t) c->s->max_line + 1;
+    int i;
+
+    (void) loop;
+    (void) revents;
+    for (i = 0; i < SD_TCP_READS; i++) {
+        ssize_t n = read(c->fd, c->buf + c->used, cap - c->used);
+
+        if (n > 0) {
+            c->used += (size_t) n;
+            sd_conn_lines(c);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* EOF (or an error): a last line without '\n' is still a line. */
+        if (n == 0 && c->used > 0 && !c->discarding)
+            sd_handle_line(c->s, c->buf, c->used);
+        sd_conn_close(c);
+        return;
+    }
+}
+
+static void
+sd_accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    sd_state_t *s = w->data;
+
+    (void) revents;
+    ev_io_start(loop, &s->tcp_w);
+}
+
+static void
+sd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sd_state_t *s = w->data;
+    int i;
+
+    (void) revents;
+    for (i = 0; i < 64; i++) {
+        int fd = accept4(s->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sd_conn_t *c;
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                gw_log_warning(s->ctx, "accept: %s; pausing for 1 s",
+                               strerror(errno));
+                ev_io_stop(loop, &s->tcp_w);
+                ev_timer_set(&s->accept_retry, 1.0, 0.0);
+                ev_timer_start(loop, &s->accept_retry);
+            }
+            return;
+        }
+        if (s->nconns >= (size_t) s->max_connections) {
+            gw_log_warning(s->ctx, "refusing a TCP connection: "
+                           "MAX_CONNECTIONS (%lld) are open",
+                           (long long) s->max_connections);
+            close(fd);
+            continue;
+        }
+        c = malloc(sizeof(*c) + (size_t) s->max_line + 2);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->s = s;
+        c->fd = fd;
+        c->used = 0;
+        c->discarding = 0;
+        c->prev = NULL;
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        ev_io_init(&c->w, sd_conn_cb, fd, EV_READ);
+        c->w.data = c;
+        ev_io_start(loop, &c->w);
+    }
+}
+
+/* ---- sockets ---- */
+
+static int
+sd_socket(sd_state_t *s, int type, gw_error_t *err)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char port[16];
+    const char *what = (type == SOCK_DGRAM) ? "udp" : "tcp";
+    int fd = -1, rc, one = 1, saved = 0;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = type;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%lld", (long long) s->port);
+    rc = getaddrinfo(s->host_name, port, &hints, &res);
+    if (rc != 0) {
+        gw_error_set(err, "HOST \"%s\": %s", s->host_name, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            (type == SOCK_DGRAM || listen(fd, 511) == 0))
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        gw_error_set(err, "bind %s %s:%lld: %s", what, s->host_name,
+                     (long long) s->port, strerror(saved));
+        return -1;
+    }
+    if (type == SOCK_DGRAM) {
+        int rcvbuf = 4 * 1024 * 1024;
+
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
+    return fd;
+}
+
+/* ---- ops ---- */
+
+static int
+sd_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
+{
+    sd_state_t *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return gw_error_set(err, "out of memory");
+    s->ctx = ctx;
+    s->host = ctx->host;
+    s->udp_fd = -1;
+    s->tcp_fd = -1;
+    if (ctx->host->config_apply(ctx, sd_keys, s, err) != GW_OK) {
+        free(s);
+        return GW_ERR;
+    }
+    if (s->project == NULL || s->project[0] == '\0') {
+        free(s);
+        return gw_error_set(err, "PROJECT is required: name the project "
+                            "(from PROJECTS) that statsd metrics are counted in");
+    }
+    s->dgrams = malloc((size_t) SD_UDP_BATCH * (SD_DGRAM_MAX + 1));
+    if (s->dgrams == NULL) {
+        free(s);
+        return gw_error_set(err, "out of memory");
+    }
+    *state = s;
+    return GW_OK;
+}
+
+static int
+sd_start(void *state, gw_error_t *err)
+{
+    sd_state_t *s = state;
+
+    s->loop = s->host->loop(s->ctx);
+    if (!s->host->project_exists(s->ctx, s->project))
+        return gw_error_set(err, "PROJECT \"%s\" is not in PROJECTS: statsd "
+                            "metrics need a configured project", s->project);
+    s->udp_fd = sd_socket(s, SOCK_DGRAM, err);
+    if (s->udp_fd < 0)
+        return GW_ERR;
+    if (s->tcp) {
+        s->tcp_fd = sd_socket(s, SOCK_STREAM, err);
+        if (s->tcp_fd < 0) {
+            close(s->udp_fd);
+            s->udp_fd = -1;
+            return GW_ERR;
+        }
+        ev_io_init(&s->tcp_w, sd_accept_cb, s->tcp_fd, EV_READ);
+        s->tcp_w.data = s;
+        ev_init(&s->accept_retry, sd_accept_retry_cb);
+        s->accept_retry.data = s;
+        ev_io_start(s->loop, &s->tcp_w);
+    }
+    ev_io_init(&s->udp_w, sd_udp_cb, s->udp_fd, EV_READ);
+    s->udp_w.data = s;
+    ev_io_start(s->loop, &s->udp_w);
+    s->started = 1;
+    gw_log_info(s->ctx, "statsd on %s:%lld (udp%s) for project %s",
+                s->host_name, (long long) s->port, s->tcp ? " and tcp" : "",
+                s->project);
+    return GW_OK;
+}
+
+static void
+sd_stop(void *state)
+{
+    sd_state_t *s = state;
+
+    if (!s->started)
+        return;
+    s->started = 0;
+    ev_io_stop(s->loop, &s->udp_w);
+    close(s->udp_fd);
+    s->udp_fd = -1;
+    if (s->tcp_fd >= 0) {
+        ev_io_stop(s->loop, &s->tcp_w);
+        ev_timer_stop(s->loop, &s->accept_retry);
+        close(s->tcp_fd);
+        s->tcp_fd = -1;
+    }
+    /* Complete lines were handled as they arrived. Bytes after a
+     * connection's last '\n' may be half a line ("foo:12" of "foo:123|c"):
+     * they are counted as dropped, not guessed at. */
+    while (s->conns != NULL) {
+        sd_conn_t *c = s->conns;
+
+        if (c->used > 0 && !c->discarding)
+            sd_drop(s, "partial_line", 1);
+        sd_conn_close(c);
+    }
+}
+
+static void
+sd_destroy(void *state)
+{
+    sd_state_t *s = state;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    sd_stop(s);
+    for (i = 0; i < s->gauges_cap; i++)
+        free(s->gauges[i].key);
+    free(s->gauges);
+    free(s->dgrams);
+    free(s);
+}
+
+static const gw_transport_ops_t sd_ops = {
+    .struct_size = sizeof(gw_transport_ops_t),
+    .create = sd_create,
+    .start = sd_start,
+    .stop = sd_stop,
+    .destroy = sd_destroy,
+};
+
+GW_PLUGIN_DESCRIPTOR = {
+    GW_PLUGIN_HEADER,
+    .kind = GW_PLUGIN_TRANSPORT,
+    .name = "statsd",
+    .version = "1.0.0",
+    .description = "statsd and DogStatsD line protocol over UDP and TCP",
+    .transport = &sd_ops,
+};

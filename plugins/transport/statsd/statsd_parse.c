@@ -1,0 +1,300 @@
+/*
+ * plugins/transport/statsd/statsd_parse.c: the statsd line parser.
+ *
+ * A single pass over the line, in place: separators become NUL bytes, so
+ * the metric name and the tags are usable C strings without a copy. Numbers
+ * are checked against a strict grammar before strtod (which would also take
+ * "nan", "inf" and hex). Nothing here knows about sockets or the daemon, so
+ * the unit tests exercise it alone.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "statsd_parse.h"
+
+#define SD_MAX_NAME 255
+
+static int
+sd_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Strict decimal: [+-]? digits [. digits] [e [+-]? digits], with at least
+ * one digit before the exponent. s[0..len) */
+static int
+sd_number(const char *s, size_t len, double *out)
+{
+    char tmp[64];
+    size_t i = 0, digits = 0;
+    char *end;
+    double v;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    if (s[i] == '+' || s[i] == '-')
+        i++;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        i++;
+        digits++;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            i++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return -1;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t exp_digits = 0;
+
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            i++;
+            exp_digits++;
+        }
+        if (exp_digits == 0)
+            return -1;
+    }
+    if (i != len)
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    v = strtod(tmp, &end);
+    if (end != tmp + len || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* The type field's text s[0..len). */
+static int
+sd_type(const char *s, size_t len, sd_type_t *out)
+{
+    if (len == 1 && s[0] == 'c')
+        *out = SD_COUNTER;
+    else if (len == 1 && s[0] == 'g')
+        *out = SD_GAUGE;
+    else if ((len == 2 && s[0] == 'm' && s[1] == 's') ||
+             (len == 1 && (s[0] == 'h' || s[0] == 'd')))
+        *out = SD_TIMER;
+    else if (len == 1 && s[0] == 's')
+        *out = SD_SET;
+    else
+        return -1;
+    return 0;
+}
+
+/* Splits the NUL-terminated tags text in place into out->tags. */
+static sd_result_t
+sd_tags(char *s, sd_line_t *out, const char **why)
+{
+    char *p = s;
+
+    while (*p != '\0') {
+        char *tag = p, *colon;
+
+        while (*p != '\0' && *p != ',')
+            p++;
+        if (*p == ',')
+            *p++ = '\0';
+        if (*tag == '\0')
+            continue; /* "a:b,,c:d" or a trailing comma */
+        if (out->ntags == SD_MAX_TAGS) {
+            *why = "more than 64 tags";
+            return SD_LINE_BAD;
+        }
+        colon = strchr(tag, ':');
+        if (colon == tag) {
+            *why = "tag with an empty name";
+            return SD_LINE_BAD;
+        }
+        if (colon == NULL) {
+            out->tags[out->ntags].name = tag;
+            out->tags[out->ntags].value = "true";
+        } else {
+            *colon = '\0';
+            if (colon[1] == '\0') {
+                *why = "tag with an empty value";
+                return SD_LINE_BAD;
+            }
+            out->tags[out->ntags].name = tag;
+            out->tags[out->ntags].value = colon + 1;
+        }
+        out->ntags++;
+    }
+    return SD_LINE_OK;
+}
+
+/* Index of the first of the stop characters (or end) in s[i..end). */
+static size_t
+sd_span(const char *s, size_t i, size_t end, const char *stops)
+{
+    while (i < end && strchr(stops, s[i]) == NULL)
+        i++;
+    return i;
+}
+
+/* One `value|type` plus its optional fields, from s[*pos..end). */
+static sd_result_t
+sd_entry(char *s, size_t *pos, size_t end, sd_line_t *out, const char **why)
+{
+    size_t i = *pos, vstart, vend, tstart, tend;
+    sd_sample_t *smp;
+    int more;
+
+    if (out->nsamples == SD_MAX_SAMPLES) {
+        *why = "more than 64 values on one line";
+        return SD_LINE_BAD;
+    }
+    smp = &out->samples[out->nsamples];
+    smp->rate = 1.0;
+    smp->gauge_delta = 0;
+
+    vstart = i;
+    vend = sd_span(s, i, end, "|:");
+    if (vend == end || s[vend] != '|') {
+        *why = (vend == vstart) ? "empty value" : "missing type";
+        return SD_LINE_BAD;
+    }
+    if (vend == vstart) {
+        *why = "empty value";
+        return SD_LINE_BAD;
+    }
+    tstart = vend + 1;
+    tend = sd_span(s, tstart, end, "|:");
+    if (sd_type(s + tstart, tend - tstart, &smp->type) != 0) {
+        *why = (tend == tstart) ? "missing type" : "unknown type";
+        return SD_LINE_BAD;
+    }
+    if (smp->type != SD_SET) {
+        if (sd_number(s + vstart, vend - vstart, &smp->value) != 0) {
+            *why = "value is not a finite decimal number";
+            return SD_LINE_BAD;
+        }
+        if (smp->type == SD_GAUGE && (s[vstart] == '+' || s[vstart] == '-'))
+            smp->gauge_delta = 1;
+    } else {
+        smp->value = 0;
+    }
+    i = tend;
+
+    more = (i < end && s[i] == '|');
+    while (more) {
+        size_t fstart = i + 1, fend;
+
+        if (fstart >= end || s[fstart] == '|' || s[fstart] == ':') {
+            *why = "empty field";
+            return SD_LINE_BAD;
+        }
+        if (s[fstart] == '#') {
+            /* Tags run to the next '|' (a ':' belongs to them). */
+            if (out->tags_raw_len != 0 || out->ntags != 0) {
+                *why = "tags given twice";
+                return SD_LINE_BAD;
+            }
+            fend = sd_span(s, fstart + 1, end, "|");
+            more = (fend < end);
+            s[fend] = '\0';
+            out->tags_raw = s + fstart + 1;
+            out->tags_raw_len = fend - fstart - 1;
+            if (sd_tags(s + fstart + 1, out, why) != SD_LINE_OK)
+                return SD_LINE_BAD;
+            i = fend;
+            continue;
+        } else if (s[fstart] == '@') {
+            fend = sd_span(s, fstart + 1, end, "|:");
+            if (sd_number(s + fstart + 1, fend - fstart - 1, &smp->rate) != 0 ||
+                !(smp->rate > 0 && smp->rate <= 1)) {
+                *why = "rate must be a number in (0, 1]";
+                return SD_LINE_BAD;
+            }
+        } else if (s[fstart] == 'T') {
+            fend = sd_span(s, fstart + 1, end, "|:");
+            if (sd_number(s + fstart + 1, fend - fstart - 1, &out->ts) != 0 ||
+                out->ts <= 0) {
+                *why = "timestamp must be positive epoch seconds";
+                return SD_LINE_BAD;
+            }
+            out->has_ts = 1;
+        } else if (s[fstart] == 'c' && fstart + 1 < end && s[fstart + 1] == ':') {
+            /* DogStatsD container id: ignored. */
+            fend = sd_span(s, fstart + 2, end, "|");
+        } else {
+            *why = "unknown field";
+            return SD_LINE_BAD;
+        }
+        i = fend;
+        more = (i < end && s[i] == '|');
+    }
+    out->nsamples++;
+    *pos = i;
+    return SD_LINE_OK;
+}
+
+sd_result_t
+sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
+{
+    const char *dummy;
+    size_t start = 0, end = len, colon, pos;
+
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+    out->name = NULL;
+    out->name_len = 0;
+    out->tags_raw = "";
+    out->tags_raw_len = 0;
+    out->has_ts = 0;
+    out->ts = 0;
+    out->nsamples = 0;
+    out->ntags = 0;
+
+    while (end > start && sd_is_space(line[end - 1]))
+        end--;
+    while (start < end && sd_is_space(line[start]))
+        start++;
+    line[end] = '\0';
+    if (start == end)
+        return SD_LINE_EMPTY;
+
+    colon = sd_span(line, start, end, ":|");
+    if (colon == end || line[colon] != ':') {
+        *why = "missing ':' after the metric name";
+        return SD_LINE_BAD;
+    }
+    if (colon == start) {
+        *why = "empty metric name";
+        return SD_LINE_BAD;
+    }
+    if (colon - start > SD_MAX_NAME) {
+        *why = "metric name longer than 255 bytes";
+        return SD_LINE_BAD;
+    }
+    line[colon] = '\0';
+    out->name = line + start;
+    out->name_len = colon - start;
+
+    pos = colon + 1;
+    for (;;) {
+        if (sd_entry(line, &pos, end, out, why) != SD_LINE_OK)
+            return SD_LINE_BAD;
+        if (pos >= end)
+            break;
+        if (line[pos] != ':') {
+            *why = "unexpected character after a value";
+            return SD_LINE_BAD;
+        }
+        if (out->ntags != 0 || out->tags_raw_len != 0) {
+            *why = "a value after the tags";
+            return SD_LINE_BAD;
+        }
+        pos++;
+    }
+    return SD_LINE_OK;
+}
