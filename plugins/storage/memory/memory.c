@@ -1,0 +1,498 @@
+/*
+ * plugins/storage/memory/memory.c: the in-process storage (SPEC §6).
+ *
+ * Keeps every cell in memory (see memory.h for the layout) and survives a
+ * restart through a snapshot file (snapshot.c): loaded at create, written
+ * from store() once SNAPSHOT_INTERVAL seconds have passed since the last one
+ * (the storage thread has no timer of its own) and at destroy. The ids of
+ * the last MS_BATCH_IDS batches are remembered so a retried batch is applied
+ * once.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gottwall/plugin.h>
+
+#include "memory.h"
+
+static const gw_config_key_t ms_keys[] = {
+    GW_CONFIG_KEY("PATH", GW_CONFIG_STRING, "gottwall.snapshot", ms_state_t,
+                  path, "snapshot file; \"\" keeps nothing across restarts"),
+    GW_CONFIG_KEY_RANGE("SNAPSHOT_INTERVAL", GW_CONFIG_INT, "60", ms_state_t,
+                        snapshot_interval,
+                        "seconds between snapshots (also written at stop)",
+                        0, 86400 * 365),
+    GW_CONFIG_END};
+
+static double
+ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+ms_has_path(const ms_state_t *s)
+{
+    return s->path != NULL && s->path[0] != '\0';
+}
+
+static void
+ms_project_free(void *p)
+{
+    ms_project_t *proj = p;
+    size_t i, j;
+
+    for (i = 0; i < proj->metrics.count; i++) {
+        ms_metric_t *m = proj->metrics.entries[i].value;
+
+        for (j = 0; m != NULL && j < m->series.count; j++) {
+            ms_series_t *se = m->series.entries[j].value;
+            int k;
+
+            for (k = 0; se != NULL && k < GW_PERIOD_COUNT; k++)
+                free(se->periods[k].v);
+            free(se);
+        }
+        if (m != NULL)
+            mm_map_free(&m->series, NULL);
+        free(m);
+    }
+    mm_map_free(&proj->metrics, NULL);
+    free(proj);
+}
+
+static void
+ms_free(ms_state_t *s)
+{
+    size_t i;
+
+    mm_map_free(&s->projects, ms_project_free);
+    mm_map_free(&s->docs, free);
+    for (i = 0; i < MS_BATCH_IDS; i++)
+        free(s->batch_ids[i]);
+    free(s);
+}
+
+ms_series_t *
+ms_series_get(ms_state_t *s, const char *project, const char *metric,
+              gw_kind_t kind, const char *fname, const char *fvalue,
+              int create)
+{
+    ms_project_t *proj;
+    ms_metric_t *m;
+    ms_series_t *se;
+    mm_entry_t *e;
+    char stack[1024], *key = stack;
+    size_t nl = 0, vl = 0, keylen = 0;
+    int created;
+
+    if (!create) {
+        proj = mm_map_get(&s->projects, project, strlen(project));
+        m = proj ? mm_map_get(&proj->metrics, metric, strlen(metric)) : NULL;
+        if (m == NULL)
+            return NULL;
+    } else {
+        e = mm_map_upsert(&s->projects, project, strlen(project), &created);
+        if (e == NULL)
+            return NULL;
+        if (created) {
+            proj = calloc(1, sizeof(*proj));
+            if (proj == NULL)
+                return NULL; /* the entry stays with a NULL value */
+            proj->name = e->key;
+            e->value = proj;
+        }
+        if ((proj = e->value) == NULL)
+            return NULL;
+        e = mm_map_upsert(&proj->metrics, metric, strlen(metric), &created);
+        if (e == NULL)
+            return NULL;
+        if (created) {
+            m = calloc(1, sizeof(*m));
+            if (m == NULL)
+                return NULL;
+            m->name = e->key;
+            m->kind = kind;
+            e->value = m;
+        }
+        if ((m = e->value) == NULL)
+            return NULL;
+    }
+
+    if (fname != NULL && fvalue != NULL) {
+        nl = strlen(fname);
+        vl = strlen(fvalue);
+        keylen = nl + 1 + vl;
+        if (keylen > sizeof(stack) && (key = malloc(keylen)) == NULL)
+            return NULL;
+        memcpy(key, fname, nl);
+        key[nl] = '\0';
+        memcpy(key + nl + 1, fvalue, vl);
+    }
+    if (!create) {
+        se = mm_map_get(&m->series, key, keylen);
+    } else {
+        se = NULL;
+        e = mm_map_upsert(&m->series, key, keylen, &created);
+        if (e != NULL && created && (se = calloc(1, sizeof(*se))) != NULL) {
+            if (keylen > 0) {
+                se->fname = e->key;
+                se->fvalue = e->key + nl + 1;
+            }
+            e->value = se;
+        }
+        if (e != NULL)
+            se = e->value;
+    }
+    if (key != stack)
+        free(key);
+    return se;
+}
+
+/* Index of the first cell with bucket >= b. */
+static size_t
+ms_lower_bound(const ms_cells_t *c, int64_t b)
+{
+    size_t lo = 0, hi = c->n;
+
+    /* Appending the newest bucket is the common case. */
+    if (c->n > 0 && c->v[c->n - 1].bucket < b)
+        return c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (c->v[mid].bucket < b)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+ms_cell_t *
+ms_cell_get(ms_cells_t *c, int64_t bucket, int create)
+{
+    size_t i = ms_lower_bound(c, bucket);
+
+    if (i < c->n && c->v[i].bucket == bucket)
+        return &c->v[i];
+    if (!create)
+        return NULL;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4;
+        ms_cell_t *v = realloc(c->v, cap * sizeof(*v));
+
+        if (v == NULL)
+            return NULL;
+        c->v = v;
+        c->cap = cap;
+    }
+    memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+    c->n++;
+    memset(&c->v[i], 0, sizeof(c->v[i]));
+    c->v[i].bucket = bucket;
+    c->v[i].ts = -INFINITY;
+    return &c->v[i];
+}
+
+int
+ms_doc_set(ms_state_t *s, const char *ns, size_t nslen, const char *id,
+           size_t idlen, const char *data, size_t len)
+{
+    char *key = malloc(nslen + 1 + idlen);
+    ms_doc_t *doc = malloc(sizeof(*doc) + len + 1);
+    mm_entry_t *e = NULL;
+    int created;
+
+    if (key != NULL && doc != NULL) {
+        memcpy(key, ns, nslen);
+        key[nslen] = '\0';
+        memcpy(key + nslen + 1, id, idlen);
+        e = mm_map_upsert(&s->docs, key, nslen + 1 + idlen, &created);
+    }
+    free(key);
+    if (e == NULL) {
+        free(doc);
+        return GW_ERR;
+    }
+    doc->len = len;
+    memcpy(doc->data, data, len);
+    doc->data[len] = '\0';
+    free(e->value);
+    e->value = doc;
+    return GW_OK;
+}
+
+static int
+ms_batch_seen(const ms_state_t *s, const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < MS_BATCH_IDS; i++)
+        if (s->batch_ids[i] != NULL && strcmp(s->batch_ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+int
+ms_batch_remember(ms_state_t *s, const char *id, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (copy == NULL)
+        return GW_ERR;
+    memcpy(copy, id, len);
+    copy[len] = '\0';
+    free(s->batch_ids[s->batch_next]);
+    s->batch_ids[s->batch_next] = copy;
+    s->batch_next = (s->batch_next + 1) % MS_BATCH_IDS;
+    return GW_OK;
+}
+
+static void
+ms_maybe_snapshot(ms_state_t *s, int force)
+{
+    gw_error_t err;
+    double now = ms_now();
+
+    if (!ms_has_path(s) || !s->dirty)
+        return;
+    if (!force && now - s->last_snapshot < (double) s->snapshot_interval)
+        return;
+    s->last_snapshot = now;
+    if (ms_snapshot_save(s, &err) == GW_OK) {
+        s->dirty = 0;
+        gw_log_debug(s->ctx, "snapshot written to %s", s->path);
+    } else {
+        gw_log_error(s->ctx, "%s", err.msg);
+    }
+}
+
+static int
+ms_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
+{
+    ms_state_t *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return gw_error_set(err, "memory storage: out of memory");
+    s->ctx = ctx;
+    mm_map_init(&s->projects);
+    mm_map_init(&s->docs);
+    if (ctx->host->config_apply(ctx, ms_keys, s, err) != GW_OK) {
+        ms_free(s);
+        return GW_ERR;
+    }
+    if (ms_has_path(s) && ms_snapshot_load(s, err) != GW_OK) {
+        ms_free(s);
+        return GW_ERR;
+    }
+    s->last_snapshot = ms_now();
+    *state = s;
+    return GW_OK;
+}
+
+static void
+ms_destroy(void *state)
+{
+    ms_state_t *s = state;
+
+    ms_maybe_snapshot(s, 1);
+    ms_free(s);
+}
+
+static int
+ms_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
+{
+    if (d->project == NULL || d->metric == NULL)
+        return gw_error_set(err, "delta %zu has no project or metric", i);
+    if ((d->filter_name == NULL) != (d->filter_value == NULL))
+        return gw_error_set(err, "delta %zu has a filter name without a "
+                            "value (or the reverse)", i);
+    if ((unsigned) d->period >= GW_PERIOD_COUNT)
+        return gw_error_set(err, "delta %zu has an unknown period %d", i,
+                            (int) d->period);
+    if (gw_kind_name(d->kind) == NULL)
+        return gw_error_set(err, "delta %zu has an unknown kind %d", i,
+                            (int) d->kind);
+    return GW_OK;
+}
+
+static void
+ms_apply(ms_cell_t *c, const gw_delta_t *d)
+{
+    switch (d->kind) {
+    case GW_KIND_COUNTER:
+    case GW_KIND_AVG:
+        c->sum += d->sum;
+        c->count += d->count;
+        break;
+    case GW_KIND_GAUGE:
+        c->count += d->count;
+        if (d->ts >= c->ts) {
+            c->sum = d->sum;
+            c->ts = d->ts;
+        }
+        break;
+    }
+}
+
+static int
+ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t i;
+
+    if (batch->id != NULL && ms_batch_seen(s, batch->id)) {
+        gw_log_debug(s->ctx, "batch %s was already applied; skipped",
+                     batch->id);
+        return GW_OK;
+    }
+    for (i = 0; i < batch->ndeltas; i++)
+        if (ms_check_delta(&batch->deltas[i], i, err) != GW_OK)
+            return GW_ERR;
+    for (i = 0; i < batch->ndeltas; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+        ms_series_t *se;
+        ms_cell_t *c = NULL;
+
+        se = ms_series_get(s, d->project, d->metric, d->kind, d->filter_name,
+                           d->filter_value, 1);
+        if (se != NULL)
+            c = ms_cell_get(&se->periods[d->period], d->bucket, 1);
+        if (c == NULL)
+            return gw_error_set(err, "memory storage: out of memory after "
+                                "applying %zu of %zu deltas", i,
+                                batch->ndeltas);
+        ms_apply(c, d);
+    }
+    if (batch->id != NULL &&
+        ms_batch_remember(s, batch->id, strlen(batch->id)) != GW_OK)
+        return gw_error_set(err, "memory storage: out of memory");
+    s->dirty = 1;
+    ms_maybe_snapshot(s, 0);
+    return GW_OK;
+}
+
+static int
+ms_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
+         gw_error_t *err)
+{
+    ms_state_t *s = state;
+    ms_series_t *se;
+    const ms_cells_t *c;
+    size_t i;
+
+    if ((unsigned) q->period >= GW_PERIOD_COUNT)
+        return gw_error_set(err, "unknown period %d", (int) q->period);
+    se = ms_series_get(s, q->project, q->metric, q->kind, q->filter_name,
+                       q->filter_value, 0);
+    if (se == NULL)
+        return GW_OK;
+    c = &se->periods[q->period];
+    for (i = ms_lower_bound(c, q->from); i < c->n && c->v[i].bucket <= q->to;
+         i++) {
+        gw_point_t p;
+
+        p.bucket = c->v[i].bucket;
+        p.sum = c->v[i].sum;
+        p.count = c->v[i].count;
+        p.ts = isfinite(c->v[i].ts) ? c->v[i].ts : 0;
+        emit(arg, &p);
+    }
+    return GW_OK;
+}
+
+static int
+ms_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,
+            gw_error_t *err)
+{
+    ms_state_t *s = state;
+    ms_project_t *proj = mm_map_get(&s->projects, project, strlen(project));
+    size_t i, j;
+
+    (void) err;
+    if (proj == NULL)
+        return GW_OK;
+    for (i = 0; i < proj->metrics.count; i++) {
+        const ms_metric_t *m = proj->metrics.entries[i].value;
+        gw_meta_t meta;
+
+        if (m == NULL)
+            continue;
+        meta.metric = m->name;
+        meta.kind = m->kind;
+        meta.filter_name = NULL;
+        meta.filter_value = NULL;
+        emit(arg, &meta);
+        for (j = 0; j < m->series.count; j++) {
+            const ms_series_t *se = m->series.entries[j].value;
+
+            if (se == NULL || se->fname == NULL)
+                continue;
+            meta.filter_name = se->fname;
+            meta.filter_value = se->fvalue;
+            emit(arg, &meta);
+        }
+    }
+    return GW_OK;
+}
+
+static int
+ms_doc_put(void *state, const char *ns, const char *id, const char *data,
+           size_t len, gw_error_t *err)
+{
+    ms_state_t *s = state;
+
+    if (ms_doc_set(s, ns, strlen(ns), id, strlen(id), data, len) != GW_OK)
+        return gw_error_set(err, "memory storage: out of memory");
+    s->dirty = 1;
+    ms_maybe_snapshot(s, 0);
+    return GW_OK;
+}
+
+static int
+ms_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
+           void *arg, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t nslen = strlen(ns), idlen = strlen(id);
+    char *key = malloc(nslen + 1 + idlen);
+    const ms_doc_t *doc;
+
+    if (key == NULL)
+        return gw_error_set(err, "memory storage: out of memory");
+    memcpy(key, ns, nslen);
+    key[nslen] = '\0';
+    memcpy(key + nslen + 1, id, idlen);
+    doc = mm_map_get(&s->docs, key, nslen + 1 + idlen);
+    free(key);
+    if (doc != NULL)
+        emit(arg, doc->data, doc->len);
+    return GW_OK;
+}
+
+static const gw_storage_ops_t ms_ops = {
+    .struct_size = sizeof(gw_storage_ops_t),
+    .create = ms_create,
+    .destroy = ms_destroy,
+    .store = ms_store,
+    .query = ms_query,
+    .metadata = ms_metadata,
+    .doc_put = ms_doc_put,
+    .doc_get = ms_doc_get,
+    .ping = NULL,
+};
+
+GW_PLUGIN_DESCRIPTOR = {
+    GW_PLUGIN_HEADER,
+    .kind = GW_PLUGIN_STORAGE,
+    .name = "memory",
+    .version = "0.1.0",
+    .description = "in-process storage with a snapshot file",
+    .storage = &ms_ops,
+};

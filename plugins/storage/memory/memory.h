@@ -1,0 +1,98 @@
+/*
+ * plugins/storage/memory/memory.h: the memory storage's data structures,
+ * shared by memory.c (the storage ops) and snapshot.c (the snapshot file).
+ *
+ * The store is a tree of hash tables: project -> metric -> series (the
+ * total, or one filter value) -> one sorted array of cells per period. A
+ * query walks exactly one series' array (binary search to `from`), metadata
+ * walks one project, and nothing ever scans the whole store.
+ */
+#ifndef GW_MEMORY_H
+#define GW_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/plugin.h>
+
+#include "map.h"
+
+/* Batch ids remembered for exactly-once (and kept in the snapshot). */
+#define MS_BATCH_IDS 1024
+
+/* One stored bucket. */
+typedef struct ms_cell_s {
+    int64_t bucket;
+    double sum;
+    int64_t count;
+    double ts;
+} ms_cell_t;
+
+/* The cells of one series and period, sorted by bucket. */
+typedef struct ms_cells_s {
+    ms_cell_t *v;
+    size_t n;
+    size_t cap;
+} ms_cells_t;
+
+typedef struct ms_series_s {
+    const char *fname;  /* NULL for the total series; points into the key */
+    const char *fvalue; /* NULL for the total series; points into the key */
+    ms_cells_t periods[GW_PERIOD_COUNT];
+} ms_series_t;
+
+typedef struct ms_metric_s {
+    const char *name; /* points into the project's map key */
+    gw_kind_t kind;   /* fixed by the first delta */
+    mm_map_t series;  /* "" -> total; "fname\0fvalue" -> a filter value */
+} ms_metric_t;
+
+typedef struct ms_project_s {
+    const char *name;
+    mm_map_t metrics;
+} ms_project_t;
+
+typedef struct ms_doc_s {
+    size_t len;
+    char data[];
+} ms_doc_t;
+
+typedef struct ms_state_s {
+    const gw_ctx_t *ctx;
+    /* config */
+    const char *path; /* "" or NULL: no snapshot */
+    int64_t snapshot_interval;
+    /* data */
+    mm_map_t projects;
+    mm_map_t docs; /* "ns\0id" -> ms_doc_t */
+    char *batch_ids[MS_BATCH_IDS]; /* ring; oldest at batch_next */
+    size_t batch_next;
+    /* snapshots */
+    int dirty;
+    double last_snapshot; /* monotonic seconds */
+} ms_state_t;
+
+/* The series, created (with its project and metric) when create is set.
+ * NULL if missing, or out of memory when creating. */
+ms_series_t *ms_series_get(ms_state_t *s, const char *project,
+                           const char *metric, gw_kind_t kind,
+                           const char *fname, const char *fvalue, int create);
+
+/* The cell of bucket, inserted (zeroed) in order when create is set. */
+ms_cell_t *ms_cell_get(ms_cells_t *c, int64_t bucket, int create);
+
+/* Stores a copy of a document. GW_OK or GW_ERR (out of memory). */
+int ms_doc_set(ms_state_t *s, const char *ns, size_t nslen, const char *id,
+               size_t idlen, const char *data, size_t len);
+
+/* Remembers a batch id (the oldest is forgotten). GW_OK or GW_ERR. */
+int ms_batch_remember(ms_state_t *s, const char *id, size_t len);
+
+/* Writes the snapshot to s->path atomically. GW_OK or GW_ERR. */
+int ms_snapshot_save(ms_state_t *s, gw_error_t *err);
+
+/* Loads s->path into the (empty) store: GW_OK (a missing file is logged and
+ * is fine) or GW_ERR naming the file, the byte offset and what to do. */
+int ms_snapshot_load(ms_state_t *s, gw_error_t *err);
+
+#endif /* GW_MEMORY_H */

@@ -1,0 +1,640 @@
+/*
+ * plugins/storage/memory/snapshot.c: the memory storage's snapshot file.
+ *
+ * Format (all integers little-endian; docs/storage-memory.md has it too):
+ *
+ *   "GWMEMSNP"  u32 version (1)
+ *   records:    u8 type, u32 payload length, payload
+ *     1 series: str project, str metric, u8 kind, u8 has_filter,
+ *               [str filter name, str filter value], u8 period, u32 n,
+ *               n x (i64 bucket, f64 sum, i64 count, f64 ts)
+ *     2 doc:    str ns, str id, str data
+ *     3 batch:  str id (oldest first)
+ *     0 end:    empty
+ *   u32 CRC-32 (IEEE) of every byte before it
+ *
+ * where str is u32 length + bytes. Saving writes "{PATH}.tmp" in the same
+ * directory, fsyncs it, renames it over PATH and fsyncs the directory, so a
+ * crash leaves either the old or the new snapshot. Loading checks the magic,
+ * the version, the record framing and the checksum before applying
+ * anything, and refuses a damaged file with its byte offset.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "memory.h"
+
+#define SN_MAGIC "GWMEMSNP"
+#define SN_MAGIC_LEN 8
+#define SN_VERSION 1u
+#define SN_HEADER (SN_MAGIC_LEN + 4)
+
+enum { SN_END = 0, SN_SERIES = 1, SN_DOC = 2, SN_BATCH = 3 };
+
+static uint32_t sn_crc_table[256];
+
+static void
+sn_crc_init(void)
+{
+    uint32_t i, j, c;
+
+    if (sn_crc_table[1] != 0)
+        return;
+    for (i = 0; i < 256; i++) {
+        c = i;
+        for (j = 0; j < 8; j++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        sn_crc_table[i] = c;
+    }
+}
+
+static uint32_t
+sn_crc(uint32_t crc, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+
+    crc = ~crc;
+    while (len--)
+        crc = sn_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- writing ---- */
+
+typedef struct sn_buf_s {
+    unsigned char *p;
+    size_t len;
+    size_t cap;
+    int oom;
+} sn_buf_t;
+
+static void
+sn_put(sn_buf_t *b, const void *data, size_t len)
+{
+    if (b->oom)
+        return;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        unsigned char *p;
+
+        while (cap < b->len + len)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+}
+
+static void
+sn_put_u8(sn_buf_t *b, unsigned v)
+{
+    unsigned char c = (unsigned char) v;
+
+    sn_put(b, &c, 1);
+}
+
+static void
+sn_put_u32(sn_buf_t *b, uint32_t v)
+{
+    unsigned char c[4];
+    int i;
+
+    for (i = 0; i < 4; i++)
+        c[i] = (unsigned char) (v >> (8 * i));
+    sn_put(b, c, 4);
+}
+
+static void
+sn_put_u64(sn_buf_t *b, uint64_t v)
+{
+    unsigned char c[8];
+    int i;
+
+    for (i = 0; i < 8; i++)
+        c[i] = (unsigned char) (v >> (8 * i));
+    sn_put(b, c, 8);
+}
+
+static void
+sn_put_f64(sn_buf_t *b, double d)
+{
+    uint64_t v;
+
+    memcpy(&v, &d, 8);
+    sn_put_u64(b, v);
+}
+
+static void
+sn_put_str(sn_buf_t *b, const char *s, size_t len)
+{
+    sn_put_u32(b, (uint32_t) len);
+    sn_put(b, s, len);
+}
+
+/* Starts a record; sn_end_record patches its length. */
+static size_t
+sn_begin_record(sn_buf_t *b, unsigned type)
+{
+    sn_put_u8(b, type);
+    sn_put_u32(b, 0);
+    return b->len;
+}
+
+static void
+sn_end_record(sn_buf_t *b, size_t start)
+{
+    uint32_t len = (uint32_t) (b->len - start);
+    int i;
+
+    if (b->oom)
+        return;
+    for (i = 0; i < 4; i++)
+        b->p[start - 4 + i] = (unsigned char) (len >> (8 * i));
+}
+
+/* Writes and empties the buffer, folding it into the checksum. */
+static int
+sn_drain(sn_buf_t *b, FILE *f, uint32_t *crc)
+{
+    if (b->oom)
+        return -1;
+    *crc = sn_crc(*crc, b->p, b->len);
+    if (b->len > 0 && fwrite(b->p, 1, b->len, f) != b->len)
+        return -1;
+    b->len = 0;
+    return 0;
+}
+
+static void
+sn_encode_series(sn_buf_t *b, const ms_project_t *proj, const ms_metric_t *m,
+                 const ms_series_t *se, int period)
+{
+    const ms_cells_t *c = &se->periods[period];
+    size_t start, i;
+
+    start = sn_begin_record(b, SN_SERIES);
+    sn_put_str(b, proj->name, strlen(proj->name));
+    sn_put_str(b, m->name, strlen(m->name));
+    sn_put_u8(b, (unsigned) m->kind);
+    sn_put_u8(b, se->fname != NULL);
+    if (se->fname != NULL) {
+        sn_put_str(b, se->fname, strlen(se->fname));
+        sn_put_str(b, se->fvalue, strlen(se->fvalue));
+    }
+    sn_put_u8(b, (unsigned) period);
+    sn_put_u32(b, (uint32_t) c->n);
+    for (i = 0; i < c->n; i++) {
+        sn_put_u64(b, (uint64_t) c->v[i].bucket);
+        sn_put_f64(b, c->v[i].sum);
+        sn_put_u64(b, (uint64_t) c->v[i].count);
+        sn_put_f64(b, c->v[i].ts);
+    }
+    sn_end_record(b, start);
+}
+
+static int
+sn_write_all(ms_state_t *s, FILE *f)
+{
+    sn_buf_t b = {NULL, 0, 0, 0};
+    uint32_t crc = 0, v = SN_VERSION;
+    size_t i, j, k, start;
+    int p, rc = -1;
+
+    sn_put(&b, SN_MAGIC, SN_MAGIC_LEN);
+    sn_put_u32(&b, v);
+    for (i = 0; i < s->projects.count; i++) {
+        const ms_project_t *proj = s->projects.entries[i].value;
+
+        for (j = 0; proj != NULL && j < proj->metrics.count; j++) {
+            const ms_metric_t *m = proj->metrics.entries[j].value;
+
+            for (k = 0; m != NULL && k < m->series.count; k++) {
+                const ms_series_t *se = m->series.entries[k].value;
+
+                for (p = 0; se != NULL && p < GW_PERIOD_COUNT; p++)
+                    if (se->periods[p].n > 0)
+                        sn_encode_series(&b, proj, m, se, p);
+                if (b.len > (1u << 20) && sn_drain(&b, f, &crc) < 0)
+                    goto out;
+            }
+        }
+    }
+    for (i = 0; i < s->docs.count; i++) {
+        const mm_entry_t *e = &s->docs.entries[i];
+        const ms_doc_t *doc = e->value;
+        size_t nslen = strlen(e->key);
+
+        start = sn_begin_record(&b, SN_DOC);
+        sn_put_str(&b, e->key, nslen);
+        sn_put_str(&b, e->key + nslen + 1, e->keylen - nslen - 1);
+        sn_put_str(&b, doc->data, doc->len);
+        sn_end_record(&b, start);
+    }
+    for (i = 0; i < MS_BATCH_IDS; i++) {
+        const char *id = s->batch_ids[(s->batch_next + i) % MS_BATCH_IDS];
+
+        if (id == NULL)
+            continue;
+        start = sn_begin_record(&b, SN_BATCH);
+        sn_put_str(&b, id, strlen(id));
+        sn_end_record(&b, start);
+    }
+    sn_begin_record(&b, SN_END);
+    if (sn_drain(&b, f, &crc) < 0)
+        goto out;
+    sn_put_u32(&b, crc);
+    if (b.oom || fwrite(b.p, 1, b.len, f) != b.len)
+        goto out;
+    rc = 0;
+out:
+    free(b.p);
+    return rc;
+}
+
+/* fsyncs the directory holding path, so the rename is durable. */
+static int
+sn_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, rc;
+
+    if (slash == NULL)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t) (slash - path));
+    if (dir == NULL)
+        return -1;
+    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int
+ms_snapshot_save(ms_state_t *s, gw_error_t *err)
+{
+    size_t plen = strlen(s->path);
+    char *tmp = malloc(plen + 5);
+    FILE *f;
+    int fd, e;
+
+    sn_crc_init();
+    if (tmp == NULL)
+        return gw_error_set(err, "snapshot %s: out of memory", s->path);
+    memcpy(tmp, s->path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+        gw_error_set(err, "cannot write snapshot %s: %s (is the directory "
+                     "writable?)", tmp, strerror(e));
+        free(tmp);
+        return GW_ERR;
+    }
+    if (sn_write_all(s, f) < 0 || fflush(f) != 0 || fsync(fd) != 0) {
+        e = errno;
+        fclose(f);
+        unlink(tmp);
+        gw_error_set(err, "cannot write snapshot %s: %s", tmp,
+                     e ? strerror(e) : "out of memory");
+        free(tmp);
+        return GW_ERR;
+    }
+    if (fclose(f) != 0 || rename(tmp, s->path) != 0) {
+        e = errno;
+        unlink(tmp);
+        gw_error_set(err, "cannot replace snapshot %s: %s", s->path,
+                     strerror(e));
+        free(tmp);
+        return GW_ERR;
+    }
+    free(tmp);
+    if (sn_sync_dir(s->path) != 0)
+        return gw_error_set(err, "snapshot %s written, but fsync of its "
+                            "directory failed: %s", s->path, strerror(errno));
+    return GW_OK;
+}
+
+/* ---- reading ---- */
+
+typedef struct sn_reader_s {
+    const unsigned char *p;
+    size_t off; /* absolute offset in the file */
+    size_t end; /* absolute offset of the record's end */
+    int bad;
+} sn_reader_t;
+
+static int
+sn_get(sn_reader_t *r, void *out, size_t len)
+{
+    if (r->bad || r->end - r->off < len) {
+        r->bad = 1;
+        return -1;
+    }
+    memcpy(out, r->p + r->off, len);
+    r->off += len;
+    return 0;
+}
+
+static uint64_t
+sn_le(const unsigned char *c, int n)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = n - 1; i >= 0; i--)
+        v = (v << 8) | c[i];
+    return v;
+}
+
+static unsigned
+sn_get_u8(sn_reader_t *r)
+{
+    unsigned char c = 0;
+
+    sn_get(r, &c, 1);
+    return c;
+}
+
+static uint32_t
+sn_get_u32(sn_reader_t *r)
+{
+    unsigned char c[4] = {0};
+
+    sn_get(r, c, 4);
+    return (uint32_t) sn_le(c, 4);
+}
+
+static uint64_t
+sn_get_u64(sn_reader_t *r)
+{
+    unsigned char c[8] = {0};
+
+    sn_get(r, c, 8);
+    return sn_le(c, 8);
+}
+
+static double
+sn_get_f64(sn_reader_t *r)
+{
+    uint64_t v = sn_get_u64(r);
+    double d;
+
+    memcpy(&d, &v, 8);
+    return d;
+}
+
+/* A string as a pointer into the file; *len set. Names are NUL-free. */
+static const char *
+sn_get_str(sn_reader_t *r, size_t *len)
+{
+    uint32_t n = sn_get_u32(r);
+    const char *s;
+
+    if (r->bad || r->end - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    s = (const char *) r->p + r->off;
+    r->off += n;
+    *len = n;
+    return s;
+}
+
+/* A NUL-terminated copy of a name (no NUL inside). */
+static char *
+sn_get_name(sn_reader_t *r)
+{
+    size_t len = 0;
+    const char *s = sn_get_str(r, &len);
+
+    if (s == NULL || memchr(s, '\0', len) != NULL) {
+        r->bad = 1;
+        return NULL;
+    }
+    return strndup(s, len);
+}
+
+#define SN_FAIL(at, ...)                                                      \
+    do {                                                                      \
+        char why_[160];                                                       \
+        snprintf(why_, sizeof(why_), __VA_ARGS__);                            \
+        return gw_error_set(err,                                              \
+                            "%s: corrupt snapshot at byte %zu: %s; move it "  \
+                            "away to start empty",                            \
+                            s->path, (size_t) (at), why_);                    \
+    } while (0)
+
+static int
+sn_load_series(ms_state_t *s, sn_reader_t *r, size_t at, gw_error_t *err)
+{
+    char *project = NULL, *metric = NULL, *fname = NULL, *fvalue = NULL;
+    unsigned kind, hasf, period;
+    uint32_t n, i;
+    ms_series_t *se = NULL;
+    int rc = GW_ERR;
+
+    project = sn_get_name(r);
+    metric = sn_get_name(r);
+    kind = sn_get_u8(r);
+    hasf = sn_get_u8(r);
+    if (hasf) {
+        fname = sn_get_name(r);
+        fvalue = sn_get_name(r);
+    }
+    period = sn_get_u8(r);
+    n = sn_get_u32(r);
+    if (r->bad || hasf > 1 || gw_kind_name((gw_kind_t) kind) == NULL ||
+        period >= GW_PERIOD_COUNT || (r->end - r->off) / 32 != n ||
+        (r->end - r->off) % 32 != 0) {
+        gw_error_set(err, "%s: corrupt snapshot at byte %zu: bad series "
+                     "record; move it away to start empty", s->path, at);
+        goto out;
+    }
+    se = ms_series_get(s, project, metric, (gw_kind_t) kind, fname, fvalue,
+                       1);
+    if (se == NULL) {
+        gw_error_set(err, "%s: out of memory while loading", s->path);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        int64_t bucket = (int64_t) sn_get_u64(r);
+        ms_cell_t *c = ms_cell_get(&se->periods[period], bucket, 1);
+
+        if (c == NULL) {
+            gw_error_set(err, "%s: out of memory while loading", s->path);
+            goto out;
+        }
+        c->sum = sn_get_f64(r);
+        c->count = (int64_t) sn_get_u64(r);
+        c->ts = sn_get_f64(r);
+    }
+    rc = GW_OK;
+out:
+    free(project);
+    free(metric);
+    free(fname);
+    free(fvalue);
+    return rc;
+}
+
+static int
+sn_apply(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
+{
+    size_t off = SN_HEADER;
+
+    for (;;) {
+        unsigned type = p[off];
+        size_t len = (size_t) sn_le(p + off + 1, 4);
+        sn_reader_t r = {p, off + 5, off + 5 + len, 0};
+        const char *a, *b, *c;
+        size_t al = 0, bl = 0, cl = 0;
+
+        (void) size;
+        switch (type) {
+        case SN_END:
+            return GW_OK;
+        case SN_SERIES:
+            if (sn_load_series(s, &r, off, err) != GW_OK)
+                return GW_ERR;
+            break;
+        case SN_DOC:
+            a = sn_get_str(&r, &al);
+            b = sn_get_str(&r, &bl);
+            c = sn_get_str(&r, &cl);
+            if (r.bad || r.off != r.end)
+                SN_FAIL(off, "bad document record");
+            if (ms_doc_set(s, a, al, b, bl, c, cl) != GW_OK)
+                return gw_error_set(err, "%s: out of memory while loading",
+                                    s->path);
+            break;
+        case SN_BATCH:
+            a = sn_get_str(&r, &al);
+            if (r.bad || r.off != r.end || memchr(a, '\0', al) != NULL)
+                SN_FAIL(off, "bad batch record");
+            if (ms_batch_remember(s, a, al) != GW_OK)
+                return gw_error_set(err, "%s: out of memory while loading",
+                                    s->path);
+            break;
+        default:
+            SN_FAIL(off, "unknown record type %u", type);
+        }
+        off += 5 + len;
+    }
+}
+
+/* Checks everything but the records' contents; GW_OK when sound. */
+static int
+sn_check(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
+{
+    size_t off;
+    uint32_t version, want, got;
+
+    if (size < SN_MAGIC_LEN || memcmp(p, SN_MAGIC, SN_MAGIC_LEN) != 0)
+        return gw_error_set(err, "%s: not a GottWall memory snapshot (bad "
+                            "magic at byte 0); move it away to start empty",
+                            s->path);
+    if (size < SN_HEADER)
+        SN_FAIL(size, "truncated: the file ends inside the header");
+    version = (uint32_t) sn_le(p + SN_MAGIC_LEN, 4);
+    if (version != SN_VERSION)
+        SN_FAIL(SN_MAGIC_LEN, "unsupported version %u (this build reads %u)",
+                version, SN_VERSION);
+    for (off = SN_HEADER;;) {
+        size_t len;
+
+        if (size - off < 5)
+            SN_FAIL(size, "truncated: the file ends inside the record "
+                    "header at byte %zu", off);
+        len = (size_t) sn_le(p + off + 1, 4);
+        if (size - off - 5 < len)
+            SN_FAIL(size, "truncated: the record at byte %zu needs %zu "
+                    "bytes", off, len);
+        if (p[off] == SN_END)
+            break;
+        off += 5 + len;
+    }
+    off += 5;
+    if (size - off < 4)
+        SN_FAIL(size, "truncated: the checksum is missing");
+    if (size - off > 4)
+        SN_FAIL(off + 4, "%zu bytes after the end of the snapshot",
+                size - off - 4);
+    want = (uint32_t) sn_le(p + off, 4);
+    got = sn_crc(0, p, off);
+    if (want != got)
+        SN_FAIL(off, "checksum mismatch (stored %08x, computed %08x): the "
+                "file is damaged", want, got);
+    return GW_OK;
+}
+
+int
+ms_snapshot_load(ms_state_t *s, gw_error_t *err)
+{
+    FILE *f;
+    unsigned char *p = NULL;
+    size_t size = 0, cap = 0, n;
+    int rc;
+
+    sn_crc_init();
+    f = fopen(s->path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            gw_log_info(s->ctx, "no snapshot at %s, starting empty",
+                        s->path);
+            return GW_OK;
+        }
+        return gw_error_set(err, "cannot read snapshot %s: %s", s->path,
+                            strerror(errno));
+    }
+    for (;;) {
+        if (size == cap) {
+            unsigned char *np;
+
+            cap = cap ? cap * 2 : 65536;
+            if ((np = realloc(p, cap)) == NULL) {
+                fclose(f);
+                free(p);
+                return gw_error_set(err, "%s: out of memory while loading",
+                                    s->path);
+            }
+            p = np;
+        }
+        n = fread(p + size, 1, cap - size, f);
+        size += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fclose(f);
+        free(p);
+        return gw_error_set(err, "cannot read snapshot %s: %s", s->path,
+                            strerror(errno));
+    }
+    fclose(f);
+    rc = sn_check(s, p, size, err);
+    if (rc == GW_OK)
+        rc = sn_apply(s, p, size, err);
+    free(p);
+    if (rc == GW_OK)
+        gw_log_info(s->ctx, "snapshot %s loaded (%zu bytes)", s->path, size);
+    return rc;
+}
