@@ -1,1 +1,12 @@
 # tools: build rules (included from Makefile.am).
+#
+# tools/gwload is the load generator (see tools/bench.sh and
+# docs/performance.md). It is deliberately independent of libgwcore: it
+# signs requests with libcrypto itself, so it checks the daemon rather than
+# sharing its code. Not installed; benchmarks are not tests.
+noinst_PROGRAMS += tools/gwload
+tools_gwload_SOURCES = tools/gwload.c
+tools_gwload_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
+
+EXTRA_DIST += tools/bench/selfcheck.py
