@@ -1,0 +1,1723 @@
+/*
+ * tests/storage/conformance.c: the storage conformance suite, installed as
+ * `gottwall-storage-test` so a third party can run it against their own
+ * storage plugin.
+ *
+ *     gottwall-storage-test PLUGIN [KEY=VALUE...]
+ *
+ * PLUGIN is a name (looked up like the daemon does, GOTTWALL_PLUGIN_PATH
+ * first) or a path to a .so; the KEY=VALUE pairs become the instance's
+ * config section. Every test creates a fresh instance, writes under a
+ * project name unique to this run (so a shared server is fine) and checks
+ * that the same deltas in give the same answers out: counters, avg, gauge,
+ * filters, every period, inclusive ranges, metadata, documents,
+ * exactly-once batch ids, Unicode and hostile names, 100,000-delta batches
+ * and a reopened instance. The memory plugin also gets its snapshot tests.
+ *
+ * GW_STORAGE_TEST_UNREACHABLE="KEY=VALUE" (several separated by newlines)
+ * adds a test that points the instance at a dead server (e.g. "PORT=1") and
+ * expects GW_AGAIN, quickly.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gottwall/plugin.h>
+
+#include "loader.h"
+
+/* ---- the host table: config from KEY=VALUE pairs, logs to stderr ---- */
+
+#define CT_MAX_PAIRS 64
+
+static const char *ct_pairs[CT_MAX_PAIRS];   /* from the command line */
+static size_t ct_npairs;
+static const char *ct_extra[CT_MAX_PAIRS];   /* a test's overrides */
+static size_t ct_nextra;
+static const gw__plugin_t *ct_plugin;
+static const gw_storage_ops_t *ct_ops;
+static char ct_run[32]; /* unique per run: prefix of projects and batch ids */
+
+static void
+ct_log(const gw_ctx_t *ctx, int level, const char *fmt, ...)
+{
+    static const char *const names[] = {"", "", "", "error", "warning",
+                                        "notice", "info", "debug"};
+    va_list ap;
+
+    (void) ctx;
+    if (level > GW_LOG_INFO && getenv("GW_STORAGE_TEST_DEBUG") == NULL)
+        return;
+    fprintf(stderr, "[storage:%s] %s: ", ct_plugin ? ct_plugin->name : "?",
+            (level >= 0 && level <= 7) ? names[level] : "?");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static const char *
+ct_instance_name(const gw_ctx_t *ctx)
+{
+    (void) ctx;
+    return "conformance";
+}
+
+/* The value of key in the overrides, then the command line; NULL if none. */
+static const char *
+ct_pair(const char *key)
+{
+    size_t i, kl = strlen(key);
+
+    for (i = ct_nextra; i-- > 0;)
+        if (strncmp(ct_extra[i], key, kl) == 0 && ct_extra[i][kl] == '=')
+            return ct_extra[i] + kl + 1;
+    for (i = ct_npairs; i-- > 0;)
+        if (strncmp(ct_pairs[i], key, kl) == 0 && ct_pairs[i][kl] == '=')
+            return ct_pairs[i] + kl + 1;
+    return NULL;
+}
+
+static int
+ct_known(const gw_config_key_t *keys, const char *pair)
+{
+    const char *eq = strchr(pair, '=');
+    size_t kl = eq ? (size_t) (eq - pair) : strlen(pair);
+
+    for (; keys->name != NULL; keys++)
+        if (strlen(keys->name) == kl && strncmp(keys->name, pair, kl) == 0)
+            return 1;
+    return 0;
+}
+
+static int
+ct_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
+                void *state, gw_error_t *err)
+{
+    const gw_config_key_t *k;
+    size_t i;
+
+    (void) ctx;
+    for (i = 0; i < ct_npairs + ct_nextra; i++) {
+        const char *p = i < ct_npairs ? ct_pairs[i] : ct_extra[i - ct_npairs];
+
+        if (!ct_known(keys, p))
+            return gw_error_set(err, "settings: unknown key in \"%s\"", p);
+    }
+    for (k = keys; k->name != NULL; k++) {
+        const char *v = ct_pair(k->name);
+        char *end = NULL;
+        void *at = (char *) state + k->offset;
+
+        if (v == NULL)
+            v = k->def;
+        switch (k->type) {
+        case GW_CONFIG_STRING:
+            *(const char **) at = v;
+            break;
+        case GW_CONFIG_INT: {
+            long long n = v ? strtoll(v, &end, 10) : 0;
+
+            if (v != NULL && (*v == '\0' || *end != '\0'))
+                return gw_error_set(err, "settings: %s must be an integer",
+                                    k->name);
+            if (k->min < k->max && (n < k->min || n > k->max))
+                return gw_error_set(err, "settings: %s must be %.0f..%.0f",
+                                    k->name, k->min, k->max);
+            *(int64_t *) at = n;
+            break;
+        }
+        case GW_CONFIG_DOUBLE: {
+            double d = v ? strtod(v, &end) : 0;
+
+            if (v != NULL && (*v == '\0' || *end != '\0'))
+                return gw_error_set(err, "settings: %s must be a number",
+                                    k->name);
+            if (k->min < k->max && (d < k->min || d > k->max))
+                return gw_error_set(err, "settings: %s must be %g..%g",
+                                    k->name, k->min, k->max);
+            *(double *) at = d;
+            break;
+        }
+        case GW_CONFIG_BOOL:
+            if (v == NULL || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+                *(int *) at = 0;
+            else if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+                *(int *) at = 1;
+            else
+                return gw_error_set(err, "settings: %s must be true or "
+                                    "false", k->name);
+            break;
+        default:
+            return gw_error_set(err, "settings: %s has an unknown type",
+                                k->name);
+        }
+    }
+    return GW_OK;
+}
+
+static void
+ct_count(const gw_ctx_t *ctx, gw_counter_t counter, const char *reason,
+         uint64_t n)
+{
+    (void) ctx;
+    (void) counter;
+    (void) reason;
+    (void) n;
+}
+
+static const gw_host_t ct_host = {
+    .struct_size = sizeof(gw_host_t),
+    .abi_major = GW_PLUGIN_ABI_MAJOR,
+    .abi_minor = GW_PLUGIN_ABI_MINOR,
+    .log = ct_log,
+    .instance_name = ct_instance_name,
+    .config_apply = ct_config_apply,
+    .count = ct_count,
+};
+
+static const gw_ctx_t ct_ctx = {&ct_host, NULL};
+
+/* ---- the instance under test ---- */
+
+static void *ct_state;
+
+static void
+ct_open(void)
+{
+    gw_error_t err = {""};
+    int rc = ct_ops->create(&ct_ctx, &ct_state, &err);
+
+    ck_assert_msg(rc == GW_OK, "create failed: %s", err.msg);
+}
+
+static void
+ct_close(void)
+{
+    if (ct_state != NULL)
+        ct_ops->destroy(ct_state);
+    ct_state = NULL;
+}
+
+static void
+ct_reopen(void)
+{
+    ct_close();
+    ct_open();
+}
+
+static void
+ct_setup(void)
+{
+    ct_nextra = 0;
+    ct_open();
+}
+
+static void
+ct_teardown(void)
+{
+    ct_close();
+}
+
+/* A project name unique to this run and test. */
+static const char *
+P(const char *test)
+{
+    static char buf[8][128];
+    static int n;
+    char *b = buf[n++ % 8];
+
+    snprintf(b, sizeof(buf[0]), "%s_%s", ct_run, test);
+    return b;
+}
+
+/* A batch id unique to this run (each test is a forked child: the pid
+ * keeps tests apart). */
+static const char *
+ct_batch_id(const char *tag)
+{
+    static char buf[4][128];
+    static int n;
+    static unsigned seq;
+    char *b = buf[n++ % 4];
+
+    snprintf(b, sizeof(buf[0]), "%s:%s:%ld:%u", ct_run, tag, (long) getpid(),
+             ++seq);
+    return b;
+}
+
+static gw_delta_t
+D(const char *project, const char *metric, const char *fname,
+  const char *fvalue, gw_kind_t kind, gw_period_t period, int64_t bucket,
+  double sum, int64_t count, double ts)
+{
+    gw_delta_t d;
+
+    d.project = project;
+    d.metric = metric;
+    d.filter_name = fname;
+    d.filter_value = fvalue;
+    d.kind = kind;
+    d.period = period;
+    d.bucket = bucket;
+    d.sum = sum;
+    d.count = count;
+    d.ts = ts;
+    return d;
+}
+
+/* A counter delta of the total series. */
+static gw_delta_t
+C(const char *project, const char *metric, gw_period_t period,
+  int64_t bucket, double sum)
+{
+    return D(project, metric, NULL, NULL, GW_KIND_COUNTER, period, bucket,
+             sum, 1, 0);
+}
+
+static int
+ct_store_id(const gw_delta_t *d, size_t n, const char *id)
+{
+    gw_batch_t b;
+    gw_error_t err = {""};
+    int rc;
+
+    b.id = id;
+    b.deltas = d;
+    b.ndeltas = n;
+    rc = ct_ops->store(ct_state, &b, &err);
+    ck_assert_msg(rc == GW_OK, "store of %zu deltas (batch %s) returned %d: "
+                  "%s", n, id, rc, err.msg);
+    return rc;
+}
+
+static void
+ct_store(const gw_delta_t *d, size_t n)
+{
+    ct_store_id(d, n, ct_batch_id("b"));
+}
+
+/* ---- reading back ---- */
+
+typedef struct ct_points_s {
+    gw_point_t *v;
+    size_t n;
+    size_t cap;
+} ct_points_t;
+
+static void
+ct_point(void *arg, const gw_point_t *p)
+{
+    ct_points_t *pts = arg;
+
+    if (pts->n == pts->cap) {
+        pts->cap = pts->cap ? pts->cap * 2 : 16;
+        pts->v = realloc(pts->v, pts->cap * sizeof(*pts->v));
+        ck_assert_ptr_nonnull(pts->v);
+    }
+    pts->v[pts->n++] = *p;
+}
+
+static int
+ct_point_cmp(const void *a, const void *b)
+{
+    const gw_point_t *x = a, *y = b;
+
+    return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+}
+
+/* The points of a series in from..to, sorted by bucket (free pts.v). */
+static ct_points_t
+Q(const char *project, const char *metric, const char *fname,
+  const char *fvalue, gw_kind_t kind, gw_period_t period, int64_t from,
+  int64_t to)
+{
+    gw_query_t q;
+    ct_points_t pts = {NULL, 0, 0};
+    gw_error_t err = {""};
+    size_t i;
+    int rc;
+
+    q.project = project;
+    q.metric = metric;
+    q.filter_name = fname;
+    q.filter_value = fvalue;
+    q.kind = kind;
+    q.period = period;
+    q.from = from;
+    q.to = to;
+    rc = ct_ops->query(ct_state, &q, ct_point, &pts, &err);
+    ck_assert_msg(rc == GW_OK, "query %s/%s returned %d: %s", project, metric,
+                  rc, err.msg);
+    if (pts.n > 1)
+        qsort(pts.v, pts.n, sizeof(*pts.v), ct_point_cmp);
+    for (i = 0; i < pts.n; i++)
+        ck_assert_msg(pts.v[i].bucket >= from && pts.v[i].bucket <= to,
+                      "query %s..%s returned bucket %lld outside the range",
+                      "from", "to", (long long) pts.v[i].bucket);
+    for (i = 1; i < pts.n; i++)
+        ck_assert_msg(pts.v[i].bucket != pts.v[i - 1].bucket,
+                      "bucket %lld returned twice", (long long) pts.v[i].bucket);
+    return pts;
+}
+
+/* The sum stored in one bucket of a counter series; 0 if none. */
+static double
+S(const char *project, const char *metric, const char *fname,
+  const char *fvalue, gw_period_t period, int64_t bucket)
+{
+    ct_points_t pts = Q(project, metric, fname, fvalue, GW_KIND_COUNTER,
+                        period, bucket, bucket);
+    double sum = pts.n ? pts.v[0].sum : 0;
+
+    ck_assert_uint_le(pts.n, 1);
+    free(pts.v);
+    return sum;
+}
+
+typedef struct ct_lines_s {
+    char **v;
+    size_t n;
+} ct_lines_t;
+
+/* One metadata entry as a line: fields split by \037, \036 for none
+ * and \035 ending each line (names may hold '|', '-' or newlines, never
+ * those control bytes in these tests). */
+static void
+ct_line(char *buf, size_t size, const char *metric, const char *kind,
+        const char *fname, const char *fvalue)
+{
+    snprintf(buf, size, "%s\037%s\037%s\037%s\035", metric, kind,
+             fname ? fname : "\036", fvalue ? fvalue : "\036");
+}
+
+/* Appends an expected metadata line to buf (of CT_EXPECT bytes). */
+#define CT_EXPECT 16384
+static void
+E(char *buf, const char *metric, const char *kind, const char *fname,
+  const char *fvalue)
+{
+    size_t n = strlen(buf);
+
+    ct_line(buf + n, CT_EXPECT - n, metric, kind, fname, fvalue);
+}
+
+static void
+ct_meta(void *arg, const gw_meta_t *m)
+{
+    ct_lines_t *l = arg;
+    char buf[2048];
+
+    ct_line(buf, sizeof(buf), m->metric,
+            gw_kind_name(m->kind) ? gw_kind_name(m->kind) : "?",
+            m->filter_name, m->filter_value);
+    l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    ck_assert_ptr_nonnull(l->v);
+    l->v[l->n++] = strdup(buf);
+}
+
+static int
+ct_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Metadata as sorted ct_line lines, joined (free it). */
+static char *
+M(const char *project)
+{
+    ct_lines_t l = {NULL, 0};
+    gw_error_t err = {""};
+    size_t i, len = 1;
+    char *out;
+    int rc = ct_ops->metadata(ct_state, project, ct_meta, &l, &err);
+
+    ck_assert_msg(rc == GW_OK, "metadata %s returned %d: %s", project, rc,
+                  err.msg);
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof(*l.v), ct_str_cmp);
+    for (i = 0; i < l.n; i++)
+        len += strlen(l.v[i]) + 1;
+    out = calloc(1, len);
+    for (i = 0; i < l.n; i++) {
+        strcat(out, l.v[i]);
+        free(l.v[i]);
+    }
+    free(l.v);
+    return out;
+}
+
+/* Sorts ct_line lines (for building expected metadata). */
+static char *
+ct_sorted(const char *lines)
+{
+    char *copy = strdup(lines), *save = NULL, *tok, **v = NULL, *out;
+    size_t n = 0, i;
+
+    for (tok = strtok_r(copy, "\035", &save); tok != NULL;
+         tok = strtok_r(NULL, "\035", &save)) {
+        v = realloc(v, (n + 1) * sizeof(*v));
+        v[n++] = tok;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), ct_str_cmp);
+    out = calloc(1, strlen(lines) + 2);
+    for (i = 0; i < n; i++) {
+        strcat(out, v[i]);
+        strcat(out, "\035");
+    }
+    free(v);
+    free(copy);
+    return out;
+}
+
+#define ck_assert_meta(project, expected)                                     \
+    do {                                                                      \
+        char *got_ = M(project), *want_ = ct_sorted(expected);                \
+        ck_assert_str_eq(got_, want_);                                        \
+        free(got_);                                                           \
+        free(want_);                                                          \
+    } while (0)
+
+typedef struct ct_doc_s {
+    int calls;
+    char *data;
+    size_t len;
+} ct_doc_t;
+
+static void
+ct_doc(void *arg, const char *data, size_t len)
+{
+    ct_doc_t *d = arg;
+
+    d->calls++;
+    free(d->data);
+    d->data = malloc(len + 1);
+    memcpy(d->data, data, len);
+    d->data[len] = '\0';
+    d->len = len;
+}
+
+static ct_doc_t
+G(const char *ns, const char *id)
+{
+    ct_doc_t d = {0, NULL, 0};
+    gw_error_t err = {""};
+    int rc = ct_ops->doc_get(ct_state, ns, id, ct_doc, &d, &err);
+
+    ck_assert_msg(rc == GW_OK, "doc_get %s/%s returned %d: %s", ns, id, rc,
+                  err.msg);
+    ck_assert_int_le(d.calls, 1);
+    return d;
+}
+
+static void
+ct_put(const char *ns, const char *id, const char *data, size_t len)
+{
+    gw_error_t err = {""};
+    int rc = ct_ops->doc_put(ct_state, ns, id, data, len, &err);
+
+    ck_assert_msg(rc == GW_OK, "doc_put %s/%s returned %d: %s", ns, id, rc,
+                  err.msg);
+}
+
+/* ---- the tests ---- */
+
+#define T0 1392422400 /* 2014-02-15 00:00 UTC, a day bucket */
+
+START_TEST(test_counter_sums)
+{
+    const char *p = P("counter");
+    gw_delta_t d[] = {
+        C(p, "orders", GW_PERIOD_MINUTE, T0, 2),
+        C(p, "orders", GW_PERIOD_MINUTE, T0 + 60, 5),
+        C(p, "orders", GW_PERIOD_MINUTE, T0, 3),
+        C(p, "orders", GW_PERIOD_HOUR, T0, 10),
+        C(p, "refunds", GW_PERIOD_MINUTE, T0, -4),
+        C(p, "ratio", GW_PERIOD_MINUTE, T0, 0.5),
+    };
+    gw_delta_t more[] = {
+        C(p, "orders", GW_PERIOD_MINUTE, T0 + 60, 1),
+        C(p, "refunds", GW_PERIOD_MINUTE, T0, -1.5),
+        C(p, "ratio", GW_PERIOD_MINUTE, T0, 0.25),
+        C(p, "zero", GW_PERIOD_MINUTE, T0, 0),
+    };
+
+    ct_store(d, 6);
+    ct_store(more, 4);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_MINUTE, T0), 5);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60),
+                        6);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_HOUR, T0), 10);
+    ck_assert_double_eq(S(p, "refunds", NULL, NULL, GW_PERIOD_MINUTE, T0),
+                        -5.5);
+    ck_assert_double_eq(S(p, "ratio", NULL, NULL, GW_PERIOD_MINUTE, T0), 0.75);
+    ck_assert_double_eq(S(p, "zero", NULL, NULL, GW_PERIOD_MINUTE, T0), 0);
+    ck_assert_double_eq(S(p, "missing", NULL, NULL, GW_PERIOD_MINUTE, T0), 0);
+}
+END_TEST
+
+START_TEST(test_range_inclusive)
+{
+    const char *p = P("range");
+    gw_delta_t d[5];
+    ct_points_t pts;
+    int i;
+
+    for (i = 0; i < 5; i++)
+        d[i] = C(p, "visits", GW_PERIOD_MINUTE, T0 + 60 * i, i + 1);
+    ct_store(d, 5);
+
+    pts = Q(p, "visits", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_MINUTE,
+            T0 + 60, T0 + 180);
+    ck_assert_uint_eq(pts.n, 3);
+    ck_assert_int_eq(pts.v[0].bucket, T0 + 60);
+    ck_assert_double_eq(pts.v[0].sum, 2);
+    ck_assert_int_eq(pts.v[2].bucket, T0 + 180);
+    ck_assert_double_eq(pts.v[2].sum, 4);
+    free(pts.v);
+
+    pts = Q(p, "visits", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_MINUTE,
+            T0 + 120, T0 + 120);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 3);
+    free(pts.v);
+
+    pts = Q(p, "visits", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_MINUTE,
+            T0 + 61, T0 + 119);
+    ck_assert_uint_eq(pts.n, 0);
+    free(pts.v);
+
+    pts = Q(p, "visits", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_MINUTE,
+            T0 - 86400 * 365, T0 + 86400 * 365);
+    ck_assert_uint_eq(pts.n, 5);
+    free(pts.v);
+
+    /* A long range over a sparse series: only stored buckets come back. */
+    pts = Q(p, "visits", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_MINUTE, 0,
+            T0 + 86400LL * 365 * 100);
+    ck_assert_uint_eq(pts.n, 5);
+    free(pts.v);
+}
+END_TEST
+
+START_TEST(test_every_period)
+{
+    static const int64_t buckets[GW_PERIOD_COUNT] = {
+        1392454680, 1392451200, 1392422400, 1391990400, 1391212800,
+        1388534400, 0};
+    const char *p = P("periods");
+    gw_delta_t d[GW_PERIOD_COUNT * 2];
+    int i, j;
+
+    for (i = 0; i < GW_PERIOD_COUNT; i++) {
+        d[2 * i] = C(p, "hits", (gw_period_t) i, buckets[i], 10 + i);
+        d[2 * i + 1] = D(p, "hits", "os", "linux", GW_KIND_COUNTER,
+                         (gw_period_t) i, buckets[i], 100 + i, 1, 0);
+    }
+    ct_store(d, GW_PERIOD_COUNT * 2);
+    for (i = 0; i < GW_PERIOD_COUNT; i++) {
+        ct_points_t pts = Q(p, "hits", NULL, NULL, GW_KIND_COUNTER,
+                            (gw_period_t) i, 0, 2000000000);
+
+        ck_assert_msg(pts.n == 1, "period %s: %zu points", gw_period_name(i),
+                      pts.n);
+        ck_assert_int_eq(pts.v[0].bucket, buckets[i]);
+        ck_assert_double_eq(pts.v[0].sum, 10 + i);
+        free(pts.v);
+        ck_assert_double_eq(S(p, "hits", "os", "linux", (gw_period_t) i,
+                              buckets[i]), 100 + i);
+        for (j = 0; j < GW_PERIOD_COUNT; j++)
+            if (buckets[j] != buckets[i])
+                ck_assert_double_eq(S(p, "hits", NULL, NULL, (gw_period_t) i,
+                                      buckets[j]), 0);
+    }
+    /* all: the single bucket 0 is found by a range that holds 0. */
+    ck_assert_double_eq(S(p, "hits", NULL, NULL, GW_PERIOD_ALL, 0), 16);
+}
+END_TEST
+
+START_TEST(test_avg)
+{
+    const char *p = P("avg");
+    gw_delta_t a[] = {
+        D(p, "latency", NULL, NULL, GW_KIND_AVG, GW_PERIOD_HOUR, T0, 35, 2, 0),
+        D(p, "latency", "route", "/api", GW_KIND_AVG, GW_PERIOD_HOUR, T0, 35,
+          2, 0),
+    };
+    gw_delta_t b[] = {
+        D(p, "latency", NULL, NULL, GW_KIND_AVG, GW_PERIOD_HOUR, T0, 7.5, 3,
+          0),
+        D(p, "latency", NULL, NULL, GW_KIND_AVG, GW_PERIOD_HOUR, T0 + 3600, 4,
+          1, 0),
+    };
+    ct_points_t pts;
+
+    ct_store(a, 2);
+    ct_store(b, 2);
+    pts = Q(p, "latency", NULL, NULL, GW_KIND_AVG, GW_PERIOD_HOUR, T0,
+            T0 + 3600);
+    ck_assert_uint_eq(pts.n, 2);
+    ck_assert_double_eq(pts.v[0].sum, 42.5);
+    ck_assert_int_eq(pts.v[0].count, 5);
+    ck_assert_double_eq(pts.v[1].sum, 4);
+    ck_assert_int_eq(pts.v[1].count, 1);
+    free(pts.v);
+    pts = Q(p, "latency", "route", "/api", GW_KIND_AVG, GW_PERIOD_HOUR, T0,
+            T0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 35);
+    ck_assert_int_eq(pts.v[0].count, 2);
+    free(pts.v);
+}
+END_TEST
+
+static void
+ct_gauge_is(const char *p, const char *fname, const char *fvalue,
+            int64_t bucket, double value, double ts)
+{
+    ct_points_t pts = Q(p, "temp", fname, fvalue, GW_KIND_GAUGE,
+                        GW_PERIOD_DAY, bucket, bucket);
+
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, value);
+    ck_assert_double_eq(pts.v[0].ts, ts);
+    free(pts.v);
+}
+
+START_TEST(test_gauge)
+{
+    const char *p = P("gauge");
+    gw_delta_t d1[] = {
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 20, 1,
+          T0 + 100.5),
+        D(p, "temp", "room", "1", GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 18, 1,
+          T0 + 100.5),
+    };
+    gw_delta_t older[] = {
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, -3, 1,
+          T0 + 50),
+    };
+    gw_delta_t newer[] = {
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 21.25, 1,
+          T0 + 200),
+        D(p, "temp", "room", "1", GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 0, 1,
+          T0 + 300),
+    };
+    gw_delta_t same_ts[] = {
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 22, 1,
+          T0 + 200),
+    };
+
+    ct_store(d1, 2);
+    ct_gauge_is(p, NULL, NULL, T0, 20, T0 + 100.5);
+    ct_store(older, 1);
+    ct_gauge_is(p, NULL, NULL, T0, 20, T0 + 100.5);
+    ct_store(newer, 2);
+    ct_gauge_is(p, NULL, NULL, T0, 21.25, T0 + 200);
+    ct_gauge_is(p, "room", "1", T0, 0, T0 + 300);
+    ct_store(same_ts, 1); /* ties: the last received wins */
+    ct_gauge_is(p, NULL, NULL, T0, 22, T0 + 200);
+}
+END_TEST
+
+START_TEST(test_filters)
+{
+    const char *p = P("filters");
+    gw_delta_t d[] = {
+        C(p, "orders", GW_PERIOD_DAY, T0, 3),
+        D(p, "orders", "status", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 2,
+          2, 0),
+        D(p, "orders", "status", "new", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 1,
+          1, 0),
+        D(p, "orders", "device", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 7,
+          7, 0),
+        D(p, "orders", "status", "", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 9, 9,
+          0),
+        D(p, "orders", "", "x", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 11, 11, 0),
+    };
+
+    ct_store(d, 6);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 3);
+    ck_assert_double_eq(S(p, "orders", "status", "paid", GW_PERIOD_DAY, T0),
+                        2);
+    ck_assert_double_eq(S(p, "orders", "status", "new", GW_PERIOD_DAY, T0), 1);
+    ck_assert_double_eq(S(p, "orders", "device", "paid", GW_PERIOD_DAY, T0),
+                        7);
+    ck_assert_double_eq(S(p, "orders", "status", "", GW_PERIOD_DAY, T0), 9);
+    ck_assert_double_eq(S(p, "orders", "", "x", GW_PERIOD_DAY, T0), 11);
+    ck_assert_double_eq(S(p, "orders", "status", "old", GW_PERIOD_DAY, T0), 0);
+    ck_assert_double_eq(S(p, "orders", "device", "new", GW_PERIOD_DAY, T0), 0);
+}
+END_TEST
+
+START_TEST(test_metadata)
+{
+    const char *p = P("meta");
+    gw_delta_t d[] = {
+        C(p, "orders", GW_PERIOD_DAY, T0, 1),
+        D(p, "orders", "status", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 1,
+          1, 0),
+        D(p, "orders", "status", "new", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 1,
+          1, 0),
+        D(p, "orders", "status", "new", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 1,
+          1, 0),
+        D(p, "orders", "device", "ios", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 1,
+          1, 0),
+        D(p, "latency", NULL, NULL, GW_KIND_AVG, GW_PERIOD_DAY, T0, 5, 1, 0),
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 5, 1, T0),
+        D(p, "temp", "room", "kitchen", GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 5, 1,
+          T0),
+    };
+
+    char want[CT_EXPECT] = "";
+
+    ck_assert_meta(p, "");
+    ct_store(d, 8);
+    E(want, "orders", "counter", NULL, NULL);
+    E(want, "orders", "counter", "status", "paid");
+    E(want, "orders", "counter", "status", "new");
+    E(want, "orders", "counter", "device", "ios");
+    E(want, "latency", "avg", NULL, NULL);
+    E(want, "temp", "gauge", NULL, NULL);
+    E(want, "temp", "gauge", "room", "kitchen");
+    ck_assert_meta(p, want);
+    ck_assert_meta(P("meta_other"), "");
+}
+END_TEST
+
+START_TEST(test_documents)
+{
+    const char *ns = "embedded";
+    char id[64], id2[64], big[100001];
+    const char *json = "{\"project\": \"x\", \"name\": \"Заказы ✓\"}";
+    ct_doc_t d;
+    size_t i;
+
+    snprintf(id, sizeof(id), "%s-doc-1", ct_run);
+    snprintf(id2, sizeof(id2), "%s-doc-2", ct_run);
+    d = G(ns, id);
+    ck_assert_int_eq(d.calls, 0);
+
+    ct_put(ns, id, json, strlen(json));
+    d = G(ns, id);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_uint_eq(d.len, strlen(json));
+    ck_assert_str_eq(d.data, json);
+    free(d.data);
+
+    /* The same id in another namespace is another document. */
+    d = G("dashboard", id);
+    ck_assert_int_eq(d.calls, 0);
+
+    ct_put(ns, id, "{}", 2);
+    d = G(ns, id);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_str_eq(d.data, "{}");
+    free(d.data);
+
+    for (i = 0; i < sizeof(big) - 1; i++)
+        big[i] = "abcdefghij"[i % 10];
+    big[sizeof(big) - 1] = '\0';
+    ct_put("dashboard", id2, big, sizeof(big) - 1);
+    d = G("dashboard", id2);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_uint_eq(d.len, sizeof(big) - 1);
+    ck_assert_int_eq(memcmp(d.data, big, d.len), 0);
+    free(d.data);
+
+    ct_put("dashboard", id2, "", 0);
+    d = G("dashboard", id2);
+    ck_assert_int_eq(d.calls, 1);
+    ck_assert_uint_eq(d.len, 0);
+    free(d.data);
+}
+END_TEST
+
+START_TEST(test_document_hostile_ids)
+{
+    static const char *const ids[] = {
+        "o'rders\"; DROP TABLE x; --", "a:b", "a:b:c", "%s%n", "a b",
+        "*", "[x]", "\\", "ключ", "a;b|c/d:e"};
+    char id[300], long_id[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char body[64];
+
+        snprintf(id, sizeof(id), "%s%s", ct_run, ids[i]);
+        snprintf(body, sizeof(body), "{\"n\": %zu}", i);
+        ct_put("dashboard", id, body, strlen(body));
+    }
+    for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char body[64];
+        ct_doc_t d;
+
+        snprintf(id, sizeof(id), "%s%s", ct_run, ids[i]);
+        snprintf(body, sizeof(body), "{\"n\": %zu}", i);
+        d = G("dashboard", id);
+        ck_assert_int_eq(d.calls, 1);
+        ck_assert_str_eq(d.data, body);
+        free(d.data);
+    }
+    memset(long_id, 'i', 255);
+    memcpy(long_id, ct_run, strlen(ct_run));
+    long_id[255] = '\0';
+    ct_put("embedded", long_id, "[1]", 3);
+    {
+        ct_doc_t d = G("embedded", long_id);
+
+        ck_assert_int_eq(d.calls, 1);
+        ck_assert_str_eq(d.data, "[1]");
+        free(d.data);
+    }
+}
+END_TEST
+
+START_TEST(test_exactly_once)
+{
+    const char *p = P("once");
+    gw_delta_t d[] = {
+        C(p, "orders", GW_PERIOD_DAY, T0, 5),
+        D(p, "orders", "status", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 5,
+          5, 0),
+        D(p, "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_DAY, T0, 10, 2, 0),
+    };
+    char id[128];
+    ct_points_t pts;
+
+    snprintf(id, sizeof(id), "%s:once:1", ct_run);
+    ct_store_id(d, 3, id);
+    ct_store_id(d, 3, id);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 5);
+    ck_assert_double_eq(S(p, "orders", "status", "paid", GW_PERIOD_DAY, T0),
+                        5);
+    pts = Q(p, "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_DAY, T0, T0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 10);
+    ck_assert_int_eq(pts.v[0].count, 2);
+    free(pts.v);
+
+    /* Another id with the same deltas is another batch. */
+    snprintf(id, sizeof(id), "%s:once:2", ct_run);
+    ct_store_id(d, 3, id);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 10);
+
+    /* Still remembered by a new instance (a restarted daemon). */
+    ct_reopen();
+    ct_store_id(d, 3, id);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 10);
+}
+END_TEST
+
+START_TEST(test_unicode_names)
+{
+    const char *p = P("unicode_проект");
+    gw_delta_t d[] = {
+        C(p, "заказы 🚀", GW_PERIOD_DAY, T0, 4),
+        D(p, "заказы 🚀", "状态", "已支付", GW_KIND_COUNTER, GW_PERIOD_DAY,
+          T0, 3, 3, 0),
+        D(p, "заказы 🚀", "状态", "新", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 1,
+          1, 0),
+        C(p, "Ünïcödé", GW_PERIOD_DAY, T0, 2),
+    };
+
+    ct_store(d, 4);
+    ck_assert_double_eq(S(p, "заказы 🚀", NULL, NULL, GW_PERIOD_DAY, T0), 4);
+    ck_assert_double_eq(S(p, "заказы 🚀", "状态", "已支付", GW_PERIOD_DAY,
+                          T0), 3);
+    ck_assert_double_eq(S(p, "заказы 🚀", "状态", "新", GW_PERIOD_DAY, T0),
+                        1);
+    ck_assert_double_eq(S(p, "Ünïcödé", NULL, NULL, GW_PERIOD_DAY, T0), 2);
+    {
+        char want[CT_EXPECT] = "";
+
+        E(want, "заказы 🚀", "counter", NULL, NULL);
+        E(want, "заказы 🚀", "counter", "状态", "已支付");
+        E(want, "заказы 🚀", "counter", "状态", "新");
+        E(want, "Ünïcödé", "counter", NULL, NULL);
+        ck_assert_meta(p, want);
+    }
+}
+END_TEST
+
+static const char *const ct_hostile[] = {
+    "o'rders\"; DROP TABLE x; --",
+    "a;b|c/d:e",
+    "%s%n%x%%",
+    "a b c",
+    "back\\slash",
+    "*?[]{}",
+    "tab\there\nnewline\r",
+    "%",
+    "%25",
+    "%3B",
+    "\\",
+    ";",
+    "|",
+    "/",
+    ":",
+    "-metrics",
+    "'",
+    "$1",
+    "NULL",
+    "\x01\x7f",
+};
+
+#define CT_NHOSTILE (sizeof(ct_hostile) / sizeof(ct_hostile[0]))
+
+START_TEST(test_hostile_names)
+{
+    const char *p = P("hostile");
+    gw_delta_t d[CT_NHOSTILE * 2];
+    char expect[CT_EXPECT] = "", longname[256];
+    size_t i;
+
+    for (i = 0; i < CT_NHOSTILE; i++) {
+        const char *v = ct_hostile[(i + 1) % CT_NHOSTILE];
+
+        d[2 * i] = C(p, ct_hostile[i], GW_PERIOD_DAY, T0, (double) i + 1);
+        d[2 * i + 1] = D(p, "filtered", ct_hostile[i], v, GW_KIND_COUNTER,
+                         GW_PERIOD_DAY, T0, 100.0 + i, 1, 0);
+        E(expect, ct_hostile[i], "counter", NULL, NULL);
+        E(expect, "filtered", "counter", ct_hostile[i], v);
+    }
+    E(expect, "filtered", "counter", NULL, NULL);
+    ct_store(d, CT_NHOSTILE * 2);
+    {
+        gw_delta_t total = C(p, "filtered", GW_PERIOD_DAY, T0, 1);
+
+        ct_store(&total, 1);
+    }
+    for (i = 0; i < CT_NHOSTILE; i++) {
+        const char *v = ct_hostile[(i + 1) % CT_NHOSTILE];
+
+        ck_assert_msg(S(p, ct_hostile[i], NULL, NULL, GW_PERIOD_DAY, T0) ==
+                          (double) i + 1,
+                      "metric \"%s\" does not read back", ct_hostile[i]);
+        ck_assert_msg(S(p, "filtered", ct_hostile[i], v, GW_PERIOD_DAY, T0) ==
+                          100.0 + i,
+                      "filter \"%s\"=\"%s\" does not read back",
+                      ct_hostile[i], v);
+    }
+    ck_assert_meta(p, expect);
+
+    /* 255-byte names (UTF-8: 127 two-byte letters and one more byte). */
+    for (i = 0; i < 127; i++)
+        memcpy(longname + 2 * i, "é", 2);
+    longname[254] = 'x';
+    longname[255] = '\0';
+    {
+        const char *lp = P("hostile_long");
+        gw_delta_t l[] = {
+            C(lp, longname, GW_PERIOD_MONTH, 1391212800, 8),
+            D(lp, longname, longname, longname, GW_KIND_COUNTER,
+              GW_PERIOD_MONTH, 1391212800, 9, 1, 0),
+        };
+
+        ct_store(l, 2);
+        ck_assert_double_eq(S(lp, longname, NULL, NULL, GW_PERIOD_MONTH,
+                              1391212800), 8);
+        ck_assert_double_eq(S(lp, longname, longname, longname,
+                              GW_PERIOD_MONTH, 1391212800), 9);
+        expect[0] = '\0';
+        E(expect, longname, "counter", NULL, NULL);
+        E(expect, longname, "counter", longname, longname);
+        ck_assert_meta(lp, expect);
+    }
+}
+END_TEST
+
+/*
+ * Names that would share a key in the original Redis layout, where nothing
+ * was escaped: each must keep its own count and its own metadata.
+ */
+START_TEST(test_no_collisions)
+{
+    const char *p = P("collide");
+    char p2[160];
+    gw_delta_t d[] = {
+        /* p-metrics-filter-values:a:b:c, both ways */
+        D(p, "a:b", "c", "v", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 1, 1, 0),
+        D(p, "a", "b:c", "v", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 2, 1, 0),
+        /* p;m;hour;f|x/g|y */
+        D(p, "m", "f", "x/g|y", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 3, 1, 0),
+        D(p, "m", "f|x/g", "y", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 4, 1, 0),
+        /* p;m;hour;day;x|y */
+        D(p, "m;hour", "x", "y", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 5, 1, 0),
+        D(p, "m", "day;x", "y", GW_KIND_COUNTER, GW_PERIOD_HOUR, T0, 6, 1, 0),
+        /* the escape characters themselves */
+        C(p, "e;f", GW_PERIOD_HOUR, T0, 7),
+        C(p, "e%3Bf", GW_PERIOD_HOUR, T0, 8),
+        C(p, "e\\;f", GW_PERIOD_HOUR, T0, 9),
+        C(p, "e%253Bf", GW_PERIOD_HOUR, T0, 10),
+        C(p, "e\\\\;f", GW_PERIOD_HOUR, T0, 11),
+        C(p, "e\\3Bf", GW_PERIOD_HOUR, T0, 12),
+        /* a project that ends like another project's metric */
+        C(p2, "m", GW_PERIOD_HOUR, T0, 13),
+        C(p, "x;m", GW_PERIOD_HOUR, T0, 14),
+    };
+
+    char want[CT_EXPECT] = "";
+    size_t i;
+
+    snprintf(p2, sizeof(p2), "%s;x", p);
+    ct_store(d, sizeof(d) / sizeof(d[0]));
+    ck_assert_double_eq(S(p, "a:b", "c", "v", GW_PERIOD_HOUR, T0), 1);
+    ck_assert_double_eq(S(p, "a", "b:c", "v", GW_PERIOD_HOUR, T0), 2);
+    ck_assert_double_eq(S(p, "m", "f", "x/g|y", GW_PERIOD_HOUR, T0), 3);
+    ck_assert_double_eq(S(p, "m", "f|x/g", "y", GW_PERIOD_HOUR, T0), 4);
+    ck_assert_double_eq(S(p, "m;hour", "x", "y", GW_PERIOD_DAY, T0), 5);
+    ck_assert_double_eq(S(p, "m", "day;x", "y", GW_PERIOD_HOUR, T0), 6);
+    ck_assert_double_eq(S(p, "e;f", NULL, NULL, GW_PERIOD_HOUR, T0), 7);
+    ck_assert_double_eq(S(p, "e%3Bf", NULL, NULL, GW_PERIOD_HOUR, T0), 8);
+    ck_assert_double_eq(S(p, "e\\;f", NULL, NULL, GW_PERIOD_HOUR, T0), 9);
+    ck_assert_double_eq(S(p, "e%253Bf", NULL, NULL, GW_PERIOD_HOUR, T0), 10);
+    ck_assert_double_eq(S(p, "e\\\\;f", NULL, NULL, GW_PERIOD_HOUR, T0), 11);
+    ck_assert_double_eq(S(p, "e\\3Bf", NULL, NULL, GW_PERIOD_HOUR, T0), 12);
+    ck_assert_double_eq(S(p2, "m", NULL, NULL, GW_PERIOD_HOUR, T0), 13);
+    ck_assert_double_eq(S(p, "x;m", NULL, NULL, GW_PERIOD_HOUR, T0), 14);
+    ck_assert_double_eq(S(p, "m", NULL, NULL, GW_PERIOD_HOUR, T0), 0);
+    E(want, "a:b", "counter", NULL, NULL);
+    E(want, "a:b", "counter", "c", "v");
+    E(want, "a", "counter", NULL, NULL);
+    E(want, "a", "counter", "b:c", "v");
+    E(want, "m", "counter", NULL, NULL);
+    E(want, "m", "counter", "f", "x/g|y");
+    E(want, "m", "counter", "f|x/g", "y");
+    E(want, "m", "counter", "day;x", "y");
+    E(want, "m;hour", "counter", NULL, NULL);
+    E(want, "m;hour", "counter", "x", "y");
+    for (i = 6; i < 12; i++)
+        E(want, d[i].metric, "counter", NULL, NULL);
+    E(want, "x;m", "counter", NULL, NULL);
+    ck_assert_meta(p, want);
+    want[0] = '\0';
+    E(want, "m", "counter", NULL, NULL);
+    ck_assert_meta(p2, want);
+}
+END_TEST
+
+static double
+ct_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#define CT_LARGE 100000
+#define CT_LARGE_METRICS 100
+
+START_TEST(test_large_batch)
+{
+    const char *p = P("large");
+    gw_delta_t *d = calloc(CT_LARGE, sizeof(*d));
+    char (*names)[16] = calloc(CT_LARGE_METRICS, 16);
+    char id[128];
+    double t, expect[CT_LARGE_METRICS] = {0};
+    size_t i, per = CT_LARGE / CT_LARGE_METRICS;
+    int round;
+
+    ck_assert_ptr_nonnull(d);
+    for (i = 0; i < CT_LARGE_METRICS; i++)
+        snprintf(names[i], 16, "m%03zu", i);
+    for (i = 0; i < CT_LARGE; i++) {
+        size_t m = i % CT_LARGE_METRICS;
+
+        d[i] = C(p, names[m], GW_PERIOD_MINUTE,
+                 T0 + 60 * (int64_t) (i / CT_LARGE_METRICS),
+                 (double) (i % 7 + 1));
+        expect[m] += (double) (i % 7 + 1);
+    }
+    snprintf(id, sizeof(id), "%s:large", ct_run);
+    for (round = 0; round < 2; round++) {
+        /* The second round repeats the id: nothing changes. */
+        t = ct_seconds();
+        ct_store_id(d, CT_LARGE, id);
+        fprintf(stderr, "%s: store of %d distinct deltas: %.3f s%s\n",
+                ct_plugin->name, CT_LARGE, ct_seconds() - t,
+                round ? " (repeated id)" : "");
+    }
+    t = ct_seconds();
+    for (i = 0; i < CT_LARGE_METRICS; i++) {
+        ct_points_t pts = Q(p, names[i], NULL, NULL, GW_KIND_COUNTER,
+                            GW_PERIOD_MINUTE, T0, T0 + 60 * (int64_t) per);
+        double sum = 0;
+        size_t j;
+
+        ck_assert_uint_eq(pts.n, per);
+        for (j = 0; j < pts.n; j++)
+            sum += pts.v[j].sum;
+        ck_assert_msg(sum == expect[i], "%s: sum %g, expected %g", names[i],
+                      sum, expect[i]);
+        free(pts.v);
+    }
+    fprintf(stderr, "%s: %d queries of %zu buckets: %.3f s\n",
+            ct_plugin->name, CT_LARGE_METRICS, per, ct_seconds() - t);
+    /* A narrow range of a long series. */
+    {
+        ct_points_t pts = Q(p, "m007", NULL, NULL, GW_KIND_COUNTER,
+                            GW_PERIOD_MINUTE, T0 + 600, T0 + 720);
+
+        ck_assert_uint_eq(pts.n, 3);
+        ck_assert_double_eq(pts.v[0].sum, (double) ((1000 + 7) % 7 + 1));
+        free(pts.v);
+    }
+    free(d);
+    free(names);
+}
+END_TEST
+
+START_TEST(test_reopen)
+{
+    const char *p = P("reopen");
+    gw_delta_t d[] = {
+        C(p, "orders", GW_PERIOD_DAY, T0, 3),
+        D(p, "orders", "status", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY, T0, 2,
+          2, 0),
+        D(p, "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, 9.5, 4, 0),
+        D(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_YEAR, 1388534400, 7,
+          1, 1392454739.25),
+    };
+    char id[64];
+    ct_points_t pts;
+    ct_doc_t doc;
+    char *meta;
+
+    snprintf(id, sizeof(id), "%s-reopen", ct_run);
+    ct_store(d, 4);
+    ct_put("dashboard", id, "{\"w\": 1}", 8);
+    meta = M(p);
+    ct_reopen();
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 3);
+    ck_assert_double_eq(S(p, "orders", "status", "paid", GW_PERIOD_DAY, T0),
+                        2);
+    pts = Q(p, "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, 0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 9.5);
+    ck_assert_int_eq(pts.v[0].count, 4);
+    free(pts.v);
+    pts = Q(p, "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_YEAR, 1388534400,
+            1388534400);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 7);
+    ck_assert_double_eq(pts.v[0].ts, 1392454739.25);
+    free(pts.v);
+    doc = G("dashboard", id);
+    ck_assert_int_eq(doc.calls, 1);
+    ck_assert_str_eq(doc.data, "{\"w\": 1}");
+    free(doc.data);
+    {
+        char *again = M(p);
+
+        ck_assert_str_eq(again, meta);
+        free(again);
+    }
+    free(meta);
+}
+END_TEST
+
+START_TEST(test_ping)
+{
+    gw_error_t err = {""};
+
+    if (ct_ops->ping != NULL)
+        ck_assert_msg(ct_ops->ping(ct_state, &err) == GW_OK, "ping: %s",
+                      err.msg);
+}
+END_TEST
+
+/* ---- a dead server: GW_AGAIN, quickly, with a message ---- */
+
+static char *ct_unreachable_copy;
+
+static void
+ct_unreachable_setup(void)
+{
+    char *save = NULL, *tok;
+
+    ct_nextra = 0;
+    ct_unreachable_copy = strdup(getenv("GW_STORAGE_TEST_UNREACHABLE"));
+    for (tok = strtok_r(ct_unreachable_copy, "\n", &save);
+         tok != NULL && ct_nextra < CT_MAX_PAIRS;
+         tok = strtok_r(NULL, "\n", &save))
+        ct_extra[ct_nextra++] = tok;
+    ct_open(); /* connecting is lazy: create works with the server down */
+}
+
+#define ck_assert_again(call)                                                 \
+    do {                                                                      \
+        gw_error_t err_ = {""};                                               \
+        double t_ = ct_seconds();                                             \
+        int rc_ = call;                                                       \
+        ck_assert_msg(rc_ == GW_AGAIN, #call " returned %d, not GW_AGAIN",    \
+                      rc_);                                                   \
+        ck_assert_msg(err_.msg[0] != '\0', #call " gave no message");         \
+        ck_assert_msg(ct_seconds() - t_ < 10, #call " took %.1f s",           \
+                      ct_seconds() - t_);                                     \
+        fprintf(stderr, "unreachable: %s\n", err_.msg);                       \
+    } while (0)
+
+START_TEST(test_unreachable)
+{
+    const char *p = P("down");
+    gw_delta_t d = C(p, "orders", GW_PERIOD_DAY, T0, 1);
+    gw_batch_t b = {"down:1", &d, 1};
+    gw_query_t q = {p, "orders", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_DAY,
+                    T0, T0};
+    ct_points_t pts = {NULL, 0, 0};
+    ct_lines_t l = {NULL, 0};
+    ct_doc_t doc = {0, NULL, 0};
+
+    ck_assert_again(ct_ops->store(ct_state, &b, &err_));
+    ck_assert_again(ct_ops->store(ct_state, &b, &err_));
+    ck_assert_again(ct_ops->query(ct_state, &q, ct_point, &pts, &err_));
+    ck_assert_again(ct_ops->metadata(ct_state, p, ct_meta, &l, &err_));
+    ck_assert_again(ct_ops->doc_put(ct_state, "dashboard", "x", "{}", 2,
+                                    &err_));
+    ck_assert_again(ct_ops->doc_get(ct_state, "dashboard", "x", ct_doc, &doc,
+                                    &err_));
+    if (ct_ops->ping != NULL)
+        ck_assert_again(ct_ops->ping(ct_state, &err_));
+    ck_assert_uint_eq(pts.n, 0);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_int_eq(doc.calls, 0);
+}
+END_TEST
+
+static void
+ct_unreachable_teardown(void)
+{
+    ct_close();
+    free(ct_unreachable_copy);
+}
+
+/* ---- memory only: the snapshot file ---- */
+
+static char ct_snap_dir[64];
+static char ct_snap_path[128];
+static char ct_snap_setting[160];
+
+static void
+ct_snap_setup(void)
+{
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(ct_snap_dir, "/tmp/gwsnap-XXXXXX")));
+    snprintf(ct_snap_path, sizeof(ct_snap_path), "%s/s.snap", ct_snap_dir);
+    snprintf(ct_snap_setting, sizeof(ct_snap_setting), "PATH=%s",
+             ct_snap_path);
+    ct_extra[0] = ct_snap_setting;
+    ct_extra[1] = "SNAPSHOT_INTERVAL=3600";
+    ct_nextra = 2;
+    ct_state = NULL;
+}
+
+static void
+ct_snap_teardown(void)
+{
+    char tmp[160];
+
+    ct_close();
+    snprintf(tmp, sizeof(tmp), "%s.tmp", ct_snap_path);
+    unlink(tmp);
+    unlink(ct_snap_path);
+    rmdir(ct_snap_dir);
+}
+
+/* Fills an instance with a little of everything. */
+static void
+ct_snap_fill(void)
+{
+    gw_delta_t d[] = {
+        C("snap", "orders", GW_PERIOD_DAY, T0, 3),
+        C("snap", "orders", GW_PERIOD_DAY, T0 + 86400, 4),
+        D("snap", "orders", "status", "paid", GW_KIND_COUNTER, GW_PERIOD_DAY,
+          T0, 2, 2, 0),
+        D("snap", "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, 9.5, 4, 0),
+        D("snap", "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, 7, 1,
+          T0 + 5.5),
+    };
+
+    ct_store_id(d, 5, "snap:1");
+    ct_put("embedded", "doc-1", "{\"marker\": \"0123456789abcdef\"}", 30);
+}
+
+static void
+ct_snap_check(void)
+{
+    ct_points_t pts;
+    ct_doc_t doc;
+
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_DAY, T0), 3);
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_DAY,
+                          T0 + 86400), 4);
+    ck_assert_double_eq(S("snap", "orders", "status", "paid", GW_PERIOD_DAY,
+                          T0), 2);
+    pts = Q("snap", "lat", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, 0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 9.5);
+    ck_assert_int_eq(pts.v[0].count, 4);
+    free(pts.v);
+    pts = Q("snap", "temp", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_DAY, T0, T0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, 7);
+    ck_assert_double_eq(pts.v[0].ts, T0 + 5.5);
+    free(pts.v);
+    doc = G("embedded", "doc-1");
+    ck_assert_int_eq(doc.calls, 1);
+    ck_assert_str_eq(doc.data, "{\"marker\": \"0123456789abcdef\"}");
+    free(doc.data);
+    {
+        char want[CT_EXPECT] = "";
+
+        E(want, "orders", "counter", NULL, NULL);
+        E(want, "orders", "counter", "status", "paid");
+        E(want, "lat", "avg", NULL, NULL);
+        E(want, "temp", "gauge", NULL, NULL);
+        ck_assert_meta("snap", want);
+    }
+}
+
+START_TEST(test_snap_reload)
+{
+    struct stat st;
+
+    ct_open();
+    ck_assert_int_eq(stat(ct_snap_path, &st), -1); /* no snapshot yet */
+    ct_snap_fill();
+    ct_reopen();
+    ct_snap_check();
+    /* the batch id survived: a retry after the restart is skipped */
+    ct_snap_fill();
+    ct_snap_check();
+    /* a second generation reads the same */
+    ct_reopen();
+    ct_snap_check();
+}
+END_TEST
+
+START_TEST(test_snap_interval)
+{
+    struct stat st;
+    void *first;
+
+    ct_extra[1] = "SNAPSHOT_INTERVAL=0";
+    ct_open();
+    ct_snap_fill();
+    /* Written by store() itself, without a destroy. */
+    ck_assert_int_eq(stat(ct_snap_path, &st), 0);
+    first = ct_state;
+    ct_open();
+    ct_snap_check();
+    ct_close();
+    ct_state = first;
+}
+END_TEST
+
+/* Reads the snapshot file into memory; *len set. */
+static unsigned char *
+ct_slurp(size_t *len)
+{
+    FILE *f = fopen(ct_snap_path, "rb");
+    unsigned char *p = malloc(1 << 20);
+
+    ck_assert_ptr_nonnull(f);
+    *len = fread(p, 1, 1 << 20, f);
+    fclose(f);
+    return p;
+}
+
+static void
+ct_spit(const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(ct_snap_path, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+/* Creates an instance that must fail; returns its message. */
+static const char *
+ct_refused(void)
+{
+    static gw_error_t err;
+    void *state = NULL;
+
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(ct_ops->create(&ct_ctx, &state, &err), GW_ERR);
+    fprintf(stderr, "refused: %s\n", err.msg);
+    return err.msg;
+}
+
+static void
+ct_make_snapshot(void)
+{
+    ct_open();
+    ct_snap_fill();
+    ct_close();
+}
+
+START_TEST(test_snap_bad_magic)
+{
+    char want[256];
+    unsigned char *p;
+    size_t len;
+
+    ct_make_snapshot();
+    p = ct_slurp(&len);
+    p[0] = 'X';
+    ct_spit(p, len);
+    snprintf(want, sizeof(want), "%s: not a GottWall memory snapshot (bad "
+             "magic at byte 0); move it away to start empty", ct_snap_path);
+    ck_assert_str_eq(ct_refused(), want);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_snap_bad_version)
+{
+    char want[256];
+    unsigned char *p;
+    size_t len;
+
+    ct_make_snapshot();
+    p = ct_slurp(&len);
+    p[8] = 2;
+    ct_spit(p, len);
+    snprintf(want, sizeof(want), "%s: corrupt snapshot at byte 8: "
+             "unsupported version 2 (this build reads 1); move it away to "
+             "start empty", ct_snap_path);
+    ck_assert_str_eq(ct_refused(), want);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_snap_truncated)
+{
+    char want[256];
+    unsigned char *p;
+    size_t len;
+
+    ct_make_snapshot();
+    p = ct_slurp(&len);
+    ct_spit(p, len - 2);
+    snprintf(want, sizeof(want), "%s: corrupt snapshot at byte %zu: "
+             "truncated: the checksum is missing; move it away to start "
+             "empty", ct_snap_path, len - 2);
+    ck_assert_str_eq(ct_refused(), want);
+
+    /* Cut inside the first record (a series of 3 + 2 strings and 1 cell). */
+    ct_spit(p, 40);
+    snprintf(want, sizeof(want), "%s: corrupt snapshot at byte 40: "
+             "truncated: the record at byte 12 needs ", ct_snap_path);
+    ck_assert_msg(strncmp(ct_refused(), want, strlen(want)) == 0,
+                  "expected a message starting \"%s\"", want);
+
+    ct_spit(p, 0);
+    snprintf(want, sizeof(want), "%s: not a GottWall memory snapshot (bad "
+             "magic at byte 0); move it away to start empty", ct_snap_path);
+    ck_assert_str_eq(ct_refused(), want);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_snap_flipped_byte)
+{
+    char want[256];
+    const char *msg;
+    unsigned char *p, *at;
+    size_t len;
+
+    ct_make_snapshot();
+    p = ct_slurp(&len);
+    at = memmem(p, len, "0123456789abcdef", 16);
+    ck_assert_ptr_nonnull(at);
+    at[5] ^= 0x20;
+    ct_spit(p, len);
+    msg = ct_refused();
+    snprintf(want, sizeof(want), "%s: corrupt snapshot at byte %zu: checksum "
+             "mismatch (stored ", ct_snap_path, len - 4);
+    ck_assert_msg(strncmp(msg, want, strlen(want)) == 0,
+                  "expected a message starting \"%s\"", want);
+    ck_assert_ptr_nonnull(strstr(msg, "): the file is damaged; move it away "
+                                      "to start empty"));
+    free(p);
+}
+END_TEST
+
+START_TEST(test_snap_garbage)
+{
+    unsigned char junk[4096];
+    size_t i;
+    unsigned seed = 12345;
+
+    /* Random bytes after a good magic and version: refused, never a crash. */
+    for (i = 0; i < 200; i++) {
+        size_t n = 12 + (size_t) (rand_r(&seed) % (sizeof(junk) - 12)), j;
+
+        memcpy(junk, "GWMEMSNP\x01\0\0\0", 12);
+        for (j = 12; j < n; j++)
+            junk[j] = (unsigned char) rand_r(&seed);
+        ct_spit(junk, n);
+        {
+            gw_error_t err;
+            void *state = NULL;
+
+            ck_assert_int_eq(ct_ops->create(&ct_ctx, &state, &err), GW_ERR);
+            ck_assert_ptr_nonnull(strstr(err.msg, "move it away to start "
+                                                  "empty"));
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_snap_missing_ok)
+{
+    ct_open(); /* logs "no snapshot at PATH, starting empty" */
+    ck_assert_meta("snap", "");
+}
+END_TEST
+
+/* ---- main ---- */
+
+static Suite *
+ct_suite(void)
+{
+    Suite *s = suite_create(ct_plugin->name);
+    TCase *tc = tcase_create("conformance");
+    TCase *big = tcase_create("large");
+
+    tcase_add_checked_fixture(tc, ct_setup, ct_teardown);
+    tcase_add_test(tc, test_counter_sums);
+    tcase_add_test(tc, test_range_inclusive);
+    tcase_add_test(tc, test_every_period);
+    tcase_add_test(tc, test_avg);
+    tcase_add_test(tc, test_gauge);
+    tcase_add_test(tc, test_filters);
+    tcase_add_test(tc, test_metadata);
+    tcase_add_test(tc, test_documents);
+    tcase_add_test(tc, test_document_hostile_ids);
+    tcase_add_test(tc, test_exactly_once);
+    tcase_add_test(tc, test_unicode_names);
+    tcase_add_test(tc, test_hostile_names);
+    tcase_add_test(tc, test_no_collisions);
+    tcase_add_test(tc, test_reopen);
+    tcase_add_test(tc, test_ping);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(big, ct_setup, ct_teardown);
+    tcase_set_timeout(big, 300);
+    tcase_add_test(big, test_large_batch);
+    suite_add_tcase(s, big);
+
+    if (getenv("GW_STORAGE_TEST_UNREACHABLE") != NULL) {
+        TCase *down = tcase_create("unreachable");
+
+        tcase_add_checked_fixture(down, ct_unreachable_setup,
+                                  ct_unreachable_teardown);
+        tcase_set_timeout(down, 120);
+        tcase_add_test(down, test_unreachable);
+        suite_add_tcase(s, down);
+    }
+    if (strcmp(ct_plugin->name, "memory") == 0) {
+        TCase *snap = tcase_create("snapshot");
+
+        tcase_add_checked_fixture(snap, ct_snap_setup, ct_snap_teardown);
+        tcase_add_test(snap, test_snap_reload);
+        tcase_add_test(snap, test_snap_interval);
+        tcase_add_test(snap, test_snap_bad_magic);
+        tcase_add_test(snap, test_snap_bad_version);
+        tcase_add_test(snap, test_snap_truncated);
+        tcase_add_test(snap, test_snap_flipped_byte);
+        tcase_add_test(snap, test_snap_garbage);
+        tcase_add_test(snap, test_snap_missing_ok);
+        suite_add_tcase(s, snap);
+    }
+    return s;
+}
+
+static void
+ct_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gottwall-storage-test PLUGIN [KEY=VALUE...]\n"
+            "Runs the storage conformance suite against PLUGIN (a name, "
+            "looked up in\nGOTTWALL_PLUGIN_PATH and the installed plugin "
+            "directory, or a path to a .so).\nKEY=VALUE pairs are the "
+            "instance's settings (its STORAGE_SETTINGS).\n"
+            "Environment: GW_STORAGE_TEST_UNREACHABLE=\"KEY=VALUE\" (one per "
+            "line) also\ntests a dead server; CK_RUN_CASE / CK_RUN_TEST select "
+            "tests; GW_STORAGE_TEST_DEBUG=1\nshows debug logs.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    gw__loader_t loader;
+    gw__plugin_t *plugin = NULL;
+    gw_error_t err = {""};
+    char *dirs[32], *env, *save = NULL, *tok;
+    size_t ndirs = 0;
+    int i, failed;
+    SRunner *sr;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        ct_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (i = 2; i < argc; i++) {
+        if (strchr(argv[i], '=') == NULL || argv[i][0] == '=' ||
+            ct_npairs == CT_MAX_PAIRS) {
+            fprintf(stderr, "gottwall-storage-test: \"%s\" is not KEY=VALUE\n",
+                    argv[i]);
+            return 2;
+        }
+        ct_pairs[ct_npairs++] = argv[i];
+    }
+    env = getenv("GOTTWALL_PLUGIN_PATH");
+    env = env ? strdup(env) : NULL;
+    for (tok = env ? strtok_r(env, ":", &save) : NULL; tok && ndirs < 32;
+         tok = strtok_r(NULL, ":", &save))
+        dirs[ndirs++] = tok;
+    gw__loader_init(&loader, dirs, ndirs);
+    if (strchr(argv[1], '/') != NULL)
+        i = gw__loader_open(&loader, argv[1], &plugin, &err);
+    else
+        i = gw__loader_load(&loader, GW_PLUGIN_STORAGE, argv[1], &plugin,
+                            &err);
+    if (i != GW_OK) {
+        fprintf(stderr, "gottwall-storage-test: %s\n", err.msg);
+        return 2;
+    }
+    if (plugin->desc.kind != GW_PLUGIN_STORAGE) {
+        fprintf(stderr, "gottwall-storage-test: %s is not a storage plugin\n",
+                plugin->path);
+        return 2;
+    }
+    ct_plugin = plugin;
+    ct_ops = &plugin->storage;
+    snprintf(ct_run, sizeof(ct_run), "ct%08lx%04x",
+             (unsigned long) time(NULL) & 0xffffffffUL,
+             (unsigned) getpid() & 0xffff);
+    fprintf(stderr, "testing storage plugin \"%s\" %s from %s (run %s)\n",
+            plugin->name, plugin->version, plugin->path, ct_run);
+
+    sr = srunner_create(ct_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    gw__loader_free(&loader);
+    free(env);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,18 @@
+# tests/storage: the storage conformance suite (included from
+# plugins/storage/memory/local.mk). gottwall-storage-test is installed so a
+# third party can run it against their own storage plugin.
+if HAVE_CHECK
+bin_PROGRAMS += gottwall-storage-test
+gottwall_storage_test_SOURCES = tests/storage/conformance.c
+gottwall_storage_test_CFLAGS = $(TEST_CFLAGS)
+gottwall_storage_test_LDADD = $(TEST_LDADD)
+TESTS += \
+	tests/storage/test_conformance_memory.py \
+	tests/storage/test_conformance_redis.py \
+	tests/storage/test_conformance_postgres.py
+endif
+EXTRA_DIST += \
+	tests/storage/test_conformance_memory.py \
+	tests/storage/test_conformance_redis.py \
+	tests/storage/test_conformance_postgres.py \
+	tests/lib/services.py
