@@ -1,1 +1,8 @@
-# core: build rules (included from Makefile.am).
+# core: the server role (read API, login and sessions, dashboard pages,
+# embedded charts, /health and /metrics). Included from Makefile.am.
+libgwcore_la_SOURCES += \
+	core/api.c \
+	core/api_auth.c \
+	core/api_embed.c \
+	core/api_int.h \
+	core/api_stats.c

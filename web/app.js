@@ -1,0 +1,625 @@
+// web/app.js: the GottWall dashboard (SPEC §8). Plain ES module, no build
+// step. Every URL is relative to the <base href="{PREFIX}/"> the server
+// puts in the page, so the dashboard works under any PREFIX.
+//
+// State (saved per user on the server, GET/PUT api/v1/dashboard):
+//   {version: 1, project, period, from, to, autorefresh,
+//    projects: {name: {widgets: [graph | table]}}}
+//   graph: {id, type: "graph", title, renderer, series: [{metric, filter_name, filter_value}]}
+//   table: {id, type: "table", title, metric, filter_name}
+
+import { PALETTE, RENDERERS, fmtBucket, fmtNum, seriesLabel, makeChart, toCSV, download } from './chart.js';
+
+const CONFIG = JSON.parse(document.getElementById('gw-config').textContent);
+const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'year'];
+const REFRESH_MS = 5000;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+};
+
+// ---- The API ----
+
+class ApiError extends Error {}
+
+async function api(path, opts = {}) {
+  const headers = { 'X-Requested-With': 'gottwall', ...(opts.headers || {}) };
+  if (opts.body && typeof opts.body !== 'string') {
+    opts = { ...opts, body: JSON.stringify(opts.body) };
+    headers['Content-Type'] = 'application/json';
+  }
+  const r = await fetch(path, { credentials: 'same-origin', ...opts, headers });
+  if (r.status === 401) {
+    location.href = `login?next=${encodeURIComponent(location.pathname)}`;
+    throw new ApiError('login required');
+  }
+  const text = await r.text();
+  let body;
+  try { body = JSON.parse(text); } catch (e) { body = null; }
+  if (!r.ok) throw new ApiError((body && body.error) || `${r.status} ${r.statusText}`);
+  return body;
+}
+
+const P = (project) => `api/v1/${encodeURIComponent(project)}`;
+
+// ---- State ----
+
+const state = {
+  doc: { version: 1, project: null, period: 'day', from: '', to: '', autorefresh: true, projects: {} },
+  metrics: {},            // metric -> {filter: [values]}
+  views: new Map(),       // widget id -> view
+};
+window.gw = { state, views: state.views }; // for the browser test
+
+function newId() {
+  return Math.random().toString(36).slice(2, 10);
+}
+
+function widgets() {
+  const p = state.doc.project;
+  if (!state.doc.projects[p]) state.doc.projects[p] = { widgets: [] };
+  return state.doc.projects[p].widgets;
+}
+
+let saveTimer = null;
+let saving = Promise.resolve();
+function save() {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    saving = api('api/v1/dashboard', { method: 'PUT', body: state.doc })
+      .then(() => { document.body.dataset.saved = String(Date.now()); })
+      .catch((e) => notice(`Could not save the dashboard: ${e.message}`));
+  }, 250);
+}
+window.gw.flush = async () => { if (saveTimer) { clearTimeout(saveTimer); saveTimer = null; await api('api/v1/dashboard', { method: 'PUT', body: state.doc }); } await saving; };
+
+function notice(text) {
+  const n = $('#notice');
+  n.textContent = text || '';
+  n.classList.toggle('hidden', !text);
+}
+
+// ---- Query parameters for the current period and dates ----
+
+function rangeParams() {
+  const q = new URLSearchParams({ period: state.doc.period });
+  if (state.doc.from) q.set('from_date', state.doc.from);
+  if (state.doc.to) {
+    // The whole "to" day: its last second (the server aligns it down).
+    const end = Date.parse(`${state.doc.to}T23:59:59Z`) / 1000;
+    q.set('to_date', String(end));
+  }
+  return q;
+}
+
+// ---- Graph widget ----
+
+function seriesOptions(metric) {
+  const opts = [{ value: '', label: 'total' }];
+  const filters = state.metrics[metric] || {};
+  for (const f of Object.keys(filters)) {
+    for (const v of filters[f]) opts.push({ value: JSON.stringify([f, v]), label: `${f} = ${v}` });
+  }
+  return opts;
+}
+
+function metricSelect(value, onchange) {
+  const s = el('select', { class: 'metric', 'aria-label': 'Metric', onchange: (e) => onchange(e.target.value) });
+  const names = Object.keys(state.metrics);
+  if (value && !names.includes(value)) names.unshift(value);
+  for (const m of names) s.append(el('option', { value: m, text: m }));
+  s.value = value || '';
+  return s;
+}
+
+class GraphView {
+  constructor(w) {
+    this.w = w;
+    this.chart = null;
+    this.root = el('section', { class: 'widget', 'data-type': 'graph', 'data-id': w.id });
+    this.seq = 0;
+    this.build();
+  }
+
+  build() {
+    const w = this.w;
+    const title = el('h3', { class: 'title', contenteditable: 'true', spellcheck: 'false', title: 'Click to rename', text: w.title });
+    title.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); title.blur(); }
+      if (e.key === 'Escape') { title.textContent = w.title; title.blur(); }
+    });
+    title.addEventListener('blur', () => {
+      const t = title.textContent.trim();
+      if (t && t !== w.title) { w.title = t; save(); } else title.textContent = w.title;
+    });
+    const renderer = el('select', { class: 'renderer', 'aria-label': 'Chart type', onchange: (e) => { w.renderer = e.target.value; save(); this.redraw(); } });
+    for (const r of RENDERERS) renderer.append(el('option', { value: r, text: r }));
+    renderer.value = w.renderer || 'line';
+    this.root.replaceChildren(
+      el('header', {},
+        title,
+        el('div', { class: 'actions' },
+          renderer,
+          el('button', { class: 'share', title: 'Share as an embedded chart', onclick: () => this.share() }, 'Share'),
+          el('button', { class: 'csv', title: 'Download the data as CSV', onclick: () => this.csv() }, 'CSV'),
+          el('button', { class: 'icon remove', title: 'Remove this graph', 'aria-label': 'Remove', onclick: () => removeWidget(w.id) }, '×'))),
+      this.seriesList = el('div', { class: 'series-list' }),
+      el('button', { class: 'link add-series', onclick: () => this.addSeries() }, '+ Add series'),
+      this.chartEl = el('div', { class: 'chart' }),
+      this.status = el('p', { class: 'status' }));
+    this.buildSeries();
+  }
+
+  buildSeries() {
+    this.seriesList.replaceChildren(...this.w.series.map((s, i) => {
+      const filt = el('select', { class: 'filter', 'aria-label': 'Filter value' });
+      for (const o of seriesOptions(s.metric)) filt.append(el('option', { value: o.value, text: o.label }));
+      filt.value = s.filter_name ? JSON.stringify([s.filter_name, s.filter_value]) : '';
+      if (filt.value === '' && s.filter_name) {
+        const v = JSON.stringify([s.filter_name, s.filter_value]);
+        filt.append(el('option', { value: v, text: `${s.filter_name} = ${s.filter_value}` }));
+        filt.value = v;
+      }
+      filt.addEventListener('change', () => {
+        if (filt.value) [s.filter_name, s.filter_value] = JSON.parse(filt.value);
+        else { s.filter_name = null; s.filter_value = null; }
+        save(); this.redraw();
+      });
+      return el('div', { class: 'series-row' },
+        el('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }),
+        metricSelect(s.metric, (m) => { s.metric = m; s.filter_name = null; s.filter_value = null; save(); this.buildSeries(); this.redraw(); }),
+        filt,
+        this.w.series.length > 1
+          ? el('button', { class: 'icon', title: 'Remove this series', 'aria-label': 'Remove series', onclick: () => { this.w.series.splice(i, 1); save(); this.buildSeries(); this.redraw(); } }, '×')
+          : null);
+    }));
+  }
+
+  addSeries() {
+    const first = Object.keys(state.metrics)[0] || '';
+    const last = this.w.series[this.w.series.length - 1];
+    this.w.series.push({ metric: last ? last.metric : first, filter_name: null, filter_value: null });
+    save();
+    this.buildSeries();
+    this.redraw();
+  }
+
+  async fetch() {
+    const seq = ++this.seq;
+    const results = await Promise.all(this.w.series.map((s) => {
+      const q = rangeParams();
+      q.set('name', s.metric);
+      if (s.filter_name) { q.set('filter_name', s.filter_name); q.set('filter_value', s.filter_value); }
+      return api(`${P(state.doc.project)}/stats?${q}`);
+    }));
+    if (seq !== this.seq) return null; // a newer fetch started
+    const xs = results.length ? results[0].range.map((p) => p[0]) : [];
+    const raw = [xs, ...results.map((r) => r.range.map((p) => p[1]))];
+    this.results = results;
+    return raw;
+  }
+
+  // Rebuilds the chart (series, renderer or period changed).
+  async redraw() {
+    if (!this.w.series.length || !this.w.series.every((s) => s.metric)) {
+      this.destroyChart();
+      this.setStatus('Pick a metric for each series.');
+      return;
+    }
+    try {
+      const raw = await this.fetch();
+      if (!raw) return;
+      this.destroyChart();
+      this.chart = makeChart(this.chartEl, {
+        raw,
+        labels: this.w.series.map(seriesLabel),
+        renderer: this.w.renderer || 'line',
+        period: state.doc.period,
+      });
+      this.root.dataset.points = String(raw[0].length);
+      this.setStatus(this.summary());
+      this.root.dataset.ready = String(++GraphView.draws);
+    } catch (e) {
+      this.setStatus(e.message, true);
+    }
+  }
+
+  // New data for the same chart (auto-refresh).
+  async refresh() {
+    if (!this.chart) return this.redraw();
+    try {
+      const raw = await this.fetch();
+      if (!raw) return;
+      if (raw[0].length !== this.chart.raw[0].length || raw[0][0] !== this.chart.raw[0][0]) return this.redraw();
+      this.chart.update(raw);
+      this.setStatus(this.summary());
+    } catch (e) {
+      this.setStatus(e.message, true);
+    }
+  }
+
+  summary() {
+    const r = this.results || [];
+    if (!r.length || !r[0].range.length) return '';
+    const a = r[0].range[0][0];
+    const b = r[0].range[r[0].range.length - 1][0];
+    return `${r[0].range.length} × ${state.doc.period} · ${fmtBucket(a, state.doc.period)} – ${fmtBucket(b, state.doc.period)}`;
+  }
+
+  setStatus(text, error = false) {
+    this.status.textContent = text;
+    this.status.classList.toggle('error', error);
+  }
+
+  destroyChart() {
+    if (this.chart) { this.chart.destroy(); this.chart = null; }
+    this.chartEl.replaceChildren();
+  }
+
+  csv() {
+    if (!this.chart) return;
+    const raw = this.chart.raw;
+    const rows = [['bucket', 'time_utc', ...this.w.series.map(seriesLabel)]];
+    raw[0].forEach((x, i) => rows.push([x, fmtBucket(x, state.doc.period), ...raw.slice(1).map((ys) => ys[i])]));
+    download(`${slug(this.w.title)}-${state.doc.period}.csv`, toCSV(rows));
+  }
+
+  async share() {
+    const body = {
+      name: this.w.title,
+      renderer: this.w.renderer || 'line',
+      period: state.doc.period,
+      metrics: this.w.series.map((s) => ({ metric_name: s.metric, filter_name: s.filter_name || null, filter_value: s.filter_name ? s.filter_value : null })),
+    };
+    try {
+      const links = await api(`${P(state.doc.project)}/embedded/`, { method: 'POST', body });
+      showShare(links);
+    } catch (e) {
+      this.setStatus(`Could not share: ${e.message}`, true);
+    }
+  }
+
+  destroy() { this.seq++; this.destroyChart(); this.root.remove(); }
+}
+GraphView.draws = 0;
+
+// ---- Table widget ----
+
+class TableView {
+  constructor(w) {
+    this.w = w;
+    this.root = el('section', { class: 'widget wide', 'data-type': 'table', 'data-id': w.id });
+    this.sort = { col: -1, dir: -1 }; // -1: by total, descending
+    this.seq = 0;
+    this.build();
+  }
+
+  build() {
+    const w = this.w;
+    const title = el('h3', { class: 'title', contenteditable: 'true', spellcheck: 'false', title: 'Click to rename', text: w.title });
+    title.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); title.blur(); }
+      if (e.key === 'Escape') { title.textContent = w.title; title.blur(); }
+    });
+    title.addEventListener('blur', () => {
+      const t = title.textContent.trim();
+      if (t && t !== w.title) { w.title = t; save(); } else title.textContent = w.title;
+    });
+    this.root.replaceChildren(
+      el('header', {},
+        title,
+        el('span', { class: 'kind' }, 'table'),
+        el('div', { class: 'actions' },
+          el('button', { class: 'csv', title: 'Download the data as CSV', onclick: () => this.csv() }, 'CSV'),
+          el('button', { class: 'icon remove', title: 'Remove this table', 'aria-label': 'Remove', onclick: () => removeWidget(w.id) }, '×'))),
+      this.controls = el('div', { class: 'table-controls' }),
+      this.body = el('div', { class: 'table-wrap' }),
+      this.status = el('p', { class: 'status' }));
+    this.buildControls();
+  }
+
+  buildControls() {
+    const w = this.w;
+    const filters = Object.keys(state.metrics[w.metric] || {});
+    const fsel = el('select', { class: 'filter-name', 'aria-label': 'Split by filter', onchange: (e) => { w.filter_name = e.target.value; save(); this.redraw(); } });
+    for (const f of filters) fsel.append(el('option', { value: f, text: f }));
+    if (w.filter_name && !filters.includes(w.filter_name)) fsel.append(el('option', { value: w.filter_name, text: w.filter_name }));
+    fsel.value = w.filter_name || '';
+    this.controls.replaceChildren(
+      'Metric', metricSelect(w.metric, (m) => { w.metric = m; w.filter_name = Object.keys(state.metrics[m] || {})[0] || ''; save(); this.buildControls(); this.redraw(); }),
+      'split by', fsel);
+  }
+
+  async redraw() {
+    const w = this.w;
+    if (!w.metric || !w.filter_name) {
+      this.body.replaceChildren();
+      this.setStatus(w.metric ? `"${w.metric}" has no filters to split by: send events with "f", e.g. {"status": "paid"}.` : 'Pick a metric.');
+      return;
+    }
+    const seq = ++this.seq;
+    const q = rangeParams();
+    q.set('name', w.metric);
+    q.set('filter_name', w.filter_name);
+    try {
+      const r = await api(`${P(state.doc.project)}/stats_dataset?${q}`);
+      if (seq !== this.seq) return;
+      this.data = r;
+      this.render();
+      this.root.dataset.ready = String(++TableView.draws);
+    } catch (e) {
+      this.setStatus(e.message, true);
+    }
+  }
+
+  refresh() { return this.redraw(); }
+
+  rows() {
+    const d = (this.data && this.data.data) || {};
+    const values = Object.keys(d);
+    const buckets = values.length ? d[values[0]].range.map((p) => p[0]) : [];
+    const rows = values.map((v) => {
+      const cells = d[v].range.map((p) => p[1]);
+      return { value: v, cells, total: cells.reduce((a, b) => a + b, 0) };
+    });
+    const { col, dir } = this.sort;
+    rows.sort((a, b) => {
+      let x; let y;
+      if (col === -2) { x = a.value; y = b.value; return dir * x.localeCompare(y); }
+      if (col === -1) { x = a.total; y = b.total; } else { x = a.cells[col]; y = b.cells[col]; }
+      return dir * (x - y) || a.value.localeCompare(b.value);
+    });
+    return { buckets, rows };
+  }
+
+  render() {
+    const { buckets, rows } = this.rows();
+    const period = this.data.period;
+    if (!rows.length) {
+      this.body.replaceChildren();
+      this.setStatus(`No values of "${this.w.filter_name}" in this range.`);
+      return;
+    }
+    const head = el('tr');
+    const th = (label, col) => {
+      const cls = this.sort.col === col ? (this.sort.dir > 0 ? 'sorted-asc' : 'sorted-desc') : '';
+      return el('th', { class: cls, 'data-col': col, title: 'Sort', onclick: () => {
+        this.sort = { col, dir: this.sort.col === col ? -this.sort.dir : (col === -2 ? 1 : -1) };
+        this.render();
+      } }, label);
+    };
+    head.append(th(this.w.filter_name, -2));
+    buckets.forEach((b, i) => head.append(th(fmtBucket(b, period), i)));
+    head.append(th('total', -1));
+    const body = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr', {}, el('td', { text: r.value }));
+      for (const c of r.cells) tr.append(el('td', { text: fmtNum(c), title: String(c) }));
+      tr.append(el('td', { text: fmtNum(r.total), title: String(r.total) }));
+      body.append(tr);
+    }
+    this.body.replaceChildren(el('table', { class: 'data' }, el('thead', {}, head), body));
+    this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}`);
+  }
+
+  setStatus(text, error = false) {
+    this.status.textContent = text;
+    this.status.classList.toggle('error', error);
+  }
+
+  csv() {
+    if (!this.data) return;
+    const { buckets, rows } = this.rows();
+    const out = [[this.w.filter_name, ...buckets.map((b) => fmtBucket(b, this.data.period)), 'total']];
+    for (const r of rows) out.push([r.value, ...r.cells, r.total]);
+    download(`${slug(this.w.title)}-${this.data.period}.csv`, toCSV(out));
+  }
+
+  destroy() { this.seq++; this.root.remove(); }
+}
+TableView.draws = 0;
+
+function slug(s) {
+  return (s || 'gottwall').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'gottwall';
+}
+
+// ---- Widgets on the page ----
+
+function mount(w) {
+  const v = w.type === 'table' ? new TableView(w) : new GraphView(w);
+  state.views.set(w.id, v);
+  $('#widgets').append(v.root);
+  v.redraw();
+  return v;
+}
+
+function removeWidget(id) {
+  const list = widgets();
+  const i = list.findIndex((w) => w.id === id);
+  if (i >= 0) list.splice(i, 1);
+  const v = state.views.get(id);
+  if (v) v.destroy();
+  state.views.delete(id);
+  save();
+  renderEmpty();
+}
+
+function addGraph() {
+  const first = Object.keys(state.metrics)[0] || '';
+  const w = { id: newId(), type: 'graph', title: first ? `${first}` : 'New graph', renderer: 'line', series: [{ metric: first, filter_name: null, filter_value: null }] };
+  widgets().push(w);
+  save();
+  mount(w);
+  renderEmpty();
+}
+
+function addTable() {
+  const names = Object.keys(state.metrics);
+  const metric = names.find((m) => Object.keys(state.metrics[m]).length) || names[0] || '';
+  const filter = Object.keys(state.metrics[metric] || {})[0] || '';
+  const w = { id: newId(), type: 'table', title: metric ? `${metric} by ${filter || '…'}` : 'New table', metric, filter_name: filter };
+  widgets().push(w);
+  save();
+  mount(w);
+  renderEmpty();
+}
+
+function curlLine(project) {
+  const p = CONFIG.projects.find((x) => x.name === project);
+  const pub = p ? p.public_key : 'PUBLIC_KEY';
+  return `curl -u '${pub}:PRIVATE_KEY' -H 'Content-Type: application/json' \\\n     -d '{"n": "orders", "v": 1, "f": {"status": "paid"}}' \\\n     ${CONFIG.ingest_url}/api/v1/${project}/incr`;
+}
+
+function renderEmpty() {
+  const e = $('#empty');
+  const noMetrics = Object.keys(state.metrics).length === 0;
+  const noWidgets = widgets().length === 0;
+  if (noMetrics) {
+    e.replaceChildren(
+      el('h2', {}, `No metrics yet in “${state.doc.project}”`),
+      el('p', {}, 'Send one with curl (PRIVATE_KEY is the project\'s private key from gottwall.conf, or SECRET_KEY):'),
+      el('pre', { class: 'curl' }, curlLine(state.doc.project)),
+      el('p', {}, 'It shows up here within a second or two.'));
+  } else if (noWidgets) {
+    e.replaceChildren(
+      el('h2', {}, 'This dashboard is empty'),
+      el('p', {}, `“${state.doc.project}” has ${Object.keys(state.metrics).length} metric${Object.keys(state.metrics).length === 1 ? '' : 's'}. Add a graph or a table to look at them.`),
+      el('p', {},
+        el('button', { class: 'primary', onclick: addGraph }, '+ Graph'), ' ',
+        el('button', { onclick: addTable }, '+ Table')));
+  }
+  e.classList.toggle('hidden', !(noMetrics || noWidgets));
+}
+
+// ---- Share dialog ----
+
+function showShare(links) {
+  const field = (label, value, open) => el('div', { class: 'share-field' },
+    el('label', {}, label),
+    el('div', { class: 'row' },
+      el('input', { readonly: true, value, onfocus: (e) => e.target.select() }),
+      el('button', { type: 'button', onclick: (e) => { navigator.clipboard && navigator.clipboard.writeText(value); e.target.textContent = 'Copied'; } }, 'Copy'),
+      open ? el('a', { href: value, target: '_blank', rel: 'noopener', class: 'open-link' }, 'Open') : null));
+  $('#share-links').replaceChildren(
+    field('Page', links.html_link, true),
+    field('Iframe', links.iframe),
+    field('Script', `<script src="${links.js_link}"></script>`),
+    field('JSON', links.json_link, true));
+  $('#share-dialog').dataset.html = links.html_link;
+  $('#share-dialog').showModal();
+}
+
+// ---- Loading and refreshing ----
+
+async function loadMetrics() {
+  state.metrics = await api(`${P(state.doc.project)}/metrics`);
+}
+
+async function loadProject() {
+  for (const v of state.views.values()) v.destroy();
+  state.views.clear();
+  notice('');
+  try {
+    await loadMetrics();
+  } catch (e) {
+    notice(`Could not read the metrics of “${state.doc.project}”: ${e.message}`);
+    state.metrics = {};
+  }
+  renderEmpty();
+  for (const w of widgets()) mount(w);
+}
+
+async function refreshAll() {
+  if (document.hidden || !state.doc.autorefresh) return;
+  try {
+    const before = JSON.stringify(state.metrics);
+    await loadMetrics();
+    if (JSON.stringify(state.metrics) !== before) {
+      renderEmpty();
+      for (const v of state.views.values()) (v.buildSeries || v.buildControls).call(v);
+    }
+    notice('');
+  } catch (e) {
+    notice(`Refresh failed: ${e.message}`);
+    return;
+  }
+  await Promise.all([...state.views.values()].map((v) => v.refresh()));
+}
+
+function redrawAll() {
+  for (const v of state.views.values()) v.redraw();
+}
+
+function syncToolbar() {
+  for (const b of document.querySelectorAll('#periods button')) b.classList.toggle('active', b.dataset.period === state.doc.period);
+  $('#from-date').value = state.doc.from || '';
+  $('#to-date').value = state.doc.to || '';
+  const t = $('#refresh-toggle');
+  t.classList.toggle('on', !!state.doc.autorefresh);
+  t.textContent = state.doc.autorefresh ? 'Auto-refresh on' : 'Auto-refresh paused';
+}
+
+function setupToolbar() {
+  const sel = $('#project');
+  for (const p of CONFIG.projects) sel.append(el('option', { value: p.name, text: p.name }));
+  sel.value = state.doc.project;
+  sel.addEventListener('change', () => { state.doc.project = sel.value; save(); loadProject(); });
+
+  for (const b of document.querySelectorAll('#periods button')) {
+    b.addEventListener('click', () => { state.doc.period = b.dataset.period; syncToolbar(); save(); redrawAll(); });
+  }
+  const dateChanged = () => {
+    const from = $('#from-date').value;
+    const to = $('#to-date').value;
+    if (from && to && from > to) { notice('The “from” date is after the “to” date.'); return; }
+    notice('');
+    state.doc.from = from;
+    state.doc.to = to;
+    save();
+    redrawAll();
+  };
+  $('#from-date').addEventListener('change', dateChanged);
+  $('#to-date').addEventListener('change', dateChanged);
+  $('#clear-dates').addEventListener('click', () => { state.doc.from = ''; state.doc.to = ''; syncToolbar(); save(); redrawAll(); });
+  $('#refresh-toggle').addEventListener('click', () => { state.doc.autorefresh = !state.doc.autorefresh; syncToolbar(); save(); });
+  $('#add-graph').addEventListener('click', addGraph);
+  $('#add-table').addEventListener('click', addTable);
+
+  if (CONFIG.anonymous) {
+    $('#logout').classList.add('hidden');
+    $('#user').textContent = 'anonymous access';
+  } else {
+    $('#user').textContent = CONFIG.user;
+  }
+  syncToolbar();
+}
+
+async function main() {
+  let saved = {};
+  try { saved = await api('api/v1/dashboard'); } catch (e) { notice(`Could not load your dashboard: ${e.message}`); }
+  if (saved && saved.version === 1) Object.assign(state.doc, saved);
+  const names = CONFIG.projects.map((p) => p.name);
+  if (!names.includes(state.doc.project)) state.doc.project = names[0] || '';
+  if (!PERIODS.includes(state.doc.period)) state.doc.period = 'day';
+  state.doc.projects = state.doc.projects || {};
+  setupToolbar();
+  if (!state.doc.project) {
+    $('#empty').replaceChildren(el('h2', {}, 'No projects configured'), el('p', {}, 'Add one to PROJECTS in gottwall.conf and restart (or send SIGHUP).'));
+    $('#empty').classList.remove('hidden');
+    return;
+  }
+  await loadProject();
+  setInterval(refreshAll, REFRESH_MS);
+  document.body.dataset.loaded = '1';
+}
+
+main();

@@ -1,0 +1,163 @@
+// web/chart.js: what the dashboard and the embedded chart page share:
+// the palette, bucket and number formatting (all in UTC, as the server
+// buckets), and uPlot charts in four renderers (line, area, bar, stacked).
+// uPlot itself is loaded as a classic script (window.uPlot).
+
+export const PALETTE = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c',
+  '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
+
+export const RENDERERS = ['line', 'area', 'bar', 'stacked'];
+
+const pad = (n) => String(n).padStart(2, '0');
+
+// A bucket's label, in UTC, as precise as its period.
+export function fmtBucket(ts, period) {
+  if (period === 'all') return 'all time';
+  const d = new Date(ts * 1000);
+  const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  switch (period) {
+    case 'minute':
+    case 'hour':
+      return `${day} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    case 'month':
+      return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}`;
+    case 'year':
+      return String(d.getUTCFullYear());
+    case 'week':
+      return `week of ${day}`;
+    default:
+      return day;
+  }
+}
+
+// 1234567 -> "1.23M"; small numbers as they are (at most 3 decimals).
+export function fmtNum(v) {
+  if (v == null || Number.isNaN(v)) return '–';
+  const a = Math.abs(v);
+  const units = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e4, 'k']];
+  for (const [n, s] of units) {
+    if (a >= n) return +(v / n).toFixed(2) + s;
+  }
+  return String(+v.toFixed(3));
+}
+
+export function seriesLabel(s) {
+  if (s.filter_name && s.filter_value != null) {
+    return `${s.metric} · ${s.filter_name}=${s.filter_value}`;
+  }
+  return s.metric || '(no metric)';
+}
+
+function alpha(hex, a) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+}
+
+// Builds the uPlot data for a renderer: stacked charts plot running sums,
+// the legend still shows each series' own value.
+function plotData(raw, renderer) {
+  if (renderer !== 'stacked') return raw;
+  const out = [raw[0]];
+  let acc = raw[0].map(() => 0);
+  for (let i = 1; i < raw.length; i++) {
+    acc = acc.map((v, j) => v + (raw[i][j] || 0));
+    out.push(acc.slice());
+  }
+  return out;
+}
+
+// Creates a chart in el. raw = [xs, ys1, ys2, ...] (the API's numbers),
+// labels = one per series. Returns {u, update(raw), destroy()}.
+export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', height = 280 }) {
+  const uPlot = window.uPlot;
+  const width = Math.max(300, el.clientWidth || 600);
+  const bars = renderer === 'bar' && uPlot.paths && uPlot.paths.bars
+    ? uPlot.paths.bars({ size: [0.7 / Math.max(1, labels.length), 60], align: 0 })
+    : null;
+  const state = { raw };
+  const series = [{
+    label: 'Time',
+    value: (u, v) => (v == null ? '–' : fmtBucket(v, period)),
+  }];
+  labels.forEach((label, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    const s = {
+      label,
+      stroke: color,
+      width: 2,
+      value: (u, v, si, idx) => {
+        if (idx == null) return '–';
+        return fmtNum(state.raw[si][idx]);
+      },
+      points: { show: (state.raw[0] || []).length < 60, size: 5 },
+    };
+    if (renderer === 'area') s.fill = alpha(color, 0.12);
+    if (renderer === 'stacked') s.fill = alpha(color, 0.35);
+    if (renderer === 'bar') {
+      s.fill = alpha(color, 0.55);
+      s.paths = bars;
+      s.points = { show: false };
+    }
+    series.push(s);
+  });
+  const bands = [];
+  if (renderer === 'stacked') {
+    for (let i = labels.length; i > 1; i--) bands.push({ series: [i, i - 1] });
+  }
+  const opts = {
+    width,
+    height,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    scales: { x: { time: period !== 'all' }, y: { range: (u, mn, mx) => [Math.min(0, mn), mx > 0 ? mx * 1.1 : 1] } },
+    series,
+    bands,
+    legend: { live: true },
+    cursor: { points: { size: 7 } },
+    axes: [
+      { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' },
+        values: period === 'all' ? () => ['all time'] : undefined },
+      { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' },
+        size: 56, values: (u, vals) => vals.map(fmtNum) },
+    ],
+  };
+  // A single bucket (period "all") still gets some room either side.
+  if (period === 'all') opts.scales.x = { time: false, range: () => [-1, 1] };
+  const u = new uPlot(opts, plotData(raw, renderer), el);
+  const ro = typeof ResizeObserver !== 'undefined'
+    ? new ResizeObserver(() => {
+      const w = Math.max(300, el.clientWidth);
+      if (Math.abs(w - u.width) > 4) u.setSize({ width: w, height });
+    })
+    : null;
+  if (ro) ro.observe(el);
+  return {
+    u,
+    get raw() { return state.raw; },
+    update(next) {
+      state.raw = next;
+      u.setData(plotData(next, renderer));
+    },
+    destroy() {
+      if (ro) ro.disconnect();
+      u.destroy();
+    },
+  };
+}
+
+// Rows of cells -> CSV text (RFC 4180 quoting).
+export function toCSV(rows) {
+  const cell = (v) => {
+    const s = v == null ? '' : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+}
+
+export function download(name, text, type = 'text/csv') {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
