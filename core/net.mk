@@ -1,1 +1,14 @@
-# core: build rules (included from Makefile.am).
+# core: the HTTP server and authentication, with their tests (included from
+# Makefile.am).
+libgwcore_la_SOURCES += core/http.c core/auth.c
+
+if HAVE_CHECK
+check_PROGRAMS += tests/core/test_auth tests/core/test_http
+TESTS += tests/core/test_auth tests/core/test_http
+endif
+tests_core_test_auth_SOURCES = tests/core/test_auth.c
+tests_core_test_auth_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_auth_LDADD = $(TEST_LDADD)
+tests_core_test_http_SOURCES = tests/core/test_http.c
+tests_core_test_http_CFLAGS = $(TEST_CFLAGS)
+tests_core_test_http_LDADD = $(TEST_LDADD)
