@@ -78,4 +78,9 @@ void gw__store_stats(gw__store_t *st, gw__store_stats_t *out);
  */
 uint64_t gw__store_close(gw__store_t *st, int timeout_ms);
 
+/* The same, and *final (may be NULL) gets the counters as they stood when
+ * the thread stopped (for the daemon's summary line). */
+uint64_t gw__store_close_stats(gw__store_t *st, int timeout_ms,
+                               gw__store_stats_t *final);
+
 #endif /* GW_CORE_STORE_H */

@@ -1,0 +1,589 @@
+/*
+ * core/daemon.c: one running gottwall process (core/daemon.h).
+ *
+ * Start-up, in order: the storage plugin and its instance (created on the
+ * main thread), its storage thread, the metric kinds every project already
+ * has (so the kind rule holds across restarts), the transports (aggregator
+ * role), the read API and dashboard (server role), the flush timer and the
+ * signal watchers. SIGTERM/SIGINT stop accepting, flush what is aggregated,
+ * wait for the storage up to SHUTDOWN_TIMEOUT and free everything; SIGHUP
+ * reloads projects, keys and users.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's (the build directory's), for PACKAGE_VERSION */
+#endif
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+/* Configs loaded by SIGHUP; freed at exit (plugins keep pointers into
+ * the first one, and in-flight requests may still read the last ones). */
+typedef struct dm_extra_s {
+    gw__daemon_t d;
+    const char *config_path;
+    gw__config_t **reloaded;
+    size_t nreloaded;
+    uint64_t events_flushed;
+    int seeding;
+    int exit_code;
+} dm_extra_t;
+
+#define DM(d) ((dm_extra_t *) (d))
+
+static const char *
+dm_kind_name(uint32_t kind)
+{
+    return kind == GW_PLUGIN_STORAGE ? "storage" : "transport";
+}
+
+/* ---- Instances ---- */
+
+static gw__instance_t *
+dm_instance_new(gw__daemon_t *d, gw__plugin_t *plugin, const char *name,
+                config_setting_t *section)
+{
+    gw__instance_t *inst = calloc(1, sizeof(*inst));
+    size_t n;
+
+    inst->ctx.host = &gw__host;
+    inst->ctx.inst = inst;
+    inst->daemon = d;
+    inst->plugin = plugin;
+    inst->name = strdup(name);
+    inst->section = section;
+    n = strlen(plugin->name) + strlen(name) + 16;
+    inst->prefix = malloc(n);
+    snprintf(inst->prefix, n, "%s:%s:%s", dm_kind_name(plugin->desc.kind),
+             plugin->name, name);
+    return inst;
+}
+
+static void
+dm_instance_free(gw__instance_t *inst)
+{
+    if (inst == NULL)
+        return;
+    if (inst->state != NULL) {
+        if (inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
+            inst->plugin->storage.destroy(inst->state);
+        else
+            inst->plugin->transport.destroy(inst->state);
+    }
+    free(inst->name);
+    free(inst->prefix);
+    free(inst);
+}
+
+/* Loads the plugin and creates an instance (no start). */
+static int
+dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
+          gw__instance_t **out, gw_error_t *err)
+{
+    gw__plugin_t *plugin;
+    gw__instance_t *inst;
+    gw_error_t e;
+    int rc;
+
+    if (gw__loader_load(&d->loader, kind, pc->plugin, &plugin, err) != GW_OK)
+        return GW_ERR;
+    inst = dm_instance_new(d, plugin, pc->instance, pc->section);
+    e.msg[0] = '\0';
+    if (kind == GW_PLUGIN_STORAGE)
+        rc = plugin->storage.create(&inst->ctx, &inst->state, &e);
+    else
+        rc = plugin->transport.create(&inst->ctx, &inst->state, &e);
+    if (rc != GW_OK) {
+        inst->state = NULL;
+        dm_instance_free(inst);
+        return gw_error_set(err, "%s \"%s\": %s", dm_kind_name(kind),
+                            pc->instance, e.msg[0] ? e.msg : "create failed");
+    }
+    *out = inst;
+    return GW_OK;
+}
+
+static void
+dm_loader_init(gw__daemon_t *d, const gw__run_opts_t *opts)
+{
+    size_t n = d->cfg->nplugin_path + (opts != NULL ? opts->nplugin_dirs : 0);
+    char **dirs = calloc(n + 1, sizeof(char *));
+    size_t i, k = 0;
+
+    for (i = 0; i < d->cfg->nplugin_path; i++)
+        dirs[k++] = d->cfg->plugin_path[i];
+    for (i = 0; opts != NULL && i < opts->nplugin_dirs; i++)
+        dirs[k++] = opts->plugin_dirs[i];
+    gw__loader_init(&d->loader, dirs, k);
+    free(dirs);
+}
+
+static void
+dm_random_id(char *out, size_t size)
+{
+    unsigned char raw[8];
+    size_t i;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        snprintf(out, size, "%lx", (unsigned long) getpid());
+        return;
+    }
+    out[0] = '\0';
+    for (i = 0; i < sizeof(raw) && 2 * i + 2 < size; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* A setting of an instance for the start-up log ("PORT 8890"). */
+static void
+dm_describe(const gw__instance_t *inst, char *out, size_t size)
+{
+    int port = 0;
+    const char *host = NULL;
+
+    out[0] = '\0';
+    if (inst->section == NULL)
+        return;
+    config_setting_lookup_string(inst->section, "HOST", &host);
+    if (config_setting_lookup_int(inst->section, "PORT", &port) ==
+        CONFIG_TRUE)
+        snprintf(out, size, ", %s:%d", host != NULL ? host : "default host",
+                 port);
+}
+
+/* ---- Seeding metric kinds from the storage ---- */
+
+typedef struct dm_seed_s {
+    gw__daemon_t *d;
+    char *project;
+    char **metrics;
+    gw_kind_t *kinds;
+    size_t n;
+} dm_seed_t;
+
+static void
+dm_seed_emit(void *arg, const gw_meta_t *m)
+{
+    dm_seed_t *s = arg;
+
+    if (m->filter_name != NULL || m->metric == NULL)
+        return;
+    s->metrics = realloc(s->metrics, (s->n + 1) * sizeof(char *));
+    s->kinds = realloc(s->kinds, (s->n + 1) * sizeof(gw_kind_t));
+    s->metrics[s->n] = strdup(m->metric);
+    s->kinds[s->n] = m->kind;
+    s->n++;
+}
+
+static int
+dm_seed_job(const gw_storage_ops_t *ops, void *state, void *arg,
+            gw_error_t *err)
+{
+    dm_seed_t *s = arg;
+
+    return ops->metadata(state, s->project, dm_seed_emit, s, err);
+}
+
+static void
+dm_seed_done(void *arg, int rc, const gw_error_t *err)
+{
+    dm_seed_t *s = arg;
+    size_t i;
+
+    if (rc != GW_OK)
+        gw__log_warning("could not read the metrics of project \"%s\" from "
+                        "the storage (%s); their kinds are learnt afresh",
+                        s->project, err != NULL ? err->msg : "");
+    for (i = 0; i < s->n; i++) {
+        if (rc == GW_OK && s->d->ingest != NULL &&
+            gw_kind_name(s->kinds[i]) != NULL)
+            gw__ingest_set_kind(s->d->ingest, s->project, s->metrics[i],
+                                s->kinds[i]);
+        free(s->metrics[i]);
+    }
+    DM(s->d)->seeding--;
+    free(s->metrics);
+    free(s->kinds);
+    free(s->project);
+    free(s);
+}
+
+static void
+dm_seed_kinds(gw__daemon_t *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->cfg->nprojects; i++) {
+        dm_seed_t *s = calloc(1, sizeof(*s));
+
+        s->d = d;
+        s->project = strdup(d->cfg->projects[i].name);
+        DM(d)->seeding++;
+        gw__store_call(d->store, dm_seed_job, dm_seed_done, s);
+    }
+    while (DM(d)->seeding > 0)
+        ev_run(d->loop, EVRUN_ONCE);
+}
+
+/* ---- Loop callbacks ---- */
+
+static void
+dm_flush(gw__daemon_t *d)
+{
+    gw__table_t *t;
+
+    if (d->ingest == NULL || d->store == NULL)
+        return;
+    t = gw__ingest_swap(d->ingest);
+    if (t != NULL) {
+        DM(d)->events_flushed += gw__table_events(t);
+        gw__store_flush(d->store, t);
+    }
+}
+
+static void
+dm_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void) loop;
+    (void) revents;
+    dm_flush(w->data);
+}
+
+static void
+dm_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    gw__daemon_t *d = w->data;
+
+    (void) revents;
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    gw__log_info("%s: stopping", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    gw__daemon_t *d = w->data;
+    dm_extra_t *x = DM(d);
+    gw__config_t *cfg = calloc(1, sizeof(*cfg));
+    gw_error_t err;
+
+    (void) loop;
+    (void) revents;
+    if (gw__config_load(x->config_path, cfg, &err) != GW_OK) {
+        gw__log_error("SIGHUP: %s; keeping the config loaded before",
+                      err.msg);
+        free(cfg);
+        return;
+    }
+    x->reloaded = realloc(x->reloaded,
+                          (x->nreloaded + 1) * sizeof(gw__config_t *));
+    x->reloaded[x->nreloaded++] = cfg;
+    d->cfg = cfg;
+    if (d->auth != NULL)
+        gw__auth_set_config(d->auth, cfg);
+    gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
+                 "keys and users take effect now; other settings at the "
+                 "next start)", x->config_path, cfg->nprojects, cfg->nusers);
+}
+
+/* ---- Start and stop ---- */
+
+static void
+dm_log_start(gw__daemon_t *d)
+{
+    char periods[128] = "";
+    char where[300];
+    size_t i;
+    int p;
+
+    for (p = 0; p < GW_PERIOD_COUNT; p++) {
+        if (d->cfg->periods & (1u << p)) {
+            if (periods[0] != '\0')
+                strcat(periods, ", ");
+            strcat(periods, gw_period_name((gw_period_t) p));
+        }
+    }
+    gw__log_info("storage \"%s\": plugin %s %s (ABI %u.%u) from %s; "
+                 "periods: %s; flush every %d ms",
+                 d->storage->name, d->storage->plugin->name,
+                 d->storage->plugin->version,
+                 (unsigned) d->storage->plugin->desc.abi_major,
+                 (unsigned) d->storage->plugin->desc.abi_minor,
+                 d->storage->plugin->path, periods, d->cfg->flush_interval_ms);
+    for (i = 0; i < d->ntransports; i++) {
+        gw__instance_t *t = d->transports[i];
+
+        dm_describe(t, where, sizeof(where));
+        gw__log_info("transport \"%s\": plugin %s %s (ABI %u.%u) from %s%s",
+                     t->name, t->plugin->name, t->plugin->version,
+                     (unsigned) t->plugin->desc.abi_major,
+                     (unsigned) t->plugin->desc.abi_minor, t->plugin->path,
+                     where);
+    }
+}
+
+static int
+dm_start(gw__daemon_t *d)
+{
+    gw_error_t err;
+    size_t i;
+
+    if (gw__store_start(d->loop, d->storage, &d->storage->plugin->storage,
+                        d->storage->state, d->cfg->periods,
+                        d->cfg->limits.max_pending_series, d->id, &d->store,
+                        &err) != GW_OK) {
+        gw__log_error("storage \"%s\": %s", d->storage->name, err.msg);
+        return GW_ERR;
+    }
+    if (d->roles & GW__ROLE_AGGREGATOR) {
+        dm_seed_kinds(d);
+        for (i = 0; i < d->cfg->nbackends; i++) {
+            gw__instance_t *t;
+
+            if (dm_create(d, GW_PLUGIN_TRANSPORT, &d->cfg->backends[i], &t,
+                          &err) != GW_OK) {
+                gw__log_error("%s", err.msg);
+                return GW_ERR;
+            }
+            d->transports[d->ntransports++] = t;
+        }
+        dm_log_start(d);
+        for (i = 0; i < d->ntransports; i++) {
+            gw__instance_t *t = d->transports[i];
+
+            err.msg[0] = '\0';
+            if (t->plugin->transport.start(t->state, &err) != GW_OK) {
+                gw__log_error("transport \"%s\" could not start: %s", t->name,
+                              err.msg[0] ? err.msg : "no reason given");
+                return GW_ERR;
+            }
+            t->started = 1;
+        }
+        if (d->ntransports == 0)
+            gw__log_warning("BACKENDS lists no transports: this aggregator "
+                            "receives nothing");
+    } else {
+        dm_log_start(d);
+    }
+    if (d->roles & GW__ROLE_SERVER) {
+        const char *host =
+            d->server_host != NULL ? d->server_host : d->cfg->server_host;
+        int port = d->server_port > 0 ? d->server_port : d->cfg->server_port;
+
+        if (gw__api_start(d, host, port, &d->api, &err) != GW_OK) {
+            gw__log_error("server could not start on %s:%d: %s", host, port,
+                          err.msg);
+            return GW_ERR;
+        }
+    }
+    ev_timer_init(&d->flush_timer, dm_flush_cb,
+                  d->cfg->flush_interval_ms / 1000.0,
+                  d->cfg->flush_interval_ms / 1000.0);
+    d->flush_timer.data = d;
+    ev_timer_start(d->loop, &d->flush_timer);
+    return GW_OK;
+}
+
+/* Stops and frees everything that was started; returns the events not
+ * stored. */
+static void
+dm_stop(gw__daemon_t *d)
+{
+    dm_extra_t *x = DM(d);
+    gw__store_stats_t st;
+    uint64_t lost = 0, accepted = 0;
+    size_t i;
+
+    memset(&st, 0, sizeof(st));
+    ev_timer_stop(d->loop, &d->flush_timer);
+    for (i = 0; i < d->ntransports; i++) {
+        gw__instance_t *t = d->transports[i];
+
+        if (t->started) {
+            t->plugin->transport.stop(t->state);
+            t->started = 0;
+        }
+        accepted += gw__metrics_get(t->name, GW_COUNTER_ACCEPTED, NULL);
+    }
+    if (d->api != NULL) {
+        gw__api_stop(d->api);
+        d->api = NULL;
+    }
+    if (d->store != NULL) {
+        dm_flush(d);
+        lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
+                                     &st);
+        d->store = NULL;
+    }
+    for (i = 0; i < d->ntransports; i++)
+        dm_instance_free(d->transports[i]);
+    d->ntransports = 0;
+    dm_instance_free(d->storage);
+    d->storage = NULL;
+    if (d->roles & GW__ROLE_AGGREGATOR)
+        gw__log_info("stopped: %llu events accepted, %llu stored in %llu "
+                     "batches, %llu dropped, %llu not stored",
+                     (unsigned long long) accepted,
+                     (unsigned long long) st.events_stored,
+                     (unsigned long long) st.batches_stored,
+                     (unsigned long long) st.events_dropped,
+                     (unsigned long long) lost);
+    else
+        gw__log_info("stopped");
+    (void) x;
+}
+
+static void
+dm_free(gw__daemon_t *d)
+{
+    dm_extra_t *x = DM(d);
+    size_t i;
+
+    if (d->ingest != NULL)
+        gw__ingest_free(d->ingest);
+    if (d->auth != NULL)
+        gw__auth_free(d->auth);
+    gw__loader_free(&d->loader);
+    free(d->transports);
+    for (i = 0; i < x->nreloaded; i++) {
+        gw__config_free(x->reloaded[i]);
+        free(x->reloaded[i]);
+    }
+    free(x->reloaded);
+    free(x);
+}
+
+int
+gw__daemon_run(const char *config_path, gw__config_t *cfg,
+               const gw__run_opts_t *opts)
+{
+    dm_extra_t *x = calloc(1, sizeof(*x));
+    gw__daemon_t *d = &x->d;
+    gw_error_t err;
+    int rc = 1;
+
+    x->config_path = config_path;
+    d->cfg = cfg;
+    d->roles = opts->roles;
+    d->server_host = opts->server_host;
+    d->server_port = opts->server_port;
+    d->loop = ev_default_loop(EVFLAG_AUTO);
+    if (d->loop == NULL) {
+        gw__log_error("cannot create the event loop (libev)");
+        free(x);
+        return 1;
+    }
+    if (!(ev_version_major() == EV_VERSION_MAJOR &&
+          ev_version_minor() >= EV_VERSION_MINOR))
+        gw__log_warning("libev %d.%d is older than the %d.%d this daemon was "
+                        "built with", ev_version_major(), ev_version_minor(),
+                        EV_VERSION_MAJOR, EV_VERSION_MINOR);
+    signal(SIGPIPE, SIG_IGN);
+    dm_random_id(d->id, sizeof(d->id));
+    dm_loader_init(d, opts);
+    d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
+    d->auth = gw__auth_new(cfg, NULL);
+    if (d->roles & GW__ROLE_AGGREGATOR)
+        d->ingest = gw__ingest_new(&cfg->limits, NULL);
+    gw__log_info("gottwall %s (plugin ABI %d.%d) starting as %s with %s "
+                 "(process id %s)", PACKAGE_VERSION, GW_PLUGIN_ABI_MAJOR,
+                 GW_PLUGIN_ABI_MINOR,
+                 d->roles == (GW__ROLE_AGGREGATOR | GW__ROLE_SERVER)
+                     ? "aggregator and server"
+                     : (d->roles & GW__ROLE_SERVER ? "server" : "aggregator"),
+                 config_path, d->id);
+
+    if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &d->storage, &err) !=
+        GW_OK) {
+        gw__log_error("%s", err.msg);
+        goto out;
+    }
+    if (dm_start(d) != GW_OK)
+        goto out;
+
+    ev_signal_init(&d->sig_term, dm_stop_cb, SIGTERM);
+    ev_signal_init(&d->sig_int, dm_stop_cb, SIGINT);
+    ev_signal_init(&d->sig_hup, dm_reload_cb, SIGHUP);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    ev_signal_start(d->loop, &d->sig_term);
+    ev_signal_start(d->loop, &d->sig_int);
+    ev_signal_start(d->loop, &d->sig_hup);
+    gw__log_info("ready");
+    ev_run(d->loop, 0);
+    ev_signal_stop(d->loop, &d->sig_term);
+    ev_signal_stop(d->loop, &d->sig_int);
+    ev_signal_stop(d->loop, &d->sig_hup);
+    rc = 0;
+out:
+    dm_stop(d);
+    dm_free(d);
+    return rc;
+}
+
+int
+gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts)
+{
+    dm_extra_t *x = calloc(1, sizeof(*x));
+    gw__daemon_t *d = &x->d;
+    gw__instance_t *inst = NULL;
+    gw_error_t err;
+    size_t i;
+    int rc = 1, prc;
+
+    d->cfg = cfg;
+    d->roles = opts->roles;
+    d->loop = ev_loop_new(EVFLAG_AUTO);
+    dm_loader_init(d, opts);
+    if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &inst, &err) !=
+        GW_OK) {
+        gw__log_error("%s", err.msg);
+        goto out;
+    }
+    gw__log_info("storage \"%s\": plugin %s %s from %s: created",
+                 inst->name, inst->plugin->name, inst->plugin->version,
+                 inst->plugin->path);
+    err.msg[0] = '\0';
+    prc = inst->plugin->storage.ping != NULL
+              ? inst->plugin->storage.ping(inst->state, &err)
+              : GW_OK;
+    if (prc != GW_OK) {
+        gw__log_error("storage \"%s\" does not answer: %s", inst->name,
+                      err.msg[0] ? err.msg : "no reason given");
+        goto out;
+    }
+    gw__log_info("storage \"%s\": answers", inst->name);
+    for (i = 0; i < cfg->nbackends; i++) {
+        gw__instance_t *t;
+
+        if (dm_create(d, GW_PLUGIN_TRANSPORT, &cfg->backends[i], &t, &err) !=
+            GW_OK) {
+            gw__log_error("%s", err.msg);
+            goto out;
+        }
+        gw__log_info("transport \"%s\": plugin %s %s from %s: created",
+                     t->name, t->plugin->name, t->plugin->version,
+                     t->plugin->path);
+        dm_instance_free(t);
+    }
+    rc = 0;
+out:
+    dm_instance_free(inst);
+    gw__loader_free(&d->loader);
+    ev_loop_destroy(d->loop);
+    free(x);
+    return rc;
+}

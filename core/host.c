@@ -1,0 +1,216 @@
+/*
+ * core/host.c: the host table (gottwall/host.h) handed to every plugin
+ * instance. Each member finds its instance through ctx->inst and calls the
+ * core function that does the work, adding what the plugin should not have
+ * to: the log prefix, the section's name in config errors, the counters
+ * keyed by instance name.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+static gw__instance_t *
+hs_inst(const gw_ctx_t *ctx)
+{
+    return (gw__instance_t *) ctx->inst;
+}
+
+static void
+hs_log(const gw_ctx_t *ctx, int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    gw__logv(level, hs_inst(ctx)->prefix, fmt, ap);
+    va_end(ap);
+}
+
+static const char *
+hs_instance_name(const gw_ctx_t *ctx)
+{
+    return hs_inst(ctx)->name;
+}
+
+static int
+hs_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
+                void *state, gw_error_t *err)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+    const char *file = "config";
+    char what[300];
+
+    if (inst->daemon != NULL && inst->daemon->cfg != NULL &&
+        inst->daemon->cfg->path != NULL)
+        file = inst->daemon->cfg->path;
+    if (inst->plugin != NULL && inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
+        snprintf(what, sizeof(what), "STORAGE_SETTINGS");
+    else
+        snprintf(what, sizeof(what), "BACKENDS.%s", inst->name);
+    return gw__config_apply_keys(inst->section, file, what, keys, state,
+                                 err);
+}
+
+static struct ev_loop *
+hs_loop(const gw_ctx_t *ctx)
+{
+    return hs_inst(ctx)->daemon->loop;
+}
+
+static int
+hs_project_exists(const gw_ctx_t *ctx, const char *project)
+{
+    return gw__config_project(hs_inst(ctx)->daemon->cfg, project) != NULL;
+}
+
+static int
+hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
+              const char **project, gw_error_t *err)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+    const char *reason = NULL;
+    int rc;
+
+    rc = gw__auth_check(inst->daemon->auth, req, project, &reason, err);
+    if (rc != GW_OK)
+        gw__metrics_count(inst->name, GW_COUNTER_AUTH_FAILED,
+                          reason != NULL ? reason : "failed", 1);
+    return rc;
+}
+
+static int
+hs_submit_json(const gw_ctx_t *ctx, const char *project,
+               gw_action_t default_action, const char *json, size_t len,
+               unsigned flags, gw_error_t *err)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+    gw__reject_t reject = GW__REJECT_NONE;
+    size_t n = 1;
+    int rc;
+
+    if (inst->daemon->ingest == NULL)
+        return gw_error_set(err, "this process does not aggregate events");
+    rc = gw__ingest_json(inst->daemon->ingest, project, default_action, json,
+                         len, (flags & GW_SUBMIT_BATCH) != 0, &n, &reject,
+                         err);
+    gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
+    if (rc == GW_OK)
+        gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, n);
+    else
+        gw__metrics_count(inst->name, GW_COUNTER_DROPPED,
+                          gw__reject_name(reject), n);
+    return rc == GW_OK ? GW_OK : GW_ERR;
+}
+
+static int
+hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
+          gw_error_t *err)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+    gw__reject_t reject = GW__REJECT_NONE;
+    int rc;
+
+    if (inst->daemon->ingest == NULL)
+        return gw_error_set(err, "this process does not aggregate events");
+    rc = gw__ingest_event(inst->daemon->ingest, project, ev, &reject, err);
+    gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, 1);
+    if (rc == GW_OK)
+        gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, 1);
+    else
+        gw__metrics_count(inst->name, GW_COUNTER_DROPPED,
+                          gw__reject_name(reject), 1);
+    return rc == GW_OK ? GW_OK : GW_ERR;
+}
+
+static void
+hs_count(const gw_ctx_t *ctx, gw_counter_t counter, const char *reason,
+         uint64_t n)
+{
+    gw__metrics_count(hs_inst(ctx)->name, counter, reason, n);
+}
+
+static int
+hs_http_listen(const gw_ctx_t *ctx, const gw_http_listen_t *opts,
+               gw_http_handler_fn fn, void *arg, gw_http_server_t **out,
+               gw_error_t *err)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+
+    return gw__http_listen(inst->daemon->loop, inst->name, opts,
+                           &inst->daemon->cfg->http, fn, arg, out, err);
+}
+
+/* ---- on_stored ---- */
+
+typedef struct hs_stored_s {
+    void (*fn)(void *arg, int ok);
+    void *arg;
+} hs_stored_t;
+
+static void
+hs_stored_done(void *arg, int rc, const gw_error_t *err)
+{
+    hs_stored_t *s = arg;
+
+    (void) err;
+    s->fn(s->arg, rc == GW_OK);
+    free(s);
+}
+
+static int
+hs_on_stored(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg,
+             gw_error_t *err)
+{
+    gw__daemon_t *d = hs_inst(ctx)->daemon;
+    hs_stored_t *s;
+
+    if (d->store == NULL || d->ingest == NULL)
+        return gw_error_set(err, "this process has no storage to wait for");
+    s = malloc(sizeof(*s));
+    if (s == NULL)
+        return gw_error_set(err, "out of memory");
+    s->fn = fn;
+    s->arg = arg;
+    /* Hand over what is aggregated now so that the wait is short. */
+    gw__store_flush(d->store, gw__ingest_swap(d->ingest));
+    gw__store_when_stored(d->store, hs_stored_done, s);
+    return GW_OK;
+}
+
+static const char *
+hs_prefix(const gw_ctx_t *ctx)
+{
+    return hs_inst(ctx)->daemon->cfg->prefix;
+}
+
+const gw_host_t gw__host = {
+    .struct_size = sizeof(gw_host_t),
+    .abi_major = GW_PLUGIN_ABI_MAJOR,
+    .abi_minor = GW_PLUGIN_ABI_MINOR,
+    .log = hs_log,
+    .instance_name = hs_instance_name,
+    .config_apply = hs_config_apply,
+    .loop = hs_loop,
+    .project_exists = hs_project_exists,
+    .auth_check = hs_auth_check,
+    .submit_json = hs_submit_json,
+    .submit = hs_submit,
+    .count = hs_count,
+    .http_listen = hs_http_listen,
+    .http_close = gw__http_close,
+    .http_method = gw__http_method,
+    .http_path = gw__http_path,
+    .http_query = gw__http_query,
+    .http_header = gw__http_header,
+    .http_body = gw__http_body,
+    .http_respond = gw__http_respond,
+    .on_stored = hs_on_stored,
+    .prefix = hs_prefix,
+};

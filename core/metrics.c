@@ -1,0 +1,225 @@
+/*
+ * core/metrics.c: the daemon's own counters, keyed by (instance, counter,
+ * reason), rendered in the Prometheus text format for GET {PREFIX}/metrics.
+ * One mutex guards the table; any thread may count. The table is small (a
+ * few dozen rows), so a linear search is enough.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+typedef struct mt_row_s {
+    char *instance;
+    gw_counter_t counter;
+    char *reason; /* NULL when the counter has none */
+    uint64_t value;
+} mt_row_t;
+
+static pthread_mutex_t mt_lock = PTHREAD_MUTEX_INITIALIZER;
+static mt_row_t *mt_rows;
+static size_t mt_nrows;
+
+static const struct {
+    gw_counter_t counter;
+    const char *name;
+    const char *help;
+} mt_names[] = {
+    {GW_COUNTER_RECEIVED, "gottwall_events_received_total",
+     "Events received by a transport, valid or not."},
+    {GW_COUNTER_ACCEPTED, "gottwall_events_accepted_total",
+     "Events validated, authenticated and aggregated."},
+    {GW_COUNTER_DROPPED, "gottwall_events_dropped_total",
+     "Events or messages dropped, by reason."},
+    {GW_COUNTER_AUTH_FAILED, "gottwall_auth_failures_total",
+     "Failed authentications, by reason."},
+};
+
+#define MT_NNAMES (sizeof(mt_names) / sizeof(mt_names[0]))
+
+static int
+mt_same(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+void
+gw__metrics_count(const char *instance, gw_counter_t counter,
+                  const char *reason, uint64_t n)
+{
+    size_t i;
+
+    if (instance == NULL)
+        instance = "";
+    pthread_mutex_lock(&mt_lock);
+    for (i = 0; i < mt_nrows; i++) {
+        if (mt_rows[i].counter == counter &&
+            strcmp(mt_rows[i].instance, instance) == 0 &&
+            mt_same(mt_rows[i].reason, reason)) {
+            mt_rows[i].value += n;
+            pthread_mutex_unlock(&mt_lock);
+            return;
+        }
+    }
+    mt_rows = realloc(mt_rows, (mt_nrows + 1) * sizeof(*mt_rows));
+    mt_rows[mt_nrows].instance = strdup(instance);
+    mt_rows[mt_nrows].counter = counter;
+    mt_rows[mt_nrows].reason = reason != NULL ? strdup(reason) : NULL;
+    mt_rows[mt_nrows].value = n;
+    mt_nrows++;
+    pthread_mutex_unlock(&mt_lock);
+}
+
+uint64_t
+gw__metrics_get(const char *instance, gw_counter_t counter,
+                const char *reason)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    if (instance == NULL)
+        instance = "";
+    pthread_mutex_lock(&mt_lock);
+    for (i = 0; i < mt_nrows; i++) {
+        if (mt_rows[i].counter == counter &&
+            strcmp(mt_rows[i].instance, instance) == 0 &&
+            (reason == NULL || mt_same(mt_rows[i].reason, reason)))
+            sum += mt_rows[i].value;
+    }
+    pthread_mutex_unlock(&mt_lock);
+    return sum;
+}
+
+void
+gw__metrics_reset(void)
+{
+    size_t i;
+
+    pthread_mutex_lock(&mt_lock);
+    for (i = 0; i < mt_nrows; i++) {
+        free(mt_rows[i].instance);
+        free(mt_rows[i].reason);
+    }
+    free(mt_rows);
+    mt_rows = NULL;
+    mt_nrows = 0;
+    pthread_mutex_unlock(&mt_lock);
+}
+
+/* ---- Rendering ---- */
+
+typedef struct mt_buf_s {
+    char *data;
+    size_t len, cap;
+} mt_buf_t;
+
+static void
+mt_put(mt_buf_t *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 1024;
+        b->data = realloc(b->data, b->cap);
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void
+mt_puts(mt_buf_t *b, const char *s)
+{
+    mt_put(b, s, strlen(s));
+}
+
+/* A label value with \, " and newline escaped. */
+static void
+mt_put_label(mt_buf_t *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\')
+            mt_puts(b, "\\\\");
+        else if (*s == '"')
+            mt_puts(b, "\\\"");
+        else if (*s == '\n')
+            mt_puts(b, "\\n");
+        else
+            mt_put(b, s, 1);
+    }
+}
+
+static int
+mt_cmp(const void *pa, const void *pb)
+{
+    const mt_row_t *a = pa, *b = pb;
+    int c = strcmp(a->instance, b->instance);
+
+    if (c != 0)
+        return c;
+    if (a->reason == NULL || b->reason == NULL)
+        return (a->reason != NULL) - (b->reason != NULL);
+    return strcmp(a->reason, b->reason);
+}
+
+char *
+gw__metrics_render(const char *extra)
+{
+    mt_buf_t b = {NULL, 0, 0};
+    mt_row_t *rows;
+    size_t n, i, k;
+    char num[32];
+
+    pthread_mutex_lock(&mt_lock);
+    n = mt_nrows;
+    rows = malloc((n + 1) * sizeof(*rows));
+    for (i = 0; i < n; i++) {
+        rows[i] = mt_rows[i];
+        rows[i].instance = strdup(mt_rows[i].instance);
+        rows[i].reason = mt_rows[i].reason ? strdup(mt_rows[i].reason) : NULL;
+    }
+    pthread_mutex_unlock(&mt_lock);
+    qsort(rows, n, sizeof(*rows), mt_cmp);
+
+    mt_puts(&b, "");
+    for (k = 0; k < MT_NNAMES; k++) {
+        mt_puts(&b, "# HELP ");
+        mt_puts(&b, mt_names[k].name);
+        mt_puts(&b, " ");
+        mt_puts(&b, mt_names[k].help);
+        mt_puts(&b, "\n# TYPE ");
+        mt_puts(&b, mt_names[k].name);
+        mt_puts(&b, " counter\n");
+        for (i = 0; i < n; i++) {
+            if (rows[i].counter != mt_names[k].counter)
+                continue;
+            mt_puts(&b, mt_names[k].name);
+            mt_puts(&b, "{transport=\"");
+            mt_put_label(&b, rows[i].instance);
+            mt_puts(&b, "\"");
+            if (rows[i].reason != NULL) {
+                mt_puts(&b, ",reason=\"");
+                mt_put_label(&b, rows[i].reason);
+                mt_puts(&b, "\"");
+            }
+            snprintf(num, sizeof(num), "} %llu\n",
+                     (unsigned long long) rows[i].value);
+            mt_puts(&b, num);
+        }
+    }
+    if (extra != NULL)
+        mt_puts(&b, extra);
+    for (i = 0; i < n; i++) {
+        free(rows[i].instance);
+        free(rows[i].reason);
+    }
+    free(rows);
+    return b.data;
+}

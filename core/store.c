@@ -1,0 +1,567 @@
+/*
+ * core/store.c: the storage thread (DESIGN §2, core/store.h).
+ *
+ * The loop hands over aggregation tables (gw__store_flush) and jobs
+ * (gw__store_call) through a queue guarded by one mutex and a condition
+ * variable; the thread does every call into the storage plugin, one at a
+ * time, and hands results back through done records and an ev_async that
+ * the loop owns.
+ *
+ * Writes: tables merge into the "next" batch; the thread stores the
+ * "current" one. GW_AGAIN keeps current (with its id, so a storage can
+ * apply it exactly once) and retries after a backoff of 100 ms doubling to
+ * 5 s, while tables keep merging into next up to MAX_PENDING_SERIES deltas
+ * in all. Jobs run between attempts, so reads do not wait for an outage to
+ * end. The outage is logged once and the recovery once.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+
+#define ST_BACKOFF_MIN 0.1
+#define ST_BACKOFF_MAX 5.0
+
+/* A queued table, job, waiter or finished record. */
+typedef struct st_item_s {
+    struct st_item_s *next;
+    gw__table_t *table;        /* a flush */
+    gw__store_job_fn job;      /* a job */
+    gw__store_done_fn done;    /* job or waiter */
+    void *arg;
+    uint64_t target;           /* waiter: tables handed over before it */
+    int rc;                    /* when finished */
+    gw_error_t err;
+} st_item_t;
+
+typedef struct st_list_s {
+    st_item_t *head, *tail;
+} st_list_t;
+
+struct gw__store_s {
+    struct ev_loop *loop;
+    struct gw_instance_s *inst;
+    gw_storage_ops_t ops;
+    void *state;
+    unsigned periods;
+    size_t max_pending;
+    char *id_prefix;
+    const char *log_prefix;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;       /* wakes the thread */
+    pthread_cond_t finished;   /* wakes gw__store_close */
+    ev_async async;
+
+    /* Under mu. */
+    st_list_t tables;
+    st_list_t jobs;
+    st_list_t waiters;
+    st_list_t done;            /* finished jobs and waiters for the loop */
+    uint64_t tables_in;        /* tables handed over (loop side) */
+    uint64_t tables_done;      /* tables stored or dropped */
+    int closing;
+    int thread_done;
+    double deadline;           /* closing: monotonic time to give up */
+    gw__store_stats_t stats;
+
+    /* The thread's own. */
+    gw__batch_t *current;
+    uint64_t current_upto;     /* tables_in count current covers */
+    gw__batch_t *next;
+    uint64_t next_upto;
+    uint64_t tables_merged;    /* tables taken from the queue */
+    uint64_t seq;
+    double backoff;
+    double retry_at;
+    double down_since;
+    uint64_t not_stored;       /* events left when the thread gave up */
+};
+
+static double
+st_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static void
+st_push(st_list_t *l, st_item_t *it)
+{
+    it->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = it;
+    else
+        l->head = it;
+    l->tail = it;
+}
+
+static st_item_t *
+st_pop(st_list_t *l)
+{
+    st_item_t *it = l->head;
+
+    if (it != NULL) {
+        l->head = it->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        it->next = NULL;
+    }
+    return it;
+}
+
+static void
+st_timespec(double t, struct timespec *ts)
+{
+    ts->tv_sec = (time_t) t;
+    ts->tv_nsec = (long) ((t - (double) ts->tv_sec) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* ---- Thread side (mu held unless said otherwise) ---- */
+
+/* Moves waiters whose tables are all done to the done list with rc
+ * (GW_OK: stored; GW_ERR: the storage refused the last of them). */
+static void
+st_release_waiters(gw__store_t *st, int rc)
+{
+    st_list_t keep = {NULL, NULL};
+    st_item_t *it;
+    int any = 0;
+
+    while ((it = st_pop(&st->waiters)) != NULL) {
+        if (it->target <= st->tables_done) {
+            it->rc = rc;
+            st_push(&st->done, it);
+            any = 1;
+        } else {
+            st_push(&keep, it);
+        }
+    }
+    st->waiters = keep;
+    if (any)
+        ev_async_send(st->loop, &st->async);
+}
+
+static void
+st_update_pending(gw__store_t *st)
+{
+    st->stats.pending_series =
+        (st->current != NULL ? gw__batch_size(st->current) : 0) +
+        (st->next != NULL ? gw__batch_size(st->next) : 0);
+}
+
+static gw__batch_t *
+st_new_batch(gw__store_t *st)
+{
+    char id[96];
+
+    snprintf(id, sizeof(id), "%s:%llu", st->id_prefix,
+             (unsigned long long) ++st->seq);
+    return gw__batch_new(id);
+}
+
+/* Merges queued tables into next. Drops mu while merging. */
+static void
+st_merge_tables(gw__store_t *st)
+{
+    st_item_t *it;
+
+    while ((it = st_pop(&st->tables)) != NULL) {
+        size_t cur = st->current != NULL ? gw__batch_size(st->current) : 0;
+        size_t room = st->max_pending > cur ? st->max_pending - cur : 0;
+        uint64_t dropped = 0, upto = ++st->tables_merged;
+
+        pthread_mutex_unlock(&st->mu);
+        if (st->next == NULL)
+            st->next = st_new_batch(st);
+        gw__batch_add_table(st->next, it->table, st->periods, room,
+                            &dropped);
+        gw__table_free(it->table);
+        free(it);
+        pthread_mutex_lock(&st->mu);
+        st->next_upto = upto;
+        if (dropped > 0) {
+            st->stats.events_dropped += dropped;
+            gw__log(GW_LOG_ERR, st->log_prefix,
+                    "MAX_PENDING_SERIES (%zu) reached while the storage is "
+                    "unreachable: dropped %llu events", st->max_pending,
+                    (unsigned long long) dropped);
+        }
+        st_update_pending(st);
+    }
+}
+
+static void
+st_run_job(gw__store_t *st, st_item_t *it)
+{
+    pthread_mutex_unlock(&st->mu);
+    it->err.msg[0] = '\0';
+    it->rc = it->job(&st->ops, st->state, it->arg, &it->err);
+    pthread_mutex_lock(&st->mu);
+    st_push(&st->done, it);
+    ev_async_send(st->loop, &st->async);
+}
+
+/* One attempt to store current. */
+static void
+st_store_current(gw__store_t *st)
+{
+    gw_error_t err;
+    double t0, t1;
+    int rc;
+    size_t nseries = gw__batch_size(st->current);
+    uint64_t nevents = gw__batch_events(st->current);
+
+    pthread_mutex_unlock(&st->mu);
+    err.msg[0] = '\0';
+    t0 = st_now();
+    rc = st->ops.store(st->state, gw__batch_view(st->current), &err);
+    t1 = st_now();
+    pthread_mutex_lock(&st->mu);
+    if (rc == GW_AGAIN) {
+        st->stats.store_errors++;
+        if (!st->stats.down) {
+            st->stats.down = 1;
+            st->down_since = t0;
+            st_update_pending(st);
+            gw__log(GW_LOG_WARNING, st->log_prefix,
+                    "storage unreachable: %s; keeping %zu pending series, "
+                    "retrying", err.msg[0] ? err.msg : "no reason given",
+                    st->stats.pending_series);
+            st->backoff = ST_BACKOFF_MIN;
+        } else {
+            st->backoff *= 2;
+            if (st->backoff > ST_BACKOFF_MAX)
+                st->backoff = ST_BACKOFF_MAX;
+        }
+        st->retry_at = t1 + st->backoff;
+        return;
+    }
+    if (rc == GW_OK) {
+        st->stats.batches_stored++;
+        st->stats.events_stored += nevents;
+        st->stats.last_flush_seconds = t1 - t0;
+        if (st->stats.down) {
+            st->stats.down = 0;
+            gw__log(GW_LOG_NOTICE, st->log_prefix,
+                    "storage back after %.1f s; stored %zu pending series",
+                    t1 - st->down_since, nseries);
+        }
+    } else {
+        st->stats.store_errors++;
+        st->stats.events_dropped += nevents;
+        gw__log(GW_LOG_ERR, st->log_prefix,
+                "storage refused a batch: %s; dropped %llu events in %zu "
+                "series", err.msg[0] ? err.msg : "no reason given",
+                (unsigned long long) nevents, nseries);
+    }
+    st->backoff = 0;
+    st->retry_at = 0;
+    pthread_mutex_unlock(&st->mu);
+    gw__batch_free(st->current);
+    pthread_mutex_lock(&st->mu);
+    st->current = NULL;
+    if (st->current_upto > st->tables_done)
+        st->tables_done = st->current_upto;
+    st_update_pending(st);
+    st_release_waiters(st, rc == GW_OK ? GW_OK : GW_ERR);
+}
+
+static int
+st_has_work(gw__store_t *st)
+{
+    return st->current != NULL ||
+           (st->next != NULL && gw__batch_size(st->next) > 0);
+}
+
+static void *
+st_thread(void *arg)
+{
+    gw__store_t *st = arg;
+
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        double now;
+        st_item_t *it;
+
+        if (st->tables.head != NULL) {
+            st_merge_tables(st);
+            continue;
+        }
+        if ((it = st_pop(&st->jobs)) != NULL) {
+            st_run_job(st, it);
+            continue;
+        }
+        if (st->current == NULL && st->next != NULL) {
+            if (gw__batch_size(st->next) > 0) {
+                st->current = st->next;
+                st->current_upto = st->next_upto;
+                st->next = NULL;
+            } else {
+                /* Tables that held nothing: done already. */
+                if (st->next_upto > st->tables_done)
+                    st->tables_done = st->next_upto;
+                st_release_waiters(st, GW_OK);
+            }
+        }
+        now = st_now();
+        if (st->current != NULL && now >= st->retry_at &&
+            !(st->closing && now >= st->deadline && st->stats.down)) {
+            st_store_current(st);
+            continue;
+        }
+        if (st->closing && (!st_has_work(st) || now >= st->deadline))
+            break;
+        if (st->current != NULL || st->closing) {
+            struct timespec ts;
+            double until = st->current != NULL ? st->retry_at : st->deadline;
+
+            if (st->closing && st->deadline < until)
+                until = st->deadline;
+            st_timespec(until, &ts);
+            pthread_cond_timedwait(&st->cond, &st->mu, &ts);
+        } else {
+            pthread_cond_wait(&st->cond, &st->mu);
+        }
+    }
+    /* Whatever is left could not be stored in time. */
+    st->not_stored = (st->current != NULL ? gw__batch_events(st->current)
+                                          : 0) +
+                     (st->next != NULL ? gw__batch_events(st->next) : 0);
+    st->thread_done = 1;
+    pthread_cond_broadcast(&st->finished);
+    ev_async_send(st->loop, &st->async);
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* ---- Loop side ---- */
+
+static void
+st_run_done(gw__store_t *st)
+{
+    st_item_t *it, *list;
+
+    pthread_mutex_lock(&st->mu);
+    list = st->done.head;
+    st->done.head = st->done.tail = NULL;
+    pthread_mutex_unlock(&st->mu);
+    while ((it = list) != NULL) {
+        list = it->next;
+        if (it->done != NULL)
+            it->done(it->arg, it->rc, &it->err);
+        free(it);
+    }
+}
+
+static void
+st_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void) loop;
+    (void) revents;
+    st_run_done(w->data);
+}
+
+int
+gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
+                const gw_storage_ops_t *ops, void *state, unsigned periods,
+                size_t max_pending, const char *id_prefix, gw__store_t **out,
+                gw_error_t *err)
+{
+    gw__store_t *st = calloc(1, sizeof(*st));
+    pthread_condattr_t ca;
+    int rc;
+
+    if (st == NULL)
+        return gw_error_set(err, "out of memory");
+    st->loop = loop;
+    st->inst = inst;
+    st->ops = *ops;
+    st->state = state;
+    st->periods = periods;
+    st->max_pending = max_pending;
+    st->id_prefix = strdup(id_prefix != NULL ? id_prefix : "gw");
+    st->log_prefix = inst != NULL ? inst->prefix : NULL;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->cond, &ca);
+    pthread_cond_init(&st->finished, &ca);
+    pthread_condattr_destroy(&ca);
+    ev_async_init(&st->async, st_async_cb);
+    st->async.data = st;
+    ev_async_start(loop, &st->async);
+    rc = pthread_create(&st->thread, NULL, st_thread, st);
+    if (rc != 0) {
+        ev_async_stop(loop, &st->async);
+        pthread_cond_destroy(&st->cond);
+        pthread_cond_destroy(&st->finished);
+        pthread_mutex_destroy(&st->mu);
+        free(st->id_prefix);
+        free(st);
+        return gw_error_set(err, "cannot start the storage thread: %s",
+                            strerror(rc));
+    }
+    *out = st;
+    return GW_OK;
+}
+
+void
+gw__store_flush(gw__store_t *st, gw__table_t *t)
+{
+    st_item_t *it;
+
+    if (t == NULL)
+        return;
+    it = calloc(1, sizeof(*it));
+    it->table = t;
+    pthread_mutex_lock(&st->mu);
+    st->tables_in++;
+    st_push(&st->tables, it);
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_when_stored(gw__store_t *st, gw__store_done_fn done, void *arg)
+{
+    st_item_t *it = calloc(1, sizeof(*it));
+
+    it->done = done;
+    it->arg = arg;
+    pthread_mutex_lock(&st->mu);
+    it->target = st->tables_in;
+    if (it->target <= st->tables_done) {
+        it->rc = GW_OK;
+        st_push(&st->done, it);
+        ev_async_send(st->loop, &st->async);
+    } else if (st->closing) {
+        it->rc = GW_AGAIN;
+        st_push(&st->done, it);
+        ev_async_send(st->loop, &st->async);
+    } else {
+        st_push(&st->waiters, it);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_call(gw__store_t *st, gw__store_job_fn job, gw__store_done_fn done,
+               void *arg)
+{
+    st_item_t *it = calloc(1, sizeof(*it));
+
+    it->job = job;
+    it->done = done;
+    it->arg = arg;
+    pthread_mutex_lock(&st->mu);
+    if (st->thread_done) {
+        it->rc = GW_AGAIN;
+        gw_error_set(&it->err, "the daemon is stopping");
+        st_push(&st->done, it);
+        ev_async_send(st->loop, &st->async);
+    } else {
+        st_push(&st->jobs, it);
+        pthread_cond_signal(&st->cond);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_stats(gw__store_t *st, gw__store_stats_t *out)
+{
+    pthread_mutex_lock(&st->mu);
+    *out = st->stats;
+    pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t
+gw__store_close(gw__store_t *st, int timeout_ms)
+{
+    return gw__store_close_stats(st, timeout_ms, NULL);
+}
+
+uint64_t
+gw__store_close_stats(gw__store_t *st, int timeout_ms,
+                      gw__store_stats_t *final)
+{
+    st_item_t *it;
+    uint64_t lost;
+    struct timespec ts;
+
+    if (st == NULL)
+        return 0;
+    pthread_mutex_lock(&st->mu);
+    st->closing = 1;
+    st->deadline = st_now() + (timeout_ms > 0 ? timeout_ms / 1000.0 : 0);
+    pthread_cond_signal(&st->cond);
+    while (!st->thread_done) {
+        /* Answer finished jobs and waiters while we wait. */
+        if (st->done.head != NULL) {
+            pthread_mutex_unlock(&st->mu);
+            st_run_done(st);
+            pthread_mutex_lock(&st->mu);
+            continue;
+        }
+        st_timespec(st_now() + 0.05, &ts);
+        pthread_cond_timedwait(&st->finished, &st->mu, &ts);
+    }
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->thread, NULL);
+
+    /* Jobs that never ran and waiters that never will be satisfied. */
+    while ((it = st_pop(&st->jobs)) != NULL) {
+        it->rc = GW_AGAIN;
+        gw_error_set(&it->err, "the daemon is stopping");
+        st_push(&st->done, it);
+    }
+    while ((it = st_pop(&st->waiters)) != NULL) {
+        it->rc = GW_AGAIN;
+        st_push(&st->done, it);
+    }
+    while ((it = st_pop(&st->tables)) != NULL) {
+        st->not_stored += gw__table_events(it->table);
+        gw__table_free(it->table);
+        free(it);
+    }
+    st_run_done(st);
+    lost = st->not_stored;
+    if (final != NULL)
+        *final = st->stats;
+    if (lost > 0)
+        gw__log(GW_LOG_ERR, st->log_prefix,
+                "could not store %llu events in %zu series within "
+                "SHUTDOWN_TIMEOUT (%d ms); they are lost",
+                (unsigned long long) lost, st->stats.pending_series,
+                timeout_ms);
+    ev_async_stop(st->loop, &st->async);
+    if (st->current != NULL)
+        gw__batch_free(st->current);
+    if (st->next != NULL)
+        gw__batch_free(st->next);
+    pthread_cond_destroy(&st->cond);
+    pthread_cond_destroy(&st->finished);
+    pthread_mutex_destroy(&st->mu);
+    free(st->id_prefix);
+    free(st);
+    return lost;
+}
