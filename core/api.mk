@@ -6,3 +6,8 @@ libgwcore_la_SOURCES += \
 	core/api_embed.c \
 	core/api_int.h \
 	core/api_stats.c
+
+# Integration and browser tests of the server role.
+TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
+EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
+	tests/browser/dashboard.mjs

@@ -193,6 +193,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     gw_error_t err;
     const char *authed = NULL, *reason = NULL;
     size_t blen = 0;
+    int rc;
 
     memset(who, 0, sizeof(*who));
     if (auth_session_user(api, req, who->user, sizeof(who->user))) {
@@ -224,8 +225,20 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     ar.body = gw__http_body(req, &blen);
     ar.body_len = blen;
     err.msg[0] = '\0';
-    if (api->d->auth == NULL ||
-        gw__auth_check(api->d->auth, &ar, &authed, &reason, &err) != GW_OK) {
+    rc = GW_ERR;
+    if (api->d->auth != NULL)
+        rc = gw__auth_check(api->d->auth, &ar, &authed, &reason, &err);
+    if (rc != GW_OK && api->d->auth != NULL && project == NULL) {
+        /* A route without a project (/api/v1/projects): Basic names none,
+         * so find the project whose keys these are. */
+        size_t i;
+
+        for (i = 0; i < cfg->nprojects && rc != GW_OK; i++) {
+            ar.project = cfg->projects[i].name;
+            rc = gw__auth_check(api->d->auth, &ar, &authed, NULL, NULL);
+        }
+    }
+    if (rc != GW_OK || authed == NULL) {
         gw__metrics_count("server", GW_COUNTER_AUTH_FAILED,
                           reason ? reason : "bad_credentials", 1);
         snprintf(who->why, sizeof(who->why), "authentication failed: %s",
