@@ -1,0 +1,269 @@
+/*
+ * plugins/transport/http/http.c: the HTTP ingest transport (SPEC §5).
+ *
+ * A thin plugin over the core's HTTP server (host->http_listen): it routes
+ * POST {PREFIX}/api/v1/{project}/{action}, checks in the order the
+ * original did (unknown project 404, unknown action 404, failed auth 403)
+ * and then hands the body, one event or an array of them, to
+ * host->submit_json (bad JSON or an invalid event: 400). The server itself
+ * answers 413 for a body over MAX_BODY and 400/408/431 for broken
+ * requests. Success is 200 with the body `OK`, as clients of the original
+ * expect; every error is JSON {"error": "..."}.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gottwall/plugin.h>
+
+typedef struct ht_state_s {
+    const gw_ctx_t *ctx;
+    const gw_host_t *host;
+
+    /* Config (filled by config_apply). */
+    const char *bind_host;
+    int64_t port;
+    int64_t max_body;
+
+    gw_http_server_t *srv;
+    int stopped;
+} ht_state_t;
+
+static const gw_config_key_t ht_keys[] = {
+    GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", ht_state_t,
+                  bind_host, "address to listen on"),
+    GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8890", ht_state_t, port,
+                        "port to listen on", 1, 65535),
+    GW_CONFIG_KEY_RANGE("MAX_BODY", GW_CONFIG_INT, "1048576", ht_state_t,
+                        max_body,
+                        "largest request body in bytes (larger: 413)", 1,
+                        1073741824),
+    GW_CONFIG_END};
+
+static gw_action_t
+ht_action(const char *name)
+{
+    if (strcmp(name, "incr") == 0)
+        return GW_ACTION_INCR;
+    if (strcmp(name, "decr") == 0)
+        return GW_ACTION_DECR;
+    if (strcmp(name, "avg") == 0)
+        return GW_ACTION_AVG;
+    if (strcmp(name, "gauge") == 0)
+        return GW_ACTION_GAUGE;
+    return GW_ACTION_DEFAULT;
+}
+
+static void
+ht_error(ht_state_t *st, gw_http_req_t *req, int status, const char *headers,
+         const char *msg)
+{
+    char body[GW_ERROR_MAX * 2 + 32];
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *) msg;
+
+    o += (size_t) snprintf(body, sizeof(body), "{\"error\": \"");
+    for (; *s && o + 8 < sizeof(body); s++) {
+        if (*s == '"' || *s == '\\') {
+            body[o++] = '\\';
+            body[o++] = (char) *s;
+        } else if (*s < 0x20) {
+            o += (size_t) snprintf(body + o, sizeof(body) - o, "\\u%04x", *s);
+        } else {
+            body[o++] = (char) *s;
+        }
+    }
+    body[o++] = '"';
+    body[o++] = '}';
+    st->host->http_respond(req, status, "application/json", headers, body, o);
+}
+
+/* A bounded, printable copy of a client's string for messages. */
+static void
+ht_quote(const char *s, char *out, size_t outsz)
+{
+    size_t i, o = 0;
+
+    for (i = 0; s[i] != '\0' && o + 5 < outsz; i++) {
+        unsigned char c = (unsigned char) s[i];
+        out[o++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char) c
+                                                                    : '?';
+    }
+    out[o] = '\0';
+    if (s[i] != '\0')
+        strcat(out, "...");
+}
+
+static void
+ht_handle(void *arg, gw_http_req_t *req)
+{
+    ht_state_t *st = arg;
+    const gw_host_t *h = st->host;
+    const char *prefix = h->prefix(st->ctx);
+    const char *path = h->http_path(req);
+    size_t plen = strlen(prefix);
+    const char *rest, *slash, *hdr, *project;
+    char name[256], quoted[80], msg[GW_ERROR_MAX + 64];
+    size_t nlen, blen;
+    const void *body;
+    gw_action_t action;
+    gw_auth_req_t ar;
+    gw_error_t err;
+
+    if (st->stopped) {
+        ht_error(st, req, 503, NULL, "the aggregator is shutting down");
+        return;
+    }
+    /* Route: {prefix}/api/v1/{project}/{action}, split at the last '/'. */
+    if (strncmp(path, prefix, plen) != 0
+        || strncmp(path + plen, "/api/v1/", 8) != 0) {
+        ht_error(st, req, 404, NULL, "not found: events go to POST "
+                                     "{PREFIX}/api/v1/{project}/{action}");
+        return;
+    }
+    rest = path + plen + 8;
+    slash = strrchr(rest, '/');
+    if (slash == NULL || slash == rest) {
+        ht_error(st, req, 404, NULL, "not found: events go to POST "
+                                     "{PREFIX}/api/v1/{project}/{action}");
+        return;
+    }
+    if (strcmp(h->http_method(req), "POST") != 0) {
+        ht_error(st, req, 405, "Allow: POST\r\n",
+                 "method not allowed: send events with POST");
+        return;
+    }
+    nlen = (size_t) (slash - rest);
+    if (nlen >= sizeof(name)) {
+        ht_error(st, req, 404, NULL, "unknown project");
+        return;
+    }
+    memcpy(name, rest, nlen);
+    name[nlen] = '\0';
+    if (!h->project_exists(st->ctx, name)) {
+        ht_quote(name, quoted, sizeof(quoted));
+        snprintf(msg, sizeof(msg), "unknown project \"%s\"", quoted);
+        ht_error(st, req, 404, NULL, msg);
+        return;
+    }
+    action = ht_action(slash + 1);
+    if (action == GW_ACTION_DEFAULT) {
+        ht_quote(slash + 1, quoted, sizeof(quoted));
+        snprintf(msg, sizeof(msg),
+                 "unknown action \"%s\": use incr, decr, avg or gauge",
+                 quoted);
+        ht_error(st, req, 404, NULL, msg);
+        return;
+    }
+
+    /* Auth: X-GottWall-Auth alone decides when present (S1 or S3);
+     * otherwise Authorization: Basic. */
+    body = h->http_body(req, &blen);
+    memset(&ar, 0, sizeof(ar));
+    ar.project = name;
+    ar.body = body;
+    ar.body_len = blen;
+    hdr = h->http_header(req, "X-GottWall-Auth");
+    if (hdr != NULL) {
+        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3;
+    } else {
+        hdr = h->http_header(req, "Authorization");
+        ar.schemes = GW_AUTH_BASIC;
+    }
+    if (hdr == NULL) {
+        ht_error(st, req, 403, NULL,
+                 "missing X-GottWall-Auth or Authorization header");
+        return;
+    }
+    ar.header = hdr;
+    ar.header_len = strlen(hdr);
+    if (h->auth_check(st->ctx, &ar, &project, &err) != GW_OK) {
+        snprintf(msg, sizeof(msg), "authentication failed: %s", err.msg);
+        ht_error(st, req, 403, NULL, msg);
+        return;
+    }
+
+    if (h->submit_json(st->ctx, project, action, body, blen, GW_SUBMIT_BATCH,
+                       &err)
+        != GW_OK) {
+        ht_error(st, req, 400, NULL, err.msg);
+        return;
+    }
+    h->http_respond(req, 200, "text/plain", NULL, "OK", 2);
+}
+
+static int
+ht_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
+{
+    ht_state_t *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return gw_error_set(err, "out of memory");
+    st->ctx = ctx;
+    st->host = ctx->host;
+    if (st->host->config_apply(ctx, ht_keys, st, err) != GW_OK) {
+        free(st);
+        return GW_ERR;
+    }
+    *state = st;
+    return GW_OK;
+}
+
+static int
+ht_start(void *state, gw_error_t *err)
+{
+    ht_state_t *st = state;
+    gw_http_listen_t lo;
+
+    memset(&lo, 0, sizeof(lo));
+    lo.host = st->bind_host;
+    lo.port = (int) st->port;
+    lo.max_body = (size_t) st->max_body;
+    if (st->host->http_listen(st->ctx, &lo, ht_handle, st, &st->srv, err)
+        != GW_OK)
+        return GW_ERR;
+    gw_log_info(st->ctx, "listening for HTTP events on %s:%d", lo.host,
+                lo.port);
+    return GW_OK;
+}
+
+static void
+ht_stop(void *state)
+{
+    ht_state_t *st = state;
+
+    st->stopped = 1;
+    if (st->srv != NULL) {
+        st->host->http_close(st->srv);
+        st->srv = NULL;
+    }
+}
+
+static void
+ht_destroy(void *state)
+{
+    ht_state_t *st = state;
+
+    if (st == NULL)
+        return;
+    ht_stop(st);
+    free(st);
+}
+
+static const gw_transport_ops_t ht_ops = {
+    .struct_size = sizeof(gw_transport_ops_t),
+    .create = ht_create,
+    .start = ht_start,
+    .stop = ht_stop,
+    .destroy = ht_destroy,
+};
+
+GW_PLUGIN_DESCRIPTOR = {
+    GW_PLUGIN_HEADER,
+    .kind = GW_PLUGIN_TRANSPORT,
+    .name = "http",
+    .version = "0.1.0",
+    .description = "events over HTTP: POST {PREFIX}/api/v1/{project}/{action}",
+    .transport = &ht_ops,
+};
