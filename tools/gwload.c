@@ -738,7 +738,7 @@ http_read(gl_thread_t *t, gl_conn_t *c)
 {
     for (;;) {
         ssize_t r = read(c->fd, c->rbuf + c->rlen, GL_RBUF - c->rlen);
-        int closing = 0;
+        int closing = 0, drained;
 
         if (r < 0) {
             if (errno == EINTR)
@@ -750,6 +750,8 @@ http_read(gl_thread_t *t, gl_conn_t *c)
         if (r == 0)
             return -1;
         c->rlen += (size_t)r;
+        /* a short read drained the socket: the next byte raises a new edge */
+        drained = (size_t)r < GL_RBUF - (c->rlen - (size_t)r);
         for (;;) {
             char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
             const char *v;
@@ -793,6 +795,8 @@ http_read(gl_thread_t *t, gl_conn_t *c)
             if (closing)
                 return -1;
         }
+        if (drained)
+            return 0;
     }
 }
 

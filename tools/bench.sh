@@ -1,0 +1,587 @@
+#!/bin/bash
+# tools/bench.sh: GottWall's benchmark against its peers, on one machine.
+#
+# Starts GottWall from a build dir (memory storage, FLUSH_INTERVAL 1000) and
+# the peers that take the same traffic: collectd's statsd plugin, Etsy statsd
+# (node) and nginx answering 204 to the same POSTs (the HTTP ceiling). Drives
+# each with tools/gwload and finds the highest rate with at most 0.1 % loss by
+# a step search over --rate. Loss comes from what the server stored (GottWall:
+# its read API; collectd: its csv writer's counters; Etsy statsd: its
+# management port's `counters`; nginx: the answers the generator got). Also
+# records the kernel's UDP receive errors, the server's CPU time and peak RSS,
+# GottWall's idle RSS and its bytes per live series, then prints a table and
+# the ratios.
+#
+# Usage: tools/bench.sh [--quick] [--builddir DIR] [--only a,b,...]
+#                       [--no-install] [--no-pin] [--out FILE]
+#   --quick       a short run (fewer, shorter steps)
+#   --builddir    where gottwall and tools/gwload are built (default: .)
+#   --only        scenario names (see --list)
+#   --no-install  do not apt-get/npm install the peers (skip missing ones)
+#   --no-pin      do not pin the servers to CPU 1 and the generator to CPU 0
+#   --out FILE    also write the result rows (tab-separated) to FILE
+#
+# All traffic goes to 127.0.0.1. Every process it starts is stopped at exit.
+set -u
+
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+BUILDDIR=$(pwd)
+QUICK=0
+ONLY=""
+INSTALL=1
+PIN=1
+OUT=""
+LOSS_MAX=0.1
+
+SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
+statsd1-gottwall statsd1-collectd statsd1-etsy
+udp20-gottwall tcp-gottwall
+http1-gottwall http1-nginx http100-gottwall http100-nginx
+idle-rss series-memory"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1 ;;
+    --builddir) BUILDDIR=$(cd "$2" && pwd) || exit 2; shift ;;
+    --builddir=*) BUILDDIR=$(cd "${1#*=}" && pwd) || exit 2 ;;
+    --only) ONLY=$2; shift ;;
+    --only=*) ONLY=${1#*=} ;;
+    --no-install) INSTALL=0 ;;
+    --no-pin) PIN=0 ;;
+    --out) OUT=$2; shift ;;
+    --out=*) OUT=${1#*=} ;;
+    --list) echo $SCENARIOS; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+GOTTWALL=$BUILDDIR/gottwall
+GWLOAD=$BUILDDIR/tools/gwload
+for f in "$GOTTWALL" "$GWLOAD"; do
+    if [ ! -x "$f" ]; then
+        echo "bench: $f is missing: build first (make gottwall tools/gwload), or pass --builddir" >&2
+        exit 2
+    fi
+done
+export GOTTWALL_PLUGIN_PATH=$BUILDDIR/.libs
+
+if [ $QUICK = 1 ]; then
+    STEP_SECONDS=2; STEPS=2; SERIES=200000
+else
+    STEP_SECONDS=4; STEPS=5; SERIES=1000000
+fi
+SETTLE=2.5
+
+TMP=$(mktemp -d /tmp/gwbench.XXXXXX)
+PIDS=()
+RESULTS=$TMP/results.tsv
+: > "$RESULTS"
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$p" 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+want() {
+    [ -z "$ONLY" ] && return 0
+    case ",$ONLY," in *",$1,"*) return 0 ;; esac
+    return 1
+}
+
+if [ $PIN = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    SERVER_PIN="taskset -c 1"; GEN_PIN="taskset -c 0"
+else
+    SERVER_PIN=""; GEN_PIN=""
+fi
+
+# ---- peers ----
+
+install_peers() {
+    local need=""
+    command -v collectd >/dev/null || [ -x /usr/sbin/collectd ] || need="$need collectd-core"
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need="$need nginx"
+    if [ -n "$need" ]; then
+        if [ $INSTALL = 1 ]; then
+            log "installing$need"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need \
+                >"$TMP/apt.log" 2>&1 || {
+                DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$TMP/apt.log" 2>&1
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                    $need >>"$TMP/apt.log" 2>&1 || log "apt-get failed: $(tail -2 "$TMP/apt.log")"
+            }
+        else
+            log "missing$need (--no-install): those peers are skipped"
+        fi
+    fi
+    ETSY=$SRCDIR/tools/bench/node_modules/statsd/stats.js
+    if [ ! -f "$ETSY" ] && [ $INSTALL = 1 ] && command -v npm >/dev/null; then
+        log "installing Etsy statsd (npm) into tools/bench/node_modules"
+        npm install --no-save --no-package-lock --no-audit --no-fund \
+            --prefix "$SRCDIR/tools/bench" statsd@0.9.0 >"$TMP/npm.log" 2>&1 ||
+            log "npm install failed: $(tail -2 "$TMP/npm.log")"
+    fi
+}
+
+COLLECTD=$(command -v collectd || echo /usr/sbin/collectd)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+free_port() {
+    python3 -c '
+import socket
+for _ in range(100):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p)); print(p); break
+    except OSError: pass
+    finally: s.close(); u.close()'
+}
+
+wait_tcp() { # port pid
+    local i
+    for i in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+wait_udp() { # port pid
+    local hex i
+    hex=$(printf '%04X' "$1")
+    for i in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        grep -q "^ *[0-9]*: 0100007F:$hex " /proc/net/udp && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+start_bg() { # logfile command...
+    local logf=$1; shift
+    # shellcheck disable=SC2086
+    $SERVER_PIN "$@" >"$logf" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
+
+stop_pid() {
+    local p=$1 i
+    kill "$p" 2>/dev/null
+    for i in $(seq 100); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+}
+
+start_gottwall() { # backends: any of http tcpip udp statsd
+    local b p pv conf=$TMP/gottwall.conf
+    GW_SERVER_PORT=$(free_port)
+    {
+        echo 'SECRET_KEY = "secret_key";'
+        echo 'PROJECTS = { test_project = "my_public_key"; };'
+        echo 'STORAGE = "memory";'
+        echo "STORAGE_SETTINGS = { PATH = \"$TMP/gottwall.snapshot\"; SNAPSHOT_INTERVAL = 3600; };"
+        echo 'BACKENDS = {'
+        for b in "$@"; do
+            p=$(free_port)
+            printf -v "GW_PORT_$b" '%s' "$p"
+            if [ "$b" = statsd ]; then
+                echo "    $b = { HOST = \"127.0.0.1\"; PORT = $p; PROJECT = \"test_project\"; };"
+            else
+                echo "    $b = { HOST = \"127.0.0.1\"; PORT = $p; };"
+            fi
+        done
+        echo '};'
+        echo "SERVER = { HOST = \"127.0.0.1\"; PORT = $GW_SERVER_PORT; };"
+        echo 'ANONYMOUS_LOGIN = true;'
+        echo 'cookie_secret = "bench cookie secret";'
+        echo 'FLUSH_INTERVAL = 1000;'
+    } >"$conf"
+    rm -f "$TMP/gottwall.snapshot"
+    start_bg "$TMP/gottwall.log" "$GOTTWALL" -c "$conf" -l warning start
+    if ! wait_tcp "$GW_SERVER_PORT" "$SERVER_PID"; then
+        log "gottwall did not start: $(tail -5 "$TMP/gottwall.log")"
+        return 1
+    fi
+    for b in "$@"; do
+        pv=GW_PORT_$b; p=${!pv}
+        case $b in
+        http|tcpip) wait_tcp "$p" "$SERVER_PID" ;;
+        *) wait_udp "$p" "$SERVER_PID" ;;
+        esac || { log "gottwall: $b did not open port $p"; return 1; }
+    done
+}
+
+start_collectd() {
+    local dir=$TMP/collectd
+    rm -rf "$dir"; mkdir -p "$dir/csv"
+    PEER_PORT=$(free_port)
+    cat >"$dir/collectd.conf" <<EOF
+Hostname "bench"
+FQDNLookup false
+BaseDir "$dir"
+PIDFile "$dir/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "/usr/share/collectd/types.db"
+Interval 1
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel "info"
+  File "$dir/collectd.log"
+</Plugin>
+LoadPlugin statsd
+<Plugin statsd>
+  Host "127.0.0.1"
+  Port "$PEER_PORT"
+  DeleteCounters false
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$dir/csv"
+  StoreRates false
+</Plugin>
+EOF
+    start_bg "$dir/stdout.log" "$COLLECTD" -f -C "$dir/collectd.conf"
+    wait_udp "$PEER_PORT" "$SERVER_PID" || { log "collectd did not start: $(tail -3 "$dir/collectd.log")"; return 1; }
+}
+
+# Sum of the cumulative counters collectd wrote for one run's names.
+collectd_count() { # run_id
+    local files
+    files=$(ls "$TMP"/collectd/csv/bench/statsd/derive-"$1".m* 2>/dev/null)
+    [ -n "$files" ] || { echo 0; return; }
+    # shellcheck disable=SC2086
+    awk -F, 'FNR == 1 && NR > 1 { s += last } { last = $2 } END { s += last; printf "%.0f\n", s }' $files
+}
+
+start_etsy() {
+    local dir=$TMP/etsy
+    rm -rf "$dir"; mkdir -p "$dir"
+    PEER_PORT=$(free_port)
+    PEER_MGMT=$(free_port)
+    cat >"$dir/config.js" <<EOF
+{
+  address: "127.0.0.1",
+  port: $PEER_PORT,
+  mgmt_address: "127.0.0.1",
+  mgmt_port: $PEER_MGMT,
+  backends: [],
+  dumpMessages: false,
+  flushInterval: 3600000,
+  deleteCounters: false
+}
+EOF
+    start_bg "$dir/stdout.log" node "$ETSY" "$dir/config.js"
+    wait_tcp "$PEER_MGMT" "$SERVER_PID" || { log "Etsy statsd did not start: $(tail -3 "$dir/stdout.log")"; return 1; }
+    wait_udp "$PEER_PORT" "$SERVER_PID"
+}
+
+# Sum of one run's counters from Etsy statsd's management port.
+etsy_count() { # run_id
+    local out
+    out=$(timeout 10 bash -c '
+        exec 3<>/dev/tcp/127.0.0.1/'"$PEER_MGMT"'
+        printf "counters\n" >&3
+        while IFS= read -r line <&3; do
+            echo "$line"
+            [ "$line" = END ] && break
+        done
+        printf "quit\n" >&3' 2>/dev/null)
+    echo "$out" | grep -o "'$1\.m[0-9]*': [0-9.]*" |
+        awk -F': ' '{ s += $2 } END { printf "%.0f\n", s }'
+}
+
+start_nginx() {
+    local dir=$TMP/nginx
+    rm -rf "$dir"; mkdir -p "$dir/logs"
+    PEER_PORT=$(free_port)
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    client_max_body_size 2m;
+    client_body_buffer_size 1m;
+    server {
+        listen 127.0.0.1:$PEER_PORT;
+        location / { return 204; }
+    }
+}
+EOF
+    start_bg "$dir/stdout.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
+    wait_tcp "$PEER_PORT" "$SERVER_PID" || { log "nginx did not start: $(cat "$dir/logs/error.log")"; return 1; }
+}
+
+# ---- measurements ----
+
+udp_errors() { # InErrors of /proc/net/snmp's Udp line (RcvbufErrors are a part)
+    awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
+                   else { print $c["InErrors"] } }' /proc/net/snmp
+}
+
+# CPU seconds (user + system) of a process and its threads.
+cpu_of() {
+    local s
+    s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    echo "$s" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+status_kb() { # pid field
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# The pids whose CPU counts as the server's (nginx: its worker too).
+server_pids() {
+    local kids
+    kids=$(cat /proc/"$SERVER_PID"/task/*/children 2>/dev/null)
+    echo "$SERVER_PID" $kids
+}
+
+cpu_sum() {
+    local p t=0
+    for p in $(server_pids); do
+        t=$(awk -v a="$t" -v b="$(cpu_of "$p")" 'BEGIN { printf "%.2f", a + b }')
+    done
+    echo "$t"
+}
+
+hwm_max() {
+    local p m=0 v
+    for p in $(server_pids); do
+        v=$(status_kb "$p" VmHWM); v=${v:-0}
+        [ "$v" -gt "$m" ] && m=$v
+    done
+    echo "$m"
+}
+
+field() { # line name
+    echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+# One step: send at a rate, count what arrived. Sets STEP_* variables.
+# Globals in: KIND (gottwall|collectd|etsy|nginx), GEN_ARGS.
+step() { # rate
+    local rate=$1 line e0 e1 c0 c1 stored sent secs
+    e0=$(udp_errors); c0=$(cpu_sum)
+    if [ "$KIND" = gottwall ]; then
+        line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
+            --read-back "http://127.0.0.1:$GW_SERVER_PORT" --settle "$SETTLE" \
+            --read-back-timeout 30 2>>"$TMP/gwload.err")
+    else
+        line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
+            2>>"$TMP/gwload.err")
+    fi
+    c1=$(cpu_sum)
+    sent=$(field "$line" sent); secs=$(field "$line" seconds)
+    case $KIND in
+    gottwall) stored=$(field "$line" stored) ;;
+    nginx) stored=$(field "$line" acked) ;;
+    collectd|etsy)
+        local last=-1 t0 now
+        t0=$(date +%s.%N); stored=0
+        while :; do
+            sleep 0.5
+            if [ "$KIND" = collectd ]; then stored=$(collectd_count "$(field "$line" run_id)")
+            else stored=$(etsy_count "$(field "$line" run_id)"); fi
+            now=$(date +%s.%N)
+            [ "${stored:-0}" -ge "${sent:-0}" ] && break
+            if [ "$stored" != "$last" ]; then last=$stored; t0=$now
+            elif awk -v a="$now" -v b="$t0" -v s="$SETTLE" 'BEGIN { exit !(a - b >= s) }'; then break; fi
+        done ;;
+    esac
+    e1=$(udp_errors)
+    STEP_SENT=${sent:-0}; STEP_SECS=${secs:-0}; STEP_STORED=${stored:-0}
+    STEP_UDPERR=$((e1 - e0)); STEP_CPU=$(awk -v a="$c1" -v b="$c0" 'BEGIN { printf "%.2f", a - b }')
+    STEP_LOSS=$(awk -v s="$STEP_SENT" -v k="$STEP_STORED" 'BEGIN { if (s > 0) printf "%.3f", 100 * (s - k) / s; else print "100" }')
+    STEP_RATE=$(awk -v k="$STEP_STORED" -v t="$STEP_SECS" 'BEGIN { if (t > 0) printf "%.0f", k / t; else print 0 }')
+    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_errors=$STEP_UDPERR cpu=${STEP_CPU}s"
+}
+
+ok_loss() { awk -v l="$1" -v m="$LOSS_MAX" 'BEGIN { exit !(l <= m) }'; }
+
+# Step search: as fast as possible first; if that loses more than 0.1 %,
+# start just under the rate the server kept up with and bisect between the
+# best passing and the lowest failing rate. Records the best passing step.
+search() {
+    local lo=0 hi guess best="" i left=$STEPS
+    step 0
+    if ok_loss "$STEP_LOSS"; then
+        best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+    else
+        hi=$(awk -v s="$STEP_SENT" -v t="$STEP_SECS" 'BEGIN { printf "%.0f", (t > 0) ? s / t : 0 }')
+        guess=$(awk -v r="$STEP_RATE" -v h="$hi" 'BEGIN { g = 0.9 * r; if (g < h / 20) g = h / 20; printf "%.0f", g }')
+        # halve until a rate passes (at most 8 times), then bisect
+        i=0
+        while [ "$guess" -ge 100 ] && [ $i -lt $((STEPS + 8)) ]; do
+            i=$((i + 1))
+            step "$guess"
+            if ok_loss "$STEP_LOSS"; then
+                best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+                lo=$guess
+            else
+                hi=$guess
+            fi
+            if [ "$lo" -eq 0 ]; then
+                guess=$((guess / 2))
+                continue
+            fi
+            left=$((left - 1))
+            [ "$left" -le 0 ] && break
+            guess=$(( (lo + hi) / 2 ))
+            # within 3 %: good enough
+            [ $((hi - lo)) -lt $((hi / 33)) ] && break
+        done
+    fi
+    [ -n "$best" ] || best="0 $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+    # shellcheck disable=SC2086
+    set -- $best
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$NAME" "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
+        "$(hwm_max)" >>"$RESULTS"
+    log "$NAME: $1 events/s at <= $LOSS_MAX% loss"
+}
+
+run_scenario() { # name kind gen-args...
+    NAME=$1; KIND=$2; shift 2
+    want "$NAME" || return 0
+    local pv
+    case $KIND in
+    gottwall)
+        start_gottwall "$1" || { log "$NAME skipped: gottwall did not start"; return 0; }
+        pv=GW_PORT_$1
+        GEN_ARGS=(--proto "$1" --port "${!pv}") ;;
+    collectd)
+        [ -x "$COLLECTD" ] || { log "$NAME skipped: no collectd"; return 0; }
+        start_collectd || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT") ;;
+    etsy)
+        [ -f "$ETSY" ] || { log "$NAME skipped: no Etsy statsd"; return 0; }
+        start_etsy || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT") ;;
+    nginx)
+        [ -x "$NGINX" ] || { log "$NAME skipped: no nginx"; return 0; }
+        start_nginx || return 0; GEN_ARGS=(--proto http --port "$PEER_PORT") ;;
+    esac
+    shift
+    GEN_ARGS+=("$@")
+    log "$NAME: ${GEN_ARGS[*]}"
+    search
+    stop_pid "$SERVER_PID"
+}
+
+# ---- memory ----
+
+idle_rss() {
+    want idle-rss || return 0
+    start_gottwall http tcpip udp || return 0
+    sleep 2
+    printf 'idle-rss\t%s\n' "$(status_kb "$SERVER_PID" VmRSS)" >>"$RESULTS"
+    log "idle RSS (memory storage; http, tcpip, udp): $(status_kb "$SERVER_PID" VmRSS) KiB"
+    stop_pid "$SERVER_PID"
+}
+
+# RSS per live series: 1000 metrics x (1 total + 999 filter values) = 1e6.
+series_memory() {
+    want series-memory || return 0
+    local metrics=1000 values rss0 rss1 line
+    values=$((SERIES / metrics - 1))
+    start_gottwall udp || return 0
+    sleep 2
+    rss0=$(status_kb "$SERVER_PID" VmRSS)
+    line=$($GEN_PIN "$GWLOAD" --proto udp --port "$GW_PORT_udp" --per-packet 20 \
+        --metrics $metrics --filter-values $values --events $((metrics * values)) \
+        --rate 200000 --read-back "http://127.0.0.1:$GW_SERVER_PORT" --settle 3 2>>"$TMP/gwload.err")
+    sleep 3 # one more flush after the read-back
+    rss1=$(status_kb "$SERVER_PID" VmRSS)
+    log "series: $line; RSS $rss0 -> $rss1 KiB"
+    printf 'series-memory\t%s\t%s\t%s\t%s\t%s\n' "$SERIES" "$rss0" "$rss1" \
+        "$(field "$line" stored)" "$(status_kb "$SERVER_PID" VmHWM)" >>"$RESULTS"
+    stop_pid "$SERVER_PID"
+}
+
+# ---- report ----
+
+report() {
+    echo
+    echo "GottWall benchmark ($( [ $QUICK = 1 ] && echo quick || echo full ); ${STEP_SECONDS}s steps; loss <= $LOSS_MAX%)"
+    echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+    echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1, generator on CPU 0' || echo none)"
+    echo
+    printf '%-18s %12s %12s %8s %9s %8s %9s %9s\n' scenario "events/s" stored "loss%" "udp_err" "cpu_s" "us/event" "peakKiB"
+    awk -F'\t' 'NF == 9 {
+        us = ($4 > 0) ? 1e6 * $7 / $4 : 0
+        printf "%-18s %12d %12d %8s %9d %8.2f %9.2f %9d\n", $1, $2, $4, $5, $6, $7, us, $9
+    }' "$RESULTS"
+    echo
+    awk -F'\t' '
+    NF == 9 { r[$1] = $2 }
+    $1 == "idle-rss" { idle = $2 }
+    $1 == "series-memory" { n = $2; r0 = $3; r1 = $4; st = $5 }
+    function ratio(a, b, target, what) {
+        if (!(a in r) || !(b in r)) return
+        if (r[b] > 0) printf "%-48s %8.2fx   (target %s)\n", what, r[a] / r[b], target
+    }
+    function abs_(a, target, what) {
+        if (a in r) printf "%-48s %8d/s  (target %s)\n", what, r[a], target
+    }
+    END {
+        ratio("statsd40-gottwall", "statsd40-collectd", ">= 1.2x", "statsd 40 lines/dgram: GottWall / collectd")
+        ratio("statsd40-gottwall", "statsd40-etsy", "> 1x", "statsd 40 lines/dgram: GottWall / Etsy statsd")
+        ratio("statsd1-gottwall", "statsd1-collectd", ">= 1.2x", "statsd 1 line/dgram: GottWall / collectd")
+        ratio("statsd1-gottwall", "statsd1-etsy", "> 1x", "statsd 1 line/dgram: GottWall / Etsy statsd")
+        abs_("udp20-gottwall", ">= 2,000,000", "JSON/UDP signed, 1 filter, 20/dgram")
+        abs_("tcp-gottwall", "-", "JSON/TCP stream")
+        ratio("http1-gottwall", "http1-nginx", ">= 0.5x", "HTTP single events: GottWall / nginx 204")
+        abs_("http100-gottwall", ">= 1,000,000", "HTTP batches of 100")
+        ratio("http100-gottwall", "http100-nginx", "-", "HTTP batches of 100: GottWall / nginx 204")
+        if (idle) printf "%-48s %8.2f MiB (target <= 8 MiB)\n", "idle RSS, memory storage, 3 transports", idle / 1024
+        if (n && st > 0) printf "%-48s %8.0f B   (target <= 200 B; %d series, %d events stored)\n", "RSS per live series", (r1 - r0) * 1024 / n, n, st
+    }' "$RESULTS"
+}
+
+install_peers
+log "build dir $BUILDDIR; temp dir $TMP"
+run_scenario statsd40-gottwall gottwall statsd --per-packet 40 --metrics 1000
+run_scenario statsd40-collectd collectd - --per-packet 40 --metrics 1000
+run_scenario statsd40-etsy etsy - --per-packet 40 --metrics 1000
+run_scenario statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
+run_scenario statsd1-collectd collectd - --per-packet 1 --metrics 1000
+run_scenario statsd1-etsy etsy - --per-packet 1 --metrics 1000
+run_scenario udp20-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
+run_scenario tcp-gottwall gottwall tcpip --per-packet 50 --connections 4 --metrics 1000 --filter-values 10
+run_scenario http1-gottwall gottwall http --per-packet 1 --connections 32 --metrics 1000
+run_scenario http1-nginx nginx - --per-packet 1 --connections 32 --metrics 1000
+run_scenario http100-gottwall gottwall http --per-packet 100 --connections 8 --metrics 1000
+run_scenario http100-nginx nginx - --per-packet 100 --connections 8 --metrics 1000
+idle_rss
+series_memory
+report | tee "$TMP/report.txt"
+[ -n "$OUT" ] && cp "$RESULTS" "$OUT"
+exit 0
