@@ -1,0 +1,778 @@
+/*
+ * core/event.c: one event, from JSON or from a transport's gw_event_t, to
+ * a validated gw__pevent_t (SPEC §2).
+ *
+ * Keys: short ones win over long ones ("a" over "action" over "type", "p"
+ * over "project", ...); a key whose value is null counts as absent; other
+ * keys are ignored. Every refusal names the field and says what is
+ * allowed. The kind rule and MAX_SERIES are checked later by ingest.c,
+ * which knows the metrics; this file knows one event only.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bucket.h"
+#include "ingest_int.h"
+
+/* 9999-12-31T23:59:59 UTC is the last second an event may carry. */
+#define TS_MAX 253402300799.0
+
+/* Messages quote at most this many bytes of a name the client sent. */
+#define QUOTE_MAX 48
+
+const char *
+gw__action_name(gw_action_t a)
+{
+    switch (a) {
+    case GW_ACTION_INCR:
+        return "incr";
+    case GW_ACTION_DECR:
+        return "decr";
+    case GW_ACTION_AVG:
+        return "avg";
+    case GW_ACTION_GAUGE:
+        return "gauge";
+    default:
+        return "incr";
+    }
+}
+
+/* A printable prefix of s[0..n): at most QUOTE_MAX bytes, cut on a UTF-8
+ * boundary, "..." when cut. buf holds QUOTE_MAX + 4 bytes. */
+static const char *
+quote(char *buf, const char *s, size_t n)
+{
+    size_t k = n;
+
+    if (k > QUOTE_MAX) {
+        k = QUOTE_MAX;
+        while (k > 0 && ((unsigned char) s[k] & 0xc0) == 0x80)
+            k--;
+    }
+    memcpy(buf, s, k);
+    if (k < n)
+        memcpy(buf + k, "...", 4);
+    else
+        buf[k] = '\0';
+    return buf;
+}
+
+static int
+fail(gw__reject_t *reject, gw__reject_t why)
+{
+    if (reject != NULL)
+        *reject = why;
+    return GW_ERR;
+}
+
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
+static int
+utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *) str;
+    size_t i = 0, k, len;
+    uint32_t cp;
+
+    while (i < n) {
+        if (s[i] < 0x80) {
+            if (s[i] == 0)
+                return 0;
+            i++;
+            continue;
+        }
+        if ((s[i] & 0xe0) == 0xc0) {
+            len = 2;
+            cp = s[i] & 0x1f;
+        } else if ((s[i] & 0xf0) == 0xe0) {
+            len = 3;
+            cp = s[i] & 0x0f;
+        } else if ((s[i] & 0xf8) == 0xf0) {
+            len = 4;
+            cp = s[i] & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* ---- shared checks ---------------------------------------------------- */
+
+static int
+check_project(gw__parse_t *ctx, const char *key, const char *p, size_t n,
+              gw__reject_t *reject, gw_error_t *err)
+{
+    char q[QUOTE_MAX + 4], q2[QUOTE_MAX + 4];
+
+    if (n == 0) {
+        gw_error_set(err, "\"%s\" (project) must not be empty", key);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    if (ctx->project != NULL &&
+        (strlen(ctx->project) != n || memcmp(ctx->project, p, n) != 0)) {
+        gw_error_set(err,
+                     "project \"%s\" in the event does not match the "
+                     "authenticated project \"%s\"",
+                     quote(q, p, n),
+                     quote(q2, ctx->project, strlen(ctx->project)));
+        return fail(reject, GW__REJECT_PROJECT);
+    }
+    return GW_OK;
+}
+
+static int
+check_name(gw__parse_t *ctx, const char *key, size_t n,
+           gw__reject_t *reject, gw_error_t *err)
+{
+    if (n == 0) {
+        gw_error_set(err, "\"%s\" (metric name) must not be empty", key);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    if (n > ctx->limits->max_name_bytes) {
+        gw_error_set(err,
+                     "\"%s\" (metric name) is %zu bytes; at most %zu are "
+                     "allowed",
+                     key, n, ctx->limits->max_name_bytes);
+        return fail(reject, GW__REJECT_LIMIT);
+    }
+    return GW_OK;
+}
+
+static int
+check_ts(const char *key, double ts, gw__reject_t *reject, gw_error_t *err)
+{
+    if (!isfinite(ts) || ts < 0 || ts >= TS_MAX + 1) {
+        gw_error_set(err,
+                     "\"%s\" %.15g is out of range; epoch seconds must be "
+                     "from 0 to 253402300799 (9999-12-31T23:59:59 UTC)",
+                     key, ts);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    return GW_OK;
+}
+
+static int
+check_fname(gw__parse_t *ctx, const char *fkey, size_t n,
+            gw__reject_t *reject, gw_error_t *err)
+{
+    if (n == 0) {
+        gw_error_set(err, "\"%s\" has an empty filter name", fkey);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    if (n > ctx->limits->max_name_bytes) {
+        gw_error_set(err,
+                     "\"%s\" has a filter name of %zu bytes; at most %zu "
+                     "are allowed",
+                     fkey, n, ctx->limits->max_name_bytes);
+        return fail(reject, GW__REJECT_LIMIT);
+    }
+    return GW_OK;
+}
+
+static int
+check_fvalue(gw__parse_t *ctx, const char *fkey, gw__str_t name, size_t n,
+             gw__reject_t *reject, gw_error_t *err)
+{
+    char q[QUOTE_MAX + 4];
+
+    if (n > ctx->limits->max_name_bytes) {
+        gw_error_set(err,
+                     "\"%s\".\"%s\" has a value of %zu bytes; at most %zu "
+                     "are allowed",
+                     fkey, quote(q, name.s, name.n), n,
+                     ctx->limits->max_name_bytes);
+        return fail(reject, GW__REJECT_LIMIT);
+    }
+    return GW_OK;
+}
+
+static gw__pfilter_t *
+pf_push(gw__parse_t *ctx)
+{
+    if (ctx->npf == ctx->cappf) {
+        ctx->cappf = ctx->cappf ? ctx->cappf * 2 : 64;
+        ctx->pf = gw__xrealloc(ctx->pf, ctx->cappf * sizeof(*ctx->pf));
+    }
+    return &ctx->pf[ctx->npf++];
+}
+
+static int
+str_eq(gw__str_t a, gw__str_t b)
+{
+    return a.n == b.n && memcmp(a.s, b.s, a.n) == 0;
+}
+
+/* Adds (name, value) unless pf[from..] already holds it. */
+static void
+pf_add_distinct(gw__parse_t *ctx, size_t from, gw__str_t name,
+                gw__str_t value)
+{
+    gw__pfilter_t *f;
+    size_t i;
+
+    for (i = from; i < ctx->npf; i++)
+        if (str_eq(ctx->pf[i].value, value) && str_eq(ctx->pf[i].name, name))
+            return;
+    f = pf_push(ctx);
+    f->name = name;
+    f->value = value;
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+/* A real as jansson writes it, at the shortest precision that reads back
+ * the same double: 0.1 -> "0.1", 2.0 -> "2.0", 1e21 -> "1e21". */
+static size_t
+format_real(char *buf, size_t size, double v)
+{
+    int prec;
+    size_t n;
+    char *e, *p;
+
+    for (prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL)
+        strcat(buf, ".0");
+    e = strchr(buf, 'e');
+    if (e != NULL) {
+        /* "1e+21" -> "1e21", "1e-07" -> "1e-7" */
+        p = e + 1;
+        if (*p == '+')
+            memmove(p, p + 1, strlen(p + 1) + 1);
+        else if (*p == '-')
+            p++;
+        while (p[0] == '0' && p[1] != '\0')
+            memmove(p, p + 1, strlen(p + 1) + 1);
+    }
+    n = strlen(buf);
+    return n;
+}
+
+/* One scalar filter value as a string; GW_ERR for null, lists, objects. */
+static int
+json_fvalue(gw__parse_t *ctx, const char *fkey, gw__str_t name, json_t *v,
+            gw__str_t *out, gw__reject_t *reject, gw_error_t *err)
+{
+    char q[QUOTE_MAX + 4];
+    char buf[64];
+    size_t n;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        out->s = json_string_value(v);
+        out->n = json_string_length(v);
+        return check_fvalue(ctx, fkey, name, out->n, reject, err);
+    case JSON_INTEGER:
+        n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                              json_integer_value(v));
+        break;
+    case JSON_REAL:
+        n = format_real(buf, sizeof(buf), json_real_value(v));
+        break;
+    case JSON_TRUE:
+        out->s = "true";
+        out->n = 4;
+        return GW_OK;
+    case JSON_FALSE:
+        out->s = "false";
+        out->n = 5;
+        return GW_OK;
+    case JSON_NULL:
+        gw_error_set(err,
+                     "\"%s\".\"%s\" is null; a filter value must be a "
+                     "string, number or boolean",
+                     fkey, quote(q, name.s, name.n));
+        return fail(reject, GW__REJECT_INVALID);
+    default:
+        gw_error_set(err,
+                     "\"%s\".\"%s\" holds a list or object inside a list; "
+                     "a filter value must be a string, number or boolean",
+                     fkey, quote(q, name.s, name.n));
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
+    out->n = n;
+    return check_fvalue(ctx, fkey, name, n, reject, err);
+}
+
+/* One filter: name -> scalar, or name -> list of scalars. */
+static int
+json_filter(gw__parse_t *ctx, const char *fkey, const char *nm, size_t nlen,
+            json_t *v, gw__reject_t *reject, gw_error_t *err)
+{
+    char q[QUOTE_MAX + 4];
+    gw__str_t name = {nm, nlen}, value;
+    size_t i, n, from = ctx->npf;
+
+    if (check_fname(ctx, fkey, nlen, reject, err) != GW_OK)
+        return GW_ERR;
+    if (json_is_array(v)) {
+        n = json_array_size(v);
+        if (n > ctx->limits->max_filter_values) {
+            gw_error_set(err,
+                         "\"%s\".\"%s\" has %zu values; at most %zu are "
+                         "allowed",
+                         fkey, quote(q, nm, nlen), n,
+                         ctx->limits->max_filter_values);
+            return fail(reject, GW__REJECT_LIMIT);
+        }
+        for (i = 0; i < n; i++) {
+            json_t *e = json_array_get(v, i);
+
+            if (json_is_array(e) || json_is_object(e)) {
+                gw_error_set(err,
+                             "\"%s\".\"%s\" holds a list or object inside "
+                             "a list; a filter value must be a string, "
+                             "number or boolean",
+                             fkey, quote(q, nm, nlen));
+                return fail(reject, GW__REJECT_INVALID);
+            }
+            if (json_fvalue(ctx, fkey, name, e, &value, reject, err) != GW_OK)
+                return GW_ERR;
+            pf_add_distinct(ctx, from, name, value);
+        }
+        return GW_OK;
+    }
+    if (json_is_object(v)) {
+        gw_error_set(err,
+                     "\"%s\".\"%s\" is an object; a filter value must be a "
+                     "string, number, boolean or a list of those",
+                     fkey, quote(q, nm, nlen));
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    if (json_fvalue(ctx, fkey, name, v, &value, reject, err) != GW_OK)
+        return GW_ERR;
+    pf_add_distinct(ctx, from, name, value);
+    return GW_OK;
+}
+
+static int
+json_filters(gw__parse_t *ctx, const char *fkey, json_t *f,
+             gw__reject_t *reject, gw_error_t *err)
+{
+    const char *k;
+    json_t *v, *pair, *name;
+    size_t n, i, j;
+
+    if (json_is_object(f)) {
+        n = json_object_size(f);
+        if (n > ctx->limits->max_filters)
+            goto too_many;
+        json_object_foreach(f, k, v)
+        {
+            if (json_filter(ctx, fkey, k, strlen(k), v, reject, err) != GW_OK)
+                return GW_ERR;
+        }
+        return GW_OK;
+    }
+    if (json_is_array(f)) {
+        n = json_array_size(f);
+        if (n > ctx->limits->max_filters)
+            goto too_many;
+        for (i = 0; i < n; i++) {
+            pair = json_array_get(f, i);
+            name = json_array_get(pair, 0);
+            if (!json_is_array(pair) || json_array_size(pair) != 2 ||
+                !json_is_string(name)) {
+                gw_error_set(err,
+                             "\"%s\" item %zu must be a [name, value] pair "
+                             "with a string name",
+                             fkey, i + 1);
+                return fail(reject, GW__REJECT_INVALID);
+            }
+        }
+        for (i = 0; i < n; i++) {
+            pair = json_array_get(f, i);
+            name = json_array_get(pair, 0);
+            /* A name given twice: the last pair wins, as in an object. */
+            for (j = i + 1; j < n; j++)
+                if (json_equal(name, json_array_get(json_array_get(f, j), 0)))
+                    break;
+            if (j < n)
+                continue;
+            if (json_filter(ctx, fkey, json_string_value(name),
+                            json_string_length(name),
+                            json_array_get(pair, 1), reject, err) != GW_OK)
+                return GW_ERR;
+        }
+        return GW_OK;
+    }
+    gw_error_set(err,
+                 "\"%s\" (filters) must be an object of name: value, or a "
+                 "list of [name, value] pairs",
+                 fkey);
+    return fail(reject, GW__REJECT_INVALID);
+
+too_many:
+    gw_error_set(err, "\"%s\" has %zu filters; at most %zu are allowed", fkey,
+                 n, ctx->limits->max_filters);
+    return fail(reject, GW__REJECT_LIMIT);
+}
+
+enum {
+    K_A,
+    K_ACTION,
+    K_TYPE,
+    K_P,
+    K_PROJECT,
+    K_N,
+    K_NAME,
+    K_TS,
+    K_TIMESTAMP,
+    K_V,
+    K_VALUE,
+    K_F,
+    K_FILTERS,
+    K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+    "a", "action", "type", "p", "project", "n", "name",
+    "ts", "timestamp", "v", "value", "f", "filters"};
+
+static int
+key_index(const char *k)
+{
+    switch (k[0]) {
+    case 'a':
+        if (k[1] == '\0')
+            return K_A;
+        return strcmp(k, "action") == 0 ? K_ACTION : -1;
+    case 't':
+        if (k[1] == 's' && k[2] == '\0')
+            return K_TS;
+        if (strcmp(k, "type") == 0)
+            return K_TYPE;
+        return strcmp(k, "timestamp") == 0 ? K_TIMESTAMP : -1;
+    case 'p':
+        if (k[1] == '\0')
+            return K_P;
+        return strcmp(k, "project") == 0 ? K_PROJECT : -1;
+    case 'n':
+        if (k[1] == '\0')
+            return K_N;
+        return strcmp(k, "name") == 0 ? K_NAME : -1;
+    case 'v':
+        if (k[1] == '\0')
+            return K_V;
+        return strcmp(k, "value") == 0 ? K_VALUE : -1;
+    case 'f':
+        if (k[1] == '\0')
+            return K_F;
+        return strcmp(k, "filters") == 0 ? K_FILTERS : -1;
+    }
+    return -1;
+}
+
+/* The first non-null of slots first..last: its index, or -1. */
+static int
+pick(json_t *const *slot, int first, int last)
+{
+    int i;
+
+    for (i = first; i <= last; i++)
+        if (slot[i] != NULL)
+            return i;
+    return -1;
+}
+
+static int
+parse_action(const char *s, gw_action_t *a)
+{
+    if (strcmp(s, "incr") == 0)
+        *a = GW_ACTION_INCR;
+    else if (strcmp(s, "decr") == 0)
+        *a = GW_ACTION_DECR;
+    else if (strcmp(s, "avg") == 0)
+        *a = GW_ACTION_AVG;
+    else if (strcmp(s, "gauge") == 0)
+        *a = GW_ACTION_GAUGE;
+    else
+        return GW_ERR;
+    return GW_OK;
+}
+
+int
+gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
+                     gw__reject_t *reject, gw_error_t *err)
+{
+    json_t *slot[K_COUNT] = {NULL};
+    char q[QUOTE_MAX + 4];
+    const char *k, *s;
+    json_t *v;
+    int i;
+    int64_t its;
+
+    json_object_foreach(obj, k, v)
+    {
+        i = key_index(k);
+        if (i >= 0 && !json_is_null(v))
+            slot[i] = v;
+    }
+
+    /* a / action / type */
+    i = pick(slot, K_A, K_TYPE);
+    if (i < 0) {
+        out->action = ctx->default_action ? ctx->default_action
+                                          : GW_ACTION_INCR;
+    } else if (!json_is_string(slot[i])) {
+        gw_error_set(err,
+                     "\"%s\" (action) must be a string: incr, decr, avg or "
+                     "gauge",
+                     key_names[i]);
+        return fail(reject, GW__REJECT_INVALID);
+    } else if (parse_action(json_string_value(slot[i]), &out->action) !=
+               GW_OK) {
+        gw_error_set(err,
+                     "action \"%s\" is unknown; use incr, decr, avg or gauge",
+                     quote(q, json_string_value(slot[i]),
+                           json_string_length(slot[i])));
+        return fail(reject, GW__REJECT_INVALID);
+    }
+
+    /* p / project */
+    i = pick(slot, K_P, K_PROJECT);
+    if (i >= 0) {
+        if (!json_is_string(slot[i])) {
+            gw_error_set(err, "\"%s\" (project) must be a string",
+                         key_names[i]);
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        out->project.s = json_string_value(slot[i]);
+        out->project.n = json_string_length(slot[i]);
+        if (check_project(ctx, key_names[i], out->project.s, out->project.n,
+                          reject, err) != GW_OK)
+            return GW_ERR;
+    } else if (ctx->project == NULL) {
+        gw_error_set(err, "\"p\" (project) is required");
+        return fail(reject, GW__REJECT_INVALID);
+    } else {
+        out->project.s = ctx->project;
+        out->project.n = strlen(ctx->project);
+    }
+
+    /* n / name */
+    i = pick(slot, K_N, K_NAME);
+    if (i < 0) {
+        gw_error_set(err, "\"n\" (metric name) is required");
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    if (!json_is_string(slot[i])) {
+        gw_error_set(err, "\"%s\" (metric name) must be a string",
+                     key_names[i]);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    out->name.s = json_string_value(slot[i]);
+    out->name.n = json_string_length(slot[i]);
+    if (check_name(ctx, key_names[i], out->name.n, reject, err) != GW_OK)
+        return GW_ERR;
+
+    /* ts / timestamp */
+    i = pick(slot, K_TS, K_TIMESTAMP);
+    if (i < 0) {
+        out->ts = ctx->now_fn();
+    } else if (json_is_number(slot[i])) {
+        out->ts = json_number_value(slot[i]);
+        if (check_ts(key_names[i], out->ts, reject, err) != GW_OK)
+            return GW_ERR;
+    } else if (json_is_string(slot[i])) {
+        s = json_string_value(slot[i]);
+        if (gw__time_parse_iso(s, &its) != GW_OK) {
+            gw_error_set(err,
+                         "\"%s\" \"%s\" is not a valid time; use epoch "
+                         "seconds or \"YYYY-MM-DDTHH:MM:SS\" (UTC)",
+                         key_names[i],
+                         quote(q, s, json_string_length(slot[i])));
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        out->ts = (double) its;
+        if (check_ts(key_names[i], out->ts, reject, err) != GW_OK)
+            return GW_ERR;
+    } else {
+        gw_error_set(err,
+                     "\"%s\" must be epoch seconds or a "
+                     "\"YYYY-MM-DDTHH:MM:SS\" string (UTC)",
+                     key_names[i]);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+
+    /* v / value */
+    i = pick(slot, K_V, K_VALUE);
+    if (i < 0) {
+        out->value = 1;
+    } else if (!json_is_number(slot[i]) ||
+               !isfinite(json_number_value(slot[i]))) {
+        gw_error_set(err, "\"%s\" must be a finite number", key_names[i]);
+        return fail(reject, GW__REJECT_INVALID);
+    } else {
+        out->value = json_number_value(slot[i]);
+    }
+
+    /* f / filters */
+    out->f0 = ctx->npf;
+    i = pick(slot, K_F, K_FILTERS);
+    if (i >= 0 &&
+        json_filters(ctx, key_names[i], slot[i], reject, err) != GW_OK)
+        return GW_ERR;
+    out->nf = ctx->npf - out->f0;
+    return GW_OK;
+}
+
+/* ---- structured events -------------------------------------------------- */
+
+int
+gw__event_parse_struct(gw__parse_t *ctx, const gw_event_t *ev,
+                       gw__pevent_t *out, gw__reject_t *reject,
+                       gw_error_t *err)
+{
+    const gw__limits_t *lim = ctx->limits;
+    char q[QUOTE_MAX + 4];
+    gw__str_t name, value;
+    size_t i, j, nnames = 0, nvalues;
+    const gw_filter_t *f;
+
+    if ((int) ev->action < (int) GW_ACTION_DEFAULT ||
+        (int) ev->action > (int) GW_ACTION_GAUGE) {
+        gw_error_set(err,
+                     "action %d is unknown; use incr, decr, avg or gauge",
+                     (int) ev->action);
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    out->action = ev->action != GW_ACTION_DEFAULT ? ev->action
+                  : ctx->default_action       ? ctx->default_action
+                                              : GW_ACTION_INCR;
+
+    if (ev->project != NULL) {
+        out->project.s = ev->project;
+        out->project.n = strlen(ev->project);
+        if (check_project(ctx, "p", out->project.s, out->project.n, reject,
+                          err) != GW_OK)
+            return GW_ERR;
+    } else if (ctx->project == NULL) {
+        gw_error_set(err, "\"p\" (project) is required");
+        return fail(reject, GW__REJECT_INVALID);
+    } else {
+        out->project.s = ctx->project;
+        out->project.n = strlen(ctx->project);
+    }
+
+    if (ev->name == NULL) {
+        gw_error_set(err, "\"n\" (metric name) is required");
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    out->name.s = ev->name;
+    out->name.n = strlen(ev->name);
+    if (check_name(ctx, "n", out->name.n, reject, err) != GW_OK)
+        return GW_ERR;
+    if (!utf8_valid(out->name.s, out->name.n)) {
+        gw_error_set(err, "\"n\" (metric name) is not valid UTF-8");
+        return fail(reject, GW__REJECT_INVALID);
+    }
+
+    if (ev->has_ts) {
+        if (check_ts("ts", ev->ts, reject, err) != GW_OK)
+            return GW_ERR;
+        out->ts = ev->ts;
+    } else {
+        out->ts = ctx->now_fn();
+    }
+
+    if (!isfinite(ev->value)) {
+        gw_error_set(err, "\"v\" must be a finite number");
+        return fail(reject, GW__REJECT_INVALID);
+    }
+    out->value = ev->value;
+
+    out->f0 = ctx->npf;
+    if (ev->nfilters > lim->max_filters * lim->max_filter_values) {
+        gw_error_set(err,
+                     "\"f\" has %zu filter values; at most %zu filters of "
+                     "%zu values are allowed",
+                     ev->nfilters, lim->max_filters, lim->max_filter_values);
+        return fail(reject, GW__REJECT_LIMIT);
+    }
+    for (i = 0; i < ev->nfilters; i++) {
+        f = &ev->filters[i];
+        if (f->name == NULL) {
+            gw_error_set(err, "\"f\" has an empty filter name");
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        name.s = f->name;
+        name.n = strlen(f->name);
+        if (check_fname(ctx, "f", name.n, reject, err) != GW_OK)
+            return GW_ERR;
+        if (!utf8_valid(name.s, name.n)) {
+            gw_error_set(err, "\"f\" has a filter name that is not valid "
+                              "UTF-8");
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        if (f->value == NULL) {
+            gw_error_set(err,
+                         "\"f\".\"%s\" is null; a filter value must be a "
+                         "string, number or boolean",
+                         quote(q, name.s, name.n));
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        value.s = f->value;
+        value.n = strlen(f->value);
+        if (check_fvalue(ctx, "f", name, value.n, reject, err) != GW_OK)
+            return GW_ERR;
+        if (!utf8_valid(value.s, value.n)) {
+            gw_error_set(err, "\"f\".\"%s\" has a value that is not valid "
+                              "UTF-8",
+                         quote(q, name.s, name.n));
+            return fail(reject, GW__REJECT_INVALID);
+        }
+        pf_add_distinct(ctx, out->f0, name, value);
+    }
+
+    /* Limits over the distinct pairs: names, and values per name. */
+    for (i = out->f0; i < ctx->npf; i++) {
+        for (j = out->f0; j < i; j++)
+            if (str_eq(ctx->pf[j].name, ctx->pf[i].name))
+                break;
+        if (j < i)
+            continue; /* counted with its first occurrence */
+        nnames++;
+        nvalues = 0;
+        for (j = i; j < ctx->npf; j++)
+            if (str_eq(ctx->pf[j].name, ctx->pf[i].name))
+                nvalues++;
+        if (nvalues > lim->max_filter_values) {
+            gw_error_set(err,
+                         "\"f\".\"%s\" has %zu values; at most %zu are "
+                         "allowed",
+                         quote(q, ctx->pf[i].name.s, ctx->pf[i].name.n),
+                         nvalues, lim->max_filter_values);
+            return fail(reject, GW__REJECT_LIMIT);
+        }
+    }
+    if (nnames > lim->max_filters) {
+        gw_error_set(err, "\"f\" has %zu filters; at most %zu are allowed",
+                     nnames, lim->max_filters);
+        return fail(reject, GW__REJECT_LIMIT);
+    }
+    out->nf = ctx->npf - out->f0;
+    return GW_OK;
+}
