@@ -71,13 +71,21 @@ function plotData(raw, renderer) {
 export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', height = 280 }) {
   const uPlot = window.uPlot;
   const width = Math.max(300, el.clientWidth || 600);
-  const bars = renderer === 'bar' && uPlot.paths && uPlot.paths.bars
-    ? uPlot.paths.bars({ size: [0.7 / Math.max(1, labels.length), 60], align: 0 })
-    : null;
+  const n = labels.length;
   const state = { raw };
+  const last = () => Math.max(0, (state.raw[0] || []).length - 1);
+  // Bars: two series side by side, more nested (widest first).
+  const barPath = (i) => uPlot.paths.bars({
+    size: n === 2 ? [0.42, 40] : [0.8 * (1 - i / (n + 1)), 64],
+    align: n === 2 ? (i === 0 ? -1 : 1) : 0,
+  });
+  // Without the cursor on the chart the legend shows the latest bucket.
   const series = [{
     label: 'Time',
-    value: (u, v) => (v == null ? '–' : fmtBucket(v, period)),
+    value: (u, v, si, idx) => {
+      const x = state.raw[0][idx == null ? last() : idx];
+      return x == null ? '–' : fmtBucket(x, period);
+    },
   }];
   labels.forEach((label, i) => {
     const color = PALETTE[i % PALETTE.length];
@@ -85,17 +93,15 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
       label,
       stroke: color,
       width: 2,
-      value: (u, v, si, idx) => {
-        if (idx == null) return '–';
-        return fmtNum(state.raw[si][idx]);
-      },
+      value: (u, v, si, idx) => fmtNum(state.raw[si][idx == null ? last() : idx]),
       points: { show: (state.raw[0] || []).length < 60, size: 5 },
     };
     if (renderer === 'area') s.fill = alpha(color, 0.12);
     if (renderer === 'stacked') s.fill = alpha(color, 0.35);
     if (renderer === 'bar') {
-      s.fill = alpha(color, 0.55);
-      s.paths = bars;
+      s.fill = alpha(color, 0.7);
+      s.width = 1;
+      s.paths = barPath(i);
       s.points = { show: false };
     }
     series.push(s);
@@ -120,8 +126,16 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
         size: 56, values: (u, vals) => vals.map(fmtNum) },
     ],
   };
-  // A single bucket (period "all") still gets some room either side.
+  // A single bucket (period "all") still gets some room either side, and
+  // bars half a bucket at both ends.
   if (period === 'all') opts.scales.x = { time: false, range: () => [-1, 1] };
+  else if (renderer === 'bar') {
+    opts.scales.x.range = (u, mn, mx) => {
+      const xs = state.raw[0];
+      const pad = xs.length > 1 ? (mx - mn) / (xs.length - 1) / 2 : 1;
+      return [mn - pad, mx + pad];
+    };
+  }
   const u = new uPlot(opts, plotData(raw, renderer), el);
   const ro = typeof ResizeObserver !== 'undefined'
     ? new ResizeObserver(() => {

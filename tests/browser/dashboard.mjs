@@ -1,0 +1,230 @@
+// tests/browser/dashboard.mjs: drives the dashboard in Debian's Chromium
+// (headless, through playwright-core) against a running gottwall, as a
+// person would: log in, add a graph with two series, compare what uPlot
+// plots with the API's numbers, switch the period, add a table, share the
+// graph and open its embedded page, reload and find the dashboard again.
+// Started by tests/browser/test_dashboard.py, which sets:
+//   GW_URL (the dashboard, ending in "/"), GW_USER, GW_PASSWORD,
+//   GW_PROJECT, GW_OUT (a directory for screenshots), CHROMIUM.
+// Prints one line per step and "N passed, N failed"; exits 1 on failure.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const URL_ = process.env.GW_URL;
+const OUT = process.env.GW_OUT;
+const PROJECT = process.env.GW_PROJECT || 'test_project';
+fs.mkdirSync(OUT, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const step = async (name, fn) => {
+  const t = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
+    throw e;
+  }
+};
+const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
+const same = (a, b, msg) => {
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  if (x !== y) throw new Error(`${msg}:\n  got      ${x}\n  expected ${y}`);
+};
+
+const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium-'));
+const context = await chromium.launchPersistentContext(userDir, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1360, height: 900 },
+  timeout: 60000,
+});
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(15000);
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+page.on('response', (r) => { if (r.status() >= 400 && !/\/login$/.test(r.url())) consoleErrors.push(`${r.status()} ${r.url()}`); });
+const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
+
+// The API's numbers, fetched by the page with its session.
+const apiStats = (query) => page.evaluate(async (q) => {
+  const r = await fetch(`api/v1/${q}`, { headers: { 'X-Requested-With': 'gottwall' } });
+  return r.json();
+}, query);
+
+// Waits for a widget to (re)draw after an action.
+async function afterRedraw(sel, action) {
+  const before = await page.$eval(sel, (e) => e.dataset.ready || '0').catch(() => '0');
+  await action();
+  await page.waitForFunction(([s, b]) => {
+    const e = document.querySelector(s);
+    return e && e.dataset.ready && e.dataset.ready !== b;
+  }, [sel, before]);
+}
+
+let exitCode = 0;
+let shareLink = null;
+try {
+  await step('login page, then wrong and right password', async () => {
+    await page.goto(URL_);
+    assert(page.url().includes('/login?next='), `not sent to the login page: ${page.url()}`);
+    await shot('01-login');
+    await page.fill('input[name=email]', process.env.GW_USER);
+    await page.fill('input[name=password]', 'wrong password');
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    assert((await page.textContent('[role=alert]')).includes('Wrong e-mail or password.'), 'no error shown');
+    await page.fill('input[name=password]', process.env.GW_PASSWORD);
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    await page.waitForSelector('body[data-loaded="1"]');
+    assert((await page.textContent('#user')) === process.env.GW_USER, 'user not shown');
+    same(await page.$eval('#project', (s) => s.value), PROJECT, 'project');
+  });
+
+  await step('empty dashboard says what to do', async () => {
+    const text = await page.textContent('#empty');
+    assert(text.includes('This dashboard is empty'), `empty state: ${text}`);
+    await page.selectOption('#project', 'shop');
+    await page.waitForFunction(() => document.querySelector('#empty').textContent.includes('No metrics yet'));
+    const curl = await page.textContent('#empty pre.curl');
+    assert(curl.includes("curl -u 'shop_public:PRIVATE_KEY'") && curl.includes('/api/v1/shop/incr'), curl);
+    await shot('02-empty-project');
+    await page.selectOption('#project', PROJECT);
+    await page.waitForFunction(() => document.querySelector('#empty').textContent.includes('This dashboard is empty'));
+  });
+
+  const graph = '.widget[data-type=graph]';
+  await step('add a graph with two series; uPlot plots the API numbers', async () => {
+    await page.click('#periods button[data-period=day]');
+    await afterRedraw(graph, () => page.click('#add-graph'));
+    await page.selectOption(`${graph} .series-row:nth-child(1) select.metric`, 'orders');
+    await afterRedraw(graph, () => page.click(`${graph} .add-series`));
+    await afterRedraw(graph, () => page.selectOption(`${graph} .series-row:nth-child(2) select.filter`,
+      JSON.stringify(['status', 'paid'])));
+    const plotted = await page.$eval(graph, (e) => {
+      const v = window.gw.views.get(e.dataset.id);
+      return { data: v.chart.u.data.map((a) => Array.from(a)), labels: v.chart.u.series.slice(1).map((s) => s.label) };
+    });
+    const total = await apiStats(`${PROJECT}/stats?name=orders&period=day`);
+    const paid = await apiStats(`${PROJECT}/stats?name=orders&period=day&filter_name=status&filter_value=paid`);
+    same(plotted.data[0], total.range.map((p) => p[0]), 'x values');
+    same(plotted.data[1], total.range.map((p) => p[1]), 'series 1 (orders)');
+    same(plotted.data[2], paid.range.map((p) => p[1]), 'series 2 (orders, status=paid)');
+    same(plotted.labels, ['orders', 'orders · status=paid'], 'legend');
+    assert(total.max > 0 && paid.max > 0, 'the test data is not there');
+    // Hover: the legend shows the value under the cursor.
+    const box = await page.$eval(`${graph} .u-over`, (e) => { const r = e.getBoundingClientRect(); return { x: r.right - 3, y: r.top + r.height / 2 }; });
+    await page.mouse.move(box.x, box.y);
+    const legend = await page.$$eval(`${graph} .u-legend .u-value`, (els) => els.map((e) => e.textContent));
+    same(legend.slice(1), [String(total.range[29][1]), String(paid.range[29][1])], 'legend values on hover');
+    // The title is editable.
+    await page.click(`${graph} .title`);
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('Orders per day');
+    await page.keyboard.press('Enter');
+    same(await page.textContent(`${graph} .title`), 'Orders per day', 'title');
+    await shot('03-graph-day');
+  });
+
+  await step('switch the period to hour, then renderers', async () => {
+    await afterRedraw(graph, () => page.click('#periods button[data-period=hour]'));
+    const xs = await page.$eval(graph, (e) => Array.from(window.gw.views.get(e.dataset.id).chart.u.data[0]));
+    const api = await apiStats(`${PROJECT}/stats?name=orders&period=hour`);
+    same(xs, api.range.map((p) => p[0]), 'hour buckets');
+    assert(xs.length === 30 && xs[1] - xs[0] === 3600, `not 30 hours: ${xs.length}`);
+    await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'stacked'));
+    await shot('04-graph-hour-stacked');
+    await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'bar'));
+    await afterRedraw(graph, () => page.click('#periods button[data-period=day]'));
+    await shot('05-graph-day-bar');
+  });
+
+  const table = '.widget[data-type=table]';
+  await step('add a table split by status; sort it', async () => {
+    await page.click('#add-table');
+    await page.waitForSelector(`${table} table.data tbody tr`);
+    const api = await apiStats(`${PROJECT}/stats_dataset?name=orders&period=day&filter_name=status`);
+    const rows = await page.$$eval(`${table} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.title || td.textContent)));
+    const values = Object.keys(api.data);
+    same(rows.map((r) => r[0]).sort(), values.slice().sort(), 'table rows');
+    for (const r of rows) {
+      same(r.slice(1, -1).map(Number), api.data[r[0]].range.map((p) => p[1]), `cells of ${r[0]}`);
+    }
+    // Sorted by total, descending; a click on the name column sorts by name.
+    const totals = rows.map((r) => Number(r[r.length - 1]));
+    same(totals, totals.slice().sort((a, b) => b - a), 'sorted by total');
+    await page.click(`${table} thead th[data-col="-2"]`);
+    const names = await page.$$eval(`${table} tbody td:first-child`, (tds) => tds.map((td) => td.textContent));
+    same(names, names.slice().sort(), 'sorted by name');
+    await shot('06-graph-and-table');
+  });
+
+  await step('CSV download of the graph', async () => {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${graph} button.csv`)]);
+    const file = path.join(OUT, 'graph.csv');
+    await dl.saveAs(file);
+    const lines = fs.readFileSync(file, 'utf8').trim().split(/\r\n/);
+    same(lines[0], 'bucket,time_utc,orders,orders · status=paid', 'CSV header');
+    same(lines.length, 31, 'CSV rows');
+  });
+
+  await step('share the graph as an embedded chart', async () => {
+    await page.click(`${graph} button.share`);
+    await page.waitForSelector('#share-dialog[open]');
+    shareLink = await page.$eval('#share-dialog', (d) => d.dataset.html);
+    assert(/\/api\/v1\/embedded\/[0-9a-f-]{36}\.html$/.test(shareLink), shareLink);
+    const fields = await page.$$eval('#share-links input', (els) => els.map((e) => e.value));
+    assert(fields[1].startsWith('<iframe src="') && fields[2].includes('.js"></script>'), fields.join('\n'));
+    await shot('07-share-dialog');
+    await page.click('#share-dialog button[value=close]');
+  });
+
+  await step('reload: the dashboard is still there (saved on the server)', async () => {
+    await page.evaluate(() => window.gw.flush());
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="1"]');
+    await page.waitForSelector(`${graph}[data-ready]`);
+    same(await page.$$eval('.widget', (ws) => ws.map((w) => w.dataset.type)), ['graph', 'table'], 'widgets');
+    same(await page.textContent(`${graph} .title`), 'Orders per day', 'title kept');
+    same(await page.$$eval(`${graph} .series-row`, (r) => r.length), 2, 'series kept');
+    same(await page.$eval(`${graph} select.renderer`, (s) => s.value), 'bar', 'renderer kept');
+    same(await page.$eval('#periods button.active', (b) => b.dataset.period), 'day', 'period kept');
+    await page.waitForSelector(`${table} table.data`);
+    await shot('08-after-reload');
+  });
+
+  await step('the embedded page works without login', async () => {
+    await context.clearCookies();
+    await page.goto(shareLink);
+    await page.waitForSelector('body[data-ready="1"]');
+    const data = await page.evaluate(() => window.gwEmbed.chart.u.data.map((a) => Array.from(a)));
+    const j = await page.evaluate(async () => (await fetch(document.body.dataset.json)).json());
+    same(data[1], j.metrics[0].range.map((p) => p[1]), 'embedded series 1');
+    same(data[2], j.metrics[1].range.map((p) => p[1]), 'embedded series 2');
+    same(j.name, 'Orders per day', 'embedded name');
+    await shot('09-embedded');
+    await page.goto(URL_);
+    assert(page.url().includes('/login'), 'logged out after clearing cookies');
+  });
+
+  await step('no errors in the browser console', async () => {
+    same(consoleErrors.filter((e) => !/^Failed to load resource/.test(e)), [], 'console errors and failed requests');
+  });
+} catch (e) {
+  exitCode = 1;
+  try { await shot('failure'); } catch (_) { /* ignore */ }
+} finally {
+  await context.close();
+  fs.rmSync(userDir, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(exitCode || (failed ? 1 : 0));

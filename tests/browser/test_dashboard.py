@@ -1,0 +1,80 @@
+"""The dashboard in a real browser (SPEC §8): starts gottwall with a user
+whose hash comes from `gottwall passwd` and ANONYMOUS_LOGIN = false, sends
+events over HTTP, and runs tests/browser/dashboard.mjs (playwright-core
+driving Debian's Chromium). Screenshots go to $GW_BUILDDIR/test-output/.
+Skips (77) without chromium, node or node_modules, unless
+GW_REQUIRE_SERVICES is set.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+
+from gwtest import (BUILDDIR, GOTTWALL, SRCDIR, Daemon, basic_header,
+                    run_tests, s1_header, skip, wait_for)
+
+USER = "ann@example.com"
+PASSWORD = "browser test password"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+NODE = shutil.which("node")
+SCRIPT = os.path.join(SRCDIR, "tests", "browser", "dashboard.mjs")
+OUT = os.path.join(BUILDDIR, "test-output", "browser")
+
+
+def send(d, action, events):
+    pub, priv = d.projects["test_project"]
+    status, _, body = d.request(
+        "POST", "/api/v1/test_project/%s" % action, body=events,
+        headers={"Content-Type": "application/json",
+                 "X-GottWall-Auth": s1_header(pub, priv)},
+        port=d.port("http"))
+    assert (status, body) == (200, b"OK"), (status, body)
+
+
+def test_dashboard_in_chromium():
+    hash_ = subprocess.run([GOTTWALL, "passwd"], input=PASSWORD + "\n", text=True,
+                           capture_output=True, timeout=60, check=True).stdout.strip()
+    with Daemon(extra={"ANONYMOUS_LOGIN": False,
+                       "USERS": [{"email": USER, "password": hash_}]}) as d:
+        now = int(time.time())
+        day, hour = 86400, 3600
+        events = []
+        # 30 days of orders, a shape worth looking at; this hour too.
+        for i in range(30):
+            for j, status in enumerate(("paid", "new", "refunded")):
+                v = (i * 7 + j * 5) % 11 + (3 - j) * 2
+                events.append({"n": "orders", "ts": now - i * day - j * 60, "v": v,
+                               "f": {"status": status}})
+        for i in range(30):
+            events.append({"n": "orders", "ts": now - i * hour, "v": i % 4 + 1,
+                           "f": {"status": "paid"}})
+        send(d, "incr", events)
+        send(d, "avg", [{"n": "latency_ms", "ts": now - i * day, "v": 20 + i % 9}
+                        for i in range(30)])
+        wait_for(lambda: d.get_json(
+            "/api/v1/test_project/metrics",
+            headers={"Authorization": basic_header("my_public_key", "secret_key")}
+        ).get("latency_ms") is not None,
+            what="events stored")
+        env = dict(os.environ, GW_URL="http://127.0.0.1:%d/" % d.server_port,
+                   GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
+                   GW_OUT=OUT, CHROMIUM=CHROMIUM)
+        r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(r.stdout)
+        assert r.returncode == 0, "dashboard.mjs failed (screenshots in %s)" % OUT
+
+
+def main():
+    if not os.access(CHROMIUM, os.X_OK):
+        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
+    if NODE is None:
+        skip("node not found (apt-get install nodejs npm)")
+    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
+        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
+    run_tests([test_dashboard_in_chromium])
+
+
+if __name__ == "__main__":
+    main()
