@@ -244,9 +244,6 @@ class Daemon:
         if m:
             raise AssertionError("daemon log shows %r:\n%s" % (m.group(0), text[-4000:]))
 
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stops the daemon; returns its exit code. Checks the log."""
         if self.proc is None:
@@ -266,6 +263,11 @@ class Daemon:
             self._log = None
         self.check_log()
         return rc
+
+    # Defined after stop(), whose default argument needs the signal module
+    # that this method's name shadows inside the class body.
+    def signal(self, sig):
+        self.proc.send_signal(sig)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
