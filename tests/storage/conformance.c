@@ -18,6 +18,9 @@
  * adds a test that points the instance at a dead server (e.g. "PORT=1") and
  * expects GW_AGAIN, quickly.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup, memmem, timegm, O_DIRECTORY, mkdtemp */
+#endif
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -2,6 +2,9 @@
  * plugins/storage/memory/map.c: an insertion-ordered hash table of byte
  * strings (see map.h). FNV-1a hashing, linear probing, load factor <= 1/2.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup, memmem, timegm, O_DIRECTORY, mkdtemp */
+#endif
 #include <stdlib.h>
 #include <string.h>
 

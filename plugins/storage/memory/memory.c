@@ -8,6 +8,9 @@
  * the last MS_BATCH_IDS batches are remembered so a retried batch is applied
  * once.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup, memmem, timegm, O_DIRECTORY, mkdtemp */
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

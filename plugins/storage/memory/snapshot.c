@@ -19,6 +19,9 @@
  * the version, the record framing and the checksum before applying
  * anything, and refuses a damaged file with its byte offset.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strndup, memmem, timegm, O_DIRECTORY, mkdtemp */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
