@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.parse
 
-from gwtest import (Daemon, GOTTWALL, basic_header, run_tests, s1_header,
+from gwtest import (BUILDDIR, Daemon, GOTTWALL, basic_header, run_tests, s1_header,
                     s3_header, wait_for)
 
 TS = 1392454739            # 2014-02-15 08:58:59 UTC
@@ -469,6 +469,34 @@ def test_prefix():
         assert hdrs["set-cookie"] == "gw_session=; Path=/gw; Max-Age=0; HttpOnly; SameSite=Lax"
 
 
+def test_health_storage_down():
+    """/health answers 503 while the storage does not answer (the fixture
+    storage refuses while its DOWN_FILE exists), and 200 again after."""
+    so = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", ".libs",
+                      "storage_fixture.so")
+    if not os.path.exists(so):
+        raise AssertionError("%s is missing: make check builds it" % so)
+    d = Daemon(storage=so)
+    down = os.path.join(d.tmp, "down")
+    d.storage_settings["DOWN_FILE"] = down
+    with d:
+        assert get_json(d, "/health", 200)["storage"] == "up"
+        open(down, "w").close()
+        r = get_json(d, "/health", 503)
+        assert (r["status"], r["storage"]) == ("error", "down"), r
+        assert r["error"] == "storage does not answer: connection refused (fixture)", r
+        send(d, {"n": "orders", "v": 1})
+        text = wait_for(lambda: (lambda t: "gottwall_storage_up 0" in t and t)(
+            get(d, "/metrics")[2].decode()), what="storage_up 0")
+        assert re.search(r"^gottwall_storage_errors_total [1-9]", text, re.M), text
+        assert get_json(d, "/api/v1/test_project/metrics", 503) == {
+            "error": "the storage is unreachable: connection refused (fixture)"}
+        os.unlink(down)
+        assert get_json(d, "/health", 200)["storage"] == "up"
+        wait_for(lambda: d.get_json("/api/v1/test_project/stats?name=orders&period=all")[
+            "range"] == [[0, 1]], what="the event stored after the outage")
+
+
 def main():
     global D
     D = Daemon(extra={"ANONYMOUS_LOGIN": True})
@@ -482,7 +510,7 @@ def main():
                  test_stats_errors, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,
                  test_health_and_metrics, test_pages_anonymous, test_access_control,
-                 test_prefix]
+                 test_prefix, test_health_storage_down]
         run_tests(tests)
     finally:
         if D.alive():
