@@ -19,7 +19,7 @@ import socket
 import time
 
 from gwtest import Daemon, run_tests, s3_header, wait_for
-from services import RedisServer, _resp_encode, _resp_read
+from services import RedisServer, _resp_encode, _resp_read, plugin_built
 
 PROJECT = "test_project"
 PUB, PRIV = "my_public_key", "secret_key"
@@ -264,6 +264,62 @@ def test_stream_survivor_takes_over_a_killed_aggregator():
         assert b_rc == 0
 
 
+def test_stream_two_aggregators_shared_redis_storage():
+    """Two `gottwall aggregator start` processes and one `gottwall server
+    start` share a Redis storage. Both count a first wave (stored and
+    acknowledged); then A is stopped while blocked in XREADGROUP, receives
+    a second wave it never processes, and is killed with SIGKILL. The
+    server reads every event exactly once."""
+    if not plugin_built("redis"):
+        print("SKIP (this test): the redis storage plugin was not built")
+        return
+    with RedisServer(persist=False) as r:
+        mk = lambda consumer: Daemon(
+            command=("aggregator", "start"), storage="redis",
+            storage_settings=r.settings(), server=False,
+            backends={"redis": {"PLUGIN": "redis", "PORT": r.port,
+                                "MODE": "stream", "CONSUMER": consumer,
+                                "CLAIM_IDLE_MS": 1500, "BATCH": 10,
+                                "PERIODIC_PROCESSOR_TIME": 200,
+                                "BLOCK_MS": 5000}})
+        a, b = mk("agg-a"), mk("agg-b")
+        srv = Daemon(command=("server", "start"), storage="redis",
+                     storage_settings=r.settings(), backends={})
+        for d in (a, b, srv):
+            d.start()
+        try:
+            for d in (a, b):
+                wait_for(lambda: "reading stream" in d.log(), what="group ready")
+            for i in range(100):
+                xadd_event(r, {"n": "shared", "v": 1})
+            wait_for(lambda: srv.total(PROJECT, "shared") == 100, timeout=20,
+                     what="first wave stored")
+            wait_for(lambda: sum(pending(r).values()) == 0, what="first wave acked")
+            wait_for(lambda: blocked_readers(r) == 2,
+                     what="both XREADGROUPs blocked")
+            a.signal(signal.SIGSTOP)
+            xadd_atomic(r, [{"n": "shared", "v": 1}] * 200)
+            wait_for(lambda: pending(r).get("agg-a", 0) > 0,
+                     what="entries delivered to the stopped aggregator")
+            held = pending(r)["agg-a"]
+            a.signal(signal.SIGKILL)
+            a.proc.wait(10)
+            a.proc = None
+            wait_for(lambda: srv.total(PROJECT, "shared") == 300, timeout=20,
+                     what="all 300 stored (A held %d)" % held)
+            wait_for(lambda: sum(pending(r).values()) == 0, what="all acked")
+            assert "took over %d stream entries" % held in b.log(), \
+                b.log()[-2000:]
+            time.sleep(2.0)
+            assert srv.total(PROJECT, "shared") == 300
+        finally:
+            a.cleanup()
+            rcs = [b.stop(), srv.stop()]
+            b.cleanup()
+            srv.cleanup()
+        assert rcs == [0, 0], rcs
+
+
 if __name__ == "__main__":
     run_tests([
         test_original_client_format,
@@ -274,4 +330,5 @@ if __name__ == "__main__":
         test_stream_acknowledged_after_storage,
         test_stream_clean_stop_leaves_nothing_pending,
         test_stream_survivor_takes_over_a_killed_aggregator,
+        test_stream_two_aggregators_shared_redis_storage,
     ])
