@@ -12,3 +12,12 @@ tests_core_test_auth_LDADD = $(TEST_LDADD)
 tests_core_test_http_SOURCES = tests/core/test_http.c
 tests_core_test_http_CFLAGS = $(TEST_CFLAGS)
 tests_core_test_http_LDADD = $(TEST_LDADD)
+
+# Integration tests of the HTTP server, auth and the http, tcpip and udp
+# transports, against the real daemon.
+TESTS += tests/integration/test_ingest_http.py \
+	tests/integration/test_ingest_tcp.py \
+	tests/integration/test_ingest_udp.py
+EXTRA_DIST += tests/integration/test_ingest_http.py \
+	tests/integration/test_ingest_tcp.py \
+	tests/integration/test_ingest_udp.py

@@ -276,7 +276,11 @@ ud_set_rcvbuf(ud_state_t *st)
     int want = (int) st->rcvbuf, got = 0;
     socklen_t sl = sizeof(got);
 
-    setsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+    /* SO_RCVBUFFORCE passes net.core.rmem_max when the daemon may
+     * (CAP_NET_ADMIN); otherwise the kernel caps SO_RCVBUF there. */
+    if (setsockopt(st->fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want))
+        != 0)
+        setsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
     /* Linux reports twice what it grants (bookkeeping included). */
     if (getsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &got, &sl) == 0
         && got / 2 < want)
