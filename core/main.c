@@ -405,16 +405,18 @@ mn_read_line(const char *prompt, int tty)
     ssize_t n;
 
     if (tty) {
-        fprintf(stderr, "%s", prompt);
-        fflush(stderr);
+        /* Echo off first, then the prompt: nothing typed after the prompt
+         * shows, and nothing typed is thrown away. */
         tcgetattr(STDIN_FILENO, &old);
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t) ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+        fprintf(stderr, "%s", prompt);
+        fflush(stderr);
     }
     n = getline(&line, &cap, stdin);
     if (tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        tcsetattr(STDIN_FILENO, TCSANOW, &old);
         fprintf(stderr, "\n");
     }
     if (n < 0) {
