@@ -1,1 +1,10 @@
 # plugins/storage/postgres: build rules (included from Makefile.am).
+# Built when configure finds libpq (--enable-postgres=auto|yes|no).
+if BUILD_POSTGRES
+pkglib_LTLIBRARIES += storage_postgres.la
+storage_postgres_la_SOURCES = plugins/storage/postgres/postgres.c
+storage_postgres_la_CFLAGS = $(AM_CFLAGS) $(POSTGRES_CFLAGS)
+storage_postgres_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+storage_postgres_la_LIBADD = $(POSTGRES_LIBS) -lm
+endif
+EXTRA_DIST += plugins/storage/postgres/README.md
