@@ -198,8 +198,44 @@ def test_storage_down_at_shutdown():
         d.cleanup()
 
 
+def test_roles():
+    import socket
+    from gwtest import free_port, wait_port
+    # server start -p: the read API on that port, no transports.
+    port = free_port()
+    d = fixture_daemon([{"n": "orders"}])
+    d.command = ["server", "start", "-p", str(port)]
+    try:
+        d.start(wait=False, args=FX_ARGS)
+        wait_port(port, proc=d.proc)
+        status, _, body = d.request("GET", "/health", port=port)
+        assert status == 200, (status, body)
+        log = d.log()
+        assert "starting as server with" in log, log
+        assert "[transport:" not in log and 'transport "fx"' not in log, log
+        assert d.stop() == 0
+        assert "info stopped\n" in d.log()
+    finally:
+        d.cleanup()
+    # aggregator start: transports, no read API.
+    d = fixture_daemon([{"n": "orders"}])
+    d.command = ["aggregator", "start"]
+    try:
+        d.start(args=FX_ARGS)
+        wait_log(d, "submitted: OK")
+        try:
+            socket.create_connection(("127.0.0.1", d.server_port), timeout=1).close()
+            raise AssertionError("the aggregator listens on SERVER.PORT")
+        except ConnectionRefusedError:
+            pass
+        assert d.stop() == 0
+        assert "stopped: 1 events accepted, 1 stored in 1 batches" in d.log(), d.log()[-2000:]
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_start_store_stop, test_sigint_flushes_last_events,
                test_transport_fails_to_start, test_unknown_storage, test_http_port_in_use,
                test_reload_invalid_keeps_running, test_reload_project_keys,
-               test_storage_down_at_shutdown])
+               test_storage_down_at_shutdown, test_roles])
