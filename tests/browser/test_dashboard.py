@@ -22,20 +22,20 @@ SCRIPT = os.path.join(SRCDIR, "tests", "browser", "dashboard.mjs")
 OUT = os.path.join(BUILDDIR, "test-output", "browser")
 
 
-def send(d, action, events):
+def send(d, action, events, prefix=""):
     pub, priv = d.projects["test_project"]
     status, _, body = d.request(
-        "POST", "/api/v1/test_project/%s" % action, body=events,
+        "POST", "%s/api/v1/test_project/%s" % (prefix, action), body=events,
         headers={"Content-Type": "application/json",
                  "X-GottWall-Auth": s1_header(pub, priv)},
         port=d.port("http"))
     assert (status, body) == (200, b"OK"), (status, body)
 
 
-def test_dashboard_in_chromium():
+def run_dashboard(prefix, out):
     hash_ = subprocess.run([GOTTWALL, "passwd"], input=PASSWORD + "\n", text=True,
                            capture_output=True, timeout=60, check=True).stdout.strip()
-    with Daemon(extra={"ANONYMOUS_LOGIN": False,
+    with Daemon(extra={"ANONYMOUS_LOGIN": False, "PREFIX": prefix,
                        "USERS": [{"email": USER, "password": hash_}]}) as d:
         now = int(time.time())
         day, hour = 86400, 3600
@@ -49,21 +49,30 @@ def test_dashboard_in_chromium():
         for i in range(30):
             events.append({"n": "orders", "ts": now - i * hour, "v": i % 4 + 1,
                            "f": {"status": "paid"}})
-        send(d, "incr", events)
+        send(d, "incr", events, prefix)
         send(d, "avg", [{"n": "latency_ms", "ts": now - i * day, "v": 20 + i % 9}
-                        for i in range(30)])
+                        for i in range(30)], prefix)
         wait_for(lambda: d.get_json(
-            "/api/v1/test_project/metrics",
+            prefix + "/api/v1/test_project/metrics",
             headers={"Authorization": basic_header("my_public_key", "secret_key")}
         ).get("latency_ms") is not None,
             what="events stored")
-        env = dict(os.environ, GW_URL="http://127.0.0.1:%d/" % d.server_port,
+        env = dict(os.environ, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
                    GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
-                   GW_OUT=OUT, CHROMIUM=CHROMIUM)
+                   GW_OUT=out, CHROMIUM=CHROMIUM)
         r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(r.stdout)
-        assert r.returncode == 0, "dashboard.mjs failed (screenshots in %s)" % OUT
+        assert r.returncode == 0, "dashboard.mjs failed (screenshots in %s)" % out
+
+
+def test_dashboard_in_chromium():
+    run_dashboard("", OUT)
+
+
+def test_dashboard_under_prefix():
+    """The same under PREFIX = "/gw": every URL of the UI is relative."""
+    run_dashboard("/gw", OUT + "-prefix")
 
 
 def main():
@@ -73,7 +82,7 @@ def main():
         skip("node not found (apt-get install nodejs npm)")
     if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
         skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
-    run_tests([test_dashboard_in_chromium])
+    run_tests([test_dashboard_in_chromium, test_dashboard_under_prefix])
 
 
 if __name__ == "__main__":
