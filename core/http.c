@@ -273,6 +273,7 @@ status_text(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     }
     return status < 300 ? "OK" : status < 400 ? "Redirect"
                        : status < 500 ? "Client Error" : "Server Error";
@@ -662,6 +663,8 @@ on_headers_complete(http_parser *p)
     const char *expect;
     size_t i;
 
+    if (p->http_major != 1)
+        return cb_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
     r->method = http_method_str((enum http_method) p->method);
     r->is_head = p->method == HTTP_HEAD;
     for (i = 0; i < r->nhdrs; i++) {
@@ -770,7 +773,8 @@ conn_parse(http_conn_t *c)
             }
             conn_fail(c, status, msg,
                       status == 413 || status == 431 ? "oversize"
-                                                     : "bad_format");
+                      : status == 503               ? "no_memory"
+                                                    : "bad_format");
             c->in_off = c->in_len;
             return;
         }

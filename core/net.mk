@@ -21,3 +21,5 @@ TESTS += tests/integration/test_ingest_http.py \
 EXTRA_DIST += tests/integration/test_ingest_http.py \
 	tests/integration/test_ingest_tcp.py \
 	tests/integration/test_ingest_udp.py
+TESTS += tests/integration/test_hostile.py
+EXTRA_DIST += tests/integration/test_hostile.py
