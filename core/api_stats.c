@@ -700,6 +700,11 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
         gw__http_error(req, 400, "missing parameter: name (the metric)");
         goto fail;
     }
+    if (!dataset && sj->filter_name != NULL && sj->filter_value == NULL) {
+        gw__http_error(req, 400, "filter_name needs filter_value (for every "
+                                 "value of a filter use stats_dataset)");
+        goto fail;
+    }
     if (dataset && sj->filter_name == NULL) {
         gw__http_error(req, 400, "missing parameter: filter_name (the "
                                  "filter whose values make the rows)");

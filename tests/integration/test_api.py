@@ -185,6 +185,8 @@ def test_stats_errors():
     r = get_json(D, "/api/v1/test_project/stats?name=orders&period=minute"
                     "&from_date=%d&to_date=%d" % (TS, TS + 9999 * 60), 200)
     assert len(r["range"]) == 10000
+    err("name=orders&filter_name=status", 400, "filter_name needs filter_value "
+        "(for every value of a filter use stats_dataset)")
     err("name=orders", 404, 'unknown project "nope"', "/api/v1/nope/stats?")
     err("", 404, 'unknown project "nope"', "/api/v1/nope/metrics?")
     err("name=orders", 400, "missing parameter: filter_name (the filter whose "
@@ -193,6 +195,15 @@ def test_stats_errors():
         "/api/v1/test_project/bogus?")
     status, hdrs, body = D.request("POST", "/api/v1/test_project/stats?name=x")
     assert status == 405 and hdrs.get("allow") == "GET", (status, hdrs)
+
+
+def test_names_with_spaces_and_utf8():
+    send(D, {"n": "page views", "ts": TS, "v": 4, "f": {"city": "Z\u00fcrich"}})
+    q = "name=page+views&period=day&from_date=2014-02-15&to_date=2014-02-15"
+    wait_for(lambda: stats(D, q)["range"] == [[DAY_0215, 4]], what="page views stored")
+    r = stats(D, q + "&filter_name=city&filter_value=Z%C3%BCrich")
+    assert r["range"] == [[DAY_0215, 4]] and r["filter_value"] == "Z\u00fcrich", r
+    assert get_json(D, "/api/v1/test_project/metrics", 200)["page views"] == {"city": ["Z\u00fcrich"]}
 
 
 def test_stats_dataset():
@@ -209,7 +220,8 @@ def test_stats_dataset():
 
 def test_metrics_and_projects():
     r = get_json(D, "/api/v1/test_project/metrics", 200)
-    assert r == {"latency": {}, "orders": {"status": ["new", "paid"]}, "temp": {}}, r
+    assert r == {"latency": {}, "orders": {"status": ["new", "paid"]},
+                 "page views": {"city": ["Z\u00fcrich"]}, "temp": {}}, r
     assert get_json(D, "/api/v1/shop/metrics", 200) == {}
     assert get_json(D, "/api/v1/projects", 200) == ["test_project", "shop"]
 
@@ -300,7 +312,7 @@ def test_health_and_metrics():
                  "# TYPE gottwall_storage_events_stored_total counter"):
         assert line in text, (line, text)
     m = re.search(r"^gottwall_storage_events_stored_total (\d+)$", text, re.M)
-    assert m and int(m.group(1)) == 8, text   # 3 + 3 + 2 events sent
+    assert m and int(m.group(1)) == 9, text   # 3 + 3 + 2 + 1 events sent
 
 
 def test_pages_anonymous():
@@ -507,7 +519,7 @@ def main():
                  test_stats_default_period_is_month, test_stats_period_all,
                  test_stats_avg_and_gauge, test_stats_dates_normalised_and_epoch,
                  test_stats_default_range_is_30_buckets, test_stats_unknown_metric_is_zeros,
-                 test_stats_errors, test_stats_dataset, test_metrics_and_projects,
+                 test_stats_errors, test_names_with_spaces_and_utf8, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,
                  test_health_and_metrics, test_pages_anonymous, test_access_control,
                  test_prefix, test_health_storage_down]
