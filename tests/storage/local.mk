@@ -9,10 +9,14 @@ gottwall_storage_test_LDADD = $(TEST_LDADD)
 TESTS += \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
-	tests/storage/test_conformance_postgres.py
+	tests/storage/test_conformance_postgres.py \
+	tests/storage/test_redis_layout.py \
+	tests/storage/test_postgres_schema.py
 endif
 EXTRA_DIST += \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
+	tests/storage/test_redis_layout.py \
+	tests/storage/test_postgres_schema.py \
 	tests/lib/services.py
