@@ -16,10 +16,6 @@ GW_WEB_SRC = \
 	web/embed.js \
 	web/favicon.svg
 
-GW_WEB_NPM = \
-	node_modules/uplot/dist/uPlot.iife.min.js \
-	node_modules/uplot/dist/uPlot.min.css
-
 webdistdir = $(pkgdatadir)/web
 nodist_webdist_DATA = $(GW_WEB_SRC:web/%=web-dist/%) \
 	web-dist/uPlot.iife.min.js web-dist/uPlot.min.css
@@ -32,11 +28,19 @@ web-dist/%: $(top_srcdir)/web/%
 	$(AM_V_GEN)cp $< $@
 
 # npm ci once, under a lock: several builds may share one source tree.
-$(top_srcdir)/node_modules/uplot/dist/%:
+# Explicit targets (not a pattern), so make never deletes them as
+# intermediate files.
+GW_UPLOT_DIR = $(top_srcdir)/node_modules/uplot/dist
+
+$(GW_UPLOT_DIR)/uPlot.iife.min.js $(GW_UPLOT_DIR)/uPlot.min.css:
 	$(AM_V_GEN)cd $(top_srcdir) && flock "$${TMPDIR:-/tmp}/gottwall-npm.lock" sh -c \
-	  'test -f node_modules/uplot/dist/$* || npm ci --no-audit --no-fund' \
+	  'test -f node_modules/uplot/dist/uPlot.iife.min.js || npm ci --no-audit --no-fund' \
 	  || { echo "web: npm ci failed: the dashboard needs uPlot from npm (install node and npm, then run npm ci in $(top_srcdir))" >&2; exit 1; }
 
-web-dist/uPlot.%: $(top_srcdir)/node_modules/uplot/dist/uPlot.%
+web-dist/uPlot.iife.min.js: $(GW_UPLOT_DIR)/uPlot.iife.min.js
 	@$(MKDIR_P) web-dist
-	$(AM_V_GEN)cp $< $@
+	$(AM_V_GEN)cp $(GW_UPLOT_DIR)/uPlot.iife.min.js $@
+
+web-dist/uPlot.min.css: $(GW_UPLOT_DIR)/uPlot.min.css
+	@$(MKDIR_P) web-dist
+	$(AM_V_GEN)cp $(GW_UPLOT_DIR)/uPlot.min.css $@
