@@ -113,6 +113,7 @@ typedef struct mn_opts_s {
     char **args; /* positional words */
     int nargs;
     int help;
+    int version;
 } mn_opts_t;
 
 static int
@@ -175,9 +176,7 @@ mn_parse(int argc, char **argv, mn_opts_t *o)
             (strcmp(a, "-h") == 0 && !in_server)) {
             o->help = 1;
         } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
-            printf("gottwall %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
-                   GW_PLUGIN_ABI_MAJOR, GW_PLUGIN_ABI_MINOR);
-            exit(0);
+            o->version = 1;
         } else if (strncmp(a, "--config", 8) == 0 && (a[8] == '=' ||
                                                       a[8] == '\0')) {
             if ((v = mn_value(argc, argv, &i, a, 8)) == NULL || !*v)
@@ -510,55 +509,72 @@ mn_command_usage(const char *name)
     return mn_usage("unknown command \"%s\"", name);
 }
 
-int
-main(int argc, char **argv)
+static int
+mn_dispatch(mn_opts_t *o)
 {
-    mn_opts_t o;
     const char *cmd;
-    int rc;
 
-    memset(&o, 0, sizeof(o));
-    rc = mn_parse(argc, argv, &o);
-    if (rc != 0)
-        return rc;
-    if (o.nargs == 0) {
-        if (o.help) {
+    if (o->version) {
+        printf("gottwall %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
+               GW_PLUGIN_ABI_MAJOR, GW_PLUGIN_ABI_MINOR);
+        return 0;
+    }
+    if (o->nargs == 0) {
+        if (o->help) {
             printf("%s", mn_help);
             return 0;
         }
         return mn_usage("%s", "no command given");
     }
-    cmd = o.args[0];
-    if (o.help)
+    cmd = o->args[0];
+    if (o->help)
         return mn_command_usage(cmd);
     if (strcmp(cmd, "help") == 0) {
-        if (o.nargs > 1)
-            return mn_command_usage(o.args[1]);
+        if (o->nargs > 1)
+            return mn_command_usage(o->args[1]);
         printf("%s", mn_help);
         return 0;
     }
-    if (strcmp(cmd, "start") == 0 && o.nargs == 1)
-        return mn_run(&o, GW__ROLE_AGGREGATOR | GW__ROLE_SERVER);
+    if (strcmp(cmd, "start") == 0 && o->nargs == 1)
+        return mn_run(o, GW__ROLE_AGGREGATOR | GW__ROLE_SERVER);
     if (strcmp(cmd, "server") == 0 || strcmp(cmd, "aggregator") == 0) {
-        if (o.nargs != 2 || strcmp(o.args[1], "start") != 0)
+        if (o->nargs != 2 || strcmp(o->args[1], "start") != 0)
             return mn_usage("%s: the only subcommand is `start`", cmd);
-        return mn_run(&o, cmd[0] == 's' ? GW__ROLE_SERVER
+        return mn_run(o, cmd[0] == 's' ? GW__ROLE_SERVER
                                         : GW__ROLE_AGGREGATOR);
     }
-    if (strcmp(cmd, "check") == 0 && o.nargs == 1)
-        return mn_check(&o);
-    if (strcmp(cmd, "plugins") == 0 && o.nargs == 1)
-        return mn_plugins(&o);
-    if (strcmp(cmd, "passwd") == 0 && o.nargs == 1)
+    if (strcmp(cmd, "check") == 0 && o->nargs == 1)
+        return mn_check(o);
+    if (strcmp(cmd, "plugins") == 0 && o->nargs == 1)
+        return mn_plugins(o);
+    if (strcmp(cmd, "passwd") == 0 && o->nargs == 1)
         return mn_passwd();
     if (strcmp(cmd, "init") == 0) {
-        if (o.nargs != 2)
+        if (o->nargs != 2)
             return mn_usage("%s", "init needs one PATH: gottwall init "
                             "gottwall.conf");
-        return mn_init(&o, o.args[1]);
+        return mn_init(o, o->args[1]);
     }
     if (strcmp(cmd, "start") == 0 || strcmp(cmd, "check") == 0 ||
         strcmp(cmd, "plugins") == 0 || strcmp(cmd, "passwd") == 0)
         return mn_usage("%s takes no arguments", cmd);
     return mn_usage("unknown command \"%s\"", cmd);
+}
+
+int
+main(int argc, char **argv)
+{
+    mn_opts_t o;
+    size_t i;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = mn_parse(argc, argv, &o);
+    if (rc == 0)
+        rc = mn_dispatch(&o);
+    for (i = 0; i < o.ndirs; i++)
+        free(o.dirs[i]);
+    free(o.dirs);
+    free(o.args);
+    return rc;
 }
