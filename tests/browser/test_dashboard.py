@@ -3,12 +3,14 @@ whose hash comes from `gottwall passwd` and ANONYMOUS_LOGIN = false, sends
 events over HTTP, and runs tests/browser/dashboard.mjs (playwright-core
 driving Debian's Chromium). Screenshots go to $GW_BUILDDIR/test-output/.
 Skips (77) without chromium, node or node_modules, unless
-GW_REQUIRE_SERVICES is set.
+GW_REQUIRE_SERVICES is set; always skips when GW_SKIP_BROWSER is set (the
+sanitizer run).
 """
 
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from gwtest import (BUILDDIR, GOTTWALL, SRCDIR, Daemon, basic_header,
@@ -76,6 +78,9 @@ def test_dashboard_under_prefix():
 
 
 def main():
+    if os.environ.get("GW_SKIP_BROWSER"):
+        print("SKIP: GW_SKIP_BROWSER is set")
+        sys.exit(77)
     if not os.access(CHROMIUM, os.X_OK):
         skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
     if NODE is None:
