@@ -70,9 +70,9 @@ export GOTTWALL_PLUGIN_PATH=$BUILDDIR/.libs
 if [ $QUICK = 1 ]; then
     STEP_SECONDS=2; STEPS=2; SERIES=200000
 else
-    STEP_SECONDS=4; STEPS=5; SERIES=1000000
+    STEP_SECONDS=3; STEPS=4; SERIES=1000000
 fi
-SETTLE=2.5
+SETTLE=3
 
 TMP=$(mktemp -d /tmp/gwbench.XXXXXX)
 PIDS=()
@@ -391,17 +391,17 @@ field() { # line name
 # One step: send at a rate, count what arrived. Sets STEP_* variables.
 # Globals in: KIND (gottwall|collectd|etsy|nginx), GEN_ARGS.
 step() { # rate
-    local rate=$1 line e0 e1 c0 c1 stored sent secs
-    e0=$(udp_errors); c0=$(cpu_sum)
+    local rate=$1 line e0 e1 stored sent secs pids
+    pids=$(server_pids | tr ' ' ',')
+    e0=$(udp_errors)
     if [ "$KIND" = gottwall ]; then
         line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
-            --read-back "http://127.0.0.1:$GW_SERVER_PORT" --settle "$SETTLE" \
-            --read-back-timeout 30 2>>"$TMP/gwload.err")
+            --server-pid "$pids" --read-back "http://127.0.0.1:$GW_SERVER_PORT" \
+            --settle "$SETTLE" --read-back-timeout 30 2>>"$TMP/gwload.err")
     else
         line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
-            2>>"$TMP/gwload.err")
+            --server-pid "$pids" 2>>"$TMP/gwload.err")
     fi
-    c1=$(cpu_sum)
     sent=$(field "$line" sent); secs=$(field "$line" seconds)
     case $KIND in
     gottwall) stored=$(field "$line" stored) ;;
@@ -421,29 +421,29 @@ step() { # rate
     esac
     e1=$(udp_errors)
     STEP_SENT=${sent:-0}; STEP_SECS=${secs:-0}; STEP_STORED=${stored:-0}
-    STEP_UDPERR=$((e1 - e0)); STEP_CPU=$(awk -v a="$c1" -v b="$c0" 'BEGIN { printf "%.2f", a - b }')
+    STEP_UDPERR=$((e1 - e0)); STEP_CPU=$(field "$line" server_cpu); STEP_CPU=${STEP_CPU:-0}
     STEP_LOSS=$(awk -v s="$STEP_SENT" -v k="$STEP_STORED" 'BEGIN { if (s > 0) printf "%.3f", 100 * (s - k) / s; else print "100" }')
     STEP_RATE=$(awk -v k="$STEP_STORED" -v t="$STEP_SECS" 'BEGIN { if (t > 0) printf "%.0f", k / t; else print 0 }')
-    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_errors=$STEP_UDPERR cpu=${STEP_CPU}s"
+    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_errors=$STEP_UDPERR server_cpu=${STEP_CPU}s"
 }
 
 ok_loss() { awk -v l="$1" -v m="$LOSS_MAX" 'BEGIN { exit !(l <= m) }'; }
 
-# Step search: as fast as possible first; if that loses more than 0.1 %,
-# start just under the rate the server kept up with and bisect between the
-# best passing and the lowest failing rate. Records the best passing step.
+# Step search: first as fast as possible. If that loses more than 0.1 %,
+# try 90 % of the rate the server kept up with, then step up by 25 % while
+# steps pass or halve while they fail, and bisect between the best passing
+# and the lowest failing rate. Records the best passing step.
 search() {
-    local lo=0 hi guess best="" i left=$STEPS
+    local lo=0 hi guess best="" n=0 max first_pass=""
     step 0
     if ok_loss "$STEP_LOSS"; then
         best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
     else
         hi=$(awk -v s="$STEP_SENT" -v t="$STEP_SECS" 'BEGIN { printf "%.0f", (t > 0) ? s / t : 0 }')
-        guess=$(awk -v r="$STEP_RATE" -v h="$hi" 'BEGIN { g = 0.9 * r; if (g < h / 20) g = h / 20; printf "%.0f", g }')
-        # halve until a rate passes (at most 8 times), then bisect
-        i=0
-        while [ "$guess" -ge 100 ] && [ $i -lt $((STEPS + 8)) ]; do
-            i=$((i + 1))
+        guess=$(awk -v r="$STEP_RATE" -v h="$hi" 'BEGIN { g = 0.9 * r; if (g < h / 50) g = h / 50; printf "%.0f", g }')
+        max=$((STEPS + 6))
+        while [ "$guess" -ge 100 ] && [ $n -lt $max ]; do
+            n=$((n + 1))
             step "$guess"
             if ok_loss "$STEP_LOSS"; then
                 best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
@@ -452,15 +452,18 @@ search() {
                 hi=$guess
             fi
             if [ "$lo" -eq 0 ]; then
-                guess=$((guess / 2))
-                continue
+                guess=$((guess / 2))            # nothing passed yet: halve
+            elif [ "$lo" -eq "$guess" ] && [ $((guess + guess / 4)) -lt "$hi" ] && [ "$hi" -gt 0 ]; then
+                guess=$((guess + guess / 4))    # passed: step up while under the failing rate
+            else
+                [ $((hi - lo)) -lt $((hi / 33)) ] && break   # within 3 %
+                guess=$(( (lo + hi) / 2 ))
             fi
-            left=$((left - 1))
-            [ "$left" -le 0 ] && break
-            guess=$(( (lo + hi) / 2 ))
-            # within 3 %: good enough
-            [ $((hi - lo)) -lt $((hi / 33)) ] && break
+            # after a pass, spend at most STEPS more steps
+            [ "$lo" -gt 0 ] && [ -z "${first_pass:-}" ] && first_pass=$n
+            [ -n "${first_pass:-}" ] && [ $((n - first_pass)) -ge "$STEPS" ] && break
         done
+        first_pass=
     fi
     [ -n "$best" ] || best="0 $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
     # shellcheck disable=SC2086
@@ -507,17 +510,19 @@ idle_rss() {
     stop_pid "$SERVER_PID"
 }
 
-# RSS per live series: 1000 metrics x (1 total + 999 filter values) = 1e6.
+# RSS per live series: 1000 metrics x (1 total + 999 filter values) = 1e6
+# series, each created by one event, sent over tcpip (no loss by design).
 series_memory() {
     want series-memory || return 0
     local metrics=1000 values rss0 rss1 line
     values=$((SERIES / metrics - 1))
-    start_gottwall udp || return 0
+    start_gottwall tcpip || return 0
     sleep 2
     rss0=$(status_kb "$SERVER_PID" VmRSS)
-    line=$($GEN_PIN "$GWLOAD" --proto udp --port "$GW_PORT_udp" --per-packet 20 \
+    line=$($GEN_PIN "$GWLOAD" --proto tcpip --port "$GW_PORT_tcpip" --per-packet 50 \
         --metrics $metrics --filter-values $values --events $((metrics * values)) \
-        --rate 200000 --read-back "http://127.0.0.1:$GW_SERVER_PORT" --settle 3 2>>"$TMP/gwload.err")
+        --read-back "http://127.0.0.1:$GW_SERVER_PORT" --settle 10 --read-back-timeout 120 \
+        2>>"$TMP/gwload.err")
     sleep 3 # one more flush after the read-back
     rss1=$(status_kb "$SERVER_PID" VmRSS)
     log "series: $line; RSS $rss0 -> $rss1 KiB"
@@ -534,7 +539,7 @@ report() {
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
     echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1, generator on CPU 0' || echo none)"
     echo
-    printf '%-18s %12s %12s %8s %9s %8s %9s %9s\n' scenario "events/s" stored "loss%" "udp_err" "cpu_s" "us/event" "peakKiB"
+    printf '%-18s %12s %12s %8s %9s %8s %9s %9s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "us/event" "peakKiB"
     awk -F'\t' 'NF == 9 {
         us = ($4 > 0) ? 1e6 * $7 / $4 : 0
         printf "%-18s %12d %12d %8s %9d %8.2f %9.2f %9d\n", $1, $2, $4, $5, $6, $7, us, $9

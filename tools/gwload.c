@@ -82,6 +82,8 @@ typedef struct gl_opts_s {
     int allow_remote;
     int sndbuf;
     const char *read_back;
+    int server_pids[8];
+    int nserver_pids;
     double read_back_timeout;
     double settle;
     char run_id[64];
@@ -174,6 +176,35 @@ sleep_until(double t)
     ts.tv_sec = (time_t)d;
     ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
     nanosleep(&ts, NULL);
+}
+
+/* CPU seconds (user + system, all threads) of the --server-pid processes. */
+static double
+server_cpu(void)
+{
+    double total = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    int i;
+
+    for (i = 0; i < opt.nserver_pids; i++) {
+        char path[64], buf[1024];
+        unsigned long ut = 0, st = 0;
+        const char *p;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", opt.server_pids[i]);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the name may hold spaces */
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            total += (double)(ut + st) / (double)hz;
+    }
+    return total;
 }
 
 static void
@@ -1203,6 +1234,8 @@ usage(FILE *f)
 "                         and loss (e.g. http://127.0.0.1:8889)\n"
 "  --read-back-timeout S  give up waiting after S seconds (default 30)\n"
 "  --settle S             a sum unchanged for S seconds is final (default 3)\n"
+"  --server-pid PID[,PID] report the CPU seconds these processes used while\n"
+"                         sending (and 0.1 s after): server_cpu, us_per_event\n"
 "  --print-payload        print the first payload and exit\n"
 "  -v, --verbose          progress on stderr\n"
 "  -h, --help\n"
@@ -1210,7 +1243,8 @@ usage(FILE *f)
 "Fields of the summary line: proto, sent (events handed to the kernel),\n"
 "seconds, rate, packets (datagrams/requests/writes); http: acked (events in 2xx\n"
 "answers), http_errors, unanswered, loss (from acked when there is no\n"
-"read-back); with --read-back: stored, loss; run_id.\n");
+"read-back); server_cpu with --server-pid; with --read-back: stored, loss;\n"
+"run_id.\n");
 }
 
 static int
@@ -1257,7 +1291,8 @@ parse_args(int argc, char **argv, int *print_payload)
     enum {
         O_PROTO = 256, O_HOST, O_PORT, O_PROJECT, O_PUB, O_PRIV, O_AUTH, O_BASE, O_PREFIX,
         O_ACTION, O_RATE, O_DURATION, O_EVENTS, O_CONNS, O_PIPELINE, O_PER, O_METRICS, O_FV,
-        O_THREADS, O_TCP, O_NOTS, O_SNDBUF, O_RUNID, O_RB, O_RBT, O_SETTLE, O_PRINT, O_REMOTE
+        O_THREADS, O_TCP, O_NOTS, O_SNDBUF, O_RUNID, O_RB, O_RBT, O_SETTLE, O_PRINT, O_REMOTE,
+        O_SPID
     };
     static const struct option lo[] = {
         {"proto", 1, 0, O_PROTO}, {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT},
@@ -1271,7 +1306,7 @@ parse_args(int argc, char **argv, int *print_payload)
         {"no-ts", 0, 0, O_NOTS}, {"sndbuf", 1, 0, O_SNDBUF}, {"run-id", 1, 0, O_RUNID},
         {"read-back", 1, 0, O_RB}, {"read-back-timeout", 1, 0, O_RBT},
         {"settle", 1, 0, O_SETTLE}, {"print-payload", 0, 0, O_PRINT},
-        {"allow-remote", 0, 0, O_REMOTE}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+        {"allow-remote", 0, 0, O_REMOTE}, {"server-pid", 1, 0, O_SPID}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     int duration_given = 0;
@@ -1352,6 +1387,17 @@ parse_args(int argc, char **argv, int *print_payload)
         case O_SETTLE: opt.settle = dbl_arg("--settle", optarg, 0.1); break;
         case O_PRINT: *print_payload = 1; break;
         case O_REMOTE: opt.allow_remote = 1; break;
+        case O_SPID: {
+            char *copy = strdup(optarg), *tok, *save = NULL;
+
+            for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (opt.nserver_pids == 8)
+                    die("--server-pid: at most 8 pids");
+                opt.server_pids[opt.nserver_pids++] = (int)num_arg("--server-pid", tok, 1, 1 << 30);
+            }
+            free(copy);
+            break;
+        }
         case 'v': opt.verbose = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -1393,7 +1439,7 @@ main(int argc, char **argv)
     gl_thread_t th[GL_MAX_THREADS];
     gl_stats_t sum;
     int print_payload = 0;
-    double seconds, rate;
+    double seconds, rate, cpu0 = 0, cpu1 = 0;
     long ts;
     char sign[33];
     int i;
@@ -1454,6 +1500,7 @@ main(int argc, char **argv)
         th[i].nconns = opt.connections / opt.threads + (i < opt.connections % opt.threads ? 1 : 0);
         th[i].first_unit = ring_units * (size_t)i / (size_t)opt.threads;
     }
+    cpu0 = server_cpu();
     t_start = now_mono();
     t_end_deadline = opt.duration > 0 ? t_start + opt.duration : 1e300;
     for (i = 0; i < opt.threads; i++)
@@ -1462,6 +1509,10 @@ main(int argc, char **argv)
     for (i = 0; i < opt.threads; i++)
         pthread_join(th[i].tid, NULL);
     seconds = now_mono() - t_start;
+    if (opt.nserver_pids) {
+        usleep(100000); /* let the server drain its socket buffers */
+        cpu1 = server_cpu();
+    }
 
     memset(&sum, 0, sizeof(sum));
     for (i = 0; i < opt.threads; i++) {
@@ -1491,6 +1542,8 @@ main(int argc, char **argv)
         if (sum.reconnects)
             printf(" reconnects=%" PRIu64, sum.reconnects);
     }
+    if (opt.nserver_pids)
+        printf(" server_cpu=%.2f", cpu1 - cpu0);
     fflush(stdout);
 
     /* which metric names were used */
