@@ -103,6 +103,12 @@ stop_cb(struct ev_loop *l, ev_async *w, int revents)
     if (!closed_srv)
         gw__http_close(srv);
     closed_srv = 1;
+    /* A request still held is answered after the close: that is safe and
+     * frees it. */
+    if (later_req != NULL) {
+        gw__http_respond(later_req, 200, "text/plain", NULL, "late", 4);
+        later_req = NULL;
+    }
     ev_timer_stop(l, &later_timer);
     ev_async_stop(l, &stop_async);
     ev_async_stop(l, &close_async);
