@@ -232,7 +232,7 @@ dm_seed_kinds(gw__daemon_t *d)
         DM(d)->seeding++;
         gw__store_call(d->store, dm_seed_job, dm_seed_done, s);
     }
-    while (DM(d)->seeding > 0)
+    while (DM(d)->seeding > 0 && !d->stopping)
         ev_run(d->loop, EVRUN_ONCE);
 }
 
@@ -507,14 +507,7 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
                      : (d->roles & GW__ROLE_SERVER ? "server" : "aggregator"),
                  config_path, d->id);
 
-    if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &d->storage, &err) !=
-        GW_OK) {
-        gw__log_error("%s", err.msg);
-        goto out;
-    }
-    if (dm_start(d) != GW_OK)
-        goto out;
-
+    /* Signals first: a SIGTERM during a slow start-up stops it cleanly. */
     ev_signal_init(&d->sig_term, dm_stop_cb, SIGTERM);
     ev_signal_init(&d->sig_int, dm_stop_cb, SIGINT);
     ev_signal_init(&d->sig_hup, dm_reload_cb, SIGHUP);
@@ -522,13 +515,22 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     ev_signal_start(d->loop, &d->sig_term);
     ev_signal_start(d->loop, &d->sig_int);
     ev_signal_start(d->loop, &d->sig_hup);
-    gw__log_info("ready");
-    ev_run(d->loop, 0);
+    if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &d->storage, &err) !=
+        GW_OK) {
+        gw__log_error("%s", err.msg);
+        goto out;
+    }
+    if (dm_start(d) != GW_OK)
+        goto out;
+    if (!d->stopping) {
+        gw__log_info("ready");
+        ev_run(d->loop, 0);
+    }
+    rc = 0;
+out:
     ev_signal_stop(d->loop, &d->sig_term);
     ev_signal_stop(d->loop, &d->sig_int);
     ev_signal_stop(d->loop, &d->sig_hup);
-    rc = 0;
-out:
     dm_stop(d);
     dm_free(d);
     return rc;

@@ -202,8 +202,9 @@ st_merge_tables(gw__store_t *st)
         if (dropped > 0) {
             st->stats.events_dropped += dropped;
             gw__log(GW_LOG_ERR, st->log_prefix,
-                    "MAX_PENDING_SERIES (%zu) reached while the storage is "
-                    "unreachable: dropped %llu events", st->max_pending,
+                    "MAX_PENDING_SERIES (%zu) reached%s: dropped %llu events",
+                    st->max_pending,
+                    st->stats.down ? " while the storage is unreachable" : "",
                     (unsigned long long) dropped);
         }
         st_update_pending(st);
