@@ -368,7 +368,7 @@ apply(gw__ingest_t *ing, size_t n)
         sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
         gw__table_add(ing->table, e->pm_hash, e->project, e->name, minute,
                       gw__action_kind(e->action), sum, e->ts,
-                      &ing->parse.pf[e->f0], e->nf);
+                      e->nf ? &ing->parse.pf[e->f0] : NULL, e->nf);
     }
 }
 

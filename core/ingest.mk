@@ -33,3 +33,15 @@ tests_core_test_ingest_LDADD = $(GW_INGEST_TEST_LDADD)
 tests_core_test_batch_SOURCES = tests/core/test_batch.c $(GW_INGEST_SOURCES)
 tests_core_test_batch_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
 tests_core_test_batch_LDADD = $(GW_INGEST_TEST_LDADD)
+
+# The fuzz target's corpus, replayed on every make check (no libFuzzer
+# needed; see tests/fuzz/fuzz_event.c for fuzzing with clang).
+check_PROGRAMS += tests/fuzz/replay_event
+TESTS += tests/fuzz/replay_event
+tests_fuzz_replay_event_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_event.c \
+	$(GW_INGEST_SOURCES)
+tests_fuzz_replay_event_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DGW_FUZZ_CORPUS='"$(abs_top_srcdir)/tests/fuzz/corpus/event"'
+tests_fuzz_replay_event_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_event_LDADD = $(JANSSON_LIBS) -lm
+EXTRA_DIST += tests/fuzz/corpus/event

@@ -1,0 +1,169 @@
+/*
+ * tests/fuzz/fuzz_event.c: a libFuzzer target for the ingestion path.
+ *
+ * Each input goes through gw__ingest_json as a request body (batches
+ * allowed), and its lines through gw__ingest_event as a structured event
+ * (line 1 the metric name, then "name=value" filters), so that both
+ * parsers, the kind map with its undo, the table and the batch expansion
+ * see arbitrary bytes. Every 16 inputs the table is swapped out and merged
+ * into a batch. Any broken invariant aborts.
+ *
+ * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -Icore \
+ *           tests/fuzz/fuzz_event.c core/bucket.c core/event.c \
+ *           core/ingest.c core/table.c -ljansson -lm -o fuzz_event
+ *         ./fuzz_event tests/fuzz/corpus/event
+ * Replay: tests/fuzz/replay_event (built and run by make check) runs every
+ *         file of the corpus through the same function.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
+                    __LINE__, #cond);                                      \
+            abort();                                                       \
+        }                                                                  \
+    } while (0)
+
+static double
+fake_now(void)
+{
+    return 1392454739.5;
+}
+
+static gw__ingest_t *ing;
+static gw__batch_t *batch;
+static unsigned calls;
+
+static void
+check_result(int rc, gw__reject_t r, const gw_error_t *err)
+{
+    CHECK(rc == GW_OK || rc == GW_ERR);
+    if (rc == GW_OK) {
+        CHECK(r == GW__REJECT_NONE);
+    } else {
+        CHECK(r != GW__REJECT_NONE);
+        CHECK(err->msg[0] != '\0');
+        CHECK(memchr(err->msg, '\0', sizeof(err->msg)) != NULL);
+    }
+}
+
+/* Line 1: metric name; further lines: "name=value" filters. */
+static void
+structured(const uint8_t *data, size_t size)
+{
+    gw_filter_t f[16];
+    gw_error_t err = {{0}};
+    gw__reject_t r = GW__REJECT_LIMIT;
+    gw_event_t ev;
+    char *buf, *line, *next, *eq;
+    size_t nf = 0;
+    int rc;
+
+    if (size > 2048)
+        return;
+    buf = malloc(size + 1);
+    memcpy(buf, data, size);
+    buf[size] = '\0';
+    memset(&ev, 0, sizeof(ev));
+    ev.value = (double) (size % 7) - 3;
+    ev.action = (gw_action_t) (size % 5);
+    ev.has_ts = size % 2;
+    ev.ts = 1392454739.0 + (double) size;
+    line = buf;
+    next = strchr(line, '\n');
+    if (next != NULL)
+        *next++ = '\0';
+    ev.name = line;
+    while (next != NULL && nf < 16) {
+        line = next;
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        eq = strchr(line, '=');
+        f[nf].name = line;
+        f[nf].value = NULL;
+        if (eq != NULL) {
+            *eq = '\0';
+            f[nf].value = eq + 1;
+        }
+        nf++;
+    }
+    ev.filters = f;
+    ev.nfilters = nf;
+    rc = gw__ingest_event(ing, "test_project", &ev, &r, &err);
+    check_result(rc, r, &err);
+    free(buf);
+}
+
+static void
+flush(void)
+{
+    gw__table_t *t = gw__ingest_swap(ing);
+    const gw_batch_t *v;
+    uint64_t dropped = 0, before = gw__batch_events(batch);
+    size_t i;
+
+    if (t == NULL) {
+        CHECK(gw__ingest_pending(ing) == 0);
+        return;
+    }
+    gw__batch_add_table(batch, t, 0x7f, 512, &dropped);
+    CHECK(gw__batch_events(batch) + dropped == before + gw__table_events(t));
+    gw__table_free(t);
+    v = gw__batch_view(batch);
+    CHECK(v->ndeltas == gw__batch_size(batch) && v->ndeltas <= 512);
+    for (i = 0; i < v->ndeltas; i++) {
+        CHECK(strcmp(v->deltas[i].project, "test_project") == 0);
+        CHECK(v->deltas[i].metric[0] != '\0');
+        CHECK((v->deltas[i].filter_name == NULL) ==
+              (v->deltas[i].filter_value == NULL));
+        CHECK(v->deltas[i].count > 0);
+    }
+    if (v->ndeltas >= 256) {
+        gw__batch_free(batch);
+        batch = gw__batch_new("fuzz");
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    gw_error_t err = {{0}};
+    gw__reject_t r = GW__REJECT_LIMIT;
+    size_t n = 0;
+    int rc;
+
+    if (ing == NULL) {
+        gw__limits_t l;
+
+        l.max_event_bytes = 4096;
+        l.max_filters = 8;
+        l.max_filter_values = 8;
+        l.max_name_bytes = 64;
+        l.max_batch_events = 64;
+        l.max_series = 64;
+        l.max_pending_series = 512;
+        ing = gw__ingest_new(&l, fake_now);
+        batch = gw__batch_new("fuzz");
+    }
+    rc = gw__ingest_json(ing, "test_project", GW_ACTION_DEFAULT,
+                         (const char *) data, size, 1, &n, &r, &err);
+    check_result(rc, r, &err);
+    structured(data, size);
+    if (++calls % 16 == 0)
+        flush();
+    return 0;
+}
