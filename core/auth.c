@@ -42,6 +42,8 @@
 #define AUTH_MAX_TOKENS 6
 /* Nonces remembered per project at most (about 100 bytes each). */
 #define AUTH_REPLAY_CAP 200000u
+/* Legacy signatures remembered (direct-mapped by project and solt). */
+#define AUTH_SIGN_CACHE 64u
 
 typedef struct auth_nonce_s {
     struct auth_nonce_s *hnext; /* hash chain */
@@ -61,8 +63,19 @@ typedef struct auth_replay_s {
     auth_nonce_t *head, *tail;
 } auth_replay_t;
 
+/* A legacy signature depends only on the project's keys and the solt, so
+ * every request inside one base window shares it: remembering the last few
+ * saves two HMACs per datagram (the original's memo grew without bound;
+ * this one is a fixed table, cleared when the config changes). */
+typedef struct auth_sign_s {
+    const gw__project_t *project; /* NULL: empty */
+    int64_t solt;
+    char sign[33];
+} auth_sign_t;
+
 struct gw__auth_s {
     const gw__config_t *cfg;
+    auth_sign_t signs[AUTH_SIGN_CACHE];
     double (*now_fn)(void);
     auth_replay_t *replays;
     unsigned char cmp_key[32]; /* for comparing secrets of any length */
@@ -107,6 +120,8 @@ void
 gw__auth_set_config(gw__auth_t *a, const gw__config_t *cfg)
 {
     a->cfg = cfg;
+    OPENSSL_cleanse(a->signs, sizeof(a->signs));
+    memset(a->signs, 0, sizeof(a->signs));
 }
 
 static void
@@ -135,6 +150,7 @@ gw__auth_free(gw__auth_t *a)
         a->replays = next;
     }
     OPENSSL_cleanse(a->cmp_key, sizeof(a->cmp_key));
+    OPENSSL_cleanse(a->signs, sizeof(a->signs));
     free(a);
 }
 
@@ -527,20 +543,36 @@ auth_check_time(int64_t ts, double now, int window, const char *setting,
                      d < 0 ? "behind" : "ahead of", setting, window);
 }
 
+/* The legacy signature of (project, solt), from the cache or computed. */
+static void
+auth_legacy_sign(gw__auth_t *a, const gw__project_t *p, int64_t solt,
+                 char out[33])
+{
+    uint64_t h = (uint64_t) (uintptr_t) p * 0x9e3779b97f4a7c15ull
+                 ^ (uint64_t) solt * 0xbf58476d1ce4e5b9ull;
+    auth_sign_t *e = &a->signs[(h >> 32) % AUTH_SIGN_CACHE];
+
+    if (e->project != p || e->solt != solt) {
+        gw__auth_sign_legacy(p->public_key, p->private_key, solt, 1, e->sign);
+        e->project = p;
+        e->solt = solt;
+    }
+    memcpy(out, e->sign, 33);
+}
+
 /* Verifies a legacy sign for (public, private, ts, base): accepts the
- * floor solt and the round-to-nearest solt; both MACs are always computed
- * and compared. */
+ * floor solt and the round-to-nearest solt; both are always compared. */
 static int
-auth_legacy_matches(const gw__project_t *p, int64_t ts, int64_t base,
-                    const char *sign)
+auth_legacy_matches(gw__auth_t *a, const gw__project_t *p, int64_t ts,
+                    int64_t base, const char *sign)
 {
     char s1[33], s2[33];
     int64_t lo = (ts / base) * base;
     int64_t hi = ((ts % base) * 2 >= base) ? lo + base : lo;
     int ok1, ok2;
 
-    gw__auth_sign_legacy(p->public_key, p->private_key, lo, 1, s1);
-    gw__auth_sign_legacy(p->public_key, p->private_key, hi, 1, s2);
+    auth_legacy_sign(a, p, lo, s1);
+    auth_legacy_sign(a, p, hi, s2);
     ok1 = CRYPTO_memcmp(s1, sign, 32) == 0;
     ok2 = CRYPTO_memcmp(s2, sign, 32) == 0;
     OPENSSL_cleanse(s1, sizeof(s1));
@@ -606,7 +638,7 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
     if (auth_check_time(ts, a->now_fn(), auth_skew(a), "AUTH_MAX_SKEW",
                         reason, err) != GW_OK)
         return GW_ERR;
-    if (!auth_legacy_matches(p, ts, base, sign))
+    if (!auth_legacy_matches(a, p, ts, base, sign))
         return auth_fail(reason, "bad_signature", err,
                          "%s signature does not match project \"%s\"'s keys",
                          scheme, p->name);

@@ -236,6 +236,22 @@ START_TEST(test_s1_failures)
 }
 END_TEST
 
+START_TEST(test_new_keys_after_reload)
+{
+    const char *hdr = "GottWallS1 1392454739 " SIGN_FLOOR " 1000";
+
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+    /* SIGHUP: the same project gets a new private key. Signatures made
+     * with the old one fail at once (nothing remembered survives). */
+    projects[0].private_key = "rotated_key";
+    gw__auth_set_config(auth, &cfg);
+    expect_fail(GW_AUTH_S1, hdr, "test_project", NULL, "bad_signature",
+                "GottWallS1 signature does not match project "
+                "\"test_project\"'s keys");
+}
+END_TEST
+
 START_TEST(test_s1_base_bounds)
 {
     char sign[33], hdr[128];
@@ -570,6 +586,7 @@ auth_suite(void)
     tcase_add_test(tc, test_s1_round_only_when_nearer);
     tcase_add_test(tc, test_s1_failures);
     tcase_add_test(tc, test_s1_base_bounds);
+    tcase_add_test(tc, test_new_keys_after_reload);
     tcase_add_test(tc, test_skew);
     tcase_add_test(tc, test_s2);
     tcase_add_test(tc, test_basic);
