@@ -866,11 +866,13 @@ gw__api_stop(gw__api_t *api)
     if (api == NULL)
         return;
     gw__http_stop_accepting(api->srv);
-    /* Orphan the storage calls in flight: the HTTP server answers their
-     * requests 503 as it closes, and their jobs only free themselves. */
+    /* Answer the storage calls in flight now and orphan them: their jobs
+     * only free themselves when they come back. */
     for (p = api->pending; p != NULL; p = next) {
         next = p->next;
         p->prev = p->next = NULL;
+        if (p->req != NULL)
+            gw__http_error(p->req, 503, "the server is stopping");
         p->req = NULL;
         p->api = NULL;
     }

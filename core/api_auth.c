@@ -425,6 +425,8 @@ gw__api_auth_stop(gw__api_t *api)
     for (dl = api->delays; dl != NULL; dl = next) {
         next = dl->nextd;
         ev_timer_stop(api->d->loop, &dl->timer);
+        gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
+                         "the server is stopping\n", 23);
         auth_delay_free(dl);
     }
     api->delays = NULL;

@@ -84,7 +84,7 @@ typedef struct gw__api_who_s {
     int anonymous;               /* 1: ANONYMOUS_LOGIN let it in */
     char user[256];              /* e-mail, "anonymous", or "" for keys */
     const char *key_project;     /* the project whose keys let it in */
-    char why[GW_ERROR_MAX];      /* when !ok: what failed */
+    char why[GW_ERROR_MAX + 64]; /* when !ok: what failed */
 } gw__api_who_t;
 
 /* ---- api.c ---- */
@@ -139,7 +139,7 @@ char *gw__api_session_make(gw__api_t *api, const char *email,
                            int64_t expiry);
 int gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
                           char *email, size_t email_size);
-/* Stops the delayed answers (at stop). */
+/* Answers the delayed logins 503 and frees them (at stop). */
 void gw__api_auth_stop(gw__api_t *api);
 
 /* ---- api_stats.c ---- */
