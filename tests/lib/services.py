@@ -284,7 +284,7 @@ class PostgresServer:
         else:
             created = True
         opts = ("-p %d -k %s -c listen_addresses=%s -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off"
+                "-c full_page_writes=off"
                 % (self.port, self.tmp, self.host))
         self._run([self._bin("pg_ctl"), "-D", self.data, "-l", self.log_path,
                    "-o", opts, "-w", "-t", str(timeout), "start"],

@@ -13,10 +13,16 @@ TESTS += \
 	tests/storage/test_redis_layout.py \
 	tests/storage/test_postgres_schema.py
 endif
+# The daemon against real servers: outages and several aggregators.
+TESTS += \
+	tests/integration/test_storage_outage.py \
+	tests/integration/test_shared_storage.py
 EXTRA_DIST += \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
 	tests/storage/test_postgres_schema.py \
+	tests/integration/test_storage_outage.py \
+	tests/integration/test_shared_storage.py \
 	tests/lib/services.py
