@@ -843,6 +843,7 @@ gw__api_start(struct gw__daemon_s *d, const char *host, int port,
         free(api);
         return GW_ERR;
     }
+    gw__api_auth_start(api);
     if (!cfg->anonymous_login &&
         (cfg->cookie_secret == NULL || cfg->cookie_secret[0] == '\0'))
         gw__log_warning("server: cookie_secret is not set: sessions are "

@@ -12,6 +12,7 @@
 #include "api_int.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "metrics.h"
 
 #define AUTH_MAX_DELAY 8.0
+#define AUTH_MAX_CHECKS 8
 
 /* ---- Sessions ---- */
 
@@ -417,21 +419,6 @@ auth_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
     auth_delay_free(dl);
 }
 
-void
-gw__api_auth_stop(gw__api_t *api)
-{
-    gw__api_delay_t *dl, *next;
-
-    for (dl = api->delays; dl != NULL; dl = next) {
-        next = dl->nextd;
-        ev_timer_stop(api->d->loop, &dl->timer);
-        gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
-                         "the server is stopping\n", 23);
-        auth_delay_free(dl);
-    }
-    api->delays = NULL;
-}
-
 /* A form from another site may not log a browser in (login CSRF): when the
  * browser says where the form came from, it must be this host. */
 static int
@@ -451,6 +438,158 @@ auth_same_origin(gw_http_req_t *req)
     return strcasecmp(o + 3, host) == 0;
 }
 
+/* ---- Password checks, off the loop ----
+ *
+ * PBKDF2 takes ~0.1 s by design; on the loop it would stall every
+ * transport. Each login runs it on a short-lived thread (at most
+ * AUTH_MAX_CHECKS at once), which marks itself done and wakes the loop
+ * through api->login_async; the loop joins it and answers. At stop the
+ * threads are joined (they end within one hash) and answered 503. */
+
+struct gw__api_check_s {
+    gw__api_t *api;
+    gw_http_req_t *req;
+    pthread_t thread;
+    char *email, *password, *next, *hash;
+    char peer[64];
+    int known;                   /* the e-mail is in USERS */
+    int ok;                      /* set by the thread */
+    int done;                    /* under api->login_mu */
+    struct gw__api_check_s *nextc;
+};
+
+static void *
+auth_check_thread(void *arg)
+{
+    gw__api_check_t *c = arg;
+    int ok = c->hash != NULL && c->password != NULL &&
+             gw__password_verify(c->password, c->hash);
+
+    pthread_mutex_lock(&c->api->login_mu);
+    c->ok = ok && c->known;
+    c->done = 1;
+    pthread_mutex_unlock(&c->api->login_mu);
+    ev_async_send(c->api->d->loop, &c->api->login_async);
+    return NULL;
+}
+
+static void
+auth_check_free(gw__api_check_t *c)
+{
+    if (c->password != NULL) {
+        OPENSSL_cleanse(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->email);
+    free(c->next);
+    free(c->hash);
+    free(c);
+}
+
+/* The answer once the password is checked: a cookie, or a delayed 401. */
+static void
+auth_check_answer(gw__api_t *api, gw__api_check_t *c)
+{
+    gw__api_throttle_t *t;
+    gw__api_delay_t *dl;
+    double delay = 1.0;
+    unsigned i;
+
+    if (c->ok) {
+        const gw__user_t *user = auth_user(gw__api_cfg(api), c->email);
+        char *value = user ? gw__api_session_make(
+                                 api, user->email,
+                                 (int64_t) time(NULL) + GW__API_SESSION_TTL)
+                           : NULL;
+        char hdr[1400];
+        char buf[1024];
+
+        if (value == NULL) {
+            gw__http_error(c->req, 500, "the user is gone or out of memory");
+            return;
+        }
+        t = auth_throttle(api, c->peer, 0);
+        if (t != NULL)
+            t->failures = 0;
+        snprintf(hdr, sizeof(hdr),
+                 "Set-Cookie: %s=%s; Path=%s; Max-Age=%d; HttpOnly; "
+                 "SameSite=Lax\r\n",
+                 GW__API_SESSION_COOKIE, value, gw__api_cookie_path(api),
+                 GW__API_SESSION_TTL);
+        free(value);
+        gw__log_info("server: %s logged in from %s", user->email, c->peer);
+        gw__api_redirect(c->req,
+                         auth_safe_next(api, c->next, buf, sizeof(buf)), hdr);
+        return;
+    }
+    t = auth_throttle(api, c->peer, 1);
+    t->failures++;
+    t->last = auth_now();
+    for (i = 1; i < t->failures && delay < AUTH_MAX_DELAY; i++)
+        delay *= 2;
+    if (delay > AUTH_MAX_DELAY)
+        delay = AUTH_MAX_DELAY;
+    gw__log_warning("server: failed login for \"%s\" from %s (%s; failure %u "
+                    "from this address, answering in %.0f s)",
+                    c->email ? c->email : "", c->peer,
+                    c->known ? "wrong password" : "unknown user", t->failures,
+                    delay);
+    gw__metrics_count("server", GW_COUNTER_AUTH_FAILED, "login", 1);
+    dl = calloc(1, sizeof(*dl));
+    if (dl == NULL) {
+        gw__http_error(c->req, 500, "out of memory");
+        return;
+    }
+    dl->api = api;
+    dl->req = c->req;
+    dl->email = c->email;
+    dl->next = c->next;
+    c->email = c->next = NULL;
+    ev_timer_init(&dl->timer, auth_delay_fire, delay, 0.);
+    dl->timer.data = dl;
+    dl->nextd = api->delays;
+    if (api->delays != NULL)
+        api->delays->prev = dl;
+    api->delays = dl;
+    ev_timer_start(api->d->loop, &dl->timer);
+}
+
+static void
+auth_checks_done(struct ev_loop *loop, ev_async *w, int revents)
+{
+    gw__api_t *api = w->data;
+    gw__api_check_t **pp = &api->checks;
+
+    (void) loop;
+    (void) revents;
+    while (*pp != NULL) {
+        gw__api_check_t *c = *pp;
+        int done;
+
+        pthread_mutex_lock(&api->login_mu);
+        done = c->done;
+        pthread_mutex_unlock(&api->login_mu);
+        if (!done) {
+            pp = &c->nextc;
+            continue;
+        }
+        *pp = c->nextc;
+        api->nchecks--;
+        pthread_join(c->thread, NULL);
+        auth_check_answer(api, c);
+        auth_check_free(c);
+    }
+}
+
+void
+gw__api_auth_start(gw__api_t *api)
+{
+    pthread_mutex_init(&api->login_mu, NULL);
+    ev_async_init(&api->login_async, auth_checks_done);
+    api->login_async.data = api;
+    ev_async_start(api->d->loop, &api->login_async);
+}
+
 void
 gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
 {
@@ -458,98 +597,47 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
     const char *peer = gw__http_peer(req);
     size_t blen = 0;
     const char *body = gw__http_body(req, &blen);
-    char *email = auth_form_field(body ? body : "", blen, "email");
-    char *password = auth_form_field(body ? body : "", blen, "password");
-    char *next = auth_form_field(body ? body : "", blen, "next");
     const gw__user_t *user;
-    gw__api_throttle_t *t;
-    int ok = 0;
+    gw__api_check_t *c;
 
-    if (peer == NULL)
-        peer = "?";
     if (!auth_same_origin(req)) {
         gw__http_respond(req, 403, "text/plain; charset=utf-8", NULL,
                          "login form posted from another site\n", 36);
-        goto out;
+        return;
     }
-    user = email ? auth_user(cfg, email) : NULL;
-    if (user != NULL && password != NULL) {
-        ok = gw__password_verify(password, user->password_hash);
-    } else {
-        /* Spend the same time for an unknown e-mail. */
-        if (api->dummy_hash == NULL)
-            api->dummy_hash = gw__password_hash("not a password");
-        if (api->dummy_hash != NULL)
-            (void) gw__password_verify(password ? password : "",
-                                       api->dummy_hash);
+    if (api->nchecks >= AUTH_MAX_CHECKS) {
+        gw__http_respond(req, 503, "text/plain; charset=utf-8",
+                         "Retry-After: 1\r\n",
+                         "too many logins at once: try again\n", 35);
+        return;
     }
-    if (ok) {
-        char *value = gw__api_session_make(api, user->email,
-                                           (int64_t) time(NULL) +
-                                               GW__API_SESSION_TTL);
-        char hdr[1400];
-        char buf[1024];
-
-        t = auth_throttle(api, peer, 0);
-        if (t != NULL)
-            t->failures = 0;
-        if (value == NULL) {
-            gw__http_error(req, 500, "out of memory");
-            goto out;
-        }
-        snprintf(hdr, sizeof(hdr),
-                 "Set-Cookie: %s=%s; Path=%s; Max-Age=%d; HttpOnly; "
-                 "SameSite=Lax\r\n",
-                 GW__API_SESSION_COOKIE, value, gw__api_cookie_path(api),
-                 GW__API_SESSION_TTL);
-        free(value);
-        gw__log_info("server: %s logged in from %s", user->email, peer);
-        gw__api_redirect(req, auth_safe_next(api, next, buf, sizeof(buf)),
-                         hdr);
-        goto out;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
     }
-    t = auth_throttle(api, peer, 1);
-    t->failures++;
-    t->last = auth_now();
-    {
-        gw__api_delay_t *dl = calloc(1, sizeof(*dl));
-        double delay = 1.0;
-        unsigned i;
-
-        for (i = 1; i < t->failures && delay < AUTH_MAX_DELAY; i++)
-            delay *= 2;
-        if (delay > AUTH_MAX_DELAY)
-            delay = AUTH_MAX_DELAY;
-        gw__log_warning("server: failed login for \"%s\" from %s (%s; "
-                        "failure %u from this address, answering in %.0f s)",
-                        email ? email : "", peer,
-                        user ? "wrong password" : "unknown user",
-                        t->failures, delay);
-        gw__metrics_count("server", GW_COUNTER_AUTH_FAILED, "login", 1);
-        if (dl == NULL) {
-            gw__http_error(req, 500, "out of memory");
-            goto out;
-        }
-        dl->api = api;
-        dl->req = req;
-        dl->email = email;
-        dl->next = next;
-        email = next = NULL;
-        ev_timer_init(&dl->timer, auth_delay_fire, delay, 0.);
-        dl->timer.data = dl;
-        dl->nextd = api->delays;
-        if (api->delays != NULL)
-            api->delays->prev = dl;
-        api->delays = dl;
-        ev_timer_start(api->d->loop, &dl->timer);
+    c->api = api;
+    c->req = req;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+    c->email = auth_form_field(body ? body : "", blen, "email");
+    c->password = auth_form_field(body ? body : "", blen, "password");
+    c->next = auth_form_field(body ? body : "", blen, "next");
+    user = c->email ? auth_user(cfg, c->email) : NULL;
+    c->known = user != NULL;
+    /* Unknown e-mails cost the same time: check against a dummy hash. */
+    if (user == NULL && api->dummy_hash == NULL)
+        api->dummy_hash = gw__password_hash("not a password");
+    c->hash = strdup(user ? user->password_hash
+                          : api->dummy_hash ? api->dummy_hash : "");
+    if (c->hash == NULL ||
+        pthread_create(&c->thread, NULL, auth_check_thread, c) != 0) {
+        auth_check_free(c);
+        gw__http_error(req, 500, "cannot start the password check");
+        return;
     }
-out:
-    if (password != NULL) {
-        OPENSSL_cleanse(password, strlen(password));
-        free(password);
-    }
-    free(email);
-    free(next);
+    c->nextc = api->checks;
+    api->checks = c;
+    api->nchecks++;
 }
 
 void
@@ -565,4 +653,32 @@ gw__api_logout(gw__api_t *api, gw_http_req_t *req)
              GW__API_SESSION_COOKIE, gw__api_cookie_path(api));
     snprintf(loc, sizeof(loc), "%s/login", cfg->prefix);
     gw__api_redirect(req, loc, hdr);
+}
+
+void
+gw__api_auth_stop(gw__api_t *api)
+{
+    gw__api_delay_t *dl, *next;
+    gw__api_check_t *c, *cn;
+
+    for (c = api->checks; c != NULL; c = cn) {
+        cn = c->nextc;
+        pthread_join(c->thread, NULL);
+        gw__http_respond(c->req, 503, "text/plain; charset=utf-8", NULL,
+                         "the server is stopping\n", 23);
+        auth_check_free(c);
+    }
+    api->checks = NULL;
+    api->nchecks = 0;
+    ev_async_stop(api->d->loop, &api->login_async);
+    pthread_mutex_destroy(&api->login_mu);
+
+    for (dl = api->delays; dl != NULL; dl = next) {
+        next = dl->nextd;
+        ev_timer_stop(api->d->loop, &dl->timer);
+        gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
+                         "the server is stopping\n", 23);
+        auth_delay_free(dl);
+    }
+    api->delays = NULL;
 }

@@ -20,6 +20,7 @@
 #include <config.h>
 #endif
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,9 @@ typedef struct gw__api_delay_s {
     struct gw__api_delay_s *prev, *nextd;
 } gw__api_delay_t;
 
+/* A password being checked on its own thread (api_auth.c). */
+typedef struct gw__api_check_s gw__api_check_t;
+
 typedef struct gw__api_throttle_s {
     char ip[64];
     unsigned failures;
@@ -75,6 +79,10 @@ struct gw__api_s {
     unsigned char session_key[32]; /* used when cookie_secret is unset */
     int have_session_key;
     char *dummy_hash;              /* verified for unknown e-mails */
+    gw__api_check_t *checks;       /* password checks in flight */
+    unsigned nchecks;
+    pthread_mutex_t login_mu;      /* guards each check's done flag */
+    ev_async login_async;          /* a check thread is done */
 };
 
 /* Who a request is, as decided by gw__api_access. */
@@ -139,7 +147,10 @@ char *gw__api_session_make(gw__api_t *api, const char *email,
                            int64_t expiry);
 int gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
                           char *email, size_t email_size);
-/* Answers the delayed logins 503 and frees them (at stop). */
+/* Starts the login machinery (the password-check wake-up). */
+void gw__api_auth_start(gw__api_t *api);
+/* Joins the password checks, answers them and the delayed logins 503, and
+ * frees them (at stop). */
 void gw__api_auth_stop(gw__api_t *api);
 
 /* ---- api_stats.c ---- */
