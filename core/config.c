@@ -58,10 +58,17 @@ cf_fail(gw_error_t *err, const config_setting_t *s, const char *path,
     char msg[GW_ERROR_MAX];
     va_list ap;
 
+    const char *file = cf_file(s, path), *slash;
+
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return gw_error_set(err, "%s:%d: %s", cf_file(s, path), cf_line(s), msg);
+    /* An @include'd file is named as written: relative to the main file. */
+    if (path != NULL && file[0] != '/' && strcmp(file, path) != 0 &&
+        (slash = strrchr(path, '/')) != NULL)
+        return gw_error_set(err, "%.*s/%s:%d: %s", (int) (slash - path), path,
+                            file, cf_line(s), msg);
+    return gw_error_set(err, "%s:%d: %s", file, cf_line(s), msg);
 }
 
 static const char *
@@ -738,6 +745,16 @@ gw__config_load(const char *path, gw__config_t *cfg, gw_error_t *err)
     config_init(&cfg->lc);
     cfg->path = strdup(path);
     cf_defaults(cfg);
+    {
+        /* @include "x.conf" is relative to this file's directory. */
+        char *dir = strdup(path), *slash = strrchr(dir, '/');
+
+        if (slash != NULL) {
+            *slash = '\0';
+            config_set_include_dir(&cfg->lc, dir[0] != '\0' ? dir : "/");
+        }
+        free(dir);
+    }
     if (config_read_file(&cfg->lc, path) != CONFIG_TRUE) {
         if (config_error_type(&cfg->lc) == CONFIG_ERR_FILE_IO) {
             FILE *f = fopen(path, "r");
@@ -749,10 +766,18 @@ gw__config_load(const char *path, gw__config_t *cfg, gw_error_t *err)
                          f != NULL ? "I/O error" : strerror(e));
         } else {
             const char *file = config_error_file(&cfg->lc);
+            const char *slash = strrchr(path, '/');
 
-            gw_error_set(err, "%s:%d: %s", file != NULL ? file : path,
-                         config_error_line(&cfg->lc),
-                         config_error_text(&cfg->lc));
+            if (file == NULL)
+                file = path;
+            if (file[0] != '/' && strcmp(file, path) != 0 && slash != NULL)
+                gw_error_set(err, "%.*s/%s:%d: %s", (int) (slash - path),
+                             path, file, config_error_line(&cfg->lc),
+                             config_error_text(&cfg->lc));
+            else
+                gw_error_set(err, "%s:%d: %s", file,
+                             config_error_line(&cfg->lc),
+                             config_error_text(&cfg->lc));
         }
         gw__config_free(cfg);
         return GW_ERR;

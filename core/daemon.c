@@ -376,6 +376,8 @@ dm_start(gw__daemon_t *d)
         if (d->ntransports == 0)
             gw__log_warning("BACKENDS lists no transports: this aggregator "
                             "receives nothing");
+        if (d->cfg->nprojects == 0)
+            gw__log_warning("PROJECTS is empty: every event will be refused");
     } else {
         dm_log_start(d);
     }

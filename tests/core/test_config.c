@@ -354,6 +354,38 @@ START_TEST(test_plugin_path_string)
 }
 END_TEST
 
+START_TEST(test_include)
+{
+    gw__config_t cfg;
+    gw_error_t err;
+    char inc[600], want[1300];
+    FILE *f;
+
+    /* Relative to the including file, whatever the working directory. */
+    snprintf(inc, sizeof(inc), "%s/projects.conf", tmpdir);
+    f = fopen(inc, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("PROJECTS = {\n  shop = { public_key = \"p\"; private_key = \"q\"; };\n};\n",
+          f);
+    fclose(f);
+    ck_assert_int_eq(chdir("/"), 0);
+    load_ok("FLUSH_INTERVAL = 100;\n@include \"projects.conf\"\n", &cfg);
+    ck_assert_uint_eq(cfg.nprojects, 1);
+    gw__config_free(&cfg);
+
+    /* An error inside the included file names that file and its line. */
+    f = fopen(inc, "w");
+    fputs("# projects\nPROJECTS = {\n  shop = 5;\n};\n", f);
+    fclose(f);
+    write_conf("@include \"projects.conf\"\n");
+    ck_assert_int_eq(gw__config_load(path, &cfg, &err), GW_ERR);
+    snprintf(want, sizeof(want), "%s:3: PROJECTS.shop must be a public key "
+             "string or a group { public_key = \"...\"; private_key = "
+             "\"...\"; }, not an integer", inc);
+    ck_assert_str_eq(err.msg, want);
+}
+END_TEST
+
 /* ---- Plugin key tables ---- */
 
 typedef struct ak_state_s {
@@ -523,6 +555,7 @@ config_suite(void)
     tcase_add_test(tc, test_prefix_forms);
     tcase_add_test(tc, test_plugin_path_string);
     tcase_add_test(tc, test_write_new);
+    tcase_add_test(tc, test_include);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("apply_keys");
