@@ -10,4 +10,3 @@ storage_memory_la_SOURCES = \
 storage_memory_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 storage_memory_la_LIBADD = -lm
 EXTRA_DIST += plugins/storage/memory/README.md
-include $(srcdir)/tests/storage/local.mk
