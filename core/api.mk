@@ -11,3 +11,12 @@ libgwcore_la_SOURCES += \
 TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
 EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 	tests/browser/dashboard.mjs
+
+# Unit suite of the pure parts (ranges, periods, sessions, escaping).
+if HAVE_CHECK
+check_PROGRAMS += tests/core/test_api
+TESTS += tests/core/test_api
+endif
+tests_core_test_api_SOURCES = tests/core/test_api.c
+tests_core_test_api_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_core_test_api_LDADD = $(TEST_LDADD)
