@@ -73,9 +73,18 @@ typedef struct auth_sign_s {
     char sign[33];
 } auth_sign_t;
 
+/* Keyed digests of a project's keys, for comparing Basic credentials and
+ * key pairs in constant time without hashing the keys on every request. */
+typedef struct auth_keydig_s {
+    const gw__project_t *project; /* NULL: empty */
+    unsigned char pub[32];
+    unsigned char priv[32];
+} auth_keydig_t;
+
 struct gw__auth_s {
     const gw__config_t *cfg;
     auth_sign_t signs[AUTH_SIGN_CACHE];
+    auth_keydig_t keydigs[AUTH_SIGN_CACHE];
     double (*now_fn)(void);
     auth_replay_t *replays;
     unsigned char cmp_key[32]; /* for comparing secrets of any length */
@@ -122,6 +131,8 @@ gw__auth_set_config(gw__auth_t *a, const gw__config_t *cfg)
     a->cfg = cfg;
     OPENSSL_cleanse(a->signs, sizeof(a->signs));
     memset(a->signs, 0, sizeof(a->signs));
+    OPENSSL_cleanse(a->keydigs, sizeof(a->keydigs));
+    memset(a->keydigs, 0, sizeof(a->keydigs));
 }
 
 static void
@@ -151,6 +162,7 @@ gw__auth_free(gw__auth_t *a)
     }
     OPENSSL_cleanse(a->cmp_key, sizeof(a->cmp_key));
     OPENSSL_cleanse(a->signs, sizeof(a->signs));
+    OPENSSL_cleanse(a->keydigs, sizeof(a->keydigs));
     free(a);
 }
 
@@ -169,20 +181,34 @@ auth_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-/* Constant-time equality of two byte strings of any length: compares
- * keyed digests, so neither the contents nor where they differ leak. */
-static int
-auth_secret_eq(const gw__auth_t *a, const char *x, size_t xlen,
-               const char *y, size_t ylen)
+/* The keyed digest used to compare secrets of any length in constant
+ * time: equal digests, equal strings; neither the contents nor where they
+ * differ leak. */
+static void
+auth_digest(const gw__auth_t *a, const char *x, size_t len,
+            unsigned char out[32])
 {
-    unsigned char dx[32], dy[32];
-    unsigned int lx = 0, ly = 0;
+    unsigned int l = 0;
 
-    HMAC(EVP_sha256(), a->cmp_key, sizeof(a->cmp_key),
-         (const unsigned char *) x, xlen, dx, &lx);
-    HMAC(EVP_sha256(), a->cmp_key, sizeof(a->cmp_key),
-         (const unsigned char *) y, ylen, dy, &ly);
-    return lx == 32 && ly == 32 && CRYPTO_memcmp(dx, dy, 32) == 0;
+    if (HMAC(EVP_sha256(), a->cmp_key, sizeof(a->cmp_key),
+             (const unsigned char *) x, len, out, &l) == NULL
+        || l != 32)
+        RAND_bytes(out, 32); /* fails closed: matches nothing */
+}
+
+/* The digests of a project's keys, from the cache or computed. */
+static const auth_keydig_t *
+auth_keydig(gw__auth_t *a, const gw__project_t *p)
+{
+    uint64_t h = (uint64_t) (uintptr_t) p * 0x9e3779b97f4a7c15ull;
+    auth_keydig_t *e = &a->keydigs[(h >> 32) % AUTH_SIGN_CACHE];
+
+    if (e->project != p) {
+        auth_digest(a, p->public_key, strlen(p->public_key), e->pub);
+        auth_digest(a, p->private_key, strlen(p->private_key), e->priv);
+        e->project = p;
+    }
+    return e;
 }
 
 /* Splits s[0..len) at runs of spaces and tabs. Returns the number of
@@ -787,7 +813,9 @@ auth_basic(gw__auth_t *a, const char *val, size_t len,
     unsigned char *dec;
     long n;
     const char *colon;
-    size_t l1, l2, pl, sl;
+    const auth_keydig_t *kd;
+    unsigned char d1[32], d2[32];
+    size_t l1, l2;
     int ok;
 
     while (len > 0 && (*val == ' ' || *val == '\t')) {
@@ -820,13 +848,14 @@ auth_basic(gw__auth_t *a, const char *val, size_t len,
     }
     l1 = (size_t) (colon - (const char *) dec);
     l2 = (size_t) n - l1 - 1;
-    pl = strlen(p->public_key);
-    sl = strlen(p->private_key);
+    kd = auth_keydig(a, p);
+    auth_digest(a, (char *) dec, l1, d1);
+    auth_digest(a, colon + 1, l2, d2);
     /* public:private, or private:public; all four compared always. */
-    ok = (auth_secret_eq(a, (char *) dec, l1, p->public_key, pl)
-          & auth_secret_eq(a, colon + 1, l2, p->private_key, sl))
-         | (auth_secret_eq(a, (char *) dec, l1, p->private_key, sl)
-            & auth_secret_eq(a, colon + 1, l2, p->public_key, pl));
+    ok = ((CRYPTO_memcmp(d1, kd->pub, 32) == 0)
+          & (CRYPTO_memcmp(d2, kd->priv, 32) == 0))
+         | ((CRYPTO_memcmp(d1, kd->priv, 32) == 0)
+            & (CRYPTO_memcmp(d2, kd->pub, 32) == 0));
     OPENSSL_cleanse(dec, (size_t) n);
     free(dec);
     if (!ok)
@@ -842,6 +871,8 @@ auth_keys(gw__auth_t *a, const gw_auth_req_t *req, const char **project,
           const char **reason, gw_error_t *err)
 {
     const gw__project_t *p;
+    const auth_keydig_t *kd;
+    unsigned char d1[32], d2[32];
     int ok;
 
     if (req->project == NULL || req->public_key == NULL
@@ -852,10 +883,11 @@ auth_keys(gw__auth_t *a, const gw_auth_req_t *req, const char **project,
     if (p == NULL)
         return auth_unknown_project(req->project, strlen(req->project),
                                     reason, err);
-    ok = auth_secret_eq(a, req->public_key, strlen(req->public_key),
-                        p->public_key, strlen(p->public_key))
-         & auth_secret_eq(a, req->private_key, strlen(req->private_key),
-                          p->private_key, strlen(p->private_key));
+    kd = auth_keydig(a, p);
+    auth_digest(a, req->public_key, strlen(req->public_key), d1);
+    auth_digest(a, req->private_key, strlen(req->private_key), d2);
+    ok = (CRYPTO_memcmp(d1, kd->pub, 32) == 0)
+         & (CRYPTO_memcmp(d2, kd->priv, 32) == 0);
     if (!ok)
         return auth_fail(reason, "bad_signature", err,
                          "the keys do not match project \"%s\"'s keys",
