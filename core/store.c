@@ -73,6 +73,8 @@ struct gw__store_s {
     st_list_t done;            /* finished jobs and waiters for the loop */
     uint64_t tables_in;        /* tables handed over (loop side) */
     uint64_t tables_done;      /* tables stored or dropped */
+    uint64_t drop_from;        /* the last refused batch held tables */
+    uint64_t drop_to;          /* drop_from < n <= drop_to */
     int closing;
     int thread_done;
     double deadline;           /* closing: monotonic time to give up */
@@ -281,6 +283,10 @@ st_store_current(gw__store_t *st)
     gw__batch_free(st->current);
     pthread_mutex_lock(&st->mu);
     st->current = NULL;
+    if (rc != GW_OK) {
+        st->drop_from = st->tables_done;
+        st->drop_to = st->current_upto;
+    }
     if (st->current_upto > st->tables_done)
         st->tables_done = st->current_upto;
     st_update_pending(st);
@@ -452,7 +458,11 @@ gw__store_when_stored(gw__store_t *st, gw__store_done_fn done, void *arg)
     pthread_mutex_lock(&st->mu);
     it->target = st->tables_in;
     if (it->target <= st->tables_done) {
-        it->rc = GW_OK;
+        /* Done already: stored, unless its last table was in the batch
+         * the storage refused most recently. */
+        it->rc = it->target > st->drop_from && it->target <= st->drop_to
+                     ? GW_ERR
+                     : GW_OK;
         st_push(&st->done, it);
         ev_async_send(st->loop, &st->async);
     } else if (st->closing) {
