@@ -526,6 +526,16 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
                            i);
             goto out;
         }
+        /* The original UI sends "" for "no filter". */
+        if (json_is_string(json_object_get(m, "filter_name")) &&
+            json_string_length(json_object_get(m, "filter_name")) == 0 &&
+            (json_object_get(m, "filter_value") == NULL ||
+             json_is_null(json_object_get(m, "filter_value")) ||
+             (json_is_string(json_object_get(m, "filter_value")) &&
+              json_string_length(json_object_get(m, "filter_value")) == 0))) {
+            json_object_del(m, "filter_name");
+            json_object_del(m, "filter_value");
+        }
         if (embed_str(m, "filter_name", &fn, 0) != GW_OK ||
             (json_is_string(json_object_get(m, "filter_value")) == 0 &&
              json_object_get(m, "filter_value") != NULL &&

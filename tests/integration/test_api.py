@@ -285,6 +285,16 @@ def test_embedded_validation():
         'metrics[0]: "metric_name" is required (a string of 1..255 bytes)')
     bad(dict(ok, metrics=[{"metric_name": "a", "filter_name": "s"}]),
         'metrics[0]: give both "filter_name" and "filter_value", or neither')
+    # The original UI's body: extra keys, "stack", empty filters.
+    legacy = {"id": "c1", "type": "chart", "name": "API calls", "renderer": "stack",
+              "period": "day", "metrics": [{"metric_name": "orders", "filter_name": "",
+                                            "filter_value": "", "id": "m1"}]}
+    status, _, data = D.request("POST", "/api/v1/test_project/embedded/", body=legacy)
+    assert status == 200, data
+    j = get_json(D, "/api/v1/embedded/%s.json?from_date=2014-02-15&to_date=2014-02-15"
+                 % json.loads(data)["id"], 200)
+    assert (j["renderer"], j["metrics"][0]["filter_name"], j["metrics"][0]["range"]) == (
+        "stacked", None, [[DAY_0215, 3]]), j
     status, _, data = D.request("POST", "/api/v1/nope/embedded/", body=ok)
     assert status == 404, status
 
