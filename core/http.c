@@ -459,6 +459,8 @@ conn_collect(http_conn_t *c)
             c->qtail = NULL;
         c->nqueued--;
         req_free(r);
+        if (c->state == HTTP_IDLE)
+            c->mark = conn_now(c); /* idle time counts from the answer */
         if (last) {
             c->closing = 1;
             /* Nothing after a closing answer is sent. */

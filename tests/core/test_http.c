@@ -66,6 +66,13 @@ handler(void *arg, gw_http_req_t *req)
         ev_timer_start(loop, &later_timer);
         return;
     }
+    if (strcmp(path, "/slow") == 0) {
+        /* Answered after more than the idle timeout (1 s). */
+        later_req = req;
+        ev_timer_set(&later_timer, 1.3, 0.);
+        ev_timer_start(loop, &later_timer);
+        return;
+    }
     if (strcmp(path, "/never") == 0) {
         later_req = req; /* answered only by the server's close */
         return;
@@ -467,6 +474,21 @@ START_TEST(test_idle_closes_silently)
 }
 END_TEST
 
+START_TEST(test_idle_counts_from_answer)
+{
+    int fd = connect_srv();
+
+    /* The handler takes longer than the idle timeout; the connection is
+     * not idle while it waits, and stays usable after the answer. */
+    send_str(fd, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect_response(fd, HEAD200("5") "later");
+    usleep(200000);
+    send_str(fd, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect_response(fd, HEAD200("21") "GET /a ? host=h body=");
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_body_413)
 {
     int fd = connect_srv();
@@ -709,6 +731,7 @@ http_suite(void)
     tcase_add_test(tc, test_malformed_400);
     tcase_add_test(tc, test_timeout_408);
     tcase_add_test(tc, test_idle_closes_silently);
+    tcase_add_test(tc, test_idle_counts_from_answer);
     tcase_add_test(tc, test_body_413);
     tcase_add_test(tc, test_headers_431);
     tcase_add_test(tc, test_max_connections);
