@@ -13,13 +13,16 @@
 # the ratios.
 #
 # Usage: tools/bench.sh [--quick] [--builddir DIR] [--only a,b,...]
-#                       [--no-install] [--no-pin] [--out FILE]
+#                       [--no-install] [--no-pin] [--out FILE] [--rcvbuf N]
 #   --quick       a short run (fewer, shorter steps)
 #   --builddir    where gottwall and tools/gwload are built (default: .)
 #   --only        scenario names (see --list)
 #   --no-install  do not apt-get/npm install the peers (skip missing ones)
 #   --no-pin      do not pin the servers to CPU 1 and the generator to CPU 0
 #   --out FILE    also write the result rows (tab-separated) to FILE
+#   --rcvbuf N    set net.core.rmem_default (and rmem_max if lower) to N
+#                 bytes while it runs, so the peers' UDP sockets get the
+#                 receive buffer GottWall asks for (4 MiB); restored at exit
 #
 # All traffic goes to 127.0.0.1. Every process it starts is stopped at exit.
 set -u
@@ -31,6 +34,7 @@ ONLY=""
 INSTALL=1
 PIN=1
 OUT=""
+RCVBUF=""
 LOSS_MAX=0.1
 
 SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
@@ -48,6 +52,8 @@ while [ $# -gt 0 ]; do
     --only=*) ONLY=${1#*=} ;;
     --no-install) INSTALL=0 ;;
     --no-pin) PIN=0 ;;
+    --rcvbuf) RCVBUF=$2; shift ;;
+    --rcvbuf=*) RCVBUF=${1#*=} ;;
     --out) OUT=$2; shift ;;
     --out=*) OUT=${1#*=} ;;
     --list) echo $SCENARIOS; exit 0 ;;
@@ -91,6 +97,10 @@ cleanup() {
         done
         kill -9 "$p" 2>/dev/null
     done
+    if [ -n "${RMEM_SAVED:-}" ]; then
+        echo "$RMEM_SAVED" >/proc/sys/net/core/rmem_default
+        echo "$RMEM_MAX_SAVED" >/proc/sys/net/core/rmem_max
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -344,9 +354,11 @@ EOF
 
 # ---- measurements ----
 
-udp_errors() { # InErrors of /proc/net/snmp's Udp line (RcvbufErrors are a part)
-    awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
-                   else { print $c["InErrors"] } }' /proc/net/snmp
+# Datagrams the kernel dropped on the server's UDP socket (the drops column
+# of /proc/net/udp for 127.0.0.1:UDP_PORT; 0 for TCP scenarios).
+udp_drops() {
+    [ -n "${UDP_PORT:-}" ] || { echo 0; return; }
+    awk -v a="$(printf '0100007F:%04X' "$UDP_PORT")" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp
 }
 
 # CPU seconds (user + system) of a process and its threads.
@@ -393,7 +405,7 @@ field() { # line name
 step() { # rate
     local rate=$1 line e0 e1 stored sent secs pids
     pids=$(server_pids | tr ' ' ',')
-    e0=$(udp_errors)
+    e0=$(udp_drops)
     if [ "$KIND" = gottwall ]; then
         line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
             --server-pid "$pids" --read-back "http://127.0.0.1:$GW_SERVER_PORT" \
@@ -419,12 +431,12 @@ step() { # rate
             elif awk -v a="$now" -v b="$t0" -v s="$SETTLE" 'BEGIN { exit !(a - b >= s) }'; then break; fi
         done ;;
     esac
-    e1=$(udp_errors)
+    e1=$(udp_drops)
     STEP_SENT=${sent:-0}; STEP_SECS=${secs:-0}; STEP_STORED=${stored:-0}
     STEP_UDPERR=$((e1 - e0)); STEP_CPU=$(field "$line" server_cpu); STEP_CPU=${STEP_CPU:-0}
     STEP_LOSS=$(awk -v s="$STEP_SENT" -v k="$STEP_STORED" 'BEGIN { if (s > 0) printf "%.3f", 100 * (s - k) / s; else print "100" }')
     STEP_RATE=$(awk -v k="$STEP_STORED" -v t="$STEP_SECS" 'BEGIN { if (t > 0) printf "%.0f", k / t; else print 0 }')
-    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_errors=$STEP_UDPERR server_cpu=${STEP_CPU}s"
+    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_drops=$STEP_UDPERR server_cpu=${STEP_CPU}s"
 }
 
 ok_loss() { awk -v l="$1" -v m="$LOSS_MAX" 'BEGIN { exit !(l <= m) }'; }
@@ -477,17 +489,19 @@ run_scenario() { # name kind gen-args...
     NAME=$1; KIND=$2; shift 2
     want "$NAME" || return 0
     local pv
+    UDP_PORT=""
     case $KIND in
     gottwall)
         start_gottwall "$1" || { log "$NAME skipped: gottwall did not start"; return 0; }
         pv=GW_PORT_$1
-        GEN_ARGS=(--proto "$1" --port "${!pv}") ;;
+        GEN_ARGS=(--proto "$1" --port "${!pv}")
+        case $1 in statsd|udp) UDP_PORT=${!pv} ;; esac ;;
     collectd)
         [ -x "$COLLECTD" ] || { log "$NAME skipped: no collectd"; return 0; }
-        start_collectd || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT") ;;
+        start_collectd || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
     etsy)
         [ -f "$ETSY" ] || { log "$NAME skipped: no Etsy statsd"; return 0; }
-        start_etsy || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT") ;;
+        start_etsy || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
     nginx)
         [ -x "$NGINX" ] || { log "$NAME skipped: no nginx"; return 0; }
         start_nginx || return 0; GEN_ARGS=(--proto http --port "$PEER_PORT") ;;
@@ -538,6 +552,7 @@ report() {
     echo "GottWall benchmark ($( [ $QUICK = 1 ] && echo quick || echo full ); ${STEP_SECONDS}s steps; loss <= $LOSS_MAX%)"
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
     echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1, generator on CPU 0' || echo none)"
+    echo "UDP receive buffers: $( [ -n "$RCVBUF" ] && echo "net.core.rmem_default = $RCVBUF for every server" || echo "as shipped (peers: rmem_default $(cat /proc/sys/net/core/rmem_default) bytes; GottWall asks for 4-8 MiB, capped at rmem_max $(cat /proc/sys/net/core/rmem_max))")"
     echo
     printf '%-18s %12s %12s %8s %9s %8s %9s %9s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "us/event" "peakKiB"
     awk -F'\t' 'NF == 9 {
@@ -572,6 +587,18 @@ report() {
 }
 
 install_peers
+if [ -n "$RCVBUF" ]; then
+    RMEM_SAVED=$(cat /proc/sys/net/core/rmem_default)
+    RMEM_MAX_SAVED=$(cat /proc/sys/net/core/rmem_max)
+    if echo "$RCVBUF" >/proc/sys/net/core/rmem_default 2>/dev/null; then
+        [ "$RMEM_MAX_SAVED" -lt "$RCVBUF" ] && echo "$RCVBUF" >/proc/sys/net/core/rmem_max
+        log "net.core.rmem_default = $RCVBUF for this run (was $RMEM_SAVED)"
+    else
+        RMEM_SAVED=""
+        log "cannot set net.core.rmem_default (not root?): --rcvbuf ignored"
+        RCVBUF=""
+    fi
+fi
 log "build dir $BUILDDIR; temp dir $TMP"
 run_scenario statsd40-gottwall gottwall statsd --per-packet 40 --metrics 1000
 run_scenario statsd40-collectd collectd - --per-packet 40 --metrics 1000
