@@ -32,7 +32,9 @@ int gw__http_listen(struct ev_loop *loop, const char *name,
  * graceful stop). */
 void gw__http_stop_accepting(gw_http_server_t *srv);
 
-/* Closes everything; unanswered requests are answered 503 first. */
+/* Closes everything; unanswered requests are answered 503 first. A request
+ * the handler still holds stays valid: answering it later is safe (the
+ * answer is discarded and the request freed). */
 void gw__http_close(gw_http_server_t *srv);
 
 /* The port actually bound (for PORT = 0 in tests). */
