@@ -892,6 +892,17 @@ run_http(gl_thread_t *t)
             }
             if ((evs[k].events & EPOLLOUT) && http_flush(c) < 0 && http_reconnect(t, c, ep) < 0)
                 goto out;
+            /* refill this connection at once, so the server always has
+             * requests waiting rather than getting them in bursts */
+            while (!c->wpending && c->inflight < opt.pipeline && !time_up(t) && pace(t, 1) > 0) {
+                http_start(t, c, next, seq++);
+                next = (next + 1) % ring_units;
+                if (http_flush(c) < 0) {
+                    if (http_reconnect(t, c, ep) < 0)
+                        goto out;
+                    break;
+                }
+            }
         }
     }
 out:
