@@ -29,6 +29,7 @@ set -u
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BUILDDIR=$(pwd)
+ARGS="$*"
 QUICK=0
 ONLY=""
 INSTALL=1
@@ -550,15 +551,22 @@ series_memory() {
 report() {
     echo
     echo "GottWall benchmark ($( [ $QUICK = 1 ] && echo quick || echo full ); ${STEP_SECONDS}s steps; loss <= $LOSS_MAX%)"
+    echo "command: tools/bench.sh $ARGS"
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
     echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1, generator on CPU 0' || echo none)"
     echo "UDP receive buffers: $( [ -n "$RCVBUF" ] && echo "net.core.rmem_default = $RCVBUF for every server" || echo "as shipped (peers: rmem_default $(cat /proc/sys/net/core/rmem_default) bytes; GottWall asks for 4-8 MiB, capped at rmem_max $(cat /proc/sys/net/core/rmem_max))")"
     echo
-    printf '%-18s %12s %12s %8s %9s %8s %9s %9s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "us/event" "peakKiB"
+    printf '%-18s %11s %10s %7s %9s %6s %5s %8s %8s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "cpu%" "us/event" "peakKiB"
     awk -F'\t' 'NF == 9 {
         us = ($4 > 0) ? 1e6 * $7 / $4 : 0
-        printf "%-18s %12d %12d %8s %9d %8.2f %9.2f %9d\n", $1, $2, $4, $5, $6, $7, us, $9
+        pct = ($8 > 0) ? 100 * $7 / $8 : 0
+        printf "%-18s %11d %10d %7s %9d %6.2f %5.0f %8.2f %8d\n", $1, $2, $4, $5, $6, $7, pct, us, $9
     }' "$RESULTS"
+    echo
+    echo "events/s: stored events / send seconds of the best step with <= $LOSS_MAX% loss;"
+    echo "udp_drops: datagrams the kernel dropped on the server's socket in that step;"
+    echo "cpu_s, cpu%: the server's CPU time (all threads/processes) while sending;"
+    echo "us/event: cpu_s per stored event; peakKiB: VmHWM after the scenario."
     echo
     awk -F'\t' '
     NF == 9 { r[$1] = $2 }
