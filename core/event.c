@@ -12,6 +12,7 @@
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,37 +453,40 @@ static const char *const key_names[K_COUNT] = {
     "ts", "timestamp", "v", "value", "f", "filters"};
 
 static int
-key_index(const char *k)
+key_index(const char *k, size_t n)
 {
-    switch (k[0]) {
+#define KEY(lit, idx) \
+    if (n == sizeof(lit) - 1 && memcmp(k, lit, n) == 0) \
+        return idx;
+    switch (n ? k[0] : 0) {
     case 'a':
-        if (k[1] == '\0')
-            return K_A;
-        return strcmp(k, "action") == 0 ? K_ACTION : -1;
+        KEY("a", K_A);
+        KEY("action", K_ACTION);
+        break;
     case 't':
-        if (k[1] == 's' && k[2] == '\0')
-            return K_TS;
-        if (strcmp(k, "type") == 0)
-            return K_TYPE;
-        return strcmp(k, "timestamp") == 0 ? K_TIMESTAMP : -1;
+        KEY("ts", K_TS);
+        KEY("type", K_TYPE);
+        KEY("timestamp", K_TIMESTAMP);
+        break;
     case 'p':
-        if (k[1] == '\0')
-            return K_P;
-        return strcmp(k, "project") == 0 ? K_PROJECT : -1;
+        KEY("p", K_P);
+        KEY("project", K_PROJECT);
+        break;
     case 'n':
-        if (k[1] == '\0')
-            return K_N;
-        return strcmp(k, "name") == 0 ? K_NAME : -1;
+        KEY("n", K_N);
+        KEY("name", K_NAME);
+        break;
     case 'v':
-        if (k[1] == '\0')
-            return K_V;
-        return strcmp(k, "value") == 0 ? K_VALUE : -1;
+        KEY("v", K_V);
+        KEY("value", K_VALUE);
+        break;
     case 'f':
-        if (k[1] == '\0')
-            return K_F;
-        return strcmp(k, "filters") == 0 ? K_FILTERS : -1;
+        KEY("f", K_F);
+        KEY("filters", K_FILTERS);
+        break;
     }
     return -1;
+#undef KEY
 }
 
 /* The first non-null of slots first..last: its index, or -1. */
@@ -498,15 +502,15 @@ pick(json_t *const *slot, int first, int last)
 }
 
 static int
-parse_action(const char *s, gw_action_t *a)
+parse_action(const char *s, size_t n, gw_action_t *a)
 {
-    if (strcmp(s, "incr") == 0)
+    if (n == 4 && memcmp(s, "incr", 4) == 0)
         *a = GW_ACTION_INCR;
-    else if (strcmp(s, "decr") == 0)
+    else if (n == 4 && memcmp(s, "decr", 4) == 0)
         *a = GW_ACTION_DECR;
-    else if (strcmp(s, "avg") == 0)
+    else if (n == 3 && memcmp(s, "avg", 3) == 0)
         *a = GW_ACTION_AVG;
-    else if (strcmp(s, "gauge") == 0)
+    else if (n == 5 && memcmp(s, "gauge", 5) == 0)
         *a = GW_ACTION_GAUGE;
     else
         return GW_ERR;
@@ -526,7 +530,7 @@ gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
 
     json_object_foreach(obj, k, v)
     {
-        i = key_index(k);
+        i = key_index(k, strlen(k));
         if (i >= 0 && !json_is_null(v))
             slot[i] = v;
     }
@@ -542,8 +546,9 @@ gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
                      "gauge",
                      key_names[i]);
         return fail(reject, GW__REJECT_INVALID);
-    } else if (parse_action(json_string_value(slot[i]), &out->action) !=
-               GW_OK) {
+    } else if (parse_action(json_string_value(slot[i]),
+                            json_string_length(slot[i]),
+                            &out->action) != GW_OK) {
         gw_error_set(err,
                      "action \"%s\" is unknown; use incr, decr, avg or gauge",
                      quote(q, json_string_value(slot[i]),
@@ -774,5 +779,463 @@ gw__event_parse_struct(gw__parse_t *ctx, const gw_event_t *ev,
         return fail(reject, GW__REJECT_LIMIT);
     }
     out->nf = ctx->npf - out->f0;
+    return GW_OK;
+}
+
+/* ---- the fast path --------------------------------------------------------
+ *
+ * Most events are small plain objects: no escapes, no duplicate keys, valid
+ * values. This parser reads those straight from the request text, without
+ * building a jansson tree, and gives up (GW_AGAIN) at the first thing it
+ * does not expect; the caller then runs the jansson path, which also writes
+ * every error message. So it only has to agree with the jansson path on
+ * what it accepts, which tests/fuzz/fuzz_event.c checks differentially.
+ */
+
+#define FAST_DEPTH 32
+
+typedef struct fp_s {
+    const char *s;
+    size_t len, i;
+} fp_t;
+
+enum { T_NONE, T_NULL, T_STR, T_INT, T_REAL, T_TRUE, T_FALSE, T_OBJ, T_ARR };
+
+/* One scanned value: strings and numbers are read, containers skipped
+ * (start is where they begin). */
+typedef struct fp_val_s {
+    int type;
+    gw__str_t str;
+    json_int_t iv;
+    double dv;
+    size_t start;
+} fp_val_t;
+
+static void
+fp_ws(fp_t *c)
+{
+    while (c->i < c->len && (c->s[c->i] == ' ' || c->s[c->i] == '\t' ||
+                             c->s[c->i] == '\n' || c->s[c->i] == '\r'))
+        c->i++;
+}
+
+/* A string without escapes, at c->i == '"'. */
+static int
+fp_string(fp_t *c, gw__str_t *out)
+{
+    size_t i = c->i + 1, start = i;
+    int high = 0;
+    unsigned char ch;
+
+    for (; i < c->len; i++) {
+        ch = (unsigned char) c->s[i];
+        if (ch == '"')
+            break;
+        if (ch == '\\' || ch < 0x20)
+            return GW_AGAIN;
+        high |= ch & 0x80;
+    }
+    if (i >= c->len)
+        return GW_AGAIN;
+    out->s = c->s + start;
+    out->n = i - start;
+    if (high && !utf8_valid(out->s, out->n))
+        return GW_AGAIN;
+    c->i = i + 1;
+    return GW_OK;
+}
+
+/* A JSON number: integer as jansson reads it (strtoll, no overflow) or
+ * real (strtod, finite). */
+static int
+fp_number(fp_t *c, fp_val_t *v)
+{
+    const char *s = c->s;
+    size_t i = c->i, n;
+    char buf[64], *end;
+    int real = 0;
+
+#define DIGIT(k) ((k) < c->len && s[k] >= '0' && s[k] <= '9')
+    if (i < c->len && s[i] == '-')
+        i++;
+    if (i < c->len && s[i] == '0')
+        i++;
+    else if (DIGIT(i))
+        while (DIGIT(i))
+            i++;
+    else
+        return GW_AGAIN;
+    if (i < c->len && s[i] == '.') {
+        i++;
+        if (!DIGIT(i))
+            return GW_AGAIN;
+        while (DIGIT(i))
+            i++;
+        real = 1;
+    }
+    if (i < c->len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < c->len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (!DIGIT(i))
+            return GW_AGAIN;
+        while (DIGIT(i))
+            i++;
+        real = 1;
+    }
+#undef DIGIT
+    n = i - c->i;
+    if (n >= sizeof(buf))
+        return GW_AGAIN;
+    memcpy(buf, s + c->i, n);
+    buf[n] = '\0';
+    errno = 0;
+    if (real) {
+        v->type = T_REAL;
+        v->dv = strtod(buf, &end);
+        if (!isfinite(v->dv))
+            return GW_AGAIN;
+    } else {
+        v->type = T_INT;
+        v->iv = strtoll(buf, &end, 10);
+        if (errno == ERANGE)
+            return GW_AGAIN;
+        v->dv = (double) v->iv;
+    }
+    if (end != buf + n)
+        return GW_AGAIN;
+    c->i = i;
+    return GW_OK;
+}
+
+static int fp_value(fp_t *c, fp_val_t *v, int depth);
+
+/* Skips an object or array at c->i, checking it as far as JSON goes. */
+static int
+fp_skip(fp_t *c, int depth)
+{
+    char close = c->s[c->i] == '{' ? '}' : ']';
+    fp_val_t v;
+    gw__str_t key;
+
+    if (depth >= FAST_DEPTH)
+        return GW_AGAIN;
+    c->i++;
+    fp_ws(c);
+    if (c->i < c->len && c->s[c->i] == close) {
+        c->i++;
+        return GW_OK;
+    }
+    for (;;) {
+        if (close == '}') {
+            if (c->i >= c->len || c->s[c->i] != '"' ||
+                fp_string(c, &key) != GW_OK)
+                return GW_AGAIN;
+            fp_ws(c);
+            if (c->i >= c->len || c->s[c->i] != ':')
+                return GW_AGAIN;
+            c->i++;
+            fp_ws(c);
+        }
+        if (fp_value(c, &v, depth + 1) != GW_OK)
+            return GW_AGAIN;
+        fp_ws(c);
+        if (c->i < c->len && c->s[c->i] == ',') {
+            c->i++;
+            fp_ws(c);
+            continue;
+        }
+        if (c->i < c->len && c->s[c->i] == close) {
+            c->i++;
+            return GW_OK;
+        }
+        return GW_AGAIN;
+    }
+}
+
+static int
+fp_literal(fp_t *c, const char *lit, size_t n)
+{
+    if (c->len - c->i < n || memcmp(c->s + c->i, lit, n) != 0)
+        return GW_AGAIN;
+    c->i += n;
+    return GW_OK;
+}
+
+/* Any value at c->i (after whitespace). */
+static int
+fp_value(fp_t *c, fp_val_t *v, int depth)
+{
+    if (c->i >= c->len)
+        return GW_AGAIN;
+    v->start = c->i;
+    switch (c->s[c->i]) {
+    case '"':
+        v->type = T_STR;
+        return fp_string(c, &v->str);
+    case '{':
+        v->type = T_OBJ;
+        return fp_skip(c, depth);
+    case '[':
+        v->type = T_ARR;
+        return fp_skip(c, depth);
+    case 't':
+        v->type = T_TRUE;
+        return fp_literal(c, "true", 4);
+    case 'f':
+        v->type = T_FALSE;
+        return fp_literal(c, "false", 5);
+    case 'n':
+        v->type = T_NULL;
+        return fp_literal(c, "null", 4);
+    default:
+        return fp_number(c, v);
+    }
+}
+
+/* A scalar filter value as the jansson path would write it. */
+static int
+fp_fvalue(gw__parse_t *ctx, const fp_val_t *v, gw__str_t *out)
+{
+    char buf[64];
+    size_t n;
+
+    switch (v->type) {
+    case T_STR:
+        *out = v->str;
+        return out->n <= ctx->limits->max_name_bytes ? GW_OK : GW_AGAIN;
+    case T_INT:
+        n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                              v->iv);
+        break;
+    case T_REAL:
+        n = format_real(buf, sizeof(buf), v->dv);
+        break;
+    case T_TRUE:
+        out->s = "true";
+        out->n = 4;
+        return GW_OK;
+    case T_FALSE:
+        out->s = "false";
+        out->n = 5;
+        return GW_OK;
+    default:
+        return GW_AGAIN;
+    }
+    if (n > ctx->limits->max_name_bytes)
+        return GW_AGAIN;
+    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
+    out->n = n;
+    return GW_OK;
+}
+
+/* "f" as an object of name -> scalar or list of scalars, at c->i. */
+static int
+fp_filters(gw__parse_t *ctx, fp_t *c)
+{
+    const gw__limits_t *lim = ctx->limits;
+    gw__str_t names[64], name, value;
+    size_t nnames = 0, k, nvalues, from;
+    fp_val_t v;
+
+    c->i++; /* '{' */
+    fp_ws(c);
+    if (c->i < c->len && c->s[c->i] == '}') {
+        c->i++;
+        return GW_OK;
+    }
+    for (;;) {
+        if (c->i >= c->len || c->s[c->i] != '"' ||
+            fp_string(c, &name) != GW_OK || name.n == 0 ||
+            name.n > lim->max_name_bytes)
+            return GW_AGAIN;
+        /* A name given twice: leave "last wins" to the jansson path. */
+        if (nnames == 64 || nnames == lim->max_filters)
+            return GW_AGAIN;
+        for (k = 0; k < nnames; k++)
+            if (str_eq(names[k], name))
+                return GW_AGAIN;
+        names[nnames++] = name;
+        fp_ws(c);
+        if (c->i >= c->len || c->s[c->i] != ':')
+            return GW_AGAIN;
+        c->i++;
+        fp_ws(c);
+        from = ctx->npf;
+        if (c->i < c->len && c->s[c->i] == '[') {
+            c->i++;
+            fp_ws(c);
+            nvalues = 0;
+            if (c->i < c->len && c->s[c->i] == ']') {
+                c->i++;
+            } else {
+                for (;;) {
+                    if (fp_value(c, &v, 1) != GW_OK ||
+                        ++nvalues > lim->max_filter_values ||
+                        fp_fvalue(ctx, &v, &value) != GW_OK)
+                        return GW_AGAIN;
+                    pf_add_distinct(ctx, from, name, value);
+                    fp_ws(c);
+                    if (c->i < c->len && c->s[c->i] == ',') {
+                        c->i++;
+                        fp_ws(c);
+                        continue;
+                    }
+                    if (c->i < c->len && c->s[c->i] == ']') {
+                        c->i++;
+                        break;
+                    }
+                    return GW_AGAIN;
+                }
+            }
+        } else {
+            if (fp_value(c, &v, 1) != GW_OK ||
+                fp_fvalue(ctx, &v, &value) != GW_OK)
+                return GW_AGAIN;
+            pf_add_distinct(ctx, from, name, value);
+        }
+        fp_ws(c);
+        if (c->i < c->len && c->s[c->i] == ',') {
+            c->i++;
+            fp_ws(c);
+            continue;
+        }
+        if (c->i < c->len && c->s[c->i] == '}') {
+            c->i++;
+            return GW_OK;
+        }
+        return GW_AGAIN;
+    }
+}
+
+/* The first of slots first..last that was given and not null. */
+static int
+fp_pick(const fp_val_t *slot, int first, int last)
+{
+    int i;
+
+    for (i = first; i <= last; i++)
+        if (slot[i].type != T_NONE && slot[i].type != T_NULL)
+            return i;
+    return -1;
+}
+
+static int
+fp_ts(const fp_val_t *v, double *ts)
+{
+    char buf[20];
+    int64_t t;
+
+    if (v->type == T_INT || v->type == T_REAL) {
+        *ts = v->dv;
+    } else if (v->type == T_STR && v->str.n == 19) {
+        memcpy(buf, v->str.s, 19);
+        buf[19] = '\0';
+        if (gw__time_parse_iso(buf, &t) != GW_OK)
+            return GW_AGAIN;
+        *ts = (double) t;
+    } else {
+        return GW_AGAIN;
+    }
+    return (*ts >= 0 && *ts < TS_MAX + 1) ? GW_OK : GW_AGAIN;
+}
+
+int
+gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
+                     size_t *pos, gw__pevent_t *out)
+{
+    fp_t c = {s, len, *pos};
+    fp_val_t slot[K_COUNT], v;
+    gw__str_t key;
+    fp_t fc;
+    int i;
+
+    for (i = 0; i < K_COUNT; i++)
+        slot[i].type = T_NONE;
+    if (c.i >= c.len || s[c.i] != '{')
+        return GW_AGAIN;
+    c.i++;
+    fp_ws(&c);
+    if (c.i < c.len && s[c.i] == '}') {
+        c.i++;
+    } else {
+        for (;;) {
+            if (c.i >= c.len || s[c.i] != '"' || fp_string(&c, &key) != GW_OK)
+                return GW_AGAIN;
+            fp_ws(&c);
+            if (c.i >= c.len || s[c.i] != ':')
+                return GW_AGAIN;
+            c.i++;
+            fp_ws(&c);
+            if (fp_value(&c, &v, 1) != GW_OK)
+                return GW_AGAIN;
+            i = key_index(key.s, key.n);
+            if (i >= 0) {
+                if (slot[i].type != T_NONE)
+                    return GW_AGAIN; /* a duplicate key */
+                slot[i] = v;
+            }
+            fp_ws(&c);
+            if (c.i < c.len && s[c.i] == ',') {
+                c.i++;
+                fp_ws(&c);
+                continue;
+            }
+            if (c.i < c.len && s[c.i] == '}') {
+                c.i++;
+                break;
+            }
+            return GW_AGAIN;
+        }
+    }
+
+    i = fp_pick(slot, K_A, K_TYPE);
+    if (i < 0)
+        out->action = ctx->default_action ? ctx->default_action
+                                          : GW_ACTION_INCR;
+    else if (slot[i].type != T_STR ||
+             parse_action(slot[i].str.s, slot[i].str.n, &out->action) != GW_OK)
+        return GW_AGAIN;
+
+    if (ctx->project == NULL)
+        return GW_AGAIN;
+    out->project.s = ctx->project;
+    out->project.n = strlen(ctx->project);
+    i = fp_pick(slot, K_P, K_PROJECT);
+    if (i >= 0 && (slot[i].type != T_STR || !str_eq(slot[i].str, out->project)))
+        return GW_AGAIN;
+
+    i = fp_pick(slot, K_N, K_NAME);
+    if (i < 0 || slot[i].type != T_STR || slot[i].str.n == 0 ||
+        slot[i].str.n > ctx->limits->max_name_bytes)
+        return GW_AGAIN;
+    out->name = slot[i].str;
+
+    i = fp_pick(slot, K_TS, K_TIMESTAMP);
+    if (i < 0)
+        out->ts = ctx->now_fn();
+    else if (fp_ts(&slot[i], &out->ts) != GW_OK)
+        return GW_AGAIN;
+
+    i = fp_pick(slot, K_V, K_VALUE);
+    if (i < 0)
+        out->value = 1;
+    else if (slot[i].type == T_INT || slot[i].type == T_REAL)
+        out->value = slot[i].dv;
+    else
+        return GW_AGAIN;
+
+    out->f0 = ctx->npf;
+    i = fp_pick(slot, K_F, K_FILTERS);
+    if (i >= 0) {
+        if (slot[i].type != T_OBJ)
+            return GW_AGAIN;
+        fc = c;
+        fc.i = slot[i].start;
+        if (fp_filters(ctx, &fc) != GW_OK)
+            return GW_AGAIN;
+    }
+    out->nf = ctx->npf - out->f0;
+    *pos = c.i;
     return GW_OK;
 }

@@ -124,6 +124,16 @@ typedef struct gw__parse_s {
 int gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
                          gw__reject_t *reject, gw_error_t *err);
 
+/*
+ * The fast path: parses the plain event object at json[*pos] (no escapes,
+ * no duplicate keys, nothing refused) without jansson and moves *pos past
+ * it. GW_AGAIN: anything else; the caller must use the jansson path,
+ * which accepts the same events with the same result and explains every
+ * refusal.
+ */
+int gw__event_parse_fast(gw__parse_t *ctx, const char *json, size_t len,
+                         size_t *pos, gw__pevent_t *out);
+
 /* The same for a structured event. */
 int gw__event_parse_struct(gw__parse_t *ctx, const gw_event_t *ev,
                            gw__pevent_t *out, gw__reject_t *reject,
@@ -145,6 +155,10 @@ gw__action_kind(gw_action_t a)
 
 /* "incr", "decr", "avg", "gauge". */
 const char *gw__action_name(gw_action_t a);
+
+/* Turns the fast path of gw__ingest_json on (the default) or off, so that
+ * tests can compare the two. */
+void gw__ingest_set_fast(gw__ingest_t *ing, int on);
 
 /* ---- the aggregation table ----------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "ingest_int.h"
 
 #define T 1392454739        /* Sat 2014-02-15 08:58:59 UTC */
 #define M 1392454680        /* its minute */
@@ -1269,6 +1270,115 @@ START_TEST(test_event_struct_limits)
 }
 END_TEST
 
+/* The same request through the fast path and the jansson path. */
+static void
+agree_at(int line, const char *json)
+{
+    gw__limits_t l = small_limits();
+    gw__ingest_t *fast = gw__ingest_new(&l, fake_now);
+    gw__ingest_t *slow = gw__ingest_new(&l, fake_now);
+    gw__reject_t r1 = GW__REJECT_NONE, r2 = GW__REJECT_NONE;
+    gw_error_t e1 = {{0}}, e2 = {{0}};
+    size_t n1 = 99, n2 = 98, i;
+    gw__batch_t *b1 = gw__batch_new("1"), *b2 = gw__batch_new("2");
+    gw__table_t *t1, *t2;
+    const gw_batch_t *v1, *v2;
+    int rc1, rc2;
+
+    gw__ingest_set_fast(slow, 0);
+    gw__ingest_set_kind(fast, "test_project", "avg", GW_KIND_AVG);
+    gw__ingest_set_kind(slow, "test_project", "avg", GW_KIND_AVG);
+    rc1 = gw__ingest_json(fast, "test_project", GW_ACTION_DEFAULT, json,
+                          strlen(json), 1, &n1, &r1, &e1);
+    rc2 = gw__ingest_json(slow, "test_project", GW_ACTION_DEFAULT, json,
+                          strlen(json), 1, &n2, &r2, &e2);
+    ck_assert_msg(rc1 == rc2 && r1 == r2 && n1 == n2,
+                  "line %d: %s: fast %d %s %zu, jansson %d %s %zu", line,
+                  json, rc1, gw__reject_name(r1), n1, rc2,
+                  gw__reject_name(r2), n2);
+    if (rc1 != GW_OK)
+        ck_assert_str_eq(e1.msg, e2.msg);
+    t1 = gw__ingest_swap(fast);
+    t2 = gw__ingest_swap(slow);
+    ck_assert_int_eq(t1 == NULL, t2 == NULL);
+    gw__batch_add_table(b1, t1, 0x7f, 0, NULL);
+    gw__batch_add_table(b2, t2, 0x7f, 0, NULL);
+    v1 = gw__batch_view(b1);
+    v2 = gw__batch_view(b2);
+    ck_assert_uint_eq(v1->ndeltas, v2->ndeltas);
+    for (i = 0; i < v1->ndeltas; i++) {
+        ck_assert_str_eq(v1->deltas[i].metric, v2->deltas[i].metric);
+        ck_assert_pstr_eq(v1->deltas[i].filter_name,
+                          v2->deltas[i].filter_name);
+        ck_assert_pstr_eq(v1->deltas[i].filter_value,
+                          v2->deltas[i].filter_value);
+        ck_assert_int_eq(v1->deltas[i].kind, v2->deltas[i].kind);
+        ck_assert_int_eq(v1->deltas[i].bucket, v2->deltas[i].bucket);
+        ck_assert_double_eq(v1->deltas[i].sum, v2->deltas[i].sum);
+        ck_assert_int_eq(v1->deltas[i].count, v2->deltas[i].count);
+        ck_assert_double_eq(v1->deltas[i].ts, v2->deltas[i].ts);
+    }
+    gw__table_free(t1);
+    gw__table_free(t2);
+    gw__batch_free(b1);
+    gw__batch_free(b2);
+    gw__ingest_free(fast);
+    gw__ingest_free(slow);
+}
+#define AGREE(json) agree_at(__LINE__, (json))
+
+START_TEST(test_fast_path_agrees)
+{
+    /* Plain events the fast path takes... */
+    AGREE("{\"n\": \"x\"}");
+    AGREE(" \n{\"a\":\"decr\",\"n\":\"x\",\"v\":-0,\"ts\":1392454739.5}\t");
+    AGREE("{\"n\": \"x\", \"v\": 1e-400, \"ts\": \"2014-02-15T08:58:59\"}");
+    AGREE("{\"n\": \"x\", \"f\": {\"a\": [1, \"1\", 1.0, -0, 1E2, true],"
+          " \"b\": false}}");
+    AGREE("{\"n\": \"\xc3\xa9\", \"auth\": {\"x\": [1, {\"y\": null}]}}");
+    AGREE("[{\"n\": \"x\"}, {\"n\": \"y\", \"a\": \"gauge\", \"v\": 2}]");
+    AGREE("[ ]");
+    AGREE("{\"n\": \"avg\", \"a\": \"avg\", \"v\": 2.5, \"p\": \"test_project\"}");
+    AGREE("{\"n\": null, \"name\": \"x\", \"f\": null, \"v\": null}");
+    /* ...and everything it leaves to jansson. */
+    AGREE("{\"n\": \"x\", \"n\": \"y\"}");
+    AGREE("{\"\\u006e\": \"x\"}");
+    AGREE("{\"n\": \"x\\ty\"}");
+    AGREE("{\"n\": \"x\", \"f\": {\"s\": 1, \"s\": 2}}");
+    AGREE("{\"n\": \"x\", \"f\": [[\"s\", 1]]}");
+    AGREE("{\"n\": \"x\", \"v\": 01}");
+    AGREE("{\"n\": \"x\", \"v\": 1.}");
+    AGREE("{\"n\": \"x\", \"v\": -}");
+    AGREE("{\"n\": \"x\", \"v\": 1e400}");
+    AGREE("{\"n\": \"x\", \"v\": 9223372036854775808}");
+    AGREE("{\"n\": \"x\", \"v\": truex}");
+    AGREE("{\"n\": \"x\"} {}");
+    AGREE("{\"n\": \"x\",}");
+    AGREE("{\"n\": \"\xff\"}");
+    AGREE("{\"n\": \"\xed\xa0\x80\"}");
+    AGREE("{\"n\": \"avg\"}");
+    AGREE("{\"n\": \"a\"}\n");
+    AGREE("[{\"n\": \"x\"}, {\"n\": \"x\", \"a\": \"avg\"}]");
+    AGREE("[{\"n\": \"1\"}, {\"n\": \"2\"}, {\"n\": \"3\"}, {\"n\": \"4\"}]");
+    AGREE("[{\"n\": \"1\"}, {\"n\": \"2\"}, {\"n\": \"3\"}, {\"n\": \"4\"}, "
+          "{\"n\": \"5\"}]");
+    AGREE("{\"n\": \"x\", \"f\": {\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4}}");
+    AGREE("{\"n\": \"x\", \"f\": {\"a\": [1, 2, 3]}}");
+    AGREE("{\"n\": \"x\", \"f\": {\"a\": 0.1234567}}");
+    AGREE("{\"n\": \"123456789\"}");
+    AGREE("{\"n\": \"x\", \"p\": \"shop\"}");
+    AGREE("{\"n\": \"x\", \"ts\": -1}");
+    AGREE("{\"n\": \"x\", \"ts\": \"2014-02-30T00:00:00\"}");
+    AGREE("{\"n\": \"x\", \"pad\": \"                                            "
+          "                                  \"}");
+    AGREE("{\"n\": \"x\", \"deep\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]"
+          "]]]]]]]]]]]]]]]]]]]]]]]}");
+    AGREE("");
+    AGREE("[");
+    AGREE("{\"n\": \"x\"");
+}
+END_TEST
+
 START_TEST(test_reject_names)
 {
     ck_assert_str_eq(gw__reject_name(GW__REJECT_NONE), "none");
@@ -1322,6 +1432,7 @@ ingest_suite(void)
     tcase_add_test(tc, test_event_struct);
     tcase_add_test(tc, test_event_struct_refusals);
     tcase_add_test(tc, test_reject_names);
+    tcase_add_test(tc, test_fast_path_agrees);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(small, setup_small, teardown);

@@ -3,10 +3,13 @@
  *
  * Each input goes through gw__ingest_json as a request body (batches
  * allowed), and its lines through gw__ingest_event as a structured event
- * (line 1 the metric name, then "name=value" filters), so that both
+ * (line 1 the metric name, then "name=value" filters), so that the
  * parsers, the kind map with its undo, the table and the batch expansion
  * see arbitrary bytes. Every 16 inputs the table is swapped out and merged
  * into a batch. Any broken invariant aborts.
+ *
+ * The JSON also goes through a second ingest with the fast path off: both
+ * must give the same result, message and batch, byte for byte.
  *
  * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -Icore \
  *           tests/fuzz/fuzz_event.c core/bucket.c core/event.c \
@@ -25,6 +28,7 @@
 #include <string.h>
 
 #include "ingest.h"
+#include "ingest_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,8 +47,8 @@ fake_now(void)
     return 1392454739.5;
 }
 
-static gw__ingest_t *ing;
-static gw__batch_t *batch;
+static gw__ingest_t *ing, *slow;
+static gw__batch_t *batch, *slow_batch;
 static unsigned calls;
 
 static void
@@ -62,7 +66,7 @@ check_result(int rc, gw__reject_t r, const gw_error_t *err)
 
 /* Line 1: metric name; further lines: "name=value" filters. */
 static void
-structured(const uint8_t *data, size_t size)
+structured(gw__ingest_t *to, const uint8_t *data, size_t size)
 {
     gw_filter_t f[16];
     gw_error_t err = {{0}};
@@ -103,19 +107,51 @@ structured(const uint8_t *data, size_t size)
     }
     ev.filters = f;
     ev.nfilters = nf;
-    rc = gw__ingest_event(ing, "test_project", &ev, &r, &err);
+    rc = gw__ingest_event(to, "test_project", &ev, &r, &err);
     check_result(rc, r, &err);
     free(buf);
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/* The fast and the jansson path must have built the same batch. */
+static void
+compare_batches(const gw_batch_t *a, const gw_batch_t *b)
+{
+    size_t i;
+
+    CHECK(a->ndeltas == b->ndeltas);
+    for (i = 0; i < a->ndeltas; i++) {
+        const gw_delta_t *x = &a->deltas[i], *y = &b->deltas[i];
+
+        CHECK(same_str(x->project, y->project));
+        CHECK(same_str(x->metric, y->metric));
+        CHECK(same_str(x->filter_name, y->filter_name));
+        CHECK(same_str(x->filter_value, y->filter_value));
+        CHECK(x->kind == y->kind && x->period == y->period);
+        CHECK(x->bucket == y->bucket && x->count == y->count);
+        CHECK(memcmp(&x->sum, &y->sum, sizeof(x->sum)) == 0);
+        CHECK(memcmp(&x->ts, &y->ts, sizeof(x->ts)) == 0);
+    }
 }
 
 static void
 flush(void)
 {
     gw__table_t *t = gw__ingest_swap(ing);
+    gw__table_t *st = gw__ingest_swap(slow);
     const gw_batch_t *v;
     uint64_t dropped = 0, before = gw__batch_events(batch);
     size_t i;
 
+    if (st != NULL) {
+        gw__batch_add_table(slow_batch, st, 0x7f, 512, NULL);
+        gw__table_free(st);
+    }
     if (t == NULL) {
         CHECK(gw__ingest_pending(ing) == 0);
         return;
@@ -131,10 +167,6 @@ flush(void)
         CHECK((v->deltas[i].filter_name == NULL) ==
               (v->deltas[i].filter_value == NULL));
         CHECK(v->deltas[i].count > 0);
-    }
-    if (v->ndeltas >= 256) {
-        gw__batch_free(batch);
-        batch = gw__batch_new("fuzz");
     }
 }
 
@@ -158,12 +190,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         l.max_pending_series = 512;
         ing = gw__ingest_new(&l, fake_now);
         batch = gw__batch_new("fuzz");
+        slow = gw__ingest_new(&l, fake_now);
+        gw__ingest_set_fast(slow, 0);
+        slow_batch = gw__batch_new("fuzz");
     }
     rc = gw__ingest_json(ing, "test_project", GW_ACTION_DEFAULT,
                          (const char *) data, size, 1, &n, &r, &err);
     check_result(rc, r, &err);
-    structured(data, size);
-    if (++calls % 16 == 0)
+    {
+        gw_error_t err2 = {{0}};
+        gw__reject_t r2 = GW__REJECT_LIMIT;
+        size_t n2 = 0;
+        int rc2;
+
+        rc2 = gw__ingest_json(slow, "test_project", GW_ACTION_DEFAULT,
+                              (const char *) data, size, 1, &n2, &r2, &err2);
+        CHECK(rc == rc2 && r == r2 && n == n2);
+        CHECK(rc == GW_OK || strcmp(err.msg, err2.msg) == 0);
+        CHECK(gw__ingest_pending(ing) == gw__ingest_pending(slow));
+    }
+    structured(ing, data, size);
+    structured(slow, data, size);
+    if (++calls % 16 == 0) {
         flush();
+        compare_batches(gw__batch_view(batch), gw__batch_view(slow_batch));
+        gw__batch_free(batch);
+        batch = gw__batch_new("fuzz");
+        gw__batch_free(slow_batch);
+        slow_batch = gw__batch_new("fuzz");
+    }
     return 0;
 }
