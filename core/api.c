@@ -880,6 +880,7 @@ gw__api_stop(gw__api_t *api)
     api->pending = NULL;
     gw__api_auth_stop(api);
     gw__http_close(api->srv);
+    json_decref(api->kinds);
     free(api->dummy_hash);
     free(api);
 }

@@ -198,6 +198,7 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         : json_string_value(json_object_get(doc, "period"));
     const char *renderer = e->q_renderer;
     json_t *metrics = json_object_get(doc, "metrics"), *m, *list, *names;
+    json_t *kinds;
     gw_period_t period;
     int64_t from, to, *buckets;
     size_t npoints, i;
@@ -234,6 +235,16 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         json_decref(names);
         return gw_error_set(err, "out of memory");
     }
+    kinds = json_object();
+    rc = gw__api_kinds(ops, state, project, kinds, err);
+    if (rc != GW_OK) {
+        json_decref(kinds);
+        free(buckets);
+        free(vals);
+        json_decref(list);
+        json_decref(names);
+        return rc;
+    }
     json_array_foreach(metrics, i, m) {
         gw_query_t q;
         gw_kind_t kind = 0;
@@ -250,9 +261,9 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         if (q.filter_name == NULL || q.filter_value == NULL)
             q.filter_name = q.filter_value = NULL;
         memset(vals, 0, npoints * sizeof(double));
-        rc = gw__api_metric_info(ops, state, project, q.metric, NULL, &kind,
-                                 NULL, err);
-        if (rc == GW_OK && kind != 0) {
+        kind = (gw_kind_t) json_integer_value(json_object_get(kinds, q.metric));
+        rc = GW_OK;
+        if (kind != 0) {
             q.kind = kind;
             q.period = period;
             q.from = from;
@@ -260,6 +271,7 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
             rc = gw__api_series(ops, state, &q, buckets, npoints, vals, err);
         }
         if (rc != GW_OK) {
+            json_decref(kinds);
             free(buckets);
             free(vals);
             json_decref(list);
@@ -309,6 +321,7 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
                            "to_date", td, "metrics", list, "name", name,
                            "generator", "GottWall");
     }
+    json_decref(kinds);
     json_decref(names);
     free(buckets);
     free(vals);

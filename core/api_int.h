@@ -83,6 +83,8 @@ struct gw__api_s {
     unsigned nchecks;
     pthread_mutex_t login_mu;      /* guards each check's done flag */
     ev_async login_async;          /* a check thread is done */
+    json_t *kinds;                 /* "project\nmetric" -> kind (a cache) */
+    double kinds_since;            /* when the cache was started */
 };
 
 /* Who a request is, as decided by gw__api_access. */
@@ -171,6 +173,16 @@ int gw__api_metric_info(const gw_storage_ops_t *ops, void *state,
                         const char *project, const char *metric,
                         const char *filter_name, gw_kind_t *kind,
                         json_t **values, gw_error_t *err);
+/* Runs on the storage thread: every metric's kind of project into kinds
+ * (an object metric -> integer kind). */
+int gw__api_kinds(const gw_storage_ops_t *ops, void *state,
+                  const char *project, json_t *kinds, gw_error_t *err);
+/* The loop's cache of kinds (a metric's kind never changes): the cached
+ * kind or 0; and learning from a gw__api_kinds result (may be NULL). The
+ * cache is dropped every 5 minutes and when it grows past 100000. */
+gw_kind_t gw__api_kind_cached(gw__api_t *api, const char *project,
+                              const char *metric);
+void gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds);
 /* Runs on the storage thread: reads one series into vals (npoints, zeroed
  * by the caller) by bucket. */
 int gw__api_series(const gw_storage_ops_t *ops, void *state,

@@ -293,6 +293,82 @@ gw__api_metric_info(const gw_storage_ops_t *ops, void *state,
     return GW_OK;
 }
 
+static void
+stats_kinds_emit(void *arg, const gw_meta_t *m)
+{
+    json_t *kinds = arg;
+
+    if (m->metric != NULL && m->kind != 0 &&
+        json_object_get(kinds, m->metric) == NULL)
+        json_object_set_new(kinds, m->metric, json_integer(m->kind));
+}
+
+int
+gw__api_kinds(const gw_storage_ops_t *ops, void *state, const char *project,
+              json_t *kinds, gw_error_t *err)
+{
+    return ops->metadata(state, project, stats_kinds_emit, kinds, err);
+}
+
+/* ---- The loop's cache of metric kinds ---- */
+
+#define STATS_KIND_CACHE_MAX 100000
+#define STATS_KIND_CACHE_TTL 300.0
+
+static char *
+stats_kind_key(const char *project, const char *metric)
+{
+    size_t a = strlen(project), b = strlen(metric);
+    char *k = malloc(a + b + 2);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k, project, a);
+    k[a] = '\n';
+    memcpy(k + a + 1, metric, b + 1);
+    return k;
+}
+
+gw_kind_t
+gw__api_kind_cached(gw__api_t *api, const char *project, const char *metric)
+{
+    char *k;
+    json_t *v;
+
+    if (api->kinds == NULL ||
+        ev_now(api->d->loop) - api->kinds_since > STATS_KIND_CACHE_TTL)
+        return 0;
+    k = stats_kind_key(project, metric);
+    v = k ? json_object_get(api->kinds, k) : NULL;
+    free(k);
+    return v ? (gw_kind_t) json_integer_value(v) : 0;
+}
+
+void
+gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds)
+{
+    const char *metric;
+    json_t *v;
+
+    if (api == NULL || kinds == NULL)
+        return;
+    if (api->kinds == NULL ||
+        json_object_size(api->kinds) + json_object_size(kinds) >
+            STATS_KIND_CACHE_MAX ||
+        ev_now(api->d->loop) - api->kinds_since > STATS_KIND_CACHE_TTL) {
+        json_decref(api->kinds);
+        api->kinds = json_object();
+        api->kinds_since = ev_now(api->d->loop);
+    }
+    json_object_foreach(kinds, metric, v) {
+        char *k = stats_kind_key(project, metric);
+
+        if (k != NULL)
+            json_object_set(api->kinds, k, v);
+        free(k);
+    }
+}
+
 typedef struct stats_fill_s {
     const int64_t *buckets;
     size_t n;
@@ -390,18 +466,25 @@ typedef struct stats_metrics_s {
     gw__api_pending_t base;
     char *project;
     json_t *out;
+    json_t *kinds;
 } stats_metrics_t;
+
+typedef struct stats_metrics_acc_s {
+    json_t *out, *kinds;
+} stats_metrics_acc_t;
 
 static void
 stats_metrics_emit(void *arg, const gw_meta_t *m)
 {
-    json_t *out = arg;
+    stats_metrics_acc_t *acc = arg;
+    json_t *out = acc->out;
     json_t *metric, *values;
     size_t i;
     json_t *v;
 
     if (m->metric == NULL)
         return;
+    stats_kinds_emit(acc->kinds, m);
     metric = json_object_get(out, m->metric);
     if (metric == NULL) {
         metric = json_object();
@@ -425,10 +508,13 @@ stats_metrics_job(const gw_storage_ops_t *ops, void *state, void *arg,
                   gw_error_t *err)
 {
     stats_metrics_t *sm = arg;
+    stats_metrics_acc_t acc;
 
     sm->out = json_object();
-    return ops->metadata(state, sm->project, stats_metrics_emit, sm->out,
-                         err);
+    sm->kinds = json_object();
+    acc.out = sm->out;
+    acc.kinds = sm->kinds;
+    return ops->metadata(state, sm->project, stats_metrics_emit, &acc, err);
 }
 
 /* A copy of obj with its keys sorted (and its arrays of values sorted). */
@@ -489,6 +575,7 @@ stats_metrics_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         stats_storage_error(p->req, rc, err);
         return;
     }
+    gw__api_kinds_learn(p->api, sm->project, sm->kinds);
     gw__api_json(p->req, 200, stats_sorted(sm->out));
 }
 
@@ -498,6 +585,7 @@ stats_metrics_release(gw__api_pending_t *p)
     stats_metrics_t *sm = (stats_metrics_t *) p;
 
     json_decref(sm->out);
+    json_decref(sm->kinds);
     free(sm->project);
     free(sm);
 }
@@ -529,7 +617,8 @@ typedef struct stats_job_s {
     size_t npoints;
     int64_t *buckets;
     /* results */
-    gw_kind_t kind;
+    gw_kind_t kind;      /* preset from the cache, else from metadata */
+    json_t *kinds;       /* learned from metadata (stats) */
     double *vals;        /* stats */
     json_t *values;      /* dataset: the filter's values */
     double **dvals;      /* dataset: one series per value */
@@ -544,9 +633,20 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg,
     size_t i;
     int rc;
 
-    rc = gw__api_metric_info(ops, state, sj->project, sj->name,
-                             sj->dataset ? sj->filter_name : NULL, &sj->kind,
-                             sj->dataset ? &sj->values : NULL, err);
+    if (sj->dataset) {
+        rc = gw__api_metric_info(ops, state, sj->project, sj->name,
+                                 sj->filter_name, &sj->kind, &sj->values,
+                                 err);
+    } else if (sj->kind == 0) {
+        /* Not cached: one metadata pass teaches the loop every kind. */
+        sj->kinds = json_object();
+        rc = gw__api_kinds(ops, state, sj->project, sj->kinds, err);
+        if (rc == GW_OK)
+            sj->kind = (gw_kind_t) json_integer_value(
+                json_object_get(sj->kinds, sj->name));
+    } else {
+        rc = GW_OK;
+    }
     if (rc != GW_OK || sj->kind == 0)
         return rc;
     memset(&q, 0, sizeof(q));
@@ -599,6 +699,7 @@ stats_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         stats_storage_error(p->req, rc, err);
         return;
     }
+    gw__api_kinds_learn(p->api, sj->project, sj->kinds);
     if (!sj->dataset) {
         gw__api_series_json(o, sj->buckets, sj->vals, sj->npoints);
         /* SPEC §7's order: range first, then the request, then the
@@ -650,6 +751,7 @@ stats_release(gw__api_pending_t *p)
         free(sj->dvals);
     }
     json_decref(sj->values);
+    json_decref(sj->kinds);
     free(sj->vals);
     free(sj->buckets);
     free(sj->project);
@@ -726,6 +828,8 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
     free(period);
     free(from);
     free(to);
+    if (!dataset)
+        sj->kind = gw__api_kind_cached(api, sj->project, sj->name);
     gw__api_submit(api, &sj->base, stats_job);
     return;
 fail:
