@@ -609,9 +609,31 @@ api_dashboard_page(gw__api_t *api, gw_http_req_t *req,
         gw__http_error(req, 500, "out of memory");
         return;
     }
-    /* Keep "</script>" out of the inline JSON. */
-    for (p = text; (p = strchr(p, '<')) != NULL;)
-        *p = ' ';
+    /* Keep "</script>" out of the inline JSON: '<' as \u003c. */
+    {
+        size_t nlt = 0;
+        char *q, *esc;
+
+        for (p = text; (p = strchr(p, '<')) != NULL; p++)
+            nlt++;
+        esc = malloc(strlen(text) + nlt * 5 + 1);
+        if (esc == NULL) {
+            free(text);
+            gw__http_error(req, 500, "out of memory");
+            return;
+        }
+        for (p = text, q = esc; *p; p++) {
+            if (*p == '<') {
+                memcpy(q, "\\u003c", 6);
+                q += 6;
+            } else {
+                *q++ = *p;
+            }
+        }
+        *q = '\0';
+        free(text);
+        text = esc;
+    }
     vars[0] = "prefix";
     vars[1] = cfg->prefix;
     vars[2] = "user";
