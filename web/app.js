@@ -590,7 +590,12 @@ function setupToolbar() {
   $('#from-date').addEventListener('change', dateChanged);
   $('#to-date').addEventListener('change', dateChanged);
   $('#clear-dates').addEventListener('click', () => { state.doc.from = ''; state.doc.to = ''; syncToolbar(); save(); redrawAll(); });
-  $('#refresh-toggle').addEventListener('click', () => { state.doc.autorefresh = !state.doc.autorefresh; syncToolbar(); save(); });
+  $('#refresh-toggle').addEventListener('click', () => {
+    state.doc.autorefresh = !state.doc.autorefresh;
+    syncToolbar();
+    save();
+    if (state.doc.autorefresh) refreshAll(); // resuming: catch up now
+  });
   $('#add-graph').addEventListener('click', addGraph);
   $('#add-table').addEventListener('click', addTable);
 

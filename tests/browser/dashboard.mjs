@@ -5,7 +5,8 @@
 // graph and open its embedded page, reload and find the dashboard again.
 // Started by tests/browser/test_dashboard.py, which sets:
 //   GW_URL (the dashboard, ending in "/"), GW_USER, GW_PASSWORD,
-//   GW_PROJECT, GW_OUT (a directory for screenshots), CHROMIUM.
+//   GW_PROJECT, GW_OUT (a directory for screenshots), CHROMIUM, GW_INGEST
+//   (the HTTP transport's incr URL) and GW_BASIC ("public:private").
 // Prints one line per step and "N passed, N failed"; exits 1 on failure.
 
 import { chromium } from 'playwright-core';
@@ -200,6 +201,39 @@ try {
     same(await page.$eval('#periods button.active', (b) => b.dataset.period), 'day', 'period kept');
     await page.waitForSelector(`${table} table.data`);
     await shot('08-after-reload');
+  });
+
+  await step('auto-refresh shows new events; paused, it does not', async () => {
+    const last = () => page.$eval(graph, (e) => {
+      const raw = window.gw.views.get(e.dataset.id).chart.raw;
+      return raw[1][raw[1].length - 1];
+    });
+    const send = async (v) => {
+      const r = await fetch(process.env.GW_INGEST, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from(process.env.GW_BASIC).toString('base64')}` },
+        body: JSON.stringify({ n: 'orders', v }),
+      });
+      same([r.status, await r.text()], [200, 'OK'], 'ingest');
+    };
+    const before = await last();
+    await send(100);
+    await page.waitForFunction(([s, b]) => {
+      const e = document.querySelector(s);
+      const raw = window.gw.views.get(e.dataset.id).chart.raw;
+      return raw[1][raw[1].length - 1] === b + 100;
+    }, [graph, before], { timeout: 15000 });
+    await page.click('#refresh-toggle');
+    same(await page.textContent('#refresh-toggle'), 'Auto-refresh paused', 'toggle label');
+    await send(1000);
+    await page.waitForTimeout(5600); // longer than the 5 s refresh period
+    same(await last(), before + 100, 'no refresh while paused');
+    await page.click('#refresh-toggle'); // resuming refreshes at once
+    await page.waitForFunction(([s, b]) => {
+      const e = document.querySelector(s);
+      const raw = window.gw.views.get(e.dataset.id).chart.raw;
+      return raw[1][raw[1].length - 1] === b + 1100;
+    }, [graph, before], { timeout: 2000 });
   });
 
   await step('the embedded page works without login', async () => {

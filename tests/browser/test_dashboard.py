@@ -61,7 +61,10 @@ def run_dashboard(prefix, out):
             what="events stored")
         env = dict(os.environ, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
                    GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
-                   GW_OUT=out, CHROMIUM=CHROMIUM)
+                   GW_OUT=out, CHROMIUM=CHROMIUM,
+                   GW_INGEST="http://127.0.0.1:%d%s/api/v1/test_project/incr"
+                   % (d.port("http"), prefix),
+                   GW_BASIC="my_public_key:secret_key")
         r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(r.stdout)
