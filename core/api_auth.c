@@ -239,6 +239,11 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
             ar.project = cfg->projects[i].name;
             rc = gw__auth_check(api->d->auth, &ar, &authed, NULL, NULL);
         }
+        if (rc != GW_OK) {
+            reason = "bad_credentials";
+            snprintf(err.msg, sizeof(err.msg),
+                     "these credentials are no project's keys");
+        }
     }
     if (rc != GW_OK || authed == NULL) {
         gw__metrics_count("server", GW_COUNTER_AUTH_FAILED,

@@ -386,6 +386,8 @@ def test_access_control():
         assert get_json(d, "/api/v1/shop/metrics", 200, s1) == {}
         s3 = {"X-GottWall-Auth": s3_header("shop", "shop_private", b"")}
         assert get_json(d, "/api/v1/shop/stats?name=x&period=all", 200, s3)["range"] == [[0, 0]]
+        assert get_json(d, "/api/v1/projects", 401, {"Authorization": basic_header("a", "b")}) == {
+            "error": "authentication failed: these credentials are no project's keys"}
         wrong = {"Authorization": basic_header("my_public_key", "wrong")}
         assert get_json(d, "/api/v1/test_project/metrics", 401, wrong)["error"].startswith(
             "authentication failed: ")
