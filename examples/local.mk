@@ -1,0 +1,24 @@
+# examples: build rules (included from Makefile.am).
+#
+# The example plugins are NOT built by this Makefile: they are what a third
+# party writes, and build outside the tree from the installed SDK alone with
+# their own small Makefiles. tests/sdk/test_examples.sh does exactly that
+# against a `make install DESTDIR=...` of this build, runs the storage
+# conformance suite on the csv storage and the daemon with both examples.
+# tests/sdk/test_headers.sh compiles every installed header on its own.
+
+EXTRA_DIST += \
+	examples/storage_csv/Makefile \
+	examples/storage_csv/README.md \
+	examples/storage_csv/csv.c \
+	examples/storage_csv/index.c \
+	examples/storage_csv/index.h \
+	examples/transport_pipe/Makefile \
+	examples/transport_pipe/README.md \
+	examples/transport_pipe/pipe.c \
+	tests/sdk/abi_next.c \
+	tests/sdk/examples_daemon.py \
+	tests/sdk/test_examples.sh \
+	tests/sdk/test_headers.sh
+
+TESTS += tests/sdk/test_headers.sh tests/sdk/test_examples.sh
