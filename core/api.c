@@ -34,11 +34,10 @@
 #define API_HEALTH_TIMEOUT 5.0
 
 static const char api_json_headers[] = "Cache-Control: no-store\r\n";
-static const char api_page_headers[] =
-    "Cache-Control: no-store\r\n"
-    "X-Frame-Options: SAMEORIGIN\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "Referrer-Policy: same-origin\r\n";
+static const char api_page_headers[] = "Cache-Control: no-store\r\n"
+                                       "X-Frame-Options: SAMEORIGIN\r\n"
+                                       "X-Content-Type-Options: nosniff\r\n"
+                                       "Referrer-Policy: same-origin\r\n";
 
 const gw__config_t *
 gw__api_cfg(const gw__api_t *api)
@@ -71,8 +70,8 @@ gw__api_json(gw_http_req_t *req, int status, json_t *v)
         gw__http_error(req, 500, "out of memory");
         return;
     }
-    gw__http_respond(req, status, "application/json", api_json_headers,
-                     text, strlen(text));
+    gw__http_respond(req, status, "application/json", api_json_headers, text,
+                     strlen(text));
     free(text);
 }
 
@@ -89,8 +88,7 @@ gw__api_errorf(gw_http_req_t *req, int status, const char *fmt, ...)
 }
 
 void
-gw__api_redirect(gw_http_req_t *req, const char *location,
-                 const char *headers)
+gw__api_redirect(gw_http_req_t *req, const char *location, const char *headers)
 {
     size_t n = strlen(location) + (headers ? strlen(headers) : 0) + 64;
     char *h = malloc(n);
@@ -111,7 +109,7 @@ gw__api_number(double v)
     if (!isfinite(v))
         return json_integer(0);
     if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        return json_integer((json_int_t) v);
+        return json_integer((json_int_t)v);
     return json_real(v);
 }
 
@@ -125,12 +123,12 @@ gw__api_urlencode(const char *s)
     if (out == NULL)
         return NULL;
     for (; *s; s++) {
-        unsigned char c = (unsigned char) *s;
+        unsigned char c = (unsigned char)*s;
 
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
             (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
             c == '~') {
-            *o++ = (char) c;
+            *o++ = (char)c;
         } else {
             *o++ = '%';
             *o++ = hex[c >> 4];
@@ -153,11 +151,21 @@ gw__api_html_escape(const char *s)
         const char *rep = NULL;
 
         switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
         }
         if (rep != NULL) {
             memcpy(o, rep, strlen(rep));
@@ -185,12 +193,12 @@ api_read_file(const char *path, size_t *len)
         fclose(f);
         return NULL;
     }
-    buf = malloc((size_t) st.st_size + 1);
+    buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
         fclose(f);
         return NULL;
     }
-    *len = fread(buf, 1, (size_t) st.st_size, f);
+    *len = fread(buf, 1, (size_t)st.st_size, f);
     buf[*len] = '\0';
     fclose(f);
     return buf;
@@ -243,8 +251,8 @@ api_var(const char *const *vars, const char *key, size_t klen, int *raw)
 }
 
 void
-gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
-             const char *file, const char *const *vars, const char *headers)
+gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
+             const char *const *vars, const char *headers)
 {
     char path[4096];
     size_t len = 0;
@@ -271,10 +279,10 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
             api_buf_add(&b, s, strlen(s));
             break;
         }
-        api_buf_add(&b, s, (size_t) (open - s));
-        val = api_var(vars, open + 2, (size_t) (close - open - 2), &raw);
+        api_buf_add(&b, s, (size_t)(open - s));
+        val = api_var(vars, open + 2, (size_t)(close - open - 2), &raw);
         if (val == NULL) {
-            api_buf_add(&b, open, (size_t) (close + 2 - open));
+            api_buf_add(&b, open, (size_t)(close + 2 - open));
         } else if (raw) {
             api_buf_add(&b, val, strlen(val));
         } else {
@@ -356,15 +364,14 @@ static int
 api_health_job(const gw_storage_ops_t *ops, void *state, void *arg,
                gw_error_t *err)
 {
-    (void) arg;
+    (void)arg;
     if (ops->ping == NULL)
         return GW_OK;
     return ops->ping(state, err);
 }
 
 static void
-api_health_answer(gw__api_t *api, gw_http_req_t *req, int up,
-                  const char *why)
+api_health_answer(gw__api_t *api, gw_http_req_t *req, int up, const char *why)
 {
     gw__store_stats_t st;
     json_t *roles = json_array();
@@ -378,7 +385,7 @@ api_health_answer(gw__api_t *api, gw_http_req_t *req, int up,
     json_array_append_new(roles, json_string("server"));
     o = json_pack("{s:s, s:s, s:o, s:I}", "status", up ? "ok" : "error",
                   "storage", up ? "up" : "down", "roles", roles,
-                  "pending_series", (json_int_t) st.pending_series);
+                  "pending_series", (json_int_t)st.pending_series);
     if (!up && why != NULL)
         json_object_set_new(o, "error", json_string(why));
     gw__api_json(req, up ? 200 : 503, o);
@@ -387,7 +394,7 @@ api_health_answer(gw__api_t *api, gw_http_req_t *req, int up,
 static void
 api_health_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 {
-    api_health_t *h = (api_health_t *) p;
+    api_health_t *h = (api_health_t *)p;
     char why[GW_ERROR_MAX + 32];
 
     ev_timer_stop(h->loop, &h->timer);
@@ -403,7 +410,7 @@ api_health_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 static void
 api_health_release(gw__api_pending_t *p)
 {
-    api_health_t *h = (api_health_t *) p;
+    api_health_t *h = (api_health_t *)p;
 
     ev_timer_stop(h->loop, &h->timer);
     free(h);
@@ -414,8 +421,8 @@ api_health_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     api_health_t *h = w->data;
 
-    (void) loop;
-    (void) revents;
+    (void)loop;
+    (void)revents;
     if (h->base.req == NULL)
         return;
     api_health_answer(h->base.api, h->base.req, 0,
@@ -483,10 +490,10 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              "# TYPE gottwall_storage_errors_total counter\n"
              "gottwall_storage_errors_total %llu\n",
              api->d->store != NULL && !st.down, st.pending_series,
-             st.last_flush_seconds, (unsigned long long) st.batches_stored,
-             (unsigned long long) st.events_stored,
-             (unsigned long long) st.events_dropped,
-             (unsigned long long) st.store_errors);
+             st.last_flush_seconds, (unsigned long long)st.batches_stored,
+             (unsigned long long)st.events_stored,
+             (unsigned long long)st.events_dropped,
+             (unsigned long long)st.store_errors);
     text = gw__metrics_render(extra);
     if (text == NULL) {
         gw__http_error(req, 500, "out of memory");
@@ -535,8 +542,7 @@ api_static(gw__api_t *api, gw_http_req_t *req, const char *name)
         goto notfound;
     for (c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-              (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' ||
-              *c == '_'))
+              (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == '_'))
             goto notfound;
     snprintf(path, sizeof(path), "%s/%s", gw__api_webdir(api), name);
     data = api_read_file(path, &len);
@@ -549,8 +555,8 @@ api_static(gw__api_t *api, gw_http_req_t *req, const char *name)
     free(data);
     return;
 notfound:
-    gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
-                     "not found\n", 10);
+    gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL, "not found\n",
+                     10);
 }
 
 /* ---- The dashboard page ---- */
@@ -576,16 +582,15 @@ api_ingest_url(const gw__config_t *cfg, char *out, size_t size)
         }
         if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
             host = "127.0.0.1";
-        snprintf(out, size, strchr(host, ':') ? "http://[%s]:%d%s"
-                                              : "http://%s:%d%s",
+        snprintf(out, size,
+                 strchr(host, ':') ? "http://[%s]:%d%s" : "http://%s:%d%s",
                  host, port, cfg->prefix);
         return;
     }
 }
 
 static void
-api_dashboard_page(gw__api_t *api, gw_http_req_t *req,
-                   const gw__api_who_t *who)
+api_dashboard_page(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     json_t *conf, *projects = json_array();
@@ -753,7 +758,7 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
                        cfg->prefix, rel);
         return;
     }
-    project = strndup(rel, (size_t) (slash - rel));
+    project = strndup(rel, (size_t)(slash - rel));
     if (project == NULL) {
         gw__http_error(req, 500, "out of memory");
         return;
@@ -773,8 +778,7 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
     } else if (strcmp(action, "metrics") == 0) {
         gw__api_metrics(api, req, project);
     } else {
-        gw__api_stats(api, req, project,
-                      strcmp(action, "stats_dataset") == 0);
+        gw__api_stats(api, req, project, strcmp(action, "stats_dataset") == 0);
     }
     free(project);
 }

@@ -40,7 +40,7 @@ auth_key(gw__api_t *api, const unsigned char **key, size_t *len)
     const gw__config_t *cfg = gw__api_cfg(api);
 
     if (cfg->cookie_secret != NULL && cfg->cookie_secret[0] != '\0') {
-        *key = (const unsigned char *) cfg->cookie_secret;
+        *key = (const unsigned char *)cfg->cookie_secret;
         *len = strlen(cfg->cookie_secret);
         return;
     }
@@ -63,7 +63,7 @@ auth_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
     size_t klen;
 
     auth_key(api, &key, &klen);
-    HMAC(EVP_sha256(), key, (int) klen, (const unsigned char *) msg, len, md,
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, len, md,
          &mdlen);
     for (i = 0; i < mdlen && i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
@@ -82,9 +82,9 @@ gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry)
 
     if (v == NULL)
         return NULL;
-    len = snprintf(v, n, "%s|%lld", email, (long long) expiry);
-    auth_mac(api, v, (size_t) len, mac);
-    snprintf(v + len, n - (size_t) len, "|%s", mac);
+    len = snprintf(v, n, "%s|%lld", email, (long long)expiry);
+    auth_mac(api, v, (size_t)len, mac);
+    snprintf(v + len, n - (size_t)len, "|%s", mac);
     return v;
 }
 
@@ -101,15 +101,15 @@ gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
         return 0;
     for (bar1 = bar2 - 1; bar1 > value && *bar1 != '|'; bar1--)
         ;
-    if (bar1 <= value || (size_t) (bar1 - value) >= email_size)
+    if (bar1 <= value || (size_t)(bar1 - value) >= email_size)
         return 0;
-    auth_mac(api, value, (size_t) (bar2 - value), mac);
+    auth_mac(api, value, (size_t)(bar2 - value), mac);
     if (CRYPTO_memcmp(mac, bar2 + 1, 64) != 0)
         return 0;
     expiry = strtoll(bar1 + 1, &end, 10);
     if (end != bar2 || expiry < now)
         return 0;
-    memcpy(email, value, (size_t) (bar1 - value));
+    memcpy(email, value, (size_t)(bar1 - value));
     email[bar1 - value] = '\0';
     return 1;
 }
@@ -137,9 +137,9 @@ auth_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
         end = strchr(h, ';');
         if (end == NULL)
             end = h + strlen(h);
-        if ((size_t) (end - h) > nlen && strncmp(h, name, nlen) == 0 &&
+        if ((size_t)(end - h) > nlen && strncmp(h, name, nlen) == 0 &&
             h[nlen] == '=') {
-            size_t vlen = (size_t) (end - h) - nlen - 1;
+            size_t vlen = (size_t)(end - h) - nlen - 1;
 
             if (vlen >= size)
                 return 0;
@@ -170,15 +170,13 @@ auth_user(const gw__config_t *cfg, const char *email)
 /* The logged-in user's e-mail from the cookie, if valid and still in
  * USERS. */
 static int
-auth_session_user(gw__api_t *api, gw_http_req_t *req, char *email,
-                  size_t size)
+auth_session_user(gw__api_t *api, gw_http_req_t *req, char *email, size_t size)
 {
     char value[1024];
 
     if (!auth_cookie(req, GW__API_SESSION_COOKIE, value, sizeof(value)))
         return 0;
-    if (!gw__api_session_check(api, value, (int64_t) time(NULL), email,
-                               size))
+    if (!gw__api_session_check(api, value, (int64_t)time(NULL), email, size))
         return 0;
     return auth_user(gw__api_cfg(api), email) != NULL;
 }
@@ -264,7 +262,7 @@ auth_now(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static gw__api_throttle_t *
@@ -292,16 +290,14 @@ auth_throttle(gw__api_t *api, const char *ip, int create)
 
 /* next must be a path under the prefix (no other site, no scheme). */
 static const char *
-auth_safe_next(const gw__api_t *api, const char *next, char *buf,
-               size_t size)
+auth_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     size_t plen = strlen(cfg->prefix);
 
-    if (next != NULL && next[0] == '/' && next[1] != '/' &&
-        next[1] != '\\' && strncmp(next, cfg->prefix, plen) == 0 &&
-        next[plen] == '/' && strpbrk(next, "\r\n\\") == NULL &&
-        strlen(next) < size)
+    if (next != NULL && next[0] == '/' && next[1] != '/' && next[1] != '\\' &&
+        strncmp(next, cfg->prefix, plen) == 0 && next[plen] == '/' &&
+        strpbrk(next, "\r\n\\") == NULL && strlen(next) < size)
         return next;
     snprintf(buf, size, "%s/", cfg->prefix);
     return buf;
@@ -313,12 +309,13 @@ auth_render_login(gw__api_t *api, gw_http_req_t *req, int status,
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     char buf[1024];
-    const char *vars[] = {"prefix", cfg->prefix,
-                          "error", error ? error : "",
-                          "error_class", error ? "error" : "error hidden",
-                          "email", email ? email : "",
-                          "next", auth_safe_next(api, next, buf, sizeof(buf)),
-                          NULL, NULL};
+    const char *vars[] = {
+        "prefix",      cfg->prefix,
+        "error",       error ? error : "",
+        "error_class", error ? "error" : "error hidden",
+        "email",       email ? email : "",
+        "next",        auth_safe_next(api, next, buf, sizeof(buf)),
+        NULL,          NULL};
 
     gw__api_page(api, req, status, "login.html", vars, NULL);
 }
@@ -363,22 +360,22 @@ auth_form_field(const char *body, size_t len, const char *name)
     const char *p = body, *end = body + len;
 
     while (p < end) {
-        const char *amp = memchr(p, '&', (size_t) (end - p));
+        const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *fend = amp ? amp : end;
 
-        if ((size_t) (fend - p) >= nlen + 1 && memcmp(p, name, nlen) == 0 &&
+        if ((size_t)(fend - p) >= nlen + 1 && memcmp(p, name, nlen) == 0 &&
             p[nlen] == '=') {
             const char *s = p + nlen + 1;
-            char *out = malloc((size_t) (fend - s) + 1), *o = out;
+            char *out = malloc((size_t)(fend - s) + 1), *o = out;
 
             if (out == NULL)
                 return NULL;
             for (; s < fend; s++) {
                 if (*s == '+') {
                     *o++ = ' ';
-                } else if (*s == '%' && s + 2 < fend && auth_hexval(s[1]) >= 0 &&
-                           auth_hexval(s[2]) >= 0) {
-                    *o++ = (char) (auth_hexval(s[1]) * 16 + auth_hexval(s[2]));
+                } else if (*s == '%' && s + 2 < fend &&
+                           auth_hexval(s[1]) >= 0 && auth_hexval(s[2]) >= 0) {
+                    *o++ = (char)(auth_hexval(s[1]) * 16 + auth_hexval(s[2]));
                     s += 2;
                 } else {
                     *o++ = *s;
@@ -416,8 +413,8 @@ auth_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw__api_delay_t *dl = w->data;
 
-    (void) loop;
-    (void) revents;
+    (void)loop;
+    (void)revents;
     auth_delay_unlink(dl);
     auth_render_login(dl->api, dl->req, 401, "Wrong e-mail or password.",
                       dl->email, dl->next);
@@ -457,9 +454,9 @@ struct gw__api_check_s {
     pthread_t thread;
     char *email, *password, *next, *hash;
     char peer[64];
-    int known;                   /* the e-mail is in USERS */
-    int ok;                      /* set by the thread */
-    int done;                    /* under api->login_mu */
+    int known; /* the e-mail is in USERS */
+    int ok;    /* set by the thread */
+    int done;  /* under api->login_mu */
     struct gw__api_check_s *nextc;
 };
 
@@ -502,9 +499,9 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
 
     if (c->ok) {
         const gw__user_t *user = auth_user(gw__api_cfg(api), c->email);
-        char *value = user ? gw__api_session_make(
-                                 api, user->email,
-                                 (int64_t) time(NULL) + GW__API_SESSION_TTL)
+        char *value = user ? gw__api_session_make(api, user->email,
+                                                  (int64_t)time(NULL) +
+                                                      GW__API_SESSION_TTL)
                            : NULL;
         char hdr[1400];
         char buf[1024];
@@ -523,8 +520,8 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
                  GW__API_SESSION_TTL);
         free(value);
         gw__log_info("server: %s logged in from %s", user->email, c->peer);
-        gw__api_redirect(c->req,
-                         auth_safe_next(api, c->next, buf, sizeof(buf)), hdr);
+        gw__api_redirect(c->req, auth_safe_next(api, c->next, buf, sizeof(buf)),
+                         hdr);
         return;
     }
     t = auth_throttle(api, c->peer, 1);
@@ -565,8 +562,8 @@ auth_checks_done(struct ev_loop *loop, ev_async *w, int revents)
     gw__api_t *api = w->data;
     gw__api_check_t **pp = &api->checks;
 
-    (void) loop;
-    (void) revents;
+    (void)loop;
+    (void)revents;
     while (*pp != NULL) {
         gw__api_check_t *c = *pp;
         int done;
@@ -632,8 +629,9 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
     /* Unknown e-mails cost the same time: check against a dummy hash. */
     if (user == NULL && api->dummy_hash == NULL)
         api->dummy_hash = gw__password_hash("not a password");
-    c->hash = strdup(user ? user->password_hash
-                          : api->dummy_hash ? api->dummy_hash : "");
+    c->hash = strdup(user              ? user->password_hash
+                     : api->dummy_hash ? api->dummy_hash
+                                       : "");
     if (c->hash == NULL ||
         pthread_create(&c->thread, NULL, auth_check_thread, c) != 0) {
         auth_check_free(c);

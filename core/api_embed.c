@@ -26,8 +26,8 @@
 #define EMBED_MAX_METRICS 20
 #define EMBED_MAX_DASHBOARD (512 * 1024)
 
-static const char *const embed_renderers[] = {"line", "area", "bar",
-                                              "stacked", NULL};
+static const char *const embed_renderers[] = {"line", "area", "bar", "stacked",
+                                              NULL};
 
 /* ---- Helpers ---- */
 
@@ -51,10 +51,10 @@ embed_uuid(char out[37])
 
     if (RAND_bytes(b, sizeof(b)) != 1) {
         for (i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char) rand();
+            b[i] = (unsigned char)rand();
     }
-    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     for (i = 0; i < 16; i++) {
         o += sprintf(out + o, "%02x", b[i]);
         if (i == 3 || i == 5 || i == 7 || i == 9)
@@ -74,7 +74,7 @@ embed_id_ok(const char *id, size_t len)
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (id[i] != '-')
                 return 0;
-        } else if (!isxdigit((unsigned char) id[i])) {
+        } else if (!isxdigit((unsigned char)id[i])) {
             return 0;
         }
     }
@@ -93,7 +93,7 @@ embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
     if (host == NULL || host[0] == '\0' || strlen(host) > 255)
         return GW_ERR;
     for (c = host; *c; c++)
-        if (!(isalnum((unsigned char) *c) || strchr(".-:[]_", *c)))
+        if (!(isalnum((unsigned char)*c) || strchr(".-:[]_", *c)))
             return GW_ERR;
     if (proto == NULL || strcmp(proto, "https") != 0)
         proto = "http";
@@ -124,18 +124,18 @@ typedef struct embed_doc_s {
     gw__api_pending_t base;
     const char *ns;
     char *id;
-    char *data;         /* put: what to store; get: what was found */
+    char *data; /* put: what to store; get: what was found */
     size_t len;
     int found;
-    int mode;           /* what finish answers */
-    json_t *reply;      /* create: the links */
+    int mode;      /* what finish answers */
+    json_t *reply; /* create: the links */
     char base_url[600];
     /* .json: parameters and results */
     unsigned periods;
     size_t max_points;
     int64_t now;
     char *q_period, *q_from, *q_to, *q_name, *q_renderer;
-    int status;         /* 400/404 decided on the storage thread */
+    int status; /* 400/404 decided on the storage thread */
     char msg[GW_ERROR_MAX];
     json_t *out;
     /* .html */
@@ -147,7 +147,7 @@ enum { EMBED_CREATE, EMBED_JSON, EMBED_HTML, EMBED_JS, DASH_GET, DASH_PUT };
 static void
 embed_doc_release(gw__api_pending_t *p)
 {
-    embed_doc_t *e = (embed_doc_t *) p;
+    embed_doc_t *e = (embed_doc_t *)p;
 
     free(e->id);
     free(e->data);
@@ -193,9 +193,9 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
              json_t *doc, gw_error_t *err)
 {
     const char *project = json_string_value(json_object_get(doc, "project"));
-    const char *period_s = e->q_period
-        ? e->q_period
-        : json_string_value(json_object_get(doc, "period"));
+    const char *period_s =
+        e->q_period ? e->q_period
+                    : json_string_value(json_object_get(doc, "period"));
     const char *renderer = e->q_renderer;
     json_t *metrics = json_object_get(doc, "metrics"), *m, *list, *names;
     json_t *kinds;
@@ -209,13 +209,12 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
 
     if (project == NULL || !json_is_array(metrics)) {
         e->status = 500;
-        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged",
-                 e->id);
+        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
         return GW_OK;
     }
     if (gw__api_period(period_s, e->periods, &period, &perr) != GW_OK ||
-        gw__api_range(e->q_from, e->q_to, period, e->now, e->max_points,
-                      &from, &to, &npoints, &perr) != GW_OK) {
+        gw__api_range(e->q_from, e->q_to, period, e->now, e->max_points, &from,
+                      &to, &npoints, &perr) != GW_OK) {
         e->status = 400;
         snprintf(e->msg, sizeof(e->msg), "%s", perr.msg);
         return GW_OK;
@@ -245,7 +244,8 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         json_decref(names);
         return rc;
     }
-    json_array_foreach(metrics, i, m) {
+    json_array_foreach(metrics, i, m)
+    {
         gw_query_t q;
         gw_kind_t kind = 0;
         json_t *one;
@@ -254,14 +254,13 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         q.project = project;
         q.metric = json_string_value(json_object_get(m, "metric_name"));
         q.filter_name = json_string_value(json_object_get(m, "filter_name"));
-        q.filter_value =
-            json_string_value(json_object_get(m, "filter_value"));
+        q.filter_value = json_string_value(json_object_get(m, "filter_value"));
         if (q.metric == NULL)
             continue;
         if (q.filter_name == NULL || q.filter_value == NULL)
             q.filter_name = q.filter_value = NULL;
         memset(vals, 0, npoints * sizeof(double));
-        kind = (gw_kind_t) json_integer_value(json_object_get(kinds, q.metric));
+        kind = (gw_kind_t)json_integer_value(json_object_get(kinds, q.metric));
         rc = GW_OK;
         if (kind != 0) {
             q.kind = kind;
@@ -278,12 +277,11 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
             json_decref(names);
             return rc;
         }
-        one = json_pack("{s:s, s:o, s:o}", "name", q.metric, "filter_name",
-                        q.filter_name ? json_string(q.filter_name)
-                                      : json_null(),
-                        "filter_value", q.filter_value
-                                            ? json_string(q.filter_value)
-                                            : json_null());
+        one = json_pack(
+            "{s:s, s:o, s:o}", "name", q.metric, "filter_name",
+            q.filter_name ? json_string(q.filter_name) : json_null(),
+            "filter_value",
+            q.filter_value ? json_string(q.filter_value) : json_null());
         gw__api_series_json(one, buckets, vals, npoints);
         json_array_append_new(list, one);
         json_array_append_new(names, json_string(q.metric));
@@ -297,29 +295,28 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         if (name == NULL || name[0] == '\0')
             name = e->q_name;
         if (name == NULL || name[0] == '\0') {
-            json_array_foreach(names, k, n)
-                snprintf(joined + strlen(joined),
-                         sizeof(joined) - strlen(joined), "%s%s",
-                         k ? " | " : "", json_string_value(n));
+            json_array_foreach(names, k, n) snprintf(
+                joined + strlen(joined), sizeof(joined) - strlen(joined),
+                "%s%s", k ? " | " : "", json_string_value(n));
             name = joined;
         }
         fd[0] = td[0] = '\0';
         {
-            time_t a = (time_t) from, b = (time_t) to;
+            time_t a = (time_t)from, b = (time_t)to;
             struct tm ta, tb;
-            const char *fmt = period <= GW_PERIOD_HOUR ? "%Y-%m-%dT%H:%M:%S"
-                                                       : "%Y-%m-%d";
+            const char *fmt =
+                period <= GW_PERIOD_HOUR ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d";
 
             gmtime_r(&a, &ta);
             gmtime_r(&b, &tb);
             strftime(fd, sizeof(fd), fmt, &ta);
             strftime(td, sizeof(td), fmt, &tb);
         }
-        e->out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}",
-                           "project", project, "renderer", renderer,
-                           "period", gw_period_name(period), "from_date", fd,
-                           "to_date", td, "metrics", list, "name", name,
-                           "generator", "GottWall");
+        e->out =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "project",
+                      project, "renderer", renderer, "period",
+                      gw_period_name(period), "from_date", fd, "to_date", td,
+                      "metrics", list, "name", name, "generator", "GottWall");
     }
     json_decref(kinds);
     json_decref(names);
@@ -343,8 +340,7 @@ embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
     if (!json_is_object(doc)) {
         json_decref(doc);
         e->status = 500;
-        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged",
-                 e->id);
+        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
         return GW_OK;
     }
     rc = embed_series(ops, state, e, doc, err);
@@ -355,8 +351,7 @@ embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
 static void
 embed_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
 {
-    gw__api_errorf(req, rc == GW_AGAIN ? 503 : 500,
-                   "the storage %s: %s",
+    gw__api_errorf(req, rc == GW_AGAIN ? 503 : 500, "the storage %s: %s",
                    rc == GW_AGAIN ? "is unreachable" : "failed",
                    err && err->msg[0] ? err->msg : "unknown error");
 }
@@ -379,7 +374,7 @@ embed_html_404(gw_http_req_t *req, const char *id)
 static void
 embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 {
-    embed_doc_t *e = (embed_doc_t *) p;
+    embed_doc_t *e = (embed_doc_t *)p;
     gw__api_t *api = p->api;
     char buf[2048];
 
@@ -409,11 +404,11 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         if (e->mode == EMBED_HTML) {
             embed_html_404(p->req, e->id);
         } else if (e->mode == EMBED_JS) {
-            snprintf(buf, sizeof(buf),
-                     "/* GottWall: no embedded chart %s */\n", e->id);
+            snprintf(buf, sizeof(buf), "/* GottWall: no embedded chart %s */\n",
+                     e->id);
             gw__http_respond(p->req, 404,
-                             "application/javascript; charset=utf-8", NULL,
-                             buf, strlen(buf));
+                             "application/javascript; charset=utf-8", NULL, buf,
+                             strlen(buf));
         } else {
             gw__api_errorf(p->req, 404, "no embedded chart \"%s\"", e->id);
         }
@@ -441,14 +436,13 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
     }
     if (e->mode == EMBED_HTML) {
         json_t *doc = json_loadb(e->data, e->len, 0, NULL);
-        const char *title =
-            json_string_value(json_object_get(doc, "name"));
+        const char *title = json_string_value(json_object_get(doc, "name"));
         const char *vars[] = {"prefix", gw__api_cfg(api)->prefix,
-                              "id", e->id,
-                              "title", title ? title : "GottWall chart",
-                              "width", e->width ? e->width : "800",
+                              "id",     e->id,
+                              "title",  title ? title : "GottWall chart",
+                              "width",  e->width ? e->width : "800",
                               "height", e->height ? e->height : "400",
-                              NULL, NULL};
+                              NULL,     NULL};
 
         gw__api_page(api, p->req, 200, "embed.html", vars,
                      "Cache-Control: no-store\r\n"
@@ -466,8 +460,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
                  "?width=%s&height=%s\" width=\"%s\" height=\"%s\" "
                  "frameborder=\"0\" style=\"border:0\"></iframe>');\n",
                  e->base_url, e->id, w, h, w, h);
-        gw__http_respond(p->req, 200,
-                         "application/javascript; charset=utf-8",
+        gw__http_respond(p->req, 200, "application/javascript; charset=utf-8",
                          "Cache-Control: no-store\r\n", buf, strlen(buf));
     }
 }
@@ -475,8 +468,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 /* ---- POST {project}/embedded/ ---- */
 
 void
-gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
-                        const char *project)
+gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     size_t blen = 0, i;
@@ -502,8 +494,9 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
     if (embed_str(in, "renderer", &renderer, 0) != GW_OK ||
         (renderer != NULL && strcmp(renderer, "stack") != 0 &&
          !embed_renderer_ok(renderer))) {
-        gw__http_error(req, 400, "\"renderer\" must be one of line, area, "
-                                 "bar, stacked");
+        gw__http_error(req, 400,
+                       "\"renderer\" must be one of line, area, "
+                       "bar, stacked");
         goto out;
     }
     if (renderer == NULL)
@@ -511,8 +504,9 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
     else if (strcmp(renderer, "stack") == 0)
         renderer = "stacked";
     if (embed_str(in, "period", &period_s, 1) != GW_OK) {
-        gw__http_error(req, 400, "\"period\" is required (minute, hour, "
-                                 "day, week, month, year or all)");
+        gw__http_error(req, 400,
+                       "\"period\" is required (minute, hour, "
+                       "day, week, month, year or all)");
         goto out;
     }
     if (gw__api_period(period_s, cfg->periods, &period, &err) != GW_OK) {
@@ -522,20 +516,23 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
     metrics = json_object_get(in, "metrics");
     if (!json_is_array(metrics) || json_array_size(metrics) == 0 ||
         json_array_size(metrics) > EMBED_MAX_METRICS) {
-        gw__api_errorf(req, 400, "\"metrics\" must be a list of 1..%d "
-                                 "objects {\"metric_name\", \"filter_name\", "
-                                 "\"filter_value\"}",
+        gw__api_errorf(req, 400,
+                       "\"metrics\" must be a list of 1..%d "
+                       "objects {\"metric_name\", \"filter_name\", "
+                       "\"filter_value\"}",
                        EMBED_MAX_METRICS);
         goto out;
     }
     clean = json_array();
-    json_array_foreach(metrics, i, m) {
+    json_array_foreach(metrics, i, m)
+    {
         const char *mn, *fn, *fv;
 
         if (!json_is_object(m) ||
             embed_str(m, "metric_name", &mn, 1) != GW_OK) {
-            gw__api_errorf(req, 400, "metrics[%zu]: \"metric_name\" is "
-                                     "required (a string of 1..255 bytes)",
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: \"metric_name\" is "
+                           "required (a string of 1..255 bytes)",
                            i);
             goto out;
         }
@@ -553,25 +550,26 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
             (json_is_string(json_object_get(m, "filter_value")) == 0 &&
              json_object_get(m, "filter_value") != NULL &&
              !json_is_null(json_object_get(m, "filter_value")))) {
-            gw__api_errorf(req, 400, "metrics[%zu]: \"filter_name\" and "
-                                     "\"filter_value\" must be strings",
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: \"filter_name\" and "
+                           "\"filter_value\" must be strings",
                            i);
             goto out;
         }
         fv = json_string_value(json_object_get(m, "filter_value"));
         if ((fn == NULL) != (fv == NULL)) {
-            gw__api_errorf(req, 400, "metrics[%zu]: give both "
-                                     "\"filter_name\" and \"filter_value\", "
-                                     "or neither",
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: give both "
+                           "\"filter_name\" and \"filter_value\", "
+                           "or neither",
                            i);
             goto out;
         }
         json_array_append_new(
-            clean, json_pack("{s:s, s:o, s:o}", "metric_name", mn,
-                             "filter_name",
-                             fn ? json_string(fn) : json_null(),
-                             "filter_value",
-                             fv ? json_string(fv) : json_null()));
+            clean,
+            json_pack("{s:s, s:o, s:o}", "metric_name", mn, "filter_name",
+                      fn ? json_string(fn) : json_null(), "filter_value",
+                      fv ? json_string(fv) : json_null()));
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
@@ -580,15 +578,16 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
     }
     if (embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
         free(e);
-        gw__http_error(req, 400, "the Host header is missing or not a "
-                                 "host name: links cannot be built");
+        gw__http_error(req, 400,
+                       "the Host header is missing or not a "
+                       "host name: links cannot be built");
         goto out;
     }
     embed_uuid(id);
     doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "project", project,
                     "name", name ? name : "", "renderer", renderer, "period",
                     gw_period_name(period), "metrics", clean, "created",
-                    (json_int_t) time(NULL));
+                    (json_int_t)time(NULL));
     e->base.req = req;
     e->base.finish = embed_finish;
     e->base.release = embed_doc_release;
@@ -609,9 +608,9 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
                  "<iframe src=\"%s\" width=\"800\" height=\"400\" "
                  "frameborder=\"0\"></iframe>",
                  html);
-        e->reply = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id,
-                             "html_link", html, "js_link", js, "json_link",
-                             jsn, "iframe", iframe);
+        e->reply =
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
+                      "js_link", js, "json_link", jsn, "iframe", iframe);
     }
     if (e->id == NULL || e->data == NULL || e->reply == NULL) {
         embed_doc_release(&e->base);
@@ -644,8 +643,8 @@ embed_dim(gw_http_req_t *req, const char *name)
 {
     char *v = embed_param(req, name);
 
-    if (v != NULL && (strspn(v, "0123456789") != strlen(v) ||
-                      strlen(v) > 4 || atoi(v) < 50 || atoi(v) > 4000)) {
+    if (v != NULL && (strspn(v, "0123456789") != strlen(v) || strlen(v) > 4 ||
+                      atoi(v) < 50 || atoi(v) > 4000)) {
         free(v);
         return NULL;
     }
@@ -663,16 +662,16 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     mode = strcmp(dot, ".json") == 0   ? EMBED_JSON
            : strcmp(dot, ".html") == 0 ? EMBED_HTML
                                        : EMBED_JS;
-    if (!embed_id_ok(file, (size_t) (dot - file))) {
+    if (!embed_id_ok(file, (size_t)(dot - file))) {
         if (mode == EMBED_HTML)
             embed_html_404(req, file);
         else
             gw__api_errorf(req, 404, "no embedded chart \"%.*s\"",
-                           (int) (dot - file), file);
+                           (int)(dot - file), file);
         return;
     }
     e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->id = strndup(file, (size_t) (dot - file))) == NULL) {
+    if (e == NULL || (e->id = strndup(file, (size_t)(dot - file))) == NULL) {
         free(e);
         gw__http_error(req, 500, "out of memory");
         return;
@@ -684,7 +683,7 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     e->ns = "embedded";
     e->periods = cfg->periods;
     e->max_points = cfg->max_points;
-    e->now = (int64_t) time(NULL);
+    e->now = (int64_t)time(NULL);
     e->q_period = embed_param(req, "period");
     e->q_from = embed_param(req, "from_date");
     e->q_to = embed_param(req, "to_date");
@@ -695,8 +694,9 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     if (mode == EMBED_JS &&
         embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
         embed_doc_release(&e->base);
-        gw__http_error(req, 400, "the Host header is missing or not a "
-                                 "host name");
+        gw__http_error(req, 400,
+                       "the Host header is missing or not a "
+                       "host name");
         return;
     }
     gw__api_submit(api, &e->base, embed_get_job);
@@ -705,15 +705,15 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
 /* ---- GET/PUT dashboard ---- */
 
 void
-gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
-                  const gw__api_who_t *who)
+gw__api_dashboard(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
 {
     embed_doc_t *e;
     const char *user = who->user;
 
     if (who->key_project != NULL) {
-        gw__http_error(req, 403, "dashboards belong to users: log in to the "
-                                 "dashboard (project keys have none)");
+        gw__http_error(req, 403,
+                       "dashboards belong to users: log in to the "
+                       "dashboard (project keys have none)");
         return;
     }
     e = calloc(1, sizeof(*e));
@@ -734,12 +734,14 @@ gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
 
         if (!json_is_object(doc) || blen > EMBED_MAX_DASHBOARD) {
             if (blen > EMBED_MAX_DASHBOARD)
-                gw__api_errorf(req, 400, "the dashboard is %zu bytes, more "
-                                         "than %d",
+                gw__api_errorf(req, 400,
+                               "the dashboard is %zu bytes, more "
+                               "than %d",
                                blen, EMBED_MAX_DASHBOARD);
             else
-                gw__api_errorf(req, 400, "the dashboard must be a JSON "
-                                         "object: %s",
+                gw__api_errorf(req, 400,
+                               "the dashboard must be a JSON "
+                               "object: %s",
                                doc ? "got another JSON value" : jerr.text);
             json_decref(doc);
             embed_doc_release(&e->base);

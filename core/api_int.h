@@ -42,8 +42,8 @@
 typedef struct gw__api_pending_s gw__api_pending_t;
 
 struct gw__api_pending_s {
-    gw__api_t *api;             /* NULL once orphaned */
-    gw_http_req_t *req;         /* NULL once orphaned */
+    gw__api_t *api;     /* NULL once orphaned */
+    gw_http_req_t *req; /* NULL once orphaned */
     gw__api_pending_t *prev, *next;
     /* Loop thread: answers p->req from what the job left in p. */
     void (*finish)(gw__api_pending_t *p, int rc, const gw_error_t *err);
@@ -78,13 +78,13 @@ struct gw__api_s {
     gw__api_throttle_t throttle[GW__API_THROTTLE_SLOTS];
     unsigned char session_key[32]; /* used when cookie_secret is unset */
     int have_session_key;
-    char *dummy_hash;              /* verified for unknown e-mails */
-    gw__api_check_t *checks;       /* password checks in flight */
+    char *dummy_hash;        /* verified for unknown e-mails */
+    gw__api_check_t *checks; /* password checks in flight */
     unsigned nchecks;
-    pthread_mutex_t login_mu;      /* guards each check's done flag */
-    ev_async login_async;          /* a check thread is done */
-    json_t *kinds;                 /* "project\nmetric" -> kind (a cache) */
-    double kinds_since;            /* when the cache was started */
+    pthread_mutex_t login_mu; /* guards each check's done flag */
+    ev_async login_async;     /* a check thread is done */
+    json_t *kinds;            /* "project\nmetric" -> kind (a cache) */
+    double kinds_since;       /* when the cache was started */
 };
 
 /* Who a request is, as decided by gw__api_access. */
@@ -107,8 +107,7 @@ const char *gw__api_webdir(const gw__api_t *api);
 /* Links p into the api and runs job on the storage thread; p->finish and
  * p->release run afterwards on the loop. Answers 503 itself (and releases
  * p) when there is no storage. */
-void gw__api_submit(gw__api_t *api, gw__api_pending_t *p,
-                    gw__store_job_fn job);
+void gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job);
 
 /* Answers a JSON value (stolen) with status. */
 void gw__api_json(gw_http_req_t *req, int status, json_t *v);
@@ -145,8 +144,7 @@ void gw__api_logout(gw__api_t *api, gw_http_req_t *req);
 /* The cookie's Path attribute: the prefix, or "/". */
 const char *gw__api_cookie_path(const gw__api_t *api);
 /* Makes and checks session values "email|expiry|hmac" (tests use them). */
-char *gw__api_session_make(gw__api_t *api, const char *email,
-                           int64_t expiry);
+char *gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry);
 int gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
                           char *email, size_t email_size);
 /* Starts the login machinery (the password-check wake-up). */
@@ -175,8 +173,8 @@ int gw__api_metric_info(const gw_storage_ops_t *ops, void *state,
                         json_t **values, gw_error_t *err);
 /* Runs on the storage thread: every metric's kind of project into kinds
  * (an object metric -> integer kind). */
-int gw__api_kinds(const gw_storage_ops_t *ops, void *state,
-                  const char *project, json_t *kinds, gw_error_t *err);
+int gw__api_kinds(const gw_storage_ops_t *ops, void *state, const char *project,
+                  json_t *kinds, gw_error_t *err);
 /* The loop's cache of kinds (a metric's kind never changes): the cached
  * kind or 0; and learning from a gw__api_kinds result (may be NULL). The
  * cache is dropped every 5 minutes and when it grows past 100000. */
@@ -186,16 +184,15 @@ void gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds);
 /* Runs on the storage thread: reads one series into vals (npoints, zeroed
  * by the caller) by bucket. */
 int gw__api_series(const gw_storage_ops_t *ops, void *state,
-                   const gw_query_t *q, const int64_t *buckets,
-                   size_t npoints, double *vals, gw_error_t *err);
+                   const gw_query_t *q, const int64_t *buckets, size_t npoints,
+                   double *vals, gw_error_t *err);
 /* Sets "range", "avg", "min", "max" of obj from a series. */
 void gw__api_series_json(json_t *obj, const int64_t *buckets,
                          const double *vals, size_t npoints);
 
 void gw__api_projects(gw__api_t *api, gw_http_req_t *req,
                       const gw__api_who_t *who);
-void gw__api_metrics(gw__api_t *api, gw_http_req_t *req,
-                     const char *project);
+void gw__api_metrics(gw__api_t *api, gw_http_req_t *req, const char *project);
 void gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
                    int dataset);
 
@@ -204,8 +201,7 @@ void gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
 void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
                              const char *project);
 /* id is "{uuid}.json", ".html" or ".js". */
-void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req,
-                          const char *file);
+void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
 void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
                        const gw__api_who_t *who);
 

@@ -35,8 +35,8 @@ stats_period_list(unsigned periods, char *out, size_t size)
     for (p = 0; p < GW_PERIOD_COUNT; p++) {
         if (!(periods & (1u << p)))
             continue;
-        n += (size_t) snprintf(out + n, n < size ? size - n : 0, "%s%s",
-                               n ? ", " : "", gw_period_name((gw_period_t) p));
+        n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s",
+                              n ? ", " : "", gw_period_name((gw_period_t)p));
         if (n >= size)
             break;
     }
@@ -53,15 +53,19 @@ gw__api_period(const char *name, unsigned periods, gw_period_t *p,
         *p = GW_PERIOD_MONTH;
         if (periods & (1u << GW_PERIOD_MONTH))
             return GW_OK;
-        return gw_error_set(err, "period is required (PERIODS does not keep "
-                                 "month): use one of %s", list);
+        return gw_error_set(err,
+                            "period is required (PERIODS does not keep "
+                            "month): use one of %s",
+                            list);
     }
     if (gw__period_parse(name, p) != GW_OK)
         return gw_error_set(err, "unknown period \"%.64s\": use one of %s",
                             name, list);
     if (!(periods & (1u << *p)))
-        return gw_error_set(err, "period \"%s\" is not kept by this server "
-                                 "(PERIODS): use one of %s", name, list);
+        return gw_error_set(err,
+                            "period \"%s\" is not kept by this server "
+                            "(PERIODS): use one of %s",
+                            name, list);
     return GW_OK;
 }
 
@@ -76,18 +80,18 @@ stats_date(const char *what, const char *s, int64_t *out, gw_error_t *err)
 
     if (*c == '-')
         c++;
-    if (*c != '\0' && strspn(c, "0123456789") == strlen(c) &&
-        strlen(c) <= 12) {
+    if (*c != '\0' && strspn(c, "0123456789") == strlen(c) && strlen(c) <= 12) {
         v = strtoll(s, &end, 10);
-        *out = (int64_t) v;
+        *out = (int64_t)v;
         return GW_OK;
     }
     if (strlen(s) == 10 && gw__date_parse(s, out) == GW_OK)
         return GW_OK;
     if (strlen(s) == 19 && gw__time_parse_iso(s, out) == GW_OK)
         return GW_OK;
-    return gw_error_set(err, "bad %s \"%.64s\": use YYYY-MM-DD, "
-                             "YYYY-MM-DDTHH:MM:SS (UTC) or epoch seconds",
+    return gw_error_set(err,
+                        "bad %s \"%.64s\": use YYYY-MM-DD, "
+                        "YYYY-MM-DDTHH:MM:SS (UTC) or epoch seconds",
                         what, s);
 }
 
@@ -98,21 +102,22 @@ stats_count(gw_period_t p, int64_t from, int64_t to, uint64_t cap)
 {
     static const int64_t width[] = {60, 3600, 86400, 604800};
     struct tm a, b;
-    time_t ta = (time_t) from, tb = (time_t) to;
+    time_t ta = (time_t)from, tb = (time_t)to;
     uint64_t n;
 
     if (p == GW_PERIOD_ALL)
         return 1;
     if (p <= GW_PERIOD_WEEK)
-        n = (uint64_t) ((to - from) / width[p]) + 1;
+        n = (uint64_t)((to - from) / width[p]) + 1;
     else {
         gmtime_r(&ta, &a);
         gmtime_r(&tb, &b);
         if (p == GW_PERIOD_MONTH)
-            n = (uint64_t) ((int64_t) (b.tm_year - a.tm_year) * 12 +
-                            (b.tm_mon - a.tm_mon)) + 1;
+            n = (uint64_t)((int64_t)(b.tm_year - a.tm_year) * 12 +
+                           (b.tm_mon - a.tm_mon)) +
+                1;
         else
-            n = (uint64_t) (b.tm_year - a.tm_year) + 1;
+            n = (uint64_t)(b.tm_year - a.tm_year) + 1;
     }
     return n > cap + 1 ? cap + 1 : n;
 }
@@ -120,7 +125,7 @@ stats_count(gw_period_t p, int64_t from, int64_t to, uint64_t cap)
 static void
 stats_fmt_date(int64_t t, char *out, size_t size)
 {
-    time_t tt = (time_t) t;
+    time_t tt = (time_t)t;
     struct tm tm;
 
     gmtime_r(&tt, &tm);
@@ -131,9 +136,9 @@ stats_fmt_date(int64_t t, char *out, size_t size)
 }
 
 int
-gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
-              int64_t now, size_t max_points, int64_t *from, int64_t *to,
-              size_t *npoints, gw_error_t *err)
+gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
+              size_t max_points, int64_t *from, int64_t *to, size_t *npoints,
+              gw_error_t *err)
 {
     int64_t f = 0, t = 0;
     int has_from = from_s != NULL && from_s[0] != '\0';
@@ -150,8 +155,9 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
 
         stats_fmt_date(f, a, sizeof(a));
         stats_fmt_date(t, b, sizeof(b));
-        return gw_error_set(err, "reversed date range: from_date %s is after "
-                                 "to_date %s",
+        return gw_error_set(err,
+                            "reversed date range: from_date %s is after "
+                            "to_date %s",
                             a, b);
     }
     if (p == GW_PERIOD_ALL) {
@@ -167,8 +173,9 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
 
             stats_fmt_date(f, a, sizeof(a));
             stats_fmt_date(t, b, sizeof(b));
-            return gw_error_set(err, "reversed date range: from_date %s is "
-                                     "after to_date %s",
+            return gw_error_set(err,
+                                "reversed date range: from_date %s is "
+                                "after to_date %s",
                                 a, b);
         }
     } else {
@@ -176,16 +183,17 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
         for (i = 1; i < STATS_DEFAULT_POINTS; i++)
             f = gw__bucket_start(p, f - 1);
     }
-    n = stats_count(p, f, t, (uint64_t) 1 << 40);
+    n = stats_count(p, f, t, (uint64_t)1 << 40);
     if (n > max_points)
-        return gw_error_set(err, "the range asks for %llu %s buckets, more "
-                                 "than MAX_POINTS (%zu): shorten the range or "
-                                 "use a longer period",
-                            (unsigned long long) n, gw_period_name(p),
+        return gw_error_set(err,
+                            "the range asks for %llu %s buckets, more "
+                            "than MAX_POINTS (%zu): shorten the range or "
+                            "use a longer period",
+                            (unsigned long long)n, gw_period_name(p),
                             max_points);
     *from = f;
     *to = t;
-    *npoints = (size_t) n;
+    *npoints = (size_t)n;
     return GW_OK;
 }
 
@@ -228,9 +236,9 @@ stats_meta_emit(void *arg, const gw_meta_t *m)
         size_t i;
         json_t *v;
 
-        json_array_foreach(sm->values, i, v)
-            if (strcmp(json_string_value(v), m->filter_value) == 0)
-                return;
+        json_array_foreach(
+            sm->values, i,
+            v) if (strcmp(json_string_value(v), m->filter_value) == 0) return;
         json_array_append_new(sm->values, json_string(m->filter_value));
     }
 }
@@ -238,8 +246,8 @@ stats_meta_emit(void *arg, const gw_meta_t *m)
 static int
 stats_strcmp(const void *a, const void *b)
 {
-    return strcmp(json_string_value(*(json_t *const *) a),
-                  json_string_value(*(json_t *const *) b));
+    return strcmp(json_string_value(*(json_t *const *)a),
+                  json_string_value(*(json_t *const *)b));
 }
 
 /* Sorts an array of strings in place. */
@@ -266,8 +274,8 @@ stats_sort_strings(json_t *arr)
 int
 gw__api_metric_info(const gw_storage_ops_t *ops, void *state,
                     const char *project, const char *metric,
-                    const char *filter_name, gw_kind_t *kind,
-                    json_t **values, gw_error_t *err)
+                    const char *filter_name, gw_kind_t *kind, json_t **values,
+                    gw_error_t *err)
 {
     stats_meta_t sm;
     int rc;
@@ -341,7 +349,7 @@ gw__api_kind_cached(gw__api_t *api, const char *project, const char *metric)
     k = stats_kind_key(project, metric);
     v = k ? json_object_get(api->kinds, k) : NULL;
     free(k);
-    return v ? (gw_kind_t) json_integer_value(v) : 0;
+    return v ? (gw_kind_t)json_integer_value(v) : 0;
 }
 
 void
@@ -360,7 +368,8 @@ gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds)
         api->kinds = json_object();
         api->kinds_since = ev_now(api->d->loop);
     }
-    json_object_foreach(kinds, metric, v) {
+    json_object_foreach(kinds, metric, v)
+    {
         char *k = stats_kind_key(project, metric);
 
         if (k != NULL)
@@ -394,7 +403,7 @@ stats_point(void *arg, const gw_point_t *pt)
         return;
     switch (f->kind) {
     case GW_KIND_AVG:
-        f->vals[lo] = pt->count ? pt->sum / (double) pt->count : 0;
+        f->vals[lo] = pt->count ? pt->sum / (double)pt->count : 0;
         break;
     case GW_KIND_COUNTER:
     case GW_KIND_GAUGE:
@@ -427,9 +436,8 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
     size_t i;
 
     for (i = 0; i < npoints; i++) {
-        json_array_append_new(range,
-                              json_pack("[I, o]", (json_int_t) buckets[i],
-                                        gw__api_number(vals[i])));
+        json_array_append_new(range, json_pack("[I, o]", (json_int_t)buckets[i],
+                                               gw__api_number(vals[i])));
         sum += vals[i];
         if (i == 0 || vals[i] < mn)
             mn = vals[i];
@@ -438,7 +446,7 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
     }
     json_object_set_new(obj, "range", range);
     json_object_set_new(obj, "avg",
-                        gw__api_number(npoints ? sum / (double) npoints : 0));
+                        gw__api_number(npoints ? sum / (double)npoints : 0));
     json_object_set_new(obj, "min", gw__api_number(mn));
     json_object_set_new(obj, "max", gw__api_number(mx));
 }
@@ -446,8 +454,7 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
 /* ---- GET /api/v1/projects ---- */
 
 void
-gw__api_projects(gw__api_t *api, gw_http_req_t *req,
-                 const gw__api_who_t *who)
+gw__api_projects(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     json_t *arr = json_array();
@@ -497,9 +504,8 @@ stats_metrics_emit(void *arg, const gw_meta_t *m)
         values = json_array();
         json_object_set_new(metric, m->filter_name, values);
     }
-    json_array_foreach(values, i, v)
-        if (strcmp(json_string_value(v), m->filter_value) == 0)
-            return;
+    json_array_foreach(values, i, v) if (strcmp(json_string_value(v),
+                                                m->filter_value) == 0) return;
     json_array_append_new(values, json_string(m->filter_value));
 }
 
@@ -529,8 +535,7 @@ stats_sorted(json_t *obj)
     keys = malloc((n ? n : 1) * sizeof(*keys));
     if (keys == NULL)
         return out;
-    json_object_foreach(obj, k, v)
-        keys[i++] = k;
+    json_object_foreach(obj, k, v) keys[i++] = k;
     for (i = 1; i < n; i++) {
         const char *t = keys[i];
         size_t j = i;
@@ -569,7 +574,7 @@ stats_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
 static void
 stats_metrics_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 {
-    stats_metrics_t *sm = (stats_metrics_t *) p;
+    stats_metrics_t *sm = (stats_metrics_t *)p;
 
     if (rc != GW_OK) {
         stats_storage_error(p->req, rc, err);
@@ -582,7 +587,7 @@ stats_metrics_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 static void
 stats_metrics_release(gw__api_pending_t *p)
 {
-    stats_metrics_t *sm = (stats_metrics_t *) p;
+    stats_metrics_t *sm = (stats_metrics_t *)p;
 
     json_decref(sm->out);
     json_decref(sm->kinds);
@@ -617,16 +622,15 @@ typedef struct stats_job_s {
     size_t npoints;
     int64_t *buckets;
     /* results */
-    gw_kind_t kind;      /* preset from the cache, else from metadata */
-    json_t *kinds;       /* learned from metadata (stats) */
-    double *vals;        /* stats */
-    json_t *values;      /* dataset: the filter's values */
-    double **dvals;      /* dataset: one series per value */
+    gw_kind_t kind; /* preset from the cache, else from metadata */
+    json_t *kinds;  /* learned from metadata (stats) */
+    double *vals;   /* stats */
+    json_t *values; /* dataset: the filter's values */
+    double **dvals; /* dataset: one series per value */
 } stats_job_t;
 
 static int
-stats_job(const gw_storage_ops_t *ops, void *state, void *arg,
-          gw_error_t *err)
+stats_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
 {
     stats_job_t *sj = arg;
     gw_query_t q;
@@ -635,14 +639,13 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg,
 
     if (sj->dataset) {
         rc = gw__api_metric_info(ops, state, sj->project, sj->name,
-                                 sj->filter_name, &sj->kind, &sj->values,
-                                 err);
+                                 sj->filter_name, &sj->kind, &sj->values, err);
     } else if (sj->kind == 0) {
         /* Not cached: one metadata pass teaches the loop every kind. */
         sj->kinds = json_object();
         rc = gw__api_kinds(ops, state, sj->project, sj->kinds, err);
         if (rc == GW_OK)
-            sj->kind = (gw_kind_t) json_integer_value(
+            sj->kind = (gw_kind_t)json_integer_value(
                 json_object_get(sj->kinds, sj->name));
     } else {
         rc = GW_OK;
@@ -690,7 +693,7 @@ stats_str_or_null(const char *s)
 static void
 stats_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 {
-    stats_job_t *sj = (stats_job_t *) p;
+    stats_job_t *sj = (stats_job_t *)p;
     json_t *o = json_object();
     size_t i;
 
@@ -742,7 +745,7 @@ stats_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 static void
 stats_release(gw__api_pending_t *p)
 {
-    stats_job_t *sj = (stats_job_t *) p;
+    stats_job_t *sj = (stats_job_t *)p;
     size_t i;
 
     if (sj->dvals != NULL) {
@@ -793,8 +796,8 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
     sj->project = strdup(project);
     sj->name = stats_param(req, "name");
     sj->filter_name = stats_param(req, "filter_name");
-    sj->filter_value = gw__http_query_param(gw__http_query(req),
-                                            "filter_value");
+    sj->filter_value =
+        gw__http_query_param(gw__http_query(req), "filter_value");
     period = stats_param(req, "period");
     from = stats_param(req, "from_date");
     to = stats_param(req, "to_date");
@@ -803,17 +806,19 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
         goto fail;
     }
     if (!dataset && sj->filter_name != NULL && sj->filter_value == NULL) {
-        gw__http_error(req, 400, "filter_name needs filter_value (for every "
-                                 "value of a filter use stats_dataset)");
+        gw__http_error(req, 400,
+                       "filter_name needs filter_value (for every "
+                       "value of a filter use stats_dataset)");
         goto fail;
     }
     if (dataset && sj->filter_name == NULL) {
-        gw__http_error(req, 400, "missing parameter: filter_name (the "
-                                 "filter whose values make the rows)");
+        gw__http_error(req, 400,
+                       "missing parameter: filter_name (the "
+                       "filter whose values make the rows)");
         goto fail;
     }
     if (gw__api_period(period, cfg->periods, &sj->period, &err) != GW_OK ||
-        gw__api_range(from, to, sj->period, (int64_t) time(NULL),
+        gw__api_range(from, to, sj->period, (int64_t)time(NULL),
                       cfg->max_points, &sj->from, &sj->to, &sj->npoints,
                       &err) != GW_OK) {
         gw__http_error(req, 400, err.msg);

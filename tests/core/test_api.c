@@ -68,8 +68,8 @@ START_TEST(test_range_explicit)
     ck_assert_int_eq(to, 1388361600);
     ck_assert_uint_eq(n, 1);
     /* Months across a year; years. */
-    ck_assert_int_eq(range("2013-11-30", "2014-02-01", GW_PERIOD_MONTH,
-                           10000), GW_OK);
+    ck_assert_int_eq(range("2013-11-30", "2014-02-01", GW_PERIOD_MONTH, 10000),
+                     GW_OK);
     ck_assert_uint_eq(n, 4);
     ck_assert_int_eq(from, 1383264000); /* 2013-11-01 */
     ck_assert_int_eq(to, 1391212800);   /* 2014-02-01 */
@@ -77,8 +77,9 @@ START_TEST(test_range_explicit)
                      GW_OK);
     ck_assert_uint_eq(n, 15);
     /* Epoch seconds and ISO times align down to their bucket. */
-    ck_assert_int_eq(range("1392454739", "2014-02-15T09:10:00",
-                           GW_PERIOD_HOUR, 10000), GW_OK);
+    ck_assert_int_eq(
+        range("1392454739", "2014-02-15T09:10:00", GW_PERIOD_HOUR, 10000),
+        GW_OK);
     ck_assert_int_eq(from, 1392451200);
     ck_assert_int_eq(to, 1392454800);
     ck_assert_uint_eq(n, 2);
@@ -138,8 +139,8 @@ START_TEST(test_range_errors)
     ck_assert_str_eq(err.msg, "the range asks for 11 day buckets, more than "
                               "MAX_POINTS (10): shorten the range or use a "
                               "longer period");
-    ck_assert_int_eq(range("1970-01-01", "2014-01-01", GW_PERIOD_MINUTE,
-                           10000), GW_ERR);
+    ck_assert_int_eq(range("1970-01-01", "2014-01-01", GW_PERIOD_MINUTE, 10000),
+                     GW_ERR);
     ck_assert_str_eq(err.msg, "the range asks for 23142241 minute buckets, "
                               "more than MAX_POINTS (10000): shorten the "
                               "range or use a longer period");
@@ -212,41 +213,41 @@ START_TEST(test_sessions)
     ck_assert_ptr_nonnull(v);
     ck_assert_int_eq(strncmp(v, "ann@example.com|1392454839|", 27), 0);
     ck_assert_uint_eq(strlen(v), 27 + 64);
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email,
-                                           sizeof(email)), 1);
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     1);
     ck_assert_str_eq(email, "ann@example.com");
     /* Expired. */
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW + 101, email,
-                                           sizeof(email)), 0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, v, NOW + 101, email, sizeof(email)), 0);
     /* Another e-mail or expiry with the same MAC. */
     bad = strdup(v);
     bad[0] = 'b';
-    ck_assert_int_eq(gw__api_session_check(&api, bad, NOW, email,
-                                           sizeof(email)), 0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
     free(bad);
     bad = strdup(v);
     bad[25] = '8'; /* expiry ...838: still valid, but not what was signed */
-    ck_assert_int_eq(gw__api_session_check(&api, bad, NOW, email,
-                                           sizeof(email)), 0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
     free(bad);
     /* Another secret. */
     cfg.cookie_secret = "another secret";
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email,
-                                           sizeof(email)), 0);
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     0);
     free(v);
     /* A '|' in the e-mail stays in it. */
     v = gw__api_session_make(&api, "a|b@example.com", NOW + 5);
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email,
-                                           sizeof(email)), 1);
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     1);
     ck_assert_str_eq(email, "a|b@example.com");
     free(v);
     /* Garbage. */
-    ck_assert_int_eq(gw__api_session_check(&api, "", NOW, email,
-                                           sizeof(email)), 0);
-    ck_assert_int_eq(gw__api_session_check(&api, "a|1|zz", NOW, email,
-                                           sizeof(email)), 0);
-    ck_assert_int_eq(gw__api_session_check(&api, "|||", NOW, email,
-                                           sizeof(email)), 0);
+    ck_assert_int_eq(gw__api_session_check(&api, "", NOW, email, sizeof(email)),
+                     0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, "a|1|zz", NOW, email, sizeof(email)), 0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, "|||", NOW, email, sizeof(email)), 0);
 }
 END_TEST
 
