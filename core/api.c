@@ -32,6 +32,7 @@
 
 #define API_MAX_ASSET (4 * 1024 * 1024)
 #define API_HEALTH_TIMEOUT 5.0
+#define API_MAX_PENDING 512 /* storage calls in flight */
 
 static const char api_json_headers[] = "Cache-Control: no-store\r\n";
 static const char api_page_headers[] = "Cache-Control: no-store\r\n"
@@ -322,6 +323,7 @@ api_unlink(gw__api_pending_t *p)
     if (p->next != NULL)
         p->next->prev = p->prev;
     p->prev = p->next = NULL;
+    p->api->npending--;
 }
 
 static void
@@ -344,11 +346,21 @@ gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job)
         p->release(p);
         return;
     }
+    if (api->npending >= API_MAX_PENDING) {
+        gw__http_respond(p->req, 503, "application/json", "Retry-After: 1\r\n",
+                         "{\"error\":\"the server is busy: too many storage "
+                         "requests in flight, try again\"}",
+                         strlen("{\"error\":\"the server is busy: too many "
+                                "storage requests in flight, try again\"}"));
+        p->release(p);
+        return;
+    }
     p->prev = NULL;
     p->next = api->pending;
     if (api->pending != NULL)
         api->pending->prev = p;
     api->pending = p;
+    api->npending++;
     gw__store_call(api->d->store, job, api_done, p);
 }
 
@@ -904,6 +916,7 @@ gw__api_stop(gw__api_t *api)
         p->api = NULL;
     }
     api->pending = NULL;
+    api->npending = 0;
     gw__api_auth_stop(api);
     gw__http_close(api->srv);
     json_decref(api->kinds);

@@ -74,6 +74,7 @@ struct gw__api_s {
     gw__daemon_t *d;
     gw_http_server_t *srv;
     gw__api_pending_t *pending;
+    size_t npending; /* at most API_MAX_PENDING */
     gw__api_delay_t *delays;
     gw__api_throttle_t throttle[GW__API_THROTTLE_SLOTS];
     unsigned char session_key[32]; /* used when cookie_secret is unset */

@@ -22,6 +22,7 @@
 #include "http.h"
 
 #define STATS_DEFAULT_POINTS 30
+#define STATS_MAX_CELLS 1000000 /* stats_dataset: values x buckets */
 
 /* ---- Periods, dates and ranges ---- */
 
@@ -622,11 +623,12 @@ typedef struct stats_job_s {
     size_t npoints;
     int64_t *buckets;
     /* results */
-    gw_kind_t kind; /* preset from the cache, else from metadata */
-    json_t *kinds;  /* learned from metadata (stats) */
-    double *vals;   /* stats */
-    json_t *values; /* dataset: the filter's values */
-    double **dvals; /* dataset: one series per value */
+    gw_kind_t kind;    /* preset from the cache, else from metadata */
+    json_t *kinds;     /* learned from metadata (stats) */
+    double *vals;      /* stats */
+    json_t *values;    /* dataset: the filter's values */
+    char too_big[160]; /* dataset: why it is not answered (400) */
+    double **dvals;    /* dataset: one series per value */
 } stats_job_t;
 
 static int
@@ -640,6 +642,15 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
     if (sj->dataset) {
         rc = gw__api_metric_info(ops, state, sj->project, sj->name,
                                  sj->filter_name, &sj->kind, &sj->values, err);
+        if (rc == GW_OK && sj->kind != 0 &&
+            json_array_size(sj->values) * sj->npoints > STATS_MAX_CELLS) {
+            snprintf(sj->too_big, sizeof(sj->too_big),
+                     "the table would have %zu values x %zu buckets, more "
+                     "than %d cells: shorten the range or use a longer "
+                     "period",
+                     json_array_size(sj->values), sj->npoints, STATS_MAX_CELLS);
+            return GW_OK;
+        }
     } else if (sj->kind == 0) {
         /* Not cached: one metadata pass teaches the loop every kind. */
         sj->kinds = json_object();
@@ -703,6 +714,11 @@ stats_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         return;
     }
     gw__api_kinds_learn(p->api, sj->project, sj->kinds);
+    if (sj->too_big[0] != '\0') {
+        json_decref(o);
+        gw__http_error(p->req, 400, sj->too_big);
+        return;
+    }
     if (!sj->dataset) {
         gw__api_series_json(o, sj->buckets, sj->vals, sj->npoints);
         /* SPEC §7's order: range first, then the request, then the

@@ -340,6 +340,21 @@ def test_pages_anonymous():
     assert get(D, "/nowhere")[0] == 404
 
 
+def test_dataset_cell_limit():
+    users = ["u%03d" % i for i in range(101)]
+    send(D, [{"n": "clicks", "ts": TS, "f": {"user": users[:60]}},
+             {"n": "clicks", "ts": TS, "f": {"user": users[60:]}}])
+    wait_for(lambda: len(get_json(D, "/api/v1/test_project/metrics", 200)
+                         .get("clicks", {}).get("user", [])) == 101, what="clicks stored")
+    r = get_json(D, "/api/v1/test_project/stats_dataset?name=clicks&period=minute"
+                    "&from_date=%d&to_date=%d&filter_name=user" % (TS, TS + 9999 * 60), 400)
+    assert r == {"error": "the table would have 101 values x 10000 buckets, more than "
+                          "1000000 cells: shorten the range or use a longer period"}, r
+    r = get_json(D, "/api/v1/test_project/stats_dataset?name=clicks&period=day"
+                    "&from_date=2014-02-15&to_date=2014-02-15&filter_name=user", 200)
+    assert len(r["data"]) == 101 and r["data"]["u100"]["range"] == [[DAY_0215, 1]], r
+
+
 # ---- Logins, keys and cookies (ANONYMOUS_LOGIN = false) ----
 
 def password_hash(pw):
@@ -533,7 +548,8 @@ def main():
                  test_stats_default_range_is_30_buckets, test_stats_unknown_metric_is_zeros,
                  test_stats_errors, test_names_with_spaces_and_utf8, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,
-                 test_health_and_metrics, test_pages_anonymous, test_access_control,
+                 test_health_and_metrics, test_pages_anonymous, test_dataset_cell_limit,
+                 test_access_control,
                  test_prefix, test_health_storage_down]
         run_tests(tests)
     finally:
