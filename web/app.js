@@ -75,11 +75,22 @@ let saving = Promise.resolve();
 function save() {
   clearTimeout(saveTimer);
   saveTimer = setTimeout(() => {
+    saveTimer = null;
     saving = api('api/v1/dashboard', { method: 'PUT', body: state.doc })
       .then(() => { document.body.dataset.saved = String(Date.now()); })
       .catch((e) => notice(`Could not save the dashboard: ${e.message}`));
   }, 250);
 }
+// Leaving the page with a save pending: send it anyway (keepalive).
+window.addEventListener('pagehide', () => {
+  if (!saveTimer) return;
+  clearTimeout(saveTimer);
+  saveTimer = null;
+  fetch('api/v1/dashboard', {
+    method: 'PUT', keepalive: true, credentials: 'same-origin', body: JSON.stringify(state.doc),
+    headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'gottwall' },
+  });
+});
 window.gw.flush = async () => { if (saveTimer) { clearTimeout(saveTimer); saveTimer = null; await api('api/v1/dashboard', { method: 'PUT', body: state.doc }); } await saving; };
 
 function notice(text) {
