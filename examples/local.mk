@@ -22,3 +22,7 @@ EXTRA_DIST += \
 	tests/sdk/test_headers.sh
 
 TESTS += tests/sdk/test_headers.sh tests/sdk/test_examples.sh
+
+# contrib/gottwall.service: systemd-analyze verify and security.
+TESTS += tests/sdk/test_service.sh
+EXTRA_DIST += tests/sdk/test_service.sh contrib/gottwall.service
