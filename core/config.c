@@ -167,6 +167,9 @@ static const cf_scalar_t cf_scalars[] = {
     {"AUTH_S3_WINDOW", CF_INT, CF_OFF(auth_s3_window), 1, 86400},
     {"MAX_POINTS", CF_SIZE, CF_OFF(max_points), 1, 10000000},
     {"WEB_DIR", CF_STR, CF_OFF(webdir), 0, 0},
+    {"JOURNAL", CF_STR, CF_OFF(journal), 0, 0},
+    {"JOURNAL_SYNC", CF_STR, CF_OFF(journal_sync_name), 0, 0},
+    {"JOURNAL_RETAIN", CF_INT, CF_OFF(journal_retain), 0, 31622400},
     {"MAX_EVENT_SIZE", CF_SIZE, CF_OFF(limits.max_event_bytes), 64,
      64 * 1024 * 1024},
     {"MAX_FILTERS", CF_SIZE, CF_OFF(limits.max_filters), 0, 4096},
@@ -595,6 +598,29 @@ cf_read_plugin_path(gw__config_t *cfg, const config_setting_t *s,
     return GW_OK;
 }
 
+/* ---- JOURNAL ---- */
+
+static int
+cf_check_journal(gw__config_t *cfg, config_setting_t *root, gw_error_t *err)
+{
+    const char *sync = cfg->journal_sync_name;
+
+    if (cfg->journal != NULL && cfg->journal[0] == '\0') {
+        free(cfg->journal);
+        cfg->journal = NULL;
+    }
+    if (sync == NULL || strcmp(sync, "always") == 0)
+        cfg->journal_sync_always = 1;
+    else if (strcmp(sync, "interval") == 0)
+        cfg->journal_sync_always = 0;
+    else
+        return cf_fail(err, config_setting_get_member(root, "JOURNAL_SYNC"),
+                       cfg->path, "JOURNAL_SYNC must be \"always\" (fsync "
+                       "before every acknowledgement) or \"interval\" (fsync "
+                       "once per FLUSH_INTERVAL), not \"%s\"", sync);
+    return GW_OK;
+}
+
 /* ---- Loading ---- */
 
 static void
@@ -613,6 +639,8 @@ cf_defaults(gw__config_t *cfg)
     cfg->auth_max_skew = 900;
     cfg->auth_s3_window = 300;
     cfg->max_points = 10000;
+    cfg->journal_sync_always = 1;
+    cfg->journal_retain = 120;
     cfg->webdir = strdup(env != NULL && env[0] != '\0' ? env : GW_WEBDIR);
     cfg->limits.max_event_bytes = 65536;
     cfg->limits.max_filters = 32;
@@ -707,6 +735,8 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
                        cfg->path, "STORAGE must name a storage plugin "
                        "(\"memory\", \"redis\", \"postgres\")");
     cf_normalise_prefix(cfg);
+    if (cf_check_journal(cfg, root, err) != GW_OK)
+        return GW_ERR;
 
     if ((s = config_setting_get_member(root, "PROJECTS")) != NULL &&
         cf_read_projects(cfg, s, err) != GW_OK)
@@ -825,6 +855,8 @@ gw__config_free(gw__config_t *cfg)
     }
     free(cfg->users);
     free(cfg->cookie_secret);
+    free(cfg->journal);
+    free(cfg->journal_sync_name);
     for (i = 0; i < cfg->nplugin_path; i++)
         free(cfg->plugin_path[i]);
     free(cfg->plugin_path);

@@ -84,6 +84,10 @@ typedef struct gw__config_s {
     char **plugin_path;         /* PLUGIN_PATH: directories searched first */
     size_t nplugin_path;
     char *webdir;               /* WEB_DIR: dashboard assets, default GW_WEBDIR */
+    char *journal;              /* JOURNAL: base path of the journal, NULL: none */
+    int journal_sync_always;    /* JOURNAL_SYNC: "always" 1 (default), "interval" 0 */
+    int journal_retain;         /* JOURNAL_RETAIN s, 120: stored segments kept */
+    char *journal_sync_name;    /* JOURNAL_SYNC as written */
 
     gw__limits_t limits;
     gw__http_limits_t http;

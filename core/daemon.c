@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -236,20 +238,169 @@ dm_seed_kinds(gw__daemon_t *d)
         ev_run(d->loop, EVRUN_ONCE);
 }
 
+/* ---- The clock and the journal ---- */
+
+static double dm_pinned;
+
+double
+gw__daemon_clock(void)
+{
+    struct timespec ts;
+
+    if (dm_pinned != 0)
+        return dm_pinned;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+void
+gw__daemon_pin_clock(double t)
+{
+    dm_pinned = t;
+}
+
+typedef struct dm_seg_s {
+    gw__daemon_t *d;
+    uint64_t seq;
+} dm_seg_t;
+
+static void
+dm_seg_stored(void *arg, int rc, const gw_error_t *err)
+{
+    dm_seg_t *s = arg;
+
+    (void) err;
+    /* GW_ERR: the storage refused the batch for good; keeping its
+     * segments would only replay the refusal. GW_AGAIN: not stored (the
+     * daemon stops): the segments stay for the next start. */
+    if (rc != GW_AGAIN && s->d->journal != NULL)
+        gw__journal_stored(s->d->journal, s->seq);
+    free(s);
+}
+
+static void
+dm_when_seg_stored(gw__daemon_t *d, uint64_t seq)
+{
+    dm_seg_t *s = malloc(sizeof(*s));
+
+    s->d = d;
+    s->seq = seq;
+    gw__store_when_stored(d->store, dm_seg_stored, s);
+}
+
+/* Replay callbacks: the journal's records go through the same ingestion
+ * as when they arrived, at their receipt time. */
+static void
+dm_replay_json(void *arg, double now, const char *project,
+               gw_action_t action, unsigned flags, const char *json,
+               size_t len)
+{
+    gw__daemon_t *d = arg;
+    gw_error_t err;
+
+    gw__daemon_pin_clock(now);
+    if (gw__ingest_json(d->ingest, project, action, json, len,
+                        (flags & GW_SUBMIT_BATCH) != 0, NULL, NULL,
+                        &err) != GW_OK)
+        gw__log_warning("journal: a request of project \"%s\" accepted "
+                        "before is refused at replay: %s", project, err.msg);
+    gw__daemon_pin_clock(0);
+}
+
+static void
+dm_replay_event(void *arg, double now, const char *project,
+                const gw_event_t *ev)
+{
+    gw__daemon_t *d = arg;
+    gw_error_t err;
+
+    gw__daemon_pin_clock(now);
+    if (gw__ingest_event(d->ingest, project, ev, NULL, &err) != GW_OK)
+        gw__log_warning("journal: an event of project \"%s\" accepted "
+                        "before is refused at replay: %s", project, err.msg);
+    gw__daemon_pin_clock(0);
+}
+
+static void
+dm_replay_group(void *arg, uint64_t first, uint64_t last, const char *id)
+{
+    gw__daemon_t *d = arg;
+    gw__table_t *t = gw__ingest_swap(d->ingest);
+
+    if (t == NULL) {
+        gw__journal_stored(d->journal, last);
+        return;
+    }
+    if (id != NULL) {
+        gw__store_flush_batch(d->store, t, id, first, last);
+    } else {
+        /* Never tried: a new id, recorded for first..last when tried. */
+        char fresh[96];
+
+        snprintf(fresh, sizeof(fresh), "%s:replay:%llu", d->id,
+                 (unsigned long long) first);
+        gw__store_flush_batch(d->store, t, fresh, first, last);
+    }
+    dm_when_seg_stored(d, last);
+}
+
+static int
+dm_journal_start(gw__daemon_t *d)
+{
+    gw__journal_replay_t r;
+    gw_error_t err;
+
+    if (gw__journal_open(d->loop, d->cfg->journal,
+                         d->cfg->journal_sync_always,
+                         d->cfg->journal_retain, &d->journal,
+                         &err) != GW_OK) {
+        gw__log_error("%s", err.msg);
+        return GW_ERR;
+    }
+    gw__store_set_journal(d->store, d->journal);
+    r.arg = d;
+    r.json = dm_replay_json;
+    r.event = dm_replay_event;
+    r.group = dm_replay_group;
+    gw__journal_replay(d->journal, &r);
+    gw__log_info("journal: %s, sync %s, stored segments kept %d s",
+                 d->cfg->journal,
+                 d->cfg->journal_sync_always ? "always (before every "
+                                               "acknowledgement)"
+                                             : "every FLUSH_INTERVAL",
+                 d->cfg->journal_retain);
+    return GW_OK;
+}
+
 /* ---- Loop callbacks ---- */
 
 static void
 dm_flush(gw__daemon_t *d)
 {
     gw__table_t *t;
+    uint64_t seg = 0;
 
     if (d->ingest == NULL || d->store == NULL)
         return;
     t = gw__ingest_swap(d->ingest);
+    if (d->journal != NULL)
+        seg = gw__journal_rotate(d->journal);
     if (t != NULL) {
         DM(d)->events_flushed += gw__table_events(t);
-        gw__store_flush(d->store, t);
+        gw__store_flush_seg(d->store, t, seg);
     }
+    if (seg != 0) {
+        if (t != NULL)
+            dm_when_seg_stored(d, seg);
+        else
+            gw__journal_stored(d->journal, seg);
+    }
+}
+
+void
+gw__daemon_flush(gw__daemon_t *d)
+{
+    dm_flush(d);
 }
 
 static void
@@ -349,6 +500,9 @@ dm_start(gw__daemon_t *d)
         gw__log_error("storage \"%s\": %s", d->storage->name, err.msg);
         return GW_ERR;
     }
+    if ((d->roles & GW__ROLE_AGGREGATOR) && d->cfg->journal != NULL &&
+        dm_journal_start(d) != GW_OK)
+        return GW_ERR;
     if (d->roles & GW__ROLE_AGGREGATOR) {
         dm_seed_kinds(d);
         for (i = 0; i < d->cfg->nbackends; i++) {
@@ -412,6 +566,10 @@ dm_stop(gw__daemon_t *d)
 
     memset(&st, 0, sizeof(st));
     ev_timer_stop(d->loop, &d->flush_timer);
+    /* Requests waiting for the journal are answered before the transports
+     * close their connections. */
+    if (d->journal != NULL)
+        gw__journal_commit(d->journal);
     for (i = 0; i < d->ntransports; i++) {
         gw__instance_t *t = d->transports[i];
 
@@ -430,6 +588,14 @@ dm_stop(gw__daemon_t *d)
         lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
                                      &st);
         d->store = NULL;
+    }
+    if (d->journal != NULL) {
+        if (lost > 0)
+            gw__log_notice("journal: the %llu events not stored stay in %s "
+                           "and are replayed at the next start",
+                           (unsigned long long) lost, d->cfg->journal);
+        gw__journal_close(d->journal);
+        d->journal = NULL;
     }
     for (i = 0; i < d->ntransports; i++)
         dm_instance_free(d->transports[i]);
@@ -500,7 +666,9 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
     d->auth = gw__auth_new(cfg, NULL);
     if (d->roles & GW__ROLE_AGGREGATOR)
-        d->ingest = gw__ingest_new(&cfg->limits, NULL);
+        d->ingest = gw__ingest_new(&cfg->limits, cfg->journal != NULL
+                                                     ? gw__daemon_clock
+                                                     : NULL);
     gw__log_info("gottwall %s (plugin ABI %d.%d) starting as %s with %s "
                  "(process id %s)", PACKAGE_VERSION, GW_PLUGIN_ABI_MAJOR,
                  GW_PLUGIN_ABI_MINOR,

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "ingest.h"
+#include "journal.h"
 #include "loader.h"
 #include "store.h"
 
@@ -57,7 +58,18 @@ struct gw__daemon_s {
     /* Overrides from the command line (server start -h/-p). */
     const char *server_host;
     int server_port;
+    gw__journal_t *journal;      /* JOURNAL, or NULL */
 };
+
+/* Hands what is aggregated to the storage thread (rotating the journal
+ * with it). The flush timer calls it; so does host->on_stored. Loop. */
+void gw__daemon_flush(gw__daemon_t *d);
+
+/* The clock ingestion reads for events without "ts": the real clock, or,
+ * while pinned, the pinned time (a request's receipt time, as kept in the
+ * journal, so that a replay buckets it exactly where it was). 0 unpins. */
+double gw__daemon_clock(void);
+void gw__daemon_pin_clock(double t);
 
 /* The single host table handed to every plugin instance. */
 extern const gw_host_t gw__host;

@@ -91,15 +91,28 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
                unsigned flags, gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
+    gw__daemon_t *d = inst->daemon;
     gw__reject_t reject = GW__REJECT_NONE;
+    double now = 0;
     size_t n = 1;
     int rc;
 
-    if (inst->daemon->ingest == NULL)
+    if (d->ingest == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    rc = gw__ingest_json(inst->daemon->ingest, project, default_action, json,
-                         len, (flags & GW_SUBMIT_BATCH) != 0, &n, &reject,
-                         err);
+    if (d->journal != NULL) {
+        /* Pin the clock so that the journal's receipt time is exactly the
+         * time events without "ts" were bucketed at. */
+        now = gw__daemon_clock();
+        gw__daemon_pin_clock(now);
+    }
+    rc = gw__ingest_json(d->ingest, project, default_action, json, len,
+                         (flags & GW_SUBMIT_BATCH) != 0, &n, &reject, err);
+    if (d->journal != NULL) {
+        gw__daemon_pin_clock(0);
+        if (rc == GW_OK)
+            gw__journal_append_json(d->journal, now, project,
+                                    default_action, flags, json, len);
+    }
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
     if (rc == GW_OK)
         gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, n);
@@ -114,12 +127,23 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
           gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
+    gw__daemon_t *d = inst->daemon;
     gw__reject_t reject = GW__REJECT_NONE;
+    double now = 0;
     int rc;
 
-    if (inst->daemon->ingest == NULL)
+    if (d->ingest == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    rc = gw__ingest_event(inst->daemon->ingest, project, ev, &reject, err);
+    if (d->journal != NULL) {
+        now = gw__daemon_clock();
+        gw__daemon_pin_clock(now);
+    }
+    rc = gw__ingest_event(d->ingest, project, ev, &reject, err);
+    if (d->journal != NULL) {
+        gw__daemon_pin_clock(0);
+        if (rc == GW_OK)
+            gw__journal_append_event(d->journal, now, project, ev);
+    }
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, 1);
     if (rc == GW_OK)
         gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, 1);
@@ -179,8 +203,24 @@ hs_on_stored(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg,
     s->fn = fn;
     s->arg = arg;
     /* Hand over what is aggregated now so that the wait is short. */
-    gw__store_flush(d->store, gw__ingest_swap(d->ingest));
+    gw__daemon_flush(d);
     gw__store_when_stored(d->store, hs_stored_done, s);
+    return GW_OK;
+}
+
+/* ---- when_durable ---- */
+
+static int
+hs_when_durable(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
+                void *arg)
+{
+    gw__daemon_t *d = hs_inst(ctx)->daemon;
+
+    if (d->journal == NULL) {
+        fn(arg, 1);
+        return GW_OK;
+    }
+    gw__journal_when_durable(d->journal, fn, arg);
     return GW_OK;
 }
 
@@ -213,4 +253,5 @@ const gw_host_t gw__host = {
     .http_respond = gw__http_respond,
     .on_stored = hs_on_stored,
     .prefix = hs_prefix,
+    .when_durable = hs_when_durable,
 };

@@ -28,6 +28,7 @@
 #include <ev.h>
 
 #include "daemon.h"
+#include "journal.h"
 #include "log.h"
 #include "store.h"
 
@@ -42,6 +43,9 @@ typedef struct st_item_s {
     gw__store_done_fn done;    /* job or waiter */
     void *arg;
     uint64_t target;           /* waiter: tables handed over before it */
+    uint64_t seg;              /* a flush: its journal segment (0: none) */
+    uint64_t seg_last;         /* a replayed flush: last segment */
+    char *fixed_id;            /* a replayed flush: its batch id */
     int rc;                    /* when finished */
     gw_error_t err;
 } st_item_t;
@@ -49,6 +53,15 @@ typedef struct st_item_s {
 typedef struct st_list_s {
     st_item_t *head, *tail;
 } st_list_t;
+
+/* A batch that must not take further tables (a replayed batch keeps the
+ * id it had, and the batch before it is closed for it). */
+typedef struct st_ready_s {
+    struct st_ready_s *next;
+    gw__batch_t *batch;
+    uint64_t upto;
+    uint64_t seg_first, seg_last;
+} st_ready_t;
 
 struct gw__store_s {
     struct ev_loop *loop;
@@ -83,8 +96,15 @@ struct gw__store_s {
     /* The thread's own. */
     gw__batch_t *current;
     uint64_t current_upto;     /* tables_in count current covers */
+    uint64_t current_first, current_last; /* its journal segments */
+    int current_begun;         /* its batch id is in the journal manifest */
     gw__batch_t *next;
     uint64_t next_upto;
+    uint64_t next_first, next_last;
+    st_ready_t *ready, *ready_tail; /* closed batches before next */
+    size_t ready_series;
+    uint64_t ready_events;
+    gw__journal_t *journal;
     uint64_t tables_merged;    /* tables taken from the queue */
     uint64_t seq;
     double backoff;
@@ -168,7 +188,38 @@ st_update_pending(gw__store_t *st)
 {
     st->stats.pending_series =
         (st->current != NULL ? gw__batch_size(st->current) : 0) +
-        (st->next != NULL ? gw__batch_size(st->next) : 0);
+        (st->next != NULL ? gw__batch_size(st->next) : 0) + st->ready_series;
+}
+
+/* Closes next (if any) into the ready list. */
+static void
+st_ready_push(gw__store_t *st, gw__batch_t *b, uint64_t upto, uint64_t first,
+              uint64_t last)
+{
+    st_ready_t *r = calloc(1, sizeof(*r));
+
+    r->batch = b;
+    r->upto = upto;
+    r->seg_first = first;
+    r->seg_last = last;
+    if (st->ready_tail != NULL)
+        st->ready_tail->next = r;
+    else
+        st->ready = r;
+    st->ready_tail = r;
+    st->ready_series += gw__batch_size(b);
+    st->ready_events += gw__batch_events(b);
+}
+
+static void
+st_close_next(gw__store_t *st)
+{
+    if (st->next == NULL)
+        return;
+    st_ready_push(st, st->next, st->next_upto, st->next_first,
+                  st->next_last);
+    st->next = NULL;
+    st->next_first = st->next_last = 0;
 }
 
 static gw__batch_t *
@@ -192,15 +243,36 @@ st_merge_tables(gw__store_t *st)
         size_t room = st->max_pending > cur ? st->max_pending - cur : 0;
         uint64_t dropped = 0, upto = ++st->tables_merged;
 
-        pthread_mutex_unlock(&st->mu);
-        if (st->next == NULL)
-            st->next = st_new_batch(st);
-        gw__batch_add_table(st->next, it->table, st->periods, room,
-                            &dropped);
-        gw__table_free(it->table);
-        free(it);
-        pthread_mutex_lock(&st->mu);
-        st->next_upto = upto;
+        if (it->fixed_id != NULL) {
+            gw__batch_t *b;
+
+            st_close_next(st);
+            pthread_mutex_unlock(&st->mu);
+            b = gw__batch_new(it->fixed_id);
+            gw__batch_add_table(b, it->table, st->periods, room, &dropped);
+            pthread_mutex_lock(&st->mu);
+            st_ready_push(st, b, upto, it->seg, it->seg_last);
+            gw__table_free(it->table);
+            free(it->fixed_id);
+            free(it);
+        } else {
+            uint64_t seg = it->seg;
+
+            pthread_mutex_unlock(&st->mu);
+            if (st->next == NULL)
+                st->next = st_new_batch(st);
+            gw__batch_add_table(st->next, it->table, st->periods, room,
+                                &dropped);
+            gw__table_free(it->table);
+            free(it);
+            pthread_mutex_lock(&st->mu);
+            st->next_upto = upto;
+            if (seg != 0) {
+                if (st->next_first == 0)
+                    st->next_first = seg;
+                st->next_last = seg;
+            }
+        }
         if (dropped > 0) {
             st->stats.events_dropped += dropped;
             gw__log(GW_LOG_ERR, st->log_prefix,
@@ -235,6 +307,11 @@ st_store_current(gw__store_t *st)
     uint64_t nevents = gw__batch_events(st->current);
 
     pthread_mutex_unlock(&st->mu);
+    if (!st->current_begun && st->journal != NULL && st->current_first != 0)
+        gw__journal_batch_begin(st->journal,
+                                gw__batch_view(st->current)->id,
+                                st->current_first, st->current_last);
+    st->current_begun = 1;
     err.msg[0] = '\0';
     t0 = st_now();
     rc = st->ops.store(st->state, gw__batch_view(st->current), &err);
@@ -296,8 +373,53 @@ st_store_current(gw__store_t *st)
 static int
 st_has_work(gw__store_t *st)
 {
-    return st->current != NULL ||
+    return st->current != NULL || st->ready != NULL ||
            (st->next != NULL && gw__batch_size(st->next) > 0);
+}
+
+/* Makes the oldest closed batch (or next) current. */
+static void
+st_promote(gw__store_t *st)
+{
+    gw__batch_t *b = NULL;
+    uint64_t upto = 0, first = 0, last = 0;
+
+    if (st->ready != NULL) {
+        st_ready_t *r = st->ready;
+
+        st->ready = r->next;
+        if (st->ready == NULL)
+            st->ready_tail = NULL;
+        st->ready_series -= gw__batch_size(r->batch);
+        st->ready_events -= gw__batch_events(r->batch);
+        b = r->batch;
+        upto = r->upto;
+        first = r->seg_first;
+        last = r->seg_last;
+        free(r);
+    } else if (st->next != NULL) {
+        b = st->next;
+        upto = st->next_upto;
+        first = st->next_first;
+        last = st->next_last;
+        st->next = NULL;
+        st->next_first = st->next_last = 0;
+    } else {
+        return;
+    }
+    if (gw__batch_size(b) > 0) {
+        st->current = b;
+        st->current_upto = upto;
+        st->current_first = first;
+        st->current_last = last;
+        st->current_begun = 0;
+    } else {
+        /* Tables that held nothing: done already. */
+        gw__batch_free(b);
+        if (upto > st->tables_done)
+            st->tables_done = upto;
+        st_release_waiters(st, GW_OK);
+    }
 }
 
 static void *
@@ -318,17 +440,10 @@ st_thread(void *arg)
             st_run_job(st, it);
             continue;
         }
-        if (st->current == NULL && st->next != NULL) {
-            if (gw__batch_size(st->next) > 0) {
-                st->current = st->next;
-                st->current_upto = st->next_upto;
-                st->next = NULL;
-            } else {
-                /* Tables that held nothing: done already. */
-                if (st->next_upto > st->tables_done)
-                    st->tables_done = st->next_upto;
-                st_release_waiters(st, GW_OK);
-            }
+        if (st->current == NULL && (st->ready != NULL || st->next != NULL)) {
+            st_promote(st);
+            if (st->current == NULL)
+                continue;
         }
         now = st_now();
         if (st->current != NULL && now >= st->retry_at &&
@@ -353,7 +468,8 @@ st_thread(void *arg)
     /* Whatever is left could not be stored in time. */
     st->not_stored = (st->current != NULL ? gw__batch_events(st->current)
                                           : 0) +
-                     (st->next != NULL ? gw__batch_events(st->next) : 0);
+                     (st->next != NULL ? gw__batch_events(st->next) : 0) +
+                     st->ready_events;
     st->thread_done = 1;
     pthread_cond_broadcast(&st->finished);
     ev_async_send(st->loop, &st->async);
@@ -435,12 +551,45 @@ gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
 void
 gw__store_flush(gw__store_t *st, gw__table_t *t)
 {
+    gw__store_flush_seg(st, t, 0);
+}
+
+void
+gw__store_set_journal(gw__store_t *st, gw__journal_t *j)
+{
+    st->journal = j;
+}
+
+void
+gw__store_flush_batch(gw__store_t *st, gw__table_t *t, const char *id,
+                      uint64_t first, uint64_t last)
+{
     st_item_t *it;
 
     if (t == NULL)
         return;
     it = calloc(1, sizeof(*it));
     it->table = t;
+    it->seg = first;
+    it->seg_last = last;
+    it->fixed_id = strdup(id);
+    pthread_mutex_lock(&st->mu);
+    st->tables_in++;
+    st_push(&st->tables, it);
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t seg)
+{
+    st_item_t *it;
+
+    if (t == NULL)
+        return;
+    it = calloc(1, sizeof(*it));
+    it->table = t;
+    it->seg = seg;
     pthread_mutex_lock(&st->mu);
     st->tables_in++;
     st_push(&st->tables, it);
@@ -552,7 +701,15 @@ gw__store_close_stats(gw__store_t *st, int timeout_ms,
     while ((it = st_pop(&st->tables)) != NULL) {
         st->not_stored += gw__table_events(it->table);
         gw__table_free(it->table);
+        free(it->fixed_id);
         free(it);
+    }
+    while (st->ready != NULL) {
+        st_ready_t *r = st->ready;
+
+        st->ready = r->next;
+        gw__batch_free(r->batch);
+        free(r);
     }
     st_run_done(st);
     lost = st->not_stored;

@@ -57,6 +57,21 @@ int gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
 /* Hands a table to the thread (takes ownership; NULL is a no-op). Loop. */
 void gw__store_flush(gw__store_t *st, gw__table_t *t);
 
+struct gw__journal_s;
+
+/* Batches of journaled tables are recorded in j's manifest before their
+ * first store() (core/journal.h). Call before the first flush. */
+void gw__store_set_journal(gw__store_t *st, struct gw__journal_s *j);
+
+/* gw__store_flush for a table whose events are journal segment seg. */
+void gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t seg);
+
+/* A replayed table that becomes a batch of its own with the id it had
+ * before (journal segments first..last), so that a storage that already
+ * applied it skips it. Loop thread. */
+void gw__store_flush_batch(gw__store_t *st, gw__table_t *t, const char *id,
+                           uint64_t first, uint64_t last);
+
 /* Calls done(arg) on the loop once every table handed over before this
  * call has been stored (rc GW_OK) or the store is closing (GW_AGAIN). */
 void gw__store_when_stored(gw__store_t *st, gw__store_done_fn done,

@@ -179,6 +179,22 @@ struct gw_host_s {
     /* The installation's PREFIX ("" or "/something", no trailing '/'),
      * under which HTTP routes live. Core-owned. Loop thread. */
     const char *(*prefix)(const gw_ctx_t *ctx);
+
+    /* ---- ABI 1.1 ---- */
+
+    /*
+     * Calls fn(arg, 1) on the loop thread once every event submitted so
+     * far (by any instance) is durable: written to the JOURNAL and, with
+     * JOURNAL_SYNC = "always", fsynced. fn(arg, 0) if the journal could not
+     * be written (answer the client an error: the events are aggregated but
+     * not safe against a crash). Without a journal, and when nothing is
+     * pending, fn runs before when_durable returns. A transport that
+     * acknowledges (HTTP 200) calls it after submit and acknowledges from
+     * fn. Several calls in one loop iteration share one fsync. Returns
+     * GW_OK. Loop thread. Check host->abi_minor >= 1 before calling.
+     */
+    int (*when_durable)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
+                        void *arg);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)

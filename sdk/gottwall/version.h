@@ -7,12 +7,13 @@
  *   Removing, reordering or changing the meaning of anything: MAJOR++, MINOR = 0.
  *
  * 1.0  initial ABI
+ * 1.1  host->when_durable (acknowledge only what the journal holds)
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 0
+#define GW_PLUGIN_ABI_MINOR 1
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u
