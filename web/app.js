@@ -418,7 +418,12 @@ class TableView {
       tr.append(el('td', { text: fmtNum(r.total), title: String(r.total) }));
       body.append(tr);
     }
+    const keep = this.body.scrollLeft;
+    const atStart = !this.rendered;
     this.body.replaceChildren(el('table', { class: 'data' }, el('thead', {}, head), body));
+    // The newest buckets are at the right: start there, then keep the place.
+    this.body.scrollLeft = atStart ? this.body.scrollWidth : keep;
+    this.rendered = true;
     this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}`);
   }
 
