@@ -20,3 +20,6 @@ endif
 tests_core_test_api_SOURCES = tests/core/test_api.c
 tests_core_test_api_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_core_test_api_LDADD = $(TEST_LDADD)
+
+# Private header, for the tarball.
+EXTRA_DIST += core/api.h
