@@ -15,3 +15,8 @@ bin_PROGRAMS += gottwall
 gottwall_SOURCES = core/main.c
 gottwall_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(LIBEV_CFLAGS)
 gottwall_LDADD = libgwcore.la
+
+# Private headers (compiled through the sources above; listed for the
+# tarball).
+EXTRA_DIST += core/config.h core/daemon.h core/loader.h core/log.h \
+	core/metrics.h core/store.h

@@ -23,3 +23,6 @@ EXTRA_DIST += tests/integration/test_ingest_http.py \
 	tests/integration/test_ingest_udp.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
+
+# Private headers, for the tarball.
+EXTRA_DIST += core/http.h core/auth.h

@@ -26,3 +26,18 @@ TESTS += tests/sdk/test_headers.sh tests/sdk/test_examples.sh
 # contrib/gottwall.service: systemd-analyze verify and security.
 TESTS += tests/sdk/test_service.sh
 EXTRA_DIST += tests/sdk/test_service.sh contrib/gottwall.service
+
+# Files the tarball needs that no other fragment lists: the guides, the CI
+# entry point (it runs tools/test.sh) and the style file.
+EXTRA_DIST += \
+	.ci/run \
+	.clang-format \
+	docs/api.md \
+	docs/architecture.md \
+	docs/configuration.md \
+	docs/operations.md \
+	docs/plugin-abi.md \
+	docs/scaling.md \
+	docs/storage-memory.md \
+	docs/storage-postgres.md \
+	docs/storage-redis.md
