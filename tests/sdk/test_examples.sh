@@ -28,9 +28,11 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 dest=$tmp/dest
 
 # `make install` of this very build, as a packager would run it. MAKEFLAGS
-# is the outer `make check`'s (jobserver, TESTS=...): not ours.
+# is the outer `make check`'s (jobserver, TESTS=...): not ours. The lock keeps
+# the sdk tests (run at once under make -j) from installing at the same time.
 echo "+ make install DESTDIR=$dest"
 if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
         make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
     tail -40 "$tmp/install.log"
     fail "make install failed"

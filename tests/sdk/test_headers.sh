@@ -23,6 +23,7 @@ dest=$tmp/dest
 
 echo "+ make install DESTDIR=$dest"
 if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
         make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
     tail -40 "$tmp/install.log"
     fail "make install failed"

@@ -37,6 +37,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwsdk-service-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 dest=$tmp/dest
 if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
         make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
     tail -40 "$tmp/install.log"
     fail "make install failed"
