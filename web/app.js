@@ -136,7 +136,7 @@ class GraphView {
   constructor(w) {
     this.w = w;
     this.chart = null;
-    this.root = el('section', { class: 'widget', 'data-type': 'graph', 'data-id': w.id });
+    this.root = el('section', { class: w.wide ? 'widget wide' : 'widget', 'data-type': 'graph', 'data-id': w.id });
     this.seq = 0;
     this.build();
   }
@@ -162,6 +162,7 @@ class GraphView {
           renderer,
           el('button', { class: 'share', title: 'Share as an embedded chart', onclick: () => this.share() }, 'Share'),
           el('button', { class: 'csv', title: 'Download the data as CSV', onclick: () => this.csv() }, 'CSV'),
+          el('button', { class: 'wide-toggle', title: 'Full width or half', 'aria-label': 'Toggle width', onclick: () => { w.wide = !w.wide; this.root.classList.toggle('wide', !!w.wide); save(); } }, '⇔'),
           el('button', { class: 'icon remove', title: 'Remove this graph', 'aria-label': 'Remove', onclick: () => removeWidget(w.id) }, '×'))),
       this.seriesList = el('div', { class: 'series-list' }),
       el('button', { class: 'link add-series', onclick: () => this.addSeries() }, '+ Add series'),

@@ -178,6 +178,16 @@ try {
     same(lines.length, 31, 'CSV rows');
   });
 
+  await step('a graph can take the full width', async () => {
+    const width = () => page.$eval(graph, (e) => window.gw.views.get(e.dataset.id).chart.u.width);
+    const before = await width();
+    await page.click(`${graph} button.wide-toggle`);
+    await page.waitForFunction(([s, b]) => {
+      const e = document.querySelector(s);
+      return window.gw.views.get(e.dataset.id).chart.u.width > b * 1.5;
+    }, [graph, before]);
+  });
+
   await step('share the graph as an embedded chart', async () => {
     await page.click(`${graph} button.share`);
     await page.waitForSelector('#share-dialog[open]');
@@ -199,6 +209,7 @@ try {
     same(await page.$$eval(`${graph} .series-row`, (r) => r.length), 2, 'series kept');
     same(await page.$eval(`${graph} select.renderer`, (s) => s.value), 'bar', 'renderer kept');
     same(await page.$eval('#periods button.active', (b) => b.dataset.period), 'day', 'period kept');
+    same(await page.$eval(graph, (e) => e.classList.contains('wide')), true, 'full width kept');
     await page.waitForSelector(`${table} table.data`);
     await shot('08-after-reload');
   });
