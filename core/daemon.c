@@ -453,6 +453,20 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---- Start and stop ---- */
 
+/* The config holds every private key: warn when others may read it. */
+static void
+dm_check_config_mode(const char *path)
+{
+    struct stat st;
+
+    if (path == NULL || stat(path, &st) != 0)
+        return;
+    if (st.st_mode & S_IROTH)
+        gw__log_warning("%s is readable by every user (mode %04o) and holds "
+                        "the projects' private keys; run chmod 600 %s",
+                        path, (unsigned) (st.st_mode & 07777), path);
+}
+
 static void
 dm_log_start(gw__daemon_t *d)
 {
@@ -676,6 +690,8 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
                      ? "aggregator and server"
                      : (d->roles & GW__ROLE_SERVER ? "server" : "aggregator"),
                  config_path, d->id);
+
+    dm_check_config_mode(config_path);
 
     /* Signals first: a SIGTERM during a slow start-up stops it cleanly. */
     ev_signal_init(&d->sig_term, dm_stop_cb, SIGTERM);
