@@ -41,3 +41,17 @@ EXTRA_DIST += \
 	docs/storage-memory.md \
 	docs/storage-postgres.md \
 	docs/storage-redis.md
+
+# distcheck's distcleancheck wants an empty build tree after distclean:
+# - the browser test keeps its screenshots in test-output/ for a person to
+#   look at; `make clean` removes them;
+# - configure's exit trap runs `rm -f core ... && rm -f -r ... confdefs.h`,
+#   and `rm -f core` fails on our core/ directory (made by config.status for
+#   core/.deps), so confdefs.h stays; distclean removes it.
+clean-local: gw-clean-test-output
+gw-clean-test-output:
+	-rm -rf test-output
+distclean-local: gw-distclean-confdefs
+gw-distclean-confdefs:
+	-rm -f confdefs.h
+.PHONY: gw-clean-test-output gw-distclean-confdefs
