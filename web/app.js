@@ -13,6 +13,9 @@ import { PALETTE, RENDERERS, fmtBucket, fmtNum, seriesLabel, makeChart, toCSV, d
 const CONFIG = JSON.parse(document.getElementById('gw-config').textContent);
 const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'year'];
 const REFRESH_MS = 5000;
+// While a project has no metrics yet, look every second, so a new user's
+// first event shows up on a chart within a flush and a second.
+const EMPTY_REFRESH_MS = 1000;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = (tag, attrs = {}, ...children) => {
@@ -559,8 +562,11 @@ async function refreshAll() {
   if (document.hidden || !state.doc.autorefresh) return;
   try {
     const before = JSON.stringify(state.metrics);
+    const wasEmpty = Object.keys(state.metrics).length === 0;
     await loadMetrics();
     if (JSON.stringify(state.metrics) !== before) {
+      // The project's first metric arrived while the page was open: show it.
+      if (wasEmpty && widgets().length === 0) addGraph();
       renderEmpty();
       for (const v of state.views.values()) (v.buildSeries || v.buildControls).call(v);
     }
@@ -570,6 +576,20 @@ async function refreshAll() {
     return;
   }
   await Promise.all([...state.views.values()].map((v) => v.refresh()));
+}
+
+// Ticks every EMPTY_REFRESH_MS; refreshes on every tick while the project
+// has no metrics, else every REFRESH_MS.
+let lastRefresh = Date.now();
+function scheduleRefresh() {
+  setTimeout(async () => {
+    const empty = Object.keys(state.metrics).length === 0;
+    if (empty || Date.now() - lastRefresh >= REFRESH_MS - EMPTY_REFRESH_MS / 2) {
+      lastRefresh = Date.now();
+      await refreshAll();
+    }
+    scheduleRefresh();
+  }, EMPTY_REFRESH_MS);
 }
 
 function redrawAll() {
@@ -640,7 +660,7 @@ async function main() {
     return;
   }
   await loadProject();
-  setInterval(refreshAll, REFRESH_MS);
+  scheduleRefresh();
   document.body.dataset.loaded = '1';
 }
 

@@ -247,6 +247,31 @@ try {
     }, [graph, before], { timeout: 2000 });
   });
 
+  await step("a project's first event shows up on a chart by itself", async () => {
+    // A new user: the project is empty, they send one event with curl and
+    // watch the open page. No click: the page adds a graph of it.
+    await page.selectOption('#project', 'shop');
+    await page.waitForFunction(() => document.querySelector('#empty').textContent.includes('No metrics yet'));
+    same(await page.$$eval('.widget', (ws) => ws.length), 0, 'widgets before the first event');
+    const t0 = Date.now();
+    const r = await fetch(process.env.GW_INGEST.replace('/test_project/', '/shop/'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from('shop_public:shop_private').toString('base64')}` },
+      body: JSON.stringify({ n: 'signups', v: 3 }),
+    });
+    same([r.status, await r.text()], [200, 'OK'], 'ingest');
+    await page.waitForFunction((s) => {
+      const e = document.querySelector(s);
+      if (!e || !window.gw.views.get(e.dataset.id) || !window.gw.views.get(e.dataset.id).chart) return false;
+      const raw = window.gw.views.get(e.dataset.id).chart.raw;
+      return raw[1][raw[1].length - 1] === 3;
+    }, graph, { timeout: 10000 });
+    console.log(`  first event on the chart after ${Date.now() - t0} ms`);
+    same(await page.$eval(`${graph} .series-row select.metric`, (e) => e.value), 'signups', 'the graph shows the new metric');
+    assert(await page.$eval('#empty', (e) => e.classList.contains('hidden')), 'the empty notice is gone');
+    await shot('10-first-event');
+  });
+
   await step('the embedded page works without login', async () => {
     await context.clearCookies();
     await page.goto(shareLink);
