@@ -521,7 +521,7 @@ gw__journal_stored(gw__journal_t *j, uint64_t seq)
             j->segs[i].stored_at = now;
         }
     }
-    if (j->retain == 0)
+    if (j->retain == 0 && j->started) /* not while replay walks segs */
         jn_cleanup(j);
 }
 
@@ -667,9 +667,9 @@ gw__journal_open(struct ev_loop *loop, const char *path, int sync_always,
     j->mf_fd = -1;
     pthread_mutex_init(&j->mu, NULL);
     if (j->base[0] == '\0') {
-        gw_error_set(err, "JOURNAL \"%s\" must name a file, not a directory "
-                     "(segments are written as JOURNAL.1, JOURNAL.2, ...)",
-                     path);
+        gw_error_set(err, "JOURNAL \"%s\" must name a file, not a "
+                     "directory (segments are written as "
+                     "JOURNAL.00000000000000000001, ...)", path);
         gw__journal_close(j);
         return GW_ERR;
     }
@@ -891,13 +891,13 @@ jn_replay_segment(gw__journal_t *j, uint64_t seq,
 
 /* The manifest line covering seq (the last one written wins), or NULL. */
 static const jn_batch_t *
-jn_covering(const gw__journal_t *j, uint64_t seq)
+jn_covering(const jn_batch_t *batches, size_t n, uint64_t seq)
 {
-    size_t i = j->nbatches;
+    size_t i = n;
 
     while (i-- > 0) {
-        if (j->batches[i].first <= seq && seq <= j->batches[i].last)
-            return &j->batches[i];
+        if (batches[i].first <= seq && seq <= batches[i].last)
+            return &batches[i];
     }
     return NULL;
 }
@@ -906,10 +906,21 @@ uint64_t
 gw__journal_replay(gw__journal_t *j, const gw__journal_replay_t *cb)
 {
     uint64_t total = 0;
-    size_t i = 0;
+    size_t i = 0, k, nb;
+    jn_batch_t *batches;
 
+    /* The manifest as the previous run left it: the storage thread may
+     * append to j->batches while the replayed batches are stored. */
+    pthread_mutex_lock(&j->mu);
+    nb = j->nbatches;
+    batches = calloc(nb + 1, sizeof(jn_batch_t));
+    for (k = 0; k < nb; k++) {
+        batches[k] = j->batches[k];
+        batches[k].id = strdup(j->batches[k].id);
+    }
+    pthread_mutex_unlock(&j->mu);
     while (i < j->nsegs) {
-        const jn_batch_t *b = jn_covering(j, j->segs[i].seq);
+        const jn_batch_t *b = jn_covering(batches, nb, j->segs[i].seq);
         uint64_t first = j->segs[i].seq, last = first;
 
         if (b != NULL) {
@@ -920,7 +931,8 @@ gw__journal_replay(gw__journal_t *j, const gw__journal_replay_t *cb)
             }
             cb->group(cb->arg, b->first, b->last, b->id);
         } else {
-            while (i < j->nsegs && jn_covering(j, j->segs[i].seq) == NULL) {
+            while (i < j->nsegs &&
+                   jn_covering(batches, nb, j->segs[i].seq) == NULL) {
                 total += jn_replay_segment(j, j->segs[i].seq, cb);
                 last = j->segs[i].seq;
                 i++;
@@ -928,6 +940,9 @@ gw__journal_replay(gw__journal_t *j, const gw__journal_replay_t *cb)
             cb->group(cb->arg, first, last, NULL);
         }
     }
+    for (k = 0; k < nb; k++)
+        free(batches[k].id);
+    free(batches);
     if (j->nsegs > 0)
         gw__log_notice("journal: replayed %llu requests from %zu segments "
                        "of %s", (unsigned long long) total, j->nsegs,
