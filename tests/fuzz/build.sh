@@ -38,14 +38,24 @@ for t in "$@"; do
 done
 
 [ "$secs" -gt 0 ] || exit 0
+status=0
 for t in "$@"; do
     corpus=$src/tests/fuzz/corpus/$t
     scratch=$out/run-$t
     rm -rf "$scratch"; mkdir -p "$scratch" "$corpus"
-    cp "$corpus"/* "$scratch"/ 2>/dev/null || true
-    echo "fuzzing $t for $secs s"
-    (cd "$out" && ./fuzz_$t -max_total_time="$secs" -timeout=10 \
-        -rss_limit_mb=2048 -artifact_prefix="$out/$t-" -print_final_stats=1 \
-        "$scratch" "$corpus" 2>&1 | tail -n 25) || { echo "fuzz_$t failed"; exit 1; }
-    (cd "$out" && ./fuzz_$t -merge=1 "$corpus" "$scratch" 2>&1 | tail -n 2)
+    for f in "$corpus"/*; do [ -f "$f" ] && cp "$f" "$scratch"/; done
+    echo "fuzzing $t for $secs s (log: $out/$t.log)"
+    if (cd "$out" && LSAN_OPTIONS=suppressions=$src/tests/fuzz/lsan.supp \
+        ./fuzz_$t -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$out/$t-" -print_final_stats=1 "$scratch" \
+        > "$out/$t.log" 2>&1); then
+        grep -E '^Done|new_units_added' "$out/$t.log" || true
+    else
+        tail -n 40 "$out/$t.log"
+        echo "fuzz_$t found a problem: input saved as $out/$t-*"
+        status=1
+    fi
+    (cd "$out" && ./fuzz_$t -merge=1 "$corpus" "$scratch" > "$out/$t.merge.log" 2>&1) || true
+    grep 'MERGE-OUTER: [0-9]* new' "$out/$t.merge.log" || true
 done
+exit $status

@@ -33,6 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
 
     fz_init();
+    fz_set_input(data, size);
     if (size < 1 || size > 8192)
         return 0;
     flags = data[0];

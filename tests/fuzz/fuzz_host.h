@@ -52,12 +52,33 @@ fz_now(void)
     return FZ_NOW;
 }
 
+/* The current input, set by the target: a message may quote what the
+ * client sent, so a secret the input itself holds proves nothing. */
+static const uint8_t *fz_input;
+static size_t fz_input_len;
+
+static void
+fz_set_input(const uint8_t *data, size_t size)
+{
+    fz_input = data;
+    fz_input_len = size;
+}
+
+static int
+fz_in_input(const char *s)
+{
+    return fz_input != NULL &&
+           memmem(fz_input, fz_input_len, s, strlen(s)) != NULL;
+}
+
 /* An error message must never carry a private key. */
 static void
 fz_check_no_secret(const char *msg)
 {
-    FZ_CHECK(strstr(msg, FZ_SECRET) == NULL);
-    FZ_CHECK(strstr(msg, FZ_SHOP_PRIVATE) == NULL);
+    if (!fz_in_input(FZ_SECRET))
+        FZ_CHECK(strstr(msg, FZ_SECRET) == NULL);
+    if (!fz_in_input(FZ_SHOP_PRIVATE))
+        FZ_CHECK(strstr(msg, FZ_SHOP_PRIVATE) == NULL);
 }
 
 static void

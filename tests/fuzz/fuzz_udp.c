@@ -28,6 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_error_t err;
 
     fz_init();
+    fz_set_input(data, size);
     if (st == NULL) {
         void *state = NULL;
 
