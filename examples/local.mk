@@ -37,6 +37,7 @@ EXTRA_DIST += \
 	docs/configuration.md \
 	docs/operations.md \
 	docs/plugin-abi.md \
+	docs/protocols.md \
 	docs/scaling.md \
 	docs/storage-memory.md \
 	docs/storage-postgres.md \
