@@ -42,7 +42,9 @@
 #define JN_MAGIC_LEN 8
 #define JN_REC_JSON 1
 #define JN_REC_EVENT 2
+#ifndef JN_MANIFEST_MAX
 #define JN_MANIFEST_MAX (256 * 1024) /* compacted when larger */
+#endif
 
 typedef struct jn_seg_s {
     uint64_t seq;
@@ -422,7 +424,7 @@ jn_manifest_compact(gw__journal_t *j)
 
     snprintf(path, sizeof(path), "%s.batches", j->path);
     snprintf(tmp, sizeof(tmp), "%s.batches.tmp", j->path);
-    out = malloc(j->mf_size + 1);
+    out = malloc(j->nbatches * sizeof(line) + 1);
     if (out == NULL)
         return;
     for (i = 0; i < j->nbatches; i++) {
@@ -432,7 +434,7 @@ jn_manifest_compact(gw__journal_t *j)
             continue;
         n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %s\n",
                      b->first, b->last, b->id);
-        if (n > 0 && len + (size_t) n <= j->mf_size) {
+        if (n > 0 && (size_t) n < sizeof(line)) {
             memcpy(out + len, line, (size_t) n);
             len += (size_t) n;
         }
@@ -680,6 +682,12 @@ gw__journal_open(struct ev_loop *loop, const char *path, int sync_always,
     jn_read_manifest(j);
     snprintf(mpath, sizeof(mpath), "%s.batches", j->path);
     j->mf_fd = open(mpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (j->mf_fd >= 0) {
+        struct stat st;
+
+        if (fstat(j->mf_fd, &st) == 0)
+            j->mf_size = (size_t) st.st_size;
+    }
     if (j->mf_fd < 0) {
         gw_error_set(err, "JOURNAL \"%s\": cannot open %s: %s", path, mpath,
                      strerror(errno));

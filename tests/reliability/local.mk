@@ -5,6 +5,14 @@
 
 libgwcore_la_SOURCES += core/journal.c core/journal.h
 
+check_PROGRAMS += tests/reliability/test_journal_unit
+TESTS += tests/reliability/test_journal_unit
+tests_reliability_test_journal_unit_SOURCES = \
+	tests/reliability/test_journal_unit.c
+tests_reliability_test_journal_unit_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS) \
+	-I$(top_srcdir)/core
+tests_reliability_test_journal_unit_LDADD = libgwcore.la $(LIBEV_LIBS)
+
 GW_RELIABILITY_TESTS = \
 	tests/reliability/test_limits.py \
 	tests/reliability/test_faults.py \
