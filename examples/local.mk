@@ -34,6 +34,7 @@ EXTRA_DIST += \
 	.clang-format \
 	docs/api.md \
 	docs/architecture.md \
+	docs/compatibility.md \
 	docs/configuration.md \
 	docs/operations.md \
 	docs/plugin-abi.md \
