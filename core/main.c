@@ -32,6 +32,9 @@
 #ifndef GW_SYSCONFDIR
 #define GW_SYSCONFDIR "/usr/local/etc"
 #endif
+#ifndef GW_PLUGINDIR
+#define GW_PLUGINDIR "/usr/local/lib/gottwall"
+#endif
 
 #define MN_USAGE                                                              \
     "usage: gottwall [-c FILE | --config=FILE] [-l LEVEL | --logging=LEVEL]\n" \
@@ -47,24 +50,34 @@ static const char mn_help[] =
     "\n"
     "commands:\n"
     "  init PATH [--force]     write a new config with random keys (asks\n"
-    "                          before overwriting)\n"
+    "                          before overwriting on a terminal; -f, --force\n"
+    "                          overwrites without asking)\n"
     "  start                   aggregator and server in one process\n"
     "  server start [-h HOST] [-p PORT]\n"
-    "                          the dashboard and read API only\n"
+    "                          the dashboard and read API only (long forms:\n"
+    "                          --host=HOST, --port=PORT)\n"
     "  aggregator start        the transports and aggregation only\n"
     "  check                   validate the config, load every plugin, reach\n"
     "                          the storage; exit 0 or 1\n"
     "  plugins                 list the plugins found, their versions and ABI\n"
     "  passwd                  read a password, print a hash for USERS\n"
     "\n"
+    "`gottwall help [COMMAND]` is `gottwall --help` or `gottwall COMMAND --help`.\n"
+    "\n"
     "options:\n"
     "  -c, --config=FILE       the config file (default: ./gottwall.conf if it\n"
     "                          exists, else " GW_SYSCONFDIR "/gottwall.conf)\n"
     "  -l, --logging=LEVEL     error, warning, notice, info (default), debug\n"
-    "      --plugin-path=DIR   search DIR for plugins first (repeatable; also\n"
-    "                          GOTTWALL_PLUGIN_PATH=DIR:DIR)\n"
-    "      --help              this text\n"
-    "      --version           the version and the plugin ABI\n"
+    "      --plugin-path=DIR   also search DIR for plugins (repeatable). The\n"
+    "                          order: the config's PLUGIN_PATH, each\n"
+    "                          --plugin-path, GOTTWALL_PLUGIN_PATH=DIR:DIR,\n"
+    "                          then " GW_PLUGINDIR "; the first match wins\n"
+    "  -h, --help              this text, or with a COMMAND its usage (after\n"
+    "                          `server start`, -h is the host)\n"
+    "  -V, --version           the version and the plugin ABI\n"
+    "\n"
+    "Exit status: 0 done; 1 the command failed; 2 a usage error (an unknown\n"
+    "option or command, a missing argument).\n"
     "\n"
     "Signals: SIGTERM/SIGINT flush everything and stop; SIGHUP reloads\n"
     "projects, keys and users.\n";
@@ -77,7 +90,8 @@ static const struct {
              "Writes a new config to PATH with a random SECRET_KEY, project\n"
              "keys and cookie_secret, the memory storage and the http, tcpip\n"
              "and udp transports. If PATH exists it asks first (on a\n"
-             "terminal); otherwise --force is needed to overwrite it.\n"},
+             "terminal); otherwise --force (or -f) is needed to overwrite\n"
+             "it.\n"},
     {"start", "usage: gottwall [-c FILE] start\n"
               "Runs the aggregator (BACKENDS, STORAGE) and the server\n"
               "(SERVER: dashboard and read API) in one foreground process.\n"
@@ -96,7 +110,10 @@ static const struct {
     {"plugins", "usage: gottwall [--plugin-path=DIR] plugins\n"
                 "Lists every plugin in the search directories: kind, name,\n"
                 "version, plugin ABI, file and description; files that are\n"
-                "not loadable are listed with the reason.\n"},
+                "not loadable are listed with the reason. It reads the config\n"
+                "named by -c FILE, else ./gottwall.conf if it exists, for its\n"
+                "PLUGIN_PATH; the search order is PLUGIN_PATH, --plugin-path,\n"
+                "GOTTWALL_PLUGIN_PATH, then the installed directory.\n"},
     {"passwd", "usage: gottwall passwd\n"
                "Reads a password (twice, without echo, on a terminal; one\n"
                "line from a pipe) and prints its hash for USERS:\n"
