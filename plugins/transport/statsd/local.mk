@@ -4,7 +4,8 @@ pkglib_LTLIBRARIES += transport_statsd.la
 transport_statsd_la_SOURCES = \
 	plugins/transport/statsd/statsd.c \
 	plugins/transport/statsd/statsd_parse.c \
-	plugins/transport/statsd/statsd_parse.h
+	plugins/transport/statsd/statsd_parse.h \
+	plugins/transport/common/listen.h
 transport_statsd_la_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS)
 transport_statsd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 transport_statsd_la_LIBADD = $(LIBEV_LIBS) -lm

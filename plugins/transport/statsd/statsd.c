@@ -30,6 +30,7 @@
 
 #include <gottwall/plugin.h>
 
+#include "../common/listen.h"
 #include "statsd_parse.h"
 
 #define SD_UDP_BATCH 16      /* datagrams per recvmmsg */
@@ -330,20 +331,10 @@ sd_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void) loop;
     (void) revents;
     for (round = 0; round < SD_UDP_ROUNDS; round++) {
-        for (i = 0; i < SD_UDP_BATCH; i++) {
-            s->iovs[i].iov_base = s->dgrams + (size_t) i * (SD_DGRAM_MAX + 1);
-            s->iovs[i].iov_len = SD_DGRAM_MAX;
-            memset(&s->msgs[i].msg_hdr, 0, sizeof(s->msgs[i].msg_hdr));
-            s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
-            s->msgs[i].msg_hdr.msg_iovlen = 1;
-            s->msgs[i].msg_len = 0;
-        }
-        n = recvmmsg(s->udp_fd, s->msgs, SD_UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                gw_log_warning(s->ctx, "recvmmsg: %s", strerror(errno));
+        n = tl_recv_batch(s->ctx, s->udp_fd, s->msgs, s->iovs, s->dgrams,
+                          SD_UDP_BATCH, SD_DGRAM_MAX);
+        if (n < 0)
             return;
-        }
         for (i = 0; i < n; i++)
             sd_handle_lines(s, s->iovs[i].iov_base, s->msgs[i].msg_len);
         if (n < SD_UDP_BATCH)
@@ -494,40 +485,18 @@ sd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int
 sd_socket(sd_state_t *s, int type, gw_error_t *err)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    char port[16];
     const char *what = (type == SOCK_DGRAM) ? "udp" : "tcp";
-    int fd = -1, rc, one = 1, saved = 0;
+    int fd, gai, sys;
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = type;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%lld", (long long) s->port);
-    rc = getaddrinfo(s->host_name, port, &hints, &res);
-    if (rc != 0) {
-        gw_error_set(err, "HOST \"%s\": %s", s->host_name, gai_strerror(rc));
+    fd = tl_open(s->host_name, (int) s->port, type,
+                 type == SOCK_DGRAM ? 0 : 511, 0, &gai, &sys);
+    if (gai != 0) {
+        gw_error_set(err, "HOST \"%s\": %s", s->host_name, gai_strerror(gai));
         return -1;
     }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            (type == SOCK_DGRAM || listen(fd, 511) == 0))
-            break;
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
     if (fd < 0) {
         gw_error_set(err, "bind %s %s:%lld: %s", what, s->host_name,
-                     (long long) s->port, strerror(saved));
+                     (long long) s->port, strerror(sys));
         return -1;
     }
     if (type == SOCK_DGRAM) {

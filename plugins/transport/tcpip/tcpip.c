@@ -32,6 +32,8 @@
 
 #include <gottwall/plugin.h>
 
+#include "../common/listen.h"
+
 #define TC_READS 8          /* reads per connection per wakeup */
 #define TC_READ_MIN 4096    /* first buffer size */
 #define TC_ACCEPT_BATCH 64
@@ -469,43 +471,17 @@ tc_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
 static int
 tc_listen(tc_state_t *st, gw_error_t *err)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    char portstr[16];
-    int rc, one = 1, saved = 0;
+    int gai, sys;
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof(portstr), "%d", (int) st->port);
-    rc = getaddrinfo(st->bind_host, portstr, &hints, &res);
-    if (rc != 0)
+    st->fd = tl_open(st->bind_host, (int) st->port, SOCK_STREAM, 1024, 1, &gai,
+                     &sys);
+    if (gai != 0)
         return gw_error_set(err, "listen %s:%d: %s", st->bind_host,
-                            (int) st->port, gai_strerror(rc));
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family,
-                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0
-            && listen(fd, 1024) == 0) {
-            st->fd = fd;
-            break;
-        }
-        saved = errno;
-        close(fd);
-    }
-    freeaddrinfo(res);
+                            (int) st->port, gai_strerror(gai));
     if (st->fd < 0)
         return gw_error_set(err, "bind %s:%d: %s", st->bind_host,
                             (int) st->port,
-                            strerror(saved ? saved : EADDRNOTAVAIL));
+                            strerror(sys ? sys : EADDRNOTAVAIL));
     return GW_OK;
 }
 

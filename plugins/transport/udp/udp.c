@@ -30,6 +30,8 @@
 
 #include <gottwall/plugin.h>
 
+#include "../common/listen.h"
+
 #define UDP_BATCH 32         /* datagrams per recvmmsg */
 #define UDP_ROUNDS 8         /* recvmmsg calls per wakeup */
 #define UDP_DGRAM_MAX 65536  /* bytes per buffer: any UDP payload fits */
@@ -168,22 +170,11 @@ ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void) loop;
     (void) revents;
     for (round = 0; round < UDP_ROUNDS; round++) {
-        int n;
+        int n = tl_recv_batch(st->ctx, st->fd, st->msgs, st->iovs, st->bufs,
+                              UDP_BATCH, UDP_DGRAM_MAX);
 
-        for (i = 0; i < UDP_BATCH; i++) {
-            st->iovs[i].iov_base = st->bufs + (size_t) i * (UDP_DGRAM_MAX + 1);
-            st->iovs[i].iov_len = UDP_DGRAM_MAX;
-            memset(&st->msgs[i].msg_hdr, 0, sizeof(st->msgs[i].msg_hdr));
-            st->msgs[i].msg_hdr.msg_iov = &st->iovs[i];
-            st->msgs[i].msg_hdr.msg_iovlen = 1;
-            st->msgs[i].msg_len = 0;
-        }
-        n = recvmmsg(st->fd, st->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                gw_log_warning(st->ctx, "recvmmsg: %s", strerror(errno));
+        if (n < 0)
             return;
-        }
         for (i = 0; i < n; i++) {
             const char *d = st->iovs[i].iov_base;
             size_t len = st->msgs[i].msg_len;
@@ -231,42 +222,17 @@ ud_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
 static int
 ud_bind(ud_state_t *st, gw_error_t *err)
 {
-    struct addrinfo hints, *res = NULL, *ai;
-    char portstr[16];
-    int rc, one = 1, saved = 0;
+    int gai, sys;
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof(portstr), "%d", (int) st->port);
-    rc = getaddrinfo(st->bind_host, portstr, &hints, &res);
-    if (rc != 0)
+    st->fd = tl_open(st->bind_host, (int) st->port, SOCK_DGRAM, 0, 1, &gai,
+                     &sys);
+    if (gai != 0)
         return gw_error_set(err, "listen %s:%d/udp: %s", st->bind_host,
-                            (int) st->port, gai_strerror(rc));
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family,
-                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            st->fd = fd;
-            break;
-        }
-        saved = errno;
-        close(fd);
-    }
-    freeaddrinfo(res);
+                            (int) st->port, gai_strerror(gai));
     if (st->fd < 0)
         return gw_error_set(err, "bind %s:%d/udp: %s", st->bind_host,
                             (int) st->port,
-                            strerror(saved ? saved : EADDRNOTAVAIL));
+                            strerror(sys ? sys : EADDRNOTAVAIL));
     return GW_OK;
 }
 
