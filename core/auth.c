@@ -606,6 +606,42 @@ auth_legacy_matches(gw__auth_t *a, const gw__project_t *p, int64_t ts,
     return ok1 | ok2;
 }
 
+/* The project of a signed header: the one its project token names (which
+ * must then be the request's, if the request names one), else the
+ * request's. GW_OK with *out, or a failure. */
+static int
+auth_header_project(const gw__auth_t *a, const char *scheme,
+                    const auth_tok_t *tok, const gw_auth_req_t *req,
+                    const gw__project_t **out, const char **reason,
+                    gw_error_t *err)
+{
+    const char *pname;
+    size_t plen;
+
+    if (tok != NULL) {
+        pname = tok->p;
+        plen = tok->len;
+        if (req->project != NULL
+            && (strlen(req->project) != plen
+                || memcmp(req->project, pname, plen) != 0))
+            return auth_fail(reason, "bad_header", err,
+                             "the project in the %s header does not match "
+                             "the project \"%s\" of the request",
+                             scheme, req->project);
+    } else {
+        if (req->project == NULL)
+            return auth_fail(reason, "bad_header", err,
+                             "malformed %s header: it must name the project",
+                             scheme);
+        pname = req->project;
+        plen = strlen(pname);
+    }
+    *out = auth_project(a->cfg, pname, plen);
+    if (*out == NULL)
+        return auth_unknown_project(pname, plen, reason, err);
+    return GW_OK;
+}
+
 /* S1 and S2: tok[0] ts, tok[1] sign, tok[2] base, tok[3] project (S2, or
  * the optional S1 one). */
 static int
@@ -615,8 +651,6 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
 {
     int is_s2 = strcmp(scheme, "GottWallS2") == 0;
     const gw__project_t *p;
-    const char *pname;
-    size_t plen;
     int64_t ts, base;
     char sign[33];
 
@@ -640,27 +674,10 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
                          "malformed %s header: base must be an integer "
                          "from 1 to %d", scheme, AUTH_MAX_BASE);
 
-    if (ntok == 4) {
-        pname = tok[3].p;
-        plen = tok[3].len;
-        if (req->project != NULL
-            && (strlen(req->project) != plen
-                || memcmp(req->project, pname, plen) != 0))
-            return auth_fail(reason, "bad_header", err,
-                             "the project in the %s header does not match "
-                             "the project \"%s\" of the request",
-                             scheme, req->project);
-    } else {
-        if (req->project == NULL)
-            return auth_fail(reason, "bad_header", err,
-                             "malformed %s header: it must name the project",
-                             scheme);
-        pname = req->project;
-        plen = strlen(pname);
-    }
-    p = auth_project(a->cfg, pname, plen);
-    if (p == NULL)
-        return auth_unknown_project(pname, plen, reason, err);
+    if (auth_header_project(a, scheme, ntok == 4 ? &tok[3] : NULL, req, &p,
+                            reason, err)
+        != GW_OK)
+        return GW_ERR;
     if (auth_check_time(ts, a->now_fn(), auth_skew(a), "AUTH_MAX_SKEW",
                         reason, err) != GW_OK)
         return GW_ERR;
@@ -679,8 +696,7 @@ auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
         gw_error_t *err)
 {
     const gw__project_t *p;
-    const char *pname;
-    size_t plen, i;
+    size_t i;
     int64_t ts;
     char sign[65], expect[65], nonce[AUTH_NONCE_MAX + 1];
     double now;
@@ -713,27 +729,10 @@ auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
         return auth_fail(reason, "bad_header", err,
                          "malformed GottWallS3 header: sign must be 64 hex "
                          "digits");
-    if (ntok == 4) {
-        pname = tok[3].p;
-        plen = tok[3].len;
-        if (req->project != NULL
-            && (strlen(req->project) != plen
-                || memcmp(req->project, pname, plen) != 0))
-            return auth_fail(reason, "bad_header", err,
-                             "the project in the GottWallS3 header does not "
-                             "match the project \"%s\" of the request",
-                             req->project);
-    } else {
-        if (req->project == NULL)
-            return auth_fail(reason, "bad_header", err,
-                             "malformed GottWallS3 header: it must name the "
-                             "project");
-        pname = req->project;
-        plen = strlen(pname);
-    }
-    p = auth_project(a->cfg, pname, plen);
-    if (p == NULL)
-        return auth_unknown_project(pname, plen, reason, err);
+    if (auth_header_project(a, "GottWallS3", ntok == 4 ? &tok[3] : NULL, req,
+                            &p, reason, err)
+        != GW_OK)
+        return GW_ERR;
     now = a->now_fn();
     window = auth_s3_window(a);
     if (auth_check_time(ts, now, window, "AUTH_S3_WINDOW", reason, err)

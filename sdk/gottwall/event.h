@@ -130,6 +130,34 @@ typedef struct gw_batch_s {
 } gw_batch_t;
 
 /*
+ * Checks the fields of deltas[i] that every storage relies on: project and
+ * metric are set, filter name and value are both set or both NULL, period
+ * and kind are in range. Returns GW_OK, or GW_ERR with a message naming
+ * the delta ("delta 3 has an unknown period 9"). The core only hands out
+ * deltas that pass; a storage calls this from store() to refuse a broken
+ * batch with a clear message rather than index a table out of range.
+ * Values (sum, ts) are not checked: a storage that cannot keep a non-finite
+ * number checks isfinite() itself.
+ */
+static inline int
+gw_delta_check(const gw_delta_t *d, size_t i, gw_error_t *err)
+{
+    if (d->project == NULL || d->metric == NULL)
+        return gw_error_set(err, "delta %zu has no project or metric", i);
+    if ((d->filter_name == NULL) != (d->filter_value == NULL))
+        return gw_error_set(err, "delta %zu has a filter name without a "
+                                 "value (or the reverse)",
+                            i);
+    if ((unsigned) d->period >= GW_PERIOD_COUNT)
+        return gw_error_set(err, "delta %zu has an unknown period %d", i,
+                            (int) d->period);
+    if (gw_kind_name(d->kind) == NULL)
+        return gw_error_set(err, "delta %zu has an unknown kind %d", i,
+                            (int) d->kind);
+    return GW_OK;
+}
+
+/*
  * One stored bucket, as a storage returns it from query(): the cell's raw
  * state. The core turns it into a value by kind (sum; sum / count; the
  * gauge's value in sum).

@@ -308,23 +308,6 @@ ms_destroy(void *state)
     ms_free(s);
 }
 
-static int
-ms_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
-{
-    if (d->project == NULL || d->metric == NULL)
-        return gw_error_set(err, "delta %zu has no project or metric", i);
-    if ((d->filter_name == NULL) != (d->filter_value == NULL))
-        return gw_error_set(err, "delta %zu has a filter name without a "
-                            "value (or the reverse)", i);
-    if ((unsigned) d->period >= GW_PERIOD_COUNT)
-        return gw_error_set(err, "delta %zu has an unknown period %d", i,
-                            (int) d->period);
-    if (gw_kind_name(d->kind) == NULL)
-        return gw_error_set(err, "delta %zu has an unknown kind %d", i,
-                            (int) d->kind);
-    return GW_OK;
-}
-
 static void
 ms_apply(ms_cell_t *c, const gw_delta_t *d)
 {
@@ -356,7 +339,7 @@ ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
         return GW_OK;
     }
     for (i = 0; i < batch->ndeltas; i++)
-        if (ms_check_delta(&batch->deltas[i], i, err) != GW_OK)
+        if (gw_delta_check(&batch->deltas[i], i, err) != GW_OK)
             return GW_ERR;
     for (i = 0; i < batch->ndeltas; i++) {
         const gw_delta_t *d = &batch->deltas[i];

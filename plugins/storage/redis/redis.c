@@ -466,20 +466,12 @@ rs_seen_free(rs_seen_t *z)
     memset(z, 0, sizeof(*z));
 }
 
+/* gw_delta_check, and the values must be finite. */
 static int
 rs_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
 {
-    if (d->project == NULL || d->metric == NULL)
-        return gw_error_set(err, "delta %zu has no project or metric", i);
-    if ((d->filter_name == NULL) != (d->filter_value == NULL))
-        return gw_error_set(err, "delta %zu has a filter name without a "
-                            "value (or the reverse)", i);
-    if ((unsigned) d->period >= GW_PERIOD_COUNT)
-        return gw_error_set(err, "delta %zu has an unknown period %d", i,
-                            (int) d->period);
-    if (gw_kind_name(d->kind) == NULL)
-        return gw_error_set(err, "delta %zu has an unknown kind %d", i,
-                            (int) d->kind);
+    if (gw_delta_check(d, i, err) != GW_OK)
+        return GW_ERR;
     if (!isfinite(d->sum) || !isfinite(d->ts))
         return gw_error_set(err, "delta %zu has a value that is not finite",
                             i);
