@@ -18,9 +18,7 @@ GW_RELIABILITY_TESTS = \
 	tests/reliability/test_faults.py \
 	tests/reliability/test_secrets.py \
 	tests/reliability/test_tcp_framing.py \
-	tests/reliability/test_journal.py
-# test_kill9.py joins TESTS once the http transport answers 200 from
-# host->when_durable (see docs/reliability.md); run it by hand until then.
-EXTRA_DIST += tests/reliability/test_kill9.py
+	tests/reliability/test_journal.py \
+	tests/reliability/test_kill9.py
 TESTS += $(GW_RELIABILITY_TESTS)
 EXTRA_DIST += $(GW_RELIABILITY_TESTS)

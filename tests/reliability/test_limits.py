@@ -303,15 +303,15 @@ def test_max_pending_series():
 
 def main():
     global D
-    # MAX_BODY is set on the listener: the transport's own MAX_BODY
-    # (default 1048576) overrides the top-level one.
-    D = Daemon(backends={"http": {"MAX_BODY": 1000}, "tcpip": {}},
+    # The top-level MAX_BODY applies to the http transport, whose own
+    # MAX_BODY defaults to 0 ("use the top-level one").
+    D = Daemon(backends={"http": {}, "tcpip": {}},
                projects={"test_project": (PUB, PRIV), "shop": ("shop_public", "shop_private")},
                extra={"MAX_EVENT_SIZE": 256, "MAX_FILTERS": 4,
                       "MAX_FILTER_VALUES": 3, "MAX_NAME_LENGTH": 16,
                       "HTTP_MAX_HEADER_SIZE": 1024,
                       "HTTP_MAX_HEADERS": 8, "MAX_CONNECTIONS": 20,
-                      "MAX_SERIES": 1000})
+                      "MAX_SERIES": 1000, "MAX_BODY": 1000})
     try:
         D.start()
         run_tests_no_exit([test_event_size, test_filters_per_event,

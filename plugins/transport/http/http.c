@@ -35,10 +35,11 @@ static const gw_config_key_t ht_keys[] = {
                   bind_host, "address to listen on"),
     GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8890", ht_state_t, port,
                         "port to listen on", 1, 65535),
-    GW_CONFIG_KEY_RANGE("MAX_BODY", GW_CONFIG_INT, "1048576", ht_state_t,
+    GW_CONFIG_KEY_RANGE("MAX_BODY", GW_CONFIG_INT, "0", ht_state_t,
                         max_body,
-                        "largest request body in bytes (larger: 413)", 1,
-                        1073741824),
+                        "largest request body in bytes (larger: 413); "
+                        "0: the top-level MAX_BODY",
+                        0, 1073741824),
     GW_CONFIG_END};
 
 static gw_action_t
@@ -93,6 +94,27 @@ ht_quote(const char *s, char *out, size_t outsz)
     out[o] = '\0';
     if (s[i] != '\0')
         strcat(out, "...");
+}
+
+/* The host table (one for every instance), for ht_durable. */
+static const gw_host_t *ht_host;
+
+/* Answers a request whose events the journal now holds (or could not). */
+static void
+ht_durable(void *arg, int ok)
+{
+    gw_http_req_t *req = arg;
+
+    if (ok) {
+        ht_host->http_respond(req, 200, "text/plain", NULL, "OK", 2);
+    } else {
+        static const char msg[] = "{\"error\": \"the journal could not be "
+                                  "written; the events are not safe, retry "
+                                  "later\"}";
+
+        ht_host->http_respond(req, 503, "application/json", NULL, msg,
+                              sizeof(msg) - 1);
+    }
 }
 
 static void
@@ -190,6 +212,11 @@ ht_handle(void *arg, gw_http_req_t *req)
         ht_error(st, req, 400, NULL, err.msg);
         return;
     }
+    /* Acknowledge only what the journal holds (ABI 1.1). */
+    if (h->abi_minor >= 1 && h->when_durable != NULL) {
+        h->when_durable(st->ctx, ht_durable, req);
+        return;
+    }
     h->http_respond(req, 200, "text/plain", NULL, "OK", 2);
 }
 
@@ -202,6 +229,7 @@ ht_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
         return gw_error_set(err, "out of memory");
     st->ctx = ctx;
     st->host = ctx->host;
+    ht_host = ctx->host;
     if (st->host->config_apply(ctx, ht_keys, st, err) != GW_OK) {
         free(st);
         return GW_ERR;
