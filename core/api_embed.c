@@ -198,7 +198,7 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
                     : json_string_value(json_object_get(doc, "period"));
     const char *renderer = e->q_renderer;
     json_t *metrics = json_object_get(doc, "metrics"), *m, *list, *names;
-    json_t *kinds;
+    json_t *kinds = NULL;
     gw_period_t period;
     int64_t from, to, *buckets;
     size_t npoints, i;
@@ -228,22 +228,13 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
     list = json_array();
     names = json_array();
     if (buckets == NULL || vals == NULL) {
-        free(buckets);
-        free(vals);
-        json_decref(list);
-        json_decref(names);
-        return gw_error_set(err, "out of memory");
+        rc = gw_error_set(err, "out of memory");
+        goto fail;
     }
     kinds = json_object();
     rc = gw__api_kinds(ops, state, project, kinds, err);
-    if (rc != GW_OK) {
-        json_decref(kinds);
-        free(buckets);
-        free(vals);
-        json_decref(list);
-        json_decref(names);
-        return rc;
-    }
+    if (rc != GW_OK)
+        goto fail;
     json_array_foreach(metrics, i, m)
     {
         gw_query_t q;
@@ -269,14 +260,8 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
             q.to = to;
             rc = gw__api_series(ops, state, &q, buckets, npoints, vals, err);
         }
-        if (rc != GW_OK) {
-            json_decref(kinds);
-            free(buckets);
-            free(vals);
-            json_decref(list);
-            json_decref(names);
-            return rc;
-        }
+        if (rc != GW_OK)
+            goto fail;
         one = json_pack(
             "{s:s, s:o, s:o}", "name", q.metric, "filter_name",
             q.filter_name ? json_string(q.filter_name) : json_null(),
@@ -323,6 +308,14 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
     free(buckets);
     free(vals);
     return GW_OK;
+
+fail:
+    json_decref(kinds);
+    json_decref(names);
+    json_decref(list);
+    free(buckets);
+    free(vals);
+    return rc;
 }
 
 static int

@@ -136,6 +136,20 @@ stats_fmt_date(int64_t t, char *out, size_t size)
         strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
+/* The error for from_date f after to_date t. */
+static int
+stats_reversed(int64_t f, int64_t t, gw_error_t *err)
+{
+    char a[32], b[32];
+
+    stats_fmt_date(f, a, sizeof(a));
+    stats_fmt_date(t, b, sizeof(b));
+    return gw_error_set(err,
+                        "reversed date range: from_date %s is after "
+                        "to_date %s",
+                        a, b);
+}
+
 int
 gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
               size_t max_points, int64_t *from, int64_t *to, size_t *npoints,
@@ -151,16 +165,8 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
         return GW_ERR;
     if (has_to && stats_date("to_date", to_s, &t, err) != GW_OK)
         return GW_ERR;
-    if (has_from && has_to && f > t) {
-        char a[32], b[32];
-
-        stats_fmt_date(f, a, sizeof(a));
-        stats_fmt_date(t, b, sizeof(b));
-        return gw_error_set(err,
-                            "reversed date range: from_date %s is after "
-                            "to_date %s",
-                            a, b);
-    }
+    if (has_from && has_to && f > t)
+        return stats_reversed(f, t, err);
     if (p == GW_PERIOD_ALL) {
         *from = *to = 0;
         *npoints = 1;
@@ -169,16 +175,8 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
     t = gw__bucket_start(p, has_to ? t : now);
     if (has_from) {
         f = gw__bucket_start(p, f);
-        if (f > t) {
-            char a[32], b[32];
-
-            stats_fmt_date(f, a, sizeof(a));
-            stats_fmt_date(t, b, sizeof(b));
-            return gw_error_set(err,
-                                "reversed date range: from_date %s is "
-                                "after to_date %s",
-                                a, b);
-        }
+        if (f > t)
+            return stats_reversed(f, t, err);
     } else {
         f = t;
         for (i = 1; i < STATS_DEFAULT_POINTS; i++)

@@ -180,6 +180,22 @@ slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
     return slots;
 }
 
+/* Doubles a full slot array (*slots, *mask) and returns the empty slot
+ * where an entry of hash h now goes. */
+static size_t
+slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
+           size_t stride, size_t hash_offset, uint64_t h)
+{
+    size_t cap = (*mask + 1) * 2, j;
+
+    free(*slots);
+    *slots = slots_rebuild(cap, entries, n, stride, hash_offset);
+    *mask = cap - 1;
+    for (j = (size_t) h & *mask; (*slots)[j] != 0; j = (j + 1) & *mask)
+        ;
+    return j;
+}
+
 static size_t
 pow2_at_least(size_t n)
 {
@@ -328,18 +344,9 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
     }
 
     /* A new group: grow first if the slots would pass half full. */
-    if ((t->ngroups + 1) * 2 > t->gmask + 1) {
-        size_t cap = (t->gmask + 1) * 2;
-
-        free(t->gslots);
-        t->gslots = slots_rebuild(cap, t->groups, t->ngroups,
-                                  sizeof(gw__group_t),
-                                  offsetof(gw__group_t, hash));
-        t->gmask = cap - 1;
-        for (j = (size_t) h & t->gmask; t->gslots[j] != 0;
-             j = (j + 1) & t->gmask)
-            ;
-    }
+    if ((t->ngroups + 1) * 2 > t->gmask + 1)
+        j = slots_grow(&t->gslots, &t->gmask, t->groups, t->ngroups,
+                       sizeof(gw__group_t), offsetof(gw__group_t, hash), h);
     if (t->ngroups == t->capgroups) {
         t->capgroups *= 2;
         t->groups = gw__xrealloc(t->groups,
@@ -386,18 +393,9 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
             return c;
     }
 
-    if ((t->nfcells + 1) * 2 > t->fmask + 1) {
-        size_t cap = (t->fmask + 1) * 2;
-
-        free(t->fslots);
-        t->fslots = slots_rebuild(cap, t->fcells, t->nfcells,
-                                  sizeof(gw__fcell_t),
-                                  offsetof(gw__fcell_t, hash));
-        t->fmask = cap - 1;
-        for (j = (size_t) h & t->fmask; t->fslots[j] != 0;
-             j = (j + 1) & t->fmask)
-            ;
-    }
+    if ((t->nfcells + 1) * 2 > t->fmask + 1)
+        j = slots_grow(&t->fslots, &t->fmask, t->fcells, t->nfcells,
+                       sizeof(gw__fcell_t), offsetof(gw__fcell_t, hash), h);
     if (t->nfcells == t->capfcells) {
         t->capfcells *= 2;
         t->fcells = gw__xrealloc(t->fcells,
