@@ -1609,6 +1609,7 @@ main(int argc, char **argv)
         printf(" loss=%.3f%%", 100.0 * (double)(sum.events - acked) / (double)sum.events);
     }
     printf(" run_id=%s\n", opt.run_id);
+    fflush(stdout);
     free(used);
     if (fatal[0]) {
         fprintf(stderr, "gwload: %s\n", fatal);

@@ -9,7 +9,7 @@ tools_gwload_SOURCES = tools/gwload.c
 tools_gwload_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
 
-EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py
+EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md
 
 # Set-up and test scripts (README), for the tarball.
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
