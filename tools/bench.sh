@@ -8,7 +8,7 @@
 # a step search over --rate. Loss comes from what the server stored (GottWall:
 # its read API; collectd: its csv writer's counters; Etsy statsd: its
 # management port's `counters`; nginx: the answers the generator got). Also
-# records the kernel's UDP receive errors, the server's CPU time and peak RSS,
+# records the datagrams the kernel dropped on the server's socket, its CPU time and peak RSS,
 # GottWall's idle RSS and its bytes per live series, then prints a table and
 # the ratios.
 #
