@@ -478,7 +478,7 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              "# HELP gottwall_storage_up 1 while the storage accepts writes.\n"
              "# TYPE gottwall_storage_up gauge\n"
              "gottwall_storage_up %d\n"
-             "# HELP gottwall_storage_pending_series Series deltas waiting "
+             "# HELP gottwall_storage_pending_series Series waiting "
              "to be stored.\n"
              "# TYPE gottwall_storage_pending_series gauge\n"
              "gottwall_storage_pending_series %zu\n"

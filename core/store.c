@@ -69,7 +69,9 @@ struct gw__store_s {
     gw_storage_ops_t ops;
     void *state;
     unsigned periods;
-    size_t max_pending;
+    size_t max_pending;          /* MAX_PENDING_SERIES, as configured */
+    size_t max_deltas;           /* the same in deltas: times the periods */
+    unsigned nperiods;
     char *id_prefix;
     const char *log_prefix;
 
@@ -186,9 +188,12 @@ st_release_waiters(gw__store_t *st, int rc)
 static void
 st_update_pending(gw__store_t *st)
 {
-    st->stats.pending_series =
-        (st->current != NULL ? gw__batch_size(st->current) : 0) +
-        (st->next != NULL ? gw__batch_size(st->next) : 0) + st->ready_series;
+    size_t deltas = (st->current != NULL ? gw__batch_size(st->current) : 0) +
+                    (st->next != NULL ? gw__batch_size(st->next) : 0) +
+                    st->ready_series;
+
+    /* A series pending in every period is nperiods deltas. */
+    st->stats.pending_series = (deltas + st->nperiods - 1) / st->nperiods;
 }
 
 /* Closes next (if any) into the ready list. */
@@ -240,7 +245,7 @@ st_merge_tables(gw__store_t *st)
 
     while ((it = st_pop(&st->tables)) != NULL) {
         size_t cur = st->current != NULL ? gw__batch_size(st->current) : 0;
-        size_t room = st->max_pending > cur ? st->max_pending - cur : 0;
+        size_t room = st->max_deltas > cur ? st->max_deltas - cur : 0;
         uint64_t dropped = 0, upto = ++st->tables_merged;
 
         if (it->fixed_id != NULL) {
@@ -522,6 +527,14 @@ gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
     st->state = state;
     st->periods = periods;
     st->max_pending = max_pending;
+    /* MAX_PENDING_SERIES counts series; each expands into one delta per
+     * period kept, so a healthy flush of that many series fits. */
+    st->nperiods = (unsigned) __builtin_popcount(periods);
+    if (st->nperiods == 0)
+        st->nperiods = 1;
+    st->max_deltas = max_pending > SIZE_MAX / st->nperiods
+                         ? SIZE_MAX
+                         : max_pending * st->nperiods;
     st->id_prefix = strdup(id_prefix != NULL ? id_prefix : "gw");
     st->log_prefix = inst != NULL ? inst->prefix : NULL;
     pthread_mutex_init(&st->mu, NULL);

@@ -301,6 +301,27 @@ def test_max_pending_series():
         assert names == sorted("p%d" % i for i in range(100)), names[-5:]
 
 
+def test_max_pending_series_healthy_flush():
+    """MAX_PENDING_SERIES counts series, not deltas: with all seven periods
+    kept and the storage up, one flush of 900 new series under a bound of
+    1000 stores every event (each series is 7 deltas; counting deltas
+    would have dropped all but 142 of them)."""
+    d = Daemon(backends={"http": {}},
+               extra={"MAX_PENDING_SERIES": 1000, "FLUSH_INTERVAL": 1000})
+    with d:
+        body = json.dumps([{"n": "h%d" % i} for i in range(900)])
+        st, _, data = d.request("POST", "/api/v1/test_project/incr", body=body,
+                                headers={"X-GottWall-Auth": s1_header(PUB, PRIV)},
+                                port=d.port("http"))
+        assert st == 200, data
+        wait_for(lambda: len(d.get_json("/api/v1/test_project/metrics")) == 900,
+                 timeout=15, what="900 metrics stored")
+        text = d.request("GET", "/metrics")[2].decode()
+        assert metric(text, "gottwall_storage_events_dropped_total") == 0, text
+        assert "MAX_PENDING_SERIES" not in d.log()
+        assert d.total("test_project", "h899") == 1
+
+
 def main():
     global D
     # The top-level MAX_BODY applies to the http transport, whose own
@@ -322,7 +343,7 @@ def main():
         assert D.stop() == 0
     finally:
         D.cleanup()
-    run_tests([test_max_pending_series])
+    run_tests([test_max_pending_series, test_max_pending_series_healthy_flush])
 
 
 FAILED = []
