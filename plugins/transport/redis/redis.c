@@ -193,7 +193,7 @@ GW_PLUGIN_DESCRIPTOR = {
     GW_PLUGIN_HEADER,
     .kind = GW_PLUGIN_TRANSPORT,
     .name = "redis",
-    .version = "1.0.0",
+    .version = "0.1.0",
     .description = "Redis: the original client's sets and pub/sub, or a "
                    "Streams consumer group acknowledged after storage",
     .transport = &rt_ops,

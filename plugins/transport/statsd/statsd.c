@@ -630,7 +630,7 @@ GW_PLUGIN_DESCRIPTOR = {
     GW_PLUGIN_HEADER,
     .kind = GW_PLUGIN_TRANSPORT,
     .name = "statsd",
-    .version = "1.0.0",
+    .version = "0.1.0",
     .description = "statsd and DogStatsD line protocol over UDP and TCP",
     .transport = &sd_ops,
 };
