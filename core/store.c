@@ -185,6 +185,13 @@ st_release_waiters(gw__store_t *st, int rc)
         ev_async_send(st->loop, &st->async);
 }
 
+/* Deltas as series: a series pending in every period is nperiods deltas. */
+static size_t
+st_series(const gw__store_t *st, size_t deltas)
+{
+    return (deltas + st->nperiods - 1) / st->nperiods;
+}
+
 static void
 st_update_pending(gw__store_t *st)
 {
@@ -192,8 +199,7 @@ st_update_pending(gw__store_t *st)
                     (st->next != NULL ? gw__batch_size(st->next) : 0) +
                     st->ready_series;
 
-    /* A series pending in every period is nperiods deltas. */
-    st->stats.pending_series = (deltas + st->nperiods - 1) / st->nperiods;
+    st->stats.pending_series = st_series(st, deltas);
 }
 
 /* Closes next (if any) into the ready list. */
@@ -308,7 +314,7 @@ st_store_current(gw__store_t *st)
     gw_error_t err;
     double t0, t1;
     int rc;
-    size_t nseries = gw__batch_size(st->current);
+    size_t nseries = st_series(st, gw__batch_size(st->current));
     uint64_t nevents = gw__batch_events(st->current);
 
     pthread_mutex_unlock(&st->mu);

@@ -184,13 +184,13 @@ def test_storage_down_at_shutdown():
     try:
         d.start(args=FX_ARGS)
         wait_log(d, "storage unreachable: connection refused (fixture: %s exists); keeping "
-                    "14 pending series, retrying" % down)
+                    "2 pending series, retrying" % down)
         t0 = time.time()
         assert d.stop() == 0
         assert time.time() - t0 < 10
         log = d.log()
-        # minute..all: 7 periods x 2 metrics = 14 series.
-        assert "error [storage:fixture:fixture] could not store 3 events in 14 series within " \
+        # Two metrics: 2 series (kept in 7 periods each).
+        assert "error [storage:fixture:fixture] could not store 3 events in 2 series within " \
                "SHUTDOWN_TIMEOUT (300 ms); they are lost\n" in log, log[-2000:]
         assert "stopped: 3 events accepted, 0 stored in 0 batches, 0 dropped, 3 not stored\n" \
             in log, log[-2000:]
