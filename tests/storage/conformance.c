@@ -14,6 +14,10 @@
  * exactly-once batch ids, Unicode and hostile names, 100,000-delta batches
  * and a reopened instance. The memory plugin also gets its snapshot tests.
  *
+ *     gottwall-storage-test --bench SERIES[:PERIODS] PLUGIN [KEY=VALUE...]
+ *
+ * times one store of SERIES series x PERIODS periods instead (ct_bench).
+ *
  * GW_STORAGE_TEST_UNREACHABLE="KEY=VALUE" (several separated by newlines)
  * adds a test that points the instance at a dead server (e.g. "PORT=1") and
  * expects GW_AGAIN, quickly.
@@ -35,6 +39,7 @@
 
 #include <gottwall/plugin.h>
 
+#include "bucket.h"
 #include "loader.h"
 
 /* ---- the host table: config from KEY=VALUE pairs, logs to stderr ---- */
@@ -1591,6 +1596,137 @@ START_TEST(test_snap_missing_ok)
 }
 END_TEST
 
+
+/* ---- --bench: the time of one flush ---- */
+
+#define CT_BENCH_FILTERS 10 /* per metric: the total and 9 filter values */
+
+/* Sums the points read back (ct_point asserts: not usable outside tests). */
+static void
+ct_bench_point(void *arg, const gw_point_t *pt)
+{
+    double *sum = arg;
+
+    sum[0] += pt->sum;
+    sum[1] += 1;
+}
+
+/*
+ * Stores SERIES distinct series x PERIODS periods (minute, hour, ... in
+ * SPEC order) as one batch, the way the core expands a flush: series-major,
+ * each metric's total then its filter values, a counter of 1 per cell.
+ * Series i is metric m{i/10}: the total when i%10 == 0, else filter
+ * "f" = "v{i%10}". Prints the time of the store, of the same batch again
+ * (its id already applied) and checks one cell of each period.
+ */
+static int
+ct_bench(const char *spec)
+{
+    size_t nseries, nper = GW_PERIOD_COUNT, n, i, j;
+    unsigned long long v;
+    char *end, id[96], (*metrics)[16] = NULL, (*values)[8] = NULL;
+    const char *p = P("bench");
+    gw_delta_t *d = NULL;
+    gw_error_t err = {""};
+    gw_batch_t b;
+    int64_t now = (int64_t) time(NULL);
+    double t0, t1, t2;
+    int rc = 1;
+
+    errno = 0;
+    v = strtoull(spec, &end, 10);
+    if (errno != 0 || end == spec || v == 0 || v > 100000000ULL ||
+        (*end != '\0' && *end != ':')) {
+        fprintf(stderr, "gottwall-storage-test: --bench wants SERIES or "
+                "SERIES:PERIODS (1..%d), not \"%s\"\n", GW_PERIOD_COUNT, spec);
+        return 2;
+    }
+    nseries = (size_t) v;
+    if (*end == ':') {
+        nper = (size_t) strtoul(end + 1, &end, 10);
+        if (*end != '\0' || nper < 1 || nper > GW_PERIOD_COUNT) {
+            fprintf(stderr, "gottwall-storage-test: --bench: PERIODS must "
+                    "be 1..%d\n", GW_PERIOD_COUNT);
+            return 2;
+        }
+    }
+    n = nseries * nper;
+    d = calloc(n, sizeof(*d));
+    metrics = calloc(nseries / CT_BENCH_FILTERS + 1, sizeof(*metrics));
+    values = calloc(CT_BENCH_FILTERS, sizeof(*values));
+    if (d == NULL || metrics == NULL || values == NULL) {
+        fprintf(stderr, "gottwall-storage-test: out of memory\n");
+        goto out;
+    }
+    for (i = 0; i < CT_BENCH_FILTERS; i++)
+        snprintf(values[i], sizeof(values[i]), "v%zu", i);
+    for (i = 0; i < nseries; i++) {
+        size_t m = i / CT_BENCH_FILTERS, f = i % CT_BENCH_FILTERS;
+
+        if (f == 0)
+            snprintf(metrics[m], sizeof(metrics[m]), "m%zu", m);
+        for (j = 0; j < nper; j++)
+            d[i * nper + j] = D(p, metrics[m], f ? "f" : NULL,
+                                f ? values[f] : NULL, GW_KIND_COUNTER,
+                                (gw_period_t) j,
+                                gw__bucket_start((gw_period_t) j, now), 1, 1,
+                                0);
+    }
+    if (ct_ops->create(&ct_ctx, &ct_state, &err) != GW_OK) {
+        fprintf(stderr, "gottwall-storage-test: create: %s\n", err.msg);
+        goto out;
+    }
+    /* Connect (and create a schema) before the clock starts. */
+    if (ct_ops->ping != NULL && ct_ops->ping(ct_state, &err) != GW_OK) {
+        fprintf(stderr, "gottwall-storage-test: ping: %s\n", err.msg);
+        goto out;
+    }
+    snprintf(id, sizeof(id), "%s:bench", ct_run);
+    b.id = id;
+    b.deltas = d;
+    b.ndeltas = n;
+    t0 = ct_seconds();
+    if (ct_ops->store(ct_state, &b, &err) != GW_OK) {
+        fprintf(stderr, "gottwall-storage-test: store: %s\n", err.msg);
+        goto out;
+    }
+    t1 = ct_seconds();
+    if (ct_ops->store(ct_state, &b, &err) != GW_OK) {
+        fprintf(stderr, "gottwall-storage-test: store again: %s\n", err.msg);
+        goto out;
+    }
+    t2 = ct_seconds();
+    for (j = 0; j < nper; j++) {
+        double got[2] = {0, 0};
+        gw_query_t q = {p, metrics[0], NULL, NULL, GW_KIND_COUNTER,
+                        (gw_period_t) j, d[j].bucket, d[j].bucket};
+
+        if (nseries > 1) {
+            q.filter_name = "f";
+            q.filter_value = values[1];
+        }
+        if (ct_ops->query(ct_state, &q, ct_bench_point, got, &err) != GW_OK ||
+            got[0] != 1 || got[1] != 1) {
+            fprintf(stderr, "gottwall-storage-test: reading back period %s: "
+                    "%g points, sum %g %s\n", gw_period_name((gw_period_t) j),
+                    got[1], got[0], err.msg);
+            goto out;
+        }
+    }
+    printf("%s: one store of %zu series x %zu period%s = %zu deltas: %.3f s;"
+           " again (id already applied): %.3f s\n", ct_plugin->name, nseries,
+           nper, nper == 1 ? "" : "s", n, t1 - t0, t2 - t1);
+    rc = 0;
+out:
+    if (ct_state != NULL)
+        ct_ops->destroy(ct_state);
+    ct_state = NULL;
+    free(d);
+    free(metrics);
+    free(values);
+    return rc;
+}
+
 /* ---- main ---- */
 
 static Suite *
@@ -1654,13 +1790,19 @@ ct_usage(FILE *out)
 {
     fprintf(out,
             "usage: gottwall-storage-test PLUGIN [KEY=VALUE...]\n"
+            "       gottwall-storage-test --bench SERIES[:PERIODS] PLUGIN "
+            "[KEY=VALUE...]\n"
             "Runs the storage conformance suite against PLUGIN (a name, "
             "looked up in\nGOTTWALL_PLUGIN_PATH and the installed plugin "
             "directory, or a path to a .so).\nKEY=VALUE pairs are the "
             "instance's settings (its STORAGE_SETTINGS).\n"
             "Environment: GW_STORAGE_TEST_UNREACHABLE=\"KEY=VALUE\" (one per "
             "line) also\ntests a dead server; CK_RUN_CASE / CK_RUN_TEST select "
-            "tests; GW_STORAGE_TEST_DEBUG=1\nshows debug logs.\n");
+            "tests; GW_STORAGE_TEST_DEBUG=1\nshows debug logs.\n"
+            "--bench times one store of SERIES distinct series (10 per "
+            "metric: the total\nand 9 filter values) x PERIODS periods "
+            "(default 7), as one flush, and the\nsame batch again; runs no "
+            "tests.\n");
 }
 
 int
@@ -1671,6 +1813,7 @@ main(int argc, char **argv)
     gw_error_t err = {""};
     char *dirs[32], *env, *save = NULL, *tok;
     size_t ndirs = 0;
+    const char *bench = NULL;
     int i, failed;
     SRunner *sr;
 
@@ -1678,6 +1821,15 @@ main(int argc, char **argv)
         strcmp(argv[1], "-h") == 0) {
         ct_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--bench") == 0) {
+        if (argc < 4) {
+            ct_usage(stderr);
+            return 2;
+        }
+        bench = argv[2];
+        argv += 2;
+        argc -= 2;
     }
     for (i = 2; i < argc; i++) {
         if (strchr(argv[i], '=') == NULL || argv[i][0] == '=' ||
@@ -1713,6 +1865,12 @@ main(int argc, char **argv)
     snprintf(ct_run, sizeof(ct_run), "ct%08lx%04x",
              (unsigned long) time(NULL) & 0xffffffffUL,
              (unsigned) getpid() & 0xffff);
+    if (bench != NULL) {
+        i = ct_bench(bench);
+        gw__loader_free(&loader);
+        free(env);
+        return i;
+    }
     fprintf(stderr, "testing storage plugin \"%s\" %s from %s (run %s)\n",
             plugin->name, plugin->version, plugin->path, ct_run);
 

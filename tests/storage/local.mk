@@ -25,4 +25,5 @@ EXTRA_DIST += \
 	tests/storage/test_postgres_schema.py \
 	tests/integration/test_storage_outage.py \
 	tests/integration/test_shared_storage.py \
-	tests/lib/services.py
+	tests/lib/services.py \
+	tests/storage/bench_flush.py
