@@ -172,6 +172,11 @@ size_t gw__table_groups(const gw__table_t *t);
 /* Number of keys (total series plus filter series) in t. */
 size_t gw__table_keys(const gw__table_t *t);
 
+/* The bytes t holds, exactly: the table itself, its hash slots, group and
+ * filter cell arrays (their allocated capacity) and its string arena
+ * chunks; malloc's own headers are not counted. */
+size_t gw__table_bytes(const gw__table_t *t);
+
 /*
  * Adds one event to t at its minute: the total series of (project, metric)
  * and one series per filter pair. pm_hash is gw__hash_bytes over project,

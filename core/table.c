@@ -294,6 +294,24 @@ gw__table_keys(const gw__table_t *t)
 }
 
 size_t
+gw__table_bytes(const gw__table_t *t)
+{
+    const gw__arena_chunk_t *c;
+    size_t n;
+
+    if (t == NULL)
+        return 0;
+    n = sizeof(*t);
+    n += t->capgroups * sizeof(*t->groups);
+    n += (t->gmask + 1) * sizeof(*t->gslots);
+    n += t->capfcells * sizeof(*t->fcells);
+    n += (t->fmask + 1) * sizeof(*t->fslots);
+    for (c = t->arena.head; c != NULL; c = c->next)
+        n += sizeof(*c) + c->size;
+    return n;
+}
+
+size_t
 gw__table_groups(const gw__table_t *t)
 {
     return t ? t->ngroups : 0;

@@ -13,3 +13,10 @@ EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md
 
 # Set-up and test scripts (README), for the tarball.
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
+
+# tools/tablebench measures the aggregation table's bytes per live series
+# (docs/performance.md). It links libgwcore for core/table.c.
+noinst_PROGRAMS += tools/tablebench
+tools_tablebench_SOURCES = tools/tablebench.c
+tools_tablebench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tools_tablebench_LDADD = libgwcore.la
