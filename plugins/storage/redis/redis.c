@@ -70,48 +70,59 @@ static const gw_config_key_t rs_keys[] = {
     GW_CONFIG_END};
 
 /*
- * KEYS[1]: gottwall:batch:{id}; ARGV[1]: its expiry in seconds; then ops:
- *   c key field sum                 counter: HINCRBYFLOAT
- *   a key field sum count           avg: sum, and count in key;count
- *   g key field value ts            gauge: newer-or-equal ts wins (key;ts)
+ * KEYS[1]: gottwall:batch:{id}[/{k}]; ARGV[1]: its expiry in seconds;
+ * ARGV[2..7]: how many ops of each section follow, in this order:
  *   M metrics kinds metric kind     SADD the metric, HSETNX its kind
  *   F filters values fname fvalue   SADD the filter name and its value
- * Returns 1 when applied, 0 when the batch id was already there.
+ *   I key field n                   counter, n integral: HINCRBY (or
+ *                                   HINCRBYFLOAT when the field is not)
+ *   C key field sum                 counter: HINCRBYFLOAT
+ *   A key field sum count           avg: sum, and count in key;count
+ *   G key field value ts            gauge: newer-or-equal ts wins (key;ts)
+ * Sections without an op code per delta keep the script's work per delta
+ * to the redis.call itself. Returns 1 when applied, 0 when the batch id
+ * was already there.
  */
 static const char rs_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then\n"
     "  return 0\n"
     "end\n"
-    "local i, n = 2, #ARGV\n"
-    "while i <= n do\n"
-    "  local op = ARGV[i]\n"
-    "  if op == 'c' then\n"
-    "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3])\n"
-    "    i = i + 4\n"
-    "  elseif op == 'a' then\n"
-    "    redis.call('HINCRBYFLOAT', ARGV[i+1], ARGV[i+2], ARGV[i+3])\n"
-    "    redis.call('HINCRBY', ARGV[i+1] .. '" RS_SUFFIX_COUNT "', ARGV[i+2],"
-    " ARGV[i+4])\n"
-    "    i = i + 5\n"
-    "  elseif op == 'g' then\n"
-    "    local tk = ARGV[i+1] .. '" RS_SUFFIX_TS "'\n"
-    "    local old = redis.call('HGET', tk, ARGV[i+2])\n"
-    "    if (not old) or tonumber(ARGV[i+4]) >= tonumber(old) then\n"
-    "      redis.call('HSET', ARGV[i+1], ARGV[i+2], ARGV[i+3])\n"
-    "      redis.call('HSET', tk, ARGV[i+2], ARGV[i+4])\n"
-    "    end\n"
-    "    i = i + 5\n"
-    "  elseif op == 'M' then\n"
-    "    redis.call('SADD', ARGV[i+1], ARGV[i+3])\n"
-    "    redis.call('HSETNX', ARGV[i+2], ARGV[i+3], ARGV[i+4])\n"
-    "    i = i + 5\n"
-    "  elseif op == 'F' then\n"
-    "    redis.call('SADD', ARGV[i+1], ARGV[i+3])\n"
-    "    redis.call('SADD', ARGV[i+2], ARGV[i+4])\n"
-    "    i = i + 5\n"
-    "  else\n"
-    "    return redis.error_reply('gottwall: unknown op ' .. tostring(op))\n"
+    "local call, pcall, A = redis.call, redis.pcall, ARGV\n"
+    "local i = 8\n"
+    "for _ = 1, tonumber(A[2]) do\n"
+    "  call('SADD', A[i], A[i+2])\n"
+    "  call('HSETNX', A[i+1], A[i+2], A[i+3])\n"
+    "  i = i + 4\n"
+    "end\n"
+    "for _ = 1, tonumber(A[3]) do\n"
+    "  call('SADD', A[i], A[i+2])\n"
+    "  call('SADD', A[i+1], A[i+3])\n"
+    "  i = i + 4\n"
+    "end\n"
+    "for _ = 1, tonumber(A[4]) do\n"
+    "  local r = pcall('HINCRBY', A[i], A[i+1], A[i+2])\n"
+    "  if type(r) == 'table' and r.err then\n"
+    "    call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
     "  end\n"
+    "  i = i + 3\n"
+    "end\n"
+    "for _ = 1, tonumber(A[5]) do\n"
+    "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
+    "  i = i + 3\n"
+    "end\n"
+    "for _ = 1, tonumber(A[6]) do\n"
+    "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
+    "  call('HINCRBY', A[i] .. '" RS_SUFFIX_COUNT "', A[i+1], A[i+3])\n"
+    "  i = i + 4\n"
+    "end\n"
+    "for _ = 1, tonumber(A[7]) do\n"
+    "  local tk = A[i] .. '" RS_SUFFIX_TS "'\n"
+    "  local old = call('HGET', tk, A[i+1])\n"
+    "  if (not old) or tonumber(A[i+3]) >= tonumber(old) then\n"
+    "    call('HSET', A[i], A[i+1], A[i+2])\n"
+    "    call('HSET', tk, A[i+1], A[i+3])\n"
+    "  end\n"
+    "  i = i + 4\n"
     "end\n"
     "return 1\n";
 
@@ -327,18 +338,38 @@ rs_arg(rs_args_t *a, const char *s)
 }
 
 static void
-rs_arg_double(rs_args_t *a, double d)
+rs_arg_int(rs_args_t *a, int64_t v)
 {
+    char tmp[24], *e = tmp + sizeof(tmp), *q = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        *--q = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--q = '-';
     rs_args_begin(a);
-    rs_buf_printf(&a->buf, "%.17g", d);
+    rs_buf_put(&a->buf, q, (size_t) (e - q));
     rs_args_end(a);
 }
 
-static void
-rs_arg_int(rs_args_t *a, int64_t v)
+/* Whole values below 2^53 in magnitude: exactly an int64. */
+static int
+rs_integral(double d)
 {
+    return d == floor(d) && fabs(d) < 9007199254740992.0;
+}
+
+static void
+rs_arg_double(rs_args_t *a, double d)
+{
+    if (rs_integral(d)) {
+        rs_arg_int(a, (int64_t) d); /* the same number, printed faster */
+        return;
+    }
     rs_args_begin(a);
-    rs_buf_printf(&a->buf, "%lld", (long long) v);
+    rs_buf_printf(&a->buf, "%.17g", d);
     rs_args_end(a);
 }
 
@@ -358,32 +389,69 @@ rs_args_free(rs_args_t *a)
     memset(a, 0, sizeof(*a));
 }
 
-/* Appends the arguments to the connection's output buffer. */
+/* ---- store ---- */
+
+/* The sections of a script call, in the script's order. */
+enum { RS_M, RS_F, RS_I, RS_C, RS_A, RS_G, RS_NSECT };
+
+/* Appends EVALSHA with the header h and the sections to the connection's
+ * output buffer. */
 static int
-rs_args_append(rs_state_t *s, rs_args_t *a)
+rs_args_append(rs_state_t *s, rs_args_t *h, rs_args_t *sect)
 {
     const char **argv;
-    size_t i;
+    size_t *lens, i, j, n = h->n, k;
     int rc;
 
-    if (a->oom || a->buf.oom)
+    for (k = 0; k < RS_NSECT; k++) {
+        if (sect[k].oom || sect[k].buf.oom)
+            return -1;
+        n += sect[k].n;
+    }
+    if (h->oom || h->buf.oom || n > INT32_MAX)
         return -1;
-    argv = malloc(a->n * sizeof(*argv));
-    if (argv == NULL)
+    argv = malloc(n * sizeof(*argv));
+    lens = malloc(n * sizeof(*lens));
+    if (argv == NULL || lens == NULL) {
+        free(argv);
+        free(lens);
         return -1;
-    for (i = 0; i < a->n; i++)
-        argv[i] = a->buf.p + a->off[i];
-    rc = redisAppendCommandArgv(s->c, (int) a->n, argv, a->len);
+    }
+    for (i = 0; i < h->n; i++) {
+        argv[i] = h->buf.p + h->off[i];
+        lens[i] = h->len[i];
+    }
+    for (k = 0; k < RS_NSECT; k++) {
+        for (j = 0; j < sect[k].n; j++, i++) {
+            argv[i] = sect[k].buf.p + sect[k].off[j];
+            lens[i] = sect[k].len[j];
+        }
+    }
+    rc = redisAppendCommandArgv(s->c, (int) n, argv, lens);
     free(argv);
+    free(lens);
     return rc == REDIS_OK ? 0 : -1;
 }
 
-/* ---- store ---- */
+/* Writes what is buffered, so Redis runs one chunk while the next is
+ * built. 0, or -1 on an I/O error. */
+static int
+rs_flush_out(rs_state_t *s)
+{
+    int done = 0;
 
-/* A set of strings seen in one chunk (metadata is sent once per chunk). */
+    while (!done)
+        if (redisBufferWrite(s->c, &done) != REDIS_OK)
+            return -1;
+    return 0;
+}
+
+/* A set of strings seen in one batch (metadata is sent once per batch, in
+ * the chunk of the first delta that needs it). */
 typedef struct rs_seen_s {
     rs_buf_t keys;
     size_t *off; /* SIZE_MAX: empty */
+    size_t *len;
     size_t slots;
     size_t n;
 } rs_seen_t;
@@ -401,19 +469,8 @@ rs_hash(const char *s, size_t len)
     return h;
 }
 
-static void
-rs_seen_reset(rs_seen_t *z)
-{
-    size_t i;
-
-    z->keys.len = 0;
-    z->n = 0;
-    for (i = 0; i < z->slots; i++)
-        z->off[i] = SIZE_MAX;
-}
-
-/* 1 if key (len bytes, stored with a trailing NUL) was new, 0 if seen, -1
- * when out of memory. */
+/* 1 if key (len bytes, which may hold NULs) was new, 0 if seen, -1 when
+ * out of memory. */
 static int
 rs_seen_add(rs_seen_t *z, const char *key, size_t len)
 {
@@ -422,9 +479,13 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
     if ((z->n + 1) * 2 > z->slots) {
         size_t slots = z->slots ? z->slots * 2 : 256, j;
         size_t *off = malloc(slots * sizeof(*off));
+        size_t *lens = malloc(slots * sizeof(*lens));
 
-        if (off == NULL)
+        if (off == NULL || lens == NULL) {
+            free(off);
+            free(lens);
             return -1;
+        }
         for (j = 0; j < slots; j++)
             off[j] = SIZE_MAX;
         for (j = 0; j < z->slots; j++) {
@@ -432,26 +493,27 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
 
             if (o == SIZE_MAX)
                 continue;
-            i = rs_hash(z->keys.p + o, strlen(z->keys.p + o)) & (slots - 1);
+            i = rs_hash(z->keys.p + o, z->len[j]) & (slots - 1);
             while (off[i] != SIZE_MAX)
                 i = (i + 1) & (slots - 1);
             off[i] = o;
+            lens[i] = z->len[j];
         }
         free(z->off);
+        free(z->len);
         z->off = off;
+        z->len = lens;
         z->slots = slots;
     }
     mask = z->slots - 1;
     for (i = rs_hash(key, len) & mask; z->off[i] != SIZE_MAX;
          i = (i + 1) & mask) {
-        const char *k = z->keys.p + z->off[i];
-
-        if (strlen(k) == len && memcmp(k, key, len) == 0)
+        if (z->len[i] == len && memcmp(z->keys.p + z->off[i], key, len) == 0)
             return 0;
     }
     z->off[i] = z->keys.len;
+    z->len[i] = len;
     rs_buf_put(&z->keys, key, len);
-    rs_buf_put(&z->keys, "", 1);
     if (z->keys.oom)
         return -1;
     z->n++;
@@ -463,6 +525,7 @@ rs_seen_free(rs_seen_t *z)
 {
     rs_buf_free(&z->keys);
     free(z->off);
+    free(z->len);
     memset(z, 0, sizeof(*z));
 }
 
@@ -478,10 +541,12 @@ rs_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
     return GW_OK;
 }
 
-/* Adds the metadata ops of d unless this chunk already has them. */
+/* Adds the metadata ops of d unless this batch already has them. */
 static int
-rs_add_meta(rs_args_t *a, rs_seen_t *seen, rs_buf_t *tmp, const gw_delta_t *d)
+rs_add_meta(rs_args_t *sect, rs_seen_t *seen, rs_buf_t *tmp,
+            const gw_delta_t *d)
 {
+    rs_args_t *a;
     int fresh;
 
     /* The metric: "project\0metric" */
@@ -491,7 +556,7 @@ rs_add_meta(rs_args_t *a, rs_seen_t *seen, rs_buf_t *tmp, const gw_delta_t *d)
     if (tmp->oom || (fresh = rs_seen_add(seen, tmp->p, tmp->len)) < 0)
         return -1;
     if (fresh) {
-        rs_arg(a, "M");
+        a = &sect[RS_M];
         rs_args_begin(a);
         rs_key_metrics(&a->buf, d->project);
         rs_args_end(a);
@@ -510,7 +575,7 @@ rs_add_meta(rs_args_t *a, rs_seen_t *seen, rs_buf_t *tmp, const gw_delta_t *d)
     if (tmp->oom || (fresh = rs_seen_add(seen, tmp->p, tmp->len)) < 0)
         return -1;
     if (fresh) {
-        rs_arg(a, "F");
+        a = &sect[RS_F];
         rs_args_begin(a);
         rs_key_filters(&a->buf, d->project, d->metric);
         rs_args_end(a);
@@ -524,11 +589,14 @@ rs_add_meta(rs_args_t *a, rs_seen_t *seen, rs_buf_t *tmp, const gw_delta_t *d)
 }
 
 static void
-rs_add_delta(rs_args_t *a, const gw_delta_t *d)
+rs_add_delta(rs_args_t *sect, const gw_delta_t *d)
 {
-    static const char *const ops[] = {NULL, "c", "a", "g"};
+    rs_args_t *a;
 
-    rs_arg(a, ops[d->kind]);
+    if (d->kind == GW_KIND_COUNTER)
+        a = &sect[rs_integral(d->sum) ? RS_I : RS_C];
+    else
+        a = &sect[d->kind == GW_KIND_AVG ? RS_A : RS_G];
     rs_args_begin(a);
     rs_key_series(&a->buf, d->project, d->metric, d->period, d->filter_name,
                   d->filter_value);
@@ -541,31 +609,36 @@ rs_add_delta(rs_args_t *a, const gw_delta_t *d)
         rs_arg_double(a, d->ts);
 }
 
-/* Builds the EVALSHA of deltas [from, to) as chunk k of nchunks. */
+/* Builds the EVALSHA of deltas [from, to) as chunk k of nchunks: the
+ * header in h, the ops in the sections. */
 static int
 rs_build_chunk(rs_state_t *s, const gw_batch_t *batch, size_t from,
-               size_t to, size_t k, size_t nchunks, rs_args_t *a,
-               rs_seen_t *seen, rs_buf_t *tmp)
+               size_t to, size_t k, size_t nchunks, rs_args_t *h,
+               rs_args_t *sect, rs_seen_t *seen, rs_buf_t *tmp)
 {
+    static const size_t stride[RS_NSECT] = {4, 4, 3, 3, 4, 4};
     size_t i;
 
-    rs_args_reset(a);
-    rs_seen_reset(seen);
-    rs_arg(a, "EVALSHA");
-    rs_arg(a, s->sha);
-    rs_arg(a, "1");
-    rs_args_begin(a);
-    rs_key_batch(&a->buf, batch->id ? batch->id : "");
-    if (nchunks > 1)
-        rs_buf_printf(&a->buf, "/%zu", k);
-    rs_args_end(a);
-    rs_arg_int(a, s->batch_ttl);
+    rs_args_reset(h);
+    for (i = 0; i < RS_NSECT; i++)
+        rs_args_reset(&sect[i]);
     for (i = from; i < to; i++) {
-        if (rs_add_meta(a, seen, tmp, &batch->deltas[i]) < 0)
+        if (rs_add_meta(sect, seen, tmp, &batch->deltas[i]) < 0)
             return -1;
-        rs_add_delta(a, &batch->deltas[i]);
+        rs_add_delta(sect, &batch->deltas[i]);
     }
-    return (a->oom || a->buf.oom) ? -1 : 0;
+    rs_arg(h, "EVALSHA");
+    rs_arg(h, s->sha);
+    rs_arg(h, "1");
+    rs_args_begin(h);
+    rs_key_batch(&h->buf, batch->id ? batch->id : "");
+    if (nchunks > 1)
+        rs_buf_printf(&h->buf, "/%zu", k);
+    rs_args_end(h);
+    rs_arg_int(h, s->batch_ttl);
+    for (i = 0; i < RS_NSECT; i++)
+        rs_arg_int(h, (int64_t) (sect[i].n / stride[i]));
+    return (h->oom || h->buf.oom) ? -1 : 0;
 }
 
 /* Sends chunks (all of them, or those flagged in redo) in one pipeline and
@@ -575,13 +648,16 @@ rs_send_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
                unsigned char *redo, int only_redo, size_t *skipped,
                gw_error_t *err)
 {
-    rs_args_t a = {{NULL, 0, 0, 0}, NULL, NULL, 0, 0, 0};
-    rs_seen_t seen = {{NULL, 0, 0, 0}, NULL, 0, 0};
+    rs_args_t h, sect[RS_NSECT];
+    rs_seen_t seen;
     rs_buf_t tmp = {NULL, 0, 0, 0};
-    size_t k, chunk = (size_t) s->chunk, sent = 0;
+    size_t k, chunk = (size_t) s->chunk;
     unsigned char *was = calloc(nchunks, 1);
     int rc = GW_OK;
 
+    memset(&h, 0, sizeof(h));
+    memset(sect, 0, sizeof(sect));
+    memset(&seen, 0, sizeof(seen));
     if (was == NULL)
         return gw_error_set(err, "redis storage: out of memory");
     for (k = 0; k < nchunks; k++) {
@@ -591,20 +667,25 @@ rs_send_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
 
         if (only_redo && !redo[k])
             continue;
-        if (rs_build_chunk(s, batch, from, to, k, nchunks, &a, &seen,
+        if (rs_build_chunk(s, batch, from, to, k, nchunks, &h, sect, &seen,
                            &tmp) < 0 ||
-            rs_args_append(s, &a) < 0) {
+            rs_args_append(s, &h, sect) < 0) {
             rc = gw_error_set(err, "redis storage: out of memory building "
                               "a batch of %zu deltas", batch->ndeltas);
             break;
         }
         was[k] = 1;
-        sent++;
+        if (rs_flush_out(s) < 0) {
+            rc = rs_io_error(s, "storing a batch", err);
+            break;
+        }
     }
-    rs_args_free(&a);
+    rs_args_free(&h);
+    for (k = 0; k < RS_NSECT; k++)
+        rs_args_free(&sect[k]);
     rs_seen_free(&seen);
     rs_buf_free(&tmp);
-    for (k = 0; k < nchunks; k++) {
+    for (k = 0; k < nchunks && s->c != NULL; k++) {
         redisReply *r = NULL;
 
         if (!was[k])
@@ -629,7 +710,6 @@ rs_send_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
         }
         freeReplyObject(r);
     }
-    (void) sent;
     free(was);
     return rc;
 }
