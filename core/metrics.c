@@ -1,8 +1,13 @@
 /*
  * core/metrics.c: the daemon's own counters, keyed by (instance, counter,
  * reason), rendered in the Prometheus text format for GET {PREFIX}/metrics.
- * One mutex guards the table; any thread may count. The table is small (a
- * few dozen rows), so a linear search is enough.
+ * One mutex guards the table's shape (adding and resetting rows); a value
+ * is added atomically. Each thread keeps a few rows it counted into lately,
+ * so the common call (a transport counting every event or datagram) takes
+ * no lock: it checks its cache and adds. Rows are never freed while the
+ * process runs (a reset retires them), so a cached row stays valid memory;
+ * a reset bumps a generation that makes every cache miss. The table is
+ * small (a few dozen rows), so a linear search under the lock is enough.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
@@ -19,12 +24,24 @@ typedef struct mt_row_s {
     char *instance;
     gw_counter_t counter;
     char *reason; /* NULL when the counter has none */
-    uint64_t value;
+    uint64_t value; /* atomic */
+    struct mt_row_s *retired; /* the next retired row, after a reset */
 } mt_row_t;
 
 static pthread_mutex_t mt_lock = PTHREAD_MUTEX_INITIALIZER;
-static mt_row_t *mt_rows;
+static mt_row_t **mt_rows;
 static size_t mt_nrows;
+static mt_row_t *mt_retired;
+static unsigned mt_gen = 1; /* atomic; bumped by each reset */
+
+#define MT_CACHE 8
+
+/* This thread's recent rows; valid while gen == mt_gen. */
+static __thread struct {
+    unsigned gen;
+    mt_row_t *row;
+} mt_cache[MT_CACHE];
+static __thread unsigned mt_cache_next;
 
 static const struct {
     gw_counter_t counter;
@@ -51,30 +68,47 @@ mt_same(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+static int
+mt_match(const mt_row_t *r, const char *instance, gw_counter_t counter,
+         const char *reason)
+{
+    return r->counter == counter && mt_same(r->reason, reason) &&
+           strcmp(r->instance, instance) == 0;
+}
+
 void
 gw__metrics_count(const char *instance, gw_counter_t counter,
                   const char *reason, uint64_t n)
 {
+    unsigned gen = __atomic_load_n(&mt_gen, __ATOMIC_ACQUIRE), k;
+    mt_row_t *row = NULL;
     size_t i;
 
     if (instance == NULL)
         instance = "";
-    pthread_mutex_lock(&mt_lock);
-    for (i = 0; i < mt_nrows; i++) {
-        if (mt_rows[i].counter == counter &&
-            strcmp(mt_rows[i].instance, instance) == 0 &&
-            mt_same(mt_rows[i].reason, reason)) {
-            mt_rows[i].value += n;
-            pthread_mutex_unlock(&mt_lock);
+    for (k = 0; k < MT_CACHE; k++) {
+        if (mt_cache[k].gen == gen &&
+            mt_match(mt_cache[k].row, instance, counter, reason)) {
+            __atomic_fetch_add(&mt_cache[k].row->value, n, __ATOMIC_RELAXED);
             return;
         }
     }
-    mt_rows = realloc(mt_rows, (mt_nrows + 1) * sizeof(*mt_rows));
-    mt_rows[mt_nrows].instance = strdup(instance);
-    mt_rows[mt_nrows].counter = counter;
-    mt_rows[mt_nrows].reason = reason != NULL ? strdup(reason) : NULL;
-    mt_rows[mt_nrows].value = n;
-    mt_nrows++;
+    pthread_mutex_lock(&mt_lock);
+    for (i = 0; i < mt_nrows && row == NULL; i++)
+        if (mt_match(mt_rows[i], instance, counter, reason))
+            row = mt_rows[i];
+    if (row == NULL) {
+        row = calloc(1, sizeof(*row));
+        mt_rows = realloc(mt_rows, (mt_nrows + 1) * sizeof(*mt_rows));
+        row->instance = strdup(instance);
+        row->counter = counter;
+        row->reason = reason != NULL ? strdup(reason) : NULL;
+        mt_rows[mt_nrows++] = row;
+    }
+    __atomic_fetch_add(&row->value, n, __ATOMIC_RELAXED);
+    k = mt_cache_next++ % MT_CACHE;
+    mt_cache[k].gen = mt_gen;
+    mt_cache[k].row = row;
     pthread_mutex_unlock(&mt_lock);
 }
 
@@ -89,10 +123,10 @@ gw__metrics_get(const char *instance, gw_counter_t counter,
         instance = "";
     pthread_mutex_lock(&mt_lock);
     for (i = 0; i < mt_nrows; i++) {
-        if (mt_rows[i].counter == counter &&
-            strcmp(mt_rows[i].instance, instance) == 0 &&
-            (reason == NULL || mt_same(mt_rows[i].reason, reason)))
-            sum += mt_rows[i].value;
+        if (mt_rows[i]->counter == counter &&
+            strcmp(mt_rows[i]->instance, instance) == 0 &&
+            (reason == NULL || mt_same(mt_rows[i]->reason, reason)))
+            sum += __atomic_load_n(&mt_rows[i]->value, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&mt_lock);
     return sum;
@@ -103,14 +137,17 @@ gw__metrics_reset(void)
 {
     size_t i;
 
+    /* Rows are retired, not freed: another thread's cache may still point
+     * at one (its count is then lost, which only tests' resets allow). */
     pthread_mutex_lock(&mt_lock);
     for (i = 0; i < mt_nrows; i++) {
-        free(mt_rows[i].instance);
-        free(mt_rows[i].reason);
+        mt_rows[i]->retired = mt_retired;
+        mt_retired = mt_rows[i];
     }
     free(mt_rows);
     mt_rows = NULL;
     mt_nrows = 0;
+    __atomic_add_fetch(&mt_gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&mt_lock);
 }
 
@@ -181,9 +218,11 @@ gw__metrics_render(const char *extra)
     n = mt_nrows;
     rows = malloc((n + 1) * sizeof(*rows));
     for (i = 0; i < n; i++) {
-        rows[i] = mt_rows[i];
-        rows[i].instance = strdup(mt_rows[i].instance);
-        rows[i].reason = mt_rows[i].reason ? strdup(mt_rows[i].reason) : NULL;
+        rows[i] = *mt_rows[i];
+        rows[i].value = __atomic_load_n(&mt_rows[i]->value, __ATOMIC_RELAXED);
+        rows[i].instance = strdup(mt_rows[i]->instance);
+        rows[i].reason =
+            mt_rows[i]->reason ? strdup(mt_rows[i]->reason) : NULL;
     }
     pthread_mutex_unlock(&mt_lock);
     qsort(rows, n, sizeof(*rows), mt_cmp);
