@@ -811,32 +811,52 @@ typedef struct fp_val_s {
     size_t start;
 } fp_val_t;
 
-static void
+static inline void
 fp_ws(fp_t *c)
 {
+    /* Compact JSON has no space at all: one test for that. */
+    if (c->i < c->len && (unsigned char) c->s[c->i] > ' ')
+        return;
     while (c->i < c->len && (c->s[c->i] == ' ' || c->s[c->i] == '\t' ||
                              c->s[c->i] == '\n' || c->s[c->i] == '\r'))
         c->i++;
 }
 
+/* The bytes that stop fp_string's scan: '"', '\\', controls (refused) and
+ * bytes >= 0x80 (UTF-8 to check). */
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const unsigned char fp_stop[256] = {
+    R16(1), R16(1),                                 /* 0x00 - 0x1f */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* '"' at 0x22 */
+    R16(0), R16(0),                                 /* 0x30 - 0x4f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* '\\' at 0x5c */
+    R16(0), R16(0),                                 /* 0x60 - 0x7f */
+    R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1), R16(1),
+};
+#undef R16
+
 /* A string without escapes, at c->i == '"'. */
 static int
 fp_string(fp_t *c, gw__str_t *out)
 {
-    size_t i = c->i + 1, start = i;
+    const unsigned char *s = (const unsigned char *) c->s;
+    size_t i = c->i + 1, start = i, len = c->len;
     int high = 0;
     unsigned char ch;
 
-    for (; i < c->len; i++) {
-        ch = (unsigned char) c->s[i];
+    for (;;) {
+        while (i < len && !fp_stop[s[i]])
+            i++;
+        if (i >= len)
+            return GW_AGAIN;
+        ch = s[i];
         if (ch == '"')
             break;
         if (ch == '\\' || ch < 0x20)
             return GW_AGAIN;
-        high |= ch & 0x80;
+        high = 1;
+        i++;
     }
-    if (i >= c->len)
-        return GW_AGAIN;
     out->s = c->s + start;
     out->n = i - start;
     if (high && !utf8_valid(out->s, out->n))
@@ -885,6 +905,21 @@ fp_number(fp_t *c, fp_val_t *v)
     }
 #undef DIGIT
     n = i - c->i;
+    if (!real && n <= 18) {
+        /* Up to 18 characters (17 digits and a sign) cannot overflow: the
+         * value strtoll would give, without its locale and errno work. */
+        const char *d = s + c->i;
+        int neg = *d == '-';
+        int64_t iv = 0;
+
+        for (d += neg; d < s + i; d++)
+            iv = iv * 10 + (*d - '0');
+        v->type = T_INT;
+        v->iv = neg ? -iv : iv;
+        v->dv = (double) v->iv;
+        c->i = i;
+        return GW_OK;
+    }
     if (n >= sizeof(buf))
         return GW_AGAIN;
     memcpy(buf, s + c->i, n);
@@ -1147,11 +1182,11 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
     fp_t c = {s, len, *pos};
     fp_val_t slot[K_COUNT], v;
     gw__str_t key;
-    fp_t fc;
-    int i;
+    int i, nobj = 0;
 
     for (i = 0; i < K_COUNT; i++)
         slot[i].type = T_NONE;
+    out->f0 = ctx->npf;
     if (c.i >= c.len || s[c.i] != '{')
         return GW_AGAIN;
     c.i++;
@@ -1167,9 +1202,20 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
                 return GW_AGAIN;
             c.i++;
             fp_ws(&c);
-            if (fp_value(&c, &v, 1) != GW_OK)
-                return GW_AGAIN;
             i = key_index(key.s, key.n);
+            if ((i == K_F || i == K_FILTERS) && c.i < c.len && s[c.i] == '{') {
+                /* The filters, read in the same pass. Only one object of
+                 * the two keys may be given here: the one picked below,
+                 * if it is an object, is this one. */
+                if (nobj++ > 0)
+                    return GW_AGAIN;
+                v.type = T_OBJ;
+                v.start = c.i;
+                if (fp_filters(ctx, &c) != GW_OK)
+                    return GW_AGAIN;
+            } else if (fp_value(&c, &v, 1) != GW_OK) {
+                return GW_AGAIN;
+            }
             if (i >= 0) {
                 if (slot[i].type != T_NONE)
                     return GW_AGAIN; /* a duplicate key */
@@ -1225,16 +1271,9 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
     else
         return GW_AGAIN;
 
-    out->f0 = ctx->npf;
     i = fp_pick(slot, K_F, K_FILTERS);
-    if (i >= 0) {
-        if (slot[i].type != T_OBJ)
-            return GW_AGAIN;
-        fc = c;
-        fc.i = slot[i].start;
-        if (fp_filters(ctx, &fc) != GW_OK)
-            return GW_AGAIN;
-    }
+    if (i >= 0 && slot[i].type != T_OBJ)
+        return GW_AGAIN;
     out->nf = ctx->npf - out->f0;
     *pos = c.i;
     return GW_OK;
