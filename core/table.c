@@ -587,17 +587,20 @@ batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
     return (uint32_t) b->nstrs++;
 }
 
+/* A key is six numbers: one multiply each (by different odd constants)
+ * and the final mix, rather than FNV over its 28 bytes one at a time; the
+ * storage thread hashes every key of every period at each flush. */
 static void
 dkey_hash(gw__dkey_t *k)
 {
-    uint64_t h = GW__HASH_INIT;
+    uint64_t h;
 
-    h = gw__hash_bytes(h, &k->project, sizeof(k->project));
-    h = gw__hash_bytes(h, &k->metric, sizeof(k->metric));
-    h = gw__hash_bytes(h, &k->fname, sizeof(k->fname));
-    h = gw__hash_bytes(h, &k->fvalue, sizeof(k->fvalue));
-    h = gw__hash_bytes(h, &k->bucket, sizeof(k->bucket));
-    h = gw__hash_bytes(h, &k->period, sizeof(k->period));
+    h = ((uint64_t) k->project << 32 | k->metric) *
+        UINT64_C(0x9e3779b97f4a7c15);
+    h ^= ((uint64_t) k->fname << 32 | k->fvalue) *
+         UINT64_C(0xc2b2ae3d27d4eb4f);
+    h = (h ^ (h >> 31)) + (uint64_t) k->bucket * UINT64_C(0x165667b19e3779f9);
+    h ^= (uint64_t) (unsigned) k->period * UINT64_C(0x27d4eb2f165667c5);
     k->hash = gw__hash_mix(h);
 }
 
