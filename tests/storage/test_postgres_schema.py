@@ -31,31 +31,39 @@ with PostgresServer() as pg:
         sys.exit(1)
     run = re.search(r"\(run (ct[0-9a-f]+)\)", p.stderr).group(1)
 
-    check("schema version", pg.sql("SELECT version FROM gottwall_schema"), "1\n")
+    check("schema versions", pg.sql("SELECT string_agg(version::text, ','"
+                                     " ORDER BY version) FROM gottwall_schema"),
+          "1,2\n")
     check("tables", pg.sql("SELECT string_agg(tablename, ',' ORDER BY tablename)"
                            " FROM pg_tables WHERE schemaname = 'public'"),
-          "gottwall_batches,gottwall_cells,gottwall_documents,gottwall_filters,"
-          "gottwall_metrics,gottwall_schema\n")
+          "gottwall_batches,gottwall_cells,gottwall_documents,gottwall_metrics,"
+          "gottwall_schema,gottwall_series\n")
     check("cells key", pg.sql(
         "SELECT pg_get_indexdef('gottwall_cells_pkey'::regclass)"),
         "CREATE UNIQUE INDEX gottwall_cells_pkey ON public.gottwall_cells USING "
-        "btree (project, metric, filter_name, filter_value, series, period, "
-        "bucket)\n")
+        "btree (series_id, period, bucket)\n")
+    check("series key", pg.sql(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid ="
+        " 'gottwall_series'::regclass AND NOT indisprimary"),
+        "CREATE UNIQUE INDEX gottwall_series_key"
+        " ON public.gottwall_series USING btree (project, metric, filter_name,"
+        " filter_value, series)\n")
+    cells = ("gottwall_cells c JOIN gottwall_series s ON s.id = c.series_id")
     hostile = "o'rders\"; DROP TABLE x; --"
     check("hostile metric stored verbatim", pg.sql(
         "SELECT count(*) FROM gottwall_metrics WHERE project = '%s_hostile' AND"
         " metric = $q$%s$q$" % (run, hostile)), "1\n")
     check("hostile filter stored verbatim", pg.sql(
-        "SELECT sum FROM gottwall_cells WHERE project = '%s_hostile' AND"
+        "SELECT sum FROM %s WHERE project = '%s_hostile' AND"
         " metric = 'filtered' AND filter_name = $q$%s$q$ AND period = 2"
-        % (run, hostile)), "100\n")
+        % (cells, run, hostile)), "100\n")
     check("total series has series 0 and '' names", pg.sql(
-        "SELECT series, filter_name, filter_value, sum FROM gottwall_cells"
+        "SELECT series, filter_name, filter_value, sum FROM %s"
         " WHERE project = '%s_filters' AND metric = 'orders' AND series = 0"
-        % run), "0|||3\n")
+        % (cells, run)), "0|||3\n")
     check("gauge row", pg.sql(
-        "SELECT kind, sum, count, ts FROM gottwall_cells WHERE project ="
-        " '%s_gauge' AND series = 0" % run), "3|22|4|1392422600\n")
+        "SELECT kind, sum, count, ts FROM %s WHERE project ="
+        " '%s_gauge' AND series = 0" % (cells, run)), "3|22|4|1392422600\n")
     check("kinds", pg.sql(
         "SELECT string_agg(metric || '=' || kind, ',' ORDER BY metric) FROM"
         " gottwall_metrics WHERE project = '%s_meta'" % run),
@@ -73,8 +81,8 @@ with PostgresServer() as pg:
                                 GW_STORAGE_TEST_DEBUG="1"))
     check("second run passes", p.returncode, 0)
     check("no second migration", "schema migrated" in p.stderr, False)
-    check("schema version still 1", pg.sql("SELECT count(*) FROM gottwall_schema"),
-          "1\n")
+    check("schema still at version 2", pg.sql("SELECT count(*) FROM gottwall_schema"),
+          "2\n")
 
 for f in failures:
     print("FAIL: " + f)

@@ -4,12 +4,12 @@
  * Runs on the storage thread with libpq's synchronous API. Creates and
  * migrates its own schema (gottwall_schema holds the version; each
  * migration runs in a transaction under an advisory lock, so several
- * aggregators starting together agree). A flush batch is one statement,
- * one round trip: a CTE that records the batch id in gottwall_batches and,
- * only if that id was new, upserts every cell (ON CONFLICT DO UPDATE with
- * the per-kind rule) and the metadata, from array parameters. Every value
- * travels as a parameter of PQexecParams; no value is ever put inside SQL
- * text. While the server is unreachable, calls return GW_AGAIN at once and
+ * aggregators starting together agree). A flush batch is one transaction:
+ * it records the batch id in gottwall_batches and, only if that id was new,
+ * inserts the batch's new series (gottwall_series), upserts every cell by
+ * (series_id, period, bucket) (ON CONFLICT DO UPDATE with the per-kind
+ * rule) and the metrics, from binary array parameters. Every value travels
+ * as a parameter of PQexecParams; no value is ever put inside SQL text. While the server is unreachable, calls return GW_AGAIN at once and
  * reconnection is tried with backoff. docs/storage-postgres.md has the
  * schema.
  */
@@ -71,64 +71,114 @@ static const char *const pg_migration_1[] = {
     " (applied_at)",
     NULL};
 
-static const char *const *const pg_migrations[] = {pg_migration_1};
+/* Version 2: a series table, so a cell's key is (series_id, period,
+ * bucket) instead of five text columns: flushes write far fewer bytes and a
+ * far smaller index. Filter values are the series rows with series = 1. */
+static const char *const pg_migration_2[] = {
+    "CREATE TABLE gottwall_series ("
+    " id bigserial PRIMARY KEY,"
+    " project text NOT NULL,"
+    " metric text NOT NULL,"
+    " filter_name text NOT NULL,"  /* '' for the total series */
+    " filter_value text NOT NULL," /* '' for the total series */
+    " series smallint NOT NULL,"   /* 0: total, 1: one filter value */
+    " CONSTRAINT gottwall_series_key"
+    " UNIQUE (project, metric, filter_name, filter_value, series))",
+    "INSERT INTO gottwall_series (project, metric, filter_name, filter_value,"
+    " series)"
+    " SELECT project, metric, filter_name, filter_value, series"
+    " FROM gottwall_cells"
+    " UNION SELECT project, metric, filter_name, filter_value, 1"
+    " FROM gottwall_filters"
+    " ORDER BY 1, 2, 3, 4, 5",
+    "ALTER TABLE gottwall_cells RENAME TO gottwall_cells_1",
+    "ALTER INDEX gottwall_cells_pkey RENAME TO gottwall_cells_1_pkey",
+    "CREATE TABLE gottwall_cells ("
+    " series_id bigint NOT NULL," /* gottwall_series.id */
+    " period smallint NOT NULL,"  /* gw_period_t */
+    " bucket bigint NOT NULL,"    /* epoch second of the start; 0: all */
+    " kind smallint NOT NULL,"    /* gw_kind_t */
+    " sum double precision NOT NULL,"
+    " count bigint NOT NULL,"
+    " ts double precision NOT NULL,"
+    " PRIMARY KEY (series_id, period, bucket))",
+    "INSERT INTO gottwall_cells"
+    " SELECT s.id, c.period, c.bucket, c.kind, c.sum, c.count, c.ts"
+    " FROM gottwall_cells_1 c JOIN gottwall_series s"
+    " USING (project, metric, filter_name, filter_value, series)"
+    " ORDER BY 1, 2, 3",
+    "DROP TABLE gottwall_cells_1",
+    "DROP TABLE gottwall_filters",
+    NULL};
+
+static const char *const *const pg_migrations[] = {pg_migration_1,
+                                                   pg_migration_2};
 #define PG_SCHEMA_VERSION                                                     \
     ((int) (sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
 /*
- * The flush: $1 batch id, then one array per column. The deltas arrive
- * merged (one row per cell) and sorted, so concurrent writers lock rows in
- * the same order.
+ * The flush, in one transaction: the batch id first (nothing else when it
+ * was already there), then the batch's series that are new, then every
+ * cell (ON CONFLICT DO UPDATE with the per-kind rule), then the metrics.
+ * Every value is a binary array parameter. The deltas arrive merged (one
+ * row per cell) and sorted by series, and the cells are inserted in
+ * (series_id, period, bucket) order, so concurrent writers lock rows in the
+ * same order.
  */
-static const char pg_store_sql[] =
-    "WITH b AS ("
-    " INSERT INTO gottwall_batches (id) VALUES ($1)"
-    " ON CONFLICT (id) DO NOTHING RETURNING id"
-    "), d AS ("
-    " SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::smallint[], $7::smallint[], $8::bigint[], $9::smallint[],"
-    " $10::float8[], $11::bigint[], $12::float8[])"
-    " AS t(project, metric, filter_name, filter_value, series, period,"
-    " bucket, kind, sum, count, ts)"
-    " WHERE EXISTS (SELECT 1 FROM b)"
-    "), c AS ("
-    " INSERT INTO gottwall_cells AS c (project, metric, filter_name,"
-    " filter_value, series, period, bucket, kind, sum, count, ts)"
-    " SELECT project, metric, filter_name, filter_value, series, period,"
-    " bucket, kind, sum, count, ts FROM d"
-    " ON CONFLICT (project, metric, filter_name, filter_value, series, period,"
-    " bucket) DO UPDATE SET"
+static const char pg_batch_sql[] =
+    "INSERT INTO gottwall_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING";
+
+static const char pg_series_sql[] =
+    "INSERT INTO gottwall_series (project, metric, filter_name, filter_value,"
+    " series)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    " $5::int2[])"
+    " ON CONFLICT DO NOTHING"
+    " RETURNING id, project, metric, filter_name, filter_value, series";
+
+/* The ids of series that were there already, in order: one index lookup each (a scalar
+ * subquery, so the cost follows the batch, not the table). A new statement
+ * sees series that other writers committed meanwhile. */
+static const char pg_series_ids_sql[] =
+    "SELECT (SELECT g.id FROM gottwall_series g"
+    " WHERE g.project = u.project AND g.metric = u.metric"
+    " AND g.filter_name = u.filter_name AND g.filter_value = u.filter_value"
+    " AND g.series = u.series)"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int2[])"
+    " WITH ORDINALITY AS u(project, metric, filter_name, filter_value, series,"
+    " ord)"
+    " ORDER BY u.ord";
+
+/* The cells, in the batch's order (by series name, period, bucket: the
+ * same order for every writer). */
+static const char pg_cells_sql[] =
+    "INSERT INTO gottwall_cells AS c (series_id, period, bucket, kind, sum,"
+    " count, ts)"
+    " SELECT * FROM unnest($1::int8[], $2::int2[], $3::int8[], $4::int2[],"
+    " $5::float8[], $6::int8[], $7::float8[])"
+    " ON CONFLICT (series_id, period, bucket) DO UPDATE SET"
     " sum = CASE WHEN EXCLUDED.kind = 3 THEN"
     "   CASE WHEN EXCLUDED.ts >= c.ts THEN EXCLUDED.sum ELSE c.sum END"
     "   ELSE c.sum + EXCLUDED.sum END,"
     " count = c.count + EXCLUDED.count,"
-    " ts = GREATEST(c.ts, EXCLUDED.ts)"
-    " RETURNING 1"
-    "), m AS ("
-    " INSERT INTO gottwall_metrics (project, metric, kind)"
-    " SELECT DISTINCT ON (project, metric) project, metric, kind FROM d"
-    " ORDER BY project, metric"
-    " ON CONFLICT DO NOTHING RETURNING 1"
-    "), f AS ("
-    " INSERT INTO gottwall_filters (project, metric, filter_name,"
-    " filter_value)"
-    " SELECT DISTINCT project, metric, filter_name, filter_value FROM d"
-    " WHERE series = 1"
-    " ON CONFLICT DO NOTHING RETURNING 1"
-    ")"
-    " SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM c),"
-    " (SELECT count(*) FROM m), (SELECT count(*) FROM f)";
+    " ts = GREATEST(c.ts, EXCLUDED.ts)";
+
+static const char pg_metrics_sql[] =
+    "INSERT INTO gottwall_metrics (project, metric, kind)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::int2[])"
+    " ON CONFLICT DO NOTHING";
 
 static const char pg_query_sql[] =
-    "SELECT bucket, sum, count, ts FROM gottwall_cells"
-    " WHERE project = $1 AND metric = $2 AND filter_name = $3"
-    " AND filter_value = $4 AND series = $5 AND period = $6"
-    " AND bucket BETWEEN $7 AND $8";
+    "SELECT c.bucket, c.sum, c.count, c.ts FROM gottwall_series s"
+    " JOIN gottwall_cells c ON c.series_id = s.id"
+    " WHERE s.project = $1 AND s.metric = $2 AND s.filter_name = $3"
+    " AND s.filter_value = $4 AND s.series = $5 AND c.period = $6"
+    " AND c.bucket BETWEEN $7 AND $8";
 
 static const char pg_meta_sql[] =
     "SELECT m.metric, m.kind, f.filter_name, f.filter_value"
-    " FROM gottwall_metrics m LEFT JOIN gottwall_filters f"
-    " ON f.project = m.project AND f.metric = m.metric"
+    " FROM gottwall_metrics m LEFT JOIN gottwall_series f"
+    " ON f.project = m.project AND f.metric = m.metric AND f.series = 1"
     " WHERE m.project = $1 ORDER BY m.metric";
 
 static const char pg_doc_put_sql[] =
@@ -439,24 +489,33 @@ pg_connect(pg_state_t *s, gw_error_t *err)
 
 /* ---- store ---- */
 
-/* A text array literal being built: {"a","b\"c"}. */
+/* A one-dimensional array in PostgreSQL's binary format, being built:
+ * ndim, has-null flag, element type OID, length, lower bound, then each
+ * element as a 4-byte length and its bytes (all big-endian). */
 typedef struct pg_arr_s {
     char *p;
     size_t len;
     size_t cap;
+    size_t n;
     int oom;
 } pg_arr_t;
 
+#define PG_OID_INT2 21
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+#define PG_OID_FLOAT8 701
+#define PG_ARR_HEAD 20
+
 static void
-pg_arr_put(pg_arr_t *a, const char *s, size_t len)
+pg_arr_put(pg_arr_t *a, const void *s, size_t len)
 {
     if (a->oom)
         return;
-    if (a->len + len + 2 > a->cap) {
+    if (a->len + len > a->cap) {
         size_t cap = a->cap ? a->cap : 4096;
         char *p;
 
-        while (cap < a->len + len + 2)
+        while (cap < a->len + len)
             cap *= 2;
         if ((p = realloc(a->p, cap)) == NULL) {
             a->oom = 1;
@@ -467,58 +526,112 @@ pg_arr_put(pg_arr_t *a, const char *s, size_t len)
     }
     memcpy(a->p + a->len, s, len);
     a->len += len;
-    a->p[a->len] = '\0';
 }
 
 static void
-pg_arr_sep(pg_arr_t *a)
+pg_be32(unsigned char *b, uint32_t v)
 {
-    pg_arr_put(a, a->len == 0 ? "{" : ",", 1);
+    b[0] = (unsigned char) (v >> 24);
+    b[1] = (unsigned char) (v >> 16);
+    b[2] = (unsigned char) (v >> 8);
+    b[3] = (unsigned char) v;
 }
 
-/* A quoted element: " and \ are backslash-escaped. */
+static void
+pg_be64(unsigned char *b, uint64_t v)
+{
+    pg_be32(b, (uint32_t) (v >> 32));
+    pg_be32(b + 4, (uint32_t) v);
+}
+
+/* Starts an array (the header is written by pg_arr_close). */
+static void
+pg_arr_open(pg_arr_t *a)
+{
+    unsigned char head[PG_ARR_HEAD] = {0};
+
+    a->len = 0;
+    a->n = 0;
+    pg_arr_put(a, head, sizeof(head));
+}
+
+/* One element: its length and bytes. */
+static void
+pg_arr_elem(pg_arr_t *a, const void *data, uint32_t len)
+{
+    unsigned char l[4];
+
+    pg_be32(l, len);
+    pg_arr_put(a, l, 4);
+    pg_arr_put(a, data, len);
+    a->n++;
+}
+
 static void
 pg_arr_str(pg_arr_t *a, const char *s)
 {
-    const char *run = s;
+    size_t len = strlen(s);
 
-    pg_arr_sep(a);
-    pg_arr_put(a, "\"", 1);
-    for (; *s != '\0'; s++) {
-        if (*s != '"' && *s != '\\')
-            continue;
-        pg_arr_put(a, run, (size_t) (s - run));
-        pg_arr_put(a, "\\", 1);
-        run = s;
+    if (len > 0x3fffffff)
+        a->oom = 1;
+    else
+        pg_arr_elem(a, s, (uint32_t) len);
+}
+
+static void
+pg_arr_i16(pg_arr_t *a, int v)
+{
+    unsigned char b[2] = {(unsigned char) ((unsigned) v >> 8),
+                          (unsigned char) v};
+
+    pg_arr_elem(a, b, 2);
+}
+
+static void
+pg_arr_i64(pg_arr_t *a, int64_t v)
+{
+    unsigned char b[8];
+
+    pg_be64(b, (uint64_t) v);
+    pg_arr_elem(a, b, 8);
+}
+
+static void
+pg_arr_f64(pg_arr_t *a, double v)
+{
+    unsigned char b[8];
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof(u));
+    pg_be64(b, u);
+    pg_arr_elem(a, b, 8);
+}
+
+/* Writes the header: a 1-D array of n elements of type oid (0-D when
+ * empty, as PostgreSQL sends an empty array). */
+static void
+pg_arr_close(pg_arr_t *a, uint32_t oid)
+{
+    unsigned char *h;
+
+    if (a->oom || a->len < PG_ARR_HEAD || a->n > 0x7fffffff ||
+        a->len > 0x7fffffff) {
+        a->oom = 1;
+        return;
     }
-    pg_arr_put(a, run, (size_t) (s - run));
-    pg_arr_put(a, "\"", 1);
-}
-
-static void
-pg_arr_int(pg_arr_t *a, long long v)
-{
-    char buf[32];
-
-    pg_arr_sep(a);
-    pg_arr_put(a, buf, (size_t) snprintf(buf, sizeof(buf), "%lld", v));
-}
-
-static void
-pg_arr_double(pg_arr_t *a, double v)
-{
-    char buf[40];
-
-    pg_arr_sep(a);
-    pg_arr_put(a, buf, (size_t) snprintf(buf, sizeof(buf), "%.17g", v));
-}
-
-static void
-pg_arr_close(pg_arr_t *a)
-{
-    if (a->len == 0)
-        pg_arr_put(a, "{", 1);
-    pg_arr_put(a, "}", 1);
+    h = (unsigned char *) a->p;
+    if (a->n == 0) {
+        pg_be32(h, 0);
+        pg_be32(h + 4, 0);
+        pg_be32(h + 8, oid);
+        a->len = 12;
+        return;
+    }
+    pg_be32(h, 1);
+    pg_be32(h + 4, 0);
+    pg_be32(h + 8, oid);
+    pg_be32(h + 12, (uint32_t) a->n);
+    pg_be32(h + 16, 1);
 }
 
 /* A cell of the batch after merging deltas of the same cell. */
@@ -625,8 +738,6 @@ pg_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
     return GW_OK;
 }
 
-#define PG_NCOLS 11
-
 static void
 pg_prune(pg_state_t *s)
 {
@@ -649,66 +760,311 @@ pg_prune(pg_state_t *s)
     PQclear(r);
 }
 
+/* Same series (the cells are sorted, so a batch's series are runs). */
+static int
+pg_same_series(const gw_delta_t *a, const gw_delta_t *b)
+{
+    return (a->filter_name != NULL) == (b->filter_name != NULL) &&
+           strcmp(a->project, b->project) == 0 &&
+           strcmp(a->metric, b->metric) == 0 &&
+           strcmp(pg_fname(a), pg_fname(b)) == 0 &&
+           strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
+}
+
+/* Runs sql with n binary array parameters arr (or text ones); *out is
+ * the result when GW_OK (PQclear it). A query (want PGRES_TUPLES_OK) has
+ * its results in binary. */
+static int
+pg_run_as(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
+          const char *const *text, PGresult **out, ExecStatusType want,
+          const char *what, gw_error_t *err)
+{
+    const char *params[16];
+    int lens[16], formats[16], i, rc;
+    PGresult *r;
+
+    for (i = 0; i < n && i < 16; i++) {
+        params[i] = arr ? arr[i].p : text[i];
+        lens[i] = arr ? (int) arr[i].len : 0;
+        formats[i] = arr ? 1 : 0;
+    }
+    r = PQexecParams(s->conn, sql, n, NULL, params, lens, formats,
+                     want == PGRES_TUPLES_OK);
+    rc = pg_check(s, r, want, what, err);
+    if (rc == GW_OK && out != NULL)
+        *out = r;
+    else
+        PQclear(r);
+    return rc;
+}
+
+static int
+pg_run(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
+       const char *const *text, PGresult **out, const char *what,
+       gw_error_t *err)
+{
+    return pg_run_as(s, sql, n, arr, text, out, PGRES_COMMAND_OK, what, err);
+}
+
+/* Column arrays of one flush: the series (5), the cells (7), the metrics
+ * (3). */
+enum {
+    PG_S_PROJECT, PG_S_METRIC, PG_S_FNAME, PG_S_FVALUE, PG_S_SERIES,
+    PG_C_SID, PG_C_PERIOD, PG_C_BUCKET, PG_C_KIND, PG_C_SUM, PG_C_COUNT,
+    PG_C_TS,
+    PG_M_PROJECT, PG_M_METRIC, PG_M_KIND,
+    PG_NARRS
+};
+
+static const uint32_t pg_arr_oid[PG_NARRS] = {
+    PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT2,
+    PG_OID_INT8, PG_OID_INT2, PG_OID_INT8, PG_OID_INT2, PG_OID_FLOAT8,
+    PG_OID_INT8, PG_OID_FLOAT8,
+    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT2};
+
+/* Fills the arrays from the sorted, merged cells, all but the cells'
+ * series ids; sidx[i] is cell i's series (0-based), series[k] the first
+ * delta of series k. Returns the number of series. */
+static size_t
+pg_build(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
+         const gw_delta_t **series)
+{
+    const gw_delta_t *ps = NULL, *pm = NULL;
+    size_t i, ns = 0;
+
+    for (i = 0; i < PG_NARRS; i++)
+        pg_arr_open(&arr[i]);
+    for (i = 0; i < n; i++) {
+        const gw_delta_t *d = cells[i].d;
+
+        if (pm == NULL || strcmp(pm->project, d->project) != 0 ||
+            strcmp(pm->metric, d->metric) != 0) {
+            pg_arr_str(&arr[PG_M_PROJECT], d->project);
+            pg_arr_str(&arr[PG_M_METRIC], d->metric);
+            pg_arr_i16(&arr[PG_M_KIND], (int) d->kind);
+            pm = d;
+        }
+        if (ps == NULL || !pg_same_series(ps, d)) {
+            pg_arr_str(&arr[PG_S_PROJECT], d->project);
+            pg_arr_str(&arr[PG_S_METRIC], d->metric);
+            pg_arr_str(&arr[PG_S_FNAME], pg_fname(d));
+            pg_arr_str(&arr[PG_S_FVALUE], pg_fvalue(d));
+            pg_arr_i16(&arr[PG_S_SERIES], d->filter_name != NULL);
+            ps = d;
+            series[ns++] = d;
+        }
+        sidx[i] = ns - 1;
+        pg_arr_i16(&arr[PG_C_PERIOD], (int) d->period);
+        pg_arr_i64(&arr[PG_C_BUCKET],
+                   d->period == GW_PERIOD_ALL ? 0 : d->bucket);
+        pg_arr_i16(&arr[PG_C_KIND], (int) d->kind);
+        pg_arr_f64(&arr[PG_C_SUM], cells[i].sum);
+        pg_arr_i64(&arr[PG_C_COUNT], cells[i].count);
+        pg_arr_f64(&arr[PG_C_TS], cells[i].ts);
+    }
+    for (i = 0; i < PG_NARRS; i++)
+        if (i != PG_C_SID)
+            pg_arr_close(&arr[i], pg_arr_oid[i]);
+    return ns;
+}
+
+/* A big-endian integer of len bytes from a binary result. */
+static int64_t
+pg_get_int(const PGresult *r, int row, int col)
+{
+    const unsigned char *v = (const unsigned char *) PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col), k;
+    uint64_t u = len > 0 && (v[0] & 0x80) ? UINT64_MAX : 0;
+
+    for (k = 0; k < len; k++)
+        u = (u << 8) | v[k];
+    return (int64_t) u;
+}
+
+static int
+pg_get_is(const PGresult *r, int row, int col, const char *str)
+{
+    size_t len = strlen(str);
+
+    return (size_t) PQgetlength(r, row, col) == len &&
+           memcmp(PQgetvalue(r, row, col), str, len) == 0;
+}
+
+/* Row `row` of the series insert's RETURNING is the series of d. */
+static int
+pg_row_is(const PGresult *r, int row, const gw_delta_t *d)
+{
+    return pg_get_is(r, row, 1, d->project) &&
+           pg_get_is(r, row, 2, d->metric) &&
+           pg_get_is(r, row, 3, pg_fname(d)) &&
+           pg_get_is(r, row, 4, pg_fvalue(d)) &&
+           pg_get_int(r, row, 5) == (d->filter_name != NULL);
+}
+
+/* Finds the id of each of the ns series: the rows the insert returned
+ * (the new series, in the batch's order), then one lookup of those that
+ * were there before (or that the walk did not match: any order of the
+ * returned rows stays correct). ids gets ns entries. */
+static int
+pg_series_ids(pg_state_t *s, const PGresult *ins,
+              const gw_delta_t *const *series, size_t ns, int64_t *ids,
+              gw_error_t *err)
+{
+    pg_arr_t arr[5];
+    PGresult *r = NULL;
+    size_t i, j = 0, nmiss = 0, rows = (size_t) PQntuples(ins);
+    int rc = GW_OK, oom = 0;
+
+    for (i = 0; i < ns; i++) {
+        if (j < rows && pg_row_is(ins, (int) j, series[i])) {
+            ids[i] = pg_get_int(ins, (int) j, 0);
+            j++;
+        } else {
+            ids[i] = -1;
+            nmiss++;
+        }
+    }
+    if (nmiss == 0)
+        return GW_OK;
+    memset(arr, 0, sizeof(arr));
+    for (i = 0; i < 5; i++)
+        pg_arr_open(&arr[i]);
+    for (i = 0; i < ns; i++) {
+        if (ids[i] >= 0)
+            continue;
+        pg_arr_str(&arr[0], series[i]->project);
+        pg_arr_str(&arr[1], series[i]->metric);
+        pg_arr_str(&arr[2], pg_fname(series[i]));
+        pg_arr_str(&arr[3], pg_fvalue(series[i]));
+        pg_arr_i16(&arr[4], series[i]->filter_name != NULL);
+    }
+    for (i = 0; i < 5; i++) {
+        pg_arr_close(&arr[i], i < 4 ? PG_OID_TEXT : PG_OID_INT2);
+        oom |= arr[i].oom;
+    }
+    if (oom) {
+        rc = gw_error_set(err, "postgres storage: out of memory");
+        goto out;
+    }
+    rc = pg_run_as(s, pg_series_ids_sql, 5, arr, NULL, &r, PGRES_TUPLES_OK,
+                   "looking up series ids", err);
+    if (rc != GW_OK)
+        goto out;
+    if ((size_t) PQntuples(r) != nmiss || PQnfields(r) != 1) {
+        rc = gw_error_set(err, "postgres: looking up series ids: %d rows "
+                          "for %zu series", PQntuples(r), nmiss);
+        goto out;
+    }
+    for (i = 0, j = 0; i < ns; i++) {
+        if (ids[i] >= 0)
+            continue;
+        if (PQgetisnull(r, (int) j, 0) || PQgetlength(r, (int) j, 0) != 8) {
+            rc = gw_error_set(err, "postgres: series %s/%s has no id "
+                              "(gottwall_series changed meanwhile?)",
+                              series[i]->project, series[i]->metric);
+            goto out;
+        }
+        ids[i] = pg_get_int(r, (int) j++, 0);
+    }
+out:
+    PQclear(r);
+    for (i = 0; i < 5; i++)
+        free(arr[i].p);
+    return rc;
+}
+
 static int
 pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
     pg_state_t *s = state;
-    pg_arr_t cols[PG_NCOLS];
-    const char *params[PG_NCOLS + 1];
+    pg_arr_t arr[PG_NARRS];
+    const char *id[1];
     pg_cell_t *cells;
-    PGresult *r;
-    size_t i, n = 0;
-    int rc, oom = 0;
+    PGresult *r = NULL;
+    size_t i, n = 0, ns, *sidx;
+    const gw_delta_t **series;
+    int64_t *ids = NULL;
+    int rc, oom = 0, seen;
 
     if (batch->ndeltas == 0)
         return GW_OK;
     for (i = 0; i < batch->ndeltas; i++)
         if (pg_check_delta(&batch->deltas[i], i, err) != GW_OK)
             return GW_ERR;
+    if (batch->ndeltas > 0x7fffffff)
+        return gw_error_set(err, "postgres storage: a batch of %zu deltas "
+                            "is too large", batch->ndeltas);
     if ((rc = pg_connect(s, err)) != GW_OK)
         return rc;
     if ((cells = pg_merge(batch, &n)) == NULL)
         return gw_error_set(err, "postgres storage: out of memory");
-    memset(cols, 0, sizeof(cols));
-    for (i = 0; i < n; i++) {
-        const gw_delta_t *d = cells[i].d;
-
-        pg_arr_str(&cols[0], d->project);
-        pg_arr_str(&cols[1], d->metric);
-        pg_arr_str(&cols[2], pg_fname(d));
-        pg_arr_str(&cols[3], pg_fvalue(d));
-        pg_arr_int(&cols[4], d->filter_name != NULL);
-        pg_arr_int(&cols[5], (long long) d->period);
-        pg_arr_int(&cols[6],
-                   d->period == GW_PERIOD_ALL ? 0 : (long long) d->bucket);
-        pg_arr_int(&cols[7], (long long) d->kind);
-        pg_arr_double(&cols[8], cells[i].sum);
-        pg_arr_int(&cols[9], (long long) cells[i].count);
-        pg_arr_double(&cols[10], cells[i].ts);
+    memset(arr, 0, sizeof(arr));
+    sidx = malloc(n * sizeof(*sidx));
+    series = malloc(n * sizeof(*series));
+    ids = malloc(n * sizeof(*ids));
+    if (sidx == NULL || series == NULL || ids == NULL) {
+        free(cells);
+        cells = NULL;
+        oom = 1;
+        ns = 0;
+    } else {
+        ns = pg_build(arr, cells, n, sidx, series);
     }
-    free(cells);
-    params[0] = batch->id ? batch->id : "";
-    for (i = 0; i < PG_NCOLS; i++) {
-        pg_arr_close(&cols[i]);
-        oom |= cols[i].oom;
-        params[i + 1] = cols[i].p;
-    }
+    for (i = 0; i < PG_NARRS; i++)
+        oom |= arr[i].oom;
     if (oom) {
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto out;
     }
-    r = PQexecParams(s->conn, pg_store_sql, PG_NCOLS + 1, NULL, params, NULL,
-                     NULL, 0);
-    rc = pg_check(s, r, PGRES_TUPLES_OK, "storing a batch", err);
-    if (rc == GW_OK && strcmp(PQgetvalue(r, 0, 0), "0") == 0)
-        gw_log_debug(s->ctx, "batch %s was already applied; skipped",
-                     params[0]);
+    id[0] = batch->id ? batch->id : "";
+    if ((rc = pg_exec(s, "BEGIN", PGRES_COMMAND_OK, "BEGIN", err)) != GW_OK)
+        goto out;
+    rc = pg_run(s, pg_batch_sql, 1, NULL, id, &r, "storing a batch id", err);
+    if (rc != GW_OK)
+        goto abort;
+    seen = strcmp(PQcmdTuples(r), "0") == 0; /* applied before */
     PQclear(r);
+    if (seen) {
+        gw_log_debug(s->ctx, "batch %s was already applied; skipped", id[0]);
+        rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
+        goto out;
+    }
+    rc = pg_run_as(s, pg_series_sql, 5, &arr[PG_S_PROJECT], NULL, &r,
+                   PGRES_TUPLES_OK, "storing the series", err);
+    if (rc != GW_OK)
+        goto abort;
+    rc = pg_series_ids(s, r, series, ns, ids, err);
+    PQclear(r);
+    if (rc != GW_OK)
+        goto abort;
+    pg_arr_open(&arr[PG_C_SID]);
+    for (i = 0; i < n; i++)
+        pg_arr_i64(&arr[PG_C_SID], ids[sidx[i]]);
+    pg_arr_close(&arr[PG_C_SID], PG_OID_INT8);
+    if (arr[PG_C_SID].oom) {
+        rc = gw_error_set(err, "postgres storage: out of memory");
+        goto abort;
+    }
+    if ((rc = pg_run(s, pg_cells_sql, 7, &arr[PG_C_SID], NULL, NULL,
+                     "storing a batch", err)) != GW_OK ||
+        (rc = pg_run(s, pg_metrics_sql, 3, &arr[PG_M_PROJECT], NULL, NULL,
+                     "storing the metrics", err)) != GW_OK)
+        goto abort;
+    rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
     if (rc == GW_OK)
         pg_prune(s);
+    goto out;
+abort:
+    if (s->conn != NULL)
+        PQclear(PQexecParams(s->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL,
+                             0));
 out:
-    for (i = 0; i < PG_NCOLS; i++)
-        free(cols[i].p);
+    for (i = 0; i < PG_NARRS; i++)
+        free(arr[i].p);
+    free(cells);
+    free(sidx);
+    free(series);
+    free(ids);
     return rc;
 }
 
