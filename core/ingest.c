@@ -159,7 +159,7 @@ proj_get(gw__ingest_t *ing, const char *name, size_t len)
     size_t i;
 
     p = ing->nprojs ? &ing->projs[ing->last_proj] : NULL;
-    if (p != NULL && p->len == len && memcmp(p->name, name, len) == 0)
+    if (p != NULL && p->len == len && gw__mem_eq(p->name, name, len))
         return ing->last_proj;
     for (i = 0; i < ing->nprojs; i++) {
         p = &ing->projs[i];
@@ -202,7 +202,7 @@ kinds_slot(const gw__ingest_t *ing, size_t proj, const char *metric,
         k = &ing->kinds[j];
         if (k->metric == NULL ||
             (k->hash == h && k->proj == proj && k->mlen == mlen &&
-             memcmp(k->metric, metric, mlen) == 0))
+             gw__mem_eq(k->metric, metric, mlen)))
             return j;
     }
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -80,6 +81,42 @@ gw__hash_mix(uint64_t h)
     h *= UINT64_C(0xc4ceb9fe1a85ec53);
     h ^= h >> 33;
     return h;
+}
+
+/* Whether a[0..n) == b[0..n): memcmp without the call, for the short keys
+ * the hot path compares (metric names, filter names and values). */
+static inline int
+gw__mem_eq(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    uint64_t u, v, w, z;
+    uint32_t p, q, r, t;
+
+    if (n >= 8) {
+        for (; n > 16; x += 8, y += 8, n -= 8) {
+            memcpy(&u, x, 8);
+            memcpy(&v, y, 8);
+            if (u != v)
+                return 0;
+        }
+        /* 8..16 bytes left: the first and the last 8 (they may overlap). */
+        memcpy(&u, x, 8);
+        memcpy(&v, y, 8);
+        memcpy(&w, x + n - 8, 8);
+        memcpy(&z, y + n - 8, 8);
+        return ((u ^ v) | (w ^ z)) == 0;
+    }
+    if (n >= 4) {
+        memcpy(&p, x, 4);
+        memcpy(&q, y, 4);
+        memcpy(&r, x + n - 4, 4);
+        memcpy(&t, y + n - 4, 4);
+        return ((p ^ q) | (r ^ t)) == 0;
+    }
+    for (; n > 0; x++, y++, n--)
+        if (*x != *y)
+            return 0;
+    return 1;
 }
 
 /* ---- strings and parsed events ------------------------------------- */

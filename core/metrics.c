@@ -68,12 +68,23 @@ mt_same(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* strcmp(a, b) == 0 without the call, for short instance names. */
+static inline int
+mt_streq(const char *a, const char *b)
+{
+    while (*a != '\0' && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
 static int
 mt_match(const mt_row_t *r, const char *instance, gw_counter_t counter,
          const char *reason)
 {
     return r->counter == counter && mt_same(r->reason, reason) &&
-           strcmp(r->instance, instance) == 0;
+           mt_streq(r->instance, instance);
 }
 
 void
@@ -86,6 +97,14 @@ gw__metrics_count(const char *instance, gw_counter_t counter,
 
     if (instance == NULL)
         instance = "";
+    /* The row's own entry first (one per counter without a reason), then
+     * the others. */
+    k = ((unsigned) counter + (reason != NULL ? 4 : 0)) % MT_CACHE;
+    if (mt_cache[k].gen == gen &&
+        mt_match(mt_cache[k].row, instance, counter, reason)) {
+        __atomic_fetch_add(&mt_cache[k].row->value, n, __ATOMIC_RELAXED);
+        return;
+    }
     for (k = 0; k < MT_CACHE; k++) {
         if (mt_cache[k].gen == gen &&
             mt_match(mt_cache[k].row, instance, counter, reason)) {
@@ -106,7 +125,9 @@ gw__metrics_count(const char *instance, gw_counter_t counter,
         mt_rows[mt_nrows++] = row;
     }
     __atomic_fetch_add(&row->value, n, __ATOMIC_RELAXED);
-    k = mt_cache_next++ % MT_CACHE;
+    k = ((unsigned) counter + (reason != NULL ? 4 : 0)) % MT_CACHE;
+    if (mt_cache[k].gen == mt_gen)
+        k = mt_cache_next++ % MT_CACHE; /* taken: any entry */
     mt_cache[k].gen = mt_gen;
     mt_cache[k].row = row;
     pthread_mutex_unlock(&mt_lock);

@@ -356,8 +356,8 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
         g = &t->groups[SLOT_INDEX(s)];
         if (g->hash == h && g->minute == minute && g->mlen == metric.n &&
             g->plen == project.n &&
-            memcmp(g->metric, metric.s, metric.n) == 0 &&
-            memcmp(g->project, project.s, project.n) == 0)
+            gw__mem_eq(g->metric, metric.s, metric.n) &&
+            gw__mem_eq(g->project, project.s, project.n))
             return g;
     }
 
@@ -406,8 +406,8 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
         c = &t->fcells[SLOT_INDEX(s)];
         if (c->hash == h && c->group == gi && c->nlen == f->name.n &&
             c->vlen == f->value.n &&
-            memcmp(c->name, f->name.s, f->name.n) == 0 &&
-            memcmp(c->value, f->value.s, f->value.n) == 0)
+            gw__mem_eq(c->name, f->name.s, f->name.n) &&
+            gw__mem_eq(c->value, f->value.s, f->value.n))
             return c;
     }
 
