@@ -6,10 +6,12 @@
  * migration runs in a transaction under an advisory lock, so several
  * aggregators starting together agree). A flush batch is one transaction:
  * it records the batch id in gottwall_batches and, only if that id was new,
- * inserts the batch's new series (gottwall_series), upserts every cell by
+ * inserts the batch's new series (gottwall_series; ids of series seen
+ * before are cached per connection), upserts every cell by
  * (series_id, period, bucket) (ON CONFLICT DO UPDATE with the per-kind
  * rule) and the metrics, from binary array parameters. Every value travels
- * as a parameter of PQexecParams; no value is ever put inside SQL text. While the server is unreachable, calls return GW_AGAIN at once and
+ * as a parameter of PQexecParams; no value is ever put inside SQL text.
+ * While the server is unreachable, calls return GW_AGAIN at once and
  * reconnection is tried with backoff. docs/storage-postgres.md has the
  * schema.
  */
@@ -139,9 +141,9 @@ static const char pg_series_sql[] =
     " ON CONFLICT DO NOTHING"
     " RETURNING id, project, metric, filter_name, filter_value, series";
 
-/* The ids of series that were there already, in order: one index lookup each (a scalar
- * subquery, so the cost follows the batch, not the table). A new statement
- * sees series that other writers committed meanwhile. */
+/* The ids of series that were there already, in order: one index lookup
+ * each (a scalar subquery, so the cost follows the batch, not the table).
+ * A new statement sees series that other writers committed meanwhile. */
 static const char pg_series_ids_sql[] =
     "SELECT (SELECT g.id FROM gottwall_series g"
     " WHERE g.project = u.project AND g.metric = u.metric"
@@ -197,6 +199,22 @@ static const char pg_prune_sql[] =
 
 /* ---- state ---- */
 
+/* Series ids this connection has seen committed: series name -> id. A
+ * flush looks its series up here first and sends only the others to the
+ * database. Dropped with the connection (a restored database may have
+ * other ids), and when it reaches PG_CACHE_MAX entries. */
+typedef struct pg_cache_s {
+    char *keys; /* the names, back to back */
+    size_t klen, kcap;
+    size_t *off; /* per slot: offset in keys, SIZE_MAX when empty */
+    size_t *len;
+    int64_t *id;
+    size_t slots;
+    size_t n;
+} pg_cache_t;
+
+#define PG_CACHE_MAX 1000000
+
 typedef struct pg_state_s {
     const gw_ctx_t *ctx;
     /* config */
@@ -215,6 +233,7 @@ typedef struct pg_state_s {
     double backoff;     /* s */
     char last_err[GW_ERROR_MAX];
     double last_prune;
+    pg_cache_t cache;
 } pg_state_t;
 
 static const gw_config_key_t pg_keys[] = {
@@ -272,11 +291,153 @@ pg_oneline(char *dst, size_t size, const char *msg)
 }
 
 static void
+pg_cache_free(pg_cache_t *c)
+{
+    free(c->keys);
+    free(c->off);
+    free(c->len);
+    free(c->id);
+    memset(c, 0, sizeof(*c));
+}
+
+static uint64_t
+pg_hash(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char) p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The cache key of d's series: "project\0metric\0fname\0fvalue\0S" in
+ * buf; its length, or 0 when it does not fit. */
+static size_t
+pg_cache_key(char *buf, size_t size, const gw_delta_t *d)
+{
+    const char *part[4];
+    size_t i, n = 0, l;
+
+    part[0] = d->project;
+    part[1] = d->metric;
+    part[2] = d->filter_name ? d->filter_name : "";
+    part[3] = d->filter_value ? d->filter_value : "";
+    for (i = 0; i < 4; i++) {
+        l = strlen(part[i]);
+        if (n + l + 2 > size)
+            return 0;
+        memcpy(buf + n, part[i], l + 1);
+        n += l + 1;
+    }
+    buf[n++] = d->filter_name != NULL ? '1' : '0';
+    return n;
+}
+
+/* The slot of key, or of the empty slot where it would go. */
+static size_t
+pg_cache_slot(const pg_cache_t *c, const char *key, size_t len)
+{
+    size_t mask = c->slots - 1, i;
+
+    for (i = pg_hash(key, len) & mask; c->off[i] != SIZE_MAX;
+         i = (i + 1) & mask)
+        if (c->len[i] == len && memcmp(c->keys + c->off[i], key, len) == 0)
+            break;
+    return i;
+}
+
+/* d's series id, or -1 when not cached. */
+static int64_t
+pg_cache_get(const pg_cache_t *c, const gw_delta_t *d)
+{
+    char key[4096];
+    size_t len = pg_cache_key(key, sizeof(key), d), i;
+
+    if (len == 0 || c->n == 0)
+        return -1;
+    i = pg_cache_slot(c, key, len);
+    return c->off[i] == SIZE_MAX ? -1 : c->id[i];
+}
+
+/* Remembers d's series id (quietly nothing when out of memory). */
+static void
+pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id)
+{
+    char key[4096];
+    size_t len = pg_cache_key(key, sizeof(key), d), i;
+
+    if (len == 0)
+        return;
+    if (c->n >= PG_CACHE_MAX)
+        pg_cache_free(c);
+    if ((c->n + 1) * 2 > c->slots) {
+        pg_cache_t g;
+        size_t j;
+
+        memset(&g, 0, sizeof(g));
+        g.slots = c->slots ? c->slots * 2 : 1024;
+        g.off = malloc(g.slots * sizeof(*g.off));
+        g.len = malloc(g.slots * sizeof(*g.len));
+        g.id = malloc(g.slots * sizeof(*g.id));
+        if (g.off == NULL || g.len == NULL || g.id == NULL) {
+            free(g.off);
+            free(g.len);
+            free(g.id);
+            return;
+        }
+        for (j = 0; j < g.slots; j++)
+            g.off[j] = SIZE_MAX;
+        g.keys = c->keys;
+        g.klen = c->klen;
+        g.kcap = c->kcap;
+        g.n = c->n;
+        for (j = 0; j < c->slots; j++) {
+            if (c->off[j] == SIZE_MAX)
+                continue;
+            i = pg_cache_slot(&g, c->keys + c->off[j], c->len[j]);
+            g.off[i] = c->off[j];
+            g.len[i] = c->len[j];
+            g.id[i] = c->id[j];
+        }
+        free(c->off);
+        free(c->len);
+        free(c->id);
+        *c = g;
+    }
+    i = pg_cache_slot(c, key, len);
+    if (c->off[i] != SIZE_MAX) {
+        c->id[i] = id;
+        return;
+    }
+    if (c->klen + len > c->kcap) {
+        size_t cap = c->kcap ? c->kcap * 2 : 65536;
+        char *k;
+
+        while (cap < c->klen + len)
+            cap *= 2;
+        if ((k = realloc(c->keys, cap)) == NULL)
+            return;
+        c->keys = k;
+        c->kcap = cap;
+    }
+    memcpy(c->keys + c->klen, key, len);
+    c->off[i] = c->klen;
+    c->len[i] = len;
+    c->id[i] = id;
+    c->klen += len;
+    c->n++;
+}
+
+static void
 pg_disconnect(pg_state_t *s)
 {
     if (s->conn != NULL)
         PQfinish(s->conn);
     s->conn = NULL;
+    pg_cache_free(&s->cache);
 }
 
 /* The connection is gone: drop it, back off, GW_AGAIN. */
@@ -827,10 +988,11 @@ static const uint32_t pg_arr_oid[PG_NARRS] = {
 
 /* Fills the arrays from the sorted, merged cells, all but the cells'
  * series ids; sidx[i] is cell i's series (0-based), series[k] the first
- * delta of series k. Returns the number of series. */
+ * delta of series k, ids[k] its id when cached (else -1, and only those
+ * series are in the series arrays). Returns the number of series. */
 static size_t
 pg_build(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
-         const gw_delta_t **series)
+         const gw_delta_t **series, int64_t *ids, const pg_cache_t *cache)
 {
     const gw_delta_t *ps = NULL, *pm = NULL;
     size_t i, ns = 0;
@@ -848,11 +1010,14 @@ pg_build(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
             pm = d;
         }
         if (ps == NULL || !pg_same_series(ps, d)) {
-            pg_arr_str(&arr[PG_S_PROJECT], d->project);
-            pg_arr_str(&arr[PG_S_METRIC], d->metric);
-            pg_arr_str(&arr[PG_S_FNAME], pg_fname(d));
-            pg_arr_str(&arr[PG_S_FVALUE], pg_fvalue(d));
-            pg_arr_i16(&arr[PG_S_SERIES], d->filter_name != NULL);
+            ids[ns] = pg_cache_get(cache, d);
+            if (ids[ns] < 0) {
+                pg_arr_str(&arr[PG_S_PROJECT], d->project);
+                pg_arr_str(&arr[PG_S_METRIC], d->metric);
+                pg_arr_str(&arr[PG_S_FNAME], pg_fname(d));
+                pg_arr_str(&arr[PG_S_FVALUE], pg_fvalue(d));
+                pg_arr_i16(&arr[PG_S_SERIES], d->filter_name != NULL);
+            }
             ps = d;
             series[ns++] = d;
         }
@@ -904,10 +1069,10 @@ pg_row_is(const PGresult *r, int row, const gw_delta_t *d)
            pg_get_int(r, row, 5) == (d->filter_name != NULL);
 }
 
-/* Finds the id of each of the ns series: the rows the insert returned
- * (the new series, in the batch's order), then one lookup of those that
- * were there before (or that the walk did not match: any order of the
- * returned rows stays correct). ids gets ns entries. */
+/* Finds the id of each of the ns series not cached (ids[i] < 0): the rows
+ * the insert returned (the new series, in the batch's order), then one
+ * lookup of those that were there before (or that the walk did not match:
+ * any order of the returned rows stays correct). */
 static int
 pg_series_ids(pg_state_t *s, const PGresult *ins,
               const gw_delta_t *const *series, size_t ns, int64_t *ids,
@@ -919,6 +1084,8 @@ pg_series_ids(pg_state_t *s, const PGresult *ins,
     int rc = GW_OK, oom = 0;
 
     for (i = 0; i < ns; i++) {
+        if (ids[i] >= 0)
+            continue; /* cached */
         if (j < rows && pg_row_is(ins, (int) j, series[i])) {
             ids[i] = pg_get_int(ins, (int) j, 0);
             j++;
@@ -987,6 +1154,7 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     size_t i, n = 0, ns, *sidx;
     const gw_delta_t **series;
     int64_t *ids = NULL;
+    unsigned char *fresh = NULL;
     int rc, oom = 0, seen;
 
     if (batch->ndeltas == 0)
@@ -1005,13 +1173,16 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     sidx = malloc(n * sizeof(*sidx));
     series = malloc(n * sizeof(*series));
     ids = malloc(n * sizeof(*ids));
-    if (sidx == NULL || series == NULL || ids == NULL) {
+    fresh = malloc(n);
+    if (sidx == NULL || series == NULL || ids == NULL || fresh == NULL) {
         free(cells);
         cells = NULL;
         oom = 1;
         ns = 0;
     } else {
-        ns = pg_build(arr, cells, n, sidx, series);
+        ns = pg_build(arr, cells, n, sidx, series, ids, &s->cache);
+        for (i = 0; i < ns; i++)
+            fresh[i] = ids[i] < 0;
     }
     for (i = 0; i < PG_NARRS; i++)
         oom |= arr[i].oom;
@@ -1032,14 +1203,16 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
         rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
         goto out;
     }
-    rc = pg_run_as(s, pg_series_sql, 5, &arr[PG_S_PROJECT], NULL, &r,
-                   PGRES_TUPLES_OK, "storing the series", err);
-    if (rc != GW_OK)
-        goto abort;
-    rc = pg_series_ids(s, r, series, ns, ids, err);
-    PQclear(r);
-    if (rc != GW_OK)
-        goto abort;
+    if (arr[PG_S_PROJECT].n > 0) {
+        rc = pg_run_as(s, pg_series_sql, 5, &arr[PG_S_PROJECT], NULL, &r,
+                       PGRES_TUPLES_OK, "storing the series", err);
+        if (rc != GW_OK)
+            goto abort;
+        rc = pg_series_ids(s, r, series, ns, ids, err);
+        PQclear(r);
+        if (rc != GW_OK)
+            goto abort;
+    }
     pg_arr_open(&arr[PG_C_SID]);
     for (i = 0; i < n; i++)
         pg_arr_i64(&arr[PG_C_SID], ids[sidx[i]]);
@@ -1054,8 +1227,13 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
                      "storing the metrics", err)) != GW_OK)
         goto abort;
     rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
-    if (rc == GW_OK)
+    if (rc == GW_OK) {
+        /* Only committed ids: a rolled-back insert's ids do not exist. */
+        for (i = 0; i < ns; i++)
+            if (fresh[i])
+                pg_cache_put(&s->cache, series[i], ids[i]);
         pg_prune(s);
+    }
     goto out;
 abort:
     if (s->conn != NULL)
@@ -1068,6 +1246,7 @@ out:
     free(sidx);
     free(series);
     free(ids);
+    free(fresh);
     return rc;
 }
 
