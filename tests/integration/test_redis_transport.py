@@ -142,7 +142,7 @@ def test_redis_restart_loses_nothing_in_the_set():
         for i in range(7):
             r.command("SADD", SET_KEY, bucket("restart", 2, random="s%d" % i))
         r.command("PUBLISH", CHANNEL, '{"a":"notification"}')
-        wait_for(lambda: d.total(PROJECT, "restart") == 19, timeout=20,
+        wait_for(lambda: d.total(PROJECT, "restart") == 19,
                  what="all 19 after the restart")
         assert r.command("SCARD", SET_KEY) == 0
         assert "is back" in d.log()
@@ -250,7 +250,7 @@ def test_stream_survivor_takes_over_a_killed_aggregator():
             a.signal(signal.SIGKILL)
             a.proc.wait(10)
             a.proc = None
-            wait_for(lambda: b.total(PROJECT, "exactly_once") == n, timeout=20,
+            wait_for(lambda: b.total(PROJECT, "exactly_once") == n,
                      what="all %d stored by the survivor (A held %d)" % (n, held))
             wait_for(lambda: sum(pending(r).values()) == 0, what="all acked")
             assert "took over %d stream entries" % held in b.log(), \
@@ -292,7 +292,7 @@ def test_stream_two_aggregators_shared_redis_storage():
                 wait_for(lambda: "reading stream" in d.log(), what="group ready")
             for i in range(100):
                 xadd_event(r, {"n": "shared", "v": 1})
-            wait_for(lambda: srv.total(PROJECT, "shared") == 100, timeout=20,
+            wait_for(lambda: srv.total(PROJECT, "shared") == 100,
                      what="first wave stored")
             wait_for(lambda: sum(pending(r).values()) == 0, what="first wave acked")
             wait_for(lambda: blocked_readers(r) == 2,
@@ -305,7 +305,7 @@ def test_stream_two_aggregators_shared_redis_storage():
             a.signal(signal.SIGKILL)
             a.proc.wait(10)
             a.proc = None
-            wait_for(lambda: srv.total(PROJECT, "shared") == 300, timeout=20,
+            wait_for(lambda: srv.total(PROJECT, "shared") == 300,
                      what="all 300 stored (A held %d)" % held)
             wait_for(lambda: sum(pending(r).values()) == 0, what="all acked")
             assert "took over %d stream entries" % held in b.log(), \

@@ -63,7 +63,13 @@ def free_port(kind=socket.SOCK_STREAM):
     raise RuntimeError("no free port")
 
 
-def wait_port(port, timeout=10.0, proc=None):
+# Polls return as soon as their condition holds; these bounds only matter
+# when something is wrong. They are generous because make check runs two
+# tests at once on two cores, and the sanitizer run is several times slower.
+WAIT = 30.0
+
+
+def wait_port(port, timeout=WAIT, proc=None):
     """Waits until something accepts TCP connections on 127.0.0.1:port."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -78,7 +84,7 @@ def wait_port(port, timeout=10.0, proc=None):
     raise RuntimeError("port %d did not open in %.0f s" % (port, timeout))
 
 
-def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
+def wait_for(pred, timeout=WAIT, step=0.05, what="condition"):
     """Polls pred() until it returns a true value; returns it."""
     deadline = time.time() + timeout
     last = None
