@@ -10,6 +10,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
  libhttp-parser-dev check
  redis-server postgresql
  python3 nodejs npm chromium
+ groff-base man-db
  clang libclang-rt-14-dev"
 
 missing=""
