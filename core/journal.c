@@ -597,13 +597,23 @@ jn_scan(gw__journal_t *j, gw_error_t *err)
         if (*end != '\0' || errno != 0 || v == 0)
             continue;
         if (n == cap) {
-            cap = cap != 0 ? cap * 2 : 64;
-            seqs = realloc(seqs, cap * sizeof(uint64_t));
+            size_t ncap = cap != 0 ? cap * 2 : 64;
+            uint64_t *grown = realloc(seqs, ncap * sizeof(uint64_t));
+
+            if (grown == NULL) {
+                free(seqs);
+                closedir(d);
+                return gw_error_set(err, "%s: out of memory listing the "
+                                         "journal's segments", j->dir);
+            }
+            seqs = grown;
+            cap = ncap;
         }
         seqs[n++] = (uint64_t) v;
     }
     closedir(d);
-    qsort(seqs, n, sizeof(uint64_t), jn_cmp_u64);
+    if (n > 0) /* qsort's array may not be NULL, even for 0 items */
+        qsort(seqs, n, sizeof(uint64_t), jn_cmp_u64);
     for (i = 0; i < n; i++)
         jn_segs_push(j, seqs[i]);
     j->seq = n > 0 ? seqs[n - 1] + 1 : 1;

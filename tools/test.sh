@@ -50,7 +50,7 @@ if [ -z "${GW_SKIP_SANITIZERS:-}" ]; then
     (cd build-asan && ../configure -q --enable-redis=yes --enable-postgres=yes \
         CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" \
         && make -j"$jobs" >/dev/null \
-        && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+        && GW_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
            GW_SKIP_BROWSER=1 make -j"$jobs" check) || status=1
     echo "make check (ASan+UBSan): $(summary build-asan)"

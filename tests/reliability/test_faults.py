@@ -167,7 +167,14 @@ def test_slow_storage_bounded_memory():
         acked = sum(s.acked for s in senders)
         warm = max(samples[:6])   # the first 3 s
         peak = max(samples)
-        assert peak <= warm + 16 * 1024, "VmRSS grew from %d kB to %d kB" % (warm, peak)
+        if os.environ.get("GW_SANITIZED"):
+            # AddressSanitizer keeps freed memory in its quarantine (up to
+            # 256 MiB), so RSS says nothing about the daemon's own bound
+            # there; the normal run checks it.
+            print("  RSS bound not checked under sanitizers (quarantine)")
+        else:
+            assert peak <= warm + 16 * 1024, \
+                "VmRSS grew from %d kB to %d kB" % (warm, peak)
         # Every acknowledged event lands once the slow stores catch up.
         wait_for(lambda: total(d, "sig_http") == acked, timeout=30, step=0.5,
                  what="stored == %d acknowledged" % acked)
