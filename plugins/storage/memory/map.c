@@ -9,20 +9,7 @@
 #include <string.h>
 
 #include "map.h"
-
-static uint64_t
-mm_hash(const void *key, size_t len)
-{
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+#include "../../common/fnv1a.h"
 
 void
 mm_map_init(mm_map_t *m)
@@ -99,7 +86,7 @@ void *
 mm_map_get(const mm_map_t *m, const void *key, size_t keylen)
 {
     size_t slot;
-    long e = mm_find(m, key, keylen, mm_hash(key, keylen), &slot);
+    long e = mm_find(m, key, keylen, pc_fnv1a(key, keylen), &slot);
 
     return e < 0 ? NULL : m->entries[e].value;
 }
@@ -107,7 +94,7 @@ mm_map_get(const mm_map_t *m, const void *key, size_t keylen)
 mm_entry_t *
 mm_map_upsert(mm_map_t *m, const void *key, size_t keylen, int *created)
 {
-    uint64_t h = mm_hash(key, keylen);
+    uint64_t h = pc_fnv1a(key, keylen);
     size_t slot;
     long e;
     mm_entry_t *ent;

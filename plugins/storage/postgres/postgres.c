@@ -28,6 +28,8 @@
 
 #include <gottwall/plugin.h>
 
+#include "../../common/fnv1a.h"
+
 /* ---- schema ---- */
 
 #define PG_SCHEMA_LOCK "7236521983416270849" /* pg_advisory_xact_lock key */
@@ -300,19 +302,6 @@ pg_cache_free(pg_cache_t *c)
     memset(c, 0, sizeof(*c));
 }
 
-static uint64_t
-pg_hash(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* The cache key of d's series: "project\0metric\0fname\0fvalue\0S" in
  * buf; its length, or 0 when it does not fit. */
 static size_t
@@ -342,7 +331,7 @@ pg_cache_slot(const pg_cache_t *c, const char *key, size_t len)
 {
     size_t mask = c->slots - 1, i;
 
-    for (i = pg_hash(key, len) & mask; c->off[i] != SIZE_MAX;
+    for (i = pc_fnv1a(key, len) & mask; c->off[i] != SIZE_MAX;
          i = (i + 1) & mask)
         if (c->len[i] == len && memcmp(c->keys + c->off[i], key, len) == 0)
             break;

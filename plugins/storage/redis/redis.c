@@ -26,6 +26,7 @@
 #include <gottwall/plugin.h>
 
 #include "keys.h"
+#include "../../common/fnv1a.h"
 
 /* Ranges up to this many buckets are read with HMGET of exactly those
  * fields; longer ones with HGETALL and a filter. */
@@ -456,19 +457,6 @@ typedef struct rs_seen_s {
     size_t n;
 } rs_seen_t;
 
-static uint64_t
-rs_hash(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* 1 if key (len bytes, which may hold NULs) was new, 0 if seen, -1 when
  * out of memory. */
 static int
@@ -493,7 +481,7 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
 
             if (o == SIZE_MAX)
                 continue;
-            i = rs_hash(z->keys.p + o, z->len[j]) & (slots - 1);
+            i = pc_fnv1a(z->keys.p + o, z->len[j]) & (slots - 1);
             while (off[i] != SIZE_MAX)
                 i = (i + 1) & (slots - 1);
             off[i] = o;
@@ -506,7 +494,7 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
         z->slots = slots;
     }
     mask = z->slots - 1;
-    for (i = rs_hash(key, len) & mask; z->off[i] != SIZE_MAX;
+    for (i = pc_fnv1a(key, len) & mask; z->off[i] != SIZE_MAX;
          i = (i + 1) & mask) {
         if (z->len[i] == len && memcmp(z->keys.p + z->off[i], key, len) == 0)
             return 0;

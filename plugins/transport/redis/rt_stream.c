@@ -25,6 +25,7 @@
 #include <sys/time.h>
 
 #include "rt.h"
+#include "../../common/fnv1a.h"
 
 #define RT_HEARTBEAT_CHUNK 500
 
@@ -33,22 +34,10 @@ static void rt_claim(rt_state_t *s, const char *start);
 
 /* ---- the in-flight id set ---- */
 
-static uint64_t
-rt_hash(const char *p)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    while (*p) {
-        h ^= (unsigned char) *p++;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int
 rt_inflight_has(rt_state_t *s, const char *id)
 {
-    uint64_t h = rt_hash(id);
+    uint64_t h = pc_fnv1a(id, strlen(id));
     rt_idnode_t *n;
 
     if (s->inflight_cap == 0)
@@ -62,7 +51,7 @@ rt_inflight_has(rt_state_t *s, const char *id)
 static int
 rt_inflight_add(rt_state_t *s, const char *id)
 {
-    uint64_t h = rt_hash(id);
+    uint64_t h = pc_fnv1a(id, strlen(id));
     size_t len = strlen(id), i;
     rt_idnode_t *n;
 
@@ -97,7 +86,7 @@ rt_inflight_add(rt_state_t *s, const char *id)
 static void
 rt_inflight_del(rt_state_t *s, const char *id)
 {
-    uint64_t h = rt_hash(id);
+    uint64_t h = pc_fnv1a(id, strlen(id));
     rt_idnode_t **pp, *n;
 
     if (s->inflight_cap == 0)

@@ -32,6 +32,7 @@
 
 #include "../common/listen.h"
 #include "statsd_parse.h"
+#include "../../common/fnv1a.h"
 
 #define SD_UDP_BATCH 16      /* datagrams per recvmmsg */
 #define SD_UDP_ROUNDS 8      /* recvmmsg calls per wakeup */
@@ -116,19 +117,6 @@ static const gw_config_key_t sd_keys[] = {
 
 /* ---- gauges ---- */
 
-static uint64_t
-sd_hash(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char) p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static sd_gauge_t *
 sd_gauge_slot(sd_gauge_t *tab, size_t cap, const char *key, size_t len,
               uint64_t h)
@@ -181,7 +169,7 @@ sd_gauge_get(sd_state_t *s)
     memcpy(key, l->name, l->name_len);
     key[l->name_len] = '\0';
     memcpy(key + l->name_len + 1, l->tags_raw, l->tags_raw_len);
-    h = sd_hash(key, len);
+    h = pc_fnv1a(key, len);
 
     if (s->gauges_cap != 0) {
         g = sd_gauge_slot(s->gauges, s->gauges_cap, key, len, h);
