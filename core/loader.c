@@ -340,8 +340,14 @@ gw__loader_scan(gw__loader_t *l,
             size_t len = strlen(e->d_name);
 
             if (len > 3 && strcmp(e->d_name + len - 3, ".so") == 0) {
-                names = realloc(names, (n + 1) * sizeof(char *));
-                names[n++] = strdup(e->d_name);
+                char **grown = realloc(names, (n + 1) * sizeof(char *));
+
+                if (grown == NULL)
+                    break; /* out of memory: list what was read */
+                names = grown;
+                if ((names[n] = strdup(e->d_name)) == NULL)
+                    break;
+                n++;
             }
         }
         closedir(dir);

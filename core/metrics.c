@@ -177,15 +177,26 @@ gw__metrics_reset(void)
 typedef struct mt_buf_s {
     char *data;
     size_t len, cap;
+    int failed; /* out of memory: render returns NULL */
 } mt_buf_t;
 
 static void
 mt_put(mt_buf_t *b, const char *s, size_t n)
 {
+    if (b->failed)
+        return;
     if (b->len + n + 1 > b->cap) {
-        while (b->len + n + 1 > b->cap)
-            b->cap = b->cap ? b->cap * 2 : 1024;
-        b->data = realloc(b->data, b->cap);
+        size_t cap = b->cap ? b->cap : 1024;
+        char *grown;
+
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        if ((grown = realloc(b->data, cap)) == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -227,59 +238,80 @@ mt_cmp(const void *pa, const void *pb)
     return strcmp(a->reason, b->reason);
 }
 
+/* Writes the sorted rows and extra into b. */
+static void
+mt_render_rows(mt_buf_t *b, mt_row_t *rows, size_t n, const char *extra)
+{
+    size_t i, k;
+    char num[32];
+
+    qsort(rows, n, sizeof(*rows), mt_cmp);
+
+    mt_puts(b, "");
+    for (k = 0; k < MT_NNAMES; k++) {
+        mt_puts(b, "# HELP ");
+        mt_puts(b, mt_names[k].name);
+        mt_puts(b, " ");
+        mt_puts(b, mt_names[k].help);
+        mt_puts(b, "\n# TYPE ");
+        mt_puts(b, mt_names[k].name);
+        mt_puts(b, " counter\n");
+        for (i = 0; i < n; i++) {
+            if (rows[i].counter != mt_names[k].counter)
+                continue;
+            mt_puts(b, mt_names[k].name);
+            mt_puts(b, "{transport=\"");
+            mt_put_label(b, rows[i].instance);
+            mt_puts(b, "\"");
+            if (rows[i].reason != NULL) {
+                mt_puts(b, ",reason=\"");
+                mt_put_label(b, rows[i].reason);
+                mt_puts(b, "\"");
+            }
+            snprintf(num, sizeof(num), "} %llu\n",
+                     (unsigned long long) rows[i].value);
+            mt_puts(b, num);
+        }
+    }
+    if (extra != NULL)
+        mt_puts(b, extra);
+}
+
 char *
 gw__metrics_render(const char *extra)
 {
-    mt_buf_t b = {NULL, 0, 0};
+    mt_buf_t b = {NULL, 0, 0, 0};
     mt_row_t *rows;
-    size_t n, i, k;
-    char num[32];
+    size_t n, i;
 
     pthread_mutex_lock(&mt_lock);
     n = mt_nrows;
     rows = malloc((n + 1) * sizeof(*rows));
+    if (rows == NULL) {
+        pthread_mutex_unlock(&mt_lock);
+        return NULL;
+    }
     for (i = 0; i < n; i++) {
         rows[i] = *mt_rows[i];
         rows[i].value = __atomic_load_n(&mt_rows[i]->value, __ATOMIC_RELAXED);
         rows[i].instance = strdup(mt_rows[i]->instance);
         rows[i].reason =
             mt_rows[i]->reason ? strdup(mt_rows[i]->reason) : NULL;
+        if (rows[i].instance == NULL ||
+            (mt_rows[i]->reason != NULL && rows[i].reason == NULL))
+            b.failed = 1;
     }
     pthread_mutex_unlock(&mt_lock);
-    qsort(rows, n, sizeof(*rows), mt_cmp);
-
-    mt_puts(&b, "");
-    for (k = 0; k < MT_NNAMES; k++) {
-        mt_puts(&b, "# HELP ");
-        mt_puts(&b, mt_names[k].name);
-        mt_puts(&b, " ");
-        mt_puts(&b, mt_names[k].help);
-        mt_puts(&b, "\n# TYPE ");
-        mt_puts(&b, mt_names[k].name);
-        mt_puts(&b, " counter\n");
-        for (i = 0; i < n; i++) {
-            if (rows[i].counter != mt_names[k].counter)
-                continue;
-            mt_puts(&b, mt_names[k].name);
-            mt_puts(&b, "{transport=\"");
-            mt_put_label(&b, rows[i].instance);
-            mt_puts(&b, "\"");
-            if (rows[i].reason != NULL) {
-                mt_puts(&b, ",reason=\"");
-                mt_put_label(&b, rows[i].reason);
-                mt_puts(&b, "\"");
-            }
-            snprintf(num, sizeof(num), "} %llu\n",
-                     (unsigned long long) rows[i].value);
-            mt_puts(&b, num);
-        }
-    }
-    if (extra != NULL)
-        mt_puts(&b, extra);
+    if (!b.failed) /* every row was copied: sort and render them */
+        mt_render_rows(&b, rows, n, extra);
     for (i = 0; i < n; i++) {
         free(rows[i].instance);
         free(rows[i].reason);
     }
     free(rows);
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
     return b.data;
 }

@@ -20,7 +20,8 @@ uint64_t gw__metrics_get(const char *instance, gw_counter_t counter,
                          const char *reason);
 
 /* Renders every counter, plus extra (already formatted lines, may be
- * NULL), in the Prometheus text format. The caller frees the result. */
+ * NULL), in the Prometheus text format. The caller frees the result;
+ * NULL when out of memory. */
 char *gw__metrics_render(const char *extra);
 
 /* Forgets every counter (tests). */
