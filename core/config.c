@@ -162,6 +162,7 @@ static const cf_scalar_t cf_scalars[] = {
     {"ANONYMOUS_LOGIN", CF_BOOL, CF_OFF(anonymous_login), 0, 0},
     {"cookie_secret", CF_STR, CF_OFF(cookie_secret), 0, 0},
     {"FLUSH_INTERVAL", CF_INT, CF_OFF(flush_interval_ms), 10, 3600000},
+    {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 1, 64},
     {"SHUTDOWN_TIMEOUT", CF_INT, CF_OFF(shutdown_timeout_ms), 0, 3600000},
     {"AUTH_MAX_SKEW", CF_INT, CF_OFF(auth_max_skew), 1, 31622400},
     {"AUTH_S3_WINDOW", CF_INT, CF_OFF(auth_s3_window), 1, 86400},
@@ -618,6 +619,12 @@ cf_check_journal(gw__config_t *cfg, config_setting_t *root, gw_error_t *err)
                        cfg->path, "JOURNAL_SYNC must be \"always\" (fsync "
                        "before every acknowledgement) or \"interval\" (fsync "
                        "once per FLUSH_INTERVAL), not \"%s\"", sync);
+    if (cfg->journal != NULL && cfg->ingest_loops > 1)
+        return cf_fail(err, config_setting_get_member(root, "INGEST_LOOPS"),
+                       cfg->path, "INGEST_LOOPS = %d cannot be used with "
+                       "JOURNAL: the journal is written by one loop; set "
+                       "INGEST_LOOPS = 1 or remove JOURNAL",
+                       cfg->ingest_loops);
     return GW_OK;
 }
 
@@ -635,6 +642,7 @@ cf_defaults(gw__config_t *cfg)
     cfg->server_port = 8889;
     cfg->anonymous_login = 0;
     cfg->flush_interval_ms = 1000;
+    cfg->ingest_loops = 1;
     cfg->shutdown_timeout_ms = 30000;
     cfg->auth_max_skew = 900;
     cfg->auth_s3_window = 300;
@@ -1084,7 +1092,9 @@ gw__config_write_new(const char *path, gw_error_t *err)
             "ANONYMOUS_LOGIN = true;\n"
             "cookie_secret = \"%s\";\n"
             "\n"
-            "FLUSH_INTERVAL = 1000;   # ms between flushes to the storage\n",
+            "FLUSH_INTERVAL = 1000;   # ms between flushes to the storage\n"
+            "# INGEST_LOOPS = 2;      # threads reading UDP, one per core "
+            "(docs/scaling.md)\n",
             path, path, secret, pub, spub, spriv, cookie);
     if (fclose(f) != 0)
         return gw_error_set(err, "%s: %s", path, strerror(errno));

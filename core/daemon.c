@@ -13,6 +13,7 @@
 #include <config.h> /* autoconf's (the build directory's), for PACKAGE_VERSION */
 #endif
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,6 +373,199 @@ dm_journal_start(gw__daemon_t *d)
     return GW_OK;
 }
 
+/* ---- More ingest loops (INGEST_LOOPS) ---- */
+
+/* One more ingest loop: a thread running its own libev loop, on which
+ * transports that ask for it (host->loop_at) watch their sockets; what
+ * they submit there goes into this loop's own table, which its own flush
+ * timer hands to the storage thread (gw__store_flush is thread-safe; the
+ * storage thread merges the tables of all loops into one batch). */
+struct gw__worker_s {
+    gw__daemon_t *d;
+    struct ev_loop *loop;
+    gw__ingest_t *ingest;
+    pthread_t thread;
+    int running;
+    ev_async stop;
+    ev_timer flush;
+};
+
+static __thread gw__ingest_t *dm_thread_ingest;
+
+gw__ingest_t *
+gw__daemon_ingest(gw__daemon_t *d)
+{
+    return dm_thread_ingest != NULL ? dm_thread_ingest : d->ingest;
+}
+
+struct ev_loop *
+gw__daemon_loop_at(gw__daemon_t *d, int i)
+{
+    if (i == 0)
+        return d->loop;
+    if (i < 0 || (size_t) i > d->nworkers)
+        return NULL;
+    return d->workers[i - 1].loop;
+}
+
+static void
+dm_worker_hand_over(gw__worker_t *w)
+{
+    gw__table_t *t = gw__ingest_swap(w->ingest);
+
+    if (t != NULL && w->d->store != NULL) {
+        __atomic_add_fetch(&DM(w->d)->events_flushed, gw__table_events(t),
+                           __ATOMIC_RELAXED);
+        gw__store_flush(w->d->store, t);
+    } else {
+        gw__table_free(t);
+    }
+}
+
+static void
+dm_worker_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void) loop;
+    (void) revents;
+    dm_worker_hand_over(w->data);
+}
+
+static void
+dm_worker_stop_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void) w;
+    (void) revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void *
+dm_worker_main(void *arg)
+{
+    gw__worker_t *w = arg;
+    sigset_t all;
+
+    /* Signals are the main loop's. */
+    char name[16];
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* Named for top -H and ps -L: gw-ingest-1, gw-ingest-2, ... */
+    snprintf(name, sizeof(name), "gw-ingest-%u",
+             (unsigned) ((w - w->d->workers) + 1) % 100u);
+    pthread_setname_np(pthread_self(), name);
+    dm_thread_ingest = w->ingest;
+    ev_run(w->loop, 0);
+    return NULL;
+}
+
+/* Creates the loops and their ingest states (before the transports, which
+ * may watch sockets on them in start()). */
+static int
+dm_workers_create(gw__daemon_t *d)
+{
+    size_t i, n = (size_t) d->cfg->ingest_loops - 1;
+
+    if (n == 0 || d->ingest == NULL)
+        return GW_OK;
+    d->workers = calloc(n, sizeof(*d->workers));
+    if (d->workers == NULL)
+        return GW_ERR;
+    d->registry = gw__ingest_new(&d->cfg->limits, NULL);
+    gw__ingest_share(d->ingest, d->registry);
+    for (i = 0; i < n; i++) {
+        gw__worker_t *w = &d->workers[i];
+
+        w->d = d;
+        w->loop = ev_loop_new(EVFLAG_AUTO);
+        if (w->loop == NULL) {
+            gw__log_error("cannot create ingest loop %zu (libev)", i + 1);
+            return GW_ERR;
+        }
+        d->nworkers++;
+        w->ingest = gw__ingest_new(&d->cfg->limits, NULL);
+        gw__ingest_share(w->ingest, d->registry);
+        ev_async_init(&w->stop, dm_worker_stop_cb);
+        ev_async_start(w->loop, &w->stop);
+        ev_timer_init(&w->flush, dm_worker_flush_cb,
+                      d->cfg->flush_interval_ms / 1000.0,
+                      d->cfg->flush_interval_ms / 1000.0);
+        w->flush.data = w;
+        ev_timer_start(w->loop, &w->flush);
+    }
+    return GW_OK;
+}
+
+/* Starts their threads (after the transports started). */
+static int
+dm_workers_start(gw__daemon_t *d)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < d->nworkers; i++) {
+        gw__worker_t *w = &d->workers[i];
+
+        rc = pthread_create(&w->thread, NULL, dm_worker_main, w);
+        if (rc != 0) {
+            gw__log_error("cannot start ingest loop %zu: %s", i + 1,
+                          strerror(rc));
+            return GW_ERR;
+        }
+        w->running = 1;
+    }
+    if (d->nworkers > 0)
+        gw__log_info("ingest loops: %zu (INGEST_LOOPS)", d->nworkers + 1);
+    return GW_OK;
+}
+
+/* Stops their threads: afterwards their loops no longer run, so the main
+ * thread may stop the transports' watchers on them. */
+static void
+dm_workers_stop(gw__daemon_t *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nworkers; i++) {
+        gw__worker_t *w = &d->workers[i];
+
+        if (!w->running)
+            continue;
+        ev_async_send(w->loop, &w->stop);
+        pthread_join(w->thread, NULL);
+        w->running = 0;
+    }
+}
+
+/* Hands what the stopped loops aggregated to the storage thread. */
+static void
+dm_workers_flush(gw__daemon_t *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nworkers; i++)
+        dm_worker_hand_over(&d->workers[i]);
+}
+
+static void
+dm_workers_free(gw__daemon_t *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nworkers; i++) {
+        gw__worker_t *w = &d->workers[i];
+
+        ev_timer_stop(w->loop, &w->flush);
+        ev_async_stop(w->loop, &w->stop);
+        ev_loop_destroy(w->loop);
+        gw__ingest_free(w->ingest);
+    }
+    free(d->workers);
+    d->workers = NULL;
+    d->nworkers = 0;
+    gw__ingest_free(d->registry);
+    d->registry = NULL;
+}
+
 /* ---- Loop callbacks ---- */
 
 static void
@@ -444,8 +638,11 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
                           (x->nreloaded + 1) * sizeof(gw__config_t *));
     x->reloaded[x->nreloaded++] = cfg;
     d->cfg = cfg;
-    if (d->auth != NULL)
+    if (d->auth != NULL) {
+        pthread_mutex_lock(&d->auth_mu);
         gw__auth_set_config(d->auth, cfg);
+        pthread_mutex_unlock(&d->auth_mu);
+    }
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
                  "keys and users take effect now; other settings at the "
                  "next start)", x->config_path, cfg->nprojects, cfg->nusers);
@@ -517,6 +714,8 @@ dm_start(gw__daemon_t *d)
     if ((d->roles & GW__ROLE_AGGREGATOR) && d->cfg->journal != NULL &&
         dm_journal_start(d) != GW_OK)
         return GW_ERR;
+    if ((d->roles & GW__ROLE_AGGREGATOR) && dm_workers_create(d) != GW_OK)
+        return GW_ERR;
     if (d->roles & GW__ROLE_AGGREGATOR) {
         dm_seed_kinds(d);
         for (i = 0; i < d->cfg->nbackends; i++) {
@@ -565,7 +764,7 @@ dm_start(gw__daemon_t *d)
                   d->cfg->flush_interval_ms / 1000.0);
     d->flush_timer.data = d;
     ev_timer_start(d->loop, &d->flush_timer);
-    return GW_OK;
+    return dm_workers_start(d);
 }
 
 /* Stops and frees everything that was started; returns the events not
@@ -580,6 +779,7 @@ dm_stop(gw__daemon_t *d)
 
     memset(&st, 0, sizeof(st));
     ev_timer_stop(d->loop, &d->flush_timer);
+    dm_workers_stop(d);
     /* Requests waiting for the journal are answered before the transports
      * close their connections. */
     if (d->journal != NULL)
@@ -598,6 +798,7 @@ dm_stop(gw__daemon_t *d)
         d->api = NULL;
     }
     if (d->store != NULL) {
+        dm_workers_flush(d);
         dm_flush(d);
         lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
                                      &st);
@@ -614,6 +815,7 @@ dm_stop(gw__daemon_t *d)
     for (i = 0; i < d->ntransports; i++)
         dm_instance_free(d->transports[i]);
     d->ntransports = 0;
+    dm_workers_free(d);
     dm_instance_free(d->storage);
     d->storage = NULL;
     if (d->roles & GW__ROLE_AGGREGATOR)
@@ -637,8 +839,10 @@ dm_free(gw__daemon_t *d)
 
     if (d->ingest != NULL)
         gw__ingest_free(d->ingest);
-    if (d->auth != NULL)
+    if (d->auth != NULL) {
         gw__auth_free(d->auth);
+        pthread_mutex_destroy(&d->auth_mu);
+    }
     gw__loader_free(&d->loader);
     free(d->transports);
     for (i = 0; i < x->nreloaded; i++) {
@@ -679,6 +883,7 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     dm_loader_init(d, opts);
     d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
     d->auth = gw__auth_new(cfg, NULL);
+    pthread_mutex_init(&d->auth_mu, NULL);
     if (d->roles & GW__ROLE_AGGREGATOR)
         d->ingest = gw__ingest_new(&cfg->limits, cfg->journal != NULL
                                                      ? gw__daemon_clock

@@ -8,6 +8,7 @@
 #define GW_CORE_DAEMON_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@
 #define GW__ROLE_SERVER 0x2u
 
 typedef struct gw__daemon_s gw__daemon_t;
+typedef struct gw__worker_s gw__worker_t;
 
 /* One plugin instance. ctx.inst points back here. */
 struct gw_instance_s {
@@ -59,11 +61,26 @@ struct gw__daemon_s {
     const char *server_host;
     int server_port;
     gw__journal_t *journal;      /* JOURNAL, or NULL */
+    /* INGEST_LOOPS - 1 more ingest loops, each on a thread of its own with
+     * its own gw__ingest_t; loop 0 is d->loop with d->ingest. With any,
+     * every ingest shares the registry (kinds, MAX_SERIES) and auth_mu
+     * serialises gw__auth_check (its S3 nonce cache) with SIGHUP. */
+    gw__worker_t *workers;
+    size_t nworkers;
+    gw__ingest_t *registry;
+    pthread_mutex_t auth_mu;
 };
 
 /* Hands what is aggregated to the storage thread (rotating the journal
  * with it). The flush timer calls it; so does host->on_stored. Loop. */
 void gw__daemon_flush(gw__daemon_t *d);
+
+/* The ingest state of the calling thread's loop: d->ingest on the main
+ * thread, a worker's on that worker's thread. */
+gw__ingest_t *gw__daemon_ingest(gw__daemon_t *d);
+
+/* Ingest loop i (0: d->loop), or NULL when i >= INGEST_LOOPS. */
+struct ev_loop *gw__daemon_loop_at(gw__daemon_t *d, int i);
 
 /* The clock ingestion reads for events without "ts": the real clock, or,
  * while pinned, the pinned time (a request's receipt time, as kept in the

@@ -65,6 +65,18 @@ hs_loop(const gw_ctx_t *ctx)
 }
 
 static int
+hs_loops(const gw_ctx_t *ctx)
+{
+    return (int) hs_inst(ctx)->daemon->nworkers + 1;
+}
+
+static struct ev_loop *
+hs_loop_at(const gw_ctx_t *ctx, int i)
+{
+    return gw__daemon_loop_at(hs_inst(ctx)->daemon, i);
+}
+
+static int
 hs_project_exists(const gw_ctx_t *ctx, const char *project)
 {
     return gw__config_project(hs_inst(ctx)->daemon->cfg, project) != NULL;
@@ -75,10 +87,18 @@ hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
               const char **project, gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
+    gw__daemon_t *d = inst->daemon;
     const char *reason = NULL;
     int rc;
 
-    rc = gw__auth_check(inst->daemon->auth, req, project, &reason, err);
+    /* With more ingest loops, checks (and the S3 nonce cache they update)
+     * and SIGHUP's new keys take turns. *project stays valid: every config
+     * loaded is kept until exit. */
+    if (d->nworkers > 0)
+        pthread_mutex_lock(&d->auth_mu);
+    rc = gw__auth_check(d->auth, req, project, &reason, err);
+    if (d->nworkers > 0)
+        pthread_mutex_unlock(&d->auth_mu);
     if (rc != GW_OK)
         gw__metrics_count(inst->name, GW_COUNTER_AUTH_FAILED,
                           reason != NULL ? reason : "failed", 1);
@@ -105,7 +125,7 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
         now = gw__daemon_clock();
         gw__daemon_pin_clock(now);
     }
-    rc = gw__ingest_json(d->ingest, project, default_action, json, len,
+    rc = gw__ingest_json(gw__daemon_ingest(d), project, default_action, json, len,
                          (flags & GW_SUBMIT_BATCH) != 0, &n, &reject, err);
     if (d->journal != NULL) {
         gw__daemon_pin_clock(0);
@@ -138,7 +158,7 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
         now = gw__daemon_clock();
         gw__daemon_pin_clock(now);
     }
-    rc = gw__ingest_event(d->ingest, project, ev, &reject, err);
+    rc = gw__ingest_event(gw__daemon_ingest(d), project, ev, &reject, err);
     if (d->journal != NULL) {
         gw__daemon_pin_clock(0);
         if (rc == GW_OK)
@@ -254,4 +274,6 @@ const gw_host_t gw__host = {
     .on_stored = hs_on_stored,
     .prefix = hs_prefix,
     .when_durable = hs_when_durable,
+    .loops = hs_loops,
+    .loop_at = hs_loop_at,
 };

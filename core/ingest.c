@@ -18,6 +18,7 @@
 #endif
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,15 @@ struct gw__ingest_s {
     size_t *sizes; /* bytes of each batch element, when needed */
     size_t capsizes;
     int fast;      /* try gw__event_parse_fast first */
+
+    /* With several ingest loops (gw__ingest_share): the registry every
+     * loop asks about metrics its own map (then a cache) does not hold. */
+    gw__ingest_t *shared;
+    unsigned seen_gen;   /* the registry's gen when the cache was last right */
+    /* As a registry: mu guards kinds and projs; gen counts set_kind calls
+     * that may have changed a kind a cache holds. */
+    pthread_mutex_t mu;
+    unsigned gen;
 };
 
 const char *
@@ -105,6 +115,7 @@ gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
     ing->hint_groups = 64;
     ing->hint_filters = 64;
     ing->fast = 1;
+    pthread_mutex_init(&ing->mu, NULL);
     return ing;
 }
 
@@ -127,6 +138,7 @@ gw__ingest_free(gw__ingest_t *ing)
     free(ing->pev);
     free(ing->added);
     free(ing->sizes);
+    pthread_mutex_destroy(&ing->mu);
     free(ing);
 }
 
@@ -272,9 +284,9 @@ kinds_delete(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
     }
 }
 
-void
-gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
-                    const char *metric, gw_kind_t kind)
+static void
+set_kind(gw__ingest_t *ing, const char *project, const char *metric,
+         gw_kind_t kind)
 {
     size_t plen = strlen(project), mlen = strlen(metric);
     size_t proj = proj_get(ing, project, plen);
@@ -287,54 +299,101 @@ gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
         kinds_insert(ing, proj, metric, mlen, h, kind);
 }
 
+void
+gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
+                    const char *metric, gw_kind_t kind)
+{
+    if (ing->shared != NULL)
+        ing = ing->shared;
+    pthread_mutex_lock(&ing->mu);
+    set_kind(ing, project, metric, kind);
+    /* Caches may hold the old kind: they start again. */
+    __atomic_add_fetch(&ing->gen, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ing->mu);
+}
+
+void
+gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry)
+{
+    ing->shared = registry;
+    ing->seen_gen = __atomic_load_n(&registry->gen, __ATOMIC_ACQUIRE);
+}
+
+/* Empties the cache of a sharer. */
+static void
+kinds_clear(gw__ingest_t *ing)
+{
+    size_t i;
+
+    for (i = 0; i <= ing->kmask; i++) {
+        free(ing->kinds[i].metric);
+        ing->kinds[i].metric = NULL;
+    }
+    ing->nkinds = 0;
+    for (i = 0; i < ing->nprojs; i++)
+        ing->projs[i].nmetrics = 0;
+}
+
 /* ---- the three steps ------------------------------------------------------ */
 
-/* Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. */
 static int
-admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
-      size_t *failed)
+kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
+              gw__reject_t *reject, gw_error_t *err)
 {
-    size_t i, nadded = 0, proj, slot, max = ing->limits.max_series;
+    gw_error_set(err,
+                 "metric \"%.48s\" is %s %s; action \"%s\" does not fit it (a "
+                 "metric keeps the kind of its first event)",
+                 metric, have == GW_KIND_AVG ? "an" : "a", gw_kind_name(have),
+                 gw__action_name(e->action));
+    if (reject != NULL)
+        *reject = GW__REJECT_KIND;
+    return GW_ERR;
+}
+
+static int
+too_many(const gw__proj_t *p, const gw__pevent_t *e, gw__reject_t *reject,
+         gw_error_t *err)
+{
+    gw_error_set(err,
+                 "project \"%.48s\" already has %zu metrics, the most "
+                 "MAX_SERIES allows; metric \"%.*s\" is new (raise MAX_SERIES "
+                 "to accept more)",
+                 p->name, p->nmetrics, (int) (e->name.n < 48 ? e->name.n : 48),
+                 e->name.s);
+    if (reject != NULL)
+        *reject = GW__REJECT_MAX_SERIES;
+    return GW_ERR;
+}
+
+/* Records pev[0..n)'s new metrics in ing (kind rule, MAX_SERIES), or none
+ * of them. pm_hash is set. Returns GW_OK, or GW_ERR with *failed the event
+ * refused. The events to check are pev[idx[k]] for k < nidx (idx NULL:
+ * all n). */
+static int
+record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
+       gw_error_t *err, size_t *failed)
+{
+    size_t i, k, nadded = 0, proj, slot, max = ing->limits.max_series;
     gw__pevent_t *e;
-    gw_kind_t kind, have;
+    gw_kind_t kind;
     uint64_t h;
 
-    if (ing->capadded < n) {
-        ing->capadded = n;
-        ing->added = gw__xrealloc(ing->added, n * sizeof(*ing->added));
-    }
-    for (i = 0; i < n; i++) {
+    for (k = 0; k < n; k++) {
+        i = idx != NULL ? idx[k] : k;
         e = &ing->pev[i];
-        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
-                             e->name.n);
         kind = gw__action_kind(e->action);
         proj = proj_get(ing, e->project.s, e->project.n);
         h = gw__hash_mix(e->pm_hash);
         slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
         if (ing->kinds[slot].metric != NULL) {
-            have = ing->kinds[slot].kind;
-            if (have == kind)
+            if (ing->kinds[slot].kind == kind)
                 continue;
-            gw_error_set(err,
-                         "metric \"%.48s\" is %s %s; action \"%s\" does not "
-                         "fit it (a metric keeps the kind of its first "
-                         "event)",
-                         ing->kinds[slot].metric,
-                         have == GW_KIND_AVG ? "an" : "a", gw_kind_name(have),
-                         gw__action_name(e->action));
-            if (reject != NULL)
-                *reject = GW__REJECT_KIND;
+            kind_conflict(e, ing->kinds[slot].metric, ing->kinds[slot].kind,
+                          reject, err);
             goto undo;
         }
         if (max != 0 && ing->projs[proj].nmetrics >= max) {
-            gw_error_set(err,
-                         "project \"%.48s\" already has %zu metrics, the "
-                         "most MAX_SERIES allows; metric \"%.*s\" is new "
-                         "(raise MAX_SERIES to accept more)",
-                         ing->projs[proj].name, ing->projs[proj].nmetrics,
-                         (int) (e->name.n < 48 ? e->name.n : 48), e->name.s);
-            if (reject != NULL)
-                *reject = GW__REJECT_MAX_SERIES;
+            too_many(&ing->projs[proj], e, reject, err);
             goto undo;
         }
         kinds_insert(ing, proj, e->name.s, e->name.n, h, kind);
@@ -350,6 +409,89 @@ undo:
                      e->name.s, e->name.n, gw__hash_mix(e->pm_hash));
     }
     return GW_ERR;
+}
+
+/* Step 2 with a registry: the cache answers for metrics it holds; the
+ * others are recorded in the registry under its lock (all or none), then
+ * cached with the kind the registry agreed to. */
+static int
+admit_shared(gw__ingest_t *ing, size_t n, gw__reject_t *reject,
+             gw_error_t *err, size_t *failed)
+{
+    gw__ingest_t *reg = ing->shared;
+    size_t i, k, nmiss = 0, proj, slot;
+    unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
+    gw__pevent_t *e;
+    uint64_t h;
+    int rc;
+
+    if (gen != ing->seen_gen) {
+        kinds_clear(ing);
+        ing->seen_gen = gen;
+    }
+    for (i = 0; i < n; i++) {
+        e = &ing->pev[i];
+        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
+                             e->name.n);
+        proj = proj_get(ing, e->project.s, e->project.n);
+        h = gw__hash_mix(e->pm_hash);
+        slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
+        if (ing->kinds[slot].metric == NULL) {
+            ing->added[nmiss++] = i; /* ask the registry */
+            continue;
+        }
+        if (ing->kinds[slot].kind != gw__action_kind(e->action)) {
+            *failed = i;
+            return kind_conflict(e, ing->kinds[slot].metric,
+                                 ing->kinds[slot].kind, reject, err);
+        }
+    }
+    if (nmiss == 0)
+        return GW_OK;
+    pthread_mutex_lock(&reg->mu);
+    if (reg->capadded < n) {
+        reg->capadded = n;
+        reg->added = gw__xrealloc(reg->added, n * sizeof(*reg->added));
+    }
+    /* The registry reads the events through its own pev: lend ours. */
+    reg->pev = ing->pev;
+    rc = record(reg, ing->added, nmiss, reject, err, failed);
+    reg->pev = NULL;
+    pthread_mutex_unlock(&reg->mu);
+    if (rc != GW_OK)
+        return GW_ERR;
+    for (k = 0; k < nmiss; k++) {
+        e = &ing->pev[ing->added[k]];
+        proj = proj_get(ing, e->project.s, e->project.n);
+        h = gw__hash_mix(e->pm_hash);
+        slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
+        if (ing->kinds[slot].metric == NULL)
+            kinds_insert(ing, proj, e->name.s, e->name.n, h,
+                         gw__action_kind(e->action));
+    }
+    return GW_OK;
+}
+
+/* Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. */
+static int
+admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
+      size_t *failed)
+{
+    size_t i;
+    gw__pevent_t *e;
+
+    if (ing->capadded < n) {
+        ing->capadded = n;
+        ing->added = gw__xrealloc(ing->added, n * sizeof(*ing->added));
+    }
+    if (ing->shared != NULL)
+        return admit_shared(ing, n, reject, err, failed);
+    for (i = 0; i < n; i++) {
+        e = &ing->pev[i];
+        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
+                             e->name.n);
+    }
+    return record(ing, NULL, n, reject, err, failed);
 }
 
 /* Step 3 for pev[0..n). */

@@ -71,6 +71,18 @@ int gw__ingest_event(gw__ingest_t *ing, const char *project,
 void gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
                          const char *metric, gw_kind_t kind);
 
+/*
+ * With several ingest loops, each has its own gw__ingest_t (and table) and
+ * all of them share one registry: a gw__ingest_t that aggregates nothing
+ * and holds the kinds of all metrics and the MAX_SERIES counts, under a
+ * lock. ing then keeps a cache of the metrics it has seen and takes the
+ * registry's lock only for metrics it has not, so the kind rule and
+ * MAX_SERIES hold across loops exactly as with one. gw__ingest_set_kind on
+ * a sharer (or the registry) sets the kind in the registry and makes every
+ * cache start again. Call before ing takes any event.
+ */
+void gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry);
+
 /* Number of series (keys) in the current table. */
 size_t gw__ingest_pending(const gw__ingest_t *ing);
 

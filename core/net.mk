@@ -23,6 +23,10 @@ EXTRA_DIST += tests/integration/test_ingest_http.py \
 	tests/integration/test_ingest_udp.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
+# The udp tests again with INGEST_LOOPS = 3, and what only several loops
+# can get wrong.
+TESTS += tests/integration/test_ingest_loops.py
+EXTRA_DIST += tests/integration/test_ingest_loops.py
 
 # Private headers, for the tarball.
 EXTRA_DIST += core/http.h core/auth.h

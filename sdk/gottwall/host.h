@@ -96,8 +96,10 @@ struct gw_host_s {
     int (*config_apply)(const gw_ctx_t *ctx, const gw_config_key_t *keys,
                         void *state, gw_error_t *err);
 
-    /* The daemon's event loop. Start and stop your own watchers; never
-     * ev_run or ev_break it. Transports only; loop thread. */
+    /* The daemon's event loop (ingest loop 0). Start and stop your own
+     * watchers; never ev_run or ev_break it. Transports only; loop thread.
+     * "Loop thread" below means the thread of whichever ingest loop the
+     * caller's watcher runs on (see loop_at). */
     struct ev_loop *(*loop)(const gw_ctx_t *ctx);
 
     /* 1 if a project of that name is configured, else 0. Loop thread. */
@@ -106,7 +108,7 @@ struct gw_host_s {
     /*
      * Checks credentials. On GW_OK *project points at the authenticated
      * project's name (core-owned, valid until the next return to the
-     * loop). On GW_ERR err says why, without any secret in it, and the
+     * loop or the next auth_check on the same thread). On GW_ERR err says why, without any secret in it, and the
      * failure is counted. Loop thread.
      */
     int (*auth_check)(const gw_ctx_t *ctx, const gw_auth_req_t *req,
@@ -195,6 +197,22 @@ struct gw_host_s {
      */
     int (*when_durable)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
                         void *arg);
+
+    /*
+     * ABI 1.2: more ingest loops. loops() is INGEST_LOOPS (>= 1); loop_at(
+     * ctx, 0) is loop(ctx) and loop_at(ctx, i) for 0 < i < loops() is
+     * another libev loop that runs on a thread of its own, with its own
+     * aggregation table (merged with the others' at each flush). A
+     * transport that can spread its work, such as a UDP socket read by
+     * several loops at once, may start watchers on them in start() and
+     * stop them in stop() (the other loops do not run during either call);
+     * from a callback on loop i it may call auth_check, submit_json,
+     * submit, count and log, which then run on loop i's thread and
+     * aggregate into its table. Everything else stays on loop 0. Check
+     * host->abi_minor >= 2 before calling.
+     */
+    int (*loops)(const gw_ctx_t *ctx);
+    struct ev_loop *(*loop_at)(const gw_ctx_t *ctx, int i);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)

@@ -26,6 +26,8 @@
 static double now_value;
 static gw__ingest_t *ing;
 static gw__batch_t *batch;
+/* INGEST_LOOPS > 1: the registry ing shares, and a second loop's state. */
+static gw__ingest_t *registry, *other;
 
 static double
 fake_now(void)
@@ -88,6 +90,34 @@ teardown(void)
 {
     gw__ingest_free(ing);
     gw__batch_free(batch);
+    gw__ingest_free(other);
+    gw__ingest_free(registry);
+    other = registry = NULL;
+}
+
+/* The same tests with ing sharing a registry, as each loop's does when
+ * INGEST_LOOPS > 1; other is a second loop's ingest sharing it too. */
+static void
+share_with(gw__limits_t l)
+{
+    registry = gw__ingest_new(&l, fake_now);
+    other = gw__ingest_new(&l, fake_now);
+    gw__ingest_share(ing, registry);
+    gw__ingest_share(other, registry);
+}
+
+static void
+setup_shared(void)
+{
+    setup();
+    share_with(default_limits());
+}
+
+static void
+setup_shared_small(void)
+{
+    setup_small();
+    share_with(small_limits());
 }
 
 static int
@@ -1391,12 +1421,91 @@ START_TEST(test_reject_names)
 }
 END_TEST
 
+/* ---- several ingest loops (gw__ingest_share) ------------------------ */
+
+START_TEST(test_loops_share_kinds)
+{
+    gw__ingest_t *mine = ing;
+
+    OK("{\"n\": \"orders\"}");
+    ing = other; /* the second loop */
+    BAD("{\"n\": \"orders\", \"a\": \"avg\"}", GW__REJECT_KIND,
+        "metric \"orders\" is a counter; action \"avg\" does not fit it (a "
+        "metric keeps the kind of its first event)");
+    OK("{\"n\": \"orders\", \"a\": \"decr\"}");
+    OK("{\"n\": \"lat\", \"a\": \"avg\"}");
+    /* A refused batch records nothing in the registry either. */
+    BAD("[{\"n\": \"new1\"}, {\"n\": \"new1\", \"a\": \"gauge\"}]",
+        GW__REJECT_KIND,
+        "event 2: metric \"new1\" is a counter; action \"gauge\" does not "
+        "fit it (a metric keeps the kind of its first event)");
+    ing = mine;
+    BAD("{\"n\": \"lat\"}", GW__REJECT_KIND,
+        "metric \"lat\" is an avg; action \"incr\" does not fit it (a metric "
+        "keeps the kind of its first event)");
+    OK("{\"n\": \"new1\", \"a\": \"gauge\"}");
+    /* Each loop aggregates into its own table. */
+    ck_cell(flush(MINUTE_ONLY), "orders", NULL, NULL, GW_KIND_COUNTER, 1, 1);
+    ck_cell(gw__batch_view(batch), "new1", NULL, NULL, GW_KIND_GAUGE, 1, 1);
+    ck_assert_uint_eq(gw__batch_view(batch)->ndeltas, 2);
+    ing = other;
+    ck_cell(flush(MINUTE_ONLY), "orders", NULL, NULL, GW_KIND_COUNTER, -1, 1);
+    ck_cell(gw__batch_view(batch), "lat", NULL, NULL, GW_KIND_AVG, 1, 1);
+    ck_assert_uint_eq(gw__batch_view(batch)->ndeltas, 2);
+    ing = mine;
+}
+END_TEST
+
+START_TEST(test_loops_set_kind_reaches_caches)
+{
+    gw__ingest_t *mine = ing;
+
+    OK("{\"n\": \"lat\"}"); /* cached as a counter by this loop */
+    ing = other;
+    OK("{\"n\": \"lat\"}"); /* and by the other */
+    /* The storage says otherwise (seeding at start): both caches follow. */
+    gw__ingest_set_kind(mine, "test_project", "lat", GW_KIND_AVG);
+    BAD("{\"n\": \"lat\"}", GW__REJECT_KIND,
+        "metric \"lat\" is an avg; action \"incr\" does not fit it (a metric "
+        "keeps the kind of its first event)");
+    ing = mine;
+    BAD("{\"n\": \"lat\"}", GW__REJECT_KIND,
+        "metric \"lat\" is an avg; action \"incr\" does not fit it (a metric "
+        "keeps the kind of its first event)");
+    OK("{\"n\": \"lat\", \"a\": \"avg\"}");
+}
+END_TEST
+
+START_TEST(test_loops_share_max_series)
+{
+    gw__ingest_t *mine = ing;
+
+    /* small limits: MAX_SERIES 4, counted over both loops. */
+    OK("{\"n\": \"a\"}");
+    OK("{\"n\": \"b\"}");
+    ing = other;
+    OK("{\"n\": \"c\"}");
+    OK("{\"n\": \"a\"}"); /* known: not counted again */
+    OK("{\"n\": \"d\"}");
+    BAD("{\"n\": \"e\"}", GW__REJECT_MAX_SERIES,
+        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "allows; metric \"e\" is new (raise MAX_SERIES to accept more)");
+    ing = mine;
+    BAD("{\"n\": \"f\"}", GW__REJECT_MAX_SERIES,
+        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "allows; metric \"f\" is new (raise MAX_SERIES to accept more)");
+    OK("{\"n\": \"d\"}"); /* known through the registry */
+}
+END_TEST
+
 static Suite *
 ingest_suite(void)
 {
     Suite *s = suite_create("ingest");
     TCase *tc = tcase_create("default_limits");
     TCase *small = tcase_create("small_limits");
+    TCase *shared = tcase_create("shared_registry");
+    TCase *shared_small = tcase_create("shared_registry_small_limits");
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_short_keys);
@@ -1445,6 +1554,22 @@ ingest_suite(void)
     tcase_add_test(small, test_limit_batch_events);
     tcase_add_test(small, test_event_struct_limits);
     suite_add_tcase(s, small);
+
+    /* The kind rule and MAX_SERIES again through a registry. */
+    tcase_add_checked_fixture(shared, setup_shared, teardown);
+    tcase_add_test(shared, test_kind_conflict);
+    tcase_add_test(shared, test_set_kind);
+    tcase_add_test(shared, test_kind_conflict_inside_batch);
+    tcase_add_test(shared, test_many_metrics_and_undo);
+    tcase_add_test(shared, test_batch_all_or_nothing);
+    tcase_add_test(shared, test_loops_share_kinds);
+    tcase_add_test(shared, test_loops_set_kind_reaches_caches);
+    suite_add_tcase(s, shared);
+    tcase_add_checked_fixture(shared_small, setup_shared_small, teardown);
+    tcase_add_test(shared_small, test_max_series);
+    tcase_add_test(shared_small, test_max_series_batch_undo);
+    tcase_add_test(shared_small, test_loops_share_max_series);
+    suite_add_tcase(s, shared_small);
     return s;
 }
 

@@ -14,6 +14,12 @@
  * dropped and counted) with recvmmsg, UDP_BATCH at a time, until the
  * socket is empty or UDP_ROUNDS batches were read, so one busy socket
  * cannot starve the loop.
+ *
+ * With INGEST_LOOPS = N (ABI 1.2, host->loops) the one socket is read by
+ * N readers, one on each ingest loop: the kernel hands each datagram to
+ * one of them, so the work spreads over N cores whatever the senders'
+ * addresses (SO_REUSEPORT would spread by the sender's address and port,
+ * leaving one busy client on one core; docs/scaling.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +43,20 @@
 #define UDP_DGRAM_MAX 65536  /* bytes per buffer: any UDP payload fits */
 #define UDP_ALT_DELIM "--stream-auth--"
 
-typedef struct ud_state_s {
+typedef struct ud_state_s ud_state_t;
+
+/* One reader of the socket, on one ingest loop, with its own buffers. */
+typedef struct ud_reader_s {
+    ud_state_t *st;
+    struct ev_loop *loop;
+    ev_io rio;
+    int started;
+    char *bufs; /* UDP_BATCH buffers of UDP_DGRAM_MAX + 1 */
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iovs[UDP_BATCH];
+} ud_reader_t;
+
+struct ud_state_s {
     const gw_ctx_t *ctx;
     const gw_host_t *host;
     struct ev_loop *loop;
@@ -51,13 +70,11 @@ typedef struct ud_state_s {
 
     size_t auth_dlen, chunk_dlen;
     int fd;
-    ev_io rio;
     int stopped;
 
-    char *bufs; /* UDP_BATCH buffers of UDP_DGRAM_MAX + 1 */
-    struct mmsghdr msgs[UDP_BATCH];
-    struct iovec iovs[UDP_BATCH];
-} ud_state_t;
+    ud_reader_t *readers; /* one per ingest loop */
+    int nreaders;
+};
 
 static const gw_config_key_t ud_keys[] = {
     GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", ud_state_t,
@@ -183,22 +200,23 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
 static void
 ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    ud_state_t *st = w->data;
+    ud_reader_t *r = w->data;
+    ud_state_t *st = r->st;
     int round, i;
 
     (void) loop;
     (void) revents;
     for (round = 0; round < UDP_ROUNDS; round++) {
-        int n = tl_recv_batch(st->ctx, st->fd, st->msgs, st->iovs, st->bufs,
+        int n = tl_recv_batch(st->ctx, st->fd, r->msgs, r->iovs, r->bufs,
                               UDP_BATCH, UDP_DGRAM_MAX);
 
         if (n < 0)
             return;
         for (i = 0; i < n; i++) {
-            const char *d = st->iovs[i].iov_base;
-            size_t len = st->msgs[i].msg_len;
+            const char *d = r->iovs[i].iov_base;
+            size_t len = r->msgs[i].msg_len;
 
-            if (st->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
                 continue;
             }
@@ -279,19 +297,42 @@ static int
 ud_start(void *state, gw_error_t *err)
 {
     ud_state_t *st = state;
+    int i, n = 1;
 
     st->loop = st->host->loop(st->ctx);
-    st->bufs = malloc((size_t) UDP_BATCH * (UDP_DGRAM_MAX + 1));
-    if (st->bufs == NULL)
+    if (st->host->abi_minor >= 2 && st->host->loops != NULL)
+        n = st->host->loops(st->ctx);
+    st->readers = calloc((size_t) n, sizeof(*st->readers));
+    if (st->readers == NULL)
         return gw_error_set(err, "out of memory");
+    for (i = 0; i < n; i++) {
+        ud_reader_t *r = &st->readers[i];
+
+        r->st = st;
+        r->loop = i == 0 ? st->loop : st->host->loop_at(st->ctx, i);
+        r->bufs = malloc((size_t) UDP_BATCH * (UDP_DGRAM_MAX + 1));
+        if (r->loop == NULL || r->bufs == NULL)
+            return gw_error_set(err, "out of memory");
+        st->nreaders++;
+    }
     if (ud_bind(st, err) != GW_OK)
         return GW_ERR;
     ud_set_rcvbuf(st);
-    ev_io_init(&st->rio, ud_read_cb, st->fd, EV_READ);
-    st->rio.data = st;
-    ev_io_start(st->loop, &st->rio);
-    gw_log_info(st->ctx, "listening for UDP datagrams on %s:%d",
-                st->bind_host, (int) st->port);
+    for (i = 0; i < st->nreaders; i++) {
+        ud_reader_t *r = &st->readers[i];
+
+        ev_io_init(&r->rio, ud_read_cb, st->fd, EV_READ);
+        r->rio.data = r;
+        ev_io_start(r->loop, &r->rio);
+        r->started = 1;
+    }
+    if (st->nreaders > 1)
+        gw_log_info(st->ctx, "listening for UDP datagrams on %s:%d (read by "
+                             "%d ingest loops)", st->bind_host,
+                    (int) st->port, st->nreaders);
+    else
+        gw_log_info(st->ctx, "listening for UDP datagrams on %s:%d",
+                    st->bind_host, (int) st->port);
     return GW_OK;
 }
 
@@ -299,14 +340,21 @@ static void
 ud_stop(void *state)
 {
     ud_state_t *st = state;
+    int i;
 
     if (st->stopped)
         return;
     st->stopped = 1;
     if (st->fd >= 0) {
-        /* What already arrived is taken, then the socket closes. */
-        ud_read_cb(st->loop, &st->rio, EV_READ);
-        ev_io_stop(st->loop, &st->rio);
+        /* What already arrived is taken, then the socket closes. The
+         * other loops no longer run (host.h), so reader 0 takes it all. */
+        if (st->nreaders > 0 && st->readers[0].started)
+            ud_read_cb(st->loop, &st->readers[0].rio, EV_READ);
+        for (i = 0; i < st->nreaders; i++)
+            if (st->readers[i].started) {
+                ev_io_stop(st->readers[i].loop, &st->readers[i].rio);
+                st->readers[i].started = 0;
+            }
         close(st->fd);
         st->fd = -1;
     }
@@ -316,11 +364,14 @@ static void
 ud_destroy(void *state)
 {
     ud_state_t *st = state;
+    int i;
 
     if (st == NULL)
         return;
     ud_stop(st);
-    free(st->bufs);
+    for (i = 0; i < st->nreaders; i++)
+        free(st->readers[i].bufs);
+    free(st->readers);
     free(st);
 }
 
