@@ -40,7 +40,7 @@ LOSS_MAX=0.1
 
 SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
 statsd1-gottwall statsd1-collectd statsd1-etsy
-udp20-gottwall tcp-gottwall
+udp20-gottwall udp20x2-gottwall tcp-gottwall
 http1-gottwall http1-nginx http100-gottwall http100-nginx
 idle-rss series-memory"
 
@@ -559,7 +559,7 @@ report() {
     echo "GottWall benchmark ($( [ $QUICK = 1 ] && echo quick || echo full ); ${STEP_SECONDS}s steps; loss <= $LOSS_MAX%)"
     echo "command: tools/bench.sh $ARGS"
     echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
-    echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1, generator on CPU 0' || echo none)"
+    echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1 (udp20x2: CPUs 0-1), generator on CPU 0' || echo none)"
     echo "UDP receive buffers: $( [ -n "$RCVBUF" ] && echo "net.core.rmem_default = $RCVBUF for every server" || echo "as shipped (peers: rmem_default $(cat /proc/sys/net/core/rmem_default) bytes; GottWall asks for 4-8 MiB, capped at rmem_max $(cat /proc/sys/net/core/rmem_max))")"
     echo
     printf '%-18s %11s %10s %7s %9s %6s %5s %8s %8s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "cpu%" "us/event" "peakKiB"
@@ -591,6 +591,7 @@ report() {
         ratio("statsd1-gottwall", "statsd1-collectd", ">= 1.2x", "statsd 1 line/dgram: GottWall / collectd")
         ratio("statsd1-gottwall", "statsd1-etsy", "> 1x", "statsd 1 line/dgram: GottWall / Etsy statsd")
         abs_("udp20-gottwall", ">= 2,000,000", "JSON/UDP signed, 1 filter, 20/dgram")
+        abs_("udp20x2-gottwall", ">= 2,000,000", "the same, INGEST_LOOPS = 2, both cores")
         abs_("tcp-gottwall", "-", "JSON/TCP stream")
         ratio("http1-gottwall", "http1-nginx", ">= 0.5x", "HTTP single events: GottWall / nginx 204")
         abs_("http100-gottwall", ">= 1,000,000", "HTTP batches of 100")
@@ -621,6 +622,13 @@ run_scenario statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
 run_scenario statsd1-collectd collectd - --per-packet 1 --metrics 1000
 run_scenario statsd1-etsy etsy - --per-packet 1 --metrics 1000
 run_scenario udp20-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
+# The same traffic with INGEST_LOOPS = 2 (one per core of this machine):
+# the daemon may use both cores, the generator stays on CPU 0.
+SAVED_PIN=$SERVER_PIN
+[ -n "$SERVER_PIN" ] && SERVER_PIN="taskset -c 0,1"
+GW_EXTRA_CONF="INGEST_LOOPS = 2;" \
+    run_scenario udp20x2-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
+SERVER_PIN=$SAVED_PIN
 run_scenario tcp-gottwall gottwall tcpip --per-packet 50 --connections 4 --metrics 1000 --filter-values 10
 run_scenario http1-gottwall gottwall http --per-packet 1 --connections 32 --metrics 1000
 run_scenario http1-nginx nginx - --per-packet 1 --connections 32 --metrics 1000
