@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #endif
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,30 +119,51 @@ static const char *const pg_migration_2[] = {
     "DROP TABLE gottwall_filters",
     NULL};
 
-static const char *const *const pg_migrations[] = {pg_migration_1,
-                                                   pg_migration_2};
+/* Version 3: each series row also holds its current cell of each period,
+ * the slot (b<p> bucket, k<p> kind, s<p> sum, c<p> count, t<p> ts for
+ * period p = 0..6; NULL when empty). A flush then writes one row per series
+ * instead of seven cells: a HOT update when the row's page has room (no
+ * index is touched). When a period's bucket moves on, the slot's old cell
+ * is moved ("spilled") into gottwall_cells, which keeps every other cell.
+ * Rows of version 2 start with empty slots; their cells stay where they
+ * are, and a read adds a slot to the gottwall_cells row of the same bucket
+ * when there is one. */
+#define PG_SLOT_COLS(p)                                                       \
+    " ADD COLUMN b" #p " bigint, ADD COLUMN k" #p " smallint,"               \
+    " ADD COLUMN s" #p " double precision, ADD COLUMN c" #p " bigint,"       \
+    " ADD COLUMN t" #p " double precision"
+static const char *const pg_migration_3[] = {
+    "ALTER TABLE gottwall_series" PG_SLOT_COLS(0) "," PG_SLOT_COLS(1) ","
+    PG_SLOT_COLS(2) "," PG_SLOT_COLS(3) "," PG_SLOT_COLS(4) ","
+    PG_SLOT_COLS(5) "," PG_SLOT_COLS(6),
+    /* Room on each page for the next version of a row (HOT updates). */
+    "ALTER TABLE gottwall_series SET (fillfactor = 70)",
+    NULL};
+
+static const char *const *const pg_migrations[] = {
+    pg_migration_1, pg_migration_2, pg_migration_3};
 #define PG_SCHEMA_VERSION                                                     \
     ((int) (sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
+/* Slots per series row: one per period. */
+#define PG_SLOTS 7
+typedef char pg_slots_match_periods[GW_PERIOD_COUNT == PG_SLOTS ? 1 : -1];
+
 /*
- * The flush, in one transaction: the batch id first (nothing else when it
- * was already there), then the batch's series that are new, then every
- * cell (ON CONFLICT DO UPDATE with the per-kind rule), then the metrics.
- * Every value is a binary array parameter. The deltas arrive merged (one
- * row per cell) and sorted by series, and the cells are inserted in
- * (series_id, period, bucket) order, so concurrent writers lock rows in the
- * same order.
+ * The flush, in one transaction (docs/storage-postgres.md, "Writes"): the
+ * batch id first (nothing else when it was already there); the series not
+ * in the connection's cache of ids, inserted with their slots filled
+ * (pg_ins_sql; those that were there already are looked up); for the
+ * series that were there, the slots whose bucket moves on are locked and
+ * spilled into gottwall_cells (pg_spill_sql), then every slot is merged or
+ * replaced (pg_upd_sql); then the cells that are not a slot (older buckets
+ * of the batch, and deltas older than their slot) go to gottwall_cells
+ * (pg_cells_sql); then the metrics. Every value is a binary array
+ * parameter. The statements with many columns are generated once
+ * (pg_sql_init).
  */
 static const char pg_batch_sql[] =
     "INSERT INTO gottwall_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING";
-
-static const char pg_series_sql[] =
-    "INSERT INTO gottwall_series (project, metric, filter_name, filter_value,"
-    " series)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    " $5::int2[])"
-    " ON CONFLICT DO NOTHING"
-    " RETURNING id, project, metric, filter_name, filter_value, series";
 
 /* The ids of series that were there already, in order: one index lookup
  * each (a scalar subquery, so the cost follows the batch, not the table).
@@ -156,31 +178,29 @@ static const char pg_series_ids_sql[] =
     " ord)"
     " ORDER BY u.ord";
 
-/* The cells, in the batch's order (by series name, period, bucket: the
+/* How a cell of gottwall_cells takes another delta of itself (EXCLUDED):
+ * counter and avg add; a gauge keeps the value with the newest ts (ties:
+ * the later write). */
+#define PG_CELL_MERGE                                                         \
+    " ON CONFLICT (series_id, period, bucket) DO UPDATE SET"                 \
+    " sum = CASE WHEN EXCLUDED.kind = 3 THEN"                                \
+    "   CASE WHEN EXCLUDED.ts >= c.ts THEN EXCLUDED.sum ELSE c.sum END"      \
+    "   ELSE c.sum + EXCLUDED.sum END,"                                      \
+    " count = c.count + EXCLUDED.count,"                                     \
+    " ts = GREATEST(c.ts, EXCLUDED.ts)"
+
+/* Cells that are not a slot, in (series_id, period, bucket) order (the
  * same order for every writer). */
 static const char pg_cells_sql[] =
     "INSERT INTO gottwall_cells AS c (series_id, period, bucket, kind, sum,"
     " count, ts)"
     " SELECT * FROM unnest($1::int8[], $2::int2[], $3::int8[], $4::int2[],"
-    " $5::float8[], $6::int8[], $7::float8[])"
-    " ON CONFLICT (series_id, period, bucket) DO UPDATE SET"
-    " sum = CASE WHEN EXCLUDED.kind = 3 THEN"
-    "   CASE WHEN EXCLUDED.ts >= c.ts THEN EXCLUDED.sum ELSE c.sum END"
-    "   ELSE c.sum + EXCLUDED.sum END,"
-    " count = c.count + EXCLUDED.count,"
-    " ts = GREATEST(c.ts, EXCLUDED.ts)";
+    " $5::float8[], $6::int8[], $7::float8[])" PG_CELL_MERGE;
 
 static const char pg_metrics_sql[] =
     "INSERT INTO gottwall_metrics (project, metric, kind)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::int2[])"
     " ON CONFLICT DO NOTHING";
-
-static const char pg_query_sql[] =
-    "SELECT c.bucket, c.sum, c.count, c.ts FROM gottwall_series s"
-    " JOIN gottwall_cells c ON c.series_id = s.id"
-    " WHERE s.project = $1 AND s.metric = $2 AND s.filter_name = $3"
-    " AND s.filter_value = $4 AND s.series = $5 AND c.period = $6"
-    " AND c.bucket BETWEEN $7 AND $8";
 
 static const char pg_meta_sql[] =
     "SELECT m.metric, m.kind, f.filter_name, f.filter_value"
@@ -198,6 +218,161 @@ static const char pg_doc_get_sql[] =
 
 static const char pg_prune_sql[] =
     "DELETE FROM gottwall_batches WHERE applied_at < now() - $1::interval";
+
+/* ---- the generated statements ---- */
+
+/* New series with their slots, from gottwall_stage_new: the names, then
+ * per period the slot (bucket, kind, sum, count, ts; NULL when none).
+ * Returns the rows it inserted (a series that was there already is not). */
+static char pg_ins_sql[4096];
+
+/* The slots that move on to a newer bucket (gottwall_stage_upd: the
+ * series ids and the batch's slots). Locks (in id order) the
+ * rows where one of them is newer than the slot, or the slot is empty,
+ * and moves the old slot's cell into gottwall_cells. A row it does not
+ * lock has every slot at or after the batch's bucket, and slots never go
+ * back, so pg_upd_sql only merges into it or finds a delta late. */
+static char pg_spill_sql[4096];
+
+/* Every slot of the series that were there (gottwall_stage_upd). A slot of the same bucket is merged, one of
+ * an older bucket replaced (pg_spill_sql moved it), and a delta older
+ * than the slot left out: returned as (id, bit p set in late), for
+ * pg_cells_sql. */
+static char pg_upd_sql[8192];
+
+/* The staging tables the flush COPYs its series into (temporary: one per
+ * session, emptied at each commit): gottwall_stage_new (names and slots,
+ * the columns of pg_ins_sql) and gottwall_stage_upd (id and slots). */
+static char pg_stage_sql[2][1024];
+
+/* One series' points: its cells of the period in the range (0 in the
+ * first column), then its slot of the period if in the range (1). */
+static char pg_query_sql[4096];
+
+typedef struct pg_sql_s {
+    char *p;
+    size_t size, len;
+} pg_sql_t;
+
+static void
+pg_cat(pg_sql_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pg_cat(pg_sql_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->size - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t) n >= b->size - b->len)
+        abort(); /* a buffer above is too small: a bug, caught by the tests */
+    b->len += (size_t) n;
+}
+
+static void
+pg_sql_init(void)
+{
+    static const char *const names = "s.project = $1 AND s.metric = $2 AND"
+        " s.filter_name = $3 AND s.filter_value = $4 AND s.series = $5";
+    pg_sql_t b;
+    int p;
+
+    if (pg_ins_sql[0] != '\0')
+        return;
+    b.p = pg_ins_sql, b.size = sizeof(pg_ins_sql), b.len = 0;
+    pg_cat(&b, "INSERT INTO gottwall_series (project, metric, filter_name,"
+           " filter_value, series");
+    for (p = 0; p < PG_SLOTS; p++)
+        pg_cat(&b, ", b%d, k%d, s%d, c%d, t%d", p, p, p, p, p);
+    pg_cat(&b, ") SELECT * FROM pg_temp.gottwall_stage_new"
+           " ON CONFLICT DO NOTHING RETURNING id, project, metric,"
+           " filter_name, filter_value, series");
+
+    b.p = pg_spill_sql, b.size = sizeof(pg_spill_sql), b.len = 0;
+    pg_cat(&b, "WITH l AS (SELECT s.id");
+    for (p = 0; p < PG_SLOTS; p++)
+        pg_cat(&b, ", s.b%d, s.k%d, s.s%d, s.c%d, s.t%d, u.b%d AS u%d", p, p,
+               p, p, p, p, p);
+    pg_cat(&b, " FROM gottwall_series s JOIN pg_temp.gottwall_stage_upd u"
+           " ON s.id = u.id WHERE");
+    for (p = 0; p < PG_SLOTS; p++)
+        pg_cat(&b, "%s u.b%d > s.b%d OR (s.b%d IS NULL AND u.b%d IS NOT NULL)",
+               p ? " OR" : "", p, p, p, p);
+    pg_cat(&b, " ORDER BY s.id FOR NO KEY UPDATE OF s)"
+           " INSERT INTO gottwall_cells AS c (series_id, period, bucket, kind,"
+           " sum, count, ts)"
+           " SELECT l.id, v.p, v.b, v.k, v.s, v.c, v.t FROM l CROSS JOIN"
+           " LATERAL (VALUES ");
+    for (p = 0; p < PG_SLOTS; p++)
+        pg_cat(&b, "%s(%d::int2, l.b%d, l.k%d, l.s%d, l.c%d, l.t%d, l.u%d)",
+               p ? ", " : "", p, p, p, p, p, p, p);
+    pg_cat(&b, ") AS v(p, b, k, s, c, t, u) WHERE v.u > v.b"
+           " ORDER BY 1, 2, 3" PG_CELL_MERGE);
+
+    b.p = pg_upd_sql, b.size = sizeof(pg_upd_sql), b.len = 0;
+    pg_cat(&b, "WITH up AS (UPDATE gottwall_series s SET ");
+    for (p = 0; p < PG_SLOTS; p++) {
+        char keep[64];
+
+        snprintf(keep, sizeof(keep), "u.b%d IS NULL OR u.b%d < s.b%d", p, p,
+                 p);
+        pg_cat(&b, "%sb%d = CASE WHEN %s THEN s.b%d ELSE u.b%d END,"
+               " k%d = CASE WHEN %s THEN s.k%d ELSE u.k%d END,"
+               " s%d = CASE WHEN %s THEN s.s%d WHEN u.b%d = s.b%d THEN"
+               " CASE WHEN u.k%d = 3 THEN CASE WHEN u.t%d >= s.t%d THEN u.s%d"
+               " ELSE s.s%d END ELSE s.s%d + u.s%d END ELSE u.s%d END,"
+               " c%d = CASE WHEN %s THEN s.c%d WHEN u.b%d = s.b%d THEN"
+               " s.c%d + u.c%d ELSE u.c%d END,"
+               " t%d = CASE WHEN %s THEN s.t%d WHEN u.b%d = s.b%d THEN"
+               " GREATEST(s.t%d, u.t%d) ELSE u.t%d END",
+               p ? ", " : "", p, keep, p, p,
+               p, keep, p, p,
+               p, keep, p, p, p, p, p, p, p, p, p, p, p,
+               p, keep, p, p, p, p, p, p,
+               p, keep, p, p, p, p, p, p);
+    }
+    pg_cat(&b, " FROM pg_temp.gottwall_stage_upd u WHERE s.id = u.id"
+           " RETURNING s.id, ");
+    for (p = 0; p < PG_SLOTS; p++)
+        pg_cat(&b, "%sCASE WHEN u.b%d < s.b%d THEN %d ELSE 0 END",
+               p ? " + " : "", p, p, 1 << p);
+    pg_cat(&b, " AS late) SELECT id, late::int4 FROM up WHERE late <> 0");
+
+    for (p = 0; p < 2; p++) {
+        int q;
+
+        b.p = pg_stage_sql[p], b.size = sizeof(pg_stage_sql[p]), b.len = 0;
+        pg_cat(&b, "CREATE TEMP TABLE IF NOT EXISTS gottwall_stage_%s (%s",
+               p ? "upd" : "new", p ? "id bigint" : "project text,"
+               " metric text, filter_name text, filter_value text,"
+               " series smallint");
+        for (q = 0; q < PG_SLOTS; q++)
+            pg_cat(&b, ", b%d bigint, k%d smallint, s%d double precision,"
+                   " c%d bigint, t%d double precision", q, q, q, q, q);
+        pg_cat(&b, ") ON COMMIT DELETE ROWS");
+    }
+
+    b.p = pg_query_sql, b.size = sizeof(pg_query_sql), b.len = 0;
+    pg_cat(&b, "SELECT 0, c.bucket, c.kind, c.sum, c.count, c.ts"
+           " FROM gottwall_series s JOIN gottwall_cells c"
+           " ON c.series_id = s.id WHERE %s AND c.period = $6::int2"
+           " AND c.bucket BETWEEN $7 AND $8 UNION ALL"
+           " SELECT 1, v.b, v.k, v.s, v.c, v.t FROM gottwall_series s"
+           " CROSS JOIN LATERAL (VALUES (", names);
+    for (p = 0; p < 5; p++) {
+        int q;
+
+        pg_cat(&b, "%s(ARRAY[", p ? ", " : "");
+        for (q = 0; q < PG_SLOTS; q++)
+            pg_cat(&b, "%ss.%c%d", q ? ", " : "", "bksct"[p], q);
+        pg_cat(&b, "])[$6::int2 + 1]");
+    }
+    pg_cat(&b, ")) AS v(b, k, s, c, t) WHERE %s AND v.b BETWEEN $7 AND $8",
+           names);
+}
 
 /* ---- state ---- */
 
@@ -236,6 +411,7 @@ typedef struct pg_state_s {
     char last_err[GW_ERROR_MAX];
     double last_prune;
     pg_cache_t cache;
+    int staged; /* this session has the staging tables */
 } pg_state_t;
 
 static const gw_config_key_t pg_keys[] = {
@@ -426,6 +602,7 @@ pg_disconnect(pg_state_t *s)
     if (s->conn != NULL)
         PQfinish(s->conn);
     s->conn = NULL;
+    s->staged = 0;
     pg_cache_free(&s->cache);
 }
 
@@ -650,6 +827,7 @@ typedef struct pg_arr_s {
     size_t len;
     size_t cap;
     size_t n;
+    int nulls; /* holds a NULL */
     int oom;
 } pg_arr_t;
 
@@ -705,6 +883,7 @@ pg_arr_open(pg_arr_t *a)
 
     a->len = 0;
     a->n = 0;
+    a->nulls = 0;
     pg_arr_put(a, head, sizeof(head));
 }
 
@@ -718,6 +897,17 @@ pg_arr_elem(pg_arr_t *a, const void *data, uint32_t len)
     pg_arr_put(a, l, 4);
     pg_arr_put(a, data, len);
     a->n++;
+}
+
+/* A NULL element: length -1, no bytes. */
+static void
+pg_arr_null(pg_arr_t *a)
+{
+    unsigned char l[4] = {0xff, 0xff, 0xff, 0xff};
+
+    pg_arr_put(a, l, 4);
+    a->n++;
+    a->nulls = 1;
 }
 
 static void
@@ -781,7 +971,7 @@ pg_arr_close(pg_arr_t *a, uint32_t oid)
         return;
     }
     pg_be32(h, 1);
-    pg_be32(h + 4, 0);
+    pg_be32(h + 4, (uint32_t) a->nulls);
     pg_be32(h + 8, oid);
     pg_be32(h + 12, (uint32_t) a->n);
     pg_be32(h + 16, 1);
@@ -924,22 +1114,24 @@ pg_same_series(const gw_delta_t *a, const gw_delta_t *b)
            strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
 }
 
-/* Runs sql with n binary array parameters arr (or text ones); *out is
- * the result when GW_OK (PQclear it). A query (want PGRES_TUPLES_OK) has
- * its results in binary. */
+/* Runs sql with n parameters: binary arrays (a[i]) or text (text[i]);
+ * *out is the result when GW_OK (PQclear it). A query (want
+ * PGRES_TUPLES_OK) has its results in binary. */
 static int
-pg_run_as(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
-          const char *const *text, PGresult **out, ExecStatusType want,
-          const char *what, gw_error_t *err)
+pg_runp(pg_state_t *s, const char *sql, int n, const pg_arr_t *const *a,
+        const char *const *text, PGresult **out, ExecStatusType want,
+        const char *what, gw_error_t *err)
 {
-    const char *params[16];
-    int lens[16], formats[16], i, rc;
+    const char *params[64];
+    int lens[64], formats[64], i, rc;
     PGresult *r;
 
-    for (i = 0; i < n && i < 16; i++) {
-        params[i] = arr ? arr[i].p : text[i];
-        lens[i] = arr ? (int) arr[i].len : 0;
-        formats[i] = arr ? 1 : 0;
+    if (n > 64)
+        return gw_error_set(err, "postgres: %s: %d parameters", what, n);
+    for (i = 0; i < n; i++) {
+        params[i] = a ? a[i]->p : text[i];
+        lens[i] = a ? (int) a[i]->len : 0;
+        formats[i] = a ? 1 : 0;
     }
     r = PQexecParams(s->conn, sql, n, NULL, params, lens, formats,
                      want == PGRES_TUPLES_OK);
@@ -951,77 +1143,203 @@ pg_run_as(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
     return rc;
 }
 
+/* pg_runp with n consecutive arrays. */
 static int
-pg_run(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
-       const char *const *text, PGresult **out, const char *what,
-       gw_error_t *err)
+pg_run_arr(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
+           PGresult **out, ExecStatusType want, const char *what,
+           gw_error_t *err)
 {
-    return pg_run_as(s, sql, n, arr, text, out, PGRES_COMMAND_OK, what, err);
+    const pg_arr_t *a[64];
+    int i;
+
+    for (i = 0; i < n && i < 64; i++)
+        a[i] = &arr[i];
+    return pg_runp(s, sql, n, a, NULL, out, want, what, err);
 }
 
-/* Column arrays of one flush: the series (5), the cells (7), the metrics
- * (3). */
+/* A COPY ... (FORMAT binary) stream being built in a pg_arr_t: the
+ * header, then rows (a 16-bit field count, then fields written as array
+ * elements are: a 32-bit length, -1 for NULL, and the bytes), then -1. */
+static void
+pg_copy_open(pg_arr_t *a)
+{
+    static const char head[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0";
+
+    a->len = 0;
+    a->n = 0;
+    pg_arr_put(a, head, sizeof(head));
+}
+
+static void
+pg_copy_row(pg_arr_t *a, int fields)
+{
+    unsigned char b[2] = {(unsigned char) ((unsigned) fields >> 8),
+                          (unsigned char) fields};
+
+    pg_arr_put(a, b, 2);
+}
+
+static void
+pg_copy_close(pg_arr_t *a)
+{
+    pg_arr_put(a, "\377\377", 2);
+}
+
+/* Sends a COPY stream into table (FROM STDIN). */
+static int
+pg_copy(pg_state_t *s, const char *table, const pg_arr_t *a,
+        gw_error_t *err)
+{
+    char sql[128];
+    PGresult *r;
+    size_t off;
+    int rc;
+
+    snprintf(sql, sizeof(sql), "COPY %s FROM STDIN (FORMAT binary)", table);
+    r = PQexec(s->conn, sql);
+    if ((rc = pg_check(s, r, PGRES_COPY_IN, "staging the batch", err)) !=
+        GW_OK) {
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    for (off = 0; off < a->len;) {
+        size_t chunk = a->len - off < 1048576 ? a->len - off : 1048576;
+
+        if (PQputCopyData(s->conn, a->p + off, (int) chunk) != 1)
+            break;
+        off += chunk;
+    }
+    PQputCopyEnd(s->conn, off < a->len ? "interrupted" : NULL);
+    r = PQgetResult(s->conn);
+    rc = pg_check(s, r, PGRES_COMMAND_OK, "staging the batch", err);
+    PQclear(r);
+    while (s->conn != NULL && (r = PQgetResult(s->conn)) != NULL)
+        PQclear(r);
+    return rc;
+}
+
+/* One slot of a series in a batch: the cell of the period's newest
+ * bucket. */
+typedef struct pg_slot_s {
+    const pg_cell_t *cell; /* NULL: the batch has no cell of the period */
+} pg_slot_t;
+
+/* Where each series of a flush stands. */
 enum {
-    PG_S_PROJECT, PG_S_METRIC, PG_S_FNAME, PG_S_FVALUE, PG_S_SERIES,
-    PG_C_SID, PG_C_PERIOD, PG_C_BUCKET, PG_C_KIND, PG_C_SUM, PG_C_COUNT,
-    PG_C_TS,
-    PG_M_PROJECT, PG_M_METRIC, PG_M_KIND,
-    PG_NARRS
+    PG_SER_CACHED, /* id from the cache: its row is there */
+    PG_SER_ASK,    /* not cached: sent to pg_ins_sql */
+    PG_SER_NEW,    /* inserted by this flush, slots and all */
+    PG_SER_OLD     /* was there (looked up): update its slots */
 };
 
-static const uint32_t pg_arr_oid[PG_NARRS] = {
-    PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT2,
-    PG_OID_INT8, PG_OID_INT2, PG_OID_INT8, PG_OID_INT2, PG_OID_FLOAT8,
-    PG_OID_INT8, PG_OID_FLOAT8,
-    PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT2};
+/* The buffers of one flush: column arrays and COPY streams. */
+enum {
+    PG_H_SID = 0,     /* pg_cells_sql: 7 arrays */
+    PG_M_PROJECT = 7, /* pg_metrics_sql: 3 arrays */
+    PG_CP_NEW = 10,   /* COPY gottwall_stage_new */
+    PG_CP_UPD = 11,   /* COPY gottwall_stage_upd */
+    PG_NARRS = 12
+};
+static const uint32_t pg_cell_oid[7] = {PG_OID_INT8, PG_OID_INT2,
+                                        PG_OID_INT8, PG_OID_INT2,
+                                        PG_OID_FLOAT8, PG_OID_INT8,
+                                        PG_OID_FLOAT8};
 
-/* Fills the arrays from the sorted, merged cells, all but the cells'
- * series ids; sidx[i] is cell i's series (0-based), series[k] the first
- * delta of series k, ids[k] its id when cached (else -1, and only those
- * series are in the series arrays). Returns the number of series. */
+static int64_t
+pg_bucket(const gw_delta_t *d)
+{
+    return d->period == GW_PERIOD_ALL ? 0 : d->bucket;
+}
+
+/* Appends one series' slots (5 fields each) to a COPY row. */
+static void
+pg_copy_slots(pg_arr_t *a, const pg_slot_t *sl)
+{
+    int p, k;
+
+    for (p = 0; p < PG_SLOTS; p++) {
+        const pg_cell_t *c = sl[p].cell;
+
+        if (c == NULL) {
+            for (k = 0; k < 5; k++)
+                pg_arr_null(a);
+            continue;
+        }
+        pg_arr_i64(a, pg_bucket(c->d));
+        pg_arr_i16(a, (int) c->d->kind);
+        pg_arr_f64(a, c->sum);
+        pg_arr_i64(a, c->count);
+        pg_arr_f64(a, c->ts);
+    }
+}
+
+/* Orders series indices by their id (ids[] set aside for qsort). */
+static const int64_t *pg_sort_ids;
+
+static int
+pg_upd_cmp(const void *x, const void *y)
+{
+    int64_t a = pg_sort_ids[*(const size_t *) x];
+    int64_t b = pg_sort_ids[*(const size_t *) y];
+
+    return (a > b) - (a < b);
+}
+
+/* Creates this session's staging tables (once). */
+static int
+pg_stage(pg_state_t *s, gw_error_t *err)
+{
+    int rc, i;
+
+    if (s->staged)
+        return GW_OK;
+    for (i = 0; i < 2; i++)
+        if ((rc = pg_exec(s, pg_stage_sql[i], PGRES_COMMAND_OK,
+                          "creating a staging table", err)) != GW_OK)
+            return rc;
+    s->staged = 1;
+    return GW_OK;
+}
+
+/* Walks the sorted, merged cells: the series (series[k] its first delta,
+ * ids[k] its cached id or -1), each series' slots (slots[k * PG_SLOTS +
+ * period]: the newest bucket of the period), and the cells that are no
+ * slot (hist, *nh: older buckets of the batch); sidx[i] is cell i's series.
+ * Fills the metrics arrays. Returns the number of series. */
 static size_t
-pg_build(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
-         const gw_delta_t **series, int64_t *ids, const pg_cache_t *cache)
+pg_scan(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
+        const gw_delta_t **series, int64_t *ids, pg_slot_t *slots,
+        size_t *hist, size_t *nh, const pg_cache_t *cache)
 {
     const gw_delta_t *ps = NULL, *pm = NULL;
     size_t i, ns = 0;
 
-    for (i = 0; i < PG_NARRS; i++)
-        pg_arr_open(&arr[i]);
+    *nh = 0;
     for (i = 0; i < n; i++) {
         const gw_delta_t *d = cells[i].d;
 
         if (pm == NULL || strcmp(pm->project, d->project) != 0 ||
             strcmp(pm->metric, d->metric) != 0) {
             pg_arr_str(&arr[PG_M_PROJECT], d->project);
-            pg_arr_str(&arr[PG_M_METRIC], d->metric);
-            pg_arr_i16(&arr[PG_M_KIND], (int) d->kind);
+            pg_arr_str(&arr[PG_M_PROJECT + 1], d->metric);
+            pg_arr_i16(&arr[PG_M_PROJECT + 2], (int) d->kind);
             pm = d;
         }
         if (ps == NULL || !pg_same_series(ps, d)) {
             ids[ns] = pg_cache_get(cache, d);
-            if (ids[ns] < 0) {
-                pg_arr_str(&arr[PG_S_PROJECT], d->project);
-                pg_arr_str(&arr[PG_S_METRIC], d->metric);
-                pg_arr_str(&arr[PG_S_FNAME], pg_fname(d));
-                pg_arr_str(&arr[PG_S_FVALUE], pg_fvalue(d));
-                pg_arr_i16(&arr[PG_S_SERIES], d->filter_name != NULL);
-            }
+            memset(&slots[ns * PG_SLOTS], 0, PG_SLOTS * sizeof(*slots));
             ps = d;
             series[ns++] = d;
         }
         sidx[i] = ns - 1;
-        pg_arr_i16(&arr[PG_C_PERIOD], (int) d->period);
-        pg_arr_i64(&arr[PG_C_BUCKET],
-                   d->period == GW_PERIOD_ALL ? 0 : d->bucket);
-        pg_arr_i16(&arr[PG_C_KIND], (int) d->kind);
-        pg_arr_f64(&arr[PG_C_SUM], cells[i].sum);
-        pg_arr_i64(&arr[PG_C_COUNT], cells[i].count);
-        pg_arr_f64(&arr[PG_C_TS], cells[i].ts);
+        /* Sorted by period then bucket within the series: the last cell
+         * of a period is its slot, the ones before go to the cells. */
+        if (slots[(ns - 1) * PG_SLOTS + d->period].cell != NULL)
+            hist[(*nh)++] = (size_t) (slots[(ns - 1) * PG_SLOTS + d->period]
+                                          .cell - cells);
+        slots[(ns - 1) * PG_SLOTS + d->period].cell = &cells[i];
     }
-    for (i = 0; i < PG_NARRS; i++)
-        if (i != PG_C_SID)
-            pg_arr_close(&arr[i], pg_arr_oid[i]);
     return ns;
 }
 
@@ -1058,14 +1376,14 @@ pg_row_is(const PGresult *r, int row, const gw_delta_t *d)
            pg_get_int(r, row, 5) == (d->filter_name != NULL);
 }
 
-/* Finds the id of each of the ns series not cached (ids[i] < 0): the rows
- * the insert returned (the new series, in the batch's order), then one
- * lookup of those that were there before (or that the walk did not match:
- * any order of the returned rows stays correct). */
+/* Finds the id of each series sent to pg_ins_sql (st[i] PG_SER_ASK): the
+ * rows the insert returned (PG_SER_NEW, in the batch's order), then one
+ * lookup of those that were there before (PG_SER_OLD; also any the walk
+ * did not match: any order of the returned rows stays correct). */
 static int
 pg_series_ids(pg_state_t *s, const PGresult *ins,
               const gw_delta_t *const *series, size_t ns, int64_t *ids,
-              gw_error_t *err)
+              unsigned char *st, gw_error_t *err)
 {
     pg_arr_t arr[5];
     PGresult *r = NULL;
@@ -1073,12 +1391,14 @@ pg_series_ids(pg_state_t *s, const PGresult *ins,
     int rc = GW_OK, oom = 0;
 
     for (i = 0; i < ns; i++) {
-        if (ids[i] >= 0)
-            continue; /* cached */
+        if (st[i] != PG_SER_ASK)
+            continue;
         if (j < rows && pg_row_is(ins, (int) j, series[i])) {
             ids[i] = pg_get_int(ins, (int) j, 0);
+            st[i] = PG_SER_NEW;
             j++;
         } else {
+            st[i] = PG_SER_OLD;
             ids[i] = -1;
             nmiss++;
         }
@@ -1089,7 +1409,7 @@ pg_series_ids(pg_state_t *s, const PGresult *ins,
     for (i = 0; i < 5; i++)
         pg_arr_open(&arr[i]);
     for (i = 0; i < ns; i++) {
-        if (ids[i] >= 0)
+        if (st[i] != PG_SER_OLD)
             continue;
         pg_arr_str(&arr[0], series[i]->project);
         pg_arr_str(&arr[1], series[i]->metric);
@@ -1105,8 +1425,8 @@ pg_series_ids(pg_state_t *s, const PGresult *ins,
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto out;
     }
-    rc = pg_run_as(s, pg_series_ids_sql, 5, arr, NULL, &r, PGRES_TUPLES_OK,
-                   "looking up series ids", err);
+    rc = pg_run_arr(s, pg_series_ids_sql, 5, arr, &r, PGRES_TUPLES_OK,
+                    "looking up series ids", err);
     if (rc != GW_OK)
         goto out;
     if ((size_t) PQntuples(r) != nmiss || PQnfields(r) != 1) {
@@ -1115,7 +1435,7 @@ pg_series_ids(pg_state_t *s, const PGresult *ins,
         goto out;
     }
     for (i = 0, j = 0; i < ns; i++) {
-        if (ids[i] >= 0)
+        if (st[i] != PG_SER_OLD)
             continue;
         if (PQgetisnull(r, (int) j, 0) || PQgetlength(r, (int) j, 0) != 8) {
             rc = gw_error_set(err, "postgres: series %s/%s has no id "
@@ -1132,6 +1452,76 @@ out:
     return rc;
 }
 
+/* A cell bound for gottwall_cells: its series' id and the cell. */
+typedef struct pg_hcell_s {
+    int64_t sid;
+    const pg_cell_t *cell;
+} pg_hcell_t;
+
+static int
+pg_hcell_cmp(const void *x, const void *y)
+{
+    const pg_hcell_t *a = x, *b = y;
+    int64_t ba, bb;
+
+    if (a->sid != b->sid)
+        return a->sid < b->sid ? -1 : 1;
+    if (a->cell->d->period != b->cell->d->period)
+        return a->cell->d->period < b->cell->d->period ? -1 : 1;
+    ba = pg_bucket(a->cell->d);
+    bb = pg_bucket(b->cell->d);
+    return (ba > bb) - (ba < bb);
+}
+
+static int
+pg_id_cmp(const void *x, const void *y)
+{
+    const int64_t *a = x, *b = y; /* {id, series index} */
+
+    return (a[0] > b[0]) - (a[0] < b[0]);
+}
+
+/* The slots of the updated series that pg_upd_sql found late (rows of
+ * (id, bit mask of periods)), appended to h; upd[j] is the series index
+ * of update row j. */
+static int
+pg_late(const PGresult *r, const size_t *upd, size_t nupd,
+        const int64_t *ids, const pg_slot_t *slots, pg_hcell_t *h,
+        size_t *nh, gw_error_t *err)
+{
+    int64_t *map = malloc(nupd * 2 * sizeof(*map));
+    int row, rows = PQntuples(r), p;
+    size_t j;
+
+    if (map == NULL)
+        return gw_error_set(err, "postgres storage: out of memory");
+    for (j = 0; j < nupd; j++) {
+        map[2 * j] = ids[upd[j]];
+        map[2 * j + 1] = (int64_t) upd[j];
+    }
+    qsort(map, nupd, 2 * sizeof(*map), pg_id_cmp);
+    for (row = 0; row < rows; row++) {
+        int64_t key[2] = {pg_get_int(r, row, 0), 0}, *m;
+        int64_t late = pg_get_int(r, row, 1);
+
+        m = bsearch(key, map, nupd, 2 * sizeof(*map), pg_id_cmp);
+        if (m == NULL) {
+            free(map);
+            return gw_error_set(err, "postgres: updating slots: series id "
+                                "%lld was not in the batch",
+                                (long long) key[0]);
+        }
+        for (p = 0; p < PG_SLOTS; p++)
+            if ((late >> p) & 1) {
+                h[*nh].sid = key[0];
+                h[*nh].cell = slots[(size_t) m[1] * PG_SLOTS + p].cell;
+                (*nh)++;
+            }
+    }
+    free(map);
+    return GW_OK;
+}
+
 static int
 pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
@@ -1140,10 +1530,13 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     const char *id[1];
     pg_cell_t *cells;
     PGresult *r = NULL;
-    size_t i, n = 0, ns, *sidx;
-    const gw_delta_t **series;
+    size_t i, n = 0, ns = 0, nh = 0, nask = 0, nupd = 0, *sidx = NULL;
+    size_t *hist = NULL, *upd = NULL;
+    const gw_delta_t **series = NULL;
+    pg_slot_t *slots = NULL;
+    pg_hcell_t *h = NULL;
     int64_t *ids = NULL;
-    unsigned char *fresh = NULL;
+    unsigned char *st = NULL;
     int rc, oom = 0, seen;
 
     if (batch->ndeltas == 0)
@@ -1156,33 +1549,62 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
                             "is too large", batch->ndeltas);
     if ((rc = pg_connect(s, err)) != GW_OK)
         return rc;
+    pg_sql_init();
+    if ((rc = pg_stage(s, err)) != GW_OK)
+        return rc;
+    memset(arr, 0, sizeof(arr));
     if ((cells = pg_merge(batch, &n)) == NULL)
         return gw_error_set(err, "postgres storage: out of memory");
-    memset(arr, 0, sizeof(arr));
     sidx = malloc(n * sizeof(*sidx));
     series = malloc(n * sizeof(*series));
     ids = malloc(n * sizeof(*ids));
-    fresh = malloc(n);
-    if (sidx == NULL || series == NULL || ids == NULL || fresh == NULL) {
-        free(cells);
-        cells = NULL;
-        oom = 1;
-        ns = 0;
-    } else {
-        ns = pg_build(arr, cells, n, sidx, series, ids, &s->cache);
-        for (i = 0; i < ns; i++)
-            fresh[i] = ids[i] < 0;
+    st = malloc(n);
+    slots = malloc(n * PG_SLOTS * sizeof(*slots));
+    hist = malloc(n * sizeof(*hist));
+    upd = malloc(n * sizeof(*upd));
+    h = malloc(n * sizeof(*h));
+    if (sidx == NULL || series == NULL || ids == NULL || st == NULL ||
+        slots == NULL || hist == NULL || upd == NULL || h == NULL) {
+        rc = gw_error_set(err, "postgres storage: out of memory");
+        goto out;
     }
+    for (i = PG_M_PROJECT; i < PG_M_PROJECT + 3; i++)
+        pg_arr_open(&arr[i]);
+    ns = pg_scan(arr, cells, n, sidx, series, ids, slots, hist, &nh,
+                 &s->cache);
+    pg_arr_close(&arr[PG_M_PROJECT], PG_OID_TEXT);
+    pg_arr_close(&arr[PG_M_PROJECT + 1], PG_OID_TEXT);
+    pg_arr_close(&arr[PG_M_PROJECT + 2], PG_OID_INT2);
+    /* The series not cached, for pg_ins_sql. */
+    pg_copy_open(&arr[PG_CP_NEW]);
+    for (i = 0; i < ns; i++) {
+        const gw_delta_t *d = series[i];
+
+        st[i] = ids[i] < 0 ? PG_SER_ASK : PG_SER_CACHED;
+        if (st[i] != PG_SER_ASK)
+            continue;
+        nask++;
+        pg_copy_row(&arr[PG_CP_NEW], 5 + 5 * PG_SLOTS);
+        pg_arr_str(&arr[PG_CP_NEW], d->project);
+        pg_arr_str(&arr[PG_CP_NEW], d->metric);
+        pg_arr_str(&arr[PG_CP_NEW], pg_fname(d));
+        pg_arr_str(&arr[PG_CP_NEW], pg_fvalue(d));
+        pg_arr_i16(&arr[PG_CP_NEW], d->filter_name != NULL);
+        pg_copy_slots(&arr[PG_CP_NEW], &slots[i * PG_SLOTS]);
+    }
+    pg_copy_close(&arr[PG_CP_NEW]);
     for (i = 0; i < PG_NARRS; i++)
         oom |= arr[i].oom;
     if (oom) {
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto out;
     }
+
     id[0] = batch->id ? batch->id : "";
     if ((rc = pg_exec(s, "BEGIN", PGRES_COMMAND_OK, "BEGIN", err)) != GW_OK)
         goto out;
-    rc = pg_run(s, pg_batch_sql, 1, NULL, id, &r, "storing a batch id", err);
+    rc = pg_runp(s, pg_batch_sql, 1, NULL, id, &r, PGRES_COMMAND_OK,
+                 "storing a batch id", err);
     if (rc != GW_OK)
         goto abort;
     seen = strcmp(PQcmdTuples(r), "0") == 0; /* applied before */
@@ -1192,34 +1614,105 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
         rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
         goto out;
     }
-    if (arr[PG_S_PROJECT].n > 0) {
-        rc = pg_run_as(s, pg_series_sql, 5, &arr[PG_S_PROJECT], NULL, &r,
-                       PGRES_TUPLES_OK, "storing the series", err);
+    if (nask > 0) {
+        if ((rc = pg_copy(s, "pg_temp.gottwall_stage_new", &arr[PG_CP_NEW],
+                          err)) != GW_OK)
+            goto abort;
+        rc = pg_runp(s, pg_ins_sql, 0, NULL, NULL, &r, PGRES_TUPLES_OK,
+                     "storing the series", err);
         if (rc != GW_OK)
             goto abort;
-        rc = pg_series_ids(s, r, series, ns, ids, err);
+        rc = pg_series_ids(s, r, series, ns, ids, st, err);
         PQclear(r);
         if (rc != GW_OK)
             goto abort;
     }
-    pg_arr_open(&arr[PG_C_SID]);
-    for (i = 0; i < n; i++)
-        pg_arr_i64(&arr[PG_C_SID], ids[sidx[i]]);
-    pg_arr_close(&arr[PG_C_SID], PG_OID_INT8);
-    if (arr[PG_C_SID].oom) {
+
+    /* The series that were there: spill, then update their slots. */
+    for (i = 0; i < ns; i++)
+        if (st[i] == PG_SER_CACHED || st[i] == PG_SER_OLD)
+            upd[nupd++] = i;
+    pg_sort_ids = ids; /* the storage thread's only: no other caller */
+    qsort(upd, nupd, sizeof(*upd), pg_upd_cmp);
+    pg_copy_open(&arr[PG_CP_UPD]);
+    for (i = 0; i < nupd; i++) {
+        pg_copy_row(&arr[PG_CP_UPD], 1 + 5 * PG_SLOTS);
+        pg_arr_i64(&arr[PG_CP_UPD], ids[upd[i]]);
+        pg_copy_slots(&arr[PG_CP_UPD], &slots[upd[i] * PG_SLOTS]);
+    }
+    pg_copy_close(&arr[PG_CP_UPD]);
+    if (arr[PG_CP_UPD].oom) {
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto abort;
     }
-    if ((rc = pg_run(s, pg_cells_sql, 7, &arr[PG_C_SID], NULL, NULL,
-                     "storing a batch", err)) != GW_OK ||
-        (rc = pg_run(s, pg_metrics_sql, 3, &arr[PG_M_PROJECT], NULL, NULL,
-                     "storing the metrics", err)) != GW_OK)
+    for (i = 0; i < nh; i++) {
+        h[i].sid = ids[sidx[hist[i]]];
+        h[i].cell = &cells[hist[i]];
+    }
+    if (nupd > 0) {
+        if ((rc = pg_copy(s, "pg_temp.gottwall_stage_upd", &arr[PG_CP_UPD],
+                          err)) != GW_OK)
+            goto abort;
+        /* A batch's series are few next to the table: look each one up in
+         * the primary key (in id order) rather than read the whole key
+         * for a merge or hash join. For this transaction only. */
+        if ((rc = pg_exec(s, "SET LOCAL enable_mergejoin = off",
+                          PGRES_COMMAND_OK, "planning", err)) != GW_OK ||
+            (rc = pg_exec(s, "SET LOCAL enable_hashjoin = off",
+                          PGRES_COMMAND_OK, "planning", err)) != GW_OK)
+            goto abort;
+        rc = pg_runp(s, pg_spill_sql, 0, NULL, NULL, NULL, PGRES_COMMAND_OK,
+                     "moving cells out of the slots", err);
+        if (rc != GW_OK)
+            goto abort;
+        rc = pg_runp(s, pg_upd_sql, 0, NULL, NULL, &r, PGRES_TUPLES_OK,
+                     "updating the slots", err);
+        if (rc != GW_OK)
+            goto abort;
+        rc = pg_late(r, upd, nupd, ids, slots, h, &nh, err);
+        PQclear(r);
+        if (rc != GW_OK)
+            goto abort;
+    }
+
+    /* The cells that are no slot. */
+    if (nh > 0) {
+        qsort(h, nh, sizeof(*h), pg_hcell_cmp);
+        for (i = 0; i < 7; i++)
+            pg_arr_open(&arr[PG_H_SID + i]);
+        for (i = 0; i < nh; i++) {
+            const pg_cell_t *c = h[i].cell;
+
+            pg_arr_i64(&arr[PG_H_SID], h[i].sid);
+            pg_arr_i16(&arr[PG_H_SID + 1], (int) c->d->period);
+            pg_arr_i64(&arr[PG_H_SID + 2], pg_bucket(c->d));
+            pg_arr_i16(&arr[PG_H_SID + 3], (int) c->d->kind);
+            pg_arr_f64(&arr[PG_H_SID + 4], c->sum);
+            pg_arr_i64(&arr[PG_H_SID + 5], c->count);
+            pg_arr_f64(&arr[PG_H_SID + 6], c->ts);
+        }
+        for (i = 0; i < 7; i++) {
+            pg_arr_close(&arr[PG_H_SID + i], pg_cell_oid[i]);
+            oom |= arr[PG_H_SID + i].oom;
+        }
+        if (oom) {
+            rc = gw_error_set(err, "postgres storage: out of memory");
+            goto abort;
+        }
+        rc = pg_run_arr(s, pg_cells_sql, 7, &arr[PG_H_SID], NULL,
+                        PGRES_COMMAND_OK, "storing a batch", err);
+        if (rc != GW_OK)
+            goto abort;
+    }
+    rc = pg_run_arr(s, pg_metrics_sql, 3, &arr[PG_M_PROJECT], NULL,
+                    PGRES_COMMAND_OK, "storing the metrics", err);
+    if (rc != GW_OK)
         goto abort;
     rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
     if (rc == GW_OK) {
         /* Only committed ids: a rolled-back insert's ids do not exist. */
         for (i = 0; i < ns; i++)
-            if (fresh[i])
+            if (st[i] == PG_SER_NEW || st[i] == PG_SER_OLD)
                 pg_cache_put(&s->cache, series[i], ids[i]);
         pg_prune(s);
     }
@@ -1235,11 +1728,40 @@ out:
     free(sidx);
     free(series);
     free(ids);
-    free(fresh);
+    free(st);
+    free(slots);
+    free(hist);
+    free(upd);
+    free(h);
     return rc;
 }
 
 /* ---- reads ---- */
+
+/* A point of a series: its gottwall_cells row and its slot (the same
+ * bucket in both only after a migration from version 2 or when a delta
+ * came late) add up as one cell that took the slot's deltas last. */
+static void
+pg_point_add(gw_point_t *to, const gw_point_t *slot, int kind)
+{
+    if (kind == GW_KIND_GAUGE) {
+        if (slot->ts >= to->ts)
+            to->sum = slot->sum;
+    } else {
+        to->sum += slot->sum;
+    }
+    to->count += slot->count;
+    to->ts = fmax(to->ts, slot->ts);
+}
+
+static void
+pg_point(const PGresult *r, int row, gw_point_t *p)
+{
+    p->bucket = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+    p->sum = strtod(PQgetvalue(r, row, 3), NULL);
+    p->count = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+    p->ts = strtod(PQgetvalue(r, row, 5), NULL);
+}
 
 static int
 pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
@@ -1249,7 +1771,8 @@ pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
     char series[4], period[4], from[32], to[32];
     const char *params[8];
     PGresult *r;
-    int rc, i, rows;
+    gw_point_t slot;
+    int rc, i, rows, slot_row = -1, slot_kind = 0, merged = 0;
 
     if ((unsigned) q->period >= GW_PERIOD_COUNT)
         return gw_error_set(err, "unknown period %d", (int) q->period);
@@ -1257,6 +1780,7 @@ pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
         return gw_error_set(err, "a filter name needs a value");
     if ((rc = pg_connect(s, err)) != GW_OK)
         return rc;
+    pg_sql_init();
     snprintf(series, sizeof(series), "%d", q->filter_name != NULL);
     snprintf(period, sizeof(period), "%d", (int) q->period);
     snprintf(from, sizeof(from), "%lld", (long long) q->from);
@@ -1272,15 +1796,26 @@ pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
     r = PQexecParams(s->conn, pg_query_sql, 8, NULL, params, NULL, NULL, 0);
     rc = pg_check(s, r, PGRES_TUPLES_OK, "query", err);
     rows = rc == GW_OK ? PQntuples(r) : 0;
+    for (i = 0; i < rows; i++)
+        if (strcmp(PQgetvalue(r, i, 0), "1") == 0) {
+            slot_row = i;
+            pg_point(r, i, &slot);
+            slot_kind = atoi(PQgetvalue(r, i, 2));
+        }
     for (i = 0; i < rows; i++) {
         gw_point_t p;
 
-        p.bucket = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        p.sum = strtod(PQgetvalue(r, i, 1), NULL);
-        p.count = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        p.ts = strtod(PQgetvalue(r, i, 3), NULL);
+        if (i == slot_row)
+            continue;
+        pg_point(r, i, &p);
+        if (slot_row >= 0 && !merged && p.bucket == slot.bucket) {
+            pg_point_add(&p, &slot, slot_kind);
+            merged = 1;
+        }
         emit(arg, &p);
     }
+    if (slot_row >= 0 && !merged)
+        emit(arg, &slot);
     PQclear(r);
     return rc;
 }
