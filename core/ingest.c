@@ -55,7 +55,8 @@ struct gw__ingest_s {
     gw__pevent_t *pev;
     size_t cappev;
     size_t *added; /* events whose metric step 2 recorded */
-    size_t capadded;
+    size_t *rest;  /* events step 2 could not settle from the table */
+    size_t capadded; /* of both */
     size_t *sizes; /* bytes of each batch element, when needed */
     size_t capsizes;
     int fast;      /* try gw__event_parse_fast first */
@@ -64,6 +65,7 @@ struct gw__ingest_s {
      * loop asks about metrics its own map (then a cache) does not hold. */
     gw__ingest_t *shared;
     unsigned seen_gen;   /* the registry's gen when the cache was last right */
+    unsigned table_gen;  /* the registry's (or own) gen when table began */
     /* As a registry: mu guards kinds and projs; gen counts set_kind calls
      * that may have changed a kind a cache holds. */
     pthread_mutex_t mu;
@@ -137,6 +139,7 @@ gw__ingest_free(gw__ingest_t *ing)
     gw__arena_free(&ing->parse.scratch);
     free(ing->pev);
     free(ing->added);
+    free(ing->rest);
     free(ing->sizes);
     pthread_mutex_destroy(&ing->mu);
     free(ing);
@@ -411,28 +414,22 @@ undo:
     return GW_ERR;
 }
 
-/* Step 2 with a registry: the cache answers for metrics it holds; the
- * others are recorded in the registry under its lock (all or none), then
- * cached with the kind the registry agreed to. */
+/* Step 2 with a registry for the events pev[idx[0..n)]: the cache answers
+ * for metrics it holds; the others are recorded in the registry under its
+ * lock (all or none), then cached with the kind the registry agreed to. */
 static int
-admit_shared(gw__ingest_t *ing, size_t n, gw__reject_t *reject,
-             gw_error_t *err, size_t *failed)
+admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
+             gw__reject_t *reject, gw_error_t *err, size_t *failed)
 {
     gw__ingest_t *reg = ing->shared;
     size_t i, k, nmiss = 0, proj, slot;
-    unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
     gw__pevent_t *e;
     uint64_t h;
     int rc;
 
-    if (gen != ing->seen_gen) {
-        kinds_clear(ing);
-        ing->seen_gen = gen;
-    }
-    for (i = 0; i < n; i++) {
+    for (k = 0; k < n; k++) {
+        i = idx[k];
         e = &ing->pev[i];
-        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
-                             e->name.n);
         proj = proj_get(ing, e->project.s, e->project.n);
         h = gw__hash_mix(e->pm_hash);
         slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
@@ -449,9 +446,10 @@ admit_shared(gw__ingest_t *ing, size_t n, gw__reject_t *reject,
     if (nmiss == 0)
         return GW_OK;
     pthread_mutex_lock(&reg->mu);
-    if (reg->capadded < n) {
-        reg->capadded = n;
-        reg->added = gw__xrealloc(reg->added, n * sizeof(*reg->added));
+    if (reg->capadded < ing->capadded) {
+        reg->capadded = ing->capadded;
+        reg->added = gw__xrealloc(reg->added,
+                                  reg->capadded * sizeof(*reg->added));
     }
     /* The registry reads the events through its own pev: lend ours. */
     reg->pev = ing->pev;
@@ -472,26 +470,63 @@ admit_shared(gw__ingest_t *ing, size_t n, gw__reject_t *reject,
     return GW_OK;
 }
 
-/* Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. */
+static inline int64_t
+event_minute(const gw__pevent_t *e)
+{
+    int64_t sec = (int64_t) e->ts; /* ts >= 0: truncation is floor */
+
+    return sec - sec % 60;
+}
+
+/*
+ * Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. An event
+ * whose group (project, metric, minute) is in the current table already
+ * has its metric's kind there: if it fits, neither the known-metrics map
+ * nor the registry is asked, and step 3 adds to that group directly. That
+ * holds while no gw__ingest_set_kind came after the table was started
+ * (table_gen).
+ */
 static int
 admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
       size_t *failed)
 {
-    size_t i;
+    gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+    unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
+    int lookup = ing->table != NULL && ing->table_gen == gen;
+    size_t i, nrest = 0;
     gw__pevent_t *e;
+    gw_kind_t kind;
+    long gi;
 
     if (ing->capadded < n) {
         ing->capadded = n;
         ing->added = gw__xrealloc(ing->added, n * sizeof(*ing->added));
+        ing->rest = gw__xrealloc(ing->rest, n * sizeof(*ing->rest));
     }
-    if (ing->shared != NULL)
-        return admit_shared(ing, n, reject, err, failed);
+    if (ing->shared != NULL && gen != ing->seen_gen) {
+        kinds_clear(ing);
+        ing->seen_gen = gen;
+    }
     for (i = 0; i < n; i++) {
         e = &ing->pev[i];
         e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
                              e->name.n);
+        e->group = -1;
+        if (lookup) {
+            gi = gw__table_find(ing->table, e->pm_hash, e->project, e->name,
+                                event_minute(e), &kind);
+            if (gi >= 0 && kind == gw__action_kind(e->action)) {
+                e->group = gi;
+                continue;
+            }
+        }
+        ing->rest[nrest++] = i;
     }
-    return record(ing, NULL, n, reject, err, failed);
+    if (nrest == 0)
+        return GW_OK;
+    if (ing->shared != NULL)
+        return admit_shared(ing, ing->rest, nrest, reject, err, failed);
+    return record(ing, ing->rest, nrest, reject, err, failed);
 }
 
 /* Step 3 for pev[0..n). */
@@ -499,20 +534,26 @@ static void
 apply(gw__ingest_t *ing, size_t n)
 {
     const gw__pevent_t *e;
-    int64_t sec, minute;
     double sum;
     size_t i;
 
-    if (ing->table == NULL)
+    if (ing->table == NULL) {
+        gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+
         ing->table = gw__table_new(ing->hint_groups, ing->hint_filters);
+        ing->table_gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
+    }
     for (i = 0; i < n; i++) {
         e = &ing->pev[i];
-        sec = (int64_t) e->ts; /* ts >= 0: truncation is floor */
-        minute = sec - sec % 60;
         sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
-        gw__table_add(ing->table, e->pm_hash, e->project, e->name, minute,
-                      gw__action_kind(e->action), sum, e->ts,
-                      e->nf ? &ing->parse.pf[e->f0] : NULL, e->nf);
+        if (e->group >= 0)
+            gw__table_add_to(ing->table, (size_t) e->group, sum, e->ts,
+                             e->nf ? &ing->parse.pf[e->f0] : NULL, e->nf);
+        else
+            gw__table_add(ing->table, e->pm_hash, e->project, e->name,
+                          event_minute(e), gw__action_kind(e->action), sum,
+                          e->ts, e->nf ? &ing->parse.pf[e->f0] : NULL,
+                          e->nf);
     }
 }
 
@@ -530,6 +571,7 @@ request_start(gw__ingest_t *ing, const char *project,
               gw_action_t default_action, size_t n)
 {
     ing->parse.project = project;
+    ing->parse.project_len = project != NULL ? strlen(project) : 0;
     ing->parse.default_action = default_action;
     ing->parse.npf = 0;
     gw__arena_reset(&ing->parse.scratch);

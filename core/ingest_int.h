@@ -138,6 +138,7 @@ typedef struct gw__pevent_s {
     gw__str_t project; /* the event's, or the authenticated project */
     gw__str_t name;
     uint64_t pm_hash;  /* of (project, name): filled in by ingest.c */
+    long group;        /* its group in the current table, or -1: ingest.c */
     gw_action_t action; /* never GW_ACTION_DEFAULT */
     double ts;
     double value;
@@ -150,6 +151,7 @@ typedef struct gw__parse_s {
     const gw__limits_t *limits;
     double (*now_fn)(void);
     const char *project;        /* the authenticated project */
+    size_t project_len;         /* strlen(project) */
     gw_action_t default_action; /* for events without "a" */
     gw__pfilter_t *pf;
     size_t npf, cappf;
@@ -224,5 +226,15 @@ void gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
                    gw__str_t metric, int64_t minute, gw_kind_t kind,
                    double sum, double ts, const gw__pfilter_t *filters,
                    size_t nfilters);
+
+/* The index of the group (project, metric, minute) in t and its kind in
+ * *kind, or -1 if t has none; pm_hash as for gw__table_add. */
+long gw__table_find(const gw__table_t *t, uint64_t pm_hash,
+                    gw__str_t project, gw__str_t metric, int64_t minute,
+                    gw_kind_t *kind);
+
+/* gw__table_add to a group gw__table_find found (groups never move). */
+void gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
+                      const gw__pfilter_t *filters, size_t nfilters);
 
 #endif /* GW_CORE_INGEST_INT_H */

@@ -436,24 +436,63 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
     return c;
 }
 
+static inline uint64_t
+group_hash(uint64_t pm_hash, int64_t minute)
+{
+    return gw__hash_mix(pm_hash ^
+                        ((uint64_t) minute * UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+long
+gw__table_find(const gw__table_t *t, uint64_t pm_hash, gw__str_t project,
+               gw__str_t metric, int64_t minute, gw_kind_t *kind)
+{
+    uint64_t h = group_hash(pm_hash, minute), s;
+    const gw__group_t *g;
+    size_t j;
+
+    for (j = (size_t) h & t->gmask; (s = t->gslots[j]) != 0;
+         j = (j + 1) & t->gmask) {
+        if (!SLOT_HASH_MATCH(s, h))
+            continue;
+        g = &t->groups[SLOT_INDEX(s)];
+        if (g->hash == h && g->minute == minute && g->mlen == metric.n &&
+            g->plen == project.n &&
+            gw__mem_eq(g->metric, metric.s, metric.n) &&
+            gw__mem_eq(g->project, project.s, project.n)) {
+            *kind = g->cell.kind;
+            return (long) SLOT_INDEX(s);
+        }
+    }
+    return -1;
+}
+
+void
+gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
+                 const gw__pfilter_t *filters, size_t nfilters)
+{
+    gw__group_t *g = &t->groups[group];
+    gw_kind_t kind = g->cell.kind;
+    size_t i;
+
+    cell_add(&g->cell, sum, ts);
+    for (i = 0; i < nfilters; i++)
+        cell_add(&table_fcell(t, (uint32_t) group, &filters[i], kind)->cell,
+                 sum, ts);
+    t->events++;
+}
+
 void
 gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
               gw__str_t metric, int64_t minute, gw_kind_t kind, double sum,
               double ts, const gw__pfilter_t *filters, size_t nfilters)
 {
-    uint64_t h;
     gw__group_t *g;
-    uint32_t gi;
-    size_t i;
 
-    h = gw__hash_mix(pm_hash ^
-                     ((uint64_t) minute * UINT64_C(0x9e3779b97f4a7c15)));
-    g = table_group(t, h, project, metric, minute, kind);
-    cell_add(&g->cell, sum, ts);
-    gi = (uint32_t) (g - t->groups);
-    for (i = 0; i < nfilters; i++)
-        cell_add(&table_fcell(t, gi, &filters[i], kind)->cell, sum, ts);
-    t->events++;
+    g = table_group(t, group_hash(pm_hash, minute), project, metric, minute,
+                    kind);
+    gw__table_add_to(t, (size_t) (g - t->groups), sum, ts, filters,
+                     nfilters);
 }
 
 /* ---- the batch ------------------------------------------------------ */
