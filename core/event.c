@@ -574,7 +574,7 @@ gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
         return fail(reject, GW__REJECT_INVALID);
     } else {
         out->project.s = ctx->project;
-        out->project.n = strlen(ctx->project);
+        out->project.n = ctx->project_len;
     }
 
     /* n / name */
@@ -679,7 +679,7 @@ gw__event_parse_struct(gw__parse_t *ctx, const gw_event_t *ev,
         return fail(reject, GW__REJECT_INVALID);
     } else {
         out->project.s = ctx->project;
-        out->project.n = strlen(ctx->project);
+        out->project.n = ctx->project_len;
     }
 
     if (ev->name == NULL) {
@@ -845,6 +845,28 @@ fp_string(fp_t *c, gw__str_t *out)
     unsigned char ch;
 
     for (;;) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Eight bytes at a time while eight are left: a byte is flagged
+         * when it is '"' or '\\' (a zero after XOR), below 0x20 or 0x80 and
+         * up. Borrows can flag bytes only after a flagged one, so the
+         * lowest flag is the first stop byte. */
+        while (i + 8 <= len) {
+            uint64_t w, q, b, m;
+
+            memcpy(&w, s + i, 8);
+            q = w ^ UINT64_C(0x2222222222222222);
+            b = w ^ UINT64_C(0x5c5c5c5c5c5c5c5c);
+            m = ((q - UINT64_C(0x0101010101010101)) & ~q) |
+                ((b - UINT64_C(0x0101010101010101)) & ~b) |
+                ((w - UINT64_C(0x2020202020202020)) & ~w) | w;
+            m &= UINT64_C(0x8080808080808080);
+            if (m != 0) {
+                i += (size_t) __builtin_ctzll(m) >> 3;
+                break;
+            }
+            i += 8;
+        }
+#endif
         while (i < len && !fp_stop[s[i]])
             i++;
         if (i >= len)
@@ -1195,14 +1217,37 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
         c.i++;
     } else {
         for (;;) {
-            if (c.i >= c.len || s[c.i] != '"' || fp_string(&c, &key) != GW_OK)
-                return GW_AGAIN;
+            /* The usual keys written compactly ("n":, "ts":) in one
+             * comparison; anything else the long way. */
+            i = -1;
+            if (c.i + 4 <= c.len && s[c.i] == '"' && s[c.i + 2] == '"' &&
+                s[c.i + 3] == ':') {
+                switch (s[c.i + 1]) {
+                case 'a': i = K_A; break;
+                case 'n': i = K_N; break;
+                case 'v': i = K_V; break;
+                case 'f': i = K_F; break;
+                case 'p': i = K_P; break;
+                }
+                if (i >= 0)
+                    c.i += 4;
+            } else if (c.i + 5 <= c.len && s[c.i] == '"' &&
+                       s[c.i + 1] == 't' && s[c.i + 2] == 's' &&
+                       s[c.i + 3] == '"' && s[c.i + 4] == ':') {
+                i = K_TS;
+                c.i += 5;
+            }
+            if (i < 0) {
+                if (c.i >= c.len || s[c.i] != '"' ||
+                    fp_string(&c, &key) != GW_OK)
+                    return GW_AGAIN;
+                fp_ws(&c);
+                if (c.i >= c.len || s[c.i] != ':')
+                    return GW_AGAIN;
+                c.i++;
+                i = key_index(key.s, key.n);
+            }
             fp_ws(&c);
-            if (c.i >= c.len || s[c.i] != ':')
-                return GW_AGAIN;
-            c.i++;
-            fp_ws(&c);
-            i = key_index(key.s, key.n);
             if ((i == K_F || i == K_FILTERS) && c.i < c.len && s[c.i] == '{') {
                 /* The filters, read in the same pass. Only one object of
                  * the two keys may be given here: the one picked below,
@@ -1246,7 +1291,7 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
     if (ctx->project == NULL)
         return GW_AGAIN;
     out->project.s = ctx->project;
-    out->project.n = strlen(ctx->project);
+    out->project.n = ctx->project_len;
     i = fp_pick(slot, K_P, K_PROJECT);
     if (i >= 0 && (slot[i].type != T_STR || !str_eq(slot[i].str, out->project)))
         return GW_AGAIN;
