@@ -87,6 +87,9 @@ with PostgresServer() as pg:
         " 'gottwall_series'::regclass AND attnum > 6 AND NOT attisdropped"),
         ",".join("b%d:bigint,k%d:smallint,s%d:double precision,c%d:bigint,"
                  "t%d:double precision" % ((p,) * 5) for p in range(7)) + "\n")
+    check("series fillfactor", pg.sql(
+        "SELECT reloptions FROM pg_class WHERE relname = 'gottwall_series'"),
+        "{fillfactor=45}\n")
     # A minute bucket that moved on: the older one went to gottwall_cells,
     # the newer is the slot (test_counter_sums: T0 and T0 + 60).
     check("cells moved out of a slot", pg.sql(

@@ -33,6 +33,8 @@
 
 /* ---- schema ---- */
 
+#define PG_SLOTS 7 /* slots per series row (schema 3): one per period */
+
 #define PG_SCHEMA_LOCK "7236521983416270849" /* pg_advisory_xact_lock key */
 
 /* Migrations, in order; migration i brings the schema to version i + 1.
@@ -136,8 +138,11 @@ static const char *const pg_migration_3[] = {
     "ALTER TABLE gottwall_series" PG_SLOT_COLS(0) "," PG_SLOT_COLS(1) ","
     PG_SLOT_COLS(2) "," PG_SLOT_COLS(3) "," PG_SLOT_COLS(4) ","
     PG_SLOT_COLS(5) "," PG_SLOT_COLS(6),
-    /* Room on each page for the next version of a row (HOT updates). */
-    "ALTER TABLE gottwall_series SET (fillfactor = 70)",
+    /* Room on each page for the next version of every row: a flush updates
+     * each row of its series once, and the versions the flush before left
+     * are pruned when the page is next read, so at 45 every update stays on
+     * its page (HOT: no index entry; at 70 only about half did). */
+    "ALTER TABLE gottwall_series SET (fillfactor = 45)",
     NULL};
 
 static const char *const *const pg_migrations[] = {
@@ -145,8 +150,6 @@ static const char *const *const pg_migrations[] = {
 #define PG_SCHEMA_VERSION                                                     \
     ((int) (sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
-/* Slots per series row: one per period. */
-#define PG_SLOTS 7
 typedef char pg_slots_match_periods[GW_PERIOD_COUNT == PG_SLOTS ? 1 : -1];
 
 /*
@@ -297,10 +300,11 @@ pg_sql_init(void)
         pg_cat(&b, ", s.b%d, s.k%d, s.s%d, s.c%d, s.t%d, u.b%d AS u%d", p, p,
                p, p, p, p, p);
     pg_cat(&b, " FROM gottwall_series s JOIN pg_temp.gottwall_stage_upd u"
-           " ON s.id = u.id WHERE");
+           " ON s.id = u.id WHERE u.ck AND (");
     for (p = 0; p < PG_SLOTS; p++)
-        pg_cat(&b, "%s u.b%d > s.b%d OR (s.b%d IS NULL AND u.b%d IS NOT NULL)",
-               p ? " OR" : "", p, p, p, p);
+        pg_cat(&b, "%su.b%d > s.b%d OR (s.b%d IS NULL AND u.b%d IS NOT NULL)",
+               p ? " OR " : "", p, p, p, p);
+    pg_cat(&b, ")");
     pg_cat(&b, " ORDER BY s.id FOR NO KEY UPDATE OF s)"
            " INSERT INTO gottwall_cells AS c (series_id, period, bucket, kind,"
            " sum, count, ts)"
@@ -346,7 +350,7 @@ pg_sql_init(void)
 
         b.p = pg_stage_sql[p], b.size = sizeof(pg_stage_sql[p]), b.len = 0;
         pg_cat(&b, "CREATE TEMP TABLE IF NOT EXISTS gottwall_stage_%s (%s",
-               p ? "upd" : "new", p ? "id bigint" : "project text,"
+               p ? "upd" : "new", p ? "id bigint, ck boolean" : "project text,"
                " metric text, filter_name text, filter_value text,"
                " series smallint");
         for (q = 0; q < PG_SLOTS; q++)
@@ -376,9 +380,11 @@ pg_sql_init(void)
 
 /* ---- state ---- */
 
-/* Series ids this connection has seen committed: series name -> id. A
- * flush looks its series up here first and sends only the others to the
- * database. Dropped with the connection (a restored database may have
+/* Series ids this connection has seen committed: series name -> id, and
+ * the buckets its slots had reached (slots never go back, so a batch whose
+ * buckets are all at or before them moves no cell out: pg_spill_sql skips
+ * the series). A flush looks its series up here first and sends only the
+ * others to the insert. Dropped with the connection (a restored database may have
  * other ids), and when it reaches PG_CACHE_MAX entries. */
 typedef struct pg_cache_s {
     char *keys; /* the names, back to back */
@@ -386,11 +392,14 @@ typedef struct pg_cache_s {
     size_t *off; /* per slot: offset in keys, SIZE_MAX when empty */
     size_t *len;
     int64_t *id;
+    uint32_t *kb; /* per slot, PG_SLOTS buckets the series' slots are at or
+                   * after (PG_KB_UNKNOWN: not known) */
     size_t slots;
     size_t n;
 } pg_cache_t;
 
 #define PG_CACHE_MAX 1000000
+#define PG_KB_UNKNOWN UINT32_MAX
 
 typedef struct pg_state_s {
     const gw_ctx_t *ctx;
@@ -475,6 +484,7 @@ pg_cache_free(pg_cache_t *c)
     free(c->off);
     free(c->len);
     free(c->id);
+    free(c->kb);
     memset(c, 0, sizeof(*c));
 }
 
@@ -514,22 +524,29 @@ pg_cache_slot(const pg_cache_t *c, const char *key, size_t len)
     return i;
 }
 
-/* d's series id, or -1 when not cached. */
+/* d's series id, or -1 when not cached; its PG_SLOTS buckets in kb. */
 static int64_t
-pg_cache_get(const pg_cache_t *c, const gw_delta_t *d)
+pg_cache_get(const pg_cache_t *c, const gw_delta_t *d, uint32_t *kb)
 {
     char key[4096];
     size_t len = pg_cache_key(key, sizeof(key), d), i;
 
+    for (i = 0; i < PG_SLOTS; i++)
+        kb[i] = PG_KB_UNKNOWN;
     if (len == 0 || c->n == 0)
         return -1;
     i = pg_cache_slot(c, key, len);
-    return c->off[i] == SIZE_MAX ? -1 : c->id[i];
+    if (c->off[i] == SIZE_MAX)
+        return -1;
+    memcpy(kb, &c->kb[i * PG_SLOTS], PG_SLOTS * sizeof(*kb));
+    return c->id[i];
 }
 
-/* Remembers d's series id (quietly nothing when out of memory). */
+/* Remembers d's series id and buckets (quietly nothing when out of
+ * memory). */
 static void
-pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id)
+pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id,
+             const uint32_t *kb)
 {
     char key[4096];
     size_t len = pg_cache_key(key, sizeof(key), d), i;
@@ -547,10 +564,12 @@ pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id)
         g.off = malloc(g.slots * sizeof(*g.off));
         g.len = malloc(g.slots * sizeof(*g.len));
         g.id = malloc(g.slots * sizeof(*g.id));
-        if (g.off == NULL || g.len == NULL || g.id == NULL) {
+        g.kb = malloc(g.slots * PG_SLOTS * sizeof(*g.kb));
+        if (g.off == NULL || g.len == NULL || g.id == NULL || g.kb == NULL) {
             free(g.off);
             free(g.len);
             free(g.id);
+            free(g.kb);
             return;
         }
         for (j = 0; j < g.slots; j++)
@@ -566,15 +585,19 @@ pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id)
             g.off[i] = c->off[j];
             g.len[i] = c->len[j];
             g.id[i] = c->id[j];
+            memcpy(&g.kb[i * PG_SLOTS], &c->kb[j * PG_SLOTS],
+                   PG_SLOTS * sizeof(*g.kb));
         }
         free(c->off);
         free(c->len);
         free(c->id);
+        free(c->kb);
         *c = g;
     }
     i = pg_cache_slot(c, key, len);
     if (c->off[i] != SIZE_MAX) {
         c->id[i] = id;
+        memcpy(&c->kb[i * PG_SLOTS], kb, PG_SLOTS * sizeof(*kb));
         return;
     }
     if (c->klen + len > c->kcap) {
@@ -592,6 +615,7 @@ pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id)
     c->off[i] = c->klen;
     c->len[i] = len;
     c->id[i] = id;
+    memcpy(&c->kb[i * PG_SLOTS], kb, PG_SLOTS * sizeof(*kb));
     c->klen += len;
     c->n++;
 }
@@ -1302,6 +1326,29 @@ pg_stage(pg_state_t *s, gw_error_t *err)
     return GW_OK;
 }
 
+/* A bucket as the cache keeps it. */
+static uint32_t
+pg_kb(int64_t bucket)
+{
+    return bucket >= 0 && bucket < PG_KB_UNKNOWN ? (uint32_t) bucket
+                                                 : PG_KB_UNKNOWN;
+}
+
+/* Whether a slot of a series that was there may move on (so pg_spill_sql
+ * must look at it): one of the batch's buckets is after the one the cache
+ * knows the slot reached, or the cache does not know. */
+static unsigned char
+pg_may_spill(const pg_slot_t *sl, const uint32_t *kb)
+{
+    int p;
+
+    for (p = 0; p < PG_SLOTS; p++)
+        if (sl[p].cell != NULL &&
+            (kb[p] == PG_KB_UNKNOWN || pg_bucket(sl[p].cell->d) > kb[p]))
+            return 1;
+    return 0;
+}
+
 /* Walks the sorted, merged cells: the series (series[k] its first delta,
  * ids[k] its cached id or -1), each series' slots (slots[k * PG_SLOTS +
  * period]: the newest bucket of the period), and the cells that are no
@@ -1309,8 +1356,8 @@ pg_stage(pg_state_t *s, gw_error_t *err)
  * Fills the metrics arrays. Returns the number of series. */
 static size_t
 pg_scan(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
-        const gw_delta_t **series, int64_t *ids, pg_slot_t *slots,
-        size_t *hist, size_t *nh, const pg_cache_t *cache)
+        const gw_delta_t **series, int64_t *ids, uint32_t *kb,
+        pg_slot_t *slots, size_t *hist, size_t *nh, const pg_cache_t *cache)
 {
     const gw_delta_t *ps = NULL, *pm = NULL;
     size_t i, ns = 0;
@@ -1327,7 +1374,7 @@ pg_scan(pg_arr_t *arr, const pg_cell_t *cells, size_t n, size_t *sidx,
             pm = d;
         }
         if (ps == NULL || !pg_same_series(ps, d)) {
-            ids[ns] = pg_cache_get(cache, d);
+            ids[ns] = pg_cache_get(cache, d, &kb[ns * PG_SLOTS]);
             memset(&slots[ns * PG_SLOTS], 0, PG_SLOTS * sizeof(*slots));
             ps = d;
             series[ns++] = d;
@@ -1536,8 +1583,9 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     pg_slot_t *slots = NULL;
     pg_hcell_t *h = NULL;
     int64_t *ids = NULL;
+    uint32_t *kb = NULL;
     unsigned char *st = NULL;
-    int rc, oom = 0, seen;
+    int rc, oom = 0, seen, check = 0, k;
 
     if (batch->ndeltas == 0)
         return GW_OK;
@@ -1563,14 +1611,16 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     hist = malloc(n * sizeof(*hist));
     upd = malloc(n * sizeof(*upd));
     h = malloc(n * sizeof(*h));
+    kb = malloc(n * PG_SLOTS * sizeof(*kb));
     if (sidx == NULL || series == NULL || ids == NULL || st == NULL ||
-        slots == NULL || hist == NULL || upd == NULL || h == NULL) {
+        slots == NULL || hist == NULL || upd == NULL || h == NULL ||
+        kb == NULL) {
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto out;
     }
     for (i = PG_M_PROJECT; i < PG_M_PROJECT + 3; i++)
         pg_arr_open(&arr[i]);
-    ns = pg_scan(arr, cells, n, sidx, series, ids, slots, hist, &nh,
+    ns = pg_scan(arr, cells, n, sidx, series, ids, kb, slots, hist, &nh,
                  &s->cache);
     pg_arr_close(&arr[PG_M_PROJECT], PG_OID_TEXT);
     pg_arr_close(&arr[PG_M_PROJECT + 1], PG_OID_TEXT);
@@ -1636,8 +1686,13 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     qsort(upd, nupd, sizeof(*upd), pg_upd_cmp);
     pg_copy_open(&arr[PG_CP_UPD]);
     for (i = 0; i < nupd; i++) {
-        pg_copy_row(&arr[PG_CP_UPD], 1 + 5 * PG_SLOTS);
+        unsigned char ck = pg_may_spill(&slots[upd[i] * PG_SLOTS],
+                                        &kb[upd[i] * PG_SLOTS]);
+
+        check |= ck;
+        pg_copy_row(&arr[PG_CP_UPD], 2 + 5 * PG_SLOTS);
         pg_arr_i64(&arr[PG_CP_UPD], ids[upd[i]]);
+        pg_arr_elem(&arr[PG_CP_UPD], &ck, 1);
         pg_copy_slots(&arr[PG_CP_UPD], &slots[upd[i] * PG_SLOTS]);
     }
     pg_copy_close(&arr[PG_CP_UPD]);
@@ -1661,8 +1716,10 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
             (rc = pg_exec(s, "SET LOCAL enable_hashjoin = off",
                           PGRES_COMMAND_OK, "planning", err)) != GW_OK)
             goto abort;
-        rc = pg_runp(s, pg_spill_sql, 0, NULL, NULL, NULL, PGRES_COMMAND_OK,
-                     "moving cells out of the slots", err);
+        if (check)
+            rc = pg_runp(s, pg_spill_sql, 0, NULL, NULL, NULL,
+                         PGRES_COMMAND_OK, "moving cells out of the slots",
+                         err);
         if (rc != GW_OK)
             goto abort;
         rc = pg_runp(s, pg_upd_sql, 0, NULL, NULL, &r, PGRES_TUPLES_OK,
@@ -1711,9 +1768,16 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
     if (rc == GW_OK) {
         /* Only committed ids: a rolled-back insert's ids do not exist. */
-        for (i = 0; i < ns; i++)
-            if (st[i] == PG_SER_NEW || st[i] == PG_SER_OLD)
-                pg_cache_put(&s->cache, series[i], ids[i]);
+        for (i = 0; i < ns; i++) {
+            /* Committed: each slot is now at or after the batch's. */
+            for (k = 0; k < PG_SLOTS; k++) {
+                const pg_cell_t *c = slots[i * PG_SLOTS + k].cell;
+
+                if (c != NULL)
+                    kb[i * PG_SLOTS + k] = pg_kb(pg_bucket(c->d));
+            }
+            pg_cache_put(&s->cache, series[i], ids[i], &kb[i * PG_SLOTS]);
+        }
         pg_prune(s);
     }
     goto out;
@@ -1733,6 +1797,7 @@ out:
     free(hist);
     free(upd);
     free(h);
+    free(kb);
     return rc;
 }
 
