@@ -2,10 +2,14 @@
  * plugins/storage/redis/redis.c: the Redis storage (SPEC §6).
  *
  * Runs on the storage thread with hiredis' synchronous API and timeouts.
- * A flush batch is one pipelined round trip: the deltas are split into
- * chunks of CHUNK deltas, each applied by one Lua script (EVALSHA) that
- * first SETs gottwall:batch:{id}[/{k}] NX with an expiry and applies its
- * deltas only if that key was new, so a retried batch is applied once.
+ * A flush batch is two round trips: an MGET of the batch ids of its chunks
+ * of CHUNK deltas (a retry sends only the chunks that did not run), then a
+ * pipeline of the batch's metadata as plain idempotent commands and one
+ * Lua script (EVALSHA) per chunk, which first SETs gottwall:batch:{id}[/{k}]
+ * NX with an expiry and applies its deltas only if that key was new, so a
+ * retried batch is applied once. Commands are written in the Redis protocol
+ * directly, and whole counters sharing a bucket and an increment travel as
+ * runs of keys (one argument per delta).
  * Counter cells keep the original GottWall layout (keys.h); avg and gauge
  * keep their count and ts in sibling hashes. The connection is made lazily
  * and dropped on any I/O error; while the server is unreachable every call
@@ -72,51 +76,51 @@ static const gw_config_key_t rs_keys[] = {
 
 /*
  * KEYS[1]: gottwall:batch:{id}[/{k}]; ARGV[1]: its expiry in seconds;
- * ARGV[2..7]: how many ops of each section follow, in this order:
- *   M metrics kinds metric kind     SADD the metric, HSETNX its kind
- *   F filters values fname fvalue   SADD the filter name and its value
- *   I key field n                   counter, n integral: HINCRBY (or
- *                                   HINCRBYFLOAT when the field is not)
- *   C key field sum                 counter: HINCRBYFLOAT
+ * ARGV[2..6]: how many ops of each section follow, in this order:
+ *   R field n count key...          whole counters sharing field and n:
+ *                                   HINCRBY each key (HINCRBYFLOAT when
+ *                                   the field holds a fraction)
+ *   S key field n                   one whole counter, the same way
+ *   C key field sum                 other counters: HINCRBYFLOAT
  *   A key field sum count           avg: sum, and count in key;count
  *   G key field value ts            gauge: newer-or-equal ts wins (key;ts)
- * Sections without an op code per delta keep the script's work per delta
- * to the redis.call itself. Returns 1 when applied, 0 when the batch id
- * was already there.
+ * Runs make most deltas one argument (the key) instead of three: fewer
+ * arguments to parse and to turn into Lua strings. Metadata is not here:
+ * it is idempotent and sent as plain commands (rs_build_meta). Returns 1
+ * when applied, 0 when the batch id was already there.
  */
 static const char rs_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then\n"
     "  return 0\n"
     "end\n"
     "local call, pcall, A = redis.call, redis.pcall, ARGV\n"
-    "local i = 8\n"
+    "local i = 7\n"
     "for _ = 1, tonumber(A[2]) do\n"
-    "  call('SADD', A[i], A[i+2])\n"
-    "  call('HSETNX', A[i+1], A[i+2], A[i+3])\n"
-    "  i = i + 4\n"
+    "  local f, n = A[i], A[i+1]\n"
+    "  local e = i + 2 + tonumber(A[i+2])\n"
+    "  for j = i + 3, e do\n"
+    "    if type(pcall('HINCRBY', A[j], f, n)) ~= 'number' then\n"
+    "      call('HINCRBYFLOAT', A[j], f, n)\n"
+    "    end\n"
+    "  end\n"
+    "  i = e + 1\n"
     "end\n"
     "for _ = 1, tonumber(A[3]) do\n"
-    "  call('SADD', A[i], A[i+2])\n"
-    "  call('SADD', A[i+1], A[i+3])\n"
-    "  i = i + 4\n"
-    "end\n"
-    "for _ = 1, tonumber(A[4]) do\n"
-    "  local r = pcall('HINCRBY', A[i], A[i+1], A[i+2])\n"
-    "  if type(r) == 'table' and r.err then\n"
+    "  if type(pcall('HINCRBY', A[i], A[i+1], A[i+2])) ~= 'number' then\n"
     "    call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
     "  end\n"
     "  i = i + 3\n"
     "end\n"
-    "for _ = 1, tonumber(A[5]) do\n"
+    "for _ = 1, tonumber(A[4]) do\n"
     "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
     "  i = i + 3\n"
     "end\n"
-    "for _ = 1, tonumber(A[6]) do\n"
+    "for _ = 1, tonumber(A[5]) do\n"
     "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
     "  call('HINCRBY', A[i] .. '" RS_SUFFIX_COUNT "', A[i+1], A[i+3])\n"
     "  i = i + 4\n"
     "end\n"
-    "for _ = 1, tonumber(A[7]) do\n"
+    "for _ = 1, tonumber(A[6]) do\n"
     "  local tk = A[i] .. '" RS_SUFFIX_TS "'\n"
     "  local old = call('HGET', tk, A[i+1])\n"
     "  if (not old) or tonumber(A[i+3]) >= tonumber(old) then\n"
@@ -288,71 +292,57 @@ rs_connect(rs_state_t *s, gw_error_t *err)
     return GW_OK;
 }
 
-/* ---- argument lists ---- */
+/* ---- the Redis protocol, written directly ---- */
 
-/* Arguments kept as offsets into one buffer until sent. */
-typedef struct rs_args_s {
-    rs_buf_t buf;
-    size_t *off;
-    size_t *len;
-    size_t n;
-    size_t cap;
-    int oom;
-} rs_args_t;
+/*
+ * A flush writes up to millions of arguments: they are put in the Redis
+ * protocol (RESP) straight into buffers and handed to hiredis with
+ * redisAppendFormattedCommand, with no argv arrays and no formatting pass
+ * per argument.
+ */
 
-static void
-rs_args_begin(rs_args_t *a)
+/* Writes the decimal digits of v to end at e; returns where they start. */
+static char *
+rs_digits(char *e, int64_t v)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        size_t *off = realloc(a->off, cap * sizeof(*off));
-        size_t *len = off ? realloc(a->len, cap * sizeof(*len)) : NULL;
-
-        if (off != NULL)
-            a->off = off;
-        if (off == NULL || len == NULL) {
-            a->oom = 1;
-            return;
-        }
-        a->len = len;
-        a->cap = cap;
-    }
-    a->off[a->n] = a->buf.len;
-    a->len[a->n] = 0;
-}
-
-static void
-rs_args_end(rs_args_t *a)
-{
-    if (a->oom)
-        return;
-    a->len[a->n] = a->buf.len - a->off[a->n];
-    a->n++;
-}
-
-static void
-rs_arg(rs_args_t *a, const char *s)
-{
-    rs_args_begin(a);
-    rs_buf_puts(&a->buf, s);
-    rs_args_end(a);
-}
-
-static void
-rs_arg_int(rs_args_t *a, int64_t v)
-{
-    char tmp[24], *e = tmp + sizeof(tmp), *q = e;
     uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
 
     do {
-        *--q = (char) ('0' + u % 10);
+        *--e = (char) ('0' + u % 10);
         u /= 10;
     } while (u != 0);
     if (v < 0)
-        *--q = '-';
-    rs_args_begin(a);
-    rs_buf_put(&a->buf, q, (size_t) (e - q));
-    rs_args_end(a);
+        *--e = '-';
+    return e;
+}
+
+/* One argument: "$len\r\n" data "\r\n". */
+static void
+rs_resp_arg(rs_buf_t *b, const void *p, size_t len)
+{
+    char tmp[32], *e = tmp + sizeof(tmp) - 2, *q;
+
+    e[0] = '\r';
+    e[1] = '\n';
+    q = rs_digits(e, (int64_t) len);
+    *--q = '$';
+    rs_buf_put(b, q, (size_t) (tmp + sizeof(tmp) - q));
+    rs_buf_put(b, p, len);
+    rs_buf_put(b, "\r\n", 2);
+}
+
+static void
+rs_resp_str(rs_buf_t *b, const char *s)
+{
+    rs_resp_arg(b, s, strlen(s));
+}
+
+static void
+rs_resp_int(rs_buf_t *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof(tmp), *q = rs_digits(e, v);
+
+    rs_resp_arg(b, q, (size_t) (e - q));
 }
 
 /* Whole values below 2^53 in magnitude: exactly an int64. */
@@ -363,75 +353,43 @@ rs_integral(double d)
 }
 
 static void
-rs_arg_double(rs_args_t *a, double d)
+rs_resp_double(rs_buf_t *b, double d)
 {
+    char tmp[40];
+    int n;
+
     if (rs_integral(d)) {
-        rs_arg_int(a, (int64_t) d); /* the same number, printed faster */
+        rs_resp_int(b, (int64_t) d); /* the same number, printed faster */
         return;
     }
-    rs_args_begin(a);
-    rs_buf_printf(&a->buf, "%.17g", d);
-    rs_args_end(a);
+    n = snprintf(tmp, sizeof(tmp), "%.17g", d);
+    rs_resp_arg(b, tmp, (size_t) n);
 }
 
+/* The start of a command of n arguments: "*n\r\n". */
 static void
-rs_args_reset(rs_args_t *a)
+rs_resp_cmd(rs_buf_t *b, size_t n)
 {
-    a->buf.len = 0;
-    a->n = 0;
+    char tmp[32], *e = tmp + sizeof(tmp) - 2, *q;
+
+    e[0] = '\r';
+    e[1] = '\n';
+    q = rs_digits(e, (int64_t) n);
+    *--q = '*';
+    rs_buf_put(b, q, (size_t) (tmp + sizeof(tmp) - q));
 }
 
-static void
-rs_args_free(rs_args_t *a)
-{
-    rs_buf_free(&a->buf);
-    free(a->off);
-    free(a->len);
-    memset(a, 0, sizeof(*a));
-}
-
-/* ---- store ---- */
-
-/* The sections of a script call, in the script's order. */
-enum { RS_M, RS_F, RS_I, RS_C, RS_A, RS_G, RS_NSECT };
-
-/* Appends EVALSHA with the header h and the sections to the connection's
- * output buffer. */
+/* Appends what b holds (whole commands, or the rest of one) to the
+ * connection's output buffer. */
 static int
-rs_args_append(rs_state_t *s, rs_args_t *h, rs_args_t *sect)
+rs_append(rs_state_t *s, const rs_buf_t *b)
 {
-    const char **argv;
-    size_t *lens, i, j, n = h->n, k;
-    int rc;
-
-    for (k = 0; k < RS_NSECT; k++) {
-        if (sect[k].oom || sect[k].buf.oom)
-            return -1;
-        n += sect[k].n;
-    }
-    if (h->oom || h->buf.oom || n > INT32_MAX)
+    if (b->oom)
         return -1;
-    argv = malloc(n * sizeof(*argv));
-    lens = malloc(n * sizeof(*lens));
-    if (argv == NULL || lens == NULL) {
-        free(argv);
-        free(lens);
-        return -1;
-    }
-    for (i = 0; i < h->n; i++) {
-        argv[i] = h->buf.p + h->off[i];
-        lens[i] = h->len[i];
-    }
-    for (k = 0; k < RS_NSECT; k++) {
-        for (j = 0; j < sect[k].n; j++, i++) {
-            argv[i] = sect[k].buf.p + sect[k].off[j];
-            lens[i] = sect[k].len[j];
-        }
-    }
-    rc = redisAppendCommandArgv(s->c, (int) n, argv, lens);
-    free(argv);
-    free(lens);
-    return rc == REDIS_OK ? 0 : -1;
+    if (b->len == 0)
+        return 0;
+    return redisAppendFormattedCommand(s->c, b->p, b->len) == REDIS_OK ? 0
+                                                                       : -1;
 }
 
 /* Writes what is buffered, so Redis runs one chunk while the next is
@@ -447,8 +405,10 @@ rs_flush_out(rs_state_t *s)
     return 0;
 }
 
-/* A set of strings seen in one batch (metadata is sent once per batch, in
- * the chunk of the first delta that needs it). */
+/* ---- store ---- */
+
+/* A set of strings seen in one batch (each metadata name is sent once per
+ * batch). */
 typedef struct rs_seen_s {
     rs_buf_t keys;
     size_t *off; /* SIZE_MAX: empty */
@@ -529,156 +489,497 @@ rs_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
     return GW_OK;
 }
 
-/* Adds the metadata ops of d unless this batch already has them. */
-static int
-rs_add_meta(rs_args_t *sect, rs_seen_t *seen, rs_buf_t *tmp,
-            const gw_delta_t *d)
+/* The batch id key of chunk k: gottwall:batch:{id}, or .../{k} when the
+ * batch has more than one chunk. */
+static void
+rs_marker(rs_buf_t *b, const gw_batch_t *batch, size_t k, size_t nchunks)
 {
-    rs_args_t *a;
-    int fresh;
+    char tmp[24], *e = tmp + sizeof(tmp);
+    char *q = rs_digits(e, (int64_t) k);
 
-    /* The metric: "project\0metric" */
-    tmp->len = 0;
-    rs_buf_put(tmp, d->project, strlen(d->project) + 1);
-    rs_buf_puts(tmp, d->metric);
-    if (tmp->oom || (fresh = rs_seen_add(seen, tmp->p, tmp->len)) < 0)
-        return -1;
-    if (fresh) {
-        a = &sect[RS_M];
-        rs_args_begin(a);
-        rs_key_metrics(&a->buf, d->project);
-        rs_args_end(a);
-        rs_args_begin(a);
-        rs_key_kinds(&a->buf, d->project);
-        rs_args_end(a);
-        rs_arg(a, d->metric);
-        rs_arg(a, gw_kind_name(d->kind));
+    rs_key_batch(b, batch->id ? batch->id : "");
+    if (nchunks > 1) {
+        rs_buf_put(b, "/", 1);
+        rs_buf_put(b, q, (size_t) (e - q));
     }
-    if (d->filter_name == NULL)
-        return 0;
-    /* The filter value: "project\0metric\0fname\0fvalue" */
-    rs_buf_put(tmp, "", 1);
-    rs_buf_put(tmp, d->filter_name, strlen(d->filter_name) + 1);
-    rs_buf_puts(tmp, d->filter_value);
-    if (tmp->oom || (fresh = rs_seen_add(seen, tmp->p, tmp->len)) < 0)
-        return -1;
-    if (fresh) {
-        a = &sect[RS_F];
-        rs_args_begin(a);
-        rs_key_filters(&a->buf, d->project, d->metric);
-        rs_args_end(a);
-        rs_args_begin(a);
-        rs_key_values(&a->buf, d->project, d->metric, d->filter_name);
-        rs_args_end(a);
-        rs_arg(a, d->filter_name);
-        rs_arg(a, d->filter_value);
+}
+
+/* Batch ids asked for by one MGET. */
+#define RS_MGET_KEYS 1000
+
+/*
+ * Sets todo[k] for each chunk whose batch id is not in Redis yet: one round
+ * trip of MGETs. A retried batch then sends only the chunks that did not
+ * run. The scripts still SET their id NX and skip themselves when it is
+ * there (a chunk of a broken connection may run after this check), so this
+ * only saves sending what would be skipped.
+ */
+static int
+rs_pending_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
+                  unsigned char *todo, gw_error_t *err)
+{
+    rs_buf_t cmd = {NULL, 0, 0, 0}, key = {NULL, 0, 0, 0};
+    size_t k, from, n;
+    int rc = GW_OK;
+
+    for (from = 0; from < nchunks; from += RS_MGET_KEYS) {
+        n = nchunks - from < RS_MGET_KEYS ? nchunks - from : RS_MGET_KEYS;
+        rs_resp_cmd(&cmd, n + 1);
+        rs_resp_arg(&cmd, "MGET", 4);
+        for (k = from; k < from + n; k++) {
+            key.len = 0;
+            rs_marker(&key, batch, k, nchunks);
+            rs_resp_arg(&cmd, key.p, key.len);
+        }
     }
-    return 0;
+    if (key.oom || rs_append(s, &cmd) < 0) {
+        rs_buf_free(&cmd);
+        rs_buf_free(&key);
+        rs_disconnect(s); /* maybe half a command in the output buffer */
+        return gw_error_set(err, "redis storage: out of memory");
+    }
+    rs_buf_free(&cmd);
+    rs_buf_free(&key);
+    for (from = 0; from < nchunks; from += RS_MGET_KEYS) {
+        redisReply *r = NULL;
+
+        n = nchunks - from < RS_MGET_KEYS ? nchunks - from : RS_MGET_KEYS;
+        if (redisGetReply(s->c, (void **) &r) != REDIS_OK || r == NULL)
+            return rs_io_error(s, "checking batch ids", err);
+        if (rc == GW_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != n))
+            rc = rs_reply_error(s, r, "checking batch ids", err);
+        for (k = 0; rc == GW_OK && k < n; k++)
+            todo[from + k] = r->element[k]->type == REDIS_REPLY_NIL;
+        freeReplyObject(r);
+        if (s->c == NULL)
+            break;
+    }
+    return rc;
+}
+
+/* Members added to one set key until the key changes (one SADD each). */
+typedef struct rs_run_s {
+    rs_buf_t key;
+    rs_buf_t members; /* in RESP */
+    size_t n;
+} rs_run_t;
+
+/* Members per SADD at most. */
+#define RS_SADD_MAX 1000
+
+static void
+rs_run_close(rs_run_t *r, rs_buf_t *out, size_t *ncmds)
+{
+    if (r->n == 0)
+        return;
+    rs_resp_cmd(out, r->n + 2);
+    rs_resp_arg(out, "SADD", 4);
+    rs_resp_arg(out, r->key.p, r->key.len);
+    rs_buf_put(out, r->members.p, r->members.len);
+    (*ncmds)++;
+    r->n = 0;
+    r->members.len = 0;
 }
 
 static void
-rs_add_delta(rs_args_t *sect, const gw_delta_t *d)
+rs_run_add(rs_run_t *r, const rs_buf_t *key, const char *member,
+           rs_buf_t *out, size_t *ncmds)
 {
-    rs_args_t *a;
-
-    if (d->kind == GW_KIND_COUNTER)
-        a = &sect[rs_integral(d->sum) ? RS_I : RS_C];
-    else
-        a = &sect[d->kind == GW_KIND_AVG ? RS_A : RS_G];
-    rs_args_begin(a);
-    rs_key_series(&a->buf, d->project, d->metric, d->period, d->filter_name,
-                  d->filter_value);
-    rs_args_end(a);
-    rs_arg_int(a, d->period == GW_PERIOD_ALL ? 0 : d->bucket);
-    rs_arg_double(a, d->sum);
-    if (d->kind == GW_KIND_AVG)
-        rs_arg_int(a, d->count);
-    else if (d->kind == GW_KIND_GAUGE)
-        rs_arg_double(a, d->ts);
+    if (r->n > 0 && (r->n >= RS_SADD_MAX || r->key.len != key->len ||
+                     memcmp(r->key.p, key->p, key->len) != 0))
+        rs_run_close(r, out, ncmds);
+    if (r->n == 0) {
+        r->key.len = 0;
+        rs_buf_put(&r->key, key->p, key->len);
+    }
+    rs_resp_str(&r->members, member);
+    r->n++;
 }
 
-/* Builds the EVALSHA of deltas [from, to) as chunk k of nchunks: the
- * header in h, the ops in the sections. */
+static int
+rs_same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * The metadata of a batch as plain commands in out (*ncmds of them): SADD
+ * of the metric names, HSETNX of each metric's kind, SADD of the filter
+ * names and of the filter values. Each name is sent once per batch, and
+ * consecutive names of one set go in one SADD (a flush is series-major, so
+ * a metric's filter values come together). All of it is idempotent, so it
+ * needs no batch id: it is sent before the chunks, and again with the
+ * chunks of a retry.
+ */
+static int
+rs_build_meta(const gw_batch_t *batch, rs_buf_t *out, size_t *ncmds)
+{
+    rs_seen_t seen;
+    rs_run_t runs[3]; /* metric names, filter names, filter values */
+    rs_buf_t tmp = {NULL, 0, 0, 0}, key = {NULL, 0, 0, 0};
+    const gw_delta_t *prev = NULL;
+    size_t i;
+    int fresh, rc = 0;
+
+    memset(&seen, 0, sizeof(seen));
+    memset(runs, 0, sizeof(runs));
+    for (i = 0; i < batch->ndeltas && rc == 0; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+
+        /* The periods of one series come together: nothing new. */
+        if (prev != NULL && rs_same_str(prev->project, d->project) &&
+            rs_same_str(prev->metric, d->metric) &&
+            rs_same_str(prev->filter_name, d->filter_name) &&
+            rs_same_str(prev->filter_value, d->filter_value))
+            continue;
+        prev = d;
+        /* The metric: "project\0metric" */
+        tmp.len = 0;
+        rs_buf_put(&tmp, d->project, strlen(d->project) + 1);
+        rs_buf_puts(&tmp, d->metric);
+        if (tmp.oom || (fresh = rs_seen_add(&seen, tmp.p, tmp.len)) < 0) {
+            rc = -1;
+            break;
+        }
+        if (fresh) {
+            key.len = 0;
+            rs_key_metrics(&key, d->project);
+            rs_run_add(&runs[0], &key, d->metric, out, ncmds);
+            key.len = 0;
+            rs_key_kinds(&key, d->project);
+            rs_resp_cmd(out, 4);
+            rs_resp_arg(out, "HSETNX", 6);
+            rs_resp_arg(out, key.p, key.len);
+            rs_resp_str(out, d->metric);
+            rs_resp_str(out, gw_kind_name(d->kind));
+            (*ncmds)++;
+        }
+        if (d->filter_name == NULL)
+            continue;
+        /* The filter name: "project\0metric\0fname" (names hold no NUL,
+         * so the number of NULs tells the three kinds apart) */
+        rs_buf_put(&tmp, "", 1);
+        rs_buf_puts(&tmp, d->filter_name);
+        if (tmp.oom || (fresh = rs_seen_add(&seen, tmp.p, tmp.len)) < 0) {
+            rc = -1;
+            break;
+        }
+        if (fresh) {
+            key.len = 0;
+            rs_key_filters(&key, d->project, d->metric);
+            rs_run_add(&runs[1], &key, d->filter_name, out, ncmds);
+        }
+        /* The filter value: "project\0metric\0fname\0fvalue" */
+        rs_buf_put(&tmp, "", 1);
+        rs_buf_puts(&tmp, d->filter_value);
+        if (tmp.oom || (fresh = rs_seen_add(&seen, tmp.p, tmp.len)) < 0) {
+            rc = -1;
+            break;
+        }
+        if (fresh) {
+            key.len = 0;
+            rs_key_values(&key, d->project, d->metric, d->filter_name);
+            rs_run_add(&runs[2], &key, d->filter_value, out, ncmds);
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        rs_run_close(&runs[i], out, ncmds);
+        if (runs[i].key.oom || runs[i].members.oom)
+            rc = -1;
+        rs_buf_free(&runs[i].key);
+        rs_buf_free(&runs[i].members);
+    }
+    if (key.oom || out->oom)
+        rc = -1;
+    rs_seen_free(&seen);
+    rs_buf_free(&tmp);
+    rs_buf_free(&key);
+    return rc;
+}
+
+/* The sections of a script call, in the script's order. */
+enum { RS_R, RS_S, RS_C, RS_A, RS_G, RS_NSECT };
+
+typedef struct rs_sect_s {
+    rs_buf_t b;   /* the arguments, in RESP */
+    size_t nargs; /* arguments in b */
+    size_t nops;  /* runs or deltas */
+} rs_sect_t;
+
+/* Whole counter deltas of one chunk with the same field and increment. */
+typedef struct rs_group_s {
+    int64_t field;
+    int64_t n;
+    size_t count; /* deltas */
+    size_t at;    /* where its deltas start in order[] */
+} rs_group_t;
+
+/* What building chunks needs, kept from one chunk to the next. */
+typedef struct rs_chunker_s {
+    rs_sect_t sect[RS_NSECT];
+    rs_buf_t head;
+    rs_buf_t key;
+    size_t *gid;        /* per delta of the chunk: its group, SIZE_MAX: none */
+    size_t *order;      /* deltas of runs, by group */
+    rs_group_t *groups;
+    size_t *slots;      /* hash of (field, n): group + 1, 0: empty */
+    size_t nslots;
+} rs_chunker_t;
+
+static int
+rs_chunker_init(rs_chunker_t *ch, size_t chunk)
+{
+    memset(ch, 0, sizeof(*ch));
+    ch->nslots = 16;
+    while (ch->nslots < chunk * 2)
+        ch->nslots *= 2;
+    ch->gid = malloc(chunk * sizeof(*ch->gid));
+    ch->order = malloc(chunk * sizeof(*ch->order));
+    ch->groups = malloc(chunk * sizeof(*ch->groups));
+    ch->slots = malloc(ch->nslots * sizeof(*ch->slots));
+    return ch->gid && ch->order && ch->groups && ch->slots ? 0 : -1;
+}
+
+static void
+rs_chunker_free(rs_chunker_t *ch)
+{
+    size_t k;
+
+    for (k = 0; k < RS_NSECT; k++)
+        rs_buf_free(&ch->sect[k].b);
+    rs_buf_free(&ch->head);
+    rs_buf_free(&ch->key);
+    free(ch->gid);
+    free(ch->order);
+    free(ch->groups);
+    free(ch->slots);
+    memset(ch, 0, sizeof(*ch));
+}
+
+/* The key of d's series, as one argument of section t. */
+static void
+rs_sect_key(rs_chunker_t *ch, rs_sect_t *t, const gw_delta_t *d)
+{
+    ch->key.len = 0;
+    rs_key_series(&ch->key, d->project, d->metric, d->period, d->filter_name,
+                  d->filter_value);
+    rs_resp_arg(&t->b, ch->key.p, ch->key.len);
+    t->nargs++;
+}
+
+static int64_t
+rs_field(const gw_delta_t *d)
+{
+    return d->period == GW_PERIOD_ALL ? 0 : d->bucket;
+}
+
+/* The group of the whole counter delta d (a new one when needed). */
+static size_t
+rs_group_of(rs_chunker_t *ch, size_t *ngroups, int64_t field, int64_t n)
+{
+    uint64_t h = (uint64_t) field * 0x9E3779B97F4A7C15ULL ^
+                 (uint64_t) n * 0xC2B2AE3D27D4EB4FULL;
+    size_t mask = ch->nslots - 1, i, g;
+
+    h ^= h >> 29;
+    for (i = (size_t) h & mask; ch->slots[i] != 0; i = (i + 1) & mask) {
+        g = ch->slots[i] - 1;
+        if (ch->groups[g].field == field && ch->groups[g].n == n)
+            return g;
+    }
+    g = (*ngroups)++;
+    ch->slots[i] = g + 1;
+    ch->groups[g].field = field;
+    ch->groups[g].n = n;
+    ch->groups[g].count = 0;
+    return g;
+}
+
+/*
+ * Builds the EVALSHA of deltas [from, to) as chunk k of nchunks into
+ * ch->head (the command up to the sections) and ch->sect. Whole counters
+ * with the same field and increment become runs (R), other whole counters
+ * singles (S); counters apply in any order, so they may be regrouped; avg
+ * and gauge deltas keep their order.
+ */
 static int
 rs_build_chunk(rs_state_t *s, const gw_batch_t *batch, size_t from,
-               size_t to, size_t k, size_t nchunks, rs_args_t *h,
-               rs_args_t *sect, rs_seen_t *seen, rs_buf_t *tmp)
+               size_t to, size_t k, size_t nchunks, rs_chunker_t *ch)
 {
-    static const size_t stride[RS_NSECT] = {4, 4, 3, 3, 4, 4};
-    size_t i;
+    size_t i, g, ngroups = 0, at = 0, nargs = 0;
+    rs_sect_t *t;
 
-    rs_args_reset(h);
-    for (i = 0; i < RS_NSECT; i++)
-        rs_args_reset(&sect[i]);
-    for (i = from; i < to; i++) {
-        if (rs_add_meta(sect, seen, tmp, &batch->deltas[i]) < 0)
-            return -1;
-        rs_add_delta(sect, &batch->deltas[i]);
+    for (i = 0; i < RS_NSECT; i++) {
+        ch->sect[i].b.len = 0;
+        ch->sect[i].nargs = 0;
+        ch->sect[i].nops = 0;
     }
-    rs_arg(h, "EVALSHA");
-    rs_arg(h, s->sha);
-    rs_arg(h, "1");
-    rs_args_begin(h);
-    rs_key_batch(&h->buf, batch->id ? batch->id : "");
-    if (nchunks > 1)
-        rs_buf_printf(&h->buf, "/%zu", k);
-    rs_args_end(h);
-    rs_arg_int(h, s->batch_ttl);
+    memset(ch->slots, 0, ch->nslots * sizeof(*ch->slots));
+    for (i = from; i < to; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+
+        ch->gid[i - from] = SIZE_MAX;
+        if (d->kind == GW_KIND_COUNTER && rs_integral(d->sum)) {
+            g = rs_group_of(ch, &ngroups, rs_field(d), (int64_t) d->sum);
+            ch->groups[g].count++;
+            ch->gid[i - from] = g;
+            continue;
+        }
+        t = &ch->sect[d->kind == GW_KIND_COUNTER ? RS_C
+                      : d->kind == GW_KIND_AVG   ? RS_A
+                                                 : RS_G];
+        rs_sect_key(ch, t, d);
+        rs_resp_int(&t->b, rs_field(d));
+        rs_resp_double(&t->b, d->sum);
+        t->nargs += 2;
+        if (d->kind == GW_KIND_AVG) {
+            rs_resp_int(&t->b, d->count);
+            t->nargs++;
+        } else if (d->kind == GW_KIND_GAUGE) {
+            rs_resp_double(&t->b, d->ts);
+            t->nargs++;
+        }
+        t->nops++;
+    }
+    /* Runs: their deltas in order[], group by group. */
+    for (g = 0; g < ngroups; g++) {
+        ch->groups[g].at = at;
+        if (ch->groups[g].count > 1)
+            at += ch->groups[g].count;
+    }
+    t = &ch->sect[RS_S];
+    for (i = from; i < to; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+
+        if ((g = ch->gid[i - from]) == SIZE_MAX)
+            continue;
+        if (ch->groups[g].count > 1) {
+            ch->order[ch->groups[g].at++] = i;
+            continue;
+        }
+        rs_sect_key(ch, t, d);
+        rs_resp_int(&t->b, ch->groups[g].field);
+        rs_resp_int(&t->b, ch->groups[g].n);
+        t->nargs += 2;
+        t->nops++;
+    }
+    t = &ch->sect[RS_R];
+    for (g = 0, at = 0; g < ngroups; g++) {
+        size_t n = ch->groups[g].count, j;
+
+        if (n < 2)
+            continue;
+        rs_resp_int(&t->b, ch->groups[g].field);
+        rs_resp_int(&t->b, ch->groups[g].n);
+        rs_resp_int(&t->b, (int64_t) n);
+        t->nargs += 3;
+        t->nops++;
+        for (j = 0; j < n; j++)
+            rs_sect_key(ch, t, &batch->deltas[ch->order[at + j]]);
+        at += n;
+    }
+    for (i = 0; i < RS_NSECT; i++) {
+        if (ch->sect[i].b.oom)
+            return -1;
+        nargs += ch->sect[i].nargs;
+    }
+    ch->head.len = 0;
+    rs_resp_cmd(&ch->head, 5 + RS_NSECT + nargs);
+    rs_resp_arg(&ch->head, "EVALSHA", 7);
+    rs_resp_arg(&ch->head, s->sha, 40);
+    rs_resp_arg(&ch->head, "1", 1);
+    ch->key.len = 0;
+    rs_marker(&ch->key, batch, k, nchunks);
+    rs_resp_arg(&ch->head, ch->key.p, ch->key.len);
+    rs_resp_int(&ch->head, s->batch_ttl);
     for (i = 0; i < RS_NSECT; i++)
-        rs_arg_int(h, (int64_t) (sect[i].n / stride[i]));
-    return (h->oom || h->buf.oom) ? -1 : 0;
+        rs_resp_int(&ch->head, (int64_t) ch->sect[i].nops);
+    return ch->head.oom || ch->key.oom ? -1 : 0;
 }
 
-/* Sends chunks (all of them, or those flagged in redo) in one pipeline and
- * reads the replies; sets redo[k] for chunks that hit NOSCRIPT. */
+/*
+ * Sends the metadata (meta, nmeta commands; may be none) and the chunks
+ * flagged in todo in one pipeline, each chunk written as soon as it is
+ * built, then reads the replies. Afterwards todo[k] is set only for chunks
+ * that hit NOSCRIPT (or were not sent because of an error).
+ */
 static int
-rs_send_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
-               unsigned char *redo, int only_redo, size_t *skipped,
-               gw_error_t *err)
+rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
+        unsigned char *todo, const rs_buf_t *meta, size_t nmeta,
+        size_t *skipped, gw_error_t *err)
 {
-    rs_args_t h, sect[RS_NSECT];
-    rs_seen_t seen;
-    rs_buf_t tmp = {NULL, 0, 0, 0};
-    size_t k, chunk = (size_t) s->chunk;
+    rs_chunker_t ch;
+    size_t k, i, chunk = (size_t) s->chunk;
     unsigned char *was = calloc(nchunks, 1);
     int rc = GW_OK;
 
-    memset(&h, 0, sizeof(h));
-    memset(sect, 0, sizeof(sect));
-    memset(&seen, 0, sizeof(seen));
-    if (was == NULL)
+    if (chunk > batch->ndeltas)
+        chunk = batch->ndeltas;
+    if (was == NULL || rs_chunker_init(&ch, chunk) < 0) {
+        free(was);
+        if (was != NULL)
+            rs_chunker_free(&ch);
         return gw_error_set(err, "redis storage: out of memory");
-    for (k = 0; k < nchunks; k++) {
-        size_t from = k * chunk;
-        size_t to = from + chunk < batch->ndeltas ? from + chunk
-                                                  : batch->ndeltas;
+    }
+    if (nmeta > 0 && (rs_append(s, meta) < 0 || rs_flush_out(s) < 0)) {
+        rc = meta->oom ? gw_error_set(err, "redis storage: out of memory")
+                       : rs_io_error(s, "storing a batch", err);
+        nmeta = 0;
+        rs_disconnect(s);
+    }
+    for (k = 0; k < nchunks && rc == GW_OK; k++) {
+        size_t from = k * (size_t) s->chunk;
+        size_t to = from + (size_t) s->chunk < batch->ndeltas
+                        ? from + (size_t) s->chunk
+                        : batch->ndeltas;
 
-        if (only_redo && !redo[k])
+        if (!todo[k])
             continue;
-        if (rs_build_chunk(s, batch, from, to, k, nchunks, &h, sect, &seen,
-                           &tmp) < 0 ||
-            rs_args_append(s, &h, sect) < 0) {
+        if (rs_build_chunk(s, batch, from, to, k, nchunks, &ch) < 0) {
             rc = gw_error_set(err, "redis storage: out of memory building "
                               "a batch of %zu deltas", batch->ndeltas);
             break;
         }
+        /* The head and the sections make one command. */
+        if (rs_append(s, &ch.head) < 0) {
+            rc = gw_error_set(err, "redis storage: out of memory");
+            break;
+        }
+        for (i = 0; i < RS_NSECT; i++) {
+            if (rs_append(s, &ch.sect[i].b) < 0) {
+                /* Half a command is buffered: only a new connection
+                 * can get back in step. */
+                rc = gw_error_set(err, "redis storage: out of memory");
+                rs_disconnect(s);
+                break;
+            }
+        }
+        if (rc != GW_OK)
+            break;
         was[k] = 1;
         if (rs_flush_out(s) < 0) {
             rc = rs_io_error(s, "storing a batch", err);
             break;
         }
     }
-    rs_args_free(&h);
-    for (k = 0; k < RS_NSECT; k++)
-        rs_args_free(&sect[k]);
-    rs_seen_free(&seen);
-    rs_buf_free(&tmp);
+    rs_chunker_free(&ch);
+    for (i = 0; i < nmeta && s->c != NULL; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(s->c, (void **) &r) != REDIS_OK || r == NULL) {
+            rc = rs_io_error(s, "storing a batch", err);
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == GW_OK)
+            rc = rs_reply_error(s, r, "storing a batch's metric names", err);
+        freeReplyObject(r);
+    }
     for (k = 0; k < nchunks && s->c != NULL; k++) {
         redisReply *r = NULL;
 
         if (!was[k])
             continue;
-        redo[k] = 0;
+        todo[k] = 0;
         if (redisGetReply(s->c, (void **) &r) != REDIS_OK || r == NULL) {
             rc = rs_io_error(s, "storing a batch", err);
             break;
@@ -688,7 +989,7 @@ rs_send_chunks(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
                 (*skipped)++;
         } else if (r->type == REDIS_REPLY_ERROR &&
                    strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            redo[k] = 1;
+            todo[k] = 1;
         } else if (rc == GW_OK) {
             rc = rs_reply_error(s, r, "storing a batch", err);
             if (s->c == NULL) {
@@ -706,8 +1007,9 @@ static int
 rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
     rs_state_t *s = state;
-    size_t i, nchunks, skipped = 0;
-    unsigned char *redo;
+    rs_buf_t meta = {NULL, 0, 0, 0};
+    size_t i, nchunks, skipped = 0, nmeta = 0, npending = 0;
+    unsigned char *todo;
     int rc, pass;
 
     if (batch->ndeltas == 0)
@@ -718,23 +1020,37 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     if ((rc = rs_connect(s, err)) != GW_OK)
         return rc;
     nchunks = (batch->ndeltas + (size_t) s->chunk - 1) / (size_t) s->chunk;
-    redo = calloc(nchunks, 1);
-    if (redo == NULL)
+    todo = calloc(nchunks, 1);
+    if (todo == NULL)
         return gw_error_set(err, "redis storage: out of memory");
-    rc = rs_send_chunks(s, batch, nchunks, redo, 0, &skipped, err);
+    if ((rc = rs_pending_chunks(s, batch, nchunks, todo, err)) != GW_OK)
+        goto out;
+    for (i = 0; i < nchunks; i++)
+        npending += todo[i];
+    skipped = nchunks - npending;
+    if (npending == 0)
+        goto out;
+    if (rs_build_meta(batch, &meta, &nmeta) < 0) {
+        rc = gw_error_set(err, "redis storage: out of memory building "
+                          "a batch of %zu deltas", batch->ndeltas);
+        goto out;
+    }
+    rc = rs_send(s, batch, nchunks, todo, &meta, nmeta, &skipped, err);
     /* NOSCRIPT: the server lost its script cache (restart, SCRIPT FLUSH);
      * those chunks did not run: load the script and send them again. */
     for (pass = 0; rc == GW_OK && pass < 2; pass++) {
-        if (memchr(redo, 1, nchunks) == NULL)
+        if (memchr(todo, 1, nchunks) == NULL)
             break;
         if ((rc = rs_load_script(s, err)) != GW_OK)
             break;
-        rc = rs_send_chunks(s, batch, nchunks, redo, 1, &skipped, err);
+        rc = rs_send(s, batch, nchunks, todo, NULL, 0, &skipped, err);
     }
-    if (rc == GW_OK && memchr(redo, 1, nchunks) != NULL)
+    if (rc == GW_OK && memchr(todo, 1, nchunks) != NULL)
         rc = gw_error_set(err, "redis %s:%d: the script keeps vanishing "
                           "(NOSCRIPT)", s->host, (int) s->port);
-    free(redo);
+out:
+    free(todo);
+    rs_buf_free(&meta);
     if (rc == GW_OK && skipped > 0)
         gw_log_debug(s->ctx, "batch %s: %zu of %zu chunks were already "
                      "applied; skipped", batch->id ? batch->id : "",
