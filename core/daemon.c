@@ -580,7 +580,8 @@ dm_flush(gw__daemon_t *d)
     if (d->journal != NULL)
         seg = gw__journal_rotate(d->journal);
     if (t != NULL) {
-        DM(d)->events_flushed += gw__table_events(t);
+        __atomic_add_fetch(&DM(d)->events_flushed, gw__table_events(t),
+                           __ATOMIC_RELAXED);
         gw__store_flush_seg(d->store, t, seg);
     }
     if (seg != 0) {
