@@ -3,12 +3,15 @@
 Runs the conformance tests against a fresh redis-server, then reads the keys
 they left with plain Redis commands: the original GottWall layout for
 counters and metadata, escaped separators, the avg/gauge sibling hashes, the
-kinds hash, documents and batch ids."""
+kinds hash, documents and batch ids. Then a daemon adds whole counts to
+fields that hold fractions (the flush sends whole counters as runs of keys
+with HINCRBY, falling back to HINCRBYFLOAT) and the results are exact."""
 
 import re
 import subprocess
 import sys
 
+from gwtest import Daemon, wait_for
 from services import RedisServer, plugin_built, skip, storage_test_binary
 
 T0 = "1392422400"
@@ -102,9 +105,39 @@ with RedisServer(persist=False) as r:
           [r.command("EXISTS", "gottwall:batch:%s:large%s" % (run, k))
            for k in ("", "/0", "/9", "/10")], [0, 1, 1, 0])
 
+    # Whole increments on fields holding fractions: HINCRBY fails there and
+    # the script falls back to HINCRBYFLOAT, in runs (the day total and the
+    # day filter series share bucket and increment) and alone.
+    TS, DAY, HOUR = 1392454739, "1392422400", "1392451200"
+    r.command("HSET", "fr;frac;day", DAY, "0.5")
+    r.command("HSET", "fr;frac;day;k|a", DAY, "0.25")
+    r.command("HSET", "fr;solo;hour", HOUR, "0.5")
+    with Daemon(command=("aggregator", "start"), storage="redis",
+                storage_settings=r.settings(), server=False,
+                projects={"fr": ("fr_public", "secret_key")}) as d:
+        status, _ = d.send_http("fr", [{"n": "frac", "v": 2, "ts": TS,
+                                        "f": {"k": "a"}},
+                                       {"n": "solo", "v": 3, "ts": TS}])
+        check("events accepted", status, 200)
+        wait_for(lambda: r.command("HGET", "fr;solo;all", "0") == "3",
+                 timeout=20, what="the flush of the fraction test")
+        wait_for(lambda: r.command("HGET", "fr;frac;all;k|a", "0") == "2",
+                 timeout=20, what="the flush of the fraction test")
+    check("run onto a fraction", hgetall("fr;frac;day"), {DAY: "2.5"})
+    check("run onto a fraction, filter", hgetall("fr;frac;day;k|a"),
+          {DAY: "2.25"})
+    check("run onto nothing", hgetall("fr;frac;hour"), {HOUR: "2"})
+    check("single onto a fraction", hgetall("fr;solo;hour"), {HOUR: "3.5"})
+    check("single onto nothing", hgetall("fr;solo;day"), {DAY: "3"})
+    check("metadata of the fraction test", smembers("fr-metrics"),
+          ["frac", "solo"])
+    check("filter values of the fraction test",
+          smembers("fr-metrics-filter-values:frac:k"), ["a"])
+
     # Nothing but the documented key shapes exist.
     odd = [k for k in r.command("KEYS", "*")
-           if not (k.startswith(run) or k.startswith("gottwall:"))]
+           if not (k.startswith(run) or k.startswith("gottwall:") or
+                   k.startswith("fr;") or k.startswith("fr-"))]
     check("stray keys", odd, [])
 
 for f in failures:
