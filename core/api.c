@@ -506,6 +506,7 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              (unsigned long long)st.events_stored,
              (unsigned long long)st.events_dropped,
              (unsigned long long)st.store_errors);
+    gw__host_flush_counts(); /* this loop's, up to this request */
     text = gw__metrics_render(extra);
     if (text == NULL) {
         gw__http_error(req, 500, "out of memory");

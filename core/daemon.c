@@ -388,7 +388,18 @@ struct gw__worker_s {
     int running;
     ev_async stop;
     ev_timer flush;
+    ev_prepare counts;
 };
+
+/* Before each wait for events: the counts this loop's submits kept. */
+static void
+dm_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void) loop;
+    (void) w;
+    (void) revents;
+    gw__host_flush_counts();
+}
 
 static __thread gw__ingest_t *dm_thread_ingest;
 
@@ -455,6 +466,7 @@ dm_worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     dm_thread_ingest = w->ingest;
     ev_run(w->loop, 0);
+    gw__host_flush_counts();
     return NULL;
 }
 
@@ -491,6 +503,8 @@ dm_workers_create(gw__daemon_t *d)
                       d->cfg->flush_interval_ms / 1000.0);
         w->flush.data = w;
         ev_timer_start(w->loop, &w->flush);
+        ev_prepare_init(&w->counts, dm_counts_cb);
+        ev_prepare_start(w->loop, &w->counts);
     }
     return GW_OK;
 }
@@ -555,6 +569,7 @@ dm_workers_free(gw__daemon_t *d)
         gw__worker_t *w = &d->workers[i];
 
         ev_timer_stop(w->loop, &w->flush);
+        ev_prepare_stop(w->loop, &w->counts);
         ev_async_stop(w->loop, &w->stop);
         ev_loop_destroy(w->loop);
         gw__ingest_free(w->ingest);
@@ -792,8 +807,12 @@ dm_stop(gw__daemon_t *d)
             t->plugin->transport.stop(t->state);
             t->started = 0;
         }
-        accepted += gw__metrics_get(t->name, GW_COUNTER_ACCEPTED, NULL);
     }
+    ev_prepare_stop(d->loop, &d->count_flush);
+    gw__host_flush_counts();
+    for (i = 0; i < d->ntransports; i++)
+        accepted += gw__metrics_get(d->transports[i]->name,
+                                    GW_COUNTER_ACCEPTED, NULL);
     if (d->api != NULL) {
         gw__api_stop(d->api);
         d->api = NULL;
@@ -907,6 +926,8 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     ev_signal_start(d->loop, &d->sig_term);
     ev_signal_start(d->loop, &d->sig_int);
     ev_signal_start(d->loop, &d->sig_hup);
+    ev_prepare_init(&d->count_flush, dm_counts_cb);
+    ev_prepare_start(d->loop, &d->count_flush);
     if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &d->storage, &err) !=
         GW_OK) {
         gw__log_error("%s", err.msg);

@@ -55,6 +55,7 @@ struct gw__daemon_s {
     gw__api_t *api;              /* server role */
     char id[40];                 /* random per process: batch ids */
     ev_timer flush_timer;
+    ev_prepare count_flush;      /* gw__host_flush_counts, each iteration */
     ev_signal sig_term, sig_int, sig_hup;
     int stopping;
     /* Overrides from the command line (server start -h/-p). */
@@ -81,6 +82,12 @@ gw__ingest_t *gw__daemon_ingest(gw__daemon_t *d);
 
 /* Ingest loop i (0: d->loop), or NULL when i >= INGEST_LOOPS. */
 struct ev_loop *gw__daemon_loop_at(gw__daemon_t *d, int i);
+
+/* Adds what the calling thread's submits accepted since the last call to
+ * the received and accepted counters (core/host.c). Each ingest loop
+ * calls it once per iteration; call it before reading those counters on
+ * the thread that submitted, and before freeing an instance. */
+void gw__host_flush_counts(void);
 
 /* The clock ingestion reads for events without "ts": the real clock, or,
  * while pinned, the pinned time (a request's receipt time, as kept in the

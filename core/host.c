@@ -105,6 +105,38 @@ hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
     return rc;
 }
 
+/*
+ * What each thread's submits accepted, added to the received and accepted
+ * counters once per loop iteration (gw__host_flush_counts, from an
+ * ev_prepare on every ingest loop) instead of twice per event: with
+ * several loops those counters are shared by every core. Refusals are
+ * counted at once.
+ */
+static __thread struct {
+    gw__instance_t *inst;
+    uint64_t n;
+} hs_ok;
+
+void
+gw__host_flush_counts(void)
+{
+    if (hs_ok.n == 0)
+        return;
+    gw__metrics_count(hs_ok.inst->name, GW_COUNTER_RECEIVED, NULL, hs_ok.n);
+    gw__metrics_count(hs_ok.inst->name, GW_COUNTER_ACCEPTED, NULL, hs_ok.n);
+    hs_ok.n = 0;
+}
+
+static void
+hs_count_ok(gw__instance_t *inst, uint64_t n)
+{
+    if (hs_ok.inst != inst) {
+        gw__host_flush_counts();
+        hs_ok.inst = inst;
+    }
+    hs_ok.n += n;
+}
+
 static int
 hs_submit_json(const gw_ctx_t *ctx, const char *project,
                gw_action_t default_action, const char *json, size_t len,
@@ -133,13 +165,14 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
             gw__journal_append_json(d->journal, now, project,
                                     default_action, flags, json, len);
     }
+    if (rc == GW_OK) {
+        hs_count_ok(inst, n);
+        return GW_OK;
+    }
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
-    if (rc == GW_OK)
-        gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, n);
-    else
-        gw__metrics_count(inst->name, GW_COUNTER_DROPPED,
-                          gw__reject_name(reject), n);
-    return rc == GW_OK ? GW_OK : GW_ERR;
+    gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
+                      n);
+    return GW_ERR;
 }
 
 static int
@@ -164,13 +197,14 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
         if (rc == GW_OK)
             gw__journal_append_event(d->journal, now, project, ev);
     }
+    if (rc == GW_OK) {
+        hs_count_ok(inst, 1);
+        return GW_OK;
+    }
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, 1);
-    if (rc == GW_OK)
-        gw__metrics_count(inst->name, GW_COUNTER_ACCEPTED, NULL, 1);
-    else
-        gw__metrics_count(inst->name, GW_COUNTER_DROPPED,
-                          gw__reject_name(reject), 1);
-    return rc == GW_OK ? GW_OK : GW_ERR;
+    gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
+                      1);
+    return GW_ERR;
 }
 
 static void
