@@ -1298,18 +1298,6 @@ pg_copy_slots(pg_arr_t *a, const pg_slot_t *sl)
     }
 }
 
-/* Orders series indices by their id (ids[] set aside for qsort). */
-static const int64_t *pg_sort_ids;
-
-static int
-pg_upd_cmp(const void *x, const void *y)
-{
-    int64_t a = pg_sort_ids[*(const size_t *) x];
-    int64_t b = pg_sort_ids[*(const size_t *) y];
-
-    return (a > b) - (a < b);
-}
-
 /* Creates this session's staging tables (once). */
 static int
 pg_stage(pg_state_t *s, gw_error_t *err)
@@ -1582,7 +1570,7 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     const gw_delta_t **series = NULL;
     pg_slot_t *slots = NULL;
     pg_hcell_t *h = NULL;
-    int64_t *ids = NULL;
+    int64_t *ids = NULL, *pairs = NULL;
     uint32_t *kb = NULL;
     unsigned char *st = NULL;
     int rc, oom = 0, seen, check = 0, k;
@@ -1612,9 +1600,10 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     upd = malloc(n * sizeof(*upd));
     h = malloc(n * sizeof(*h));
     kb = malloc(n * PG_SLOTS * sizeof(*kb));
+    pairs = malloc(n * 2 * sizeof(*pairs));
     if (sidx == NULL || series == NULL || ids == NULL || st == NULL ||
         slots == NULL || hist == NULL || upd == NULL || h == NULL ||
-        kb == NULL) {
+        kb == NULL || pairs == NULL) {
         rc = gw_error_set(err, "postgres storage: out of memory");
         goto out;
     }
@@ -1679,11 +1668,16 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     }
 
     /* The series that were there: spill, then update their slots. */
+    /* In id order: {id, series index} pairs sorted, then the indices. */
     for (i = 0; i < ns; i++)
-        if (st[i] == PG_SER_CACHED || st[i] == PG_SER_OLD)
-            upd[nupd++] = i;
-    pg_sort_ids = ids; /* the storage thread's only: no other caller */
-    qsort(upd, nupd, sizeof(*upd), pg_upd_cmp);
+        if (st[i] == PG_SER_CACHED || st[i] == PG_SER_OLD) {
+            pairs[2 * nupd] = ids[i];
+            pairs[2 * nupd + 1] = (int64_t) i;
+            nupd++;
+        }
+    qsort(pairs, nupd, 2 * sizeof(*pairs), pg_id_cmp);
+    for (i = 0; i < nupd; i++)
+        upd[i] = (size_t) pairs[2 * i + 1];
     pg_copy_open(&arr[PG_CP_UPD]);
     for (i = 0; i < nupd; i++) {
         unsigned char ck = pg_may_spill(&slots[upd[i] * PG_SLOTS],
@@ -1798,6 +1792,7 @@ out:
     free(upd);
     free(h);
     free(kb);
+    free(pairs);
     return rc;
 }
 
