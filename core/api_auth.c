@@ -226,9 +226,6 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     ar.body_len = blen;
     err.msg[0] = '\0';
     rc = GW_ERR;
-    /* Other ingest loops check signatures too (core/host.c). */
-    if (api->d->nworkers > 0)
-        pthread_mutex_lock(&api->d->auth_mu);
     if (api->d->auth != NULL)
         rc = gw__auth_check(api->d->auth, &ar, &authed, &reason, &err);
     if (rc != GW_OK && api->d->auth != NULL && project == NULL) {
@@ -246,8 +243,6 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
                      "these credentials are no project's keys");
         }
     }
-    if (api->d->nworkers > 0)
-        pthread_mutex_unlock(&api->d->auth_mu);
     if (rc != GW_OK || authed == NULL) {
         gw__metrics_count("server", GW_COUNTER_AUTH_FAILED,
                           reason ? reason : "bad_credentials", 1);

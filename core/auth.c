@@ -13,6 +13,11 @@
  * set whose entries expire in insertion order (a FIFO), so purging is O(1)
  * per entry. When a project's cache is full, new nonces are refused rather
  * than live ones forgotten.
+ *
+ * One gw__auth_t is used by one thread (it caches signatures). With more
+ * ingest loops each loop has its own (gw__auth_new_sharing), and all of
+ * them share the first one's replay cache, under its lock: taken only to
+ * look a nonce up and remember it, never around a signature's HMAC.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
@@ -20,6 +25,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +95,8 @@ struct gw__auth_s {
     auth_replay_t *replays;
     unsigned char cmp_key[32]; /* for comparing secrets of any length */
     uint64_t seed;             /* nonce hashing */
+    gw__auth_t *primary;       /* whose replay cache this one uses, or NULL */
+    pthread_mutex_t replay_mu; /* guards replays (and seed's use) */
 };
 
 /* A token of a header: borrowed bytes. */
@@ -122,7 +130,24 @@ gw__auth_new(const gw__config_t *cfg, double (*now_fn)(void))
         memset(a->cmp_key, 0x5a, sizeof(a->cmp_key));
         a->seed = 0x9e3779b97f4a7c15ull;
     }
+    pthread_mutex_init(&a->replay_mu, NULL);
     return a;
+}
+
+gw__auth_t *
+gw__auth_new_sharing(const gw__config_t *cfg, gw__auth_t *primary)
+{
+    gw__auth_t *a = gw__auth_new(cfg, primary->now_fn);
+
+    if (a != NULL)
+        a->primary = primary->primary != NULL ? primary->primary : primary;
+    return a;
+}
+
+const gw__config_t *
+gw__auth_config(const gw__auth_t *a)
+{
+    return a->cfg;
 }
 
 void
@@ -163,6 +188,7 @@ gw__auth_free(gw__auth_t *a)
     OPENSSL_cleanse(a->cmp_key, sizeof(a->cmp_key));
     OPENSSL_cleanse(a->signs, sizeof(a->signs));
     OPENSSL_cleanse(a->keydigs, sizeof(a->keydigs));
+    pthread_mutex_destroy(&a->replay_mu);
     free(a);
 }
 
@@ -490,11 +516,12 @@ auth_replay_grow(auth_replay_t *r)
     r->nbuckets = nb;
 }
 
-/* GW_OK if the nonce was new (it is now remembered until expiry). */
+/* GW_OK if the nonce was new (it is now remembered until expiry). The
+ * caller holds the owner's replay_mu. */
 static int
-auth_replay_check(gw__auth_t *a, const char *project, const char *nonce,
-                  size_t len, double now, double expiry, const char **reason,
-                  gw_error_t *err)
+auth_replay_locked(gw__auth_t *a, const char *project, const char *nonce,
+                   size_t len, double now, double expiry, const char **reason,
+                   gw_error_t *err)
 {
     auth_replay_t *r = auth_replay_get(a, project);
     uint32_t h = auth_nonce_hash(a, nonce, len);
@@ -533,6 +560,21 @@ auth_replay_check(gw__auth_t *a, const char *project, const char *nonce,
     r->tail = n;
     r->count++;
     return GW_OK;
+}
+
+static int
+auth_replay_check(gw__auth_t *a, const char *project, const char *nonce,
+                  size_t len, double now, double expiry, const char **reason,
+                  gw_error_t *err)
+{
+    gw__auth_t *owner = a->primary != NULL ? a->primary : a;
+    int rc;
+
+    pthread_mutex_lock(&owner->replay_mu);
+    rc = auth_replay_locked(owner, project, nonce, len, now, expiry, reason,
+                            err);
+    pthread_mutex_unlock(&owner->replay_mu);
+    return rc;
 }
 
 /* ---- The schemes ---- */

@@ -19,6 +19,16 @@ typedef struct gw__auth_s gw__auth_t;
  * gw__auth_set_config). now_fn: NULL for the real clock. */
 gw__auth_t *gw__auth_new(const gw__config_t *cfg, double (*now_fn)(void));
 void gw__auth_set_config(gw__auth_t *a, const gw__config_t *cfg);
+
+/* Another auth state for another thread (an ingest loop): its own caches,
+ * primary's S3 replay cache (shared under a lock, so a nonce used on one
+ * loop is refused on every loop). Free it before primary. Each state is
+ * used, and set_config'd, by one thread at a time. */
+gw__auth_t *gw__auth_new_sharing(const gw__config_t *cfg,
+                                 gw__auth_t *primary);
+
+/* The config a was created or last set with. */
+const gw__config_t *gw__auth_config(const gw__auth_t *a);
 void gw__auth_free(gw__auth_t *a);
 
 /*

@@ -384,6 +384,7 @@ struct gw__worker_s {
     gw__daemon_t *d;
     struct ev_loop *loop;
     gw__ingest_t *ingest;
+    gw__auth_t *auth;
     pthread_t thread;
     int running;
     ev_async stop;
@@ -402,11 +403,26 @@ dm_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 static __thread gw__ingest_t *dm_thread_ingest;
+static __thread gw__auth_t *dm_thread_auth;
 
 gw__ingest_t *
 gw__daemon_ingest(gw__daemon_t *d)
 {
     return dm_thread_ingest != NULL ? dm_thread_ingest : d->ingest;
+}
+
+gw__auth_t *
+gw__daemon_auth(gw__daemon_t *d)
+{
+    const gw__config_t *cfg;
+
+    if (dm_thread_auth == NULL)
+        return d->auth;
+    /* A worker takes up SIGHUP's config on its own thread. */
+    cfg = __atomic_load_n(&d->auth_cfg, __ATOMIC_ACQUIRE);
+    if (gw__auth_config(dm_thread_auth) != cfg)
+        gw__auth_set_config(dm_thread_auth, cfg);
+    return dm_thread_auth;
 }
 
 struct ev_loop *
@@ -465,6 +481,7 @@ dm_worker_main(void *arg)
              (unsigned) ((w - w->d->workers) + 1) % 100u);
     pthread_setname_np(pthread_self(), name);
     dm_thread_ingest = w->ingest;
+    dm_thread_auth = w->auth;
     ev_run(w->loop, 0);
     gw__host_flush_counts();
     return NULL;
@@ -496,6 +513,11 @@ dm_workers_create(gw__daemon_t *d)
         d->nworkers++;
         w->ingest = gw__ingest_new(&d->cfg->limits, NULL);
         gw__ingest_share(w->ingest, d->registry);
+        w->auth = gw__auth_new_sharing(d->cfg, d->auth);
+        if (w->auth == NULL) {
+            gw__log_error("out of memory for ingest loop %zu", i + 1);
+            return GW_ERR;
+        }
         ev_async_init(&w->stop, dm_worker_stop_cb);
         ev_async_start(w->loop, &w->stop);
         ev_timer_init(&w->flush, dm_worker_flush_cb,
@@ -573,6 +595,7 @@ dm_workers_free(gw__daemon_t *d)
         ev_async_stop(w->loop, &w->stop);
         ev_loop_destroy(w->loop);
         gw__ingest_free(w->ingest);
+        gw__auth_free(w->auth);
     }
     free(d->workers);
     d->workers = NULL;
@@ -655,9 +678,9 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     x->reloaded[x->nreloaded++] = cfg;
     d->cfg = cfg;
     if (d->auth != NULL) {
-        pthread_mutex_lock(&d->auth_mu);
         gw__auth_set_config(d->auth, cfg);
-        pthread_mutex_unlock(&d->auth_mu);
+        /* The other loops' take it up at their next check. */
+        __atomic_store_n(&d->auth_cfg, cfg, __ATOMIC_RELEASE);
     }
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
                  "keys and users take effect now; other settings at the "
@@ -859,10 +882,8 @@ dm_free(gw__daemon_t *d)
 
     if (d->ingest != NULL)
         gw__ingest_free(d->ingest);
-    if (d->auth != NULL) {
+    if (d->auth != NULL)
         gw__auth_free(d->auth);
-        pthread_mutex_destroy(&d->auth_mu);
-    }
     gw__loader_free(&d->loader);
     free(d->transports);
     for (i = 0; i < x->nreloaded; i++) {
@@ -903,7 +924,7 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     dm_loader_init(d, opts);
     d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
     d->auth = gw__auth_new(cfg, NULL);
-    pthread_mutex_init(&d->auth_mu, NULL);
+    d->auth_cfg = cfg;
     if (d->roles & GW__ROLE_AGGREGATOR)
         d->ingest = gw__ingest_new(&cfg->limits, cfg->journal != NULL
                                                      ? gw__daemon_clock

@@ -63,13 +63,14 @@ struct gw__daemon_s {
     int server_port;
     gw__journal_t *journal;      /* JOURNAL, or NULL */
     /* INGEST_LOOPS - 1 more ingest loops, each on a thread of its own with
-     * its own gw__ingest_t; loop 0 is d->loop with d->ingest. With any,
-     * every ingest shares the registry (kinds, MAX_SERIES) and auth_mu
-     * serialises gw__auth_check (its S3 nonce cache) with SIGHUP. */
+     * its own gw__ingest_t and gw__auth_t; loop 0 is d->loop with
+     * d->ingest and d->auth. With any, every ingest shares the registry
+     * (kinds, MAX_SERIES), every auth d->auth's S3 replay cache, and
+     * auth_cfg is the config each loop's auth takes up (SIGHUP sets it). */
     gw__worker_t *workers;
     size_t nworkers;
     gw__ingest_t *registry;
-    pthread_mutex_t auth_mu;
+    const gw__config_t *auth_cfg; /* atomic */
 };
 
 /* Hands what is aggregated to the storage thread (rotating the journal
@@ -79,6 +80,9 @@ void gw__daemon_flush(gw__daemon_t *d);
 /* The ingest state of the calling thread's loop: d->ingest on the main
  * thread, a worker's on that worker's thread. */
 gw__ingest_t *gw__daemon_ingest(gw__daemon_t *d);
+
+/* The auth state of the calling thread's loop, up to date with SIGHUP. */
+gw__auth_t *gw__daemon_auth(gw__daemon_t *d);
 
 /* Ingest loop i (0: d->loop), or NULL when i >= INGEST_LOOPS. */
 struct ev_loop *gw__daemon_loop_at(gw__daemon_t *d, int i);

@@ -10,13 +10,14 @@ that says what to change.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 import test_ingest_udp as U
-from gwtest import GOTTWALL, Daemon, run_tests, wait_for
+from gwtest import GOTTWALL, Daemon, run_tests, s2_header, s3_header, wait_for
 
 D = None
 LOOPS = 3
@@ -81,6 +82,54 @@ def test_kind_rule_across_loops():
     assert total in (200, 7), total  # 200 incr of 1, or the average of 200 x 7
     assert U.metric("gottwall_events_dropped_total", transport="udp",
                     reason="kind_conflict") - before == 200
+
+
+def test_s3_replay_refused_on_every_loop():
+    # One S3-signed datagram sent 300 times in a burst, which the loops
+    # share: the nonce cache is common to all of them, so it counts once.
+    payload = U.CHUNK.join([b'{"n": "s3once"}'] * 20)
+    data = s3_header("shop", "shop_private", payload).encode() + b"--chunk-auth--" + payload
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(300):
+        s.sendto(data, ("127.0.0.1", D.port("udp")))
+    s.close()
+    wait_for(lambda: U.metric("gottwall_auth_failures_total", transport="udp",
+                              reason="replay") >= 299 + 1,  # 1 from the udp tests
+             timeout=5, what="299 replays refused")
+    time.sleep(0.3)
+    assert D.total("shop", "s3once") == 20
+    assert U.metric("gottwall_auth_failures_total", transport="udp", reason="replay") == 300
+
+
+def test_sighup_reaches_every_loop():
+    # New keys after SIGHUP: bursts signed with them are all taken, on
+    # whichever loop reads them; the old key is refused everywhere.
+    projects = {"test_project": ("my_public_key", "secret_key"),
+                "shop": ("shop_public", "shop_private")}
+    d = Daemon(backends={"udp": {}}, projects=dict(projects),
+               extra={"INGEST_LOOPS": LOOPS})
+    d.start()
+    try:
+        d.projects["shop"] = ("shop_public2", "shop_private2")
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: reloaded" in d.log(), timeout=5, what="reload")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        body = U.CHUNK.join([b'{"n": "rekeyed"}'] * 20)
+        new = s2_header("shop", "shop_public2", "shop_private2").encode()
+        old = s2_header("shop", "shop_public", "shop_private").encode()
+        for _ in range(500):
+            s.sendto(new + b"--chunk-auth--" + body, ("127.0.0.1", d.port("udp")))
+        for _ in range(500):
+            s.sendto(old + b"--chunk-auth--" + body, ("127.0.0.1", d.port("udp")))
+        s.close()
+        wait_for(lambda: d.total("shop", "rekeyed") == 10000, timeout=10,
+                 what="10000 events signed with the new key")
+        time.sleep(0.3)
+        assert d.total("shop", "rekeyed") == 10000
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
 
 
 def test_max_series_across_loops():
@@ -164,6 +213,8 @@ def main():
                    U.test_bad_auth_stores_nothing, U.test_s3_signs_payload,
                    U.test_large_datagram, U.test_burst,
                    test_other_loops_read, test_kind_rule_across_loops,
+                   test_s3_replay_refused_on_every_loop,
+                   test_sighup_reaches_every_loop,
                    test_max_series_across_loops, test_stop_stores_other_loops,
                    test_journal_refused])
     except SystemExit as e:
