@@ -1009,9 +1009,10 @@ srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         if (s->nconns >= s->lim.max_connections) {
-            close(fd);
+            /* Counted before the close: whoever sees the close sees it. */
             gw__metrics_count(s->name, GW_COUNTER_DROPPED, "max_connections",
                               1);
+            close(fd);
             continue;
         }
         c = calloc(1, sizeof(*c));
