@@ -1021,6 +1021,14 @@ pg_fvalue(const gw_delta_t *d)
     return d->filter_value ? d->filter_value : "";
 }
 
+/* strcmp, at once for the same pointer: the core's batches hold each
+ * distinct string once, so the deltas of one metric share its name. */
+static inline int
+pg_strcmp(const char *a, const char *b)
+{
+    return a == b ? 0 : strcmp(a, b);
+}
+
 /* Orders cells by the primary key (the lock order of every writer). The
  * byte order of strcmp, not the database's collation: any fixed order
  * serves. Ties keep the batch order (index). */
@@ -1031,10 +1039,10 @@ pg_cell_cmp(const void *x, const void *y)
     const gw_delta_t *b = ((const pg_cell_t *) y)->d;
     int c;
 
-    if ((c = strcmp(a->project, b->project)) != 0 ||
-        (c = strcmp(a->metric, b->metric)) != 0 ||
-        (c = strcmp(pg_fname(a), pg_fname(b))) != 0 ||
-        (c = strcmp(pg_fvalue(a), pg_fvalue(b))) != 0)
+    if ((c = pg_strcmp(a->project, b->project)) != 0 ||
+        (c = pg_strcmp(a->metric, b->metric)) != 0 ||
+        (c = pg_strcmp(pg_fname(a), pg_fname(b))) != 0 ||
+        (c = pg_strcmp(pg_fvalue(a), pg_fvalue(b))) != 0)
         return c;
     if ((a->filter_name != NULL) != (b->filter_name != NULL))
         return a->filter_name != NULL ? 1 : -1;
@@ -1050,10 +1058,10 @@ pg_same_cell(const gw_delta_t *a, const gw_delta_t *b)
 {
     return a->period == b->period && a->bucket == b->bucket &&
            (a->filter_name != NULL) == (b->filter_name != NULL) &&
-           strcmp(a->project, b->project) == 0 &&
-           strcmp(a->metric, b->metric) == 0 &&
-           strcmp(pg_fname(a), pg_fname(b)) == 0 &&
-           strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
+           pg_strcmp(a->project, b->project) == 0 &&
+           pg_strcmp(a->metric, b->metric) == 0 &&
+           pg_strcmp(pg_fname(a), pg_fname(b)) == 0 &&
+           pg_strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
 }
 
 /* Sorts and merges the deltas into cells; *n set. NULL: out of memory. */
@@ -1132,10 +1140,10 @@ static int
 pg_same_series(const gw_delta_t *a, const gw_delta_t *b)
 {
     return (a->filter_name != NULL) == (b->filter_name != NULL) &&
-           strcmp(a->project, b->project) == 0 &&
-           strcmp(a->metric, b->metric) == 0 &&
-           strcmp(pg_fname(a), pg_fname(b)) == 0 &&
-           strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
+           pg_strcmp(a->project, b->project) == 0 &&
+           pg_strcmp(a->metric, b->metric) == 0 &&
+           pg_strcmp(pg_fname(a), pg_fname(b)) == 0 &&
+           pg_strcmp(pg_fvalue(a), pg_fvalue(b)) == 0;
 }
 
 /* Runs sql with n parameters: binary arrays (a[i]) or text (text[i]);
