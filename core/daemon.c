@@ -679,7 +679,7 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     d->cfg = cfg;
     if (d->auth != NULL) {
         gw__auth_set_config(d->auth, cfg);
-        /* The other loops' take it up at their next check. */
+        /* The other loops take it up at their next check. */
         __atomic_store_n(&d->auth_cfg, cfg, __ATOMIC_RELEASE);
     }
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
