@@ -162,7 +162,7 @@ static const cf_scalar_t cf_scalars[] = {
     {"ANONYMOUS_LOGIN", CF_BOOL, CF_OFF(anonymous_login), 0, 0},
     {"cookie_secret", CF_STR, CF_OFF(cookie_secret), 0, 0},
     {"FLUSH_INTERVAL", CF_INT, CF_OFF(flush_interval_ms), 10, 3600000},
-    {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 1, 64},
+    {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 0, 64},
     {"SHUTDOWN_TIMEOUT", CF_INT, CF_OFF(shutdown_timeout_ms), 0, 3600000},
     {"AUTH_MAX_SKEW", CF_INT, CF_OFF(auth_max_skew), 1, 31622400},
     {"AUTH_S3_WINDOW", CF_INT, CF_OFF(auth_s3_window), 1, 86400},
@@ -642,7 +642,7 @@ cf_defaults(gw__config_t *cfg)
     cfg->server_port = 8889;
     cfg->anonymous_login = 0;
     cfg->flush_interval_ms = 1000;
-    cfg->ingest_loops = 1;
+    cfg->ingest_loops = 0; /* one per CPU (core/daemon.c) */
     cfg->shutdown_timeout_ms = 30000;
     cfg->auth_max_skew = 900;
     cfg->auth_s3_window = 300;
@@ -1093,7 +1093,7 @@ gw__config_write_new(const char *path, gw_error_t *err)
             "cookie_secret = \"%s\";\n"
             "\n"
             "FLUSH_INTERVAL = 1000;   # ms between flushes to the storage\n"
-            "# INGEST_LOOPS = 2;      # threads reading UDP, one per core "
+            "# INGEST_LOOPS = 0;      # threads reading UDP; 0: one per CPU "
             "(docs/scaling.md)\n",
             path, path, secret, pub, spub, spriv, cookie);
     if (fclose(f) != 0)

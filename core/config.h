@@ -77,9 +77,11 @@ typedef struct gw__config_s {
     char *cookie_secret;        /* cookie_secret */
 
     int flush_interval_ms;      /* FLUSH_INTERVAL, 1000 */
-    int ingest_loops;           /* INGEST_LOOPS, 1: loops (threads) that
+    int ingest_loops;           /* INGEST_LOOPS, 0: loops (threads) that
                                  * transports may read on, each with its
-                                 * own aggregation table */
+                                 * own aggregation table; 0: one per CPU
+                                 * the daemon may run on, at most 8 (1
+                                 * with a JOURNAL) */
     int shutdown_timeout_ms;    /* SHUTDOWN_TIMEOUT, 30000: how long stop waits for the storage */
     int auth_max_skew;          /* AUTH_MAX_SKEW s, 900 */
     int auth_s3_window;         /* AUTH_S3_WINDOW s, 300 */

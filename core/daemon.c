@@ -14,6 +14,7 @@
 #endif
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -487,12 +488,37 @@ dm_worker_main(void *arg)
     return NULL;
 }
 
+/* INGEST_LOOPS, with 0 (the default) read as one loop per CPU this process
+ * may run on (its affinity: taskset and cgroups count), at most 8, and
+ * one when a JOURNAL is kept (it is written by loop 0 alone). */
+static int
+dm_ingest_loops(const gw__config_t *cfg, int *cpus)
+{
+    cpu_set_t set;
+    int n = 1;
+
+    *cpus = 0;
+    if (cfg->ingest_loops > 0)
+        return cfg->ingest_loops;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = *cpus = CPU_COUNT(&set);
+    if (cfg->journal != NULL || n < 1)
+        return 1;
+    return n > 8 ? 8 : n;
+}
+
 /* Creates the loops and their ingest states (before the transports, which
  * may watch sockets on them in start()). */
 static int
 dm_workers_create(gw__daemon_t *d)
 {
-    size_t i, n = (size_t) d->cfg->ingest_loops - 1;
+    int cpus, loops = dm_ingest_loops(d->cfg, &cpus);
+    size_t i, n = (size_t) loops - 1;
+
+    if (d->cfg->ingest_loops == 0 && d->ingest != NULL)
+        gw__log_info("INGEST_LOOPS = 0: %d ingest loop%s (%d CPU%s%s)", loops,
+                     loops == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s",
+                     d->cfg->journal != NULL ? "; one with a JOURNAL" : "");
 
     if (n == 0 || d->ingest == NULL)
         return GW_OK;
@@ -549,7 +575,7 @@ dm_workers_start(gw__daemon_t *d)
         }
         w->running = 1;
     }
-    if (d->nworkers > 0)
+    if (d->nworkers > 0 && d->cfg->ingest_loops > 0)
         gw__log_info("ingest loops: %zu (INGEST_LOOPS)", d->nworkers + 1);
     return GW_OK;
 }

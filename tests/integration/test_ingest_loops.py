@@ -5,7 +5,8 @@ then what only several loops can get wrong: the other loops' threads do
 read (their CPU time grows under a burst); the kind rule and MAX_SERIES
 hold across loops (one kind wins for a metric whose events race on several
 loops, exactly MAX_SERIES metrics are kept); what the other loops hold at
-SIGTERM is stored; and INGEST_LOOPS with JOURNAL is refused with a message
+SIGTERM is stored; the default (0) makes one loop per CPU, one with a
+JOURNAL; and INGEST_LOOPS above 1 with JOURNAL is refused with a message
 that says what to change.
 """
 
@@ -186,6 +187,25 @@ def test_stop_stores_other_loops():
         d.cleanup()
 
 
+def test_default_one_loop_per_cpu():
+    # INGEST_LOOPS = 0 (the default): one loop per CPU the daemon may run
+    # on, at most 8; one when a JOURNAL is kept.
+    cpus = len(os.sched_getaffinity(0))
+    want = min(cpus, 8)
+    for extra, loops, tail in (({}, want, ""),
+                               ({"JOURNAL": "gw.journal"}, 1, "; one with a JOURNAL")):
+        d = Daemon(backends={"udp": {}}, extra=extra)
+        d.start()
+        try:
+            line = "INGEST_LOOPS = 0: %d ingest loop%s (%d CPU%s%s)" % (
+                loops, "" if loops == 1 else "s", cpus, "" if cpus == 1 else "s", tail)
+            wait_for(lambda: line in d.log(), timeout=5, what=line)
+            assert len(worker_threads(d.proc.pid)) == loops - 1, worker_threads(d.proc.pid)
+            assert d.stop() == 0
+        finally:
+            d.cleanup()
+
+
 def test_journal_refused():
     d = Daemon(backends={"udp": {}},
                extra={"INGEST_LOOPS": 2, "JOURNAL": "journal/gw"})
@@ -216,7 +236,7 @@ def main():
                    test_s3_replay_refused_on_every_loop,
                    test_sighup_reaches_every_loop,
                    test_max_series_across_loops, test_stop_stores_other_loops,
-                   test_journal_refused])
+                   test_default_one_loop_per_cpu, test_journal_refused])
     except SystemExit as e:
         code = e.code
     finally:

@@ -147,7 +147,8 @@ def finish(d, code):
 
 def main():
     global D
-    D = Daemon(backends={"udp": {}})
+    # One loop here; test_ingest_loops.py runs these tests on three.
+    D = Daemon(backends={"udp": {}}, extra={"INGEST_LOOPS": 1})
     D.start()
     code = 1
     try:
