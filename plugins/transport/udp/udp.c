@@ -311,9 +311,11 @@ ud_start(void *state, gw_error_t *err)
         r->st = st;
         r->loop = i == 0 ? st->loop : st->host->loop_at(st->ctx, i);
         r->bufs = malloc((size_t) UDP_BATCH * (UDP_DGRAM_MAX + 1));
-        if (r->loop == NULL || r->bufs == NULL)
+        st->nreaders++; /* destroy frees its buffers */
+        if (r->bufs == NULL)
             return gw_error_set(err, "out of memory");
-        st->nreaders++;
+        if (r->loop == NULL)
+            return gw_error_set(err, "the core has no ingest loop %d", i);
     }
     if (ud_bind(st, err) != GW_OK)
         return GW_ERR;
