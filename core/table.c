@@ -341,13 +341,15 @@ cell_init(gw__cell_t *c, gw_kind_t kind)
     c->ts = 0;
 }
 
-static gw__group_t *
-table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
-            int64_t minute, gw_kind_t kind)
+/* The index of the group (project, metric, minute) of hash h, or -1 with
+ * *empty the free slot where it would go. */
+static inline long
+group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
+            gw__str_t metric, int64_t minute, size_t *empty)
 {
-    size_t j;
+    const gw__group_t *g;
     uint64_t s;
-    gw__group_t *g;
+    size_t j;
 
     for (j = (size_t) h & t->gmask; (s = t->gslots[j]) != 0;
          j = (j + 1) & t->gmask) {
@@ -358,8 +360,22 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
             g->plen == project.n &&
             gw__mem_eq(g->metric, metric.s, metric.n) &&
             gw__mem_eq(g->project, project.s, project.n))
-            return g;
+            return (long) SLOT_INDEX(s);
     }
+    *empty = j;
+    return -1;
+}
+
+static gw__group_t *
+table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
+            int64_t minute, gw_kind_t kind)
+{
+    size_t j;
+    long gi = group_probe(t, h, project, metric, minute, &j);
+    gw__group_t *g;
+
+    if (gi >= 0)
+        return &t->groups[gi];
 
     /* A new group: grow first if the slots would pass half full. */
     if ((t->ngroups + 1) * 2 > t->gmask + 1)
@@ -447,24 +463,13 @@ long
 gw__table_find(const gw__table_t *t, uint64_t pm_hash, gw__str_t project,
                gw__str_t metric, int64_t minute, gw_kind_t *kind)
 {
-    uint64_t h = group_hash(pm_hash, minute), s;
-    const gw__group_t *g;
-    size_t j;
+    size_t empty;
+    long gi = group_probe(t, group_hash(pm_hash, minute), project, metric,
+                          minute, &empty);
 
-    for (j = (size_t) h & t->gmask; (s = t->gslots[j]) != 0;
-         j = (j + 1) & t->gmask) {
-        if (!SLOT_HASH_MATCH(s, h))
-            continue;
-        g = &t->groups[SLOT_INDEX(s)];
-        if (g->hash == h && g->minute == minute && g->mlen == metric.n &&
-            g->plen == project.n &&
-            gw__mem_eq(g->metric, metric.s, metric.n) &&
-            gw__mem_eq(g->project, project.s, project.n)) {
-            *kind = g->cell.kind;
-            return (long) SLOT_INDEX(s);
-        }
-    }
-    return -1;
+    if (gi >= 0)
+        *kind = t->groups[gi].cell.kind;
+    return gi;
 }
 
 void
