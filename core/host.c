@@ -123,14 +123,22 @@ gw__host_flush_counts(void)
     hs_ok.n = 0;
 }
 
-static void
-hs_count_ok(gw__instance_t *inst, uint64_t n)
+/* Counts a submit of n events that returned rc; returns GW_OK or GW_ERR. */
+static int
+hs_counted(gw__instance_t *inst, int rc, gw__reject_t reject, uint64_t n)
 {
-    if (hs_ok.inst != inst) {
-        gw__host_flush_counts();
-        hs_ok.inst = inst;
+    if (rc == GW_OK) {
+        if (hs_ok.inst != inst) {
+            gw__host_flush_counts();
+            hs_ok.inst = inst;
+        }
+        hs_ok.n += n;
+        return GW_OK;
     }
-    hs_ok.n += n;
+    gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
+    gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
+                      n);
+    return GW_ERR;
 }
 
 static int
@@ -153,22 +161,16 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
         now = gw__daemon_clock();
         gw__daemon_pin_clock(now);
     }
-    rc = gw__ingest_json(gw__daemon_ingest(d), project, default_action, json, len,
-                         (flags & GW_SUBMIT_BATCH) != 0, &n, &reject, err);
+    rc = gw__ingest_json(gw__daemon_ingest(d), project, default_action,
+                         json, len, (flags & GW_SUBMIT_BATCH) != 0, &n,
+                         &reject, err);
     if (d->journal != NULL) {
         gw__daemon_pin_clock(0);
         if (rc == GW_OK)
             gw__journal_append_json(d->journal, now, project,
                                     default_action, flags, json, len);
     }
-    if (rc == GW_OK) {
-        hs_count_ok(inst, n);
-        return GW_OK;
-    }
-    gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
-    gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
-                      n);
-    return GW_ERR;
+    return hs_counted(inst, rc, reject, n);
 }
 
 static int
@@ -193,14 +195,7 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
         if (rc == GW_OK)
             gw__journal_append_event(d->journal, now, project, ev);
     }
-    if (rc == GW_OK) {
-        hs_count_ok(inst, 1);
-        return GW_OK;
-    }
-    gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, 1);
-    gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
-                      1);
-    return GW_ERR;
+    return hs_counted(inst, rc, reject, 1);
 }
 
 static void
