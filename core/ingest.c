@@ -339,6 +339,17 @@ kinds_clear(gw__ingest_t *ing)
 
 /* ---- the three steps ------------------------------------------------------ */
 
+/* The slot of e's metric in ing's known-metrics map (see kinds_slot),
+ * with its project's index and its mixed hash, which kinds_insert wants. */
+static size_t
+kinds_find(gw__ingest_t *ing, const gw__pevent_t *e, size_t *proj,
+           uint64_t *h)
+{
+    *proj = proj_get(ing, e->project.s, e->project.n);
+    *h = gw__hash_mix(e->pm_hash);
+    return kinds_slot(ing, *proj, e->name.s, e->name.n, *h);
+}
+
 static int
 kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
               gw__reject_t *reject, gw_error_t *err)
@@ -385,9 +396,7 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
         i = idx != NULL ? idx[k] : k;
         e = &ing->pev[i];
         kind = gw__action_kind(e->action);
-        proj = proj_get(ing, e->project.s, e->project.n);
-        h = gw__hash_mix(e->pm_hash);
-        slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
+        slot = kinds_find(ing, e, &proj, &h);
         if (ing->kinds[slot].metric != NULL) {
             if (ing->kinds[slot].kind == kind)
                 continue;
@@ -430,9 +439,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
     for (k = 0; k < n; k++) {
         i = idx[k];
         e = &ing->pev[i];
-        proj = proj_get(ing, e->project.s, e->project.n);
-        h = gw__hash_mix(e->pm_hash);
-        slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
+        slot = kinds_find(ing, e, &proj, &h);
         if (ing->kinds[slot].metric == NULL) {
             ing->added[nmiss++] = i; /* ask the registry */
             continue;
@@ -460,9 +467,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
         return GW_ERR;
     for (k = 0; k < nmiss; k++) {
         e = &ing->pev[ing->added[k]];
-        proj = proj_get(ing, e->project.s, e->project.n);
-        h = gw__hash_mix(e->pm_hash);
-        slot = kinds_slot(ing, proj, e->name.s, e->name.n, h);
+        slot = kinds_find(ing, e, &proj, &h);
         if (ing->kinds[slot].metric == NULL)
             kinds_insert(ing, proj, e->name.s, e->name.n, h,
                          gw__action_kind(e->action));
