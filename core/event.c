@@ -822,6 +822,24 @@ fp_ws(fp_t *c)
         c->i++;
 }
 
+/* After a member of an object or array: 1 after a ',' (and the space
+ * after it), 0 after the closing byte, -1 on anything else. */
+static inline int
+fp_next(fp_t *c, char close)
+{
+    fp_ws(c);
+    if (c->i < c->len && c->s[c->i] == ',') {
+        c->i++;
+        fp_ws(c);
+        return 1;
+    }
+    if (c->i < c->len && c->s[c->i] == close) {
+        c->i++;
+        return 0;
+    }
+    return -1;
+}
+
 /* The bytes that stop fp_string's scan: '"', '\\', controls (refused) and
  * bytes >= 0x80 (UTF-8 to check). */
 #define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
@@ -996,17 +1014,14 @@ fp_skip(fp_t *c, int depth)
         }
         if (fp_value(c, &v, depth + 1) != GW_OK)
             return GW_AGAIN;
-        fp_ws(c);
-        if (c->i < c->len && c->s[c->i] == ',') {
-            c->i++;
-            fp_ws(c);
+        switch (fp_next(c, close)) {
+        case 1:
             continue;
-        }
-        if (c->i < c->len && c->s[c->i] == close) {
-            c->i++;
+        case 0:
             return GW_OK;
+        default:
+            return GW_AGAIN;
         }
-        return GW_AGAIN;
     }
 }
 
@@ -1093,6 +1108,7 @@ fp_filters(gw__parse_t *ctx, fp_t *c)
     const gw__limits_t *lim = ctx->limits;
     gw__str_t names[64], name, value;
     size_t nnames = 0, k, nvalues, from;
+    int rc;
     fp_val_t v;
 
     c->i++; /* '{' */
@@ -1132,17 +1148,11 @@ fp_filters(gw__parse_t *ctx, fp_t *c)
                         fp_fvalue(ctx, &v, &value) != GW_OK)
                         return GW_AGAIN;
                     pf_add_distinct(ctx, from, name, value);
-                    fp_ws(c);
-                    if (c->i < c->len && c->s[c->i] == ',') {
-                        c->i++;
-                        fp_ws(c);
-                        continue;
-                    }
-                    if (c->i < c->len && c->s[c->i] == ']') {
-                        c->i++;
+                    rc = fp_next(c, ']');
+                    if (rc < 0)
+                        return GW_AGAIN;
+                    if (rc == 0)
                         break;
-                    }
-                    return GW_AGAIN;
                 }
             }
         } else {
@@ -1151,17 +1161,14 @@ fp_filters(gw__parse_t *ctx, fp_t *c)
                 return GW_AGAIN;
             pf_add_distinct(ctx, from, name, value);
         }
-        fp_ws(c);
-        if (c->i < c->len && c->s[c->i] == ',') {
-            c->i++;
-            fp_ws(c);
+        switch (fp_next(c, '}')) {
+        case 1:
             continue;
-        }
-        if (c->i < c->len && c->s[c->i] == '}') {
-            c->i++;
+        case 0:
             return GW_OK;
+        default:
+            return GW_AGAIN;
         }
-        return GW_AGAIN;
     }
 }
 
@@ -1204,7 +1211,7 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
     fp_t c = {s, len, *pos};
     fp_val_t slot[K_COUNT], v;
     gw__str_t key;
-    int i, nobj = 0;
+    int i, rc, nobj = 0;
 
     for (i = 0; i < K_COUNT; i++)
         slot[i].type = T_NONE;
@@ -1266,17 +1273,11 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
                     return GW_AGAIN; /* a duplicate key */
                 slot[i] = v;
             }
-            fp_ws(&c);
-            if (c.i < c.len && s[c.i] == ',') {
-                c.i++;
-                fp_ws(&c);
-                continue;
-            }
-            if (c.i < c.len && s[c.i] == '}') {
-                c.i++;
+            rc = fp_next(&c, '}');
+            if (rc < 0)
+                return GW_AGAIN;
+            if (rc == 0)
                 break;
-            }
-            return GW_AGAIN;
         }
     }
 
