@@ -22,16 +22,7 @@
 
 #include "../../core/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
+#include "fuzz_check.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,20 +39,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(path, sizeof(path), "/tmp/gw-fuzz-config-%ld.conf",
                  (long) getpid());
     f = fopen(path, "wb");
-    CHECK(f != NULL);
-    CHECK(fwrite(data, 1, size, f) == size);
-    CHECK(fclose(f) == 0);
+    FZ_CHECK(f != NULL);
+    FZ_CHECK(fwrite(data, 1, size, f) == size);
+    FZ_CHECK(fclose(f) == 0);
     err.msg[0] = '\0';
     if (gw__config_load(path, &cfg, &err) != GW_OK) {
-        CHECK(strstr(err.msg, path) != NULL);
+        FZ_CHECK(strstr(err.msg, path) != NULL);
         return 0;
     }
-    CHECK(cfg.flush_interval_ms >= 10);
+    FZ_CHECK(cfg.flush_interval_ms >= 10);
     for (i = 0; i < cfg.nprojects; i++) {
-        CHECK(cfg.projects[i].name != NULL);
-        CHECK(cfg.projects[i].public_key != NULL);
-        CHECK(cfg.projects[i].private_key != NULL);
-        CHECK(gw__config_project(&cfg, cfg.projects[i].name) != NULL);
+        FZ_CHECK(cfg.projects[i].name != NULL);
+        FZ_CHECK(cfg.projects[i].public_key != NULL);
+        FZ_CHECK(cfg.projects[i].private_key != NULL);
+        FZ_CHECK(gw__config_project(&cfg, cfg.projects[i].name) != NULL);
     }
     gw__config_free(&cfg);
     return 0;

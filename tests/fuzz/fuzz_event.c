@@ -30,16 +30,7 @@
 #include "ingest.h"
 #include "ingest_int.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
+#include "fuzz_check.h"
 
 static double
 fake_now(void)
@@ -54,13 +45,13 @@ static unsigned calls;
 static void
 check_result(int rc, gw__reject_t r, const gw_error_t *err)
 {
-    CHECK(rc == GW_OK || rc == GW_ERR);
+    FZ_CHECK(rc == GW_OK || rc == GW_ERR);
     if (rc == GW_OK) {
-        CHECK(r == GW__REJECT_NONE);
+        FZ_CHECK(r == GW__REJECT_NONE);
     } else {
-        CHECK(r != GW__REJECT_NONE);
-        CHECK(err->msg[0] != '\0');
-        CHECK(memchr(err->msg, '\0', sizeof(err->msg)) != NULL);
+        FZ_CHECK(r != GW__REJECT_NONE);
+        FZ_CHECK(err->msg[0] != '\0');
+        FZ_CHECK(memchr(err->msg, '\0', sizeof(err->msg)) != NULL);
     }
 }
 
@@ -124,18 +115,18 @@ compare_batches(const gw_batch_t *a, const gw_batch_t *b)
 {
     size_t i;
 
-    CHECK(a->ndeltas == b->ndeltas);
+    FZ_CHECK(a->ndeltas == b->ndeltas);
     for (i = 0; i < a->ndeltas; i++) {
         const gw_delta_t *x = &a->deltas[i], *y = &b->deltas[i];
 
-        CHECK(same_str(x->project, y->project));
-        CHECK(same_str(x->metric, y->metric));
-        CHECK(same_str(x->filter_name, y->filter_name));
-        CHECK(same_str(x->filter_value, y->filter_value));
-        CHECK(x->kind == y->kind && x->period == y->period);
-        CHECK(x->bucket == y->bucket && x->count == y->count);
-        CHECK(memcmp(&x->sum, &y->sum, sizeof(x->sum)) == 0);
-        CHECK(memcmp(&x->ts, &y->ts, sizeof(x->ts)) == 0);
+        FZ_CHECK(same_str(x->project, y->project));
+        FZ_CHECK(same_str(x->metric, y->metric));
+        FZ_CHECK(same_str(x->filter_name, y->filter_name));
+        FZ_CHECK(same_str(x->filter_value, y->filter_value));
+        FZ_CHECK(x->kind == y->kind && x->period == y->period);
+        FZ_CHECK(x->bucket == y->bucket && x->count == y->count);
+        FZ_CHECK(memcmp(&x->sum, &y->sum, sizeof(x->sum)) == 0);
+        FZ_CHECK(memcmp(&x->ts, &y->ts, sizeof(x->ts)) == 0);
     }
 }
 
@@ -153,20 +144,21 @@ flush(void)
         gw__table_free(st);
     }
     if (t == NULL) {
-        CHECK(gw__ingest_pending(ing) == 0);
+        FZ_CHECK(gw__ingest_pending(ing) == 0);
         return;
     }
     gw__batch_add_table(batch, t, 0x7f, 512, &dropped);
-    CHECK(gw__batch_events(batch) + dropped == before + gw__table_events(t));
+    FZ_CHECK(gw__batch_events(batch) + dropped ==
+             before + gw__table_events(t));
     gw__table_free(t);
     v = gw__batch_view(batch);
-    CHECK(v->ndeltas == gw__batch_size(batch) && v->ndeltas <= 512);
+    FZ_CHECK(v->ndeltas == gw__batch_size(batch) && v->ndeltas <= 512);
     for (i = 0; i < v->ndeltas; i++) {
-        CHECK(strcmp(v->deltas[i].project, "test_project") == 0);
-        CHECK(v->deltas[i].metric[0] != '\0');
-        CHECK((v->deltas[i].filter_name == NULL) ==
+        FZ_CHECK(strcmp(v->deltas[i].project, "test_project") == 0);
+        FZ_CHECK(v->deltas[i].metric[0] != '\0');
+        FZ_CHECK((v->deltas[i].filter_name == NULL) ==
               (v->deltas[i].filter_value == NULL));
-        CHECK(v->deltas[i].count > 0);
+        FZ_CHECK(v->deltas[i].count > 0);
     }
 }
 
@@ -205,9 +197,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         rc2 = gw__ingest_json(slow, "test_project", GW_ACTION_DEFAULT,
                               (const char *) data, size, 1, &n2, &r2, &err2);
-        CHECK(rc == rc2 && r == r2 && n == n2);
-        CHECK(rc == GW_OK || strcmp(err.msg, err2.msg) == 0);
-        CHECK(gw__ingest_pending(ing) == gw__ingest_pending(slow));
+        FZ_CHECK(rc == rc2 && r == r2 && n == n2);
+        FZ_CHECK(rc == GW_OK || strcmp(err.msg, err2.msg) == 0);
+        FZ_CHECK(gw__ingest_pending(ing) == gw__ingest_pending(slow));
     }
     structured(ing, data, size);
     structured(slow, data, size);

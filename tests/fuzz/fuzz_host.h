@@ -25,20 +25,12 @@
 
 #include "auth.h"
 #include "../../core/config.h"
+#include "fuzz_check.h"
 #include "ingest.h"
 
 #define FZ_NOW 1392454739.0
 #define FZ_SECRET "secret_key"
 #define FZ_SHOP_PRIVATE "shop_private_distinctive"
-
-#define FZ_CHECK(cond)                                                     \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
 
 static gw__config_t fz_cfg;
 static gw__auth_t *fz_auth;

@@ -33,16 +33,7 @@
 
 #include "http.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
+#include "fuzz_check.h"
 
 static struct ev_loop *loop;
 static gw_http_server_t *srv;
@@ -74,7 +65,7 @@ handler(void *arg, gw_http_req_t *req)
     const char *path = gw__http_path(req);
 
     (void) arg;
-    CHECK(path != NULL);
+    FZ_CHECK(path != NULL);
     if (strstr(path, "hold") != NULL && (++calls % 4) == 0 &&
         nheld < sizeof(held) / sizeof(held[0])) {
         held[nheld++] = req;
@@ -102,10 +93,10 @@ setup(void)
     lim.header_timeout = 5;
     lim.idle_timeout = 5;
     lim.max_connections = 64;
-    CHECK(gw__http_listen(loop, "fuzz", &lo, &lim, handler, NULL, &srv,
+    FZ_CHECK(gw__http_listen(loop, "fuzz", &lo, &lim, handler, NULL, &srv,
                           &err) == GW_OK);
     port = gw__http_port(srv);
-    CHECK(port > 0);
+    FZ_CHECK(port > 0);
 }
 
 int
@@ -122,13 +113,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 32768)
         return 0;
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    CHECK(fd >= 0);
+    FZ_CHECK(fd >= 0);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t) port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
-        CHECK(errno == EINPROGRESS);
+        FZ_CHECK(errno == EINPROGRESS);
     for (turns = 0; turns < 400 && !closed; turns++) {
         ssize_t n;
 
@@ -165,7 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             usleep(50);
     }
     if (got >= 9)
-        CHECK(memcmp(first, "HTTP/1.1 ", 9) == 0);
+        FZ_CHECK(memcmp(first, "HTTP/1.1 ", 9) == 0);
     close(fd);
     while (nheld > 0)
         answer(held[--nheld]);

@@ -21,16 +21,7 @@
 
 #include "statsd_parse.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                      \
-            abort();                                                       \
-        }                                                                  \
-    } while (0)
+#include "fuzz_check.h"
 
 static int
 inside(const char *p, const char *buf, size_t size)
@@ -53,23 +44,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     buf[size] = '\0';
     r = sd_parse_line(buf, size, &line, &why);
-    CHECK(r == SD_LINE_OK || r == SD_LINE_EMPTY || r == SD_LINE_BAD);
+    FZ_CHECK(r == SD_LINE_OK || r == SD_LINE_EMPTY || r == SD_LINE_BAD);
     if (r == SD_LINE_BAD)
-        CHECK(why != NULL && why[0] != '\0');
+        FZ_CHECK(why != NULL && why[0] != '\0');
     if (r == SD_LINE_OK) {
-        CHECK(line.nsamples >= 1 && line.nsamples <= SD_MAX_SAMPLES);
-        CHECK(line.name_len >= 1 && line.name_len <= 255);
-        CHECK(inside(line.name, buf, size));
-        CHECK(line.name[line.name_len] == '\0');
-        CHECK(strlen(line.name) == line.name_len);
-        CHECK(line.ntags <= SD_MAX_TAGS);
+        FZ_CHECK(line.nsamples >= 1 && line.nsamples <= SD_MAX_SAMPLES);
+        FZ_CHECK(line.name_len >= 1 && line.name_len <= 255);
+        FZ_CHECK(inside(line.name, buf, size));
+        FZ_CHECK(line.name[line.name_len] == '\0');
+        FZ_CHECK(strlen(line.name) == line.name_len);
+        FZ_CHECK(line.ntags <= SD_MAX_TAGS);
         for (i = 0; i < line.nsamples; i++) {
-            CHECK(isfinite(line.samples[i].value));
-            CHECK(line.samples[i].rate > 0 && line.samples[i].rate <= 1);
+            FZ_CHECK(isfinite(line.samples[i].value));
+            FZ_CHECK(line.samples[i].rate > 0 && line.samples[i].rate <= 1);
         }
         for (i = 0; i < line.ntags; i++) {
-            CHECK(line.tags[i].name != NULL && line.tags[i].value != NULL);
-            CHECK(inside(line.tags[i].name, buf, size) ||
+            FZ_CHECK(line.tags[i].name != NULL && line.tags[i].value != NULL);
+            FZ_CHECK(inside(line.tags[i].name, buf, size) ||
                   strcmp(line.tags[i].name, "true") == 0);
         }
     }

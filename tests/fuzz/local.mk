@@ -53,7 +53,7 @@ tests_fuzz_replay_http_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_fuzz_replay_http_CFLAGS = $(GW_FUZZ_CFLAGS)
 tests_fuzz_replay_http_LDADD = libgwcore.la $(LIBEV_LIBS)
 
-EXTRA_DIST += tests/fuzz/build.sh tests/fuzz/lsan.supp tests/fuzz/corpus/auth \
+EXTRA_DIST += tests/fuzz/fuzz_check.h tests/fuzz/build.sh tests/fuzz/lsan.supp tests/fuzz/corpus/auth \
 	tests/fuzz/corpus/statsd tests/fuzz/corpus/config \
 	tests/fuzz/corpus/udp tests/fuzz/corpus/http
 
