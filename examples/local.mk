@@ -25,7 +25,8 @@ TESTS += tests/sdk/test_headers.sh tests/sdk/test_examples.sh
 
 # contrib/gottwall.service: systemd-analyze verify and security.
 TESTS += tests/sdk/test_service.sh
-EXTRA_DIST += tests/sdk/test_service.sh contrib/gottwall.service
+EXTRA_DIST += tests/sdk/test_service.sh contrib/gottwall.service \
+	tests/sdk/lib.sh
 
 # Files the tarball needs that no other fragment lists: the guides, the CI
 # entry point (it runs tools/test.sh) and the style file.

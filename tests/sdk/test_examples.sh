@@ -18,25 +18,9 @@ set -eu
 : "${GW_BUILDDIR:?run me through make check}"
 : "${GW_SRCDIR:?run me through make check}"
 
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
+. "$GW_SRCDIR/tests/sdk/lib.sh"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwsdk-examples-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-dest=$tmp/dest
-
-# `make install` of this very build, as a packager would run it. MAKEFLAGS
-# is the outer `make check`'s (jobserver, TESTS=...): not ours. The lock keeps
-# the sdk tests (run at once under make -j) from installing at the same time.
-echo "+ make install DESTDIR=$dest"
-if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
-        make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
-    tail -40 "$tmp/install.log"
-    fail "make install failed"
-fi
+sdk_install examples
 
 pc=$(find "$dest" -name gottwall-plugin.pc | head -1)
 [ -n "$pc" ] || fail "no gottwall-plugin.pc under $dest"

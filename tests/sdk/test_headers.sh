@@ -12,22 +12,9 @@ set -eu
 : "${GW_BUILDDIR:?run me through make check}"
 : "${GW_SRCDIR:?run me through make check}"
 
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
+. "$GW_SRCDIR/tests/sdk/lib.sh"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwsdk-headers-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-dest=$tmp/dest
-
-echo "+ make install DESTDIR=$dest"
-if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
-        make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
-    tail -40 "$tmp/install.log"
-    fail "make install failed"
-fi
+sdk_install headers
 version_h=$(find "$dest" -path '*/include/gottwall/version.h' | head -1)
 [ -n "$version_h" ] || fail "no include/gottwall/version.h under $dest"
 incdir=$(dirname "$(dirname "$version_h")")

@@ -13,10 +13,7 @@ set -eu
 : "${GW_BUILDDIR:?run me through make check}"
 : "${GW_SRCDIR:?run me through make check}"
 
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
+. "$GW_SRCDIR/tests/sdk/lib.sh"
 
 unit=$GW_SRCDIR/contrib/gottwall.service
 for want in 'User=gottwall' 'DynamicUser=yes' 'Restart=on-failure' \
@@ -33,15 +30,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     exit 77
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gwsdk-service-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-dest=$tmp/dest
-if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-        flock "${TMPDIR:-/tmp}/gottwall-sdk-install.lock" \
-        make -C "$GW_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1; then
-    tail -40 "$tmp/install.log"
-    fail "make install failed"
-fi
+sdk_install service
 bin=$(find "$dest" -name gottwall -type f -perm -u+x | head -1)
 man8=$(find "$dest" -name gottwall.8 | head -1)
 [ -n "$bin" ] && [ -n "$man8" ] || fail "no gottwall or gottwall.8 under $dest"
