@@ -107,10 +107,8 @@ def test_sighup_reaches_every_loop():
     # whichever loop reads them; the old key is refused everywhere.
     projects = {"test_project": ("my_public_key", "secret_key"),
                 "shop": ("shop_public", "shop_private")}
-    d = Daemon(backends={"udp": {}}, projects=dict(projects),
-               extra={"INGEST_LOOPS": LOOPS})
-    d.start()
-    try:
+    with Daemon(backends={"udp": {}}, projects=dict(projects),
+                extra={"INGEST_LOOPS": LOOPS}) as d:
         d.projects["shop"] = ("shop_public2", "shop_private2")
         d.write_config()
         d.signal(signal.SIGHUP)
@@ -128,18 +126,13 @@ def test_sighup_reaches_every_loop():
                  what="10000 events signed with the new key")
         time.sleep(0.3)
         assert d.total("shop", "rekeyed") == 10000
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
 
 
 def test_max_series_across_loops():
     # A daemon of its own: MAX_SERIES = 50, 200 new metrics from 200
     # datagrams spread over the loops: exactly 50 are kept.
-    d = Daemon(backends={"udp": {}},
-               extra={"INGEST_LOOPS": LOOPS, "MAX_SERIES": 50})
-    d.start()
-    try:
+    with Daemon(backends={"udp": {}},
+                extra={"INGEST_LOOPS": LOOPS, "MAX_SERIES": 50}) as d:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         pub, priv = d.projects["test_project"]
         hdr = U.s2_header("test_project", pub, priv).encode()
@@ -158,17 +151,12 @@ def test_max_series_across_loops():
         names = [i for i in range(200) if d.total("test_project", "m%03d" % i) > 0]
         assert len(names) == 50, len(names)
         assert all(d.total("test_project", "m%03d" % i) == 3 for i in names)
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
 
 
 def test_stop_stores_other_loops():
     # FLUSH_INTERVAL of an hour: only the stop hands the loops' tables over.
-    d = Daemon(backends={"udp": {}},
-               extra={"INGEST_LOOPS": LOOPS, "FLUSH_INTERVAL": 3600000})
-    d.start()
-    try:
+    with Daemon(backends={"udp": {}},
+                extra={"INGEST_LOOPS": LOOPS, "FLUSH_INTERVAL": 3600000}) as d:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         pub, priv = d.projects["test_project"]
         body = U.CHUNK.join([b'{"n": "atstop"}'] * 20)
@@ -182,9 +170,6 @@ def test_stop_stores_other_loops():
         d.start()
         wait_for(lambda: d.total("test_project", "atstop") == 20000, timeout=5,
                  what="20000 events after the restart")
-        assert d.stop() == 0
-    finally:
-        d.cleanup()
 
 
 def test_default_one_loop_per_cpu():
@@ -194,16 +179,11 @@ def test_default_one_loop_per_cpu():
     want = min(cpus, 8)
     for extra, loops, tail in (({}, want, ""),
                                ({"JOURNAL": "gw.journal"}, 1, "; one with a JOURNAL")):
-        d = Daemon(backends={"udp": {}}, extra=extra)
-        d.start()
-        try:
+        with Daemon(backends={"udp": {}}, extra=extra) as d:
             line = "INGEST_LOOPS = 0: %d ingest loop%s (%d CPU%s%s)" % (
                 loops, "" if loops == 1 else "s", cpus, "" if cpus == 1 else "s", tail)
             wait_for(lambda: line in d.log(), timeout=5, what=line)
             assert len(worker_threads(d.proc.pid)) == loops - 1, worker_threads(d.proc.pid)
-            assert d.stop() == 0
-        finally:
-            d.cleanup()
 
 
 def test_journal_refused():
