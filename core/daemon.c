@@ -420,7 +420,7 @@ gw__daemon_auth(gw__daemon_t *d)
     if (dm_thread_auth == NULL)
         return d->auth;
     /* A worker takes up SIGHUP's config on its own thread. */
-    cfg = __atomic_load_n(&d->auth_cfg, __ATOMIC_ACQUIRE);
+    cfg = __atomic_load_n(&d->cfg, __ATOMIC_ACQUIRE);
     if (gw__auth_config(dm_thread_auth) != cfg)
         gw__auth_set_config(dm_thread_auth, cfg);
     return dm_thread_auth;
@@ -702,12 +702,10 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     x->reloaded = realloc(x->reloaded,
                           (x->nreloaded + 1) * sizeof(gw__config_t *));
     x->reloaded[x->nreloaded++] = cfg;
-    d->cfg = cfg;
-    if (d->auth != NULL) {
+    /* The other loops' auth take it up at their next check. */
+    __atomic_store_n(&d->cfg, cfg, __ATOMIC_RELEASE);
+    if (d->auth != NULL)
         gw__auth_set_config(d->auth, cfg);
-        /* The other loops take it up at their next check. */
-        __atomic_store_n(&d->auth_cfg, cfg, __ATOMIC_RELEASE);
-    }
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
                  "keys and users take effect now; other settings at the "
                  "next start)", x->config_path, cfg->nprojects, cfg->nusers);
@@ -950,7 +948,6 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     dm_loader_init(d, opts);
     d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
     d->auth = gw__auth_new(cfg, NULL);
-    d->auth_cfg = cfg;
     if (d->roles & GW__ROLE_AGGREGATOR)
         d->ingest = gw__ingest_new(&cfg->limits, cfg->journal != NULL
                                                      ? gw__daemon_clock

@@ -43,7 +43,7 @@ typedef struct gw_instance_s gw__instance_t;
 
 struct gw__daemon_s {
     struct ev_loop *loop;
-    gw__config_t *cfg;
+    gw__config_t *cfg;           /* written by SIGHUP with __atomic_store */
     unsigned roles;
     gw__loader_t loader;
     gw__auth_t *auth;
@@ -65,12 +65,12 @@ struct gw__daemon_s {
     /* INGEST_LOOPS - 1 more ingest loops, each on a thread of its own with
      * its own gw__ingest_t and gw__auth_t; loop 0 is d->loop with
      * d->ingest and d->auth. With any, every ingest shares the registry
-     * (kinds, MAX_SERIES), every auth d->auth's S3 replay cache, and
-     * auth_cfg is the config each loop's auth takes up (SIGHUP sets it). */
+     * (kinds, MAX_SERIES) and every auth d->auth's S3 replay cache; each
+     * loop's auth takes up cfg when SIGHUP replaces it (stored atomically
+     * for them). */
     gw__worker_t *workers;
     size_t nworkers;
     gw__ingest_t *registry;
-    const gw__config_t *auth_cfg; /* atomic */
 };
 
 /* Hands what is aggregated to the storage thread (rotating the journal
