@@ -26,8 +26,8 @@
 #include <openssl/rand.h>
 
 #include "daemon.h"
-#include "log.h"
-#include "metrics.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"

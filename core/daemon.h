@@ -14,10 +14,10 @@
 
 #include <gottwall/plugin.h>
 
-#include "api.h"
-#include "auth.h"
-#include "config.h"
-#include "ingest.h"
+#include "server/api.h"
+#include "net/auth.h"
+#include "base/conf.h"
+#include "ingest/ingest.h"
 #include "journal.h"
 #include "loader.h"
 #include "store.h"

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 
 #include "daemon.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 static gw__instance_t *
 hs_inst(const gw_ctx_t *ctx)

@@ -36,7 +36,7 @@
 #include <ev.h>
 
 #include "journal.h"
-#include "log.h"
+#include "base/log.h"
 
 #define JN_MAGIC "GWJSEG1\n"
 #define JN_MAGIC_LEN 8

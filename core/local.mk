@@ -1,14 +1,11 @@
-# core: build rules (included from Makefile.am).
-# The daemon's runtime: config, log, loader, host table, storage thread,
-# counters, passwords, and the gottwall binary.
+# core/: the composition on top of the layers: the command line, the
+# daemon's start/stop/signals, the loader, the host table, the storage
+# thread, the journal, and the gottwall binary. Included from Makefile.am.
 libgwcore_la_SOURCES += \
-	core/config.c \
 	core/daemon.c \
 	core/host.c \
+	core/journal.c \
 	core/loader.c \
-	core/log.c \
-	core/metrics.c \
-	core/password.c \
 	core/store.c
 
 bin_PROGRAMS += gottwall
@@ -18,5 +15,27 @@ gottwall_LDADD = libgwcore.la
 
 # Private headers (compiled through the sources above; listed for the
 # tarball).
-EXTRA_DIST += core/config.h core/daemon.h core/loader.h core/log.h \
-	core/metrics.h core/store.h
+EXTRA_DIST += core/daemon.h core/journal.h core/loader.h core/store.h
+
+if HAVE_CHECK
+check_PROGRAMS += tests/core/test_loader tests/core/test_store
+TESTS += tests/core/test_loader tests/core/test_store
+endif
+tests_core_test_loader_SOURCES = tests/core/test_loader.c
+tests_core_test_loader_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_loader_LDADD = $(TEST_LDADD)
+tests_core_test_store_SOURCES = tests/core/test_store.c
+tests_core_test_store_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_store_LDADD = $(TEST_LDADD)
+
+# The journal alone (records, rotation, replay, the manifest).
+check_PROGRAMS += tests/core/test_journal
+TESTS += tests/core/test_journal
+tests_core_test_journal_SOURCES = tests/core/test_journal.c
+tests_core_test_journal_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS)
+tests_core_test_journal_LDADD = libgwcore.la $(LIBEV_LIBS)
+
+# The command line and the daemon's life cycle, against the real binary.
+TESTS += tests/integration/test_cli.py tests/integration/test_daemon.py
+EXTRA_DIST += tests/integration/test_cli.py tests/integration/test_daemon.py \
+	tests/lib/gwtest.py

@@ -20,11 +20,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "config.h"
+#include "net/password.h"
+#include "server/api.h"
+#include "base/conf.h"
 #include "daemon.h"
 #include "loader.h"
-#include "log.h"
+#include "base/log.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"

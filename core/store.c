@@ -29,7 +29,7 @@
 
 #include "daemon.h"
 #include "journal.h"
-#include "log.h"
+#include "base/log.h"
 #include "store.h"
 
 #define ST_BACKOFF_MIN 0.1

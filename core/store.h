@@ -21,7 +21,7 @@
 
 #include <gottwall/plugin.h>
 
-#include "ingest.h"
+#include "ingest/ingest.h"
 
 struct ev_loop;
 typedef struct gw__store_s gw__store_t;

@@ -36,32 +36,3 @@ tests_fixtures_plugins_transport_fixture_la_SOURCES = tests/fixtures/plugins/tra
 tests_fixtures_plugins_transport_fixture_la_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS)
 tests_fixtures_plugins_transport_fixture_la_LDFLAGS = $(GW_FIXTURE_LDFLAGS)
 tests_fixtures_plugins_transport_fixture_la_LIBADD = $(LIBEV_LIBS)
-
-# The runtime's unit suites.
-if HAVE_CHECK
-check_PROGRAMS += tests/core/test_config tests/core/test_loader \
-	tests/core/test_store tests/core/test_metrics tests/core/test_password
-TESTS += tests/core/test_config tests/core/test_loader \
-	tests/core/test_store tests/core/test_metrics tests/core/test_password
-endif
-GW_RUNTIME_TEST_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
-tests_core_test_config_SOURCES = tests/core/test_config.c
-tests_core_test_config_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
-tests_core_test_config_LDADD = $(TEST_LDADD)
-tests_core_test_loader_SOURCES = tests/core/test_loader.c
-tests_core_test_loader_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
-tests_core_test_loader_LDADD = $(TEST_LDADD)
-tests_core_test_store_SOURCES = tests/core/test_store.c
-tests_core_test_store_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
-tests_core_test_store_LDADD = $(TEST_LDADD)
-tests_core_test_metrics_SOURCES = tests/core/test_metrics.c
-tests_core_test_metrics_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
-tests_core_test_metrics_LDADD = $(TEST_LDADD)
-tests_core_test_password_SOURCES = tests/core/test_password.c
-tests_core_test_password_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
-tests_core_test_password_LDADD = $(TEST_LDADD)
-
-# The command line and the daemon's life cycle, against the real binary.
-TESTS += tests/integration/test_cli.py tests/integration/test_daemon.py
-EXTRA_DIST += tests/integration/test_cli.py tests/integration/test_daemon.py \
-	tests/lib/gwtest.py

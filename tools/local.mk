@@ -15,7 +15,7 @@ EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
 
 # tools/tablebench measures the aggregation table's bytes per live series
-# (docs/performance.md). It links libgwcore for core/table.c.
+# (docs/performance.md). It links libgwcore for ingest/table.c.
 noinst_PROGRAMS += tools/tablebench
 tools_tablebench_SOURCES = tools/tablebench.c
 tools_tablebench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

@@ -1,7 +1,7 @@
 /*
  * tools/tablebench.c: bytes per live series in the aggregation table.
  *
- * Adds 1,000,000 distinct series to one gw__table_t (core/table.c), as the
+ * Adds 1,000,000 distinct series to one gw__table_t (ingest/table.c), as the
  * loop thread would between two flushes, and reports the bytes per series
  * twice: from gw__table_bytes (exact: slots, cells, string arena) and from
  * the growth of the process's VmRSS (what the kernel sees, malloc included).
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ingest_int.h"
+#include "ingest/ingest_int.h"
 
 static long
 vmrss_kib(void)

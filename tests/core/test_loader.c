@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "loader.h"
+#include "core/loader.h"
 
 static char fixdir[PATH_MAX];
 

@@ -19,7 +19,7 @@
 
 #include <ev.h>
 
-#include "daemon.h"
+#include "core/daemon.h"
 
 static char fixdir[PATH_MAX];
 static char tmpdir[64];

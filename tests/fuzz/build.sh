@@ -11,12 +11,12 @@ CC_FUZZ=${CC_FUZZ:-clang}
 secs=${FUZZ_SECONDS:-60}
 out=$build/fuzz-bin
 mkdir -p "$out/obj"
-flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DHAVE_CONFIG_H -I$build -I$src/sdk -I$src/core -I/usr/include/libev"
+flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DHAVE_CONFIG_H -I$build -I$src/sdk -iquote $src -I/usr/include/libev"
 libs="-ljansson -lcrypto -lconfig -lev -lhttp_parser -lpthread -lm"
 
 # The core, once, as an archive.
 objs=
-for c in "$src"/core/*.c; do
+for c in "$src"/base/*.c "$src"/ingest/*.c "$src"/net/*.c "$src"/server/*.c "$src"/core/*.c; do
     case $(basename "$c") in main.c) continue ;; esac
     o=$out/obj/$(basename "$c" .c).o
     if [ ! -f "$o" ] || [ "$c" -nt "$o" ]; then

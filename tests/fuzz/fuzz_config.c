@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../core/config.h"
+#include "base/conf.h"
 
 #include "fuzz_check.h"
 

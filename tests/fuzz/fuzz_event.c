@@ -12,8 +12,8 @@
  * must give the same result, message and batch, byte for byte.
  *
  * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -Icore \
- *           tests/fuzz/fuzz_event.c core/bucket.c core/event.c \
- *           core/ingest.c core/table.c -ljansson -lm -o fuzz_event
+ *           tests/fuzz/fuzz_event.c ingest/bucket.c ingest/event.c \
+ *           ingest/ingest.c ingest/table.c -ljansson -lm -o fuzz_event
  *         ./fuzz_event tests/fuzz/corpus/event
  * Replay: tests/fuzz/replay_event (built and run by make check) runs every
  *         file of the corpus through the same function.
@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest.h"
-#include "ingest_int.h"
+#include "ingest/ingest.h"
+#include "ingest/ingest_int.h"
 
 #include "fuzz_check.h"
 

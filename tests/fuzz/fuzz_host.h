@@ -23,10 +23,10 @@
 #include <gottwall/host.h>
 #include <gottwall/plugin.h>
 
-#include "auth.h"
-#include "../../core/config.h"
+#include "net/auth.h"
+#include "base/conf.h"
 #include "fuzz_check.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
 
 #define FZ_NOW 1392454739.0
 #define FZ_SECRET "secret_key"

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_http.c: a libFuzzer target for the core's HTTP/1.1
- * server (core/http.c): request heads, bodies (Content-Length and
+ * server (net/http.c): request heads, bodies (Content-Length and
  * chunked), pipelining, limits and the close paths, over a real loopback
  * connection driven by the same libev loop.
  *
@@ -31,7 +31,7 @@
 
 #include <ev.h>
 
-#include "http.h"
+#include "net/http.h"
 
 #include "fuzz_check.h"
 

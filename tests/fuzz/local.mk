@@ -6,7 +6,7 @@
 # bug, as a regression input) on every make check; and by
 # `make fuzz` with clang -fsanitize=fuzzer,address,undefined
 # (tests/fuzz/build.sh), which then runs each target FUZZ_SECONDS seconds.
-# The event target (fuzz_event.c) has its rules in core/ingest.mk.
+# The event target (fuzz_event.c) has its rules in ingest/local.mk.
 
 GW_FUZZ_TARGETS = auth statsd config udp http
 
@@ -16,7 +16,7 @@ TESTS += tests/fuzz/replay_auth tests/fuzz/replay_statsd \
 	tests/fuzz/replay_config tests/fuzz/replay_udp tests/fuzz/replay_http
 
 GW_FUZZ_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) \
-	$(LIBEV_CFLAGS) -I$(top_srcdir)/core
+	$(LIBEV_CFLAGS)
 GW_FUZZ_CORPUS = $(abs_top_srcdir)/tests/fuzz/corpus
 
 tests_fuzz_replay_auth_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_auth.c \

@@ -1,17 +1,7 @@
 # tests/reliability: build rules (included from Makefile.am).
-# The journal (core/journal.c) and the fault, limit and secret tests that
-# run the real daemon: kill -9, SIGTERM under load, slow storage, slow
-# clients, reload under load.
-
-libgwcore_la_SOURCES += core/journal.c core/journal.h
-
-check_PROGRAMS += tests/reliability/test_journal_unit
-TESTS += tests/reliability/test_journal_unit
-tests_reliability_test_journal_unit_SOURCES = \
-	tests/reliability/test_journal_unit.c
-tests_reliability_test_journal_unit_CFLAGS = $(AM_CFLAGS) $(LIBEV_CFLAGS) \
-	-I$(top_srcdir)/core
-tests_reliability_test_journal_unit_LDADD = libgwcore.la $(LIBEV_LIBS)
+# The fault, limit and secret tests that run the real daemon: kill -9,
+# SIGTERM under load, slow storage, slow clients, reload under load. (The
+# journal's unit suite is tests/core/test_journal.)
 
 GW_RELIABILITY_TESTS = \
 	tests/reliability/test_limits.py \

@@ -7,7 +7,7 @@ program does.
   every `gottwall COMMAND --help`, appears in gottwall.8; the extra spellings
   gottwall.8 documents (-h, -V, help COMMAND) do what it says; its version is
   the binary's.
-- Every top-level setting core/config.c accepts is an entry of
+- Every top-level setting base/conf.c accepts is an entry of
   gottwall.conf.5 and the page lists no other; every setting each built-in
   plugin declares (GW_CONFIG_KEY) appears in that plugin's entry.
 
@@ -139,7 +139,7 @@ def test_man8_claims_hold():
 
 
 def config_settings():
-    src = open(os.path.join(SRCDIR, "core", "config.c")).read()
+    src = open(os.path.join(SRCDIR, "base", "conf.c")).read()
     table = src.split("cf_scalars[] = {", 1)[1].split("};", 1)[0]
     names = re.findall(r'\{"([A-Za-z_]+)",', table)
     groups = src.split("cf_groups[] = {", 1)[1].split("};", 1)[0]

@@ -39,8 +39,8 @@
 
 #include <gottwall/plugin.h>
 
-#include "bucket.h"
-#include "loader.h"
+#include "ingest/bucket.h"
+#include "core/loader.h"
 
 /* ---- the host table: config from KEY=VALUE pairs, logs to stderr ---- */
 

@@ -1,0 +1,123 @@
+/*
+ * base/conf.h: the daemon's configuration (SPEC §9), read from a libconfig
+ * file. Every wrong key, type or value is refused with "file:line: message".
+ *
+ * The struct is filled once by gw__config_load and then read-only; SIGHUP
+ * loads a new one and swaps it in on the loop thread.
+ */
+#ifndef GW_CORE_CONFIG_H
+#define GW_CORE_CONFIG_H
+
+#include <libconfig.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/common.h>
+#include <gottwall/config.h>
+
+typedef struct gw__project_s {
+    char *name;
+    char *public_key;
+    char *private_key; /* SECRET_KEY for the legacy form */
+} gw__project_t;
+
+typedef struct gw__user_s {
+    char *email;
+    char *password_hash; /* as printed by `gottwall passwd` */
+} gw__user_t;
+
+/* One BACKENDS entry, or the storage. */
+typedef struct gw__plugin_conf_s {
+    char *instance;              /* key in BACKENDS, or the STORAGE value */
+    char *plugin;                /* PLUGIN = "..." or the instance name */
+    config_setting_t *section;   /* the group (may be NULL: no settings) */
+} gw__plugin_conf_t;
+
+/* Limits on events (SPEC §2) and series; all configurable. */
+typedef struct gw__limits_s {
+    size_t max_event_bytes;     /* MAX_EVENT_SIZE, 65536 */
+    size_t max_filters;         /* MAX_FILTERS, 32 */
+    size_t max_filter_values;   /* MAX_FILTER_VALUES, 64 */
+    size_t max_name_bytes;      /* MAX_NAME_LENGTH, 255 (metric, filter name, value) */
+    size_t max_batch_events;    /* MAX_BATCH_EVENTS, 10000 (HTTP arrays) */
+    size_t max_series;          /* MAX_SERIES per project (distinct metrics), 100000 */
+    size_t max_pending_series;  /* MAX_PENDING_SERIES, 1000000 */
+} gw__limits_t;
+
+/* Limits of the core's HTTP server (ingest and read API). */
+typedef struct gw__http_limits_s {
+    size_t max_body;            /* MAX_BODY, 1 MiB (per listener override) */
+    size_t max_header_bytes;    /* HTTP_MAX_HEADER_SIZE, 16384 */
+    size_t max_headers;         /* HTTP_MAX_HEADERS, 64 */
+    double header_timeout;      /* HTTP_HEADER_TIMEOUT s, 10 */
+    double idle_timeout;        /* HTTP_IDLE_TIMEOUT s, 60 */
+    size_t max_connections;     /* MAX_CONNECTIONS, 1024 (per listener) */
+} gw__http_limits_t;
+
+typedef struct gw__config_s {
+    config_t lc;                /* keeps the parsed file (sections live here) */
+    char *path;                 /* the file read */
+
+    char *secret_key;           /* SECRET_KEY, may be NULL if every project has its own */
+    gw__project_t *projects;
+    size_t nprojects;
+    char *prefix;               /* PREFIX: "" or "/something" without a trailing '/' */
+    unsigned periods;           /* PERIODS as a bit set: 1u << gw_period_t */
+
+    gw__plugin_conf_t storage;  /* STORAGE + STORAGE_SETTINGS */
+    gw__plugin_conf_t *backends; /* BACKENDS, in file order */
+    size_t nbackends;
+
+    char *server_host;          /* SERVER.HOST, 127.0.0.1 */
+    int server_port;            /* SERVER.PORT, 8889 */
+
+    gw__user_t *users;          /* USERS */
+    size_t nusers;
+    int anonymous_login;        /* ANONYMOUS_LOGIN, false */
+    char *cookie_secret;        /* cookie_secret */
+
+    int flush_interval_ms;      /* FLUSH_INTERVAL, 1000 */
+    int ingest_loops;           /* INGEST_LOOPS, 0: loops (threads) that
+                                 * transports may read on, each with its
+                                 * own aggregation table; 0: one per CPU
+                                 * the daemon may run on, at most 8 (1
+                                 * with a JOURNAL) */
+    int shutdown_timeout_ms;    /* SHUTDOWN_TIMEOUT, 30000: how long stop waits for the storage */
+    int auth_max_skew;          /* AUTH_MAX_SKEW s, 900 */
+    int auth_s3_window;         /* AUTH_S3_WINDOW s, 300 */
+    size_t max_points;          /* MAX_POINTS, 10000 */
+    char **plugin_path;         /* PLUGIN_PATH: directories searched first */
+    size_t nplugin_path;
+    char *webdir;               /* WEB_DIR: dashboard assets, default GW_WEBDIR */
+    char *journal;              /* JOURNAL: base path of the journal, NULL: none */
+    int journal_sync_always;    /* JOURNAL_SYNC: "always" 1 (default), "interval" 0 */
+    int journal_retain;         /* JOURNAL_RETAIN s, 120: stored segments kept */
+    char *journal_sync_name;    /* JOURNAL_SYNC as written */
+
+    gw__limits_t limits;
+    gw__http_limits_t http;
+} gw__config_t;
+
+/* Reads and checks path into *cfg (zeroed first). On GW_ERR err holds
+ * "path:line: what is wrong and what to do" and *cfg is freed. */
+int gw__config_load(const char *path, gw__config_t *cfg, gw_error_t *err);
+
+/* Frees everything the config owns. Safe on a zeroed struct. */
+void gw__config_free(gw__config_t *cfg);
+
+/* The project of that name, or NULL. */
+const gw__project_t *gw__config_project(const gw__config_t *cfg,
+                                        const char *name);
+
+/* Implements host->config_apply: fills state from section (which may be
+ * NULL: every key takes its default) as keys describe. Unknown keys, wrong
+ * types and out-of-range values fail with "file:line: ...". what names the
+ * section in messages ("BACKENDS.http"). */
+int gw__config_apply_keys(const config_setting_t *section, const char *file,
+                          const char *what, const gw_config_key_t *keys,
+                          void *state, gw_error_t *err);
+
+/* Writes a new config with random keys to path (gottwall init). */
+int gw__config_write_new(const char *path, gw_error_t *err);
+
+#endif /* GW_CORE_CONFIG_H */

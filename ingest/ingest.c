@@ -1,0 +1,857 @@
+/*
+ * ingest/ingest.c: the loop thread's ingest state (ingest/ingest.h).
+ *
+ * A request (one JSON object, a JSON array of them, or one gw_event_t)
+ * goes through three steps, so that it is aggregated all or nothing:
+ *   1. parse and validate every event (ingest/event.c);
+ *   2. admit them against the metrics known so far: the kind rule and
+ *      MAX_SERIES, recording the kinds of new metrics (undone if a later
+ *      event of the request is refused);
+ *   3. add each to the current table (ingest/table.c).
+ *
+ * Known metrics live in one open-addressing map keyed by (project, metric)
+ * with backward-shift deletion (needed to undo step 2); projects are a
+ * short array, as there are few and the last one used is checked first.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingest_int.h"
+
+typedef struct gw__proj_s {
+    char *name;
+    size_t len;
+    size_t nmetrics;
+} gw__proj_t;
+
+/* One slot of the known-metrics map; metric NULL: empty. */
+typedef struct gw__kslot_s {
+    uint64_t hash;
+    char *metric;
+    size_t mlen;
+    size_t proj;
+    gw_kind_t kind;
+} gw__kslot_t;
+
+struct gw__ingest_s {
+    gw__limits_t limits;
+    gw__table_t *table; /* NULL until the first event after a swap */
+    size_t hint_groups, hint_filters;
+
+    gw__proj_t *projs;
+    size_t nprojs, capprojs, last_proj;
+    gw__kslot_t *kinds;
+    size_t kmask, nkinds;
+
+    /* Per request, reused. */
+    gw__parse_t parse;
+    gw__pevent_t *pev;
+    size_t cappev;
+    size_t *added; /* events whose metric step 2 recorded */
+    size_t *rest;  /* events step 2 could not settle from the table */
+    size_t capadded; /* of both */
+    size_t *sizes; /* bytes of each batch element, when needed */
+    size_t capsizes;
+    int fast;      /* try gw__event_parse_fast first */
+
+    /* With several ingest loops (gw__ingest_share): the registry every
+     * loop asks about metrics its own map (then a cache) does not hold. */
+    gw__ingest_t *shared;
+    unsigned seen_gen;   /* the registry's gen when the cache was last right */
+    unsigned table_gen;  /* the registry's (or own) gen when table began */
+    /* As a registry: mu guards kinds and projs; gen counts set_kind calls
+     * that may have changed a kind a cache holds. */
+    pthread_mutex_t mu;
+    unsigned gen;
+};
+
+const char *
+gw__reject_name(gw__reject_t r)
+{
+    switch (r) {
+    case GW__REJECT_NONE:
+        return "none";
+    case GW__REJECT_JSON:
+        return "bad_json";
+    case GW__REJECT_INVALID:
+        return "invalid_event";
+    case GW__REJECT_PROJECT:
+        return "wrong_project";
+    case GW__REJECT_KIND:
+        return "kind_conflict";
+    case GW__REJECT_LIMIT:
+        return "limit";
+    case GW__REJECT_MAX_SERIES:
+        return "max_series";
+    }
+    return "unknown";
+}
+
+static double
+real_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+gw__ingest_t *
+gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
+{
+    gw__ingest_t *ing = gw__xcalloc(1, sizeof(*ing));
+
+    ing->limits = *limits;
+    ing->kmask = 255;
+    ing->kinds = gw__xcalloc(ing->kmask + 1, sizeof(*ing->kinds));
+    ing->parse.limits = &ing->limits;
+    ing->parse.now_fn = now_fn ? now_fn : real_now;
+    gw__arena_init(&ing->parse.scratch);
+    ing->hint_groups = 64;
+    ing->hint_filters = 64;
+    ing->fast = 1;
+    pthread_mutex_init(&ing->mu, NULL);
+    return ing;
+}
+
+void
+gw__ingest_free(gw__ingest_t *ing)
+{
+    size_t i;
+
+    if (ing == NULL)
+        return;
+    gw__table_free(ing->table);
+    for (i = 0; i < ing->nprojs; i++)
+        free(ing->projs[i].name);
+    free(ing->projs);
+    for (i = 0; i <= ing->kmask; i++)
+        free(ing->kinds[i].metric);
+    free(ing->kinds);
+    free(ing->parse.pf);
+    gw__arena_free(&ing->parse.scratch);
+    free(ing->pev);
+    free(ing->added);
+    free(ing->rest);
+    free(ing->sizes);
+    pthread_mutex_destroy(&ing->mu);
+    free(ing);
+}
+
+size_t
+gw__ingest_pending(const gw__ingest_t *ing)
+{
+    return gw__table_keys(ing->table);
+}
+
+gw__table_t *
+gw__ingest_swap(gw__ingest_t *ing)
+{
+    gw__table_t *t = ing->table;
+
+    if (t == NULL || gw__table_events(t) == 0)
+        return NULL;
+    /* The next table starts about as big as this one ended. */
+    ing->hint_groups = gw__table_groups(t);
+    ing->hint_filters = gw__table_keys(t) - ing->hint_groups;
+    ing->table = NULL;
+    return t;
+}
+
+/* ---- projects and known metrics ---------------------------------------- */
+
+static size_t
+proj_get(gw__ingest_t *ing, const char *name, size_t len)
+{
+    gw__proj_t *p;
+    size_t i;
+
+    p = ing->nprojs ? &ing->projs[ing->last_proj] : NULL;
+    if (p != NULL && p->len == len && gw__mem_eq(p->name, name, len))
+        return ing->last_proj;
+    for (i = 0; i < ing->nprojs; i++) {
+        p = &ing->projs[i];
+        if (p->len == len && memcmp(p->name, name, len) == 0)
+            return ing->last_proj = i;
+    }
+    if (ing->nprojs == ing->capprojs) {
+        ing->capprojs = ing->capprojs ? ing->capprojs * 2 : 8;
+        ing->projs = gw__xrealloc(ing->projs,
+                                  ing->capprojs * sizeof(*ing->projs));
+    }
+    p = &ing->projs[ing->nprojs];
+    p->name = gw__xmalloc(len + 1);
+    memcpy(p->name, name, len);
+    p->name[len] = '\0';
+    p->len = len;
+    p->nmetrics = 0;
+    return ing->last_proj = ing->nprojs++;
+}
+
+static uint64_t
+pm_hash(const char *project, size_t plen, const char *metric, size_t mlen)
+{
+    uint64_t h = gw__hash_bytes(GW__HASH_INIT, project, plen);
+
+    h = gw__hash_sep(h);
+    return gw__hash_bytes(h, metric, mlen);
+}
+
+/* The slot of (proj, metric): the one holding it, or the empty one where
+ * it would go. h is gw__hash_mix of its pm_hash. */
+static size_t
+kinds_slot(const gw__ingest_t *ing, size_t proj, const char *metric,
+           size_t mlen, uint64_t h)
+{
+    size_t j;
+    const gw__kslot_t *k;
+
+    for (j = (size_t) h & ing->kmask;; j = (j + 1) & ing->kmask) {
+        k = &ing->kinds[j];
+        if (k->metric == NULL ||
+            (k->hash == h && k->proj == proj && k->mlen == mlen &&
+             gw__mem_eq(k->metric, metric, mlen)))
+            return j;
+    }
+}
+
+static void
+kinds_grow(gw__ingest_t *ing)
+{
+    gw__kslot_t *old = ing->kinds;
+    size_t oldcap = ing->kmask + 1, i, j;
+
+    ing->kmask = oldcap * 2 - 1;
+    ing->kinds = gw__xcalloc(oldcap * 2, sizeof(*ing->kinds));
+    for (i = 0; i < oldcap; i++) {
+        if (old[i].metric == NULL)
+            continue;
+        for (j = (size_t) old[i].hash & ing->kmask;
+             ing->kinds[j].metric != NULL; j = (j + 1) & ing->kmask)
+            ;
+        ing->kinds[j] = old[i];
+    }
+    free(old);
+}
+
+/* Records a metric not yet known (the caller checked). */
+static void
+kinds_insert(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
+             uint64_t h, gw_kind_t kind)
+{
+    gw__kslot_t *k;
+
+    if ((ing->nkinds + 1) * 2 > ing->kmask + 1)
+        kinds_grow(ing);
+    k = &ing->kinds[kinds_slot(ing, proj, metric, mlen, h)];
+    k->hash = h;
+    k->metric = gw__xmalloc(mlen + 1);
+    memcpy(k->metric, metric, mlen);
+    k->metric[mlen] = '\0';
+    k->mlen = mlen;
+    k->proj = proj;
+    k->kind = kind;
+    ing->nkinds++;
+    ing->projs[proj].nmetrics++;
+}
+
+/* Forgets a metric, shifting later entries of its run back. */
+static void
+kinds_delete(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
+             uint64_t h)
+{
+    size_t j = kinds_slot(ing, proj, metric, mlen, h), k, ideal;
+
+    if (ing->kinds[j].metric == NULL)
+        return;
+    free(ing->kinds[j].metric);
+    ing->kinds[j].metric = NULL;
+    ing->nkinds--;
+    ing->projs[proj].nmetrics--;
+    for (k = (j + 1) & ing->kmask; ing->kinds[k].metric != NULL;
+         k = (k + 1) & ing->kmask) {
+        ideal = (size_t) ing->kinds[k].hash & ing->kmask;
+        /* Move k back to j if j lies on the way from its ideal slot. */
+        if (((k - ideal) & ing->kmask) >= ((k - j) & ing->kmask)) {
+            ing->kinds[j] = ing->kinds[k];
+            ing->kinds[k].metric = NULL;
+            j = k;
+        }
+    }
+}
+
+static void
+set_kind(gw__ingest_t *ing, const char *project, const char *metric,
+         gw_kind_t kind)
+{
+    size_t plen = strlen(project), mlen = strlen(metric);
+    size_t proj = proj_get(ing, project, plen);
+    uint64_t h = gw__hash_mix(pm_hash(project, plen, metric, mlen));
+    gw__kslot_t *k = &ing->kinds[kinds_slot(ing, proj, metric, mlen, h)];
+
+    if (k->metric != NULL)
+        k->kind = kind;
+    else
+        kinds_insert(ing, proj, metric, mlen, h, kind);
+}
+
+void
+gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
+                    const char *metric, gw_kind_t kind)
+{
+    if (ing->shared != NULL)
+        ing = ing->shared;
+    pthread_mutex_lock(&ing->mu);
+    set_kind(ing, project, metric, kind);
+    /* Caches may hold the old kind: they start again. */
+    __atomic_add_fetch(&ing->gen, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ing->mu);
+}
+
+void
+gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry)
+{
+    ing->shared = registry;
+    ing->seen_gen = __atomic_load_n(&registry->gen, __ATOMIC_ACQUIRE);
+}
+
+/* Empties the cache of a sharer. */
+static void
+kinds_clear(gw__ingest_t *ing)
+{
+    size_t i;
+
+    for (i = 0; i <= ing->kmask; i++) {
+        free(ing->kinds[i].metric);
+        ing->kinds[i].metric = NULL;
+    }
+    ing->nkinds = 0;
+    for (i = 0; i < ing->nprojs; i++)
+        ing->projs[i].nmetrics = 0;
+}
+
+/* ---- the three steps ------------------------------------------------------ */
+
+/* The slot of e's metric in ing's known-metrics map (see kinds_slot),
+ * with its project's index and its mixed hash, which kinds_insert wants. */
+static size_t
+kinds_find(gw__ingest_t *ing, const gw__pevent_t *e, size_t *proj,
+           uint64_t *h)
+{
+    *proj = proj_get(ing, e->project.s, e->project.n);
+    *h = gw__hash_mix(e->pm_hash);
+    return kinds_slot(ing, *proj, e->name.s, e->name.n, *h);
+}
+
+static int
+kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
+              gw__reject_t *reject, gw_error_t *err)
+{
+    gw_error_set(err,
+                 "metric \"%.48s\" is %s %s; action \"%s\" does not fit it (a "
+                 "metric keeps the kind of its first event)",
+                 metric, have == GW_KIND_AVG ? "an" : "a", gw_kind_name(have),
+                 gw__action_name(e->action));
+    if (reject != NULL)
+        *reject = GW__REJECT_KIND;
+    return GW_ERR;
+}
+
+static int
+too_many(const gw__proj_t *p, const gw__pevent_t *e, gw__reject_t *reject,
+         gw_error_t *err)
+{
+    gw_error_set(err,
+                 "project \"%.48s\" already has %zu metrics, the most "
+                 "MAX_SERIES allows; metric \"%.*s\" is new (raise MAX_SERIES "
+                 "to accept more)",
+                 p->name, p->nmetrics, (int) (e->name.n < 48 ? e->name.n : 48),
+                 e->name.s);
+    if (reject != NULL)
+        *reject = GW__REJECT_MAX_SERIES;
+    return GW_ERR;
+}
+
+/* Records pev[0..n)'s new metrics in ing (kind rule, MAX_SERIES), or none
+ * of them. pm_hash is set. Returns GW_OK, or GW_ERR with *failed the event
+ * refused. The events to check are pev[idx[k]] for k < nidx (idx NULL:
+ * all n). */
+static int
+record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
+       gw_error_t *err, size_t *failed)
+{
+    size_t i, k, nadded = 0, proj, slot, max = ing->limits.max_series;
+    gw__pevent_t *e;
+    gw_kind_t kind;
+    uint64_t h;
+
+    for (k = 0; k < n; k++) {
+        i = idx != NULL ? idx[k] : k;
+        e = &ing->pev[i];
+        kind = gw__action_kind(e->action);
+        slot = kinds_find(ing, e, &proj, &h);
+        if (ing->kinds[slot].metric != NULL) {
+            if (ing->kinds[slot].kind == kind)
+                continue;
+            kind_conflict(e, ing->kinds[slot].metric, ing->kinds[slot].kind,
+                          reject, err);
+            goto undo;
+        }
+        if (max != 0 && ing->projs[proj].nmetrics >= max) {
+            too_many(&ing->projs[proj], e, reject, err);
+            goto undo;
+        }
+        kinds_insert(ing, proj, e->name.s, e->name.n, h, kind);
+        ing->added[nadded++] = i;
+    }
+    return GW_OK;
+
+undo:
+    *failed = i;
+    while (nadded > 0) {
+        e = &ing->pev[ing->added[--nadded]];
+        kinds_delete(ing, proj_get(ing, e->project.s, e->project.n),
+                     e->name.s, e->name.n, gw__hash_mix(e->pm_hash));
+    }
+    return GW_ERR;
+}
+
+/* Step 2 with a registry for the events pev[idx[0..n)]: the cache answers
+ * for metrics it holds; the others are recorded in the registry under its
+ * lock (all or none), then cached with the kind the registry agreed to. */
+static int
+admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
+             gw__reject_t *reject, gw_error_t *err, size_t *failed)
+{
+    gw__ingest_t *reg = ing->shared;
+    size_t i, k, nmiss = 0, proj, slot;
+    gw__pevent_t *e;
+    uint64_t h;
+    int rc;
+
+    for (k = 0; k < n; k++) {
+        i = idx[k];
+        e = &ing->pev[i];
+        slot = kinds_find(ing, e, &proj, &h);
+        if (ing->kinds[slot].metric == NULL) {
+            ing->added[nmiss++] = i; /* ask the registry */
+            continue;
+        }
+        if (ing->kinds[slot].kind != gw__action_kind(e->action)) {
+            *failed = i;
+            return kind_conflict(e, ing->kinds[slot].metric,
+                                 ing->kinds[slot].kind, reject, err);
+        }
+    }
+    if (nmiss == 0)
+        return GW_OK;
+    pthread_mutex_lock(&reg->mu);
+    if (reg->capadded < ing->capadded) {
+        reg->capadded = ing->capadded;
+        reg->added = gw__xrealloc(reg->added,
+                                  reg->capadded * sizeof(*reg->added));
+    }
+    /* The registry reads the events through its own pev: lend ours. */
+    reg->pev = ing->pev;
+    rc = record(reg, ing->added, nmiss, reject, err, failed);
+    reg->pev = NULL;
+    pthread_mutex_unlock(&reg->mu);
+    if (rc != GW_OK)
+        return GW_ERR;
+    for (k = 0; k < nmiss; k++) {
+        e = &ing->pev[ing->added[k]];
+        slot = kinds_find(ing, e, &proj, &h);
+        if (ing->kinds[slot].metric == NULL)
+            kinds_insert(ing, proj, e->name.s, e->name.n, h,
+                         gw__action_kind(e->action));
+    }
+    return GW_OK;
+}
+
+static inline int64_t
+event_minute(const gw__pevent_t *e)
+{
+    int64_t sec = (int64_t) e->ts; /* ts >= 0: truncation is floor */
+
+    return sec - sec % 60;
+}
+
+/*
+ * Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. An event
+ * whose group (project, metric, minute) is in the current table already
+ * has its metric's kind there: if it fits, neither the known-metrics map
+ * nor the registry is asked, and step 3 adds to that group directly. That
+ * holds while no gw__ingest_set_kind came after the table was started
+ * (table_gen).
+ */
+static int
+admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
+      size_t *failed)
+{
+    gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+    unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
+    int lookup = ing->table != NULL && ing->table_gen == gen;
+    size_t i, nrest = 0;
+    gw__pevent_t *e;
+    gw_kind_t kind;
+    long gi;
+
+    if (ing->capadded < n) {
+        ing->capadded = n;
+        ing->added = gw__xrealloc(ing->added, n * sizeof(*ing->added));
+        ing->rest = gw__xrealloc(ing->rest, n * sizeof(*ing->rest));
+    }
+    if (ing->shared != NULL && gen != ing->seen_gen) {
+        kinds_clear(ing);
+        ing->seen_gen = gen;
+    }
+    for (i = 0; i < n; i++) {
+        e = &ing->pev[i];
+        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
+                             e->name.n);
+        e->group = -1;
+        if (lookup) {
+            gi = gw__table_find(ing->table, e->pm_hash, e->project, e->name,
+                                event_minute(e), &kind);
+            if (gi >= 0 && kind == gw__action_kind(e->action)) {
+                e->group = gi;
+                continue;
+            }
+        }
+        ing->rest[nrest++] = i;
+    }
+    if (nrest == 0)
+        return GW_OK;
+    if (ing->shared != NULL)
+        return admit_shared(ing, ing->rest, nrest, reject, err, failed);
+    return record(ing, ing->rest, nrest, reject, err, failed);
+}
+
+/* Step 3 for pev[0..n). */
+static void
+apply(gw__ingest_t *ing, size_t n)
+{
+    const gw__pevent_t *e;
+    double sum;
+    size_t i;
+
+    if (ing->table == NULL) {
+        gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+
+        ing->table = gw__table_new(ing->hint_groups, ing->hint_filters);
+        ing->table_gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
+    }
+    for (i = 0; i < n; i++) {
+        e = &ing->pev[i];
+        sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
+        if (e->group >= 0)
+            gw__table_add_to(ing->table, (size_t) e->group, sum, e->ts,
+                             e->nf ? &ing->parse.pf[e->f0] : NULL, e->nf);
+        else
+            gw__table_add(ing->table, e->pm_hash, e->project, e->name,
+                          event_minute(e), gw__action_kind(e->action), sum,
+                          e->ts, e->nf ? &ing->parse.pf[e->f0] : NULL,
+                          e->nf);
+    }
+}
+
+static void
+pev_reserve(gw__ingest_t *ing, size_t n)
+{
+    if (ing->cappev < n) {
+        ing->cappev = n < 16 ? 16 : n;
+        ing->pev = gw__xrealloc(ing->pev, ing->cappev * sizeof(*ing->pev));
+    }
+}
+
+static void
+request_start(gw__ingest_t *ing, const char *project,
+              gw_action_t default_action, size_t n)
+{
+    ing->parse.project = project;
+    ing->parse.project_len = project != NULL ? strlen(project) : 0;
+    ing->parse.default_action = default_action;
+    ing->parse.npf = 0;
+    gw__arena_reset(&ing->parse.scratch);
+    pev_reserve(ing, n);
+}
+
+void
+gw__ingest_set_fast(gw__ingest_t *ing, int on)
+{
+    ing->fast = on;
+}
+
+#define IS_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+/*
+ * Step 1 without jansson, for requests of plain events only (see
+ * gw__event_parse_fast): GW_OK with *n events parsed, or GW_AGAIN when
+ * the jansson path must decide. p: the first byte that is not space.
+ */
+static int
+parse_fast(gw__ingest_t *ing, const char *json, size_t len, size_t p,
+           int batch, size_t *n)
+{
+    const gw__limits_t *lim = &ing->limits;
+    size_t count = 0, start;
+
+    if (!batch) {
+        if (gw__event_parse_fast(&ing->parse, json, len, &p, &ing->pev[0]) !=
+            GW_OK)
+            return GW_AGAIN;
+        count = 1;
+    } else {
+        for (p++; p < len && IS_WS(json[p]); p++)
+            ;
+        if (p < len && json[p] == ']') {
+            p++;
+        } else {
+            for (;;) {
+                if (count == lim->max_batch_events)
+                    return GW_AGAIN;
+                pev_reserve(ing, count + 1);
+                start = p;
+                if (gw__event_parse_fast(&ing->parse, json, len, &p,
+                                         &ing->pev[count]) != GW_OK ||
+                    p - start > lim->max_event_bytes)
+                    return GW_AGAIN;
+                count++;
+                while (p < len && IS_WS(json[p]))
+                    p++;
+                if (p < len && json[p] == ',') {
+                    for (p++; p < len && IS_WS(json[p]); p++)
+                        ;
+                    continue;
+                }
+                if (p < len && json[p] == ']') {
+                    p++;
+                    break;
+                }
+                return GW_AGAIN;
+            }
+        }
+    }
+    while (p < len && IS_WS(json[p]))
+        p++;
+    if (p != len)
+        return GW_AGAIN;
+    *n = count;
+    return GW_OK;
+}
+
+/* err = "event N: " + msg for batches, msg otherwise. */
+static int
+fail_event(gw_error_t *err, int batch, size_t i, const gw_error_t *msg)
+{
+    if (batch)
+        return gw_error_set(err, "event %zu: %s", i + 1, msg->msg);
+    return gw_error_set(err, "%s", msg->msg);
+}
+
+/*
+ * The byte size of each element of a JSON array text that jansson has
+ * already accepted (so brackets and strings are balanced), from its first
+ * to its last byte. sizes gets one entry per element.
+ */
+static void
+element_sizes(const char *s, size_t len, size_t *sizes, size_t n)
+{
+    size_t i = 0, k = 0, start, end;
+    int depth, instr;
+    char c;
+
+#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+    while (i < len && WS(s[i]))
+        i++;
+    i++; /* '[' */
+    while (k < n) {
+        while (i < len && (WS(s[i]) || s[i] == ','))
+            i++;
+        if (i >= len || s[i] == ']')
+            break;
+        start = i;
+        depth = 0;
+        instr = 0;
+        for (; i < len; i++) {
+            c = s[i];
+            if (instr) {
+                if (c == '\\')
+                    i++;
+                else if (c == '"')
+                    instr = 0;
+                continue;
+            }
+            if (c == '"') {
+                instr = 1;
+            } else if (c == '[' || c == '{') {
+                depth++;
+            } else if (c == ']' || c == '}') {
+                if (depth == 0)
+                    break;
+                depth--;
+            } else if (c == ',' && depth == 0) {
+                break;
+            }
+        }
+        end = i;
+        while (end > start && WS(s[end - 1]))
+            end--;
+        sizes[k++] = end - start;
+    }
+    while (k < n)
+        sizes[k++] = 0;
+#undef WS
+}
+
+int
+gw__ingest_json(gw__ingest_t *ing, const char *project,
+                gw_action_t default_action, const char *json, size_t len,
+                int allow_batch, size_t *nevents, gw__reject_t *reject,
+                gw_error_t *err)
+{
+    const gw__limits_t *lim = &ing->limits;
+    gw__reject_t why = GW__REJECT_NONE;
+    json_error_t jerr;
+    gw_error_t msg;
+    json_t *root, *e;
+    size_t i, n = 1, p = 0, failed;
+    int batch = 0, rc = GW_ERR;
+
+    if (nevents != NULL)
+        *nevents = 1;
+    if (reject != NULL)
+        *reject = GW__REJECT_NONE;
+
+    while (p < len && IS_WS(json[p]))
+        p++;
+    batch = allow_batch && p < len && json[p] == '[';
+    if (!batch && len > lim->max_event_bytes) {
+        if (reject != NULL)
+            *reject = GW__REJECT_LIMIT;
+        return gw_error_set(err,
+                            "the event is %zu bytes; at most %zu are allowed",
+                            len, lim->max_event_bytes);
+    }
+
+    if (ing->fast) {
+        request_start(ing, project, default_action, 1);
+        if (parse_fast(ing, json, len, p, batch, &n) == GW_OK &&
+            admit(ing, n, &why, &msg, &failed) == GW_OK) {
+            if (nevents != NULL)
+                *nevents = n;
+            apply(ing, n);
+            return GW_OK;
+        }
+        /* Anything unusual, or a refusal: the jansson path decides and
+         * explains, exactly as if there were no fast path. */
+        n = 1;
+        why = GW__REJECT_NONE;
+    }
+
+    root = json_loadb(json, len, 0, &jerr);
+    if (root == NULL) {
+        if (reject != NULL)
+            *reject = GW__REJECT_JSON;
+        return gw_error_set(err, "invalid JSON at line %d column %d: %s",
+                            jerr.line, jerr.column, jerr.text);
+    }
+
+    if (json_is_array(root)) {
+        if (!batch) {
+            why = GW__REJECT_INVALID;
+            gw_error_set(err, "a JSON array (a batch of events) is not "
+                              "accepted here; send one event object");
+            goto out;
+        }
+        n = json_array_size(root);
+        if (nevents != NULL)
+            *nevents = n;
+        if (n > lim->max_batch_events) {
+            why = GW__REJECT_LIMIT;
+            gw_error_set(err,
+                         "the batch has %zu events; at most %zu are allowed",
+                         n, lim->max_batch_events);
+            goto out;
+        }
+        request_start(ing, project, default_action, n);
+        if (len > lim->max_event_bytes) {
+            if (ing->capsizes < n) {
+                ing->capsizes = n;
+                ing->sizes = gw__xrealloc(ing->sizes,
+                                          n * sizeof(*ing->sizes));
+            }
+            element_sizes(json, len, ing->sizes, n);
+        }
+        for (i = 0; i < n; i++) {
+            e = json_array_get(root, i);
+            if (!json_is_object(e)) {
+                why = GW__REJECT_INVALID;
+                gw_error_set(err, "event %zu: must be a JSON object", i + 1);
+                goto out;
+            }
+            if (len > lim->max_event_bytes &&
+                ing->sizes[i] > lim->max_event_bytes) {
+                why = GW__REJECT_LIMIT;
+                gw_error_set(err,
+                             "event %zu: the event is %zu bytes; at most %zu "
+                             "are allowed",
+                             i + 1, ing->sizes[i], lim->max_event_bytes);
+                goto out;
+            }
+            if (gw__event_parse_json(&ing->parse, e, &ing->pev[i], &why,
+                                     &msg) != GW_OK) {
+                fail_event(err, 1, i, &msg);
+                goto out;
+            }
+        }
+    } else {
+        request_start(ing, project, default_action, 1);
+        if (gw__event_parse_json(&ing->parse, root, &ing->pev[0], &why,
+                                 &msg) != GW_OK) {
+            fail_event(err, 0, 0, &msg);
+            goto out;
+        }
+    }
+
+    if (admit(ing, n, &why, &msg, &failed) != GW_OK) {
+        fail_event(err, batch, failed, &msg);
+        goto out;
+    }
+    apply(ing, n);
+    rc = GW_OK;
+
+out:
+    if (rc != GW_OK && reject != NULL)
+        *reject = why;
+    json_decref(root);
+    return rc;
+}
+
+int
+gw__ingest_event(gw__ingest_t *ing, const char *project,
+                 const gw_event_t *ev, gw__reject_t *reject, gw_error_t *err)
+{
+    gw__reject_t why = GW__REJECT_NONE;
+    size_t failed;
+
+    if (reject != NULL)
+        *reject = GW__REJECT_NONE;
+    request_start(ing, project, GW_ACTION_DEFAULT, 1);
+    if (gw__event_parse_struct(&ing->parse, ev, &ing->pev[0], &why, err) !=
+            GW_OK ||
+        admit(ing, 1, &why, err, &failed) != GW_OK) {
+        if (reject != NULL)
+            *reject = why;
+        return GW_ERR;
+    }
+    apply(ing, 1);
+    return GW_OK;
+}

@@ -1,0 +1,119 @@
+/*
+ * ingest/ingest.h: from submitted events to batches of deltas.
+ *
+ * The loop thread owns a gw__ingest_t. Transports submit JSON or structured
+ * events; ingest parses and validates them (SPEC §2), enforces the kind rule
+ * and the limits, and adds each to the current aggregation table at the
+ * minute bucket: one update for the total series and one per filter value.
+ *
+ * At each flush the loop swaps the table out (gw__ingest_swap, O(1)) and
+ * hands it to the storage thread, which expands it into every configured
+ * period and merges it into a batch (gw__batch_add_table). A table and a
+ * batch own all their strings, so they can cross threads.
+ */
+#ifndef GW_CORE_INGEST_H
+#define GW_CORE_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/common.h>
+#include <gottwall/event.h>
+
+#include "base/conf.h"
+
+typedef struct gw__ingest_s gw__ingest_t;
+typedef struct gw__table_s gw__table_t;
+typedef struct gw__batch_s gw__batch_t;
+
+/* Why an event was refused, for the dropped counter's reason label. */
+typedef enum gw__reject_e {
+    GW__REJECT_NONE = 0,
+    GW__REJECT_JSON,        /* "bad_json": not JSON, or nesting too deep */
+    GW__REJECT_INVALID,     /* "invalid_event": a field is wrong */
+    GW__REJECT_PROJECT,     /* "wrong_project": p is not the authenticated project */
+    GW__REJECT_KIND,        /* "kind_conflict": action does not fit the metric's kind */
+    GW__REJECT_LIMIT,       /* "limit": too many filters, values, bytes */
+    GW__REJECT_MAX_SERIES   /* "max_series": the project has MAX_SERIES metrics */
+} gw__reject_t;
+
+/* The reason's label: "bad_json", "invalid_event", ... */
+const char *gw__reject_name(gw__reject_t r);
+
+/* Creates the loop's ingest state. limits are copied. now_fn returns the
+ * current time in epoch seconds (NULL: the real clock); tests pass a fake. */
+gw__ingest_t *gw__ingest_new(const gw__limits_t *limits,
+                             double (*now_fn)(void));
+void gw__ingest_free(gw__ingest_t *ing);
+
+/*
+ * Parses and aggregates one JSON event object, or with allow_batch a JSON
+ * array of them (all or nothing). project: the authenticated project (every
+ * event's "p", if given, must equal it). default_action: for events without
+ * "a" (GW_ACTION_DEFAULT: incr). On GW_ERR nothing was aggregated, err says
+ * what to fix ("event 3: \"v\" must be a finite number") and *reject (may
+ * be NULL) says why. *nevents (may be NULL) gets the number of events the
+ * request held (1 when it could not be parsed); on GW_OK all were
+ * aggregated, on GW_ERR none.
+ */
+int gw__ingest_json(gw__ingest_t *ing, const char *project,
+                    gw_action_t default_action, const char *json, size_t len,
+                    int allow_batch, size_t *nevents, gw__reject_t *reject,
+                    gw_error_t *err);
+
+/* The same for one structured event. */
+int gw__ingest_event(gw__ingest_t *ing, const char *project,
+                     const gw_event_t *ev, gw__reject_t *reject,
+                     gw_error_t *err);
+
+/* Tells ingest a metric's kind (from the storage's metadata at start), so
+ * the kind rule holds across restarts. */
+void gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
+                         const char *metric, gw_kind_t kind);
+
+/*
+ * With several ingest loops, each has its own gw__ingest_t (and table) and
+ * all of them share one registry: a gw__ingest_t that aggregates nothing
+ * and holds the kinds of all metrics and the MAX_SERIES counts, under a
+ * lock. ing then keeps a cache of the metrics it has seen and takes the
+ * registry's lock only for metrics it has not, so the kind rule and
+ * MAX_SERIES hold across loops exactly as with one. gw__ingest_set_kind on
+ * a sharer (or the registry) sets the kind in the registry and makes every
+ * cache start again. Call before ing takes any event.
+ */
+void gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry);
+
+/* Number of series (keys) in the current table. */
+size_t gw__ingest_pending(const gw__ingest_t *ing);
+
+/* Takes the current table (NULL if it is empty) and starts an empty one.
+ * The caller owns the result. Loop thread. */
+gw__table_t *gw__ingest_swap(gw__ingest_t *ing);
+
+/* Number of events aggregated into a table. */
+uint64_t gw__table_events(const gw__table_t *t);
+void gw__table_free(gw__table_t *t);
+
+/* A batch of deltas with its id (copied). */
+gw__batch_t *gw__batch_new(const char *id);
+void gw__batch_free(gw__batch_t *b);
+
+/*
+ * Expands t into every period in the bit set periods (1u << gw_period_t)
+ * and merges it into b: deltas with the same (project, metric, filter,
+ * value, period, bucket) combine by kind. Keys beyond max_series distinct
+ * deltas in b are dropped and *dropped_events (may be NULL) gets the number
+ * of events they held. Any thread that owns both.
+ */
+void gw__batch_add_table(gw__batch_t *b, const gw__table_t *t,
+                         unsigned periods, size_t max_series,
+                         uint64_t *dropped_events);
+
+/* Number of distinct deltas in b. */
+size_t gw__batch_size(const gw__batch_t *b);
+/* Number of events merged into b. */
+uint64_t gw__batch_events(const gw__batch_t *b);
+/* The batch as a storage sees it; valid until b changes or is freed. */
+const gw_batch_t *gw__batch_view(gw__batch_t *b);
+
+#endif /* GW_CORE_INGEST_H */

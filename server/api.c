@@ -1,0 +1,926 @@
+/*
+ * server/api.c: the server role's front door (SPEC §7, §8). Listens with the
+ * core's HTTP server, routes every request under PREFIX (the dashboard and
+ * its assets, login and logout, the read API, embedded charts, /health and
+ * /metrics), decides access, and runs storage work through the storage
+ * thread as "pending" calls (see api_int.h). Pages are small templates read
+ * from the web directory (GOTTWALL_WEBDIR, else WEB_DIR, else GW_WEBDIR).
+ */
+#include "api_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "net/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+
+#ifndef GW_WEBDIR
+#define GW_WEBDIR "/usr/local/share/gottwall/web"
+#endif
+
+#ifdef PACKAGE_VERSION
+#define PACKAGE_VERSION_STRING PACKAGE_VERSION
+#else
+#define PACKAGE_VERSION_STRING "0.1.0"
+#endif
+
+#define API_MAX_ASSET (4 * 1024 * 1024)
+#define API_HEALTH_TIMEOUT 5.0
+#define API_MAX_PENDING 512 /* storage calls in flight */
+
+static const char api_json_headers[] = "Cache-Control: no-store\r\n";
+static const char api_page_headers[] = "Cache-Control: no-store\r\n"
+                                       "X-Frame-Options: SAMEORIGIN\r\n"
+                                       "X-Content-Type-Options: nosniff\r\n"
+                                       "Referrer-Policy: same-origin\r\n";
+
+const gw__config_t *
+gw__api_cfg(const gw__api_t *api)
+{
+    return api->d->cfg;
+}
+
+const char *
+gw__api_webdir(const gw__api_t *api)
+{
+    const char *env = getenv("GOTTWALL_WEBDIR");
+    const gw__config_t *cfg = gw__api_cfg(api);
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (cfg->webdir != NULL && cfg->webdir[0] != '\0')
+        return cfg->webdir;
+    return GW_WEBDIR;
+}
+
+/* ---- Answers ---- */
+
+void
+gw__api_json(gw_http_req_t *req, int status, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+    json_decref(v);
+    if (text == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    gw__http_respond(req, status, "application/json", api_json_headers, text,
+                     strlen(text));
+    free(text);
+}
+
+void
+gw__api_errorf(gw_http_req_t *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw__api_json(req, status, json_pack("{s:s}", "error", msg));
+}
+
+void
+gw__api_redirect(gw_http_req_t *req, const char *location, const char *headers)
+{
+    size_t n = strlen(location) + (headers ? strlen(headers) : 0) + 64;
+    char *h = malloc(n);
+
+    if (h == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    snprintf(h, n, "Location: %s\r\nCache-Control: no-store\r\n%s", location,
+             headers ? headers : "");
+    gw__http_respond(req, 302, "text/plain; charset=utf-8", h, "", 0);
+    free(h);
+}
+
+json_t *
+gw__api_number(double v)
+{
+    if (!isfinite(v))
+        return json_integer(0);
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+char *
+gw__api_urlencode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+            c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+char *
+gw__api_html_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n * 6 + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (; *s; s++) {
+        const char *rep = NULL;
+
+        switch (*s) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        }
+        if (rep != NULL) {
+            memcpy(o, rep, strlen(rep));
+            o += strlen(rep);
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Reads a whole file into a new NUL-terminated buffer. */
+static char *
+api_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *buf;
+
+    if (f == NULL)
+        return NULL;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > API_MAX_ASSET) {
+        fclose(f);
+        return NULL;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    *len = fread(buf, 1, (size_t)st.st_size, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A growing string. */
+typedef struct api_buf_s {
+    char *p;
+    size_t len, cap;
+    int oom;
+} api_buf_t;
+
+static void
+api_buf_add(api_buf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static const char *
+api_var(const char *const *vars, const char *key, size_t klen, int *raw)
+{
+    for (; vars != NULL && vars[0] != NULL; vars += 2) {
+        const char *k = vars[0];
+
+        *raw = (k[0] == '!');
+        if (*raw)
+            k++;
+        if (strlen(k) == klen && memcmp(k, key, klen) == 0)
+            return vars[1] ? vars[1] : "";
+    }
+    return NULL;
+}
+
+void
+gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
+             const char *const *vars, const char *headers)
+{
+    char path[4096];
+    size_t len = 0;
+    char *tpl, *s;
+    api_buf_t b = {0};
+
+    snprintf(path, sizeof(path), "%s/%s", gw__api_webdir(api), file);
+    tpl = api_read_file(path, &len);
+    if (tpl == NULL) {
+        gw__log_error("server: cannot read %s: %s (install the dashboard "
+                      "or set WEB_DIR / GOTTWALL_WEBDIR)",
+                      path, strerror(errno));
+        gw__http_respond(req, 500, "text/plain; charset=utf-8", NULL,
+                         "dashboard files are missing on the server\n", 42);
+        return;
+    }
+    s = tpl;
+    for (;;) {
+        char *open = strstr(s, "{{"), *close;
+        const char *val;
+        int raw = 0;
+
+        if (open == NULL || (close = strstr(open + 2, "}}")) == NULL) {
+            api_buf_add(&b, s, strlen(s));
+            break;
+        }
+        api_buf_add(&b, s, (size_t)(open - s));
+        val = api_var(vars, open + 2, (size_t)(close - open - 2), &raw);
+        if (val == NULL) {
+            api_buf_add(&b, open, (size_t)(close + 2 - open));
+        } else if (raw) {
+            api_buf_add(&b, val, strlen(val));
+        } else {
+            char *e = gw__api_html_escape(val);
+
+            if (e == NULL)
+                b.oom = 1;
+            else
+                api_buf_add(&b, e, strlen(e));
+            free(e);
+        }
+        s = close + 2;
+    }
+    free(tpl);
+    if (b.oom) {
+        free(b.p);
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    gw__http_respond(req, status, "text/html; charset=utf-8",
+                     headers ? headers : api_page_headers, b.p ? b.p : "",
+                     b.len);
+    free(b.p);
+}
+
+/* ---- Pending storage calls ---- */
+
+static void
+api_unlink(gw__api_pending_t *p)
+{
+    if (p->api == NULL)
+        return;
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        p->api->pending = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->api->npending--;
+}
+
+static void
+api_done(void *arg, int rc, const gw_error_t *err)
+{
+    gw__api_pending_t *p = arg;
+
+    api_unlink(p);
+    if (p->req != NULL && p->finish != NULL)
+        p->finish(p, rc, err);
+    p->release(p);
+}
+
+void
+gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job)
+{
+    p->api = api;
+    if (api->d->store == NULL) {
+        gw__http_error(p->req, 503, "no storage is running");
+        p->release(p);
+        return;
+    }
+    if (api->npending >= API_MAX_PENDING) {
+        gw__http_respond(p->req, 503, "application/json", "Retry-After: 1\r\n",
+                         "{\"error\":\"the server is busy: too many storage "
+                         "requests in flight, try again\"}",
+                         strlen("{\"error\":\"the server is busy: too many "
+                                "storage requests in flight, try again\"}"));
+        p->release(p);
+        return;
+    }
+    p->prev = NULL;
+    p->next = api->pending;
+    if (api->pending != NULL)
+        api->pending->prev = p;
+    api->pending = p;
+    api->npending++;
+    gw__store_call(api->d->store, job, api_done, p);
+}
+
+/* ---- /health ---- */
+
+typedef struct api_health_s {
+    gw__api_pending_t base;
+    struct ev_loop *loop;
+    ev_timer timer;
+} api_health_t;
+
+static int
+api_health_job(const gw_storage_ops_t *ops, void *state, void *arg,
+               gw_error_t *err)
+{
+    (void)arg;
+    if (ops->ping == NULL)
+        return GW_OK;
+    return ops->ping(state, err);
+}
+
+static void
+api_health_answer(gw__api_t *api, gw_http_req_t *req, int up, const char *why)
+{
+    gw__store_stats_t st;
+    json_t *roles = json_array();
+    json_t *o;
+
+    memset(&st, 0, sizeof(st));
+    if (api != NULL && api->d->store != NULL)
+        gw__store_stats(api->d->store, &st);
+    if (api != NULL && (api->d->roles & GW__ROLE_AGGREGATOR))
+        json_array_append_new(roles, json_string("aggregator"));
+    json_array_append_new(roles, json_string("server"));
+    o = json_pack("{s:s, s:s, s:o, s:I}", "status", up ? "ok" : "error",
+                  "storage", up ? "up" : "down", "roles", roles,
+                  "pending_series", (json_int_t)st.pending_series);
+    if (!up && why != NULL)
+        json_object_set_new(o, "error", json_string(why));
+    gw__api_json(req, up ? 200 : 503, o);
+}
+
+static void
+api_health_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
+{
+    api_health_t *h = (api_health_t *)p;
+    char why[GW_ERROR_MAX + 32];
+
+    ev_timer_stop(h->loop, &h->timer);
+    if (rc == GW_OK) {
+        api_health_answer(p->api, p->req, 1, NULL);
+        return;
+    }
+    snprintf(why, sizeof(why), "storage does not answer: %s",
+             err && err->msg[0] ? err->msg : "unreachable");
+    api_health_answer(p->api, p->req, 0, why);
+}
+
+static void
+api_health_release(gw__api_pending_t *p)
+{
+    api_health_t *h = (api_health_t *)p;
+
+    ev_timer_stop(h->loop, &h->timer);
+    free(h);
+}
+
+static void
+api_health_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    api_health_t *h = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (h->base.req == NULL)
+        return;
+    api_health_answer(h->base.api, h->base.req, 0,
+                      "storage did not answer within 5 s");
+    h->base.req = NULL; /* answered: the job's return only frees */
+}
+
+static void
+api_health(gw__api_t *api, gw_http_req_t *req)
+{
+    api_health_t *h = calloc(1, sizeof(*h));
+
+    if (h == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    h->base.req = req;
+    h->base.finish = api_health_finish;
+    h->base.release = api_health_release;
+    h->loop = api->d->loop;
+    ev_timer_init(&h->timer, api_health_timeout, API_HEALTH_TIMEOUT, 0.);
+    h->timer.data = h;
+    if (api->d->store != NULL)
+        ev_timer_start(h->loop, &h->timer);
+    gw__api_submit(api, &h->base, api_health_job);
+}
+
+/* ---- /metrics ---- */
+
+static void
+api_metrics_text(gw__api_t *api, gw_http_req_t *req)
+{
+    gw__store_stats_t st;
+    char extra[2048];
+    char *text;
+
+    memset(&st, 0, sizeof(st));
+    if (api->d->store != NULL)
+        gw__store_stats(api->d->store, &st);
+    snprintf(extra, sizeof(extra),
+             "# HELP gottwall_storage_up 1 while the storage accepts writes.\n"
+             "# TYPE gottwall_storage_up gauge\n"
+             "gottwall_storage_up %d\n"
+             "# HELP gottwall_storage_pending_series Series waiting "
+             "to be stored.\n"
+             "# TYPE gottwall_storage_pending_series gauge\n"
+             "gottwall_storage_pending_series %zu\n"
+             "# HELP gottwall_storage_flush_seconds Duration of the last "
+             "successful store.\n"
+             "# TYPE gottwall_storage_flush_seconds gauge\n"
+             "gottwall_storage_flush_seconds %.6f\n"
+             "# HELP gottwall_storage_batches_stored_total Batches written "
+             "to the storage.\n"
+             "# TYPE gottwall_storage_batches_stored_total counter\n"
+             "gottwall_storage_batches_stored_total %llu\n"
+             "# HELP gottwall_storage_events_stored_total Events in batches "
+             "written to the storage.\n"
+             "# TYPE gottwall_storage_events_stored_total counter\n"
+             "gottwall_storage_events_stored_total %llu\n"
+             "# HELP gottwall_storage_events_dropped_total Events lost "
+             "(over MAX_PENDING_SERIES or refused batches).\n"
+             "# TYPE gottwall_storage_events_dropped_total counter\n"
+             "gottwall_storage_events_dropped_total %llu\n"
+             "# HELP gottwall_storage_errors_total Failed store calls.\n"
+             "# TYPE gottwall_storage_errors_total counter\n"
+             "gottwall_storage_errors_total %llu\n",
+             api->d->store != NULL && !st.down, st.pending_series,
+             st.last_flush_seconds, (unsigned long long)st.batches_stored,
+             (unsigned long long)st.events_stored,
+             (unsigned long long)st.events_dropped,
+             (unsigned long long)st.store_errors);
+    gw__host_flush_counts(); /* this loop's, up to this request */
+    text = gw__metrics_render(extra);
+    if (text == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    gw__http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                     api_json_headers, text, strlen(text));
+    free(text);
+}
+
+/* ---- Static assets ---- */
+
+static const char *
+api_content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".js", "application/javascript; charset=utf-8"},
+        {".mjs", "application/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    size_t i;
+
+    for (i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static void
+api_static(gw__api_t *api, gw_http_req_t *req, const char *name)
+{
+    char path[4096];
+    const char *c;
+    size_t len = 0;
+    char *data;
+
+    if (name[0] == '\0' || name[0] == '.')
+        goto notfound;
+    for (c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == '_'))
+            goto notfound;
+    snprintf(path, sizeof(path), "%s/%s", gw__api_webdir(api), name);
+    data = api_read_file(path, &len);
+    if (data == NULL)
+        goto notfound;
+    gw__http_respond(req, 200, api_content_type(name),
+                     "Cache-Control: no-cache\r\n"
+                     "X-Content-Type-Options: nosniff\r\n",
+                     data, len);
+    free(data);
+    return;
+notfound:
+    gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL, "not found\n",
+                     10);
+}
+
+/* ---- The dashboard page ---- */
+
+/* The ingest URL the empty state's curl line shows: the first http
+ * transport's HOST:PORT. */
+static void
+api_ingest_url(const gw__config_t *cfg, char *out, size_t size)
+{
+    size_t i;
+
+    snprintf(out, size, "http://127.0.0.1:8890%s", cfg->prefix);
+    for (i = 0; i < cfg->nbackends; i++) {
+        const gw__plugin_conf_t *b = &cfg->backends[i];
+        const char *host = "127.0.0.1";
+        int port = 8890;
+
+        if (b->plugin == NULL || strcmp(b->plugin, "http") != 0)
+            continue;
+        if (b->section != NULL) {
+            config_setting_lookup_string(b->section, "HOST", &host);
+            config_setting_lookup_int(b->section, "PORT", &port);
+        }
+        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+            host = "127.0.0.1";
+        snprintf(out, size,
+                 strchr(host, ':') ? "http://[%s]:%d%s" : "http://%s:%d%s",
+                 host, port, cfg->prefix);
+        return;
+    }
+}
+
+static void
+api_dashboard_page(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    json_t *conf, *projects = json_array();
+    char ingest[512];
+    char *text, *p;
+    size_t i;
+    const char *vars[10];
+
+    api_ingest_url(cfg, ingest, sizeof(ingest));
+    for (i = 0; i < cfg->nprojects; i++)
+        json_array_append_new(
+            projects, json_pack("{s:s, s:s}", "name", cfg->projects[i].name,
+                                "public_key", cfg->projects[i].public_key));
+    conf = json_pack("{s:s, s:s, s:b, s:s, s:o, s:s}", "prefix", cfg->prefix,
+                     "user", who->user, "anonymous", who->anonymous,
+                     "ingest_url", ingest, "projects", projects, "version",
+                     PACKAGE_VERSION_STRING);
+    text = json_dumps(conf, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(conf);
+    if (text == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    /* Keep "</script>" out of the inline JSON: '<' as \u003c. */
+    {
+        size_t nlt = 0;
+        char *q, *esc;
+
+        for (p = text; (p = strchr(p, '<')) != NULL; p++)
+            nlt++;
+        esc = malloc(strlen(text) + nlt * 5 + 1);
+        if (esc == NULL) {
+            free(text);
+            gw__http_error(req, 500, "out of memory");
+            return;
+        }
+        for (p = text, q = esc; *p; p++) {
+            if (*p == '<') {
+                memcpy(q, "\\u003c", 6);
+                q += 6;
+            } else {
+                *q++ = *p;
+            }
+        }
+        *q = '\0';
+        free(text);
+        text = esc;
+    }
+    vars[0] = "prefix";
+    vars[1] = cfg->prefix;
+    vars[2] = "user";
+    vars[3] = who->user;
+    vars[4] = "!config";
+    vars[5] = text;
+    vars[6] = "version";
+    vars[7] = PACKAGE_VERSION_STRING;
+    vars[8] = NULL;
+    vars[9] = NULL;
+    gw__api_page(api, req, 200, "index.html", vars, NULL);
+    free(text);
+}
+
+/* ---- Routing ---- */
+
+static int
+api_is(const char *method, const char *m)
+{
+    return strcmp(method, m) == 0;
+}
+
+static void
+api_not_allowed(gw_http_req_t *req, const char *allow)
+{
+    char h[128];
+    char msg[128];
+
+    snprintf(h, sizeof(h), "Allow: %s\r\n", allow);
+    snprintf(msg, sizeof(msg), "{\"error\":\"method not allowed: use %s\"}",
+             allow);
+    gw__http_respond(req, 405, "application/json", h, msg, strlen(msg));
+}
+
+static int
+api_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Refuses state-changing requests that a cookie let in without the custom
+ * header (a cross-site form cannot send it). 1 if refused. */
+static int
+api_csrf_refused(gw_http_req_t *req, const gw__api_who_t *who)
+{
+    const char *xrw = gw__http_header(req, "X-Requested-With");
+
+    if (!who->via_cookie)
+        return 0;
+    if (xrw != NULL && strcmp(xrw, "gottwall") == 0)
+        return 0;
+    gw__http_error(req, 403,
+                   "missing header X-Requested-With: gottwall (requests "
+                   "made with a session cookie must send it)");
+    return 1;
+}
+
+static void
+api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
+              const char *rel)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    gw__api_who_t who;
+    const char *slash;
+    char *project;
+    const char *action;
+
+    if (strncmp(rel, "embedded/", 9) == 0 && strchr(rel + 9, '/') == NULL &&
+        (api_ends_with(rel, ".json") || api_ends_with(rel, ".html") ||
+         api_ends_with(rel, ".js"))) {
+        if (!api_is(method, "GET") && !api_is(method, "HEAD")) {
+            api_not_allowed(req, "GET");
+            return;
+        }
+        gw__api_embedded_get(api, req, rel + 9);
+        return;
+    }
+    if (strcmp(rel, "projects") == 0 || strcmp(rel, "dashboard") == 0) {
+        gw__api_access(api, req, NULL, &who);
+        if (!who.ok) {
+            gw__http_error(req, 401, who.why);
+            return;
+        }
+        if (rel[0] == 'p') {
+            if (!api_is(method, "GET")) {
+                api_not_allowed(req, "GET");
+                return;
+            }
+            gw__api_projects(api, req, &who);
+            return;
+        }
+        if (!api_is(method, "GET") && !api_is(method, "PUT")) {
+            api_not_allowed(req, "GET, PUT");
+            return;
+        }
+        if (api_is(method, "PUT") && api_csrf_refused(req, &who))
+            return;
+        gw__api_dashboard(api, req, &who);
+        return;
+    }
+    /* {project}/{action}, where the project may hold '/'. */
+    if (api_ends_with(rel, "/embedded/")) {
+        slash = rel + strlen(rel) - strlen("/embedded/");
+        action = "embedded";
+    } else {
+        slash = strrchr(rel, '/');
+        action = slash ? slash + 1 : NULL;
+    }
+    if (slash == NULL || slash == rel ||
+        !(strcmp(action, "metrics") == 0 || strcmp(action, "stats") == 0 ||
+          strcmp(action, "stats_dataset") == 0 ||
+          strcmp(action, "embedded") == 0)) {
+        gw__api_errorf(req, 404,
+                       "no such API route: %s/api/v1/%s (see docs/api.md)",
+                       cfg->prefix, rel);
+        return;
+    }
+    project = strndup(rel, (size_t)(slash - rel));
+    if (project == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    gw__api_access(api, req, project, &who);
+    if (!who.ok) {
+        gw__http_error(req, 401, who.why);
+    } else if (gw__config_project(cfg, project) == NULL) {
+        gw__api_errorf(req, 404, "unknown project \"%s\"", project);
+    } else if (strcmp(action, "embedded") == 0) {
+        if (!api_is(method, "POST"))
+            api_not_allowed(req, "POST");
+        else if (!api_csrf_refused(req, &who))
+            gw__api_embedded_create(api, req, project);
+    } else if (!api_is(method, "GET")) {
+        api_not_allowed(req, "GET");
+    } else if (strcmp(action, "metrics") == 0) {
+        gw__api_metrics(api, req, project);
+    } else {
+        gw__api_stats(api, req, project, strcmp(action, "stats_dataset") == 0);
+    }
+    free(project);
+}
+
+static void
+api_handle(void *arg, gw_http_req_t *req)
+{
+    gw__api_t *api = arg;
+    const gw__config_t *cfg = gw__api_cfg(api);
+    const char *path = gw__http_path(req);
+    const char *method = gw__http_method(req);
+    size_t plen = strlen(cfg->prefix);
+    const char *rel;
+    gw__api_who_t who;
+    char loc[1024];
+
+    if (strncmp(path, cfg->prefix, plen) != 0 ||
+        (path[plen] != '\0' && path[plen] != '/')) {
+        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
+                         "not found\n", 10);
+        return;
+    }
+    rel = path + plen;
+    if (rel[0] == '\0') {
+        snprintf(loc, sizeof(loc), "%s/", cfg->prefix);
+        gw__api_redirect(req, loc, NULL);
+        return;
+    }
+    if (strncmp(rel, "/api/v1/", 8) == 0) {
+        api_route_api(api, req, method, rel + 8);
+        return;
+    }
+    if (strcmp(rel, "/health") == 0) {
+        api_health(api, req);
+    } else if (strcmp(rel, "/metrics") == 0) {
+        api_metrics_text(api, req);
+    } else if (strncmp(rel, "/static/", 8) == 0) {
+        if (!api_is(method, "GET") && !api_is(method, "HEAD"))
+            api_not_allowed(req, "GET");
+        else
+            api_static(api, req, rel + 8);
+    } else if (strcmp(rel, "/login") == 0) {
+        if (api_is(method, "POST"))
+            gw__api_login_post(api, req);
+        else if (api_is(method, "GET") || api_is(method, "HEAD"))
+            gw__api_login_page(api, req);
+        else
+            api_not_allowed(req, "GET, POST");
+    } else if (strcmp(rel, "/logout") == 0) {
+        gw__api_logout(api, req);
+    } else if (strcmp(rel, "/") == 0 || strcmp(rel, "/dashboard") == 0 ||
+               strcmp(rel, "/index.html") == 0) {
+        gw__api_access(api, req, NULL, &who);
+        if (!who.ok || who.key_project != NULL) {
+            char *next = gw__api_urlencode(path);
+
+            snprintf(loc, sizeof(loc), "%s/login?next=%s", cfg->prefix,
+                     next ? next : "");
+            free(next);
+            gw__api_redirect(req, loc, NULL);
+            return;
+        }
+        api_dashboard_page(api, req, &who);
+    } else {
+        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
+                         "not found\n", 10);
+    }
+}
+
+/* ---- Start and stop ---- */
+
+int
+gw__api_start(struct gw__daemon_s *d, const char *host, int port,
+              gw__api_t **out, gw_error_t *err)
+{
+    gw__api_t *api = calloc(1, sizeof(*api));
+    gw_http_listen_t lo;
+    const gw__config_t *cfg = d->cfg;
+
+    if (api == NULL)
+        return gw_error_set(err, "out of memory");
+    api->d = d;
+    memset(&lo, 0, sizeof(lo));
+    lo.host = host;
+    lo.port = port;
+    if (gw__http_listen(d->loop, "server", &lo, &cfg->http, api_handle, api,
+                        &api->srv, err) != GW_OK) {
+        free(api);
+        return GW_ERR;
+    }
+    gw__api_auth_start(api);
+    if (!cfg->anonymous_login &&
+        (cfg->cookie_secret == NULL || cfg->cookie_secret[0] == '\0'))
+        gw__log_warning("server: cookie_secret is not set: sessions are "
+                        "signed with a random key and end when the server "
+                        "restarts");
+    if (!cfg->anonymous_login && cfg->nusers == 0)
+        gw__log_warning("server: USERS is empty and ANONYMOUS_LOGIN is "
+                        "false: nobody can log in to the dashboard (add a "
+                        "user with a hash from `gottwall passwd`)");
+    gw__log_info("server: dashboard and read API on http://%s:%d%s/", host,
+                 gw__http_port(api->srv), cfg->prefix);
+    *out = api;
+    return GW_OK;
+}
+
+void
+gw__api_stop(gw__api_t *api)
+{
+    gw__api_pending_t *p, *next;
+
+    if (api == NULL)
+        return;
+    gw__http_stop_accepting(api->srv);
+    /* Answer the storage calls in flight now and orphan them: their jobs
+     * only free themselves when they come back. */
+    for (p = api->pending; p != NULL; p = next) {
+        next = p->next;
+        p->prev = p->next = NULL;
+        if (p->req != NULL)
+            gw__http_error(p->req, 503, "the server is stopping");
+        p->req = NULL;
+        p->api = NULL;
+    }
+    api->pending = NULL;
+    api->npending = 0;
+    gw__api_auth_stop(api);
+    gw__http_close(api->srv);
+    json_decref(api->kinds);
+    free(api->dummy_hash);
+    free(api);
+}

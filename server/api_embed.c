@@ -1,0 +1,757 @@
+/*
+ * server/api_embed.c: embedded (shared) charts and saved dashboards (SPEC §7,
+ * §8), both kept as storage documents.
+ *
+ * POST {PREFIX}/api/v1/{project}/embedded/ validates a chart definition and
+ * stores it as doc("embedded", uuid); the public {uuid}.json answers its
+ * series, {uuid}.html is a standalone uPlot page reading that JSON, and
+ * {uuid}.js writes an iframe of the page. GET/PUT {PREFIX}/api/v1/dashboard
+ * keeps one JSON document per user (doc("dashboard", email or
+ * "anonymous")).
+ */
+#include "api_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "ingest/bucket.h"
+#include "net/http.h"
+#include "base/log.h"
+
+#define EMBED_MAX_METRICS 20
+#define EMBED_MAX_DASHBOARD (512 * 1024)
+
+static const char *const embed_renderers[] = {"line", "area", "bar", "stacked",
+                                              NULL};
+
+/* ---- Helpers ---- */
+
+static int
+embed_renderer_ok(const char *r)
+{
+    size_t i;
+
+    for (i = 0; embed_renderers[i] != NULL; i++)
+        if (strcmp(r, embed_renderers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+embed_uuid(char out[37])
+{
+    unsigned char b[16];
+    size_t i;
+    int o = 0;
+
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        for (i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)rand();
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    for (i = 0; i < 16; i++) {
+        o += sprintf(out + o, "%02x", b[i]);
+        if (i == 3 || i == 5 || i == 7 || i == 9)
+            out[o++] = '-';
+    }
+    out[o] = '\0';
+}
+
+static int
+embed_id_ok(const char *id, size_t len)
+{
+    size_t i;
+
+    if (len != 36)
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (id[i] != '-')
+                return 0;
+        } else if (!isxdigit((unsigned char)id[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* "http://host{prefix}" from the request, or GW_ERR for a Host header that
+ * cannot be put into a link. */
+static int
+embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
+{
+    const char *host = gw__http_header(req, "Host");
+    const char *proto = gw__http_header(req, "X-Forwarded-Proto");
+    const char *c;
+
+    if (host == NULL || host[0] == '\0' || strlen(host) > 255)
+        return GW_ERR;
+    for (c = host; *c; c++)
+        if (!(isalnum((unsigned char)*c) || strchr(".-:[]_", *c)))
+            return GW_ERR;
+    if (proto == NULL || strcmp(proto, "https") != 0)
+        proto = "http";
+    snprintf(out, size, "%s://%s%s", proto, host, gw__api_cfg(api)->prefix);
+    return GW_OK;
+}
+
+/* A JSON string member that may be absent; GW_ERR if present and not a
+ * string of 1..255 bytes. */
+static int
+embed_str(json_t *o, const char *key, const char **out, int required)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return required ? GW_ERR : GW_OK;
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > 255)
+        return GW_ERR;
+    *out = json_string_value(v);
+    return GW_OK;
+}
+
+/* ---- Documents: put and get ---- */
+
+typedef struct embed_doc_s {
+    gw__api_pending_t base;
+    const char *ns;
+    char *id;
+    char *data; /* put: what to store; get: what was found */
+    size_t len;
+    int found;
+    int mode;      /* what finish answers */
+    json_t *reply; /* create: the links */
+    char base_url[600];
+    /* .json: parameters and results */
+    unsigned periods;
+    size_t max_points;
+    int64_t now;
+    char *q_period, *q_from, *q_to, *q_name, *q_renderer;
+    int status; /* 400/404 decided on the storage thread */
+    char msg[GW_ERROR_MAX];
+    json_t *out;
+    /* .html */
+    char *width, *height;
+} embed_doc_t;
+
+enum { EMBED_CREATE, EMBED_JSON, EMBED_HTML, EMBED_JS, DASH_GET, DASH_PUT };
+
+static void
+embed_doc_release(gw__api_pending_t *p)
+{
+    embed_doc_t *e = (embed_doc_t *)p;
+
+    free(e->id);
+    free(e->data);
+    json_decref(e->reply);
+    json_decref(e->out);
+    free(e->q_period);
+    free(e->q_from);
+    free(e->q_to);
+    free(e->q_name);
+    free(e->q_renderer);
+    free(e->width);
+    free(e->height);
+    free(e);
+}
+
+static void
+embed_doc_found(void *arg, const char *data, size_t len)
+{
+    embed_doc_t *e = arg;
+
+    free(e->data);
+    e->data = malloc(len + 1);
+    if (e->data == NULL)
+        return;
+    memcpy(e->data, data, len);
+    e->data[len] = '\0';
+    e->len = len;
+    e->found = 1;
+}
+
+static int
+embed_put_job(const gw_storage_ops_t *ops, void *state, void *arg,
+              gw_error_t *err)
+{
+    embed_doc_t *e = arg;
+
+    return ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
+}
+
+/* Reads the chart's series (on the storage thread). */
+static int
+embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
+             json_t *doc, gw_error_t *err)
+{
+    const char *project = json_string_value(json_object_get(doc, "project"));
+    const char *period_s =
+        e->q_period ? e->q_period
+                    : json_string_value(json_object_get(doc, "period"));
+    const char *renderer = e->q_renderer;
+    json_t *metrics = json_object_get(doc, "metrics"), *m, *list, *names;
+    json_t *kinds = NULL;
+    gw_period_t period;
+    int64_t from, to, *buckets;
+    size_t npoints, i;
+    char fd[32], td[32];
+    gw_error_t perr;
+    double *vals;
+    int rc;
+
+    if (project == NULL || !json_is_array(metrics)) {
+        e->status = 500;
+        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
+        return GW_OK;
+    }
+    if (gw__api_period(period_s, e->periods, &period, &perr) != GW_OK ||
+        gw__api_range(e->q_from, e->q_to, period, e->now, e->max_points, &from,
+                      &to, &npoints, &perr) != GW_OK) {
+        e->status = 400;
+        snprintf(e->msg, sizeof(e->msg), "%s", perr.msg);
+        return GW_OK;
+    }
+    if (renderer == NULL || !embed_renderer_ok(renderer))
+        renderer = json_string_value(json_object_get(doc, "renderer"));
+    if (renderer == NULL)
+        renderer = "line";
+    buckets = gw__api_buckets(period, from, npoints);
+    vals = calloc(npoints ? npoints : 1, sizeof(double));
+    list = json_array();
+    names = json_array();
+    if (buckets == NULL || vals == NULL) {
+        rc = gw_error_set(err, "out of memory");
+        goto fail;
+    }
+    kinds = json_object();
+    rc = gw__api_kinds(ops, state, project, kinds, err);
+    if (rc != GW_OK)
+        goto fail;
+    json_array_foreach(metrics, i, m)
+    {
+        gw_query_t q;
+        gw_kind_t kind = 0;
+        json_t *one;
+
+        memset(&q, 0, sizeof(q));
+        q.project = project;
+        q.metric = json_string_value(json_object_get(m, "metric_name"));
+        q.filter_name = json_string_value(json_object_get(m, "filter_name"));
+        q.filter_value = json_string_value(json_object_get(m, "filter_value"));
+        if (q.metric == NULL)
+            continue;
+        if (q.filter_name == NULL || q.filter_value == NULL)
+            q.filter_name = q.filter_value = NULL;
+        memset(vals, 0, npoints * sizeof(double));
+        kind = (gw_kind_t)json_integer_value(json_object_get(kinds, q.metric));
+        rc = GW_OK;
+        if (kind != 0) {
+            q.kind = kind;
+            q.period = period;
+            q.from = from;
+            q.to = to;
+            rc = gw__api_series(ops, state, &q, buckets, npoints, vals, err);
+        }
+        if (rc != GW_OK)
+            goto fail;
+        one = json_pack(
+            "{s:s, s:o, s:o}", "name", q.metric, "filter_name",
+            q.filter_name ? json_string(q.filter_name) : json_null(),
+            "filter_value",
+            q.filter_value ? json_string(q.filter_value) : json_null());
+        gw__api_series_json(one, buckets, vals, npoints);
+        json_array_append_new(list, one);
+        json_array_append_new(names, json_string(q.metric));
+    }
+    {
+        const char *name = json_string_value(json_object_get(doc, "name"));
+        char joined[1024] = "";
+        size_t k;
+        json_t *n;
+
+        if (name == NULL || name[0] == '\0')
+            name = e->q_name;
+        if (name == NULL || name[0] == '\0') {
+            json_array_foreach(names, k, n) snprintf(
+                joined + strlen(joined), sizeof(joined) - strlen(joined),
+                "%s%s", k ? " | " : "", json_string_value(n));
+            name = joined;
+        }
+        fd[0] = td[0] = '\0';
+        {
+            time_t a = (time_t)from, b = (time_t)to;
+            struct tm ta, tb;
+            const char *fmt =
+                period <= GW_PERIOD_HOUR ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d";
+
+            gmtime_r(&a, &ta);
+            gmtime_r(&b, &tb);
+            strftime(fd, sizeof(fd), fmt, &ta);
+            strftime(td, sizeof(td), fmt, &tb);
+        }
+        e->out =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "project",
+                      project, "renderer", renderer, "period",
+                      gw_period_name(period), "from_date", fd, "to_date", td,
+                      "metrics", list, "name", name, "generator", "GottWall");
+    }
+    json_decref(kinds);
+    json_decref(names);
+    free(buckets);
+    free(vals);
+    return GW_OK;
+
+fail:
+    json_decref(kinds);
+    json_decref(names);
+    json_decref(list);
+    free(buckets);
+    free(vals);
+    return rc;
+}
+
+static int
+embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
+              gw_error_t *err)
+{
+    embed_doc_t *e = arg;
+    json_t *doc;
+    int rc;
+
+    rc = ops->doc_get(state, e->ns, e->id, embed_doc_found, e, err);
+    if (rc != GW_OK || !e->found || e->mode != EMBED_JSON)
+        return rc;
+    doc = json_loadb(e->data, e->len, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        e->status = 500;
+        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
+        return GW_OK;
+    }
+    rc = embed_series(ops, state, e, doc, err);
+    json_decref(doc);
+    return rc;
+}
+
+static void
+embed_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
+{
+    gw__api_errorf(req, rc == GW_AGAIN ? 503 : 500, "the storage %s: %s",
+                   rc == GW_AGAIN ? "is unreachable" : "failed",
+                   err && err->msg[0] ? err->msg : "unknown error");
+}
+
+static void
+embed_html_404(gw_http_req_t *req, const char *id)
+{
+    char body[512];
+    char *e = gw__api_html_escape(id);
+
+    snprintf(body, sizeof(body),
+             "<!doctype html><meta charset=\"utf-8\"><title>Not found"
+             "</title><p>No embedded chart %s.</p>\n",
+             e ? e : "");
+    free(e);
+    gw__http_respond(req, 404, "text/html; charset=utf-8", NULL, body,
+                     strlen(body));
+}
+
+static void
+embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
+{
+    embed_doc_t *e = (embed_doc_t *)p;
+    gw__api_t *api = p->api;
+    char buf[2048];
+
+    if (rc != GW_OK) {
+        embed_storage_error(p->req, rc, err);
+        return;
+    }
+    switch (e->mode) {
+    case EMBED_CREATE:
+        gw__log_info("server: embedded chart %s created", e->id);
+        gw__api_json(p->req, 200, json_incref(e->reply));
+        return;
+    case DASH_PUT:
+        gw__api_json(p->req, 200, json_pack("{s:b}", "saved", 1));
+        return;
+    case DASH_GET:
+        if (!e->found)
+            gw__api_json(p->req, 200, json_object());
+        else
+            gw__http_respond(p->req, 200, "application/json",
+                             "Cache-Control: no-store\r\n", e->data, e->len);
+        return;
+    default:
+        break;
+    }
+    if (!e->found) {
+        if (e->mode == EMBED_HTML) {
+            embed_html_404(p->req, e->id);
+        } else if (e->mode == EMBED_JS) {
+            snprintf(buf, sizeof(buf), "/* GottWall: no embedded chart %s */\n",
+                     e->id);
+            gw__http_respond(p->req, 404,
+                             "application/javascript; charset=utf-8", NULL, buf,
+                             strlen(buf));
+        } else {
+            gw__api_errorf(p->req, 404, "no embedded chart \"%s\"", e->id);
+        }
+        return;
+    }
+    if (e->mode == EMBED_JSON) {
+        if (e->status != 0) {
+            gw__api_errorf(p->req, e->status, "%s", e->msg);
+            return;
+        }
+        {
+            char *text = json_dumps(e->out, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+            if (text == NULL) {
+                gw__http_error(p->req, 500, "out of memory");
+                return;
+            }
+            gw__http_respond(p->req, 200, "application/json",
+                             "Cache-Control: no-store\r\n"
+                             "Access-Control-Allow-Origin: *\r\n",
+                             text, strlen(text));
+            free(text);
+        }
+        return;
+    }
+    if (e->mode == EMBED_HTML) {
+        json_t *doc = json_loadb(e->data, e->len, 0, NULL);
+        const char *title = json_string_value(json_object_get(doc, "name"));
+        const char *vars[] = {"prefix", gw__api_cfg(api)->prefix,
+                              "id",     e->id,
+                              "title",  title ? title : "GottWall chart",
+                              "width",  e->width ? e->width : "800",
+                              "height", e->height ? e->height : "400",
+                              NULL,     NULL};
+
+        gw__api_page(api, p->req, 200, "embed.html", vars,
+                     "Cache-Control: no-store\r\n"
+                     "X-Content-Type-Options: nosniff\r\n");
+        json_decref(doc);
+        return;
+    }
+    /* EMBED_JS */
+    {
+        const char *w = e->width ? e->width : "800";
+        const char *h = e->height ? e->height : "400";
+
+        snprintf(buf, sizeof(buf),
+                 "document.write('<iframe src=\"%s/api/v1/embedded/%s.html"
+                 "?width=%s&height=%s\" width=\"%s\" height=\"%s\" "
+                 "frameborder=\"0\" style=\"border:0\"></iframe>');\n",
+                 e->base_url, e->id, w, h, w, h);
+        gw__http_respond(p->req, 200, "application/javascript; charset=utf-8",
+                         "Cache-Control: no-store\r\n", buf, strlen(buf));
+    }
+}
+
+/* ---- POST {project}/embedded/ ---- */
+
+void
+gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    size_t blen = 0, i;
+    const char *body = gw__http_body(req, &blen);
+    json_error_t jerr;
+    json_t *in = json_loadb(body ? body : "", blen, 0, &jerr);
+    json_t *metrics, *m, *clean = NULL, *doc;
+    const char *name, *renderer, *period_s;
+    gw_period_t period;
+    gw_error_t err;
+    embed_doc_t *e;
+    char id[37], link[1024];
+
+    if (!json_is_object(in)) {
+        gw__api_errorf(req, 400, "the body must be a JSON object: %s",
+                       in ? "got another JSON value" : jerr.text);
+        goto out;
+    }
+    if (embed_str(in, "name", &name, 0) != GW_OK) {
+        gw__http_error(req, 400, "\"name\" must be a string of 1..255 bytes");
+        goto out;
+    }
+    if (embed_str(in, "renderer", &renderer, 0) != GW_OK ||
+        (renderer != NULL && strcmp(renderer, "stack") != 0 &&
+         !embed_renderer_ok(renderer))) {
+        gw__http_error(req, 400,
+                       "\"renderer\" must be one of line, area, "
+                       "bar, stacked");
+        goto out;
+    }
+    if (renderer == NULL)
+        renderer = "line";
+    else if (strcmp(renderer, "stack") == 0)
+        renderer = "stacked";
+    if (embed_str(in, "period", &period_s, 1) != GW_OK) {
+        gw__http_error(req, 400,
+                       "\"period\" is required (minute, hour, "
+                       "day, week, month, year or all)");
+        goto out;
+    }
+    if (gw__api_period(period_s, cfg->periods, &period, &err) != GW_OK) {
+        gw__http_error(req, 400, err.msg);
+        goto out;
+    }
+    metrics = json_object_get(in, "metrics");
+    if (!json_is_array(metrics) || json_array_size(metrics) == 0 ||
+        json_array_size(metrics) > EMBED_MAX_METRICS) {
+        gw__api_errorf(req, 400,
+                       "\"metrics\" must be a list of 1..%d "
+                       "objects {\"metric_name\", \"filter_name\", "
+                       "\"filter_value\"}",
+                       EMBED_MAX_METRICS);
+        goto out;
+    }
+    clean = json_array();
+    json_array_foreach(metrics, i, m)
+    {
+        const char *mn, *fn, *fv;
+
+        if (!json_is_object(m) ||
+            embed_str(m, "metric_name", &mn, 1) != GW_OK) {
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: \"metric_name\" is "
+                           "required (a string of 1..255 bytes)",
+                           i);
+            goto out;
+        }
+        /* The original UI sends "" for "no filter". */
+        if (json_is_string(json_object_get(m, "filter_name")) &&
+            json_string_length(json_object_get(m, "filter_name")) == 0 &&
+            (json_object_get(m, "filter_value") == NULL ||
+             json_is_null(json_object_get(m, "filter_value")) ||
+             (json_is_string(json_object_get(m, "filter_value")) &&
+              json_string_length(json_object_get(m, "filter_value")) == 0))) {
+            json_object_del(m, "filter_name");
+            json_object_del(m, "filter_value");
+        }
+        if (embed_str(m, "filter_name", &fn, 0) != GW_OK ||
+            (json_is_string(json_object_get(m, "filter_value")) == 0 &&
+             json_object_get(m, "filter_value") != NULL &&
+             !json_is_null(json_object_get(m, "filter_value")))) {
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: \"filter_name\" and "
+                           "\"filter_value\" must be strings",
+                           i);
+            goto out;
+        }
+        fv = json_string_value(json_object_get(m, "filter_value"));
+        if ((fn == NULL) != (fv == NULL)) {
+            gw__api_errorf(req, 400,
+                           "metrics[%zu]: give both "
+                           "\"filter_name\" and \"filter_value\", "
+                           "or neither",
+                           i);
+            goto out;
+        }
+        json_array_append_new(
+            clean,
+            json_pack("{s:s, s:o, s:o}", "metric_name", mn, "filter_name",
+                      fn ? json_string(fn) : json_null(), "filter_value",
+                      fv ? json_string(fv) : json_null()));
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        goto out;
+    }
+    if (embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
+        free(e);
+        gw__http_error(req, 400,
+                       "the Host header is missing or not a "
+                       "host name: links cannot be built");
+        goto out;
+    }
+    embed_uuid(id);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "project", project,
+                    "name", name ? name : "", "renderer", renderer, "period",
+                    gw_period_name(period), "metrics", clean, "created",
+                    (json_int_t)time(NULL));
+    e->base.req = req;
+    e->base.finish = embed_finish;
+    e->base.release = embed_doc_release;
+    e->mode = EMBED_CREATE;
+    e->ns = "embedded";
+    e->id = strdup(id);
+    e->data = json_dumps(doc, JSON_COMPACT);
+    e->len = e->data ? strlen(e->data) : 0;
+    json_decref(doc);
+    snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", e->base_url, id);
+    {
+        char html[1100], js[1100], jsn[1100], iframe[1400];
+
+        snprintf(html, sizeof(html), "%s.html", link);
+        snprintf(js, sizeof(js), "%s.js", link);
+        snprintf(jsn, sizeof(jsn), "%s.json", link);
+        snprintf(iframe, sizeof(iframe),
+                 "<iframe src=\"%s\" width=\"800\" height=\"400\" "
+                 "frameborder=\"0\"></iframe>",
+                 html);
+        e->reply =
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
+                      "js_link", js, "json_link", jsn, "iframe", iframe);
+    }
+    if (e->id == NULL || e->data == NULL || e->reply == NULL) {
+        embed_doc_release(&e->base);
+        gw__http_error(req, 500, "out of memory");
+        goto out;
+    }
+    gw__api_submit(api, &e->base, embed_put_job);
+out:
+    json_decref(clean);
+    json_decref(in);
+}
+
+/* ---- GET embedded/{id}.json|.html|.js ---- */
+
+static char *
+embed_param(gw_http_req_t *req, const char *name)
+{
+    char *v = gw__http_query_param(gw__http_query(req), name);
+
+    if (v != NULL && v[0] == '\0') {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* width and height: 50..4000 pixels, digits only. */
+static char *
+embed_dim(gw_http_req_t *req, const char *name)
+{
+    char *v = embed_param(req, name);
+
+    if (v != NULL && (strspn(v, "0123456789") != strlen(v) || strlen(v) > 4 ||
+                      atoi(v) < 50 || atoi(v) > 4000)) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void
+gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    const char *dot = strrchr(file, '.');
+    embed_doc_t *e;
+    int mode;
+
+    mode = strcmp(dot, ".json") == 0   ? EMBED_JSON
+           : strcmp(dot, ".html") == 0 ? EMBED_HTML
+                                       : EMBED_JS;
+    if (!embed_id_ok(file, (size_t)(dot - file))) {
+        if (mode == EMBED_HTML)
+            embed_html_404(req, file);
+        else
+            gw__api_errorf(req, 404, "no embedded chart \"%.*s\"",
+                           (int)(dot - file), file);
+        return;
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->id = strndup(file, (size_t)(dot - file))) == NULL) {
+        free(e);
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    e->base.req = req;
+    e->base.finish = embed_finish;
+    e->base.release = embed_doc_release;
+    e->mode = mode;
+    e->ns = "embedded";
+    e->periods = cfg->periods;
+    e->max_points = cfg->max_points;
+    e->now = (int64_t)time(NULL);
+    e->q_period = embed_param(req, "period");
+    e->q_from = embed_param(req, "from_date");
+    e->q_to = embed_param(req, "to_date");
+    e->q_name = embed_param(req, "name");
+    e->q_renderer = embed_param(req, "renderer");
+    e->width = embed_dim(req, "width");
+    e->height = embed_dim(req, "height");
+    if (mode == EMBED_JS &&
+        embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
+        embed_doc_release(&e->base);
+        gw__http_error(req, 400,
+                       "the Host header is missing or not a "
+                       "host name");
+        return;
+    }
+    gw__api_submit(api, &e->base, embed_get_job);
+}
+
+/* ---- GET/PUT dashboard ---- */
+
+void
+gw__api_dashboard(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
+{
+    embed_doc_t *e;
+    const char *user = who->user;
+
+    if (who->key_project != NULL) {
+        gw__http_error(req, 403,
+                       "dashboards belong to users: log in to the "
+                       "dashboard (project keys have none)");
+        return;
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->id = strdup(user[0] ? user : "anonymous")) == NULL) {
+        free(e);
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    e->base.req = req;
+    e->base.finish = embed_finish;
+    e->base.release = embed_doc_release;
+    e->ns = "dashboard";
+    if (strcmp(gw__http_method(req), "PUT") == 0) {
+        size_t blen = 0;
+        const char *body = gw__http_body(req, &blen);
+        json_error_t jerr;
+        json_t *doc = json_loadb(body ? body : "", blen, 0, &jerr);
+
+        if (!json_is_object(doc) || blen > EMBED_MAX_DASHBOARD) {
+            if (blen > EMBED_MAX_DASHBOARD)
+                gw__api_errorf(req, 400,
+                               "the dashboard is %zu bytes, more "
+                               "than %d",
+                               blen, EMBED_MAX_DASHBOARD);
+            else
+                gw__api_errorf(req, 400,
+                               "the dashboard must be a JSON "
+                               "object: %s",
+                               doc ? "got another JSON value" : jerr.text);
+            json_decref(doc);
+            embed_doc_release(&e->base);
+            return;
+        }
+        e->mode = DASH_PUT;
+        e->data = json_dumps(doc, JSON_COMPACT);
+        e->len = e->data ? strlen(e->data) : 0;
+        json_decref(doc);
+        if (e->data == NULL) {
+            embed_doc_release(&e->base);
+            gw__http_error(req, 500, "out of memory");
+            return;
+        }
+        gw__api_submit(api, &e->base, embed_put_job);
+        return;
+    }
+    e->mode = DASH_GET;
+    gw__api_submit(api, &e->base, embed_get_job);
+}

@@ -1,0 +1,209 @@
+/*
+ * server/api_int.h: what the files of the server role share (api.c: routing,
+ * pages, assets, /health and /metrics; api_auth.c: sessions, login and
+ * access; api_stats.c: the read API; api_embed.c: embedded charts and saved
+ * dashboards). Not a contract: only these files include it.
+ *
+ * A request that needs the storage becomes a "pending" call: it is linked
+ * into the api's list, its job runs on the storage thread, and its finish
+ * runs on the loop and answers. When the api stops first, the pending calls
+ * are orphaned (req and api set to NULL) and only freed when their job
+ * comes back, so nothing answers a request the HTTP server already closed.
+ */
+#ifndef GW_CORE_API_INT_H
+#define GW_CORE_API_INT_H
+
+/* autoconf's config.h from the build directory (not base/conf.h): it
+ * defines _GNU_SOURCE (strdup, strndup) and PACKAGE_VERSION, so it must come
+ * before any system header: include this file first. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include <gottwall/common.h>
+#include <gottwall/event.h>
+#include <gottwall/http.h>
+
+#include "api.h"
+#include "core/daemon.h"
+#include "core/store.h"
+
+#define GW__API_SESSION_COOKIE "gw_session"
+#define GW__API_SESSION_TTL (30 * 86400)
+#define GW__API_THROTTLE_SLOTS 256
+
+typedef struct gw__api_pending_s gw__api_pending_t;
+
+struct gw__api_pending_s {
+    gw__api_t *api;     /* NULL once orphaned */
+    gw_http_req_t *req; /* NULL once orphaned */
+    gw__api_pending_t *prev, *next;
+    /* Loop thread: answers p->req from what the job left in p. */
+    void (*finish)(gw__api_pending_t *p, int rc, const gw_error_t *err);
+    /* Frees p (whether or not it was answered). */
+    void (*release)(gw__api_pending_t *p);
+};
+
+/* A failed login waiting for its delay before the answer. */
+typedef struct gw__api_delay_s {
+    ev_timer timer;
+    gw__api_t *api;
+    gw_http_req_t *req;
+    char *email;
+    char *next;
+    struct gw__api_delay_s *prev, *nextd;
+} gw__api_delay_t;
+
+/* A password being checked on its own thread (api_auth.c). */
+typedef struct gw__api_check_s gw__api_check_t;
+
+typedef struct gw__api_throttle_s {
+    char ip[64];
+    unsigned failures;
+    double last;
+} gw__api_throttle_t;
+
+struct gw__api_s {
+    gw__daemon_t *d;
+    gw_http_server_t *srv;
+    gw__api_pending_t *pending;
+    size_t npending; /* at most API_MAX_PENDING */
+    gw__api_delay_t *delays;
+    gw__api_throttle_t throttle[GW__API_THROTTLE_SLOTS];
+    unsigned char session_key[32]; /* used when cookie_secret is unset */
+    int have_session_key;
+    char *dummy_hash;        /* verified for unknown e-mails */
+    gw__api_check_t *checks; /* password checks in flight */
+    unsigned nchecks;
+    pthread_mutex_t login_mu; /* guards each check's done flag */
+    ev_async login_async;     /* a check thread is done */
+    json_t *kinds;            /* "project\nmetric" -> kind (a cache) */
+    double kinds_since;       /* when the cache was started */
+};
+
+/* Who a request is, as decided by gw__api_access. */
+typedef struct gw__api_who_s {
+    int ok;                      /* 1: let in */
+    int via_cookie;              /* 1: a session cookie let it in */
+    int anonymous;               /* 1: ANONYMOUS_LOGIN let it in */
+    char user[256];              /* e-mail, "anonymous", or "" for keys */
+    const char *key_project;     /* the project whose keys let it in */
+    char why[GW_ERROR_MAX + 64]; /* when !ok: what failed */
+} gw__api_who_t;
+
+/* ---- api.c ---- */
+
+/* The daemon's current config (SIGHUP may replace it between requests). */
+const gw__config_t *gw__api_cfg(const gw__api_t *api);
+/* The directory the dashboard's files are served from. */
+const char *gw__api_webdir(const gw__api_t *api);
+
+/* Links p into the api and runs job on the storage thread; p->finish and
+ * p->release run afterwards on the loop. Answers 503 itself (and releases
+ * p) when there is no storage. */
+void gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job);
+
+/* Answers a JSON value (stolen) with status. */
+void gw__api_json(gw_http_req_t *req, int status, json_t *v);
+/* Answers 400/404/... {"error": formatted}. */
+void gw__api_errorf(gw_http_req_t *req, int status, const char *fmt, ...)
+    GW_PRINTF(3, 4);
+/* Answers a 302 to location, with extra header lines (may be NULL). */
+void gw__api_redirect(gw_http_req_t *req, const char *location,
+                      const char *headers);
+/* Serves a template from the web directory: every {{key}} is replaced by
+ * the value of that key in vars (NULL-terminated key, value pairs),
+ * HTML-escaped unless the key starts with '!'. */
+void gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
+                  const char *file, const char *const *vars,
+                  const char *headers);
+
+/* A JSON number, integer when the value is whole. */
+json_t *gw__api_number(double v);
+/* Percent-encodes s for a query string; the caller frees. */
+char *gw__api_urlencode(const char *s);
+/* A copy of s with "&<>\"'" escaped for HTML; the caller frees. */
+char *gw__api_html_escape(const char *s);
+
+/* ---- api_auth.c ---- */
+
+/* Decides whether req may go on; project is the project named by the URL
+ * (NULL if none). */
+void gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
+                    gw__api_who_t *who);
+/* The login page, POST /login, /logout. */
+void gw__api_login_page(gw__api_t *api, gw_http_req_t *req);
+void gw__api_login_post(gw__api_t *api, gw_http_req_t *req);
+void gw__api_logout(gw__api_t *api, gw_http_req_t *req);
+/* The cookie's Path attribute: the prefix, or "/". */
+const char *gw__api_cookie_path(const gw__api_t *api);
+/* Makes and checks session values "email|expiry|hmac" (tests use them). */
+char *gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry);
+int gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
+                          char *email, size_t email_size);
+/* Starts the login machinery (the password-check wake-up). */
+void gw__api_auth_start(gw__api_t *api);
+/* Joins the password checks, answers them and the delayed logins 503, and
+ * frees them (at stop). */
+void gw__api_auth_stop(gw__api_t *api);
+
+/* ---- api_stats.c ---- */
+
+/* Parses from_date/to_date for period p into aligned bounds and the number
+ * of buckets. GW_OK, or GW_ERR with a message for a 400. */
+int gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
+                  int64_t now, size_t max_points, int64_t *from, int64_t *to,
+                  size_t *npoints, gw_error_t *err);
+/* Parses a period name and checks it against PERIODS. */
+int gw__api_period(const char *name, unsigned periods, gw_period_t *p,
+                   gw_error_t *err);
+/* The bucket starts from..to (npoints of them) into a new array. */
+int64_t *gw__api_buckets(gw_period_t p, int64_t from, size_t npoints);
+/* Runs on the storage thread: the kind of metric (0 if unknown) and, when
+ * filter_name is given, its values (a new json array) into *values. */
+int gw__api_metric_info(const gw_storage_ops_t *ops, void *state,
+                        const char *project, const char *metric,
+                        const char *filter_name, gw_kind_t *kind,
+                        json_t **values, gw_error_t *err);
+/* Runs on the storage thread: every metric's kind of project into kinds
+ * (an object metric -> integer kind). */
+int gw__api_kinds(const gw_storage_ops_t *ops, void *state, const char *project,
+                  json_t *kinds, gw_error_t *err);
+/* The loop's cache of kinds (a metric's kind never changes): the cached
+ * kind or 0; and learning from a gw__api_kinds result (may be NULL). The
+ * cache is dropped every 5 minutes and when it grows past 100000. */
+gw_kind_t gw__api_kind_cached(gw__api_t *api, const char *project,
+                              const char *metric);
+void gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds);
+/* Runs on the storage thread: reads one series into vals (npoints, zeroed
+ * by the caller) by bucket. */
+int gw__api_series(const gw_storage_ops_t *ops, void *state,
+                   const gw_query_t *q, const int64_t *buckets, size_t npoints,
+                   double *vals, gw_error_t *err);
+/* Sets "range", "avg", "min", "max" of obj from a series. */
+void gw__api_series_json(json_t *obj, const int64_t *buckets,
+                         const double *vals, size_t npoints);
+
+void gw__api_projects(gw__api_t *api, gw_http_req_t *req,
+                      const gw__api_who_t *who);
+void gw__api_metrics(gw__api_t *api, gw_http_req_t *req, const char *project);
+void gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
+                   int dataset);
+
+/* ---- api_embed.c ---- */
+
+void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
+                             const char *project);
+/* id is "{uuid}.json", ".html" or ".js". */
+void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
+void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
+                       const gw__api_who_t *who);
+
+#endif /* GW_CORE_API_INT_H */

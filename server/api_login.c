@@ -1,0 +1,688 @@
+/*
+ * server/api_login.c: who may use the dashboard and the read API (SPEC §7).
+ *
+ * Three ways in: ANONYMOUS_LOGIN = true; a session cookie
+ * "gw_session=email|expiry|hmac" (hex HMAC-SHA256 of "email|expiry" keyed
+ * by cookie_secret) set by POST /login after gw__password_verify against
+ * USERS; or a project's keys (Basic, GottWallS1, GottWallS3) on API requests
+ * of that project. A failed login is answered only after a delay that grows
+ * with the failures from the same address (1 s, 2 s, 4 s, up to 8 s), and
+ * it is logged without the password.
+ */
+#include "api_int.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "net/auth.h"
+#include "net/password.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+
+#define AUTH_MAX_DELAY 8.0
+#define AUTH_MAX_CHECKS 8
+
+/* ---- Sessions ---- */
+
+static void
+auth_key(gw__api_t *api, const unsigned char **key, size_t *len)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+
+    if (cfg->cookie_secret != NULL && cfg->cookie_secret[0] != '\0') {
+        *key = (const unsigned char *)cfg->cookie_secret;
+        *len = strlen(cfg->cookie_secret);
+        return;
+    }
+    if (!api->have_session_key) {
+        if (RAND_bytes(api->session_key, sizeof(api->session_key)) != 1)
+            memset(api->session_key, 0x5a, sizeof(api->session_key));
+        api->have_session_key = 1;
+    }
+    *key = api->session_key;
+    *len = sizeof(api->session_key);
+}
+
+static void
+auth_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+    const unsigned char *key;
+    size_t klen;
+
+    auth_key(api, &key, &klen);
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, len, md,
+         &mdlen);
+    for (i = 0; i < mdlen && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * i] = '\0';
+}
+
+char *
+gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry)
+{
+    size_t n = strlen(email) + 96;
+    char *v = malloc(n);
+    char mac[65];
+    int len;
+
+    if (v == NULL)
+        return NULL;
+    len = snprintf(v, n, "%s|%lld", email, (long long)expiry);
+    auth_mac(api, v, (size_t)len, mac);
+    snprintf(v + len, n - (size_t)len, "|%s", mac);
+    return v;
+}
+
+int
+gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
+                      char *email, size_t email_size)
+{
+    const char *bar2 = strrchr(value, '|'), *bar1;
+    char mac[65];
+    char *end;
+    long long expiry;
+
+    if (bar2 == NULL || strlen(bar2 + 1) != 64)
+        return 0;
+    for (bar1 = bar2 - 1; bar1 > value && *bar1 != '|'; bar1--)
+        ;
+    if (bar1 <= value || (size_t)(bar1 - value) >= email_size)
+        return 0;
+    auth_mac(api, value, (size_t)(bar2 - value), mac);
+    if (CRYPTO_memcmp(mac, bar2 + 1, 64) != 0)
+        return 0;
+    expiry = strtoll(bar1 + 1, &end, 10);
+    if (end != bar2 || expiry < now)
+        return 0;
+    memcpy(email, value, (size_t)(bar1 - value));
+    email[bar1 - value] = '\0';
+    return 1;
+}
+
+const char *
+gw__api_cookie_path(const gw__api_t *api)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+
+    return cfg->prefix[0] ? cfg->prefix : "/";
+}
+
+/* The value of cookie name in the Cookie header, copied into out. */
+static int
+auth_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
+{
+    const char *h = gw__http_header(req, "Cookie");
+    size_t nlen = strlen(name);
+
+    while (h != NULL && *h) {
+        const char *end;
+
+        while (*h == ' ' || *h == ';')
+            h++;
+        end = strchr(h, ';');
+        if (end == NULL)
+            end = h + strlen(h);
+        if ((size_t)(end - h) > nlen && strncmp(h, name, nlen) == 0 &&
+            h[nlen] == '=') {
+            size_t vlen = (size_t)(end - h) - nlen - 1;
+
+            if (vlen >= size)
+                return 0;
+            memcpy(out, h + nlen + 1, vlen);
+            out[vlen] = '\0';
+            if (vlen >= 2 && out[0] == '"' && out[vlen - 1] == '"') {
+                memmove(out, out + 1, vlen - 2);
+                out[vlen - 2] = '\0';
+            }
+            return 1;
+        }
+        h = end;
+    }
+    return 0;
+}
+
+static const gw__user_t *
+auth_user(const gw__config_t *cfg, const char *email)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nusers; i++)
+        if (strcasecmp(cfg->users[i].email, email) == 0)
+            return &cfg->users[i];
+    return NULL;
+}
+
+/* The logged-in user's e-mail from the cookie, if valid and still in
+ * USERS. */
+static int
+auth_session_user(gw__api_t *api, gw_http_req_t *req, char *email, size_t size)
+{
+    char value[1024];
+
+    if (!auth_cookie(req, GW__API_SESSION_COOKIE, value, sizeof(value)))
+        return 0;
+    if (!gw__api_session_check(api, value, (int64_t)time(NULL), email, size))
+        return 0;
+    return auth_user(gw__api_cfg(api), email) != NULL;
+}
+
+/* ---- Access ---- */
+
+void
+gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
+               gw__api_who_t *who)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    const char *header = gw__http_header(req, "X-GottWall-Auth");
+    gw_auth_req_t ar;
+    gw_error_t err;
+    const char *authed = NULL, *reason = NULL;
+    size_t blen = 0;
+    int rc;
+
+    memset(who, 0, sizeof(*who));
+    if (auth_session_user(api, req, who->user, sizeof(who->user))) {
+        who->ok = 1;
+        who->via_cookie = 1;
+        return;
+    }
+    if (cfg->anonymous_login) {
+        who->ok = 1;
+        who->anonymous = 1;
+        snprintf(who->user, sizeof(who->user), "anonymous");
+        return;
+    }
+    if (header == NULL)
+        header = gw__http_header(req, "Authorization");
+    if (header == NULL || header[0] == '\0') {
+        snprintf(who->why, sizeof(who->why),
+                 "login required: log in at %s/login, or send the "
+                 "project's keys (Authorization: Basic public:private, or a "
+                 "GottWallS1/GottWallS3 X-GottWall-Auth header)",
+                 cfg->prefix);
+        return;
+    }
+    memset(&ar, 0, sizeof(ar));
+    ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_BASIC;
+    ar.header = header;
+    ar.header_len = strlen(header);
+    ar.project = project;
+    ar.body = gw__http_body(req, &blen);
+    ar.body_len = blen;
+    err.msg[0] = '\0';
+    rc = GW_ERR;
+    if (api->d->auth != NULL)
+        rc = gw__auth_check(api->d->auth, &ar, &authed, &reason, &err);
+    if (rc != GW_OK && api->d->auth != NULL && project == NULL) {
+        /* A route without a project (/api/v1/projects): Basic names none,
+         * so find the project whose keys these are. */
+        size_t i;
+
+        for (i = 0; i < cfg->nprojects && rc != GW_OK; i++) {
+            ar.project = cfg->projects[i].name;
+            rc = gw__auth_check(api->d->auth, &ar, &authed, NULL, NULL);
+        }
+        if (rc != GW_OK) {
+            reason = "bad_credentials";
+            snprintf(err.msg, sizeof(err.msg),
+                     "these credentials are no project's keys");
+        }
+    }
+    if (rc != GW_OK || authed == NULL) {
+        gw__metrics_count("server", GW_COUNTER_AUTH_FAILED,
+                          reason ? reason : "bad_credentials", 1);
+        snprintf(who->why, sizeof(who->why), "authentication failed: %s",
+                 err.msg[0] ? err.msg : "bad credentials");
+        return;
+    }
+    who->ok = 1;
+    who->key_project = authed;
+}
+
+/* ---- Login throttling ---- */
+
+static double
+auth_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static gw__api_throttle_t *
+auth_throttle(gw__api_t *api, const char *ip, int create)
+{
+    gw__api_throttle_t *oldest = &api->throttle[0];
+    size_t i;
+
+    for (i = 0; i < GW__API_THROTTLE_SLOTS; i++) {
+        gw__api_throttle_t *t = &api->throttle[i];
+
+        if (t->ip[0] != '\0' && strcmp(t->ip, ip) == 0)
+            return t;
+        if (t->last < oldest->last)
+            oldest = t;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof(*oldest));
+    snprintf(oldest->ip, sizeof(oldest->ip), "%s", ip);
+    return oldest;
+}
+
+/* ---- Pages ---- */
+
+/* next must be a path under the prefix (no other site, no scheme). */
+static const char *
+auth_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    size_t plen = strlen(cfg->prefix);
+
+    if (next != NULL && next[0] == '/' && next[1] != '/' && next[1] != '\\' &&
+        strncmp(next, cfg->prefix, plen) == 0 && next[plen] == '/' &&
+        strpbrk(next, "\r\n\\") == NULL && strlen(next) < size)
+        return next;
+    snprintf(buf, size, "%s/", cfg->prefix);
+    return buf;
+}
+
+static void
+auth_render_login(gw__api_t *api, gw_http_req_t *req, int status,
+                  const char *error, const char *email, const char *next)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    char buf[1024];
+    const char *vars[] = {
+        "prefix",      cfg->prefix,
+        "error",       error ? error : "",
+        "error_class", error ? "error" : "error hidden",
+        "email",       email ? email : "",
+        "next",        auth_safe_next(api, next, buf, sizeof(buf)),
+        NULL,          NULL};
+
+    gw__api_page(api, req, status, "login.html", vars, NULL);
+}
+
+void
+gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    char *next = gw__http_query_param(gw__http_query(req), "next");
+    char email[256];
+    char buf[1024];
+
+    if (cfg->anonymous_login ||
+        auth_session_user(api, req, email, sizeof(email))) {
+        gw__api_redirect(req, auth_safe_next(api, next, buf, sizeof(buf)),
+                         NULL);
+        free(next);
+        return;
+    }
+    auth_render_login(api, req, 200, NULL, NULL, next);
+    free(next);
+}
+
+static int
+auth_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A field of an application/x-www-form-urlencoded body, decoded ('+' is a
+ * space), or NULL. The caller frees. */
+static char *
+auth_form_field(const char *body, size_t len, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = body, *end = body + len;
+
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *fend = amp ? amp : end;
+
+        if ((size_t)(fend - p) >= nlen + 1 && memcmp(p, name, nlen) == 0 &&
+            p[nlen] == '=') {
+            const char *s = p + nlen + 1;
+            char *out = malloc((size_t)(fend - s) + 1), *o = out;
+
+            if (out == NULL)
+                return NULL;
+            for (; s < fend; s++) {
+                if (*s == '+') {
+                    *o++ = ' ';
+                } else if (*s == '%' && s + 2 < fend &&
+                           auth_hexval(s[1]) >= 0 && auth_hexval(s[2]) >= 0) {
+                    *o++ = (char)(auth_hexval(s[1]) * 16 + auth_hexval(s[2]));
+                    s += 2;
+                } else {
+                    *o++ = *s;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        p = fend + 1;
+    }
+    return NULL;
+}
+
+static void
+auth_delay_unlink(gw__api_delay_t *dl)
+{
+    if (dl->prev != NULL)
+        dl->prev->nextd = dl->nextd;
+    else
+        dl->api->delays = dl->nextd;
+    if (dl->nextd != NULL)
+        dl->nextd->prev = dl->prev;
+}
+
+static void
+auth_delay_free(gw__api_delay_t *dl)
+{
+    free(dl->email);
+    free(dl->next);
+    free(dl);
+}
+
+static void
+auth_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    gw__api_delay_t *dl = w->data;
+
+    (void)loop;
+    (void)revents;
+    auth_delay_unlink(dl);
+    auth_render_login(dl->api, dl->req, 401, "Wrong e-mail or password.",
+                      dl->email, dl->next);
+    auth_delay_free(dl);
+}
+
+/* A form from another site may not log a browser in (login CSRF): when the
+ * browser says where the form came from, it must be this host. */
+static int
+auth_same_origin(gw_http_req_t *req)
+{
+    const char *origin = gw__http_header(req, "Origin");
+    const char *host = gw__http_header(req, "Host");
+    const char *o;
+
+    if (origin == NULL || strcmp(origin, "null") == 0)
+        return origin == NULL;
+    if (host == NULL)
+        return 0;
+    o = strstr(origin, "://");
+    if (o == NULL)
+        return 0;
+    return strcasecmp(o + 3, host) == 0;
+}
+
+/* ---- Password checks, off the loop ----
+ *
+ * PBKDF2 takes ~0.1 s by design; on the loop it would stall every
+ * transport. Each login runs it on a short-lived thread (at most
+ * AUTH_MAX_CHECKS at once), which marks itself done and wakes the loop
+ * through api->login_async; the loop joins it and answers. At stop the
+ * threads are joined (they end within one hash) and answered 503. */
+
+struct gw__api_check_s {
+    gw__api_t *api;
+    gw_http_req_t *req;
+    pthread_t thread;
+    char *email, *password, *next, *hash;
+    char peer[64];
+    int known; /* the e-mail is in USERS */
+    int ok;    /* set by the thread */
+    int done;  /* under api->login_mu */
+    struct gw__api_check_s *nextc;
+};
+
+static void *
+auth_check_thread(void *arg)
+{
+    gw__api_check_t *c = arg;
+    int ok = c->hash != NULL && c->password != NULL &&
+             gw__password_verify(c->password, c->hash);
+
+    pthread_mutex_lock(&c->api->login_mu);
+    c->ok = ok && c->known;
+    c->done = 1;
+    pthread_mutex_unlock(&c->api->login_mu);
+    ev_async_send(c->api->d->loop, &c->api->login_async);
+    return NULL;
+}
+
+static void
+auth_check_free(gw__api_check_t *c)
+{
+    if (c->password != NULL) {
+        OPENSSL_cleanse(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->email);
+    free(c->next);
+    free(c->hash);
+    free(c);
+}
+
+/* The answer once the password is checked: a cookie, or a delayed 401. */
+static void
+auth_check_answer(gw__api_t *api, gw__api_check_t *c)
+{
+    gw__api_throttle_t *t;
+    gw__api_delay_t *dl;
+    double delay = 1.0;
+    unsigned i;
+
+    if (c->ok) {
+        const gw__user_t *user = auth_user(gw__api_cfg(api), c->email);
+        char *value = user ? gw__api_session_make(api, user->email,
+                                                  (int64_t)time(NULL) +
+                                                      GW__API_SESSION_TTL)
+                           : NULL;
+        char hdr[1400];
+        char buf[1024];
+
+        if (value == NULL) {
+            gw__http_error(c->req, 500, "the user is gone or out of memory");
+            return;
+        }
+        t = auth_throttle(api, c->peer, 0);
+        if (t != NULL)
+            t->failures = 0;
+        snprintf(hdr, sizeof(hdr),
+                 "Set-Cookie: %s=%s; Path=%s; Max-Age=%d; HttpOnly; "
+                 "SameSite=Lax\r\n",
+                 GW__API_SESSION_COOKIE, value, gw__api_cookie_path(api),
+                 GW__API_SESSION_TTL);
+        free(value);
+        gw__log_info("server: %s logged in from %s", user->email, c->peer);
+        gw__api_redirect(c->req, auth_safe_next(api, c->next, buf, sizeof(buf)),
+                         hdr);
+        return;
+    }
+    t = auth_throttle(api, c->peer, 1);
+    t->failures++;
+    t->last = auth_now();
+    for (i = 1; i < t->failures && delay < AUTH_MAX_DELAY; i++)
+        delay *= 2;
+    if (delay > AUTH_MAX_DELAY)
+        delay = AUTH_MAX_DELAY;
+    gw__log_warning("server: failed login for \"%s\" from %s (%s; failure %u "
+                    "from this address, answering in %.0f s)",
+                    c->email ? c->email : "", c->peer,
+                    c->known ? "wrong password" : "unknown user", t->failures,
+                    delay);
+    gw__metrics_count("server", GW_COUNTER_AUTH_FAILED, "login", 1);
+    dl = calloc(1, sizeof(*dl));
+    if (dl == NULL) {
+        gw__http_error(c->req, 500, "out of memory");
+        return;
+    }
+    dl->api = api;
+    dl->req = c->req;
+    dl->email = c->email;
+    dl->next = c->next;
+    c->email = c->next = NULL;
+    ev_timer_init(&dl->timer, auth_delay_fire, delay, 0.);
+    dl->timer.data = dl;
+    dl->nextd = api->delays;
+    if (api->delays != NULL)
+        api->delays->prev = dl;
+    api->delays = dl;
+    ev_timer_start(api->d->loop, &dl->timer);
+}
+
+static void
+auth_checks_done(struct ev_loop *loop, ev_async *w, int revents)
+{
+    gw__api_t *api = w->data;
+    gw__api_check_t **pp = &api->checks;
+
+    (void)loop;
+    (void)revents;
+    while (*pp != NULL) {
+        gw__api_check_t *c = *pp;
+        int done;
+
+        pthread_mutex_lock(&api->login_mu);
+        done = c->done;
+        pthread_mutex_unlock(&api->login_mu);
+        if (!done) {
+            pp = &c->nextc;
+            continue;
+        }
+        *pp = c->nextc;
+        api->nchecks--;
+        pthread_join(c->thread, NULL);
+        auth_check_answer(api, c);
+        auth_check_free(c);
+    }
+}
+
+void
+gw__api_auth_start(gw__api_t *api)
+{
+    pthread_mutex_init(&api->login_mu, NULL);
+    ev_async_init(&api->login_async, auth_checks_done);
+    api->login_async.data = api;
+    ev_async_start(api->d->loop, &api->login_async);
+}
+
+void
+gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    const char *peer = gw__http_peer(req);
+    size_t blen = 0;
+    const char *body = gw__http_body(req, &blen);
+    const gw__user_t *user;
+    gw__api_check_t *c;
+
+    if (!auth_same_origin(req)) {
+        gw__http_respond(req, 403, "text/plain; charset=utf-8", NULL,
+                         "login form posted from another site\n", 36);
+        return;
+    }
+    if (api->nchecks >= AUTH_MAX_CHECKS) {
+        gw__http_respond(req, 503, "text/plain; charset=utf-8",
+                         "Retry-After: 1\r\n",
+                         "too many logins at once: try again\n", 35);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return;
+    }
+    c->api = api;
+    c->req = req;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
+    c->email = auth_form_field(body ? body : "", blen, "email");
+    c->password = auth_form_field(body ? body : "", blen, "password");
+    c->next = auth_form_field(body ? body : "", blen, "next");
+    user = c->email ? auth_user(cfg, c->email) : NULL;
+    c->known = user != NULL;
+    /* Unknown e-mails cost the same time: check against a dummy hash. */
+    if (user == NULL && api->dummy_hash == NULL)
+        api->dummy_hash = gw__password_hash("not a password");
+    c->hash = strdup(user              ? user->password_hash
+                     : api->dummy_hash ? api->dummy_hash
+                                       : "");
+    if (c->hash == NULL ||
+        pthread_create(&c->thread, NULL, auth_check_thread, c) != 0) {
+        auth_check_free(c);
+        gw__http_error(req, 500, "cannot start the password check");
+        return;
+    }
+    c->nextc = api->checks;
+    api->checks = c;
+    api->nchecks++;
+}
+
+void
+gw__api_logout(gw__api_t *api, gw_http_req_t *req)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    char hdr[512];
+    char loc[512];
+
+    snprintf(hdr, sizeof(hdr),
+             "Set-Cookie: %s=; Path=%s; Max-Age=0; HttpOnly; "
+             "SameSite=Lax\r\n",
+             GW__API_SESSION_COOKIE, gw__api_cookie_path(api));
+    snprintf(loc, sizeof(loc), "%s/login", cfg->prefix);
+    gw__api_redirect(req, loc, hdr);
+}
+
+void
+gw__api_auth_stop(gw__api_t *api)
+{
+    gw__api_delay_t *dl, *next;
+    gw__api_check_t *c, *cn;
+
+    for (c = api->checks; c != NULL; c = cn) {
+        cn = c->nextc;
+        pthread_join(c->thread, NULL);
+        gw__http_respond(c->req, 503, "text/plain; charset=utf-8", NULL,
+                         "the server is stopping\n", 23);
+        auth_check_free(c);
+    }
+    api->checks = NULL;
+    api->nchecks = 0;
+    ev_async_stop(api->d->loop, &api->login_async);
+    pthread_mutex_destroy(&api->login_mu);
+
+    for (dl = api->delays; dl != NULL; dl = next) {
+        next = dl->nextd;
+        ev_timer_stop(api->d->loop, &dl->timer);
+        gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
+                         "the server is stopping\n", 23);
+        auth_delay_free(dl);
+    }
+    api->delays = NULL;
+}

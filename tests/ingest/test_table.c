@@ -1,0 +1,462 @@
+/*
+ * tests/ingest/test_table.c: tables expanded into periods and merged into
+ * batches (ingest/table.c).
+ *
+ * Events go in through gw__ingest_json (so the tables are real ones), then
+ * gw__batch_add_table expands them: exact bucket ids for all seven
+ * periods, exact sums and counts by kind, the gauge's tie rule across
+ * tables, many tables merged into one batch (a storage outage), and
+ * MAX_PENDING_SERIES drops counted in events, all or nothing per event.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/ingest.h"
+
+#define ALL_PERIODS 0x7fu
+#define MINUTE_ONLY (1u << GW_PERIOD_MINUTE)
+
+static gw__ingest_t *ing;
+static gw__batch_t *batch;
+
+static double
+fake_now(void)
+{
+    return 1392454739.0;
+}
+
+static void
+setup(void)
+{
+    gw__limits_t l;
+
+    l.max_event_bytes = 65536;
+    l.max_filters = 32;
+    l.max_filter_values = 64;
+    l.max_name_bytes = 255;
+    l.max_batch_events = 10000;
+    l.max_series = 100000;
+    l.max_pending_series = 1000000;
+    ing = gw__ingest_new(&l, fake_now);
+    batch = gw__batch_new("node-1:7");
+}
+
+static void
+teardown(void)
+{
+    gw__ingest_free(ing);
+    gw__batch_free(batch);
+}
+
+#define IN(json) in_at(__LINE__, (json))
+static void
+in_at(int line, const char *json)
+{
+    gw_error_t err = {{0}};
+
+    ck_assert_msg(gw__ingest_json(ing, "test_project", GW_ACTION_DEFAULT,
+                                  json, strlen(json), 1, NULL, NULL,
+                                  &err) == GW_OK,
+                  "line %d: %s: %s", line, json, err.msg);
+}
+
+/* Swaps the table out and merges it into the batch; returns the events
+ * dropped. */
+static uint64_t
+merge(unsigned periods, size_t max_series)
+{
+    gw__table_t *t = gw__ingest_swap(ing);
+    uint64_t dropped = 12345;
+
+    ck_assert_ptr_nonnull(t);
+    gw__batch_add_table(batch, t, periods, max_series, &dropped);
+    gw__table_free(t);
+    return dropped;
+}
+
+static int
+str_eq_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static const gw_delta_t *
+find(const char *metric, const char *fname, const char *fvalue,
+     gw_period_t p, int64_t bucket)
+{
+    const gw_batch_t *b = gw__batch_view(batch);
+    const gw_delta_t *found = NULL;
+    size_t i;
+
+    for (i = 0; i < b->ndeltas; i++) {
+        const gw_delta_t *d = &b->deltas[i];
+
+        if (strcmp(d->metric, metric) == 0 &&
+            str_eq_null(d->filter_name, fname) &&
+            str_eq_null(d->filter_value, fvalue) && d->period == p &&
+            d->bucket == bucket) {
+            ck_assert_msg(found == NULL, "two deltas for one key");
+            found = d;
+        }
+    }
+    return found;
+}
+
+/* The delta must exist with exactly these values. */
+#define ck_delta(m, fn, fv, p, bucket, kind_, sum_, count_, ts_)             \
+    do {                                                                     \
+        const gw_delta_t *d_ = find((m), (fn), (fv), (p), (bucket));         \
+        ck_assert_msg(d_ != NULL, "no delta %s %s=%s %s %lld", (m),          \
+                      (fn) ? (fn) : "-", (fv) ? (fv) : "-",                  \
+                      gw_period_name(p), (long long) (bucket));              \
+        ck_assert_str_eq(d_->project, "test_project");                       \
+        ck_assert_int_eq(d_->kind, (kind_));                                 \
+        ck_assert_double_eq(d_->sum, (sum_));                                \
+        ck_assert_int_eq(d_->count, (count_));                               \
+        ck_assert_double_eq(d_->ts, (ts_));                                  \
+    } while (0)
+
+START_TEST(test_expand_all_periods)
+{
+    static const int64_t buckets[GW_PERIOD_COUNT] = {
+        1392454680, /* minute 08:58 */
+        1392451200, /* hour 08:00 */
+        1392422400, /* day 2014-02-15 */
+        1391990400, /* week: Mon 2014-02-10 */
+        1391212800, /* month 2014-02-01 */
+        1388534400, /* year 2014-01-01 */
+        0};         /* all */
+    const gw_batch_t *b;
+    uint64_t dropped;
+    int p;
+
+    IN("{\"n\": \"orders\", \"ts\": 1392454739, \"v\": 2, "
+       "\"f\": {\"status\": \"paid\"}}");
+    IN("{\"n\": \"orders\", \"ts\": 1392454739.5, \"v\": 3}");
+    dropped = merge(ALL_PERIODS, 0);
+    ck_assert_uint_eq(dropped, 0);
+    b = gw__batch_view(batch);
+    ck_assert_str_eq(b->id, "node-1:7");
+    ck_assert_uint_eq(b->ndeltas, 14);
+    ck_assert_uint_eq(gw__batch_size(batch), 14);
+    ck_assert_uint_eq(gw__batch_events(batch), 2);
+    for (p = 0; p < GW_PERIOD_COUNT; p++) {
+        ck_delta("orders", NULL, NULL, (gw_period_t) p, buckets[p],
+                 GW_KIND_COUNTER, 5, 2, 0);
+        ck_delta("orders", "status", "paid", (gw_period_t) p, buckets[p],
+                 GW_KIND_COUNTER, 2, 1, 0);
+    }
+}
+END_TEST
+
+START_TEST(test_expand_period_subset)
+{
+    const gw_batch_t *b;
+
+    IN("{\"n\": \"x\", \"ts\": 1392454739, \"f\": {\"s\": \"1\"}}");
+    merge((1u << GW_PERIOD_DAY) | (1u << GW_PERIOD_ALL) |
+              (1u << GW_PERIOD_MONTH),
+          0);
+    b = gw__batch_view(batch);
+    ck_assert_uint_eq(b->ndeltas, 6);
+    ck_delta("x", NULL, NULL, GW_PERIOD_DAY, 1392422400, GW_KIND_COUNTER, 1,
+             1, 0);
+    ck_delta("x", "s", "1", GW_PERIOD_MONTH, 1391212800, GW_KIND_COUNTER, 1,
+             1, 0);
+    ck_delta("x", "s", "1", GW_PERIOD_ALL, 0, GW_KIND_COUNTER, 1, 1, 0);
+    ck_assert_ptr_null(find("x", NULL, NULL, GW_PERIOD_MINUTE, 1392454680));
+}
+END_TEST
+
+START_TEST(test_avg_is_exact_over_minutes)
+{
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 10, \"ts\": 1392454739}");
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 20, \"ts\": 1392454770}");
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 30, \"ts\": 1392454775}");
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 60, \"ts\": 1392455400}");
+    merge(ALL_PERIODS, 0);
+    /* Minutes 08:58, 08:59 (two events), 09:10. */
+    ck_delta("lat", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_AVG,
+             10, 1, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_MINUTE, 1392454740, GW_KIND_AVG,
+             50, 2, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_MINUTE, 1392455400, GW_KIND_AVG,
+             60, 1, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_HOUR, 1392451200, GW_KIND_AVG, 60,
+             3, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_HOUR, 1392454800, GW_KIND_AVG, 60,
+             1, 0);
+    /* The day's average is 120 / 4 = 30, not the mean of minute means. */
+    ck_delta("lat", NULL, NULL, GW_PERIOD_DAY, 1392422400, GW_KIND_AVG, 120,
+             4, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_AVG, 120, 4, 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 3 + 2 + 5);
+}
+END_TEST
+
+START_TEST(test_calendar_edges)
+{
+    /* 2014-01-31 23:59:30 and 2014-02-01 00:00:10: two months, one week
+     * (Mon 2014-01-27), one year. 2014-01-01 12:00 is in the week of Mon
+     * 2013-12-30. */
+    IN("{\"n\": \"e\", \"ts\": \"2014-01-31T23:59:30\"}");
+    IN("{\"n\": \"e\", \"ts\": \"2014-02-01T00:00:10\", \"v\": 2}");
+    IN("{\"n\": \"e\", \"ts\": \"2014-01-01T12:00:00\", \"v\": 4}");
+    IN("{\"n\": \"e\", \"ts\": \"2013-12-31T23:59:59\", \"v\": 8}");
+    merge(ALL_PERIODS, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_MONTH, 1388534400, GW_KIND_COUNTER,
+             5, 2, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_MONTH, 1391212800, GW_KIND_COUNTER,
+             2, 1, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_MONTH, 1385856000, GW_KIND_COUNTER,
+             8, 1, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_WEEK, 1390780800, GW_KIND_COUNTER, 3,
+             2, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_WEEK, 1388361600, GW_KIND_COUNTER,
+             12, 2, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_YEAR, 1388534400, GW_KIND_COUNTER, 7,
+             3, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_YEAR, 1356998400, GW_KIND_COUNTER, 8,
+             1, 0);
+    ck_delta("e", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_COUNTER, 15, 4, 0);
+}
+END_TEST
+
+START_TEST(test_gauge_expansion)
+{
+    /* Two minutes of one hour: the hour keeps the newest. */
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 5, \"ts\": 1392454775}");
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 3, \"ts\": 1392454739}");
+    merge(ALL_PERIODS, 0);
+    ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 3,
+             1, 1392454739);
+    ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454740, GW_KIND_GAUGE, 5,
+             1, 1392454775);
+    ck_delta("g", NULL, NULL, GW_PERIOD_HOUR, 1392451200, GW_KIND_GAUGE, 5, 2,
+             1392454775);
+    ck_delta("g", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_GAUGE, 5, 2,
+             1392454775);
+}
+END_TEST
+
+START_TEST(test_gauge_ties_across_tables)
+{
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 1, \"ts\": 1392454739}");
+    merge(MINUTE_ONLY, 0);
+    /* Same ts in a later table: the later one merged wins. */
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 2, \"ts\": 1392454739}");
+    merge(MINUTE_ONLY, 0);
+    ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 2,
+             2, 1392454739);
+    /* An older ts merged later does not. */
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 9, \"ts\": 1392454738.5}");
+    merge(MINUTE_ONLY, 0);
+    ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 2,
+             3, 1392454739);
+    /* A newer one does. */
+    IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": -1, \"ts\": 1392454739.25}");
+    merge(MINUTE_ONLY, 0);
+    ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, -1,
+             4, 1392454739.25);
+    ck_assert_uint_eq(gw__batch_size(batch), 1);
+    ck_assert_uint_eq(gw__batch_events(batch), 4);
+}
+END_TEST
+
+START_TEST(test_merge_two_tables)
+{
+    IN("{\"n\": \"c\", \"v\": 2, \"f\": {\"s\": [\"a\", \"b\"]}}");
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 10}");
+    merge(ALL_PERIODS, 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 28);
+    IN("{\"n\": \"c\", \"a\": \"decr\", \"v\": 5, \"f\": {\"s\": \"b\"}}");
+    IN("{\"n\": \"c\", \"f\": {\"s\": \"new\"}}");
+    IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 20}");
+    merge(ALL_PERIODS, 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 35);
+    ck_assert_uint_eq(gw__batch_events(batch), 5);
+    ck_delta("c", NULL, NULL, GW_PERIOD_DAY, 1392422400, GW_KIND_COUNTER, -2,
+             3, 0);
+    ck_delta("c", "s", "a", GW_PERIOD_WEEK, 1391990400, GW_KIND_COUNTER, 2, 1,
+             0);
+    ck_delta("c", "s", "b", GW_PERIOD_WEEK, 1391990400, GW_KIND_COUNTER, -3,
+             2, 0);
+    ck_delta("c", "s", "new", GW_PERIOD_YEAR, 1388534400, GW_KIND_COUNTER, 1,
+             1, 0);
+    ck_delta("lat", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_AVG, 30, 2, 0);
+}
+END_TEST
+
+START_TEST(test_many_merges)
+{
+    char json[128];
+    const gw_batch_t *b;
+    int round, i;
+
+    /* A long outage: a table per flush keeps merging into one batch,
+     * growing its arrays and string arena many times over. */
+    for (round = 0; round < 40; round++) {
+        for (i = 0; i <= round; i++) {
+            snprintf(json, sizeof(json),
+                     "{\"n\": \"metric-%d\", \"f\": {\"filter-%d\": "
+                     "\"value-%d\"}, \"ts\": %d}",
+                     i, i % 3, round, 1392454739 + 60 * (round % 5));
+            IN(json);
+        }
+        merge(ALL_PERIODS, 0);
+    }
+    b = gw__batch_view(batch);
+    ck_assert_uint_eq(gw__batch_events(batch), 40 * 41 / 2);
+    /* metric-0 was sent once per round: 40 events, 5 distinct minutes. */
+    ck_delta("metric-0", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_COUNTER, 40,
+             40, 0);
+    ck_delta("metric-0", NULL, NULL, GW_PERIOD_MINUTE, 1392454680,
+             GW_KIND_COUNTER, 8, 8, 0);
+    ck_delta("metric-39", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_COUNTER, 1, 1,
+             0);
+    /* Round 7 sent at 09:00:59. */
+    ck_delta("metric-7", "filter-1", "value-7", GW_PERIOD_HOUR, 1392454800,
+             GW_KIND_COUNTER, 1, 1, 0);
+    ck_delta("metric-7", "filter-1", "value-39", GW_PERIOD_DAY, 1392422400,
+             GW_KIND_COUNTER, 1, 1, 0);
+    /* Every delta's strings are readable and its key distinct. */
+    for (i = 0; i < (int) b->ndeltas; i++) {
+        ck_assert_str_eq(b->deltas[i].project, "test_project");
+        ck_assert_int_eq(strncmp(b->deltas[i].metric, "metric-", 7), 0);
+        ck_assert_ptr_eq(find(b->deltas[i].metric, b->deltas[i].filter_name,
+                              b->deltas[i].filter_value, b->deltas[i].period,
+                              b->deltas[i].bucket),
+                         &b->deltas[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_max_series_drops)
+{
+    uint64_t dropped;
+
+    /* Minute only, room for 3 deltas: a takes 1, b with one filter 2; c
+     * would be the 4th, so its 4 events are dropped. */
+    IN("{\"n\": \"a\"}");
+    IN("{\"n\": \"a\"}");
+    IN("{\"n\": \"b\", \"f\": {\"s\": \"x\"}}");
+    IN("{\"n\": \"b\", \"f\": {\"s\": \"x\"}}");
+    IN("{\"n\": \"b\"}");
+    IN("{\"n\": \"c\", \"v\": 4}");
+    IN("{\"n\": \"c\"}");
+    IN("{\"n\": \"c\"}");
+    IN("{\"n\": \"c\"}");
+    dropped = merge(MINUTE_ONLY, 3);
+    ck_assert_uint_eq(dropped, 4);
+    ck_assert_uint_eq(gw__batch_size(batch), 3);
+    ck_assert_uint_eq(gw__batch_events(batch), 5);
+    ck_assert_ptr_null(find("c", NULL, NULL, GW_PERIOD_MINUTE, 1392454680));
+
+    /* Full: existing deltas still merge; a new metric is dropped; an event
+     * whose total exists but whose filter value is new is dropped whole,
+     * total included, so no event is ever half stored. */
+    IN("{\"n\": \"a\", \"v\": 10}");
+    IN("{\"n\": \"d\"}");
+    IN("{\"n\": \"b\", \"v\": 100, \"f\": {\"s\": \"y\"}}");
+    dropped = merge(MINUTE_ONLY, 3);
+    ck_assert_uint_eq(dropped, 2);
+    ck_assert_uint_eq(gw__batch_size(batch), 3);
+    ck_assert_uint_eq(gw__batch_events(batch), 6);
+    ck_delta("a", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
+             12, 3, 0);
+    ck_delta("b", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
+             3, 3, 0);
+    ck_delta("b", "s", "x", GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER, 2,
+             2, 0);
+    ck_assert_ptr_null(find("d", NULL, NULL, GW_PERIOD_MINUTE, 1392454680));
+    ck_assert_ptr_null(find("b", "s", "y", GW_PERIOD_MINUTE, 1392454680));
+}
+END_TEST
+
+START_TEST(test_max_series_limit_edges)
+{
+    /* All periods: one metric without filters is 7 deltas. */
+    IN("{\"n\": \"a\"}");
+    ck_assert_uint_eq(merge(ALL_PERIODS, 6), 1); /* limit - 1: no room */
+    ck_assert_uint_eq(gw__batch_size(batch), 0);
+    ck_assert_uint_eq(gw__batch_events(batch), 0);
+    IN("{\"n\": \"a\"}");
+    ck_assert_uint_eq(merge(ALL_PERIODS, 7), 0); /* exactly the limit */
+    ck_assert_uint_eq(gw__batch_size(batch), 7);
+    IN("{\"n\": \"b\"}");
+    IN("{\"n\": \"a\"}");
+    ck_assert_uint_eq(merge(ALL_PERIODS, 8), 1); /* b needs 7 more */
+    ck_assert_uint_eq(gw__batch_size(batch), 7);
+    ck_assert_uint_eq(gw__batch_events(batch), 2);
+    IN("{\"n\": \"b\"}");
+    ck_assert_uint_eq(merge(ALL_PERIODS, 14), 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 14);
+    /* 0: no limit. */
+    IN("{\"n\": \"c\", \"f\": {\"x\": [1, 2, 3]}}");
+    ck_assert_uint_eq(merge(ALL_PERIODS, 0), 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 14 + 28);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    const gw_batch_t *b;
+    uint64_t dropped = 99;
+    gw__batch_t *other = gw__batch_new("");
+
+    b = gw__batch_view(batch);
+    ck_assert_str_eq(b->id, "node-1:7");
+    ck_assert_uint_eq(b->ndeltas, 0);
+    ck_assert_uint_eq(gw__batch_events(batch), 0);
+    gw__batch_add_table(batch, NULL, ALL_PERIODS, 0, &dropped);
+    ck_assert_uint_eq(dropped, 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 0);
+    /* No periods: nothing to write, nothing dropped. */
+    IN("{\"n\": \"a\"}");
+    ck_assert_uint_eq(merge(0, 0), 0);
+    ck_assert_uint_eq(gw__batch_size(batch), 0);
+    ck_assert_str_eq(gw__batch_view(other)->id, "");
+    gw__batch_free(other);
+    gw__batch_free(NULL);
+}
+END_TEST
+
+static Suite *
+batch_suite(void)
+{
+    Suite *s = suite_create("batch");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_expand_all_periods);
+    tcase_add_test(tc, test_expand_period_subset);
+    tcase_add_test(tc, test_avg_is_exact_over_minutes);
+    tcase_add_test(tc, test_calendar_edges);
+    tcase_add_test(tc, test_gauge_expansion);
+    tcase_add_test(tc, test_gauge_ties_across_tables);
+    tcase_add_test(tc, test_merge_two_tables);
+    tcase_add_test(tc, test_many_merges);
+    tcase_add_test(tc, test_max_series_drops);
+    tcase_add_test(tc, test_max_series_limit_edges);
+    tcase_add_test(tc, test_empty_batch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(batch_suite());
+    int failed;
+
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,616 @@
+/*
+ * tests/net/test_auth.c: net/auth.c against SPEC §4: the legacy test
+ * vectors, S1, S2, Basic (both orders), S3 (window, nonce, replay, body)
+ * and the redis key pair, with every failure and its exact message.
+ * The clock is fake, so nothing depends on when the test runs.
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE and friends */
+#endif
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/auth.h"
+
+#define TS 1392454739
+#define SIGN_FLOOR "5134790630290ed958e5413d526d1915" /* solt 1392454000 */
+#define SIGN_ROUND "24b9af82a663c32c4b919159ffb25216" /* solt 1392455000 */
+#define BODY "{\"n\": \"orders\"}"
+#define S3_SIGN                                                               \
+    "ec8e9c3e6aedca038781951ebc6b76bb58b0e8ba38c18daf049b5e392bca22d9"
+
+static double fake_now = TS;
+static double
+now_fn(void)
+{
+    return fake_now;
+}
+
+static gw__project_t projects[2];
+static gw__config_t cfg;
+static gw__auth_t *auth;
+
+static void
+setup(void)
+{
+    projects[0].name = "test_project";
+    projects[0].public_key = "public_key";
+    projects[0].private_key = "private_key";
+    projects[1].name = "shop";
+    projects[1].public_key = "shop_public";
+    projects[1].private_key = "shop_private";
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.projects = projects;
+    cfg.nprojects = 2;
+    cfg.auth_max_skew = 900;
+    cfg.auth_s3_window = 300;
+    fake_now = TS + 10;
+    auth = gw__auth_new(&cfg, now_fn);
+    ck_assert_ptr_nonnull(auth);
+}
+
+static void
+teardown(void)
+{
+    gw__auth_free(auth);
+}
+
+/* Runs one check; returns GW_OK/GW_ERR and fills the outputs. */
+static int
+check(unsigned schemes, const char *header, const char *project,
+      const char *body, const char **out_project, const char **reason,
+      gw_error_t *err)
+{
+    gw_auth_req_t req;
+
+    memset(&req, 0, sizeof(req));
+    req.schemes = schemes;
+    req.header = header;
+    req.header_len = header != NULL ? strlen(header) : 0;
+    req.project = project;
+    req.body = body;
+    req.body_len = body != NULL ? strlen(body) : 0;
+    *out_project = NULL;
+    memset(err, 0, sizeof(*err));
+    return gw__auth_check(auth, &req, out_project, reason, err);
+}
+
+/* Asserts a failure with reason and exact message, and that the message
+ * holds no secret. */
+static void
+expect_fail(unsigned schemes, const char *header, const char *project,
+            const char *body, const char *reason, const char *msg)
+{
+    const char *p, *r;
+    gw_error_t err;
+
+    ck_assert_int_eq(check(schemes, header, project, body, &p, &r, &err),
+                     GW_ERR);
+    ck_assert_ptr_null(p);
+    ck_assert_str_eq(r, reason);
+    ck_assert_str_eq(err.msg, msg);
+    ck_assert_ptr_null(strstr(err.msg, "private_key"));
+    ck_assert_ptr_null(strstr(err.msg, "shop_private"));
+    ck_assert_ptr_null(strstr(err.msg, SIGN_FLOOR));
+}
+
+static void
+expect_ok(unsigned schemes, const char *header, const char *project,
+          const char *body, const char *want_project)
+{
+    const char *p, *r;
+    gw_error_t err;
+    int rc = check(schemes, header, project, body, &p, &r, &err);
+
+    ck_assert_msg(rc == GW_OK, "\"%s\" refused: %s", header, err.msg);
+    ck_assert_str_eq(p, want_project);
+}
+
+#define ALL (GW_AUTH_S1 | GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_BASIC)
+
+START_TEST(test_legacy_vectors)
+{
+    char out[33];
+
+    gw__auth_sign_legacy("public_key", "private_key", TS, 1000, out);
+    ck_assert_str_eq(out, "5134790630290ed958e5413d526d1915");
+    gw__auth_sign_legacy("public_key", "secret_key", TS, 1000, out);
+    ck_assert_str_eq(out, "c3a5ea8f5ea4ea39c4be918fce4e6b41");
+    /* The solt is floored: every ts of the same 1000 s gives the same. */
+    gw__auth_sign_legacy("public_key", "private_key", 1392454000, 1000, out);
+    ck_assert_str_eq(out, SIGN_FLOOR);
+    gw__auth_sign_legacy("public_key", "private_key", 1392454999, 1000, out);
+    ck_assert_str_eq(out, SIGN_FLOOR);
+}
+END_TEST
+
+START_TEST(test_s3_vector)
+{
+    char out[65];
+
+    gw__auth_sign_s3("private_key", "test_project", TS, "nonce-0001_abc",
+                     BODY, strlen(BODY), out);
+    ck_assert_str_eq(out, S3_SIGN);
+    gw__auth_sign_s3("private_key", "test_project", TS, "nonce-0001_abc",
+                     NULL, 0, out);
+    ck_assert_str_eq(out, "8384efb3ca2da09af67a8dc4254c726a9ea0b66cbb1e8a83"
+                          "e17e042ed2f13068");
+}
+END_TEST
+
+START_TEST(test_s1_accepts)
+{
+    expect_ok(ALL, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+              "test_project", NULL, "test_project");
+    /* Upper-case hex, extra spaces, the optional project token. */
+    expect_ok(ALL, "GottWallS1  1392454739 5134790630290ED958E5413D526D1915 "
+                   "1000 ",
+              "test_project", NULL, "test_project");
+    expect_ok(GW_AUTH_S1,
+              "GottWallS1 1392454739 " SIGN_FLOOR " 1000 test_project",
+              "test_project", NULL, "test_project");
+    /* Round-to-nearest solt (Python 3 clients). */
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_ROUND " 1000",
+              "test_project", NULL, "test_project");
+}
+END_TEST
+
+START_TEST(test_s1_round_only_when_nearer)
+{
+    /* ts 1392454400 rounds down: the solt 1392455000 is not accepted. */
+    char sign[33], hdr[128];
+
+    gw__auth_sign_legacy("public_key", "private_key", 1392455000, 1000, sign);
+    snprintf(hdr, sizeof(hdr), "GottWallS1 1392454400 %s 1000", sign);
+    expect_fail(GW_AUTH_S1, hdr, "test_project", NULL, "bad_signature",
+                "GottWallS1 signature does not match project "
+                "\"test_project\"'s keys");
+}
+END_TEST
+
+START_TEST(test_s1_failures)
+{
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR,
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: expected \"GottWallS1 {ts} "
+                "{sign} {base}\"");
+    expect_fail(GW_AUTH_S1,
+                "GottWallS1 1392454739 " SIGN_FLOOR " 1000 test_project x",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: expected \"GottWallS1 {ts} "
+                "{sign} {base}\"");
+    expect_fail(GW_AUTH_S1, "GottWallS1 13924547x9 " SIGN_FLOOR " 1000",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: ts must be integer epoch "
+                "seconds");
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739.5 " SIGN_FLOOR " 1000",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: ts must be integer epoch "
+                "seconds");
+    expect_fail(GW_AUTH_S1, "GottWallS1 -1392454739 " SIGN_FLOOR " 1000",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: ts must be integer epoch "
+                "seconds");
+    expect_fail(GW_AUTH_S1,
+                "GottWallS1 1392454739 5134790630290ed958e5413d526d191 1000",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: sign must be 32 hex digits");
+    expect_fail(GW_AUTH_S1,
+                "GottWallS1 1392454739 5134790630290ed958e5413d526d191g 1000",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: sign must be 32 hex digits");
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 0",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: base must be an integer from "
+                "1 to 3600");
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 3601",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: base must be an integer from "
+                "1 to 3600");
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000 shop",
+                "test_project", NULL, "bad_header",
+                "the project in the GottWallS1 header does not match the "
+                "project \"test_project\" of the request");
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+                "nope", NULL, "unknown_project", "unknown project \"nope\"");
+    /* Signed with another project's keys. */
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+                "shop", NULL, "bad_signature",
+                "GottWallS1 signature does not match project \"shop\"'s "
+                "keys");
+    /* A scheme the transport does not take. */
+    expect_fail(GW_AUTH_S2, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+                "test_project", NULL, "bad_header",
+                "GottWallS1 is not accepted here");
+    expect_fail(ALL, "GottWall private_key=x, public_key=y", "test_project",
+                NULL, "bad_header",
+                "malformed credentials: expected a GottWallS1, GottWallS2, "
+                "GottWallS3 or Basic header");
+    expect_fail(ALL, "", "test_project", NULL, "bad_header",
+                "missing credentials");
+    expect_fail(ALL, "GottWallS1", "test_project", NULL, "bad_header",
+                "malformed credentials: expected a GottWallS1, GottWallS2, "
+                "GottWallS3 or Basic header");
+}
+END_TEST
+
+START_TEST(test_new_keys_after_reload)
+{
+    const char *hdr = "GottWallS1 1392454739 " SIGN_FLOOR " 1000";
+
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+    /* SIGHUP: the same project gets a new private key. Signatures made
+     * with the old one fail at once (nothing remembered survives). */
+    projects[0].private_key = "rotated_key";
+    gw__auth_set_config(auth, &cfg);
+    expect_fail(GW_AUTH_S1, hdr, "test_project", NULL, "bad_signature",
+                "GottWallS1 signature does not match project "
+                "\"test_project\"'s keys");
+}
+END_TEST
+
+START_TEST(test_s1_base_bounds)
+{
+    char sign[33], hdr[128];
+
+    gw__auth_sign_legacy("public_key", "private_key", TS, 1, sign);
+    snprintf(hdr, sizeof(hdr), "GottWallS1 %d %s 1", TS, sign);
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+    gw__auth_sign_legacy("public_key", "private_key", TS, 3600, sign);
+    snprintf(hdr, sizeof(hdr), "GottWallS1 %d %s 3600", TS, sign);
+    expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+}
+END_TEST
+
+START_TEST(test_skew)
+{
+    fake_now = TS + 900;
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+              "test_project", NULL, "test_project");
+    fake_now = TS - 900;
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+              "test_project", NULL, "test_project");
+    fake_now = TS + 901;
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+                "test_project", NULL, "stale",
+                "timestamp 1392454739 is 901 s behind the server's clock, "
+                "more than AUTH_MAX_SKEW (900 s) allows; check the client's "
+                "clock");
+    fake_now = TS - 1000;
+    expect_fail(GW_AUTH_S2,
+                "GottWallS2 1392454739 " SIGN_FLOOR " 1000 test_project",
+                NULL, NULL, "stale",
+                "timestamp 1392454739 is 1000 s ahead of the server's clock, "
+                "more than AUTH_MAX_SKEW (900 s) allows; check the client's "
+                "clock");
+    cfg.auth_max_skew = 2000;
+    expect_ok(GW_AUTH_S2,
+              "GottWallS2 1392454739 " SIGN_FLOOR " 1000 test_project", NULL,
+              NULL, "test_project");
+}
+END_TEST
+
+START_TEST(test_s2)
+{
+    expect_ok(GW_AUTH_S2 | GW_AUTH_S3,
+              "GottWallS2 1392454739 " SIGN_FLOOR " 1000 test_project", NULL,
+              NULL, "test_project");
+    /* A trailing line end (TCP clients) is ignored. */
+    expect_ok(GW_AUTH_S2,
+              "GottWallS2 1392454739 " SIGN_FLOOR " 1000 test_project\r\n",
+              NULL, NULL, "test_project");
+    /* The original's bypasses: each is a failure now. */
+    expect_fail(GW_AUTH_S2, "GottWallS2 x", NULL, NULL, "bad_header",
+                "malformed GottWallS2 header: expected \"GottWallS2 {ts} "
+                "{sign} {base} {project}\"");
+    expect_fail(GW_AUTH_S2, "GottWallS2 1392454739 " SIGN_FLOOR " 1000",
+                NULL, NULL, "bad_header",
+                "malformed GottWallS2 header: expected \"GottWallS2 {ts} "
+                "{sign} {base} {project}\"");
+    expect_fail(GW_AUTH_S2,
+                "GottWallS2 1392454739 " SIGN_FLOOR " 1000 unknown", NULL,
+                NULL, "unknown_project", "unknown project \"unknown\"");
+    expect_fail(GW_AUTH_S2, "GottWallS2 1392454739 " SIGN_FLOOR " 1000 shop",
+                NULL, NULL, "bad_signature",
+                "GottWallS2 signature does not match project \"shop\"'s "
+                "keys");
+    expect_fail(GW_AUTH_S2,
+                "GottWallS2 1392454739 " SIGN_FLOOR " 0 test_project", NULL,
+                NULL, "bad_header",
+                "malformed GottWallS2 header: base must be an integer from "
+                "1 to 3600");
+    /* Unknown project names are quoted safely and bounded. */
+    expect_fail(GW_AUTH_S2,
+                "GottWallS2 1392454739 " SIGN_FLOOR " 1000 a\"b\x01", NULL,
+                NULL, "unknown_project", "unknown project \"a?b?\"");
+}
+END_TEST
+
+START_TEST(test_basic)
+{
+    /* public:private and private:public */
+    expect_ok(GW_AUTH_BASIC, "Basic cHVibGljX2tleTpwcml2YXRlX2tleQ==",
+              "test_project", NULL, "test_project");
+    expect_ok(GW_AUTH_BASIC, "Basic cHJpdmF0ZV9rZXk6cHVibGljX2tleQ==",
+              "test_project", NULL, "test_project");
+    /* Unpadded base64 is fine too. */
+    expect_ok(GW_AUTH_BASIC, "Basic cHVibGljX2tleTpwcml2YXRlX2tleQ",
+              "test_project", NULL, "test_project");
+    /* Right keys, wrong project. */
+    expect_fail(GW_AUTH_BASIC, "Basic cHVibGljX2tleTpwcml2YXRlX2tleQ==",
+                "shop", NULL, "bad_signature",
+                "Basic credentials do not match project \"shop\"'s keys");
+    /* public:public ("public_key:public_key") */
+    expect_fail(GW_AUTH_BASIC, "Basic cHVibGljX2tleTpwdWJsaWNfa2V5",
+                "test_project", NULL, "bad_signature",
+                "Basic credentials do not match project \"test_project\"'s "
+                "keys");
+    /* no colon ("public_key") */
+    expect_fail(GW_AUTH_BASIC, "Basic cHVibGljX2tleQ==", "test_project", NULL,
+                "bad_header",
+                "malformed Basic credentials: expected "
+                "base64 of \"{public key}:{private key}\"");
+    expect_fail(GW_AUTH_BASIC, "Basic !!!notbase64", "test_project", NULL,
+                "bad_header",
+                "malformed Basic credentials: expected "
+                "base64 of \"{public key}:{private key}\"");
+    expect_fail(GW_AUTH_BASIC, "Basic cHVibGljX2tleTpwcml2YXRlX2tleQ==",
+                "nope", NULL, "unknown_project", "unknown project \"nope\"");
+    expect_fail(GW_AUTH_S1, "Basic cHVibGljX2tleTpwcml2YXRlX2tleQ==",
+                "test_project", NULL, "bad_header",
+                "Basic is not accepted here");
+}
+END_TEST
+
+START_TEST(test_s3)
+{
+    const char *hdr = "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN;
+
+    expect_ok(GW_AUTH_S3, hdr, "test_project", BODY, "test_project");
+    /* The same nonce again: a replay. */
+    expect_fail(GW_AUTH_S3, hdr, "test_project", BODY, "replay",
+                "GottWallS3 nonce was already used (a replayed request? use "
+                "a new random nonce per request)");
+}
+END_TEST
+
+START_TEST(test_s3_project_token)
+{
+    expect_ok(GW_AUTH_S3,
+              "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN
+              " test_project",
+              NULL, BODY, "test_project");
+    expect_fail(GW_AUTH_S3,
+                "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN " shop",
+                "test_project", BODY, "bad_header",
+                "the project in the GottWallS3 header does not match the "
+                "project \"test_project\" of the request");
+    expect_fail(GW_AUTH_S3, "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN,
+                NULL, BODY, "bad_header",
+                "malformed GottWallS3 header: it must name the project");
+    /* Valid signature format but signed for another project. */
+    expect_fail(GW_AUTH_S3,
+                "GottWallS3 1392454739 nonce-0002_abc " S3_SIGN " shop", NULL,
+                BODY, "bad_signature",
+                "GottWallS3 signature does not match project \"shop\"'s key "
+                "and the body");
+}
+END_TEST
+
+START_TEST(test_s3_tampered_body)
+{
+    const char *hdr = "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN;
+
+    expect_fail(GW_AUTH_S3, hdr, "test_project", "{\"n\": \"orderz\"}",
+                "bad_signature",
+                "GottWallS3 signature does not match project "
+                "\"test_project\"'s key and the body");
+    /* A failed signature does not burn the nonce. */
+    expect_ok(GW_AUTH_S3, hdr, "test_project", BODY, "test_project");
+}
+END_TEST
+
+START_TEST(test_s3_window)
+{
+    const char *hdr = "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN;
+
+    fake_now = TS + 301;
+    expect_fail(GW_AUTH_S3, hdr, "test_project", BODY, "stale",
+                "timestamp 1392454739 is 301 s behind the server's clock, "
+                "more than AUTH_S3_WINDOW (300 s) allows; check the client's "
+                "clock");
+    fake_now = TS - 301;
+    expect_fail(GW_AUTH_S3, hdr, "test_project", BODY, "stale",
+                "timestamp 1392454739 is 301 s ahead of the server's clock, "
+                "more than AUTH_S3_WINDOW (300 s) allows; check the client's "
+                "clock");
+    fake_now = TS + 300;
+    expect_ok(GW_AUTH_S3, hdr, "test_project", BODY, "test_project");
+}
+END_TEST
+
+START_TEST(test_s3_malformed)
+{
+    expect_fail(GW_AUTH_S3, "GottWallS3 1392454739 nonce-01 ", "test_project",
+                BODY, "bad_header",
+                "malformed GottWallS3 header: expected \"GottWallS3 {ts} "
+                "{nonce} {sign} [{project}]\"");
+    expect_fail(GW_AUTH_S3, "GottWallS3 1392454739 nonce01 " S3_SIGN,
+                "test_project", BODY, "bad_header",
+                "malformed GottWallS3 header: nonce must be 8 to 64 "
+                "characters of [A-Za-z0-9_-]");
+    expect_fail(GW_AUTH_S3,
+                "GottWallS3 1392454739 "
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                "aaaa " S3_SIGN,
+                "test_project", BODY, "bad_header",
+                "malformed GottWallS3 header: nonce must be 8 to 64 "
+                "characters of [A-Za-z0-9_-]");
+    expect_fail(GW_AUTH_S3, "GottWallS3 1392454739 nonce.0001 " S3_SIGN,
+                "test_project", BODY, "bad_header",
+                "malformed GottWallS3 header: nonce must be 8 to 64 "
+                "characters of [A-Za-z0-9_-]");
+    expect_fail(GW_AUTH_S3, "GottWallS3 1392454739 nonce-0001_abc " SIGN_FLOOR,
+                "test_project", BODY, "bad_header",
+                "malformed GottWallS3 header: sign must be 64 hex digits");
+    expect_fail(GW_AUTH_S3, "GottWallS3 1e9 nonce-0001_abc " S3_SIGN,
+                "test_project", BODY, "bad_header",
+                "malformed GottWallS3 header: ts must be integer epoch "
+                "seconds");
+}
+END_TEST
+
+START_TEST(test_s3_nonce_expires)
+{
+    char sign[65], hdr[256];
+
+    expect_ok(GW_AUTH_S3, "GottWallS3 1392454739 nonce-0001_abc " S3_SIGN,
+              "test_project", BODY, "test_project");
+    /* Far beyond the window the same nonce with a fresh ts is new again:
+     * the cache does not grow forever. */
+    fake_now = TS + 10 + 602;
+    gw__auth_sign_s3("private_key", "test_project", TS + 612, "nonce-0001_abc",
+                     BODY, strlen(BODY), sign);
+    snprintf(hdr, sizeof(hdr), "GottWallS3 %d nonce-0001_abc %s", TS + 612,
+             sign);
+    expect_ok(GW_AUTH_S3, hdr, "test_project", BODY, "test_project");
+    expect_fail(GW_AUTH_S3, hdr, "test_project", BODY, "replay",
+                "GottWallS3 nonce was already used (a replayed request? use "
+                "a new random nonce per request)");
+}
+END_TEST
+
+START_TEST(test_s3_many_nonces)
+{
+    char sign[65], hdr[256], nonce[32];
+    int i;
+
+    /* Nonces are per project and many fit: 5000 distinct ones pass, each
+     * replay of them fails. */
+    for (i = 0; i < 5000; i++) {
+        snprintf(nonce, sizeof(nonce), "n%08d", i);
+        gw__auth_sign_s3("shop_private", "shop", TS, nonce, "", 0, sign);
+        snprintf(hdr, sizeof(hdr), "GottWallS3 %d %s %s shop", TS, nonce,
+                 sign);
+        expect_ok(GW_AUTH_S3, hdr, NULL, "", "shop");
+    }
+    for (i = 0; i < 5000; i += 499) {
+        snprintf(nonce, sizeof(nonce), "n%08d", i);
+        gw__auth_sign_s3("shop_private", "shop", TS, nonce, "", 0, sign);
+        snprintf(hdr, sizeof(hdr), "GottWallS3 %d %s %s shop", TS, nonce,
+                 sign);
+        expect_fail(GW_AUTH_S3, hdr, NULL, "", "replay",
+                    "GottWallS3 nonce was already used (a replayed request? "
+                    "use a new random nonce per request)");
+    }
+    /* The same nonce for another project is independent. */
+    gw__auth_sign_s3("private_key", "test_project", TS, "n00000000", "", 0,
+                     sign);
+    snprintf(hdr, sizeof(hdr), "GottWallS3 %d n00000000 %s", TS, sign);
+    expect_ok(GW_AUTH_S3, hdr, "test_project", "", "test_project");
+}
+END_TEST
+
+START_TEST(test_keys)
+{
+    gw_auth_req_t req;
+    const char *p = NULL, *r = NULL;
+    gw_error_t err;
+
+    memset(&req, 0, sizeof(req));
+    req.schemes = GW_AUTH_KEYS;
+    req.project = "shop";
+    req.public_key = "shop_public";
+    req.private_key = "shop_private";
+    ck_assert_int_eq(gw__auth_check(auth, &req, &p, &r, &err), GW_OK);
+    ck_assert_str_eq(p, "shop");
+    req.private_key = "shop_privat";
+    ck_assert_int_eq(gw__auth_check(auth, &req, &p, &r, &err), GW_ERR);
+    ck_assert_str_eq(r, "bad_signature");
+    ck_assert_str_eq(err.msg, "the keys do not match project \"shop\"'s keys");
+    req.private_key = "private_key";
+    req.public_key = "public_key";
+    ck_assert_int_eq(gw__auth_check(auth, &req, &p, &r, &err), GW_ERR);
+    req.project = "ghost";
+    ck_assert_int_eq(gw__auth_check(auth, &req, &p, &r, &err), GW_ERR);
+    ck_assert_str_eq(r, "unknown_project");
+    ck_assert_str_eq(err.msg, "unknown project \"ghost\"");
+}
+END_TEST
+
+START_TEST(test_garbage_never_passes)
+{
+    /* Random bytes in every scheme's shape never authenticate. */
+    static const char *const words[] = {"GottWallS1 ", "GottWallS2 ",
+                                        "GottWallS3 ", "Basic ", ""};
+    char buf[200];
+    const char *p, *r;
+    gw_error_t err;
+    unsigned seed = 12345;
+    int i, j;
+
+    for (i = 0; i < 20000; i++) {
+        const char *w = words[i % 5];
+        size_t wl = strlen(w), n = (size_t) (rand_r(&seed) % 150);
+        memcpy(buf, w, wl);
+        for (j = 0; j < (int) n; j++)
+            buf[wl + j] = (char) (rand_r(&seed) % 256);
+        buf[wl + n] = '\0';
+        {
+            gw_auth_req_t req;
+            memset(&req, 0, sizeof(req));
+            req.schemes = ALL;
+            req.header = buf;
+            req.header_len = wl + n;
+            req.project = (i & 1) ? "test_project" : NULL;
+            ck_assert_int_eq(gw__auth_check(auth, &req, &p, &r, &err),
+                             GW_ERR);
+        }
+    }
+}
+END_TEST
+
+static Suite *
+auth_suite(void)
+{
+    Suite *s = suite_create("auth");
+    TCase *tc = tcase_create("auth");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_legacy_vectors);
+    tcase_add_test(tc, test_s3_vector);
+    tcase_add_test(tc, test_s1_accepts);
+    tcase_add_test(tc, test_s1_round_only_when_nearer);
+    tcase_add_test(tc, test_s1_failures);
+    tcase_add_test(tc, test_s1_base_bounds);
+    tcase_add_test(tc, test_new_keys_after_reload);
+    tcase_add_test(tc, test_skew);
+    tcase_add_test(tc, test_s2);
+    tcase_add_test(tc, test_basic);
+    tcase_add_test(tc, test_s3);
+    tcase_add_test(tc, test_s3_project_token);
+    tcase_add_test(tc, test_s3_tampered_body);
+    tcase_add_test(tc, test_s3_window);
+    tcase_add_test(tc, test_s3_malformed);
+    tcase_add_test(tc, test_s3_nonce_expires);
+    tcase_add_test(tc, test_s3_many_nonces);
+    tcase_add_test(tc, test_keys);
+    tcase_add_test(tc, test_garbage_never_passes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(auth_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,282 @@
+/*
+ * tests/server/test_api.c: the server role's pure parts: periods, date ranges
+ * and their buckets (api_stats.c), session cookies (api_auth.c), numbers and
+ * escaping (api.c). The routes themselves are tested against the real
+ * daemon by tests/integration/test_api.py.
+ */
+#include "server/api_int.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/bucket.h"
+
+#define ALL_PERIODS 0x7fu
+#define NOW 1392454739 /* 2014-02-15 08:58:59 UTC */
+
+static int64_t from, to;
+static size_t n;
+static gw_error_t err;
+
+static int
+range(const char *f, const char *t, gw_period_t p, size_t max)
+{
+    memset(&err, 0, sizeof(err));
+    from = to = -1;
+    n = 0;
+    return gw__api_range(f, t, p, NOW, max, &from, &to, &n, &err);
+}
+
+START_TEST(test_period_names)
+{
+    gw_period_t p;
+
+    ck_assert_int_eq(gw__api_period("week", ALL_PERIODS, &p, &err), GW_OK);
+    ck_assert_int_eq(p, GW_PERIOD_WEEK);
+    ck_assert_int_eq(gw__api_period(NULL, ALL_PERIODS, &p, &err), GW_OK);
+    ck_assert_int_eq(p, GW_PERIOD_MONTH);
+    ck_assert_int_eq(gw__api_period("", ALL_PERIODS, &p, &err), GW_OK);
+    ck_assert_int_eq(p, GW_PERIOD_MONTH);
+    ck_assert_int_eq(gw__api_period("Week", ALL_PERIODS, &p, &err), GW_ERR);
+    ck_assert_str_eq(err.msg, "unknown period \"Week\": use one of minute, "
+                              "hour, day, week, month, year, all");
+    ck_assert_int_eq(gw__api_period("minute", 0x7eu, &p, &err), GW_ERR);
+    ck_assert_str_eq(err.msg, "period \"minute\" is not kept by this server "
+                              "(PERIODS): use one of hour, day, week, month, "
+                              "year, all");
+    ck_assert_int_eq(gw__api_period(NULL, 1u << GW_PERIOD_DAY, &p, &err),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg, "period is required (PERIODS does not keep "
+                              "month): use one of day");
+}
+END_TEST
+
+START_TEST(test_range_explicit)
+{
+    /* Days: both ends inclusive. */
+    ck_assert_int_eq(range("2014-02-14", "2014-02-17", GW_PERIOD_DAY, 10000),
+                     GW_OK);
+    ck_assert_int_eq(from, 1392336000);
+    ck_assert_int_eq(to, 1392595200);
+    ck_assert_uint_eq(n, 4);
+    /* Weeks start on Monday: 2013-12-31 is in the week of 12-30, 2014-01-05
+     * (a Sunday) too. */
+    ck_assert_int_eq(range("2013-12-31", "2014-01-05", GW_PERIOD_WEEK, 10000),
+                     GW_OK);
+    ck_assert_int_eq(from, 1388361600);
+    ck_assert_int_eq(to, 1388361600);
+    ck_assert_uint_eq(n, 1);
+    /* Months across a year; years. */
+    ck_assert_int_eq(range("2013-11-30", "2014-02-01", GW_PERIOD_MONTH, 10000),
+                     GW_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(from, 1383264000); /* 2013-11-01 */
+    ck_assert_int_eq(to, 1391212800);   /* 2014-02-01 */
+    ck_assert_int_eq(range("2000-06-01", "2014-01-01", GW_PERIOD_YEAR, 10000),
+                     GW_OK);
+    ck_assert_uint_eq(n, 15);
+    /* Epoch seconds and ISO times align down to their bucket. */
+    ck_assert_int_eq(
+        range("1392454739", "2014-02-15T09:10:00", GW_PERIOD_HOUR, 10000),
+        GW_OK);
+    ck_assert_int_eq(from, 1392451200);
+    ck_assert_int_eq(to, 1392454800);
+    ck_assert_uint_eq(n, 2);
+    /* all: one bucket 0, dates or not. */
+    ck_assert_int_eq(range("2014-01-01", "2014-02-01", GW_PERIOD_ALL, 1),
+                     GW_OK);
+    ck_assert_int_eq(from, 0);
+    ck_assert_int_eq(to, 0);
+    ck_assert_uint_eq(n, 1);
+}
+END_TEST
+
+START_TEST(test_range_defaults)
+{
+    /* Nothing: the 30 buckets up to now. */
+    ck_assert_int_eq(range(NULL, NULL, GW_PERIOD_DAY, 10000), GW_OK);
+    ck_assert_int_eq(to, 1392422400);
+    ck_assert_int_eq(from, 1392422400 - 29 * 86400);
+    ck_assert_uint_eq(n, 30);
+    ck_assert_int_eq(range("", "", GW_PERIOD_MONTH, 10000), GW_OK);
+    ck_assert_int_eq(to, 1391212800);   /* 2014-02-01 */
+    ck_assert_int_eq(from, 1314835200); /* 2011-09-01 */
+    ck_assert_uint_eq(n, 30);
+    /* Only to: 30 buckets up to it; only from: up to now. */
+    ck_assert_int_eq(range(NULL, "2014-01-10", GW_PERIOD_DAY, 10000), GW_OK);
+    ck_assert_int_eq(to, 1389312000);
+    ck_assert_uint_eq(n, 30);
+    ck_assert_int_eq(range("2014-02-10", NULL, GW_PERIOD_DAY, 10000), GW_OK);
+    ck_assert_int_eq(from, 1391990400);
+    ck_assert_int_eq(to, 1392422400);
+    ck_assert_uint_eq(n, 6);
+}
+END_TEST
+
+START_TEST(test_range_errors)
+{
+    ck_assert_int_eq(range("2014-02-10", "2014-02-01", GW_PERIOD_DAY, 10000),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg, "reversed date range: from_date 2014-02-10 is "
+                              "after to_date 2014-02-01");
+    /* Only from, in the future: after now. */
+    ck_assert_int_eq(range("2015-01-01", NULL, GW_PERIOD_DAY, 10000), GW_ERR);
+    ck_assert_str_eq(err.msg, "reversed date range: from_date 2015-01-01 is "
+                              "after to_date 2014-02-15");
+    ck_assert_int_eq(range("2014-02-30", NULL, GW_PERIOD_DAY, 10000), GW_ERR);
+    ck_assert_str_eq(err.msg, "bad from_date \"2014-02-30\": use YYYY-MM-DD, "
+                              "YYYY-MM-DDTHH:MM:SS (UTC) or epoch seconds");
+    ck_assert_int_eq(range(NULL, "12e3", GW_PERIOD_DAY, 10000), GW_ERR);
+    ck_assert_str_eq(err.msg, "bad to_date \"12e3\": use YYYY-MM-DD, "
+                              "YYYY-MM-DDTHH:MM:SS (UTC) or epoch seconds");
+    /* MAX_POINTS: the limit itself passes, one more fails. */
+    ck_assert_int_eq(range("2014-01-01", "2014-01-10", GW_PERIOD_DAY, 10),
+                     GW_OK);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(range("2014-01-01", "2014-01-11", GW_PERIOD_DAY, 10),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg, "the range asks for 11 day buckets, more than "
+                              "MAX_POINTS (10): shorten the range or use a "
+                              "longer period");
+    ck_assert_int_eq(range("1970-01-01", "2014-01-01", GW_PERIOD_MINUTE, 10000),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg, "the range asks for 23142241 minute buckets, "
+                              "more than MAX_POINTS (10000): shorten the "
+                              "range or use a longer period");
+}
+END_TEST
+
+START_TEST(test_buckets)
+{
+    int64_t *b = gw__api_buckets(GW_PERIOD_MONTH, 1388534400, 3);
+
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(b[0], 1388534400); /* 2014-01-01 */
+    ck_assert_int_eq(b[1], 1391212800); /* 2014-02-01 */
+    ck_assert_int_eq(b[2], 1393632000); /* 2014-03-01 */
+    free(b);
+    b = gw__api_buckets(GW_PERIOD_WEEK, 1388361600, 2);
+    ck_assert_int_eq(b[1] - b[0], 7 * 86400);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_number)
+{
+    json_t *v = gw__api_number(3.0);
+
+    ck_assert(json_is_integer(v));
+    ck_assert_int_eq(json_integer_value(v), 3);
+    json_decref(v);
+    v = gw__api_number(0.75);
+    ck_assert(json_is_real(v));
+    json_decref(v);
+    v = gw__api_number(-0.0);
+    ck_assert(json_is_integer(v) && json_integer_value(v) == 0);
+    json_decref(v);
+    v = gw__api_number(1e300);
+    ck_assert(json_is_real(v));
+    json_decref(v);
+}
+END_TEST
+
+START_TEST(test_escaping)
+{
+    char *s = gw__api_html_escape("<a href=\"x\">&'</a>");
+
+    ck_assert_str_eq(s, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+    free(s);
+    s = gw__api_urlencode("/gw/?a=b c&d");
+    ck_assert_str_eq(s, "%2Fgw%2F%3Fa%3Db%20c%26d");
+    free(s);
+}
+END_TEST
+
+START_TEST(test_sessions)
+{
+    gw__config_t cfg;
+    gw__daemon_t d;
+    gw__api_t api;
+    char email[256];
+    char *v, *bad;
+
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&d, 0, sizeof(d));
+    memset(&api, 0, sizeof(api));
+    cfg.cookie_secret = "test cookie secret";
+    cfg.prefix = "";
+    d.cfg = &cfg;
+    api.d = &d;
+
+    v = gw__api_session_make(&api, "ann@example.com", NOW + 100);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(strncmp(v, "ann@example.com|1392454839|", 27), 0);
+    ck_assert_uint_eq(strlen(v), 27 + 64);
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     1);
+    ck_assert_str_eq(email, "ann@example.com");
+    /* Expired. */
+    ck_assert_int_eq(
+        gw__api_session_check(&api, v, NOW + 101, email, sizeof(email)), 0);
+    /* Another e-mail or expiry with the same MAC. */
+    bad = strdup(v);
+    bad[0] = 'b';
+    ck_assert_int_eq(
+        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
+    free(bad);
+    bad = strdup(v);
+    bad[25] = '8'; /* expiry ...838: still valid, but not what was signed */
+    ck_assert_int_eq(
+        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
+    free(bad);
+    /* Another secret. */
+    cfg.cookie_secret = "another secret";
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     0);
+    free(v);
+    /* A '|' in the e-mail stays in it. */
+    v = gw__api_session_make(&api, "a|b@example.com", NOW + 5);
+    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
+                     1);
+    ck_assert_str_eq(email, "a|b@example.com");
+    free(v);
+    /* Garbage. */
+    ck_assert_int_eq(gw__api_session_check(&api, "", NOW, email, sizeof(email)),
+                     0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, "a|1|zz", NOW, email, sizeof(email)), 0);
+    ck_assert_int_eq(
+        gw__api_session_check(&api, "|||", NOW, email, sizeof(email)), 0);
+}
+END_TEST
+
+static Suite *
+api_suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_period_names);
+    tcase_add_test(tc, test_range_explicit);
+    tcase_add_test(tc, test_range_defaults);
+    tcase_add_test(tc, test_range_errors);
+    tcase_add_test(tc, test_buckets);
+    tcase_add_test(tc, test_number);
+    tcase_add_test(tc, test_escaping);
+    tcase_add_test(tc, test_sessions);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(api_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
