@@ -5,8 +5,8 @@
  * The struct is filled once by gw__config_load and then read-only; SIGHUP
  * loads a new one and swaps it in on the loop thread.
  */
-#ifndef GW_CORE_CONFIG_H
-#define GW_CORE_CONFIG_H
+#ifndef GW_BASE_CONF_H
+#define GW_BASE_CONF_H
 
 #include <libconfig.h>
 #include <stddef.h>
@@ -117,7 +117,4 @@ int gw__config_apply_keys(const config_setting_t *section, const char *file,
                           const char *what, const gw_config_key_t *keys,
                           void *state, gw_error_t *err);
 
-/* Writes a new config with random keys to path (gottwall init). */
-int gw__config_write_new(const char *path, gw_error_t *err);
-
-#endif /* GW_CORE_CONFIG_H */
+#endif /* GW_BASE_CONF_H */

@@ -23,72 +23,76 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <openssl/rand.h>
 
-#include "daemon.h"
+#include "base/conf.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "daemon.h"
+#include "host.h"
+#include "ingest/ingest.h"
+#include "journal.h"
+#include "loader.h"
+#include "net/auth.h"
+#include "server/server.h"
+#include "store.h"
+#include "workers.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
 #endif
 
-/* Configs loaded by SIGHUP; freed at exit (plugins keep pointers into
- * the first one, and in-flight requests may still read the last ones). */
-typedef struct dm_extra_s {
-    gw__daemon_t d;
+/* The roles a process runs besides the aggregator, started in this order
+ * after the storage and the transports, stopped in the reverse order. */
+static const struct {
+    unsigned role;
+    const gw__role_t *hooks;
+} dm_roles[] = {
+    {GW__ROLE_SERVER, &gw__server_role},
+};
+#define DM_NROLES (sizeof(dm_roles) / sizeof(dm_roles[0]))
+
+struct gw__daemon_s {
+    struct ev_loop *loop;
+    gw__config_t *cfg;           /* written by SIGHUP with __atomic_store */
     const char *config_path;
+    unsigned roles;
+    gw__loader_t loader;
+    gw__auth_t *auth;            /* loop 0's */
+    gw__ingest_t *ingest;        /* loop 0's; aggregator role */
+    gw__instance_t *storage;
+    gw__store_t *store;
+    gw__instance_t **transports;
+    size_t ntransports;
+    gw__server_env_t env;        /* what the other roles see of the process */
+    void *role_state[DM_NROLES]; /* each started role's */
+    char id[40];                 /* random per process: batch ids */
+    ev_timer flush_timer;
+    ev_prepare count_flush;      /* gw__host_flush_counts, each iteration */
+    ev_signal sig_term, sig_int, sig_hup;
+    int stopping;
+    /* Overrides from the command line (server start -h/-p). */
+    const char *server_host;
+    int server_port;
+    gw__journal_t *journal;      /* JOURNAL, or NULL */
+    /* INGEST_LOOPS - 1 more ingest loops (core/workers.h), or NULL. */
+    gw__workers_t *workers;
+    /* Configs loaded by SIGHUP; freed at exit (plugins keep pointers into
+     * the first one, and in-flight requests may still read the last
+     * ones). */
     gw__config_t **reloaded;
     size_t nreloaded;
-    uint64_t events_flushed;
+    uint64_t events_flushed;     /* added to by every ingest loop */
     int seeding;
-    int exit_code;
-} dm_extra_t;
-
-#define DM(d) ((dm_extra_t *) (d))
+    int seed_failed;             /* out of memory while seeding */
+    int replay_failed;           /* out of memory while replaying */
+};
 
 static const char *
 dm_kind_name(uint32_t kind)
 {
     return kind == GW_PLUGIN_STORAGE ? "storage" : "transport";
-}
-
-/* ---- Instances ---- */
-
-static gw__instance_t *
-dm_instance_new(gw__daemon_t *d, gw__plugin_t *plugin, const char *name,
-                config_setting_t *section)
-{
-    gw__instance_t *inst = calloc(1, sizeof(*inst));
-    size_t n;
-
-    inst->ctx.host = &gw__host;
-    inst->ctx.inst = inst;
-    inst->daemon = d;
-    inst->plugin = plugin;
-    inst->name = strdup(name);
-    inst->section = section;
-    n = strlen(plugin->name) + strlen(name) + 16;
-    inst->prefix = malloc(n);
-    snprintf(inst->prefix, n, "%s:%s:%s", dm_kind_name(plugin->desc.kind),
-             plugin->name, name);
-    return inst;
-}
-
-static void
-dm_instance_free(gw__instance_t *inst)
-{
-    if (inst == NULL)
-        return;
-    if (inst->state != NULL) {
-        if (inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
-            inst->plugin->storage.destroy(inst->state);
-        else
-            inst->plugin->transport.destroy(inst->state);
-    }
-    free(inst->name);
-    free(inst->prefix);
-    free(inst);
 }
 
 /* Loads the plugin and creates an instance (no start). */
@@ -103,7 +107,10 @@ dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
 
     if (gw__loader_load(&d->loader, kind, pc->plugin, &plugin, err) != GW_OK)
         return GW_ERR;
-    inst = dm_instance_new(d, plugin, pc->instance, pc->section);
+    inst = gw__instance_new(d, plugin, pc->instance, pc->section);
+    if (inst == NULL)
+        return gw_error_set(err, "%s \"%s\": out of memory",
+                            dm_kind_name(kind), pc->instance);
     e.msg[0] = '\0';
     if (kind == GW_PLUGIN_STORAGE)
         rc = plugin->storage.create(&inst->ctx, &inst->state, &e);
@@ -111,7 +118,7 @@ dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
         rc = plugin->transport.create(&inst->ctx, &inst->state, &e);
     if (rc != GW_OK) {
         inst->state = NULL;
-        dm_instance_free(inst);
+        gw__instance_free(inst);
         return gw_error_set(err, "%s \"%s\": %s", dm_kind_name(kind),
                             pc->instance, e.msg[0] ? e.msg : "create failed");
     }
@@ -119,19 +126,22 @@ dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
     return GW_OK;
 }
 
-static void
+static int
 dm_loader_init(gw__daemon_t *d, const gw__run_opts_t *opts)
 {
     size_t n = d->cfg->nplugin_path + (opts != NULL ? opts->nplugin_dirs : 0);
     char **dirs = calloc(n + 1, sizeof(char *));
     size_t i, k = 0;
 
+    if (dirs == NULL)
+        return GW_ERR;
     for (i = 0; i < d->cfg->nplugin_path; i++)
         dirs[k++] = d->cfg->plugin_path[i];
     for (i = 0; opts != NULL && i < opts->nplugin_dirs; i++)
         dirs[k++] = opts->plugin_dirs[i];
     gw__loader_init(&d->loader, dirs, k);
     free(dirs);
+    return GW_OK;
 }
 
 static void
@@ -173,19 +183,40 @@ typedef struct dm_seed_s {
     char *project;
     char **metrics;
     gw_kind_t *kinds;
-    size_t n;
+    size_t n, cap;
+    int oom;
 } dm_seed_t;
 
+/* Runs on the storage thread: keeps one metric's kind. */
 static void
 dm_seed_emit(void *arg, const gw_meta_t *m)
 {
     dm_seed_t *s = arg;
+    char **metrics;
+    gw_kind_t *kinds;
 
-    if (m->filter_name != NULL || m->metric == NULL)
+    if (m->filter_name != NULL || m->metric == NULL || s->oom)
         return;
-    s->metrics = realloc(s->metrics, (s->n + 1) * sizeof(char *));
-    s->kinds = realloc(s->kinds, (s->n + 1) * sizeof(gw_kind_t));
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+
+        metrics = realloc(s->metrics, cap * sizeof(char *));
+        if (metrics != NULL)
+            s->metrics = metrics;
+        kinds = realloc(s->kinds, cap * sizeof(gw_kind_t));
+        if (kinds != NULL)
+            s->kinds = kinds;
+        if (metrics == NULL || kinds == NULL) {
+            s->oom = 1;
+            return;
+        }
+        s->cap = cap;
+    }
     s->metrics[s->n] = strdup(m->metric);
+    if (s->metrics[s->n] == NULL) {
+        s->oom = 1;
+        return;
+    }
     s->kinds[s->n] = m->kind;
     s->n++;
 }
@@ -205,10 +236,16 @@ dm_seed_done(void *arg, int rc, const gw_error_t *err)
     dm_seed_t *s = arg;
     size_t i;
 
-    if (rc != GW_OK)
+    if (s->oom) {
+        /* Learning the kinds afresh could break the kind rule: stop. */
+        gw__log_error("out of memory reading the metrics of project \"%s\" "
+                      "from the storage", s->project);
+        s->d->seed_failed = 1;
+    } else if (rc != GW_OK) {
         gw__log_warning("could not read the metrics of project \"%s\" from "
                         "the storage (%s); their kinds are learnt afresh",
                         s->project, err != NULL ? err->msg : "");
+    }
     for (i = 0; i < s->n; i++) {
         if (rc == GW_OK && s->d->ingest != NULL &&
             gw_kind_name(s->kinds[i]) != NULL)
@@ -216,14 +253,14 @@ dm_seed_done(void *arg, int rc, const gw_error_t *err)
                                 s->kinds[i]);
         free(s->metrics[i]);
     }
-    DM(s->d)->seeding--;
+    s->d->seeding--;
     free(s->metrics);
     free(s->kinds);
     free(s->project);
     free(s);
 }
 
-static void
+static int
 dm_seed_kinds(gw__daemon_t *d)
 {
     size_t i;
@@ -231,35 +268,23 @@ dm_seed_kinds(gw__daemon_t *d)
     for (i = 0; i < d->cfg->nprojects; i++) {
         dm_seed_t *s = calloc(1, sizeof(*s));
 
+        if (s == NULL || (s->project = strdup(d->cfg->projects[i].name)) ==
+                             NULL) {
+            free(s);
+            gw__log_error("out of memory reading the metrics' kinds");
+            d->seed_failed = 1;
+            break;
+        }
         s->d = d;
-        s->project = strdup(d->cfg->projects[i].name);
-        DM(d)->seeding++;
+        d->seeding++;
         gw__store_call(d->store, dm_seed_job, dm_seed_done, s);
     }
-    while (DM(d)->seeding > 0 && !d->stopping)
+    while (d->seeding > 0 && !d->stopping)
         ev_run(d->loop, EVRUN_ONCE);
+    return d->seed_failed ? GW_ERR : GW_OK;
 }
 
-/* ---- The clock and the journal ---- */
-
-static double dm_pinned;
-
-double
-gw__daemon_clock(void)
-{
-    struct timespec ts;
-
-    if (dm_pinned != 0)
-        return dm_pinned;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-void
-gw__daemon_pin_clock(double t)
-{
-    dm_pinned = t;
-}
+/* ---- The journal ---- */
 
 typedef struct dm_seg_s {
     gw__daemon_t *d;
@@ -285,9 +310,20 @@ dm_when_seg_stored(gw__daemon_t *d, uint64_t seq)
 {
     dm_seg_t *s = malloc(sizeof(*s));
 
+    if (s == NULL) {
+        /* Not marked stored: the segment stays and is replayed at the next
+         * start (where the storage skips a batch it already applied). */
+        gw__log_error("journal: out of memory: segment %llu is kept",
+                      (unsigned long long) seq);
+        return;
+    }
     s->d = d;
     s->seq = seq;
-    gw__store_when_stored(d->store, dm_seg_stored, s);
+    if (gw__store_when_stored(d->store, dm_seg_stored, s) != GW_OK) {
+        gw__log_error("journal: out of memory: segment %llu is kept",
+                      (unsigned long long) seq);
+        free(s);
+    }
 }
 
 /* Replay callbacks: the journal's records go through the same ingestion
@@ -300,13 +336,11 @@ dm_replay_json(void *arg, double now, const char *project,
     gw__daemon_t *d = arg;
     gw_error_t err;
 
-    gw__daemon_pin_clock(now);
-    if (gw__ingest_json(d->ingest, project, action, json, len,
-                        (flags & GW_SUBMIT_BATCH) != 0, NULL, NULL,
-                        &err) != GW_OK)
+    if (gw__ingest_json_at(d->ingest, now, project, action, json, len,
+                           (flags & GW_SUBMIT_BATCH) != 0, NULL, NULL,
+                           &err) != GW_OK)
         gw__log_warning("journal: a request of project \"%s\" accepted "
                         "before is refused at replay: %s", project, err.msg);
-    gw__daemon_pin_clock(0);
 }
 
 static void
@@ -316,11 +350,9 @@ dm_replay_event(void *arg, double now, const char *project,
     gw__daemon_t *d = arg;
     gw_error_t err;
 
-    gw__daemon_pin_clock(now);
-    if (gw__ingest_event(d->ingest, project, ev, NULL, &err) != GW_OK)
+    if (gw__ingest_event_at(d->ingest, now, project, ev, NULL, &err) != GW_OK)
         gw__log_warning("journal: an event of project \"%s\" accepted "
                         "before is refused at replay: %s", project, err.msg);
-    gw__daemon_pin_clock(0);
 }
 
 static void
@@ -328,20 +360,29 @@ dm_replay_group(void *arg, uint64_t first, uint64_t last, const char *id)
 {
     gw__daemon_t *d = arg;
     gw__table_t *t = gw__ingest_swap(d->ingest);
+    char fresh[96];
 
+    if (d->replay_failed) {
+        gw__table_free(t);
+        return;
+    }
     if (t == NULL) {
         gw__journal_stored(d->journal, last);
         return;
     }
-    if (id != NULL) {
-        gw__store_flush_batch(d->store, t, id, first, last);
-    } else {
+    if (id == NULL) {
         /* Never tried: a new id, recorded for first..last when tried. */
-        char fresh[96];
-
         snprintf(fresh, sizeof(fresh), "%s:replay:%llu", d->id,
                  (unsigned long long) first);
-        gw__store_flush_batch(d->store, t, fresh, first, last);
+        id = fresh;
+    }
+    if (gw__store_flush_batch(d->store, t, id, first, last) != GW_OK) {
+        /* At start-up: stop; the segments stay for the next start. */
+        gw__log_error("journal: out of memory replaying segments %llu-%llu",
+                      (unsigned long long) first, (unsigned long long) last);
+        gw__table_free(t);
+        d->replay_failed = 1;
+        return;
     }
     dm_when_seg_stored(d, last);
 }
@@ -365,6 +406,8 @@ dm_journal_start(gw__daemon_t *d)
     r.event = dm_replay_event;
     r.group = dm_replay_group;
     gw__journal_replay(d->journal, &r);
+    if (d->replay_failed)
+        return GW_ERR;
     gw__log_info("journal: %s, sync %s, stored segments kept %d s",
                  d->cfg->journal,
                  d->cfg->journal_sync_always ? "always (before every "
@@ -374,24 +417,7 @@ dm_journal_start(gw__daemon_t *d)
     return GW_OK;
 }
 
-/* ---- More ingest loops (INGEST_LOOPS) ---- */
-
-/* One more ingest loop: a thread running its own libev loop, on which
- * transports that ask for it (host->loop_at) watch their sockets; what
- * they submit there goes into this loop's own table, which its own flush
- * timer hands to the storage thread (gw__store_flush is thread-safe; the
- * storage thread merges the tables of all loops into one batch). */
-struct gw__worker_s {
-    gw__daemon_t *d;
-    struct ev_loop *loop;
-    gw__ingest_t *ingest;
-    gw__auth_t *auth;
-    pthread_t thread;
-    int running;
-    ev_async stop;
-    ev_timer flush;
-    ev_prepare counts;
-};
+/* ---- What the host table and the other roles see ---- */
 
 /* Before each wait for events: the counts this loop's submits kept. */
 static void
@@ -403,235 +429,165 @@ dm_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     gw__host_flush_counts();
 }
 
-static __thread gw__ingest_t *dm_thread_ingest;
-static __thread gw__auth_t *dm_thread_auth;
+struct ev_loop *
+gw__daemon_loop(const gw__daemon_t *d)
+{
+    return d->loop;
+}
+
+const gw__config_t *
+gw__daemon_config(const gw__daemon_t *d)
+{
+    return __atomic_load_n(&d->cfg, __ATOMIC_ACQUIRE);
+}
+
+int
+gw__daemon_loops(const gw__daemon_t *d)
+{
+    return (int) gw__workers_count(d->workers) + 1;
+}
+
+struct ev_loop *
+gw__daemon_loop_at(const gw__daemon_t *d, int i)
+{
+    if (i == 0)
+        return d->loop;
+    if (i < 0)
+        return NULL;
+    return gw__workers_loop(d->workers, (size_t) i - 1);
+}
 
 gw__ingest_t *
 gw__daemon_ingest(gw__daemon_t *d)
 {
-    return dm_thread_ingest != NULL ? dm_thread_ingest : d->ingest;
+    gw__ingest_t *ing = gw__workers_ingest();
+
+    return ing != NULL ? ing : d->ingest;
 }
 
 gw__auth_t *
 gw__daemon_auth(gw__daemon_t *d)
 {
-    const gw__config_t *cfg;
+    gw__auth_t *a = gw__workers_auth(gw__daemon_config(d));
 
-    if (dm_thread_auth == NULL)
-        return d->auth;
-    /* A worker takes up SIGHUP's config on its own thread. */
-    cfg = __atomic_load_n(&d->cfg, __ATOMIC_ACQUIRE);
-    if (gw__auth_config(dm_thread_auth) != cfg)
-        gw__auth_set_config(dm_thread_auth, cfg);
-    return dm_thread_auth;
+    return a != NULL ? a : d->auth;
 }
 
-struct ev_loop *
-gw__daemon_loop_at(gw__daemon_t *d, int i)
+gw__journal_t *
+gw__daemon_journal(const gw__daemon_t *d)
 {
-    if (i == 0)
-        return d->loop;
-    if (i < 0 || (size_t) i > d->nworkers)
-        return NULL;
-    return d->workers[i - 1].loop;
+    return d->journal;
 }
 
-static void
-dm_worker_hand_over(gw__worker_t *w)
-{
-    gw__table_t *t = gw__ingest_swap(w->ingest);
-
-    if (t != NULL && w->d->store != NULL) {
-        __atomic_add_fetch(&DM(w->d)->events_flushed, gw__table_events(t),
-                           __ATOMIC_RELAXED);
-        gw__store_flush(w->d->store, t);
-    } else {
-        gw__table_free(t);
-    }
-}
-
-static void
-dm_worker_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void) loop;
-    (void) revents;
-    dm_worker_hand_over(w->data);
-}
-
-static void
-dm_worker_stop_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
-    (void) w;
-    (void) revents;
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void *
-dm_worker_main(void *arg)
-{
-    gw__worker_t *w = arg;
-    sigset_t all;
-
-    /* Signals are the main loop's. */
-    char name[16];
-
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    /* Named for top -H and ps -L: gw-ingest-1, gw-ingest-2, ... */
-    snprintf(name, sizeof(name), "gw-ingest-%u",
-             (unsigned) ((w - w->d->workers) + 1) % 100u);
-    pthread_setname_np(pthread_self(), name);
-    dm_thread_ingest = w->ingest;
-    dm_thread_auth = w->auth;
-    ev_run(w->loop, 0);
-    gw__host_flush_counts();
-    return NULL;
-}
-
-/* INGEST_LOOPS, with 0 (the default) read as one loop per CPU this process
- * may run on (its affinity: taskset and cgroups count), at most 8, and
- * one when a JOURNAL is kept (it is written by loop 0 alone). */
+/* A table taken out of an extra ingest loop goes to the storage thread.
+ * That loop's thread. GW_ERR: out of memory, the loop keeps the table. */
 static int
-dm_ingest_loops(const gw__config_t *cfg, int *cpus)
+dm_hand_over(void *arg, gw__table_t *t)
 {
-    cpu_set_t set;
-    int n = 1;
+    gw__daemon_t *d = arg;
 
-    *cpus = 0;
-    if (cfg->ingest_loops > 0)
-        return cfg->ingest_loops;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        n = *cpus = CPU_COUNT(&set);
-    if (cfg->journal != NULL || n < 1)
-        return 1;
-    return n > 8 ? 8 : n;
+    if (d->store == NULL) {
+        gw__table_free(t);
+        return GW_OK;
+    }
+    if (gw__store_flush(d->store, t) != GW_OK) {
+        gw__log_error("out of memory handing %llu events to the storage "
+                      "thread: kept for the next flush",
+                      (unsigned long long) gw__table_events(t));
+        return GW_ERR;
+    }
+    __atomic_add_fetch(&d->events_flushed, gw__table_events(t),
+                       __ATOMIC_RELAXED);
+    return GW_OK;
 }
 
-/* Creates the loops and their ingest states (before the transports, which
- * may watch sockets on them in start()). */
+/* The server role's view of the process (server/server.h). */
+static const gw__config_t *
+dm_env_config(void *ctx)
+{
+    return gw__daemon_config(ctx);
+}
+
+static gw__auth_t *
+dm_env_auth(void *ctx)
+{
+    return ((gw__daemon_t *) ctx)->auth;
+}
+
+static int
+dm_env_storage_call(void *ctx, gw__server_job_fn job, gw__server_done_fn done,
+                    void *arg)
+{
+    gw__daemon_t *d = ctx;
+
+    if (d->store == NULL)
+        return GW_ERR;
+    gw__store_call(d->store, job, done, arg);
+    return GW_OK;
+}
+
+static int
+dm_env_storage_stats(void *ctx, gw__server_storage_t *out)
+{
+    gw__daemon_t *d = ctx;
+    gw__store_stats_t st;
+
+    if (d->store == NULL)
+        return 0;
+    if (out == NULL)
+        return 1;
+    gw__store_stats(d->store, &st);
+    out->batches_stored = st.batches_stored;
+    out->events_stored = st.events_stored;
+    out->events_dropped = st.events_dropped;
+    out->store_errors = st.store_errors;
+    out->pending_series = st.pending_series;
+    out->last_flush_seconds = st.last_flush_seconds;
+    out->down = st.down;
+    return 1;
+}
+
+static void
+dm_env_flush_counts(void *ctx)
+{
+    (void) ctx;
+    gw__host_flush_counts();
+}
+
+static void
+dm_env_init(gw__daemon_t *d)
+{
+    d->env.ctx = d;
+    d->env.loop = d->loop;
+    d->env.aggregator = (d->roles & GW__ROLE_AGGREGATOR) != 0;
+    d->env.config = dm_env_config;
+    d->env.auth = dm_env_auth;
+    d->env.storage_call = dm_env_storage_call;
+    d->env.storage_stats = dm_env_storage_stats;
+    d->env.flush_counts = dm_env_flush_counts;
+}
+
+/* Creates the extra ingest loops (before the transports, which may watch
+ * sockets on them in start()). */
 static int
 dm_workers_create(gw__daemon_t *d)
 {
-    int cpus, loops = dm_ingest_loops(d->cfg, &cpus);
-    size_t i, n = (size_t) loops - 1;
+    int cpus, loops = gw__workers_wanted(d->cfg, &cpus);
 
     if (d->cfg->ingest_loops == 0 && d->ingest != NULL)
         gw__log_info("INGEST_LOOPS = 0: %d ingest loop%s (%d CPU%s%s)", loops,
                      loops == 1 ? "" : "s", cpus, cpus == 1 ? "" : "s",
                      d->cfg->journal != NULL ? "; one with a JOURNAL" : "");
-
-    if (n == 0 || d->ingest == NULL)
+    if (d->ingest == NULL)
         return GW_OK;
-    d->workers = calloc(n, sizeof(*d->workers));
-    if (d->workers == NULL)
-        return GW_ERR;
-    d->registry = gw__ingest_new(&d->cfg->limits, NULL);
-    gw__ingest_share(d->ingest, d->registry);
-    for (i = 0; i < n; i++) {
-        gw__worker_t *w = &d->workers[i];
-
-        w->d = d;
-        w->loop = ev_loop_new(EVFLAG_AUTO);
-        if (w->loop == NULL) {
-            gw__log_error("cannot create ingest loop %zu (libev)", i + 1);
-            return GW_ERR;
-        }
-        d->nworkers++;
-        w->ingest = gw__ingest_new(&d->cfg->limits, NULL);
-        gw__ingest_share(w->ingest, d->registry);
-        w->auth = gw__auth_new_sharing(d->cfg, d->auth);
-        if (w->auth == NULL) {
-            gw__log_error("out of memory for ingest loop %zu", i + 1);
-            return GW_ERR;
-        }
-        ev_async_init(&w->stop, dm_worker_stop_cb);
-        ev_async_start(w->loop, &w->stop);
-        ev_timer_init(&w->flush, dm_worker_flush_cb,
-                      d->cfg->flush_interval_ms / 1000.0,
-                      d->cfg->flush_interval_ms / 1000.0);
-        w->flush.data = w;
-        ev_timer_start(w->loop, &w->flush);
-        ev_prepare_init(&w->counts, dm_counts_cb);
-        ev_prepare_start(w->loop, &w->counts);
-    }
-    return GW_OK;
-}
-
-/* Starts their threads (after the transports started). */
-static int
-dm_workers_start(gw__daemon_t *d)
-{
-    size_t i;
-    int rc;
-
-    for (i = 0; i < d->nworkers; i++) {
-        gw__worker_t *w = &d->workers[i];
-
-        rc = pthread_create(&w->thread, NULL, dm_worker_main, w);
-        if (rc != 0) {
-            gw__log_error("cannot start ingest loop %zu: %s", i + 1,
-                          strerror(rc));
-            return GW_ERR;
-        }
-        w->running = 1;
-    }
-    if (d->nworkers > 0 && d->cfg->ingest_loops > 0)
-        gw__log_info("ingest loops: %zu (INGEST_LOOPS)", d->nworkers + 1);
-    return GW_OK;
-}
-
-/* Stops their threads: afterwards their loops no longer run, so the main
- * thread may stop the transports' watchers on them. */
-static void
-dm_workers_stop(gw__daemon_t *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->nworkers; i++) {
-        gw__worker_t *w = &d->workers[i];
-
-        if (!w->running)
-            continue;
-        ev_async_send(w->loop, &w->stop);
-        pthread_join(w->thread, NULL);
-        w->running = 0;
-    }
-}
-
-/* Hands what the stopped loops aggregated to the storage thread. */
-static void
-dm_workers_flush(gw__daemon_t *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->nworkers; i++)
-        dm_worker_hand_over(&d->workers[i]);
-}
-
-static void
-dm_workers_free(gw__daemon_t *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->nworkers; i++) {
-        gw__worker_t *w = &d->workers[i];
-
-        ev_timer_stop(w->loop, &w->flush);
-        ev_prepare_stop(w->loop, &w->counts);
-        ev_async_stop(w->loop, &w->stop);
-        ev_loop_destroy(w->loop);
-        gw__ingest_free(w->ingest);
-        gw__auth_free(w->auth);
-    }
-    free(d->workers);
-    d->workers = NULL;
-    d->nworkers = 0;
-    gw__ingest_free(d->registry);
-    d->registry = NULL;
+    return gw__workers_create((size_t) loops - 1, d->cfg, d->ingest, d->auth,
+                              dm_hand_over, d, &d->workers);
 }
 
 /* ---- Loop callbacks ---- */
 
+/* Hands loop 0's table to the storage thread; out of memory, the table
+ * stays loop 0's and goes out with the next flush. */
 static void
 dm_flush(gw__daemon_t *d)
 {
@@ -641,25 +597,60 @@ dm_flush(gw__daemon_t *d)
     if (d->ingest == NULL || d->store == NULL)
         return;
     t = gw__ingest_swap(d->ingest);
-    if (d->journal != NULL)
-        seg = gw__journal_rotate(d->journal);
-    if (t != NULL) {
-        __atomic_add_fetch(&DM(d)->events_flushed, gw__table_events(t),
-                           __ATOMIC_RELAXED);
-        gw__store_flush_seg(d->store, t, seg);
-    }
-    if (seg != 0) {
-        if (t != NULL)
-            dm_when_seg_stored(d, seg);
-        else
+    if (t == NULL) {
+        /* An empty segment: nothing to wait for. */
+        if (d->journal != NULL && (seg = gw__journal_rotate(d->journal)) != 0)
             gw__journal_stored(d->journal, seg);
+        return;
     }
+    if (gw__store_flush_seg(d->store, t, &seg) != GW_OK) {
+        gw__ingest_unswap(d->ingest, t);
+        gw__log_error("out of memory handing %llu events to the storage "
+                      "thread: kept for the next flush",
+                      (unsigned long long) gw__table_events(t));
+        return;
+    }
+    __atomic_add_fetch(&d->events_flushed, gw__table_events(t),
+                       __ATOMIC_RELAXED);
+    if (seg != 0)
+        dm_when_seg_stored(d, seg);
 }
 
-void
-gw__daemon_flush(gw__daemon_t *d)
+typedef struct dm_stored_s {
+    void (*fn)(void *arg, int ok);
+    void *arg;
+} dm_stored_t;
+
+static void
+dm_stored_done(void *arg, int rc, const gw_error_t *err)
 {
+    dm_stored_t *s = arg;
+
+    (void) err;
+    s->fn(s->arg, rc == GW_OK);
+    free(s);
+}
+
+int
+gw__daemon_when_stored(gw__daemon_t *d, void (*done)(void *arg, int ok),
+                       void *arg, gw_error_t *err)
+{
+    dm_stored_t *s;
+
+    if (d->store == NULL || d->ingest == NULL)
+        return gw_error_set(err, "this process has no storage to wait for");
+    s = malloc(sizeof(*s));
+    if (s == NULL)
+        return gw_error_set(err, "out of memory");
+    s->fn = done;
+    s->arg = arg;
+    /* Hand over what is aggregated now so that the wait is short. */
     dm_flush(d);
+    if (gw__store_when_stored(d->store, dm_stored_done, s) != GW_OK) {
+        free(s);
+        return gw_error_set(err, "out of memory");
+    }
+    return GW_OK;
 }
 
 static void
@@ -687,28 +678,34 @@ static void
 dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     gw__daemon_t *d = w->data;
-    dm_extra_t *x = DM(d);
     gw__config_t *cfg = calloc(1, sizeof(*cfg));
+    gw__config_t **more;
     gw_error_t err;
 
     (void) loop;
     (void) revents;
-    if (gw__config_load(x->config_path, cfg, &err) != GW_OK) {
+    more = realloc(d->reloaded, (d->nreloaded + 1) * sizeof(gw__config_t *));
+    if (cfg == NULL || more == NULL) {
+        gw__log_error("SIGHUP: out of memory; keeping the config loaded "
+                      "before");
+        free(cfg);
+        return;
+    }
+    d->reloaded = more;
+    if (gw__config_load(d->config_path, cfg, &err) != GW_OK) {
         gw__log_error("SIGHUP: %s; keeping the config loaded before",
                       err.msg);
         free(cfg);
         return;
     }
-    x->reloaded = realloc(x->reloaded,
-                          (x->nreloaded + 1) * sizeof(gw__config_t *));
-    x->reloaded[x->nreloaded++] = cfg;
+    d->reloaded[d->nreloaded++] = cfg;
     /* The other loops' auth take it up at their next check. */
     __atomic_store_n(&d->cfg, cfg, __ATOMIC_RELEASE);
     if (d->auth != NULL)
         gw__auth_set_config(d->auth, cfg);
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
                  "keys and users take effect now; other settings at the "
-                 "next start)", x->config_path, cfg->nprojects, cfg->nusers);
+                 "next start)", d->config_path, cfg->nprojects, cfg->nusers);
 }
 
 /* ---- Start and stop ---- */
@@ -761,13 +758,51 @@ dm_log_start(gw__daemon_t *d)
     }
 }
 
+/* Starts each role of dm_roles the process runs. */
+static int
+dm_roles_start(gw__daemon_t *d)
+{
+    const char *host =
+        d->server_host != NULL ? d->server_host : d->cfg->server_host;
+    int port = d->server_port > 0 ? d->server_port : d->cfg->server_port;
+    gw_error_t err;
+    size_t i;
+
+    dm_env_init(d);
+    for (i = 0; i < DM_NROLES; i++) {
+        if (!(d->roles & dm_roles[i].role))
+            continue;
+        err.msg[0] = '\0';
+        if (dm_roles[i].hooks->start(&d->env, host, port, &d->role_state[i],
+                                     &err) != GW_OK) {
+            gw__log_error("%s could not start on %s:%d: %s",
+                          dm_roles[i].hooks->name, host, port, err.msg);
+            return GW_ERR;
+        }
+    }
+    return GW_OK;
+}
+
+static void
+dm_roles_stop(gw__daemon_t *d)
+{
+    size_t i = DM_NROLES;
+
+    while (i-- > 0) {
+        if (d->role_state[i] != NULL)
+            dm_roles[i].hooks->stop(d->role_state[i]);
+        d->role_state[i] = NULL;
+    }
+}
+
 static int
 dm_start(gw__daemon_t *d)
 {
     gw_error_t err;
     size_t i;
 
-    if (gw__store_start(d->loop, d->storage, &d->storage->plugin->storage,
+    if (gw__store_start(d->loop, d->storage->prefix,
+                        &d->storage->plugin->storage,
                         d->storage->state, d->cfg->periods,
                         d->cfg->limits.max_pending_series, d->id, &d->store,
                         &err) != GW_OK) {
@@ -779,8 +814,9 @@ dm_start(gw__daemon_t *d)
         return GW_ERR;
     if ((d->roles & GW__ROLE_AGGREGATOR) && dm_workers_create(d) != GW_OK)
         return GW_ERR;
+    if ((d->roles & GW__ROLE_AGGREGATOR) && dm_seed_kinds(d) != GW_OK)
+        return GW_ERR;
     if (d->roles & GW__ROLE_AGGREGATOR) {
-        dm_seed_kinds(d);
         for (i = 0; i < d->cfg->nbackends; i++) {
             gw__instance_t *t;
 
@@ -811,23 +847,14 @@ dm_start(gw__daemon_t *d)
     } else {
         dm_log_start(d);
     }
-    if (d->roles & GW__ROLE_SERVER) {
-        const char *host =
-            d->server_host != NULL ? d->server_host : d->cfg->server_host;
-        int port = d->server_port > 0 ? d->server_port : d->cfg->server_port;
-
-        if (gw__api_start(d, host, port, &d->api, &err) != GW_OK) {
-            gw__log_error("server could not start on %s:%d: %s", host, port,
-                          err.msg);
-            return GW_ERR;
-        }
-    }
+    if (dm_roles_start(d) != GW_OK)
+        return GW_ERR;
     ev_timer_init(&d->flush_timer, dm_flush_cb,
                   d->cfg->flush_interval_ms / 1000.0,
                   d->cfg->flush_interval_ms / 1000.0);
     d->flush_timer.data = d;
     ev_timer_start(d->loop, &d->flush_timer);
-    return dm_workers_start(d);
+    return gw__workers_start(d->workers);
 }
 
 /* Stops and frees everything that was started; returns the events not
@@ -835,14 +862,13 @@ dm_start(gw__daemon_t *d)
 static void
 dm_stop(gw__daemon_t *d)
 {
-    dm_extra_t *x = DM(d);
     gw__store_stats_t st;
     uint64_t lost = 0, accepted = 0;
     size_t i;
 
     memset(&st, 0, sizeof(st));
     ev_timer_stop(d->loop, &d->flush_timer);
-    dm_workers_stop(d);
+    gw__workers_stop(d->workers);
     /* Requests waiting for the journal are answered before the transports
      * close their connections. */
     if (d->journal != NULL)
@@ -860,12 +886,9 @@ dm_stop(gw__daemon_t *d)
     for (i = 0; i < d->ntransports; i++)
         accepted += gw__metrics_get(d->transports[i]->name,
                                     GW_COUNTER_ACCEPTED, NULL);
-    if (d->api != NULL) {
-        gw__api_stop(d->api);
-        d->api = NULL;
-    }
+    dm_roles_stop(d);
     if (d->store != NULL) {
-        dm_workers_flush(d);
+        gw__workers_flush(d->workers);
         dm_flush(d);
         lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
                                      &st);
@@ -880,10 +903,11 @@ dm_stop(gw__daemon_t *d)
         d->journal = NULL;
     }
     for (i = 0; i < d->ntransports; i++)
-        dm_instance_free(d->transports[i]);
+        gw__instance_free(d->transports[i]);
     d->ntransports = 0;
-    dm_workers_free(d);
-    dm_instance_free(d->storage);
+    gw__workers_free(d->workers);
+    d->workers = NULL;
+    gw__instance_free(d->storage);
     d->storage = NULL;
     if (d->roles & GW__ROLE_AGGREGATOR)
         gw__log_info("stopped: %llu events accepted, %llu stored in %llu "
@@ -895,47 +919,66 @@ dm_stop(gw__daemon_t *d)
                      (unsigned long long) lost);
     else
         gw__log_info("stopped");
-    (void) x;
 }
 
-static void
-dm_free(gw__daemon_t *d)
+gw__daemon_t *
+gw__daemon_new(gw__config_t *cfg, const gw__run_opts_t *opts,
+               struct ev_loop *loop)
 {
-    dm_extra_t *x = DM(d);
+    gw__daemon_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return NULL;
+    d->cfg = cfg;
+    d->loop = loop;
+    d->roles = opts->roles;
+    d->server_host = opts->server_host;
+    d->server_port = opts->server_port;
+    dm_random_id(d->id, sizeof(d->id));
+    if (dm_loader_init(d, opts) != GW_OK ||
+        (d->transports = calloc(cfg->nbackends + 1,
+                                sizeof(gw__instance_t *))) == NULL ||
+        (d->auth = gw__auth_new(cfg, NULL)) == NULL ||
+        ((d->roles & GW__ROLE_AGGREGATOR) &&
+         (d->ingest = gw__ingest_new(&cfg->limits, NULL)) == NULL)) {
+        gw__daemon_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void
+gw__daemon_free(gw__daemon_t *d)
+{
     size_t i;
 
+    if (d == NULL)
+        return;
     if (d->ingest != NULL)
         gw__ingest_free(d->ingest);
     if (d->auth != NULL)
         gw__auth_free(d->auth);
     gw__loader_free(&d->loader);
     free(d->transports);
-    for (i = 0; i < x->nreloaded; i++) {
-        gw__config_free(x->reloaded[i]);
-        free(x->reloaded[i]);
+    for (i = 0; i < d->nreloaded; i++) {
+        gw__config_free(d->reloaded[i]);
+        free(d->reloaded[i]);
     }
-    free(x->reloaded);
-    free(x);
+    free(d->reloaded);
+    free(d);
 }
 
 int
 gw__daemon_run(const char *config_path, gw__config_t *cfg,
                const gw__run_opts_t *opts)
 {
-    dm_extra_t *x = calloc(1, sizeof(*x));
-    gw__daemon_t *d = &x->d;
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    gw__daemon_t *d;
     gw_error_t err;
     int rc = 1;
 
-    x->config_path = config_path;
-    d->cfg = cfg;
-    d->roles = opts->roles;
-    d->server_host = opts->server_host;
-    d->server_port = opts->server_port;
-    d->loop = ev_default_loop(EVFLAG_AUTO);
-    if (d->loop == NULL) {
+    if (loop == NULL) {
         gw__log_error("cannot create the event loop (libev)");
-        free(x);
         return 1;
     }
     if (!(ev_version_major() == EV_VERSION_MAJOR &&
@@ -943,15 +986,13 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
         gw__log_warning("libev %d.%d is older than the %d.%d this daemon was "
                         "built with", ev_version_major(), ev_version_minor(),
                         EV_VERSION_MAJOR, EV_VERSION_MINOR);
+    d = gw__daemon_new(cfg, opts, loop);
+    if (d == NULL) {
+        gw__log_error("out of memory at start-up");
+        return 1;
+    }
+    d->config_path = config_path;
     signal(SIGPIPE, SIG_IGN);
-    dm_random_id(d->id, sizeof(d->id));
-    dm_loader_init(d, opts);
-    d->transports = calloc(cfg->nbackends + 1, sizeof(gw__instance_t *));
-    d->auth = gw__auth_new(cfg, NULL);
-    if (d->roles & GW__ROLE_AGGREGATOR)
-        d->ingest = gw__ingest_new(&cfg->limits, cfg->journal != NULL
-                                                     ? gw__daemon_clock
-                                                     : NULL);
     gw__log_info("gottwall %s (plugin ABI %d.%d) starting as %s with %s "
                  "(process id %s)", PACKAGE_VERSION, GW_PLUGIN_ABI_MAJOR,
                  GW_PLUGIN_ABI_MINOR,
@@ -989,24 +1030,26 @@ out:
     ev_signal_stop(d->loop, &d->sig_int);
     ev_signal_stop(d->loop, &d->sig_hup);
     dm_stop(d);
-    dm_free(d);
+    gw__daemon_free(d);
     return rc;
 }
 
 int
 gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts)
 {
-    dm_extra_t *x = calloc(1, sizeof(*x));
-    gw__daemon_t *d = &x->d;
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    gw__daemon_t *d = loop != NULL ? gw__daemon_new(cfg, opts, loop) : NULL;
     gw__instance_t *inst = NULL;
     gw_error_t err;
     size_t i;
     int rc = 1, prc;
 
-    d->cfg = cfg;
-    d->roles = opts->roles;
-    d->loop = ev_loop_new(EVFLAG_AUTO);
-    dm_loader_init(d, opts);
+    if (d == NULL) {
+        gw__log_error("out of memory at start-up");
+        if (loop != NULL)
+            ev_loop_destroy(loop);
+        return 1;
+    }
     if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &inst, &err) !=
         GW_OK) {
         gw__log_error("%s", err.msg);
@@ -1036,13 +1079,12 @@ gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts)
         gw__log_info("transport \"%s\": plugin %s %s from %s: created",
                      t->name, t->plugin->name, t->plugin->version,
                      t->plugin->path);
-        dm_instance_free(t);
+        gw__instance_free(t);
     }
     rc = 0;
 out:
-    dm_instance_free(inst);
-    gw__loader_free(&d->loader);
-    ev_loop_destroy(d->loop);
-    free(x);
+    gw__instance_free(inst);
+    gw__daemon_free(d);
+    ev_loop_destroy(loop);
     return rc;
 }

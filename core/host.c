@@ -10,12 +10,71 @@
 #endif
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-#include "daemon.h"
-#include "net/http.h"
+#include "base/conf.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "daemon.h"
+#include "host.h"
+#include "ingest/ingest.h"
+#include "journal.h"
+#include "net/auth.h"
+#include "net/http.h"
+
+/* ---- Instances ---- */
+
+static const char *
+hs_kind_name(uint32_t kind)
+{
+    return kind == GW_PLUGIN_STORAGE ? "storage" : "transport";
+}
+
+gw__instance_t *
+gw__instance_new(struct gw__daemon_s *d, gw__plugin_t *plugin,
+                 const char *name, config_setting_t *section)
+{
+    gw__instance_t *inst = calloc(1, sizeof(*inst));
+    size_t n = strlen(plugin->name) + strlen(name) + 16;
+
+    if (inst == NULL)
+        return NULL;
+    inst->ctx.host = &gw__host;
+    inst->ctx.inst = inst;
+    inst->daemon = d;
+    inst->plugin = plugin;
+    inst->section = section;
+    inst->name = strdup(name);
+    inst->prefix = malloc(n);
+    if (inst->name == NULL || inst->prefix == NULL) {
+        gw__instance_free(inst);
+        return NULL;
+    }
+    snprintf(inst->prefix, n, "%s:%s:%s", hs_kind_name(plugin->desc.kind),
+             plugin->name, name);
+    return inst;
+}
+
+void
+gw__instance_free(gw__instance_t *inst)
+{
+    if (inst == NULL)
+        return;
+    if (inst->state != NULL) {
+        if (inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
+            inst->plugin->storage.destroy(inst->state);
+        else
+            inst->plugin->transport.destroy(inst->state);
+    }
+    free(inst->name);
+    free(inst->prefix);
+    free(inst);
+}
+
+/* ---- The table's members ---- */
 
 static gw__instance_t *
 hs_inst(const gw_ctx_t *ctx)
@@ -47,9 +106,9 @@ hs_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
     const char *file = "config";
     char what[300];
 
-    if (inst->daemon != NULL && inst->daemon->cfg != NULL &&
-        inst->daemon->cfg->path != NULL)
-        file = inst->daemon->cfg->path;
+    if (inst->daemon != NULL && gw__daemon_config(inst->daemon) != NULL &&
+        gw__daemon_config(inst->daemon)->path != NULL)
+        file = gw__daemon_config(inst->daemon)->path;
     if (inst->plugin != NULL && inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
         snprintf(what, sizeof(what), "STORAGE_SETTINGS");
     else
@@ -61,13 +120,13 @@ hs_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
 static struct ev_loop *
 hs_loop(const gw_ctx_t *ctx)
 {
-    return hs_inst(ctx)->daemon->loop;
+    return gw__daemon_loop(hs_inst(ctx)->daemon);
 }
 
 static int
 hs_loops(const gw_ctx_t *ctx)
 {
-    return (int) hs_inst(ctx)->daemon->nworkers + 1;
+    return gw__daemon_loops(hs_inst(ctx)->daemon);
 }
 
 static struct ev_loop *
@@ -79,7 +138,8 @@ hs_loop_at(const gw_ctx_t *ctx, int i)
 static int
 hs_project_exists(const gw_ctx_t *ctx, const char *project)
 {
-    return gw__config_project(hs_inst(ctx)->daemon->cfg, project) != NULL;
+    return gw__config_project(gw__daemon_config(hs_inst(ctx)->daemon),
+                              project) != NULL;
 }
 
 static int
@@ -147,29 +207,29 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
                unsigned flags, gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
-    gw__daemon_t *d = inst->daemon;
+    gw__ingest_t *ing = gw__daemon_ingest(inst->daemon);
+    gw__journal_t *j = gw__daemon_journal(inst->daemon);
     gw__reject_t reject = GW__REJECT_NONE;
-    double now = 0;
+    int batch = (flags & GW_SUBMIT_BATCH) != 0;
     size_t n = 1;
+    double now;
     int rc;
 
-    if (d->ingest == NULL)
+    if (ing == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    if (d->journal != NULL) {
-        /* Pin the clock so that the journal's receipt time is exactly the
-         * time events without "ts" were bucketed at. */
-        now = gw__daemon_clock();
-        gw__daemon_pin_clock(now);
+    if (j == NULL) {
+        rc = gw__ingest_json(ing, project, default_action, json, len, batch,
+                             &n, &reject, err);
+        return hs_counted(inst, rc, reject, n);
     }
-    rc = gw__ingest_json(gw__daemon_ingest(d), project, default_action,
-                         json, len, (flags & GW_SUBMIT_BATCH) != 0, &n,
-                         &reject, err);
-    if (d->journal != NULL) {
-        gw__daemon_pin_clock(0);
-        if (rc == GW_OK)
-            gw__journal_append_json(d->journal, now, project,
-                                    default_action, flags, json, len);
-    }
+    /* The journal keeps the receipt time, exactly the time events without
+     * "ts" were bucketed at, so that a replay buckets them the same. */
+    now = gw__ingest_now();
+    rc = gw__ingest_json_at(ing, now, project, default_action, json, len,
+                            batch, &n, &reject, err);
+    if (rc == GW_OK)
+        gw__journal_append_json(j, now, project, default_action, flags, json,
+                                len);
     return hs_counted(inst, rc, reject, n);
 }
 
@@ -178,23 +238,22 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
           gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
-    gw__daemon_t *d = inst->daemon;
+    gw__ingest_t *ing = gw__daemon_ingest(inst->daemon);
+    gw__journal_t *j = gw__daemon_journal(inst->daemon);
     gw__reject_t reject = GW__REJECT_NONE;
-    double now = 0;
+    double now;
     int rc;
 
-    if (d->ingest == NULL)
+    if (ing == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    if (d->journal != NULL) {
-        now = gw__daemon_clock();
-        gw__daemon_pin_clock(now);
+    if (j == NULL) {
+        rc = gw__ingest_event(ing, project, ev, &reject, err);
+        return hs_counted(inst, rc, reject, 1);
     }
-    rc = gw__ingest_event(gw__daemon_ingest(d), project, ev, &reject, err);
-    if (d->journal != NULL) {
-        gw__daemon_pin_clock(0);
-        if (rc == GW_OK)
-            gw__journal_append_event(d->journal, now, project, ev);
-    }
+    now = gw__ingest_now();
+    rc = gw__ingest_event_at(ing, now, project, ev, &reject, err);
+    if (rc == GW_OK)
+        gw__journal_append_event(j, now, project, ev);
     return hs_counted(inst, rc, reject, 1);
 }
 
@@ -212,45 +271,18 @@ hs_http_listen(const gw_ctx_t *ctx, const gw_http_listen_t *opts,
 {
     gw__instance_t *inst = hs_inst(ctx);
 
-    return gw__http_listen(inst->daemon->loop, inst->name, opts,
-                           &inst->daemon->cfg->http, fn, arg, out, err);
+    return gw__http_listen(gw__daemon_loop(inst->daemon), inst->name, opts,
+                           &gw__daemon_config(inst->daemon)->http, fn, arg,
+                           out, err);
 }
 
 /* ---- on_stored ---- */
-
-typedef struct hs_stored_s {
-    void (*fn)(void *arg, int ok);
-    void *arg;
-} hs_stored_t;
-
-static void
-hs_stored_done(void *arg, int rc, const gw_error_t *err)
-{
-    hs_stored_t *s = arg;
-
-    (void) err;
-    s->fn(s->arg, rc == GW_OK);
-    free(s);
-}
 
 static int
 hs_on_stored(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg,
              gw_error_t *err)
 {
-    gw__daemon_t *d = hs_inst(ctx)->daemon;
-    hs_stored_t *s;
-
-    if (d->store == NULL || d->ingest == NULL)
-        return gw_error_set(err, "this process has no storage to wait for");
-    s = malloc(sizeof(*s));
-    if (s == NULL)
-        return gw_error_set(err, "out of memory");
-    s->fn = fn;
-    s->arg = arg;
-    /* Hand over what is aggregated now so that the wait is short. */
-    gw__daemon_flush(d);
-    gw__store_when_stored(d->store, hs_stored_done, s);
-    return GW_OK;
+    return gw__daemon_when_stored(hs_inst(ctx)->daemon, fn, arg, err);
 }
 
 /* ---- when_durable ---- */
@@ -259,20 +291,20 @@ static int
 hs_when_durable(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
                 void *arg)
 {
-    gw__daemon_t *d = hs_inst(ctx)->daemon;
+    gw__journal_t *j = gw__daemon_journal(hs_inst(ctx)->daemon);
 
-    if (d->journal == NULL) {
+    if (j == NULL) {
         fn(arg, 1);
         return GW_OK;
     }
-    gw__journal_when_durable(d->journal, fn, arg);
+    gw__journal_when_durable(j, fn, arg);
     return GW_OK;
 }
 
 static const char *
 hs_prefix(const gw_ctx_t *ctx)
 {
-    return hs_inst(ctx)->daemon->cfg->prefix;
+    return gw__daemon_config(hs_inst(ctx)->daemon)->prefix;
 }
 
 const gw_host_t gw__host = {

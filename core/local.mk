@@ -4,9 +4,11 @@
 libgwcore_la_SOURCES += \
 	core/daemon.c \
 	core/host.c \
+	core/init.c \
 	core/journal.c \
 	core/loader.c \
-	core/store.c
+	core/store.c \
+	core/workers.c
 
 bin_PROGRAMS += gottwall
 gottwall_SOURCES = core/main.c
@@ -15,12 +17,17 @@ gottwall_LDADD = libgwcore.la
 
 # Private headers (compiled through the sources above; listed for the
 # tarball).
-EXTRA_DIST += core/daemon.h core/journal.h core/loader.h core/store.h
+EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
+	core/loader.h core/store.h core/workers.h
 
 if HAVE_CHECK
-check_PROGRAMS += tests/core/test_loader tests/core/test_store
-TESTS += tests/core/test_loader tests/core/test_store
+check_PROGRAMS += tests/core/test_loader tests/core/test_store \
+	tests/core/test_init
+TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init
 endif
+tests_core_test_init_SOURCES = tests/core/test_init.c
+tests_core_test_init_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_init_LDADD = $(TEST_LDADD)
 tests_core_test_loader_SOURCES = tests/core/test_loader.c
 tests_core_test_loader_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_loader_LDADD = $(TEST_LDADD)

@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "net/password.h"
-#include "server/api.h"
 #include "base/conf.h"
 #include "daemon.h"
+#include "init.h"
 #include "loader.h"
 #include "base/log.h"
 
@@ -504,7 +504,7 @@ mn_init(const mn_opts_t *o, const char *path)
         }
         free(answer);
     }
-    if (gw__config_write_new(path, &err) != GW_OK) {
+    if (gw__init_write(path, &err) != GW_OK) {
         fprintf(stderr, "gottwall: %s\n", err.msg);
         return 1;
     }

@@ -27,7 +27,6 @@
 
 #include <ev.h>
 
-#include "daemon.h"
 #include "journal.h"
 #include "base/log.h"
 #include "store.h"
@@ -65,7 +64,6 @@ typedef struct st_ready_s {
 
 struct gw__store_s {
     struct ev_loop *loop;
-    struct gw_instance_s *inst;
     gw_storage_ops_t ops;
     void *state;
     unsigned periods;
@@ -516,7 +514,7 @@ st_async_cb(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 int
-gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
+gw__store_start(struct ev_loop *loop, const char *log_prefix,
                 const gw_storage_ops_t *ops, void *state, unsigned periods,
                 size_t max_pending, const char *id_prefix, gw__store_t **out,
                 gw_error_t *err)
@@ -528,7 +526,6 @@ gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
     if (st == NULL)
         return gw_error_set(err, "out of memory");
     st->loop = loop;
-    st->inst = inst;
     st->ops = *ops;
     st->state = state;
     st->periods = periods;
@@ -542,7 +539,7 @@ gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
                          ? SIZE_MAX
                          : max_pending * st->nperiods;
     st->id_prefix = strdup(id_prefix != NULL ? id_prefix : "gw");
-    st->log_prefix = inst != NULL ? inst->prefix : NULL;
+    st->log_prefix = log_prefix;
     pthread_mutex_init(&st->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -567,10 +564,30 @@ gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
     return GW_OK;
 }
 
-void
+/* Queues table item it (the caller filled it in). */
+static void
+st_queue_table(gw__store_t *st, st_item_t *it)
+{
+    pthread_mutex_lock(&st->mu);
+    st->tables_in++;
+    st_push(&st->tables, it);
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+int
 gw__store_flush(gw__store_t *st, gw__table_t *t)
 {
-    gw__store_flush_seg(st, t, 0);
+    st_item_t *it;
+
+    if (t == NULL)
+        return GW_OK;
+    it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return GW_ERR;
+    it->table = t;
+    st_queue_table(st, it);
+    return GW_OK;
 }
 
 void
@@ -579,48 +596,51 @@ gw__store_set_journal(gw__store_t *st, gw__journal_t *j)
     st->journal = j;
 }
 
-void
+int
 gw__store_flush_batch(gw__store_t *st, gw__table_t *t, const char *id,
                       uint64_t first, uint64_t last)
 {
     st_item_t *it;
 
     if (t == NULL)
-        return;
+        return GW_OK;
     it = calloc(1, sizeof(*it));
+    if (it == NULL || (it->fixed_id = strdup(id)) == NULL) {
+        free(it);
+        return GW_ERR;
+    }
     it->table = t;
     it->seg = first;
     it->seg_last = last;
-    it->fixed_id = strdup(id);
-    pthread_mutex_lock(&st->mu);
-    st->tables_in++;
-    st_push(&st->tables, it);
-    pthread_cond_signal(&st->cond);
-    pthread_mutex_unlock(&st->mu);
+    st_queue_table(st, it);
+    return GW_OK;
 }
 
-void
-gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t seg)
+int
+gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t *seg)
 {
-    st_item_t *it;
+    st_item_t *it = calloc(1, sizeof(*it));
 
-    if (t == NULL)
-        return;
-    it = calloc(1, sizeof(*it));
+    *seg = 0;
+    if (it == NULL)
+        return GW_ERR;
+    /* Rotated only now that nothing can fail: t holds exactly the events
+     * of the segment that closes. */
+    if (st->journal != NULL)
+        *seg = gw__journal_rotate(st->journal);
     it->table = t;
-    it->seg = seg;
-    pthread_mutex_lock(&st->mu);
-    st->tables_in++;
-    st_push(&st->tables, it);
-    pthread_cond_signal(&st->cond);
-    pthread_mutex_unlock(&st->mu);
+    it->seg = *seg;
+    st_queue_table(st, it);
+    return GW_OK;
 }
 
-void
+int
 gw__store_when_stored(gw__store_t *st, gw__store_done_fn done, void *arg)
 {
     st_item_t *it = calloc(1, sizeof(*it));
 
+    if (it == NULL)
+        return GW_ERR;
     it->done = done;
     it->arg = arg;
     pthread_mutex_lock(&st->mu);
@@ -641,14 +661,17 @@ gw__store_when_stored(gw__store_t *st, gw__store_done_fn done, void *arg)
         st_push(&st->waiters, it);
     }
     pthread_mutex_unlock(&st->mu);
+    return GW_OK;
 }
 
-void
+int
 gw__store_call(gw__store_t *st, gw__store_job_fn job, gw__store_done_fn done,
                void *arg)
 {
     st_item_t *it = calloc(1, sizeof(*it));
 
+    if (it == NULL)
+        return GW_ERR;
     it->job = job;
     it->done = done;
     it->arg = arg;
@@ -663,6 +686,7 @@ gw__store_call(gw__store_t *st, gw__store_job_fn job, gw__store_done_fn done,
         pthread_cond_signal(&st->cond);
     }
     pthread_mutex_unlock(&st->mu);
+    return GW_OK;
 }
 
 void

@@ -25,7 +25,6 @@
 
 struct ev_loop;
 typedef struct gw__store_s gw__store_t;
-struct gw_instance_s;
 
 /* Runs on the storage thread: call the plugin through ops and state. */
 typedef int (*gw__store_job_fn)(const gw_storage_ops_t *ops, void *state,
@@ -45,17 +44,25 @@ typedef struct gw__store_stats_s {
 
 /*
  * Starts the thread for an instance whose plugin state is already created.
+ * log_prefix: what the thread's log lines start with ("storage:redis:x";
+ * kept, not copied; NULL: none).
  * periods: bit set of periods to expand to; max_pending: MAX_PENDING_SERIES;
  * id_prefix: unique per process (batch ids are "{id_prefix}:{seq}").
  */
-int gw__store_start(struct ev_loop *loop, struct gw_instance_s *inst,
+int gw__store_start(struct ev_loop *loop, const char *log_prefix,
                     const gw_storage_ops_t *ops, void *state,
                     unsigned periods, size_t max_pending,
                     const char *id_prefix, gw__store_t **out,
                     gw_error_t *err);
 
-/* Hands a table to the thread (takes ownership; NULL is a no-op). Loop. */
-void gw__store_flush(gw__store_t *st, gw__table_t *t);
+/* Out of memory, every call below that queues something returns GW_ERR
+ * and takes nothing: the caller still owns its table or argument (the
+ * events of a table are acknowledged already, so the caller keeps them,
+ * see gw__ingest_unswap). Otherwise GW_OK. */
+
+/* Hands a table to the thread (takes ownership; NULL is a no-op). Any
+ * ingest loop's thread. */
+int gw__store_flush(gw__store_t *st, gw__table_t *t);
 
 struct gw__journal_s;
 
@@ -63,24 +70,27 @@ struct gw__journal_s;
  * first store() (core/journal.h). Call before the first flush. */
 void gw__store_set_journal(gw__store_t *st, struct gw__journal_s *j);
 
-/* gw__store_flush for a table whose events are journal segment seg. */
-void gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t seg);
+/* gw__store_flush for the journaling loop's table t (not NULL): once the
+ * hand-over cannot fail any more, rotates the journal set with
+ * gw__store_set_journal (if any), so that *seg gets the segment that holds
+ * exactly t's events (0 without a journal). On GW_ERR nothing rotated. */
+int gw__store_flush_seg(gw__store_t *st, gw__table_t *t, uint64_t *seg);
 
 /* A replayed table that becomes a batch of its own with the id it had
  * before (journal segments first..last), so that a storage that already
  * applied it skips it. Loop thread. */
-void gw__store_flush_batch(gw__store_t *st, gw__table_t *t, const char *id,
-                           uint64_t first, uint64_t last);
+int gw__store_flush_batch(gw__store_t *st, gw__table_t *t, const char *id,
+                          uint64_t first, uint64_t last);
 
 /* Calls done(arg) on the loop once every table handed over before this
  * call has been stored (rc GW_OK) or the store is closing (GW_AGAIN). */
-void gw__store_when_stored(gw__store_t *st, gw__store_done_fn done,
-                           void *arg);
+int gw__store_when_stored(gw__store_t *st, gw__store_done_fn done,
+                          void *arg);
 
 /* Queues a job; done runs on the loop thread. Jobs do not wait behind a
  * write that is backing off. Loop thread. */
-void gw__store_call(gw__store_t *st, gw__store_job_fn job,
-                    gw__store_done_fn done, void *arg);
+int gw__store_call(gw__store_t *st, gw__store_job_fn job,
+                   gw__store_done_fn done, void *arg);
 
 /* A snapshot of the counters. Any thread. */
 void gw__store_stats(gw__store_t *st, gw__store_stats_t *out);

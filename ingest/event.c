@@ -596,7 +596,7 @@ gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
     /* ts / timestamp */
     i = pick(slot, K_TS, K_TIMESTAMP);
     if (i < 0) {
-        out->ts = ctx->now_fn();
+        out->ts = ctx->now != 0 ? ctx->now : ctx->now_fn();
     } else if (json_is_number(slot[i])) {
         out->ts = json_number_value(slot[i]);
         if (check_ts(key_names[i], out->ts, reject, err) != GW_OK)
@@ -700,7 +700,7 @@ gw__event_parse_struct(gw__parse_t *ctx, const gw_event_t *ev,
             return GW_ERR;
         out->ts = ev->ts;
     } else {
-        out->ts = ctx->now_fn();
+        out->ts = ctx->now != 0 ? ctx->now : ctx->now_fn();
     }
 
     if (!isfinite(ev->value)) {
@@ -1305,7 +1305,7 @@ gw__event_parse_fast(gw__parse_t *ctx, const char *s, size_t len,
 
     i = fp_pick(slot, K_TS, K_TIMESTAMP);
     if (i < 0)
-        out->ts = ctx->now_fn();
+        out->ts = ctx->now != 0 ? ctx->now : ctx->now_fn();
     else if (fp_ts(&slot[i], &out->ts) != GW_OK)
         return GW_AGAIN;
 

@@ -94,8 +94,8 @@ gw__reject_name(gw__reject_t r)
     return "unknown";
 }
 
-static double
-real_now(void)
+double
+gw__ingest_now(void)
 {
     struct timespec ts;
 
@@ -112,7 +112,7 @@ gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
     ing->kmask = 255;
     ing->kinds = gw__xcalloc(ing->kmask + 1, sizeof(*ing->kinds));
     ing->parse.limits = &ing->limits;
-    ing->parse.now_fn = now_fn ? now_fn : real_now;
+    ing->parse.now_fn = now_fn ? now_fn : gw__ingest_now;
     gw__arena_init(&ing->parse.scratch);
     ing->hint_groups = 64;
     ing->hint_filters = 64;
@@ -163,6 +163,16 @@ gw__ingest_swap(gw__ingest_t *ing)
     ing->hint_filters = gw__table_keys(t) - ing->hint_groups;
     ing->table = NULL;
     return t;
+}
+
+void
+gw__ingest_unswap(gw__ingest_t *ing, gw__table_t *t)
+{
+    /* Right after the swap nothing made a new table yet. */
+    if (ing->table == NULL)
+        ing->table = t;
+    else
+        abort(); /* a caller broke the contract: never lose events quietly */
 }
 
 /* ---- projects and known metrics ---------------------------------------- */
@@ -854,4 +864,32 @@ gw__ingest_event(gw__ingest_t *ing, const char *project,
     }
     apply(ing, 1);
     return GW_OK;
+}
+
+int
+gw__ingest_json_at(gw__ingest_t *ing, double now, const char *project,
+                   gw_action_t default_action, const char *json, size_t len,
+                   int allow_batch, size_t *nevents, gw__reject_t *reject,
+                   gw_error_t *err)
+{
+    int rc;
+
+    ing->parse.now = now;
+    rc = gw__ingest_json(ing, project, default_action, json, len,
+                         allow_batch, nevents, reject, err);
+    ing->parse.now = 0;
+    return rc;
+}
+
+int
+gw__ingest_event_at(gw__ingest_t *ing, double now, const char *project,
+                    const gw_event_t *ev, gw__reject_t *reject,
+                    gw_error_t *err)
+{
+    int rc;
+
+    ing->parse.now = now;
+    rc = gw__ingest_event(ing, project, ev, reject, err);
+    ing->parse.now = 0;
+    return rc;
 }

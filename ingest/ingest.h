@@ -66,6 +66,21 @@ int gw__ingest_event(gw__ingest_t *ing, const char *project,
                      const gw_event_t *ev, gw__reject_t *reject,
                      gw_error_t *err);
 
+/* The same two with the time events without "ts" are bucketed at given
+ * (epoch seconds, not 0) instead of read from the clock: the journal
+ * records the receipt time of what it keeps and replays it at that time. */
+int gw__ingest_json_at(gw__ingest_t *ing, double now, const char *project,
+                       gw_action_t default_action, const char *json,
+                       size_t len, int allow_batch, size_t *nevents,
+                       gw__reject_t *reject, gw_error_t *err);
+int gw__ingest_event_at(gw__ingest_t *ing, double now, const char *project,
+                        const gw_event_t *ev, gw__reject_t *reject,
+                        gw_error_t *err);
+
+/* The real clock (CLOCK_REALTIME) in epoch seconds: what an ingest state
+ * made with now_fn NULL reads. */
+double gw__ingest_now(void);
+
 /* Tells ingest a metric's kind (from the storage's metadata at start), so
  * the kind rule holds across restarts. */
 void gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
@@ -89,6 +104,12 @@ size_t gw__ingest_pending(const gw__ingest_t *ing);
 /* Takes the current table (NULL if it is empty) and starts an empty one.
  * The caller owns the result. Loop thread. */
 gw__table_t *gw__ingest_swap(gw__ingest_t *ing);
+
+/* Gives back a table gw__ingest_swap just took (nothing was aggregated
+ * in between) when it could not be handed over (out of memory): it becomes
+ * the current table again, so its events go out with the next swap.
+ * Loop thread. */
+void gw__ingest_unswap(gw__ingest_t *ing, gw__table_t *t);
 
 /* Number of events aggregated into a table. */
 uint64_t gw__table_events(const gw__table_t *t);

@@ -150,6 +150,7 @@ typedef struct gw__pevent_s {
 typedef struct gw__parse_s {
     const gw__limits_t *limits;
     double (*now_fn)(void);
+    double now;                 /* 0, or the time of this request (_at) */
     const char *project;        /* the authenticated project */
     size_t project_len;         /* strlen(project) */
     gw_action_t default_action; /* for events without "a" */

@@ -43,7 +43,7 @@ static const char api_page_headers[] = "Cache-Control: no-store\r\n"
 const gw__config_t *
 gw__api_cfg(const gw__api_t *api)
 {
-    return api->d->cfg;
+    return api->env.config(api->env.ctx);
 }
 
 const char *
@@ -338,10 +338,11 @@ api_done(void *arg, int rc, const gw_error_t *err)
 }
 
 void
-gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job)
+gw__api_submit(gw__api_t *api, gw__api_pending_t *p,
+               gw__server_job_fn job)
 {
     p->api = api;
-    if (api->d->store == NULL) {
+    if (!api->env.storage_stats(api->env.ctx, NULL)) {
         gw__http_error(p->req, 503, "no storage is running");
         p->release(p);
         return;
@@ -361,7 +362,7 @@ gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job)
         api->pending->prev = p;
     api->pending = p;
     api->npending++;
-    gw__store_call(api->d->store, job, api_done, p);
+    api->env.storage_call(api->env.ctx, job, api_done, p);
 }
 
 /* ---- /health ---- */
@@ -385,14 +386,14 @@ api_health_job(const gw_storage_ops_t *ops, void *state, void *arg,
 static void
 api_health_answer(gw__api_t *api, gw_http_req_t *req, int up, const char *why)
 {
-    gw__store_stats_t st;
+    gw__server_storage_t st;
     json_t *roles = json_array();
     json_t *o;
 
     memset(&st, 0, sizeof(st));
-    if (api != NULL && api->d->store != NULL)
-        gw__store_stats(api->d->store, &st);
-    if (api != NULL && (api->d->roles & GW__ROLE_AGGREGATOR))
+    if (api != NULL)
+        api->env.storage_stats(api->env.ctx, &st);
+    if (api != NULL && api->env.aggregator)
         json_array_append_new(roles, json_string("aggregator"));
     json_array_append_new(roles, json_string("server"));
     o = json_pack("{s:s, s:s, s:o, s:I}", "status", up ? "ok" : "error",
@@ -454,10 +455,10 @@ api_health(gw__api_t *api, gw_http_req_t *req)
     h->base.req = req;
     h->base.finish = api_health_finish;
     h->base.release = api_health_release;
-    h->loop = api->d->loop;
+    h->loop = api->env.loop;
     ev_timer_init(&h->timer, api_health_timeout, API_HEALTH_TIMEOUT, 0.);
     h->timer.data = h;
-    if (api->d->store != NULL)
+    if (api->env.storage_stats(api->env.ctx, NULL))
         ev_timer_start(h->loop, &h->timer);
     gw__api_submit(api, &h->base, api_health_job);
 }
@@ -467,13 +468,13 @@ api_health(gw__api_t *api, gw_http_req_t *req)
 static void
 api_metrics_text(gw__api_t *api, gw_http_req_t *req)
 {
-    gw__store_stats_t st;
+    gw__server_storage_t st;
     char extra[2048];
     char *text;
+    int up;
 
     memset(&st, 0, sizeof(st));
-    if (api->d->store != NULL)
-        gw__store_stats(api->d->store, &st);
+    up = api->env.storage_stats(api->env.ctx, &st) && !st.down;
     snprintf(extra, sizeof(extra),
              "# HELP gottwall_storage_up 1 while the storage accepts writes.\n"
              "# TYPE gottwall_storage_up gauge\n"
@@ -501,12 +502,12 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              "# HELP gottwall_storage_errors_total Failed store calls.\n"
              "# TYPE gottwall_storage_errors_total counter\n"
              "gottwall_storage_errors_total %llu\n",
-             api->d->store != NULL && !st.down, st.pending_series,
+             up, st.pending_series,
              st.last_flush_seconds, (unsigned long long)st.batches_stored,
              (unsigned long long)st.events_stored,
              (unsigned long long)st.events_dropped,
              (unsigned long long)st.store_errors);
-    gw__host_flush_counts(); /* this loop's, up to this request */
+    api->env.flush_counts(api->env.ctx); /* this loop's, up to now */
     text = gw__metrics_render(extra);
     if (text == NULL) {
         gw__http_error(req, 500, "out of memory");
@@ -863,21 +864,22 @@ api_handle(void *arg, gw_http_req_t *req)
 
 /* ---- Start and stop ---- */
 
-int
-gw__api_start(struct gw__daemon_s *d, const char *host, int port,
-              gw__api_t **out, gw_error_t *err)
+static int
+api_start(const gw__server_env_t *env, const char *host, int port,
+          void **out, gw_error_t *err)
 {
     gw__api_t *api = calloc(1, sizeof(*api));
     gw_http_listen_t lo;
-    const gw__config_t *cfg = d->cfg;
+    const gw__config_t *cfg;
 
     if (api == NULL)
         return gw_error_set(err, "out of memory");
-    api->d = d;
+    api->env = *env;
+    cfg = gw__api_cfg(api);
     memset(&lo, 0, sizeof(lo));
     lo.host = host;
     lo.port = port;
-    if (gw__http_listen(d->loop, "server", &lo, &cfg->http, api_handle, api,
+    if (gw__http_listen(env->loop, "server", &lo, &cfg->http, api_handle, api,
                         &api->srv, err) != GW_OK) {
         free(api);
         return GW_ERR;
@@ -898,9 +900,10 @@ gw__api_start(struct gw__daemon_s *d, const char *host, int port,
     return GW_OK;
 }
 
-void
-gw__api_stop(gw__api_t *api)
+static void
+api_stop(void *state)
 {
+    gw__api_t *api = state;
     gw__api_pending_t *p, *next;
 
     if (api == NULL)
@@ -924,3 +927,9 @@ gw__api_stop(gw__api_t *api)
     free(api->dummy_hash);
     free(api);
 }
+
+const gw__role_t gw__server_role = {
+    .name = "server",
+    .start = api_start,
+    .stop = api_stop,
+};

@@ -31,14 +31,14 @@
 #include <gottwall/event.h>
 #include <gottwall/http.h>
 
-#include "api.h"
-#include "core/daemon.h"
-#include "core/store.h"
+#include "server.h"
 
 #define GW__API_SESSION_COOKIE "gw_session"
 #define GW__API_SESSION_TTL (30 * 86400)
 #define GW__API_THROTTLE_SLOTS 256
 
+/* The server role's state: one per process running it. */
+typedef struct gw__api_s gw__api_t;
 typedef struct gw__api_pending_s gw__api_pending_t;
 
 struct gw__api_pending_s {
@@ -71,7 +71,7 @@ typedef struct gw__api_throttle_s {
 } gw__api_throttle_t;
 
 struct gw__api_s {
-    gw__daemon_t *d;
+    gw__server_env_t env; /* the process, as core/ filled it in */
     gw_http_server_t *srv;
     gw__api_pending_t *pending;
     size_t npending; /* at most API_MAX_PENDING */
@@ -108,7 +108,8 @@ const char *gw__api_webdir(const gw__api_t *api);
 /* Links p into the api and runs job on the storage thread; p->finish and
  * p->release run afterwards on the loop. Answers 503 itself (and releases
  * p) when there is no storage. */
-void gw__api_submit(gw__api_t *api, gw__api_pending_t *p, gw__store_job_fn job);
+void gw__api_submit(gw__api_t *api, gw__api_pending_t *p,
+                    gw__server_job_fn job);
 
 /* Answers a JSON value (stolen) with status. */
 void gw__api_json(gw_http_req_t *req, int status, json_t *v);

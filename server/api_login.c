@@ -189,6 +189,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
                gw__api_who_t *who)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
+    gw__auth_t *auth = api->env.auth(api->env.ctx);
     const char *header = gw__http_header(req, "X-GottWall-Auth");
     gw_auth_req_t ar;
     gw_error_t err;
@@ -227,16 +228,16 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     ar.body_len = blen;
     err.msg[0] = '\0';
     rc = GW_ERR;
-    if (api->d->auth != NULL)
-        rc = gw__auth_check(api->d->auth, &ar, &authed, &reason, &err);
-    if (rc != GW_OK && api->d->auth != NULL && project == NULL) {
+    if (auth != NULL)
+        rc = gw__auth_check(auth, &ar, &authed, &reason, &err);
+    if (rc != GW_OK && auth != NULL && project == NULL) {
         /* A route without a project (/api/v1/projects): Basic names none,
          * so find the project whose keys these are. */
         size_t i;
 
         for (i = 0; i < cfg->nprojects && rc != GW_OK; i++) {
             ar.project = cfg->projects[i].name;
-            rc = gw__auth_check(api->d->auth, &ar, &authed, NULL, NULL);
+            rc = gw__auth_check(auth, &ar, &authed, NULL, NULL);
         }
         if (rc != GW_OK) {
             reason = "bad_credentials";
@@ -472,7 +473,7 @@ auth_check_thread(void *arg)
     c->ok = ok && c->known;
     c->done = 1;
     pthread_mutex_unlock(&c->api->login_mu);
-    ev_async_send(c->api->d->loop, &c->api->login_async);
+    ev_async_send(c->api->env.loop, &c->api->login_async);
     return NULL;
 }
 
@@ -554,7 +555,7 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
     if (api->delays != NULL)
         api->delays->prev = dl;
     api->delays = dl;
-    ev_timer_start(api->d->loop, &dl->timer);
+    ev_timer_start(api->env.loop, &dl->timer);
 }
 
 static void
@@ -590,7 +591,7 @@ gw__api_auth_start(gw__api_t *api)
     pthread_mutex_init(&api->login_mu, NULL);
     ev_async_init(&api->login_async, auth_checks_done);
     api->login_async.data = api;
-    ev_async_start(api->d->loop, &api->login_async);
+    ev_async_start(api->env.loop, &api->login_async);
 }
 
 void
@@ -674,12 +675,12 @@ gw__api_auth_stop(gw__api_t *api)
     }
     api->checks = NULL;
     api->nchecks = 0;
-    ev_async_stop(api->d->loop, &api->login_async);
+    ev_async_stop(api->env.loop, &api->login_async);
     pthread_mutex_destroy(&api->login_mu);
 
     for (dl = api->delays; dl != NULL; dl = next) {
         next = dl->nextd;
-        ev_timer_stop(api->d->loop, &dl->timer);
+        ev_timer_stop(api->env.loop, &dl->timer);
         gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
                          "the server is stopping\n", 23);
         auth_delay_free(dl);

@@ -343,7 +343,7 @@ gw__api_kind_cached(gw__api_t *api, const char *project, const char *metric)
     json_t *v;
 
     if (api->kinds == NULL ||
-        ev_now(api->d->loop) - api->kinds_since > STATS_KIND_CACHE_TTL)
+        ev_now(api->env.loop) - api->kinds_since > STATS_KIND_CACHE_TTL)
         return 0;
     k = stats_kind_key(project, metric);
     v = k ? json_object_get(api->kinds, k) : NULL;
@@ -362,10 +362,10 @@ gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds)
     if (api->kinds == NULL ||
         json_object_size(api->kinds) + json_object_size(kinds) >
             STATS_KIND_CACHE_MAX ||
-        ev_now(api->d->loop) - api->kinds_since > STATS_KIND_CACHE_TTL) {
+        ev_now(api->env.loop) - api->kinds_since > STATS_KIND_CACHE_TTL) {
         json_decref(api->kinds);
         api->kinds = json_object();
-        api->kinds_since = ev_now(api->d->loop);
+        api->kinds_since = ev_now(api->env.loop);
     }
     json_object_foreach(kinds, metric, v)
     {

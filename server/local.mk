@@ -6,7 +6,7 @@ libgwcore_la_SOURCES += \
 	server/api_embed.c \
 	server/api_int.h \
 	server/api_stats.c
-EXTRA_DIST += server/api.h
+EXTRA_DIST += server/server.h
 
 # Integration and browser tests of the server role.
 TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py

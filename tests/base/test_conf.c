@@ -1,8 +1,7 @@
 /*
  * tests/base/test_conf.c: base/conf.c. Every refusal with its exact
  * "file:line: message", both project forms, the defaults, PREFIX and
- * PLUGIN_PATH, the plugins' key tables (types, bounds, unknown keys), and
- * the config `gottwall init` writes.
+ * PLUGIN_PATH, and the plugins' key tables (types, bounds, unknown keys).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -501,35 +500,6 @@ START_TEST(test_apply_errors)
 }
 END_TEST
 
-/* ---- gottwall init ---- */
-
-START_TEST(test_write_new)
-{
-    gw__config_t cfg;
-    gw_error_t err;
-    const gw__project_t *p;
-
-    ck_assert_int_eq(gw__config_write_new(path, &err), GW_OK);
-    ck_assert_int_eq(access(path, R_OK), 0);
-    ck_assert_int_eq(gw__config_load(path, &cfg, &err), GW_OK);
-    ck_assert_uint_eq(cfg.nprojects, 2);
-    ck_assert_uint_eq(strlen(cfg.secret_key), 40); /* base64 of 30 bytes */
-    p = gw__config_project(&cfg, "test_project");
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(strlen(p->public_key), 40);
-    ck_assert_str_eq(p->private_key, cfg.secret_key);
-    p = gw__config_project(&cfg, "shop");
-    ck_assert_str_ne(p->public_key, p->private_key);
-    ck_assert_str_eq(cfg.storage.instance, "memory");
-    ck_assert_uint_eq(cfg.nbackends, 3);
-    ck_assert_str_eq(cfg.backends[0].instance, "http");
-    ck_assert_str_eq(cfg.backends[1].instance, "tcpip");
-    ck_assert_str_eq(cfg.backends[2].instance, "udp");
-    ck_assert_uint_eq(strlen(cfg.cookie_secret), 40);
-    gw__config_free(&cfg);
-}
-END_TEST
-
 static Suite *
 config_suite(void)
 {
@@ -554,7 +524,6 @@ config_suite(void)
     tcase_add_test(tc, test_full_example);
     tcase_add_test(tc, test_prefix_forms);
     tcase_add_test(tc, test_plugin_path_string);
-    tcase_add_test(tc, test_write_new);
     tcase_add_test(tc, test_include);
     suite_add_tcase(s, tc);
 

@@ -19,7 +19,11 @@
 
 #include <ev.h>
 
-#include "core/daemon.h"
+#include "base/conf.h"
+#include "core/host.h"
+#include "core/loader.h"
+#include "core/store.h"
+#include "ingest/ingest.h"
 
 static char fixdir[PATH_MAX];
 static char tmpdir[64];
@@ -29,7 +33,7 @@ static char log_path[128];
 typedef struct env_s {
     gw__config_t cfg;
     gw__loader_t loader;
-    gw__daemon_t d;
+    struct ev_loop *loop;
     gw__instance_t inst;
     gw__ingest_t *ing;
     gw__store_t *st;
@@ -105,18 +109,17 @@ env_start(env_t *e, const char *settings, size_t max_pending)
     if (gw__loader_load(&e->loader, GW_PLUGIN_STORAGE, "fixture", &p, &err) !=
         GW_OK)
         ck_abort_msg("loader: %s", err.msg);
-    e->d.loop = ev_loop_new(EVFLAG_AUTO);
-    e->d.cfg = &e->cfg;
+    e->loop = ev_loop_new(EVFLAG_AUTO);
     e->inst.ctx.host = &gw__host;
     e->inst.ctx.inst = &e->inst;
-    e->inst.daemon = &e->d;
+    e->inst.daemon = NULL; /* no daemon: config errors name "config" */
     e->inst.plugin = p;
     e->inst.name = "fixture";
     e->inst.prefix = "storage:fixture:fixture";
     e->inst.section = e->cfg.storage.section;
     if (p->storage.create(&e->inst.ctx, &e->inst.state, &err) != GW_OK)
         ck_abort_msg("create: %s", err.msg);
-    ck_assert_int_eq(gw__store_start(e->d.loop, &e->inst, &p->storage,
+    ck_assert_int_eq(gw__store_start(e->loop, e->inst.prefix, &p->storage,
                                      e->inst.state, e->cfg.periods,
                                      max_pending, "test", &e->st, &err),
                      GW_OK);
@@ -131,7 +134,7 @@ env_stop(env_t *e)
     e->inst.plugin->storage.destroy(e->inst.state);
     gw__ingest_free(e->ing);
     gw__loader_free(&e->loader);
-    ev_loop_destroy(e->d.loop);
+    ev_loop_destroy(e->loop);
     gw__config_free(&e->cfg);
 }
 
@@ -179,10 +182,10 @@ run_until(env_t *e, wait_t *w, double timeout)
 
     ev_timer_init(&t, timeout_cb, timeout, 0);
     t.data = &timed_out;
-    ev_timer_start(e->d.loop, &t);
+    ev_timer_start(e->loop, &t);
     while (!w->done && !timed_out)
-        ev_run(e->d.loop, EVRUN_ONCE);
-    ev_timer_stop(e->d.loop, &t);
+        ev_run(e->loop, EVRUN_ONCE);
+    ev_timer_stop(e->loop, &t);
     return w->done;
 }
 

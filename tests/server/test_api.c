@@ -193,21 +193,26 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+/* The server's view of the process: here ctx is the config itself. */
+static const gw__config_t *
+session_config(void *ctx)
+{
+    return ctx;
+}
+
 START_TEST(test_sessions)
 {
     gw__config_t cfg;
-    gw__daemon_t d;
     gw__api_t api;
     char email[256];
     char *v, *bad;
 
     memset(&cfg, 0, sizeof(cfg));
-    memset(&d, 0, sizeof(d));
     memset(&api, 0, sizeof(api));
     cfg.cookie_secret = "test cookie secret";
     cfg.prefix = "";
-    d.cfg = &cfg;
-    api.d = &d;
+    api.env.ctx = &cfg;
+    api.env.config = session_config;
 
     v = gw__api_session_make(&api, "ann@example.com", NOW + 100);
     ck_assert_ptr_nonnull(v);

@@ -1,0 +1,285 @@
+/*
+ * core/workers.c: the extra ingest loops (core/workers.h).
+ *
+ * One more ingest loop is a thread running its own libev loop, on which
+ * transports that ask for it (host->loop_at) watch their sockets; what
+ * they submit there goes into this loop's own table, which its own flush
+ * timer hands over (gw__store_flush is thread-safe; the storage thread
+ * merges the tables of all loops into one batch).
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h> /* autoconf's: _GNU_SOURCE (pthread_setname_np) */
+#endif
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "base/log.h"
+#include "host.h"
+#include "workers.h"
+
+typedef struct wk_loop_s {
+    gw__workers_t *set;
+    struct ev_loop *loop;
+    gw__ingest_t *ingest;
+    gw__auth_t *auth;
+    pthread_t thread;
+    int running;
+    ev_async stop;
+    ev_timer flush;
+    ev_prepare counts;
+} wk_loop_t;
+
+struct gw__workers_s {
+    wk_loop_t *loops;
+    size_t n;
+    int logged_count; /* INGEST_LOOPS was given: log the count at start */
+    gw__ingest_t *registry;
+    gw__workers_hand_over_fn hand_over;
+    void *arg;
+};
+
+static __thread gw__ingest_t *wk_thread_ingest;
+static __thread gw__auth_t *wk_thread_auth;
+
+gw__ingest_t *
+gw__workers_ingest(void)
+{
+    return wk_thread_ingest;
+}
+
+gw__auth_t *
+gw__workers_auth(const gw__config_t *cfg)
+{
+    /* A worker takes up SIGHUP's config on its own thread. */
+    if (wk_thread_auth != NULL && gw__auth_config(wk_thread_auth) != cfg)
+        gw__auth_set_config(wk_thread_auth, cfg);
+    return wk_thread_auth;
+}
+
+int
+gw__workers_wanted(const gw__config_t *cfg, int *cpus)
+{
+    cpu_set_t set;
+    int n = 1;
+
+    *cpus = 0;
+    if (cfg->ingest_loops > 0)
+        return cfg->ingest_loops;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = *cpus = CPU_COUNT(&set);
+    if (cfg->journal != NULL || n < 1)
+        return 1;
+    return n > 8 ? 8 : n;
+}
+
+/* Before each wait for events: the counts this loop's submits kept. */
+static void
+wk_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void) loop;
+    (void) w;
+    (void) revents;
+    gw__host_flush_counts();
+}
+
+static void
+wk_hand_over(wk_loop_t *l)
+{
+    gw__table_t *t = gw__ingest_swap(l->ingest);
+
+    if (t != NULL && l->set->hand_over(l->set->arg, t) != GW_OK)
+        gw__ingest_unswap(l->ingest, t);
+}
+
+static void
+wk_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void) loop;
+    (void) revents;
+    wk_hand_over(w->data);
+}
+
+static void
+wk_stop_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void) w;
+    (void) revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void *
+wk_main(void *arg)
+{
+    wk_loop_t *l = arg;
+    sigset_t all;
+    char name[16];
+
+    /* Signals are the main loop's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* Named for top -H and ps -L: gw-ingest-1, gw-ingest-2, ... */
+    snprintf(name, sizeof(name), "gw-ingest-%u",
+             (unsigned) ((l - l->set->loops) + 1) % 100u);
+    pthread_setname_np(pthread_self(), name);
+    wk_thread_ingest = l->ingest;
+    wk_thread_auth = l->auth;
+    ev_run(l->loop, 0);
+    gw__host_flush_counts();
+    return NULL;
+}
+
+/* Makes loop i of w (counted in w->n once its libev loop exists, so that
+ * gw__workers_free frees exactly what was made). */
+static int
+wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
+             gw__auth_t *auth0)
+{
+    wk_loop_t *l = &w->loops[i];
+    double every = cfg->flush_interval_ms / 1000.0;
+
+    l->set = w;
+    l->loop = ev_loop_new(EVFLAG_AUTO);
+    if (l->loop == NULL) {
+        gw__log_error("cannot create ingest loop %zu (libev)", i + 1);
+        return GW_ERR;
+    }
+    w->n++;
+    ev_async_init(&l->stop, wk_stop_cb);
+    ev_async_start(l->loop, &l->stop);
+    ev_timer_init(&l->flush, wk_flush_cb, every, every);
+    l->flush.data = l;
+    ev_timer_start(l->loop, &l->flush);
+    ev_prepare_init(&l->counts, wk_counts_cb);
+    ev_prepare_start(l->loop, &l->counts);
+    l->ingest = gw__ingest_new(&cfg->limits, NULL);
+    l->auth = gw__auth_new_sharing(cfg, auth0);
+    if (l->ingest == NULL || l->auth == NULL) {
+        gw__log_error("out of memory for ingest loop %zu", i + 1);
+        return GW_ERR;
+    }
+    gw__ingest_share(l->ingest, w->registry);
+    return GW_OK;
+}
+
+int
+gw__workers_create(size_t n, const gw__config_t *cfg, gw__ingest_t *ingest0,
+                   gw__auth_t *auth0, gw__workers_hand_over_fn hand_over,
+                   void *arg, gw__workers_t **out)
+{
+    gw__workers_t *w;
+    size_t i;
+
+    *out = NULL;
+    if (n == 0)
+        return GW_OK;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL || (w->loops = calloc(n, sizeof(*w->loops))) == NULL ||
+        (w->registry = gw__ingest_new(&cfg->limits, NULL)) == NULL) {
+        gw__log_error("out of memory for %zu more ingest loops", n);
+        if (w != NULL)
+            free(w->loops);
+        free(w);
+        return GW_ERR;
+    }
+    w->hand_over = hand_over;
+    w->arg = arg;
+    w->logged_count = cfg->ingest_loops > 0;
+    for (i = 0; i < n; i++) {
+        if (wk_loop_init(w, i, cfg, auth0) != GW_OK) {
+            gw__workers_free(w);
+            return GW_ERR;
+        }
+    }
+    /* Last, so that a failure leaves loop 0's ingest as it was. */
+    gw__ingest_share(ingest0, w->registry);
+    *out = w;
+    return GW_OK;
+}
+
+int
+gw__workers_start(gw__workers_t *w)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; w != NULL && i < w->n; i++) {
+        wk_loop_t *l = &w->loops[i];
+
+        rc = pthread_create(&l->thread, NULL, wk_main, l);
+        if (rc != 0) {
+            gw__log_error("cannot start ingest loop %zu: %s", i + 1,
+                          strerror(rc));
+            return GW_ERR;
+        }
+        l->running = 1;
+    }
+    if (w != NULL && w->logged_count)
+        gw__log_info("ingest loops: %zu (INGEST_LOOPS)", w->n + 1);
+    return GW_OK;
+}
+
+void
+gw__workers_stop(gw__workers_t *w)
+{
+    size_t i;
+
+    for (i = 0; w != NULL && i < w->n; i++) {
+        wk_loop_t *l = &w->loops[i];
+
+        if (!l->running)
+            continue;
+        ev_async_send(l->loop, &l->stop);
+        pthread_join(l->thread, NULL);
+        l->running = 0;
+    }
+}
+
+void
+gw__workers_flush(gw__workers_t *w)
+{
+    size_t i;
+
+    for (i = 0; w != NULL && i < w->n; i++)
+        wk_hand_over(&w->loops[i]);
+}
+
+void
+gw__workers_free(gw__workers_t *w)
+{
+    size_t i;
+
+    if (w == NULL)
+        return;
+    for (i = 0; i < w->n; i++) {
+        wk_loop_t *l = &w->loops[i];
+
+        ev_timer_stop(l->loop, &l->flush);
+        ev_prepare_stop(l->loop, &l->counts);
+        ev_async_stop(l->loop, &l->stop);
+        ev_loop_destroy(l->loop);
+        gw__ingest_free(l->ingest);
+        gw__auth_free(l->auth);
+    }
+    free(w->loops);
+    gw__ingest_free(w->registry);
+    free(w);
+}
+
+size_t
+gw__workers_count(const gw__workers_t *w)
+{
+    return w != NULL ? w->n : 0;
+}
+
+struct ev_loop *
+gw__workers_loop(const gw__workers_t *w, size_t i)
+{
+    return w != NULL && i < w->n ? w->loops[i].loop : NULL;
+}
