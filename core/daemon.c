@@ -276,8 +276,14 @@ dm_seed_kinds(gw__daemon_t *d)
             break;
         }
         s->d = d;
+        if (gw__store_call(d->store, dm_seed_job, dm_seed_done, s) != GW_OK) {
+            free(s->project);
+            free(s);
+            gw__log_error("out of memory reading the metrics' kinds");
+            d->seed_failed = 1;
+            break;
+        }
         d->seeding++;
-        gw__store_call(d->store, dm_seed_job, dm_seed_done, s);
     }
     while (d->seeding > 0 && !d->stopping)
         ev_run(d->loop, EVRUN_ONCE);
@@ -522,8 +528,7 @@ dm_env_storage_call(void *ctx, gw__server_job_fn job, gw__server_done_fn done,
 
     if (d->store == NULL)
         return GW_ERR;
-    gw__store_call(d->store, job, done, arg);
-    return GW_OK;
+    return gw__store_call(d->store, job, done, arg);
 }
 
 static int

@@ -362,7 +362,12 @@ gw__api_submit(gw__api_t *api, gw__api_pending_t *p,
         api->pending->prev = p;
     api->pending = p;
     api->npending++;
-    api->env.storage_call(api->env.ctx, job, api_done, p);
+    if (api->env.storage_call(api->env.ctx, job, api_done, p) != GW_OK) {
+        /* Out of memory (reads answer 500; nothing is lost). */
+        api_unlink(p);
+        gw__http_error(p->req, 500, "out of memory");
+        p->release(p);
+    }
 }
 
 /* ---- /health ---- */
