@@ -3,9 +3,16 @@
 # tools/gwload is the load generator (see tools/bench.sh and
 # docs/performance.md). It is deliberately independent of libgwcore: it
 # signs requests with libcrypto itself, so it checks the daemon rather than
-# sharing its code. Not installed; benchmarks are not tests.
+# sharing its code. Not installed; benchmarks are not tests. One file per
+# protocol's sender (udp, tcp, statsd, http) around the shared part; the
+# files are listed in tools/gwload-src/gwload.h. (Not tools/gwload/: the
+# objects would go in a directory of the program's own name.)
 noinst_PROGRAMS += tools/gwload
-tools_gwload_SOURCES = tools/gwload.c
+tools_gwload_SOURCES = tools/gwload-src/gwload.h tools/gwload-src/main.c \
+	tools/gwload-src/options.c tools/gwload-src/common.c tools/gwload-src/sign.c \
+	tools/gwload-src/ring.c tools/gwload-src/udp.c tools/gwload-src/tcp.c \
+	tools/gwload-src/statsd.c tools/gwload-src/http.c tools/gwload-src/readback.c \
+	tools/gwload-src/report.c
 tools_gwload_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
 
