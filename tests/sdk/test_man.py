@@ -9,7 +9,8 @@ program does.
   the binary's.
 - Every top-level setting base/conf.c accepts is an entry of
   gottwall.conf.5 and the page lists no other; every setting each built-in
-  plugin declares (GW_CONFIG_KEY) appears in that plugin's entry.
+  plugin declares (GW_CONFIG_KEY, directly or through a macro of its
+  headers such as TL_FRAMED_KEYS) appears in that plugin's entry.
 
 Needs groff (Debian: groff-base, installed with man-db).
 """
@@ -154,18 +155,42 @@ def man5_entries(text):
     return set(re.findall(r"^ {7}([A-Za-z_]+) \(", section, re.M))
 
 
+KEY_RE = r'GW_CONFIG_KEY(?:_RANGE)?\(\s*"([A-Z_]+)"'
+
+
+def key_macros(base):
+    """{MACRO: [KEY, ...]}: the macros of the plugins' headers that stand
+    for config keys (TL_FRAMED_KEYS of plugins/transport/common/listen.h,
+    the keys tcpip and udp share)."""
+    out = {}
+    for root, _, files in os.walk(base):
+        for f in files:
+            if f.endswith(".h"):
+                src = open(os.path.join(root, f)).read()
+                for name, body in re.findall(
+                        r"^#define (\w+)\([^)]*\)((?:[^\n]*\\\n)*[^\n]*)",
+                        src, re.M):
+                    keys = re.findall(KEY_RE, body)
+                    if keys:
+                        out[name] = keys
+    return out
+
+
 def plugin_keys():
     """{(kind, plugin): [KEY, ...]} from the built-in plugins' sources."""
     out = {}
     base = os.path.join(SRCDIR, "plugins")
+    macros = key_macros(base)
     for kind in ("storage", "transport"):
         for name in sorted(os.listdir(os.path.join(base, kind))):
             keys = []
             d = os.path.join(base, kind, name)
             for f in sorted(os.listdir(d)):
                 if f.endswith(".c"):
-                    keys += re.findall(r'GW_CONFIG_KEY(?:_RANGE)?\(\s*"([A-Z_]+)"',
-                                       open(os.path.join(d, f)).read())
+                    src = open(os.path.join(d, f)).read()
+                    keys += re.findall(KEY_RE, src)
+                    for macro, mkeys in sorted(macros.items()):
+                        keys += mkeys * len(re.findall(r"\b%s\(" % macro, src))
             if keys:
                 out[(kind, name)] = keys
     return out

@@ -1,14 +1,19 @@
 /*
  * plugins/transport/common/listen.h: the socket code the tcpip, udp and
  * statsd transports share: opening a bound (and listening) socket, and
- * reading a batch of datagrams with recvmmsg.
+ * reading a batch of datagrams with recvmmsg; and what tcpip and udp, the
+ * two transports of signed {auth}{AUTH_DELIMITER}{json}{CHUNK_DELIMITER}
+ * frames, share beyond that: the head of their state (tl_framed_t) and its
+ * config keys, their create, their listening socket and the line logged
+ * for it, and the blank-chunk test.
  *
  * The functions are static inline, so each plugin that includes this
  * header gets its own private copy: nothing is exported beside the
  * plugin's gw_plugin_descriptor, no extra source joins a plugin's build,
  * and targets that compile a plugin's .c file alone (tests/fuzz/fuzz_udp.c
- * includes udp.c) keep working. Each caller words its own error messages
- * from the codes these return.
+ * includes udp.c) keep working. tl_open and tl_recv_batch leave the
+ * wording of a failure to their caller (statsd words its own); the
+ * tl_framed_ functions word the messages of tcpip and udp.
  *
  * Needs _GNU_SOURCE before the first system header (recvmmsg).
  */
@@ -18,7 +23,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,6 +108,129 @@ tl_recv_batch(const gw_ctx_t *ctx, int fd, struct mmsghdr *msgs,
     if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         gw_log_warning(ctx, "recvmmsg: %s", strerror(errno));
     return got < 0 ? -1 : got;
+}
+
+/* ---- tcpip and udp ---- */
+
+/*
+ * The head of the tcpip and udp states: each starts with one (the member
+ * tl), so the state's pointer is this one's and the offsets of their
+ * config keys (tl.bind_host, ...) count from the state, as config_apply
+ * wants.
+ */
+typedef struct tl_framed_s {
+    const gw_ctx_t *ctx;
+    const gw_host_t *host;
+
+    /* Config (filled by config_apply): HOST, PORT, AUTH_DELIMITER and
+     * CHUNK_DELIMITER. */
+    const char *bind_host;
+    int64_t port;
+    const char *auth_delim;
+    const char *chunk_delim;
+
+    size_t auth_dlen, chunk_dlen;
+    int fd; /* the listening socket, -1 when closed */
+} tl_framed_t;
+
+/*
+ * The config keys of a tl_framed_t, first in the key table of a state type
+ * st that starts with one: HOST and PORT, the same for tcpip and udp, and
+ * the two delimiters, whose default and help each transport words.
+ * (tests/sdk/test_man.py reads the key names here for each plugin that
+ * uses it.)
+ */
+#define TL_FRAMED_KEYS(st, auth_default, auth_help, chunk_help)               \
+    GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", st, tl.bind_host,    \
+                  "address to listen on"),                                    \
+    GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8897", st, tl.port,           \
+                        "port to listen on", 1, 65535),                       \
+    GW_CONFIG_KEY("AUTH_DELIMITER", GW_CONFIG_STRING, auth_default, st,       \
+                  tl.auth_delim, auth_help),                                  \
+    GW_CONFIG_KEY("CHUNK_DELIMITER", GW_CONFIG_STRING, "--chunk--", st,       \
+                  tl.chunk_delim, chunk_help)
+
+/*
+ * The create of tcpip and udp: a zeroed state of size bytes that starts
+ * with a tl_framed_t, its config applied from keys, both delimiters
+ * measured (neither may be empty), fd -1.
+ */
+static inline int
+tl_framed_create(const gw_ctx_t *ctx, const gw_config_key_t *keys,
+                 size_t size, void **state, gw_error_t *err)
+{
+    tl_framed_t *f = calloc(1, size);
+
+    if (f == NULL)
+        return gw_error_set(err, "out of memory");
+    f->ctx = ctx;
+    f->host = ctx->host;
+    f->fd = -1;
+    if (f->host->config_apply(ctx, keys, f, err) != GW_OK) {
+        free(f);
+        return GW_ERR;
+    }
+    f->auth_dlen = strlen(f->auth_delim);
+    f->chunk_dlen = strlen(f->chunk_delim);
+    if (f->auth_dlen == 0 || f->chunk_dlen == 0) {
+        free(f);
+        return gw_error_set(err, "AUTH_DELIMITER and CHUNK_DELIMITER must "
+                                 "not be empty");
+    }
+    *state = f;
+    return GW_OK;
+}
+
+/*
+ * Opens f->fd on HOST:PORT (tl_open, IPv6 addresses v6-only): type and
+ * backlog as there. The messages name the address as "HOST:PORT" followed
+ * by proto ("" for tcpip, "/udp" for udp).
+ */
+static inline int
+tl_framed_listen(tl_framed_t *f, int type, int backlog, const char *proto,
+                 gw_error_t *err)
+{
+    int gai, sys;
+
+    f->fd = tl_open(f->bind_host, (int) f->port, type, backlog, 1, &gai, &sys);
+    if (gai != 0)
+        return gw_error_set(err, "listen %s:%d%s: %s", f->bind_host,
+                            (int) f->port, proto, gai_strerror(gai));
+    if (f->fd < 0)
+        return gw_error_set(err, "bind %s:%d%s: %s", f->bind_host,
+                            (int) f->port, proto,
+                            strerror(sys ? sys : EADDRNOTAVAIL));
+    return GW_OK;
+}
+
+/*
+ * The line tcpip and udp log once listening: "listening for WHAT on
+ * HOST:PORT", and " (read by N ingest loops)" after it when more than one
+ * ingest loop reads the socket.
+ */
+static inline void
+tl_framed_listening(const tl_framed_t *f, const char *what, int loops)
+{
+    if (loops > 1)
+        gw_log_info(f->ctx, "listening for %s on %s:%d (read by %d ingest "
+                            "loops)",
+                    what, f->bind_host, (int) f->port, loops);
+    else
+        gw_log_info(f->ctx, "listening for %s on %s:%d", what, f->bind_host,
+                    (int) f->port);
+}
+
+/* Whether s[0..n) is only spaces, tabs and line ends: such a chunk is no
+ * event and is skipped, not counted. */
+static inline int
+tl_blank(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
 }
 
 #endif /* GW_TRANSPORT_COMMON_LISTEN_H */

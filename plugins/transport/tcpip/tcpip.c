@@ -55,23 +55,16 @@ typedef struct tc_conn_s {
 } tc_conn_t;
 
 struct tc_state_s {
-    const gw_ctx_t *ctx;
-    const gw_host_t *host;
+    tl_framed_t tl; /* first: ctx, host, HOST, PORT, the delimiters, fd */
     struct ev_loop *loop;
 
-    /* Config (filled by config_apply). */
-    const char *bind_host;
-    int64_t port;
-    const char *auth_delim;
-    const char *chunk_delim;
+    /* The rest of the config (filled by config_apply). */
     double auth_timeout;
     double idle_timeout;
     int64_t max_event_size;
     int64_t max_auth_size;
     int64_t max_connections;
 
-    size_t auth_dlen, chunk_dlen;
-    int fd;
     ev_io aio;
     ev_timer retry;
     tc_conn_t *conns;
@@ -80,15 +73,9 @@ struct tc_state_s {
 };
 
 static const gw_config_key_t tc_keys[] = {
-    GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", tc_state_t,
-                  bind_host, "address to listen on"),
-    GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8897", tc_state_t, port,
-                        "port to listen on", 1, 65535),
-    GW_CONFIG_KEY("AUTH_DELIMITER", GW_CONFIG_STRING, "--stream-auth--",
-                  tc_state_t, auth_delim,
-                  "ends the auth header at the start of a connection"),
-    GW_CONFIG_KEY("CHUNK_DELIMITER", GW_CONFIG_STRING, "--chunk--",
-                  tc_state_t, chunk_delim, "ends each JSON event"),
+    TL_FRAMED_KEYS(tc_state_t, "--stream-auth--",
+                   "ends the auth header at the start of a connection",
+                   "ends each JSON event"),
     GW_CONFIG_KEY_RANGE("AUTH_TIMEOUT", GW_CONFIG_DOUBLE, "5", tc_state_t,
                         auth_timeout,
                         "seconds a new connection has to authenticate", 0.01,
@@ -156,29 +143,18 @@ tc_find(const char *buf, size_t len, size_t from, const char *delim,
     return p != NULL ? (long) (p - buf) : -1;
 }
 
-static int
-tc_blank(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
-
 static void
 tc_submit(tc_conn_t *c, const char *json, size_t n)
 {
     tc_state_t *st = c->st;
     gw_error_t err;
 
-    if (n == 0 || tc_blank(json, n))
+    if (n == 0 || tl_blank(json, n))
         return;
-    if (st->host->submit_json(st->ctx, c->project, GW_ACTION_DEFAULT, json, n,
-                              0, &err)
+    if (st->tl.host->submit_json(st->tl.ctx, c->project, GW_ACTION_DEFAULT,
+                                 json, n, 0, &err)
         != GW_OK)
-        gw_log_debug(st->ctx, "chunk dropped: %s", err.msg);
+        gw_log_debug(st->tl.ctx, "chunk dropped: %s", err.msg);
 }
 
 /* Handles the auth header at buf[0..end); 0 if the connection goes on. */
@@ -195,8 +171,8 @@ tc_auth(tc_conn_t *c, size_t end)
     ar.schemes = GW_AUTH_S2 | GW_AUTH_S3;
     ar.header = c->buf;
     ar.header_len = end;
-    if (st->host->auth_check(st->ctx, &ar, &project, &err) != GW_OK) {
-        gw_log_debug(st->ctx, "auth failed: %s", err.msg);
+    if (st->tl.host->auth_check(st->tl.ctx, &ar, &project, &err) != GW_OK) {
+        gw_log_debug(st->tl.ctx, "auth failed: %s", err.msg);
         tc_reply(c, "FAIL", 4);
         return -1;
     }
@@ -221,41 +197,45 @@ tc_process(tc_conn_t *c)
     long at;
 
     if (c->project == NULL) {
-        at = tc_find(c->buf, c->len, c->scan, st->auth_delim, st->auth_dlen);
+        at = tc_find(c->buf, c->len, c->scan, st->tl.auth_delim,
+                     st->tl.auth_dlen);
         if (at < 0) {
-            if (c->len > (size_t) st->max_auth_size + st->auth_dlen - 1) {
-                st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+            if (c->len > (size_t) st->max_auth_size + st->tl.auth_dlen - 1) {
+                st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED,
+                                   "oversize", 1);
                 tc_reply(c, "FAIL", 4);
                 return -1;
             }
-            c->scan = c->len >= st->auth_dlen ? c->len - st->auth_dlen + 1 : 0;
+            c->scan = c->len >= st->tl.auth_dlen
+                          ? c->len - st->tl.auth_dlen + 1
+                          : 0;
             return 0;
         }
         if ((size_t) at > (size_t) st->max_auth_size) {
-            st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+            st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "oversize", 1);
             tc_reply(c, "FAIL", 4);
             return -1;
         }
         if (tc_auth(c, (size_t) at) != 0)
             return -1;
-        start = (size_t) at + st->auth_dlen;
+        start = (size_t) at + st->tl.auth_dlen;
         c->scan = start;
         c->last = ev_now(st->loop);
         ev_timer_stop(st->loop, &c->timer);
         ev_timer_set(&c->timer, st->idle_timeout, 0.);
         ev_timer_start(st->loop, &c->timer);
     }
-    while ((at = tc_find(c->buf, c->len, c->scan, st->chunk_delim,
-                         st->chunk_dlen))
+    while ((at = tc_find(c->buf, c->len, c->scan, st->tl.chunk_delim,
+                         st->tl.chunk_dlen))
            >= 0) {
         size_t n = (size_t) at - start;
 
         if (n > (size_t) st->max_event_size) {
-            st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+            st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "oversize", 1);
             return -1;
         }
         tc_submit(c, c->buf + start, n);
-        start = (size_t) at + st->chunk_dlen;
+        start = (size_t) at + st->tl.chunk_dlen;
         c->scan = start;
     }
     /* Keep the unterminated rest at the front. */
@@ -264,12 +244,12 @@ tc_process(tc_conn_t *c)
         c->len -= start;
         c->scan -= start;
     }
-    if (c->len > (size_t) st->max_event_size + st->chunk_dlen - 1) {
+    if (c->len > (size_t) st->max_event_size + st->tl.chunk_dlen - 1) {
         /* The chunk cannot end inside the limit any more. */
-        st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "oversize", 1);
         return -1;
     }
-    c->scan = c->len >= st->chunk_dlen ? c->len - st->chunk_dlen + 1 : 0;
+    c->scan = c->len >= st->tl.chunk_dlen ? c->len - st->tl.chunk_dlen + 1 : 0;
     return 0;
 }
 
@@ -280,8 +260,8 @@ tc_room(tc_conn_t *c)
     tc_state_t *st = c->st;
     size_t limit = (c->project == NULL ? (size_t) st->max_auth_size
                                        : (size_t) st->max_event_size)
-                   + (st->auth_dlen > st->chunk_dlen ? st->auth_dlen
-                                                     : st->chunk_dlen)
+                   + (st->tl.auth_dlen > st->tl.chunk_dlen ? st->tl.auth_dlen
+                                                           : st->tl.chunk_dlen)
                    + 1;
     size_t want;
 
@@ -312,7 +292,7 @@ tc_read(tc_conn_t *c, int max)
         ssize_t n;
 
         if (room == 0) {
-            st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+            st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "oversize", 1);
             tc_conn_close(c);
             return -1;
         }
@@ -361,7 +341,7 @@ tc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void) revents;
     if (c->project == NULL) {
-        st->host->count(st->ctx, GW_COUNTER_DROPPED, "timeout", 1);
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "timeout", 1);
         tc_reply(c, "FAIL", 4);
         tc_conn_close(c);
         return;
@@ -372,7 +352,7 @@ tc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_start(loop, w);
         return;
     }
-    st->host->count(st->ctx, GW_COUNTER_DROPPED, "timeout", 1);
+    st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "timeout", 1);
     tc_conn_close(c);
 }
 
@@ -385,14 +365,14 @@ tc_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void) revents;
     for (i = 0; i < TC_ACCEPT_BATCH; i++) {
         tc_conn_t *c;
-        int fd = accept4(st->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(st->tl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
                 || errno == ENOMEM) {
-                gw_log_warning(st->ctx,
+                gw_log_warning(st->tl.ctx,
                                "accept: %s; pausing new connections for "
                                "100 ms",
                                strerror(errno));
@@ -404,8 +384,8 @@ tc_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (st->nconns >= (size_t) st->max_connections) {
             close(fd);
-            st->host->count(st->ctx, GW_COUNTER_DROPPED, "max_connections",
-                            1);
+            st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED,
+                               "max_connections", 1);
             continue;
         }
         c = calloc(1, sizeof(*c));
@@ -437,7 +417,7 @@ tc_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     tc_state_t *st = w->data;
 
     (void) revents;
-    if (!st->stopped && st->fd >= 0)
+    if (!st->stopped && st->tl.fd >= 0)
         ev_io_start(loop, &st->aio);
 }
 
@@ -446,43 +426,7 @@ tc_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static int
 tc_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
 {
-    tc_state_t *st = calloc(1, sizeof(*st));
-
-    if (st == NULL)
-        return gw_error_set(err, "out of memory");
-    st->ctx = ctx;
-    st->host = ctx->host;
-    st->fd = -1;
-    if (st->host->config_apply(ctx, tc_keys, st, err) != GW_OK) {
-        free(st);
-        return GW_ERR;
-    }
-    st->auth_dlen = strlen(st->auth_delim);
-    st->chunk_dlen = strlen(st->chunk_delim);
-    if (st->auth_dlen == 0 || st->chunk_dlen == 0) {
-        free(st);
-        return gw_error_set(err, "AUTH_DELIMITER and CHUNK_DELIMITER must "
-                                 "not be empty");
-    }
-    *state = st;
-    return GW_OK;
-}
-
-static int
-tc_listen(tc_state_t *st, gw_error_t *err)
-{
-    int gai, sys;
-
-    st->fd = tl_open(st->bind_host, (int) st->port, SOCK_STREAM, 1024, 1, &gai,
-                     &sys);
-    if (gai != 0)
-        return gw_error_set(err, "listen %s:%d: %s", st->bind_host,
-                            (int) st->port, gai_strerror(gai));
-    if (st->fd < 0)
-        return gw_error_set(err, "bind %s:%d: %s", st->bind_host,
-                            (int) st->port,
-                            strerror(sys ? sys : EADDRNOTAVAIL));
-    return GW_OK;
+    return tl_framed_create(ctx, tc_keys, sizeof(tc_state_t), state, err);
 }
 
 static int
@@ -490,16 +434,15 @@ tc_start(void *state, gw_error_t *err)
 {
     tc_state_t *st = state;
 
-    st->loop = st->host->loop(st->ctx);
-    if (tc_listen(st, err) != GW_OK)
+    st->loop = st->tl.host->loop(st->tl.ctx);
+    if (tl_framed_listen(&st->tl, SOCK_STREAM, 1024, "", err) != GW_OK)
         return GW_ERR;
-    ev_io_init(&st->aio, tc_accept_cb, st->fd, EV_READ);
+    ev_io_init(&st->aio, tc_accept_cb, st->tl.fd, EV_READ);
     st->aio.data = st;
     ev_init(&st->retry, tc_retry_cb);
     st->retry.data = st;
     ev_io_start(st->loop, &st->aio);
-    gw_log_info(st->ctx, "listening for TCP event streams on %s:%d",
-                st->bind_host, (int) st->port);
+    tl_framed_listening(&st->tl, "TCP event streams", 1);
     return GW_OK;
 }
 
@@ -515,9 +458,9 @@ tc_stop(void *state)
         ev_io_stop(st->loop, &st->aio);
         ev_timer_stop(st->loop, &st->retry);
     }
-    if (st->fd >= 0) {
-        close(st->fd);
-        st->fd = -1;
+    if (st->tl.fd >= 0) {
+        close(st->tl.fd);
+        st->tl.fd = -1;
     }
     /* Take what the clients already sent (bounded), then close. A chunk
      * still unterminated is dropped like any cut-off stream. */

@@ -57,19 +57,12 @@ typedef struct ud_reader_s {
 } ud_reader_t;
 
 struct ud_state_s {
-    const gw_ctx_t *ctx;
-    const gw_host_t *host;
+    tl_framed_t tl; /* first: ctx, host, HOST, PORT, the delimiters, fd */
     struct ev_loop *loop;
 
-    /* Config (filled by config_apply). */
-    const char *bind_host;
-    int64_t port;
-    const char *auth_delim;
-    const char *chunk_delim;
+    /* The rest of the config (filled by config_apply). */
     int64_t rcvbuf;
 
-    size_t auth_dlen, chunk_dlen;
-    int fd;
     int stopped;
 
     ud_reader_t *readers; /* one per ingest loop */
@@ -77,33 +70,15 @@ struct ud_state_s {
 };
 
 static const gw_config_key_t ud_keys[] = {
-    GW_CONFIG_KEY("HOST", GW_CONFIG_STRING, "127.0.0.1", ud_state_t,
-                  bind_host, "address to listen on"),
-    GW_CONFIG_KEY_RANGE("PORT", GW_CONFIG_INT, "8897", ud_state_t, port,
-                        "port to listen on", 1, 65535),
-    GW_CONFIG_KEY("AUTH_DELIMITER", GW_CONFIG_STRING, "--chunk-auth--",
-                  ud_state_t, auth_delim,
-                  "ends the auth header of a datagram (\"--stream-auth--\" "
-                  "is always accepted too)"),
-    GW_CONFIG_KEY("CHUNK_DELIMITER", GW_CONFIG_STRING, "--chunk--",
-                  ud_state_t, chunk_delim,
-                  "separates the JSON events of a datagram"),
+    TL_FRAMED_KEYS(ud_state_t, "--chunk-auth--",
+                   "ends the auth header of a datagram (\"--stream-auth--\" "
+                   "is always accepted too)",
+                   "separates the JSON events of a datagram"),
     GW_CONFIG_KEY_RANGE("RCVBUF", GW_CONFIG_INT, "8388608", ud_state_t,
                         rcvbuf,
                         "socket receive buffer in bytes (SO_RCVBUF)", 4096,
                         1073741824),
     GW_CONFIG_END};
-
-static int
-ud_blank(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
-}
 
 /* The first d[0..len) occurrence of the delimiter m[0..mlen) (mlen > 0),
  * or NULL: memchr for its first byte, then memcmp, which beats memmem's
@@ -129,19 +104,19 @@ ud_find(const char *d, size_t len, const char *m, size_t mlen)
 static long
 ud_find_auth(const ud_state_t *st, const char *d, size_t len, size_t *dlen)
 {
-    const char *a = memmem(d, len, st->auth_delim, st->auth_dlen);
+    const char *a = memmem(d, len, st->tl.auth_delim, st->tl.auth_dlen);
     const char *b = NULL;
     size_t altlen = sizeof(UDP_ALT_DELIM) - 1;
 
-    if (strcmp(st->auth_delim, UDP_ALT_DELIM) != 0)
-        b = memmem(d, a != NULL ? (size_t) (a - d) + st->auth_dlen : len,
+    if (strcmp(st->tl.auth_delim, UDP_ALT_DELIM) != 0)
+        b = memmem(d, a != NULL ? (size_t) (a - d) + st->tl.auth_dlen : len,
                    UDP_ALT_DELIM, altlen);
     if (b != NULL && (a == NULL || b < a)) {
         *dlen = altlen;
         return (long) (b - d);
     }
     if (a != NULL) {
-        *dlen = st->auth_dlen;
+        *dlen = st->tl.auth_dlen;
         return (long) (a - d);
     }
     return -1;
@@ -159,9 +134,9 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
 
     at = ud_find_auth(st, d, len, &dlen);
     if (at < 0) {
-        st->host->count(st->ctx, GW_COUNTER_DROPPED, "bad_format", 1);
-        gw_log_debug(st->ctx, "datagram of %zu bytes dropped: no auth "
-                              "delimiter", len);
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "bad_format", 1);
+        gw_log_debug(st->tl.ctx, "datagram of %zu bytes dropped: no auth "
+                                 "delimiter", len);
         return;
     }
     memset(&ar, 0, sizeof(ar));
@@ -170,8 +145,8 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
     ar.header_len = (size_t) at;
     ar.body = d + at + dlen;
     ar.body_len = len - (size_t) at - dlen;
-    if (st->host->auth_check(st->ctx, &ar, &project, &err) != GW_OK) {
-        gw_log_debug(st->ctx, "datagram dropped: %s", err.msg);
+    if (st->tl.host->auth_check(st->tl.ctx, &ar, &project, &err) != GW_OK) {
+        gw_log_debug(st->tl.ctx, "datagram dropped: %s", err.msg);
         return;
     }
     plen = strlen(project);
@@ -182,18 +157,18 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
     p = d + at + dlen;
     end = d + len;
     while (p < end) {
-        const char *q = ud_find(p, (size_t) (end - p), st->chunk_delim,
-                                st->chunk_dlen);
+        const char *q = ud_find(p, (size_t) (end - p), st->tl.chunk_delim,
+                                st->tl.chunk_dlen);
         size_t n = q != NULL ? (size_t) (q - p) : (size_t) (end - p);
 
-        if (n > 0 && !ud_blank(p, n)
-            && st->host->submit_json(st->ctx, project_copy,
-                                     GW_ACTION_DEFAULT, p, n, 0, &err)
+        if (n > 0 && !tl_blank(p, n)
+            && st->tl.host->submit_json(st->tl.ctx, project_copy,
+                                        GW_ACTION_DEFAULT, p, n, 0, &err)
                    != GW_OK)
-            gw_log_debug(st->ctx, "chunk dropped: %s", err.msg);
+            gw_log_debug(st->tl.ctx, "chunk dropped: %s", err.msg);
         if (q == NULL)
             break;
-        p = q + st->chunk_dlen;
+        p = q + st->tl.chunk_dlen;
     }
 }
 
@@ -207,8 +182,8 @@ ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void) loop;
     (void) revents;
     for (round = 0; round < UDP_ROUNDS; round++) {
-        int n = tl_recv_batch(st->ctx, st->fd, r->msgs, r->iovs, r->bufs,
-                              UDP_BATCH, UDP_DGRAM_MAX);
+        int n = tl_recv_batch(st->tl.ctx, st->tl.fd, r->msgs, r->iovs,
+                              r->bufs, UDP_BATCH, UDP_DGRAM_MAX);
 
         if (n < 0)
             return;
@@ -217,11 +192,13 @@ ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             size_t len = r->msgs[i].msg_len;
 
             if (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                st->host->count(st->ctx, GW_COUNTER_DROPPED, "oversize", 1);
+                st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED,
+                                   "oversize", 1);
                 continue;
             }
             if (len == 0) {
-                st->host->count(st->ctx, GW_COUNTER_DROPPED, "bad_format", 1);
+                st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED,
+                                   "bad_format", 1);
                 continue;
             }
             ud_datagram(st, d, len);
@@ -234,43 +211,7 @@ ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int
 ud_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
 {
-    ud_state_t *st = calloc(1, sizeof(*st));
-
-    if (st == NULL)
-        return gw_error_set(err, "out of memory");
-    st->ctx = ctx;
-    st->host = ctx->host;
-    st->fd = -1;
-    if (st->host->config_apply(ctx, ud_keys, st, err) != GW_OK) {
-        free(st);
-        return GW_ERR;
-    }
-    st->auth_dlen = strlen(st->auth_delim);
-    st->chunk_dlen = strlen(st->chunk_delim);
-    if (st->auth_dlen == 0 || st->chunk_dlen == 0) {
-        free(st);
-        return gw_error_set(err, "AUTH_DELIMITER and CHUNK_DELIMITER must "
-                                 "not be empty");
-    }
-    *state = st;
-    return GW_OK;
-}
-
-static int
-ud_bind(ud_state_t *st, gw_error_t *err)
-{
-    int gai, sys;
-
-    st->fd = tl_open(st->bind_host, (int) st->port, SOCK_DGRAM, 0, 1, &gai,
-                     &sys);
-    if (gai != 0)
-        return gw_error_set(err, "listen %s:%d/udp: %s", st->bind_host,
-                            (int) st->port, gai_strerror(gai));
-    if (st->fd < 0)
-        return gw_error_set(err, "bind %s:%d/udp: %s", st->bind_host,
-                            (int) st->port,
-                            strerror(sys ? sys : EADDRNOTAVAIL));
-    return GW_OK;
+    return tl_framed_create(ctx, ud_keys, sizeof(ud_state_t), state, err);
 }
 
 static void
@@ -281,13 +222,14 @@ ud_set_rcvbuf(ud_state_t *st)
 
     /* SO_RCVBUFFORCE passes net.core.rmem_max when the daemon may
      * (CAP_NET_ADMIN); otherwise the kernel caps SO_RCVBUF there. */
-    if (setsockopt(st->fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want))
+    if (setsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUFFORCE, &want,
+                   sizeof(want))
         != 0)
-        setsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+        setsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
     /* Linux reports twice what it grants (bookkeeping included). */
-    if (getsockopt(st->fd, SOL_SOCKET, SO_RCVBUF, &got, &sl) == 0
+    if (getsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUF, &got, &sl) == 0
         && got / 2 < want)
-        gw_log_warning(st->ctx,
+        gw_log_warning(st->tl.ctx,
                        "RCVBUF: asked for %d bytes, the kernel gave %d; "
                        "raise net.core.rmem_max to avoid drops under bursts",
                        want, got / 2);
@@ -299,9 +241,9 @@ ud_start(void *state, gw_error_t *err)
     ud_state_t *st = state;
     int i, n = 1;
 
-    st->loop = st->host->loop(st->ctx);
-    if (st->host->abi_minor >= 2 && st->host->loops != NULL)
-        n = st->host->loops(st->ctx);
+    st->loop = st->tl.host->loop(st->tl.ctx);
+    if (st->tl.host->abi_minor >= 2 && st->tl.host->loops != NULL)
+        n = st->tl.host->loops(st->tl.ctx);
     st->readers = calloc((size_t) n, sizeof(*st->readers));
     if (st->readers == NULL)
         return gw_error_set(err, "out of memory");
@@ -309,7 +251,7 @@ ud_start(void *state, gw_error_t *err)
         ud_reader_t *r = &st->readers[i];
 
         r->st = st;
-        r->loop = i == 0 ? st->loop : st->host->loop_at(st->ctx, i);
+        r->loop = i == 0 ? st->loop : st->tl.host->loop_at(st->tl.ctx, i);
         r->bufs = malloc((size_t) UDP_BATCH * (UDP_DGRAM_MAX + 1));
         st->nreaders++; /* destroy frees its buffers */
         if (r->bufs == NULL)
@@ -317,24 +259,18 @@ ud_start(void *state, gw_error_t *err)
         if (r->loop == NULL)
             return gw_error_set(err, "the core has no ingest loop %d", i);
     }
-    if (ud_bind(st, err) != GW_OK)
+    if (tl_framed_listen(&st->tl, SOCK_DGRAM, 0, "/udp", err) != GW_OK)
         return GW_ERR;
     ud_set_rcvbuf(st);
     for (i = 0; i < st->nreaders; i++) {
         ud_reader_t *r = &st->readers[i];
 
-        ev_io_init(&r->rio, ud_read_cb, st->fd, EV_READ);
+        ev_io_init(&r->rio, ud_read_cb, st->tl.fd, EV_READ);
         r->rio.data = r;
         ev_io_start(r->loop, &r->rio);
         r->started = 1;
     }
-    if (st->nreaders > 1)
-        gw_log_info(st->ctx, "listening for UDP datagrams on %s:%d (read by "
-                             "%d ingest loops)", st->bind_host,
-                    (int) st->port, st->nreaders);
-    else
-        gw_log_info(st->ctx, "listening for UDP datagrams on %s:%d",
-                    st->bind_host, (int) st->port);
+    tl_framed_listening(&st->tl, "UDP datagrams", st->nreaders);
     return GW_OK;
 }
 
@@ -347,7 +283,7 @@ ud_stop(void *state)
     if (st->stopped)
         return;
     st->stopped = 1;
-    if (st->fd >= 0) {
+    if (st->tl.fd >= 0) {
         /* What already arrived is taken, then the socket closes. The
          * other loops no longer run (host.h), so reader 0 takes it all. */
         if (st->nreaders > 0 && st->readers[0].started)
@@ -357,8 +293,8 @@ ud_stop(void *state)
                 ev_io_stop(st->readers[i].loop, &st->readers[i].rio);
                 st->readers[i].started = 0;
             }
-        close(st->fd);
-        st->fd = -1;
+        close(st->tl.fd);
+        st->tl.fd = -1;
     }
 }
 
