@@ -1,0 +1,269 @@
+/*
+ * plugins/storage/postgres/pg.h: what the PostgreSQL storage's files share.
+ *
+ *   postgres.c  the config keys, create/destroy, ping and the ops table
+ *   conn.c      the connection (backoff, migration on connect), result
+ *               checks and running statements (parameters, COPY)
+ *   schema.c    the migrations and applying them
+ *   sql.c       the statements of the flush and the reads: fixed ones, and
+ *               those generated from the slot layout (built once, under
+ *               pthread_once)
+ *   cache.c     the per-connection cache of series ids
+ *   binary.c    PostgreSQL's binary formats: array parameters, COPY
+ *               streams, integers of binary results
+ *   batch.c     a flush batch in memory: deltas checked, merged into
+ *               cells and walked into series and slots
+ *   store.c     store(): the flush transaction, stage by stage
+ *   read.c      query(), metadata(), doc_put() and doc_get()
+ *
+ * None of this leaves the plugin: -fvisibility=hidden and the export regex
+ * keep only the plugin descriptor visible.
+ */
+#ifndef GW_POSTGRES_PG_H
+#define GW_POSTGRES_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include <gottwall/plugin.h>
+
+/* ---- schema (schema.c) ---- */
+
+#define PG_SLOTS 7 /* slots per series row (schema 3): one per period */
+
+/* The schema version this code writes: the number of migrations. */
+#define PG_SCHEMA_VERSION 3
+
+typedef char pg_slots_match_periods[GW_PERIOD_COUNT == PG_SLOTS ? 1 : -1];
+
+/* ---- state ---- */
+
+/* Series ids this connection has seen committed: series name -> id, and
+ * the buckets its slots had reached (slots never go back, so a batch whose
+ * buckets are all at or before them moves no cell out: the spill statement
+ * skips the series). A flush looks its series up here first and sends only
+ * the others to the insert. Dropped with the connection (a restored
+ * database may have other ids), and when it reaches PG_CACHE_MAX entries.
+ * cache.c. */
+typedef struct pg_cache_s {
+    char *keys; /* the names, back to back */
+    size_t klen, kcap;
+    size_t *off; /* per slot: offset in keys, SIZE_MAX when empty */
+    size_t *len;
+    int64_t *id;
+    uint32_t *kb; /* per slot, PG_SLOTS buckets the series' slots are at or
+                   * after (PG_KB_UNKNOWN: not known) */
+    size_t slots;
+    size_t n;
+} pg_cache_t;
+
+#define PG_CACHE_MAX 1000000
+#define PG_KB_UNKNOWN UINT32_MAX
+
+typedef struct pg_state_s {
+    const gw_ctx_t *ctx;
+    /* config */
+    const char *dsn;
+    const char *host;
+    int64_t port;
+    const char *db;
+    const char *user;
+    const char *password;
+    int64_t connect_timeout; /* s */
+    int64_t statement_timeout_ms;
+    int64_t batch_retention; /* s */
+    /* connection */
+    PGconn *conn;
+    double retry_at;    /* monotonic s: no connect attempt before */
+    double backoff;     /* s */
+    char last_err[GW_ERROR_MAX];
+    double last_prune;
+    pg_cache_t cache;
+    int staged; /* this session has the staging tables */
+} pg_state_t;
+
+/* A one-dimensional array in PostgreSQL's binary format, being built
+ * (binary.c): ndim, has-null flag, element type OID, length, lower bound,
+ * then each element as a 4-byte length and its bytes (all big-endian). The
+ * same buffer also builds COPY streams. */
+typedef struct pg_arr_s {
+    char *p;
+    size_t len;
+    size_t cap;
+    size_t n;
+    int nulls; /* holds a NULL */
+    int oom;
+} pg_arr_t;
+
+#define PG_OID_INT2 21
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+#define PG_OID_FLOAT8 701
+
+/* A cell of the batch after merging deltas of the same cell (batch.c). */
+typedef struct pg_cell_s {
+    const gw_delta_t *d; /* the first delta: names, kind, period, bucket */
+    double sum;
+    int64_t count;
+    double ts;
+} pg_cell_t;
+
+/* One slot of a series in a batch: the cell of the period's newest
+ * bucket. */
+typedef struct pg_slot_s {
+    const pg_cell_t *cell; /* NULL: the batch has no cell of the period */
+} pg_slot_t;
+
+/* ---- conn.c: the connection and running statements ---- */
+
+/* Monotonic seconds. */
+double pg_now(void);
+
+/* Connects (when not connected) and migrates the schema: GW_OK, or
+ * GW_AGAIN (unreachable, backing off, or a migration failed: the core
+ * keeps the data meanwhile) with a message. */
+int pg_connect(pg_state_t *s, gw_error_t *err);
+
+/* Drops the connection and what belongs to it (staging tables, cache). */
+void pg_disconnect(pg_state_t *s);
+
+/* Checks a result: GW_OK when it has status want; else GW_AGAIN (the
+ * connection or the server's state; the connection may be dropped) or
+ * GW_ERR, with a message naming what. Does not clear r. */
+int pg_check(pg_state_t *s, PGresult *r, ExecStatusType want,
+             const char *what, gw_error_t *err);
+
+/* Runs SQL without parameters (still PQexecParams: one statement only);
+ * pg_check's result. */
+int pg_exec(pg_state_t *s, const char *sql, ExecStatusType want,
+            const char *what, gw_error_t *err);
+
+/* Rolls back the open transaction, if there is still a connection. */
+void pg_rollback(pg_state_t *s);
+
+/* Runs sql with n (<= 64) parameters: binary arrays (a[i]) or text
+ * (text[i]); *out is the result when GW_OK (the caller PQclears it). A
+ * query (want PGRES_TUPLES_OK) has its results in binary. */
+int pg_runp(pg_state_t *s, const char *sql, int n, const pg_arr_t *const *a,
+            const char *const *text, PGresult **out, ExecStatusType want,
+            const char *what, gw_error_t *err);
+
+/* pg_runp with n consecutive arrays. */
+int pg_run_arr(pg_state_t *s, const char *sql, int n, const pg_arr_t *arr,
+               PGresult **out, ExecStatusType want, const char *what,
+               gw_error_t *err);
+
+/* Sends a COPY stream (pg_copy_open) into table (FROM STDIN). */
+int pg_copy(pg_state_t *s, const char *table, const pg_arr_t *a,
+            gw_error_t *err);
+
+/* ---- schema.c ---- */
+
+/* Applies the migrations the database lacks, each in its own transaction
+ * under an advisory lock. GW_OK, GW_AGAIN or GW_ERR with a message. */
+int pg_migrate(pg_state_t *s, gw_error_t *err);
+
+/* ---- sql.c: the statements ---- */
+
+extern const char pg_batch_sql[];
+extern const char pg_series_ids_sql[];
+extern const char pg_cells_sql[];
+extern const char pg_metrics_sql[];
+extern const char pg_prune_sql[];
+extern const char pg_meta_sql[];
+extern const char pg_doc_put_sql[];
+extern const char pg_doc_get_sql[];
+
+/* The statements generated from the slot layout (sql.c says what each
+ * does). */
+typedef struct pg_stmts_s {
+    const char *ins;      /* new series with their slots */
+    const char *spill;    /* slots moving on, into gottwall_cells */
+    const char *upd;      /* every slot of the series that were there */
+    const char *stage[2]; /* CREATE TEMP TABLE gottwall_stage_new, _upd */
+    const char *query;    /* one series' points of a period */
+} pg_stmts_t;
+
+/* The generated statements, built on the first call (from any thread;
+ * pthread_once) and never changed after. */
+const pg_stmts_t *pg_stmts(void);
+
+/* ---- cache.c ---- */
+
+void pg_cache_free(pg_cache_t *c);
+
+/* d's series id, or -1 when not cached; its PG_SLOTS buckets in kb. */
+int64_t pg_cache_get(const pg_cache_t *c, const gw_delta_t *d, uint32_t *kb);
+
+/* Remembers d's series id and buckets (quietly nothing when out of
+ * memory). */
+void pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id,
+                  const uint32_t *kb);
+
+/* ---- binary.c ---- */
+
+/* Starts an array (the header is written by pg_arr_close). */
+void pg_arr_open(pg_arr_t *a);
+/* One element: its length and bytes. */
+void pg_arr_elem(pg_arr_t *a, const void *data, uint32_t len);
+/* A NULL element: length -1, no bytes. */
+void pg_arr_null(pg_arr_t *a);
+void pg_arr_str(pg_arr_t *a, const char *s);
+void pg_arr_i16(pg_arr_t *a, int v);
+void pg_arr_i64(pg_arr_t *a, int64_t v);
+void pg_arr_f64(pg_arr_t *a, double v);
+/* Writes the header: a 1-D array of n elements of type oid (0-D when
+ * empty, as PostgreSQL sends an empty array). */
+void pg_arr_close(pg_arr_t *a, uint32_t oid);
+
+/* A COPY ... (FORMAT binary) stream in a pg_arr_t: the header, then rows
+ * (pg_copy_row: a 16-bit field count, then the fields written as array
+ * elements are), then the trailer (pg_copy_close). */
+void pg_copy_open(pg_arr_t *a);
+void pg_copy_row(pg_arr_t *a, int fields);
+void pg_copy_close(pg_arr_t *a);
+
+/* A big-endian integer of the field's length from a binary result. */
+int64_t pg_get_int(const PGresult *r, int row, int col);
+
+/* ---- batch.c ---- */
+
+/* d's filter name and value, "" for the total series. */
+const char *pg_fname(const gw_delta_t *d);
+const char *pg_fvalue(const gw_delta_t *d);
+
+/* gw_delta_check, and the values must be finite. */
+int pg_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err);
+
+/* Sorts and merges the deltas into cells; *n set. NULL: out of memory. */
+pg_cell_t *pg_merge(const gw_batch_t *batch, size_t *n);
+
+/* Walks the sorted, merged cells: the series (series[k] its first delta,
+ * ids[k] its cached id or -1, kb its cached buckets), each series' slots
+ * (slots[k * PG_SLOTS + period]: the newest bucket of the period), and the
+ * cells that are no slot (hist, *nh: older buckets of the batch); sidx[i]
+ * is cell i's series. Fills the three metrics arrays (project, metric,
+ * kind). Returns the number of series. */
+size_t pg_scan(pg_arr_t *metrics, const pg_cell_t *cells, size_t n,
+               size_t *sidx, const gw_delta_t **series, int64_t *ids,
+               uint32_t *kb, pg_slot_t *slots, size_t *hist, size_t *nh,
+               const pg_cache_t *cache);
+
+/* ---- the storage ops ---- */
+
+/* store.c */
+int pg_store(void *state, const gw_batch_t *batch, gw_error_t *err);
+
+/* read.c */
+int pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
+             gw_error_t *err);
+int pg_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,
+                gw_error_t *err);
+int pg_doc_put(void *state, const char *ns, const char *id, const char *data,
+               size_t len, gw_error_t *err);
+int pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
+               void *arg, gw_error_t *err);
+
+#endif /* GW_POSTGRES_PG_H */

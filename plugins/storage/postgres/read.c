@@ -1,0 +1,173 @@
+/*
+ * plugins/storage/postgres/read.c: the PostgreSQL storage's reads: query
+ * (a series' points, from gottwall_cells and the row's slot), metadata
+ * (a project's metrics and filter values) and documents.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg.h"
+
+/* A point of a series: its gottwall_cells row and its slot (the same
+ * bucket in both only after a migration from version 2 or when a delta
+ * came late) add up as one cell that took the slot's deltas last. */
+static void
+pg_point_add(gw_point_t *to, const gw_point_t *slot, int kind)
+{
+    if (kind == GW_KIND_GAUGE) {
+        if (slot->ts >= to->ts)
+            to->sum = slot->sum;
+    } else {
+        to->sum += slot->sum;
+    }
+    to->count += slot->count;
+    to->ts = fmax(to->ts, slot->ts);
+}
+
+static void
+pg_point(const PGresult *r, int row, gw_point_t *p)
+{
+    p->bucket = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+    p->sum = strtod(PQgetvalue(r, row, 3), NULL);
+    p->count = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+    p->ts = strtod(PQgetvalue(r, row, 5), NULL);
+}
+
+int
+pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
+         gw_error_t *err)
+{
+    pg_state_t *s = state;
+    char series[4], period[4], from[32], to[32];
+    const char *params[8];
+    PGresult *r;
+    gw_point_t slot;
+    int rc, i, rows, slot_row = -1, slot_kind = 0, merged = 0;
+
+    if ((unsigned) q->period >= GW_PERIOD_COUNT)
+        return gw_error_set(err, "unknown period %d", (int) q->period);
+    if ((q->filter_name == NULL) != (q->filter_value == NULL))
+        return gw_error_set(err, "a filter name needs a value");
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    snprintf(series, sizeof(series), "%d", q->filter_name != NULL);
+    snprintf(period, sizeof(period), "%d", (int) q->period);
+    snprintf(from, sizeof(from), "%lld", (long long) q->from);
+    snprintf(to, sizeof(to), "%lld", (long long) q->to);
+    params[0] = q->project;
+    params[1] = q->metric;
+    params[2] = q->filter_name ? q->filter_name : "";
+    params[3] = q->filter_value ? q->filter_value : "";
+    params[4] = series;
+    params[5] = period;
+    params[6] = from;
+    params[7] = to;
+    r = PQexecParams(s->conn, pg_stmts()->query, 8, NULL, params, NULL, NULL,
+                     0);
+    rc = pg_check(s, r, PGRES_TUPLES_OK, "query", err);
+    rows = rc == GW_OK ? PQntuples(r) : 0;
+    for (i = 0; i < rows; i++)
+        if (strcmp(PQgetvalue(r, i, 0), "1") == 0) {
+            slot_row = i;
+            pg_point(r, i, &slot);
+            slot_kind = atoi(PQgetvalue(r, i, 2));
+        }
+    for (i = 0; i < rows; i++) {
+        gw_point_t p;
+
+        if (i == slot_row)
+            continue;
+        pg_point(r, i, &p);
+        if (slot_row >= 0 && !merged && p.bucket == slot.bucket) {
+            pg_point_add(&p, &slot, slot_kind);
+            merged = 1;
+        }
+        emit(arg, &p);
+    }
+    if (slot_row >= 0 && !merged)
+        emit(arg, &slot);
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,
+            gw_error_t *err)
+{
+    pg_state_t *s = state;
+    const char *params[] = {project};
+    const char *last = NULL;
+    PGresult *r;
+    int rc, i, rows;
+
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    r = PQexecParams(s->conn, pg_meta_sql, 1, NULL, params, NULL, NULL, 0);
+    rc = pg_check(s, r, PGRES_TUPLES_OK, "metadata", err);
+    rows = rc == GW_OK ? PQntuples(r) : 0;
+    for (i = 0; i < rows; i++) {
+        gw_meta_t m;
+
+        m.metric = PQgetvalue(r, i, 0);
+        m.kind = (gw_kind_t) atoi(PQgetvalue(r, i, 1));
+        if (gw_kind_name(m.kind) == NULL)
+            m.kind = GW_KIND_COUNTER;
+        if (last == NULL || strcmp(last, m.metric) != 0) {
+            m.filter_name = NULL;
+            m.filter_value = NULL;
+            emit(arg, &m);
+            last = m.metric;
+        }
+        if (!PQgetisnull(r, i, 2)) {
+            m.filter_name = PQgetvalue(r, i, 2);
+            m.filter_value = PQgetvalue(r, i, 3);
+            emit(arg, &m);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_doc_put(void *state, const char *ns, const char *id, const char *data,
+           size_t len, gw_error_t *err)
+{
+    pg_state_t *s = state;
+    const char *params[] = {ns, id, data ? data : ""};
+    int lens[] = {0, 0, (int) len};
+    int formats[] = {0, 0, 1}; /* data is binary: bytea as is */
+    PGresult *r;
+    int rc;
+
+    if (len > 0x7fffffff)
+        return gw_error_set(err, "document too large");
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    r = PQexecParams(s->conn, pg_doc_put_sql, 3, NULL, params, lens, formats,
+                     0);
+    rc = pg_check(s, r, PGRES_COMMAND_OK, "storing a document", err);
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
+           void *arg, gw_error_t *err)
+{
+    pg_state_t *s = state;
+    const char *params[] = {ns, id};
+    PGresult *r;
+    int rc;
+
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    /* resultFormat 1: the bytea's bytes, unescaped */
+    r = PQexecParams(s->conn, pg_doc_get_sql, 2, NULL, params, NULL, NULL, 1);
+    rc = pg_check(s, r, PGRES_TUPLES_OK, "reading a document", err);
+    if (rc == GW_OK && PQntuples(r) == 1)
+        emit(arg, PQgetvalue(r, 0, 0), (size_t) PQgetlength(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
