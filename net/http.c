@@ -24,7 +24,6 @@
 #endif
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -43,6 +42,7 @@
 #include <gottwall/version.h>
 
 #include "http.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -60,14 +60,9 @@
 #define HTTP_DEF_IDLE_TIMEOUT 60.0
 #define HTTP_DEF_MAX_CONNECTIONS 1024u
 
-typedef struct http_buf_s {
-    char *p;
-    size_t len, cap;
-} http_buf_t;
-
 typedef struct http_hdr_s {
-    http_buf_t name;
-    http_buf_t value;
+    gw__buf_t name;
+    gw__buf_t value;
 } http_hdr_t;
 
 typedef struct http_conn_s http_conn_t;
@@ -76,19 +71,19 @@ struct gw_http_req_s {
     http_conn_t *conn;      /* NULL once the connection is gone */
     gw_http_req_t *next;    /* the connection's queue */
     const char *method;     /* static, from http-parser */
-    http_buf_t url;
+    gw__buf_t url;
     char *path;             /* decoded */
     char *query;            /* raw, "" if none */
     http_hdr_t *hdrs;
     size_t nhdrs, hdrs_cap;
-    http_buf_t body;
+    gw__buf_t body;
     char peer[INET6_ADDRSTRLEN];
     int keep_alive;
     int is_head;
     int handed;             /* given to the handler: it will answer */
     int answered;           /* resp holds the answer */
     int close_after;        /* close the connection after this answer */
-    http_buf_t resp;
+    gw__buf_t resp;
 };
 
 enum http_state {
@@ -108,7 +103,7 @@ struct http_conn_s {
     gw_http_req_t *cur;           /* being parsed */
     gw_http_req_t *qhead, *qtail; /* parsed, in order */
     size_t nqueued;
-    http_buf_t out;
+    gw__buf_t out;
     size_t out_off;
     char *in;                     /* HTTP_READ_CHUNK bytes */
     size_t in_off, in_len;        /* unparsed bytes in[in_off..in_len) */
@@ -146,67 +141,6 @@ struct gw_http_server_s {
 
 static void conn_progress(http_conn_t *c);
 
-/* ---- Buffers ---- */
-
-static int
-buf_reserve(http_buf_t *b, size_t extra)
-{
-    size_t need = b->len + extra + 1, cap;
-    char *p;
-
-    if (need <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int
-buf_add(http_buf_t *b, const void *data, size_t len)
-{
-    if (buf_reserve(b, len) != 0)
-        return -1;
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int
-buf_printf(http_buf_t *b, const char *fmt, ...) GW_PRINTF(2, 3);
-
-static int
-buf_printf(http_buf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t) n) != 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t) n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t) n;
-    return 0;
-}
-
-static void
-buf_free(http_buf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
 /* ---- Requests ---- */
 
 static gw_http_req_t *
@@ -229,13 +163,13 @@ req_free(gw_http_req_t *r)
     if (r == NULL)
         return;
     for (i = 0; i < r->nhdrs; i++) {
-        buf_free(&r->hdrs[i].name);
-        buf_free(&r->hdrs[i].value);
+        gw__buf_free(&r->hdrs[i].name);
+        gw__buf_free(&r->hdrs[i].value);
     }
     free(r->hdrs);
-    buf_free(&r->url);
-    buf_free(&r->body);
-    buf_free(&r->resp);
+    gw__buf_free(&r->url);
+    gw__buf_free(&r->body);
+    gw__buf_free(&r->resp);
     free(r->path);
     free(r->query);
     free(r);
@@ -301,44 +235,44 @@ static void
 req_format(gw_http_req_t *r, int status, const char *ctype,
            const char *headers, const void *body, size_t len)
 {
-    http_buf_t *b = &r->resp;
+    gw__buf_t *b = &r->resp;
 
     b->len = 0;
-    buf_printf(b,
+    gw__buf_printf(b,
                "HTTP/1.1 %d %s\r\nServer: " HTTP_SERVER_HEADER
                "\r\nDate: %s\r\n",
                status, status_text(status), http_date());
     if (ctype != NULL)
-        buf_printf(b, "Content-Type: %s\r\n", ctype);
-    buf_printf(b, "Content-Length: %zu\r\n", len);
+        gw__buf_printf(b, "Content-Type: %s\r\n", ctype);
+    gw__buf_printf(b, "Content-Length: %zu\r\n", len);
     if (r->close_after)
-        buf_printf(b, "Connection: close\r\n");
+        gw__buf_printf(b, "Connection: close\r\n");
     if (headers != NULL)
-        buf_add(b, headers, strlen(headers));
-    buf_add(b, "\r\n", 2);
+        gw__buf_add(b, headers, strlen(headers));
+    gw__buf_add(b, "\r\n", 2);
     if (len > 0 && !r->is_head)
-        buf_add(b, body, len);
+        gw__buf_add(b, body, len);
     r->answered = 1;
 }
 
 /* JSON-escapes msg into a {"error": "..."} body. */
 static void
-error_body(http_buf_t *b, const char *msg)
+error_body(gw__buf_t *b, const char *msg)
 {
     const unsigned char *s = (const unsigned char *) msg;
 
-    buf_add(b, "{\"error\": \"", 11);
+    gw__buf_add(b, "{\"error\": \"", 11);
     for (; *s; s++) {
         if (*s == '"' || *s == '\\') {
             char e[2] = {'\\', (char) *s};
-            buf_add(b, e, 2);
+            gw__buf_add(b, e, 2);
         } else if (*s < 0x20) {
-            buf_printf(b, "\\u%04x", *s);
+            gw__buf_printf(b, "\\u%04x", *s);
         } else {
-            buf_add(b, s, 1);
+            gw__buf_add(b, s, 1);
         }
     }
-    buf_add(b, "\"}", 2);
+    gw__buf_add(b, "\"}", 2);
 }
 
 /* ---- Connections ---- */
@@ -373,7 +307,7 @@ static void
 conn_fail(http_conn_t *c, int status, const char *msg, const char *reason)
 {
     gw_http_req_t *r;
-    http_buf_t body = {0};
+    gw__buf_t body = {0};
 
     if (c->closing)
         return;
@@ -390,7 +324,7 @@ conn_fail(http_conn_t *c, int status, const char *msg, const char *reason)
     r->close_after = 1;
     error_body(&body, msg);
     req_format(r, status, "application/json", NULL, body.p, body.len);
-    buf_free(&body);
+    gw__buf_free(&body);
     queue_push(c, r);
 }
 
@@ -432,7 +366,7 @@ conn_free(http_conn_t *c)
         r = next;
     }
     req_free(c->cur);
-    buf_free(&c->out);
+    gw__buf_free(&c->out);
     free(c->in);
     conn_unlink(c);
     free(c);
@@ -450,7 +384,7 @@ conn_collect(http_conn_t *c)
             c->out.len = 0;
             c->out_off = 0;
         }
-        if (buf_add(&c->out, r->resp.p, r->resp.len) != 0) {
+        if (gw__buf_add(&c->out, r->resp.p, r->resp.len) != 0) {
             c->dead = 1;
             return;
         }
@@ -501,7 +435,7 @@ conn_write(http_conn_t *c)
         c->out.len = 0;
         c->out_off = 0;
         if (c->out.cap > 4 * HTTP_OUT_HIGH) {
-            buf_free(&c->out);
+            gw__buf_free(&c->out);
         }
     }
 }
@@ -519,7 +453,7 @@ req_split_url(gw_http_req_t *r)
 {
     struct http_parser_url u;
     const char *path = "/", *query = "";
-    size_t plen = 1, qlen = 0, i, o = 0;
+    size_t plen = 1, qlen = 0;
 
     http_parser_url_init(&u);
     if (r->url.len == 0
@@ -533,25 +467,11 @@ req_split_url(gw_http_req_t *r)
         query = r->url.p + u.field_data[UF_QUERY].off;
         qlen = u.field_data[UF_QUERY].len;
     }
-    r->path = malloc(plen + 1);
+    /* NULL for a %00 as for out of memory: either way a 400. */
+    r->path = gw__url_decode(path, plen, GW__URL_NO_NUL);
     r->query = malloc(qlen + 1);
     if (r->path == NULL || r->query == NULL)
         return -1;
-    for (i = 0; i < plen; i++) {
-        if (path[i] == '%' && i + 2 < plen
-            && isxdigit((unsigned char) path[i + 1])
-            && isxdigit((unsigned char) path[i + 2])) {
-            char hex[3] = {path[i + 1], path[i + 2], '\0'};
-            char ch = (char) strtol(hex, NULL, 16);
-            if (ch == '\0')
-                return -1;
-            r->path[o++] = ch;
-            i += 2;
-        } else {
-            r->path[o++] = path[i];
-        }
-    }
-    r->path[o] = '\0';
     memcpy(r->query, query, qlen);
     r->query[qlen] = '\0';
     return 0;
@@ -603,7 +523,7 @@ on_url(http_parser *p, const char *at, size_t len)
 
     if (cb_header_room(c, len) != 0)
         return -1;
-    return buf_add(&c->cur->url, at, len) == 0 ? 0
+    return gw__buf_add(&c->cur->url, at, len) == 0 ? 0
                                               : cb_fail(c, 503, "out of memory");
 }
 
@@ -636,7 +556,7 @@ on_header_field(http_parser *p, const char *at, size_t len)
         if (cb_header_room(c, 4) != 0) /* ": " and CRLF */
             return -1;
     }
-    if (buf_add(&r->hdrs[r->nhdrs - 1].name, at, len) != 0)
+    if (gw__buf_add(&r->hdrs[r->nhdrs - 1].name, at, len) != 0)
         return cb_fail(c, 503, "out of memory");
     return 0;
 }
@@ -652,7 +572,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
     if (r->nhdrs == 0)
         return cb_fail(c, 400, "malformed request header");
     c->last_was_value = 1;
-    if (buf_add(&r->hdrs[r->nhdrs - 1].value, at, len) != 0)
+    if (gw__buf_add(&r->hdrs[r->nhdrs - 1].value, at, len) != 0)
         return cb_fail(c, 503, "out of memory");
     return 0;
 }
@@ -671,9 +591,9 @@ on_headers_complete(http_parser *p)
     r->is_head = p->method == HTTP_HEAD;
     for (i = 0; i < r->nhdrs; i++) {
         /* A header with no value leaves an unset buffer. */
-        if (r->hdrs[i].value.p == NULL && buf_add(&r->hdrs[i].value, "", 0))
+        if (r->hdrs[i].value.p == NULL && gw__buf_add(&r->hdrs[i].value, "", 0))
             return cb_fail(c, 503, "out of memory");
-        if (r->hdrs[i].name.p == NULL && buf_add(&r->hdrs[i].name, "", 0))
+        if (r->hdrs[i].name.p == NULL && gw__buf_add(&r->hdrs[i].name, "", 0))
             return cb_fail(c, 503, "out of memory");
     }
     if (req_split_url(r) != 0)
@@ -688,7 +608,7 @@ on_headers_complete(http_parser *p)
     expect = gw__http_header(r, "Expect");
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0
         && c->qhead == NULL && c->out.len == c->out_off)
-        buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        gw__buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = HTTP_BODY;
     c->mark = conn_now(c);
     return 0;
@@ -706,7 +626,7 @@ on_body(http_parser *p, const char *at, size_t len)
                  c->srv->lim.max_body);
         return cb_fail(c, 413, c->err_buf);
     }
-    if (buf_add(&r->body, at, len) != 0)
+    if (gw__buf_add(&r->body, at, len) != 0)
         return cb_fail(c, 503, "out of memory");
     return 0;
 }
@@ -722,7 +642,7 @@ on_message_complete(http_parser *p)
         r->keep_alive = 0;
     if (!r->keep_alive)
         r->close_after = 1;
-    if (r->body.p == NULL && buf_add(&r->body, "", 0) != 0)
+    if (r->body.p == NULL && gw__buf_add(&r->body, "", 0) != 0)
         return cb_fail(c, 503, "out of memory");
     c->cur = NULL;
     queue_push(c, r);
@@ -1222,7 +1142,7 @@ gw__http_close(gw_http_server_t *srv)
          * write); the handler may still answer them later, harmlessly. */
         for (r = c->qhead; r != NULL; r = r->next) {
             if (!r->answered) {
-                http_buf_t body = {0};
+                gw__buf_t body = {0};
                 gw_http_req_t *tmp = req_new(c);
                 if (tmp == NULL)
                     break;
@@ -1230,12 +1150,12 @@ gw__http_close(gw_http_server_t *srv)
                 error_body(&body, "the server is shutting down");
                 req_format(tmp, 503, "application/json", NULL, body.p,
                            body.len);
-                buf_free(&body);
-                buf_add(&c->out, tmp->resp.p, tmp->resp.len);
+                gw__buf_free(&body);
+                gw__buf_add(&c->out, tmp->resp.p, tmp->resp.len);
                 req_free(tmp);
                 break; /* answers after it cannot be sent in order */
             }
-            buf_add(&c->out, r->resp.p, r->resp.len);
+            gw__buf_add(&c->out, r->resp.p, r->resp.len);
         }
         c->busy = 1; /* never re-enter through a handler */
         conn_write(c);
@@ -1313,53 +1233,15 @@ gw__http_respond(gw_http_req_t *req, int status, const char *ctype,
 void
 gw__http_error(gw_http_req_t *req, int status, const char *msg)
 {
-    http_buf_t body = {0};
+    gw__buf_t body = {0};
 
     error_body(&body, msg);
     gw__http_respond(req, status, "application/json", NULL, body.p,
                      body.len);
-    buf_free(&body);
+    gw__buf_free(&body);
 }
 
 /* ---- Query strings ---- */
-
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decodes s[0..len) (%XX and '+') into a new string. */
-static char *
-query_decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    size_t i, o = 0;
-
-    if (out == NULL)
-        return NULL;
-    for (i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len
-                   && hexval((unsigned char) s[i + 1]) >= 0
-                   && hexval((unsigned char) s[i + 2]) >= 0) {
-            out[o++] = (char) (hexval((unsigned char) s[i + 1]) * 16
-                               + hexval((unsigned char) s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 char *
 gw__http_query_param(const char *query, const char *name)
@@ -1375,12 +1257,14 @@ gw__http_query_param(const char *query, const char *name)
         char *key;
 
         eq = memchr(p, '=', seglen);
-        key = query_decode(p, eq != NULL ? (size_t) (eq - p) : seglen);
+        key = gw__url_decode(p, eq != NULL ? (size_t) (eq - p) : seglen,
+                             GW__URL_PLUS);
         if (key != NULL && strcmp(key, name) == 0) {
             free(key);
             if (eq == NULL)
                 return strdup("");
-            return query_decode(eq + 1, seglen - (size_t) (eq - p) - 1);
+            return gw__url_decode(eq + 1, seglen - (size_t) (eq - p) - 1,
+                                  GW__URL_PLUS);
         }
         free(key);
         if (end == NULL)
