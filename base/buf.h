@@ -60,8 +60,7 @@ char *gw__url_decode(const char *s, size_t len, int flags);
  * optional, but when present it must complete the last group of four.
  * Returns the decoded length, or -1 if in is not base64 or decodes to more
  * than cap bytes. */
-long gw__b64_decode(const char *in, size_t len, unsigned char *out,
-                    size_t cap);
+long gw__b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
 
 /* ---- hashing (FNV-1a, then a final mix for power-of-two tables) ------ */
 
