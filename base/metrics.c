@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "metrics.h"
 
 #define MT_SHARDS 8
@@ -219,54 +220,19 @@ gw__metrics_reset(void)
 
 /* ---- Rendering ---- */
 
-typedef struct mt_buf_s {
-    char *data;
-    size_t len, cap;
-    int failed; /* out of memory: render returns NULL */
-} mt_buf_t;
-
-static void
-mt_put(mt_buf_t *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *grown;
-
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        if ((grown = realloc(b->data, cap)) == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void
-mt_puts(mt_buf_t *b, const char *s)
-{
-    mt_put(b, s, strlen(s));
-}
-
 /* A label value with \, " and newline escaped. */
 static void
-mt_put_label(mt_buf_t *b, const char *s)
+mt_put_label(gw__buf_t *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\')
-            mt_puts(b, "\\\\");
+            gw__buf_puts(b, "\\\\");
         else if (*s == '"')
-            mt_puts(b, "\\\"");
+            gw__buf_puts(b, "\\\"");
         else if (*s == '\n')
-            mt_puts(b, "\\n");
+            gw__buf_puts(b, "\\n");
         else
-            mt_put(b, s, 1);
+            gw__buf_add(b, s, 1);
     }
 }
 
@@ -293,47 +259,47 @@ mt_cmp(const void *pa, const void *pb)
 
 /* Writes the sorted rows and extra into b. */
 static void
-mt_render_rows(mt_buf_t *b, mt_snap_t *rows, size_t n, const char *extra)
+mt_render_rows(gw__buf_t *b, mt_snap_t *rows, size_t n, const char *extra)
 {
     size_t i, k;
     char num[32];
 
     qsort(rows, n, sizeof(*rows), mt_cmp);
 
-    mt_puts(b, "");
+    gw__buf_puts(b, "");
     for (k = 0; k < MT_NNAMES; k++) {
-        mt_puts(b, "# HELP ");
-        mt_puts(b, mt_names[k].name);
-        mt_puts(b, " ");
-        mt_puts(b, mt_names[k].help);
-        mt_puts(b, "\n# TYPE ");
-        mt_puts(b, mt_names[k].name);
-        mt_puts(b, " counter\n");
+        gw__buf_puts(b, "# HELP ");
+        gw__buf_puts(b, mt_names[k].name);
+        gw__buf_puts(b, " ");
+        gw__buf_puts(b, mt_names[k].help);
+        gw__buf_puts(b, "\n# TYPE ");
+        gw__buf_puts(b, mt_names[k].name);
+        gw__buf_puts(b, " counter\n");
         for (i = 0; i < n; i++) {
             if (rows[i].counter != mt_names[k].counter)
                 continue;
-            mt_puts(b, mt_names[k].name);
-            mt_puts(b, "{transport=\"");
+            gw__buf_puts(b, mt_names[k].name);
+            gw__buf_puts(b, "{transport=\"");
             mt_put_label(b, rows[i].instance);
-            mt_puts(b, "\"");
+            gw__buf_puts(b, "\"");
             if (rows[i].reason != NULL) {
-                mt_puts(b, ",reason=\"");
+                gw__buf_puts(b, ",reason=\"");
                 mt_put_label(b, rows[i].reason);
-                mt_puts(b, "\"");
+                gw__buf_puts(b, "\"");
             }
             snprintf(num, sizeof(num), "} %llu\n",
                      (unsigned long long) rows[i].value);
-            mt_puts(b, num);
+            gw__buf_puts(b, num);
         }
     }
     if (extra != NULL)
-        mt_puts(b, extra);
+        gw__buf_puts(b, extra);
 }
 
 char *
 gw__metrics_render(const char *extra)
 {
-    mt_buf_t b = {NULL, 0, 0, 0};
+    gw__buf_t b = {0};
     mt_snap_t *rows;
     size_t n, i;
 
@@ -352,19 +318,19 @@ gw__metrics_render(const char *extra)
             mt_rows[i]->reason ? strdup(mt_rows[i]->reason) : NULL;
         if (rows[i].instance == NULL ||
             (mt_rows[i]->reason != NULL && rows[i].reason == NULL))
-            b.failed = 1;
+            b.oom = 1;
     }
     pthread_mutex_unlock(&mt_lock);
-    if (!b.failed) /* every row was copied: sort and render them */
+    if (!b.oom) /* every row was copied: sort and render them */
         mt_render_rows(&b, rows, n, extra);
     for (i = 0; i < n; i++) {
         free(rows[i].instance);
         free(rows[i].reason);
     }
     free(rows);
-    if (b.failed) {
-        free(b.data);
+    if (b.oom) {
+        free(b.p);
         return NULL;
     }
-    return b.data;
+    return b.p;
 }

@@ -1,7 +1,8 @@
 /*
  * ingest/ingest_int.h: what ingest/ingest.c, ingest/event.c and ingest/table.c
- * share and nobody else needs: an arena, the string hash, the aggregation
- * table's update call and the parsed form of an event.
+ * share and nobody else needs: an arena, the aggregation table's update
+ * call and the parsed form of an event (the string hash they share with
+ * net/auth.c is in base/buf.h).
  *
  * A parsed event (gw__pevent_t) borrows its strings from the JSON tree or
  * the submitted gw_event_t, and from a scratch arena for filter values that
@@ -19,6 +20,7 @@
 #include <gottwall/common.h>
 #include <gottwall/event.h>
 
+#include "base/buf.h" /* the hash: gw__hash_bytes, _sep, _mix */
 #include "base/conf.h"
 #include "ingest.h"
 
@@ -46,42 +48,6 @@ void *gw__arena_alloc(gw__arena_t *a, size_t n);
 /* Forgets everything but keeps the newest chunk for reuse. */
 void gw__arena_reset(gw__arena_t *a);
 void gw__arena_free(gw__arena_t *a);
-
-/* ---- hashing (FNV-1a, then a final mix for power-of-two tables) ------ */
-
-#define GW__HASH_INIT UINT64_C(14695981039346656037)
-
-static inline uint64_t
-gw__hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
-/* A separator between two strings of one key ("ab","c" != "a","bc"). */
-static inline uint64_t
-gw__hash_sep(uint64_t h)
-{
-    h ^= 0xffu;
-    return h * UINT64_C(1099511628211);
-}
-
-static inline uint64_t
-gw__hash_mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
-}
 
 /* Whether a[0..n) == b[0..n): memcmp without the call, for the short keys
  * the hot path compares (metric names, filter names and values). */

@@ -38,6 +38,7 @@
 #include <openssl/sha.h>
 
 #include "auth.h"
+#include "base/buf.h"
 
 #define AUTH_DEFAULT_SKEW 900
 #define AUTH_DEFAULT_S3_WINDOW 300
@@ -193,19 +194,6 @@ gw__auth_free(gw__auth_t *a)
 }
 
 /* ---- Helpers ---- */
-
-static void
-auth_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
 
 /* The keyed digest used to compare secrets of any length in constant
  * time: equal digests, equal strings; neither the contents nor where they
@@ -384,7 +372,7 @@ gw__auth_sign_legacy(const char *public_key, const char *private_key,
         n = (int) sizeof(msg) - 1;
     HMAC(EVP_md5(), private_key, (int) strlen(private_key),
          (const unsigned char *) msg, (size_t) n, md, &mdlen);
-    auth_hex(md, 16, out);
+    gw__hex_encode(md, 16, out);
 }
 
 void
@@ -402,7 +390,7 @@ gw__auth_sign_s3(const char *private_key, const char *project, int64_t ts,
 
     SHA256(body != NULL ? body : (const void *) "", body != NULL ? body_len : 0,
            digest);
-    auth_hex(digest, sizeof(digest), body_hex);
+    gw__hex_encode(digest, sizeof(digest), body_hex);
     hlen = (size_t) snprintf(head, sizeof(head), "%lld", (long long) ts);
     /* "GottWallS3\n" project "\n" ts "\n" nonce "\n" hex */
     total = 11 + plen + 1 + hlen + 1 + nlen + 1 + 64;
@@ -423,7 +411,7 @@ gw__auth_sign_s3(const char *private_key, const char *project, int64_t ts,
     HMAC(EVP_sha256(), private_key, (int) strlen(private_key),
          (const unsigned char *) msg, total, md, &mdlen);
     free(msg);
-    auth_hex(md, 32, out);
+    gw__hex_encode(md, 32, out);
 }
 
 /* ---- The replay cache ---- */
@@ -431,13 +419,8 @@ gw__auth_sign_s3(const char *private_key, const char *project, int64_t ts,
 static uint32_t
 auth_nonce_hash(const gw__auth_t *a, const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ a->seed;
-    size_t i;
+    uint64_t h = gw__hash_bytes(GW__HASH_INIT ^ a->seed, s, len);
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 0x100000001b3ull;
-    }
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
     h ^= h >> 32;
@@ -799,53 +782,6 @@ auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
 }
 
 static int
-auth_b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict standard base64 (padding optional). Returns the decoded length,
- * or -1. out has room for len * 3 / 4 + 3 bytes. */
-static long
-auth_b64decode(const char *in, size_t len, unsigned char *out)
-{
-    size_t i, o = 0, pad = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-
-    while (len > 0 && in[len - 1] == '=' && pad < 2) {
-        len--;
-        pad++;
-    }
-    if (pad > 0 && (len + pad) % 4 != 0)
-        return -1;
-    if (len % 4 == 1)
-        return -1;
-    for (i = 0; i < len; i++) {
-        int v = auth_b64val((unsigned char) in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t) v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char) (acc >> bits);
-        }
-    }
-    return (long) o;
-}
-
-static int
 auth_basic(gw__auth_t *a, const char *val, size_t len,
            const gw_auth_req_t *req, const char **project,
            const char **reason, gw_error_t *err)
@@ -856,7 +792,7 @@ auth_basic(gw__auth_t *a, const char *val, size_t len,
     const char *colon;
     const auth_keydig_t *kd;
     unsigned char d1[32], d2[32];
-    size_t l1, l2;
+    size_t l1, l2, room;
     int ok;
 
     while (len > 0 && (*val == ' ' || *val == '\t')) {
@@ -874,10 +810,11 @@ auth_basic(gw__auth_t *a, const char *val, size_t len,
     if (p == NULL)
         return auth_unknown_project(req->project, strlen(req->project),
                                     reason, err);
-    dec = malloc(len * 3 / 4 + 4);
+    room = len * 3 / 4 + 4; /* more than any base64 of len decodes to */
+    dec = malloc(room);
     if (dec == NULL)
         return auth_fail(reason, "bad_header", err, "out of memory");
-    n = auth_b64decode(val, len, dec);
+    n = gw__b64_decode(val, len, dec, room);
     colon = n > 0 ? memchr(dec, ':', (size_t) n) : NULL;
     if (colon == NULL) {
         if (n > 0)

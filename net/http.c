@@ -1,5 +1,6 @@
 /*
- * net/http.c: the core's HTTP/1.1 server, on libev and http-parser.
+ * net/http.c: the core's HTTP/1.1 server, on libev and http-parser: its
+ * listeners and connections (net/http_parse.c builds the requests).
  *
  * One listener accepts non-blocking connections. Each connection feeds
  * what it reads to its http_parser, which is paused after every complete
@@ -24,34 +25,26 @@
 #endif
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <http_parser.h>
 
-#include <gottwall/version.h>
-
-#include "http.h"
+#include "http_int.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
-#define HTTP_READ_CHUNK 16384
-#define HTTP_MAX_PIPELINE 32          /* requests queued per connection */
-#define HTTP_OUT_HIGH (256u * 1024u)  /* stop parsing above this output */
 #define HTTP_LINGER 2.0               /* s to drain input after an error */
 #define HTTP_ACCEPT_BATCH 64
-#define HTTP_SERVER_HEADER "GottWall/0.1.0"
 
 #define HTTP_DEF_MAX_BODY (1024u * 1024u)
 #define HTTP_DEF_HEADER_BYTES 16384u
@@ -60,303 +53,16 @@
 #define HTTP_DEF_IDLE_TIMEOUT 60.0
 #define HTTP_DEF_MAX_CONNECTIONS 1024u
 
-typedef struct http_buf_s {
-    char *p;
-    size_t len, cap;
-} http_buf_t;
-
-typedef struct http_hdr_s {
-    http_buf_t name;
-    http_buf_t value;
-} http_hdr_t;
-
-typedef struct http_conn_s http_conn_t;
-
-struct gw_http_req_s {
-    http_conn_t *conn;      /* NULL once the connection is gone */
-    gw_http_req_t *next;    /* the connection's queue */
-    const char *method;     /* static, from http-parser */
-    http_buf_t url;
-    char *path;             /* decoded */
-    char *query;            /* raw, "" if none */
-    http_hdr_t *hdrs;
-    size_t nhdrs, hdrs_cap;
-    http_buf_t body;
-    char peer[INET6_ADDRSTRLEN];
-    int keep_alive;
-    int is_head;
-    int handed;             /* given to the handler: it will answer */
-    int answered;           /* resp holds the answer */
-    int close_after;        /* close the connection after this answer */
-    http_buf_t resp;
-};
-
-enum http_state {
-    HTTP_IDLE,    /* between requests (or nothing received yet) */
-    HTTP_HEADERS, /* a request's head is arriving */
-    HTTP_BODY,    /* its body is arriving */
-    HTTP_LINGER_ST /* answered the last thing; draining input */
-};
-
-struct http_conn_s {
-    gw_http_server_t *srv;
-    http_conn_t *prev, *next;
-    int fd;
-    ev_io rio, wio;
-    ev_timer timer;
-    http_parser parser;
-    gw_http_req_t *cur;           /* being parsed */
-    gw_http_req_t *qhead, *qtail; /* parsed, in order */
-    size_t nqueued;
-    http_buf_t out;
-    size_t out_off;
-    char *in;                     /* HTTP_READ_CHUNK bytes */
-    size_t in_off, in_len;        /* unparsed bytes in[in_off..in_len) */
-    enum http_state state;
-    ev_tstamp mark;               /* start of the current timeout */
-    size_t hdr_bytes;
-    int last_was_value;
-    int err_status;               /* set by a callback before failing */
-    const char *err_msg;
-    char err_buf[128];
-    int closing;                  /* parse no more; close when answered */
-    int eof;                      /* the peer stopped sending */
-    int dead;
-    int busy;
-    int again;
-    int reading, writing;
-    char peer[INET6_ADDRSTRLEN];
-};
-
-struct gw_http_server_s {
-    struct ev_loop *loop;
-    char *name;
-    int fd;
-    int port;
-    ev_io aio;
-    ev_timer retry;
-    gw__http_limits_t lim;
-    gw_http_handler_fn fn;
-    void *arg;
-    http_conn_t *conns;
-    size_t nconns;
-    int stopping;
-    http_parser_settings settings;
-};
-
-static void conn_progress(http_conn_t *c);
-
-/* ---- Buffers ---- */
-
-static int
-buf_reserve(http_buf_t *b, size_t extra)
-{
-    size_t need = b->len + extra + 1, cap;
-    char *p;
-
-    if (need <= b->cap)
-        return 0;
-    cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int
-buf_add(http_buf_t *b, const void *data, size_t len)
-{
-    if (buf_reserve(b, len) != 0)
-        return -1;
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int
-buf_printf(http_buf_t *b, const char *fmt, ...) GW_PRINTF(2, 3);
-
-static int
-buf_printf(http_buf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t) n) != 0)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t) n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t) n;
-    return 0;
-}
-
-static void
-buf_free(http_buf_t *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-/* ---- Requests ---- */
-
-static gw_http_req_t *
-req_new(http_conn_t *c)
-{
-    gw_http_req_t *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return NULL;
-    r->conn = c;
-    memcpy(r->peer, c->peer, sizeof(r->peer));
-    return r;
-}
-
-static void
-req_free(gw_http_req_t *r)
-{
-    size_t i;
-
-    if (r == NULL)
-        return;
-    for (i = 0; i < r->nhdrs; i++) {
-        buf_free(&r->hdrs[i].name);
-        buf_free(&r->hdrs[i].value);
-    }
-    free(r->hdrs);
-    buf_free(&r->url);
-    buf_free(&r->body);
-    buf_free(&r->resp);
-    free(r->path);
-    free(r->query);
-    free(r);
-}
-
-static const char *
-status_text(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    }
-    return status < 300 ? "OK" : status < 400 ? "Redirect"
-                       : status < 500 ? "Client Error" : "Server Error";
-}
-
-/* "Thu, 01 Jan 1970 00:00:00 GMT", cached per second. */
-static const char *
-http_date(void)
-{
-    static char buf[40];
-    static time_t last = (time_t) -1;
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if (now != last) {
-        gmtime_r(&now, &tm);
-        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        last = now;
-    }
-    return buf;
-}
-
-/* Formats the whole answer into r->resp. */
-static void
-req_format(gw_http_req_t *r, int status, const char *ctype,
-           const char *headers, const void *body, size_t len)
-{
-    http_buf_t *b = &r->resp;
-
-    b->len = 0;
-    buf_printf(b,
-               "HTTP/1.1 %d %s\r\nServer: " HTTP_SERVER_HEADER
-               "\r\nDate: %s\r\n",
-               status, status_text(status), http_date());
-    if (ctype != NULL)
-        buf_printf(b, "Content-Type: %s\r\n", ctype);
-    buf_printf(b, "Content-Length: %zu\r\n", len);
-    if (r->close_after)
-        buf_printf(b, "Connection: close\r\n");
-    if (headers != NULL)
-        buf_add(b, headers, strlen(headers));
-    buf_add(b, "\r\n", 2);
-    if (len > 0 && !r->is_head)
-        buf_add(b, body, len);
-    r->answered = 1;
-}
-
-/* JSON-escapes msg into a {"error": "..."} body. */
-static void
-error_body(http_buf_t *b, const char *msg)
-{
-    const unsigned char *s = (const unsigned char *) msg;
-
-    buf_add(b, "{\"error\": \"", 11);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') {
-            char e[2] = {'\\', (char) *s};
-            buf_add(b, e, 2);
-        } else if (*s < 0x20) {
-            buf_printf(b, "\\u%04x", *s);
-        } else {
-            buf_add(b, s, 1);
-        }
-    }
-    buf_add(b, "\"}", 2);
-}
-
 /* ---- Connections ---- */
 
-static ev_tstamp
-conn_now(http_conn_t *c)
-{
-    return ev_now(c->srv->loop);
-}
-
 static void
-conn_count(http_conn_t *c, const char *reason)
+http_conn_count(http_conn_t *c, const char *reason)
 {
     gw__metrics_count(c->srv->name, GW_COUNTER_DROPPED, reason, 1);
 }
 
-static void
-queue_push(http_conn_t *c, gw_http_req_t *r)
+void
+gw__http_queue_push(http_conn_t *c, gw_http_req_t *r)
 {
     r->next = NULL;
     if (c->qtail != NULL)
@@ -367,35 +73,34 @@ queue_push(http_conn_t *c, gw_http_req_t *r)
     c->nqueued++;
 }
 
-/* Queues the server's own error answer after everything already queued;
- * no further request is read from this connection. */
-static void
-conn_fail(http_conn_t *c, int status, const char *msg, const char *reason)
+void
+gw__http_conn_fail(http_conn_t *c, int status, const char *msg,
+                   const char *reason)
 {
     gw_http_req_t *r;
-    http_buf_t body = {0};
+    gw__buf_t body = {0};
 
     if (c->closing)
         return;
     c->closing = 1;
     if (reason != NULL)
-        conn_count(c, reason);
-    req_free(c->cur);
+        http_conn_count(c, reason);
+    gw__http_req_free(c->cur);
     c->cur = NULL;
-    r = req_new(c);
+    r = gw__http_req_new(c);
     if (r == NULL) {
         c->dead = 1;
         return;
     }
     r->close_after = 1;
-    error_body(&body, msg);
-    req_format(r, status, "application/json", NULL, body.p, body.len);
-    buf_free(&body);
-    queue_push(c, r);
+    gw__http_error_body(&body, msg);
+    gw__http_req_format(r, status, "application/json", NULL, body.p, body.len);
+    gw__buf_free(&body);
+    gw__http_queue_push(c, r);
 }
 
 static void
-conn_unlink(http_conn_t *c)
+http_conn_unlink(http_conn_t *c)
 {
     gw_http_server_t *s = c->srv;
 
@@ -412,7 +117,7 @@ conn_unlink(http_conn_t *c)
 /* Frees a connection. Requests the handler still holds become orphans:
  * valid until answered, then freed. */
 static void
-conn_free(http_conn_t *c)
+http_conn_free(http_conn_t *c)
 {
     struct ev_loop *loop = c->srv->loop;
     gw_http_req_t *r = c->qhead;
@@ -428,19 +133,19 @@ conn_free(http_conn_t *c)
         if (r->handed && !r->answered)
             r->conn = NULL;
         else
-            req_free(r);
+            gw__http_req_free(r);
         r = next;
     }
-    req_free(c->cur);
-    buf_free(&c->out);
+    gw__http_req_free(c->cur);
+    gw__buf_free(&c->out);
     free(c->in);
-    conn_unlink(c);
+    http_conn_unlink(c);
     free(c);
 }
 
 /* Moves answers at the head of the queue into the output buffer. */
 static void
-conn_collect(http_conn_t *c)
+http_conn_collect(http_conn_t *c)
 {
     while (c->qhead != NULL && c->qhead->answered) {
         gw_http_req_t *r = c->qhead;
@@ -450,7 +155,7 @@ conn_collect(http_conn_t *c)
             c->out.len = 0;
             c->out_off = 0;
         }
-        if (buf_add(&c->out, r->resp.p, r->resp.len) != 0) {
+        if (gw__buf_add(&c->out, r->resp.p, r->resp.len) != 0) {
             c->dead = 1;
             return;
         }
@@ -458,9 +163,9 @@ conn_collect(http_conn_t *c)
         if (c->qhead == NULL)
             c->qtail = NULL;
         c->nqueued--;
-        req_free(r);
+        gw__http_req_free(r);
         if (c->state == HTTP_IDLE)
-            c->mark = conn_now(c); /* idle time counts from the answer */
+            c->mark = gw__http_now(c); /* idle time counts from the answer */
         if (last) {
             c->closing = 1;
             /* Nothing after a closing answer is sent. */
@@ -469,7 +174,7 @@ conn_collect(http_conn_t *c)
                 if (c->qhead->handed && !c->qhead->answered)
                     c->qhead->conn = NULL;
                 else
-                    req_free(c->qhead);
+                    gw__http_req_free(c->qhead);
                 c->qhead = n;
             }
             c->qtail = NULL;
@@ -480,14 +185,14 @@ conn_collect(http_conn_t *c)
 }
 
 static void
-conn_write(http_conn_t *c)
+http_conn_write(http_conn_t *c)
 {
     while (c->out_off < c->out.len) {
         ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
                          MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t) n;
-            c->mark = conn_now(c);
+            c->mark = gw__http_now(c);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -501,295 +206,14 @@ conn_write(http_conn_t *c)
         c->out.len = 0;
         c->out_off = 0;
         if (c->out.cap > 4 * HTTP_OUT_HIGH) {
-            buf_free(&c->out);
+            gw__buf_free(&c->out);
         }
     }
-}
-
-static int
-conn_can_parse(const http_conn_t *c)
-{
-    return !c->closing && !c->dead && c->nqueued < HTTP_MAX_PIPELINE
-           && c->out.len - c->out_off < HTTP_OUT_HIGH;
-}
-
-/* Turns the request just parsed into path and query; 0 or -1 (400). */
-static int
-req_split_url(gw_http_req_t *r)
-{
-    struct http_parser_url u;
-    const char *path = "/", *query = "";
-    size_t plen = 1, qlen = 0, i, o = 0;
-
-    http_parser_url_init(&u);
-    if (r->url.len == 0
-        || http_parser_parse_url(r->url.p, r->url.len, 0, &u) != 0)
-        return -1;
-    if (u.field_set & (1 << UF_PATH)) {
-        path = r->url.p + u.field_data[UF_PATH].off;
-        plen = u.field_data[UF_PATH].len;
-    }
-    if (u.field_set & (1 << UF_QUERY)) {
-        query = r->url.p + u.field_data[UF_QUERY].off;
-        qlen = u.field_data[UF_QUERY].len;
-    }
-    r->path = malloc(plen + 1);
-    r->query = malloc(qlen + 1);
-    if (r->path == NULL || r->query == NULL)
-        return -1;
-    for (i = 0; i < plen; i++) {
-        if (path[i] == '%' && i + 2 < plen
-            && isxdigit((unsigned char) path[i + 1])
-            && isxdigit((unsigned char) path[i + 2])) {
-            char hex[3] = {path[i + 1], path[i + 2], '\0'};
-            char ch = (char) strtol(hex, NULL, 16);
-            if (ch == '\0')
-                return -1;
-            r->path[o++] = ch;
-            i += 2;
-        } else {
-            r->path[o++] = path[i];
-        }
-    }
-    r->path[o] = '\0';
-    memcpy(r->query, query, qlen);
-    r->query[qlen] = '\0';
-    return 0;
-}
-
-/* ---- Parser callbacks ---- */
-
-static int
-cb_fail(http_conn_t *c, int status, const char *msg)
-{
-    c->err_status = status;
-    c->err_msg = msg;
-    return -1;
-}
-
-static int
-cb_header_room(http_conn_t *c, size_t len)
-{
-    c->hdr_bytes += len;
-    if (c->hdr_bytes > c->srv->lim.max_header_bytes) {
-        snprintf(c->err_buf, sizeof(c->err_buf),
-                 "request headers are larger than %zu bytes",
-                 c->srv->lim.max_header_bytes);
-        return cb_fail(c, 431, c->err_buf);
-    }
-    return 0;
-}
-
-static int
-on_message_begin(http_parser *p)
-{
-    http_conn_t *c = p->data;
-
-    req_free(c->cur);
-    c->cur = req_new(c);
-    if (c->cur == NULL)
-        return cb_fail(c, 503, "out of memory");
-    c->state = HTTP_HEADERS;
-    c->mark = conn_now(c);
-    c->hdr_bytes = 0;
-    c->last_was_value = 1;
-    return 0;
-}
-
-static int
-on_url(http_parser *p, const char *at, size_t len)
-{
-    http_conn_t *c = p->data;
-
-    if (cb_header_room(c, len) != 0)
-        return -1;
-    return buf_add(&c->cur->url, at, len) == 0 ? 0
-                                              : cb_fail(c, 503, "out of memory");
-}
-
-static int
-on_header_field(http_parser *p, const char *at, size_t len)
-{
-    http_conn_t *c = p->data;
-    gw_http_req_t *r = c->cur;
-
-    if (cb_header_room(c, len) != 0)
-        return -1;
-    if (c->last_was_value) {
-        if (r->nhdrs >= c->srv->lim.max_headers) {
-            snprintf(c->err_buf, sizeof(c->err_buf),
-                     "more than %zu request headers",
-                     c->srv->lim.max_headers);
-            return cb_fail(c, 431, c->err_buf);
-        }
-        if (r->nhdrs == r->hdrs_cap) {
-            size_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 8;
-            http_hdr_t *h = realloc(r->hdrs, cap * sizeof(*h));
-            if (h == NULL)
-                return cb_fail(c, 503, "out of memory");
-            r->hdrs = h;
-            r->hdrs_cap = cap;
-        }
-        memset(&r->hdrs[r->nhdrs], 0, sizeof(r->hdrs[0]));
-        r->nhdrs++;
-        c->last_was_value = 0;
-        if (cb_header_room(c, 4) != 0) /* ": " and CRLF */
-            return -1;
-    }
-    if (buf_add(&r->hdrs[r->nhdrs - 1].name, at, len) != 0)
-        return cb_fail(c, 503, "out of memory");
-    return 0;
-}
-
-static int
-on_header_value(http_parser *p, const char *at, size_t len)
-{
-    http_conn_t *c = p->data;
-    gw_http_req_t *r = c->cur;
-
-    if (cb_header_room(c, len) != 0)
-        return -1;
-    if (r->nhdrs == 0)
-        return cb_fail(c, 400, "malformed request header");
-    c->last_was_value = 1;
-    if (buf_add(&r->hdrs[r->nhdrs - 1].value, at, len) != 0)
-        return cb_fail(c, 503, "out of memory");
-    return 0;
-}
-
-static int
-on_headers_complete(http_parser *p)
-{
-    http_conn_t *c = p->data;
-    gw_http_req_t *r = c->cur;
-    const char *expect;
-    size_t i;
-
-    if (p->http_major != 1)
-        return cb_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
-    r->method = http_method_str((enum http_method) p->method);
-    r->is_head = p->method == HTTP_HEAD;
-    for (i = 0; i < r->nhdrs; i++) {
-        /* A header with no value leaves an unset buffer. */
-        if (r->hdrs[i].value.p == NULL && buf_add(&r->hdrs[i].value, "", 0))
-            return cb_fail(c, 503, "out of memory");
-        if (r->hdrs[i].name.p == NULL && buf_add(&r->hdrs[i].name, "", 0))
-            return cb_fail(c, 503, "out of memory");
-    }
-    if (req_split_url(r) != 0)
-        return cb_fail(c, 400, "malformed request target");
-    if ((p->flags & F_CONTENTLENGTH)
-        && p->content_length > (uint64_t) c->srv->lim.max_body) {
-        snprintf(c->err_buf, sizeof(c->err_buf),
-                 "request body is larger than the limit of %zu bytes",
-                 c->srv->lim.max_body);
-        return cb_fail(c, 413, c->err_buf);
-    }
-    expect = gw__http_header(r, "Expect");
-    if (expect != NULL && strcasecmp(expect, "100-continue") == 0
-        && c->qhead == NULL && c->out.len == c->out_off)
-        buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    c->state = HTTP_BODY;
-    c->mark = conn_now(c);
-    return 0;
-}
-
-static int
-on_body(http_parser *p, const char *at, size_t len)
-{
-    http_conn_t *c = p->data;
-    gw_http_req_t *r = c->cur;
-
-    if (r->body.len + len > c->srv->lim.max_body) {
-        snprintf(c->err_buf, sizeof(c->err_buf),
-                 "request body is larger than the limit of %zu bytes",
-                 c->srv->lim.max_body);
-        return cb_fail(c, 413, c->err_buf);
-    }
-    if (buf_add(&r->body, at, len) != 0)
-        return cb_fail(c, 503, "out of memory");
-    return 0;
-}
-
-static int
-on_message_complete(http_parser *p)
-{
-    http_conn_t *c = p->data;
-    gw_http_req_t *r = c->cur;
-
-    r->keep_alive = http_should_keep_alive(p);
-    if (p->upgrade || c->srv->stopping)
-        r->keep_alive = 0;
-    if (!r->keep_alive)
-        r->close_after = 1;
-    if (r->body.p == NULL && buf_add(&r->body, "", 0) != 0)
-        return cb_fail(c, 503, "out of memory");
-    c->cur = NULL;
-    queue_push(c, r);
-    c->state = HTTP_IDLE;
-    c->mark = conn_now(c);
-    /* One request at a time: the loop hands it over, then resumes. */
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-/* Parses what is buffered while allowed; hands each request over. */
-static void
-conn_parse(http_conn_t *c)
-{
-    while (c->in_off < c->in_len && conn_can_parse(c)) {
-        size_t n = http_parser_execute(&c->parser, &c->srv->settings,
-                                       c->in + c->in_off,
-                                       c->in_len - c->in_off);
-        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-
-        c->in_off += n;
-        if (e == HPE_PAUSED) {
-            gw_http_req_t *r = c->qtail;
-
-            http_parser_pause(&c->parser, 0);
-            if (r != NULL && !r->handed && !r->answered) {
-                if (r->close_after || c->parser.upgrade)
-                    c->closing = 1; /* read nothing after it */
-                r->handed = 1;
-                c->srv->fn(c->srv->arg, r);
-                if (c->dead)
-                    return;
-            }
-            continue;
-        }
-        if (e != HPE_OK) {
-            int status = c->err_status;
-            const char *msg = c->err_msg;
-
-            if (status == 0) {
-                status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-                if (e == HPE_HEADER_OVERFLOW) {
-                    msg = "request headers are too large";
-                } else {
-                    snprintf(c->err_buf, sizeof(c->err_buf),
-                             "malformed HTTP request: %s",
-                             http_errno_description(e));
-                    msg = c->err_buf;
-                }
-            }
-            conn_fail(c, status, msg,
-                      status == 413 || status == 431 ? "oversize"
-                      : status == 503               ? "no_memory"
-                                                    : "bad_format");
-            c->in_off = c->in_len;
-            return;
-        }
-        if (n == 0)
-            break; /* cannot happen without an error; never spin */
-    }
-    if (c->in_off == c->in_len)
-        c->in_off = c->in_len = 0;
 }
 
 /* Decides which watchers run and when the timer fires. */
 static void
-conn_arm(http_conn_t *c)
+http_conn_arm(http_conn_t *c)
 {
     struct ev_loop *loop = c->srv->loop;
     int want_read, want_write;
@@ -800,7 +224,7 @@ conn_arm(http_conn_t *c)
         want_read = 1;
     else
         want_read = !c->eof && !c->closing && c->in_off == c->in_len
-                    && conn_can_parse(c);
+                    && gw__http_can_parse(c);
     if (want_read != c->reading) {
         if (want_read)
             ev_io_start(loop, &c->rio);
@@ -839,7 +263,7 @@ conn_arm(http_conn_t *c)
 /* After answering the last thing: stop writing, drain what the client
  * still sends for a short while, then close. */
 static void
-conn_linger(http_conn_t *c)
+http_conn_linger(http_conn_t *c)
 {
     if (c->eof) {
         c->dead = 1;
@@ -847,38 +271,38 @@ conn_linger(http_conn_t *c)
     }
     shutdown(c->fd, SHUT_WR);
     c->state = HTTP_LINGER_ST;
-    c->mark = conn_now(c);
+    c->mark = gw__http_now(c);
 }
 
 static void
-conn_step(http_conn_t *c)
+http_conn_step(http_conn_t *c)
 {
-    conn_collect(c);
+    http_conn_collect(c);
     if (!c->dead)
-        conn_write(c);
+        http_conn_write(c);
     if (c->dead || c->state == HTTP_LINGER_ST)
         return;
-    if (conn_can_parse(c) && c->in_off < c->in_len) {
-        conn_parse(c);
+    if (gw__http_can_parse(c) && c->in_off < c->in_len) {
+        gw__http_parse(c);
         if (c->dead)
             return;
-        conn_collect(c);
+        http_conn_collect(c);
         if (!c->dead)
-            conn_write(c);
+            http_conn_write(c);
         if (c->dead)
             return;
     }
     if ((c->closing || c->eof) && c->qhead == NULL
         && c->out_off == c->out.len) {
         if (c->closing && !c->eof)
-            conn_linger(c);
+            http_conn_linger(c);
         else
             c->dead = 1;
     }
 }
 
-static void
-conn_progress(http_conn_t *c)
+void
+gw__http_progress(http_conn_t *c)
 {
     if (c->busy) {
         c->again = 1;
@@ -887,17 +311,17 @@ conn_progress(http_conn_t *c)
     c->busy = 1;
     do {
         c->again = 0;
-        conn_step(c);
+        http_conn_step(c);
     } while (c->again && !c->dead);
     c->busy = 0;
     if (c->dead)
-        conn_free(c);
+        http_conn_free(c);
     else
-        conn_arm(c);
+        http_conn_arm(c);
 }
 
 static void
-conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+http_conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     http_conn_t *c = w->data;
     ssize_t n;
@@ -918,14 +342,14 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             c->dead = 1;
             break;
         }
-        conn_progress(c);
+        gw__http_progress(c);
         return;
     }
     if (c->in == NULL) {
         c->in = malloc(HTTP_READ_CHUNK);
         if (c->in == NULL) {
             c->dead = 1;
-            conn_progress(c);
+            gw__http_progress(c);
             return;
         }
     }
@@ -937,7 +361,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     } else if (n == 0) {
         c->eof = 1;
         /* A request cut short is dropped; earlier ones are answered. */
-        req_free(c->cur);
+        gw__http_req_free(c->cur);
         c->cur = NULL;
         if (c->state != HTTP_IDLE)
             c->state = HTTP_IDLE;
@@ -945,21 +369,21 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         c->in_off = 0;
         c->in_len = (size_t) n;
         if (c->state == HTTP_BODY || c->state == HTTP_IDLE)
-            c->mark = conn_now(c); /* activity resets body/idle timeouts */
+            c->mark = gw__http_now(c); /* activity resets body/idle timeouts */
     }
-    conn_progress(c);
+    gw__http_progress(c);
 }
 
 static void
-conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+http_conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void) loop;
     (void) revents;
-    conn_progress(w->data);
+    gw__http_progress(w->data);
 }
 
 static void
-conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+http_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     http_conn_t *c = w->data;
 
@@ -970,18 +394,18 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     } else if ((c->state == HTTP_HEADERS || c->state == HTTP_BODY)
                && c->cur != NULL) {
         /* A request partially received: tell the client. */
-        conn_fail(c, 408, "request not received in time", "timeout");
+        gw__http_conn_fail(c, 408, "request not received in time", "timeout");
         c->state = HTTP_IDLE;
     } else if (c->qhead == NULL) {
         c->dead = 1; /* idle */
     }
-    conn_progress(c);
+    gw__http_progress(c);
 }
 
 /* ---- Listening ---- */
 
 static void
-srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     gw_http_server_t *s = w->data;
     int i;
@@ -1030,9 +454,9 @@ srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                       c->peer, sizeof(c->peer));
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
-        ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
-        ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
-        ev_init(&c->timer, conn_timer_cb);
+        ev_io_init(&c->rio, http_conn_read_cb, fd, EV_READ);
+        ev_io_init(&c->wio, http_conn_write_cb, fd, EV_WRITE);
+        ev_init(&c->timer, http_conn_timer_cb);
         c->rio.data = c->wio.data = c->timer.data = c;
         c->state = HTTP_HEADERS; /* a new connection must send a request */
         c->mark = ev_now(loop);
@@ -1041,12 +465,12 @@ srv_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             s->conns->prev = c;
         s->conns = c;
         s->nconns++;
-        conn_arm(c);
+        http_conn_arm(c);
     }
 }
 
 static void
-srv_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+http_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw_http_server_t *s = w->data;
 
@@ -1056,8 +480,8 @@ srv_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static int
-srv_bind(const char *host, int port, int *out_fd, int *out_port,
-         gw_error_t *err)
+http_bind(const char *host, int port, int *out_fd, int *out_port,
+          gw_error_t *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[16];
@@ -1145,26 +569,19 @@ gw__http_listen(struct ev_loop *loop, const char *name,
         s->lim.idle_timeout = HTTP_DEF_IDLE_TIMEOUT;
     if (s->lim.max_connections == 0)
         s->lim.max_connections = HTTP_DEF_MAX_CONNECTIONS;
-    http_parser_settings_init(&s->settings);
-    s->settings.on_message_begin = on_message_begin;
-    s->settings.on_url = on_url;
-    s->settings.on_header_field = on_header_field;
-    s->settings.on_header_value = on_header_value;
-    s->settings.on_headers_complete = on_headers_complete;
-    s->settings.on_body = on_body;
-    s->settings.on_message_complete = on_message_complete;
+    gw__http_settings_init(&s->settings);
     if (s->name == NULL) {
         free(s);
         return gw_error_set(err, "out of memory");
     }
-    if (srv_bind(host, lopts->port, &s->fd, &s->port, err) != GW_OK) {
+    if (http_bind(host, lopts->port, &s->fd, &s->port, err) != GW_OK) {
         free(s->name);
         free(s);
         return GW_ERR;
     }
-    ev_io_init(&s->aio, srv_accept_cb, s->fd, EV_READ);
+    ev_io_init(&s->aio, http_accept_cb, s->fd, EV_READ);
     s->aio.data = s;
-    ev_init(&s->retry, srv_retry_cb);
+    ev_init(&s->retry, http_retry_cb);
     s->retry.data = s;
     ev_io_start(loop, &s->aio);
     *out = s;
@@ -1198,7 +615,7 @@ gw__http_stop_accepting(gw_http_server_t *srv)
         if (c->qhead == NULL && c->cur == NULL && !c->busy
             && c->out_off == c->out.len && c->state != HTTP_BODY) {
             c->dead = 1;
-            conn_progress(c);
+            gw__http_progress(c);
         } else {
             gw_http_req_t *r;
             for (r = c->qhead; r != NULL; r = r->next)
@@ -1222,170 +639,25 @@ gw__http_close(gw_http_server_t *srv)
          * write); the handler may still answer them later, harmlessly. */
         for (r = c->qhead; r != NULL; r = r->next) {
             if (!r->answered) {
-                http_buf_t body = {0};
-                gw_http_req_t *tmp = req_new(c);
+                gw__buf_t body = {0};
+                gw_http_req_t *tmp = gw__http_req_new(c);
                 if (tmp == NULL)
                     break;
                 tmp->close_after = 1;
-                error_body(&body, "the server is shutting down");
-                req_format(tmp, 503, "application/json", NULL, body.p,
-                           body.len);
-                buf_free(&body);
-                buf_add(&c->out, tmp->resp.p, tmp->resp.len);
-                req_free(tmp);
+                gw__http_error_body(&body, "the server is shutting down");
+                gw__http_req_format(tmp, 503, "application/json", NULL,
+                                    body.p, body.len);
+                gw__buf_free(&body);
+                gw__buf_add(&c->out, tmp->resp.p, tmp->resp.len);
+                gw__http_req_free(tmp);
                 break; /* answers after it cannot be sent in order */
             }
-            buf_add(&c->out, r->resp.p, r->resp.len);
+            gw__buf_add(&c->out, r->resp.p, r->resp.len);
         }
         c->busy = 1; /* never re-enter through a handler */
-        conn_write(c);
-        conn_free(c);
+        http_conn_write(c);
+        http_conn_free(c);
     }
     free(srv->name);
     free(srv);
-}
-
-/* ---- Requests, for handlers ---- */
-
-const char *
-gw__http_method(const gw_http_req_t *req)
-{
-    return req->method != NULL ? req->method : "";
-}
-
-const char *
-gw__http_path(const gw_http_req_t *req)
-{
-    return req->path != NULL ? req->path : "/";
-}
-
-const char *
-gw__http_query(const gw_http_req_t *req)
-{
-    return req->query != NULL ? req->query : "";
-}
-
-const char *
-gw__http_header(const gw_http_req_t *req, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < req->nhdrs; i++)
-        if (req->hdrs[i].name.p != NULL
-            && strcasecmp(req->hdrs[i].name.p, name) == 0)
-            return req->hdrs[i].value.p != NULL ? req->hdrs[i].value.p : "";
-    return NULL;
-}
-
-const void *
-gw__http_body(const gw_http_req_t *req, size_t *len)
-{
-    if (len != NULL)
-        *len = req->body.len;
-    return req->body.p != NULL ? req->body.p : "";
-}
-
-const char *
-gw__http_peer(const gw_http_req_t *req)
-{
-    return req->peer;
-}
-
-void
-gw__http_respond(gw_http_req_t *req, int status, const char *ctype,
-                 const char *headers, const void *body, size_t len)
-{
-    http_conn_t *c = req->conn;
-
-    if (c == NULL) {
-        /* The client went away or the server closed: nothing to send. */
-        req_free(req);
-        return;
-    }
-    if (req->answered)
-        return; /* answered twice: the first answer stands */
-    if (c->srv->stopping)
-        req->close_after = 1;
-    req_format(req, status, ctype, headers, body, len);
-    conn_progress(c);
-}
-
-void
-gw__http_error(gw_http_req_t *req, int status, const char *msg)
-{
-    http_buf_t body = {0};
-
-    error_body(&body, msg);
-    gw__http_respond(req, status, "application/json", NULL, body.p,
-                     body.len);
-    buf_free(&body);
-}
-
-/* ---- Query strings ---- */
-
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decodes s[0..len) (%XX and '+') into a new string. */
-static char *
-query_decode(const char *s, size_t len)
-{
-    char *out = malloc(len + 1);
-    size_t i, o = 0;
-
-    if (out == NULL)
-        return NULL;
-    for (i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len
-                   && hexval((unsigned char) s[i + 1]) >= 0
-                   && hexval((unsigned char) s[i + 2]) >= 0) {
-            out[o++] = (char) (hexval((unsigned char) s[i + 1]) * 16
-                               + hexval((unsigned char) s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-char *
-gw__http_query_param(const char *query, const char *name)
-{
-    const char *p = query;
-
-    if (query == NULL || name == NULL)
-        return NULL;
-    while (*p != '\0') {
-        const char *end = strchr(p, '&');
-        const char *eq;
-        size_t seglen = end != NULL ? (size_t) (end - p) : strlen(p);
-        char *key;
-
-        eq = memchr(p, '=', seglen);
-        key = query_decode(p, eq != NULL ? (size_t) (eq - p) : seglen);
-        if (key != NULL && strcmp(key, name) == 0) {
-            free(key);
-            if (eq == NULL)
-                return strdup("");
-            return query_decode(eq + 1, seglen - (size_t) (eq - p) - 1);
-        }
-        free(key);
-        if (end == NULL)
-            break;
-        p = end + 1;
-    }
-    return NULL;
 }

@@ -1,7 +1,8 @@
 # net/: the HTTP/1.1 server, the auth schemes and their replay cache, and
 # password hashing, with their tests. Included from Makefile.am.
-libgwcore_la_SOURCES += net/http.c net/auth.c net/password.c
-EXTRA_DIST += net/http.h net/auth.h net/password.h
+libgwcore_la_SOURCES += net/http.c net/http_parse.c net/auth.c \
+	net/password.c
+EXTRA_DIST += net/http.h net/http_int.h net/auth.h net/password.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/net/test_auth tests/net/test_http tests/net/test_password

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "password.h"
+#include "base/buf.h"
 
 #define PW_ITERATIONS 200000
 #define PW_SALT 16
@@ -54,24 +55,9 @@ gw__password_hash(const char *password)
 static int
 pw_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
-    unsigned char buf[128];
-    int n;
-    size_t pad = 0;
-
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > sizeof(buf))
+    if (len == 0 || len % 4 != 0)
         return -1;
-    n = EVP_DecodeBlock(buf, (const unsigned char *) in, (int) len);
-    if (n < 0)
-        return -1;
-    if (in[len - 1] == '=')
-        pad++;
-    if (in[len - 2] == '=')
-        pad++;
-    n -= (int) pad;
-    if (n < 0 || (size_t) n > cap)
-        return -1;
-    memcpy(out, buf, (size_t) n);
-    return n;
+    return (int) gw__b64_decode(in, len, out, cap);
 }
 
 int

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "net/http.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -205,37 +206,6 @@ api_read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* A growing string. */
-typedef struct api_buf_s {
-    char *p;
-    size_t len, cap;
-    int oom;
-} api_buf_t;
-
-static void
-api_buf_add(api_buf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 static const char *
 api_var(const char *const *vars, const char *key, size_t klen, int *raw)
 {
@@ -258,7 +228,7 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
     char path[4096];
     size_t len = 0;
     char *tpl, *s;
-    api_buf_t b = {0};
+    gw__buf_t b = {0};
 
     snprintf(path, sizeof(path), "%s/%s", gw__api_webdir(api), file);
     tpl = api_read_file(path, &len);
@@ -277,22 +247,22 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
         int raw = 0;
 
         if (open == NULL || (close = strstr(open + 2, "}}")) == NULL) {
-            api_buf_add(&b, s, strlen(s));
+            gw__buf_add(&b, s, strlen(s));
             break;
         }
-        api_buf_add(&b, s, (size_t)(open - s));
+        gw__buf_add(&b, s, (size_t)(open - s));
         val = api_var(vars, open + 2, (size_t)(close - open - 2), &raw);
         if (val == NULL) {
-            api_buf_add(&b, open, (size_t)(close + 2 - open));
+            gw__buf_add(&b, open, (size_t)(close + 2 - open));
         } else if (raw) {
-            api_buf_add(&b, val, strlen(val));
+            gw__buf_add(&b, val, strlen(val));
         } else {
             char *e = gw__api_html_escape(val);
 
             if (e == NULL)
                 b.oom = 1;
             else
-                api_buf_add(&b, e, strlen(e));
+                gw__buf_add(&b, e, strlen(e));
             free(e);
         }
         s = close + 2;

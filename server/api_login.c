@@ -27,6 +27,7 @@
 #include "net/auth.h"
 #include "net/password.h"
 #include "net/http.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -57,20 +58,15 @@ auth_key(gw__api_t *api, const unsigned char **key, size_t *len)
 static void
 auth_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0, i;
+    unsigned int mdlen = 0;
     const unsigned char *key;
     size_t klen;
 
     auth_key(api, &key, &klen);
     HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, len, md,
          &mdlen);
-    for (i = 0; i < mdlen && i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * i] = '\0';
+    gw__hex_encode(md, mdlen < 32 ? mdlen : 32, out);
 }
 
 char *
@@ -341,18 +337,6 @@ gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
     free(next);
 }
 
-static int
-auth_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A field of an application/x-www-form-urlencoded body, decoded ('+' is a
  * space), or NULL. The caller frees. */
 static char *
@@ -368,23 +352,8 @@ auth_form_field(const char *body, size_t len, const char *name)
         if ((size_t)(fend - p) >= nlen + 1 && memcmp(p, name, nlen) == 0 &&
             p[nlen] == '=') {
             const char *s = p + nlen + 1;
-            char *out = malloc((size_t)(fend - s) + 1), *o = out;
 
-            if (out == NULL)
-                return NULL;
-            for (; s < fend; s++) {
-                if (*s == '+') {
-                    *o++ = ' ';
-                } else if (*s == '%' && s + 2 < fend &&
-                           auth_hexval(s[1]) >= 0 && auth_hexval(s[2]) >= 0) {
-                    *o++ = (char)(auth_hexval(s[1]) * 16 + auth_hexval(s[2]));
-                    s += 2;
-                } else {
-                    *o++ = *s;
-                }
-            }
-            *o = '\0';
-            return out;
+            return gw__url_decode(s, (size_t)(fend - s), GW__URL_PLUS);
         }
         p = fend + 1;
     }

@@ -1,9 +1,10 @@
 /*
- * tests/net/test_http.c: net/http.c with real sockets. A gw__http server
- * runs on its own loop in a thread; the test is the client, speaking raw
- * bytes: exact responses, keep-alive, pipelining answered in order (with
- * an answer that comes later), chunked bodies, HTTP/1.0, the server's own
- * 400/408/413/431, max_connections, close answering 503, and garbage.
+ * tests/net/test_http.c: net/http.c and net/http_parse.c with real sockets.
+ * A gw__http server runs on its own loop in a thread; the test is the
+ * client, speaking raw bytes: exact responses, keep-alive, pipelining
+ * answered in order (with an answer that comes later), chunked bodies,
+ * HTTP/1.0, the server's own 400/408/413/431, max_connections, close
+ * answering 503, and garbage.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */

@@ -1,0 +1,101 @@
+/*
+ * base/buf.h: the core's small byte utilities: a growable NUL-terminated
+ * buffer, hex digits, URL (percent) decoding, strict base64 decoding, and
+ * the FNV-1a hash with its final mix. Used by the HTTP server, the auth
+ * schemes, the read API and the counters' rendering; the hash by the
+ * aggregation tables and the replay cache.
+ */
+#ifndef GW_CORE_BUF_H
+#define GW_CORE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gottwall/common.h>
+
+/* ---- a growable buffer ----------------------------------------------- */
+
+/* Zero-initialised ({0}) it is empty. p is NULL until the first append,
+ * then always NUL-terminated (p[len] == '\0'). oom is set when an append
+ * failed for want of memory: the content then misses that piece (later
+ * appends are still tried), and a caller that must not use a partial
+ * result checks oom at the end. */
+typedef struct gw__buf_s {
+    char *p;
+    size_t len, cap;
+    int oom;
+} gw__buf_t;
+
+/* Room for extra more bytes and the NUL. 0, or -1 (oom set). */
+int gw__buf_reserve(gw__buf_t *b, size_t extra);
+/* Appends data[0..len). 0, or -1 (oom set; b unchanged). */
+int gw__buf_add(gw__buf_t *b, const void *data, size_t len);
+/* Appends s up to its NUL. 0 or -1, as gw__buf_add. */
+int gw__buf_puts(gw__buf_t *b, const char *s);
+/* Appends printf-formatted text. 0, or -1 (a format error, or oom set). */
+int gw__buf_printf(gw__buf_t *b, const char *fmt, ...) GW_PRINTF(2, 3);
+/* Frees the memory and empties b (oom cleared). */
+void gw__buf_free(gw__buf_t *b);
+
+/* ---- hex and URL decoding -------------------------------------------- */
+
+/* The value of one hex digit (0-9, a-f, A-F), or -1. */
+int gw__hex_val(int ch);
+/* Writes in[0..n) as 2 * n lowercase hex digits and a NUL into out. */
+void gw__hex_encode(const unsigned char *in, size_t n, char *out);
+
+#define GW__URL_PLUS 1   /* '+' decodes to a space (forms, query strings) */
+#define GW__URL_NO_NUL 2 /* a %00 makes the whole string invalid */
+
+/* Decodes s[0..len) into a new NUL-terminated string the caller frees:
+ * '%' and two hex digits (both within s) become that byte; any other byte,
+ * a '%' without two hex digits included, is copied. NULL when out of
+ * memory, or with GW__URL_NO_NUL when a %00 would cut the string short. */
+char *gw__url_decode(const char *s, size_t len, int flags);
+
+/* ---- base64 ----------------------------------------------------------- */
+
+/* Decodes strict standard base64 (RFC 4648 alphabet, no whitespace) of
+ * in[0..len) into out, which has room for cap bytes. The "=" padding is
+ * optional, but when present it must complete the last group of four.
+ * Returns the decoded length, or -1 if in is not base64 or decodes to more
+ * than cap bytes. */
+long gw__b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+
+/* ---- hashing (FNV-1a, then a final mix for power-of-two tables) ------ */
+
+#define GW__HASH_INIT UINT64_C(14695981039346656037)
+
+static inline uint64_t
+gw__hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/* A separator between two strings of one key ("ab","c" != "a","bc"). */
+static inline uint64_t
+gw__hash_sep(uint64_t h)
+{
+    h ^= 0xffu;
+    return h * UINT64_C(1099511628211);
+}
+
+static inline uint64_t
+gw__hash_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return h;
+}
+
+#endif /* GW_CORE_BUF_H */

@@ -1,0 +1,144 @@
+/*
+ * net/http_int.h: what net/http.c (connections) and net/http_parse.c
+ * (requests and the http-parser glue) share and nobody else needs: the
+ * request, connection and server structures and the calls each file makes
+ * into the other.
+ */
+#ifndef GW_CORE_HTTP_INT_H
+#define GW_CORE_HTTP_INT_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+
+#include <ev.h>
+#include <http_parser.h>
+
+#include "http.h"
+#include "base/buf.h"
+
+#define HTTP_READ_CHUNK 16384
+#define HTTP_MAX_PIPELINE 32          /* requests queued per connection */
+#define HTTP_OUT_HIGH (256u * 1024u)  /* stop parsing above this output */
+
+typedef struct http_hdr_s {
+    gw__buf_t name;
+    gw__buf_t value;
+} http_hdr_t;
+
+typedef struct http_conn_s http_conn_t;
+
+struct gw_http_req_s {
+    http_conn_t *conn;      /* NULL once the connection is gone */
+    gw_http_req_t *next;    /* the connection's queue */
+    const char *method;     /* static, from http-parser */
+    gw__buf_t url;
+    char *path;             /* decoded */
+    char *query;            /* raw, "" if none */
+    http_hdr_t *hdrs;
+    size_t nhdrs, hdrs_cap;
+    gw__buf_t body;
+    char peer[INET6_ADDRSTRLEN];
+    int keep_alive;
+    int is_head;
+    int handed;             /* given to the handler: it will answer */
+    int answered;           /* resp holds the answer */
+    int close_after;        /* close the connection after this answer */
+    gw__buf_t resp;
+};
+
+enum http_state {
+    HTTP_IDLE,    /* between requests (or nothing received yet) */
+    HTTP_HEADERS, /* a request's head is arriving */
+    HTTP_BODY,    /* its body is arriving */
+    HTTP_LINGER_ST /* answered the last thing; draining input */
+};
+
+struct http_conn_s {
+    gw_http_server_t *srv;
+    http_conn_t *prev, *next;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    http_parser parser;
+    gw_http_req_t *cur;           /* being parsed */
+    gw_http_req_t *qhead, *qtail; /* parsed, in order */
+    size_t nqueued;
+    gw__buf_t out;
+    size_t out_off;
+    char *in;                     /* HTTP_READ_CHUNK bytes */
+    size_t in_off, in_len;        /* unparsed bytes in[in_off..in_len) */
+    enum http_state state;
+    ev_tstamp mark;               /* start of the current timeout */
+    size_t hdr_bytes;
+    int last_was_value;
+    int err_status;               /* set by a callback before failing */
+    const char *err_msg;
+    char err_buf[128];
+    int closing;                  /* parse no more; close when answered */
+    int eof;                      /* the peer stopped sending */
+    int dead;
+    int busy;
+    int again;
+    int reading, writing;
+    char peer[INET6_ADDRSTRLEN];
+};
+
+struct gw_http_server_s {
+    struct ev_loop *loop;
+    char *name;
+    int fd;
+    int port;
+    ev_io aio;
+    ev_timer retry;
+    gw__http_limits_t lim;
+    gw_http_handler_fn fn;
+    void *arg;
+    http_conn_t *conns;
+    size_t nconns;
+    int stopping;
+    http_parser_settings settings;
+};
+
+/* ---- net/http.c: connections ---- */
+
+/* Appends r to the connection's queue of parsed requests. */
+void gw__http_queue_push(http_conn_t *c, gw_http_req_t *r);
+/* Queues the server's own error answer after everything already queued;
+ * no further request is read from this connection. reason, when not
+ * NULL, is counted as a dropped request. */
+void gw__http_conn_fail(http_conn_t *c, int status, const char *msg,
+                        const char *reason);
+/* Collects answers, writes, parses and re-arms the watchers; frees the
+ * connection if it died. Safe to call from inside itself (the handler). */
+void gw__http_progress(http_conn_t *c);
+
+static inline ev_tstamp
+gw__http_now(const http_conn_t *c)
+{
+    return ev_now(c->srv->loop);
+}
+
+/* Whether more input may be parsed now: the connection is not closing,
+ * and neither the queue nor the unwritten output is full. */
+static inline int
+gw__http_can_parse(const http_conn_t *c)
+{
+    return !c->closing && !c->dead && c->nqueued < HTTP_MAX_PIPELINE
+           && c->out.len - c->out_off < HTTP_OUT_HIGH;
+}
+
+/* ---- net/http_parse.c: requests and the parser ---- */
+
+gw_http_req_t *gw__http_req_new(http_conn_t *c);
+void gw__http_req_free(gw_http_req_t *r);
+/* Formats the whole answer into r->resp. */
+void gw__http_req_format(gw_http_req_t *r, int status, const char *ctype,
+                         const char *headers, const void *body, size_t len);
+/* JSON-escapes msg into a {"error": "..."} body. */
+void gw__http_error_body(gw__buf_t *b, const char *msg);
+/* The parser callbacks, for the server's http_parser_settings. */
+void gw__http_settings_init(http_parser_settings *s);
+/* Parses what is buffered while allowed; hands each request over. */
+void gw__http_parse(http_conn_t *c);
+
+#endif /* GW_CORE_HTTP_INT_H */
