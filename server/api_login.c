@@ -37,7 +37,7 @@
 /* ---- Sessions ---- */
 
 static void
-auth_key(gw__api_t *api, const unsigned char **key, size_t *len)
+login_key(gw__api_t *api, const unsigned char **key, size_t *len)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
 
@@ -56,14 +56,14 @@ auth_key(gw__api_t *api, const unsigned char **key, size_t *len)
 }
 
 static void
-auth_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
+login_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     const unsigned char *key;
     size_t klen;
 
-    auth_key(api, &key, &klen);
+    login_key(api, &key, &klen);
     HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, len, md,
          &mdlen);
     gw__hex_encode(md, mdlen < 32 ? mdlen : 32, out);
@@ -80,7 +80,7 @@ gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry)
     if (v == NULL)
         return NULL;
     len = snprintf(v, n, "%s|%lld", email, (long long)expiry);
-    auth_mac(api, v, (size_t)len, mac);
+    login_mac(api, v, (size_t)len, mac);
     snprintf(v + len, n - (size_t)len, "|%s", mac);
     return v;
 }
@@ -100,7 +100,7 @@ gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
         ;
     if (bar1 <= value || (size_t)(bar1 - value) >= email_size)
         return 0;
-    auth_mac(api, value, (size_t)(bar2 - value), mac);
+    login_mac(api, value, (size_t)(bar2 - value), mac);
     if (CRYPTO_memcmp(mac, bar2 + 1, 64) != 0)
         return 0;
     expiry = strtoll(bar1 + 1, &end, 10);
@@ -121,7 +121,7 @@ gw__api_cookie_path(const gw__api_t *api)
 
 /* The value of cookie name in the Cookie header, copied into out. */
 static int
-auth_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
+login_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
 {
     const char *h = gw__http_header(req, "Cookie");
     size_t nlen = strlen(name);
@@ -154,7 +154,7 @@ auth_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
 }
 
 static const gw__user_t *
-auth_user(const gw__config_t *cfg, const char *email)
+login_user(const gw__config_t *cfg, const char *email)
 {
     size_t i;
 
@@ -167,15 +167,15 @@ auth_user(const gw__config_t *cfg, const char *email)
 /* The logged-in user's e-mail from the cookie, if valid and still in
  * USERS. */
 static int
-auth_session_user(gw__api_t *api, gw_http_req_t *req, char *email, size_t size)
+login_session_user(gw__api_t *api, gw_http_req_t *req, char *email, size_t size)
 {
     char value[1024];
 
-    if (!auth_cookie(req, GW__API_SESSION_COOKIE, value, sizeof(value)))
+    if (!login_cookie(req, GW__API_SESSION_COOKIE, value, sizeof(value)))
         return 0;
     if (!gw__api_session_check(api, value, (int64_t)time(NULL), email, size))
         return 0;
-    return auth_user(gw__api_cfg(api), email) != NULL;
+    return login_user(gw__api_cfg(api), email) != NULL;
 }
 
 /* ---- Access ---- */
@@ -194,7 +194,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     int rc;
 
     memset(who, 0, sizeof(*who));
-    if (auth_session_user(api, req, who->user, sizeof(who->user))) {
+    if (login_session_user(api, req, who->user, sizeof(who->user))) {
         who->ok = 1;
         who->via_cookie = 1;
         return;
@@ -255,7 +255,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
 /* ---- Login throttling ---- */
 
 static double
-auth_now(void)
+login_now(void)
 {
     struct timespec ts;
 
@@ -264,7 +264,7 @@ auth_now(void)
 }
 
 static gw__api_throttle_t *
-auth_throttle(gw__api_t *api, const char *ip, int create)
+login_throttle(gw__api_t *api, const char *ip, int create)
 {
     gw__api_throttle_t *oldest = &api->throttle[0];
     size_t i;
@@ -288,7 +288,7 @@ auth_throttle(gw__api_t *api, const char *ip, int create)
 
 /* next must be a path under the prefix (no other site, no scheme). */
 static const char *
-auth_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
+login_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     size_t plen = strlen(cfg->prefix);
@@ -302,7 +302,7 @@ auth_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
 }
 
 static void
-auth_render_login(gw__api_t *api, gw_http_req_t *req, int status,
+login_render_login(gw__api_t *api, gw_http_req_t *req, int status,
                   const char *error, const char *email, const char *next)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
@@ -312,7 +312,7 @@ auth_render_login(gw__api_t *api, gw_http_req_t *req, int status,
         "error",       error ? error : "",
         "error_class", error ? "error" : "error hidden",
         "email",       email ? email : "",
-        "next",        auth_safe_next(api, next, buf, sizeof(buf)),
+        "next",        login_safe_next(api, next, buf, sizeof(buf)),
         NULL,          NULL};
 
     gw__api_page(api, req, status, "login.html", vars, NULL);
@@ -327,20 +327,20 @@ gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
     char buf[1024];
 
     if (cfg->anonymous_login ||
-        auth_session_user(api, req, email, sizeof(email))) {
-        gw__api_redirect(req, auth_safe_next(api, next, buf, sizeof(buf)),
+        login_session_user(api, req, email, sizeof(email))) {
+        gw__api_redirect(req, login_safe_next(api, next, buf, sizeof(buf)),
                          NULL);
         free(next);
         return;
     }
-    auth_render_login(api, req, 200, NULL, NULL, next);
+    login_render_login(api, req, 200, NULL, NULL, next);
     free(next);
 }
 
 /* A field of an application/x-www-form-urlencoded body, decoded ('+' is a
  * space), or NULL. The caller frees. */
 static char *
-auth_form_field(const char *body, size_t len, const char *name)
+login_form_field(const char *body, size_t len, const char *name)
 {
     size_t nlen = strlen(name);
     const char *p = body, *end = body + len;
@@ -361,7 +361,7 @@ auth_form_field(const char *body, size_t len, const char *name)
 }
 
 static void
-auth_delay_unlink(gw__api_delay_t *dl)
+login_delay_unlink(gw__api_delay_t *dl)
 {
     if (dl->prev != NULL)
         dl->prev->nextd = dl->nextd;
@@ -372,7 +372,7 @@ auth_delay_unlink(gw__api_delay_t *dl)
 }
 
 static void
-auth_delay_free(gw__api_delay_t *dl)
+login_delay_free(gw__api_delay_t *dl)
 {
     free(dl->email);
     free(dl->next);
@@ -380,22 +380,22 @@ auth_delay_free(gw__api_delay_t *dl)
 }
 
 static void
-auth_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
+login_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
 {
     gw__api_delay_t *dl = w->data;
 
     (void)loop;
     (void)revents;
-    auth_delay_unlink(dl);
-    auth_render_login(dl->api, dl->req, 401, "Wrong e-mail or password.",
+    login_delay_unlink(dl);
+    login_render_login(dl->api, dl->req, 401, "Wrong e-mail or password.",
                       dl->email, dl->next);
-    auth_delay_free(dl);
+    login_delay_free(dl);
 }
 
 /* A form from another site may not log a browser in (login CSRF): when the
  * browser says where the form came from, it must be this host. */
 static int
-auth_same_origin(gw_http_req_t *req)
+login_same_origin(gw_http_req_t *req)
 {
     const char *origin = gw__http_header(req, "Origin");
     const char *host = gw__http_header(req, "Host");
@@ -432,7 +432,7 @@ struct gw__api_check_s {
 };
 
 static void *
-auth_check_thread(void *arg)
+login_check_thread(void *arg)
 {
     gw__api_check_t *c = arg;
     int ok = c->hash != NULL && c->password != NULL &&
@@ -447,7 +447,7 @@ auth_check_thread(void *arg)
 }
 
 static void
-auth_check_free(gw__api_check_t *c)
+login_check_free(gw__api_check_t *c)
 {
     if (c->password != NULL) {
         OPENSSL_cleanse(c->password, strlen(c->password));
@@ -461,7 +461,7 @@ auth_check_free(gw__api_check_t *c)
 
 /* The answer once the password is checked: a cookie, or a delayed 401. */
 static void
-auth_check_answer(gw__api_t *api, gw__api_check_t *c)
+login_check_answer(gw__api_t *api, gw__api_check_t *c)
 {
     gw__api_throttle_t *t;
     gw__api_delay_t *dl;
@@ -469,7 +469,7 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
     unsigned i;
 
     if (c->ok) {
-        const gw__user_t *user = auth_user(gw__api_cfg(api), c->email);
+        const gw__user_t *user = login_user(gw__api_cfg(api), c->email);
         char *value = user ? gw__api_session_make(api, user->email,
                                                   (int64_t)time(NULL) +
                                                       GW__API_SESSION_TTL)
@@ -481,7 +481,7 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
             gw__http_error(c->req, 500, "the user is gone or out of memory");
             return;
         }
-        t = auth_throttle(api, c->peer, 0);
+        t = login_throttle(api, c->peer, 0);
         if (t != NULL)
             t->failures = 0;
         snprintf(hdr, sizeof(hdr),
@@ -491,13 +491,13 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
                  GW__API_SESSION_TTL);
         free(value);
         gw__log_info("server: %s logged in from %s", user->email, c->peer);
-        gw__api_redirect(c->req, auth_safe_next(api, c->next, buf, sizeof(buf)),
+        gw__api_redirect(c->req, login_safe_next(api, c->next, buf, sizeof(buf)),
                          hdr);
         return;
     }
-    t = auth_throttle(api, c->peer, 1);
+    t = login_throttle(api, c->peer, 1);
     t->failures++;
-    t->last = auth_now();
+    t->last = login_now();
     for (i = 1; i < t->failures && delay < AUTH_MAX_DELAY; i++)
         delay *= 2;
     if (delay > AUTH_MAX_DELAY)
@@ -518,7 +518,7 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
     dl->email = c->email;
     dl->next = c->next;
     c->email = c->next = NULL;
-    ev_timer_init(&dl->timer, auth_delay_fire, delay, 0.);
+    ev_timer_init(&dl->timer, login_delay_fire, delay, 0.);
     dl->timer.data = dl;
     dl->nextd = api->delays;
     if (api->delays != NULL)
@@ -528,7 +528,7 @@ auth_check_answer(gw__api_t *api, gw__api_check_t *c)
 }
 
 static void
-auth_checks_done(struct ev_loop *loop, ev_async *w, int revents)
+login_checks_done(struct ev_loop *loop, ev_async *w, int revents)
 {
     gw__api_t *api = w->data;
     gw__api_check_t **pp = &api->checks;
@@ -549,8 +549,8 @@ auth_checks_done(struct ev_loop *loop, ev_async *w, int revents)
         *pp = c->nextc;
         api->nchecks--;
         pthread_join(c->thread, NULL);
-        auth_check_answer(api, c);
-        auth_check_free(c);
+        login_check_answer(api, c);
+        login_check_free(c);
     }
 }
 
@@ -558,7 +558,7 @@ void
 gw__api_auth_start(gw__api_t *api)
 {
     pthread_mutex_init(&api->login_mu, NULL);
-    ev_async_init(&api->login_async, auth_checks_done);
+    ev_async_init(&api->login_async, login_checks_done);
     api->login_async.data = api;
     ev_async_start(api->env.loop, &api->login_async);
 }
@@ -573,7 +573,7 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
     const gw__user_t *user;
     gw__api_check_t *c;
 
-    if (!auth_same_origin(req)) {
+    if (!login_same_origin(req)) {
         gw__http_respond(req, 403, "text/plain; charset=utf-8", NULL,
                          "login form posted from another site\n", 36);
         return;
@@ -592,10 +592,10 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
     c->api = api;
     c->req = req;
     snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
-    c->email = auth_form_field(body ? body : "", blen, "email");
-    c->password = auth_form_field(body ? body : "", blen, "password");
-    c->next = auth_form_field(body ? body : "", blen, "next");
-    user = c->email ? auth_user(cfg, c->email) : NULL;
+    c->email = login_form_field(body ? body : "", blen, "email");
+    c->password = login_form_field(body ? body : "", blen, "password");
+    c->next = login_form_field(body ? body : "", blen, "next");
+    user = c->email ? login_user(cfg, c->email) : NULL;
     c->known = user != NULL;
     /* Unknown e-mails cost the same time: check against a dummy hash. */
     if (user == NULL && api->dummy_hash == NULL)
@@ -604,8 +604,8 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
                      : api->dummy_hash ? api->dummy_hash
                                        : "");
     if (c->hash == NULL ||
-        pthread_create(&c->thread, NULL, auth_check_thread, c) != 0) {
-        auth_check_free(c);
+        pthread_create(&c->thread, NULL, login_check_thread, c) != 0) {
+        login_check_free(c);
         gw__http_error(req, 500, "cannot start the password check");
         return;
     }
@@ -640,7 +640,7 @@ gw__api_auth_stop(gw__api_t *api)
         pthread_join(c->thread, NULL);
         gw__http_respond(c->req, 503, "text/plain; charset=utf-8", NULL,
                          "the server is stopping\n", 23);
-        auth_check_free(c);
+        login_check_free(c);
     }
     api->checks = NULL;
     api->nchecks = 0;
@@ -652,7 +652,7 @@ gw__api_auth_stop(gw__api_t *api)
         ev_timer_stop(api->env.loop, &dl->timer);
         gw__http_respond(dl->req, 503, "text/plain; charset=utf-8", NULL,
                          "the server is stopping\n", 23);
-        auth_delay_free(dl);
+        login_delay_free(dl);
     }
     api->delays = NULL;
 }
