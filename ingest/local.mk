@@ -5,6 +5,9 @@ libgwcore_la_SOURCES += \
 	ingest/bucket.c \
 	ingest/bucket.h \
 	ingest/event.c \
+	ingest/event.h \
+	ingest/event_fast.c \
+	ingest/event_json.c \
 	ingest/ingest.c \
 	ingest/ingest.h \
 	ingest/ingest_int.h \
@@ -12,7 +15,8 @@ libgwcore_la_SOURCES += \
 
 # The tests build from these sources alone (and base/conf.h's types), so
 # they do not wait on the rest of libgwcore.
-GW_INGEST_SOURCES = ingest/bucket.c ingest/event.c ingest/ingest.c ingest/table.c
+GW_INGEST_SOURCES = ingest/bucket.c ingest/event.c ingest/event_fast.c \
+	ingest/event_json.c ingest/ingest.c ingest/table.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 
