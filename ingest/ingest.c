@@ -3,7 +3,7 @@
  *
  * A request (one JSON object, a JSON array of them, or one gw_event_t)
  * goes through three steps, so that it is aggregated all or nothing:
- *   1. parse and validate every event (ingest/event.c);
+ *   1. parse and validate every event (ingest/event*.c);
  *   2. admit them against the metrics known so far: the kind rule and
  *      MAX_SERIES, recording the kinds of new metrics (undone if a later
  *      event of the request is refused);

@@ -1,8 +1,8 @@
 /*
- * ingest/ingest_int.h: what ingest/ingest.c, ingest/event.c and ingest/table.c
- * share and nobody else needs: an arena, the aggregation table's update
- * call and the parsed form of an event (the string hash they share with
- * net/auth.c is in base/buf.h).
+ * ingest/ingest_int.h: what ingest/ingest.c, the event parsers
+ * (ingest/event*.c) and ingest/table.c share and nobody else needs: an
+ * arena, the aggregation table's update call and the parsed form of an
+ * event (the string hash they share with net/auth.c is in base/buf.h).
  *
  * A parsed event (gw__pevent_t) borrows its strings from the JSON tree or
  * the submitted gw_event_t, and from a scratch arena for filter values that

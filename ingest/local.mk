@@ -5,6 +5,9 @@ libgwcore_la_SOURCES += \
 	ingest/bucket.c \
 	ingest/bucket.h \
 	ingest/event.c \
+	ingest/event.h \
+	ingest/event_fast.c \
+	ingest/event_json.c \
 	ingest/ingest.c \
 	ingest/ingest.h \
 	ingest/ingest_int.h \
@@ -12,19 +15,25 @@ libgwcore_la_SOURCES += \
 
 # The tests build from these sources alone (and base/conf.h's types), so
 # they do not wait on the rest of libgwcore.
-GW_INGEST_SOURCES = ingest/bucket.c ingest/event.c ingest/ingest.c ingest/table.c
+GW_INGEST_SOURCES = ingest/bucket.c ingest/event.c ingest/event_fast.c \
+	ingest/event_json.c ingest/ingest.c ingest/table.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 
 if HAVE_CHECK
-check_PROGRAMS += tests/ingest/test_bucket tests/ingest/test_ingest \
-	tests/ingest/test_table
-TESTS += tests/ingest/test_bucket tests/ingest/test_ingest tests/ingest/test_table
+check_PROGRAMS += tests/ingest/test_bucket tests/ingest/test_event \
+	tests/ingest/test_ingest tests/ingest/test_table
+TESTS += tests/ingest/test_bucket tests/ingest/test_event \
+	tests/ingest/test_ingest tests/ingest/test_table
 endif
 
 tests_ingest_test_bucket_SOURCES = tests/ingest/test_bucket.c ingest/bucket.c
 tests_ingest_test_bucket_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
 tests_ingest_test_bucket_LDADD = $(GW_INGEST_TEST_LDADD)
+
+tests_ingest_test_event_SOURCES = tests/ingest/test_event.c $(GW_INGEST_SOURCES)
+tests_ingest_test_event_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
+tests_ingest_test_event_LDADD = $(GW_INGEST_TEST_LDADD)
 
 tests_ingest_test_ingest_SOURCES = tests/ingest/test_ingest.c $(GW_INGEST_SOURCES)
 tests_ingest_test_ingest_CFLAGS = $(GW_INGEST_TEST_CFLAGS)

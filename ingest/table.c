@@ -33,7 +33,7 @@
 /* ---- memory --------------------------------------------------------- */
 
 static void
-oom(size_t n)
+tb_oom(size_t n)
 {
     fprintf(stderr, "gottwall: out of memory (allocating %zu bytes)\n", n);
     abort();
@@ -45,7 +45,7 @@ gw__xmalloc(size_t n)
     void *p = malloc(n ? n : 1);
 
     if (p == NULL)
-        oom(n);
+        tb_oom(n);
     return p;
 }
 
@@ -55,7 +55,7 @@ gw__xcalloc(size_t n, size_t size)
     void *p = calloc(n ? n : 1, size ? size : 1);
 
     if (p == NULL)
-        oom(n * size);
+        tb_oom(n * size);
     return p;
 }
 
@@ -65,7 +65,7 @@ gw__xrealloc(void *p, size_t n)
     void *q = realloc(p, n ? n : 1);
 
     if (q == NULL)
-        oom(n);
+        tb_oom(n);
     return q;
 }
 
@@ -162,8 +162,8 @@ gw__arena_free(gw__arena_t *a)
 
 /* A new slot array of cap (a power of two) entries, refilled from hashes. */
 static uint64_t *
-slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
-              size_t hash_offset)
+tb_slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
+                 size_t hash_offset)
 {
     uint64_t *slots = gw__xcalloc(cap, sizeof(*slots));
     size_t mask = cap - 1;
@@ -183,13 +183,13 @@ slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
 /* Doubles a full slot array (*slots, *mask) and returns the empty slot
  * where an entry of hash h now goes. */
 static size_t
-slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
-           size_t stride, size_t hash_offset, uint64_t h)
+tb_slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
+              size_t stride, size_t hash_offset, uint64_t h)
 {
     size_t cap = (*mask + 1) * 2, j;
 
     free(*slots);
-    *slots = slots_rebuild(cap, entries, n, stride, hash_offset);
+    *slots = tb_slots_rebuild(cap, entries, n, stride, hash_offset);
     *mask = cap - 1;
     for (j = (size_t) h & *mask; (*slots)[j] != 0; j = (j + 1) & *mask)
         ;
@@ -197,7 +197,7 @@ slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
 }
 
 static size_t
-pow2_at_least(size_t n)
+tb_pow2_at_least(size_t n)
 {
     size_t c = 16;
 
@@ -253,8 +253,8 @@ gw__table_t *
 gw__table_new(size_t ngroups, size_t nfilters)
 {
     gw__table_t *t = gw__xcalloc(1, sizeof(*t));
-    size_t gcap = pow2_at_least(ngroups * 2);
-    size_t fcap = pow2_at_least(nfilters * 2);
+    size_t gcap = tb_pow2_at_least(ngroups * 2);
+    size_t fcap = tb_pow2_at_least(nfilters * 2);
 
     gw__arena_init(&t->arena);
     t->capgroups = gcap / 2;
@@ -318,7 +318,7 @@ gw__table_groups(const gw__table_t *t)
 }
 
 static inline void
-cell_add(gw__cell_t *c, double sum, double ts)
+tb_cell_add(gw__cell_t *c, double sum, double ts)
 {
     if (c->kind == GW_KIND_GAUGE) {
         /* The latest by ts; ties: the last received. */
@@ -333,7 +333,7 @@ cell_add(gw__cell_t *c, double sum, double ts)
 }
 
 static inline void
-cell_init(gw__cell_t *c, gw_kind_t kind)
+tb_cell_init(gw__cell_t *c, gw_kind_t kind)
 {
     c->kind = kind;
     c->sum = 0;
@@ -344,8 +344,8 @@ cell_init(gw__cell_t *c, gw_kind_t kind)
 /* The index of the group (project, metric, minute) of hash h, or -1 with
  * *empty the free slot where it would go. */
 static inline long
-group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
-            gw__str_t metric, int64_t minute, size_t *empty)
+tb_group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
+               gw__str_t metric, int64_t minute, size_t *empty)
 {
     const gw__group_t *g;
     uint64_t s;
@@ -367,11 +367,11 @@ group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
 }
 
 static gw__group_t *
-table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
-            int64_t minute, gw_kind_t kind)
+tb_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
+         int64_t minute, gw_kind_t kind)
 {
     size_t j;
-    long gi = group_probe(t, h, project, metric, minute, &j);
+    long gi = tb_group_probe(t, h, project, metric, minute, &j);
     gw__group_t *g;
 
     if (gi >= 0)
@@ -379,8 +379,8 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
 
     /* A new group: grow first if the slots would pass half full. */
     if ((t->ngroups + 1) * 2 > t->gmask + 1)
-        j = slots_grow(&t->gslots, &t->gmask, t->groups, t->ngroups,
-                       sizeof(gw__group_t), offsetof(gw__group_t, hash), h);
+        j = tb_slots_grow(&t->gslots, &t->gmask, t->groups, t->ngroups,
+                          sizeof(gw__group_t), offsetof(gw__group_t, hash), h);
     if (t->ngroups == t->capgroups) {
         t->capgroups *= 2;
         t->groups = gw__xrealloc(t->groups,
@@ -393,7 +393,7 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
     g->plen = (uint32_t) project.n;
     g->mlen = (uint32_t) metric.n;
     g->minute = minute;
-    cell_init(&g->cell, kind);
+    tb_cell_init(&g->cell, kind);
     g->first = NONE;
     g->nf = 0;
     t->gslots[j] = SLOT(h, t->ngroups);
@@ -402,8 +402,7 @@ table_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
 }
 
 static gw__fcell_t *
-table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
-            gw_kind_t kind)
+tb_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f, gw_kind_t kind)
 {
     uint64_t h, s;
     size_t j;
@@ -428,8 +427,8 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
     }
 
     if ((t->nfcells + 1) * 2 > t->fmask + 1)
-        j = slots_grow(&t->fslots, &t->fmask, t->fcells, t->nfcells,
-                       sizeof(gw__fcell_t), offsetof(gw__fcell_t, hash), h);
+        j = tb_slots_grow(&t->fslots, &t->fmask, t->fcells, t->nfcells,
+                          sizeof(gw__fcell_t), offsetof(gw__fcell_t, hash), h);
     if (t->nfcells == t->capfcells) {
         t->capfcells *= 2;
         t->fcells = gw__xrealloc(t->fcells,
@@ -444,7 +443,7 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
     c->value = gw__arena_strndup(&t->arena, f->value.s, f->value.n);
     c->nlen = (uint32_t) f->name.n;
     c->vlen = (uint32_t) f->value.n;
-    cell_init(&c->cell, kind);
+    tb_cell_init(&c->cell, kind);
     g->first = (uint32_t) t->nfcells;
     g->nf++;
     t->fslots[j] = SLOT(h, t->nfcells);
@@ -453,7 +452,7 @@ table_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
 }
 
 static inline uint64_t
-group_hash(uint64_t pm_hash, int64_t minute)
+tb_group_hash(uint64_t pm_hash, int64_t minute)
 {
     return gw__hash_mix(pm_hash ^
                         ((uint64_t) minute * UINT64_C(0x9e3779b97f4a7c15)));
@@ -464,8 +463,8 @@ gw__table_find(const gw__table_t *t, uint64_t pm_hash, gw__str_t project,
                gw__str_t metric, int64_t minute, gw_kind_t *kind)
 {
     size_t empty;
-    long gi = group_probe(t, group_hash(pm_hash, minute), project, metric,
-                          minute, &empty);
+    long gi = tb_group_probe(t, tb_group_hash(pm_hash, minute), project, metric,
+                             minute, &empty);
 
     if (gi >= 0)
         *kind = t->groups[gi].cell.kind;
@@ -480,10 +479,10 @@ gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
     gw_kind_t kind = g->cell.kind;
     size_t i;
 
-    cell_add(&g->cell, sum, ts);
+    tb_cell_add(&g->cell, sum, ts);
     for (i = 0; i < nfilters; i++)
-        cell_add(&table_fcell(t, (uint32_t) group, &filters[i], kind)->cell,
-                 sum, ts);
+        tb_cell_add(&tb_fcell(t, (uint32_t) group, &filters[i], kind)->cell,
+                    sum, ts);
     t->events++;
 }
 
@@ -494,8 +493,8 @@ gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
 {
     gw__group_t *g;
 
-    g = table_group(t, group_hash(pm_hash, minute), project, metric, minute,
-                    kind);
+    g = tb_group(t, tb_group_hash(pm_hash, minute), project, metric, minute,
+                 kind);
     gw__table_add_to(t, (size_t) (g - t->groups), sum, ts, filters,
                      nfilters);
 }
@@ -585,14 +584,14 @@ gw__batch_view(gw__batch_t *b)
 }
 
 static uint64_t
-str_hash(const char *s, size_t n)
+tb_str_hash(const char *s, size_t n)
 {
     return gw__hash_mix(gw__hash_bytes(GW__HASH_INIT, s, n));
 }
 
 /* The id of string s in b; NONE if absent and !add. */
 static uint32_t
-batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
+tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
 {
     size_t j;
     uint64_t sl;
@@ -612,8 +611,8 @@ batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
         size_t cap = (b->smask + 1) * 2;
 
         free(b->sslots);
-        b->sslots = slots_rebuild(cap, b->strs, b->nstrs, sizeof(gw__istr_t),
-                                  offsetof(gw__istr_t, hash));
+        b->sslots = tb_slots_rebuild(cap, b->strs, b->nstrs, sizeof(gw__istr_t),
+                                     offsetof(gw__istr_t, hash));
         b->smask = cap - 1;
         for (j = (size_t) h & b->smask; b->sslots[j] != 0;
              j = (j + 1) & b->smask)
@@ -635,7 +634,7 @@ batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
  * and the final mix, rather than FNV over its 28 bytes one at a time; the
  * storage thread hashes every key of every period at each flush. */
 static void
-dkey_hash(gw__dkey_t *k)
+tb_dkey_hash(gw__dkey_t *k)
 {
     uint64_t h;
 
@@ -649,7 +648,7 @@ dkey_hash(gw__dkey_t *k)
 }
 
 static int
-dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
+tb_dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
 {
     return a->hash == b->hash && a->project == b->project &&
            a->metric == b->metric && a->fname == b->fname &&
@@ -659,7 +658,7 @@ dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
 
 /* The delta of key k; NULL if absent and !add (a new one starts empty). */
 static gw_delta_t *
-batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
+tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
 {
     size_t j;
     uint64_t sl;
@@ -668,7 +667,7 @@ batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
     for (j = (size_t) k->hash & b->dmask; (sl = b->dslots[j]) != 0;
          j = (j + 1) & b->dmask) {
         if (SLOT_HASH_MATCH(sl, k->hash) &&
-            dkey_eq(&b->keys[SLOT_INDEX(sl)], k))
+            tb_dkey_eq(&b->keys[SLOT_INDEX(sl)], k))
             return &b->deltas[SLOT_INDEX(sl)];
     }
     if (!add)
@@ -677,9 +676,9 @@ batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
         size_t cap = (b->dmask + 1) * 2;
 
         free(b->dslots);
-        b->dslots = slots_rebuild(cap, b->keys, b->ndeltas,
-                                  sizeof(gw__dkey_t),
-                                  offsetof(gw__dkey_t, hash));
+        b->dslots =
+            tb_slots_rebuild(cap, b->keys, b->ndeltas, sizeof(gw__dkey_t),
+                             offsetof(gw__dkey_t, hash));
         b->dmask = cap - 1;
         for (j = (size_t) k->hash & b->dmask; b->dslots[j] != 0;
              j = (j + 1) & b->dmask)
@@ -709,7 +708,7 @@ batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
 }
 
 static void
-delta_merge(gw_delta_t *d, const gw__cell_t *c)
+tb_delta_merge(gw_delta_t *d, const gw__cell_t *c)
 {
     if (d->kind == GW_KIND_GAUGE) {
         /* The newest ts; ties: the one merged later. */
@@ -726,9 +725,9 @@ delta_merge(gw_delta_t *d, const gw__cell_t *c)
 /* Counts the deltas of one series (string ids fn/fv, NONE for the total)
  * not yet in b, over the periods (buckets[i] in periods[i]). */
 static size_t
-series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
-               uint32_t fv, const int *periods, const int64_t *buckets,
-               size_t nper)
+tb_series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
+                  uint32_t fv, const int *periods, const int64_t *buckets,
+                  size_t nper)
 {
     gw__dkey_t k;
     size_t missing = 0, i;
@@ -740,8 +739,8 @@ series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
     for (i = 0; i < nper; i++) {
         k.period = periods[i];
         k.bucket = buckets[i];
-        dkey_hash(&k);
-        if (batch_delta(b, &k, GW_KIND_COUNTER, 0) == NULL)
+        tb_dkey_hash(&k);
+        if (tb_batch_delta(b, &k, GW_KIND_COUNTER, 0) == NULL)
             missing++;
     }
     return missing;
@@ -750,37 +749,40 @@ series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
 /* Counts the deltas of group g (total and filters, over the periods) not
  * yet in b. A string b has never seen means all of its deltas are new. */
 static size_t
-group_missing(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
-              const int *periods, const int64_t *buckets, size_t nper,
-              uint64_t ph, uint64_t mh)
+tb_group_missing(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
+                 const int *periods, const int64_t *buckets, size_t nper,
+                 uint64_t ph, uint64_t mh)
 {
     uint32_t pid, mid, fn, fv, ci;
     size_t missing;
     const gw__fcell_t *c;
 
-    pid = batch_str(b, g->project, g->plen, ph, 0);
-    mid = batch_str(b, g->metric, g->mlen, mh, 0);
+    pid = tb_batch_str(b, g->project, g->plen, ph, 0);
+    mid = tb_batch_str(b, g->metric, g->mlen, mh, 0);
     if (pid == NONE || mid == NONE)
         return (1 + (size_t) g->nf) * nper;
-    missing = series_missing(b, pid, mid, NONE, NONE, periods, buckets, nper);
+    missing =
+        tb_series_missing(b, pid, mid, NONE, NONE, periods, buckets, nper);
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
-        fn = batch_str(b, c->name, c->nlen, str_hash(c->name, c->nlen), 0);
-        fv = batch_str(b, c->value, c->vlen, str_hash(c->value, c->vlen), 0);
+        fn = tb_batch_str(b, c->name, c->nlen,
+                          tb_str_hash(c->name, c->nlen), 0);
+        fv = tb_batch_str(b, c->value, c->vlen,
+                          tb_str_hash(c->value, c->vlen), 0);
         if (fn == NONE || fv == NONE)
             missing += nper;
         else
-            missing += series_missing(b, pid, mid, fn, fv, periods, buckets,
-                                      nper);
+            missing +=
+                tb_series_missing(b, pid, mid, fn, fv, periods, buckets, nper);
     }
     return missing;
 }
 
 /* Merges cell (series fn/fv) into every period's delta. */
 static void
-series_merge(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
-             uint32_t fv, const gw__cell_t *cell, const int *periods,
-             const int64_t *buckets, size_t nper)
+tb_series_merge(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
+                uint32_t fv, const gw__cell_t *cell, const int *periods,
+                const int64_t *buckets, size_t nper)
 {
     gw__dkey_t k;
     size_t i;
@@ -792,8 +794,8 @@ series_merge(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
     for (i = 0; i < nper; i++) {
         k.period = periods[i];
         k.bucket = buckets[i];
-        dkey_hash(&k);
-        delta_merge(batch_delta(b, &k, cell->kind, 1), cell);
+        tb_dkey_hash(&k);
+        tb_delta_merge(tb_batch_delta(b, &k, cell->kind, 1), cell);
     }
 }
 
@@ -818,27 +820,29 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
         g = &t->groups[gi];
         for (i = 0; i < nper; i++)
             buckets[i] = gw__bucket_start((gw_period_t) plist[i], g->minute);
-        ph = str_hash(g->project, g->plen);
-        mh = str_hash(g->metric, g->mlen);
+        ph = tb_str_hash(g->project, g->plen);
+        mh = tb_str_hash(g->metric, g->mlen);
         per_group = (1 + (size_t) g->nf) * nper;
         if (max_series != 0 && b->ndeltas + per_group > max_series &&
-            b->ndeltas + group_missing(b, t, g, plist, buckets, nper, ph, mh) >
+            b->ndeltas +
+                    tb_group_missing(b, t, g, plist, buckets, nper, ph, mh) >
                 max_series) {
             /* All of the group's series, or none: its events are lost. */
             dropped += (uint64_t) g->cell.count;
             continue;
         }
-        pid = batch_str(b, g->project, g->plen, ph, 1);
-        mid = batch_str(b, g->metric, g->mlen, mh, 1);
-        series_merge(b, pid, mid, NONE, NONE, &g->cell, plist, buckets, nper);
+        pid = tb_batch_str(b, g->project, g->plen, ph, 1);
+        mid = tb_batch_str(b, g->metric, g->mlen, mh, 1);
+        tb_series_merge(b, pid, mid, NONE, NONE, &g->cell, plist, buckets,
+                        nper);
         for (ci = g->first; ci != NONE; ci = c->next) {
             c = &t->fcells[ci];
-            series_merge(b, pid, mid,
-                         batch_str(b, c->name, c->nlen,
-                                   str_hash(c->name, c->nlen), 1),
-                         batch_str(b, c->value, c->vlen,
-                                   str_hash(c->value, c->vlen), 1),
-                         &c->cell, plist, buckets, nper);
+            tb_series_merge(b, pid, mid,
+                            tb_batch_str(b, c->name, c->nlen,
+                                         tb_str_hash(c->name, c->nlen), 1),
+                            tb_batch_str(b, c->value, c->vlen,
+                                         tb_str_hash(c->value, c->vlen), 1),
+                            &c->cell, plist, buckets, nper);
         }
         b->events += (uint64_t) g->cell.count;
     }

@@ -11,8 +11,8 @@
  * The JSON also goes through a second ingest with the fast path off: both
  * must give the same result, message and batch, byte for byte.
  *
- * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -Icore \
- *           tests/fuzz/fuzz_event.c ingest/bucket.c ingest/event.c \
+ * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -iquote . \
+ *           tests/fuzz/fuzz_event.c ingest/bucket.c ingest/event*.c \
  *           ingest/ingest.c ingest/table.c -ljansson -lm -o fuzz_event
  *         ./fuzz_event tests/fuzz/corpus/event
  * Replay: tests/fuzz/replay_event (built and run by make check) runs every
