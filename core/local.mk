@@ -22,9 +22,13 @@ EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
 
 if HAVE_CHECK
 check_PROGRAMS += tests/core/test_loader tests/core/test_store \
-	tests/core/test_init
-TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init
+	tests/core/test_init tests/core/test_workers
+TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init \
+	tests/core/test_workers
 endif
+tests_core_test_workers_SOURCES = tests/core/test_workers.c
+tests_core_test_workers_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_workers_LDADD = $(TEST_LDADD)
 tests_core_test_init_SOURCES = tests/core/test_init.c
 tests_core_test_init_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_init_LDADD = $(TEST_LDADD)

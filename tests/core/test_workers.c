@@ -1,0 +1,301 @@
+/*
+ * tests/core/test_workers.c: core/workers.c without a daemon: how many
+ * loops INGEST_LOOPS asks for, the loops' threads taking events into
+ * their own tables, every table handed over exactly once (and kept by its
+ * loop when the hand-over fails), and the kind rule holding across loops
+ * through the shared registry.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "base/conf.h"
+#include "core/workers.h"
+#include "ingest/ingest.h"
+#include "net/auth.h"
+
+static char tmpdir[64];
+static char path[128];
+
+static void
+setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gwworkXXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(path, sizeof(path), "%s/gottwall.conf", tmpdir);
+}
+
+static void
+teardown(void)
+{
+    unlink(path);
+    rmdir(tmpdir);
+}
+
+static void
+load(gw__config_t *cfg, const char *extra)
+{
+    FILE *f = fopen(path, "w");
+    gw_error_t err;
+
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "SECRET_KEY = \"secret\";\nPROJECTS = { p = \"pub\"; };\n"
+               "STORAGE = \"memory\";\nFLUSH_INTERVAL = 3600000;\n%s\n",
+            extra);
+    fclose(f);
+    if (gw__config_load(path, cfg, &err) != GW_OK)
+        ck_abort_msg("config: %s", err.msg);
+}
+
+START_TEST(test_wanted)
+{
+    gw__config_t cfg;
+    cpu_set_t set;
+    int cpus, n;
+
+    load(&cfg, "INGEST_LOOPS = 3;");
+    ck_assert_int_eq(gw__workers_wanted(&cfg, &cpus), 3);
+    ck_assert_int_eq(cpus, 0);
+    gw__config_free(&cfg);
+
+    load(&cfg, "JOURNAL = \"/tmp/never-made\";");
+    ck_assert_int_eq(gw__workers_wanted(&cfg, &cpus), 1);
+    gw__config_free(&cfg);
+
+    load(&cfg, "");
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+    n = CPU_COUNT(&set);
+    ck_assert_int_eq(gw__workers_wanted(&cfg, &cpus), n > 8 ? 8 : n);
+    ck_assert_int_eq(cpus, n);
+    gw__config_free(&cfg);
+}
+END_TEST
+
+/* What the hand-over callback saw; fail_first makes its first call
+ * refuse (as out of memory does). */
+typedef struct seen_s {
+    pthread_mutex_t mu;
+    uint64_t events;
+    unsigned tables, refused, fail_first;
+} seen_t;
+
+static int
+hand_over(void *arg, gw__table_t *t)
+{
+    seen_t *s = arg;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->fail_first > 0) {
+        s->fail_first--;
+        s->refused++;
+        pthread_mutex_unlock(&s->mu);
+        return GW_ERR;
+    }
+    s->events += gw__table_events(t);
+    s->tables++;
+    pthread_mutex_unlock(&s->mu);
+    gw__table_free(t);
+    return GW_OK;
+}
+
+/* Runs once on a loop's own thread: takes n events there. */
+typedef struct feed_s {
+    ev_timer timer;
+    int n;
+    int accepted, refused;
+    char last_err[GW_ERROR_MAX];
+    const char *json;
+} feed_t;
+
+static void
+feed_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    feed_t *f = (feed_t *)w;
+    gw__ingest_t *ing = gw__workers_ingest();
+    gw_error_t err;
+    int i;
+
+    (void)loop;
+    (void)revents;
+    ck_assert_ptr_nonnull(ing); /* on a worker's thread */
+    for (i = 0; i < f->n; i++) {
+        if (gw__ingest_json(ing, "p", GW_ACTION_DEFAULT, f->json,
+                            strlen(f->json), 0, NULL, NULL, &err) == GW_OK)
+            f->accepted++;
+        else {
+            f->refused++;
+            snprintf(f->last_err, sizeof(f->last_err), "%s", err.msg);
+        }
+    }
+}
+
+/* Starts w's threads with one feed on each loop, waits until every feed
+ * ran, and stops them. */
+static void
+run_feeds(gw__workers_t *w, feed_t *feeds, size_t n)
+{
+    size_t i;
+    int spins;
+
+    for (i = 0; i < n; i++) {
+        ev_timer_init(&feeds[i].timer, feed_cb, 0., 0.);
+        ev_timer_start(gw__workers_loop(w, i), &feeds[i].timer);
+    }
+    ck_assert_int_eq(gw__workers_start(w), GW_OK);
+    for (spins = 0; spins < 500; spins++) {
+        int done = 1;
+
+        for (i = 0; i < n; i++)
+            done &= feeds[i].accepted + feeds[i].refused == feeds[i].n;
+        if (done)
+            break;
+        usleep(10000);
+    }
+    gw__workers_stop(w);
+}
+
+START_TEST(test_loops_take_and_hand_over)
+{
+    gw__config_t cfg;
+    gw__ingest_t *ing0;
+    gw__auth_t *auth0;
+    gw__workers_t *w;
+    seen_t seen;
+    feed_t feeds[2];
+
+    memset(&seen, 0, sizeof(seen));
+    memset(feeds, 0, sizeof(feeds));
+    pthread_mutex_init(&seen.mu, NULL);
+    load(&cfg, "INGEST_LOOPS = 3;");
+    ing0 = gw__ingest_new(&cfg.limits, NULL);
+    auth0 = gw__auth_new(&cfg, NULL);
+    ck_assert_int_eq(gw__workers_create(2, &cfg, ing0, auth0, hand_over,
+                                        &seen, &w),
+                     GW_OK);
+    ck_assert_uint_eq(gw__workers_count(w), 2);
+    ck_assert_ptr_nonnull(gw__workers_loop(w, 0));
+    ck_assert_ptr_nonnull(gw__workers_loop(w, 1));
+    ck_assert_ptr_ne(gw__workers_loop(w, 0), gw__workers_loop(w, 1));
+    ck_assert_ptr_null(gw__workers_loop(w, 2));
+    /* Not on a worker's thread: no ingest or auth state of its own. */
+    ck_assert_ptr_null(gw__workers_ingest());
+    ck_assert_ptr_null(gw__workers_auth(&cfg));
+
+    feeds[0].n = 5;
+    feeds[1].n = 7;
+    feeds[0].json = feeds[1].json = "{\"n\": \"orders\", \"v\": 1}";
+    seen.fail_first = 1; /* the first hand-over is refused: kept */
+    run_feeds(w, feeds, 2);
+    ck_assert_int_eq(feeds[0].accepted, 5);
+    ck_assert_int_eq(feeds[1].accepted, 7);
+    gw__workers_flush(w);
+    ck_assert_uint_eq(seen.refused, 1);
+    ck_assert_uint_eq(seen.tables, 1);
+    /* The refused table stayed with its loop and goes out now. */
+    gw__workers_flush(w);
+    ck_assert_uint_eq(seen.tables, 2);
+    ck_assert_uint_eq(seen.events, 12);
+    /* Nothing left to hand over. */
+    gw__workers_flush(w);
+    ck_assert_uint_eq(seen.tables, 2);
+
+    gw__workers_free(w);
+    gw__ingest_free(ing0);
+    gw__auth_free(auth0);
+    gw__config_free(&cfg);
+    pthread_mutex_destroy(&seen.mu);
+}
+END_TEST
+
+START_TEST(test_kind_rule_across_loops)
+{
+    gw__config_t cfg;
+    gw__ingest_t *ing0;
+    gw__auth_t *auth0;
+    gw__workers_t *w;
+    seen_t seen;
+    feed_t feeds[1];
+    gw_error_t err;
+    const char *avg = "{\"n\": \"lat\", \"v\": 3, \"a\": \"avg\"}";
+
+    memset(&seen, 0, sizeof(seen));
+    memset(feeds, 0, sizeof(feeds));
+    pthread_mutex_init(&seen.mu, NULL);
+    load(&cfg, "");
+    ing0 = gw__ingest_new(&cfg.limits, NULL);
+    auth0 = gw__auth_new(&cfg, NULL);
+    ck_assert_int_eq(gw__workers_create(1, &cfg, ing0, auth0, hand_over,
+                                        &seen, &w),
+                     GW_OK);
+    /* Loop 0 makes "lat" an avg metric; loop 1 must refuse incr on it. */
+    ck_assert_int_eq(gw__ingest_json(ing0, "p", GW_ACTION_DEFAULT, avg,
+                                     strlen(avg), 0, NULL, NULL, &err),
+                     GW_OK);
+    feeds[0].n = 1;
+    feeds[0].json = "{\"n\": \"lat\", \"v\": 1}";
+    run_feeds(w, feeds, 1);
+    ck_assert_int_eq(feeds[0].accepted, 0);
+    ck_assert_int_eq(feeds[0].refused, 1);
+    ck_assert_msg(strstr(feeds[0].last_err, "avg") != NULL, "%s",
+                  feeds[0].last_err);
+    gw__workers_free(w);
+    gw__ingest_free(ing0);
+    gw__auth_free(auth0);
+    gw__config_free(&cfg);
+    pthread_mutex_destroy(&seen.mu);
+}
+END_TEST
+
+START_TEST(test_none)
+{
+    gw__config_t cfg;
+    gw__workers_t *w = (gw__workers_t *)&cfg;
+
+    load(&cfg, "");
+    ck_assert_int_eq(gw__workers_create(0, &cfg, NULL, NULL, hand_over, NULL,
+                                        &w),
+                     GW_OK);
+    ck_assert_ptr_null(w);
+    ck_assert_uint_eq(gw__workers_count(NULL), 0);
+    ck_assert_ptr_null(gw__workers_loop(NULL, 0));
+    ck_assert_int_eq(gw__workers_start(NULL), GW_OK);
+    gw__workers_stop(NULL);
+    gw__workers_flush(NULL);
+    gw__workers_free(NULL);
+    gw__config_free(&cfg);
+}
+END_TEST
+
+static Suite *
+workers_suite(void)
+{
+    Suite *s = suite_create("workers");
+    TCase *tc = tcase_create("workers");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_wanted);
+    tcase_add_test(tc, test_loops_take_and_hand_over);
+    tcase_add_test(tc, test_kind_rule_across_loops);
+    tcase_add_test(tc, test_none);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(workers_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
