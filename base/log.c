@@ -18,6 +18,7 @@
 #include "log.h"
 
 static volatile int log_level = GW_LOG_INFO;
+static void (*log_sink)(int level, const char *line);
 
 static const char *
 log_level_name(int level)
@@ -40,6 +41,12 @@ void
 gw__log_set_level(int level)
 {
     log_level = level;
+}
+
+void
+gw__log_set_sink(void (*fn)(int level, const char *line))
+{
+    log_sink = fn;
 }
 
 int
@@ -100,6 +107,11 @@ gw__logv(int level, const char *prefix, const char *fmt, va_list ap)
     }
     if (n >= sizeof(line) - 1)
         n = sizeof(line) - 2;
+    if (log_sink != NULL) {
+        line[n] = '\0';
+        log_sink(level, line);
+        return;
+    }
     line[n++] = '\n';
     off = 0;
     while (off < n) {

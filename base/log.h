@@ -13,6 +13,10 @@
 void gw__log_set_level(int level);
 /* Parses "error", "warning", "notice", "info", "debug". GW_OK or GW_ERR. */
 int gw__log_parse_level(const char *name, int *level);
+/* Tests only: every line that passes the level goes to fn (the formatted
+ * line, without its newline) instead of stderr; NULL (the default):
+ * stderr. Set it before any thread logs. */
+void gw__log_set_sink(void (*fn)(int level, const char *line));
 
 /* prefix may be NULL ("[storage:redis:main]" without brackets otherwise). */
 void gw__log(int level, const char *prefix, const char *fmt, ...)

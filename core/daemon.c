@@ -943,9 +943,9 @@ gw__daemon_new(gw__config_t *cfg, const gw__run_opts_t *opts,
     if (dm_loader_init(d, opts) != GW_OK ||
         (d->transports = calloc(cfg->nbackends + 1,
                                 sizeof(gw__instance_t *))) == NULL ||
-        (d->auth = gw__auth_new(cfg, NULL)) == NULL ||
+        (d->auth = gw__auth_new(cfg, opts->now)) == NULL ||
         ((d->roles & GW__ROLE_AGGREGATOR) &&
-         (d->ingest = gw__ingest_new(&cfg->limits, NULL)) == NULL)) {
+         (d->ingest = gw__ingest_new(&cfg->limits, opts->now)) == NULL)) {
         gw__daemon_free(d);
         return NULL;
     }

@@ -30,6 +30,9 @@ typedef struct gw__run_opts_s {
     int server_port;             /* 0: SERVER.PORT */
     char *const *plugin_dirs;    /* --plugin-path and GOTTWALL_PLUGIN_PATH */
     size_t nplugin_dirs;
+    /* For tests (the fuzz targets pin it): the clock of the auth state
+     * (every loop's) and of loop 0's ingest state. NULL: the real one. */
+    double (*now)(void);
 } gw__run_opts_t;
 
 /* Runs until SIGTERM/SIGINT: starts the storage, transports and server,
@@ -44,8 +47,8 @@ int gw__daemon_run(const char *config_path, struct gw__config_s *cfg,
 int gw__daemon_check(struct gw__config_s *cfg, const gw__run_opts_t *opts);
 
 /* A daemon that runs nothing yet: cfg (kept, not copied), the roles,
- * command line overrides and plugin directories of opts, loop 0, the
- * loader, loop 0's auth state and (aggregator role) ingest state. What
+ * command line overrides, plugin directories and clock of opts, loop 0,
+ * the loader, loop 0's auth state and (aggregator role) ingest state. What
  * gw__daemon_run and gw__daemon_check start from; the unit suites make one
  * to drive the host table. NULL when out of memory. */
 gw__daemon_t *gw__daemon_new(struct gw__config_s *cfg,

@@ -1,19 +1,21 @@
 /*
- * tests/fuzz/fuzz_host.h: a small in-process host for the fuzz targets
- * that drive a real transport plugin (udp, tcpip) or the auth check
- * without a daemon: the real config loader, auth and ingest behind a
- * gw_host_t, logging off, counters kept in fz_counts.
+ * tests/fuzz/fuzz_host.h: what the fuzz targets that drive a real
+ * transport plugin (udp, tcpip) or the auth check share: a real daemon
+ * that runs nothing (gw__daemon_new, aggregator role) and one transport
+ * instance "fuzz" of it behind the real host table (core/host.c), so that
+ * the real config loader, auth, ingest and counters do the work.
  *
  * fz_init() loads a fixed config (two projects: the legacy test_project
  * with SECRET_KEY "secret_key", and shop with its own keys) from a temp
- * file; the clock is pinned to FZ_NOW so signatures made with it stay
- * valid. Header-only: each target includes it once.
+ * file; the daemon's clock (gw__run_opts_t.now) is pinned to FZ_NOW so
+ * signatures made with it stay valid and the corpus replays the same every
+ * time. Every log line, debug included, goes to fz_check_no_secret instead
+ * of stderr (gw__log_set_sink). Header-only: each target includes it once.
  */
 #ifndef GW_FUZZ_HOST_H
 #define GW_FUZZ_HOST_H
 
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,20 +25,25 @@
 #include <gottwall/host.h>
 #include <gottwall/plugin.h>
 
-#include "net/auth.h"
 #include "base/conf.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "core/daemon.h"
+#include "core/host.h"
 #include "fuzz_check.h"
 #include "ingest/ingest.h"
+#include "net/auth.h"
 
 #define FZ_NOW 1392454739.0
 #define FZ_SECRET "secret_key"
 #define FZ_SHOP_PRIVATE "shop_private_distinctive"
+#define FZ_INSTANCE "fuzz"
 
 static gw__config_t fz_cfg;
-static gw__auth_t *fz_auth;
-static gw__ingest_t *fz_ingest;
-static struct ev_loop *fz_loop;
-static unsigned long long fz_accepted, fz_refused, fz_auth_failed;
+static gw__daemon_t *fz_daemon;
+/* The instance's context: what the targets hand to the plugin or call the
+ * host table with. */
+static const gw_ctx_t *fz_ctx;
 
 static double
 fz_now(void)
@@ -74,133 +81,37 @@ fz_check_no_secret(const char *msg)
 }
 
 static void
-fz_log(const gw_ctx_t *ctx, int level, const char *fmt, ...)
+fz_log_sink(int level, const char *line)
 {
-    char line[2048];
-    va_list ap;
-
-    (void) ctx;
     (void) level;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     fz_check_no_secret(line);
 }
 
-static const char *
-fz_instance_name(const gw_ctx_t *ctx)
+/* The instance's counters, from the real ones (base/metrics.h). */
+typedef struct {
+    uint64_t accepted; /* events aggregated */
+    uint64_t refused;  /* events or messages dropped, any reason */
+    uint64_t auth_failed;
+} fz_counts_t;
+
+static inline fz_counts_t
+fz_counts(void)
 {
-    (void) ctx;
-    return "fuzz";
+    fz_counts_t c;
+
+    gw__host_flush_counts();
+    c.accepted = gw__metrics_get(FZ_INSTANCE, GW_COUNTER_ACCEPTED, NULL);
+    c.refused = gw__metrics_get(FZ_INSTANCE, GW_COUNTER_DROPPED, NULL);
+    c.auth_failed = gw__metrics_get(FZ_INSTANCE, GW_COUNTER_AUTH_FAILED, NULL);
+    return c;
 }
-
-static int
-fz_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
-                void *state, gw_error_t *err)
-{
-    (void) ctx;
-    return gw__config_apply_keys(NULL, "fuzz.conf", "BACKENDS.fuzz", keys,
-                                 state, err);
-}
-
-static struct ev_loop *
-fz_loop_get(const gw_ctx_t *ctx)
-{
-    (void) ctx;
-    return fz_loop;
-}
-
-static int
-fz_project_exists(const gw_ctx_t *ctx, const char *project)
-{
-    (void) ctx;
-    return gw__config_project(&fz_cfg, project) != NULL;
-}
-
-static int
-fz_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
-              const char **project, gw_error_t *err)
-{
-    const char *reason = NULL;
-    int rc = gw__auth_check(fz_auth, req, project, &reason, err);
-
-    (void) ctx;
-    FZ_CHECK(rc == GW_OK || rc == GW_ERR);
-    if (rc != GW_OK) {
-        fz_check_no_secret(err->msg);
-        fz_auth_failed++;
-    }
-    return rc;
-}
-
-static int
-fz_submit_json(const gw_ctx_t *ctx, const char *project,
-               gw_action_t action, const char *json, size_t len,
-               unsigned flags, gw_error_t *err)
-{
-    int rc = gw__ingest_json(fz_ingest, project, action, json, len,
-                             (flags & GW_SUBMIT_BATCH) != 0, NULL, NULL,
-                             err);
-
-    (void) ctx;
-    FZ_CHECK(rc == GW_OK || rc == GW_ERR);
-    if (rc == GW_OK)
-        fz_accepted++;
-    else
-        fz_refused++;
-    return rc;
-}
-
-static int
-fz_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
-          gw_error_t *err)
-{
-    int rc = gw__ingest_event(fz_ingest, project, ev, NULL, err);
-
-    (void) ctx;
-    FZ_CHECK(rc == GW_OK || rc == GW_ERR);
-    return rc;
-}
-
-static void
-fz_count(const gw_ctx_t *ctx, gw_counter_t c, const char *reason,
-         uint64_t n)
-{
-    (void) ctx;
-    (void) c;
-    (void) reason;
-    (void) n;
-}
-
-static const char *
-fz_prefix(const gw_ctx_t *ctx)
-{
-    (void) ctx;
-    return "";
-}
-
-static const gw_host_t fz_host = {
-    .struct_size = sizeof(gw_host_t),
-    .abi_major = GW_PLUGIN_ABI_MAJOR,
-    .abi_minor = GW_PLUGIN_ABI_MINOR,
-    .log = fz_log,
-    .instance_name = fz_instance_name,
-    .config_apply = fz_config_apply,
-    .loop = fz_loop_get,
-    .project_exists = fz_project_exists,
-    .auth_check = fz_auth_check,
-    .submit_json = fz_submit_json,
-    .submit = fz_submit,
-    .count = fz_count,
-    .prefix = fz_prefix,
-};
-
-static const gw_ctx_t fz_ctx = {&fz_host, NULL};
 
 static void
 fz_init(void)
 {
     static int done;
+    static char plugin_name[] = FZ_INSTANCE;
+    static gw__plugin_t plugin; /* a stand-in: nothing is loaded */
     char path[] = "/tmp/gw-fuzz-conf-XXXXXX";
     static const char conf[] =
         "SECRET_KEY = \"" FZ_SECRET "\";\n"
@@ -208,6 +119,9 @@ fz_init(void)
         "  shop = { public_key = \"shop_public\"; private_key = \""
         FZ_SHOP_PRIVATE "\"; }; };\n"
         "MAX_SERIES = 1000;\n";
+    gw__run_opts_t opts;
+    gw__instance_t *inst;
+    struct ev_loop *loop;
     gw_error_t err;
     int fd;
 
@@ -220,9 +134,20 @@ fz_init(void)
     close(fd);
     FZ_CHECK(gw__config_load(path, &fz_cfg, &err) == GW_OK);
     unlink(path);
-    fz_auth = gw__auth_new(&fz_cfg, fz_now);
-    fz_ingest = gw__ingest_new(&fz_cfg.limits, fz_now);
-    fz_loop = ev_loop_new(EVFLAG_AUTO);
+    gw__log_set_sink(fz_log_sink);
+    gw__log_set_level(GW_LOG_DEBUG);
+    memset(&opts, 0, sizeof(opts));
+    opts.roles = GW__ROLE_AGGREGATOR;
+    opts.now = fz_now;
+    loop = ev_loop_new(EVFLAG_AUTO);
+    FZ_CHECK(loop != NULL);
+    fz_daemon = gw__daemon_new(&fz_cfg, &opts, loop);
+    FZ_CHECK(fz_daemon != NULL);
+    plugin.desc.kind = GW_PLUGIN_TRANSPORT;
+    plugin.name = plugin_name;
+    inst = gw__instance_new(fz_daemon, &plugin, FZ_INSTANCE, NULL);
+    FZ_CHECK(inst != NULL);
+    fz_ctx = &inst->ctx;
 }
 
 /* Drops the aggregated table now and then so memory stays flat. */
@@ -232,7 +157,7 @@ fz_recycle(void)
     static unsigned n;
 
     if (++n % 64 == 0)
-        gw__table_free(gw__ingest_swap(fz_ingest));
+        gw__table_free(gw__ingest_swap(gw__daemon_ingest(fz_daemon)));
 }
 
 #endif /* GW_FUZZ_HOST_H */

@@ -1,14 +1,15 @@
 /*
  * tests/fuzz/fuzz_udp.c: a libFuzzer target for the udp transport's
  * datagram handling (plugins/transport/udp/udp.c, included here so that
- * its static ud_datagram is reachable), behind the in-process host of
- * fuzz_host.h: real auth, real ingest.
+ * its static ud_datagram is reachable), behind the real host table on
+ * the daemon of fuzz_host.h: real auth, real ingest.
  *
  * Byte 0, bit 0: put a valid "GottWallS2 ... test_project--chunk-auth--"
  * in front (for the fixed clock), so the chunk splitting and the events
  * are fuzzed too; bit 1: the same with "--stream-auth--". The rest is the
- * datagram. Invariants: the host's (results are OK or ERR, no secret in
- * any message or log line); ASan/UBSan do the rest.
+ * datagram. Invariants: no secret in any log line (the plugin logs why
+ * each datagram or chunk is dropped, with the host's message); ASan/UBSan
+ * do the rest.
  *
  * Fuzz:   make fuzz; Replay: tests/fuzz/replay_udp (make check).
  */
@@ -30,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st == NULL) {
         void *state = NULL;
 
-        FZ_CHECK(ud_create(&fz_ctx, &state, &err) == GW_OK);
+        FZ_CHECK(ud_create(fz_ctx, &state, &err) == GW_OK);
         st = state;
     }
     if (size < 1 || size > UDP_DGRAM_MAX - 200)
