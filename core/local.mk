@@ -25,13 +25,16 @@ check_PROGRAMS += tests/core/test_loader tests/core/test_store \
 	tests/core/test_init
 TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init
 endif
+# What the suites that capture the log and load the fixtures share.
+GW_CORE_TEST_SOURCES = tests/core/core_test.c tests/core/core_test.h
 tests_core_test_init_SOURCES = tests/core/test_init.c
 tests_core_test_init_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_init_LDADD = $(TEST_LDADD)
 tests_core_test_loader_SOURCES = tests/core/test_loader.c
 tests_core_test_loader_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_loader_LDADD = $(TEST_LDADD)
-tests_core_test_store_SOURCES = tests/core/test_store.c
+tests_core_test_store_SOURCES = tests/core/test_store.c \
+	$(GW_CORE_TEST_SOURCES)
 tests_core_test_store_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_store_LDADD = $(TEST_LDADD)
 
