@@ -22,8 +22,9 @@ EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
 
 if HAVE_CHECK
 check_PROGRAMS += tests/core/test_loader tests/core/test_store \
-	tests/core/test_init
-TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init
+	tests/core/test_init tests/core/test_daemon tests/core/test_host
+TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init \
+	tests/core/test_daemon tests/core/test_host
 endif
 # What the suites that capture the log and load the fixtures share.
 GW_CORE_TEST_SOURCES = tests/core/core_test.c tests/core/core_test.h
@@ -37,6 +38,16 @@ tests_core_test_store_SOURCES = tests/core/test_store.c \
 	$(GW_CORE_TEST_SOURCES)
 tests_core_test_store_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_store_LDADD = $(TEST_LDADD)
+# The daemon made without running it, and the host table on its
+# instances.
+tests_core_test_daemon_SOURCES = tests/core/test_daemon.c \
+	$(GW_CORE_TEST_SOURCES)
+tests_core_test_daemon_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_daemon_LDADD = $(TEST_LDADD)
+tests_core_test_host_SOURCES = tests/core/test_host.c \
+	$(GW_CORE_TEST_SOURCES)
+tests_core_test_host_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_host_LDADD = $(TEST_LDADD)
 
 # The journal alone (records, rotation, replay, the manifest).
 check_PROGRAMS += tests/core/test_journal
