@@ -321,51 +321,60 @@ ld_cmp(const void *a, const void *b)
 }
 
 void
+gw__loader_scan_dir(gw__loader_t *l, const char *dirname,
+                    void (*fn)(void *arg, const char *path,
+                               const gw__plugin_t *plugin,
+                               const gw_error_t *err),
+                    void *arg)
+{
+    DIR *dir = opendir(dirname);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, j;
+
+    if (dir == NULL)
+        return;
+    while ((e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name);
+
+        if (len > 3 && strcmp(e->d_name + len - 3, ".so") == 0) {
+            char **grown = realloc(names, (n + 1) * sizeof(char *));
+
+            if (grown == NULL)
+                break; /* out of memory: list what was read */
+            names = grown;
+            if ((names[n] = strdup(e->d_name)) == NULL)
+                break;
+            n++;
+        }
+    }
+    closedir(dir);
+    if (n > 0)
+        qsort(names, n, sizeof(char *), ld_cmp);
+    for (j = 0; j < n; j++) {
+        char path[PATH_MAX];
+        gw__plugin_t *p = NULL;
+        gw_error_t err;
+
+        snprintf(path, sizeof(path), "%s/%s", dirname, names[j]);
+        err.msg[0] = '\0';
+        if (gw__loader_open(l, path, &p, &err) == GW_OK)
+            fn(arg, path, p, NULL);
+        else
+            fn(arg, path, NULL, &err);
+        free(names[j]);
+    }
+    free(names);
+}
+
+void
 gw__loader_scan(gw__loader_t *l,
                 void (*fn)(void *arg, const char *path,
                            const gw__plugin_t *plugin, const gw_error_t *err),
                 void *arg)
 {
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < l->ndirs; i++) {
-        DIR *dir = opendir(l->dirs[i]);
-        struct dirent *e;
-        char **names = NULL;
-        size_t n = 0;
-
-        if (dir == NULL)
-            continue;
-        while ((e = readdir(dir)) != NULL) {
-            size_t len = strlen(e->d_name);
-
-            if (len > 3 && strcmp(e->d_name + len - 3, ".so") == 0) {
-                char **grown = realloc(names, (n + 1) * sizeof(char *));
-
-                if (grown == NULL)
-                    break; /* out of memory: list what was read */
-                names = grown;
-                if ((names[n] = strdup(e->d_name)) == NULL)
-                    break;
-                n++;
-            }
-        }
-        closedir(dir);
-        if (n > 0)
-            qsort(names, n, sizeof(char *), ld_cmp);
-        for (j = 0; j < n; j++) {
-            char path[PATH_MAX];
-            gw__plugin_t *p = NULL;
-            gw_error_t err;
-
-            snprintf(path, sizeof(path), "%s/%s", l->dirs[i], names[j]);
-            err.msg[0] = '\0';
-            if (gw__loader_open(l, path, &p, &err) == GW_OK)
-                fn(arg, path, p, NULL);
-            else
-                fn(arg, path, NULL, &err);
-            free(names[j]);
-        }
-        free(names);
-    }
+    for (i = 0; i < l->ndirs; i++)
+        gw__loader_scan_dir(l, l->dirs[i], fn, arg);
 }

@@ -41,7 +41,10 @@ typedef struct gw__loader_s {
     size_t nplugins;
 } gw__loader_t;
 
-/* Search order: dirs (in order), then GW_PLUGINDIR. Copies dirs. */
+/* Search order: dirs (in order), then GW_PLUGINDIR. Copies dirs. The
+ * installed GW_PLUGINDIR is always searched, last: PLUGIN_PATH,
+ * --plugin-path and GOTTWALL_PLUGIN_PATH add directories before it, they
+ * do not replace it (SPEC §9). */
 void gw__loader_init(gw__loader_t *l, char *const *dirs, size_t ndirs);
 void gw__loader_free(gw__loader_t *l); /* dlcloses everything */
 
@@ -60,5 +63,14 @@ void gw__loader_scan(gw__loader_t *l,
                                 const gw__plugin_t *plugin,
                                 const gw_error_t *err),
                      void *arg);
+
+/* The same for one directory, searched or not (its *.so files in name
+ * order): gw__loader_scan calls it for each search directory; a unit
+ * suite scans its fixture directory alone, whatever is installed. */
+void gw__loader_scan_dir(gw__loader_t *l, const char *dir,
+                         void (*fn)(void *arg, const char *path,
+                                    const gw__plugin_t *plugin,
+                                    const gw_error_t *err),
+                         void *arg);
 
 #endif /* GW_CORE_LOADER_H */

@@ -22,22 +22,36 @@ EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
 
 if HAVE_CHECK
 check_PROGRAMS += tests/core/test_loader tests/core/test_store \
-	tests/core/test_init tests/core/test_workers
+	tests/core/test_init tests/core/test_workers tests/core/test_daemon \
+	tests/core/test_host
 TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init \
-	tests/core/test_workers
+	tests/core/test_workers tests/core/test_daemon tests/core/test_host
 endif
 tests_core_test_workers_SOURCES = tests/core/test_workers.c
 tests_core_test_workers_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_workers_LDADD = $(TEST_LDADD)
+# What the suites that capture the log and load the fixtures share.
+GW_CORE_TEST_SOURCES = tests/core/core_test.c tests/core/core_test.h
 tests_core_test_init_SOURCES = tests/core/test_init.c
 tests_core_test_init_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_init_LDADD = $(TEST_LDADD)
 tests_core_test_loader_SOURCES = tests/core/test_loader.c
 tests_core_test_loader_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_loader_LDADD = $(TEST_LDADD)
-tests_core_test_store_SOURCES = tests/core/test_store.c
+tests_core_test_store_SOURCES = tests/core/test_store.c \
+	$(GW_CORE_TEST_SOURCES)
 tests_core_test_store_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_store_LDADD = $(TEST_LDADD)
+# The daemon made without running it, and the host table on its
+# instances.
+tests_core_test_daemon_SOURCES = tests/core/test_daemon.c \
+	$(GW_CORE_TEST_SOURCES)
+tests_core_test_daemon_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_daemon_LDADD = $(TEST_LDADD)
+tests_core_test_host_SOURCES = tests/core/test_host.c \
+	$(GW_CORE_TEST_SOURCES)
+tests_core_test_host_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
+tests_core_test_host_LDADD = $(TEST_LDADD)
 
 # The journal alone (records, rotation, replay, the manifest).
 check_PROGRAMS += tests/core/test_journal

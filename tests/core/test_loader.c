@@ -257,7 +257,9 @@ START_TEST(test_scan)
 
     memset(&s, 0, sizeof(s));
     gw__loader_init(&l, dirs, 1);
-    gw__loader_scan(&l, scan_cb, &s);
+    /* The fixture directory alone: the installed directory, searched
+     * after it, holds whatever `make install` put there. */
+    gw__loader_scan_dir(&l, fixdir, scan_cb, &s);
     /* Sorted by file name: abi_major_next, abi_minor_newer, bad_magic,
      * duplicate_name (loaded first: the fixture storage comes later),
      * incomplete_ops, no_descriptor, small_descriptor, storage_fixture
@@ -276,6 +278,53 @@ START_TEST(test_scan)
     snprintf(want, sizeof(want), "%s ok fixture",
              fixture("transport_fixture"));
     ck_assert_str_eq(s.lines[8], want);
+    gw__loader_free(&l);
+}
+END_TEST
+
+typedef struct order_s {
+    const char *first_dir; /* the directory every file must come from */
+    size_t first_len;
+    int first, later, out_of_order;
+} order_t;
+
+static void
+order_cb(void *arg, const char *path, const gw__plugin_t *p,
+         const gw_error_t *err)
+{
+    order_t *o = arg;
+    int in_first = strncmp(path, o->first_dir, o->first_len) == 0 &&
+                   path[o->first_len] == '/';
+
+    (void) p;
+    (void) err;
+    if (in_first) {
+        o->first++;
+        if (o->later > 0)
+            o->out_of_order++;
+    } else {
+        o->later++;
+    }
+}
+
+/* gw__loader_scan lists the given directories first, then the installed
+ * one (empty or missing before `make install`, full after). */
+START_TEST(test_scan_search_dirs)
+{
+    gw__loader_t l;
+    order_t o;
+    char *dirs[] = {fixdir};
+
+    memset(&o, 0, sizeof(o));
+    gw__loader_init(&l, dirs, 1);
+    ck_assert_uint_eq(l.ndirs, 2);
+    ck_assert_str_eq(l.dirs[0], fixdir);
+    ck_assert_str_eq(l.dirs[1], GW_PLUGINDIR);
+    o.first_dir = fixdir;
+    o.first_len = strlen(fixdir);
+    gw__loader_scan(&l, order_cb, &o);
+    ck_assert_int_eq(o.first, 9);
+    ck_assert_int_eq(o.out_of_order, 0);
     gw__loader_free(&l);
 }
 END_TEST
@@ -300,6 +349,7 @@ loader_suite(void)
     tc = tcase_create("good");
     tcase_add_test(tc, test_good_storage);
     tcase_add_test(tc, test_scan);
+    tcase_add_test(tc, test_scan_search_dirs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,12 +23,8 @@
 #include "core/host.h"
 #include "core/loader.h"
 #include "core/store.h"
+#include "core_test.h"
 #include "ingest/ingest.h"
-
-static char fixdir[PATH_MAX];
-static char tmpdir[64];
-static char down_file[128];
-static char log_path[128];
 
 typedef struct env_s {
     gw__config_t cfg;
@@ -38,53 +34,6 @@ typedef struct env_s {
     gw__ingest_t *ing;
     gw__store_t *st;
 } env_t;
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-setup(void)
-{
-    int fd;
-
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gwstoreXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(down_file, sizeof(down_file), "%s/down", tmpdir);
-    snprintf(log_path, sizeof(log_path), "%s/log", tmpdir);
-    fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static void
-teardown(void)
-{
-    char cmd[200];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        abort();
-}
-
-static void
-set_down(int down)
-{
-    if (down) {
-        FILE *f = fopen(down_file, "w");
-
-        ck_assert_ptr_nonnull(f);
-        fclose(f);
-    } else {
-        unlink(down_file);
-    }
-}
 
 /* Starts the fixture storage with settings (libconfig text inside
  * STORAGE_SETTINGS = { ... }) and its thread. */
@@ -289,35 +238,6 @@ wait_down(env_t *e, int down)
         usleep(10000);
     } while (now() < end);
     ck_abort_msg("storage never became %s", down ? "down" : "up");
-}
-
-/* The number of log lines containing needle; *line gets the first. */
-static int
-log_count(const char *needle, char *line, size_t size)
-{
-    FILE *f = fopen(log_path, "r");
-    char buf[1024];
-    int n = 0;
-
-    ck_assert_ptr_nonnull(f);
-    while (fgets(buf, sizeof(buf), f) != NULL) {
-        if (strstr(buf, needle) != NULL) {
-            if (n == 0 && line != NULL)
-                snprintf(line, size, "%s", buf);
-            n++;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
-/* The log line's text after its time stamp ("warning [...] ..."). */
-static const char *
-after_time(const char *line)
-{
-    const char *p = strchr(line, ' ');
-
-    return p != NULL ? p + 1 : line;
 }
 
 /* ---- Tests ---- */
@@ -563,12 +483,10 @@ store_suite(void)
 int
 main(void)
 {
-    const char *b = getenv("GW_BUILDDIR");
     SRunner *sr;
     int failed;
 
-    snprintf(fixdir, sizeof(fixdir), "%s/tests/fixtures/plugins/.libs",
-             b != NULL ? b : ".");
+    find_fixtures();
     sr = srunner_create(store_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
