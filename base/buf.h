@@ -5,8 +5,8 @@
  * schemes, the read API and the counters' rendering; the hash by the
  * aggregation tables and the replay cache.
  */
-#ifndef GW_CORE_BUF_H
-#define GW_CORE_BUF_H
+#ifndef GW_BASE_BUF_H
+#define GW_BASE_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -98,4 +98,4 @@ gw__hash_mix(uint64_t h)
     return h;
 }
 
-#endif /* GW_CORE_BUF_H */
+#endif /* GW_BASE_BUF_H */

@@ -10,9 +10,13 @@ EXTRA_DIST += base/buf.h base/conf.h base/log.h base/metrics.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/base/test_buf tests/base/test_conf \
-	tests/base/test_metrics
-TESTS += tests/base/test_buf tests/base/test_conf tests/base/test_metrics
+	tests/base/test_metrics tests/base/test_log
+TESTS += tests/base/test_buf tests/base/test_conf tests/base/test_metrics \
+	tests/base/test_log
 endif
+tests_base_test_log_SOURCES = tests/base/test_log.c
+tests_base_test_log_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_log_LDADD = $(TEST_LDADD)
 GW_RUNTIME_TEST_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_base_test_buf_SOURCES = tests/base/test_buf.c
 tests_base_test_buf_CFLAGS = $(TEST_CFLAGS)

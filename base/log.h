@@ -2,8 +2,8 @@
  * base/log.h: logging to stderr with levels. Thread-safe; one write per
  * line. Format: "2026-11-27T20:27:47Z <level> [prefix] message".
  */
-#ifndef GW_CORE_LOG_H
-#define GW_CORE_LOG_H
+#ifndef GW_BASE_LOG_H
+#define GW_BASE_LOG_H
 
 #include <stdarg.h>
 
@@ -29,4 +29,4 @@ void gw__logv(int level, const char *prefix, const char *fmt, va_list ap);
 #define gw__log_info(...) gw__log(GW_LOG_INFO, NULL, __VA_ARGS__)
 #define gw__log_debug(...) gw__log(GW_LOG_DEBUG, NULL, __VA_ARGS__)
 
-#endif /* GW_CORE_LOG_H */
+#endif /* GW_BASE_LOG_H */

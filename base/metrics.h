@@ -2,8 +2,8 @@
  * base/metrics.h: the daemon's own counters, served as Prometheus text at
  * GET {PREFIX}/metrics. Thread-safe: any thread may count.
  */
-#ifndef GW_CORE_METRICS_H
-#define GW_CORE_METRICS_H
+#ifndef GW_BASE_METRICS_H
+#define GW_BASE_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,4 +27,4 @@ char *gw__metrics_render(const char *extra);
 /* Forgets every counter (tests). */
 void gw__metrics_reset(void);
 
-#endif /* GW_CORE_METRICS_H */
+#endif /* GW_BASE_METRICS_H */

@@ -1,8 +1,8 @@
 /*
  * ingest/bucket.h: calendar buckets in UTC (SPEC §3).
  */
-#ifndef GW_CORE_BUCKET_H
-#define GW_CORE_BUCKET_H
+#ifndef GW_INGEST_BUCKET_H
+#define GW_INGEST_BUCKET_H
 
 #include <stdint.h>
 
@@ -25,4 +25,4 @@ int gw__time_parse_iso(const char *s, int64_t *out);
 /* Parses "YYYY-MM-DD" (UTC midnight) into epoch seconds. GW_OK or GW_ERR. */
 int gw__date_parse(const char *s, int64_t *out);
 
-#endif /* GW_CORE_BUCKET_H */
+#endif /* GW_INGEST_BUCKET_H */

@@ -11,8 +11,8 @@
  * period and merges it into a batch (gw__batch_add_table). A table and a
  * batch own all their strings, so they can cross threads.
  */
-#ifndef GW_CORE_INGEST_H
-#define GW_CORE_INGEST_H
+#ifndef GW_INGEST_INGEST_H
+#define GW_INGEST_INGEST_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -137,4 +137,4 @@ uint64_t gw__batch_events(const gw__batch_t *b);
 /* The batch as a storage sees it; valid until b changes or is freed. */
 const gw_batch_t *gw__batch_view(gw__batch_t *b);
 
-#endif /* GW_CORE_INGEST_H */
+#endif /* GW_INGEST_INGEST_H */

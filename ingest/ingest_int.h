@@ -8,8 +8,8 @@
  * the submitted gw_event_t, and from a scratch arena for filter values that
  * were numbers; it lives until the request has been aggregated.
  */
-#ifndef GW_CORE_INGEST_INT_H
-#define GW_CORE_INGEST_INT_H
+#ifndef GW_INGEST_INGEST_INT_H
+#define GW_INGEST_INGEST_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -204,4 +204,4 @@ long gw__table_find(const gw__table_t *t, uint64_t pm_hash,
 void gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
                       const gw__pfilter_t *filters, size_t nfilters);
 
-#endif /* GW_CORE_INGEST_INT_H */
+#endif /* GW_INGEST_INGEST_INT_H */

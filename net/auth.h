@@ -3,8 +3,8 @@
  * redis transport's key pair. Every comparison of secrets is constant-time;
  * a malformed header, an unknown project or a wrong key is a failure.
  */
-#ifndef GW_CORE_AUTH_H
-#define GW_CORE_AUTH_H
+#ifndef GW_NET_AUTH_H
+#define GW_NET_AUTH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -53,4 +53,4 @@ void gw__auth_sign_s3(const char *private_key, const char *project,
                       int64_t ts, const char *nonce, const void *body,
                       size_t body_len, char out[65]);
 
-#endif /* GW_CORE_AUTH_H */
+#endif /* GW_NET_AUTH_H */

@@ -9,8 +9,8 @@
  * 400; every error answer closes the connection when the request stream
  * can no longer be trusted.
  */
-#ifndef GW_CORE_HTTP_H
-#define GW_CORE_HTTP_H
+#ifndef GW_NET_HTTP_H
+#define GW_NET_HTTP_H
 
 #include <stddef.h>
 
@@ -57,4 +57,4 @@ void gw__http_error(gw_http_req_t *req, int status, const char *msg);
  * string the caller frees, or NULL if absent. */
 char *gw__http_query_param(const char *query, const char *name);
 
-#endif /* GW_CORE_HTTP_H */
+#endif /* GW_NET_HTTP_H */

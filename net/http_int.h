@@ -4,8 +4,8 @@
  * request, connection and server structures and the calls each file makes
  * into the other.
  */
-#ifndef GW_CORE_HTTP_INT_H
-#define GW_CORE_HTTP_INT_H
+#ifndef GW_NET_HTTP_INT_H
+#define GW_NET_HTTP_INT_H
 
 #include <netinet/in.h>
 #include <stddef.h>
@@ -141,4 +141,4 @@ void gw__http_settings_init(http_parser_settings *s);
 /* Parses what is buffered while allowed; hands each request over. */
 void gw__http_parse(http_conn_t *c);
 
-#endif /* GW_CORE_HTTP_INT_H */
+#endif /* GW_NET_HTTP_INT_H */

@@ -10,8 +10,8 @@
  * are orphaned (req and api set to NULL) and only freed when their job
  * comes back, so nothing answers a request the HTTP server already closed.
  */
-#ifndef GW_CORE_API_INT_H
-#define GW_CORE_API_INT_H
+#ifndef GW_SERVER_API_INT_H
+#define GW_SERVER_API_INT_H
 
 /* autoconf's config.h from the build directory (not base/conf.h): it
  * defines _GNU_SOURCE (strdup, strndup) and PACKAGE_VERSION, so it must come
@@ -207,4 +207,4 @@ void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
 void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
                        const gw__api_who_t *who);
 
-#endif /* GW_CORE_API_INT_H */
+#endif /* GW_SERVER_API_INT_H */
