@@ -187,44 +187,146 @@ embed_put_job(const gw_storage_ops_t *ops, void *state, void *arg,
     return ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
 }
 
+/* The range a .json asks for: the period (the query's or the chart's) and
+ * its buckets. */
+typedef struct embed_range_s {
+    gw_period_t period;
+    int64_t from, to;
+    size_t npoints;
+} embed_range_t;
+
+/* Decides the range; GW_ERR with e->status and e->msg set for the answer
+ * (500 for a damaged chart, 400 for a bad period or range). */
+static int
+embed_series_range(embed_doc_t *e, json_t *doc, const char *project,
+                   json_t *metrics, embed_range_t *r)
+{
+    const char *period_s =
+        e->q_period ? e->q_period
+                    : json_string_value(json_object_get(doc, "period"));
+    gw_error_t perr;
+
+    if (project == NULL || !json_is_array(metrics)) {
+        e->status = 500;
+        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
+        return GW_ERR;
+    }
+    if (gw__api_period(period_s, e->periods, &r->period, &perr) != GW_OK ||
+        gw__api_range(e->q_from, e->q_to, r->period, e->now, e->max_points,
+                      &r->from, &r->to, &r->npoints, &perr) != GW_OK) {
+        e->status = 400;
+        snprintf(e->msg, sizeof(e->msg), "%s", perr.msg);
+        return GW_ERR;
+    }
+    return GW_OK;
+}
+
+/* Reads one metric of the chart into list (and its name into names);
+ * entries without a metric_name are skipped. */
+static int
+embed_series_one(const gw_storage_ops_t *ops, void *state, const char *project,
+                 json_t *m, json_t *kinds, const embed_range_t *r,
+                 const int64_t *buckets, double *vals, json_t *list,
+                 json_t *names, gw_error_t *err)
+{
+    gw_query_t q;
+    gw_kind_t kind = 0;
+    json_t *one;
+    int rc;
+
+    memset(&q, 0, sizeof(q));
+    q.project = project;
+    q.metric = json_string_value(json_object_get(m, "metric_name"));
+    q.filter_name = json_string_value(json_object_get(m, "filter_name"));
+    q.filter_value = json_string_value(json_object_get(m, "filter_value"));
+    if (q.metric == NULL)
+        return GW_OK;
+    if (q.filter_name == NULL || q.filter_value == NULL)
+        q.filter_name = q.filter_value = NULL;
+    memset(vals, 0, r->npoints * sizeof(double));
+    kind = (gw_kind_t)json_integer_value(json_object_get(kinds, q.metric));
+    rc = GW_OK;
+    if (kind != 0) {
+        q.kind = kind;
+        q.period = r->period;
+        q.from = r->from;
+        q.to = r->to;
+        rc = gw__api_series(ops, state, &q, buckets, r->npoints, vals, err);
+    }
+    if (rc != GW_OK)
+        return rc;
+    one = json_pack("{s:s, s:o, s:o}", "name", q.metric, "filter_name",
+                    q.filter_name ? json_string(q.filter_name) : json_null(),
+                    "filter_value",
+                    q.filter_value ? json_string(q.filter_value) : json_null());
+    gw__api_series_json(one, buckets, vals, r->npoints);
+    json_array_append_new(list, one);
+    json_array_append_new(names, json_string(q.metric));
+    return GW_OK;
+}
+
+/* Sets e->out, the .json answer, from the series read (list, stolen). */
+static void
+embed_series_out(embed_doc_t *e, json_t *doc, const char *project,
+                 const char *renderer, const embed_range_t *r, json_t *list,
+                 json_t *names)
+{
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    char joined[1024] = "";
+    char fd[32], td[32];
+    size_t k;
+    json_t *n;
+
+    if (name == NULL || name[0] == '\0')
+        name = e->q_name;
+    if (name == NULL || name[0] == '\0') {
+        json_array_foreach(names, k, n)
+            snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined),
+                     "%s%s", k ? " | " : "", json_string_value(n));
+        name = joined;
+    }
+    fd[0] = td[0] = '\0';
+    {
+        time_t a = (time_t)r->from, b = (time_t)r->to;
+        struct tm ta, tb;
+        const char *fmt =
+            r->period <= GW_PERIOD_HOUR ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d";
+
+        gmtime_r(&a, &ta);
+        gmtime_r(&b, &tb);
+        strftime(fd, sizeof(fd), fmt, &ta);
+        strftime(td, sizeof(td), fmt, &tb);
+    }
+    e->out =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "project",
+                  project, "renderer", renderer, "period",
+                  gw_period_name(r->period), "from_date", fd, "to_date", td,
+                  "metrics", list, "name", name, "generator", "GottWall");
+}
+
 /* Reads the chart's series (on the storage thread). */
 static int
 embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
              json_t *doc, gw_error_t *err)
 {
     const char *project = json_string_value(json_object_get(doc, "project"));
-    const char *period_s =
-        e->q_period ? e->q_period
-                    : json_string_value(json_object_get(doc, "period"));
     const char *renderer = e->q_renderer;
     json_t *metrics = json_object_get(doc, "metrics"), *m, *list, *names;
     json_t *kinds = NULL;
-    gw_period_t period;
-    int64_t from, to, *buckets;
-    size_t npoints, i;
-    char fd[32], td[32];
-    gw_error_t perr;
+    embed_range_t r;
+    int64_t *buckets;
+    size_t i;
     double *vals;
     int rc;
 
-    if (project == NULL || !json_is_array(metrics)) {
-        e->status = 500;
-        snprintf(e->msg, sizeof(e->msg), "embedded chart %s is damaged", e->id);
+    if (embed_series_range(e, doc, project, metrics, &r) != GW_OK)
         return GW_OK;
-    }
-    if (gw__api_period(period_s, e->periods, &period, &perr) != GW_OK ||
-        gw__api_range(e->q_from, e->q_to, period, e->now, e->max_points, &from,
-                      &to, &npoints, &perr) != GW_OK) {
-        e->status = 400;
-        snprintf(e->msg, sizeof(e->msg), "%s", perr.msg);
-        return GW_OK;
-    }
     if (renderer == NULL || !embed_renderer_ok(renderer))
         renderer = json_string_value(json_object_get(doc, "renderer"));
     if (renderer == NULL)
         renderer = "line";
-    buckets = gw__api_buckets(period, from, npoints);
-    vals = calloc(npoints ? npoints : 1, sizeof(double));
+    buckets = gw__api_buckets(r.period, r.from, r.npoints);
+    vals = calloc(r.npoints ? r.npoints : 1, sizeof(double));
     list = json_array();
     names = json_array();
     if (buckets == NULL || vals == NULL) {
@@ -237,72 +339,12 @@ embed_series(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         goto fail;
     json_array_foreach(metrics, i, m)
     {
-        gw_query_t q;
-        gw_kind_t kind = 0;
-        json_t *one;
-
-        memset(&q, 0, sizeof(q));
-        q.project = project;
-        q.metric = json_string_value(json_object_get(m, "metric_name"));
-        q.filter_name = json_string_value(json_object_get(m, "filter_name"));
-        q.filter_value = json_string_value(json_object_get(m, "filter_value"));
-        if (q.metric == NULL)
-            continue;
-        if (q.filter_name == NULL || q.filter_value == NULL)
-            q.filter_name = q.filter_value = NULL;
-        memset(vals, 0, npoints * sizeof(double));
-        kind = (gw_kind_t)json_integer_value(json_object_get(kinds, q.metric));
-        rc = GW_OK;
-        if (kind != 0) {
-            q.kind = kind;
-            q.period = period;
-            q.from = from;
-            q.to = to;
-            rc = gw__api_series(ops, state, &q, buckets, npoints, vals, err);
-        }
+        rc = embed_series_one(ops, state, project, m, kinds, &r, buckets, vals,
+                              list, names, err);
         if (rc != GW_OK)
             goto fail;
-        one = json_pack(
-            "{s:s, s:o, s:o}", "name", q.metric, "filter_name",
-            q.filter_name ? json_string(q.filter_name) : json_null(),
-            "filter_value",
-            q.filter_value ? json_string(q.filter_value) : json_null());
-        gw__api_series_json(one, buckets, vals, npoints);
-        json_array_append_new(list, one);
-        json_array_append_new(names, json_string(q.metric));
     }
-    {
-        const char *name = json_string_value(json_object_get(doc, "name"));
-        char joined[1024] = "";
-        size_t k;
-        json_t *n;
-
-        if (name == NULL || name[0] == '\0')
-            name = e->q_name;
-        if (name == NULL || name[0] == '\0') {
-            json_array_foreach(names, k, n) snprintf(
-                joined + strlen(joined), sizeof(joined) - strlen(joined),
-                "%s%s", k ? " | " : "", json_string_value(n));
-            name = joined;
-        }
-        fd[0] = td[0] = '\0';
-        {
-            time_t a = (time_t)from, b = (time_t)to;
-            struct tm ta, tb;
-            const char *fmt =
-                period <= GW_PERIOD_HOUR ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d";
-
-            gmtime_r(&a, &ta);
-            gmtime_r(&b, &tb);
-            strftime(fd, sizeof(fd), fmt, &ta);
-            strftime(td, sizeof(td), fmt, &tb);
-        }
-        e->out =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "project",
-                      project, "renderer", renderer, "period",
-                      gw_period_name(period), "from_date", fd, "to_date", td,
-                      "metrics", list, "name", name, "generator", "GottWall");
-    }
+    embed_series_out(e, doc, project, renderer, &r, list, names);
     json_decref(kinds);
     json_decref(names);
     free(buckets);
@@ -460,53 +502,105 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 
 /* ---- POST {project}/embedded/ ---- */
 
-void
-gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
+/* The chart's own fields: name (NULL if absent), renderer ("stack" read as
+ * "stacked", "line" if absent) and period. Answers 400 and returns GW_ERR
+ * when one is wrong. */
+static int
+embed_check_chart(gw_http_req_t *req, json_t *in, unsigned periods,
+                  const char **name, const char **renderer, gw_period_t *period)
 {
-    const gw__config_t *cfg = gw__api_cfg(api);
-    size_t blen = 0, i;
-    const char *body = gw__http_body(req, &blen);
-    json_error_t jerr;
-    json_t *in = json_loadb(body ? body : "", blen, 0, &jerr);
-    json_t *metrics, *m, *clean = NULL, *doc;
-    const char *name, *renderer, *period_s;
-    gw_period_t period;
+    const char *period_s;
     gw_error_t err;
-    embed_doc_t *e;
-    char id[37], link[1024];
 
-    if (!json_is_object(in)) {
-        gw__api_errorf(req, 400, "the body must be a JSON object: %s",
-                       in ? "got another JSON value" : jerr.text);
-        goto out;
-    }
-    if (embed_str(in, "name", &name, 0) != GW_OK) {
+    if (embed_str(in, "name", name, 0) != GW_OK) {
         gw__http_error(req, 400, "\"name\" must be a string of 1..255 bytes");
-        goto out;
+        return GW_ERR;
     }
-    if (embed_str(in, "renderer", &renderer, 0) != GW_OK ||
-        (renderer != NULL && strcmp(renderer, "stack") != 0 &&
-         !embed_renderer_ok(renderer))) {
+    if (embed_str(in, "renderer", renderer, 0) != GW_OK ||
+        (*renderer != NULL && strcmp(*renderer, "stack") != 0 &&
+         !embed_renderer_ok(*renderer))) {
         gw__http_error(req, 400,
                        "\"renderer\" must be one of line, area, "
                        "bar, stacked");
-        goto out;
+        return GW_ERR;
     }
-    if (renderer == NULL)
-        renderer = "line";
-    else if (strcmp(renderer, "stack") == 0)
-        renderer = "stacked";
+    if (*renderer == NULL)
+        *renderer = "line";
+    else if (strcmp(*renderer, "stack") == 0)
+        *renderer = "stacked";
     if (embed_str(in, "period", &period_s, 1) != GW_OK) {
         gw__http_error(req, 400,
                        "\"period\" is required (minute, hour, "
                        "day, week, month, year or all)");
-        goto out;
+        return GW_ERR;
     }
-    if (gw__api_period(period_s, cfg->periods, &period, &err) != GW_OK) {
+    if (gw__api_period(period_s, periods, period, &err) != GW_OK) {
         gw__http_error(req, 400, err.msg);
-        goto out;
+        return GW_ERR;
     }
-    metrics = json_object_get(in, "metrics");
+    return GW_OK;
+}
+
+/* Checks metrics[i] and appends its clean form {metric_name, filter_name,
+ * filter_value} (null filters when none) to clean; answers 400 and returns
+ * GW_ERR when it is wrong. */
+static int
+embed_check_metric(gw_http_req_t *req, size_t i, json_t *m, json_t *clean)
+{
+    const char *mn, *fn, *fv;
+
+    if (!json_is_object(m) || embed_str(m, "metric_name", &mn, 1) != GW_OK) {
+        gw__api_errorf(req, 400,
+                       "metrics[%zu]: \"metric_name\" is "
+                       "required (a string of 1..255 bytes)",
+                       i);
+        return GW_ERR;
+    }
+    /* The original UI sends "" for "no filter". */
+    if (json_is_string(json_object_get(m, "filter_name")) &&
+        json_string_length(json_object_get(m, "filter_name")) == 0 &&
+        (json_object_get(m, "filter_value") == NULL ||
+         json_is_null(json_object_get(m, "filter_value")) ||
+         (json_is_string(json_object_get(m, "filter_value")) &&
+          json_string_length(json_object_get(m, "filter_value")) == 0))) {
+        json_object_del(m, "filter_name");
+        json_object_del(m, "filter_value");
+    }
+    if (embed_str(m, "filter_name", &fn, 0) != GW_OK ||
+        (json_is_string(json_object_get(m, "filter_value")) == 0 &&
+         json_object_get(m, "filter_value") != NULL &&
+         !json_is_null(json_object_get(m, "filter_value")))) {
+        gw__api_errorf(req, 400,
+                       "metrics[%zu]: \"filter_name\" and "
+                       "\"filter_value\" must be strings",
+                       i);
+        return GW_ERR;
+    }
+    fv = json_string_value(json_object_get(m, "filter_value"));
+    if ((fn == NULL) != (fv == NULL)) {
+        gw__api_errorf(req, 400,
+                       "metrics[%zu]: give both "
+                       "\"filter_name\" and \"filter_value\", "
+                       "or neither",
+                       i);
+        return GW_ERR;
+    }
+    json_array_append_new(
+        clean, json_pack("{s:s, s:o, s:o}", "metric_name", mn, "filter_name",
+                         fn ? json_string(fn) : json_null(), "filter_value",
+                         fv ? json_string(fv) : json_null()));
+    return GW_OK;
+}
+
+/* The clean list of the body's metrics (1..EMBED_MAX_METRICS of them) into
+ * *clean (the caller frees it); answers 400 and returns GW_ERR when one is
+ * wrong. */
+static int
+embed_check_metrics(gw_http_req_t *req, json_t *in, json_t **clean)
+{
+    json_t *metrics = json_object_get(in, "metrics"), *m;
+    size_t i;
+
     if (!json_is_array(metrics) || json_array_size(metrics) == 0 ||
         json_array_size(metrics) > EMBED_MAX_METRICS) {
         gw__api_errorf(req, 400,
@@ -514,56 +608,61 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
                        "objects {\"metric_name\", \"filter_name\", "
                        "\"filter_value\"}",
                        EMBED_MAX_METRICS);
-        goto out;
+        return GW_ERR;
     }
-    clean = json_array();
+    *clean = json_array();
     json_array_foreach(metrics, i, m)
     {
-        const char *mn, *fn, *fv;
-
-        if (!json_is_object(m) ||
-            embed_str(m, "metric_name", &mn, 1) != GW_OK) {
-            gw__api_errorf(req, 400,
-                           "metrics[%zu]: \"metric_name\" is "
-                           "required (a string of 1..255 bytes)",
-                           i);
-            goto out;
-        }
-        /* The original UI sends "" for "no filter". */
-        if (json_is_string(json_object_get(m, "filter_name")) &&
-            json_string_length(json_object_get(m, "filter_name")) == 0 &&
-            (json_object_get(m, "filter_value") == NULL ||
-             json_is_null(json_object_get(m, "filter_value")) ||
-             (json_is_string(json_object_get(m, "filter_value")) &&
-              json_string_length(json_object_get(m, "filter_value")) == 0))) {
-            json_object_del(m, "filter_name");
-            json_object_del(m, "filter_value");
-        }
-        if (embed_str(m, "filter_name", &fn, 0) != GW_OK ||
-            (json_is_string(json_object_get(m, "filter_value")) == 0 &&
-             json_object_get(m, "filter_value") != NULL &&
-             !json_is_null(json_object_get(m, "filter_value")))) {
-            gw__api_errorf(req, 400,
-                           "metrics[%zu]: \"filter_name\" and "
-                           "\"filter_value\" must be strings",
-                           i);
-            goto out;
-        }
-        fv = json_string_value(json_object_get(m, "filter_value"));
-        if ((fn == NULL) != (fv == NULL)) {
-            gw__api_errorf(req, 400,
-                           "metrics[%zu]: give both "
-                           "\"filter_name\" and \"filter_value\", "
-                           "or neither",
-                           i);
-            goto out;
-        }
-        json_array_append_new(
-            clean,
-            json_pack("{s:s, s:o, s:o}", "metric_name", mn, "filter_name",
-                      fn ? json_string(fn) : json_null(), "filter_value",
-                      fv ? json_string(fv) : json_null()));
+        if (embed_check_metric(req, i, m, *clean) != GW_OK)
+            return GW_ERR;
     }
+    return GW_OK;
+}
+
+/* e->reply: the id and the links to the chart's .html, .js and .json, and
+ * an iframe of the page. */
+static void
+embed_links(embed_doc_t *e, const char *id)
+{
+    char link[1024];
+    char html[1100], js[1100], jsn[1100], iframe[1400];
+
+    snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", e->base_url, id);
+    snprintf(html, sizeof(html), "%s.html", link);
+    snprintf(js, sizeof(js), "%s.js", link);
+    snprintf(jsn, sizeof(jsn), "%s.json", link);
+    snprintf(iframe, sizeof(iframe),
+             "<iframe src=\"%s\" width=\"800\" height=\"400\" "
+             "frameborder=\"0\"></iframe>",
+             html);
+    e->reply =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
+                  "js_link", js, "json_link", jsn, "iframe", iframe);
+}
+
+void
+gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    size_t blen = 0;
+    const char *body = gw__http_body(req, &blen);
+    json_error_t jerr;
+    json_t *in = json_loadb(body ? body : "", blen, 0, &jerr);
+    json_t *clean = NULL, *doc;
+    const char *name, *renderer;
+    gw_period_t period;
+    embed_doc_t *e;
+    char id[37];
+
+    if (!json_is_object(in)) {
+        gw__api_errorf(req, 400, "the body must be a JSON object: %s",
+                       in ? "got another JSON value" : jerr.text);
+        goto out;
+    }
+    if (embed_check_chart(req, in, cfg->periods, &name, &renderer, &period) !=
+            GW_OK ||
+        embed_check_metrics(req, in, &clean) != GW_OK)
+        goto out;
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
         gw__http_error(req, 500, "out of memory");
@@ -590,21 +689,7 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
     e->data = json_dumps(doc, JSON_COMPACT);
     e->len = e->data ? strlen(e->data) : 0;
     json_decref(doc);
-    snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", e->base_url, id);
-    {
-        char html[1100], js[1100], jsn[1100], iframe[1400];
-
-        snprintf(html, sizeof(html), "%s.html", link);
-        snprintf(js, sizeof(js), "%s.js", link);
-        snprintf(jsn, sizeof(jsn), "%s.json", link);
-        snprintf(iframe, sizeof(iframe),
-                 "<iframe src=\"%s\" width=\"800\" height=\"400\" "
-                 "frameborder=\"0\"></iframe>",
-                 html);
-        e->reply =
-            json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
-                      "js_link", js, "json_link", jsn, "iframe", iframe);
-    }
+    embed_links(e, id);
     if (e->id == NULL || e->data == NULL || e->reply == NULL) {
         embed_doc_release(&e->base);
         gw__http_error(req, 500, "out of memory");

@@ -13,11 +13,16 @@ TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
 EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 	tests/browser/dashboard.mjs
 
-# Unit suite of the pure parts (ranges, periods, sessions, escaping).
+# Unit suites: the pure parts (ranges, periods, sessions, escaping), and
+# the embedded charts and dashboards (real requests on loopback, a fake
+# process and storage).
 if HAVE_CHECK
-check_PROGRAMS += tests/server/test_api
-TESTS += tests/server/test_api
+check_PROGRAMS += tests/server/test_api tests/server/test_embed
+TESTS += tests/server/test_api tests/server/test_embed
 endif
 tests_server_test_api_SOURCES = tests/server/test_api.c
 tests_server_test_api_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_server_test_api_LDADD = $(TEST_LDADD)
+tests_server_test_embed_SOURCES = tests/server/test_embed.c
+tests_server_test_embed_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_server_test_embed_LDADD = $(TEST_LDADD)
