@@ -38,30 +38,22 @@ def post(headers):
                      headers=headers, port=D.port("http"))
 
 
+def refused(header, message):
+    """POSTs with an X-GottWall-Auth header: 403 with exactly message."""
+    st, _, data = post({"X-GottWall-Auth": header})
+    assert st == 403, (st, data)
+    got = json.loads(data)["error"]
+    assert got == "authentication failed: " + message, got
+    return got
+
+
 def tcp(header):
-    """The tcpip handshake with header; the bytes the server answers."""
-    s = socket.create_connection(("127.0.0.1", D.port("tcpip")), timeout=10)
-    s.sendall(header.encode() + b"--stream-auth--")
-    data = b""
-    while True:
-        x = s.recv(64)
-        if not x:
-            break
-        data += x
-    s.close()
-    return data
-
-
-def metric(name, **labels):
-    """One counter from GET /metrics (0 if absent)."""
-    _, _, data = D.request("GET", "/metrics")
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in data.decode().splitlines():
-        m = re.match(r"(\w+)\{(.*)\} (\S+)$", line)
-        if m and m.group(1) == name:
-            if ",".join(sorted(m.group(2).split(","))) == want:
-                return float(m.group(3))
-    return 0
+    """The tcpip handshake with header; the bytes the server answers
+    before it closes."""
+    with socket.create_connection(("127.0.0.1", D.port("tcpip")),
+                                  timeout=10) as s:
+        s.sendall(header.encode() + b"--stream-auth--")
+        return s.makefile("rb").read()
 
 
 def hmac_md5(solt):
@@ -69,40 +61,37 @@ def hmac_md5(solt):
                     hashlib.md5).hexdigest()
 
 
-def test_old_base_3600_signature_refused():
+def replay(base, message, reason):
+    """A header signed 3,170 s ago with base, its ts rewritten to now:
+    refused over HTTP with message, counted once with reason. Returns the
+    rewritten ts and the captured sign."""
     now = int(time.time())
-    captured = sign_legacy(PUB, PRIV, now - 3170, base=3600)
-    # Over HTTP: ts rewritten to now, the captured sign and base kept.
-    st, _, data = post({"X-GottWall-Auth":
-                        "GottWallS1 %d %s 3600" % (now, captured)})
-    assert st == 403, (st, data)
-    assert json.loads(data)["error"] == (
-        "authentication failed: GottWallS1 base 3600 is more than "
-        "AUTH_MAX_BASE (1000) allows; sign with a base from 1 to 1000 or "
-        "raise AUTH_MAX_BASE"), data
-    assert metric("gottwall_auth_failures_total", transport="http",
-                  reason="base_too_large") == 1
+    captured = sign_legacy(PUB, PRIV, now - 3170, base=base)
+    refused("GottWallS1 %d %s %d" % (now, captured, base), message)
+    assert D.metric("gottwall_auth_failures_total", transport="http",
+                    reason=reason) == 1
+    return now, captured
+
+
+def test_old_base_3600_signature_refused():
+    now, captured = replay(
+        3600, "GottWallS1 base 3600 is more than AUTH_MAX_BASE (1000) "
+        "allows; sign with a base from 1 to 1000 or raise AUTH_MAX_BASE",
+        "base_too_large")
     # Over TCP (S2), the same.
     assert tcp("GottWallS2 %d %s 3600 test_project" % (now, captured)) == \
         b"FAIL"
-    wait_for(lambda: metric("gottwall_auth_failures_total", transport="tcpip",
-                            reason="base_too_large") == 1,
+    wait_for(lambda: D.metric("gottwall_auth_failures_total",
+                              transport="tcpip",
+                              reason="base_too_large") == 1,
              what="the TCP refusal counted")
 
 
 def test_old_base_1000_signature_refused():
     # With an allowed base the replayed sign no longer matches the solt
     # the server derives from now: 3,170 s is more than base + skew.
-    now = int(time.time())
-    captured = sign_legacy(PUB, PRIV, now - 3170, base=1000)
-    st, _, data = post({"X-GottWall-Auth":
-                        "GottWallS1 %d %s 1000" % (now, captured)})
-    assert st == 403, (st, data)
-    assert json.loads(data)["error"] == (
-        "authentication failed: GottWallS1 signature does not match "
-        "project \"test_project\"'s keys"), data
-    assert metric("gottwall_auth_failures_total", transport="http",
-                  reason="bad_signature") == 1
+    replay(1000, "GottWallS1 signature does not match project "
+           "\"test_project\"'s keys", "bad_signature")
 
 
 def test_fresh_signature_accepted():
@@ -141,8 +130,8 @@ def test_future_round_solt_refused():
     # Measured by the server a moment after `now`: at most that much less.
     ahead = int(m.group(2))
     assert future - now - 30 <= ahead <= future - now, (ahead, future - now)
-    assert metric("gottwall_auth_failures_total", transport="http",
-                  reason="stale") == 1
+    assert D.metric("gottwall_auth_failures_total", transport="http",
+                    reason="stale") == 1
     # The floor solt of the same ts is inside the window: accepted.
     st, _, data = post({"X-GottWall-Auth": "GottWallS1 %d %s %d"
                         % (now, hmac_md5((now // base) * base), base)})
