@@ -161,6 +161,7 @@ static const cf_scalar_t cf_scalars[] = {
     {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 0, 64},
     {"SHUTDOWN_TIMEOUT", CF_INT, CF_OFF(shutdown_timeout_ms), 0, 3600000},
     {"AUTH_MAX_SKEW", CF_INT, CF_OFF(auth_max_skew), 1, 31622400},
+    {"AUTH_MAX_BASE", CF_INT, CF_OFF(auth_max_base), 1, 3600},
     {"AUTH_S3_WINDOW", CF_INT, CF_OFF(auth_s3_window), 1, 86400},
     {"MAX_POINTS", CF_SIZE, CF_OFF(max_points), 1, 10000000},
     {"WEB_DIR", CF_STR, CF_OFF(webdir), 0, 0},
@@ -641,6 +642,7 @@ cf_defaults(gw__config_t *cfg)
     cfg->ingest_loops = 0; /* one per CPU (core/daemon.c) */
     cfg->shutdown_timeout_ms = 30000;
     cfg->auth_max_skew = 900;
+    cfg->auth_max_base = 3600;
     cfg->auth_s3_window = 300;
     cfg->max_points = 10000;
     cfg->journal_sync_always = 1;

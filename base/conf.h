@@ -84,6 +84,7 @@ typedef struct gw__config_s {
                                  * with a JOURNAL) */
     int shutdown_timeout_ms;    /* SHUTDOWN_TIMEOUT, 30000: how long stop waits for the storage */
     int auth_max_skew;          /* AUTH_MAX_SKEW s, 900 */
+    int auth_max_base;          /* AUTH_MAX_BASE s, 3600: largest S1/S2 base */
     int auth_s3_window;         /* AUTH_S3_WINDOW s, 300 */
     size_t max_points;          /* MAX_POINTS, 10000 */
     char **plugin_path;         /* PLUGIN_PATH: directories searched first */

@@ -2,7 +2,10 @@
  * net/auth.c: checks the credentials a transport received (SPEC §4).
  *
  * Schemes: the legacy GottWallS1 (HTTP) and GottWallS2 (TCP, UDP) HMAC-MD5
- * signatures of public_key + solt, HTTP Basic with both key orders, the
+ * signatures of public_key + solt (ts floored or rounded to a multiple of
+ * base: ts itself is not signed, so a solt is accepted only inside
+ * now - base - AUTH_MAX_SKEW .. now + AUTH_MAX_SKEW, and base only up to
+ * AUTH_MAX_BASE), HTTP Basic with both key orders, the
  * GottWallS3 HMAC-SHA256 signature over the body with a nonce, and the
  * redis transport's key pair. Headers are parsed strictly (exact token
  * counts, decimal digits only); every comparison of secrets is
@@ -42,7 +45,8 @@
 
 #define AUTH_DEFAULT_SKEW 900
 #define AUTH_DEFAULT_S3_WINDOW 300
-#define AUTH_MAX_BASE 3600
+/* The protocol's largest base, and AUTH_MAX_BASE's default and maximum. */
+#define AUTH_BASE_LIMIT 3600
 #define AUTH_MAX_TS_DIGITS 12
 #define AUTH_NONCE_MIN 8
 #define AUTH_NONCE_MAX 64
@@ -570,6 +574,16 @@ auth_skew(const gw__auth_t *a)
                : AUTH_DEFAULT_SKEW;
 }
 
+/* The largest base a legacy signature may use: how long it stays valid. */
+static int
+auth_max_base(const gw__auth_t *a)
+{
+    return (a->cfg != NULL && a->cfg->auth_max_base > 0
+            && a->cfg->auth_max_base <= AUTH_BASE_LIMIT)
+               ? a->cfg->auth_max_base
+               : AUTH_BASE_LIMIT;
+}
+
 static int
 auth_s3_window(const gw__auth_t *a)
 {
@@ -611,16 +625,29 @@ auth_legacy_sign(gw__auth_t *a, const gw__project_t *p, int64_t solt,
     memcpy(out, e->sign, 33);
 }
 
-/* Verifies a legacy sign for (public, private, ts, base): accepts the
- * floor solt and the round-to-nearest solt; both are always compared. */
+/* Is a legacy solt inside now - base - skew .. now + skew? The signature
+ * covers the solt only, not ts: this bounds how long a captured header
+ * stays good with its ts rewritten (base + skew seconds at most). */
+static int
+auth_solt_in_window(int64_t solt, double now, int64_t base, int skew)
+{
+    return (double) solt >= now - (double) base - skew
+           && (double) solt <= now + skew;
+}
+
+/* Verifies a legacy sign for (public, private, ts, base) against the floor
+ * solt and the round-to-nearest solt; both are always compared. GW_OK when
+ * one matches inside the window; else *matched is the solt that matched
+ * outside it, or -1 when none matched. */
 static int
 auth_legacy_matches(gw__auth_t *a, const gw__project_t *p, int64_t ts,
-                    int64_t base, const char *sign)
+                    int64_t base, const char *sign, double now,
+                    int64_t *matched)
 {
     char s1[33], s2[33];
     int64_t lo = (ts / base) * base;
     int64_t hi = ((ts % base) * 2 >= base) ? lo + base : lo;
-    int ok1, ok2;
+    int skew = auth_skew(a), ok1, ok2;
 
     auth_legacy_sign(a, p, lo, s1);
     auth_legacy_sign(a, p, hi, s2);
@@ -628,7 +655,32 @@ auth_legacy_matches(gw__auth_t *a, const gw__project_t *p, int64_t ts,
     ok2 = CRYPTO_memcmp(s2, sign, 32) == 0;
     OPENSSL_cleanse(s1, sizeof(s1));
     OPENSSL_cleanse(s2, sizeof(s2));
-    return ok1 | ok2;
+    if ((ok1 && auth_solt_in_window(lo, now, base, skew))
+        || (ok2 && auth_solt_in_window(hi, now, base, skew)))
+        return GW_OK;
+    *matched = ok2 ? hi : ok1 ? lo : -1;
+    return GW_ERR;
+}
+
+/* The failure for a legacy signature whose solt is outside the window. */
+static int
+auth_solt_stale(const char *scheme, int64_t solt, double now, int64_t base,
+                int skew, const char **reason, gw_error_t *err)
+{
+    double d = (double) solt - now;
+
+    if (d > 0)
+        return auth_fail(reason, "stale", err,
+                         "%s signature's solt %lld is %.0f s ahead of the "
+                         "server's clock, more than AUTH_MAX_SKEW (%d s) "
+                         "allows; check the client's clock",
+                         scheme, (long long) solt, floor(d), skew);
+    return auth_fail(reason, "stale", err,
+                     "%s signature's solt %lld is %.0f s behind the "
+                     "server's clock, more than base + AUTH_MAX_SKEW "
+                     "(%lld s) allows; check the client's clock",
+                     scheme, (long long) solt, floor(-d),
+                     (long long) base + skew);
 }
 
 /* The project of a signed header: the one its project token names (which
@@ -676,8 +728,9 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
 {
     int is_s2 = strcmp(scheme, "GottWallS2") == 0;
     const gw__project_t *p;
-    int64_t ts, base;
+    int64_t ts, base, matched;
     char sign[33];
+    double now;
 
     if (is_s2 ? ntok != 4 : (ntok != 3 && ntok != 4))
         return auth_fail(reason, "bad_header", err,
@@ -694,22 +747,34 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
                          "malformed %s header: sign must be 32 hex digits",
                          scheme);
     if (auth_parse_uint(&tok[2], 12, &base) != 0 || base < 1
-        || base > AUTH_MAX_BASE)
+        || base > AUTH_BASE_LIMIT)
         return auth_fail(reason, "bad_header", err,
                          "malformed %s header: base must be an integer "
-                         "from 1 to %d", scheme, AUTH_MAX_BASE);
+                         "from 1 to %d", scheme, AUTH_BASE_LIMIT);
+    if (base > auth_max_base(a))
+        return auth_fail(reason, "base_too_large", err,
+                         "%s base %lld is more than AUTH_MAX_BASE (%d) "
+                         "allows; sign with a base from 1 to %d or raise "
+                         "AUTH_MAX_BASE",
+                         scheme, (long long) base, auth_max_base(a),
+                         auth_max_base(a));
 
     if (auth_header_project(a, scheme, ntok == 4 ? &tok[3] : NULL, req, &p,
                             reason, err)
         != GW_OK)
         return GW_ERR;
-    if (auth_check_time(ts, a->now_fn(), auth_skew(a), "AUTH_MAX_SKEW",
-                        reason, err) != GW_OK)
+    now = a->now_fn();
+    if (auth_check_time(ts, now, auth_skew(a), "AUTH_MAX_SKEW", reason, err)
+        != GW_OK)
         return GW_ERR;
-    if (!auth_legacy_matches(a, p, ts, base, sign))
+    if (auth_legacy_matches(a, p, ts, base, sign, now, &matched) != GW_OK) {
+        if (matched >= 0)
+            return auth_solt_stale(scheme, matched, now, base, auth_skew(a),
+                                   reason, err);
         return auth_fail(reason, "bad_signature", err,
                          "%s signature does not match project \"%s\"'s keys",
                          scheme, p->name);
+    }
     *project = p->name;
     return GW_OK;
 }

@@ -37,7 +37,7 @@ void gw__auth_free(gw__auth_t *a);
  * secret ("signature does not match", "timestamp 1392454739 is 5 s outside
  * AUTH_MAX_SKEW", "unknown project \"x\"") and *reason (may be NULL) a short
  * label ("bad_header", "unknown_project", "bad_signature", "stale",
- * "replay").
+ * "replay", "base_too_large").
  */
 int gw__auth_check(gw__auth_t *a, const gw_auth_req_t *req,
                    const char **project, const char **reason,

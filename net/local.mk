@@ -28,6 +28,9 @@ EXTRA_DIST += tests/integration/test_ingest_http.py \
 	tests/integration/test_ingest_udp.py
 TESTS += tests/integration/test_hostile.py
 EXTRA_DIST += tests/integration/test_hostile.py
+# How long a legacy S1/S2 signature lives: the solt window, AUTH_MAX_BASE.
+TESTS += tests/integration/test_auth_legacy_window.py
+EXTRA_DIST += tests/integration/test_auth_legacy_window.py
 # The udp tests again with INGEST_LOOPS = 3, and what only several loops
 # can get wrong.
 TESTS += tests/integration/test_ingest_loops.py

@@ -158,10 +158,15 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
   };
 }
 
-// Rows of cells -> CSV text (RFC 4180 quoting).
+// Rows of cells -> CSV text (RFC 4180 quoting). Text cells (names, filter
+// values, which any key holder chooses) that a spreadsheet would run as a
+// formula, those starting with = + - @ tab or CR, get a leading single
+// quote (OWASP's advice against CSV injection); numbers, negative ones
+// too, are written as they are.
 export function toCSV(rows) {
   const cell = (v) => {
-    const s = v == null ? '' : String(v);
+    let s = v == null ? '' : String(v);
+    if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
     return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';

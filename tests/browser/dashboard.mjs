@@ -2,7 +2,8 @@
 // (headless, through playwright-core) against a running gottwall, as a
 // person would: log in, add a graph with two series, compare what uPlot
 // plots with the API's numbers, switch the period, add a table, share the
-// graph and open its embedded page, reload and find the dashboard again.
+// graph and open its embedded page, reload and find the dashboard again,
+// export a table whose filter values are spreadsheet formulas as CSV.
 // Started by tests/browser/test_dashboard.py, which sets:
 //   GW_URL (the dashboard, ending in "/"), GW_USER, GW_PASSWORD,
 //   GW_PROJECT, GW_OUT (a directory for screenshots), CHROMIUM, GW_INGEST
@@ -212,6 +213,51 @@ try {
     same(await page.$eval(graph, (e) => e.classList.contains('wide')), true, 'full width kept');
     await page.waitForSelector(`${table} table.data`);
     await shot('08-after-reload');
+  });
+
+  await step('CSV export of a table neutralises formulas in text cells', async () => {
+    // Filter values come from any key holder (or statsd without any):
+    // text cells starting with = + - @ tab or CR get a leading quote, so
+    // a spreadsheet shows them as text; numbers, negative ones too, stay.
+    const hostile = [['=HYPERLINK("http://x")', 7], ['@SUM(1)', 6], ['+1+1', 5],
+      ['-2', 4], ['\t=1', 3], ['\r=2', 2], ['plain', -2]];
+    const r = await fetch(process.env.GW_INGEST, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from(process.env.GW_BASIC).toString('base64')}` },
+      body: JSON.stringify(hostile.map(([s, v]) => ({ n: 'hostile', v, f: { '@source': s } }))),
+    });
+    same([r.status, await r.text()], [200, 'OK'], 'ingest');
+    for (let i = 0; ; i++) { // stored after the next flush
+      const m = await apiStats(`${PROJECT}/metrics`);
+      if (m.hostile && m.hostile['@source'] && m.hostile['@source'].length === 7) break;
+      assert(i < 200, `the events are not stored: ${JSON.stringify(m)}`);
+      await page.waitForTimeout(100);
+    }
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="1"]');
+    await page.waitForSelector(`${table} table.data`);
+    await afterRedraw(table, () => page.selectOption(`${table} select.metric`, 'hostile'));
+    same(await page.$eval(`${table} select.filter-name`, (s) => s.value), '@source', 'split by');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`${table} button.csv`)]);
+    const file = path.join(OUT, 'table.csv');
+    await dl.saveAs(file);
+    const got = fs.readFileSync(file, 'utf8');
+    // The buckets from the API; the cells written out by hand.
+    const api = await apiStats(`${PROJECT}/stats_dataset?name=hostile&period=day&filter_name=%40source`);
+    const days = api.data.plain.range.map((p) => new Date(p[0] * 1000).toISOString().slice(0, 10));
+    same(days.length, 30, 'day buckets');
+    const zeros = '0,'.repeat(days.length - 1);
+    const want = [
+      `'@source,${days.join(',')},total`,
+      `"'=HYPERLINK(""http://x"")",${zeros}7,7`,
+      `'@SUM(1),${zeros}6,6`,
+      `'+1+1,${zeros}5,5`,
+      `'-2,${zeros}4,4`,
+      `'\t=1,${zeros}3,3`,
+      `"'\r=2",${zeros}2,2`,
+      `plain,${zeros}-2,-2`,
+    ].join('\r\n') + '\r\n';
+    same(got, want, 'the CSV file');
   });
 
   await step('auto-refresh shows new events; paused, it does not', async () => {

@@ -340,6 +340,17 @@ class Daemon:
         r = self.stats(project, name, period="all", **params)
         return r["range"][0][1] if r["range"] else 0
 
+    def metric(self, name, **labels):
+        """The counter name with exactly these labels from GET /metrics
+        (0 if absent)."""
+        _, _, data = self.request("GET", "/metrics")
+        want = sorted('%s="%s"' % kv for kv in labels.items())
+        for line in data.decode().splitlines():
+            m = re.match(r"(\w+)\{(.*)\} (\S+)$", line)
+            if m and m.group(1) == name and sorted(m.group(2).split(",")) == want:
+                return float(m.group(3))
+        return 0
+
 
 def run_tests(tests):
     """Runs test functions in order; prints one line each and a summary."""

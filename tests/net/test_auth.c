@@ -1,7 +1,8 @@
 /*
  * tests/net/test_auth.c: net/auth.c against SPEC §4: the legacy test
- * vectors, S1, S2, Basic (both orders), S3 (window, nonce, replay, body)
- * and the redis key pair, with every failure and its exact message.
+ * vectors, S1, S2 (their solt window and AUTH_MAX_BASE), Basic (both
+ * orders), S3 (window, nonce, replay, body) and the redis key pair, with
+ * every failure and its exact message.
  * The clock is fake, so nothing depends on when the test runs.
  */
 #ifdef HAVE_CONFIG_H
@@ -262,6 +263,129 @@ START_TEST(test_s1_base_bounds)
     gw__auth_sign_legacy("public_key", "private_key", TS, 3600, sign);
     snprintf(hdr, sizeof(hdr), "GottWallS1 %d %s 3600", TS, sign);
     expect_ok(GW_AUTH_S1, hdr, "test_project", NULL, "test_project");
+}
+END_TEST
+
+/* A legacy header "{scheme} {ts} {sign} {base}[ test_project]" signed
+ * with test_project's keys at sign_ts (the ts the client signed at). */
+static const char *
+legacy_header(const char *scheme, int64_t ts, int64_t sign_ts, int64_t base)
+{
+    static char hdr[128];
+    char sign[33];
+
+    gw__auth_sign_legacy("public_key", "private_key", sign_ts, base, sign);
+    snprintf(hdr, sizeof(hdr), "%s %lld %s %lld%s", scheme, (long long) ts,
+             sign, (long long) base,
+             strcmp(scheme, "GottWallS2") == 0 ? " test_project" : "");
+    return hdr;
+}
+
+/* Asserts the refusal of a base over AUTH_MAX_BASE = 1000. */
+static void
+expect_too_large(const char *scheme, int64_t ts, int64_t base)
+{
+    int s2 = strcmp(scheme, "GottWallS2") == 0;
+    char msg[256];
+
+    snprintf(msg, sizeof(msg),
+             "%s base %lld is more than AUTH_MAX_BASE (1000) allows; sign "
+             "with a base from 1 to 1000 or raise AUTH_MAX_BASE",
+             scheme, (long long) base);
+    expect_fail(s2 ? GW_AUTH_S2 : GW_AUTH_S1,
+                legacy_header(scheme, ts, ts, base),
+                s2 ? NULL : "test_project", NULL, "base_too_large", msg);
+}
+
+START_TEST(test_s1_max_base)
+{
+    /* AUTH_MAX_BASE (default 3600) bounds base, and with it how long a
+     * signature lives: a larger base is refused, naming the setting. */
+    expect_ok(GW_AUTH_S1, legacy_header("GottWallS1", TS, TS, 3600),
+              "test_project", NULL, "test_project");
+    cfg.auth_max_base = 1000;
+    expect_fail(GW_AUTH_S1, legacy_header("GottWallS1", TS, TS, 3600),
+                "test_project", NULL, "base_too_large",
+                "GottWallS1 base 3600 is more than AUTH_MAX_BASE (1000) "
+                "allows; sign with a base from 1 to 1000 or raise "
+                "AUTH_MAX_BASE");
+    expect_too_large("GottWallS2", TS, 3600);
+    expect_too_large("GottWallS1", TS, 1001);
+    expect_ok(GW_AUTH_S1, legacy_header("GottWallS1", TS, TS, 1000),
+              "test_project", NULL, "test_project");
+    /* Outside the protocol's 1..3600 the header is malformed, as before. */
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 3601",
+                "test_project", NULL, "bad_header",
+                "malformed GottWallS1 header: base must be an integer from "
+                "1 to 3600");
+}
+END_TEST
+
+/* The solt window, now - base - AUTH_MAX_SKEW <= solt <= now +
+ * AUTH_MAX_SKEW: ts is not signed, so a captured header is good, with its
+ * ts rewritten, while the server still derives the same solt. */
+START_TEST(test_legacy_window)
+{
+    const int64_t solt = (TS / 3600) * 3600; /* 1392451200 */
+    const int64_t signed_at = solt + 10, now = signed_at + 3170;
+
+    /* Signed 3,170 s ago with base 3600, ts rewritten to now: the solt is
+     * the same, inside base + skew of now. Accepted with the default
+     * AUTH_MAX_BASE: this is the window docs/compatibility.md states. */
+    fake_now = (double) now;
+    expect_ok(GW_AUTH_S1, legacy_header("GottWallS1", now, signed_at, 3600),
+              "test_project", NULL, "test_project");
+    /* The last ts that derives the solt, solt + base - 1, passes until
+     * it is AUTH_MAX_SKEW behind: solt + base - 1 + skew. */
+    fake_now = (double) solt + 3599 + 900;
+    expect_ok(GW_AUTH_S1,
+              legacy_header("GottWallS1", solt + 3599, signed_at, 3600),
+              "test_project", NULL, "test_project");
+    fake_now += 1;
+    expect_fail(GW_AUTH_S1,
+                legacy_header("GottWallS1", solt + 3599, signed_at, 3600),
+                "test_project", NULL, "stale",
+                "timestamp 1392454799 is 901 s behind the server's clock, "
+                "more than AUTH_MAX_SKEW (900 s) allows; check the client's "
+                "clock");
+    /* With AUTH_MAX_BASE = 1000 the same replay is refused at once... */
+    cfg.auth_max_base = 1000;
+    fake_now = (double) now;
+    expect_too_large("GottWallS1", now, 3600);
+    /* ...and one signed 3,170 s ago with base 1000 derives another solt. */
+    expect_fail(GW_AUTH_S1, legacy_header("GottWallS1", now, signed_at, 1000),
+                "test_project", NULL, "bad_signature",
+                "GottWallS1 signature does not match project "
+                "\"test_project\"'s keys");
+}
+END_TEST
+
+START_TEST(test_legacy_round_solt_ahead)
+{
+    /* ts 1392454739 rounds up to the solt 1392455000: 261 s ahead of a
+     * server clock at ts, inside the default skew and a skew of 261... */
+    fake_now = TS;
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_ROUND " 1000",
+              "test_project", NULL, "test_project");
+    cfg.auth_max_skew = 261;
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_ROUND " 1000",
+              "test_project", NULL, "test_project");
+    /* ...and refused once it is more than AUTH_MAX_SKEW ahead. */
+    cfg.auth_max_skew = 260;
+    expect_fail(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_ROUND " 1000",
+                "test_project", NULL, "stale",
+                "GottWallS1 signature's solt 1392455000 is 261 s ahead of "
+                "the server's clock, more than AUTH_MAX_SKEW (260 s) "
+                "allows; check the client's clock");
+    expect_fail(GW_AUTH_S2,
+                "GottWallS2 1392454739 " SIGN_ROUND " 1000 test_project",
+                NULL, NULL, "stale",
+                "GottWallS2 signature's solt 1392455000 is 261 s ahead of "
+                "the server's clock, more than AUTH_MAX_SKEW (260 s) "
+                "allows; check the client's clock");
+    /* The floor solt of the same ts is behind the clock: accepted. */
+    expect_ok(GW_AUTH_S1, "GottWallS1 1392454739 " SIGN_FLOOR " 1000",
+              "test_project", NULL, "test_project");
 }
 END_TEST
 
@@ -587,6 +711,9 @@ auth_suite(void)
     tcase_add_test(tc, test_s1_failures);
     tcase_add_test(tc, test_s1_base_bounds);
     tcase_add_test(tc, test_new_keys_after_reload);
+    tcase_add_test(tc, test_s1_max_base);
+    tcase_add_test(tc, test_legacy_window);
+    tcase_add_test(tc, test_legacy_round_solt_ahead);
     tcase_add_test(tc, test_skew);
     tcase_add_test(tc, test_s2);
     tcase_add_test(tc, test_basic);

@@ -13,8 +13,10 @@ transport_redis_la_CFLAGS = $(AM_CFLAGS) $(REDIS_CFLAGS) $(LIBEV_CFLAGS) \
 transport_redis_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 transport_redis_la_LIBADD = $(REDIS_LIBS) $(LIBEV_LIBS) $(JANSSON_LIBS)
 
-TESTS += tests/integration/test_redis_transport.py
+TESTS += tests/integration/test_redis_transport.py \
+	tests/integration/test_redis_pubsub_trust.py
 endif
 
 EXTRA_DIST += plugins/transport/redis/README.md \
-	tests/integration/test_redis_transport.py
+	tests/integration/test_redis_transport.py \
+	tests/integration/test_redis_pubsub_trust.py

@@ -15,6 +15,10 @@
  * PERIODIC_PROCESSOR_TIME ms the sets are swept too. The public key of a
  * project is only known from a channel whose keys were verified, so the
  * sweep covers the (project, public key) pairs seen since start.
+ *
+ * Nothing in a set is signed and the private key is in every channel
+ * name: this mode trusts whoever can write to (or MONITOR) the Redis, and
+ * says so in a warning at start when no PASSWORD is configured.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -259,6 +263,16 @@ rt_cmd_ready(rt_link_t *l)
 void
 rt_pubsub_start(rt_state_t *s)
 {
+    if (s->password == NULL || s->password[0] == '\0')
+        gw_log_warning(s->ctx,
+                       "pubsub mode on redis %s:%lld without PASSWORD: anyone "
+                       "who can write to this Redis can add events to a "
+                       "project whose public key they know, and MONITOR "
+                       "shows the private keys in the channel names; use "
+                       "pubsub mode only on a Redis that only trusted "
+                       "producers can reach and set PASSWORD (requirepass), "
+                       "or use MODE = \"stream\", which signs every entry",
+                       s->host_name, (long long) s->port);
     snprintf(s->pattern, sizeof(s->pattern), "%s:*", s->channel);
     rt_link_init(s, &s->sub, "subscriber", 0, rt_sub_ready, NULL);
     rt_link_init(s, &s->cmd, "commands", s->command_timeout_ms / 1000.0,
