@@ -90,6 +90,8 @@ gw__reject_name(gw__reject_t r)
         return "limit";
     case GW__REJECT_MAX_SERIES:
         return "max_series";
+    case GW__REJECT_NOMEM:
+        return "out_of_memory";
     }
     return "unknown";
 }

@@ -34,7 +34,8 @@ typedef enum gw__reject_e {
     GW__REJECT_PROJECT,     /* "wrong_project": p is not the authenticated project */
     GW__REJECT_KIND,        /* "kind_conflict": action does not fit the metric's kind */
     GW__REJECT_LIMIT,       /* "limit": too many filters, values, bytes */
-    GW__REJECT_MAX_SERIES   /* "max_series": the project has MAX_SERIES metrics */
+    GW__REJECT_MAX_SERIES,  /* "max_series": the project has MAX_SERIES metrics */
+    GW__REJECT_NOMEM        /* "out_of_memory": not now, send it again later */
 } gw__reject_t;
 
 /* The reason's label: "bad_json", "invalid_event", ... */

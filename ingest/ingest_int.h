@@ -24,7 +24,21 @@
 
 /* ---- memory --------------------------------------------------------- */
 
-/* malloc/realloc that abort with a message when memory runs out: the hot
+/* malloc, calloc and realloc for everything ingest allocates: NULL when
+ * memory runs out, or when a test made this one fail. */
+void *gw__malloc(size_t n);
+void *gw__calloc(size_t n, size_t size);
+void *gw__realloc(void *p, size_t n);
+
+/*
+ * Tests: the next n allocations of gw__malloc & co succeed and the one after
+ * them fails (once); n < 0: none fails. Returns what was left of the
+ * previous setting: -1 if its failure happened (or none was set), else the
+ * allocations that were still to succeed. One counter for the process.
+ */
+long gw__ingest_alloc_fail_after(long n);
+
+/* The same that abort with a message when memory runs out: the hot
  * path has no way to undo half an aggregation. */
 void *gw__xmalloc(size_t n);
 void *gw__xcalloc(size_t n, size_t size);

@@ -32,6 +32,48 @@
 
 /* ---- memory --------------------------------------------------------- */
 
+/* Allocations left to succeed before one fails (tests only, see
+ * gw__ingest_alloc_fail_after); -1: none fails. A relaxed load per
+ * allocation is all it costs when no test set it. */
+static long alloc_fail_after = -1;
+
+long
+gw__ingest_alloc_fail_after(long n)
+{
+    return __atomic_exchange_n(&alloc_fail_after, n < 0 ? -1 : n,
+                               __ATOMIC_RELAXED);
+}
+
+/* Whether this allocation is the one a test wants to fail. */
+static int
+alloc_fails(void)
+{
+    long n = __atomic_load_n(&alloc_fail_after, __ATOMIC_RELAXED);
+
+    if (n < 0)
+        return 0;
+    __atomic_store_n(&alloc_fail_after, n - 1, __ATOMIC_RELAXED);
+    return n == 0;
+}
+
+void *
+gw__malloc(size_t n)
+{
+    return alloc_fails() ? NULL : malloc(n ? n : 1);
+}
+
+void *
+gw__calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : calloc(n ? n : 1, size ? size : 1);
+}
+
+void *
+gw__realloc(void *p, size_t n)
+{
+    return alloc_fails() ? NULL : realloc(p, n ? n : 1);
+}
+
 static void
 oom(size_t n)
 {
@@ -42,7 +84,7 @@ oom(size_t n)
 void *
 gw__xmalloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    void *p = gw__malloc(n);
 
     if (p == NULL)
         oom(n);
@@ -52,7 +94,7 @@ gw__xmalloc(size_t n)
 void *
 gw__xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+    void *p = gw__calloc(n, size);
 
     if (p == NULL)
         oom(n * size);
@@ -62,7 +104,7 @@ gw__xcalloc(size_t n, size_t size)
 void *
 gw__xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, n ? n : 1);
+    void *q = gw__realloc(p, n);
 
     if (q == NULL)
         oom(n);
