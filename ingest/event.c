@@ -205,12 +205,21 @@ check_fvalue(gw__parse_t *ctx, const char *fkey, gw__str_t name, size_t n,
     return GW_OK;
 }
 
+/* NULL with ctx->nomem set if memory ran out. */
 static gw__pfilter_t *
 pf_push(gw__parse_t *ctx)
 {
+    size_t cap = ctx->cappf ? ctx->cappf * 2 : 64;
+    gw__pfilter_t *pf;
+
     if (ctx->npf == ctx->cappf) {
-        ctx->cappf = ctx->cappf ? ctx->cappf * 2 : 64;
-        ctx->pf = gw__xrealloc(ctx->pf, ctx->cappf * sizeof(*ctx->pf));
+        pf = gw__realloc(ctx->pf, cap * sizeof(*ctx->pf));
+        if (pf == NULL) {
+            ctx->nomem = 1;
+            return NULL;
+        }
+        ctx->pf = pf;
+        ctx->cappf = cap;
     }
     return &ctx->pf[ctx->npf++];
 }
@@ -233,6 +242,8 @@ pf_add_distinct(gw__parse_t *ctx, size_t from, gw__str_t name,
         if (str_eq(ctx->pf[i].value, value) && str_eq(ctx->pf[i].name, name))
             return;
     f = pf_push(ctx);
+    if (f == NULL)
+        return;
     f->name = name;
     f->value = value;
 }
@@ -312,8 +323,7 @@ json_fvalue(gw__parse_t *ctx, const char *fkey, gw__str_t name, json_t *v,
                      fkey, quote(q, name.s, name.n));
         return fail(reject, GW__REJECT_INVALID);
     }
-    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
-    out->n = n;
+    gw__parse_dup(ctx, buf, n, out);
     return check_fvalue(ctx, fkey, name, n, reject, err);
 }
 
@@ -1096,8 +1106,7 @@ fp_fvalue(gw__parse_t *ctx, const fp_val_t *v, gw__str_t *out)
     }
     if (n > ctx->limits->max_name_bytes)
         return GW_AGAIN;
-    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
-    out->n = n;
+    gw__parse_dup(ctx, buf, n, out);
     return GW_OK;
 }
 
