@@ -105,8 +105,9 @@ gw__arena_init(gw__arena_t *a)
     a->left = 0;
 }
 
-void *
-gw__arena_alloc(gw__arena_t *a, size_t n)
+/* gw__arena_alloc, inlined into gw__arena_strndup as well. */
+static inline void *
+arena_alloc(gw__arena_t *a, size_t n)
 {
     gw__arena_chunk_t *c;
     size_t size;
@@ -136,10 +137,16 @@ gw__arena_alloc(gw__arena_t *a, size_t n)
     return p;
 }
 
+void *
+gw__arena_alloc(gw__arena_t *a, size_t n)
+{
+    return arena_alloc(a, n);
+}
+
 char *
 gw__arena_strndup(gw__arena_t *a, const char *s, size_t n)
 {
-    char *p = gw__arena_alloc(a, n + 1);
+    char *p = arena_alloc(a, n + 1);
 
     if (p == NULL)
         return NULL;

@@ -148,22 +148,33 @@ pow2_at_least(size_t n)
     return c;
 }
 
-/* Room for entry n of an array (*cap entries of stride bytes, each with
- * its hash at hash_offset) and of its slots (*slots, *mask), *j then the
- * free slot for hash h: the array, perhaps moved; NULL if memory ran out
- * (what grew stays grown). */
+/* entry_room when the slots or the array must grow. */
 static void *
-entry_room(void *entries, size_t n, size_t *cap, size_t stride,
+entry_grow(void *entries, size_t n, size_t *cap, size_t stride,
            size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
            size_t *j)
 {
-    /* Grow first if the slots would pass half full. */
+    /* The slots first if they would pass half full. */
     if ((n + 1) * 2 > *mask + 1) {
         if (slots_grow(slots, mask, entries, n, stride, hash_offset) != GW_OK)
             return NULL;
         *j = slot_free(*slots, *mask, h);
     }
     return n < *cap ? entries : array_grow(entries, cap, stride);
+}
+
+/* Room for entry n of an array (*cap entries of stride bytes, each with
+ * its hash at hash_offset) and of its slots (*slots, *mask), *j then the
+ * free slot for hash h: the array, perhaps moved; NULL if memory ran out
+ * (what grew stays grown). */
+static inline void *
+entry_room(void *entries, size_t n, size_t *cap, size_t stride,
+           size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
+           size_t *j)
+{
+    if ((n + 1) * 2 <= *mask + 1 && n < *cap)
+        return entries;
+    return entry_grow(entries, n, cap, stride, hash_offset, slots, mask, h, j);
 }
 
 /* ---- the table ------------------------------------------------------ */
