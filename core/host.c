@@ -183,7 +183,8 @@ gw__host_flush_counts(void)
     hs_ok.n = 0;
 }
 
-/* Counts a submit of n events that returned rc; returns GW_OK or GW_ERR. */
+/* Counts a submit of n events that returned rc; returns GW_OK, GW_ERR, or
+ * GW_AGAIN when memory ran out (the client may send them again later). */
 static int
 hs_counted(gw__instance_t *inst, int rc, gw__reject_t reject, uint64_t n)
 {
@@ -198,7 +199,7 @@ hs_counted(gw__instance_t *inst, int rc, gw__reject_t reject, uint64_t n)
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
     gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
                       n);
-    return GW_ERR;
+    return reject == GW__REJECT_NOMEM ? GW_AGAIN : GW_ERR;
 }
 
 static int

@@ -88,12 +88,20 @@ size_t gw__event_format_real(char *buf, size_t size, double v);
 
 /* ---- the distinct filter pairs (inline: the fast path's per value) ---- */
 
+/* NULL with ctx->nomem set if memory ran out. */
 static inline gw__pfilter_t *
 gw__event_pf_push(gw__parse_t *ctx)
 {
     if (ctx->npf == ctx->cappf) {
-        ctx->cappf = ctx->cappf ? ctx->cappf * 2 : 64;
-        ctx->pf = gw__xrealloc(ctx->pf, ctx->cappf * sizeof(*ctx->pf));
+        size_t cap = ctx->cappf ? ctx->cappf * 2 : 64;
+        gw__pfilter_t *pf = gw__realloc(ctx->pf, cap * sizeof(*ctx->pf));
+
+        if (pf == NULL) {
+            ctx->nomem = 1;
+            return NULL;
+        }
+        ctx->pf = pf;
+        ctx->cappf = cap;
     }
     return &ctx->pf[ctx->npf++];
 }
@@ -117,6 +125,8 @@ gw__event_pf_add_distinct(gw__parse_t *ctx, size_t from, gw__str_t name,
             gw__event_str_eq(ctx->pf[i].name, name))
             return;
     f = gw__event_pf_push(ctx);
+    if (f == NULL)
+        return;
     f->name = name;
     f->value = value;
 }

@@ -337,8 +337,7 @@ fp_fvalue(gw__parse_t *ctx, const fp_val_t *v, gw__str_t *out)
     }
     if (n > ctx->limits->max_name_bytes)
         return GW_AGAIN;
-    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
-    out->n = n;
+    gw__parse_dup(ctx, buf, n, out);
     return GW_OK;
 }
 

@@ -61,8 +61,7 @@ ej_fvalue(gw__parse_t *ctx, const char *fkey, gw__str_t name, json_t *v,
                      fkey, gw__event_quote(q, name.s, name.n));
         return gw__event_fail(reject, GW__REJECT_INVALID);
     }
-    out->s = gw__arena_strndup(&ctx->scratch, buf, n);
-    out->n = n;
+    gw__parse_dup(ctx, buf, n, out);
     return gw__event_check_fvalue(ctx, fkey, name, n, reject, err);
 }
 

@@ -4,10 +4,18 @@
  * A request (one JSON object, a JSON array of them, or one gw_event_t)
  * goes through three steps, so that it is aggregated all or nothing:
  *   1. parse and validate every event (ingest/event*.c);
- *   2. admit them against the metrics known so far: the kind rule and
- *      MAX_SERIES, recording the kinds of new metrics (undone if a later
- *      event of the request is refused);
- *   3. add each to the current table (ingest/table.c).
+ *   2. make each event's keys in the current table (ingest/table.c), then
+ *      admit the events against the metrics known so far: the kind rule
+ *      and MAX_SERIES, recording the kinds of new metrics (undone, and the
+ *      keys removed, if a later event of the request is refused);
+ *   3. add each to its keys, which allocates nothing and cannot fail.
+ *
+ * Out of memory: any allocation that fails refuses the request with
+ * GW__REJECT_NOMEM and leaves nothing of it behind (steps 1 and 2 undo
+ * what they did); the client may send it again later. The keys are made
+ * before the metrics are recorded so that a failure never has to take back
+ * a kind that the registry of other loops may have shown them already.
+ * Only gw__ingest_new, at start-up, stops the process instead.
  *
  * Known metrics live in one open-addressing map keyed by (project, metric)
  * with backward-shift deletion (needed to undo step 2); projects are a
@@ -17,7 +25,6 @@
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +79,18 @@ struct gw__ingest_s {
     unsigned gen;
 };
 
+static const char nomem_msg[] =
+    "out of memory: event refused, send it again later";
+
+/* Refuses a request because memory ran out; returns GW_ERR. */
+static int
+refuse_nomem(gw__reject_t *reject, gw_error_t *err)
+{
+    if (reject != NULL)
+        *reject = GW__REJECT_NOMEM;
+    return gw_error_set(err, "%s", nomem_msg);
+}
+
 const char *
 gw__reject_name(gw__reject_t r)
 {
@@ -90,8 +109,26 @@ gw__reject_name(gw__reject_t r)
         return "limit";
     case GW__REJECT_MAX_SERIES:
         return "max_series";
+    case GW__REJECT_NOMEM:
+        return "out_of_memory";
     }
     return "unknown";
+}
+
+/* jansson allocates through gw__malloc too (gw__ingest_new sets it for
+ * the process; frees stay free). A json_loadb that fails with this set on
+ * its thread ran out of memory: jansson then often reports a syntax error
+ * that is not there. */
+static __thread int json_nomem;
+
+static void *
+jansson_alloc(size_t n)
+{
+    void *p = gw__malloc(n);
+
+    if (p == NULL)
+        json_nomem = 1;
+    return p;
 }
 
 double
@@ -108,6 +145,7 @@ gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
 {
     gw__ingest_t *ing = gw__xcalloc(1, sizeof(*ing));
 
+    json_set_alloc_funcs(jansson_alloc, free);
     ing->limits = *limits;
     ing->kmask = 255;
     ing->kinds = gw__xcalloc(ing->kmask + 1, sizeof(*ing->kinds));
@@ -177,11 +215,15 @@ gw__ingest_unswap(gw__ingest_t *ing, gw__table_t *t)
 
 /* ---- projects and known metrics ---------------------------------------- */
 
+/* proj_get and kinds_find when memory ran out. */
+#define NO_PROJ ((size_t) -1)
+
+/* The index of project name in ing->projs (added if new), or NO_PROJ. */
 static size_t
 proj_get(gw__ingest_t *ing, const char *name, size_t len)
 {
     gw__proj_t *p;
-    size_t i;
+    size_t i, cap;
 
     p = ing->nprojs ? &ing->projs[ing->last_proj] : NULL;
     if (p != NULL && p->len == len && gw__mem_eq(p->name, name, len))
@@ -192,12 +234,17 @@ proj_get(gw__ingest_t *ing, const char *name, size_t len)
             return ing->last_proj = i;
     }
     if (ing->nprojs == ing->capprojs) {
-        ing->capprojs = ing->capprojs ? ing->capprojs * 2 : 8;
-        ing->projs = gw__xrealloc(ing->projs,
-                                  ing->capprojs * sizeof(*ing->projs));
+        cap = ing->capprojs ? ing->capprojs * 2 : 8;
+        p = gw__realloc(ing->projs, cap * sizeof(*ing->projs));
+        if (p == NULL)
+            return NO_PROJ;
+        ing->projs = p;
+        ing->capprojs = cap;
     }
     p = &ing->projs[ing->nprojs];
-    p->name = gw__xmalloc(len + 1);
+    p->name = gw__malloc(len + 1);
+    if (p->name == NULL)
+        return NO_PROJ;
     memcpy(p->name, name, len);
     p->name[len] = '\0';
     p->len = len;
@@ -232,44 +279,55 @@ kinds_slot(const gw__ingest_t *ing, size_t proj, const char *metric,
     }
 }
 
-static void
+/* GW_ERR: out of memory, and the map stays as it was. */
+static int
 kinds_grow(gw__ingest_t *ing)
 {
-    gw__kslot_t *old = ing->kinds;
-    size_t oldcap = ing->kmask + 1, i, j;
+    gw__kslot_t *old = ing->kinds, *kinds;
+    size_t oldcap = ing->kmask + 1, mask = oldcap * 2 - 1, i, j;
 
-    ing->kmask = oldcap * 2 - 1;
-    ing->kinds = gw__xcalloc(oldcap * 2, sizeof(*ing->kinds));
+    kinds = gw__calloc(oldcap * 2, sizeof(*kinds));
+    if (kinds == NULL)
+        return GW_ERR;
     for (i = 0; i < oldcap; i++) {
         if (old[i].metric == NULL)
             continue;
-        for (j = (size_t) old[i].hash & ing->kmask;
-             ing->kinds[j].metric != NULL; j = (j + 1) & ing->kmask)
+        for (j = (size_t) old[i].hash & mask; kinds[j].metric != NULL;
+             j = (j + 1) & mask)
             ;
-        ing->kinds[j] = old[i];
+        kinds[j] = old[i];
     }
+    ing->kinds = kinds;
+    ing->kmask = mask;
     free(old);
+    return GW_OK;
 }
 
-/* Records a metric not yet known (the caller checked). */
-static void
+/* Records a metric not yet known (the caller checked). GW_ERR: out of
+ * memory, nothing recorded. */
+static int
 kinds_insert(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
              uint64_t h, gw_kind_t kind)
 {
     gw__kslot_t *k;
+    char *copy;
 
-    if ((ing->nkinds + 1) * 2 > ing->kmask + 1)
-        kinds_grow(ing);
+    if ((ing->nkinds + 1) * 2 > ing->kmask + 1 && kinds_grow(ing) != GW_OK)
+        return GW_ERR;
+    copy = gw__malloc(mlen + 1);
+    if (copy == NULL)
+        return GW_ERR;
+    memcpy(copy, metric, mlen);
+    copy[mlen] = '\0';
     k = &ing->kinds[kinds_slot(ing, proj, metric, mlen, h)];
     k->hash = h;
-    k->metric = gw__xmalloc(mlen + 1);
-    memcpy(k->metric, metric, mlen);
-    k->metric[mlen] = '\0';
+    k->metric = copy;
     k->mlen = mlen;
     k->proj = proj;
     k->kind = kind;
     ing->nkinds++;
     ing->projs[proj].nmetrics++;
+    return GW_OK;
 }
 
 /* Forgets a metric, shifting later entries of its run back. */
@@ -297,32 +355,38 @@ kinds_delete(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
     }
 }
 
-static void
+static int
 set_kind(gw__ingest_t *ing, const char *project, const char *metric,
          gw_kind_t kind)
 {
     size_t plen = strlen(project), mlen = strlen(metric);
     size_t proj = proj_get(ing, project, plen);
     uint64_t h = gw__hash_mix(pm_hash(project, plen, metric, mlen));
-    gw__kslot_t *k = &ing->kinds[kinds_slot(ing, proj, metric, mlen, h)];
+    gw__kslot_t *k;
 
-    if (k->metric != NULL)
-        k->kind = kind;
-    else
-        kinds_insert(ing, proj, metric, mlen, h, kind);
+    if (proj == NO_PROJ)
+        return GW_ERR;
+    k = &ing->kinds[kinds_slot(ing, proj, metric, mlen, h)];
+    if (k->metric == NULL)
+        return kinds_insert(ing, proj, metric, mlen, h, kind);
+    k->kind = kind;
+    return GW_OK;
 }
 
-void
+int
 gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
                     const char *metric, gw_kind_t kind)
 {
+    int rc;
+
     if (ing->shared != NULL)
         ing = ing->shared;
     pthread_mutex_lock(&ing->mu);
-    set_kind(ing, project, metric, kind);
+    rc = set_kind(ing, project, metric, kind);
     /* Caches may hold the old kind: they start again. */
     __atomic_add_fetch(&ing->gen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&ing->mu);
+    return rc;
 }
 
 void
@@ -350,13 +414,16 @@ kinds_clear(gw__ingest_t *ing)
 /* ---- the three steps ------------------------------------------------------ */
 
 /* The slot of e's metric in ing's known-metrics map (see kinds_slot),
- * with its project's index and its mixed hash, which kinds_insert wants. */
+ * with its project's index and its mixed hash, which kinds_insert wants;
+ * NO_PROJ if memory ran out for a new project. */
 static size_t
 kinds_find(gw__ingest_t *ing, const gw__pevent_t *e, size_t *proj,
            uint64_t *h)
 {
     *proj = proj_get(ing, e->project.s, e->project.n);
     *h = gw__hash_mix(e->pm_hash);
+    if (*proj == NO_PROJ)
+        return NO_PROJ;
     return kinds_slot(ing, *proj, e->name.s, e->name.n, *h);
 }
 
@@ -391,8 +458,8 @@ too_many(const gw__proj_t *p, const gw__pevent_t *e, gw__reject_t *reject,
 
 /* Records pev[0..n)'s new metrics in ing (kind rule, MAX_SERIES), or none
  * of them. pm_hash is set. Returns GW_OK, or GW_ERR with *failed the event
- * refused. The events to check are pev[idx[k]] for k < nidx (idx NULL:
- * all n). */
+ * refused (or GW__REJECT_NOMEM). The events to check are pev[idx[k]] for
+ * k < nidx (idx NULL: all n). */
 static int
 record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
        gw_error_t *err, size_t *failed)
@@ -407,6 +474,8 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
         e = &ing->pev[i];
         kind = gw__action_kind(e->action);
         slot = kinds_find(ing, e, &proj, &h);
+        if (slot == NO_PROJ)
+            goto nomem;
         if (ing->kinds[slot].metric != NULL) {
             if (ing->kinds[slot].kind == kind)
                 continue;
@@ -418,11 +487,14 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
             too_many(&ing->projs[proj], e, reject, err);
             goto undo;
         }
-        kinds_insert(ing, proj, e->name.s, e->name.n, h, kind);
+        if (kinds_insert(ing, proj, e->name.s, e->name.n, h, kind) != GW_OK)
+            goto nomem;
         ing->added[nadded++] = i;
     }
     return GW_OK;
 
+nomem:
+    refuse_nomem(reject, err);
 undo:
     *failed = i;
     while (nadded > 0) {
@@ -450,7 +522,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
         i = idx[k];
         e = &ing->pev[i];
         slot = kinds_find(ing, e, &proj, &h);
-        if (ing->kinds[slot].metric == NULL) {
+        if (slot == NO_PROJ || ing->kinds[slot].metric == NULL) {
             ing->added[nmiss++] = i; /* ask the registry */
             continue;
         }
@@ -464,9 +536,16 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
         return GW_OK;
     pthread_mutex_lock(&reg->mu);
     if (reg->capadded < ing->capadded) {
+        size_t *added =
+            gw__realloc(reg->added, ing->capadded * sizeof(*reg->added));
+
+        if (added == NULL) {
+            pthread_mutex_unlock(&reg->mu);
+            *failed = idx[0];
+            return refuse_nomem(reject, err);
+        }
+        reg->added = added;
         reg->capadded = ing->capadded;
-        reg->added = gw__xrealloc(reg->added,
-                                  reg->capadded * sizeof(*reg->added));
     }
     /* The registry reads the events through its own pev: lend ours. */
     reg->pev = ing->pev;
@@ -475,31 +554,45 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
     pthread_mutex_unlock(&reg->mu);
     if (rc != GW_OK)
         return GW_ERR;
+    /* A metric the cache has no memory for is asked for again next time:
+     * the registry has it now, so that answers the same. */
     for (k = 0; k < nmiss; k++) {
         e = &ing->pev[ing->added[k]];
         slot = kinds_find(ing, e, &proj, &h);
-        if (ing->kinds[slot].metric == NULL)
-            kinds_insert(ing, proj, e->name.s, e->name.n, h,
-                         gw__action_kind(e->action));
+        if (slot != NO_PROJ && ing->kinds[slot].metric == NULL)
+            (void) kinds_insert(ing, proj, e->name.s, e->name.n, h,
+                                gw__action_kind(e->action));
     }
     return GW_OK;
 }
 
-static inline int64_t
-event_minute(const gw__pevent_t *e)
+/* Room for n events in added and rest. */
+static int
+admit_reserve(gw__ingest_t *ing, size_t n)
 {
-    int64_t sec = (int64_t) e->ts; /* ts >= 0: truncation is floor */
+    size_t *a;
 
-    return sec - sec % 60;
+    if (ing->capadded >= n)
+        return GW_OK;
+    a = gw__realloc(ing->added, n * sizeof(*a));
+    if (a == NULL)
+        return GW_ERR;
+    ing->added = a;
+    a = gw__realloc(ing->rest, n * sizeof(*a));
+    if (a == NULL)
+        return GW_ERR;
+    ing->rest = a;
+    ing->capadded = n;
+    return GW_OK;
 }
 
 /*
- * Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded. An event
- * whose group (project, metric, minute) is in the current table already
- * has its metric's kind there: if it fits, neither the known-metrics map
- * nor the registry is asked, and step 3 adds to that group directly. That
- * holds while no gw__ingest_set_kind came after the table was started
- * (table_gen).
+ * Step 2 for pev[0..n): GW_OK, or GW_ERR with nothing recorded and no key
+ * made. An event whose group (project, metric, minute) is in the current
+ * table already has its metric's kind there: if it fits, neither the
+ * known-metrics map nor the registry is asked, and step 3 adds to that
+ * group directly. That holds while no gw__ingest_set_kind came after the
+ * table was started (table_gen).
  */
 static int
 admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
@@ -507,17 +600,16 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
 {
     gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
     unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
-    int lookup = ing->table != NULL && ing->table_gen == gen;
+    int lookup = ing->table != NULL && ing->table_gen == gen, rc;
     size_t i, nrest = 0;
+    gw__table_mark_t mark;
     gw__pevent_t *e;
     gw_kind_t kind;
     long gi;
 
-    if (ing->capadded < n) {
-        ing->capadded = n;
-        ing->added = gw__xrealloc(ing->added, n * sizeof(*ing->added));
-        ing->rest = gw__xrealloc(ing->rest, n * sizeof(*ing->rest));
-    }
+    *failed = 0;
+    if (admit_reserve(ing, n) != GW_OK)
+        return refuse_nomem(reject, err);
     if (ing->shared != NULL && gen != ing->seen_gen) {
         kinds_clear(ing);
         ing->seen_gen = gen;
@@ -529,7 +621,7 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
         e->group = -1;
         if (lookup) {
             gi = gw__table_find(ing->table, e->pm_hash, e->project, e->name,
-                                event_minute(e), &kind);
+                                gw__event_minute(e), &kind);
             if (gi >= 0 && kind == gw__action_kind(e->action)) {
                 e->group = gi;
                 continue;
@@ -537,51 +629,58 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
         }
         ing->rest[nrest++] = i;
     }
+    if (ing->table == NULL) {
+        ing->table = gw__table_new(ing->hint_groups, ing->hint_filters);
+        if (ing->table == NULL)
+            return refuse_nomem(reject, err);
+        ing->table_gen = gen;
+    }
+    if (gw__table_make(ing->table, ing->pev, n, ing->parse.pf, &mark) !=
+        GW_OK) {
+        gw__table_undo(ing->table, &mark);
+        return refuse_nomem(reject, err);
+    }
     if (nrest == 0)
         return GW_OK;
     if (ing->shared != NULL)
-        return admit_shared(ing, ing->rest, nrest, reject, err, failed);
-    return record(ing, ing->rest, nrest, reject, err, failed);
+        rc = admit_shared(ing, ing->rest, nrest, reject, err, failed);
+    else
+        rc = record(ing, ing->rest, nrest, reject, err, failed);
+    if (rc != GW_OK)
+        gw__table_undo(ing->table, &mark);
+    return rc;
 }
 
-/* Step 3 for pev[0..n). */
+/* Step 3 for pev[0..n), into the keys step 2 made. */
 static void
 apply(gw__ingest_t *ing, size_t n)
 {
-    const gw__pevent_t *e;
-    double sum;
-    size_t i;
-
-    if (ing->table == NULL) {
-        gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
-
-        ing->table = gw__table_new(ing->hint_groups, ing->hint_filters);
-        ing->table_gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
-    }
-    for (i = 0; i < n; i++) {
-        e = &ing->pev[i];
-        sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
-        if (e->group >= 0)
-            gw__table_add_to(ing->table, (size_t) e->group, sum, e->ts,
-                             e->nf ? &ing->parse.pf[e->f0] : NULL, e->nf);
-        else
-            gw__table_add(ing->table, e->pm_hash, e->project, e->name,
-                          event_minute(e), gw__action_kind(e->action), sum,
-                          e->ts, e->nf ? &ing->parse.pf[e->f0] : NULL,
-                          e->nf);
-    }
+    gw__table_apply(ing->table, ing->pev, n, ing->parse.pf);
 }
 
-static void
+/* Room for n parsed events (growing by doubling, as the fast path asks
+ * for one more at a time); GW_ERR (and parse.nomem) if memory ran out. */
+static int
 pev_reserve(gw__ingest_t *ing, size_t n)
 {
-    if (ing->cappev < n) {
-        ing->cappev = n < 16 ? 16 : n;
-        ing->pev = gw__xrealloc(ing->pev, ing->cappev * sizeof(*ing->pev));
+    gw__pevent_t *pev;
+    size_t cap = ing->cappev * 2 > n ? ing->cappev * 2 : n;
+
+    if (ing->cappev >= n)
+        return GW_OK;
+    if (cap < 16)
+        cap = 16;
+    pev = gw__realloc(ing->pev, cap * sizeof(*ing->pev));
+    if (pev == NULL) {
+        ing->parse.nomem = 1;
+        return GW_ERR;
     }
+    ing->pev = pev;
+    ing->cappev = cap;
+    return GW_OK;
 }
 
-static void
+static inline int
 request_start(gw__ingest_t *ing, const char *project,
               gw_action_t default_action, size_t n)
 {
@@ -589,8 +688,9 @@ request_start(gw__ingest_t *ing, const char *project,
     ing->parse.project_len = project != NULL ? strlen(project) : 0;
     ing->parse.default_action = default_action;
     ing->parse.npf = 0;
+    ing->parse.nomem = 0;
     gw__arena_reset(&ing->parse.scratch);
-    pev_reserve(ing, n);
+    return pev_reserve(ing, n);
 }
 
 void
@@ -600,6 +700,7 @@ gw__ingest_set_fast(gw__ingest_t *ing, int on)
 }
 
 #define IS_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
 
 /*
  * Step 1 without jansson, for requests of plain events only (see
@@ -625,9 +726,9 @@ parse_fast(gw__ingest_t *ing, const char *json, size_t len, size_t p,
             p++;
         } else {
             for (;;) {
-                if (count == lim->max_batch_events)
+                if (count == lim->max_batch_events ||
+                    pev_reserve(ing, count + 1) != GW_OK)
                     return GW_AGAIN;
-                pev_reserve(ing, count + 1);
                 start = p;
                 if (gw__event_parse_fast(&ing->parse, json, len, &p,
                                          &ing->pev[count]) != GW_OK ||
@@ -721,6 +822,82 @@ element_sizes(const char *s, size_t len, size_t *sizes, size_t n)
 #undef WS
 }
 
+/* The fast path of gw__ingest_json, p its first byte that is not space:
+ * GW_OK (aggregated), GW_ERR (out of memory) or GW_AGAIN: anything
+ * unusual, or a refusal, which the jansson path decides and explains
+ * exactly as if there were no fast path. */
+static int
+ingest_fast(gw__ingest_t *ing, const char *project, gw_action_t default_action,
+            const char *json, size_t len, size_t p, int batch, size_t *nevents,
+            gw__reject_t *why, gw_error_t *err)
+{
+    size_t n = 1, failed;
+    int parsed;
+
+    parsed = request_start(ing, project, default_action, 1) == GW_OK &&
+             parse_fast(ing, json, len, p, batch, &n) == GW_OK &&
+             !ing->parse.nomem;
+    if (parsed && admit(ing, n, why, err, &failed) == GW_OK) {
+        if (nevents != NULL)
+            *nevents = n;
+        apply(ing, n);
+        return GW_OK;
+    }
+    if (ing->parse.nomem || *why == GW__REJECT_NOMEM) {
+        if (nevents != NULL && parsed)
+            *nevents = n;
+        return refuse_nomem(why, err);
+    }
+    *why = GW__REJECT_NONE;
+    return GW_AGAIN;
+}
+
+/* Step 1 for the n events of the JSON array root (the text json[0..len)):
+ * GW_OK, or GW_ERR with *why and err. */
+static int
+parse_array(gw__ingest_t *ing, json_t *root, size_t n, const char *json,
+            size_t len, gw__reject_t *why, gw_error_t *err)
+{
+    const gw__limits_t *lim = &ing->limits;
+    size_t i, *sizes;
+    gw_error_t msg;
+    json_t *e;
+
+    if (len > lim->max_event_bytes) {
+        if (ing->capsizes < n) {
+            sizes = gw__realloc(ing->sizes, n * sizeof(*ing->sizes));
+            if (sizes == NULL)
+                return refuse_nomem(why, err);
+            ing->sizes = sizes;
+            ing->capsizes = n;
+        }
+        element_sizes(json, len, ing->sizes, n);
+    }
+    for (i = 0; i < n; i++) {
+        e = json_array_get(root, i);
+        if (!json_is_object(e)) {
+            *why = GW__REJECT_INVALID;
+            return gw_error_set(err, "event %zu: must be a JSON object", i + 1);
+        }
+        if (len > lim->max_event_bytes &&
+            ing->sizes[i] > lim->max_event_bytes) {
+            *why = GW__REJECT_LIMIT;
+            return gw_error_set(err,
+                                "event %zu: the event is %zu bytes; at most "
+                                "%zu are allowed",
+                                i + 1, ing->sizes[i], lim->max_event_bytes);
+        }
+        if (gw__event_parse_json(&ing->parse, e, &ing->pev[i], why, &msg) !=
+                GW_OK ||
+            ing->parse.nomem) {
+            if (ing->parse.nomem)
+                return refuse_nomem(why, err);
+            return fail_event(err, 1, i, &msg);
+        }
+    }
+    return GW_OK;
+}
+
 int
 gw__ingest_json(gw__ingest_t *ing, const char *project,
                 gw_action_t default_action, const char *json, size_t len,
@@ -731,8 +908,8 @@ gw__ingest_json(gw__ingest_t *ing, const char *project,
     gw__reject_t why = GW__REJECT_NONE;
     json_error_t jerr;
     gw_error_t msg;
-    json_t *root, *e;
-    size_t i, n = 1, p = 0, failed;
+    json_t *root;
+    size_t n = 1, p = 0, failed;
     int batch = 0, rc = GW_ERR;
 
     if (nevents != NULL)
@@ -752,22 +929,21 @@ gw__ingest_json(gw__ingest_t *ing, const char *project,
     }
 
     if (ing->fast) {
-        request_start(ing, project, default_action, 1);
-        if (parse_fast(ing, json, len, p, batch, &n) == GW_OK &&
-            admit(ing, n, &why, &msg, &failed) == GW_OK) {
-            if (nevents != NULL)
-                *nevents = n;
-            apply(ing, n);
-            return GW_OK;
+        rc = ingest_fast(ing, project, default_action, json, len, p, batch,
+                         nevents, &why, err);
+        if (rc != GW_AGAIN) {
+            if (rc != GW_OK && reject != NULL)
+                *reject = why;
+            return rc;
         }
-        /* Anything unusual, or a refusal: the jansson path decides and
-         * explains, exactly as if there were no fast path. */
-        n = 1;
-        why = GW__REJECT_NONE;
+        rc = GW_ERR;
     }
 
+    json_nomem = 0;
     root = json_loadb(json, len, 0, &jerr);
     if (root == NULL) {
+        if (json_nomem)
+            return refuse_nomem(reject, err);
         if (reject != NULL)
             *reject = GW__REJECT_JSON;
         return gw_error_set(err, "invalid JSON at line %d column %d: %s",
@@ -791,48 +967,31 @@ gw__ingest_json(gw__ingest_t *ing, const char *project,
                          n, lim->max_batch_events);
             goto out;
         }
-        request_start(ing, project, default_action, n);
-        if (len > lim->max_event_bytes) {
-            if (ing->capsizes < n) {
-                ing->capsizes = n;
-                ing->sizes = gw__xrealloc(ing->sizes,
-                                          n * sizeof(*ing->sizes));
-            }
-            element_sizes(json, len, ing->sizes, n);
+        if (request_start(ing, project, default_action, n) != GW_OK) {
+            refuse_nomem(&why, err);
+            goto out;
         }
-        for (i = 0; i < n; i++) {
-            e = json_array_get(root, i);
-            if (!json_is_object(e)) {
-                why = GW__REJECT_INVALID;
-                gw_error_set(err, "event %zu: must be a JSON object", i + 1);
-                goto out;
-            }
-            if (len > lim->max_event_bytes &&
-                ing->sizes[i] > lim->max_event_bytes) {
-                why = GW__REJECT_LIMIT;
-                gw_error_set(err,
-                             "event %zu: the event is %zu bytes; at most %zu "
-                             "are allowed",
-                             i + 1, ing->sizes[i], lim->max_event_bytes);
-                goto out;
-            }
-            if (gw__event_parse_json(&ing->parse, e, &ing->pev[i], &why,
-                                     &msg) != GW_OK) {
-                fail_event(err, 1, i, &msg);
-                goto out;
-            }
-        }
+        if (parse_array(ing, root, n, json, len, &why, err) != GW_OK)
+            goto out;
     } else {
-        request_start(ing, project, default_action, 1);
+        if (request_start(ing, project, default_action, 1) != GW_OK) {
+            refuse_nomem(&why, err);
+            goto out;
+        }
         if (gw__event_parse_json(&ing->parse, root, &ing->pev[0], &why,
-                                 &msg) != GW_OK) {
-            fail_event(err, 0, 0, &msg);
+                                 &msg) != GW_OK ||
+            ing->parse.nomem) {
+            if (ing->parse.nomem)
+                refuse_nomem(&why, err);
+            else
+                fail_event(err, 0, 0, &msg);
             goto out;
         }
     }
 
     if (admit(ing, n, &why, &msg, &failed) != GW_OK) {
-        fail_event(err, batch, failed, &msg);
+        /* Out of memory is the request's, not one event's. */
+        fail_event(err, batch && why != GW__REJECT_NOMEM, failed, &msg);
         goto out;
     }
     apply(ing, n);
@@ -854,10 +1013,13 @@ gw__ingest_event(gw__ingest_t *ing, const char *project,
 
     if (reject != NULL)
         *reject = GW__REJECT_NONE;
-    request_start(ing, project, GW_ACTION_DEFAULT, 1);
+    if (request_start(ing, project, GW_ACTION_DEFAULT, 1) != GW_OK)
+        return refuse_nomem(reject, err);
     if (gw__event_parse_struct(&ing->parse, ev, &ing->pev[0], &why, err) !=
             GW_OK ||
-        admit(ing, 1, &why, err, &failed) != GW_OK) {
+        ing->parse.nomem || admit(ing, 1, &why, err, &failed) != GW_OK) {
+        if (ing->parse.nomem)
+            return refuse_nomem(reject, err);
         if (reject != NULL)
             *reject = why;
         return GW_ERR;

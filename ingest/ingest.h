@@ -10,6 +10,11 @@
  * hands it to the storage thread, which expands it into every configured
  * period and merges it into a batch (gw__batch_add_table). A table and a
  * batch own all their strings, so they can cross threads.
+ *
+ * Out of memory: only gw__ingest_new (start-up) stops the process with a
+ * message. A request that runs out is refused whole (GW__REJECT_NOMEM:
+ * send it again later), the table as it was; see gw__batch_add_table for
+ * the storage thread.
  */
 #ifndef GW_INGEST_INGEST_H
 #define GW_INGEST_INGEST_H
@@ -34,14 +39,19 @@ typedef enum gw__reject_e {
     GW__REJECT_PROJECT,     /* "wrong_project": p is not the authenticated project */
     GW__REJECT_KIND,        /* "kind_conflict": action does not fit the metric's kind */
     GW__REJECT_LIMIT,       /* "limit": too many filters, values, bytes */
-    GW__REJECT_MAX_SERIES   /* "max_series": the project has MAX_SERIES metrics */
+    GW__REJECT_MAX_SERIES,  /* "max_series": the project has MAX_SERIES metrics */
+    GW__REJECT_NOMEM        /* "out_of_memory": not now, send it again later */
 } gw__reject_t;
 
 /* The reason's label: "bad_json", "invalid_event", ... */
 const char *gw__reject_name(gw__reject_t r);
 
-/* Creates the loop's ingest state. limits are copied. now_fn returns the
- * current time in epoch seconds (NULL: the real clock); tests pass a fake. */
+/* Creates the loop's ingest state (at start-up: stops the process with a
+ * message if memory runs out). limits are copied. now_fn returns the
+ * current time in epoch seconds (NULL: the real clock); tests pass a fake.
+ * It also makes jansson allocate through ingest (json_set_alloc_funcs, for
+ * the process), so that JSON it cannot parse for lack of memory is refused
+ * as out of memory rather than as bad JSON. */
 gw__ingest_t *gw__ingest_new(const gw__limits_t *limits,
                              double (*now_fn)(void));
 void gw__ingest_free(gw__ingest_t *ing);
@@ -54,7 +64,9 @@ void gw__ingest_free(gw__ingest_t *ing);
  * what to fix ("event 3: \"v\" must be a finite number") and *reject (may
  * be NULL) says why. *nevents (may be NULL) gets the number of events the
  * request held (1 when it could not be parsed); on GW_OK all were
- * aggregated, on GW_ERR none.
+ * aggregated, on GW_ERR none. When memory runs out: GW_ERR with
+ * GW__REJECT_NOMEM and err "out of memory: event refused, send it again
+ * later", nothing of the request aggregated.
  */
 int gw__ingest_json(gw__ingest_t *ing, const char *project,
                     gw_action_t default_action, const char *json, size_t len,
@@ -82,9 +94,10 @@ int gw__ingest_event_at(gw__ingest_t *ing, double now, const char *project,
 double gw__ingest_now(void);
 
 /* Tells ingest a metric's kind (from the storage's metadata at start), so
- * the kind rule holds across restarts. */
-void gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
-                         const char *metric, gw_kind_t kind);
+ * the kind rule holds across restarts. GW_ERR: memory ran out, and the
+ * kind is learnt from the metric's next event instead. */
+int gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
+                        const char *metric, gw_kind_t kind);
 
 /*
  * With several ingest loops, each has its own gw__ingest_t (and table) and
@@ -115,7 +128,9 @@ void gw__ingest_unswap(gw__ingest_t *ing, gw__table_t *t);
 uint64_t gw__table_events(const gw__table_t *t);
 void gw__table_free(gw__table_t *t);
 
-/* A batch of deltas with its id (copied). */
+/* A batch of deltas with its id (copied); NULL if memory ran out. The
+ * calls below (but gw__batch_view) take NULL as a batch that stays empty:
+ * gw__batch_add_table counts all of the table's events as dropped. */
 gw__batch_t *gw__batch_new(const char *id);
 void gw__batch_free(gw__batch_t *b);
 
@@ -124,7 +139,10 @@ void gw__batch_free(gw__batch_t *b);
  * and merges it into b: deltas with the same (project, metric, filter,
  * value, period, bucket) combine by kind. Keys beyond max_series distinct
  * deltas in b are dropped and *dropped_events (may be NULL) gets the number
- * of events they held. Any thread that owns both.
+ * of events they held. When memory runs out, the groups (project, metric,
+ * minute with their filter series) it cannot make room for are dropped
+ * whole, counted in *dropped_events too, and logged; b never holds part of
+ * a group. Any thread that owns both.
  */
 void gw__batch_add_table(gw__batch_t *b, const gw__table_t *t,
                          unsigned periods, size_t max_series,

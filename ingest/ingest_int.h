@@ -1,8 +1,9 @@
 /*
  * ingest/ingest_int.h: what ingest/ingest.c, the event parsers
- * (ingest/event*.c) and ingest/table.c share and nobody else needs: an
- * arena, the aggregation table's update call and the parsed form of an
- * event (the string hash they share with net/auth.c is in base/buf.h).
+ * (ingest/event*.c) and ingest/table.c share and nobody else needs: the
+ * allocator and an arena (ingest/alloc.c), the aggregation table's update
+ * calls and the parsed form of an event (the string hash they share with
+ * net/auth.c is in base/buf.h).
  *
  * A parsed event (gw__pevent_t) borrows its strings from the JSON tree or
  * the submitted gw_event_t, and from a scratch arena for filter values that
@@ -26,11 +27,24 @@
 
 /* ---- memory --------------------------------------------------------- */
 
-/* malloc/realloc that abort with a message when memory runs out: the hot
- * path has no way to undo half an aggregation. */
+/* malloc, calloc and realloc for everything ingest allocates: NULL when
+ * memory runs out, or when a test made this one fail. */
+void *gw__malloc(size_t n);
+void *gw__calloc(size_t n, size_t size);
+void *gw__realloc(void *p, size_t n);
+
+/*
+ * Tests: the next n allocations of gw__malloc & co succeed and the one after
+ * them fails (once); n < 0: none fails. Returns what was left of the
+ * previous setting: -1 if its failure happened (or none was set), else the
+ * allocations that were still to succeed. One counter for the process.
+ */
+long gw__ingest_alloc_fail_after(long n);
+
+/* The same that stop the process with a message when memory runs out:
+ * for start-up only (gw__ingest_new). */
 void *gw__xmalloc(size_t n);
 void *gw__xcalloc(size_t n, size_t size);
-void *gw__xrealloc(void *p, size_t n);
 
 typedef struct gw__arena_chunk_s gw__arena_chunk_t;
 
@@ -41,10 +55,23 @@ typedef struct gw__arena_s {
     size_t left;
 } gw__arena_t;
 
+/* Where an arena stands, to go back to with gw__arena_undo. */
+typedef struct gw__arena_mark_s {
+    gw__arena_chunk_t *head, *next;
+    char *pos;
+    size_t left;
+} gw__arena_mark_t;
+
 void gw__arena_init(gw__arena_t *a);
-/* A copy of s[0..n) with a NUL after it. */
+/* A copy of s[0..n) with a NUL after it; NULL if memory ran out. */
 char *gw__arena_strndup(gw__arena_t *a, const char *s, size_t n);
+/* NULL if memory ran out. */
 void *gw__arena_alloc(gw__arena_t *a, size_t n);
+void gw__arena_mark(const gw__arena_t *a, gw__arena_mark_t *m);
+/* Frees everything allocated since m (no reset in between). */
+void gw__arena_undo(gw__arena_t *a, const gw__arena_mark_t *m);
+/* The bytes of its chunks (headers and data). */
+size_t gw__arena_bytes(const gw__arena_t *a);
 /* Forgets everything but keeps the newest chunk for reuse. */
 void gw__arena_reset(gw__arena_t *a);
 void gw__arena_free(gw__arena_t *a);
@@ -97,6 +124,7 @@ typedef struct gw__str_s {
 typedef struct gw__pfilter_s {
     gw__str_t name;
     gw__str_t value;
+    uint32_t cell; /* its filter series in the table: gw__table_make */
 } gw__pfilter_t;
 
 /* One validated event. */
@@ -123,7 +151,22 @@ typedef struct gw__parse_s {
     gw__pfilter_t *pf;
     size_t npf, cappf;
     gw__arena_t scratch;
+    int nomem; /* an allocation failed: the request is refused (NOMEM) */
 } gw__parse_t;
+
+/* *out = a copy of s[0..n) in ctx's scratch arena; when memory runs out,
+ * "" with ctx->nomem set, which refuses the request whatever the parser
+ * says. */
+static inline void
+gw__parse_dup(gw__parse_t *ctx, const char *s, size_t n, gw__str_t *out)
+{
+    char *p = gw__arena_strndup(&ctx->scratch, s, n);
+
+    out->s = p != NULL ? p : "";
+    out->n = p != NULL ? n : 0;
+    if (p == NULL)
+        ctx->nomem = 1;
+}
 
 /* Parses one JSON event object into *out. On GW_ERR err holds the
  * message (without the "event N: " prefix) and *reject the reason. */
@@ -169,7 +212,7 @@ void gw__ingest_set_fast(gw__ingest_t *ing, int on);
 /* ---- the aggregation table ----------------------------------------- */
 
 /* A new empty table with room for about ngroups totals and nfilters
- * filter series before it has to grow. */
+ * filter series before it has to grow; NULL if memory ran out. */
 gw__table_t *gw__table_new(size_t ngroups, size_t nfilters);
 
 /* Number of total series (project, metric, minute) in t. */
@@ -183,25 +226,56 @@ size_t gw__table_keys(const gw__table_t *t);
  * chunks; malloc's own headers are not counted. */
 size_t gw__table_bytes(const gw__table_t *t);
 
+/* The minute an event goes to. */
+static inline int64_t
+gw__event_minute(const gw__pevent_t *e)
+{
+    int64_t sec = (int64_t) e->ts; /* ts >= 0: truncation is floor */
+
+    return sec - sec % 60;
+}
+
 /*
- * Adds one event to t at its minute: the total series of (project, metric)
- * and one series per filter pair. pm_hash is gw__hash_bytes over project,
- * gw__hash_sep, metric (before gw__hash_mix). sum: the value to add
- * (already negative for decr) or, for a gauge, the value.
+ * Adding events comes in steps, so that running out of memory never leaves
+ * half of one (or of a request) behind: make their keys (each group, then
+ * its filter series; new ones start empty), then add to them, which cannot
+ * fail. gw__table_undo removes the keys made since a mark, before anything
+ * was added to them. pm_hash is gw__hash_bytes over project, gw__hash_sep,
+ * metric (before gw__hash_mix).
  */
-void gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
-                   gw__str_t metric, int64_t minute, gw_kind_t kind,
-                   double sum, double ts, const gw__pfilter_t *filters,
-                   size_t nfilters);
+typedef struct gw__table_mark_s {
+    size_t ngroups, nfcells;
+    gw__arena_mark_t arena;
+} gw__table_mark_t;
+
+void gw__table_mark(const gw__table_t *t, gw__table_mark_t *m);
+void gw__table_undo(gw__table_t *t, const gw__table_mark_t *m);
+
+/* Makes the keys of ev[0..n) (filters in pf): sets each e->group that is
+ * -1 (made with the kind of e's action if new) and pf[i].cell of its
+ * filters; *m gets the mark from before. GW_ERR: memory ran out (undo to
+ * *m). */
+int gw__table_make(gw__table_t *t, gw__pevent_t *ev, size_t n,
+                   gw__pfilter_t *pf, gw__table_mark_t *m);
+
+/* Adds ev[0..n) to the keys gw__table_make made: the value (negative for
+ * decr) or, for a gauge, the latest by ts. */
+void gw__table_apply(gw__table_t *t, const gw__pevent_t *ev, size_t n,
+                     const gw__pfilter_t *pf);
+
+/* All of it for one event at its minute: the total series of (project,
+ * metric) and one series per filter pair (their cells set). sum: the
+ * value to add (already negative for decr) or, for a gauge, the value.
+ * GW_ERR: memory ran out and t is as it was. */
+int gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
+                  gw__str_t metric, int64_t minute, gw_kind_t kind,
+                  double sum, double ts, gw__pfilter_t *filters,
+                  size_t nfilters);
 
 /* The index of the group (project, metric, minute) in t and its kind in
- * *kind, or -1 if t has none; pm_hash as for gw__table_add. */
+ * *kind, or -1 if t has none; pm_hash as above. */
 long gw__table_find(const gw__table_t *t, uint64_t pm_hash,
                     gw__str_t project, gw__str_t metric, int64_t minute,
                     gw_kind_t *kind);
-
-/* gw__table_add to a group gw__table_find found (groups never move). */
-void gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
-                      const gw__pfilter_t *filters, size_t nfilters);
 
 #endif /* GW_INGEST_INGEST_INT_H */

@@ -2,6 +2,7 @@
 # -> batches) and its unit tests. Included from Makefile.am.
 
 libgwcore_la_SOURCES += \
+	ingest/alloc.c \
 	ingest/bucket.c \
 	ingest/bucket.h \
 	ingest/event.c \
@@ -13,10 +14,12 @@ libgwcore_la_SOURCES += \
 	ingest/ingest_int.h \
 	ingest/table.c
 
-# The tests build from these sources alone (and base/conf.h's types), so
-# they do not wait on the rest of libgwcore.
-GW_INGEST_SOURCES = ingest/bucket.c ingest/event.c ingest/event_fast.c \
-	ingest/event_json.c ingest/ingest.c ingest/table.c
+# The tests build from these sources alone (and base/conf.h's types, and
+# base/log.c for the storage thread's out-of-memory line), so they do not
+# wait on the rest of libgwcore.
+GW_INGEST_SOURCES = ingest/alloc.c ingest/bucket.c ingest/event.c \
+	ingest/event_fast.c ingest/event_json.c ingest/ingest.c ingest/table.c \
+	base/log.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 

@@ -11,147 +11,31 @@
  * table's arena the first time a key is seen) never move once made, so
  * nothing is allocated per event once the table has grown.
  *
+ * Out of memory: an event's keys are made first (empty), then its values
+ * added, so that a failed allocation leaves nothing half added; the keys
+ * made since a gw__table_mark are removed again by gw__table_undo. A
+ * table that failed to grow keeps what it had and takes further events.
+ *
  * The batch is what the storage thread stores: the table expanded into
  * every configured period and merged with earlier tables. Its strings are
  * interned once (each string id is an index), and its deltas are a plain
- * gw_delta_t array a storage can read directly.
+ * gw_delta_t array a storage can read directly. It merges one group at a
+ * time the same way (its deltas made, then added), so that a failed
+ * allocation drops a group whole (see gw__batch_add_table).
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "bucket.h"
 #include "ingest_int.h"
 
 #define NONE UINT32_MAX
-
-/* ---- memory --------------------------------------------------------- */
-
-static void
-tb_oom(size_t n)
-{
-    fprintf(stderr, "gottwall: out of memory (allocating %zu bytes)\n", n);
-    abort();
-}
-
-void *
-gw__xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (p == NULL)
-        tb_oom(n);
-    return p;
-}
-
-void *
-gw__xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (p == NULL)
-        tb_oom(n * size);
-    return p;
-}
-
-void *
-gw__xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-
-    if (q == NULL)
-        tb_oom(n);
-    return q;
-}
-
-struct gw__arena_chunk_s {
-    gw__arena_chunk_t *next;
-    size_t size;
-    /* data follows, aligned like a double */
-    double data[];
-};
-
-#define ARENA_CHUNK 65536
-
-void
-gw__arena_init(gw__arena_t *a)
-{
-    a->head = NULL;
-    a->pos = NULL;
-    a->left = 0;
-}
-
-void *
-gw__arena_alloc(gw__arena_t *a, size_t n)
-{
-    gw__arena_chunk_t *c;
-    size_t size;
-    void *p;
-
-    n = (n + 7) & ~(size_t) 7;
-    if (n > a->left) {
-        size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
-        c = gw__xmalloc(sizeof(*c) + size);
-        c->size = size;
-        if (size > ARENA_CHUNK && a->head != NULL) {
-            /* A big one-off: keep the current chunk as the one to fill. */
-            c->next = a->head->next;
-            a->head->next = c;
-            return c->data;
-        }
-        c->next = a->head;
-        a->head = c;
-        a->pos = (char *) c->data;
-        a->left = size;
-    }
-    p = a->pos;
-    a->pos += n;
-    a->left -= n;
-    return p;
-}
-
-char *
-gw__arena_strndup(gw__arena_t *a, const char *s, size_t n)
-{
-    char *p = gw__arena_alloc(a, n + 1);
-
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-void
-gw__arena_reset(gw__arena_t *a)
-{
-    gw__arena_chunk_t *c, *next;
-
-    if (a->head == NULL)
-        return;
-    for (c = a->head->next; c != NULL; c = next) {
-        next = c->next;
-        free(c);
-    }
-    a->head->next = NULL;
-    a->pos = (char *) a->head->data;
-    a->left = a->head->size;
-}
-
-void
-gw__arena_free(gw__arena_t *a)
-{
-    gw__arena_chunk_t *c, *next;
-
-    for (c = a->head; c != NULL; c = next) {
-        next = c->next;
-        free(c);
-    }
-    gw__arena_init(a);
-}
 
 /* ---- slots: (hash >> 32) << 32 | (index + 1); 0 is empty ------------- */
 
@@ -160,40 +44,98 @@ gw__arena_free(gw__arena_t *a)
     (((s) ^ (h)) <= UINT64_C(0xffffffff)) /* same upper 32 bits */
 #define SLOT_INDEX(s) ((uint32_t) ((s) & UINT64_C(0xffffffff)) - 1)
 
-/* A new slot array of cap (a power of two) entries, refilled from hashes. */
-static uint64_t *
-tb_slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
-                 size_t hash_offset)
+/* The empty slot where an entry of hash h goes. */
+static inline size_t
+tb_slot_free(const uint64_t *slots, size_t mask, uint64_t h)
 {
-    uint64_t *slots = gw__xcalloc(cap, sizeof(*slots));
-    size_t mask = cap - 1;
-    size_t i, j;
+    size_t j;
+
+    for (j = (size_t) h & mask; slots[j] != 0; j = (j + 1) & mask)
+        ;
+    return j;
+}
+
+/* The hash of entries[i] (at hash_offset in each entry of stride bytes). */
+static inline uint64_t
+tb_entry_hash(const void *entries, size_t i, size_t stride, size_t hash_offset)
+{
     uint64_t h;
 
+    memcpy(&h, (const char *) entries + i * stride + hash_offset, sizeof(h));
+    return h;
+}
+
+/* A new slot array of cap (a power of two) entries, refilled from hashes;
+ * NULL if memory ran out. */
+static uint64_t *
+tb_slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
+              size_t hash_offset)
+{
+    uint64_t *slots = gw__calloc(cap, sizeof(*slots));
+    size_t i;
+    uint64_t h;
+
+    if (slots == NULL)
+        return NULL;
     for (i = 0; i < n; i++) {
-        memcpy(&h, (const char *) entries + i * stride + hash_offset,
-               sizeof(h));
-        for (j = (size_t) h & mask; slots[j] != 0; j = (j + 1) & mask)
-            ;
-        slots[j] = SLOT(h, i);
+        h = tb_entry_hash(entries, i, stride, hash_offset);
+        slots[tb_slot_free(slots, cap - 1, h)] = SLOT(h, i);
     }
     return slots;
 }
 
-/* Doubles a full slot array (*slots, *mask) and returns the empty slot
- * where an entry of hash h now goes. */
-static size_t
+/* Doubles the slot array (*slots, *mask) of entries[0..n). GW_ERR: out
+ * of memory, and the old one stays. */
+static int
 tb_slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
-              size_t stride, size_t hash_offset, uint64_t h)
+           size_t stride, size_t hash_offset)
 {
-    size_t cap = (*mask + 1) * 2, j;
+    size_t cap = (*mask + 1) * 2;
+    uint64_t *s = tb_slots_rebuild(cap, entries, n, stride, hash_offset);
 
+    if (s == NULL)
+        return GW_ERR;
     free(*slots);
-    *slots = tb_slots_rebuild(cap, entries, n, stride, hash_offset);
+    *slots = s;
     *mask = cap - 1;
-    for (j = (size_t) h & *mask; (*slots)[j] != 0; j = (j + 1) & *mask)
+    return GW_OK;
+}
+
+/* Takes entry i (of hash h) out of the slots; later slots of its run move
+ * back so that every other entry stays reachable from its first slot. */
+static void
+tb_slots_remove(uint64_t *slots, size_t mask, const void *entries, size_t stride,
+             size_t hash_offset, uint64_t h, size_t i)
+{
+    size_t j, k, ideal;
+
+    for (j = (size_t) h & mask; slots[j] != SLOT(h, i); j = (j + 1) & mask)
         ;
-    return j;
+    slots[j] = 0;
+    for (k = (j + 1) & mask; slots[k] != 0; k = (k + 1) & mask) {
+        ideal = (size_t) tb_entry_hash(entries, SLOT_INDEX(slots[k]), stride,
+                                    hash_offset) &
+                mask;
+        /* Move k back to j if j lies on the way from its ideal slot. */
+        if (((k - ideal) & mask) >= ((k - j) & mask)) {
+            slots[j] = slots[k];
+            slots[k] = 0;
+            j = k;
+        }
+    }
+}
+
+/* p grown to twice *cap elements of size bytes (64 if none yet); NULL if
+ * memory ran out (p and *cap stay as they were). */
+static void *
+tb_array_grow(void *p, size_t *cap, size_t size)
+{
+    size_t n = *cap ? *cap * 2 : 64;
+    void *q = gw__realloc(p, n * size);
+
+    if (q != NULL)
+        *cap = n;
+    return q;
 }
 
 static size_t
@@ -204,6 +146,35 @@ tb_pow2_at_least(size_t n)
     while (c < n)
         c <<= 1;
     return c;
+}
+
+/* entry_room when the slots or the array must grow. */
+static void *
+tb_entry_grow(void *entries, size_t n, size_t *cap, size_t stride,
+           size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
+           size_t *j)
+{
+    /* The slots first if they would pass half full. */
+    if ((n + 1) * 2 > *mask + 1) {
+        if (tb_slots_grow(slots, mask, entries, n, stride, hash_offset) != GW_OK)
+            return NULL;
+        *j = tb_slot_free(*slots, *mask, h);
+    }
+    return n < *cap ? entries : tb_array_grow(entries, cap, stride);
+}
+
+/* Room for entry n of an array (*cap entries of stride bytes, each with
+ * its hash at hash_offset) and of its slots (*slots, *mask), *j then the
+ * free slot for hash h: the array, perhaps moved; NULL if memory ran out
+ * (what grew stays grown). */
+static inline void *
+tb_entry_room(void *entries, size_t n, size_t *cap, size_t stride,
+           size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
+           size_t *j)
+{
+    if ((n + 1) * 2 <= *mask + 1 && n < *cap)
+        return entries;
+    return tb_entry_grow(entries, n, cap, stride, hash_offset, slots, mask, h, j);
 }
 
 /* ---- the table ------------------------------------------------------ */
@@ -252,19 +223,26 @@ struct gw__table_s {
 gw__table_t *
 gw__table_new(size_t ngroups, size_t nfilters)
 {
-    gw__table_t *t = gw__xcalloc(1, sizeof(*t));
+    gw__table_t *t = gw__calloc(1, sizeof(*t));
     size_t gcap = tb_pow2_at_least(ngroups * 2);
     size_t fcap = tb_pow2_at_least(nfilters * 2);
 
+    if (t == NULL)
+        return NULL;
     gw__arena_init(&t->arena);
     t->capgroups = gcap / 2;
-    t->groups = gw__xmalloc(t->capgroups * sizeof(*t->groups));
-    t->gslots = gw__xcalloc(gcap, sizeof(*t->gslots));
+    t->groups = gw__malloc(t->capgroups * sizeof(*t->groups));
+    t->gslots = gw__calloc(gcap, sizeof(*t->gslots));
     t->gmask = gcap - 1;
     t->capfcells = fcap / 2;
-    t->fcells = gw__xmalloc(t->capfcells * sizeof(*t->fcells));
-    t->fslots = gw__xcalloc(fcap, sizeof(*t->fslots));
+    t->fcells = gw__malloc(t->capfcells * sizeof(*t->fcells));
+    t->fslots = gw__calloc(fcap, sizeof(*t->fslots));
     t->fmask = fcap - 1;
+    if (t->groups == NULL || t->gslots == NULL || t->fcells == NULL ||
+        t->fslots == NULL) {
+        gw__table_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -296,7 +274,6 @@ gw__table_keys(const gw__table_t *t)
 size_t
 gw__table_bytes(const gw__table_t *t)
 {
-    const gw__arena_chunk_t *c;
     size_t n;
 
     if (t == NULL)
@@ -306,9 +283,7 @@ gw__table_bytes(const gw__table_t *t)
     n += (t->gmask + 1) * sizeof(*t->gslots);
     n += t->capfcells * sizeof(*t->fcells);
     n += (t->fmask + 1) * sizeof(*t->fslots);
-    for (c = t->arena.head; c != NULL; c = c->next)
-        n += sizeof(*c) + c->size;
-    return n;
+    return n + gw__arena_bytes(&t->arena);
 }
 
 size_t
@@ -345,7 +320,7 @@ tb_cell_init(gw__cell_t *c, gw_kind_t kind)
  * *empty the free slot where it would go. */
 static inline long
 tb_group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
-               gw__str_t metric, int64_t minute, size_t *empty)
+            gw__str_t metric, int64_t minute, size_t *empty)
 {
     const gw__group_t *g;
     uint64_t s;
@@ -366,30 +341,38 @@ tb_group_probe(const gw__table_t *t, uint64_t h, gw__str_t project,
     return -1;
 }
 
-static gw__group_t *
-tb_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
-         int64_t minute, gw_kind_t kind)
+/* Copies a and b into t's arena as *as and *bs; GW_ERR if memory ran out
+ * (a copy made stays until gw__table_undo). */
+static int
+tb_strs(gw__table_t *t, gw__str_t a, gw__str_t b, const char **as,
+           const char **bs)
 {
-    size_t j;
-    long gi = tb_group_probe(t, h, project, metric, minute, &j);
+    *as = gw__arena_strndup(&t->arena, a.s, a.n);
+    *bs = *as != NULL ? gw__arena_strndup(&t->arena, b.s, b.n) : NULL;
+    return *bs != NULL ? GW_OK : GW_ERR;
+}
+
+/* Makes the group (project, metric, minute) of hash h, empty, for the free
+ * slot j group_probe found; its index, or -1 if memory ran out (t keeps
+ * what it had; a string already copied stays in the arena until
+ * gw__table_undo). */
+static long
+tb_group_new(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
+          int64_t minute, gw_kind_t kind, size_t j)
+{
     gw__group_t *g;
+    const char *ps, *ms;
 
-    if (gi >= 0)
-        return &t->groups[gi];
-
-    /* A new group: grow first if the slots would pass half full. */
-    if ((t->ngroups + 1) * 2 > t->gmask + 1)
-        j = tb_slots_grow(&t->gslots, &t->gmask, t->groups, t->ngroups,
-                          sizeof(gw__group_t), offsetof(gw__group_t, hash), h);
-    if (t->ngroups == t->capgroups) {
-        t->capgroups *= 2;
-        t->groups = gw__xrealloc(t->groups,
-                                 t->capgroups * sizeof(*t->groups));
-    }
+    g = tb_entry_room(t->groups, t->ngroups, &t->capgroups, sizeof(gw__group_t),
+                   offsetof(gw__group_t, hash), &t->gslots, &t->gmask, h, &j);
+    if (g != NULL)
+        t->groups = g;
+    if (g == NULL || tb_strs(t, project, metric, &ps, &ms) != GW_OK)
+        return -1;
     g = &t->groups[t->ngroups];
     g->hash = h;
-    g->project = gw__arena_strndup(&t->arena, project.s, project.n);
-    g->metric = gw__arena_strndup(&t->arena, metric.s, metric.n);
+    g->project = ps;
+    g->metric = ms;
     g->plen = (uint32_t) project.n;
     g->mlen = (uint32_t) metric.n;
     g->minute = minute;
@@ -397,22 +380,18 @@ tb_group(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
     g->first = NONE;
     g->nf = 0;
     t->gslots[j] = SLOT(h, t->ngroups);
-    t->ngroups++;
-    return g;
+    return (long) t->ngroups++;
 }
 
-static gw__fcell_t *
-tb_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f, gw_kind_t kind)
+/* The index of filter series f of group gi (of hash h), or -1 with *empty
+ * the free slot where it would go. */
+static inline long
+tb_fcell_probe(const gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
+            uint64_t h, size_t *empty)
 {
-    uint64_t h, s;
+    const gw__fcell_t *c;
+    uint64_t s;
     size_t j;
-    gw__fcell_t *c;
-    gw__group_t *g;
-
-    h = gw__hash_bytes(GW__HASH_INIT, f->name.s, f->name.n);
-    h = gw__hash_sep(h);
-    h = gw__hash_bytes(h, f->value.s, f->value.n);
-    h = gw__hash_mix(h ^ ((uint64_t) gi * UINT64_C(0x9e3779b97f4a7c15)));
 
     for (j = (size_t) h & t->fmask; (s = t->fslots[j]) != 0;
          j = (j + 1) & t->fmask) {
@@ -423,32 +402,43 @@ tb_fcell(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f, gw_kind_t kind)
             c->vlen == f->value.n &&
             gw__mem_eq(c->name, f->name.s, f->name.n) &&
             gw__mem_eq(c->value, f->value.s, f->value.n))
-            return c;
+            return (long) SLOT_INDEX(s);
     }
+    *empty = j;
+    return -1;
+}
 
-    if ((t->nfcells + 1) * 2 > t->fmask + 1)
-        j = tb_slots_grow(&t->fslots, &t->fmask, t->fcells, t->nfcells,
-                          sizeof(gw__fcell_t), offsetof(gw__fcell_t, hash), h);
-    if (t->nfcells == t->capfcells) {
-        t->capfcells *= 2;
-        t->fcells = gw__xrealloc(t->fcells,
-                                 t->capfcells * sizeof(*t->fcells));
-    }
+/* Makes filter series f of group gi (hash h), empty, for the free slot j
+ * fcell_probe found; as group_new. */
+static long
+tb_fcell_new(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
+          gw_kind_t kind, uint64_t h, size_t j)
+{
+    gw__fcell_t *c;
+    gw__group_t *g;
+    const char *ns, *vs;
+
+    c = tb_entry_room(t->fcells, t->nfcells, &t->capfcells, sizeof(gw__fcell_t),
+                   offsetof(gw__fcell_t, hash), &t->fslots, &t->fmask, h, &j);
+    if (c == NULL)
+        return -1;
+    t->fcells = c;
+    if (tb_strs(t, f->name, f->value, &ns, &vs) != GW_OK)
+        return -1;
     g = &t->groups[gi];
     c = &t->fcells[t->nfcells];
     c->hash = h;
     c->group = gi;
     c->next = g->first;
-    c->name = gw__arena_strndup(&t->arena, f->name.s, f->name.n);
-    c->value = gw__arena_strndup(&t->arena, f->value.s, f->value.n);
+    c->name = ns;
+    c->value = vs;
     c->nlen = (uint32_t) f->name.n;
     c->vlen = (uint32_t) f->value.n;
     tb_cell_init(&c->cell, kind);
     g->first = (uint32_t) t->nfcells;
     g->nf++;
     t->fslots[j] = SLOT(h, t->nfcells);
-    t->nfcells++;
-    return c;
+    return (long) t->nfcells++;
 }
 
 static inline uint64_t
@@ -464,7 +454,7 @@ gw__table_find(const gw__table_t *t, uint64_t pm_hash, gw__str_t project,
 {
     size_t empty;
     long gi = tb_group_probe(t, tb_group_hash(pm_hash, minute), project, metric,
-                             minute, &empty);
+                          minute, &empty);
 
     if (gi >= 0)
         *kind = t->groups[gi].cell.kind;
@@ -472,31 +462,150 @@ gw__table_find(const gw__table_t *t, uint64_t pm_hash, gw__str_t project,
 }
 
 void
-gw__table_add_to(gw__table_t *t, size_t group, double sum, double ts,
-                 const gw__pfilter_t *filters, size_t nfilters)
+gw__table_mark(const gw__table_t *t, gw__table_mark_t *m)
 {
-    gw__group_t *g = &t->groups[group];
-    gw_kind_t kind = g->cell.kind;
-    size_t i;
-
-    tb_cell_add(&g->cell, sum, ts);
-    for (i = 0; i < nfilters; i++)
-        tb_cell_add(&tb_fcell(t, (uint32_t) group, &filters[i], kind)->cell,
-                    sum, ts);
-    t->events++;
+    m->ngroups = t->ngroups;
+    m->nfcells = t->nfcells;
+    gw__arena_mark(&t->arena, &m->arena);
 }
 
 void
-gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
-              gw__str_t metric, int64_t minute, gw_kind_t kind, double sum,
-              double ts, const gw__pfilter_t *filters, size_t nfilters)
+gw__table_undo(gw__table_t *t, const gw__table_mark_t *m)
 {
+    gw__fcell_t *c;
     gw__group_t *g;
 
-    g = tb_group(t, tb_group_hash(pm_hash, minute), project, metric, minute,
-                 kind);
-    gw__table_add_to(t, (size_t) (g - t->groups), sum, ts, filters,
-                     nfilters);
+    /* Newest first: each filter cell went to the front of its group's
+     * list, so its group's list starts with it again. */
+    while (t->nfcells > m->nfcells) {
+        c = &t->fcells[--t->nfcells];
+        g = &t->groups[c->group];
+        g->first = c->next;
+        g->nf--;
+        tb_slots_remove(t->fslots, t->fmask, t->fcells, sizeof(gw__fcell_t),
+                     offsetof(gw__fcell_t, hash), c->hash, t->nfcells);
+    }
+    while (t->ngroups > m->ngroups) {
+        g = &t->groups[--t->ngroups];
+        tb_slots_remove(t->gslots, t->gmask, t->groups, sizeof(gw__group_t),
+                     offsetof(gw__group_t, hash), g->hash, t->ngroups);
+    }
+    gw__arena_undo(&t->arena, &m->arena);
+}
+
+/* The steps of adding an event (for gw__table_make, gw__table_apply and
+ * gw__table_add). */
+static inline long
+tb_group(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
+            gw__str_t metric, int64_t minute, gw_kind_t kind)
+{
+    uint64_t h = tb_group_hash(pm_hash, minute);
+    size_t j;
+    long gi = tb_group_probe(t, h, project, metric, minute, &j);
+
+    return gi >= 0 ? gi : tb_group_new(t, h, project, metric, minute, kind, j);
+}
+
+static inline int
+tb_filters(gw__table_t *t, size_t group, gw__pfilter_t *filters,
+              size_t nfilters)
+{
+    uint32_t gi = (uint32_t) group;
+    const gw__pfilter_t *f;
+    size_t i, j;
+    uint64_t h;
+    long ci;
+
+    for (i = 0; i < nfilters; i++) {
+        f = &filters[i];
+        h = gw__hash_bytes(GW__HASH_INIT, f->name.s, f->name.n);
+        h = gw__hash_sep(h);
+        h = gw__hash_bytes(h, f->value.s, f->value.n);
+        h = gw__hash_mix(h ^ ((uint64_t) gi * UINT64_C(0x9e3779b97f4a7c15)));
+        ci = tb_fcell_probe(t, gi, f, h, &j);
+        if (ci < 0)
+            ci = tb_fcell_new(t, gi, f, t->groups[group].cell.kind, h, j);
+        if (ci < 0)
+            return GW_ERR;
+        filters[i].cell = (uint32_t) ci;
+    }
+    return GW_OK;
+}
+
+static inline void
+tb_add_to(gw__table_t *t, size_t group, double sum, double ts,
+             const gw__pfilter_t *filters, size_t nfilters)
+{
+    size_t i;
+
+    tb_cell_add(&t->groups[group].cell, sum, ts);
+    for (i = 0; i < nfilters; i++)
+        tb_cell_add(&t->fcells[filters[i].cell].cell, sum, ts);
+    t->events++;
+}
+
+int
+gw__table_make(gw__table_t *t, gw__pevent_t *ev, size_t n, gw__pfilter_t *pf,
+               gw__table_mark_t *m)
+{
+    gw__pevent_t *e;
+    size_t i;
+    long gi;
+
+    gw__table_mark(t, m);
+    for (i = 0; i < n; i++) {
+        e = &ev[i];
+        if (e->group < 0) {
+            gi = tb_group(t, e->pm_hash, e->project, e->name,
+                             gw__event_minute(e), gw__action_kind(e->action));
+            if (gi < 0)
+                return GW_ERR;
+            e->group = gi;
+        }
+        if (e->nf != 0 &&
+            tb_filters(t, (size_t) e->group, &pf[e->f0], e->nf) != GW_OK)
+            return GW_ERR;
+    }
+    return GW_OK;
+}
+
+void
+gw__table_apply(gw__table_t *t, const gw__pevent_t *ev, size_t n,
+                const gw__pfilter_t *pf)
+{
+    const gw__pevent_t *e;
+    double sum;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        e = &ev[i];
+        sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
+        tb_add_to(t, (size_t) e->group, sum, e->ts,
+                     e->nf ? &pf[e->f0] : NULL, e->nf);
+    }
+}
+
+int
+gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
+              gw__str_t metric, int64_t minute, gw_kind_t kind, double sum,
+              double ts, gw__pfilter_t *filters, size_t nfilters)
+{
+    gw__table_mark_t m;
+    long gi;
+
+    /* Without filters a failed group_new leaves nothing to take back
+     * but a string in the arena. */
+    if (nfilters > 0)
+        gw__table_mark(t, &m);
+    gi = tb_group(t, pm_hash, project, metric, minute, kind);
+    if (gi >= 0 && (nfilters == 0 || tb_filters(t, (size_t) gi, filters,
+                                                   nfilters) == GW_OK)) {
+        tb_add_to(t, (size_t) gi, sum, ts, filters, nfilters);
+        return GW_OK;
+    }
+    if (nfilters > 0)
+        gw__table_undo(t, &m);
+    return GW_ERR;
 }
 
 /* ---- the batch ------------------------------------------------------ */
@@ -529,21 +638,29 @@ struct gw__batch_s {
     size_t dmask;
     uint64_t events;
     gw_batch_t view;
+    uint32_t *gidx; /* the deltas of the group being merged */
+    size_t capgidx;
 };
 
 gw__batch_t *
 gw__batch_new(const char *id)
 {
-    gw__batch_t *b = gw__xcalloc(1, sizeof(*b));
+    gw__batch_t *b = gw__calloc(1, sizeof(*b));
     size_t n = strlen(id ? id : "");
 
-    b->id = gw__xmalloc(n + 1);
-    memcpy(b->id, id ? id : "", n + 1);
+    if (b == NULL)
+        return NULL;
     gw__arena_init(&b->arena);
-    b->sslots = gw__xcalloc(16, sizeof(*b->sslots));
+    b->id = gw__malloc(n + 1);
+    b->sslots = gw__calloc(16, sizeof(*b->sslots));
     b->smask = 15;
-    b->dslots = gw__xcalloc(16, sizeof(*b->dslots));
+    b->dslots = gw__calloc(16, sizeof(*b->dslots));
     b->dmask = 15;
+    if (b->id == NULL || b->sslots == NULL || b->dslots == NULL) {
+        gw__batch_free(b);
+        return NULL;
+    }
+    memcpy(b->id, id ? id : "", n + 1);
     return b;
 }
 
@@ -559,19 +676,20 @@ gw__batch_free(gw__batch_t *b)
     free(b->deltas);
     free(b->keys);
     free(b->dslots);
+    free(b->gidx);
     free(b);
 }
 
 size_t
 gw__batch_size(const gw__batch_t *b)
 {
-    return b->ndeltas;
+    return b != NULL ? b->ndeltas : 0;
 }
 
 uint64_t
 gw__batch_events(const gw__batch_t *b)
 {
-    return b->events;
+    return b != NULL ? b->events : 0;
 }
 
 const gw_batch_t *
@@ -589,13 +707,15 @@ tb_str_hash(const char *s, size_t n)
     return gw__hash_mix(gw__hash_bytes(GW__HASH_INIT, s, n));
 }
 
-/* The id of string s in b; NONE if absent and !add. */
+/* The id of string s in b; NONE if absent and !add, or (add) if memory
+ * ran out. */
 static uint32_t
 tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
 {
     size_t j;
     uint64_t sl;
     gw__istr_t *e;
+    char *copy;
 
     for (j = (size_t) h & b->smask; (sl = b->sslots[j]) != 0;
          j = (j + 1) & b->smask) {
@@ -607,24 +727,17 @@ tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
     }
     if (!add)
         return NONE;
-    if ((b->nstrs + 1) * 2 > b->smask + 1) {
-        size_t cap = (b->smask + 1) * 2;
-
-        free(b->sslots);
-        b->sslots = tb_slots_rebuild(cap, b->strs, b->nstrs, sizeof(gw__istr_t),
-                                     offsetof(gw__istr_t, hash));
-        b->smask = cap - 1;
-        for (j = (size_t) h & b->smask; b->sslots[j] != 0;
-             j = (j + 1) & b->smask)
-            ;
-    }
-    if (b->nstrs == b->capstrs) {
-        b->capstrs = b->capstrs ? b->capstrs * 2 : 64;
-        b->strs = gw__xrealloc(b->strs, b->capstrs * sizeof(*b->strs));
-    }
+    e = tb_entry_room(b->strs, b->nstrs, &b->capstrs, sizeof(gw__istr_t),
+                   offsetof(gw__istr_t, hash), &b->sslots, &b->smask, h, &j);
+    if (e == NULL)
+        return NONE;
+    b->strs = e;
+    copy = gw__arena_strndup(&b->arena, s, n);
+    if (copy == NULL)
+        return NONE;
     e = &b->strs[b->nstrs];
     e->hash = h;
-    e->s = gw__arena_strndup(&b->arena, s, n);
+    e->s = copy;
     e->n = n;
     b->sslots[j] = SLOT(h, b->nstrs);
     return (uint32_t) b->nstrs++;
@@ -656,13 +769,15 @@ tb_dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
            a->period == b->period;
 }
 
-/* The delta of key k; NULL if absent and !add (a new one starts empty). */
+/* The delta of key k; NULL if absent and !add, or (add) if memory ran
+ * out. A new one starts empty. */
 static gw_delta_t *
 tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
 {
-    size_t j;
+    size_t j, cap;
     uint64_t sl;
     gw_delta_t *d;
+    gw__dkey_t *keys;
 
     for (j = (size_t) k->hash & b->dmask; (sl = b->dslots[j]) != 0;
          j = (j + 1) & b->dmask) {
@@ -672,23 +787,22 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
     }
     if (!add)
         return NULL;
-    if ((b->ndeltas + 1) * 2 > b->dmask + 1) {
-        size_t cap = (b->dmask + 1) * 2;
+    cap = b->capdeltas;
+    keys = tb_entry_room(b->keys, b->ndeltas, &cap, sizeof(gw__dkey_t),
+                      offsetof(gw__dkey_t, hash), &b->dslots, &b->dmask,
+                      k->hash, &j);
+    if (keys == NULL)
+        return NULL;
+    b->keys = keys;
+    if (cap != b->capdeltas) {
+        /* The deltas grow with the keys; capdeltas is what both have. */
+        size_t dcap = b->capdeltas;
 
-        free(b->dslots);
-        b->dslots =
-            tb_slots_rebuild(cap, b->keys, b->ndeltas, sizeof(gw__dkey_t),
-                             offsetof(gw__dkey_t, hash));
-        b->dmask = cap - 1;
-        for (j = (size_t) k->hash & b->dmask; b->dslots[j] != 0;
-             j = (j + 1) & b->dmask)
-            ;
-    }
-    if (b->ndeltas == b->capdeltas) {
-        b->capdeltas = b->capdeltas ? b->capdeltas * 2 : 64;
-        b->deltas = gw__xrealloc(b->deltas,
-                                 b->capdeltas * sizeof(*b->deltas));
-        b->keys = gw__xrealloc(b->keys, b->capdeltas * sizeof(*b->keys));
+        d = tb_array_grow(b->deltas, &dcap, sizeof(*b->deltas));
+        if (d == NULL)
+            return NULL;
+        b->deltas = d;
+        b->capdeltas = cap;
     }
     b->keys[b->ndeltas] = *k;
     d = &b->deltas[b->ndeltas];
@@ -726,8 +840,8 @@ tb_delta_merge(gw_delta_t *d, const gw__cell_t *c)
  * not yet in b, over the periods (buckets[i] in periods[i]). */
 static size_t
 tb_series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
-                  uint32_t fv, const int *periods, const int64_t *buckets,
-                  size_t nper)
+               uint32_t fv, const int *periods, const int64_t *buckets,
+               size_t nper)
 {
     gw__dkey_t k;
     size_t missing = 0, i;
@@ -750,8 +864,8 @@ tb_series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
  * yet in b. A string b has never seen means all of its deltas are new. */
 static size_t
 tb_group_missing(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
-                 const int *periods, const int64_t *buckets, size_t nper,
-                 uint64_t ph, uint64_t mh)
+              const int *periods, const int64_t *buckets, size_t nper,
+              uint64_t ph, uint64_t mh)
 {
     uint32_t pid, mid, fn, fv, ci;
     size_t missing;
@@ -761,44 +875,136 @@ tb_group_missing(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
     mid = tb_batch_str(b, g->metric, g->mlen, mh, 0);
     if (pid == NONE || mid == NONE)
         return (1 + (size_t) g->nf) * nper;
-    missing =
-        tb_series_missing(b, pid, mid, NONE, NONE, periods, buckets, nper);
+    missing = tb_series_missing(b, pid, mid, NONE, NONE, periods, buckets, nper);
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
-        fn = tb_batch_str(b, c->name, c->nlen,
-                          tb_str_hash(c->name, c->nlen), 0);
-        fv = tb_batch_str(b, c->value, c->vlen,
-                          tb_str_hash(c->value, c->vlen), 0);
+        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen), 0);
+        fv = tb_batch_str(b, c->value, c->vlen, tb_str_hash(c->value, c->vlen), 0);
         if (fn == NONE || fv == NONE)
             missing += nper;
         else
-            missing +=
-                tb_series_missing(b, pid, mid, fn, fv, periods, buckets, nper);
+            missing += tb_series_missing(b, pid, mid, fn, fv, periods, buckets,
+                                      nper);
     }
     return missing;
 }
 
-/* Merges cell (series fn/fv) into every period's delta. */
-static void
-tb_series_merge(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
-                uint32_t fv, const gw__cell_t *cell, const int *periods,
-                const int64_t *buckets, size_t nper)
+/* Makes (empty where new) the deltas of one series (string ids fn/fv,
+ * NONE for the total) over the periods, their indices to b->gidx[*k..].
+ * GW_ERR: out of memory. */
+static int
+tb_series_make(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
+            uint32_t fv, gw_kind_t kind, const int *periods,
+            const int64_t *buckets, size_t nper, size_t *k)
 {
-    gw__dkey_t k;
+    gw__dkey_t key;
+    gw_delta_t *d;
     size_t i;
 
-    k.project = pid;
-    k.metric = mid;
-    k.fname = fn;
-    k.fvalue = fv;
+    key.project = pid;
+    key.metric = mid;
+    key.fname = fn;
+    key.fvalue = fv;
     for (i = 0; i < nper; i++) {
-        k.period = periods[i];
-        k.bucket = buckets[i];
-        tb_dkey_hash(&k);
-        tb_delta_merge(tb_batch_delta(b, &k, cell->kind, 1), cell);
+        key.period = periods[i];
+        key.bucket = buckets[i];
+        tb_dkey_hash(&key);
+        d = tb_batch_delta(b, &key, kind, 1);
+        if (d == NULL)
+            return GW_ERR;
+        b->gidx[(*k)++] = (uint32_t) (d - b->deltas);
+    }
+    return GW_OK;
+}
+
+/* Takes the deltas made since b had mark of them (all empty) out again. */
+static void
+tb_batch_undo(gw__batch_t *b, size_t mark)
+{
+    while (b->ndeltas > mark) {
+        b->ndeltas--;
+        tb_slots_remove(b->dslots, b->dmask, b->keys, sizeof(gw__dkey_t),
+                     offsetof(gw__dkey_t, hash), b->keys[b->ndeltas].hash,
+                     b->ndeltas);
     }
 }
 
+/*
+ * The first half of merging group g: makes every delta it needs in b
+ * (empty where new), their indices in b->gidx in the order group_merge
+ * adds to them: the total over the periods, then each filter series.
+ * GW_ERR: out of memory, and the deltas it made are gone again (strings
+ * it interned stay; no delta uses them).
+ */
+static int
+tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
+           const int *periods, const int64_t *buckets, size_t nper, uint64_t ph,
+           uint64_t mh)
+{
+    size_t need = (1 + (size_t) g->nf) * nper, mark = b->ndeltas, k = 0;
+    uint32_t pid, mid, fn, fv, ci;
+    const gw__fcell_t *c;
+    uint32_t *gidx;
+
+    if (need > b->capgidx) {
+        gidx = gw__realloc(b->gidx, need * sizeof(*gidx));
+        if (gidx == NULL)
+            return GW_ERR;
+        b->gidx = gidx;
+        b->capgidx = need;
+    }
+    pid = tb_batch_str(b, g->project, g->plen, ph, 1);
+    mid = pid != NONE ? tb_batch_str(b, g->metric, g->mlen, mh, 1) : NONE;
+    if (mid == NONE || tb_series_make(b, pid, mid, NONE, NONE, g->cell.kind,
+                                   periods, buckets, nper, &k) != GW_OK)
+        goto undo;
+    for (ci = g->first; ci != NONE; ci = c->next) {
+        c = &t->fcells[ci];
+        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen), 1);
+        fv = fn != NONE ? tb_batch_str(b, c->value, c->vlen,
+                                    tb_str_hash(c->value, c->vlen), 1)
+                        : NONE;
+        if (fv == NONE || tb_series_make(b, pid, mid, fn, fv, c->cell.kind,
+                                      periods, buckets, nper, &k) != GW_OK)
+            goto undo;
+    }
+    return GW_OK;
+
+undo:
+    tb_batch_undo(b, mark);
+    return GW_ERR;
+}
+
+/* The second half: adds g's cells to the deltas group_make found. */
+static void
+tb_group_merge(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
+            size_t nper)
+{
+    const uint32_t *x = b->gidx;
+    const gw__fcell_t *c;
+    uint32_t ci;
+    size_t i;
+
+    for (i = 0; i < nper; i++)
+        tb_delta_merge(&b->deltas[*x++], &g->cell);
+    for (ci = g->first; ci != NONE; ci = c->next) {
+        c = &t->fcells[ci];
+        for (i = 0; i < nper; i++)
+            tb_delta_merge(&b->deltas[*x++], &c->cell);
+    }
+    b->events += (uint64_t) g->cell.count;
+}
+
+/*
+ * Out of memory on the storage thread: a group whose deltas cannot all be
+ * made is dropped whole, its events counted in *dropped_events (as for
+ * MAX_PENDING_SERIES) and logged, and the merge goes on with the next
+ * group; a batch that could not be made (b NULL) drops the whole table.
+ * Keeping the table to merge it again later would be better, but its
+ * caller (core/store.c) frees the table as soon as this returns and has
+ * no way to queue it again or to wait for memory; so the batch never
+ * holds half a group, and every lost event is counted and said.
+ */
 void
 gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
                     size_t max_series, uint64_t *dropped_events)
@@ -806,17 +1012,17 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
     int plist[GW_PERIOD_COUNT];
     int64_t buckets[GW_PERIOD_COUNT];
     size_t nper = 0, gi, i, per_group;
-    uint64_t dropped = 0, ph, mh;
-    uint32_t pid, mid, ci;
+    uint64_t dropped = 0, nomem = 0, ph, mh;
     const gw__group_t *g;
-    const gw__fcell_t *c;
     int p;
 
     for (p = 0; p < GW_PERIOD_COUNT; p++)
         if (periods & (1u << p))
             plist[nper++] = p;
 
-    for (gi = 0; t != NULL && gi < t->ngroups; gi++) {
+    if (b == NULL)
+        nomem = gw__table_events(t);
+    for (gi = 0; b != NULL && t != NULL && gi < t->ngroups; gi++) {
         g = &t->groups[gi];
         for (i = 0; i < nper; i++)
             buckets[i] = gw__bucket_start((gw_period_t) plist[i], g->minute);
@@ -824,28 +1030,23 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
         mh = tb_str_hash(g->metric, g->mlen);
         per_group = (1 + (size_t) g->nf) * nper;
         if (max_series != 0 && b->ndeltas + per_group > max_series &&
-            b->ndeltas +
-                    tb_group_missing(b, t, g, plist, buckets, nper, ph, mh) >
+            b->ndeltas + tb_group_missing(b, t, g, plist, buckets, nper, ph, mh) >
                 max_series) {
             /* All of the group's series, or none: its events are lost. */
             dropped += (uint64_t) g->cell.count;
             continue;
         }
-        pid = tb_batch_str(b, g->project, g->plen, ph, 1);
-        mid = tb_batch_str(b, g->metric, g->mlen, mh, 1);
-        tb_series_merge(b, pid, mid, NONE, NONE, &g->cell, plist, buckets,
-                        nper);
-        for (ci = g->first; ci != NONE; ci = c->next) {
-            c = &t->fcells[ci];
-            tb_series_merge(b, pid, mid,
-                            tb_batch_str(b, c->name, c->nlen,
-                                         tb_str_hash(c->name, c->nlen), 1),
-                            tb_batch_str(b, c->value, c->vlen,
-                                         tb_str_hash(c->value, c->vlen), 1),
-                            &c->cell, plist, buckets, nper);
+        if (tb_group_make(b, t, g, plist, buckets, nper, ph, mh) != GW_OK) {
+            nomem += (uint64_t) g->cell.count;
+            continue;
         }
-        b->events += (uint64_t) g->cell.count;
+        tb_group_merge(b, t, g, nper);
     }
+    if (nomem > 0)
+        gw__log(GW_LOG_ERR, NULL,
+                "out of memory merging a table into batch \"%s\": dropped "
+                "%llu events",
+                b != NULL ? b->id : "(none)", (unsigned long long) nomem);
     if (dropped_events != NULL)
-        *dropped_events = dropped;
+        *dropped_events = dropped + nomem;
 }

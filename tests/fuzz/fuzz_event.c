@@ -12,8 +12,9 @@
  * must give the same result, message and batch, byte for byte.
  *
  * Fuzz:   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isdk -iquote . \
- *           tests/fuzz/fuzz_event.c ingest/bucket.c ingest/event*.c \
- *           ingest/ingest.c ingest/table.c -ljansson -lm -o fuzz_event
+ *           tests/fuzz/fuzz_event.c ingest/alloc.c ingest/bucket.c \
+ *           ingest/event*.c ingest/ingest.c ingest/table.c base/log.c \
+ *           -ljansson -lm -o fuzz_event
  *         ./fuzz_event tests/fuzz/corpus/event
  * Replay: tests/fuzz/replay_event (built and run by make check) runs every
  *         file of the corpus through the same function.

@@ -7,6 +7,12 @@
  * periods, exact sums and counts by kind, the gauge's tie rule across
  * tables, many tables merged into one batch (a storage outage), and
  * MAX_PENDING_SERIES drops counted in events, all or nothing per event.
+ *
+ * Out of memory: every allocation of a request, in turn, is made to fail
+ * (gw__ingest_alloc_fail_after; jansson's go through the same hook); the
+ * request must be refused with GW__REJECT_NOMEM leaving nothing behind, and
+ * the same request sent again must count exactly once. Merging a table
+ * into a batch when an allocation fails keeps or drops each group whole.
  */
 #include <check.h>
 #include <stdint.h>
@@ -15,12 +21,14 @@
 #include <string.h>
 
 #include "ingest/ingest.h"
+#include "ingest/ingest_int.h"
 
 #define ALL_PERIODS 0x7fu
 #define MINUTE_ONLY (1u << GW_PERIOD_MINUTE)
 
 static gw__ingest_t *ing;
 static gw__batch_t *batch;
+static gw__limits_t limits;
 
 static double
 fake_now(void)
@@ -40,6 +48,7 @@ setup(void)
     l.max_batch_events = 10000;
     l.max_series = 100000;
     l.max_pending_series = 1000000;
+    limits = l;
     ing = gw__ingest_new(&l, fake_now);
     batch = gw__batch_new("node-1:7");
 }
@@ -426,6 +435,334 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
+/* ---- out of memory ---------------------------------------------------- */
+
+#define NOMEM_MSG "out of memory: event refused, send it again later"
+
+static gw__ingest_t *registry;
+
+/* One request of the out-of-memory runs. */
+typedef struct oom_req_s {
+    const char *json;  /* NULL: oom_ev through gw__ingest_event */
+    const char *probe; /* its new metrics with other kinds, or NULL */
+} oom_req_t;
+
+static const gw_filter_t oom_ev_filters[] = {
+    {"device", "web"}, {"device", "ios"}, {"status", "paid"}};
+static const gw_event_t oom_ev = {NULL, "checkout", GW_ACTION_AVG, 1,
+                                  1392454700, 4.5, oom_ev_filters, 3};
+
+/* What is in the table before each request: a table that exists, with
+ * groups and filter series the requests add to. */
+#define OOM_BASELINE                                                         \
+    "[{\"n\": \"orders\", \"v\": 3, \"f\": {\"status\": \"paid\"}},"         \
+    " {\"n\": \"lat\", \"a\": \"avg\", \"v\": 10},"                          \
+    " {\"n\": \"temp\", \"a\": \"gauge\", \"v\": 21.5}]"
+
+static char oom_big[32768];
+
+/* A new filter series under a group the table has, then 280 events over
+ * 140 metrics (more than the table's and the kind map's first sizes), two
+ * filters each, one of them a number. */
+static const char *
+oom_big_batch(void)
+{
+    size_t n = 0;
+    int i;
+
+    n += (size_t) snprintf(oom_big + n, sizeof(oom_big) - n,
+                           "[{\"n\": \"orders\", \"f\": {\"status\": "
+                           "\"big\"}}");
+    for (i = 0; i < 280; i++)
+        n += (size_t) snprintf(oom_big + n, sizeof(oom_big) - n,
+                               ", {\"n\": \"m%03d\", \"v\": %d, \"f\": "
+                               "{\"k\": \"v%d\", \"n\": %d}}",
+                               i % 140, i, i % 7, i % 5);
+    snprintf(oom_big + n, sizeof(oom_big) - n, "]");
+    return oom_big;
+}
+
+/* A fresh ingest (sharing a fresh registry if shared) holding the
+ * baseline, and no failure set. */
+static void
+oom_fresh(int shared)
+{
+    gw__ingest_alloc_fail_after(-1);
+    gw__ingest_free(ing);
+    gw__ingest_free(registry);
+    registry = NULL;
+    ing = gw__ingest_new(&limits, fake_now);
+    if (shared) {
+        registry = gw__ingest_new(&limits, fake_now);
+        gw__ingest_share(ing, registry);
+    }
+    IN(OOM_BASELINE);
+}
+
+static int
+oom_submit(const oom_req_t *r, gw__reject_t *why, gw_error_t *err)
+{
+    size_t n = 0;
+    int rc;
+
+    if (r->json == NULL)
+        return gw__ingest_event(ing, "test_project", &oom_ev, why, err);
+    rc = gw__ingest_json(ing, "test_project", GW_ACTION_DEFAULT, r->json,
+                         strlen(r->json), 1, &n, why, err);
+    ck_assert_uint_ge(n, 1);
+    return rc;
+}
+
+static int
+oom_line_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The batch's deltas, one sorted line each, in one string. */
+static char *
+oom_dump(gw__batch_t *b)
+{
+    const gw_batch_t *v = gw__batch_view(b);
+    char **lines = calloc(v->ndeltas + 1, sizeof(*lines));
+    size_t i, len = 1;
+    char *out;
+
+    for (i = 0; i < v->ndeltas; i++) {
+        const gw_delta_t *d = &v->deltas[i];
+
+        lines[i] = malloc(600);
+        snprintf(lines[i], 600, "%s|%s|%s|%s|%d|%lld|%d|%.17g|%lld|%.17g\n",
+                 d->project, d->metric, d->filter_name ? d->filter_name : "-",
+                 d->filter_value ? d->filter_value : "-", (int) d->period,
+                 (long long) d->bucket, (int) d->kind, d->sum,
+                 (long long) d->count, d->ts);
+        len += strlen(lines[i]);
+    }
+    qsort(lines, v->ndeltas, sizeof(*lines), oom_line_cmp);
+    out = calloc(1, len);
+    for (i = 0; i < v->ndeltas; i++) {
+        strcat(out, lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+/* The table's counts and its deltas (the minute is the table's own). */
+typedef struct oom_state_s {
+    uint64_t events;
+    size_t keys;
+    char *dump;
+} oom_state_t;
+
+static void
+oom_take(oom_state_t *st)
+{
+    gw__table_t *t = gw__ingest_swap(ing);
+    gw__batch_t *b = gw__batch_new("oom");
+
+    ck_assert_ptr_nonnull(t);
+    st->events = gw__table_events(t);
+    st->keys = gw__table_keys(t);
+    gw__batch_add_table(b, t, MINUTE_ONLY, 0, NULL);
+    st->dump = oom_dump(b);
+    gw__table_free(t);
+    gw__batch_free(b);
+}
+
+/* Fails allocation k of request r (after the baseline); returns 0 when r
+ * needs fewer than k allocations (and then it was accepted). */
+static int
+oom_fail_at(const oom_req_t *r, int shared, long k, const oom_state_t *want)
+{
+    gw__reject_t why = GW__REJECT_NONE;
+    gw_error_t err = {{0}};
+    oom_state_t got;
+    size_t keys;
+    int rc;
+
+    oom_fresh(shared);
+    keys = gw__ingest_pending(ing);
+    gw__ingest_alloc_fail_after(k - 1);
+    rc = oom_submit(r, &why, &err);
+    if (gw__ingest_alloc_fail_after(-1) >= 0) {
+        ck_assert_msg(rc == GW_OK, "%s", err.msg);
+        return 0;
+    }
+    if (rc != GW_OK) {
+        /* Refused, and nothing of it is left: the same request counts
+         * exactly once when it comes again. */
+        ck_assert_msg(rc == GW_ERR && why == GW__REJECT_NOMEM,
+                      "allocation %ld of %s (shared %d): rc %d, %s: %s", k,
+                      r->json ? r->json : "the event", shared, rc,
+                      gw__reject_name(why), err.msg);
+        ck_assert_str_eq(err.msg, NOMEM_MSG);
+        ck_assert_uint_eq(gw__ingest_pending(ing), keys);
+        ck_assert_int_eq(oom_submit(r, &why, &err), GW_OK);
+    }
+    /* (A failure something else absorbed, a cache, must not show.) */
+    oom_take(&got);
+    ck_assert_uint_eq(got.events, want->events);
+    ck_assert_uint_eq(got.keys, want->keys);
+    ck_assert_str_eq(got.dump, want->dump);
+    free(got.dump);
+    if (rc != GW_OK && r->probe != NULL) {
+        /* Nor did the refused request fix the kinds of its new metrics. */
+        oom_fresh(shared);
+        gw__ingest_alloc_fail_after(k - 1);
+        ck_assert_int_eq(oom_submit(r, &why, &err), GW_ERR);
+        gw__ingest_alloc_fail_after(-1);
+        IN(r->probe);
+    }
+    return 1;
+}
+
+START_TEST(test_oom_every_allocation)
+{
+    oom_req_t reqs[] = {
+        /* One event, the fast path: a new filter series under a group
+         * the table has, one value a number (the scratch arena). */
+        {"{\"n\": \"orders\", \"v\": 2, \"f\": {\"status\": \"refunded\", "
+         "\"code\": 42}}",
+         NULL},
+        {"{\"n\": \"signup\", \"a\": \"avg\", \"v\": 5, \"f\": {\"src\": "
+         "[\"web\", \"app\", 3.5]}}",
+         "{\"n\": \"signup\", \"a\": \"gauge\"}"},
+        /* A batch through jansson (an escape), old and new metrics. */
+        {"[{\"n\": \"caf\\u00e9\", \"v\": 1}, {\"n\": \"orders\", \"f\": "
+         "{\"status\": \"paid\"}}, {\"n\": \"lat\", \"a\": \"avg\", \"v\": 7},"
+         " {\"n\": \"new2\", \"a\": \"gauge\", \"v\": 3, \"ts\": 1392454000,"
+         " \"f\": {\"x\": [true, 1e21, \"y\"]}}]",
+         "[{\"n\": \"caf\\u00e9\", \"a\": \"avg\"}, {\"n\": \"new2\"}]"},
+        {NULL, "{\"n\": \"checkout\"}"},
+        {NULL, "[{\"n\": \"m000\", \"a\": \"avg\"}, "
+               "{\"n\": \"m139\", \"a\": \"gauge\"}]"},
+    };
+    size_t i;
+    int shared;
+    long k;
+
+    reqs[4].json = oom_big_batch();
+    for (shared = 0; shared <= 1; shared++) {
+        for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+            oom_state_t want;
+            gw_error_t err = {{0}};
+            gw__reject_t why;
+
+            oom_fresh(shared);
+            ck_assert_int_eq(oom_submit(&reqs[i], &why, &err), GW_OK);
+            oom_take(&want);
+            for (k = 1; oom_fail_at(&reqs[i], shared, k, &want); k++)
+                ;
+            ck_assert_msg(k > 1, "request %zu allocates nothing", i);
+            free(want.dump);
+        }
+    }
+    gw__ingest_free(registry);
+    registry = NULL;
+}
+END_TEST
+
+/* The table of many groups the merge tests use: 40 metrics, each with 3
+ * filter series, counters only (so merging twice doubles). */
+static gw__table_t *
+oom_groups_table(void)
+{
+    char json[256];
+    int i;
+
+    for (i = 0; i < 40; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"n\": \"g%02d\", \"v\": %d, \"f\": {\"a\": \"x%d\", "
+                 "\"b\": [%d, \"y\"]}}",
+                 i, i + 1, i, i);
+        IN(json);
+    }
+    return gw__ingest_swap(ing);
+}
+
+/* How many times the batch holds metric m's deltas (those of the
+ * reference, exactly), or 0 if it holds none of them; no other count. */
+static int
+oom_group_times(const gw_batch_t *ref, const char *m)
+{
+    size_t i;
+    int times = -1;
+
+    for (i = 0; i < ref->ndeltas; i++) {
+        const gw_delta_t *r = &ref->deltas[i];
+        const gw_delta_t *d;
+        int t;
+
+        if (strcmp(r->metric, m) != 0)
+            continue;
+        d = find(m, r->filter_name, r->filter_value, r->period, r->bucket);
+        t = d == NULL ? 0 : (int) (d->count / r->count);
+        ck_assert_msg(d == NULL || t > 0, "%s: an empty delta", m);
+        if (d != NULL) {
+            ck_assert_int_eq(d->count, r->count * t);
+            ck_assert_double_eq(d->sum, r->sum * t);
+        }
+        ck_assert_msg(times < 0 || t == times, "group %s is split", m);
+        times = t;
+    }
+    return times;
+}
+
+START_TEST(test_oom_batch_merge)
+{
+    gw__table_t *t = oom_groups_table();
+    gw__batch_t *ref = gw__batch_new("ref");
+    uint64_t dropped, lost;
+    char m[8];
+    long k;
+    int i, fired = 1, first[40];
+
+    gw__batch_add_table(ref, t, ALL_PERIODS, 0, NULL);
+    for (k = 1; fired; k++) {
+        gw__batch_free(batch);
+        batch = gw__batch_new("node-1:7");
+        /* Allocation k fails while merging: every group is in the batch
+         * whole or not at all, and those not are counted as dropped. */
+        gw__ingest_alloc_fail_after(k - 1);
+        gw__batch_add_table(batch, t, ALL_PERIODS, 0, &dropped);
+        fired = gw__ingest_alloc_fail_after(-1) < 0;
+        ck_assert_msg(!fired || dropped > 0, "allocation %ld failed", k);
+        lost = 0;
+        for (i = 0; i < 40; i++) {
+            snprintf(m, sizeof(m), "g%02d", i);
+            first[i] = oom_group_times(gw__batch_view(ref), m);
+            ck_assert_msg(first[i] <= 1, "%s: %d", m, first[i]);
+            lost += first[i] == 0;
+        }
+        ck_assert_uint_eq(dropped, lost);
+        ck_assert_uint_eq(gw__batch_events(batch), 40 - lost);
+        /* The batch takes the same table again: the groups dropped once
+         * are there once, the others twice. */
+        gw__batch_add_table(batch, t, ALL_PERIODS, 0, &dropped);
+        ck_assert_uint_eq(dropped, 0);
+        for (i = 0; i < 40; i++) {
+            snprintf(m, sizeof(m), "g%02d", i);
+            ck_assert_int_eq(oom_group_times(gw__batch_view(ref), m),
+                             first[i] + 1);
+        }
+        ck_assert_uint_eq(gw__batch_events(batch), 80 - lost);
+        ck_assert_uint_eq(gw__batch_size(batch), gw__batch_size(ref));
+    }
+    ck_assert_int_gt(k, 2);
+    /* A batch that could not be made holds nothing and drops it all. */
+    gw__ingest_alloc_fail_after(0);
+    ck_assert_ptr_null(gw__batch_new("x"));
+    gw__batch_add_table(NULL, t, ALL_PERIODS, 0, &dropped);
+    ck_assert_uint_eq(dropped, 40);
+    ck_assert_uint_eq(gw__batch_size(NULL), 0);
+    ck_assert_uint_eq(gw__batch_events(NULL), 0);
+    gw__table_free(t);
+    gw__batch_free(ref);
+}
+END_TEST
+
 static Suite *
 batch_suite(void)
 {
@@ -444,6 +781,13 @@ batch_suite(void)
     tcase_add_test(tc, test_max_series_drops);
     tcase_add_test(tc, test_max_series_limit_edges);
     tcase_add_test(tc, test_empty_batch);
+    suite_add_tcase(s, tc);
+    /* Hundreds of runs each: more than the default 4 s on a busy box. */
+    tc = tcase_create("out of memory");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_oom_every_allocation);
+    tcase_add_test(tc, test_oom_batch_merge);
     suite_add_tcase(s, tc);
     return s;
 }

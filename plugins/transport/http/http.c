@@ -5,8 +5,9 @@
  * POST {PREFIX}/api/v1/{project}/{action}, checks in the order the
  * original did (unknown project 404, unknown action 404, failed auth 403)
  * and then hands the body, one event or an array of them, to
- * host->submit_json (bad JSON or an invalid event: 400). The server itself
- * answers 413 for a body over MAX_BODY and 400/408/431 for broken
+ * host->submit_json (bad JSON or an invalid event: 400; GW_AGAIN, the core
+ * out of memory: 503 with Retry-After, to be sent again later). The server
+ * itself answers 413 for a body over MAX_BODY and 400/408/431 for broken
  * requests. Success is 200 with the body `OK`, as clients of the original
  * expect; every error is JSON {"error": "..."}.
  */
@@ -132,6 +133,7 @@ ht_handle(void *arg, gw_http_req_t *req)
     gw_action_t action;
     gw_auth_req_t ar;
     gw_error_t err;
+    int rc;
 
     if (st->stopped) {
         ht_error(st, req, 503, NULL, "the aggregator is shutting down");
@@ -206,10 +208,14 @@ ht_handle(void *arg, gw_http_req_t *req)
         return;
     }
 
-    if (h->submit_json(st->ctx, project, action, body, blen, GW_SUBMIT_BATCH,
-                       &err)
-        != GW_OK) {
-        ht_error(st, req, 400, NULL, err.msg);
+    rc = h->submit_json(st->ctx, project, action, body, blen, GW_SUBMIT_BATCH,
+                        &err);
+    if (rc != GW_OK) {
+        /* GW_AGAIN: the core could not take it now (out of memory). */
+        if (rc == GW_AGAIN)
+            ht_error(st, req, 503, "Retry-After: 1\r\n", err.msg);
+        else
+            ht_error(st, req, 400, NULL, err.msg);
         return;
     }
     /* Acknowledge only what the journal holds (ABI 1.1). */
