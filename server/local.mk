@@ -13,6 +13,11 @@ TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
 EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 	tests/browser/dashboard.mjs
 
+# Its guards against a hostile browser (issue 16): the Host check
+# (ALLOWED_HOSTS) and the security headers of every answer.
+TESTS += tests/integration/test_allowed_hosts.py
+EXTRA_DIST += tests/integration/test_allowed_hosts.py
+
 # Unit suite of the pure parts (ranges, periods, sessions, escaping).
 if HAVE_CHECK
 check_PROGRAMS += tests/server/test_api
