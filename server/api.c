@@ -784,6 +784,8 @@ api_handle(void *arg, gw_http_req_t *req)
     gw__api_who_t who;
     char loc[1024];
 
+    if (!gw__api_host_check(api, req))
+        return;
     if (strncmp(path, cfg->prefix, plen) != 0 ||
         (path[plen] != '\0' && path[plen] != '/')) {
         gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
@@ -860,6 +862,7 @@ api_start(const gw__server_env_t *env, const char *host, int port,
         return GW_ERR;
     }
     gw__api_auth_start(api);
+    gw__api_host_start(api, host);
     if (!cfg->anonymous_login &&
         (cfg->cookie_secret == NULL || cfg->cookie_secret[0] == '\0'))
         gw__log_warning("server: cookie_secret is not set: sessions are "
@@ -900,6 +903,7 @@ api_stop(void *state)
     gw__http_close(api->srv);
     json_decref(api->kinds);
     free(api->dummy_hash);
+    free(api->listen_host);
     free(api);
 }
 

@@ -4,6 +4,7 @@ libgwcore_la_SOURCES += \
 	server/api.c \
 	server/api_login.c \
 	server/api_embed.c \
+	server/api_host.c \
 	server/api_int.h \
 	server/api_stats.c
 EXTRA_DIST += server/server.h

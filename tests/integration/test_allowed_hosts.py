@@ -163,7 +163,7 @@ def test_bad_config():
         ("5", "ALLOWED_HOSTS must be a host name in quotes or a list of them "
          '[ "stats.example.com", ".example.org" ], not an integer'),
         ('[ "" ]', "ALLOWED_HOSTS[0] must not be empty"),
-        ('[ "a.example", 5 ]', "ALLOWED_HOSTS[1] must be a host name in quotes, not an integer"),
+        ('( "a.example", 5 )', "ALLOWED_HOSTS[1] must be a host name in quotes, not an integer"),
         ('[ "stats.example.com:8889" ]', 'ALLOWED_HOSTS[0]: "stats.example.com:8889": give the '
          "name without a port (every port is allowed)"),
         ('[ "http://stats.example.com/" ]', 'ALLOWED_HOSTS[0]: "http://stats.example.com/" is '

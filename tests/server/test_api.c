@@ -1,8 +1,8 @@
 /*
  * tests/server/test_api.c: the server role's pure parts: periods, date ranges
  * and their buckets (api_stats.c), session cookies (api_auth.c), numbers and
- * escaping (api.c). The routes themselves are tested against the real
- * daemon by tests/integration/test_api.py.
+ * escaping (api.c), the Host check (api_host.c). The routes themselves are
+ * tested against the real daemon by tests/integration/test_api.py.
  */
 #include "server/api_int.h"
 
@@ -256,6 +256,58 @@ START_TEST(test_sessions)
 }
 END_TEST
 
+START_TEST(test_hosts)
+{
+    char *lo = gw__api_host_listen("127.0.0.2");
+    char *v6 = gw__api_host_listen("FD00::5");
+    char *names[] = {"stats.example.com", ".corp.example", "[2001:db8::1]"};
+    char *any[] = {"x.example", "*"};
+
+    ck_assert_str_eq(lo, "127.0.0.2");
+    ck_assert_str_eq(v6, "[fd00::5]");
+    /* On every address: no listen name, only the loopback ones. */
+    ck_assert_ptr_null(gw__api_host_listen("0.0.0.0"));
+    ck_assert_ptr_null(gw__api_host_listen("::"));
+    ck_assert_ptr_null(gw__api_host_listen(""));
+    ck_assert_int_eq(gw__api_host_allowed(NULL, NULL, NULL, 0), 1);
+    ck_assert_int_eq(gw__api_host_allowed("localhost:8889", NULL, NULL, 0), 1);
+    ck_assert_int_eq(gw__api_host_allowed("127.0.0.1", NULL, NULL, 0), 1);
+    ck_assert_int_eq(gw__api_host_allowed("[::1]:1", NULL, NULL, 0), 1);
+    ck_assert_int_eq(gw__api_host_allowed("0.0.0.0", NULL, NULL, 0), 0);
+    ck_assert_int_eq(gw__api_host_allowed("192.0.2.10", NULL, NULL, 0), 0);
+    ck_assert_int_eq(gw__api_host_allowed("attacker.example", NULL, NULL, 0),
+                     0);
+    /* The listen address, any port. */
+    ck_assert_int_eq(gw__api_host_allowed("127.0.0.2:80", lo, NULL, 0), 1);
+    ck_assert_int_eq(gw__api_host_allowed("127.0.0.3", lo, NULL, 0), 0);
+    ck_assert_int_eq(gw__api_host_allowed("[FD00::5]:8889", v6, NULL, 0), 1);
+    /* Names, ".domain", brackets; malformed values never match. */
+    ck_assert_int_eq(gw__api_host_allowed("Stats.Example.Com.", lo, names, 3),
+                     1);
+    ck_assert_int_eq(gw__api_host_allowed("a.b.corp.example:1", lo, names, 3),
+                     1);
+    ck_assert_int_eq(gw__api_host_allowed("corp.example", lo, names, 3), 1);
+    ck_assert_int_eq(gw__api_host_allowed(".corp.example", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("xcorp.example", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("[2001:db8::1]", lo, names, 3), 1);
+    ck_assert_int_eq(gw__api_host_allowed("2001:db8::1", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("localhost:123456", lo, names, 3),
+                     0);
+    ck_assert_int_eq(gw__api_host_allowed("localhost:", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("a@localhost", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("[::1]x", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("[]", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed("", lo, names, 3), 0);
+    ck_assert_int_eq(gw__api_host_allowed(" localhost\t", lo, names, 3), 1);
+    /* "*": anything. */
+    ck_assert_int_eq(gw__api_host_allowed("attacker.example", NULL, any, 2),
+                     1);
+    ck_assert_int_eq(gw__api_host_allowed("", NULL, any, 2), 1);
+    free(lo);
+    free(v6);
+}
+END_TEST
+
 static Suite *
 api_suite(void)
 {
@@ -270,6 +322,7 @@ api_suite(void)
     tcase_add_test(tc, test_number);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_sessions);
+    tcase_add_test(tc, test_hosts);
     suite_add_tcase(s, tc);
     return s;
 }
