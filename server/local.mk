@@ -16,8 +16,9 @@ EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 
 # Its guards against a hostile browser (issue 16): the Host check
 # (ALLOWED_HOSTS) and the security headers of every answer.
-TESTS += tests/integration/test_allowed_hosts.py
-EXTRA_DIST += tests/integration/test_allowed_hosts.py
+TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.py
+EXTRA_DIST += tests/integration/test_allowed_hosts.py \
+	tests/integration/test_headers.py
 
 # Unit suite of the pure parts (ranges, periods, sessions, escaping).
 if HAVE_CHECK
