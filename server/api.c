@@ -36,10 +36,13 @@
 #define API_MAX_PENDING 512 /* storage calls in flight */
 
 static const char api_json_headers[] = "Cache-Control: no-store\r\n";
-static const char api_page_headers[] = "Cache-Control: no-store\r\n"
-                                       "X-Frame-Options: SAMEORIGIN\r\n"
-                                       "X-Content-Type-Options: nosniff\r\n"
-                                       "Referrer-Policy: same-origin\r\n";
+static const char api_page_headers[] =
+    "Cache-Control: no-store\r\n"
+    "Content-Security-Policy: " GW__API_CSP "; frame-ancestors 'none'\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: same-origin\r\n";
+/* On every answer of the server role, the HTTP layer's own included. */
+static const char api_every_headers[] = "X-Content-Type-Options: nosniff\r\n";
 
 const gw__config_t *
 gw__api_cfg(const gw__api_t *api)
@@ -538,9 +541,7 @@ api_static(gw__api_t *api, gw_http_req_t *req, const char *name)
     if (data == NULL)
         goto notfound;
     gw__http_respond(req, 200, api_content_type(name),
-                     "Cache-Control: no-cache\r\n"
-                     "X-Content-Type-Options: nosniff\r\n",
-                     data, len);
+                     "Cache-Control: no-cache\r\n", data, len);
     free(data);
     return;
 notfound:
@@ -861,6 +862,7 @@ api_start(const gw__server_env_t *env, const char *host, int port,
         free(api);
         return GW_ERR;
     }
+    gw__http_set_headers(api->srv, api_every_headers);
     gw__api_auth_start(api);
     gw__api_host_start(api, host);
     if (!cfg->anonymous_login &&

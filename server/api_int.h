@@ -37,6 +37,22 @@
 #define GW__API_SESSION_TTL (30 * 86400)
 #define GW__API_THROTTLE_SLOTS 256
 
+/* The pages' Content-Security-Policy: scripts and styles only from files
+ * of this origin (uPlot styles its elements through the DOM, which the
+ * policy allows, and injects no style sheet), fetches and forms to this
+ * origin, no plugins, frames or inline code. The dashboard and the login
+ * page add frame-ancestors 'none' and X-Frame-Options: DENY (api.c); the
+ * embedded chart pages, made to be framed by any site, do not. Every
+ * answer of the server role carries X-Content-Type-Options: nosniff (set
+ * on its listener). */
+#define GW__API_CSP                                                         \
+    "default-src 'none'; script-src 'self'; style-src 'self'; "            \
+    "img-src 'self'; connect-src 'self'; form-action 'self'; "             \
+    "base-uri 'self'"
+#define GW__API_EMBED_PAGE_HEADERS                                          \
+    "Cache-Control: no-store\r\n"                                          \
+    "Content-Security-Policy: " GW__API_CSP "\r\n"
+
 /* The server role's state: one per process running it. */
 typedef struct gw__api_s gw__api_t;
 typedef struct gw__api_pending_s gw__api_pending_t;
