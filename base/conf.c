@@ -609,18 +609,25 @@ cf_only_chars(const char *s, size_t len, const char *accept)
     return 1;
 }
 
-/* Adds one ALLOWED_HOSTS entry as the Host check compares it: lower case,
- * an IPv6 address in brackets, no trailing dot. */
+/* Adds ALLOWED_HOSTS[i], e, as the Host check compares it: lower case, an
+ * IPv6 address in brackets, no trailing dot. */
 static int
 cf_add_allowed_host(gw__config_t *cfg, const config_setting_t *e, int i,
                     gw_error_t *err)
 {
     static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_";
     static const char ip6_chars[] = "0123456789abcdef:.";
-    const char *v = config_setting_get_string(e), *colon = strchr(v, ':');
-    size_t n = strlen(v), k;
+    const char *v, *colon;
+    size_t n, k;
     char *out;
 
+    if (config_setting_type(e) != CONFIG_TYPE_STRING)
+        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must be a host "
+                       "name in quotes, not %s", i,
+                       cf_type_name(config_setting_type(e)));
+    v = config_setting_get_string(e);
+    colon = strchr(v, ':');
+    n = strlen(v);
     if (n == 0)
         return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must not be "
                        "empty", i);
@@ -672,18 +679,11 @@ cf_read_allowed_hosts(gw__config_t *cfg, const config_setting_t *s,
     cfg->allowed_hosts = calloc(n > 0 ? (size_t) n : 1, sizeof(char *));
     if (cfg->allowed_hosts == NULL)
         return gw_error_set(err, "out of memory");
-    if (t == CONFIG_TYPE_STRING)
-        return cf_add_allowed_host(cfg, s, 0, err);
-    for (i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(s, i);
-
-        if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must be a "
-                           "host name in quotes, not %s", i,
-                           cf_type_name(config_setting_type(e)));
-        if (cf_add_allowed_host(cfg, e, i, err) != GW_OK)
+    for (i = 0; i < n; i++)
+        if (cf_add_allowed_host(cfg, t == CONFIG_TYPE_STRING
+                                         ? s : config_setting_get_elem(s, i),
+                                i, err) != GW_OK)
             return GW_ERR;
-    }
     return GW_OK;
 }
 

@@ -13,10 +13,9 @@ checked exactly.
 
 import json
 import re
-import socket
 import subprocess
 
-from gwtest import GOTTWALL, Daemon, run_tests, wait_for
+from gwtest import GOTTWALL, Daemon, raw_http, run_tests, wait_for
 
 COUNTER = 'gottwall_events_dropped_total{transport="server",reason="host_not_allowed"}'
 
@@ -27,20 +26,8 @@ def raw_get(port, path, host, addr="127.0.0.1"):
     head = "GET %s HTTP/1.1\r\n" % path
     if host is not None:
         head += "Host: %s\r\n" % host
-    head += "Connection: close\r\n\r\n"
-    s = socket.create_connection((addr, port), timeout=10)
-    s.sendall(head.encode("latin-1"))
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    top, _, body = out.partition(b"\r\n\r\n")
-    lines = top.decode("latin-1").split("\r\n")
-    hdrs = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:]]
-    return int(lines[0].split(" ")[1]), hdrs, body
+    return raw_http(port, (head + "Connection: close\r\n\r\n").encode("latin-1"),
+                    addr=addr)
 
 
 def refused_count(d, addr="127.0.0.1"):

@@ -13,7 +13,8 @@ the real gottwall binary.
   the policy does not break them (tests/browser/test_dashboard.py runs the
   dashboard itself under it).
 
-Headers are read from a raw socket, so a header sent twice is seen twice.
+Headers are read as they are on the wire (gwtest.raw_http), so a header
+sent twice is seen twice.
 """
 
 import base64
@@ -21,11 +22,10 @@ import glob
 import json
 import os
 import re
-import socket
 import subprocess
 import urllib.parse
 
-from gwtest import GOTTWALL, SRCDIR, Daemon, run_tests
+from gwtest import GOTTWALL, SRCDIR, Daemon, raw_http, run_tests
 
 USER = "ann@example.com"
 PASSWORD = "header test password"
@@ -36,26 +36,6 @@ CSP_EMBED = CSP_BASE
 BASIC = "Basic " + base64.b64encode(b"my_public_key:secret_key").decode()
 
 
-def raw(port, data, timeout=10):
-    """Sends bytes, reads to the end; returns (status, [(name, value)], body)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (ConnectionResetError, socket.timeout):
-        pass
-    s.close()
-    top, _, body = out.partition(b"\r\n\r\n")
-    lines = top.decode("latin-1").split("\r\n")
-    hdrs = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:]]
-    return int(lines[0].split(" ")[1]), hdrs, body
-
-
 def req(port, method, path, headers=(), body=b""):
     head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n" % (
         method, path, port)
@@ -63,7 +43,7 @@ def req(port, method, path, headers=(), body=b""):
         head += "%s: %s\r\n" % (k, v)
     if body:
         head += "Content-Length: %d\r\n" % len(body)
-    return raw(port, head.encode() + b"\r\n" + body)
+    return raw_http(port, head.encode() + b"\r\n" + body)
 
 
 def values(hdrs, name):
@@ -112,7 +92,7 @@ def test_headers_of_every_answer():
         check("405", req(p, "DELETE", "/api/v1/projects", cookie), 405)
         check("stats 400", req(p, "GET", "/api/v1/test_project/stats", cookie), 400)
         check("CSRF 403", req(p, "PUT", "/api/v1/dashboard", cookie, b"{}"), 403)
-        check("421", raw(p, b"GET /health HTTP/1.1\r\nHost: attacker.example\r\n"
+        check("421", raw_http(p, b"GET /health HTTP/1.1\r\nHost: attacker.example\r\n"
                             b"Connection: close\r\n\r\n"), 421)
         # Not found, assets, /health, /metrics.
         check("404", req(p, "GET", "/nowhere"), 404)
@@ -123,9 +103,9 @@ def test_headers_of_every_answer():
         check("/health", req(p, "GET", "/health"), 200)
         check("/metrics", req(p, "GET", "/metrics"), 200)
         # The HTTP layer's own answers on the server port.
-        check("505", raw(p, b"GET / HTTP/9.9\r\n\r\n"), 505)
-        check("400", raw(p, b"\x00\x01 / HTTP/1.1\r\n\r\n"), 400)
-        check("431", raw(p, b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n"), 431)
+        check("505", raw_http(p, b"GET / HTTP/9.9\r\n\r\n"), 505)
+        check("400", raw_http(p, b"\x00\x01 / HTTP/1.1\r\n\r\n"), 400)
+        check("431", raw_http(p, b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n"), 431)
         check("413", req(p, "PUT", "/api/v1/dashboard", [("Content-Length", "99999999")]), 413)
 
         # Embedded charts: framable by any site, still under the policy.

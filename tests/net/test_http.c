@@ -422,16 +422,16 @@ START_TEST(test_server_headers)
                         "X-Every: 1\r\n\r\n"
                         "{\"error\": \"use POST\"}");
     /* The server's own error answers carry them too. */
-    send_str(fd, "GARBAGE\r\n\r\n");
+    send_str(fd, "GET / HTTP/1.1\r\nX-Big: 1\r\nX-Big: 2\r\nX-Big: 3\r\n"
+                 "X-Big: 4\r\nX-Big: 5\r\nX-Big: 6\r\nX-Big: 7\r\n"
+                 "X-Big: 8\r\nX-Big: 9\r\nX-Big: 10\r\nX-Big: 11\r\n"
+                 "X-Big: 12\r\nX-Big: 13\r\nX-Big: 14\r\nX-Big: 15\r\n"
+                 "X-Big: 16\r\nX-Big: 17\r\nX-Big: 18\r\nX-Big: 19\r\n"
+                 "X-Big: 20\r\nX-Big: 21\r\n\r\n");
     read_to_close(fd, buf, sizeof(buf));
-    mask_date(buf);
-    ck_assert_str_eq(buf, "HTTP/1.1 400 Bad Request\r\n"
-                          "Server: GottWall/0.1.0\r\nDate: D\r\n"
-                          "Content-Type: application/json\r\n"
-                          "Content-Length: 56\r\nConnection: close\r\n"
-                          "X-Every: 1\r\n\r\n"
-                          "{\"error\": \"malformed HTTP request: invalid "
-                          "HTTP method\"}");
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 431 ", 13), 0);
+    ck_assert_ptr_nonnull(strstr(buf, "\r\nConnection: close\r\n"
+                                      "X-Every: 1\r\n\r\n{\"error\": "));
     close(fd);
 }
 END_TEST
