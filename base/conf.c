@@ -194,7 +194,7 @@ static const cf_scalar_t cf_scalars[] = {
 /* Settings read by their own functions below. */
 static const char *const cf_groups[] = {
     "PROJECTS", "PERIODS", "STORAGE_SETTINGS", "BACKENDS",
-    "SERVER",   "USERS",   "PLUGIN_PATH",
+    "SERVER",   "USERS",   "PLUGIN_PATH",      "ALLOWED_HOSTS",
 };
 
 #define CF_NGROUPS (sizeof(cf_groups) / sizeof(cf_groups[0]))
@@ -596,6 +596,98 @@ cf_read_plugin_path(gw__config_t *cfg, const config_setting_t *s,
     return GW_OK;
 }
 
+/* ---- ALLOWED_HOSTS ---- */
+
+/* Whether s (len bytes) holds only bytes of accept. */
+static int
+cf_only_chars(const char *s, size_t len, const char *accept)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (s[i] == '\0' || strchr(accept, tolower((unsigned char) s[i])) == NULL)
+            return 0;
+    return 1;
+}
+
+/* Adds ALLOWED_HOSTS[i], e, as the Host check compares it: lower case, an
+ * IPv6 address in brackets, no trailing dot. */
+static int
+cf_add_allowed_host(gw__config_t *cfg, const config_setting_t *e, int i,
+                    gw_error_t *err)
+{
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_";
+    static const char ip6_chars[] = "0123456789abcdef:.";
+    const char *v, *colon;
+    size_t n, k;
+    char *out;
+
+    if (config_setting_type(e) != CONFIG_TYPE_STRING)
+        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must be a host "
+                       "name in quotes, not %s", i,
+                       cf_type_name(config_setting_type(e)));
+    v = config_setting_get_string(e);
+    colon = strchr(v, ':');
+    n = strlen(v);
+    if (n == 0)
+        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must not be "
+                       "empty", i);
+    if (colon != NULL && strchr(colon + 1, ':') == NULL && colon[1] != '\0' &&
+        cf_only_chars(colon + 1, strlen(colon + 1), "0123456789"))
+        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d]: \"%s\": give "
+                       "the name without a port (every port is allowed)", i,
+                       v);
+    out = malloc(n + 3);
+    if (out == NULL)
+        return gw_error_set(err, "out of memory");
+    if (strcmp(v, "*") == 0) {
+        strcpy(out, v);
+    } else if (v[0] == '[' && n > 2 && v[n - 1] == ']' &&
+               cf_only_chars(v + 1, n - 2, ip6_chars)) {
+        strcpy(out, v);
+    } else if (colon != NULL && v[0] != '[' && cf_only_chars(v, n, ip6_chars)) {
+        snprintf(out, n + 3, "[%s]", v);
+    } else if (cf_only_chars(v, n, name_chars) && strcmp(v, ".") != 0 &&
+               strstr(v, "..") == NULL) {
+        strcpy(out, v);
+        if (n > 1 && out[n - 1] == '.')
+            out[n - 1] = '\0';
+    } else {
+        free(out);
+        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d]: \"%s\" is not "
+                       "a host name: give only the name "
+                       "(\"stats.example.com\"), an address, \".domain\" for "
+                       "it and its subdomains, or \"*\" for any", i, v);
+    }
+    for (k = 0; out[k] != '\0'; k++)
+        out[k] = (char) tolower((unsigned char) out[k]);
+    cfg->allowed_hosts[cfg->nallowed_hosts++] = out;
+    return GW_OK;
+}
+
+static int
+cf_read_allowed_hosts(gw__config_t *cfg, const config_setting_t *s,
+                      gw_error_t *err)
+{
+    int i, n, t = config_setting_type(s);
+
+    if (t != CONFIG_TYPE_STRING && t != CONFIG_TYPE_ARRAY &&
+        t != CONFIG_TYPE_LIST)
+        return cf_fail(err, s, cfg->path, "ALLOWED_HOSTS must be a host name "
+                       "in quotes or a list of them [ \"stats.example.com\", "
+                       "\".example.org\" ], not %s", cf_type_name(t));
+    n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
+    cfg->allowed_hosts = calloc(n > 0 ? (size_t) n : 1, sizeof(char *));
+    if (cfg->allowed_hosts == NULL)
+        return gw_error_set(err, "out of memory");
+    for (i = 0; i < n; i++)
+        if (cf_add_allowed_host(cfg, t == CONFIG_TYPE_STRING
+                                         ? s : config_setting_get_elem(s, i),
+                                i, err) != GW_OK)
+            return GW_ERR;
+    return GW_OK;
+}
+
 /* ---- JOURNAL ---- */
 
 static int
@@ -771,6 +863,9 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
     if ((s = config_setting_get_member(root, "PLUGIN_PATH")) != NULL &&
         cf_read_plugin_path(cfg, s, err) != GW_OK)
         return GW_ERR;
+    if ((s = config_setting_get_member(root, "ALLOWED_HOSTS")) != NULL &&
+        cf_read_allowed_hosts(cfg, s, err) != GW_OK)
+        return GW_ERR;
     return GW_OK;
 }
 
@@ -855,6 +950,9 @@ gw__config_free(gw__config_t *cfg)
         cf_free_plugin_conf(&cfg->backends[i]);
     free(cfg->backends);
     free(cfg->server_host);
+    for (i = 0; i < cfg->nallowed_hosts; i++)
+        free(cfg->allowed_hosts[i]);
+    free(cfg->allowed_hosts);
     for (i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].email);
         free(cfg->users[i].password_hash);

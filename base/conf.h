@@ -70,6 +70,12 @@ typedef struct gw__config_s {
 
     char *server_host;          /* SERVER.HOST, 127.0.0.1 */
     int server_port;            /* SERVER.PORT, 8889 */
+    char **allowed_hosts;       /* ALLOWED_HOSTS: the Host names the server
+                                 * role answers besides its listen address,
+                                 * localhost, 127.0.0.1 and [::1]; lower
+                                 * case, IPv6 in brackets, ".x" for x and
+                                 * below it, "*" for any */
+    size_t nallowed_hosts;
 
     gw__user_t *users;          /* USERS */
     size_t nusers;

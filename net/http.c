@@ -588,6 +588,12 @@ gw__http_listen(struct ev_loop *loop, const char *name,
     return GW_OK;
 }
 
+void
+gw__http_set_headers(gw_http_server_t *srv, const char *headers)
+{
+    srv->headers = headers;
+}
+
 int
 gw__http_port(const gw_http_server_t *srv)
 {

@@ -37,6 +37,11 @@ void gw__http_stop_accepting(gw_http_server_t *srv);
  * answer is discarded and the request freed). */
 void gw__http_close(gw_http_server_t *srv);
 
+/* Header lines ("Name: value\r\n"...) sent with every answer of srv,
+ * including its own error answers; headers must outlive srv (a string
+ * literal). NULL: none. */
+void gw__http_set_headers(gw_http_server_t *srv, const char *headers);
+
 /* The port actually bound (for PORT = 0 in tests). */
 int gw__http_port(const gw_http_server_t *srv);
 

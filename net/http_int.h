@@ -93,6 +93,7 @@ struct gw_http_server_s {
     gw__http_limits_t lim;
     gw_http_handler_fn fn;
     void *arg;
+    const char *headers;    /* header lines of every answer, or NULL */
     http_conn_t *conns;
     size_t nconns;
     int stopping;

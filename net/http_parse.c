@@ -83,6 +83,7 @@ hp_status_text(int status)
     case 413: return "Payload Too Large";
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -132,6 +133,8 @@ gw__http_req_format(gw_http_req_t *r, int status, const char *ctype,
         gw__buf_printf(b, "Connection: close\r\n");
     if (headers != NULL)
         gw__buf_add(b, headers, strlen(headers));
+    if (r->conn != NULL && r->conn->srv->headers != NULL)
+        gw__buf_add(b, r->conn->srv->headers, strlen(r->conn->srv->headers));
     gw__buf_add(b, "\r\n", 2);
     if (len > 0 && !r->is_head)
         gw__buf_add(b, body, len);

@@ -36,10 +36,13 @@
 #define API_MAX_PENDING 512 /* storage calls in flight */
 
 static const char api_json_headers[] = "Cache-Control: no-store\r\n";
-static const char api_page_headers[] = "Cache-Control: no-store\r\n"
-                                       "X-Frame-Options: SAMEORIGIN\r\n"
-                                       "X-Content-Type-Options: nosniff\r\n"
-                                       "Referrer-Policy: same-origin\r\n";
+static const char api_page_headers[] =
+    "Cache-Control: no-store\r\n"
+    "Content-Security-Policy: " GW__API_CSP "; frame-ancestors 'none'\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: same-origin\r\n";
+/* On every answer of the server role, the HTTP layer's own included. */
+static const char api_every_headers[] = "X-Content-Type-Options: nosniff\r\n";
 
 const gw__config_t *
 gw__api_cfg(const gw__api_t *api)
@@ -538,9 +541,7 @@ api_static(gw__api_t *api, gw_http_req_t *req, const char *name)
     if (data == NULL)
         goto notfound;
     gw__http_respond(req, 200, api_content_type(name),
-                     "Cache-Control: no-cache\r\n"
-                     "X-Content-Type-Options: nosniff\r\n",
-                     data, len);
+                     "Cache-Control: no-cache\r\n", data, len);
     free(data);
     return;
 notfound:
@@ -784,6 +785,8 @@ api_handle(void *arg, gw_http_req_t *req)
     gw__api_who_t who;
     char loc[1024];
 
+    if (!gw__api_host_check(api, req))
+        return;
     if (strncmp(path, cfg->prefix, plen) != 0 ||
         (path[plen] != '\0' && path[plen] != '/')) {
         gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
@@ -859,7 +862,9 @@ api_start(const gw__server_env_t *env, const char *host, int port,
         free(api);
         return GW_ERR;
     }
+    gw__http_set_headers(api->srv, api_every_headers);
     gw__api_auth_start(api);
+    gw__api_host_start(api, host);
     if (!cfg->anonymous_login &&
         (cfg->cookie_secret == NULL || cfg->cookie_secret[0] == '\0'))
         gw__log_warning("server: cookie_secret is not set: sessions are "
@@ -900,6 +905,7 @@ api_stop(void *state)
     gw__http_close(api->srv);
     json_decref(api->kinds);
     free(api->dummy_hash);
+    free(api->listen_host);
     free(api);
 }
 

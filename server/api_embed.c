@@ -402,8 +402,8 @@ embed_html_404(gw_http_req_t *req, const char *id)
              "</title><p>No embedded chart %s.</p>\n",
              e ? e : "");
     free(e);
-    gw__http_respond(req, 404, "text/html; charset=utf-8", NULL, body,
-                     strlen(body));
+    gw__http_respond(req, 404, "text/html; charset=utf-8",
+                     GW__API_EMBED_PAGE_HEADERS, body, strlen(body));
 }
 
 static void
@@ -480,8 +480,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
                               NULL,     NULL};
 
         gw__api_page(api, p->req, 200, "embed.html", vars,
-                     "Cache-Control: no-store\r\n"
-                     "X-Content-Type-Options: nosniff\r\n");
+                     GW__API_EMBED_PAGE_HEADERS);
         json_decref(doc);
         return;
     }

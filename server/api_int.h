@@ -2,7 +2,7 @@
  * server/api_int.h: what the files of the server role share (api.c: routing,
  * pages, assets, /health and /metrics; api_auth.c: sessions, login and
  * access; api_stats.c: the read API; api_embed.c: embedded charts and saved
- * dashboards). Not a contract: only these files include it.
+ * dashboards; api_host.c: the Host check). Not a contract: only these files include it.
  *
  * A request that needs the storage becomes a "pending" call: it is linked
  * into the api's list, its job runs on the storage thread, and its finish
@@ -36,6 +36,22 @@
 #define GW__API_SESSION_COOKIE "gw_session"
 #define GW__API_SESSION_TTL (30 * 86400)
 #define GW__API_THROTTLE_SLOTS 256
+
+/* The pages' Content-Security-Policy: scripts and styles only from files
+ * of this origin (uPlot styles its elements through the DOM, which the
+ * policy allows, and injects no style sheet), fetches and forms to this
+ * origin, no plugins, frames or inline code. The dashboard and the login
+ * page add frame-ancestors 'none' and X-Frame-Options: DENY (api.c); the
+ * embedded chart pages, made to be framed by any site, do not. Every
+ * answer of the server role carries X-Content-Type-Options: nosniff (set
+ * on its listener). */
+#define GW__API_CSP                                                         \
+    "default-src 'none'; script-src 'self'; style-src 'self'; "            \
+    "img-src 'self'; connect-src 'self'; form-action 'self'; "             \
+    "base-uri 'self'"
+#define GW__API_EMBED_PAGE_HEADERS                                          \
+    "Cache-Control: no-store\r\n"                                          \
+    "Content-Security-Policy: " GW__API_CSP "\r\n"
 
 /* The server role's state: one per process running it. */
 typedef struct gw__api_s gw__api_t;
@@ -86,6 +102,7 @@ struct gw__api_s {
     ev_async login_async;     /* a check thread is done */
     json_t *kinds;            /* "project\nmetric" -> kind (a cache) */
     double kinds_since;       /* when the cache was started */
+    char *listen_host;        /* as a Host names it; NULL: every address */
 };
 
 /* Who a request is, as decided by gw__api_access. */
@@ -206,5 +223,21 @@ void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
 void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
 void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
                        const gw__api_who_t *who);
+
+/* ---- api_host.c ---- */
+
+/* Whether a request with that Host value (NULL: none) may be answered by
+ * a server listening on listen (from gw__api_host_listen; NULL: every
+ * address) with ALLOWED_HOSTS names. */
+int gw__api_host_allowed(const char *value, const char *listen,
+                         char *const *names, size_t nnames);
+/* The listen address as a Host would name it (lower case, IPv6 in
+ * brackets), a new string; NULL for every address (0.0.0.0, ::). */
+char *gw__api_host_listen(const char *host);
+/* Sets api->listen_host and says at start what a server on every address
+ * answers and what to set. */
+void gw__api_host_start(gw__api_t *api, const char *host);
+/* 1 when req may go on; else answers 421 (counted) and returns 0. */
+int gw__api_host_check(gw__api_t *api, gw_http_req_t *req);
 
 #endif /* GW_SERVER_API_INT_H */

@@ -4,6 +4,7 @@ libgwcore_la_SOURCES += \
 	server/api.c \
 	server/api_login.c \
 	server/api_embed.c \
+	server/api_host.c \
 	server/api_int.h \
 	server/api_stats.c
 EXTRA_DIST += server/server.h
@@ -12,6 +13,12 @@ EXTRA_DIST += server/server.h
 TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
 EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 	tests/browser/dashboard.mjs
+
+# Its guards against a hostile browser (issue 16): the Host check
+# (ALLOWED_HOSTS) and the security headers of every answer.
+TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.py
+EXTRA_DIST += tests/integration/test_allowed_hosts.py \
+	tests/integration/test_headers.py
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), and
 # the embedded charts and dashboards (real requests on loopback, a fake

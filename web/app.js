@@ -18,11 +18,14 @@ const REFRESH_MS = 5000;
 const EMPTY_REFRESH_MS = 1000;
 
 const $ = (sel, root = document) => root.querySelector(sel);
+// style takes an object of properties, set through the DOM: the page's
+// Content-Security-Policy (style-src 'self') refuses style="..." attributes.
 const el = (tag, attrs = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') e.className = v;
     else if (k === 'text') e.textContent = v;
+    else if (k === 'style') Object.assign(e.style, v);
     else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
   }
@@ -190,7 +193,7 @@ class GraphView {
         save(); this.redraw();
       });
       return el('div', { class: 'series-row' },
-        el('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }),
+        el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }),
         metricSelect(s.metric, (m) => { s.metric = m; s.filter_name = null; s.filter_value = null; save(); this.buildSeries(); this.redraw(); }),
         filt,
         this.w.series.length > 1

@@ -1,7 +1,7 @@
 /*
  * tests/base/test_conf.c: base/conf.c. Every refusal with its exact
- * "file:line: message", both project forms, the defaults, PREFIX and
- * PLUGIN_PATH, and the plugins' key tables (types, bounds, unknown keys).
+ * "file:line: message", both project forms, the defaults, PREFIX,
+ * PLUGIN_PATH and ALLOWED_HOSTS, and the plugins' key tables (types, bounds, unknown keys).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -353,6 +353,45 @@ START_TEST(test_plugin_path_string)
 }
 END_TEST
 
+START_TEST(test_allowed_hosts)
+{
+    gw__config_t cfg;
+
+    load_ok("ALLOWED_HOSTS = [ \"Stats.Example.COM.\", \".corp.example\", "
+            "\"2001:DB8::1\", \"[::2]\", \"10.0.0.5\", \"*\" ];\n", &cfg);
+    ck_assert_uint_eq(cfg.nallowed_hosts, 6);
+    ck_assert_str_eq(cfg.allowed_hosts[0], "stats.example.com");
+    ck_assert_str_eq(cfg.allowed_hosts[1], ".corp.example");
+    ck_assert_str_eq(cfg.allowed_hosts[2], "[2001:db8::1]");
+    ck_assert_str_eq(cfg.allowed_hosts[3], "[::2]");
+    ck_assert_str_eq(cfg.allowed_hosts[4], "10.0.0.5");
+    ck_assert_str_eq(cfg.allowed_hosts[5], "*");
+    gw__config_free(&cfg);
+    load_ok("ALLOWED_HOSTS = \"stats.example.com\";\n", &cfg);
+    ck_assert_uint_eq(cfg.nallowed_hosts, 1);
+    ck_assert_str_eq(cfg.allowed_hosts[0], "stats.example.com");
+    gw__config_free(&cfg);
+    load_ok("FLUSH_INTERVAL = 100;\n", &cfg);
+    ck_assert_uint_eq(cfg.nallowed_hosts, 0);
+    gw__config_free(&cfg);
+    expect_error("ALLOWED_HOSTS = [ \"a..b\" ];\n", 1,
+                 "ALLOWED_HOSTS[0]: \"a..b\" is not a host name: give only "
+                 "the name (\"stats.example.com\"), an address, \".domain\" "
+                 "for it and its subdomains, or \"*\" for any");
+    expect_error("ALLOWED_HOSTS = [ \"x\", \"[::1]:80\" ];\n", 1,
+                 "ALLOWED_HOSTS[1]: \"[::1]:80\" is not a host name: give "
+                 "only the name (\"stats.example.com\"), an address, "
+                 "\".domain\" for it and its subdomains, or \"*\" for any");
+    expect_error("ALLOWED_HOSTS = [ \"localhost:8889\" ];\n", 1,
+                 "ALLOWED_HOSTS[0]: \"localhost:8889\": give the name "
+                 "without a port (every port is allowed)");
+    expect_error("ALLOWED_HOSTS = { a = 1; };\n", 1,
+                 "ALLOWED_HOSTS must be a host name in quotes or a list of "
+                 "them [ \"stats.example.com\", \".example.org\" ], not a "
+                 "group { ... }");
+}
+END_TEST
+
 START_TEST(test_include)
 {
     gw__config_t cfg;
@@ -524,6 +563,7 @@ config_suite(void)
     tcase_add_test(tc, test_full_example);
     tcase_add_test(tc, test_prefix_forms);
     tcase_add_test(tc, test_plugin_path_string);
+    tcase_add_test(tc, test_allowed_hosts);
     tcase_add_test(tc, test_include);
     suite_add_tcase(s, tc);
 

@@ -3,7 +3,8 @@
 // person would: log in, add a graph with two series, compare what uPlot
 // plots with the API's numbers, switch the period, add a table, share the
 // graph and open its embedded page, reload and find the dashboard again,
-// export a table whose filter values are spreadsheet formulas as CSV.
+// export a table whose filter values are spreadsheet formulas as CSV,
+// all under the pages' Content-Security-Policy: any violation fails.
 // Started by tests/browser/test_dashboard.py, which sets:
 //   GW_URL (the dashboard, ending in "/"), GW_USER, GW_PASSWORD,
 //   GW_PROJECT, GW_OUT (a directory for screenshots), CHROMIUM, GW_INGEST
@@ -53,6 +54,26 @@ const context = await chromium.launchPersistentContext(userDir, {
 const page = context.pages()[0] || await context.newPage();
 page.setDefaultTimeout(15000);
 const consoleErrors = [];
+// Content-Security-Policy violations: Chromium's console messages, and the
+// securitypolicyviolation events of every page (the embedded one too).
+const cspViolations = [];
+await context.addInitScript(() => {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'} `
+      + `(${e.sourceFile || document.URL}:${e.lineNumber})`);
+  });
+});
+page.on('console', (m) => {
+  if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(m.text());
+});
+// The policy each page came with.
+const documents = [];
+page.on('response', (r) => {
+  if (r.request().resourceType() === 'document' && r.status() === 200) {
+    documents.push({ path: new URL(r.url()).pathname, csp: r.headers()['content-security-policy'] || null,
+      frame: r.headers()['x-frame-options'] || null });
+  }
+});
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 page.on('response', (r) => { if (r.status() >= 400 && !/\/login$/.test(r.url())) consoleErrors.push(`${r.status()} ${r.url()}`); });
@@ -334,6 +355,45 @@ try {
 
   await step('no errors in the browser console', async () => {
     same(consoleErrors.filter((e) => !/^Failed to load resource/.test(e)), [], 'console errors and failed requests');
+  });
+
+  await step('every page ran under its Content-Security-Policy, with no violation', async () => {
+    const base = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+      + "connect-src 'self'; form-action 'self'; base-uri 'self'";
+    const kinds = new Set();
+    for (const d of documents) {
+      const embedded = /\/api\/v1\/embedded\/[0-9a-f-]{36}\.html$/.test(d.path);
+      kinds.add(embedded ? 'embedded' : /\/login$/.test(d.path) ? 'login' : 'dashboard');
+      same([d.csp, d.frame], embedded ? [base, null] : [`${base}; frame-ancestors 'none'`, 'DENY'],
+        `the policy of ${d.path}`);
+    }
+    same([...kinds].sort(), ['dashboard', 'embedded', 'login'], 'pages seen');
+    same(cspViolations, [], 'Content-Security-Policy violations');
+  });
+
+  await step('the policy is enforced: inline script and style are refused and reported', async () => {
+    // Proves the two steps above could fail: on a page of the server, an
+    // inline script does not run and a style attribute does not apply, and
+    // both are reported as violations.
+    const n = cspViolations.length;
+    const probe = await page.evaluate(() => new Promise((resolve) => {
+      const seen = [];
+      document.addEventListener('securitypolicyviolation', (e) => {
+        seen.push(e.effectiveDirective);
+        if (seen.length === 2) resolve({ seen, ran: window.gwInlineRan === 1, color: getComputedStyle(div).color });
+      });
+      const s = document.createElement('script');
+      s.textContent = 'window.gwInlineRan = 1;';
+      document.head.append(s);
+      const div = document.createElement('div');
+      div.setAttribute('style', 'color: rgb(1, 2, 3)');
+      document.body.append(div);
+      setTimeout(() => resolve({ seen, ran: window.gwInlineRan === 1, color: getComputedStyle(div).color }), 5000);
+    }));
+    same(probe.seen.sort(), ['script-src-elem', 'style-src-attr'], 'violations reported');
+    assert(!probe.ran && probe.color !== 'rgb(1, 2, 3)', `inline code applied: ${JSON.stringify(probe)}`);
+    for (let i = 0; i < 100 && cspViolations.length < n + 2; i++) await page.waitForTimeout(100);
+    assert(cspViolations.length >= n + 2, `the console did not report them: ${cspViolations.slice(n)}`);
   });
 } catch (e) {
   exitCode = 1;

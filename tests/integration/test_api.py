@@ -468,7 +468,7 @@ def test_access_control():
 
 
 def test_prefix():
-    with Daemon(extra={"PREFIX": "/gw", "ANONYMOUS_LOGIN": False,
+    with Daemon(extra={"PREFIX": "/gw", "ANONYMOUS_LOGIN": False, "ALLOWED_HOSTS": ["h.example"],
                        "USERS": [{"email": USER, "password": password_hash(PASSWORD)}]}) as d:
         basic = {"Authorization": basic_header("my_public_key", "secret_key")}
         HEADERS[id(d)] = basic
@@ -538,7 +538,8 @@ def test_health_storage_down():
 
 def main():
     global D
-    D = Daemon(extra={"ANONYMOUS_LOGIN": True})
+    # The embedded links are made for the Host the client named.
+    D = Daemon(extra={"ANONYMOUS_LOGIN": True, "ALLOWED_HOSTS": ["stats.example.com"]})
     try:
         D.start()
         load_data(D)

@@ -137,6 +137,24 @@ def basic_header(public_key, private_key):
         ("%s:%s" % (public_key, private_key)).encode()).decode()
 
 
+# ---- Raw HTTP ----
+
+def raw_http(port, data, addr="127.0.0.1", timeout=10):
+    """Sends data (a whole request, bytes) on a new connection and parses
+    the one answer: (status, [(name, value)] as on the wire, duplicates
+    kept, body). For what http.client would not send: any Host line or
+    none, malformed heads."""
+    sock = socket.create_connection((addr, port), timeout=timeout)
+    try:
+        sock.sendall(data)
+        resp = http.client.HTTPResponse(
+            sock, method=data.split(b" ", 1)[0].decode("latin-1"))
+        resp.begin()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        sock.close()
+
+
 # ---- The daemon ----
 
 DEFAULT_PROJECTS = {

@@ -4,7 +4,7 @@
  * client, speaking raw bytes: exact responses, keep-alive, pipelining
  * answered in order (with an answer that comes later), chunked bodies,
  * HTTP/1.0, the server's own 400/408/413/431, max_connections, close
- * answering 503, and garbage.
+ * answering 503, header lines added to every answer, and garbage.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
@@ -406,6 +406,36 @@ START_TEST(test_handler_errors)
 }
 END_TEST
 
+START_TEST(test_server_headers)
+{
+    int fd;
+    char buf[8192];
+
+    /* Set before any request: the loop reads it only when answering. */
+    gw__http_set_headers(srv, "X-Every: 1\r\n");
+    fd = connect_srv();
+    send_str(fd, "DELETE /405 HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect_response(fd, "HTTP/1.1 405 Method Not Allowed\r\n"
+                        "Server: GottWall/0.1.0\r\nDate: D\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Content-Length: 21\r\nAllow: POST\r\n"
+                        "X-Every: 1\r\n\r\n"
+                        "{\"error\": \"use POST\"}");
+    /* The server's own error answers carry them too. */
+    send_str(fd, "GET / HTTP/1.1\r\nX-Big: 1\r\nX-Big: 2\r\nX-Big: 3\r\n"
+                 "X-Big: 4\r\nX-Big: 5\r\nX-Big: 6\r\nX-Big: 7\r\n"
+                 "X-Big: 8\r\nX-Big: 9\r\nX-Big: 10\r\nX-Big: 11\r\n"
+                 "X-Big: 12\r\nX-Big: 13\r\nX-Big: 14\r\nX-Big: 15\r\n"
+                 "X-Big: 16\r\nX-Big: 17\r\nX-Big: 18\r\nX-Big: 19\r\n"
+                 "X-Big: 20\r\nX-Big: 21\r\n\r\n");
+    read_to_close(fd, buf, sizeof(buf));
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 431 ", 13), 0);
+    ck_assert_ptr_nonnull(strstr(buf, "\r\nConnection: close\r\n"
+                                      "X-Every: 1\r\n\r\n{\"error\": "));
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_malformed_400)
 {
     int fd = connect_srv();
@@ -729,6 +759,7 @@ http_suite(void)
     tcase_add_test(tc, test_chunked_body);
     tcase_add_test(tc, test_http10_closes);
     tcase_add_test(tc, test_handler_errors);
+    tcase_add_test(tc, test_server_headers);
     tcase_add_test(tc, test_malformed_400);
     tcase_add_test(tc, test_timeout_408);
     tcase_add_test(tc, test_idle_closes_silently);

@@ -1,8 +1,8 @@
 /*
  * tests/server/test_api.c: the server role's pure parts: periods, date ranges
  * and their buckets (api_stats.c), session cookies (api_auth.c), numbers and
- * escaping (api.c). The routes themselves are tested against the real
- * daemon by tests/integration/test_api.py.
+ * escaping (api.c), the Host check (api_host.c). The routes themselves are
+ * tested against the real daemon by tests/integration/test_api.py.
  */
 #include "server/api_int.h"
 
@@ -256,6 +256,72 @@ START_TEST(test_sessions)
 }
 END_TEST
 
+START_TEST(test_hosts)
+{
+    char *lo = gw__api_host_listen("127.0.0.2");
+    char *v6 = gw__api_host_listen("FD00::5");
+    char *names[] = {"stats.example.com", ".corp.example", "[2001:db8::1]"};
+    char *any[] = {"x.example", "*"};
+    /* Host value, listen address (0: every address, 1: lo, 2: v6), names
+     * (0: none, 1: names, 2: any), whether it is answered. */
+    static const struct {
+        const char *host;
+        int listen, names, ok;
+    } cases[] = {
+        /* On every address: only the loopback names. */
+        {NULL, 0, 0, 1},
+        {"localhost:8889", 0, 0, 1},
+        {"127.0.0.1", 0, 0, 1},
+        {"[::1]:1", 0, 0, 1},
+        {"0.0.0.0", 0, 0, 0},
+        {"192.0.2.10", 0, 0, 0},
+        {"attacker.example", 0, 0, 0},
+        /* The listen address, any port. */
+        {"127.0.0.2:80", 1, 0, 1},
+        {"127.0.0.3", 1, 0, 0},
+        {"[FD00::5]:8889", 2, 0, 1},
+        /* Names, ".domain", brackets; malformed values never match. */
+        {"Stats.Example.Com.", 1, 1, 1},
+        {"a.b.corp.example:1", 1, 1, 1},
+        {"corp.example", 1, 1, 1},
+        {".corp.example", 1, 1, 0},
+        {"xcorp.example", 1, 1, 0},
+        {"[2001:db8::1]", 1, 1, 1},
+        {"2001:db8::1", 1, 1, 0},
+        {"localhost:123456", 1, 1, 0},
+        {"localhost:", 1, 1, 0},
+        {"a@localhost", 1, 1, 0},
+        {"[::1]x", 1, 1, 0},
+        {"[]", 1, 1, 0},
+        {"", 1, 1, 0},
+        {" localhost\t", 1, 1, 1},
+        /* "*": anything. */
+        {"attacker.example", 0, 2, 1},
+        {"", 0, 2, 1},
+    };
+    const char *listens[] = {NULL, lo, v6};
+    char **lists[] = {NULL, names, any};
+    size_t counts[] = {0, 3, 2}, i;
+
+    ck_assert_str_eq(lo, "127.0.0.2");
+    ck_assert_str_eq(v6, "[fd00::5]");
+    ck_assert_ptr_null(gw__api_host_listen("0.0.0.0"));
+    ck_assert_ptr_null(gw__api_host_listen("::"));
+    ck_assert_ptr_null(gw__api_host_listen(""));
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(gw__api_host_allowed(cases[i].host,
+                                           listens[cases[i].listen],
+                                           lists[cases[i].names],
+                                           counts[cases[i].names]) ==
+                          cases[i].ok,
+                      "Host \"%s\": expected %d", cases[i].host ? cases[i].host
+                                                               : "(none)",
+                      cases[i].ok);
+    free(lo);
+    free(v6);
+}
+END_TEST
+
 static Suite *
 api_suite(void)
 {
@@ -270,6 +336,7 @@ api_suite(void)
     tcase_add_test(tc, test_number);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_sessions);
+    tcase_add_test(tc, test_hosts);
     suite_add_tcase(s, tc);
     return s;
 }
