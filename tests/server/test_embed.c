@@ -285,6 +285,8 @@ setup(void)
     ck_assert_int_eq(gw__http_listen(loop, "server", &lo, &cfg.http, handler,
                                      NULL, &srv, &err),
                      GW_OK);
+    /* What the server role's listener adds to every answer (api.c). */
+    gw__http_set_headers(srv, "X-Content-Type-Options: nosniff\r\n");
     port = gw__http_port(srv);
 }
 
