@@ -491,19 +491,20 @@ static int
 dm_hand_over(void *arg, gw__table_t *t)
 {
     gw__daemon_t *d = arg;
+    uint64_t events = gw__table_events(t);
 
     if (d->store == NULL) {
         gw__table_free(t);
         return GW_OK;
     }
+    /* events was read before: the storage thread may free t at once. */
     if (gw__store_flush(d->store, t) != GW_OK) {
         gw__log_error("out of memory handing %llu events to the storage "
                       "thread: kept for the next flush",
-                      (unsigned long long) gw__table_events(t));
+                      (unsigned long long) events);
         return GW_ERR;
     }
-    __atomic_add_fetch(&d->events_flushed, gw__table_events(t),
-                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->events_flushed, events, __ATOMIC_RELAXED);
     return GW_OK;
 }
 
@@ -597,7 +598,7 @@ static void
 dm_flush(gw__daemon_t *d)
 {
     gw__table_t *t;
-    uint64_t seg = 0;
+    uint64_t seg = 0, events;
 
     if (d->ingest == NULL || d->store == NULL)
         return;
@@ -608,15 +609,17 @@ dm_flush(gw__daemon_t *d)
             gw__journal_stored(d->journal, seg);
         return;
     }
+    /* Counted before the hand-over: the storage thread may free t at
+     * once. */
+    events = gw__table_events(t);
     if (gw__store_flush_seg(d->store, t, &seg) != GW_OK) {
         gw__ingest_unswap(d->ingest, t);
         gw__log_error("out of memory handing %llu events to the storage "
                       "thread: kept for the next flush",
-                      (unsigned long long) gw__table_events(t));
+                      (unsigned long long) events);
         return;
     }
-    __atomic_add_fetch(&d->events_flushed, gw__table_events(t),
-                       __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->events_flushed, events, __ATOMIC_RELAXED);
     if (seg != 0)
         dm_when_seg_stored(d, seg);
 }
