@@ -20,9 +20,16 @@
 int
 gw__buf_reserve(gw__buf_t *b, size_t extra)
 {
-    size_t need = b->len + extra + 1, cap;
+    size_t need, cap;
     char *p;
 
+    /* Past a quarter of the address space no allocator can answer (and
+     * the doubling below would overflow): out of memory, without asking. */
+    if (extra > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;
+        return -1;
+    }
+    need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 64;

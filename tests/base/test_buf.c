@@ -73,7 +73,7 @@ START_TEST(test_buf_oom)
     gw__buf_t b = {0};
 
     ck_assert_int_eq(gw__buf_puts(&b, "abc"), 0);
-    /* 2^63 bytes: realloc refuses; the content stays as it was. */
+    /* 2^63 bytes: refused as out of memory; the content stays as it was. */
     ck_assert_int_eq(gw__buf_reserve(&b, SIZE_MAX / 2 - 3), -1);
     ck_assert_int_eq(b.oom, 1);
     ck_assert_str_eq(b.p, "abc");
