@@ -6,8 +6,8 @@
  * request order), chunked request bodies, and limits: header bytes and
  * count (431), body (413), header and idle timeouts (408 / close),
  * connections per listener (refused and counted). Malformed requests get
- * 400; every error answer closes the connection when the request stream
- * can no longer be trusted.
+ * 400, and so does framing RFC 9112 says to reject; every error answer
+ * closes the connection when the request stream can no longer be trusted.
  */
 #ifndef GW_CORE_HTTP_H
 #define GW_CORE_HTTP_H

@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ev.h>
 #include <http_parser.h>
@@ -53,6 +54,21 @@ enum http_state {
     HTTP_LINGER_ST /* answered the last thing; draining input */
 };
 
+/* Where net/http_parse.c's framing check is in the request stream: it
+ * reads the bytes that frame a message (head, chunk-size lines, the CRLF
+ * after chunk data, trailers) before http-parser does, and refuses what
+ * RFC 9112 says to reject and http-parser lets through. */
+enum http_frame {
+    HTTP_FR_HEAD,       /* empty lines, the request line, header lines */
+    HTTP_FR_OPAQUE,     /* a Content-Length body or none: http-parser's */
+    HTTP_FR_CHUNK_SIZE, /* a chunk-size line (with extensions) */
+    HTTP_FR_CHUNK_DATA, /* fr_left bytes of chunk data */
+    HTTP_FR_CHUNK_CR,   /* the CRLF after chunk data */
+    HTTP_FR_CHUNK_LF,
+    HTTP_FR_TRAILER,    /* trailer lines */
+    HTTP_FR_END         /* a head or message ended: http-parser's turn */
+};
+
 struct http_conn_s {
     gw_http_server_t *srv;
     http_conn_t *prev, *next;
@@ -71,6 +87,13 @@ struct http_conn_s {
     ev_tstamp mark;               /* start of the current timeout */
     size_t hdr_bytes;
     int last_was_value;
+    enum http_frame fr;           /* the framing check's place */
+    uint64_t fr_left;             /* chunk data still to come */
+    unsigned fr_lines;            /* non-empty lines of the head or trailers */
+    int fr_inline;                /* inside a line (not at its start) */
+    int fr_cr;                    /* the byte before was CR */
+    int fr_name;                  /* in a header line's name */
+    int fr_ext;                   /* past a chunk-size's digits */
     int err_status;               /* set by a callback before failing */
     const char *err_msg;
     char err_buf[128];
