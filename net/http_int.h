@@ -27,6 +27,16 @@ typedef struct http_hdr_s {
 } http_hdr_t;
 
 typedef struct http_conn_s http_conn_t;
+/* The connections open from one client address (net/http.c). */
+typedef struct http_addr_s http_addr_t;
+
+/* What the connection's timer does when it fires. */
+enum http_deadline {
+    HTTP_DL_CLOSE,   /* idle, lingering or not reading: close */
+    HTTP_DL_TIMEOUT, /* HTTP_HEADER_TIMEOUT, or a body stalled: 408 */
+    HTTP_DL_REQUEST, /* HTTP_REQUEST_TIMEOUT: 408 */
+    HTTP_DL_SLOW     /* a body under HTTP_MIN_BODY_RATE: 408 */
+};
 
 struct gw_http_req_s {
     http_conn_t *conn;      /* NULL once the connection is gone */
@@ -85,6 +95,10 @@ struct http_conn_s {
     size_t in_off, in_len;        /* unparsed bytes in[in_off..in_len) */
     enum http_state state;
     ev_tstamp mark;               /* start of the current timeout */
+    ev_tstamp req_start;          /* the current request's first byte */
+    ev_tstamp body_start;         /* the end of its head */
+    enum http_deadline deadline;  /* what the armed timer is for */
+    http_addr_t *addr;            /* its address's count */
     size_t hdr_bytes;
     int last_was_value;
     enum http_frame fr;           /* the framing check's place */
@@ -118,6 +132,9 @@ struct gw_http_server_s {
     void *arg;
     http_conn_t *conns;
     size_t nconns;
+    http_addr_t **addrs;          /* open connections by address */
+    size_t addr_buckets;          /* a power of two */
+    ev_tstamp warned;             /* the last per-address refusal logged */
     int stopping;
     http_parser_settings settings;
 };

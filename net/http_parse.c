@@ -434,6 +434,7 @@ hp_on_message_begin(http_parser *p)
         return hp_fail(c, 503, "out of memory");
     c->state = HTTP_HEADERS;
     c->mark = gw__http_now(c);
+    c->req_start = c->mark;
     c->hdr_bytes = 0;
     c->last_was_value = 1;
     return 0;
@@ -537,6 +538,7 @@ hp_on_headers_complete(http_parser *p)
         gw__buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = HTTP_BODY;
     c->mark = gw__http_now(c);
+    c->body_start = c->mark;
     if (p->flags & F_CHUNKED)
         hp_frame_chunk(c);
     else
