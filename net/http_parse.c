@@ -226,6 +226,30 @@ hp_frame_lines(http_conn_t *c, enum http_frame fr)
     c->fr_name = 0;
 }
 
+/* The line ends in one byte: 1 when ch is the LF of a CRLF, 2 when it is
+ * a CR (its LF must follow), 0 for any other byte, -1 for a CR without
+ * LF or an LF without CR (*why says which; RFC 9112 §2.2). */
+static int
+hp_frame_eol(http_conn_t *c, unsigned char ch, const char **why)
+{
+    if (c->fr_cr) {
+        c->fr_cr = 0;
+        if (ch == '\n')
+            return 1;
+        *why = HP_BARE_CR;
+        return -1;
+    }
+    if (ch == '\r') {
+        c->fr_cr = 1;
+        return 2;
+    }
+    if (ch == '\n') {
+        *why = HP_BARE_LF;
+        return -1;
+    }
+    return 0;
+}
+
 /* One byte of a head or of trailers: NULL, or what is wrong. *end is set
  * at the empty line that ends them (empty lines before a request line
  * are skipped, RFC 9112 §2.2). Header lines may not start with
@@ -235,25 +259,20 @@ static const char *
 hp_frame_line_byte(http_conn_t *c, unsigned char ch, int *end)
 {
     int header = c->fr == HTTP_FR_TRAILER || c->fr_lines > 0;
+    const char *why = NULL;
+    int eol = hp_frame_eol(c, ch, &why);
 
-    if (c->fr_cr) {
-        if (ch != '\n')
-            return HP_BARE_CR;
-        c->fr_cr = 0;
+    if (eol == 1) {
         if (c->fr_inline) {
             c->fr_lines++;
             c->fr_inline = 0;
-        } else if (c->fr == HTTP_FR_TRAILER || c->fr_lines > 0) {
+        } else if (header) {
             *end = 1;
         }
         return NULL;
     }
-    if (ch == '\r') {
-        c->fr_cr = 1;
-        return NULL;
-    }
-    if (ch == '\n')
-        return HP_BARE_LF;
+    if (eol != 0)
+        return why;
     if (!c->fr_inline) {
         c->fr_inline = 1;
         if (header && (ch == ' ' || ch == '\t'))
@@ -286,25 +305,18 @@ static const char *
 hp_frame_size_byte(http_conn_t *c, unsigned char ch)
 {
     static const char hex[] = "0123456789abcdef";
-    const char *d;
+    const char *why = NULL, *d;
+    int eol = hp_frame_eol(c, ch, &why);
 
-    if (c->fr_cr) {
-        if (ch != '\n')
-            return HP_BARE_CR;
-        if (c->fr_left == 0) {
+    if (eol == 1) {
+        if (c->fr_left == 0)
             hp_frame_lines(c, HTTP_FR_TRAILER);
-        } else {
+        else
             c->fr = HTTP_FR_CHUNK_DATA;
-            c->fr_cr = 0;
-        }
         return NULL;
     }
-    if (ch == '\r') {
-        c->fr_cr = 1;
-        return NULL;
-    }
-    if (ch == '\n')
-        return HP_BARE_LF;
+    if (eol != 0)
+        return why;
     d = ch != '\0' && !c->fr_ext ? strchr(hex, tolower(ch)) : NULL;
     if (d == NULL)
         c->fr_ext = 1;

@@ -26,10 +26,9 @@ line are ignored.
 import json
 import re
 import socket
-import sys
 import time
 
-from gwtest import Daemon, run_tests, s1_header, wait_for
+from gwtest import Daemon, run_tests_with, s1_header, wait_for
 
 PUB, PRIV = "my_public_key", "secret_key"
 D = None
@@ -220,22 +219,9 @@ def main():
     global D
     D = Daemon(backends={"http": {}})
     D.start()
-    code = 1
-    try:
-        run_tests([test_rejected_with_400_and_closed,
-                   test_pipelined_after_chunked_body_is_answered,
-                   test_empty_lines_before_a_request_line])
-    except SystemExit as e:
-        code = e.code
-    finally:
-        rc = D.stop()
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-        if code:
-            sys.stderr.write("---- daemon log ----\n" + D.log()[-6000:] + "\n")
-        D.cleanup()
-    sys.exit(code)
+    run_tests_with(D, [test_rejected_with_400_and_closed,
+                       test_pipelined_after_chunked_body_is_answered,
+                       test_empty_lines_before_a_request_line])
 
 
 if __name__ == "__main__":

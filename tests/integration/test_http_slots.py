@@ -25,10 +25,9 @@ import re
 import resource
 import select
 import socket
-import sys
 import time
 
-from gwtest import Daemon, run_tests, s1_header, wait_for
+from gwtest import Daemon, run_tests_with, s1_header, wait_for
 
 PUB, PRIV = "my_public_key", "secret_key"
 NOT_FOUND = b'{"error": "not found: events go to POST {PREFIX}/api/v1/{project}/{action}"}'
@@ -52,6 +51,19 @@ def connect(port, source):
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
     return s
+
+
+def read_to_close(s):
+    """Everything s receives until the server closes it."""
+    out = b""
+    while True:
+        try:
+            x = s.recv(65536)
+        except ConnectionResetError:
+            x = b""
+        if not x:
+            return out
+        out += x
 
 
 def slow_head(length):
@@ -192,14 +204,7 @@ def test_total_deadline():
     t0 = time.time()
     for _ in range(80):  # 20 s at most
         if select.select([s], [], [], 0.25)[0]:
-            while True:
-                try:
-                    x = s.recv(65536)
-                except ConnectionResetError:
-                    x = b""
-                if not x:
-                    break
-                got += x
+            got = read_to_close(s)
             break
         s.send(b" " * 100)
     took = time.time() - t0
@@ -231,12 +236,7 @@ def test_pipelining():
            b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     s = connect(D.port("http"), "127.0.0.1")
     s.sendall(one + one + b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    out = b""
-    while True:
-        x = s.recv(65536)
-        if not x:
-            break
-        out += x
+    out = read_to_close(s)
     s.close()
     parts = re.findall(rb"HTTP/1.1 (\d+) [^\r]*\r\n(?:[^\r]+\r\n)*\r\n", out)
     assert parts == [b"200", b"200", b"404"], out
@@ -252,23 +252,10 @@ def main():
 
     def start_short_deadline_daemon():
         D.start()
-    code = 1
-    try:
-        run_tests([test_one_address_cannot_hold_every_slot,
-                   start_short_deadline_daemon, test_total_deadline,
-                   test_keep_alive_idle_longer_than_the_deadline,
-                   test_pipelining])
-    except SystemExit as e:
-        code = e.code
-    finally:
-        rc = D.stop() if D.alive() else 0
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-        if code:
-            sys.stderr.write("---- daemon log ----\n" + D.log()[-6000:] + "\n")
-        D.cleanup()
-    sys.exit(code)
+    run_tests_with(D, [test_one_address_cannot_hold_every_slot,
+                       start_short_deadline_daemon, test_total_deadline,
+                       test_keep_alive_idle_longer_than_the_deadline,
+                       test_pipelining])
 
 
 if __name__ == "__main__":
