@@ -186,7 +186,14 @@ static const cf_scalar_t cf_scalars[] = {
     {"HTTP_HEADER_TIMEOUT", CF_SECS, CF_OFF(http.header_timeout), 0.001,
      3600},
     {"HTTP_IDLE_TIMEOUT", CF_SECS, CF_OFF(http.idle_timeout), 0.001, 86400},
+    {"HTTP_REQUEST_TIMEOUT", CF_SECS, CF_OFF(http.request_timeout), 0.001,
+     86400},
+    {"HTTP_MIN_BODY_RATE", CF_SIZE, CF_OFF(http.min_body_rate), 0, 1e9},
     {"MAX_CONNECTIONS", CF_SIZE, CF_OFF(http.max_connections), 1, 1000000},
+    {"MAX_CONNECTIONS_PER_ADDRESS", CF_SIZE, CF_OFF(http.max_per_address), 1,
+     1000000},
+    {"RESERVED_CONNECTIONS", CF_SIZE, CF_OFF(http.reserved_connections), 0,
+     1000000},
 };
 
 #define CF_NSCALARS (sizeof(cf_scalars) / sizeof(cf_scalars[0]))
@@ -752,7 +759,11 @@ cf_defaults(gw__config_t *cfg)
     cfg->http.max_headers = 64;
     cfg->http.header_timeout = 10;
     cfg->http.idle_timeout = 60;
+    cfg->http.request_timeout = 60;
+    cfg->http.min_body_rate = 1024;
     cfg->http.max_connections = 1024;
+    cfg->http.max_per_address = 64;
+    cfg->http.reserved_connections = 256;
 }
 
 /* "/x/" -> "/x", "x" -> "/x", "/" -> "". */

@@ -51,7 +51,16 @@ typedef struct gw__http_limits_s {
     size_t max_headers;         /* HTTP_MAX_HEADERS, 64 */
     double header_timeout;      /* HTTP_HEADER_TIMEOUT s, 10 */
     double idle_timeout;        /* HTTP_IDLE_TIMEOUT s, 60 */
+    double request_timeout;     /* HTTP_REQUEST_TIMEOUT s, 60: head + body */
+    size_t min_body_rate;       /* HTTP_MIN_BODY_RATE bytes/s, 1024 (0: off),
+                                 * after HTTP_HEADER_TIMEOUT of grace */
     size_t max_connections;     /* MAX_CONNECTIONS, 1024 (per listener) */
+    size_t max_per_address;     /* MAX_CONNECTIONS_PER_ADDRESS, 64: an
+                                 * address (IPv6: its /64) holding this
+                                 * many gets no reserved slot */
+    size_t reserved_connections; /* RESERVED_CONNECTIONS, 256: the last
+                                  * free slots, kept for addresses under
+                                  * MAX_CONNECTIONS_PER_ADDRESS */
 } gw__http_limits_t;
 
 typedef struct gw__config_s {

@@ -13,8 +13,13 @@
  * is paused), the header bytes and count of a request (431), its body
  * (413, from Content-Length before reading, or while reading chunks), the
  * requests queued per connection and the output not yet written (parsing
- * and reading stop until the client reads). One timer per connection
- * enforces the header, body, idle and write timeouts. A request stream
+ * and reading stop until the client reads), and the connections: per
+ * listener (MAX_CONNECTIONS), and per client address once only the
+ * reserved slots are left (MAX_CONNECTIONS_PER_ADDRESS,
+ * RESERVED_CONNECTIONS), so that one client cannot hold them all. One
+ * timer per connection enforces the header, body, idle and write
+ * timeouts, a request's total deadline and its body's minimum rate
+ * (HTTP_REQUEST_TIMEOUT, HTTP_MIN_BODY_RATE). A request stream
  * that can no longer be trusted gets its error answer, then the
  * connection is shut down for writing and drained briefly ("lingering
  * close"), so a client still sending a large body reads the answer rather
@@ -52,6 +57,119 @@
 #define HTTP_DEF_HEADER_TIMEOUT 10.0
 #define HTTP_DEF_IDLE_TIMEOUT 60.0
 #define HTTP_DEF_MAX_CONNECTIONS 1024u
+#define HTTP_DEF_REQUEST_TIMEOUT 60.0
+#define HTTP_DEF_PER_ADDRESS 64u
+#define HTTP_WARN_EVERY 60.0          /* s between per-address warnings */
+
+/* ---- Connections per address ---- */
+
+struct http_addr_s {
+    http_addr_t *next;                /* in its bucket */
+    size_t n;                         /* connections open from it */
+    char key[INET6_ADDRSTRLEN + 4];   /* "192.0.2.1", "2001:db8::/64" */
+};
+
+/* The address a client is counted under: IPv4 as it is, IPv6 by its /64
+ * (one host may hold a whole /64). "" when neither. */
+static void
+http_addr_key(const struct sockaddr_storage *ss, char *key, size_t cap)
+{
+    key[0] = '\0';
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *) ss)->sin_addr, key,
+                  (socklen_t) cap);
+    } else if (ss->ss_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *) ss)->sin6_addr;
+
+        memset(a.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a, key, (socklen_t) cap) != NULL)
+            strncat(key, "/64", cap - strlen(key) - 1);
+    }
+}
+
+static http_addr_t **
+http_addr_slot(gw_http_server_t *s, const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (; *key; key++)
+        h = (h ^ (unsigned char) *key) * 16777619u;
+    return &s->addrs[h & (s->addr_buckets - 1)];
+}
+
+static http_addr_t *
+http_addr_find(gw_http_server_t *s, const char *key)
+{
+    http_addr_t *a = *http_addr_slot(s, key);
+
+    while (a != NULL && strcmp(a->key, key) != 0)
+        a = a->next;
+    return a;
+}
+
+/* Counts one more connection from key; NULL when out of memory. */
+static http_addr_t *
+http_addr_hold(gw_http_server_t *s, http_addr_t *a, const char *key)
+{
+    if (a == NULL) {
+        http_addr_t **pp = http_addr_slot(s, key);
+
+        a = calloc(1, sizeof(*a));
+        if (a == NULL)
+            return NULL;
+        snprintf(a->key, sizeof(a->key), "%s", key);
+        a->next = *pp;
+        *pp = a;
+    }
+    a->n++;
+    return a;
+}
+
+static void
+http_addr_release(gw_http_server_t *s, http_addr_t *a)
+{
+    http_addr_t **pp;
+
+    if (a == NULL || --a->n > 0)
+        return;
+    for (pp = http_addr_slot(s, a->key); *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            free(a);
+            return;
+        }
+    }
+}
+
+/* Whether one more connection from a may open: NULL, or the reason it
+ * is refused. Past MAX_CONNECTIONS nothing opens; once only
+ * RESERVED_CONNECTIONS slots are free, they go to addresses holding
+ * fewer than MAX_CONNECTIONS_PER_ADDRESS, so one client (or a few)
+ * cannot take every slot. */
+static const char *
+http_admit(gw_http_server_t *s, const http_addr_t *a)
+{
+    size_t left;
+
+    if (s->nconns >= s->lim.max_connections)
+        return "max_connections";
+    left = s->lim.max_connections - s->nconns;
+    if (a != NULL && a->n >= s->lim.max_per_address
+        && left <= s->lim.reserved_connections) {
+        if (s->warned == 0 || ev_now(s->loop) - s->warned >= HTTP_WARN_EVERY) {
+            s->warned = ev_now(s->loop);
+            gw__log(GW_LOG_WARNING, s->name,
+                    "%s holds %zu connections (MAX_CONNECTIONS_PER_ADDRESS "
+                    "is %zu) and only %zu of MAX_CONNECTIONS (%zu) are "
+                    "free: refusing its new ones (counted as "
+                    "max_connections_per_address; logged once a minute)",
+                    a->key, a->n, s->lim.max_per_address, left,
+                    s->lim.max_connections);
+        }
+        return "max_connections_per_address";
+    }
+    return NULL;
+}
 
 /* ---- Connections ---- */
 
@@ -139,6 +257,7 @@ http_conn_free(http_conn_t *c)
     gw__http_req_free(c->cur);
     gw__buf_free(&c->out);
     free(c->in);
+    http_addr_release(c->srv, c->addr);
     http_conn_unlink(c);
     free(c);
 }
@@ -211,13 +330,55 @@ http_conn_write(http_conn_t *c)
     }
 }
 
+/* When the connection's timer should fire (0: never), and what for
+ * (c->deadline). A request being received is bounded three ways: its
+ * head by HTTP_HEADER_TIMEOUT, its body by HTTP_IDLE_TIMEOUT without a
+ * byte and by HTTP_MIN_BODY_RATE (HTTP_HEADER_TIMEOUT of grace, then one
+ * second per that many bytes), and the whole by HTTP_REQUEST_TIMEOUT;
+ * none runs while the handler holds one of its requests. */
+static ev_tstamp
+http_conn_deadline(http_conn_t *c, int want_write)
+{
+    const gw__http_limits_t *lim = &c->srv->lim;
+    ev_tstamp at;
+
+    c->deadline = HTTP_DL_CLOSE;
+    if (c->state == HTTP_LINGER_ST)
+        return c->mark + HTTP_LINGER;
+    if (want_write)
+        return c->mark + lim->idle_timeout; /* a reader that never reads */
+    if (c->qhead != NULL)
+        return 0; /* the handler answers; no timeout */
+    if (c->state == HTTP_IDLE)
+        return c->mark + lim->idle_timeout;
+    c->deadline = HTTP_DL_TIMEOUT;
+    at = c->mark + (c->state == HTTP_HEADERS ? lim->header_timeout
+                                             : lim->idle_timeout);
+    if (c->cur == NULL)
+        return at;
+    if (c->state == HTTP_BODY && lim->min_body_rate > 0) {
+        ev_tstamp slow = c->body_start + lim->header_timeout
+                         + (double) c->cur->body.len
+                               / (double) lim->min_body_rate;
+        if (slow < at) {
+            at = slow;
+            c->deadline = HTTP_DL_SLOW;
+        }
+    }
+    if (c->req_start + lim->request_timeout < at) {
+        at = c->req_start + lim->request_timeout;
+        c->deadline = HTTP_DL_REQUEST;
+    }
+    return at;
+}
+
 /* Decides which watchers run and when the timer fires. */
 static void
 http_conn_arm(http_conn_t *c)
 {
     struct ev_loop *loop = c->srv->loop;
     int want_read, want_write;
-    ev_tstamp limit = 0;
+    ev_tstamp at;
 
     want_write = c->out_off < c->out.len;
     if (c->state == HTTP_LINGER_ST)
@@ -240,21 +401,10 @@ http_conn_arm(http_conn_t *c)
         c->writing = want_write;
     }
 
-    if (c->state == HTTP_LINGER_ST)
-        limit = HTTP_LINGER;
-    else if (want_write)
-        limit = c->srv->lim.idle_timeout; /* a reader that never reads */
-    else if (c->qhead != NULL)
-        limit = 0; /* the handler answers; no timeout */
-    else if (c->state == HTTP_HEADERS)
-        limit = c->srv->lim.header_timeout;
-    else if (c->state == HTTP_BODY)
-        limit = c->srv->lim.idle_timeout;
-    else if (c->state == HTTP_IDLE)
-        limit = c->srv->lim.idle_timeout;
+    at = http_conn_deadline(c, want_write);
     ev_timer_stop(loop, &c->timer);
-    if (limit > 0) {
-        ev_tstamp left = c->mark + limit - ev_now(loop);
+    if (at > 0) {
+        ev_tstamp left = at - ev_now(loop);
         ev_timer_set(&c->timer, left > 0.001 ? left : 0.001, 0.);
         ev_timer_start(loop, &c->timer);
     }
@@ -394,7 +544,24 @@ http_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     } else if ((c->state == HTTP_HEADERS || c->state == HTTP_BODY)
                && c->cur != NULL) {
         /* A request partially received: tell the client. */
-        gw__http_conn_fail(c, 408, "request not received in time", "timeout");
+        char msg[128];
+
+        if (c->deadline == HTTP_DL_REQUEST) {
+            snprintf(msg, sizeof(msg),
+                     "request not received within %g s "
+                     "(HTTP_REQUEST_TIMEOUT)",
+                     c->srv->lim.request_timeout);
+            gw__http_conn_fail(c, 408, msg, "request_timeout");
+        } else if (c->deadline == HTTP_DL_SLOW) {
+            snprintf(msg, sizeof(msg),
+                     "request body arrived slower than %zu bytes/s "
+                     "(HTTP_MIN_BODY_RATE)",
+                     c->srv->lim.min_body_rate);
+            gw__http_conn_fail(c, 408, msg, "slow_body");
+        } else {
+            gw__http_conn_fail(c, 408, "request not received in time",
+                               "timeout");
+        }
         c->state = HTTP_IDLE;
     } else if (c->qhead == NULL) {
         c->dead = 1; /* idle */
@@ -403,6 +570,46 @@ http_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* ---- Listening ---- */
+
+/* Opens the connection of an accepted fd from ss, counted under a (the
+ * address's count, NULL for its first); closes fd when out of memory. */
+static void
+http_conn_open(gw_http_server_t *s, int fd,
+               const struct sockaddr_storage *ss, http_addr_t *a,
+               const char *key)
+{
+    struct ev_loop *loop = s->loop;
+    http_conn_t *c = calloc(1, sizeof(*c));
+
+    if (c == NULL || (a = http_addr_hold(s, a, key)) == NULL) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    c->addr = a;
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *) ss)->sin_addr,
+                  c->peer, sizeof(c->peer));
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) ss)->sin6_addr,
+                  c->peer, sizeof(c->peer));
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    ev_io_init(&c->rio, http_conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, http_conn_write_cb, fd, EV_WRITE);
+    ev_init(&c->timer, http_conn_timer_cb);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    c->state = HTTP_HEADERS; /* a new connection must send a request */
+    c->mark = c->req_start = ev_now(loop);
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    http_conn_arm(c);
+}
 
 static void
 http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -414,7 +621,9 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (i = 0; i < HTTP_ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        http_conn_t *c;
+        char key[INET6_ADDRSTRLEN + 4];
+        http_addr_t *a;
+        const char *refused;
         int fd = accept4(s->fd, (struct sockaddr *) &ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -432,40 +641,16 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (s->nconns >= s->lim.max_connections) {
+        http_addr_key(&ss, key, sizeof(key));
+        a = http_addr_find(s, key);
+        refused = http_admit(s, a);
+        if (refused != NULL) {
             /* Counted before the close: whoever sees the close sees it. */
-            gw__metrics_count(s->name, GW_COUNTER_DROPPED, "max_connections",
-                              1);
+            gw__metrics_count(s->name, GW_COUNTER_DROPPED, refused, 1);
             close(fd);
             continue;
         }
-        c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            close(fd);
-            continue;
-        }
-        c->srv = s;
-        c->fd = fd;
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr,
-                      c->peer, sizeof(c->peer));
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr,
-                      c->peer, sizeof(c->peer));
-        http_parser_init(&c->parser, HTTP_REQUEST);
-        c->parser.data = c;
-        ev_io_init(&c->rio, http_conn_read_cb, fd, EV_READ);
-        ev_io_init(&c->wio, http_conn_write_cb, fd, EV_WRITE);
-        ev_init(&c->timer, http_conn_timer_cb);
-        c->rio.data = c->wio.data = c->timer.data = c;
-        c->state = HTTP_HEADERS; /* a new connection must send a request */
-        c->mark = ev_now(loop);
-        c->next = s->conns;
-        if (s->conns != NULL)
-            s->conns->prev = c;
-        s->conns = c;
-        s->nconns++;
-        http_conn_arm(c);
+        http_conn_open(s, fd, &ss, a, key);
     }
 }
 
@@ -569,13 +754,26 @@ gw__http_listen(struct ev_loop *loop, const char *name,
         s->lim.idle_timeout = HTTP_DEF_IDLE_TIMEOUT;
     if (s->lim.max_connections == 0)
         s->lim.max_connections = HTTP_DEF_MAX_CONNECTIONS;
+    if (s->lim.request_timeout <= 0)
+        s->lim.request_timeout = HTTP_DEF_REQUEST_TIMEOUT;
+    if (s->lim.max_per_address == 0)
+        s->lim.max_per_address = HTTP_DEF_PER_ADDRESS;
+    /* About two connections a bucket when full; 16 to 65536 buckets. */
+    s->addr_buckets = 16;
+    while (s->addr_buckets < 65536
+           && s->addr_buckets * 2 < s->lim.max_connections)
+        s->addr_buckets *= 2;
+    s->addrs = calloc(s->addr_buckets, sizeof(*s->addrs));
     gw__http_settings_init(&s->settings);
-    if (s->name == NULL) {
+    if (s->name == NULL || s->addrs == NULL) {
+        free(s->name);
+        free(s->addrs);
         free(s);
         return gw_error_set(err, "out of memory");
     }
     if (http_bind(host, lopts->port, &s->fd, &s->port, err) != GW_OK) {
         free(s->name);
+        free(s->addrs);
         free(s);
         return GW_ERR;
     }
@@ -664,6 +862,7 @@ gw__http_close(gw_http_server_t *srv)
         http_conn_write(c);
         http_conn_free(c);
     }
+    free(srv->addrs); /* empty: each connection's count went with it */
     free(srv->name);
     free(srv);
 }

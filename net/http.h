@@ -4,10 +4,11 @@
  * Used by the read API and dashboard, and offered to plugins through the
  * host table (gottwall/http.h). Keep-alive, pipelining (answers go out in
  * request order), chunked request bodies, and limits: header bytes and
- * count (431), body (413), header and idle timeouts (408 / close),
- * connections per listener (refused and counted). Malformed requests get
- * 400; every error answer closes the connection when the request stream
- * can no longer be trusted.
+ * count (431), body (413), header and idle timeouts, a total deadline
+ * per request and a minimum body rate (408 / close), connections per
+ * listener and per client address (refused and counted). Malformed requests get
+ * 400, and so does framing RFC 9112 says to reject; every error answer
+ * closes the connection when the request stream can no longer be trusted.
  */
 #ifndef GW_NET_HTTP_H
 #define GW_NET_HTTP_H

@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ev.h>
 #include <http_parser.h>
@@ -26,6 +27,16 @@ typedef struct http_hdr_s {
 } http_hdr_t;
 
 typedef struct http_conn_s http_conn_t;
+/* The connections open from one client address (net/http.c). */
+typedef struct http_addr_s http_addr_t;
+
+/* What the connection's timer does when it fires. */
+enum http_deadline {
+    HTTP_DL_CLOSE,   /* idle, lingering or not reading: close */
+    HTTP_DL_TIMEOUT, /* HTTP_HEADER_TIMEOUT, or a body stalled: 408 */
+    HTTP_DL_REQUEST, /* HTTP_REQUEST_TIMEOUT: 408 */
+    HTTP_DL_SLOW     /* a body under HTTP_MIN_BODY_RATE: 408 */
+};
 
 struct gw_http_req_s {
     http_conn_t *conn;      /* NULL once the connection is gone */
@@ -53,6 +64,21 @@ enum http_state {
     HTTP_LINGER_ST /* answered the last thing; draining input */
 };
 
+/* Where net/http_parse.c's framing check is in the request stream: it
+ * reads the bytes that frame a message (head, chunk-size lines, the CRLF
+ * after chunk data, trailers) before http-parser does, and refuses what
+ * RFC 9112 says to reject and http-parser lets through. */
+enum http_frame {
+    HTTP_FR_HEAD,       /* empty lines, the request line, header lines */
+    HTTP_FR_OPAQUE,     /* a Content-Length body or none: http-parser's */
+    HTTP_FR_CHUNK_SIZE, /* a chunk-size line (with extensions) */
+    HTTP_FR_CHUNK_DATA, /* fr_left bytes of chunk data */
+    HTTP_FR_CHUNK_CR,   /* the CRLF after chunk data */
+    HTTP_FR_CHUNK_LF,
+    HTTP_FR_TRAILER,    /* trailer lines */
+    HTTP_FR_END         /* a head or message ended: http-parser's turn */
+};
+
 struct http_conn_s {
     gw_http_server_t *srv;
     http_conn_t *prev, *next;
@@ -69,8 +95,19 @@ struct http_conn_s {
     size_t in_off, in_len;        /* unparsed bytes in[in_off..in_len) */
     enum http_state state;
     ev_tstamp mark;               /* start of the current timeout */
+    ev_tstamp req_start;          /* the current request's first byte */
+    ev_tstamp body_start;         /* the end of its head */
+    enum http_deadline deadline;  /* what the armed timer is for */
+    http_addr_t *addr;            /* its address's count */
     size_t hdr_bytes;
     int last_was_value;
+    enum http_frame fr;           /* the framing check's place */
+    uint64_t fr_left;             /* chunk data still to come */
+    unsigned fr_lines;            /* non-empty lines of the head or trailers */
+    int fr_inline;                /* inside a line (not at its start) */
+    int fr_cr;                    /* the byte before was CR */
+    int fr_name;                  /* in a header line's name */
+    int fr_ext;                   /* past a chunk-size's digits */
     int err_status;               /* set by a callback before failing */
     const char *err_msg;
     char err_buf[128];
@@ -96,6 +133,9 @@ struct gw_http_server_s {
     const char *headers;    /* header lines of every answer, or NULL */
     http_conn_t *conns;
     size_t nconns;
+    http_addr_t **addrs;          /* open connections by address */
+    size_t addr_buckets;          /* a power of two */
+    ev_tstamp warned;             /* the last per-address refusal logged */
     int stopping;
     http_parser_settings settings;
 };

@@ -1,15 +1,20 @@
 /*
  * net/http_parse.c: the requests of the core's HTTP/1.1 server (see
- * net/http.c for the connections): the http-parser callbacks that build
- * a request while enforcing the header and body limits (431, 413), the
- * split and decoding of the request target, the handler's accessors and
- * answers (formatted whole into the request, sent in order by the
- * connection), and query-string lookup.
+ * net/http.c for the connections): the framing check that reads ahead of
+ * http-parser and refuses, with 400, what RFC 9112 says to reject and
+ * http-parser lets through (bare LF, obs-fold, whitespace before a
+ * colon, chunk data without CRLF: the ways to smuggle a request past a
+ * proxy), the http-parser callbacks that build a request while enforcing
+ * the header and body limits (431, 413), the split and decoding of the
+ * request target, the handler's accessors and answers (formatted whole
+ * into the request, sent in order by the connection), and query-string
+ * lookup.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +195,9 @@ hp_split_url(gw_http_req_t *r)
     return 0;
 }
 
-/* ---- Parser callbacks ---- */
+/* ---- Framing (RFC 9112), checked before http-parser reads it ---- */
 
+/* Records an answer for gw__http_parse to give; -1 stops http-parser. */
 static int
 hp_fail(http_conn_t *c, int status, const char *msg)
 {
@@ -199,6 +205,225 @@ hp_fail(http_conn_t *c, int status, const char *msg)
     c->err_msg = msg;
     return -1;
 }
+
+#define HP_MALFORMED "malformed HTTP request: "
+#define HP_BARE_LF                                                            \
+    HP_MALFORMED "a line ends in LF without CR; end every line with CRLF"
+#define HP_BARE_CR                                                            \
+    HP_MALFORMED "CR not followed by LF; end every line with CRLF"
+#define HP_WS_COLON                                                           \
+    HP_MALFORMED "whitespace between a header name and its colon"
+#define HP_OBS_FOLD                                                           \
+    HP_MALFORMED "a header line starts with whitespace (obs-fold); send "     \
+                 "each header on one line"
+#define HP_CHUNK_END HP_MALFORMED "chunk data is not followed by CRLF"
+
+/* Starts the lines of a head or of trailers. */
+static void
+hp_frame_lines(http_conn_t *c, enum http_frame fr)
+{
+    c->fr = fr;
+    c->fr_lines = 0;
+    c->fr_inline = 0;
+    c->fr_cr = 0;
+    c->fr_name = 0;
+}
+
+/* The line ends in one byte: 1 when ch is the LF of a CRLF, 2 when it is
+ * a CR (its LF must follow), 0 for any other byte, -1 for a CR without
+ * LF or an LF without CR (*why says which; RFC 9112 §2.2). */
+static int
+hp_frame_eol(http_conn_t *c, unsigned char ch, const char **why)
+{
+    if (c->fr_cr) {
+        c->fr_cr = 0;
+        if (ch == '\n')
+            return 1;
+        *why = HP_BARE_CR;
+        return -1;
+    }
+    if (ch == '\r') {
+        c->fr_cr = 1;
+        return 2;
+    }
+    if (ch == '\n') {
+        *why = HP_BARE_LF;
+        return -1;
+    }
+    return 0;
+}
+
+/* One byte of a head or of trailers: NULL, or what is wrong. *end is set
+ * at the empty line that ends them (empty lines before a request line
+ * are skipped, RFC 9112 §2.2). Header lines may not start with
+ * whitespace (obs-fold, §5.2) nor have any before their colon (§5.1);
+ * every line ends in CRLF. */
+static const char *
+hp_frame_line_byte(http_conn_t *c, unsigned char ch, int *end)
+{
+    int header = c->fr == HTTP_FR_TRAILER || c->fr_lines > 0;
+    const char *why = NULL;
+    int eol = hp_frame_eol(c, ch, &why);
+
+    if (eol == 1) {
+        if (c->fr_inline) {
+            c->fr_lines++;
+            c->fr_inline = 0;
+        } else if (header) {
+            *end = 1;
+        }
+        return NULL;
+    }
+    if (eol != 0)
+        return why;
+    if (!c->fr_inline) {
+        c->fr_inline = 1;
+        if (header && (ch == ' ' || ch == '\t'))
+            return HP_OBS_FOLD;
+        c->fr_name = header;
+    }
+    if (c->fr_name) {
+        if (ch == ':')
+            c->fr_name = 0;
+        else if (ch == ' ' || ch == '\t')
+            return HP_WS_COLON;
+    }
+    return NULL;
+}
+
+/* Starts a chunk-size line. */
+static void
+hp_frame_chunk(http_conn_t *c)
+{
+    c->fr = HTTP_FR_CHUNK_SIZE;
+    c->fr_left = 0;
+    c->fr_ext = 0;
+    c->fr_cr = 0;
+}
+
+/* One byte of a chunk-size line. Its value is read here only to find the
+ * data; http-parser checks the digits and extensions (an overflowing
+ * size lets everything through, for http-parser to refuse). */
+static const char *
+hp_frame_size_byte(http_conn_t *c, unsigned char ch)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *why = NULL, *d;
+    int eol = hp_frame_eol(c, ch, &why);
+
+    if (eol == 1) {
+        if (c->fr_left == 0)
+            hp_frame_lines(c, HTTP_FR_TRAILER);
+        else
+            c->fr = HTTP_FR_CHUNK_DATA;
+        return NULL;
+    }
+    if (eol != 0)
+        return why;
+    d = ch != '\0' && !c->fr_ext ? strchr(hex, tolower(ch)) : NULL;
+    if (d == NULL)
+        c->fr_ext = 1;
+    else if (c->fr_left > (UINT64_MAX >> 4))
+        c->fr_left = UINT64_MAX;
+    else
+        c->fr_left = c->fr_left * 16 + (uint64_t) (d - hex);
+    return NULL;
+}
+
+/* Checks the framing bytes of p[0..n) ahead of http-parser and returns
+ * how many it may parse now: up to the end of a head (http-parser then
+ * says how the body is framed), of a chunked message, or of the bytes
+ * that are fine. *why is set when the byte at the returned offset is
+ * refused. Body data is passed over, never looked at. */
+static size_t
+hp_frame_scan(http_conn_t *c, const char *p, size_t n, const char **why)
+{
+    size_t i = 0;
+
+    *why = NULL;
+    while (i < n) {
+        unsigned char ch = (unsigned char) p[i];
+        int end = 0;
+
+        switch (c->fr) {
+        case HTTP_FR_OPAQUE:
+            return n;
+        case HTTP_FR_END:
+            *why = HP_MALFORMED "the message framing is ambiguous";
+            return i;
+        case HTTP_FR_HEAD:
+        case HTTP_FR_TRAILER:
+            *why = hp_frame_line_byte(c, ch, &end);
+            break;
+        case HTTP_FR_CHUNK_SIZE:
+            *why = hp_frame_size_byte(c, ch);
+            break;
+        case HTTP_FR_CHUNK_DATA: {
+            size_t k = n - i;
+            if ((uint64_t) k > c->fr_left)
+                k = (size_t) c->fr_left;
+            c->fr_left -= k;
+            i += k;
+            if (c->fr_left == 0)
+                c->fr = HTTP_FR_CHUNK_CR;
+            continue;
+        }
+        case HTTP_FR_CHUNK_CR:
+        case HTTP_FR_CHUNK_LF:
+            if (ch != (c->fr == HTTP_FR_CHUNK_CR ? '\r' : '\n'))
+                *why = HP_CHUNK_END;
+            else if (c->fr == HTTP_FR_CHUNK_CR)
+                c->fr = HTTP_FR_CHUNK_LF;
+            else
+                hp_frame_chunk(c);
+            break;
+        }
+        if (*why != NULL)
+            return i;
+        i++;
+        if (end) {
+            c->fr = HTTP_FR_END;
+            return i;
+        }
+    }
+    return n;
+}
+
+/* Transfer-Encoding that http-parser takes but RFC 9112 §6.1 makes
+ * ambiguous: in an HTTP/1.0 request, or chunked more than once (over
+ * several header lines). 0 or -1 (400). */
+static int
+hp_check_te(http_conn_t *c, const http_parser *p, const gw_http_req_t *r)
+{
+    size_t i, chunked = 0, te = 0;
+
+    for (i = 0; i < r->nhdrs; i++) {
+        const char *v = r->hdrs[i].value.p;
+
+        if (strcasecmp(r->hdrs[i].name.p, "Transfer-Encoding") != 0)
+            continue;
+        te++;
+        while (*v != '\0') {
+            size_t len;
+
+            v += strspn(v, " \t,");
+            len = strcspn(v, " \t,");
+            if (len == 7 && strncasecmp(v, "chunked", 7) == 0)
+                chunked++;
+            v += len;
+        }
+    }
+    if (te > 0 && p->http_minor == 0)
+        return hp_fail(c, 400,
+                       HP_MALFORMED "Transfer-Encoding in an HTTP/1.0 request");
+    if (chunked > 1)
+        return hp_fail(c, 400,
+                       HP_MALFORMED "chunked is given more than once in "
+                                    "Transfer-Encoding");
+    return 0;
+}
+
+/* ---- Parser callbacks ---- */
 
 static int
 hp_header_room(http_conn_t *c, size_t len)
@@ -224,6 +449,7 @@ hp_on_message_begin(http_parser *p)
         return hp_fail(c, 503, "out of memory");
     c->state = HTTP_HEADERS;
     c->mark = gw__http_now(c);
+    c->req_start = c->mark;
     c->hdr_bytes = 0;
     c->last_was_value = 1;
     return 0;
@@ -312,6 +538,8 @@ hp_on_headers_complete(http_parser *p)
     }
     if (hp_split_url(r) != 0)
         return hp_fail(c, 400, "malformed request target");
+    if (hp_check_te(c, p, r) != 0)
+        return -1;
     if ((p->flags & F_CONTENTLENGTH)
         && p->content_length > (uint64_t) c->srv->lim.max_body) {
         snprintf(c->err_buf, sizeof(c->err_buf),
@@ -325,6 +553,11 @@ hp_on_headers_complete(http_parser *p)
         gw__buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = HTTP_BODY;
     c->mark = gw__http_now(c);
+    c->body_start = c->mark;
+    if (p->flags & F_CHUNKED)
+        hp_frame_chunk(c);
+    else
+        c->fr = HTTP_FR_OPAQUE;
     return 0;
 }
 
@@ -362,6 +595,7 @@ hp_on_message_complete(http_parser *p)
     gw__http_queue_push(c, r);
     c->state = HTTP_IDLE;
     c->mark = gw__http_now(c);
+    hp_frame_lines(c, HTTP_FR_HEAD);
     /* One request at a time: the loop hands it over, then resumes. */
     http_parser_pause(p, 1);
     return 0;
@@ -380,16 +614,47 @@ gw__http_settings_init(http_parser_settings *s)
     s->on_message_complete = hp_on_message_complete;
 }
 
+/* Answers what http-parser refused, and reads nothing more. */
+static void
+hp_parse_failed(http_conn_t *c, enum http_errno e)
+{
+    int status = c->err_status;
+    const char *msg = c->err_msg;
+
+    if (status == 0) {
+        status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
+        if (e == HPE_HEADER_OVERFLOW) {
+            msg = "request headers are too large";
+        } else {
+            snprintf(c->err_buf, sizeof(c->err_buf),
+                     "malformed HTTP request: %s",
+                     http_errno_description(e));
+            msg = c->err_buf;
+        }
+    }
+    gw__http_conn_fail(c, status, msg,
+                       status == 413 || status == 431 ? "oversize"
+                       : status == 503               ? "no_memory"
+                                                     : "bad_format");
+    c->in_off = c->in_len;
+}
+
 void
 gw__http_parse(http_conn_t *c)
 {
     while (c->in_off < c->in_len && gw__http_can_parse(c)) {
-        size_t n = http_parser_execute(&c->parser, &c->srv->settings,
-                                       c->in + c->in_off,
-                                       c->in_len - c->in_off);
-        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        const char *why;
+        size_t ok = hp_frame_scan(c, c->in + c->in_off,
+                                  c->in_len - c->in_off, &why);
+        size_t n = 0;
+        enum http_errno e = HPE_OK;
 
-        c->in_off += n;
+        if (ok > 0) {
+            n = http_parser_execute(&c->parser, &c->srv->settings,
+                                    c->in + c->in_off, ok);
+            e = HTTP_PARSER_ERRNO(&c->parser);
+            c->in_off += n;
+        }
         if (e == HPE_PAUSED) {
             gw_http_req_t *r = c->qtail;
 
@@ -405,24 +670,12 @@ gw__http_parse(http_conn_t *c)
             continue;
         }
         if (e != HPE_OK) {
-            int status = c->err_status;
-            const char *msg = c->err_msg;
-
-            if (status == 0) {
-                status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-                if (e == HPE_HEADER_OVERFLOW) {
-                    msg = "request headers are too large";
-                } else {
-                    snprintf(c->err_buf, sizeof(c->err_buf),
-                             "malformed HTTP request: %s",
-                             http_errno_description(e));
-                    msg = c->err_buf;
-                }
-            }
-            gw__http_conn_fail(c, status, msg,
-                               status == 413 || status == 431 ? "oversize"
-                               : status == 503               ? "no_memory"
-                                                             : "bad_format");
+            hp_parse_failed(c, e);
+            return;
+        }
+        if (why != NULL && n == ok) {
+            /* http-parser took every byte before the refused one. */
+            gw__http_conn_fail(c, 400, why, "bad_format");
             c->in_off = c->in_len;
             return;
         }

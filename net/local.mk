@@ -31,6 +31,12 @@ EXTRA_DIST += tests/integration/test_hostile.py
 # How long a legacy S1/S2 signature lives: the solt window, AUTH_MAX_BASE.
 TESTS += tests/integration/test_auth_legacy_window.py
 EXTRA_DIST += tests/integration/test_auth_legacy_window.py
+# Framing RFC 9112 says to reject, as exact bytes (issue 16, item 10).
+TESTS += tests/integration/test_http_framing.py
+EXTRA_DIST += tests/integration/test_http_framing.py
+# One client cannot hold every HTTP connection (issue 16, item 5).
+TESTS += tests/integration/test_http_slots.py
+EXTRA_DIST += tests/integration/test_http_slots.py
 # The udp tests again with INGEST_LOOPS = 3, and what only several loops
 # can get wrong.
 TESTS += tests/integration/test_ingest_loops.py

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from gwtest import Daemon, run_tests, s1_header, s2_header, wait_for
+from gwtest import Daemon, finish, run_tests, s1_header, s2_header, wait_for
 
 D = None
 RNG = random.Random(20261127)
@@ -256,21 +256,6 @@ def test_nothing_stored_but_alive():
     assert "test_project" in projects
     metrics = D.get_json("/api/v1/test_project/metrics")
     assert sorted(metrics) == ["alive"], metrics
-
-
-def finish(d, code):
-    try:
-        rc = d.stop()
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-    except AssertionError as e:
-        print("FAIL: %s" % e)
-        code = 1
-    if code:
-        sys.stderr.write("---- daemon log ----\n" + d.log()[-6000:] + "\n")
-    d.cleanup()
-    return code
 
 
 def main():

@@ -13,8 +13,8 @@ import socket
 import sys
 import time
 
-from gwtest import (Daemon, basic_header, run_tests, s1_header, s3_header,
-                    sign_legacy, wait_for)
+from gwtest import (Daemon, basic_header, finish, run_tests, s1_header,
+                    s3_header, sign_legacy, wait_for)
 
 PUB, PRIV = "my_public_key", "secret_key"   # test_project (legacy SECRET_KEY)
 SPUB, SPRIV = "shop_public", "shop_private"  # shop (own private key)
@@ -279,23 +279,6 @@ def test_prefix():
         wait_for(lambda: d.get_json("/gottwall/api/v1/test_project/stats"
                                     "?name=pre&period=all")["range"][0][1] == 1,
                  timeout=5, what="prefixed total")
-
-
-def finish(d, code):
-    """Stops d: the daemon must exit 0 with a clean log; returns the exit
-    code for the test run."""
-    try:
-        rc = d.stop()
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-    except AssertionError as e:
-        print("FAIL: %s" % e)
-        code = 1
-    if code:
-        sys.stderr.write("---- daemon log ----\n" + d.log()[-6000:] + "\n")
-    d.cleanup()
-    return code
 
 
 def main():

@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 
-from gwtest import Daemon, run_tests, s2_header, s3_header, wait_for
+from gwtest import Daemon, finish, run_tests, s2_header, s3_header, wait_for
 
 D = None
 AUTH = b"--stream-auth--"
@@ -192,22 +192,6 @@ def test_oversize_chunk_closes():
     s.sendall(ev + CHUNK)
     s.close()
     settle("test_project", "big", 2)
-
-
-def finish(d, code):
-    """Stops d: the daemon must exit 0 with a clean log."""
-    try:
-        rc = d.stop()
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-    except AssertionError as e:
-        print("FAIL: %s" % e)
-        code = 1
-    if code:
-        sys.stderr.write("---- daemon log ----\n" + d.log()[-6000:] + "\n")
-    d.cleanup()
-    return code
 
 
 def main():

@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 
-from gwtest import Daemon, run_tests, s2_header, s3_header, wait_for
+from gwtest import Daemon, finish, run_tests, s2_header, s3_header, wait_for
 
 D = None
 CHUNK = b"--chunk--"
@@ -128,21 +128,6 @@ def test_burst():
         s.sendto(d, ("127.0.0.1", D.port("udp")))
     s.close()
     settle("test_project", "burst", 2000)
-
-
-def finish(d, code):
-    try:
-        rc = d.stop()
-        if rc != 0:
-            print("FAIL: daemon exited with %r" % rc)
-            code = 1
-    except AssertionError as e:
-        print("FAIL: %s" % e)
-        code = 1
-    if code:
-        sys.stderr.write("---- daemon log ----\n" + d.log()[-6000:] + "\n")
-    d.cleanup()
-    return code
 
 
 def main():

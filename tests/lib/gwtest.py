@@ -370,6 +370,37 @@ class Daemon:
         return 0
 
 
+def finish(d, code):
+    """Stops d after a test run that ended with code: the daemon must exit
+    0 with a clean log (the log's end is shown otherwise). Returns the
+    code to exit with."""
+    try:
+        rc = d.stop()
+        if rc != 0:
+            print("FAIL: daemon exited with %r" % rc)
+            code = 1
+    except AssertionError as e:
+        print("FAIL: %s" % e)
+        code = 1
+    if code:
+        sys.stderr.write("---- daemon log ----\n" + d.log()[-6000:] + "\n")
+    d.cleanup()
+    return code
+
+
+def run_tests_with(d, tests):
+    """run_tests(tests) against d (started before, or by one of the
+    tests), then finish(d, ...); exits with the result."""
+    code = 1
+    try:
+        run_tests(tests)
+    except SystemExit as e:
+        code = e.code
+    finally:
+        code = finish(d, code)
+    sys.exit(code)
+
+
 def run_tests(tests):
     """Runs test functions in order; prints one line each and a summary."""
     failed = 0

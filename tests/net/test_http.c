@@ -3,8 +3,9 @@
  * A gw__http server runs on its own loop in a thread; the test is the
  * client, speaking raw bytes: exact responses, keep-alive, pipelining
  * answered in order (with an answer that comes later), chunked bodies,
- * HTTP/1.0, the server's own 400/408/413/431, max_connections, close
- * answering 503, header lines added to every answer, and garbage.
+ * framing split over writes (RFC 9112 refusals included), HTTP/1.0, the
+ * server's own 400/408/413/431, max_connections, close answering 503,
+ * header lines added to every answer, and garbage.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
@@ -366,6 +367,57 @@ START_TEST(test_chunked_body)
                  "\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n");
     expect_response(fd, HEAD200("33") "POST /c ? host=h body=hello world");
     close(fd);
+}
+END_TEST
+
+/* Sends s one byte per write, so the framing check sees every split. */
+static void
+send_bytewise(int fd, const char *s)
+{
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    for (; *s; s++) {
+        ck_assert_int_eq(send(fd, s, 1, MSG_NOSIGNAL), 1);
+        usleep(200);
+    }
+}
+
+START_TEST(test_framing_split_bytes)
+{
+    int fd = connect_srv();
+    char buf[8192];
+
+    /* Chunked, with an extension and a trailer, then a pipelined GET. */
+    send_bytewise(fd, "\r\nPOST /c HTTP/1.1\r\nHost: h\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n"
+                      "5;e=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: t\r\n\r\n"
+                      "GET /g HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect_response(fd, HEAD200("33") "POST /c ? host=h body=hello world");
+    expect_response(fd, HEAD200("21") "GET /g ? host=h body=");
+    close(fd);
+    /* A bare LF ending the trailers: 400, and the request after it is
+     * never read. */
+    fd = connect_srv();
+    send_bytewise(fd, "POST /c HTTP/1.1\r\nHost: h\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n0\r\n\nGET /g HTTP/1.1\r\n\r\n");
+    read_to_close(fd, buf, sizeof(buf));
+    mask_date(buf);
+    ck_assert_str_eq(buf, "HTTP/1.1 400 Bad Request\r\n"
+                          "Server: GottWall/0.1.0\r\nDate: D\r\n"
+                          "Content-Type: application/json\r\n"
+                          "Content-Length: 91\r\nConnection: close\r\n\r\n"
+                          "{\"error\": \"malformed HTTP request: a line ends "
+                          "in LF without CR; end every line with CRLF\"}");
+    close(fd);
+    /* An obs-fold split over writes. */
+    fd = connect_srv();
+    send_bytewise(fd, "GET /g HTTP/1.1\r\nX-A: a\r\n\tb\r\n\r\n");
+    read_to_close(fd, buf, sizeof(buf));
+    ck_assert_ptr_nonnull(strstr(buf, "HTTP/1.1 400 Bad Request\r\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "(obs-fold)"));
+    close(fd);
+    ck_assert_uint_eq(gw__metrics_get("web", GW_COUNTER_DROPPED, "bad_format"),
+                      2);
 }
 END_TEST
 
@@ -757,6 +809,7 @@ http_suite(void)
     tcase_add_test(tc, test_pipelining_in_order);
     tcase_add_test(tc, test_pipelining_split_bytes);
     tcase_add_test(tc, test_chunked_body);
+    tcase_add_test(tc, test_framing_split_bytes);
     tcase_add_test(tc, test_http10_closes);
     tcase_add_test(tc, test_handler_errors);
     tcase_add_test(tc, test_server_headers);
