@@ -10,8 +10,9 @@ EXTRA_DIST += base/buf.h base/conf.h base/log.h base/metrics.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/base/test_buf tests/base/test_conf \
-	tests/base/test_metrics
-TESTS += tests/base/test_buf tests/base/test_conf tests/base/test_metrics
+	tests/base/test_metrics tests/base/test_log
+TESTS += tests/base/test_buf tests/base/test_conf tests/base/test_metrics \
+	tests/base/test_log
 endif
 GW_RUNTIME_TEST_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_base_test_buf_SOURCES = tests/base/test_buf.c
@@ -23,3 +24,6 @@ tests_base_test_conf_LDADD = $(TEST_LDADD)
 tests_base_test_metrics_SOURCES = tests/base/test_metrics.c
 tests_base_test_metrics_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_base_test_metrics_LDADD = $(TEST_LDADD)
+tests_base_test_log_SOURCES = tests/base/test_log.c
+tests_base_test_log_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_log_LDADD = $(TEST_LDADD)
