@@ -644,6 +644,9 @@ login_check_answer(gw__api_t *api, gw__api_check_t *c)
     if (api->delays != NULL)
         api->delays->prev = dl;
     api->delays = dl;
+    /* From the loop's time now, not from the start of this iteration: the
+     * answer must not come before the lockout (from login_now) is over. */
+    ev_now_update(api->env.loop);
     ev_timer_start(api->env.loop, &dl->timer);
 }
 
