@@ -157,6 +157,9 @@ static const cf_scalar_t cf_scalars[] = {
     {"STORAGE", CF_STR, CF_OFF(storage.instance), 0, 0},
     {"ANONYMOUS_LOGIN", CF_BOOL, CF_OFF(anonymous_login), 0, 0},
     {"cookie_secret", CF_STR, CF_OFF(cookie_secret), 0, 0},
+    {"LOGIN_MAX_DELAY", CF_SECS, CF_OFF(login_max_delay), 1, 86400},
+    {"LOGIN_ACCOUNT_MAX_DELAY", CF_SECS, CF_OFF(login_account_max_delay), 1,
+     86400},
     {"FLUSH_INTERVAL", CF_INT, CF_OFF(flush_interval_ms), 10, 3600000},
     {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 0, 64},
     {"SHUTDOWN_TIMEOUT", CF_INT, CF_OFF(shutdown_timeout_ms), 0, 3600000},
@@ -737,6 +740,8 @@ cf_defaults(gw__config_t *cfg)
     cfg->server_host = strdup("127.0.0.1");
     cfg->server_port = 8889;
     cfg->anonymous_login = 0;
+    cfg->login_max_delay = 8;
+    cfg->login_account_max_delay = 60;
     cfg->flush_interval_ms = 1000;
     cfg->ingest_loops = 0; /* one per CPU (core/daemon.c) */
     cfg->shutdown_timeout_ms = 30000;

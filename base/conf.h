@@ -90,6 +90,10 @@ typedef struct gw__config_s {
     size_t nusers;
     int anonymous_login;        /* ANONYMOUS_LOGIN, false */
     char *cookie_secret;        /* cookie_secret */
+    double login_max_delay;     /* LOGIN_MAX_DELAY s, 8: cap of the backoff
+                                 * of failed logins per address */
+    double login_account_max_delay; /* LOGIN_ACCOUNT_MAX_DELAY s, 60: the
+                                     * same per account (e-mail) */
 
     int flush_interval_ms;      /* FLUSH_INTERVAL, 1000 */
     int ingest_loops;           /* INGEST_LOOPS, 0: loops (threads) that

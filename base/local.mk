@@ -14,9 +14,6 @@ check_PROGRAMS += tests/base/test_buf tests/base/test_conf \
 TESTS += tests/base/test_buf tests/base/test_conf tests/base/test_metrics \
 	tests/base/test_log
 endif
-tests_base_test_log_SOURCES = tests/base/test_log.c
-tests_base_test_log_CFLAGS = $(TEST_CFLAGS)
-tests_base_test_log_LDADD = $(TEST_LDADD)
 GW_RUNTIME_TEST_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_base_test_buf_SOURCES = tests/base/test_buf.c
 tests_base_test_buf_CFLAGS = $(TEST_CFLAGS)
@@ -27,3 +24,6 @@ tests_base_test_conf_LDADD = $(TEST_LDADD)
 tests_base_test_metrics_SOURCES = tests/base/test_metrics.c
 tests_base_test_metrics_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_base_test_metrics_LDADD = $(TEST_LDADD)
+tests_base_test_log_SOURCES = tests/base/test_log.c
+tests_base_test_log_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_log_LDADD = $(TEST_LDADD)

@@ -32,10 +32,12 @@
 #include <gottwall/http.h>
 
 #include "server.h"
+#include "throttle.h"
 
 #define GW__API_SESSION_COOKIE "gw_session"
 #define GW__API_SESSION_TTL (30 * 86400)
-#define GW__API_THROTTLE_SLOTS 256
+/* Entries of each login throttle table (per address, per account). */
+#define GW__API_THROTTLE_SLOTS 2048
 
 /* The pages' Content-Security-Policy: scripts and styles only from files
  * of this origin (uPlot styles its elements through the DOM, which the
@@ -80,24 +82,21 @@ typedef struct gw__api_delay_s {
 /* A password being checked on its own thread (api_auth.c). */
 typedef struct gw__api_check_s gw__api_check_t;
 
-typedef struct gw__api_throttle_s {
-    char ip[64];
-    unsigned failures;
-    double last;
-} gw__api_throttle_t;
-
 struct gw__api_s {
     gw__server_env_t env; /* the process, as core/ filled it in */
     gw_http_server_t *srv;
     gw__api_pending_t *pending;
     size_t npending; /* at most API_MAX_PENDING */
     gw__api_delay_t *delays;
-    gw__api_throttle_t throttle[GW__API_THROTTLE_SLOTS];
+    gw__throttle_t by_address; /* failed logins per address (/64 in IPv6) */
+    gw__throttle_t by_account; /* failed logins per e-mail */
     unsigned char session_key[32]; /* used when cookie_secret is unset */
     int have_session_key;
     char *dummy_hash;        /* verified for unknown e-mails */
     gw__api_check_t *checks; /* password checks in flight */
     unsigned nchecks;
+    gw__api_check_t *queue, *queue_tail; /* logins waiting for a check */
+    unsigned nqueued;
     pthread_mutex_t login_mu; /* guards each check's done flag */
     ev_async login_async;     /* a check thread is done */
     json_t *kinds;            /* "project\nmetric" -> kind (a cache) */
@@ -160,6 +159,9 @@ void gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
 void gw__api_login_page(gw__api_t *api, gw_http_req_t *req);
 void gw__api_login_post(gw__api_t *api, gw_http_req_t *req);
 void gw__api_logout(gw__api_t *api, gw_http_req_t *req);
+/* 1 when a login's next may be followed: a path under prefix that a
+ * browser resolves to itself (else the login goes to {prefix}/). */
+int gw__api_next_ok(const char *prefix, const char *next);
 /* The cookie's Path attribute: the prefix, or "/". */
 const char *gw__api_cookie_path(const gw__api_t *api);
 /* Makes and checks session values "email|expiry|hmac" (tests use them). */

@@ -6,13 +6,15 @@ libgwcore_la_SOURCES += \
 	server/api_embed.c \
 	server/api_host.c \
 	server/api_int.h \
-	server/api_stats.c
-EXTRA_DIST += server/server.h
+	server/api_stats.c \
+	server/throttle.c
+EXTRA_DIST += server/server.h server/throttle.h
 
 # Integration and browser tests of the server role.
-TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py
+TESTS += tests/integration/test_api.py tests/browser/test_dashboard.py \
+	tests/integration/test_login_attacks.py
 EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
-	tests/browser/dashboard.mjs
+	tests/browser/dashboard.mjs tests/integration/test_login_attacks.py
 
 # Its guards against a hostile browser (issue 16): the Host check
 # (ALLOWED_HOSTS) and the security headers of every answer.
@@ -20,12 +22,13 @@ TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.
 EXTRA_DIST += tests/integration/test_allowed_hosts.py \
 	tests/integration/test_headers.py
 
-# Unit suites: the pure parts (ranges, periods, sessions, escaping), and
-# the embedded charts and dashboards (real requests on loopback, a fake
-# process and storage).
+# Unit suites: the pure parts (ranges, periods, sessions, escaping), the
+# login's throttle table and next paths, and the embedded charts and
+# dashboards (real requests on loopback, a fake process and storage).
 if HAVE_CHECK
-check_PROGRAMS += tests/server/test_api tests/server/test_embed
-TESTS += tests/server/test_api tests/server/test_embed
+check_PROGRAMS += tests/server/test_api tests/server/test_login \
+	tests/server/test_embed
+TESTS += tests/server/test_api tests/server/test_login tests/server/test_embed
 endif
 tests_server_test_api_SOURCES = tests/server/test_api.c
 tests_server_test_api_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
@@ -33,3 +36,6 @@ tests_server_test_api_LDADD = $(TEST_LDADD)
 tests_server_test_embed_SOURCES = tests/server/test_embed.c
 tests_server_test_embed_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_server_test_embed_LDADD = $(TEST_LDADD)
+tests_server_test_login_SOURCES = tests/server/test_login.c
+tests_server_test_login_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_server_test_login_LDADD = $(TEST_LDADD)
