@@ -89,12 +89,6 @@ struct gw__daemon_s {
     int replay_failed;           /* out of memory while replaying */
 };
 
-static const char *
-dm_kind_name(uint32_t kind)
-{
-    return kind == GW_PLUGIN_STORAGE ? "storage" : "transport";
-}
-
 /* Loads the plugin and creates an instance (no start). */
 static int
 dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
@@ -110,7 +104,7 @@ dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
     inst = gw__instance_new(d, plugin, pc->instance, pc->section);
     if (inst == NULL)
         return gw_error_set(err, "%s \"%s\": out of memory",
-                            dm_kind_name(kind), pc->instance);
+                            gw__loader_kind_name(kind), pc->instance);
     e.msg[0] = '\0';
     if (kind == GW_PLUGIN_STORAGE)
         rc = plugin->storage.create(&inst->ctx, &inst->state, &e);
@@ -119,7 +113,7 @@ dm_create(gw__daemon_t *d, uint32_t kind, const gw__plugin_conf_t *pc,
     if (rc != GW_OK) {
         inst->state = NULL;
         gw__instance_free(inst);
-        return gw_error_set(err, "%s \"%s\": %s", dm_kind_name(kind),
+        return gw_error_set(err, "%s \"%s\": %s", gw__loader_kind_name(kind),
                             pc->instance, e.msg[0] ? e.msg : "create failed");
     }
     *out = inst;
@@ -268,16 +262,14 @@ dm_seed_kinds(gw__daemon_t *d)
     for (i = 0; i < d->cfg->nprojects; i++) {
         dm_seed_t *s = calloc(1, sizeof(*s));
 
-        if (s == NULL || (s->project = strdup(d->cfg->projects[i].name)) ==
-                             NULL) {
-            free(s);
-            gw__log_error("out of memory reading the metrics' kinds");
-            d->seed_failed = 1;
-            break;
+        if (s != NULL) {
+            s->d = d;
+            s->project = strdup(d->cfg->projects[i].name);
         }
-        s->d = d;
-        if (gw__store_call(d->store, dm_seed_job, dm_seed_done, s) != GW_OK) {
-            free(s->project);
+        if (s == NULL || s->project == NULL ||
+            gw__store_call(d->store, dm_seed_job, dm_seed_done, s) != GW_OK) {
+            if (s != NULL)
+                free(s->project);
             free(s);
             gw__log_error("out of memory reading the metrics' kinds");
             d->seed_failed = 1;
@@ -316,20 +308,17 @@ dm_when_seg_stored(gw__daemon_t *d, uint64_t seq)
 {
     dm_seg_t *s = malloc(sizeof(*s));
 
-    if (s == NULL) {
-        /* Not marked stored: the segment stays and is replayed at the next
-         * start (where the storage skips a batch it already applied). */
-        gw__log_error("journal: out of memory: segment %llu is kept",
-                      (unsigned long long) seq);
-        return;
-    }
-    s->d = d;
-    s->seq = seq;
-    if (gw__store_when_stored(d->store, dm_seg_stored, s) != GW_OK) {
-        gw__log_error("journal: out of memory: segment %llu is kept",
-                      (unsigned long long) seq);
+    if (s != NULL) {
+        s->d = d;
+        s->seq = seq;
+        if (gw__store_when_stored(d->store, dm_seg_stored, s) == GW_OK)
+            return;
         free(s);
     }
+    /* Not marked stored: the segment stays and is replayed at the next
+     * start (where the storage skips a batch it already applied). */
+    gw__log_error("journal: out of memory: segment %llu is kept",
+                  (unsigned long long) seq);
 }
 
 /* Replay callbacks: the journal's records go through the same ingestion
@@ -424,16 +413,6 @@ dm_journal_start(gw__daemon_t *d)
 }
 
 /* ---- What the host table and the other roles see ---- */
-
-/* Before each wait for events: the counts this loop's submits kept. */
-static void
-dm_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    (void) loop;
-    (void) w;
-    (void) revents;
-    gw__host_flush_counts();
-}
 
 struct ev_loop *
 gw__daemon_loop(const gw__daemon_t *d)
@@ -1019,7 +998,7 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
     ev_signal_start(d->loop, &d->sig_term);
     ev_signal_start(d->loop, &d->sig_int);
     ev_signal_start(d->loop, &d->sig_hup);
-    ev_prepare_init(&d->count_flush, dm_counts_cb);
+    ev_prepare_init(&d->count_flush, gw__host_counts_cb);
     ev_prepare_start(d->loop, &d->count_flush);
     if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &d->storage, &err) !=
         GW_OK) {

@@ -27,12 +27,6 @@
 
 /* ---- Instances ---- */
 
-static const char *
-hs_kind_name(uint32_t kind)
-{
-    return kind == GW_PLUGIN_STORAGE ? "storage" : "transport";
-}
-
 gw__instance_t *
 gw__instance_new(struct gw__daemon_s *d, gw__plugin_t *plugin,
                  const char *name, config_setting_t *section)
@@ -53,7 +47,7 @@ gw__instance_new(struct gw__daemon_s *d, gw__plugin_t *plugin,
         gw__instance_free(inst);
         return NULL;
     }
-    snprintf(inst->prefix, n, "%s:%s:%s", hs_kind_name(plugin->desc.kind),
+    snprintf(inst->prefix, n, "%s:%s:%s", gw__loader_kind_name(plugin->desc.kind),
              plugin->name, name);
     return inst;
 }
@@ -181,6 +175,15 @@ gw__host_flush_counts(void)
     gw__metrics_count(hs_ok.inst->name, GW_COUNTER_RECEIVED, NULL, hs_ok.n);
     gw__metrics_count(hs_ok.inst->name, GW_COUNTER_ACCEPTED, NULL, hs_ok.n);
     hs_ok.n = 0;
+}
+
+void
+gw__host_counts_cb(struct ev_loop *loop, struct ev_prepare *w, int revents)
+{
+    (void) loop;
+    (void) w;
+    (void) revents;
+    gw__host_flush_counts();
 }
 
 /* Counts a submit of n events that returned rc; returns GW_OK, GW_ERR, or

@@ -45,4 +45,11 @@ extern const gw_host_t gw__host;
  * submitted, and before freeing an instance. */
 void gw__host_flush_counts(void);
 
+/* gw__host_flush_counts as the ev_prepare callback every ingest loop runs
+ * before each wait for events. */
+struct ev_loop;
+struct ev_prepare;
+void gw__host_counts_cb(struct ev_loop *loop, struct ev_prepare *w,
+                        int revents);
+
 #endif /* GW_CORE_HOST_H */

@@ -30,8 +30,8 @@
 /* The size of the 1.0 descriptor: everything up to the transport ops. */
 #define LD_DESC_MIN (offsetof(gw_plugin_t, transport) + sizeof(void *))
 
-static const char *
-ld_kind_name(uint32_t kind)
+const char *
+gw__loader_kind_name(uint32_t kind)
 {
     switch (kind) {
     case GW_PLUGIN_STORAGE:
@@ -177,7 +177,7 @@ ld_check(gw__loader_t *l, const char *path, const gw_plugin_t *d,
 
         if (o->desc.kind == d->kind && strcmp(o->name, d->name) == 0)
             return gw_error_set(err, "%s: %s plugin \"%s\" is already loaded "
-                                "from %s", path, ld_kind_name(d->kind),
+                                "from %s", path, gw__loader_kind_name(d->kind),
                                 d->name, o->path);
     }
     return GW_OK;
@@ -281,8 +281,8 @@ gw__loader_load(gw__loader_t *l, uint32_t kind, const char *name,
             return GW_ERR;
         if ((*out)->desc.kind != kind)
             return gw_error_set(err, "%s: is a %s plugin, not a %s plugin",
-                                name, ld_kind_name((*out)->desc.kind),
-                                ld_kind_name(kind));
+                                name, gw__loader_kind_name((*out)->desc.kind),
+                                gw__loader_kind_name(kind));
         return GW_OK;
     }
     for (i = 0; i < l->nplugins; i++) {
@@ -295,15 +295,15 @@ gw__loader_load(gw__loader_t *l, uint32_t kind, const char *name,
     dirs[0] = '\0';
     for (i = 0; i < l->ndirs; i++) {
         snprintf(path, sizeof(path), "%s/%s_%s.so", l->dirs[i],
-                 ld_kind_name(kind), name);
+                 gw__loader_kind_name(kind), name);
         if (stat(path, &st) == 0) {
             if (gw__loader_open(l, path, out, err) != GW_OK)
                 return GW_ERR;
             if ((*out)->desc.kind != kind || strcmp((*out)->name, name) != 0)
                 return gw_error_set(err, "%s: holds %s plugin \"%s\", not %s "
                                     "plugin \"%s\"", path,
-                                    ld_kind_name((*out)->desc.kind),
-                                    (*out)->name, ld_kind_name(kind), name);
+                                    gw__loader_kind_name((*out)->desc.kind),
+                                    (*out)->name, gw__loader_kind_name(kind), name);
             return GW_OK;
         }
         if (i > 0)
@@ -311,7 +311,7 @@ gw__loader_load(gw__loader_t *l, uint32_t kind, const char *name,
         strncat(dirs, l->dirs[i], sizeof(dirs) - strlen(dirs) - 1);
     }
     return gw_error_set(err, "%s plugin \"%s\" not found in %s",
-                        ld_kind_name(kind), name, dirs);
+                        gw__loader_kind_name(kind), name, dirs);
 }
 
 static int

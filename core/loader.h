@@ -45,6 +45,9 @@ typedef struct gw__loader_s {
  * installed GW_PLUGINDIR is always searched, last: PLUGIN_PATH,
  * --plugin-path and GOTTWALL_PLUGIN_PATH add directories before it, they
  * do not replace it (SPEC §9). */
+/* "storage", "transport" (GW_PLUGIN_*), else "unknown". */
+const char *gw__loader_kind_name(uint32_t kind);
+
 void gw__loader_init(gw__loader_t *l, char *const *dirs, size_t ndirs);
 void gw__loader_free(gw__loader_t *l); /* dlcloses everything */
 

@@ -361,7 +361,7 @@ mn_plugin_line(void *arg, const char *path, const gw__plugin_t *p,
 
     if (p != NULL) {
         printf("%-9s  %-10s  %-8s  ABI %u.%u  %s\n          %s\n",
-               p->desc.kind == GW_PLUGIN_STORAGE ? "storage" : "transport",
+               gw__loader_kind_name(p->desc.kind),
                p->name, p->version, (unsigned) p->desc.abi_major,
                (unsigned) p->desc.abi_minor, path, p->description);
     } else {

@@ -79,16 +79,6 @@ gw__workers_wanted(const gw__config_t *cfg, int *cpus)
     return n > 8 ? 8 : n;
 }
 
-/* Before each wait for events: the counts this loop's submits kept. */
-static void
-wk_counts_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    (void) loop;
-    (void) w;
-    (void) revents;
-    gw__host_flush_counts();
-}
-
 static void
 wk_hand_over(wk_loop_t *l)
 {
@@ -156,7 +146,7 @@ wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
     ev_timer_init(&l->flush, wk_flush_cb, every, every);
     l->flush.data = l;
     ev_timer_start(l->loop, &l->flush);
-    ev_prepare_init(&l->counts, wk_counts_cb);
+    ev_prepare_init(&l->counts, gw__host_counts_cb);
     ev_prepare_start(l->loop, &l->counts);
     l->ingest = gw__ingest_new(&cfg->limits, NULL);
     l->auth = gw__auth_new_sharing(cfg, auth0);
