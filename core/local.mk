@@ -27,12 +27,14 @@ check_PROGRAMS += tests/core/test_loader tests/core/test_store \
 TESTS += tests/core/test_loader tests/core/test_store tests/core/test_init \
 	tests/core/test_workers tests/core/test_daemon tests/core/test_host
 endif
-tests_core_test_workers_SOURCES = tests/core/test_workers.c
+tests_core_test_workers_SOURCES = tests/core/test_workers.c \
+	$(GW_CORE_TEST_SOURCES)
 tests_core_test_workers_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_workers_LDADD = $(TEST_LDADD)
 # What the suites that capture the log and load the fixtures share.
 GW_CORE_TEST_SOURCES = tests/core/core_test.c tests/core/core_test.h
-tests_core_test_init_SOURCES = tests/core/test_init.c
+tests_core_test_init_SOURCES = tests/core/test_init.c \
+	$(GW_CORE_TEST_SOURCES)
 tests_core_test_init_CFLAGS = $(GW_RUNTIME_TEST_CFLAGS)
 tests_core_test_init_LDADD = $(TEST_LDADD)
 tests_core_test_loader_SOURCES = tests/core/test_loader.c

@@ -12,31 +12,16 @@
 
 #include "base/conf.h"
 #include "core/init.h"
-
-static char tmpdir[256];
-static char path[512];
-
-static void
-setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gwinitXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(path, sizeof(path), "%s/gottwall.conf", tmpdir);
-}
-
-static void
-teardown(void)
-{
-    unlink(path);
-    rmdir(tmpdir);
-}
+#include "core_test.h"
 
 START_TEST(test_write_new)
 {
     gw__config_t cfg;
     gw_error_t err;
     const gw__project_t *p;
+    char path[200];
 
+    snprintf(path, sizeof(path), "%s/gottwall.conf", tmpdir);
     ck_assert_int_eq(gw__init_write(path, &err), GW_OK);
     ck_assert_int_eq(access(path, R_OK), 0);
     ck_assert_int_eq(gw__config_load(path, &cfg, &err), GW_OK);
@@ -62,22 +47,13 @@ static Suite *
 init_suite(void)
 {
     Suite *s = suite_create("init");
-    TCase *tc = tcase_create("init");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_write_new);
-    suite_add_tcase(s, tc);
+    tcase_add_test(fixture_tcase(s, "init"), test_write_new);
     return s;
 }
 
 int
 main(void)
 {
-    SRunner *sr = srunner_create(init_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(init_suite());
 }

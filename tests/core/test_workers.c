@@ -18,40 +18,22 @@
 
 #include "base/conf.h"
 #include "core/workers.h"
+#include "core_test.h"
 #include "ingest/ingest.h"
 #include "net/auth.h"
 
-static char tmpdir[64];
-static char path[128];
-
-static void
-setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gwworkXXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    snprintf(path, sizeof(path), "%s/gottwall.conf", tmpdir);
-}
-
-static void
-teardown(void)
-{
-    unlink(path);
-    rmdir(tmpdir);
-}
-
+/* A config with one project and a flush timer that never fires in a test,
+ * plus extra lines. */
 static void
 load(gw__config_t *cfg, const char *extra)
 {
-    FILE *f = fopen(path, "w");
-    gw_error_t err;
+    char text[512];
 
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "SECRET_KEY = \"secret\";\nPROJECTS = { p = \"pub\"; };\n"
-               "STORAGE = \"memory\";\nFLUSH_INTERVAL = 3600000;\n%s\n",
-            extra);
-    fclose(f);
-    if (gw__config_load(path, cfg, &err) != GW_OK)
-        ck_abort_msg("config: %s", err.msg);
+    snprintf(text, sizeof(text),
+             "SECRET_KEY = \"secret\";\nPROJECTS = { p = \"pub\"; };\n"
+             "STORAGE = \"memory\";\nFLUSH_INTERVAL = 3600000;\n%s\n",
+             extra);
+    load_conf(cfg, text);
 }
 
 START_TEST(test_wanted)
@@ -277,25 +259,17 @@ static Suite *
 workers_suite(void)
 {
     Suite *s = suite_create("workers");
-    TCase *tc = tcase_create("workers");
+    TCase *tc = fixture_tcase(s, "workers");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_wanted);
     tcase_add_test(tc, test_loops_take_and_hand_over);
     tcase_add_test(tc, test_kind_rule_across_loops);
     tcase_add_test(tc, test_none);
-    suite_add_tcase(s, tc);
     return s;
 }
 
 int
 main(void)
 {
-    SRunner *sr = srunner_create(workers_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(workers_suite());
 }
