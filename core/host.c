@@ -47,8 +47,8 @@ gw__instance_new(struct gw__daemon_s *d, gw__plugin_t *plugin,
         gw__instance_free(inst);
         return NULL;
     }
-    snprintf(inst->prefix, n, "%s:%s:%s", gw__loader_kind_name(plugin->desc.kind),
-             plugin->name, name);
+    snprintf(inst->prefix, n, "%s:%s:%s",
+             gw__loader_kind_name(plugin->desc.kind), plugin->name, name);
     return inst;
 }
 
@@ -97,12 +97,11 @@ hs_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
                 void *state, gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
-    const char *file = "config";
+    const gw__config_t *cfg =
+        inst->daemon != NULL ? gw__daemon_config(inst->daemon) : NULL;
+    const char *file = cfg != NULL && cfg->path != NULL ? cfg->path : "config";
     char what[300];
 
-    if (inst->daemon != NULL && gw__daemon_config(inst->daemon) != NULL &&
-        gw__daemon_config(inst->daemon)->path != NULL)
-        file = gw__daemon_config(inst->daemon)->path;
     if (inst->plugin != NULL && inst->plugin->desc.kind == GW_PLUGIN_STORAGE)
         snprintf(what, sizeof(what), "STORAGE_SETTINGS");
     else
@@ -221,17 +220,13 @@ hs_submit_json(const gw_ctx_t *ctx, const char *project,
 
     if (ing == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    if (j == NULL) {
-        rc = gw__ingest_json(ing, project, default_action, json, len, batch,
-                             &n, &reject, err);
-        return hs_counted(inst, rc, reject, n);
-    }
     /* The journal keeps the receipt time, exactly the time events without
-     * "ts" were bucketed at, so that a replay buckets them the same. */
-    now = gw__ingest_now();
+     * "ts" were bucketed at, so that a replay buckets them the same;
+     * without one, ingest reads the clock only if an event needs it. */
+    now = j != NULL ? gw__ingest_now() : 0;
     rc = gw__ingest_json_at(ing, now, project, default_action, json, len,
                             batch, &n, &reject, err);
-    if (rc == GW_OK)
+    if (rc == GW_OK && j != NULL)
         gw__journal_append_json(j, now, project, default_action, flags, json,
                                 len);
     return hs_counted(inst, rc, reject, n);
@@ -250,13 +245,9 @@ hs_submit(const gw_ctx_t *ctx, const char *project, const gw_event_t *ev,
 
     if (ing == NULL)
         return gw_error_set(err, "this process does not aggregate events");
-    if (j == NULL) {
-        rc = gw__ingest_event(ing, project, ev, &reject, err);
-        return hs_counted(inst, rc, reject, 1);
-    }
-    now = gw__ingest_now();
+    now = j != NULL ? gw__ingest_now() : 0;
     rc = gw__ingest_event_at(ing, now, project, ev, &reject, err);
-    if (rc == GW_OK)
+    if (rc == GW_OK && j != NULL)
         gw__journal_append_event(j, now, project, ev);
     return hs_counted(inst, rc, reject, 1);
 }

@@ -79,8 +79,9 @@ int gw__ingest_event(gw__ingest_t *ing, const char *project,
                      gw_error_t *err);
 
 /* The same two with the time events without "ts" are bucketed at given
- * (epoch seconds, not 0) instead of read from the clock: the journal
- * records the receipt time of what it keeps and replays it at that time. */
+ * (epoch seconds) instead of read from the clock; 0 reads the clock, as
+ * the two above do. The journal records the receipt time of what it keeps
+ * and replays it at that time. */
 int gw__ingest_json_at(gw__ingest_t *ing, double now, const char *project,
                        gw_action_t default_action, const char *json,
                        size_t len, int allow_batch, size_t *nevents,
