@@ -25,6 +25,7 @@
 #include <gottwall/event.h>
 
 #include "conf.h"
+#include "conf_int.h"
 
 #ifndef GW_WEBDIR
 #define GW_WEBDIR "/usr/local/share/gottwall/web"
@@ -47,8 +48,8 @@ cf_line(const config_setting_t *s)
 }
 
 /* "file:line: message" into err; returns GW_ERR. */
-static GW_PRINTF(4, 5) int
-cf_fail(gw_error_t *err, const config_setting_t *s, const char *path,
+GW_PRINTF(4, 5) int
+gw__cf_fail(gw_error_t *err, const config_setting_t *s, const char *path,
         const char *fmt, ...)
 {
     char msg[GW_ERROR_MAX];
@@ -67,8 +68,8 @@ cf_fail(gw_error_t *err, const config_setting_t *s, const char *path,
     return gw_error_set(err, "%s:%d: %s", file, cf_line(s), msg);
 }
 
-static const char *
-cf_type_name(int type)
+const char *
+gw__cf_type_name(int type)
 {
     switch (type) {
     case CONFIG_TYPE_GROUP:
@@ -209,8 +210,8 @@ static const char *const cf_groups[] = {
 
 #define CF_NGROUPS (sizeof(cf_groups) / sizeof(cf_groups[0]))
 
-static int
-cf_is_int(const config_setting_t *s)
+int
+gw__cf_is_int(const config_setting_t *s)
 {
     int t = config_setting_type(s);
 
@@ -227,32 +228,32 @@ cf_read_scalar(gw__config_t *cfg, const cf_scalar_t *k,
     switch (k->kind) {
     case CF_STR:
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
-            return cf_fail(err, s, cfg->path, "%s must be a string in quotes, "
+            return gw__cf_fail(err, s, cfg->path, "%s must be a string in quotes, "
                            "not %s", k->name,
-                           cf_type_name(config_setting_type(s)));
+                           gw__cf_type_name(config_setting_type(s)));
         free(*(char **) p);
         *(char **) p = strdup(config_setting_get_string(s));
         return GW_OK;
     case CF_BOOL:
         if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-            return cf_fail(err, s, cfg->path,
+            return gw__cf_fail(err, s, cfg->path,
                            "%s must be true or false, not %s", k->name,
-                           cf_type_name(config_setting_type(s)));
+                           gw__cf_type_name(config_setting_type(s)));
         *(int *) p = config_setting_get_bool(s) ? 1 : 0;
         return GW_OK;
     case CF_INT:
     case CF_SIZE:
-        if (!cf_is_int(s))
-            return cf_fail(err, s, cfg->path,
+        if (!gw__cf_is_int(s))
+            return gw__cf_fail(err, s, cfg->path,
                            "%s must be an integer, not %s", k->name,
-                           cf_type_name(config_setting_type(s)));
+                           gw__cf_type_name(config_setting_type(s)));
         v = (double) config_setting_get_int64(s);
         break;
     case CF_SECS:
-        if (!cf_is_int(s) && config_setting_type(s) != CONFIG_TYPE_FLOAT)
-            return cf_fail(err, s, cfg->path,
+        if (!gw__cf_is_int(s) && config_setting_type(s) != CONFIG_TYPE_FLOAT)
+            return gw__cf_fail(err, s, cfg->path,
                            "%s must be a number of seconds, not %s", k->name,
-                           cf_type_name(config_setting_type(s)));
+                           gw__cf_type_name(config_setting_type(s)));
         v = config_setting_type(s) == CONFIG_TYPE_FLOAT
                 ? config_setting_get_float(s)
                 : (double) config_setting_get_int64(s);
@@ -261,7 +262,7 @@ cf_read_scalar(gw__config_t *cfg, const cf_scalar_t *k,
         return GW_ERR;
     }
     if (!(v >= k->min && v <= k->max))
-        return cf_fail(err, s, cfg->path, "%s must be between %.15g and "
+        return gw__cf_fail(err, s, cfg->path, "%s must be between %.15g and "
                        "%.15g, not %.15g", k->name, k->min, k->max, v);
     if (k->kind == CF_INT)
         *(int *) p = (int) v;
@@ -274,8 +275,8 @@ cf_read_scalar(gw__config_t *cfg, const cf_scalar_t *k,
 
 /* ---- Helpers ---- */
 
-static int
-cf_get_string(const gw__config_t *cfg, const config_setting_t *group,
+int
+gw__cf_get_string(const gw__config_t *cfg, const config_setting_t *group,
               const char *what, const char *name, int required, char **out,
               gw_error_t *err)
 {
@@ -285,25 +286,25 @@ cf_get_string(const gw__config_t *cfg, const config_setting_t *group,
     *out = NULL;
     if (s == NULL) {
         if (required)
-            return cf_fail(err, group, cfg->path, "%s needs %s = \"...\";",
+            return gw__cf_fail(err, group, cfg->path, "%s needs %s = \"...\";",
                            what, name);
         return GW_OK;
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
-        return cf_fail(err, s, cfg->path, "%s.%s must be a string in quotes, "
+        return gw__cf_fail(err, s, cfg->path, "%s.%s must be a string in quotes, "
                        "not %s", what, name,
-                       cf_type_name(config_setting_type(s)));
+                       gw__cf_type_name(config_setting_type(s)));
     v = config_setting_get_string(s);
     if (required && v[0] == '\0')
-        return cf_fail(err, s, cfg->path, "%s.%s must not be empty", what,
+        return gw__cf_fail(err, s, cfg->path, "%s.%s must not be empty", what,
                        name);
     *out = strdup(v);
     return GW_OK;
 }
 
 /* Refuses members of group other than names. */
-static int
-cf_only(const gw__config_t *cfg, const config_setting_t *group,
+int
+gw__cf_only(const gw__config_t *cfg, const config_setting_t *group,
         const char *what, const char *const *names, size_t count,
         gw_error_t *err)
 {
@@ -326,7 +327,7 @@ cf_only(const gw__config_t *cfg, const config_setting_t *group,
             if (j + 1 < count)
                 strncat(known, ", ", sizeof(known) - strlen(known) - 1);
         }
-        return cf_fail(err, s, cfg->path, "%s.%s is not a known setting "
+        return gw__cf_fail(err, s, cfg->path, "%s.%s is not a known setting "
                        "(known: %s)", what, name, known);
     }
     return GW_OK;
@@ -342,9 +343,9 @@ cf_read_projects(gw__config_t *cfg, const config_setting_t *g,
     int i, n;
 
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return cf_fail(err, g, cfg->path, "PROJECTS must be a group "
+        return gw__cf_fail(err, g, cfg->path, "PROJECTS must be a group "
                        "{ name = \"public_key\"; ... }, not %s",
-                       cf_type_name(config_setting_type(g)));
+                       gw__cf_type_name(config_setting_type(g)));
     n = config_setting_length(g);
     cfg->projects = calloc(n > 0 ? (size_t) n : 1, sizeof(gw__project_t));
     for (i = 0; i < n; i++) {
@@ -357,10 +358,10 @@ cf_read_projects(gw__config_t *cfg, const config_setting_t *g,
         snprintf(what, sizeof(what), "PROJECTS.%s", pr->name);
         if (config_setting_type(p) == CONFIG_TYPE_STRING) {
             if (config_setting_get_string(p)[0] == '\0')
-                return cf_fail(err, p, cfg->path, "%s: the public key must "
+                return gw__cf_fail(err, p, cfg->path, "%s: the public key must "
                                "not be empty", what);
             if (cfg->secret_key == NULL)
-                return cf_fail(err, p, cfg->path, "project \"%s\" uses the "
+                return gw__cf_fail(err, p, cfg->path, "project \"%s\" uses the "
                                "legacy form (name = \"public_key\"), which "
                                "needs SECRET_KEY; set SECRET_KEY = \"...\"; "
                                "or write %s = { public_key = \"...\"; "
@@ -369,17 +370,17 @@ cf_read_projects(gw__config_t *cfg, const config_setting_t *g,
             pr->public_key = strdup(config_setting_get_string(p));
             pr->private_key = strdup(cfg->secret_key);
         } else if (config_setting_type(p) == CONFIG_TYPE_GROUP) {
-            if (cf_only(cfg, p, what, keys, 2, err) != GW_OK ||
-                cf_get_string(cfg, p, what, "public_key", 1, &pr->public_key,
+            if (gw__cf_only(cfg, p, what, keys, 2, err) != GW_OK ||
+                gw__cf_get_string(cfg, p, what, "public_key", 1, &pr->public_key,
                               err) != GW_OK ||
-                cf_get_string(cfg, p, what, "private_key", 1,
+                gw__cf_get_string(cfg, p, what, "private_key", 1,
                               &pr->private_key, err) != GW_OK)
                 return GW_ERR;
         } else {
-            return cf_fail(err, p, cfg->path, "%s must be a public key "
+            return gw__cf_fail(err, p, cfg->path, "%s must be a public key "
                            "string or a group { public_key = \"...\"; "
                            "private_key = \"...\"; }, not %s", what,
-                           cf_type_name(config_setting_type(p)));
+                           gw__cf_type_name(config_setting_type(p)));
         }
     }
     return GW_OK;
@@ -394,12 +395,12 @@ cf_read_periods(gw__config_t *cfg, const config_setting_t *s,
     int i, n, t = config_setting_type(s);
 
     if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-        return cf_fail(err, s, cfg->path, "PERIODS must be a list of period "
+        return gw__cf_fail(err, s, cfg->path, "PERIODS must be a list of period "
                        "names like [ \"minute\", \"hour\", \"day\" ], not %s",
-                       cf_type_name(t));
+                       gw__cf_type_name(t));
     n = config_setting_length(s);
     if (n == 0)
-        return cf_fail(err, s, cfg->path, "PERIODS is empty: name at least "
+        return gw__cf_fail(err, s, cfg->path, "PERIODS is empty: name at least "
                        "one of minute, hour, day, week, month, year, all");
     cfg->periods = 0;
     for (i = 0; i < n; i++) {
@@ -408,16 +409,16 @@ cf_read_periods(gw__config_t *cfg, const config_setting_t *s,
         int p;
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return cf_fail(err, e, cfg->path, "PERIODS[%d] must be a string "
+            return gw__cf_fail(err, e, cfg->path, "PERIODS[%d] must be a string "
                            "(a period name), not %s", i,
-                           cf_type_name(config_setting_type(e)));
+                           gw__cf_type_name(config_setting_type(e)));
         name = config_setting_get_string(e);
         for (p = 0; p < GW_PERIOD_COUNT; p++) {
             if (strcmp(name, gw_period_name((gw_period_t) p)) == 0)
                 break;
         }
         if (p == GW_PERIOD_COUNT)
-            return cf_fail(err, e, cfg->path, "PERIODS: unknown period "
+            return gw__cf_fail(err, e, cfg->path, "PERIODS: unknown period "
                            "\"%s\" (known: minute, hour, day, week, month, "
                            "year, all)", name);
         cfg->periods |= 1u << p;
@@ -438,7 +439,7 @@ cf_plugin_name(gw__config_t *cfg, gw__plugin_conf_t *pc, const char *what,
         (s = config_setting_get_member(pc->section, "PLUGIN")) != NULL) {
         if (config_setting_type(s) != CONFIG_TYPE_STRING ||
             config_setting_get_string(s)[0] == '\0')
-            return cf_fail(err, s, cfg->path, "%s.PLUGIN must be a plugin "
+            return gw__cf_fail(err, s, cfg->path, "%s.PLUGIN must be a plugin "
                            "name or a path to a .so in quotes", what);
         pc->plugin = strdup(config_setting_get_string(s));
     } else {
@@ -454,9 +455,9 @@ cf_read_backends(gw__config_t *cfg, const config_setting_t *g,
     int i, n;
 
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return cf_fail(err, g, cfg->path, "BACKENDS must be a group "
+        return gw__cf_fail(err, g, cfg->path, "BACKENDS must be a group "
                        "{ http = { PORT = 8890; }; ... }, not %s",
-                       cf_type_name(config_setting_type(g)));
+                       gw__cf_type_name(config_setting_type(g)));
     n = config_setting_length(g);
     cfg->backends = calloc(n > 0 ? (size_t) n : 1, sizeof(gw__plugin_conf_t));
     for (i = 0; i < n; i++) {
@@ -468,9 +469,9 @@ cf_read_backends(gw__config_t *cfg, const config_setting_t *g,
         cfg->nbackends++;
         snprintf(what, sizeof(what), "BACKENDS.%s", pc->instance);
         if (config_setting_type(b) != CONFIG_TYPE_GROUP)
-            return cf_fail(err, b, cfg->path, "%s must be a group of "
+            return gw__cf_fail(err, b, cfg->path, "%s must be a group of "
                            "settings { ... } (may be empty), not %s", what,
-                           cf_type_name(config_setting_type(b)));
+                           gw__cf_type_name(config_setting_type(b)));
         pc->section = b;
         if (cf_plugin_name(cfg, pc, what, err) != GW_OK)
             return GW_ERR;
@@ -478,86 +479,7 @@ cf_read_backends(gw__config_t *cfg, const config_setting_t *g,
     return GW_OK;
 }
 
-/* ---- SERVER, USERS, PLUGIN_PATH ---- */
-
-static int
-cf_read_server(gw__config_t *cfg, const config_setting_t *g, gw_error_t *err)
-{
-    static const char *const keys[] = {"HOST", "PORT"};
-    const config_setting_t *s;
-    char *host = NULL;
-
-    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-        return cf_fail(err, g, cfg->path, "SERVER must be a group { HOST = "
-                       "\"127.0.0.1\"; PORT = 8889; }, not %s",
-                       cf_type_name(config_setting_type(g)));
-    if (cf_only(cfg, g, "SERVER", keys, 2, err) != GW_OK ||
-        cf_get_string(cfg, g, "SERVER", "HOST", 0, &host, err) != GW_OK)
-        return GW_ERR;
-    if (host != NULL) {
-        free(cfg->server_host);
-        cfg->server_host = host;
-    }
-    if ((s = config_setting_get_member(g, "PORT")) != NULL) {
-        if (!cf_is_int(s))
-            return cf_fail(err, s, cfg->path, "SERVER.PORT must be an "
-                           "integer, not %s",
-                           cf_type_name(config_setting_type(s)));
-        if (config_setting_get_int64(s) < 0 ||
-            config_setting_get_int64(s) > 65535)
-            return cf_fail(err, s, cfg->path, "SERVER.PORT must be between "
-                           "0 and 65535, not %lld",
-                           (long long) config_setting_get_int64(s));
-        cfg->server_port = (int) config_setting_get_int64(s);
-    }
-    return GW_OK;
-}
-
-static int
-cf_read_users(gw__config_t *cfg, const config_setting_t *l, gw_error_t *err)
-{
-    static const char *const keys[] = {"email", "password"};
-    int i, n, t = config_setting_type(l);
-
-    if (t != CONFIG_TYPE_LIST && !(t == CONFIG_TYPE_ARRAY &&
-                                   config_setting_length(l) == 0))
-        return cf_fail(err, l, cfg->path, "USERS must be a list ( { email = "
-                       "\"...\"; password = \"...\"; }, ... ), not %s",
-                       cf_type_name(t));
-    n = config_setting_length(l);
-    cfg->users = calloc(n > 0 ? (size_t) n : 1, sizeof(gw__user_t));
-    for (i = 0; i < n; i++) {
-        const config_setting_t *u = config_setting_get_elem(l, i);
-        gw__user_t *us = &cfg->users[cfg->nusers];
-        char what[32];
-        size_t j;
-
-        snprintf(what, sizeof(what), "USERS[%d]", i);
-        if (config_setting_type(u) != CONFIG_TYPE_GROUP)
-            return cf_fail(err, u, cfg->path, "%s must be a group { email = "
-                           "\"...\"; password = \"...\"; }, not %s", what,
-                           cf_type_name(config_setting_type(u)));
-        cfg->nusers++;
-        if (cf_only(cfg, u, what, keys, 2, err) != GW_OK ||
-            cf_get_string(cfg, u, what, "email", 1, &us->email, err) !=
-                GW_OK ||
-            cf_get_string(cfg, u, what, "password", 1, &us->password_hash,
-                          err) != GW_OK)
-            return GW_ERR;
-        if (strncmp(us->password_hash, "pbkdf2-sha256$", 14) != 0)
-            return cf_fail(err, config_setting_get_member(u, "password"),
-                           cfg->path, "%s.password must be a hash printed "
-                           "by `gottwall passwd` (pbkdf2-sha256$...), not a "
-                           "plain password", what);
-        for (j = 0; j + 1 < cfg->nusers; j++) {
-            if (strcasecmp(cfg->users[j].email, us->email) == 0)
-                return cf_fail(err, u, cfg->path, "%s: the e-mail \"%s\" is "
-                               "already used by USERS[%zu]", what, us->email,
-                               j);
-        }
-    }
-    return GW_OK;
-}
+/* ---- PLUGIN_PATH ---- */
 
 static void
 cf_add_dirs(gw__config_t *cfg, const char *list)
@@ -590,111 +512,19 @@ cf_read_plugin_path(gw__config_t *cfg, const config_setting_t *s,
         return GW_OK;
     }
     if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-        return cf_fail(err, s, cfg->path, "PLUGIN_PATH must be a directory "
+        return gw__cf_fail(err, s, cfg->path, "PLUGIN_PATH must be a directory "
                        "in quotes or a list of them [ \"/a\", \"/b\" ], not "
-                       "%s", cf_type_name(t));
+                       "%s", gw__cf_type_name(t));
     n = config_setting_length(s);
     for (i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, i);
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
-            return cf_fail(err, e, cfg->path, "PLUGIN_PATH[%d] must be a "
+            return gw__cf_fail(err, e, cfg->path, "PLUGIN_PATH[%d] must be a "
                            "directory in quotes, not %s", i,
-                           cf_type_name(config_setting_type(e)));
+                           gw__cf_type_name(config_setting_type(e)));
         cf_add_dirs(cfg, config_setting_get_string(e));
     }
-    return GW_OK;
-}
-
-/* ---- ALLOWED_HOSTS ---- */
-
-/* Whether s (len bytes) holds only bytes of accept. */
-static int
-cf_only_chars(const char *s, size_t len, const char *accept)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        if (s[i] == '\0' || strchr(accept, tolower((unsigned char) s[i])) == NULL)
-            return 0;
-    return 1;
-}
-
-/* Adds ALLOWED_HOSTS[i], e, as the Host check compares it: lower case, an
- * IPv6 address in brackets, no trailing dot. */
-static int
-cf_add_allowed_host(gw__config_t *cfg, const config_setting_t *e, int i,
-                    gw_error_t *err)
-{
-    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_";
-    static const char ip6_chars[] = "0123456789abcdef:.";
-    const char *v, *colon;
-    size_t n, k;
-    char *out;
-
-    if (config_setting_type(e) != CONFIG_TYPE_STRING)
-        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must be a host "
-                       "name in quotes, not %s", i,
-                       cf_type_name(config_setting_type(e)));
-    v = config_setting_get_string(e);
-    colon = strchr(v, ':');
-    n = strlen(v);
-    if (n == 0)
-        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d] must not be "
-                       "empty", i);
-    if (colon != NULL && strchr(colon + 1, ':') == NULL && colon[1] != '\0' &&
-        cf_only_chars(colon + 1, strlen(colon + 1), "0123456789"))
-        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d]: \"%s\": give "
-                       "the name without a port (every port is allowed)", i,
-                       v);
-    out = malloc(n + 3);
-    if (out == NULL)
-        return gw_error_set(err, "out of memory");
-    if (strcmp(v, "*") == 0) {
-        strcpy(out, v);
-    } else if (v[0] == '[' && n > 2 && v[n - 1] == ']' &&
-               cf_only_chars(v + 1, n - 2, ip6_chars)) {
-        strcpy(out, v);
-    } else if (colon != NULL && v[0] != '[' && cf_only_chars(v, n, ip6_chars)) {
-        snprintf(out, n + 3, "[%s]", v);
-    } else if (cf_only_chars(v, n, name_chars) && strcmp(v, ".") != 0 &&
-               strstr(v, "..") == NULL) {
-        strcpy(out, v);
-        if (n > 1 && out[n - 1] == '.')
-            out[n - 1] = '\0';
-    } else {
-        free(out);
-        return cf_fail(err, e, cfg->path, "ALLOWED_HOSTS[%d]: \"%s\" is not "
-                       "a host name: give only the name "
-                       "(\"stats.example.com\"), an address, \".domain\" for "
-                       "it and its subdomains, or \"*\" for any", i, v);
-    }
-    for (k = 0; out[k] != '\0'; k++)
-        out[k] = (char) tolower((unsigned char) out[k]);
-    cfg->allowed_hosts[cfg->nallowed_hosts++] = out;
-    return GW_OK;
-}
-
-static int
-cf_read_allowed_hosts(gw__config_t *cfg, const config_setting_t *s,
-                      gw_error_t *err)
-{
-    int i, n, t = config_setting_type(s);
-
-    if (t != CONFIG_TYPE_STRING && t != CONFIG_TYPE_ARRAY &&
-        t != CONFIG_TYPE_LIST)
-        return cf_fail(err, s, cfg->path, "ALLOWED_HOSTS must be a host name "
-                       "in quotes or a list of them [ \"stats.example.com\", "
-                       "\".example.org\" ], not %s", cf_type_name(t));
-    n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(s);
-    cfg->allowed_hosts = calloc(n > 0 ? (size_t) n : 1, sizeof(char *));
-    if (cfg->allowed_hosts == NULL)
-        return gw_error_set(err, "out of memory");
-    for (i = 0; i < n; i++)
-        if (cf_add_allowed_host(cfg, t == CONFIG_TYPE_STRING
-                                         ? s : config_setting_get_elem(s, i),
-                                i, err) != GW_OK)
-            return GW_ERR;
     return GW_OK;
 }
 
@@ -714,12 +544,12 @@ cf_check_journal(gw__config_t *cfg, config_setting_t *root, gw_error_t *err)
     else if (strcmp(sync, "interval") == 0)
         cfg->journal_sync_always = 0;
     else
-        return cf_fail(err, config_setting_get_member(root, "JOURNAL_SYNC"),
+        return gw__cf_fail(err, config_setting_get_member(root, "JOURNAL_SYNC"),
                        cfg->path, "JOURNAL_SYNC must be \"always\" (fsync "
                        "before every acknowledgement) or \"interval\" (fsync "
                        "once per FLUSH_INTERVAL), not \"%s\"", sync);
     if (cfg->journal != NULL && cfg->ingest_loops > 1)
-        return cf_fail(err, config_setting_get_member(root, "INGEST_LOOPS"),
+        return gw__cf_fail(err, config_setting_get_member(root, "INGEST_LOOPS"),
                        cfg->path, "INGEST_LOOPS = %d cannot be used with "
                        "JOURNAL: the journal is written by one loop; set "
                        "INGEST_LOOPS = 1 or remove JOURNAL",
@@ -819,9 +649,9 @@ cf_check_top(gw__config_t *cfg, config_setting_t *root, gw_error_t *err)
             continue;
         hint = cf_closest(name, names, j);
         if (hint != NULL)
-            return cf_fail(err, s, cfg->path, "%s is not a known setting; "
+            return gw__cf_fail(err, s, cfg->path, "%s is not a known setting; "
                            "did you mean %s?", name, hint);
-        return cf_fail(err, s, cfg->path, "%s is not a known setting (see "
+        return gw__cf_fail(err, s, cfg->path, "%s is not a known setting (see "
                        "gottwall.conf.example for the settings there are)",
                        name);
     }
@@ -842,10 +672,10 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
             return GW_ERR;
     }
     if (cfg->secret_key != NULL && cfg->secret_key[0] == '\0')
-        return cf_fail(err, config_setting_get_member(root, "SECRET_KEY"),
+        return gw__cf_fail(err, config_setting_get_member(root, "SECRET_KEY"),
                        cfg->path, "SECRET_KEY must not be empty");
     if (cfg->storage.instance[0] == '\0')
-        return cf_fail(err, config_setting_get_member(root, "STORAGE"),
+        return gw__cf_fail(err, config_setting_get_member(root, "STORAGE"),
                        cfg->path, "STORAGE must name a storage plugin "
                        "(\"memory\", \"redis\", \"postgres\")");
     cf_normalise_prefix(cfg);
@@ -860,9 +690,9 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "STORAGE_SETTINGS")) != NULL) {
         if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-            return cf_fail(err, s, cfg->path, "STORAGE_SETTINGS must be a "
+            return gw__cf_fail(err, s, cfg->path, "STORAGE_SETTINGS must be a "
                            "group { ... }, not %s",
-                           cf_type_name(config_setting_type(s)));
+                           gw__cf_type_name(config_setting_type(s)));
         cfg->storage.section = s;
     }
     if (cf_plugin_name(cfg, &cfg->storage, "STORAGE_SETTINGS", err) != GW_OK)
@@ -871,16 +701,16 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
         cf_read_backends(cfg, s, err) != GW_OK)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "SERVER")) != NULL &&
-        cf_read_server(cfg, s, err) != GW_OK)
+        gw__cf_read_server(cfg, s, err) != GW_OK)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "USERS")) != NULL &&
-        cf_read_users(cfg, s, err) != GW_OK)
+        gw__cf_read_users(cfg, s, err) != GW_OK)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "PLUGIN_PATH")) != NULL &&
         cf_read_plugin_path(cfg, s, err) != GW_OK)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "ALLOWED_HOSTS")) != NULL &&
-        cf_read_allowed_hosts(cfg, s, err) != GW_OK)
+        gw__cf_read_allowed_hosts(cfg, s, err) != GW_OK)
         return GW_ERR;
     return GW_OK;
 }
@@ -1039,23 +869,23 @@ ak_set(const config_setting_t *s, const char *file, const char *what,
     switch (k->type) {
     case GW_CONFIG_STRING:
         if (t != CONFIG_TYPE_STRING)
-            return cf_fail(err, s, file, "%s.%s must be a string in quotes, "
-                           "not %s", what, k->name, cf_type_name(t));
+            return gw__cf_fail(err, s, file, "%s.%s must be a string in quotes, "
+                           "not %s", what, k->name, gw__cf_type_name(t));
         *(const char **) p = config_setting_get_string(s);
         return GW_OK;
     case GW_CONFIG_BOOL:
         if (t != CONFIG_TYPE_BOOL)
-            return cf_fail(err, s, file, "%s.%s must be true or false, not "
-                           "%s", what, k->name, cf_type_name(t));
+            return gw__cf_fail(err, s, file, "%s.%s must be true or false, not "
+                           "%s", what, k->name, gw__cf_type_name(t));
         *(int *) p = config_setting_get_bool(s) ? 1 : 0;
         return GW_OK;
     case GW_CONFIG_INT:
         if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-            return cf_fail(err, s, file, "%s.%s must be an integer, not %s",
-                           what, k->name, cf_type_name(t));
+            return gw__cf_fail(err, s, file, "%s.%s must be an integer, not %s",
+                           what, k->name, gw__cf_type_name(t));
         v = (double) config_setting_get_int64(s);
         if (k->min < k->max && (v < k->min || v > k->max))
-            return cf_fail(err, s, file, "%s.%s must be between %.15g and "
+            return gw__cf_fail(err, s, file, "%s.%s must be between %.15g and "
                            "%.15g, not %lld", what, k->name, k->min, k->max,
                            (long long) config_setting_get_int64(s));
         *(int64_t *) p = config_setting_get_int64(s);
@@ -1066,11 +896,11 @@ ak_set(const config_setting_t *s, const char *file, const char *what,
         else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
             v = (double) config_setting_get_int64(s);
         else
-            return cf_fail(err, s, file, "%s.%s must be a number, not %s",
-                           what, k->name, cf_type_name(t));
+            return gw__cf_fail(err, s, file, "%s.%s must be a number, not %s",
+                           what, k->name, gw__cf_type_name(t));
         if (!isfinite(v) ||
             (k->min < k->max && (v < k->min || v > k->max)))
-            return cf_fail(err, s, file, "%s.%s must be between %.15g and "
+            return gw__cf_fail(err, s, file, "%s.%s must be between %.15g and "
                            "%.15g, not %.15g", what, k->name, k->min,
                            k->max, v);
         *(double *) p = v;
@@ -1113,9 +943,9 @@ gw__config_apply_keys(const config_setting_t *section, const char *file,
                 strncat(known, q->name, sizeof(known) - strlen(known) - 1);
             }
             if (keys[0].name == NULL)
-                return cf_fail(err, s, file, "%s.%s is not a setting of this "
+                return gw__cf_fail(err, s, file, "%s.%s is not a setting of this "
                                "plugin; it takes no settings", what, name);
-            return cf_fail(err, s, file, "%s.%s is not a setting of this "
+            return gw__cf_fail(err, s, file, "%s.%s is not a setting of this "
                            "plugin; known: %s", what, name, known);
         }
         if (ak_set(s, file, what, k, state, err) != GW_OK)
