@@ -181,6 +181,12 @@ static const cf_scalar_t cf_scalars[] = {
     {"MAX_BATCH_EVENTS", CF_SIZE, CF_OFF(limits.max_batch_events), 1,
      100000000},
     {"MAX_SERIES", CF_SIZE, CF_OFF(limits.max_series), 1, 1e9},
+    {"MAX_SERIES_PER_METRIC", CF_SIZE, CF_OFF(limits.max_series_per_metric),
+     0, 1e9},
+    {"MAX_VALUES_PER_FILTER", CF_SIZE, CF_OFF(limits.max_values_per_filter),
+     0, 1e9},
+    {"MAX_FILTERS_PER_METRIC", CF_SIZE,
+     CF_OFF(limits.max_filters_per_metric), 0, 1e6},
     {"MAX_PENDING_SERIES", CF_SIZE, CF_OFF(limits.max_pending_series), 1,
      1e9},
     {"MAX_BODY", CF_SIZE, CF_OFF(http.max_body), 1, 1024.0 * 1024 * 1024},
@@ -588,6 +594,9 @@ cf_defaults(gw__config_t *cfg)
     cfg->limits.max_name_bytes = 255;
     cfg->limits.max_batch_events = 10000;
     cfg->limits.max_series = 100000;
+    cfg->limits.max_series_per_metric = 10000;
+    cfg->limits.max_values_per_filter = 1000;
+    cfg->limits.max_filters_per_metric = 64;
     cfg->limits.max_pending_series = 1000000;
     cfg->http.max_body = 1024 * 1024;
     cfg->http.max_header_bytes = 16384;

@@ -40,7 +40,13 @@ typedef struct gw__limits_s {
     size_t max_filter_values;   /* MAX_FILTER_VALUES, 64 */
     size_t max_name_bytes;      /* MAX_NAME_LENGTH, 255 (metric, filter name, value) */
     size_t max_batch_events;    /* MAX_BATCH_EVENTS, 10000 (HTTP arrays) */
-    size_t max_series;          /* MAX_SERIES per project (distinct metrics), 100000 */
+    /* Live series (ingest/series.h); 0: no limit (MAX_SERIES: >= 1). */
+    size_t max_series;          /* MAX_SERIES per project: every metric's
+                                 * total series and filter series, 100000 */
+    size_t max_series_per_metric;  /* MAX_SERIES_PER_METRIC, 10000 */
+    size_t max_values_per_filter;  /* MAX_VALUES_PER_FILTER (of one
+                                    * metric's filter), 1000 */
+    size_t max_filters_per_metric; /* MAX_FILTERS_PER_METRIC, 64 */
     size_t max_pending_series;  /* MAX_PENDING_SERIES, 1000000 */
 } gw__limits_t;
 

@@ -86,6 +86,8 @@ struct gw__daemon_s {
     uint64_t events_flushed;     /* added to by every ingest loop */
     int seeding;
     int seed_failed;             /* out of memory while seeding */
+    uint64_t pending_logged;     /* MAX_PENDING_SERIES refusals logged */
+    double pending_log_at;       /* when, monotonic */
     int replay_failed;           /* out of memory while replaying */
 };
 
@@ -170,7 +172,7 @@ dm_describe(const gw__instance_t *inst, char *out, size_t size)
                  port);
 }
 
-/* ---- Seeding metric kinds from the storage ---- */
+/* ---- Seeding metric kinds and live series from the storage ---- */
 
 typedef struct dm_seed_s {
     gw__daemon_t *d;
@@ -178,41 +180,61 @@ typedef struct dm_seed_s {
     char **metrics;
     gw_kind_t *kinds;
     size_t n, cap;
+    char **series; /* metric, filter, value for each filter series */
+    size_t nseries, capseries;
     int oom;
 } dm_seed_t;
 
-/* Runs on the storage thread: keeps one metric's kind. */
+/* Appends a copy of s to *list (of *n, room *cap); 1 if memory ran out. */
+static int
+dm_seed_push(char ***list, size_t *n, size_t *cap, const char *s)
+{
+    char **l;
+
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+
+        if ((l = realloc(*list, c * sizeof(char *))) == NULL)
+            return 1;
+        *list = l;
+        *cap = c;
+    }
+    if (((*list)[*n] = strdup(s)) == NULL)
+        return 1;
+    (*n)++;
+    return 0;
+}
+
+/* Runs on the storage thread: keeps one metric's kind, or one series. */
 static void
 dm_seed_emit(void *arg, const gw_meta_t *m)
 {
     dm_seed_t *s = arg;
-    char **metrics;
     gw_kind_t *kinds;
 
-    if (m->filter_name != NULL || m->metric == NULL || s->oom)
+    if (m->metric == NULL || s->oom)
         return;
+    if (m->filter_name != NULL) {
+        if (m->filter_value != NULL)
+            s->oom = dm_seed_push(&s->series, &s->nseries, &s->capseries,
+                                  m->metric) ||
+                     dm_seed_push(&s->series, &s->nseries, &s->capseries,
+                                  m->filter_name) ||
+                     dm_seed_push(&s->series, &s->nseries, &s->capseries,
+                                  m->filter_value);
+        return;
+    }
     if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-
-        metrics = realloc(s->metrics, cap * sizeof(char *));
-        if (metrics != NULL)
-            s->metrics = metrics;
-        kinds = realloc(s->kinds, cap * sizeof(gw_kind_t));
-        if (kinds != NULL)
-            s->kinds = kinds;
-        if (metrics == NULL || kinds == NULL) {
+        kinds = realloc(s->kinds, (s->cap ? 2 * s->cap : 64) *
+                                      sizeof(gw_kind_t));
+        if (kinds == NULL) {
             s->oom = 1;
             return;
         }
-        s->cap = cap;
-    }
-    s->metrics[s->n] = strdup(m->metric);
-    if (s->metrics[s->n] == NULL) {
-        s->oom = 1;
-        return;
+        s->kinds = kinds;
     }
     s->kinds[s->n] = m->kind;
-    s->n++;
+    s->oom = dm_seed_push(&s->metrics, &s->n, &s->cap, m->metric);
 }
 
 static int
@@ -224,12 +246,38 @@ dm_seed_job(const gw_storage_ops_t *ops, void *state, void *arg,
     return ops->metadata(state, s->project, dm_seed_emit, s, err);
 }
 
+/* The live series of the project, which count towards its limits from
+ * the start; says so when they are over a limit already. */
+static void
+dm_seed_series(dm_seed_t *s)
+{
+    gw__ingest_t *ing = s->d->ingest;
+    const gw__limits_t *lim = &s->d->cfg->limits;
+    size_t i, n;
+
+    for (i = 0; i < s->n && !s->oom; i++)
+        s->oom = gw__ingest_seed_series(ing, s->project, s->metrics[i],
+                                        NULL, NULL) != GW_OK;
+    for (i = 0; i + 2 < s->nseries && !s->oom; i += 3)
+        s->oom = gw__ingest_seed_series(ing, s->project, s->series[i],
+                                        s->series[i + 1],
+                                        s->series[i + 2]) != GW_OK;
+    n = gw__ingest_series(ing, s->project);
+    if (n >= lim->max_series)
+        gw__log_warning("project \"%s\" has %zu series in the storage, "
+                        "MAX_SERIES is %zu: events of new series are refused "
+                        "(raise MAX_SERIES to accept them)", s->project, n,
+                        lim->max_series);
+}
+
 static void
 dm_seed_done(void *arg, int rc, const gw_error_t *err)
 {
     dm_seed_t *s = arg;
     size_t i;
 
+    if (rc == GW_OK && !s->oom && s->d->ingest != NULL)
+        dm_seed_series(s);
     if (s->oom) {
         /* Learning the kinds afresh could break the kind rule: stop. */
         gw__log_error("out of memory reading the metrics of project \"%s\" "
@@ -237,17 +285,20 @@ dm_seed_done(void *arg, int rc, const gw_error_t *err)
         s->d->seed_failed = 1;
     } else if (rc != GW_OK) {
         gw__log_warning("could not read the metrics of project \"%s\" from "
-                        "the storage (%s); their kinds are learnt afresh",
-                        s->project, err != NULL ? err->msg : "");
+                        "the storage (%s); their kinds and series are learnt "
+                        "afresh", s->project, err != NULL ? err->msg : "");
     }
     for (i = 0; i < s->n; i++) {
-        if (rc == GW_OK && s->d->ingest != NULL &&
+        if (rc == GW_OK && !s->oom && s->d->ingest != NULL &&
             gw_kind_name(s->kinds[i]) != NULL)
             gw__ingest_set_kind(s->d->ingest, s->project, s->metrics[i],
                                 s->kinds[i]);
         free(s->metrics[i]);
     }
+    for (i = 0; i < s->nseries; i++)
+        free(s->series[i]);
     s->d->seeding--;
+    free(s->series);
     free(s->metrics);
     free(s->kinds);
     free(s->project);
@@ -400,7 +451,10 @@ dm_journal_start(gw__daemon_t *d)
     r.json = dm_replay_json;
     r.event = dm_replay_event;
     r.group = dm_replay_group;
+    /* What the journal holds was accepted: no limit refuses it now. */
+    gw__ingest_set_replaying(d->ingest, 1);
     gw__journal_replay(d->journal, &r);
+    gw__ingest_set_replaying(d->ingest, 0);
     if (d->replay_failed)
         return GW_ERR;
     gw__log_info("journal: %s, sync %s, stored segments kept %d s",
@@ -640,12 +694,46 @@ gw__daemon_when_stored(gw__daemon_t *d, void (*done)(void *arg, int ok),
     return GW_OK;
 }
 
+/* Says, at most once every 10 s, that MAX_PENDING_SERIES refuses new
+ * series: the one place an operator sees why clients get 503. */
+static void
+dm_log_pending(gw__daemon_t *d)
+{
+    gw__pending_t *p = gw__store_pending(d->store);
+    uint64_t n = __atomic_load_n(&p->refusals, __ATOMIC_RELAXED);
+    double now = ev_now(d->loop);
+    gw__store_stats_t st;
+
+    if (n == d->pending_logged ||
+        (d->pending_log_at != 0 && now - d->pending_log_at < 10))
+        return;
+    gw__store_stats(d->store, &st);
+    gw__log_warning("MAX_PENDING_SERIES (%zu) reached%s: %llu requests with "
+                    "new series refused (HTTP 503, counted as "
+                    "max_pending_series); they are taken again once the "
+                    "storage catches up", d->cfg->limits.max_pending_series,
+                    st.down ? " while the storage is unreachable" : "",
+                    (unsigned long long) (n - d->pending_logged));
+    d->pending_logged = n;
+    d->pending_log_at = now;
+}
+
 static void
 dm_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    gw__daemon_t *d = w->data;
+
     (void) loop;
     (void) revents;
-    dm_flush(w->data);
+    if (d->store == NULL)
+        return;
+    /* While the storage is down the table stays the loop's, so that events
+     * of series it holds keep being taken at MAX_PENDING_SERIES (their keys
+     * need no more room); a journal's segment then grows until the
+     * storage is back. Waiting for storage and stopping still hand over. */
+    if (!__atomic_load_n(&gw__store_pending(d->store)->down, __ATOMIC_RELAXED))
+        dm_flush(d);
+    dm_log_pending(d);
 }
 
 static void
@@ -796,6 +884,8 @@ dm_start(gw__daemon_t *d)
         gw__log_error("storage \"%s\": %s", d->storage->name, err.msg);
         return GW_ERR;
     }
+    if (d->ingest != NULL)
+        gw__ingest_set_pending(d->ingest, gw__store_pending(d->store));
     if ((d->roles & GW__ROLE_AGGREGATOR) && d->cfg->journal != NULL &&
         dm_journal_start(d) != GW_OK)
         return GW_ERR;

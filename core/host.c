@@ -186,7 +186,8 @@ gw__host_counts_cb(struct ev_loop *loop, struct ev_prepare *w, int revents)
 }
 
 /* Counts a submit of n events that returned rc; returns GW_OK, GW_ERR, or
- * GW_AGAIN when memory ran out (the client may send them again later). */
+ * GW_AGAIN when memory ran out or the storage is MAX_PENDING_SERIES behind
+ * (the client may send them again later: HTTP 503 with Retry-After). */
 static int
 hs_counted(gw__instance_t *inst, int rc, gw__reject_t reject, uint64_t n)
 {
@@ -201,7 +202,9 @@ hs_counted(gw__instance_t *inst, int rc, gw__reject_t reject, uint64_t n)
     gw__metrics_count(inst->name, GW_COUNTER_RECEIVED, NULL, n);
     gw__metrics_count(inst->name, GW_COUNTER_DROPPED, gw__reject_name(reject),
                       n);
-    return reject == GW__REJECT_NOMEM ? GW_AGAIN : GW_ERR;
+    return reject == GW__REJECT_NOMEM || reject == GW__REJECT_PENDING
+               ? GW_AGAIN
+               : GW_ERR;
 }
 
 static int

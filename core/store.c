@@ -67,8 +67,7 @@ struct gw__store_s {
     gw_storage_ops_t ops;
     void *state;
     unsigned periods;
-    size_t max_pending;          /* MAX_PENDING_SERIES, as configured */
-    size_t max_deltas;           /* the same in deltas: times the periods */
+    gw__pending_t pending;       /* MAX_PENDING_SERIES, for admission */
     unsigned nperiods;
     char *id_prefix;
     const char *log_prefix;
@@ -190,14 +189,30 @@ st_series(const gw__store_t *st, size_t deltas)
     return (deltas + st->nperiods - 1) / st->nperiods;
 }
 
+/* The deltas of every batch: the thread's own, so it reads them without
+ * mu (ready_series is written by the thread only). */
+static size_t
+st_deltas(const gw__store_t *st)
+{
+    return (st->current != NULL ? gw__batch_size(st->current) : 0) +
+           (st->next != NULL ? gw__batch_size(st->next) : 0) +
+           st->ready_series;
+}
+
+/* Tells admission how many deltas wait (gw__pending_t.stored). After a
+ * merge this comes before the table is freed (which gives back what it
+ * reserved), so admission never sees less than what waits. */
+static void
+st_publish(gw__store_t *st)
+{
+    __atomic_store_n(&st->pending.stored, st_deltas(st), __ATOMIC_SEQ_CST);
+}
+
 static void
 st_update_pending(gw__store_t *st)
 {
-    size_t deltas = (st->current != NULL ? gw__batch_size(st->current) : 0) +
-                    (st->next != NULL ? gw__batch_size(st->next) : 0) +
-                    st->ready_series;
-
-    st->stats.pending_series = st_series(st, deltas);
+    st->stats.pending_series = st_series(st, st_deltas(st));
+    st_publish(st);
 }
 
 /* Closes next (if any) into the ready list. */
@@ -248,8 +263,6 @@ st_merge_tables(gw__store_t *st)
     st_item_t *it;
 
     while ((it = st_pop(&st->tables)) != NULL) {
-        size_t cur = st->current != NULL ? gw__batch_size(st->current) : 0;
-        size_t room = st->max_deltas > cur ? st->max_deltas - cur : 0;
         uint64_t dropped = 0, upto = ++st->tables_merged;
 
         if (it->fixed_id != NULL) {
@@ -258,9 +271,10 @@ st_merge_tables(gw__store_t *st)
             st_close_next(st);
             pthread_mutex_unlock(&st->mu);
             b = gw__batch_new(it->fixed_id);
-            gw__batch_add_table(b, it->table, st->periods, room, &dropped);
+            gw__batch_add_table(b, it->table, st->periods, &dropped);
             pthread_mutex_lock(&st->mu);
             st_ready_push(st, b, upto, it->seg, it->seg_last);
+            st_publish(st);
             gw__table_free(it->table);
             free(it->fixed_id);
             free(it);
@@ -270,8 +284,8 @@ st_merge_tables(gw__store_t *st)
             pthread_mutex_unlock(&st->mu);
             if (st->next == NULL)
                 st->next = st_new_batch(st);
-            gw__batch_add_table(st->next, it->table, st->periods, room,
-                                &dropped);
+            gw__batch_add_table(st->next, it->table, st->periods, &dropped);
+            st_publish(st);
             gw__table_free(it->table);
             free(it);
             pthread_mutex_lock(&st->mu);
@@ -282,14 +296,9 @@ st_merge_tables(gw__store_t *st)
                 st->next_last = seg;
             }
         }
-        if (dropped > 0) {
-            st->stats.events_dropped += dropped;
-            gw__log(GW_LOG_ERR, st->log_prefix,
-                    "MAX_PENDING_SERIES (%zu) reached%s: dropped %llu events",
-                    st->max_pending,
-                    st->stats.down ? " while the storage is unreachable" : "",
-                    (unsigned long long) dropped);
-        }
+        /* Only out of memory drops here (logged by the merge):
+         * MAX_PENDING_SERIES is held at admission (gw__pending_t). */
+        st->stats.events_dropped += dropped;
         st_update_pending(st);
     }
 }
@@ -330,6 +339,7 @@ st_store_current(gw__store_t *st)
         st->stats.store_errors++;
         if (!st->stats.down) {
             st->stats.down = 1;
+            __atomic_store_n(&st->pending.down, 1, __ATOMIC_RELAXED);
             st->down_since = t0;
             st_update_pending(st);
             gw__log(GW_LOG_WARNING, st->log_prefix,
@@ -351,6 +361,7 @@ st_store_current(gw__store_t *st)
         st->stats.last_flush_seconds = t1 - t0;
         if (st->stats.down) {
             st->stats.down = 0;
+            __atomic_store_n(&st->pending.down, 0, __ATOMIC_RELAXED);
             gw__log(GW_LOG_NOTICE, st->log_prefix,
                     "storage back after %.1f s; stored %zu pending series",
                     t1 - st->down_since, nseries);
@@ -529,15 +540,15 @@ gw__store_start(struct ev_loop *loop, const char *log_prefix,
     st->ops = *ops;
     st->state = state;
     st->periods = periods;
-    st->max_pending = max_pending;
     /* MAX_PENDING_SERIES counts series; each expands into one delta per
      * period kept, so a healthy flush of that many series fits. */
     st->nperiods = (unsigned) __builtin_popcount(periods);
     if (st->nperiods == 0)
         st->nperiods = 1;
-    st->max_deltas = max_pending > SIZE_MAX / st->nperiods
-                         ? SIZE_MAX
-                         : max_pending * st->nperiods;
+    st->pending.nper = st->nperiods;
+    st->pending.max = max_pending > SIZE_MAX / st->nperiods
+                          ? SIZE_MAX
+                          : max_pending * st->nperiods;
     st->id_prefix = strdup(id_prefix != NULL ? id_prefix : "gw");
     st->log_prefix = log_prefix;
     pthread_mutex_init(&st->mu, NULL);
@@ -573,6 +584,12 @@ st_queue_table(gw__store_t *st, st_item_t *it)
     st_push(&st->tables, it);
     pthread_cond_signal(&st->cond);
     pthread_mutex_unlock(&st->mu);
+}
+
+gw__pending_t *
+gw__store_pending(gw__store_t *st)
+{
+    return &st->pending;
 }
 
 int
@@ -692,9 +709,14 @@ gw__store_call(gw__store_t *st, gw__store_job_fn job, gw__store_done_fn done,
 void
 gw__store_stats(gw__store_t *st, gw__store_stats_t *out)
 {
+    size_t held;
+
     pthread_mutex_lock(&st->mu);
     *out = st->stats;
     pthread_mutex_unlock(&st->mu);
+    /* And the keys the loops' tables hold (reserved at admission). */
+    held = __atomic_load_n(&st->pending.reserved, __ATOMIC_RELAXED);
+    out->pending_series += held / st->nperiods;
 }
 
 uint64_t

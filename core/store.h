@@ -35,9 +35,11 @@ typedef void (*gw__store_done_fn)(void *arg, int rc, const gw_error_t *err);
 typedef struct gw__store_stats_s {
     uint64_t batches_stored;
     uint64_t events_stored;      /* events in batches stored */
-    uint64_t events_dropped;     /* over MAX_PENDING_SERIES or GW_ERR batches */
+    uint64_t events_dropped;     /* in GW_ERR batches, or out of memory */
     uint64_t store_errors;       /* GW_AGAIN and GW_ERR returns */
-    size_t pending_series;       /* deltas waiting (current + next) */
+    size_t pending_series;       /* series waiting: the batches' deltas
+                                  * over the periods, and the keys of the
+                                  * loops' tables (gw__store_stats) */
     double last_flush_seconds;   /* duration of the last successful store() */
     int down;                    /* 1 while the storage refuses */
 } gw__store_stats_t;
@@ -59,6 +61,11 @@ int gw__store_start(struct ev_loop *loop, const char *log_prefix,
  * and takes nothing: the caller still owns its table or argument (the
  * events of a table are acknowledged already, so the caller keeps them,
  * see gw__ingest_unswap). Otherwise GW_OK. */
+
+/* What waits for this storage, for every ingest loop to hold
+ * MAX_PENDING_SERIES at admission (gw__ingest_set_pending); lives as long
+ * as st. */
+gw__pending_t *gw__store_pending(gw__store_t *st);
 
 /* Hands a table to the thread (takes ownership; NULL is a no-op). Any
  * ingest loop's thread. */

@@ -41,6 +41,7 @@ struct gw__workers_s {
     size_t n;
     int logged_count; /* INGEST_LOOPS was given: log the count at start */
     gw__ingest_t *registry;
+    gw__pending_t *pending; /* loop 0's MAX_PENDING_SERIES bound */
     gw__workers_hand_over_fn hand_over;
     void *arg;
 };
@@ -91,9 +92,14 @@ wk_hand_over(wk_loop_t *l)
 static void
 wk_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    wk_loop_t *l = w->data;
+
     (void) loop;
     (void) revents;
-    wk_hand_over(w->data);
+    /* The storage is down: keep the table (see gw__pending_t.down). */
+    if (l->set->pending == NULL ||
+        !__atomic_load_n(&l->set->pending->down, __ATOMIC_RELAXED))
+        wk_hand_over(l);
 }
 
 static void
@@ -155,6 +161,7 @@ wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
         return GW_ERR;
     }
     gw__ingest_share(l->ingest, w->registry);
+    gw__ingest_set_pending(l->ingest, w->pending);
     return GW_OK;
 }
 
@@ -180,6 +187,7 @@ gw__workers_create(size_t n, const gw__config_t *cfg, gw__ingest_t *ingest0,
     }
     w->hand_over = hand_over;
     w->arg = arg;
+    w->pending = gw__ingest_get_pending(ingest0);
     w->logged_count = cfg->ingest_loops > 0;
     for (i = 0; i < n; i++) {
         if (wk_loop_init(w, i, cfg, auth0) != GW_OK) {

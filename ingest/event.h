@@ -131,4 +131,9 @@ gw__event_pf_add_distinct(gw__parse_t *ctx, size_t from, gw__str_t name,
     f->value = value;
 }
 
+/* The byte size of each element of a JSON array text that jansson has
+ * already accepted, from its first to its last byte: sizes gets n. */
+void gw__json_element_sizes(const char *s, size_t len, size_t *sizes,
+                            size_t n);
+
 #endif /* GW_INGEST_EVENT_H */

@@ -352,3 +352,58 @@ gw__event_parse_json(gw__parse_t *ctx, json_t *obj, gw__pevent_t *out,
     out->nf = ctx->npf - out->f0;
     return GW_OK;
 }
+
+/*
+ * The byte size of each element of a JSON array text that jansson has
+ * already accepted (so brackets and strings are balanced), from its first
+ * to its last byte. sizes gets one entry per element.
+ */
+void
+gw__json_element_sizes(const char *s, size_t len, size_t *sizes, size_t n)
+{
+    size_t i = 0, k = 0, start, end;
+    int depth, instr;
+    char c;
+
+#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+    while (i < len && WS(s[i]))
+        i++;
+    i++; /* '[' */
+    while (k < n) {
+        while (i < len && (WS(s[i]) || s[i] == ','))
+            i++;
+        if (i >= len || s[i] == ']')
+            break;
+        start = i;
+        depth = 0;
+        instr = 0;
+        for (; i < len; i++) {
+            c = s[i];
+            if (instr) {
+                if (c == '\\')
+                    i++;
+                else if (c == '"')
+                    instr = 0;
+                continue;
+            }
+            if (c == '"') {
+                instr = 1;
+            } else if (c == '[' || c == '{') {
+                depth++;
+            } else if (c == ']' || c == '}') {
+                if (depth == 0)
+                    break;
+                depth--;
+            } else if (c == ',' && depth == 0) {
+                break;
+            }
+        }
+        end = i;
+        while (end > start && WS(s[end - 1]))
+            end--;
+        sizes[k++] = end - start;
+    }
+    while (k < n)
+        sizes[k++] = 0;
+#undef WS
+}

@@ -31,11 +31,12 @@
 #include <time.h>
 
 #include "ingest_int.h"
+#include "event.h"
+#include "series.h"
 
 typedef struct gw__proj_s {
     char *name;
     size_t len;
-    size_t nmetrics;
 } gw__proj_t;
 
 /* One slot of the known-metrics map; metric NULL: empty. */
@@ -56,6 +57,9 @@ struct gw__ingest_s {
     size_t nprojs, capprojs, last_proj;
     gw__kslot_t *kinds;
     size_t kmask, nkinds;
+    gw__series_t *series; /* the live series (the registry's is used) */
+    gw__pending_t *pending; /* MAX_PENDING_SERIES at admission, or NULL */
+    int replaying;          /* no limits: events accepted before */
 
     /* Per request, reused. */
     gw__parse_t parse;
@@ -109,6 +113,14 @@ gw__reject_name(gw__reject_t r)
         return "limit";
     case GW__REJECT_MAX_SERIES:
         return "max_series";
+    case GW__REJECT_SERIES_PER_METRIC:
+        return "max_series_per_metric";
+    case GW__REJECT_VALUES_PER_FILTER:
+        return "max_values_per_filter";
+    case GW__REJECT_FILTERS_PER_METRIC:
+        return "max_filters_per_metric";
+    case GW__REJECT_PENDING:
+        return "max_pending_series";
     case GW__REJECT_NOMEM:
         return "out_of_memory";
     }
@@ -149,6 +161,7 @@ gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
     ing->limits = *limits;
     ing->kmask = 255;
     ing->kinds = gw__xcalloc(ing->kmask + 1, sizeof(*ing->kinds));
+    ing->series = gw__series_new();
     ing->parse.limits = &ing->limits;
     ing->parse.now_fn = now_fn ? now_fn : gw__ingest_now;
     gw__arena_init(&ing->parse.scratch);
@@ -173,6 +186,7 @@ gw__ingest_free(gw__ingest_t *ing)
     for (i = 0; i <= ing->kmask; i++)
         free(ing->kinds[i].metric);
     free(ing->kinds);
+    gw__series_free(ing->series);
     free(ing->parse.pf);
     gw__arena_free(&ing->parse.scratch);
     free(ing->pev);
@@ -248,7 +262,6 @@ proj_get(gw__ingest_t *ing, const char *name, size_t len)
     memcpy(p->name, name, len);
     p->name[len] = '\0';
     p->len = len;
-    p->nmetrics = 0;
     return ing->last_proj = ing->nprojs++;
 }
 
@@ -326,7 +339,6 @@ kinds_insert(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
     k->proj = proj;
     k->kind = kind;
     ing->nkinds++;
-    ing->projs[proj].nmetrics++;
     return GW_OK;
 }
 
@@ -342,7 +354,6 @@ kinds_delete(gw__ingest_t *ing, size_t proj, const char *metric, size_t mlen,
     free(ing->kinds[j].metric);
     ing->kinds[j].metric = NULL;
     ing->nkinds--;
-    ing->projs[proj].nmetrics--;
     for (k = (j + 1) & ing->kmask; ing->kinds[k].metric != NULL;
          k = (k + 1) & ing->kmask) {
         ideal = (size_t) ing->kinds[k].hash & ing->kmask;
@@ -396,6 +407,55 @@ gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry)
     ing->seen_gen = __atomic_load_n(&registry->gen, __ATOMIC_ACQUIRE);
 }
 
+void
+gw__ingest_set_pending(gw__ingest_t *ing, gw__pending_t *p)
+{
+    ing->pending = p;
+}
+
+gw__pending_t *
+gw__ingest_get_pending(const gw__ingest_t *ing)
+{
+    return ing->pending;
+}
+
+void
+gw__ingest_set_replaying(gw__ingest_t *ing, int on)
+{
+    ing->replaying = on;
+}
+
+int
+gw__ingest_seed_series(gw__ingest_t *ing, const char *project,
+                       const char *metric, const char *filter,
+                       const char *value)
+{
+    gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+    gw__str_t p = {project, strlen(project)}, m = {metric, strlen(metric)};
+    gw__str_t f = {filter, filter ? strlen(filter) : 0};
+    gw__str_t v = {value, value ? strlen(value) : 0};
+    gw_error_t err;
+    int rc;
+
+    pthread_mutex_lock(&reg->mu);
+    rc = gw__series_admit(reg->series, NULL, p, m, filter ? &f : NULL,
+                          filter ? &v : NULL, NULL, &err);
+    pthread_mutex_unlock(&reg->mu);
+    return rc;
+}
+
+size_t
+gw__ingest_series(gw__ingest_t *ing, const char *project)
+{
+    gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
+    size_t n;
+
+    pthread_mutex_lock(&reg->mu);
+    n = gw__series_count(reg->series, project);
+    pthread_mutex_unlock(&reg->mu);
+    return n;
+}
+
 /* Empties the cache of a sharer. */
 static void
 kinds_clear(gw__ingest_t *ing)
@@ -407,8 +467,6 @@ kinds_clear(gw__ingest_t *ing)
         ing->kinds[i].metric = NULL;
     }
     ing->nkinds = 0;
-    for (i = 0; i < ing->nprojs; i++)
-        ing->projs[i].nmetrics = 0;
 }
 
 /* ---- the three steps ------------------------------------------------------ */
@@ -441,22 +499,7 @@ kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
     return GW_ERR;
 }
 
-static int
-too_many(const gw__proj_t *p, const gw__pevent_t *e, gw__reject_t *reject,
-         gw_error_t *err)
-{
-    gw_error_set(err,
-                 "project \"%.48s\" already has %zu metrics, the most "
-                 "MAX_SERIES allows; metric \"%.*s\" is new (raise MAX_SERIES "
-                 "to accept more)",
-                 p->name, p->nmetrics, (int) (e->name.n < 48 ? e->name.n : 48),
-                 e->name.s);
-    if (reject != NULL)
-        *reject = GW__REJECT_MAX_SERIES;
-    return GW_ERR;
-}
-
-/* Records pev[0..n)'s new metrics in ing (kind rule, MAX_SERIES), or none
+/* Records pev[0..n)'s new metrics in ing (the kind rule), or none
  * of them. pm_hash is set. Returns GW_OK, or GW_ERR with *failed the event
  * refused (or GW__REJECT_NOMEM). The events to check are pev[idx[k]] for
  * k < nidx (idx NULL: all n). */
@@ -464,7 +507,7 @@ static int
 record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
        gw_error_t *err, size_t *failed)
 {
-    size_t i, k, nadded = 0, proj, slot, max = ing->limits.max_series;
+    size_t i, k, nadded = 0, proj, slot;
     gw__pevent_t *e;
     gw_kind_t kind;
     uint64_t h;
@@ -481,10 +524,6 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
                 continue;
             kind_conflict(e, ing->kinds[slot].metric, ing->kinds[slot].kind,
                           reject, err);
-            goto undo;
-        }
-        if (max != 0 && ing->projs[proj].nmetrics >= max) {
-            too_many(&ing->projs[proj], e, reject, err);
             goto undo;
         }
         if (kinds_insert(ing, proj, e->name.s, e->name.n, h, kind) != GW_OK)
@@ -505,12 +544,69 @@ undo:
     return GW_ERR;
 }
 
-/* Step 2 with a registry for the events pev[idx[0..n)]: the cache answers
- * for metrics it holds; the others are recorded in the registry under its
- * lock (all or none), then cached with the kind the registry agreed to. */
+/*
+ * The live series step (ingest/series.h) for the keys of pev[0..n) that
+ * the table made since mark: only those can be series the registry reg
+ * has not seen (a key already in the table was admitted when it was
+ * made). GW_OK, or GW_ERR with *failed the event refused.
+ */
 static int
-admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
-             gw__reject_t *reject, gw_error_t *err, size_t *failed)
+admit_series(gw__ingest_t *ing, gw__ingest_t *reg, size_t n,
+             const gw__table_mark_t *mark, gw__reject_t *reject,
+             gw_error_t *err, size_t *failed)
+{
+    const gw__limits_t *lim = ing->replaying ? NULL : &ing->limits;
+    const gw__pfilter_t *f;
+    const gw__pevent_t *e;
+    size_t i, k;
+
+    for (i = 0; i < n; i++) {
+        e = &ing->pev[i];
+        *failed = i;
+        if ((size_t) e->group >= mark->ngroups &&
+            gw__series_admit(reg->series, lim, e->project, e->name, NULL,
+                             NULL, reject, err) != GW_OK)
+            return GW_ERR;
+        for (k = 0; k < e->nf; k++) {
+            f = &ing->parse.pf[e->f0 + k];
+            if (f->cell >= mark->nfcells &&
+                gw__series_admit(reg->series, lim, e->project, e->name,
+                                 &f->name, &f->value, reject,
+                                 err) != GW_OK)
+                return GW_ERR;
+        }
+    }
+    return GW_OK;
+}
+
+/* The series step (if the table made new keys) and the kinds of the
+ * metrics in miss[0..nmiss) in reg, all or nothing. */
+static int
+admit_in(gw__ingest_t *ing, gw__ingest_t *reg, size_t n, const size_t *miss,
+         size_t nmiss, const gw__table_mark_t *mark, int newkeys,
+         gw__reject_t *reject, gw_error_t *err, size_t *failed)
+{
+    size_t smark = gw__series_mark(reg->series);
+    int rc = GW_OK;
+
+    if (newkeys)
+        rc = admit_series(ing, reg, n, mark, reject, err, failed);
+    if (rc == GW_OK && nmiss > 0)
+        rc = record(reg, miss, nmiss, reject, err, failed);
+    if (rc != GW_OK)
+        gw__series_undo(reg->series, smark);
+    return rc;
+}
+
+/* Step 2 with a registry for the events pev[idx[0..nidx)] not settled by
+ * the table, of the n of the request: the cache answers for metrics it
+ * holds; the others, and the series of new keys, are recorded in the
+ * registry under its lock (all or none), then the metrics are cached with
+ * the kind the registry agreed to. */
+static int
+admit_shared(gw__ingest_t *ing, size_t n, const size_t *idx, size_t nidx,
+             const gw__table_mark_t *mark, int newkeys, gw__reject_t *reject,
+             gw_error_t *err, size_t *failed)
 {
     gw__ingest_t *reg = ing->shared;
     size_t i, k, nmiss = 0, proj, slot;
@@ -518,7 +614,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
     uint64_t h;
     int rc;
 
-    for (k = 0; k < n; k++) {
+    for (k = 0; k < nidx; k++) {
         i = idx[k];
         e = &ing->pev[i];
         slot = kinds_find(ing, e, &proj, &h);
@@ -532,7 +628,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
                                  ing->kinds[slot].kind, reject, err);
         }
     }
-    if (nmiss == 0)
+    if (nmiss == 0 && !newkeys)
         return GW_OK;
     pthread_mutex_lock(&reg->mu);
     if (reg->capadded < ing->capadded) {
@@ -541,7 +637,7 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
 
         if (added == NULL) {
             pthread_mutex_unlock(&reg->mu);
-            *failed = idx[0];
+            *failed = 0;
             return refuse_nomem(reject, err);
         }
         reg->added = added;
@@ -549,7 +645,8 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
     }
     /* The registry reads the events through its own pev: lend ours. */
     reg->pev = ing->pev;
-    rc = record(reg, ing->added, nmiss, reject, err, failed);
+    rc = admit_in(ing, reg, n, ing->added, nmiss, mark, newkeys, reject, err,
+                  failed);
     reg->pev = NULL;
     pthread_mutex_unlock(&reg->mu);
     if (rc != GW_OK)
@@ -564,6 +661,32 @@ admit_shared(gw__ingest_t *ing, const size_t *idx, size_t n,
                                 gw__action_kind(e->action));
     }
     return GW_OK;
+}
+
+/* MAX_PENDING_SERIES: room for the deltas that nkeys new keys can make
+ * once merged (one per period kept), taken from what waits for the
+ * storage, or GW_ERR (the storage is behind: send it again later). */
+static int
+pending_take(gw__ingest_t *ing, size_t nkeys, gw__reject_t *reject,
+             gw_error_t *err)
+{
+    gw__pending_t *p = ing->pending;
+    size_t want = nkeys * p->nper, used;
+
+    used = __atomic_add_fetch(&p->reserved, want, __ATOMIC_SEQ_CST) +
+           __atomic_load_n(&p->stored, __ATOMIC_SEQ_CST);
+    if (used <= p->max)
+        return GW_OK;
+    __atomic_sub_fetch(&p->reserved, want, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&p->refusals, 1, __ATOMIC_RELAXED);
+    if (reject != NULL)
+        *reject = GW__REJECT_PENDING;
+    return gw_error_set(err,
+                        "the storage is behind: %zu series wait to be "
+                        "stored, the most MAX_PENDING_SERIES (%zu) allows; "
+                        "send it again later",
+                        (used - want + p->nper - 1) / p->nper,
+                        p->max / p->nper);
 }
 
 /* Room for n events in added and rest. */
@@ -600,8 +723,8 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
 {
     gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
     unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
-    int lookup = ing->table != NULL && ing->table_gen == gen, rc;
-    size_t i, nrest = 0;
+    int lookup = ing->table != NULL && ing->table_gen == gen, rc, take;
+    size_t i, nrest = 0, nkeys;
     gw__table_mark_t mark;
     gw__pevent_t *e;
     gw_kind_t kind;
@@ -640,15 +763,34 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
         gw__table_undo(ing->table, &mark);
         return refuse_nomem(reject, err);
     }
-    if (nrest == 0)
+    nkeys = gw__table_keys(ing->table) - (mark.ngroups + mark.nfcells);
+    if (nrest == 0 && nkeys == 0)
         return GW_OK;
-    if (ing->shared != NULL)
-        rc = admit_shared(ing, ing->rest, nrest, reject, err, failed);
-    else
-        rc = record(ing, ing->rest, nrest, reject, err, failed);
-    if (rc != GW_OK)
+    /* Room first: a refusal after the kinds are recorded would have to
+     * take back what other loops may have seen already. */
+    take = nkeys > 0 && ing->pending != NULL && ing->pending->max != 0 &&
+           !ing->replaying;
+    if (take && pending_take(ing, nkeys, reject, err) != GW_OK) {
         gw__table_undo(ing->table, &mark);
-    return rc;
+        return GW_ERR;
+    }
+    if (ing->shared != NULL)
+        rc = admit_shared(ing, n, ing->rest, nrest, &mark, nkeys > 0, reject,
+                          err, failed);
+    else
+        rc = admit_in(ing, ing, n, ing->rest, nrest, &mark, nkeys > 0,
+                      reject, err, failed);
+    if (rc != GW_OK) {
+        if (take)
+            __atomic_sub_fetch(&ing->pending->reserved,
+                               nkeys * ing->pending->nper, __ATOMIC_SEQ_CST);
+        gw__table_undo(ing->table, &mark);
+        return rc;
+    }
+    if (take)
+        gw__table_reserved(ing->table, ing->pending,
+                           nkeys * ing->pending->nper);
+    return GW_OK;
 }
 
 /* Step 3 for pev[0..n), into the keys step 2 made. */
@@ -767,61 +909,6 @@ fail_event(gw_error_t *err, int batch, size_t i, const gw_error_t *msg)
     return gw_error_set(err, "%s", msg->msg);
 }
 
-/*
- * The byte size of each element of a JSON array text that jansson has
- * already accepted (so brackets and strings are balanced), from its first
- * to its last byte. sizes gets one entry per element.
- */
-static void
-element_sizes(const char *s, size_t len, size_t *sizes, size_t n)
-{
-    size_t i = 0, k = 0, start, end;
-    int depth, instr;
-    char c;
-
-#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
-    while (i < len && WS(s[i]))
-        i++;
-    i++; /* '[' */
-    while (k < n) {
-        while (i < len && (WS(s[i]) || s[i] == ','))
-            i++;
-        if (i >= len || s[i] == ']')
-            break;
-        start = i;
-        depth = 0;
-        instr = 0;
-        for (; i < len; i++) {
-            c = s[i];
-            if (instr) {
-                if (c == '\\')
-                    i++;
-                else if (c == '"')
-                    instr = 0;
-                continue;
-            }
-            if (c == '"') {
-                instr = 1;
-            } else if (c == '[' || c == '{') {
-                depth++;
-            } else if (c == ']' || c == '}') {
-                if (depth == 0)
-                    break;
-                depth--;
-            } else if (c == ',' && depth == 0) {
-                break;
-            }
-        }
-        end = i;
-        while (end > start && WS(s[end - 1]))
-            end--;
-        sizes[k++] = end - start;
-    }
-    while (k < n)
-        sizes[k++] = 0;
-#undef WS
-}
-
 /* The fast path of gw__ingest_json, p its first byte that is not space:
  * GW_OK (aggregated), GW_ERR (out of memory) or GW_AGAIN: anything
  * unusual, or a refusal, which the jansson path decides and explains
@@ -848,6 +935,12 @@ ingest_fast(gw__ingest_t *ing, const char *project, gw_action_t default_action,
             *nevents = n;
         return refuse_nomem(why, err);
     }
+    if (*why == GW__REJECT_PENDING) {
+        /* The request's, not one event's: the same on any path. */
+        if (nevents != NULL)
+            *nevents = n;
+        return GW_ERR;
+    }
     *why = GW__REJECT_NONE;
     return GW_AGAIN;
 }
@@ -871,7 +964,7 @@ parse_array(gw__ingest_t *ing, json_t *root, size_t n, const char *json,
             ing->sizes = sizes;
             ing->capsizes = n;
         }
-        element_sizes(json, len, ing->sizes, n);
+        gw__json_element_sizes(json, len, ing->sizes, n);
     }
     for (i = 0; i < n; i++) {
         e = json_array_get(root, i);
@@ -990,8 +1083,11 @@ gw__ingest_json(gw__ingest_t *ing, const char *project,
     }
 
     if (admit(ing, n, &why, &msg, &failed) != GW_OK) {
-        /* Out of memory is the request's, not one event's. */
-        fail_event(err, batch && why != GW__REJECT_NOMEM, failed, &msg);
+        /* Out of memory and MAX_PENDING_SERIES are the request's, not
+         * one event's. */
+        fail_event(err,
+                   batch && why != GW__REJECT_NOMEM && why != GW__REJECT_PENDING,
+                   failed, &msg);
         goto out;
     }
     apply(ing, n);

@@ -39,7 +39,12 @@ typedef enum gw__reject_e {
     GW__REJECT_PROJECT,     /* "wrong_project": p is not the authenticated project */
     GW__REJECT_KIND,        /* "kind_conflict": action does not fit the metric's kind */
     GW__REJECT_LIMIT,       /* "limit": too many filters, values, bytes */
-    GW__REJECT_MAX_SERIES,  /* "max_series": the project has MAX_SERIES metrics */
+    GW__REJECT_MAX_SERIES,  /* "max_series": the project has MAX_SERIES series */
+    GW__REJECT_SERIES_PER_METRIC,  /* "max_series_per_metric" */
+    GW__REJECT_VALUES_PER_FILTER,  /* "max_values_per_filter" */
+    GW__REJECT_FILTERS_PER_METRIC, /* "max_filters_per_metric" */
+    GW__REJECT_PENDING,     /* "max_pending_series": the storage is behind
+                             * by MAX_PENDING_SERIES; send it again later */
     GW__REJECT_NOMEM        /* "out_of_memory": not now, send it again later */
 } gw__reject_t;
 
@@ -103,14 +108,52 @@ int gw__ingest_set_kind(gw__ingest_t *ing, const char *project,
 /*
  * With several ingest loops, each has its own gw__ingest_t (and table) and
  * all of them share one registry: a gw__ingest_t that aggregates nothing
- * and holds the kinds of all metrics and the MAX_SERIES counts, under a
- * lock. ing then keeps a cache of the metrics it has seen and takes the
- * registry's lock only for metrics it has not, so the kind rule and
- * MAX_SERIES hold across loops exactly as with one. gw__ingest_set_kind on
+ * and holds the kinds of all metrics and the live series (the limits of
+ * ingest/series.h), under a lock. ing then keeps a cache of the metrics'
+ * kinds it has seen and takes the registry's lock only for metrics it has
+ * not and for keys new in its table, so the kind rule and the series
+ * limits hold across loops exactly as with one. gw__ingest_set_kind on
  * a sharer (or the registry) sets the kind in the registry and makes every
  * cache start again. Call before ing takes any event.
  */
 void gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry);
+
+/*
+ * MAX_PENDING_SERIES at admission (SPEC §6): what waits for the storage,
+ * in deltas, shared by every loop and the storage thread. A request whose
+ * new table keys could make the deltas waiting pass max once merged (one
+ * per period kept per key) is refused (GW__REJECT_PENDING), so that a
+ * bound never drops an event that was accepted. Set before any event.
+ */
+typedef struct gw__pending_s {
+    size_t max;         /* MAX_PENDING_SERIES x nper; 0: no bound */
+    unsigned nper;      /* periods kept */
+    size_t stored;      /* atomic: deltas in the storage thread's batches */
+    size_t reserved;    /* atomic: what tables not merged yet may add */
+    uint64_t refusals;  /* atomic: requests refused so far */
+    int down;           /* atomic: the storage is unreachable, so the loops
+                         * keep aggregating into their tables rather than
+                         * hand them over at each flush: a key already in
+                         * a table then needs no room (core/daemon.c) */
+} gw__pending_t;
+
+void gw__ingest_set_pending(gw__ingest_t *ing, gw__pending_t *p);
+gw__pending_t *gw__ingest_get_pending(const gw__ingest_t *ing);
+
+/* Replaying the journal: events accepted before are not refused by the
+ * series limits nor by MAX_PENDING_SERIES (their series still count). */
+void gw__ingest_set_replaying(gw__ingest_t *ing, int on);
+
+/* Records a series read from the storage's metadata (filter NULL: the
+ * total series of metric), over the limits if need be, so that they count
+ * from the start. GW_ERR: out of memory. Any thread (under the registry's
+ * lock). */
+int gw__ingest_seed_series(gw__ingest_t *ing, const char *project,
+                           const char *metric, const char *filter,
+                           const char *value);
+
+/* The live series of project that the registry knows. Any thread. */
+size_t gw__ingest_series(gw__ingest_t *ing, const char *project);
 
 /* Number of series (keys) in the current table. */
 size_t gw__ingest_pending(const gw__ingest_t *ing);
@@ -138,16 +181,18 @@ void gw__batch_free(gw__batch_t *b);
 /*
  * Expands t into every period in the bit set periods (1u << gw_period_t)
  * and merges it into b: deltas with the same (project, metric, filter,
- * value, period, bucket) combine by kind. Keys beyond max_series distinct
- * deltas in b are dropped and *dropped_events (may be NULL) gets the number
- * of events they held. When memory runs out, the groups (project, metric,
- * minute with their filter series) it cannot make room for are dropped
- * whole, counted in *dropped_events too, and logged; b never holds part of
- * a group. Any thread that owns both.
+ * value, period, bucket) combine by kind. (MAX_PENDING_SERIES is held at
+ * admission: see gw__pending_t.) When memory runs out, the groups
+ * (project, metric, minute with their filter series) it cannot make room
+ * for are dropped whole, counted in *dropped_events (may be NULL), and
+ * logged; b never holds part of a group. Any thread that owns both.
  */
 void gw__batch_add_table(gw__batch_t *b, const gw__table_t *t,
-                         unsigned periods, size_t max_series,
-                         uint64_t *dropped_events);
+                         unsigned periods, uint64_t *dropped_events);
+
+/* The table's share of gw__pending_t reserved: it holds deltas of p's
+ * reserved, which gw__table_free gives back. Loop thread (ingest). */
+void gw__table_reserved(gw__table_t *t, gw__pending_t *p, size_t deltas);
 
 /* Number of distinct deltas in b. */
 size_t gw__batch_size(const gw__batch_t *b);

@@ -12,22 +12,25 @@ libgwcore_la_SOURCES += \
 	ingest/ingest.c \
 	ingest/ingest.h \
 	ingest/ingest_int.h \
+	ingest/series.c \
+	ingest/series.h \
+	ingest/slots.h \
 	ingest/table.c
 
 # The tests build from these sources alone (and base/conf.h's types, and
 # base/log.c for the storage thread's out-of-memory line), so they do not
 # wait on the rest of libgwcore.
 GW_INGEST_SOURCES = ingest/alloc.c ingest/bucket.c ingest/event.c \
-	ingest/event_fast.c ingest/event_json.c ingest/ingest.c ingest/table.c \
-	base/log.c
+	ingest/event_fast.c ingest/event_json.c ingest/ingest.c ingest/series.c \
+	ingest/table.c base/log.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 
 if HAVE_CHECK
 check_PROGRAMS += tests/ingest/test_bucket tests/ingest/test_event \
-	tests/ingest/test_ingest tests/ingest/test_table
+	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table
 TESTS += tests/ingest/test_bucket tests/ingest/test_event \
-	tests/ingest/test_ingest tests/ingest/test_table
+	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table
 endif
 
 tests_ingest_test_bucket_SOURCES = tests/ingest/test_bucket.c ingest/bucket.c
@@ -41,6 +44,10 @@ tests_ingest_test_event_LDADD = $(GW_INGEST_TEST_LDADD)
 tests_ingest_test_ingest_SOURCES = tests/ingest/test_ingest.c $(GW_INGEST_SOURCES)
 tests_ingest_test_ingest_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
 tests_ingest_test_ingest_LDADD = $(GW_INGEST_TEST_LDADD)
+
+tests_ingest_test_series_SOURCES = tests/ingest/test_series.c $(GW_INGEST_SOURCES)
+tests_ingest_test_series_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
+tests_ingest_test_series_LDADD = $(GW_INGEST_TEST_LDADD)
 
 tests_ingest_test_table_SOURCES = tests/ingest/test_table.c $(GW_INGEST_SOURCES)
 tests_ingest_test_table_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
@@ -57,3 +64,7 @@ tests_fuzz_replay_event_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_fuzz_replay_event_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_replay_event_LDADD = $(JANSSON_LIBS) -lm
 EXTRA_DIST += tests/fuzz/corpus/event
+
+# Series floods (the live-series limits) against the real daemon.
+TESTS += tests/integration/test_series_flood.py
+EXTRA_DIST += tests/integration/test_series_flood.py

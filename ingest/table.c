@@ -34,148 +34,9 @@
 #include "base/log.h"
 #include "bucket.h"
 #include "ingest_int.h"
+#include "slots.h"
 
 #define NONE UINT32_MAX
-
-/* ---- slots: (hash >> 32) << 32 | (index + 1); 0 is empty ------------- */
-
-#define SLOT(h, i) (((h) & UINT64_C(0xffffffff00000000)) | ((uint64_t) (i) + 1))
-#define SLOT_HASH_MATCH(s, h) \
-    (((s) ^ (h)) <= UINT64_C(0xffffffff)) /* same upper 32 bits */
-#define SLOT_INDEX(s) ((uint32_t) ((s) & UINT64_C(0xffffffff)) - 1)
-
-/* The empty slot where an entry of hash h goes. */
-static inline size_t
-tb_slot_free(const uint64_t *slots, size_t mask, uint64_t h)
-{
-    size_t j;
-
-    for (j = (size_t) h & mask; slots[j] != 0; j = (j + 1) & mask)
-        ;
-    return j;
-}
-
-/* The hash of entries[i] (at hash_offset in each entry of stride bytes). */
-static inline uint64_t
-tb_entry_hash(const void *entries, size_t i, size_t stride, size_t hash_offset)
-{
-    uint64_t h;
-
-    memcpy(&h, (const char *) entries + i * stride + hash_offset, sizeof(h));
-    return h;
-}
-
-/* A new slot array of cap (a power of two) entries, refilled from hashes;
- * NULL if memory ran out. */
-static uint64_t *
-tb_slots_rebuild(size_t cap, const void *entries, size_t n, size_t stride,
-              size_t hash_offset)
-{
-    uint64_t *slots = gw__calloc(cap, sizeof(*slots));
-    size_t i;
-    uint64_t h;
-
-    if (slots == NULL)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        h = tb_entry_hash(entries, i, stride, hash_offset);
-        slots[tb_slot_free(slots, cap - 1, h)] = SLOT(h, i);
-    }
-    return slots;
-}
-
-/* Doubles the slot array (*slots, *mask) of entries[0..n). GW_ERR: out
- * of memory, and the old one stays. */
-static int
-tb_slots_grow(uint64_t **slots, size_t *mask, const void *entries, size_t n,
-           size_t stride, size_t hash_offset)
-{
-    size_t cap = (*mask + 1) * 2;
-    uint64_t *s = tb_slots_rebuild(cap, entries, n, stride, hash_offset);
-
-    if (s == NULL)
-        return GW_ERR;
-    free(*slots);
-    *slots = s;
-    *mask = cap - 1;
-    return GW_OK;
-}
-
-/* Takes entry i (of hash h) out of the slots; later slots of its run move
- * back so that every other entry stays reachable from its first slot. */
-static void
-tb_slots_remove(uint64_t *slots, size_t mask, const void *entries, size_t stride,
-             size_t hash_offset, uint64_t h, size_t i)
-{
-    size_t j, k, ideal;
-
-    for (j = (size_t) h & mask; slots[j] != SLOT(h, i); j = (j + 1) & mask)
-        ;
-    slots[j] = 0;
-    for (k = (j + 1) & mask; slots[k] != 0; k = (k + 1) & mask) {
-        ideal = (size_t) tb_entry_hash(entries, SLOT_INDEX(slots[k]), stride,
-                                    hash_offset) &
-                mask;
-        /* Move k back to j if j lies on the way from its ideal slot. */
-        if (((k - ideal) & mask) >= ((k - j) & mask)) {
-            slots[j] = slots[k];
-            slots[k] = 0;
-            j = k;
-        }
-    }
-}
-
-/* p grown to twice *cap elements of size bytes (64 if none yet); NULL if
- * memory ran out (p and *cap stay as they were). */
-static void *
-tb_array_grow(void *p, size_t *cap, size_t size)
-{
-    size_t n = *cap ? *cap * 2 : 64;
-    void *q = gw__realloc(p, n * size);
-
-    if (q != NULL)
-        *cap = n;
-    return q;
-}
-
-static size_t
-tb_pow2_at_least(size_t n)
-{
-    size_t c = 16;
-
-    while (c < n)
-        c <<= 1;
-    return c;
-}
-
-/* entry_room when the slots or the array must grow. */
-static void *
-tb_entry_grow(void *entries, size_t n, size_t *cap, size_t stride,
-           size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
-           size_t *j)
-{
-    /* The slots first if they would pass half full. */
-    if ((n + 1) * 2 > *mask + 1) {
-        if (tb_slots_grow(slots, mask, entries, n, stride, hash_offset) != GW_OK)
-            return NULL;
-        *j = tb_slot_free(*slots, *mask, h);
-    }
-    return n < *cap ? entries : tb_array_grow(entries, cap, stride);
-}
-
-/* Room for entry n of an array (*cap entries of stride bytes, each with
- * its hash at hash_offset) and of its slots (*slots, *mask), *j then the
- * free slot for hash h: the array, perhaps moved; NULL if memory ran out
- * (what grew stays grown). */
-static inline void *
-tb_entry_room(void *entries, size_t n, size_t *cap, size_t stride,
-           size_t hash_offset, uint64_t **slots, size_t *mask, uint64_t h,
-           size_t *j)
-{
-    if ((n + 1) * 2 <= *mask + 1 && n < *cap)
-        return entries;
-    return tb_entry_grow(entries, n, cap, stride, hash_offset, slots, mask, h, j);
-}
 
 /* ---- the table ------------------------------------------------------ */
 
@@ -218,14 +79,16 @@ struct gw__table_s {
     uint64_t *fslots;
     size_t fmask;
     uint64_t events;
+    gw__pending_t *pending; /* reserved deltas of it, given back at free */
+    size_t reserved;
 };
 
 gw__table_t *
 gw__table_new(size_t ngroups, size_t nfilters)
 {
     gw__table_t *t = gw__calloc(1, sizeof(*t));
-    size_t gcap = tb_pow2_at_least(ngroups * 2);
-    size_t fcap = tb_pow2_at_least(nfilters * 2);
+    size_t gcap = sl_pow2_at_least(ngroups * 2);
+    size_t fcap = sl_pow2_at_least(nfilters * 2);
 
     if (t == NULL)
         return NULL;
@@ -251,12 +114,22 @@ gw__table_free(gw__table_t *t)
 {
     if (t == NULL)
         return;
+    if (t->reserved > 0)
+        __atomic_sub_fetch(&t->pending->reserved, t->reserved,
+                           __ATOMIC_SEQ_CST);
     gw__arena_free(&t->arena);
     free(t->groups);
     free(t->gslots);
     free(t->fcells);
     free(t->fslots);
     free(t);
+}
+
+void
+gw__table_reserved(gw__table_t *t, gw__pending_t *p, size_t deltas)
+{
+    t->pending = p;
+    t->reserved += deltas;
 }
 
 uint64_t
@@ -363,7 +236,7 @@ tb_group_new(gw__table_t *t, uint64_t h, gw__str_t project, gw__str_t metric,
     gw__group_t *g;
     const char *ps, *ms;
 
-    g = tb_entry_room(t->groups, t->ngroups, &t->capgroups, sizeof(gw__group_t),
+    g = sl_entry_room(t->groups, t->ngroups, &t->capgroups, sizeof(gw__group_t),
                    offsetof(gw__group_t, hash), &t->gslots, &t->gmask, h, &j);
     if (g != NULL)
         t->groups = g;
@@ -418,7 +291,7 @@ tb_fcell_new(gw__table_t *t, uint32_t gi, const gw__pfilter_t *f,
     gw__group_t *g;
     const char *ns, *vs;
 
-    c = tb_entry_room(t->fcells, t->nfcells, &t->capfcells, sizeof(gw__fcell_t),
+    c = sl_entry_room(t->fcells, t->nfcells, &t->capfcells, sizeof(gw__fcell_t),
                    offsetof(gw__fcell_t, hash), &t->fslots, &t->fmask, h, &j);
     if (c == NULL)
         return -1;
@@ -482,12 +355,12 @@ gw__table_undo(gw__table_t *t, const gw__table_mark_t *m)
         g = &t->groups[c->group];
         g->first = c->next;
         g->nf--;
-        tb_slots_remove(t->fslots, t->fmask, t->fcells, sizeof(gw__fcell_t),
+        sl_slots_remove(t->fslots, t->fmask, t->fcells, sizeof(gw__fcell_t),
                      offsetof(gw__fcell_t, hash), c->hash, t->nfcells);
     }
     while (t->ngroups > m->ngroups) {
         g = &t->groups[--t->ngroups];
-        tb_slots_remove(t->gslots, t->gmask, t->groups, sizeof(gw__group_t),
+        sl_slots_remove(t->gslots, t->gmask, t->groups, sizeof(gw__group_t),
                      offsetof(gw__group_t, hash), g->hash, t->ngroups);
     }
     gw__arena_undo(&t->arena, &m->arena);
@@ -727,7 +600,7 @@ tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
     }
     if (!add)
         return NONE;
-    e = tb_entry_room(b->strs, b->nstrs, &b->capstrs, sizeof(gw__istr_t),
+    e = sl_entry_room(b->strs, b->nstrs, &b->capstrs, sizeof(gw__istr_t),
                    offsetof(gw__istr_t, hash), &b->sslots, &b->smask, h, &j);
     if (e == NULL)
         return NONE;
@@ -788,7 +661,7 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
     if (!add)
         return NULL;
     cap = b->capdeltas;
-    keys = tb_entry_room(b->keys, b->ndeltas, &cap, sizeof(gw__dkey_t),
+    keys = sl_entry_room(b->keys, b->ndeltas, &cap, sizeof(gw__dkey_t),
                       offsetof(gw__dkey_t, hash), &b->dslots, &b->dmask,
                       k->hash, &j);
     if (keys == NULL)
@@ -798,7 +671,7 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
         /* The deltas grow with the keys; capdeltas is what both have. */
         size_t dcap = b->capdeltas;
 
-        d = tb_array_grow(b->deltas, &dcap, sizeof(*b->deltas));
+        d = sl_array_grow(b->deltas, &dcap, sizeof(*b->deltas));
         if (d == NULL)
             return NULL;
         b->deltas = d;
@@ -836,59 +709,6 @@ tb_delta_merge(gw_delta_t *d, const gw__cell_t *c)
     d->count += c->count;
 }
 
-/* Counts the deltas of one series (string ids fn/fv, NONE for the total)
- * not yet in b, over the periods (buckets[i] in periods[i]). */
-static size_t
-tb_series_missing(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
-               uint32_t fv, const int *periods, const int64_t *buckets,
-               size_t nper)
-{
-    gw__dkey_t k;
-    size_t missing = 0, i;
-
-    k.project = pid;
-    k.metric = mid;
-    k.fname = fn;
-    k.fvalue = fv;
-    for (i = 0; i < nper; i++) {
-        k.period = periods[i];
-        k.bucket = buckets[i];
-        tb_dkey_hash(&k);
-        if (tb_batch_delta(b, &k, GW_KIND_COUNTER, 0) == NULL)
-            missing++;
-    }
-    return missing;
-}
-
-/* Counts the deltas of group g (total and filters, over the periods) not
- * yet in b. A string b has never seen means all of its deltas are new. */
-static size_t
-tb_group_missing(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
-              const int *periods, const int64_t *buckets, size_t nper,
-              uint64_t ph, uint64_t mh)
-{
-    uint32_t pid, mid, fn, fv, ci;
-    size_t missing;
-    const gw__fcell_t *c;
-
-    pid = tb_batch_str(b, g->project, g->plen, ph, 0);
-    mid = tb_batch_str(b, g->metric, g->mlen, mh, 0);
-    if (pid == NONE || mid == NONE)
-        return (1 + (size_t) g->nf) * nper;
-    missing = tb_series_missing(b, pid, mid, NONE, NONE, periods, buckets, nper);
-    for (ci = g->first; ci != NONE; ci = c->next) {
-        c = &t->fcells[ci];
-        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen), 0);
-        fv = tb_batch_str(b, c->value, c->vlen, tb_str_hash(c->value, c->vlen), 0);
-        if (fn == NONE || fv == NONE)
-            missing += nper;
-        else
-            missing += tb_series_missing(b, pid, mid, fn, fv, periods, buckets,
-                                      nper);
-    }
-    return missing;
-}
-
 /* Makes (empty where new) the deltas of one series (string ids fn/fv,
  * NONE for the total) over the periods, their indices to b->gidx[*k..].
  * GW_ERR: out of memory. */
@@ -923,7 +743,7 @@ tb_batch_undo(gw__batch_t *b, size_t mark)
 {
     while (b->ndeltas > mark) {
         b->ndeltas--;
-        tb_slots_remove(b->dslots, b->dmask, b->keys, sizeof(gw__dkey_t),
+        sl_slots_remove(b->dslots, b->dmask, b->keys, sizeof(gw__dkey_t),
                      offsetof(gw__dkey_t, hash), b->keys[b->ndeltas].hash,
                      b->ndeltas);
     }
@@ -1007,12 +827,12 @@ tb_group_merge(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
  */
 void
 gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
-                    size_t max_series, uint64_t *dropped_events)
+                    uint64_t *dropped_events)
 {
     int plist[GW_PERIOD_COUNT];
     int64_t buckets[GW_PERIOD_COUNT];
-    size_t nper = 0, gi, i, per_group;
-    uint64_t dropped = 0, nomem = 0, ph, mh;
+    size_t nper = 0, gi, i;
+    uint64_t nomem = 0, ph, mh;
     const gw__group_t *g;
     int p;
 
@@ -1028,14 +848,6 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
             buckets[i] = gw__bucket_start((gw_period_t) plist[i], g->minute);
         ph = tb_str_hash(g->project, g->plen);
         mh = tb_str_hash(g->metric, g->mlen);
-        per_group = (1 + (size_t) g->nf) * nper;
-        if (max_series != 0 && b->ndeltas + per_group > max_series &&
-            b->ndeltas + tb_group_missing(b, t, g, plist, buckets, nper, ph, mh) >
-                max_series) {
-            /* All of the group's series, or none: its events are lost. */
-            dropped += (uint64_t) g->cell.count;
-            continue;
-        }
         if (tb_group_make(b, t, g, plist, buckets, nper, ph, mh) != GW_OK) {
             nomem += (uint64_t) g->cell.count;
             continue;
@@ -1048,5 +860,5 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
                 "%llu events",
                 b != NULL ? b->id : "(none)", (unsigned long long) nomem);
     if (dropped_events != NULL)
-        *dropped_events = dropped + nomem;
+        *dropped_events = nomem;
 }

@@ -474,7 +474,7 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              "# TYPE gottwall_storage_events_stored_total counter\n"
              "gottwall_storage_events_stored_total %llu\n"
              "# HELP gottwall_storage_events_dropped_total Events lost "
-             "(over MAX_PENDING_SERIES or refused batches).\n"
+             "(batches the storage refused, or out of memory).\n"
              "# TYPE gottwall_storage_events_dropped_total counter\n"
              "gottwall_storage_events_dropped_total %llu\n"
              "# HELP gottwall_storage_errors_total Failed store calls.\n"

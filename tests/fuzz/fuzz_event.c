@@ -141,14 +141,14 @@ flush(void)
     size_t i;
 
     if (st != NULL) {
-        gw__batch_add_table(slow_batch, st, 0x7f, 512, NULL);
+        gw__batch_add_table(slow_batch, st, 0x7f, NULL);
         gw__table_free(st);
     }
     if (t == NULL) {
         FZ_CHECK(gw__ingest_pending(ing) == 0);
         return;
     }
-    gw__batch_add_table(batch, t, 0x7f, 512, &dropped);
+    gw__batch_add_table(batch, t, 0x7f, &dropped);
     FZ_CHECK(gw__batch_events(batch) + dropped ==
              before + gw__table_events(t));
     gw__table_free(t);

@@ -46,6 +46,9 @@ default_limits(void)
     l.max_name_bytes = 255;
     l.max_batch_events = 10000;
     l.max_series = 100000;
+    l.max_series_per_metric = 10000;
+    l.max_values_per_filter = 1000;
+    l.max_filters_per_metric = 64;
     l.max_pending_series = 1000000;
     return l;
 }
@@ -71,6 +74,18 @@ setup_with(gw__limits_t l)
     now_value = T + 0.25;
     ing = gw__ingest_new(&l, fake_now);
     batch = NULL;
+}
+
+/* small_limits for a test of other limits than MAX_SERIES, which counts
+ * filter series too: ing afresh with room for 100 series. */
+static void
+small_with_room(void)
+{
+    gw__limits_t l = small_limits();
+
+    l.max_series = 100;
+    gw__ingest_free(ing);
+    ing = gw__ingest_new(&l, fake_now);
 }
 
 static void
@@ -173,7 +188,7 @@ flush(unsigned periods)
     gw__batch_free(batch);
     batch = gw__batch_new("test");
     if (t != NULL) {
-        gw__batch_add_table(batch, t, periods, 0, NULL);
+        gw__batch_add_table(batch, t, periods, NULL);
         gw__table_free(t);
     }
     return gw__batch_view(batch);
@@ -786,7 +801,7 @@ START_TEST(test_max_series)
     OK("{\"n\": \"d\"}");
     OK("{\"n\": \"a\"}");
     BAD("{\"n\": \"e\"}", GW__REJECT_MAX_SERIES,
-        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "project \"test_project\" already has 4 series, the most MAX_SERIES "
         "allows; metric \"e\" is new (raise MAX_SERIES to accept more)");
     /* Another project has its own count. */
     ck_assert_int_eq(gw__ingest_json(ing, "shop", GW_ACTION_DEFAULT,
@@ -797,7 +812,7 @@ START_TEST(test_max_series)
     ck_assert_uint_eq(flush(MINUTE_ONLY)->ndeltas, 5);
     OK("{\"n\": \"b\"}");
     BAD("{\"n\": \"f\"}", GW__REJECT_MAX_SERIES,
-        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "project \"test_project\" already has 4 series, the most MAX_SERIES "
         "allows; metric \"f\" is new (raise MAX_SERIES to accept more)");
 }
 END_TEST
@@ -817,7 +832,7 @@ START_TEST(test_max_series_batch_undo)
                             GW_ACTION_DEFAULT, 1, &n, &r, &err),
                      GW_ERR);
     ck_assert_str_eq(err.msg, "event 3: project \"test_project\" already has "
-                              "4 metrics, the most MAX_SERIES allows; metric "
+                              "4 series, the most MAX_SERIES allows; metric "
                               "\"c\" is new (raise MAX_SERIES to accept "
                               "more)");
     ck_assert_int_eq(r, GW__REJECT_MAX_SERIES);
@@ -825,7 +840,7 @@ START_TEST(test_max_series_batch_undo)
     OK("{\"n\": \"c\"}");
     OK("{\"n\": \"b\"}");
     BAD("{\"n\": \"a\"}", GW__REJECT_MAX_SERIES,
-        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "project \"test_project\" already has 4 series, the most MAX_SERIES "
         "allows; metric \"a\" is new (raise MAX_SERIES to accept more)");
 }
 END_TEST
@@ -977,6 +992,7 @@ END_TEST
 
 START_TEST(test_limit_name_bytes)
 {
+    small_with_room();
     OK("{\"n\": \"1234567\"}");
     OK("{\"n\": \"12345678\"}");
     BAD("{\"n\": \"123456789\"}", GW__REJECT_LIMIT,
@@ -1273,6 +1289,7 @@ START_TEST(test_event_struct_limits)
     gw_event_t ev;
 
     /* small limits: 3 filters of 2 values, 8 bytes. */
+    small_with_room();
     memset(&ev, 0, sizeof(ev));
     ev.name = "x";
     ev.value = 1;
@@ -1331,8 +1348,8 @@ agree_at(int line, const char *json)
     t1 = gw__ingest_swap(fast);
     t2 = gw__ingest_swap(slow);
     ck_assert_int_eq(t1 == NULL, t2 == NULL);
-    gw__batch_add_table(b1, t1, 0x7f, 0, NULL);
-    gw__batch_add_table(b2, t2, 0x7f, 0, NULL);
+    gw__batch_add_table(b1, t1, 0x7f, NULL);
+    gw__batch_add_table(b2, t2, 0x7f, NULL);
     v1 = gw__batch_view(b1);
     v2 = gw__batch_view(b2);
     ck_assert_uint_eq(v1->ndeltas, v2->ndeltas);
@@ -1488,11 +1505,11 @@ START_TEST(test_loops_share_max_series)
     OK("{\"n\": \"a\"}"); /* known: not counted again */
     OK("{\"n\": \"d\"}");
     BAD("{\"n\": \"e\"}", GW__REJECT_MAX_SERIES,
-        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "project \"test_project\" already has 4 series, the most MAX_SERIES "
         "allows; metric \"e\" is new (raise MAX_SERIES to accept more)");
     ing = mine;
     BAD("{\"n\": \"f\"}", GW__REJECT_MAX_SERIES,
-        "project \"test_project\" already has 4 metrics, the most MAX_SERIES "
+        "project \"test_project\" already has 4 series, the most MAX_SERIES "
         "allows; metric \"f\" is new (raise MAX_SERIES to accept more)");
     OK("{\"n\": \"d\"}"); /* known through the registry */
 }

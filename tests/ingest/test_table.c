@@ -75,13 +75,13 @@ in_at(int line, const char *json)
 /* Swaps the table out and merges it into the batch; returns the events
  * dropped. */
 static uint64_t
-merge(unsigned periods, size_t max_series)
+merge(unsigned periods)
 {
     gw__table_t *t = gw__ingest_swap(ing);
     uint64_t dropped = 12345;
 
     ck_assert_ptr_nonnull(t);
-    gw__batch_add_table(batch, t, periods, max_series, &dropped);
+    gw__batch_add_table(batch, t, periods, &dropped);
     gw__table_free(t);
     return dropped;
 }
@@ -147,7 +147,7 @@ START_TEST(test_expand_all_periods)
     IN("{\"n\": \"orders\", \"ts\": 1392454739, \"v\": 2, "
        "\"f\": {\"status\": \"paid\"}}");
     IN("{\"n\": \"orders\", \"ts\": 1392454739.5, \"v\": 3}");
-    dropped = merge(ALL_PERIODS, 0);
+    dropped = merge(ALL_PERIODS);
     ck_assert_uint_eq(dropped, 0);
     b = gw__batch_view(batch);
     ck_assert_str_eq(b->id, "node-1:7");
@@ -169,8 +169,7 @@ START_TEST(test_expand_period_subset)
 
     IN("{\"n\": \"x\", \"ts\": 1392454739, \"f\": {\"s\": \"1\"}}");
     merge((1u << GW_PERIOD_DAY) | (1u << GW_PERIOD_ALL) |
-              (1u << GW_PERIOD_MONTH),
-          0);
+          (1u << GW_PERIOD_MONTH));
     b = gw__batch_view(batch);
     ck_assert_uint_eq(b->ndeltas, 6);
     ck_delta("x", NULL, NULL, GW_PERIOD_DAY, 1392422400, GW_KIND_COUNTER, 1,
@@ -188,7 +187,7 @@ START_TEST(test_avg_is_exact_over_minutes)
     IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 20, \"ts\": 1392454770}");
     IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 30, \"ts\": 1392454775}");
     IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 60, \"ts\": 1392455400}");
-    merge(ALL_PERIODS, 0);
+    merge(ALL_PERIODS);
     /* Minutes 08:58, 08:59 (two events), 09:10. */
     ck_delta("lat", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_AVG,
              10, 1, 0);
@@ -217,7 +216,7 @@ START_TEST(test_calendar_edges)
     IN("{\"n\": \"e\", \"ts\": \"2014-02-01T00:00:10\", \"v\": 2}");
     IN("{\"n\": \"e\", \"ts\": \"2014-01-01T12:00:00\", \"v\": 4}");
     IN("{\"n\": \"e\", \"ts\": \"2013-12-31T23:59:59\", \"v\": 8}");
-    merge(ALL_PERIODS, 0);
+    merge(ALL_PERIODS);
     ck_delta("e", NULL, NULL, GW_PERIOD_MONTH, 1388534400, GW_KIND_COUNTER,
              5, 2, 0);
     ck_delta("e", NULL, NULL, GW_PERIOD_MONTH, 1391212800, GW_KIND_COUNTER,
@@ -241,7 +240,7 @@ START_TEST(test_gauge_expansion)
     /* Two minutes of one hour: the hour keeps the newest. */
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 5, \"ts\": 1392454775}");
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 3, \"ts\": 1392454739}");
-    merge(ALL_PERIODS, 0);
+    merge(ALL_PERIODS);
     ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 3,
              1, 1392454739);
     ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454740, GW_KIND_GAUGE, 5,
@@ -256,20 +255,20 @@ END_TEST
 START_TEST(test_gauge_ties_across_tables)
 {
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 1, \"ts\": 1392454739}");
-    merge(MINUTE_ONLY, 0);
+    merge(MINUTE_ONLY);
     /* Same ts in a later table: the later one merged wins. */
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 2, \"ts\": 1392454739}");
-    merge(MINUTE_ONLY, 0);
+    merge(MINUTE_ONLY);
     ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 2,
              2, 1392454739);
     /* An older ts merged later does not. */
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": 9, \"ts\": 1392454738.5}");
-    merge(MINUTE_ONLY, 0);
+    merge(MINUTE_ONLY);
     ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, 2,
              3, 1392454739);
     /* A newer one does. */
     IN("{\"n\": \"g\", \"a\": \"gauge\", \"v\": -1, \"ts\": 1392454739.25}");
-    merge(MINUTE_ONLY, 0);
+    merge(MINUTE_ONLY);
     ck_delta("g", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_GAUGE, -1,
              4, 1392454739.25);
     ck_assert_uint_eq(gw__batch_size(batch), 1);
@@ -281,12 +280,12 @@ START_TEST(test_merge_two_tables)
 {
     IN("{\"n\": \"c\", \"v\": 2, \"f\": {\"s\": [\"a\", \"b\"]}}");
     IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 10}");
-    merge(ALL_PERIODS, 0);
+    merge(ALL_PERIODS);
     ck_assert_uint_eq(gw__batch_size(batch), 28);
     IN("{\"n\": \"c\", \"a\": \"decr\", \"v\": 5, \"f\": {\"s\": \"b\"}}");
     IN("{\"n\": \"c\", \"f\": {\"s\": \"new\"}}");
     IN("{\"n\": \"lat\", \"a\": \"avg\", \"v\": 20}");
-    merge(ALL_PERIODS, 0);
+    merge(ALL_PERIODS);
     ck_assert_uint_eq(gw__batch_size(batch), 35);
     ck_assert_uint_eq(gw__batch_events(batch), 5);
     ck_delta("c", NULL, NULL, GW_PERIOD_DAY, 1392422400, GW_KIND_COUNTER, -2,
@@ -317,7 +316,7 @@ START_TEST(test_many_merges)
                      i, i % 3, round, 1392454739 + 60 * (round % 5));
             IN(json);
         }
-        merge(ALL_PERIODS, 0);
+        merge(ALL_PERIODS);
     }
     b = gw__batch_view(batch);
     ck_assert_uint_eq(gw__batch_events(batch), 40 * 41 / 2);
@@ -345,73 +344,6 @@ START_TEST(test_many_merges)
 }
 END_TEST
 
-START_TEST(test_max_series_drops)
-{
-    uint64_t dropped;
-
-    /* Minute only, room for 3 deltas: a takes 1, b with one filter 2; c
-     * would be the 4th, so its 4 events are dropped. */
-    IN("{\"n\": \"a\"}");
-    IN("{\"n\": \"a\"}");
-    IN("{\"n\": \"b\", \"f\": {\"s\": \"x\"}}");
-    IN("{\"n\": \"b\", \"f\": {\"s\": \"x\"}}");
-    IN("{\"n\": \"b\"}");
-    IN("{\"n\": \"c\", \"v\": 4}");
-    IN("{\"n\": \"c\"}");
-    IN("{\"n\": \"c\"}");
-    IN("{\"n\": \"c\"}");
-    dropped = merge(MINUTE_ONLY, 3);
-    ck_assert_uint_eq(dropped, 4);
-    ck_assert_uint_eq(gw__batch_size(batch), 3);
-    ck_assert_uint_eq(gw__batch_events(batch), 5);
-    ck_assert_ptr_null(find("c", NULL, NULL, GW_PERIOD_MINUTE, 1392454680));
-
-    /* Full: existing deltas still merge; a new metric is dropped; an event
-     * whose total exists but whose filter value is new is dropped whole,
-     * total included, so no event is ever half stored. */
-    IN("{\"n\": \"a\", \"v\": 10}");
-    IN("{\"n\": \"d\"}");
-    IN("{\"n\": \"b\", \"v\": 100, \"f\": {\"s\": \"y\"}}");
-    dropped = merge(MINUTE_ONLY, 3);
-    ck_assert_uint_eq(dropped, 2);
-    ck_assert_uint_eq(gw__batch_size(batch), 3);
-    ck_assert_uint_eq(gw__batch_events(batch), 6);
-    ck_delta("a", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
-             12, 3, 0);
-    ck_delta("b", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
-             3, 3, 0);
-    ck_delta("b", "s", "x", GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER, 2,
-             2, 0);
-    ck_assert_ptr_null(find("d", NULL, NULL, GW_PERIOD_MINUTE, 1392454680));
-    ck_assert_ptr_null(find("b", "s", "y", GW_PERIOD_MINUTE, 1392454680));
-}
-END_TEST
-
-START_TEST(test_max_series_limit_edges)
-{
-    /* All periods: one metric without filters is 7 deltas. */
-    IN("{\"n\": \"a\"}");
-    ck_assert_uint_eq(merge(ALL_PERIODS, 6), 1); /* limit - 1: no room */
-    ck_assert_uint_eq(gw__batch_size(batch), 0);
-    ck_assert_uint_eq(gw__batch_events(batch), 0);
-    IN("{\"n\": \"a\"}");
-    ck_assert_uint_eq(merge(ALL_PERIODS, 7), 0); /* exactly the limit */
-    ck_assert_uint_eq(gw__batch_size(batch), 7);
-    IN("{\"n\": \"b\"}");
-    IN("{\"n\": \"a\"}");
-    ck_assert_uint_eq(merge(ALL_PERIODS, 8), 1); /* b needs 7 more */
-    ck_assert_uint_eq(gw__batch_size(batch), 7);
-    ck_assert_uint_eq(gw__batch_events(batch), 2);
-    IN("{\"n\": \"b\"}");
-    ck_assert_uint_eq(merge(ALL_PERIODS, 14), 0);
-    ck_assert_uint_eq(gw__batch_size(batch), 14);
-    /* 0: no limit. */
-    IN("{\"n\": \"c\", \"f\": {\"x\": [1, 2, 3]}}");
-    ck_assert_uint_eq(merge(ALL_PERIODS, 0), 0);
-    ck_assert_uint_eq(gw__batch_size(batch), 14 + 28);
-}
-END_TEST
-
 START_TEST(test_empty_batch)
 {
     const gw_batch_t *b;
@@ -422,12 +354,12 @@ START_TEST(test_empty_batch)
     ck_assert_str_eq(b->id, "node-1:7");
     ck_assert_uint_eq(b->ndeltas, 0);
     ck_assert_uint_eq(gw__batch_events(batch), 0);
-    gw__batch_add_table(batch, NULL, ALL_PERIODS, 0, &dropped);
+    gw__batch_add_table(batch, NULL, ALL_PERIODS, &dropped);
     ck_assert_uint_eq(dropped, 0);
     ck_assert_uint_eq(gw__batch_size(batch), 0);
     /* No periods: nothing to write, nothing dropped. */
     IN("{\"n\": \"a\"}");
-    ck_assert_uint_eq(merge(0, 0), 0);
+    ck_assert_uint_eq(merge(0), 0);
     ck_assert_uint_eq(gw__batch_size(batch), 0);
     ck_assert_str_eq(gw__batch_view(other)->id, "");
     gw__batch_free(other);
@@ -565,7 +497,7 @@ oom_take(oom_state_t *st)
     ck_assert_ptr_nonnull(t);
     st->events = gw__table_events(t);
     st->keys = gw__table_keys(t);
-    gw__batch_add_table(b, t, MINUTE_ONLY, 0, NULL);
+    gw__batch_add_table(b, t, MINUTE_ONLY, NULL);
     st->dump = oom_dump(b);
     gw__table_free(t);
     gw__batch_free(b);
@@ -719,14 +651,14 @@ START_TEST(test_oom_batch_merge)
     long k;
     int i, fired = 1, first[40];
 
-    gw__batch_add_table(ref, t, ALL_PERIODS, 0, NULL);
+    gw__batch_add_table(ref, t, ALL_PERIODS, NULL);
     for (k = 1; fired; k++) {
         gw__batch_free(batch);
         batch = gw__batch_new("node-1:7");
         /* Allocation k fails while merging: every group is in the batch
          * whole or not at all, and those not are counted as dropped. */
         gw__ingest_alloc_fail_after(k - 1);
-        gw__batch_add_table(batch, t, ALL_PERIODS, 0, &dropped);
+        gw__batch_add_table(batch, t, ALL_PERIODS, &dropped);
         fired = gw__ingest_alloc_fail_after(-1) < 0;
         ck_assert_msg(!fired || dropped > 0, "allocation %ld failed", k);
         lost = 0;
@@ -740,7 +672,7 @@ START_TEST(test_oom_batch_merge)
         ck_assert_uint_eq(gw__batch_events(batch), 40 - lost);
         /* The batch takes the same table again: the groups dropped once
          * are there once, the others twice. */
-        gw__batch_add_table(batch, t, ALL_PERIODS, 0, &dropped);
+        gw__batch_add_table(batch, t, ALL_PERIODS, &dropped);
         ck_assert_uint_eq(dropped, 0);
         for (i = 0; i < 40; i++) {
             snprintf(m, sizeof(m), "g%02d", i);
@@ -754,7 +686,7 @@ START_TEST(test_oom_batch_merge)
     /* A batch that could not be made holds nothing and drops it all. */
     gw__ingest_alloc_fail_after(0);
     ck_assert_ptr_null(gw__batch_new("x"));
-    gw__batch_add_table(NULL, t, ALL_PERIODS, 0, &dropped);
+    gw__batch_add_table(NULL, t, ALL_PERIODS, &dropped);
     ck_assert_uint_eq(dropped, 40);
     ck_assert_uint_eq(gw__batch_size(NULL), 0);
     ck_assert_uint_eq(gw__batch_events(NULL), 0);
@@ -778,8 +710,6 @@ batch_suite(void)
     tcase_add_test(tc, test_gauge_ties_across_tables);
     tcase_add_test(tc, test_merge_two_tables);
     tcase_add_test(tc, test_many_merges);
-    tcase_add_test(tc, test_max_series_drops);
-    tcase_add_test(tc, test_max_series_limit_edges);
     tcase_add_test(tc, test_empty_batch);
     suite_add_tcase(s, tc);
     /* Hundreds of runs each: more than the default 4 s on a busy box. */

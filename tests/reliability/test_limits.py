@@ -6,8 +6,8 @@ filter name, filter value), HTTP body size, header bytes and header count,
 MAX_CONNECTIONS (+10 refused, counted in /metrics), MAX_SERIES (1,000,000
 distinct metric names over one TCP stream into a project allowed 1000:
 exactly 1000 stored, exactly 999,000 counted as dropped) and
-MAX_PENDING_SERIES (storage down: exactly the excess dropped and counted,
-the rest stored when it returns). Counts are read back through the API.
+MAX_PENDING_SERIES (storage down: the excess refused at admission with 503,
+counted, and everything answered 200 stored when it returns). Counts are read back through the API.
 """
 
 import json
@@ -269,8 +269,12 @@ def test_max_series_million():
 
 def test_max_pending_series():
     """Storage down; 150 metrics with PERIODS = all (one delta each) and
-    MAX_PENDING_SERIES = 100: 50 events dropped and counted; the other 100
-    stored once the storage is back."""
+    MAX_PENDING_SERIES = 100: the first 100 are answered 200, the other 50
+    get 503 with Retry-After at admission (counted as max_pending_series),
+    and nothing answered 200 is dropped: all 100 are stored once the
+    storage is back, and new series are taken again. At the bound, a series
+    the loop's table holds is still taken; one that waits in the storage
+    thread's batch needs room again."""
     so = os.path.join(BUILDDIR, "tests", "fixtures", "plugins", ".libs",
                       "storage_fixture.so")
     assert os.path.exists(so), "%s is missing: make check builds it" % so
@@ -279,26 +283,51 @@ def test_max_pending_series():
     down = os.path.join(d.tmp, "down")
     d.storage_settings["DOWN_FILE"] = down
     open(down, "w").close()
+
+    def send(lo, hi):
+        body = json.dumps([{"n": "p%d" % i} for i in range(lo, hi)])
+        return d.request("POST", "/api/v1/test_project/incr", body=body,
+                         headers={"X-GottWall-Auth": s1_header(PUB, PRIV)},
+                         port=d.port("http"))
+
     with d:
-        for lo, hi in ((0, 99), (99, 100), (100, 101), (101, 150)):
-            body = json.dumps([{"n": "p%d" % i} for i in range(lo, hi)])
-            st, _, data = d.request("POST", "/api/v1/test_project/incr", body=body,
-                                    headers={"X-GottWall-Auth": s1_header(PUB, PRIV)},
-                                    port=d.port("http"))
-            assert st == 200, data
-            time.sleep(0.25)  # one flush each: limit-1, limit, limit+1
-        text = wait_for(lambda: (lambda t: metric(t, "gottwall_storage_events_dropped_total") >= 50
-                                 and t)(d.request("GET", "/metrics")[2].decode()),
-                        what="50 dropped")
-        assert metric(text, "gottwall_storage_events_dropped_total") == 50, text
+        # p99 is in the loop's table (held while the storage is down), so
+        # it is still taken at the bound; p0 waits in the storage thread's
+        # batch, so a new event of it needs room again and is refused.
+        for lo, hi, want in ((0, 99, 200), (99, 100, 200), (100, 101, 503),
+                             (101, 149, 503), (99, 100, 200), (0, 1, 503)):
+            st, hdrs, data = send(lo, hi)
+            assert st == want, (lo, hi, st, data)
+            if want == 503:
+                assert hdrs.get("retry-after") == "1", hdrs
+                assert json.loads(data)["error"] == (
+                    "the storage is behind: 100 series wait to be stored, the "
+                    "most MAX_PENDING_SERIES (100) allows; send it again "
+                    "later"), data
+            time.sleep(0.3)  # one flush each: limit-1, limit, limit+1
+        text = d.request("GET", "/metrics")[2].decode()
+        assert metric(text, "gottwall_events_dropped_total", transport="http",
+                      reason="max_pending_series") == 50, text
+        assert metric(text, "gottwall_events_accepted_total",
+                      transport="http") == 101, text
+        assert metric(text, "gottwall_storage_events_dropped_total") == 0, text
         assert metric(text, "gottwall_storage_pending_series") == 100, text
-        assert "MAX_PENDING_SERIES (100) reached while the storage is unreachable: " \
-               "dropped 1 events" in d.log()
+        wait_for(lambda: "MAX_PENDING_SERIES (100) reached while the storage "
+                 "is unreachable: " in d.log(), what="the refusals logged")
         os.unlink(down)
         wait_for(lambda: len(d.get_json("/api/v1/test_project/metrics")) == 100,
                  timeout=15, what="100 metrics stored")
         names = sorted(d.get_json("/api/v1/test_project/metrics"))
         assert names == sorted("p%d" % i for i in range(100)), names[-5:]
+        assert d.total("test_project", "p0") == 1
+        assert d.total("test_project", "p99") == 2
+        # Caught up: new series are taken again.
+        wait_for(lambda: send(100, 150)[0] == 200, timeout=15,
+                 what="new series accepted after the storage is back")
+        wait_for(lambda: d.total("test_project", "p149") == 1, timeout=15,
+                 what="p149 stored")
+        text = d.request("GET", "/metrics")[2].decode()
+        assert metric(text, "gottwall_storage_events_dropped_total") == 0, text
 
 
 def test_max_pending_series_healthy_flush():
