@@ -168,6 +168,11 @@ static const cf_scalar_t cf_scalars[] = {
     {"AUTH_MAX_BASE", CF_INT, CF_OFF(auth_max_base), 1, 3600},
     {"AUTH_S3_WINDOW", CF_INT, CF_OFF(auth_s3_window), 1, 86400},
     {"MAX_POINTS", CF_SIZE, CF_OFF(max_points), 1, 10000000},
+    {"MAX_EMBEDS_PER_PROJECT", CF_SIZE, CF_OFF(max_embeds_per_project), 0,
+     1e9},
+    {"MAX_EMBEDS_PER_USER", CF_SIZE, CF_OFF(max_embeds_per_user), 0, 1e9},
+    {"MAX_DOCUMENT_SIZE", CF_SIZE, CF_OFF(max_document_bytes), 1024,
+     64 * 1024 * 1024},
     {"WEB_DIR", CF_STR, CF_OFF(webdir), 0, 0},
     {"JOURNAL", CF_STR, CF_OFF(journal), 0, 0},
     {"JOURNAL_SYNC", CF_STR, CF_OFF(journal_sync_name), 0, 0},
@@ -585,6 +590,9 @@ cf_defaults(gw__config_t *cfg)
     cfg->auth_max_base = 3600;
     cfg->auth_s3_window = 300;
     cfg->max_points = 10000;
+    cfg->max_embeds_per_project = 1000;
+    cfg->max_embeds_per_user = 1000;
+    cfg->max_document_bytes = 65536;
     cfg->journal_sync_always = 1;
     cfg->journal_retain = 120;
     cfg->webdir = strdup(env != NULL && env[0] != '\0' ? env : GW_WEBDIR);
@@ -785,7 +793,7 @@ cf_free_plugin_conf(gw__plugin_conf_t *pc)
 void
 gw__config_free(gw__config_t *cfg)
 {
-    size_t i;
+    size_t i, j;
 
     if (cfg == NULL)
         return;
@@ -811,6 +819,9 @@ gw__config_free(gw__config_t *cfg)
     for (i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].email);
         free(cfg->users[i].password_hash);
+        for (j = 0; j < cfg->users[i].nprojects; j++)
+            free(cfg->users[i].projects[j]);
+        free(cfg->users[i].projects);
     }
     free(cfg->users);
     free(cfg->cookie_secret);

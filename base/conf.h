@@ -24,6 +24,10 @@ typedef struct gw__project_s {
 typedef struct gw__user_s {
     char *email;
     char *password_hash; /* as printed by `gottwall passwd` */
+    int restricted;      /* 1: projects = [...] was given */
+    char **projects;     /* the projects the user may see, when restricted
+                          * (each one of PROJECTS); else every project */
+    size_t nprojects;
 } gw__user_t;
 
 /* One BACKENDS entry, or the storage. */
@@ -112,6 +116,12 @@ typedef struct gw__config_s {
     int auth_max_base;          /* AUTH_MAX_BASE s, 3600: largest S1/S2 base */
     int auth_s3_window;         /* AUTH_S3_WINDOW s, 300 */
     size_t max_points;          /* MAX_POINTS, 10000 */
+    size_t max_embeds_per_project; /* MAX_EMBEDS_PER_PROJECT, 1000 */
+    size_t max_embeds_per_user; /* MAX_EMBEDS_PER_USER, 1000: embedded
+                                 * charts one user (or anonymous access)
+                                 * may create */
+    size_t max_document_bytes;  /* MAX_DOCUMENT_SIZE, 65536: an embedded
+                                 * chart or a saved dashboard as stored */
     char **plugin_path;         /* PLUGIN_PATH: directories searched first */
     size_t nplugin_path;
     char *webdir;               /* WEB_DIR: dashboard assets, default GW_WEBDIR */

@@ -48,10 +48,56 @@ gw__cf_read_server(gw__config_t *cfg, const config_setting_t *g, gw_error_t *err
     return GW_OK;
 }
 
+/* USERS[i].projects = [ "shop", ... ]: the projects the user may see, each
+ * one of PROJECTS (read before USERS), so a typo is refused here with its
+ * line instead of silently hiding a project. */
+static int
+cf_read_user_projects(gw__config_t *cfg, const config_setting_t *l,
+                      const char *what, gw__user_t *us, gw_error_t *err)
+{
+    int i, n, t = config_setting_type(l);
+    size_t k;
+
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return gw__cf_fail(err, l, cfg->path, "%s.projects must be a list of "
+                       "project names [ \"shop\", \"blog\" ], not %s", what,
+                       gw__cf_type_name(t));
+    n = config_setting_length(l);
+    us->restricted = 1;
+    us->projects = calloc(n > 0 ? (size_t) n : 1, sizeof(char *));
+    if (us->projects == NULL)
+        return gw_error_set(err, "out of memory");
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(l, i);
+        const char *v;
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING)
+            return gw__cf_fail(err, e, cfg->path, "%s.projects[%d] must be a "
+                           "project name in quotes, not %s", what, i,
+                           gw__cf_type_name(config_setting_type(e)));
+        v = config_setting_get_string(e);
+        if (gw__config_project(cfg, v) == NULL) {
+            char names[512] = "";
+
+            for (k = 0; k < cfg->nprojects && strlen(names) < 400; k++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names),
+                         "%s%s", k ? ", " : "", cfg->projects[k].name);
+            return gw__cf_fail(err, e, cfg->path, "%s.projects[%d]: \"%s\" is "
+                           "not one of PROJECTS (%s)", what, i, v,
+                           cfg->nprojects ? names : "none configured");
+        }
+        if ((us->projects[us->nprojects] = strdup(v)) == NULL)
+            return gw_error_set(err, "out of memory");
+        us->nprojects++;
+    }
+    return GW_OK;
+}
+
 int
 gw__cf_read_users(gw__config_t *cfg, const config_setting_t *l, gw_error_t *err)
 {
-    static const char *const keys[] = {"email", "password"};
+    static const char *const keys[] = {"email", "password", "projects"};
+    const config_setting_t *pl;
     int i, n, t = config_setting_type(l);
 
     if (t != CONFIG_TYPE_LIST && !(t == CONFIG_TYPE_ARRAY &&
@@ -73,7 +119,7 @@ gw__cf_read_users(gw__config_t *cfg, const config_setting_t *l, gw_error_t *err)
                            "\"...\"; password = \"...\"; }, not %s", what,
                            gw__cf_type_name(config_setting_type(u)));
         cfg->nusers++;
-        if (gw__cf_only(cfg, u, what, keys, 2, err) != GW_OK ||
+        if (gw__cf_only(cfg, u, what, keys, 3, err) != GW_OK ||
             gw__cf_get_string(cfg, u, what, "email", 1, &us->email, err) !=
                 GW_OK ||
             gw__cf_get_string(cfg, u, what, "password", 1, &us->password_hash,
@@ -84,6 +130,9 @@ gw__cf_read_users(gw__config_t *cfg, const config_setting_t *l, gw_error_t *err)
                            cfg->path, "%s.password must be a hash printed "
                            "by `gottwall passwd` (pbkdf2-sha256$...), not a "
                            "plain password", what);
+        if ((pl = config_setting_get_member(u, "projects")) != NULL &&
+            cf_read_user_projects(cfg, pl, what, us, err) != GW_OK)
+            return GW_ERR;
         for (j = 0; j + 1 < cfg->nusers; j++) {
             if (strcasecmp(cfg->users[j].email, us->email) == 0)
                 return gw__cf_fail(err, u, cfg->path, "%s: the e-mail \"%s\" is "

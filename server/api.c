@@ -590,10 +590,13 @@ api_dashboard_page(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
     const char *vars[10];
 
     api_ingest_url(cfg, ingest, sizeof(ingest));
+    /* Only the projects (and public keys) this user may see. */
     for (i = 0; i < cfg->nprojects; i++)
-        json_array_append_new(
-            projects, json_pack("{s:s, s:s}", "name", cfg->projects[i].name,
-                                "public_key", cfg->projects[i].public_key));
+        if (gw__api_may_see(api, who, cfg->projects[i].name))
+            json_array_append_new(
+                projects,
+                json_pack("{s:s, s:s}", "name", cfg->projects[i].name,
+                          "public_key", cfg->projects[i].public_key));
     conf = json_pack("{s:s, s:s, s:b, s:s, s:o, s:s}", "prefix", cfg->prefix,
                      "user", who->user, "anonymous", who->anonymous,
                      "ingest_url", ingest, "projects", projects, "version",
@@ -756,13 +759,15 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
     gw__api_access(api, req, project, &who);
     if (!who.ok) {
         gw__http_error(req, 401, who.why);
-    } else if (gw__config_project(cfg, project) == NULL) {
+    } else if (gw__config_project(cfg, project) == NULL ||
+               !gw__api_may_see(api, &who, project)) {
+        /* A project this user may not see answers as an unknown one. */
         gw__api_errorf(req, 404, "unknown project \"%s\"", project);
     } else if (strcmp(action, "embedded") == 0) {
         if (!api_is(method, "POST"))
             api_not_allowed(req, "POST");
         else if (!api_csrf_refused(req, &who))
-            gw__api_embedded_create(api, req, project);
+            gw__api_embedded_create(api, req, project, &who);
     } else if (!api_is(method, "GET")) {
         api_not_allowed(req, "GET");
     } else if (strcmp(action, "metrics") == 0) {

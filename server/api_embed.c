@@ -8,23 +8,38 @@
  * {uuid}.js writes an iframe of the page. GET/PUT {PREFIX}/api/v1/dashboard
  * keeps one JSON document per user (doc("dashboard", email or
  * "anonymous")).
+ *
+ * Bounds (issue 16): a chart or a dashboard is at most MAX_DOCUMENT_SIZE
+ * bytes as stored (413); a project has at most MAX_EMBEDS_PER_PROJECT
+ * charts and a user (anonymous access is one user) creates at most
+ * MAX_EMBEDS_PER_USER (409). The counts are documents of their own
+ * (doc("count", "embedded:project:NAME" / "embedded:user:EMAIL"), a
+ * decimal number), read and written on the storage thread around the
+ * chart's doc_put, so they survive a restart and one process never counts
+ * two charts as one (its storage calls run one at a time). A chart records
+ * who created it ("created_by") and is served only while that user may
+ * still see its project (gw__api_user_may_see); charts made anonymously or
+ * with a project's keys have no such user.
  */
 #include "api_int.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "ingest/bucket.h"
 #include "net/http.h"
 #include "base/log.h"
+#include "base/metrics.h"
 
 #define EMBED_MAX_METRICS 20
-#define EMBED_MAX_DASHBOARD (512 * 1024)
+#define EMBED_COUNT_NS "count"
 
 static const char *const embed_renderers[] = {"line", "area", "bar", "stacked",
                                               NULL};
@@ -140,6 +155,13 @@ typedef struct embed_doc_s {
     json_t *out;
     /* .html */
     char *width, *height;
+    /* create: the count documents (count_user NULL for a project's keys)
+     * and their caps */
+    char *count_project, *count_user;
+    uint64_t max_project, max_user;
+    char *project, *user; /* for the messages (user NULL for keys) */
+    /* .json, .html, .js: the stored chart's creator and project */
+    char *creator, *doc_project;
 } embed_doc_t;
 
 enum { EMBED_CREATE, EMBED_JSON, EMBED_HTML, EMBED_JS, DASH_GET, DASH_PUT };
@@ -160,6 +182,12 @@ embed_doc_release(gw__api_pending_t *p)
     free(e->q_renderer);
     free(e->width);
     free(e->height);
+    free(e->count_project);
+    free(e->count_user);
+    free(e->project);
+    free(e->user);
+    free(e->creator);
+    free(e->doc_project);
     free(e);
 }
 
@@ -185,6 +213,161 @@ embed_put_job(const gw_storage_ops_t *ops, void *state, void *arg,
     embed_doc_t *e = arg;
 
     return ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
+}
+
+/* ---- Counts of embedded charts ---- */
+
+/* The id of a count document: prefix + name, or prefix + "#" + the
+ * SHA-256 of name in hex when that would pass the 255 bytes an id may
+ * have. Names of users are counted without case (as USERS compares
+ * them). */
+static char *
+embed_count_id(const char *prefix, const char *name, int fold)
+{
+    size_t plen = strlen(prefix), n = strlen(name), i;
+    char *id;
+
+    if (plen + n <= 255) {
+        if ((id = malloc(plen + n + 1)) == NULL)
+            return NULL;
+        memcpy(id, prefix, plen);
+        for (i = 0; i <= n; i++)
+            id[plen + i] =
+                fold ? (char)tolower((unsigned char)name[i]) : name[i];
+        return id;
+    }
+    {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        char *low = strdup(name);
+
+        if (low == NULL || (id = malloc(plen + 2 + 64)) == NULL) {
+            free(low);
+            return NULL;
+        }
+        for (i = 0; fold && i < n; i++)
+            low[i] = (char)tolower((unsigned char)low[i]);
+        SHA256((const unsigned char *)low, n, md);
+        free(low);
+        memcpy(id, prefix, plen);
+        id[plen] = '#';
+        for (i = 0; i < sizeof(md); i++)
+            sprintf(id + plen + 1 + 2 * i, "%02x", md[i]);
+        return id;
+    }
+}
+
+typedef struct embed_num_s {
+    uint64_t n;
+    int bad;
+} embed_num_t;
+
+static void
+embed_count_found(void *arg, const char *data, size_t len)
+{
+    embed_num_t *r = arg;
+    size_t i;
+
+    r->n = 0;
+    r->bad = len == 0 || len > 19;
+    for (i = 0; i < len && !r->bad; i++) {
+        if (data[i] < '0' || data[i] > '9')
+            r->bad = 1;
+        else
+            r->n = r->n * 10 + (uint64_t)(data[i] - '0');
+    }
+}
+
+/* The count in doc("count", id) into *n; 0 when there is none. */
+static int
+embed_count_get(const gw_storage_ops_t *ops, void *state, const char *id,
+                uint64_t *n, gw_error_t *err)
+{
+    embed_num_t r = {0, 0};
+    int rc = ops->doc_get(state, EMBED_COUNT_NS, id, embed_count_found, &r,
+                          err);
+
+    if (rc != GW_OK)
+        return rc;
+    if (r.bad)
+        return gw_error_set(err, "the count %s/%s is not a number: repair or "
+                            "remove it in the storage", EMBED_COUNT_NS, id);
+    *n = r.n;
+    return GW_OK;
+}
+
+static int
+embed_count_put(const gw_storage_ops_t *ops, void *state, const char *id,
+                uint64_t n, gw_error_t *err)
+{
+    char b[24];
+
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)n);
+    return ops->doc_put(state, EMBED_COUNT_NS, id, b, strlen(b), err);
+}
+
+/* Refuses the chart over a cap (409, counted by reason). */
+static int
+embed_refuse(embed_doc_t *e, const char *reason, const char *fmt, ...)
+    GW_PRINTF(3, 4);
+
+static int
+embed_refuse(embed_doc_t *e, const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    e->status = 409;
+    gw__metrics_count("server", GW_COUNTER_DROPPED, reason, 1);
+    return GW_OK;
+}
+
+/* Stores a new chart within the caps (on the storage thread). The counts
+ * are raised before the chart is stored and put back if storing fails, so
+ * a failure leaves at worst a count one too high (a cap never lets a chart
+ * more through), never a chart that is not counted. */
+static int
+embed_create_job(const gw_storage_ops_t *ops, void *state, void *arg,
+                 gw_error_t *err)
+{
+    embed_doc_t *e = arg;
+    uint64_t np = 0, nu = 0;
+    gw_error_t undo;
+    int rc;
+
+    rc = embed_count_get(ops, state, e->count_project, &np, err);
+    if (rc == GW_OK && e->count_user != NULL)
+        rc = embed_count_get(ops, state, e->count_user, &nu, err);
+    if (rc != GW_OK)
+        return rc;
+    if (np >= e->max_project)
+        return embed_refuse(e, "max_embeds_per_project",
+                            "project \"%s\" has %llu embedded charts, as many "
+                            "as MAX_EMBEDS_PER_PROJECT (%llu) allows",
+                            e->project, (unsigned long long)np,
+                            (unsigned long long)e->max_project);
+    if (e->count_user != NULL && nu >= e->max_user)
+        return embed_refuse(e, "max_embeds_per_user",
+                            "%s has created %llu embedded charts, as many as "
+                            "MAX_EMBEDS_PER_USER (%llu) allows",
+                            e->user, (unsigned long long)nu,
+                            (unsigned long long)e->max_user);
+    rc = embed_count_put(ops, state, e->count_project, np + 1, err);
+    if (rc == GW_OK && e->count_user != NULL) {
+        rc = embed_count_put(ops, state, e->count_user, nu + 1, err);
+        if (rc != GW_OK)
+            embed_count_put(ops, state, e->count_project, np, &undo);
+    }
+    if (rc != GW_OK)
+        return rc;
+    rc = ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
+    if (rc != GW_OK) {
+        embed_count_put(ops, state, e->count_project, np, &undo);
+        if (e->count_user != NULL)
+            embed_count_put(ops, state, e->count_user, nu, &undo);
+    }
+    return rc;
 }
 
 /* The range a .json asks for: the period (the query's or the chart's) and
@@ -369,9 +552,19 @@ embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
     int rc;
 
     rc = ops->doc_get(state, e->ns, e->id, embed_doc_found, e, err);
-    if (rc != GW_OK || !e->found || e->mode != EMBED_JSON)
+    if (rc != GW_OK || !e->found || e->mode == DASH_GET)
         return rc;
     doc = json_loadb(e->data, e->len, 0, NULL);
+    if (json_is_string(json_object_get(doc, "created_by")))
+        e->creator = strdup(
+            json_string_value(json_object_get(doc, "created_by")));
+    if (json_is_string(json_object_get(doc, "project")))
+        e->doc_project =
+            strdup(json_string_value(json_object_get(doc, "project")));
+    if (e->mode != EMBED_JSON) {
+        json_decref(doc);
+        return GW_OK;
+    }
     if (!json_is_object(doc)) {
         json_decref(doc);
         e->status = 500;
@@ -406,6 +599,19 @@ embed_html_404(gw_http_req_t *req, const char *id)
                      GW__API_EMBED_PAGE_HEADERS, body, strlen(body));
 }
 
+/* Whether a stored chart may still be served: its creator, when a user
+ * made it, must still be in USERS and may see its project. Charts made
+ * anonymously, with a project's keys, or before charts recorded their
+ * creator have none. */
+static int
+embed_creator_ok(gw__api_t *api, const embed_doc_t *e)
+{
+    if (e->creator == NULL || strcmp(e->creator, "anonymous") == 0)
+        return 1;
+    return gw__api_user_may_see(gw__api_cfg(api), e->creator,
+                                e->doc_project ? e->doc_project : "");
+}
+
 static void
 embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 {
@@ -417,8 +623,15 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         embed_storage_error(p->req, rc, err);
         return;
     }
+    if (e->mode != EMBED_CREATE && e->mode != DASH_GET &&
+        e->mode != DASH_PUT && e->found && !embed_creator_ok(api, e))
+        e->found = 0; /* answered as a chart that does not exist */
     switch (e->mode) {
     case EMBED_CREATE:
+        if (e->status != 0) {
+            gw__api_errorf(p->req, e->status, "%s", e->msg);
+            return;
+        }
         gw__log_info("server: embedded chart %s created", e->id);
         gw__api_json(p->req, 200, json_incref(e->reply));
         return;
@@ -639,15 +852,67 @@ embed_links(embed_doc_t *e, const char *id)
                   "js_link", js, "json_link", jsn, "iframe", iframe);
 }
 
+/* The creator (NULL for a project's keys) as a chart records it. */
+static const char *
+embed_creator(const gw__api_who_t *who)
+{
+    if (who->key_project != NULL || who->user[0] == '\0')
+        return NULL;
+    return who->user;
+}
+
+/* e's counts and caps for a chart of project made by who; GW_ERR when out
+ * of memory. */
+static int
+embed_create_counts(embed_doc_t *e, const gw__config_t *cfg,
+                    const char *project, const gw__api_who_t *who)
+{
+    const char *user = embed_creator(who);
+
+    e->max_project = cfg->max_embeds_per_project;
+    e->max_user = cfg->max_embeds_per_user;
+    e->project = strdup(project);
+    e->count_project = embed_count_id("embedded:project:", project, 0);
+    if (e->project == NULL || e->count_project == NULL)
+        return GW_ERR;
+    if (user == NULL)
+        return GW_OK;
+    e->user = strdup(user);
+    e->count_user = embed_count_id("embedded:user:", user, 1);
+    return e->user != NULL && e->count_user != NULL ? GW_OK : GW_ERR;
+}
+
+/* The chart as stored: the clean definition, when and by whom it was
+ * made. */
+static char *
+embed_doc_text(const char *project, const char *name, const char *renderer,
+               gw_period_t period, json_t *clean, const gw__api_who_t *who)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "project",
+                            project, "name", name ? name : "", "renderer",
+                            renderer, "period", gw_period_name(period),
+                            "metrics", clean, "created",
+                            (json_int_t)time(NULL));
+    char *text;
+
+    if (doc != NULL && embed_creator(who) != NULL)
+        json_object_set_new(doc, "created_by",
+                            json_string(embed_creator(who)));
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
 void
-gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
+gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project,
+                        const gw__api_who_t *who)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     size_t blen = 0;
     const char *body = gw__http_body(req, &blen);
     json_error_t jerr;
     json_t *in = json_loadb(body ? body : "", blen, 0, &jerr);
-    json_t *clean = NULL, *doc;
+    json_t *clean = NULL;
     const char *name, *renderer;
     gw_period_t period;
     embed_doc_t *e;
@@ -675,26 +940,31 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project)
         goto out;
     }
     embed_uuid(id);
-    doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "project", project,
-                    "name", name ? name : "", "renderer", renderer, "period",
-                    gw_period_name(period), "metrics", clean, "created",
-                    (json_int_t)time(NULL));
     e->base.req = req;
     e->base.finish = embed_finish;
     e->base.release = embed_doc_release;
     e->mode = EMBED_CREATE;
     e->ns = "embedded";
     e->id = strdup(id);
-    e->data = json_dumps(doc, JSON_COMPACT);
+    e->data = embed_doc_text(project, name, renderer, period, clean, who);
     e->len = e->data ? strlen(e->data) : 0;
-    json_decref(doc);
     embed_links(e, id);
-    if (e->id == NULL || e->data == NULL || e->reply == NULL) {
+    if (e->id == NULL || e->data == NULL || e->reply == NULL ||
+        embed_create_counts(e, cfg, project, who) != GW_OK) {
         embed_doc_release(&e->base);
         gw__http_error(req, 500, "out of memory");
         goto out;
     }
-    gw__api_submit(api, &e->base, embed_put_job);
+    if (e->len > cfg->max_document_bytes) {
+        gw__metrics_count("server", GW_COUNTER_DROPPED, "max_document_size", 1);
+        gw__api_errorf(req, 413,
+                       "the embedded chart is %zu bytes as stored, more "
+                       "than MAX_DOCUMENT_SIZE (%zu) allows",
+                       e->len, cfg->max_document_bytes);
+        embed_doc_release(&e->base);
+        goto out;
+    }
+    gw__api_submit(api, &e->base, embed_create_job);
 out:
     json_decref(clean);
     json_decref(in);
@@ -809,17 +1079,13 @@ gw__api_dashboard(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
         json_error_t jerr;
         json_t *doc = json_loadb(body ? body : "", blen, 0, &jerr);
 
-        if (!json_is_object(doc) || blen > EMBED_MAX_DASHBOARD) {
-            if (blen > EMBED_MAX_DASHBOARD)
-                gw__api_errorf(req, 400,
-                               "the dashboard is %zu bytes, more "
-                               "than %d",
-                               blen, EMBED_MAX_DASHBOARD);
-            else
-                gw__api_errorf(req, 400,
-                               "the dashboard must be a JSON "
-                               "object: %s",
-                               doc ? "got another JSON value" : jerr.text);
+        size_t max = gw__api_cfg(api)->max_document_bytes;
+
+        if (!json_is_object(doc)) {
+            gw__api_errorf(req, 400,
+                           "the dashboard must be a JSON "
+                           "object: %s",
+                           doc ? "got another JSON value" : jerr.text);
             json_decref(doc);
             embed_doc_release(&e->base);
             return;
@@ -831,6 +1097,16 @@ gw__api_dashboard(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
         if (e->data == NULL) {
             embed_doc_release(&e->base);
             gw__http_error(req, 500, "out of memory");
+            return;
+        }
+        if (e->len > max) {
+            gw__metrics_count("server", GW_COUNTER_DROPPED,
+                              "max_document_size", 1);
+            gw__api_errorf(req, 413,
+                           "the dashboard is %zu bytes as stored, more "
+                           "than MAX_DOCUMENT_SIZE (%zu) allows",
+                           e->len, max);
+            embed_doc_release(&e->base);
             return;
         }
         gw__api_submit(api, &e->base, embed_put_job);

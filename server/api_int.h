@@ -211,6 +211,17 @@ int gw__api_series(const gw_storage_ops_t *ops, void *state,
 void gw__api_series_json(json_t *obj, const int64_t *buckets,
                          const double *vals, size_t npoints);
 
+/* Whether the configured user of that e-mail (NULL: anonymous access or
+ * project keys, not a user) may see project: every project without a
+ * projects list, else only those. An e-mail not in USERS sees none. */
+int gw__api_user_may_see(const gw__config_t *cfg, const char *email,
+                         const char *project);
+/* Whether who may see project: a project's keys their own project only,
+ * anonymous access every project, a user as gw__api_user_may_see says.
+ * The routes answer a project who may not see exactly as an unknown one
+ * (404), so answers do not tell which projects exist. */
+int gw__api_may_see(const gw__api_t *api, const gw__api_who_t *who,
+                    const char *project);
 void gw__api_projects(gw__api_t *api, gw_http_req_t *req,
                       const gw__api_who_t *who);
 void gw__api_metrics(gw__api_t *api, gw_http_req_t *req, const char *project);
@@ -219,8 +230,10 @@ void gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
 
 /* ---- api_embed.c ---- */
 
+/* Creates an embedded chart of project for who (who may see project),
+ * within MAX_EMBEDS_PER_PROJECT, MAX_EMBEDS_PER_USER and MAX_DOCUMENT_SIZE. */
 void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
-                             const char *project);
+                             const char *project, const gw__api_who_t *who);
 /* id is "{uuid}.json", ".html" or ".js". */
 void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
 void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ingest/bucket.h"
@@ -452,6 +453,40 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
 
 /* ---- GET /api/v1/projects ---- */
 
+int
+gw__api_user_may_see(const gw__config_t *cfg, const char *email,
+                     const char *project)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->nusers; i++) {
+        const gw__user_t *u = &cfg->users[i];
+
+        if (strcasecmp(u->email, email) != 0)
+            continue;
+        if (!u->restricted)
+            return 1;
+        for (j = 0; j < u->nprojects; j++)
+            if (strcmp(u->projects[j], project) == 0)
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
+int
+gw__api_may_see(const gw__api_t *api, const gw__api_who_t *who,
+                const char *project)
+{
+    if (!who->ok)
+        return 0;
+    if (who->key_project != NULL)
+        return strcmp(who->key_project, project) == 0;
+    if (who->via_cookie)
+        return gw__api_user_may_see(gw__api_cfg(api), who->user, project);
+    return who->anonymous;
+}
+
 void
 gw__api_projects(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
 {
@@ -460,8 +495,7 @@ gw__api_projects(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
     size_t i;
 
     for (i = 0; i < cfg->nprojects; i++)
-        if (who->key_project == NULL ||
-            strcmp(who->key_project, cfg->projects[i].name) == 0)
+        if (gw__api_may_see(api, who, cfg->projects[i].name))
             json_array_append_new(arr, json_string(cfg->projects[i].name));
     gw__api_json(req, 200, arr);
 }

@@ -22,6 +22,13 @@ TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.
 EXTRA_DIST += tests/integration/test_allowed_hosts.py \
 	tests/integration/test_headers.py
 
+# Caps on embedded charts and dashboards, and per-user project lists
+# (issue 16).
+TESTS += tests/integration/test_embed_caps.py \
+	tests/integration/test_user_projects.py
+EXTRA_DIST += tests/integration/test_embed_caps.py \
+	tests/integration/test_user_projects.py
+
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and
 # dashboards (real requests on loopback, a fake process and storage).

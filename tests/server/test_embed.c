@@ -131,7 +131,8 @@ fake_doc_put(void *state, const char *ns, const char *id, const char *data,
     char key[512];
 
     (void)state;
-    if (fake_fails("put", err) != GW_OK)
+    if (fake_fails("put", err) != GW_OK ||
+        (strcmp(ns, "embedded") == 0 && fake_fails("put-chart", err) != GW_OK))
         return fail_rc;
     snprintf(key, sizeof(key), "%s/%s", ns, id);
     json_object_set_new(docs, key, json_stringn(data, len));
@@ -233,7 +234,12 @@ handler(void *arg, gw_http_req_t *req)
         who.key_project = gw__http_header(req, "X-Key");
         gw__api_dashboard(&api, req, &who);
     } else if (strcmp(path, "/api/v1/shop/embedded/") == 0) {
-        gw__api_embedded_create(&api, req, "shop");
+        const char *user = gw__http_header(req, "X-User");
+
+        memset(&who, 0, sizeof(who));
+        who.ok = 1;
+        snprintf(who.user, sizeof(who.user), "%s", user ? user : "");
+        gw__api_embedded_create(&api, req, "shop", &who);
     } else {
         gw__http_error(req, 404, "no route in the test");
     }
@@ -260,6 +266,9 @@ setup(void)
     cfg.prefix = "";
     cfg.periods = ALL_PERIODS;
     cfg.max_points = 10000;
+    cfg.max_embeds_per_project = 1000;
+    cfg.max_embeds_per_user = 1000;
+    cfg.max_document_bytes = 512 * 1024;
     cfg.http.max_body = 2 * 1024 * 1024;
     cfg.http.max_header_bytes = 16384;
     cfg.http.max_headers = 64;
@@ -523,7 +532,9 @@ START_TEST(test_create_links)
              id);
     ck_assert_str_eq(json_string_value(json_object_get(r, "js_link")), expect);
     json_decref(r);
-    ck_assert_uint_eq(json_object_size(docs), 2);
+    /* Two charts and the project's count (keys or no user: no user's). */
+    ck_assert_uint_eq(json_object_size(docs), 3);
+    ck_assert_str_eq(stored("count", "embedded:project:shop"), "2");
 }
 END_TEST
 
@@ -680,8 +691,9 @@ START_TEST(test_create_chart_errors)
     strcat(many, ", {\"metric_name\": \"m\"}]");
     post_chart("\"x\"", "\"line\"", "\"day\"", many);
     ck_assert_api_error(400, E_METRICS);
-    /* Only the two good charts were stored. */
-    ck_assert_uint_eq(json_object_size(docs), 2);
+    /* Only the two good charts were stored (and counted). */
+    ck_assert_uint_eq(json_object_size(docs), 3);
+    ck_assert_str_eq(stored("count", "embedded:project:shop"), "2");
 }
 END_TEST
 
@@ -761,7 +773,9 @@ START_TEST(test_create_host_and_storage)
     storage_up = 0;
     post("Host: h\r\n", chart);
     ck_assert_http_error(503, "no storage is running");
-    ck_assert_uint_eq(json_object_size(docs), 1);
+    /* One chart and its count: a failed put changed no count. */
+    ck_assert_uint_eq(json_object_size(docs), 2);
+    ck_assert_str_eq(stored("count", "embedded:project:shop"), "1");
 }
 END_TEST
 
@@ -1108,7 +1122,8 @@ START_TEST(test_dashboard)
     request("PUT", "/api/v1/dashboard", "", "{\"a\": \"\\u00e9\"}");
     ck_assert_int_eq(status, 200);
     ck_assert_str_eq(stored("dashboard", "anonymous"), "{\"a\":\"\xc3\xa9\"}");
-    /* Objects only, of at most 512 KiB. */
+    /* Objects only, of at most MAX_DOCUMENT_SIZE (here 512 KiB) as stored
+     * (compact): spaces do not count. */
     request("PUT", "/api/v1/dashboard", "", "[1, 2]");
     ck_assert_api_error(
         400, "the dashboard must be a JSON object: got another JSON value");
@@ -1116,18 +1131,27 @@ START_TEST(test_dashboard)
     ck_assert_api_error(400, "the dashboard must be a JSON object: unexpected "
                              "token near end of file");
     n = 512 * 1024;
-    big = malloc(n + 2);
-    memset(big, ' ', n + 1);
+    big = malloc(n + 16);
+    memset(big, ' ', n + 8);
     big[0] = '{';
-    big[n - 1] = '}';
-    big[n] = '\0';
+    big[n + 6] = '}';
+    big[n + 7] = '\0';
     request("PUT", "/api/v1/dashboard", "X-User: big\r\n", big);
     ck_assert_int_eq(status, 200);
     ck_assert_str_eq(stored("dashboard", "big"), "{}");
-    big[n] = ' ';
-    big[n + 1] = '\0';
+    /* {"a":"x...x"}: 8 bytes around the string */
+    memcpy(big, "{\"a\":\"", 6);
+    memset(big + 6, 'x', n - 8);
+    memcpy(big + n - 2, "\"}", 3);
+    ck_assert_uint_eq(strlen(big), n);
+    request("PUT", "/api/v1/dashboard", "X-User: big\r\n", big);
+    ck_assert_int_eq(status, 200);
+    ck_assert_uint_eq(strlen(stored("dashboard", "big")), n);
+    memset(big + 6, 'x', n - 7);
+    memcpy(big + n - 1, "\"}", 3);
     request("PUT", "/api/v1/dashboard", "X-User: big2\r\n", big);
-    ck_assert_api_error(400, "the dashboard is 524289 bytes, more than 524288");
+    ck_assert_api_error(413, "the dashboard is 524289 bytes as stored, more "
+                             "than MAX_DOCUMENT_SIZE (524288) allows");
     ck_assert_ptr_null(stored("dashboard", "big2"));
     free(big);
     /* The storage's failures. */
@@ -1139,6 +1163,118 @@ START_TEST(test_dashboard)
     fail = "get";
     request("GET", "/api/v1/dashboard", "", NULL);
     ck_assert_api_error(503, "the storage is unreachable: down");
+}
+END_TEST
+
+/* ---- The caps and the creator ---- */
+
+START_TEST(test_create_caps)
+{
+    const char *chart =
+        "{\"period\": \"day\", \"metrics\": [{\"metric_name\": \"a\"}]}";
+    char user[300], id[400];
+    json_t *r, *doc;
+
+    cfg.max_embeds_per_project = 3;
+    cfg.max_embeds_per_user = 1;
+    post("Host: h\r\nX-User: Ann@Example.com\r\n", chart);
+    ck_assert_int_eq(status, 200);
+    /* The chart records its creator; users count without case. */
+    r = json_loads(body, 0, NULL);
+    doc = json_loads(
+        stored("embedded", json_string_value(json_object_get(r, "id"))), 0,
+        NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "created_by")),
+                     "Ann@Example.com");
+    json_decref(doc);
+    json_decref(r);
+    post("Host: h\r\nX-User: ann@example.com\r\n", chart);
+    ck_assert_api_error(409, "ann@example.com has created 1 embedded charts, "
+                             "as many as MAX_EMBEDS_PER_USER (1) allows");
+    ck_assert_str_eq(stored("count", "embedded:user:ann@example.com"), "1");
+    /* Storing the chart fails: both counts are put back. */
+    fail = "put-chart";
+    fail_rc = GW_AGAIN;
+    fail_msg = "down";
+    post("Host: h\r\nX-User: bob@example.com\r\n", chart);
+    ck_assert_api_error(503, "the storage is unreachable: down");
+    ck_assert_str_eq(stored("count", "embedded:project:shop"), "1");
+    ck_assert_str_eq(stored("count", "embedded:user:bob@example.com"), "0");
+    fail = NULL;
+    post("Host: h\r\nX-User: bob@example.com\r\n", chart);
+    ck_assert_int_eq(status, 200);
+    post("Host: h\r\n", chart); /* keys: the project's count only */
+    ck_assert_int_eq(status, 200);
+    post("Host: h\r\nX-User: cy@example.com\r\n", chart);
+    ck_assert_api_error(409, "project \\\"shop\\\" has 3 embedded charts, as "
+                             "many as MAX_EMBEDS_PER_PROJECT (3) allows");
+    ck_assert_ptr_null(stored("count", "embedded:user:cy@example.com"));
+    /* A name too long for an id is counted by its SHA-256. */
+    cfg.max_embeds_per_project = 10;
+    memset(user, 'u', 255);
+    user[255] = '\0';
+    snprintf(id, sizeof(id), "Host: h\r\nX-User: %s\r\n", user);
+    post(id, chart);
+    ck_assert_int_eq(status, 200);
+    ck_assert_str_eq(stored("count", "embedded:user:#"
+                                     "c86ac012f631fe949ed8dcecb6fba01cdbe08bf7"
+                                     "315c1d03d8a5770b5827e0dc"), "1");
+    /* A damaged count refuses (rather than starting again at 0). */
+    store("count", "embedded:project:shop", "lots");
+    post("Host: h\r\n", chart);
+    ck_assert_api_error(500, "the storage failed: the count "
+                             "count/embedded:project:shop is not a number: "
+                             "repair or remove it in the storage");
+    /* Over MAX_DOCUMENT_SIZE: 413, nothing counted. */
+    store("count", "embedded:project:shop", "4");
+    cfg.max_document_bytes = 100;
+    post("Host: h\r\n",
+         "{\"period\": \"day\", \"name\": \"a long enough name for the chart "
+         "to pass one hundred bytes\", \"metrics\": [{\"metric_name\": \"a\"}]}");
+    ck_assert_api_error(413, "the embedded chart is 211 bytes as stored, more "
+                             "than MAX_DOCUMENT_SIZE (100) allows");
+    ck_assert_str_eq(stored("count", "embedded:project:shop"), "4");
+}
+END_TEST
+
+START_TEST(test_creator_revoked)
+{
+    char *shop[] = {"shop"}, *blog[] = {"blog"};
+    gw__user_t users[] = {{"ann@example.com", "x", 1, shop, 1},
+                          {"bob@example.com", "x", 0, NULL, 0}};
+
+    cfg.users = users;
+    cfg.nusers = 2;
+    store("embedded", ID,
+          "{\"project\":\"shop\",\"period\":\"day\",\"metrics\":[],"
+          "\"created_by\":\"ANN@example.com\"}");
+    get("/api/v1/embedded/" ID ".json");
+    ck_assert_int_eq(status, 200);
+    /* ann may no longer see shop: the chart answers as one that does not
+     * exist, on every form. */
+    users[0].projects = blog;
+    get("/api/v1/embedded/" ID ".json");
+    ck_assert_api_error(404, "no embedded chart \\\"" ID "\\\"");
+    get("/api/v1/embedded/" ID ".html");
+    ck_assert_int_eq(status, 404);
+    get("/api/v1/embedded/" ID ".js");
+    ck_assert_int_eq(status, 404);
+    /* Back in her list, or no list at all: served again. */
+    users[0].restricted = 0;
+    get("/api/v1/embedded/" ID ".html");
+    ck_assert_int_eq(status, 200);
+    /* A creator no longer in USERS: not served; anonymous: served. */
+    cfg.nusers = 1;
+    users[0].email = "cy@example.com";
+    get("/api/v1/embedded/" ID ".json");
+    ck_assert_int_eq(status, 404);
+    store("embedded", ID,
+          "{\"project\":\"shop\",\"period\":\"day\",\"metrics\":[],"
+          "\"created_by\":\"anonymous\"}");
+    get("/api/v1/embedded/" ID ".json");
+    ck_assert_int_eq(status, 200);
+    cfg.users = NULL;
+    cfg.nusers = 0;
 }
 END_TEST
 
@@ -1163,6 +1299,8 @@ embed_suite(void)
     tcase_add_test(tc, test_html);
     tcase_add_test(tc, test_js);
     tcase_add_test(tc, test_dashboard);
+    tcase_add_test(tc, test_create_caps);
+    tcase_add_test(tc, test_creator_revoked);
     suite_add_tcase(s, tc);
     return s;
 }
