@@ -580,10 +580,9 @@ tb_str_hash(const char *s, size_t n)
     return gw__hash_mix(gw__hash_bytes(GW__HASH_INIT, s, n));
 }
 
-/* The id of string s in b; NONE if absent and !add, or (add) if memory
- * ran out. */
+/* The id of string s in b, interned if new; NONE if memory ran out. */
 static uint32_t
-tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
+tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h)
 {
     size_t j;
     uint64_t sl;
@@ -598,8 +597,6 @@ tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h, int add)
         if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0)
             return SLOT_INDEX(sl);
     }
-    if (!add)
-        return NONE;
     e = sl_entry_room(b->strs, b->nstrs, &b->capstrs, sizeof(gw__istr_t),
                    offsetof(gw__istr_t, hash), &b->sslots, &b->smask, h, &j);
     if (e == NULL)
@@ -642,10 +639,9 @@ tb_dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
            a->period == b->period;
 }
 
-/* The delta of key k; NULL if absent and !add, or (add) if memory ran
- * out. A new one starts empty. */
+/* The delta of key k, made (empty) if new; NULL if memory ran out. */
 static gw_delta_t *
-tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
+tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
 {
     size_t j, cap;
     uint64_t sl;
@@ -658,8 +654,6 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind, int add)
             tb_dkey_eq(&b->keys[SLOT_INDEX(sl)], k))
             return &b->deltas[SLOT_INDEX(sl)];
     }
-    if (!add)
-        return NULL;
     cap = b->capdeltas;
     keys = sl_entry_room(b->keys, b->ndeltas, &cap, sizeof(gw__dkey_t),
                       offsetof(gw__dkey_t, hash), &b->dslots, &b->dmask,
@@ -729,7 +723,7 @@ tb_series_make(gw__batch_t *b, uint32_t pid, uint32_t mid, uint32_t fn,
         key.period = periods[i];
         key.bucket = buckets[i];
         tb_dkey_hash(&key);
-        d = tb_batch_delta(b, &key, kind, 1);
+        d = tb_batch_delta(b, &key, kind);
         if (d == NULL)
             return GW_ERR;
         b->gidx[(*k)++] = (uint32_t) (d - b->deltas);
@@ -773,16 +767,16 @@ tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
         b->gidx = gidx;
         b->capgidx = need;
     }
-    pid = tb_batch_str(b, g->project, g->plen, ph, 1);
-    mid = pid != NONE ? tb_batch_str(b, g->metric, g->mlen, mh, 1) : NONE;
+    pid = tb_batch_str(b, g->project, g->plen, ph);
+    mid = pid != NONE ? tb_batch_str(b, g->metric, g->mlen, mh) : NONE;
     if (mid == NONE || tb_series_make(b, pid, mid, NONE, NONE, g->cell.kind,
                                    periods, buckets, nper, &k) != GW_OK)
         goto undo;
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
-        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen), 1);
+        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen));
         fv = fn != NONE ? tb_batch_str(b, c->value, c->vlen,
-                                    tb_str_hash(c->value, c->vlen), 1)
+                                    tb_str_hash(c->value, c->vlen))
                         : NONE;
         if (fv == NONE || tb_series_make(b, pid, mid, fn, fv, c->cell.kind,
                                       periods, buckets, nper, &k) != GW_OK)
