@@ -320,6 +320,47 @@ def test_stream_two_aggregators_shared_redis_storage():
         assert rcs == [0, 0], rcs
 
 
+def test_stream_entries_over_max_pending_stay_pending():
+    """Storage down, MAX_PENDING_SERIES = 5: of 10 entries of new metrics,
+    the ones admission refuses (503 over HTTP) are not acknowledged: they
+    wait in the aggregator, which reads nothing more meanwhile, are taken
+    once the storage is back, and all 10 are stored exactly once."""
+    so = os.path.join(os.environ.get("GW_BUILDDIR", "."), "tests", "fixtures",
+                      "plugins", ".libs", "storage_fixture.so")
+    with RedisServer(persist=False) as r:
+        s = {"PLUGIN": "redis", "PORT": r.port, "MODE": "stream",
+             "CONSUMER": "solo", "CLAIM_IDLE_MS": 1000,
+             "PERIODIC_PROCESSOR_TIME": 200, "BATCH": 10, "BLOCK_MS": 200}
+        d = Daemon(backends={"redis": s}, storage=so,
+                   extra={"MAX_PENDING_SERIES": 5, "PERIODS": ["all"]})
+        down = os.path.join(d.tmp, "down")
+        d.storage_settings["DOWN_FILE"] = down
+        open(down, "w").close()
+        with d:
+            wait_for(lambda: "reading stream" in d.log(), what="group ready")
+            for i in range(10):
+                xadd_event(r, {"n": "held%d" % i})
+            wait_for(lambda: metric(d, "gottwall_events_dropped_total",
+                                    "max_pending_series") >= 5,
+                     what="5 refused at admission")
+            # 5 taken, the 6th waits; what is behind it is not read.
+            before = pending(r)
+            assert 6 <= before.get("solo", 0) <= 10, before
+            xadd_event(r, {"n": "later"})
+            time.sleep(0.6)
+            assert pending(r) == before, (before, pending(r))
+            os.unlink(down)
+            wait_for(lambda: pending(r) == {}, timeout=20,
+                     what="every entry acknowledged")
+            for i in range(10):
+                assert d.total(PROJECT, "held%d" % i) == 1, i
+            assert d.total(PROJECT, "later") == 1
+            assert "waits, and reading stops until it is taken: the storage " \
+                   "is behind: 5 series wait to be stored" in d.log()
+            assert "the waiting stream entries are taken: reading again" \
+                in d.log()
+
+
 if __name__ == "__main__":
     run_tests([
         test_original_client_format,
@@ -331,4 +372,5 @@ if __name__ == "__main__":
         test_stream_clean_stop_leaves_nothing_pending,
         test_stream_survivor_takes_over_a_killed_aggregator,
         test_stream_two_aggregators_shared_redis_storage,
+        test_stream_entries_over_max_pending_stay_pending,
     ])

@@ -51,6 +51,15 @@ typedef struct rt_group_s {
     size_t n, cap;
 } rt_group_t;
 
+/* A verified stream entry the core could not take yet (GW_AGAIN). */
+typedef struct rt_retry_s {
+    struct rt_retry_s *next;
+    char *id;
+    char *project; /* as authenticated */
+    char *event;
+    size_t len;
+} rt_retry_t;
+
 /* One (project, public key) pair seen in a verified channel. */
 typedef struct rt_pair_s {
     char *project;
@@ -113,6 +122,8 @@ struct rt_state_s {
     rt_group_t *acc;      /* processed, not yet handed to on_stored */
     rt_group_t *waiting;  /* handed to on_stored, not yet stored */
     rt_group_t *unacked;  /* stored, XACK not yet confirmed */
+    rt_retry_t *retry, *retry_tail; /* in flight, not taken yet: while
+                                      * any waits nothing more is read */
     rt_idnode_t **inflight;
     size_t inflight_cap, ninflight;
     redisContext *sync;   /* for XACK after the loop has stopped */

@@ -17,7 +17,10 @@
  *
  * Entries that can never be stored (missing fields, bad signature, invalid
  * JSON) are counted and acknowledged with the rest, so they do not come
- * back forever.
+ * back forever. An entry the core cannot take now (submit_json GW_AGAIN:
+ * MAX_PENDING_SERIES, out of memory) waits in the process, in flight, and
+ * is submitted again every PERIODIC_PROCESSOR_TIME; nothing more is read
+ * or taken over meanwhile, so the stream itself holds the backlog.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -143,6 +146,56 @@ rt_acc_add(rt_state_t *s, const char *id)
         return -1;
     g->n++;
     return rt_inflight_add(s, id);
+}
+
+static void
+rt_retry_free(rt_retry_t *r)
+{
+    free(r->id);
+    free(r->project);
+    free(r->event);
+    free(r);
+}
+
+/*
+ * Keeps entry id, the last rt_acc_add took, for later: the core cannot take
+ * it now (GW_AGAIN: MAX_PENDING_SERIES, out of memory). It stays in flight
+ * (its idle time kept short, not acknowledged, not taken by another
+ * aggregator), and reading stops until rt_retry_run has submitted it, so
+ * at most one read's entries wait. Sent again from Redis instead, its
+ * nonce would be refused as a replay. why: the core's reason, for the
+ * first one.
+ */
+static void
+rt_retry_push(rt_state_t *s, const char *id, const char *project,
+              const char *event, size_t len, const char *why)
+{
+    rt_group_t *g = s->acc;
+    rt_retry_t *r = calloc(1, sizeof(*r));
+
+    free(g->ids[--g->n]); /* out of acc, still in flight */
+    if (r == NULL || (r->id = strdup(id)) == NULL ||
+        (r->project = strdup(project)) == NULL ||
+        (r->event = malloc(len + 1)) == NULL) {
+        /* Left pending in Redis: taken over after CLAIM_IDLE_MS. */
+        if (r != NULL)
+            rt_retry_free(r);
+        rt_inflight_del(s, id);
+        gw_log_error(s->ctx, "out of memory keeping stream entry %s: left "
+                     "pending", id);
+        return;
+    }
+    memcpy(r->event, event, len);
+    r->event[len] = '\0';
+    r->len = len;
+    if (s->retry_tail != NULL)
+        s->retry_tail->next = r;
+    else
+        s->retry = r;
+    s->retry_tail = r;
+    if (why != NULL)
+        gw_log_notice(s->ctx, "stream entry %s waits, and reading stops "
+                      "until it is taken: %s", id, why);
 }
 
 static void
@@ -376,6 +429,7 @@ rt_entry(rt_state_t *s, const redisReply *e)
     const char *authed = NULL;
     gw_auth_req_t req;
     gw_error_t err;
+    int rc;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING)
@@ -412,9 +466,46 @@ rt_entry(rt_state_t *s, const redisReply *e)
         gw_log_debug(s->ctx, "stream entry %s refused: %s", id->str, err.msg);
         return;
     }
-    if (s->host->submit_json(s->ctx, authed, GW_ACTION_DEFAULT, event->str,
-                             event->len, GW_SUBMIT_BATCH, &err) != GW_OK)
+    /* Entries keep their order: behind one that waits, all wait. */
+    rc = s->retry != NULL
+             ? GW_AGAIN
+             : s->host->submit_json(s->ctx, authed, GW_ACTION_DEFAULT,
+                                    event->str, event->len, GW_SUBMIT_BATCH,
+                                    &err);
+    if (rc == GW_AGAIN)
+        rt_retry_push(s, id->str, authed, event->str, event->len,
+                      s->retry != NULL ? NULL : err.msg);
+    else if (rc != GW_OK)
         gw_log_debug(s->ctx, "stream entry %s refused: %s", id->str, err.msg);
+}
+
+/* Submits the waiting entries in order until the core says not yet. Each
+ * one taken joins the ids acknowledged after their flush is stored. */
+static void
+rt_retry_run(rt_state_t *s)
+{
+    rt_retry_t *r;
+    gw_error_t err;
+    int rc;
+
+    while ((r = s->retry) != NULL) {
+        rc = s->host->submit_json(s->ctx, r->project, GW_ACTION_DEFAULT,
+                                  r->event, r->len, GW_SUBMIT_BATCH, &err);
+        if (rc == GW_AGAIN)
+            return;
+        if (rc != GW_OK)
+            gw_log_debug(s->ctx, "stream entry %s refused: %s", r->id,
+                         err.msg);
+        s->retry = r->next;
+        if (s->retry == NULL)
+            s->retry_tail = NULL;
+        rt_inflight_del(s, r->id);
+        if (rt_acc_add(s, r->id) != 0)
+            gw_log_error(s->ctx, "out of memory for stream entry ids");
+        rt_retry_free(r);
+    }
+    gw_log_info(s->ctx, "the waiting stream entries are taken: reading "
+                "again");
 }
 
 /* ---- XREADGROUP ---- */
@@ -465,7 +556,7 @@ rt_read(rt_state_t *s)
     int i;
 
     if (s->stopping || s->reading || !s->reader.ready || !s->group_ready ||
-        s->ninflight >= (size_t) s->max_inflight)
+        s->ninflight >= (size_t) s->max_inflight || s->retry != NULL)
         return;
     snprintf(count, sizeof(count), "%lld", (long long) s->batch);
     snprintf(block, sizeof(block), "%lld", (long long) s->block_ms);
@@ -691,6 +782,10 @@ rt_stream_periodic(rt_state_t *s)
         s->last_heartbeat = now;
         rt_heartbeat(s);
     }
+    if (s->retry != NULL)
+        rt_retry_run(s);
+    if (s->retry != NULL)
+        return; /* neither take over nor read more while some wait */
     rt_claim(s, "0-0");
     rt_read(s);
 }
@@ -720,6 +815,14 @@ rt_stream_free(rt_state_t *s)
 
     rt_group_free(s->acc);
     s->acc = NULL;
+    /* Never submitted: pending in Redis, taken over after CLAIM_IDLE_MS. */
+    while (s->retry != NULL) {
+        rt_retry_t *r = s->retry;
+
+        s->retry = r->next;
+        rt_retry_free(r);
+    }
+    s->retry_tail = NULL;
     while (s->unacked != NULL) {
         rt_group_t *g = s->unacked;
 
