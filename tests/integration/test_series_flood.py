@@ -11,6 +11,7 @@ daemon's RSS stays bounded.
 """
 
 import json
+import os
 import re
 import socket
 import time
@@ -19,6 +20,9 @@ from gwtest import Daemon, run_tests, s1_header, wait_for
 
 PUB, PRIV = "my_public_key", "secret_key"
 PROJECT = "test_project"
+# AddressSanitizer keeps freed memory in quarantine (256 MiB) and adds its
+# shadow: RSS is checked only in the plain build; the counts always.
+MEASURE_RSS = not os.environ.get("GW_SANITIZED")
 
 
 def rss_mib(d):
@@ -78,7 +82,7 @@ def test_http_flood():
             assert msg.endswith(
                 ' is new (raise MAX_SERIES_PER_METRIC to accept more)'), msg
         rss1 = rss_mib(d)
-        assert rss1 - rss0 < 64, (rss0, rss1)
+        assert rss1 - rss0 < 64 or not MEASURE_RSS, (rss0, rss1)
         assert metric(d, "gottwall_events_dropped_total", transport="http",
                       reason="max_series_per_metric") == 25 * 35
         assert metric(d, "gottwall_events_accepted_total",
@@ -124,7 +128,7 @@ def test_http_flood():
               "98,316 series (%.0f bytes a series)" %
               (rss0, rss1, rss2, (rss2 - rss0) * 1048576 / 98316))
         # 100 MiB plus the limit's worth: MAX_SERIES x 2 KiB.
-        assert rss2 < 100 + 100000 * 2 / 1024.0, rss2
+        assert rss2 < 100 + 100000 * 2 / 1024.0 or not MEASURE_RSS, rss2
 
 
 def test_statsd_flood():
@@ -156,7 +160,7 @@ def test_statsd_flood():
                        filter_value="x311_0") == 1
         assert d.total(PROJECT, "m", filter_name="t0",
                        filter_value="x312_0") == 0
-        assert rss_mib(d) - rss0 < 64
+        assert rss_mib(d) - rss0 < 64 or not MEASURE_RSS
 
 
 if __name__ == "__main__":
