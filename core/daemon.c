@@ -661,6 +661,9 @@ dm_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+static int dm_check_placeholders(const gw__config_t *cfg, unsigned roles,
+                                 const char *server_host);
+
 static void
 dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -682,6 +685,13 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (gw__config_load(d->config_path, cfg, &err) != GW_OK) {
         gw__log_error("SIGHUP: %s; keeping the config loaded before",
                       err.msg);
+        free(cfg);
+        return;
+    }
+    if (dm_check_placeholders(cfg, d->roles, d->server_host) != GW_OK) {
+        gw__log_error("SIGHUP: a placeholder secret (above) with a listener "
+                      "off loopback; keeping the config loaded before");
+        gw__config_free(cfg);
         free(cfg);
         return;
     }

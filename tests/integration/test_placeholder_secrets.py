@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 from gwtest import GOTTWALL, SRCDIR, free_port, run_tests, wait_port
@@ -139,6 +140,35 @@ def test_start_refuses_off_loopback():
     shutil.rmtree(d)
 
 
+def test_sighup_keeps_the_config():
+    """A SIGHUP bringing a placeholder back while the server listens on
+    every address keeps the config loaded before."""
+    d, path, ports = example_copy([('SECRET_KEY = "change me";', 'SECRET_KEY = "s3cr3t-1";'),
+                                   ('cookie_secret = "change me too";',
+                                    'cookie_secret = "s3cr3t-2";')])
+    proc = subprocess.Popen([GOTTWALL, "-c", path, "server", "start", "-h", "0.0.0.0"], cwd=d,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_port(ports["8889"], proc=proc)
+        text = open(path).read().replace('cookie_secret = "s3cr3t-2";',
+                                         'cookie_secret = "change me too";')
+        with open(path, "w") as f:
+            f.write(text)
+        proc.send_signal(1)
+        time.sleep(1)
+        with urllib.request.urlopen("http://127.0.0.1:%d/health" % ports["8889"], timeout=10) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        out = lines(proc.communicate(timeout=60)[0])
+    assert proc.returncode == 0, out
+    assert refusal(path, "cookie_secret", "change me too", "the server", "0.0.0.0") in out, out
+    assert "error SIGHUP: a placeholder secret (above) with a listener off loopback; keeping " \
+        "the config loaded before\n" in out, out
+    assert "SIGHUP: reloaded" not in out, out
+    shutil.rmtree(d)
+
+
 def test_init_keys_pass_off_loopback():
     d = tempfile.mkdtemp(prefix="gwsecrets-")
     path = os.path.join(d, "new.conf")
@@ -153,4 +183,5 @@ def test_init_keys_pass_off_loopback():
 
 if __name__ == "__main__":
     run_tests([test_check_on_loopback_warns, test_check_refuses_off_loopback,
-               test_start_refuses_off_loopback, test_init_keys_pass_off_loopback])
+               test_start_refuses_off_loopback, test_sighup_keeps_the_config,
+               test_init_keys_pass_off_loopback])
