@@ -161,6 +161,9 @@ static const cf_scalar_t cf_scalars[] = {
     {"LOGIN_MAX_DELAY", CF_SECS, CF_OFF(login_max_delay), 1, 86400},
     {"LOGIN_ACCOUNT_MAX_DELAY", CF_SECS, CF_OFF(login_account_max_delay), 1,
      86400},
+    {"SESSION_MAX_AGE", CF_SECS, CF_OFF(session_max_age), 60, 31622400},
+    {"SESSION_IDLE_TIMEOUT", CF_SECS, CF_OFF(session_idle_timeout), 0,
+     31622400},
     {"FLUSH_INTERVAL", CF_INT, CF_OFF(flush_interval_ms), 10, 3600000},
     {"INGEST_LOOPS", CF_INT, CF_OFF(ingest_loops), 0, 64},
     {"SHUTDOWN_TIMEOUT", CF_INT, CF_OFF(shutdown_timeout_ms), 0, 3600000},
@@ -217,6 +220,7 @@ static const cf_scalar_t cf_scalars[] = {
 static const char *const cf_groups[] = {
     "PROJECTS", "PERIODS", "STORAGE_SETTINGS", "BACKENDS",
     "SERVER",   "USERS",   "PLUGIN_PATH",      "ALLOWED_HOSTS",
+    "TRUSTED_PROXIES",
 };
 
 #define CF_NGROUPS (sizeof(cf_groups) / sizeof(cf_groups[0]))
@@ -583,6 +587,8 @@ cf_defaults(gw__config_t *cfg)
     cfg->anonymous_login = 0;
     cfg->login_max_delay = 8;
     cfg->login_account_max_delay = 60;
+    cfg->session_max_age = 7 * 86400;
+    cfg->session_idle_timeout = 86400;
     cfg->flush_interval_ms = 1000;
     cfg->ingest_loops = 0; /* one per CPU (core/daemon.c) */
     cfg->shutdown_timeout_ms = 30000;
@@ -729,7 +735,8 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
     if ((s = config_setting_get_member(root, "ALLOWED_HOSTS")) != NULL &&
         gw__cf_read_allowed_hosts(cfg, s, err) != GW_OK)
         return GW_ERR;
-    return GW_OK;
+    return gw__cf_read_trusted_proxies(
+        cfg, config_setting_get_member(root, "TRUSTED_PROXIES"), err);
 }
 
 int
@@ -816,6 +823,7 @@ gw__config_free(gw__config_t *cfg)
     for (i = 0; i < cfg->nallowed_hosts; i++)
         free(cfg->allowed_hosts[i]);
     free(cfg->allowed_hosts);
+    free(cfg->trusted_proxies);
     for (i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].email);
         free(cfg->users[i].password_hash);

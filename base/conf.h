@@ -30,6 +30,14 @@ typedef struct gw__user_s {
     size_t nprojects;
 } gw__user_t;
 
+/* A TRUSTED_PROXIES entry: an address and how many leading bits of it
+ * count (32 or 128 for a single address). */
+typedef struct gw__cidr_s {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+} gw__cidr_t;
+
 /* One BACKENDS entry, or the storage. */
 typedef struct gw__plugin_conf_s {
     char *instance;              /* key in BACKENDS, or the STORAGE value */
@@ -104,6 +112,14 @@ typedef struct gw__config_s {
                                  * of failed logins per address */
     double login_account_max_delay; /* LOGIN_ACCOUNT_MAX_DELAY s, 60: the
                                      * same per account (e-mail) */
+    double session_max_age;     /* SESSION_MAX_AGE s, 604800: a session ends
+                                 * this long after its login */
+    double session_idle_timeout; /* SESSION_IDLE_TIMEOUT s, 86400 (0: off):
+                                  * ... or this long after its last use */
+    gw__cidr_t *trusted_proxies; /* TRUSTED_PROXIES: peers whose
+                                  * X-Forwarded-Proto is believed;
+                                  * default 127.0.0.1 and ::1 */
+    size_t ntrusted_proxies;
 
     int flush_interval_ms;      /* FLUSH_INTERVAL, 1000 */
     int ingest_loops;           /* INGEST_LOOPS, 0: loops (threads) that
@@ -140,6 +156,26 @@ int gw__config_load(const char *path, gw__config_t *cfg, gw_error_t *err);
 
 /* Frees everything the config owns. Safe on a zeroed struct. */
 void gw__config_free(gw__config_t *cfg);
+
+/* Whether addr (text, as the HTTP layer gives a peer; IPv4 mapped into
+ * IPv6 counts as IPv4) is in one of the n entries of list. */
+int gw__cidr_match(const gw__cidr_t *list, size_t n, const char *addr);
+
+/* Whether host (a HOST setting) names a loopback address: localhost,
+ * 127.0.0.0/8, ::1. */
+int gw__config_host_loopback(const char *host);
+
+/* Calls emit for every secret of cfg that is a placeholder of
+ * gottwall.conf.example ("change me", "change me too"): SECRET_KEY,
+ * cookie_secret and each project's own private_key, with "file:line:
+ * ..." saying what to change. fatal is 1 (and the message an error) when
+ * a listener is not on loopback: the server at server_host (NULL: the
+ * server role does not run) or, when backends is 1, a BACKENDS HOST.
+ * Returns the number of fatal ones. */
+int gw__config_placeholders(const gw__config_t *cfg, const char *server_host,
+                            int backends,
+                            void (*emit)(void *arg, int fatal, const char *msg),
+                            void *arg);
 
 /* The project of that name, or NULL. */
 const gw__project_t *gw__config_project(const gw__config_t *cfg,

@@ -32,5 +32,8 @@ int gw__cf_read_users(gw__config_t *cfg, const config_setting_t *l,
                       gw_error_t *err);
 int gw__cf_read_allowed_hosts(gw__config_t *cfg, const config_setting_t *s,
                               gw_error_t *err);
+/* TRUSTED_PROXIES (base/conf_server.c); the default when s is NULL. */
+int gw__cf_read_trusted_proxies(gw__config_t *cfg, const config_setting_t *s,
+                                gw_error_t *err);
 
 #endif

@@ -749,6 +749,9 @@ dm_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+static int dm_check_placeholders(const gw__config_t *cfg, unsigned roles,
+                                 const char *server_host);
+
 static void
 dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -773,6 +776,13 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
         free(cfg);
         return;
     }
+    if (dm_check_placeholders(cfg, d->roles, d->server_host) != GW_OK) {
+        gw__log_error("SIGHUP: a placeholder secret (above) with a listener "
+                      "off loopback; keeping the config loaded before");
+        gw__config_free(cfg);
+        free(cfg);
+        return;
+    }
     d->reloaded[d->nreloaded++] = cfg;
     /* The other loops' auth take it up at their next check. */
     __atomic_store_n(&d->cfg, cfg, __ATOMIC_RELEASE);
@@ -784,6 +794,32 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* ---- Start and stop ---- */
+
+static void
+dm_placeholder_log(void *arg, int fatal, const char *msg)
+{
+    (void) arg;
+    if (fatal)
+        gw__log_error("%s", msg);
+    else
+        gw__log_warning("%s", msg);
+}
+
+/* The example's placeholder secrets: refused (GW_ERR) when a listener of
+ * the roles that run is not on loopback, else a warning each. */
+static int
+dm_check_placeholders(const gw__config_t *cfg, unsigned roles,
+                      const char *server_host)
+{
+    if (server_host == NULL)
+        server_host = cfg->server_host;
+    return gw__config_placeholders(cfg, (roles & GW__ROLE_SERVER) ? server_host
+                                                                  : NULL,
+                                   (roles & GW__ROLE_AGGREGATOR) != 0,
+                                   dm_placeholder_log, NULL) > 0
+               ? GW_ERR
+               : GW_OK;
+}
 
 /* The config holds every private key: warn when others may read it. */
 static void
@@ -1079,6 +1115,10 @@ gw__daemon_run(const char *config_path, gw__config_t *cfg,
                  config_path, d->id);
 
     dm_check_config_mode(config_path);
+    if (dm_check_placeholders(cfg, d->roles, d->server_host) != GW_OK) {
+        gw__daemon_free(d);
+        return 1;
+    }
 
     /* Signals first: a SIGTERM during a slow start-up stops it cleanly. */
     ev_signal_init(&d->sig_term, dm_stop_cb, SIGTERM);
@@ -1127,6 +1167,8 @@ gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts)
             ev_loop_destroy(loop);
         return 1;
     }
+    if (dm_check_placeholders(cfg, opts->roles, NULL) != GW_OK)
+        goto out;
     if (dm_create(d, GW_PLUGIN_STORAGE, &cfg->storage, &inst, &err) !=
         GW_OK) {
         gw__log_error("%s", err.msg);

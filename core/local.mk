@@ -66,3 +66,7 @@ tests_core_test_journal_LDADD = libgwcore.la $(LIBEV_LIBS)
 TESTS += tests/integration/test_cli.py tests/integration/test_daemon.py
 EXTRA_DIST += tests/integration/test_cli.py tests/integration/test_daemon.py \
 	tests/lib/gwtest.py
+
+# The example's placeholder secrets, refused off loopback (issue 16).
+TESTS += tests/integration/test_placeholder_secrets.py
+EXTRA_DIST += tests/integration/test_placeholder_secrets.py

@@ -787,6 +787,12 @@ gw__http_listen(struct ev_loop *loop, const char *name,
 }
 
 void
+gw__http_add_header(gw_http_req_t *req, const char *lines)
+{
+    gw__buf_add(&req->extra, lines, strlen(lines));
+}
+
+void
 gw__http_set_headers(gw_http_server_t *srv, const char *headers)
 {
     srv->headers = headers;

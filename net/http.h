@@ -56,6 +56,10 @@ const char *gw__http_peer(const gw_http_req_t *req);
 void gw__http_respond(gw_http_req_t *req, int status, const char *ctype,
                       const char *headers, const void *body, size_t len);
 
+/* Adds header lines ("Name: value\r\n", copied) to the answer req will
+ * get, whatever answers it (a refreshed session cookie, say). */
+void gw__http_add_header(gw_http_req_t *req, const char *lines);
+
 /* Answers {"error": msg} as application/json with that status. */
 void gw__http_error(gw_http_req_t *req, int status, const char *msg);
 

@@ -54,6 +54,7 @@ struct gw_http_req_s {
     int handed;             /* given to the handler: it will answer */
     int answered;           /* resp holds the answer */
     int close_after;        /* close the connection after this answer */
+    gw__buf_t extra;        /* header lines added by gw__http_add_header */
     gw__buf_t resp;
 };
 

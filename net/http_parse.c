@@ -59,6 +59,7 @@ gw__http_req_free(gw_http_req_t *r)
     gw__buf_free(&r->url);
     gw__buf_free(&r->body);
     gw__buf_free(&r->resp);
+    gw__buf_free(&r->extra);
     free(r->path);
     free(r->query);
     free(r);
@@ -138,6 +139,8 @@ gw__http_req_format(gw_http_req_t *r, int status, const char *ctype,
         gw__buf_printf(b, "Connection: close\r\n");
     if (headers != NULL)
         gw__buf_add(b, headers, strlen(headers));
+    if (r->extra.len > 0)
+        gw__buf_add(b, r->extra.p, r->extra.len);
     if (r->conn != NULL && r->conn->srv->headers != NULL)
         gw__buf_add(b, r->conn->srv->headers, strlen(r->conn->srv->headers));
     gw__buf_add(b, "\r\n", 2);

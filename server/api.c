@@ -587,7 +587,7 @@ api_dashboard_page(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
     char ingest[512];
     char *text, *p;
     size_t i;
-    const char *vars[10];
+    const char *vars[12];
 
     api_ingest_url(cfg, ingest, sizeof(ingest));
     /* Only the projects (and public keys) this user may see. */
@@ -640,8 +640,10 @@ api_dashboard_page(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
     vars[5] = text;
     vars[6] = "version";
     vars[7] = PACKAGE_VERSION_STRING;
-    vars[8] = NULL;
-    vars[9] = NULL;
+    vars[8] = "csrf";
+    vars[9] = who->csrf;
+    vars[10] = NULL;
+    vars[11] = NULL;
     gw__api_page(api, req, 200, "index.html", vars, NULL);
     free(text);
 }
@@ -778,27 +780,23 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
     free(project);
 }
 
-static void
-api_handle(void *arg, gw_http_req_t *req)
+void
+gw__api_route(gw__api_t *api, gw_http_req_t *req)
 {
-    gw__api_t *api = arg;
     const gw__config_t *cfg = gw__api_cfg(api);
     const char *path = gw__http_path(req);
     const char *method = gw__http_method(req);
     size_t plen = strlen(cfg->prefix);
-    const char *rel;
+    const char *rel = path + plen;
     gw__api_who_t who;
     char loc[1024];
 
-    if (!gw__api_host_check(api, req))
-        return;
     if (strncmp(path, cfg->prefix, plen) != 0 ||
         (path[plen] != '\0' && path[plen] != '/')) {
         gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
                          "not found\n", 10);
         return;
     }
-    rel = path + plen;
     if (rel[0] == '\0') {
         snprintf(loc, sizeof(loc), "%s/", cfg->prefix);
         gw__api_redirect(req, loc, NULL);
@@ -825,7 +823,11 @@ api_handle(void *arg, gw_http_req_t *req)
         else
             api_not_allowed(req, "GET, POST");
     } else if (strcmp(rel, "/logout") == 0) {
-        gw__api_logout(api, req);
+        /* Not GET: an <img src=/logout> on any page would log out. */
+        if (api_is(method, "POST"))
+            gw__api_logout(api, req);
+        else
+            api_not_allowed(req, "POST");
     } else if (strcmp(rel, "/") == 0 || strcmp(rel, "/dashboard") == 0 ||
                strcmp(rel, "/index.html") == 0) {
         gw__api_access(api, req, NULL, &who);
@@ -843,6 +845,23 @@ api_handle(void *arg, gw_http_req_t *req)
         gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
                          "not found\n", 10);
     }
+}
+
+static void
+api_handle(void *arg, gw_http_req_t *req)
+{
+    gw__api_t *api = arg;
+    const gw__config_t *cfg = gw__api_cfg(api);
+    const char *path = gw__http_path(req);
+    size_t plen = strlen(cfg->prefix);
+
+    if (!gw__api_host_check(api, req) || !gw__api_origin_check(api, req))
+        return;
+    /* A session's generation may have to be read first (outside the
+     * prefix there is none to read: route answers 404). */
+    if (strncmp(path, cfg->prefix, plen) != 0 ||
+        gw__api_session_ready(api, req, path + plen, gw__api_route))
+        gw__api_route(api, req);
 }
 
 /* ---- Start and stop ---- */
@@ -908,6 +927,7 @@ api_stop(void *state)
     api->npending = 0;
     gw__api_auth_stop(api);
     gw__http_close(api->srv);
+    gw__api_sessions_free(api);
     json_decref(api->kinds);
     free(api->dummy_hash);
     free(api->listen_host);

@@ -102,7 +102,8 @@ static int
 embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
 {
     const char *host = gw__http_header(req, "Host");
-    const char *proto = gw__http_header(req, "X-Forwarded-Proto");
+    /* X-Forwarded-Proto only from TRUSTED_PROXIES. */
+    const char *proto = gw__api_https(api, req) ? "https" : "http";
     const char *c;
 
     if (host == NULL || host[0] == '\0' || strlen(host) > 255)
@@ -110,8 +111,6 @@ embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
     for (c = host; *c; c++)
         if (!(isalnum((unsigned char)*c) || strchr(".-:[]_", *c)))
             return GW_ERR;
-    if (proto == NULL || strcmp(proto, "https") != 0)
-        proto = "http";
     snprintf(out, size, "%s://%s%s", proto, host, gw__api_cfg(api)->prefix);
     return GW_OK;
 }

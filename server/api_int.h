@@ -1,8 +1,10 @@
 /*
  * server/api_int.h: what the files of the server role share (api.c: routing,
- * pages, assets, /health and /metrics; api_auth.c: sessions, login and
- * access; api_stats.c: the read API; api_embed.c: embedded charts and saved
- * dashboards; api_host.c: the Host check). Not a contract: only these files include it.
+ * pages, assets, /health and /metrics; api_login.c: login and access;
+ * api_session.c: sessions and logout; api_stats.c: the read API;
+ * api_embed.c: embedded charts and saved dashboards; api_host.c: the Host
+ * and Origin checks, TLS behind a proxy). Not a contract: only these files
+ * include it.
  *
  * A request that needs the storage becomes a "pending" call: it is linked
  * into the api's list, its job runs on the storage thread, and its finish
@@ -35,7 +37,6 @@
 #include "throttle.h"
 
 #define GW__API_SESSION_COOKIE "gw_session"
-#define GW__API_SESSION_TTL (30 * 86400)
 /* Entries of each login throttle table (per address, per account). */
 #define GW__API_THROTTLE_SLOTS 2048
 
@@ -79,8 +80,12 @@ typedef struct gw__api_delay_s {
     struct gw__api_delay_s *prev, *nextd;
 } gw__api_delay_t;
 
-/* A password being checked on its own thread (api_auth.c). */
+/* A password being checked on its own thread (api_login.c). */
 typedef struct gw__api_check_s gw__api_check_t;
+/* A user's session generation, as last read (api_session.c). */
+typedef struct gw__api_gen_s gw__api_gen_t;
+/* Goes on with a request once what it waited for is there. */
+typedef void (*gw__api_resume_fn)(gw__api_t *api, gw_http_req_t *req);
 
 struct gw__api_s {
     gw__server_env_t env; /* the process, as core/ filled it in */
@@ -102,6 +107,8 @@ struct gw__api_s {
     json_t *kinds;            /* "project\nmetric" -> kind (a cache) */
     double kinds_since;       /* when the cache was started */
     char *listen_host;        /* as a Host names it; NULL: every address */
+    gw__api_gen_t *gens;      /* session generations, one per user seen */
+    int gens_down;            /* the last read or write of one failed */
 };
 
 /* Who a request is, as decided by gw__api_access. */
@@ -111,6 +118,7 @@ typedef struct gw__api_who_s {
     int anonymous;               /* 1: ANONYMOUS_LOGIN let it in */
     char user[256];              /* e-mail, "anonymous", or "" for keys */
     const char *key_project;     /* the project whose keys let it in */
+    char csrf[33];               /* via_cookie: the logout form's token */
     char why[GW_ERROR_MAX + 64]; /* when !ok: what failed */
 } gw__api_who_t;
 
@@ -149,30 +157,79 @@ char *gw__api_urlencode(const char *s);
 /* A copy of s with "&<>\"'" escaped for HTML; the caller frees. */
 char *gw__api_html_escape(const char *s);
 
-/* ---- api_auth.c ---- */
+/* Routes req (api_handle once the Host and Origin are checked and the
+ * session's generation is at hand). */
+void gw__api_route(gw__api_t *api, gw_http_req_t *req);
+
+/* ---- api_login.c ---- */
 
 /* Decides whether req may go on; project is the project named by the URL
  * (NULL if none). */
 void gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
                     gw__api_who_t *who);
-/* The login page, POST /login, /logout. */
+/* The login page, POST /login. */
 void gw__api_login_page(gw__api_t *api, gw_http_req_t *req);
 void gw__api_login_post(gw__api_t *api, gw_http_req_t *req);
-void gw__api_logout(gw__api_t *api, gw_http_req_t *req);
+/* A field of an application/x-www-form-urlencoded body, decoded, or
+ * NULL; the caller frees. */
+char *gw__api_form_field(const char *body, size_t len, const char *name);
 /* 1 when a login's next may be followed: a path under prefix that a
  * browser resolves to itself (else the login goes to {prefix}/). */
 int gw__api_next_ok(const char *prefix, const char *next);
 /* The cookie's Path attribute: the prefix, or "/". */
 const char *gw__api_cookie_path(const gw__api_t *api);
-/* Makes and checks session values "email|expiry|hmac" (tests use them). */
-char *gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry);
-int gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
-                          char *email, size_t email_size);
 /* Starts the login machinery (the password-check wake-up). */
 void gw__api_auth_start(gw__api_t *api);
 /* Joins the password checks, answers them and the delayed logins 503, and
  * frees them (at stop). */
 void gw__api_auth_stop(gw__api_t *api);
+
+/* ---- api_session.c ---- */
+
+/* A session cookie's value "email|issued|seen|mac", taken apart. */
+typedef struct gw__api_session_s {
+    char email[256];
+    int64_t issued, seen; /* epoch seconds: the login, the last use */
+    char mac[65];
+} gw__api_session_t;
+
+/* Makes a value (the caller frees) and takes one apart (1 if well
+ * formed); valid: 1 when the MAC holds for the user's generation and
+ * password hash and the session is neither older than SESSION_MAX_AGE
+ * nor idle for longer than SESSION_IDLE_TIMEOUT at now. */
+char *gw__api_session_make(gw__api_t *api, const char *email, int64_t issued,
+                           int64_t seen, uint64_t gen, const char *pwhash);
+int gw__api_session_parse(const char *value, gw__api_session_t *s);
+int gw__api_session_valid(gw__api_t *api, const gw__api_session_t *s,
+                          uint64_t gen, const char *pwhash, int64_t now);
+/* The USERS entry of email (without case), or NULL. */
+const gw__user_t *gw__api_user(const gw__config_t *cfg, const char *email);
+/* 1 when req carries a valid session: its e-mail into email, the logout
+ * form's token into csrf (may be NULL); with refresh, an answer with a
+ * moved last-seen stamp is added to req's answer when it is due. */
+int gw__api_session_user(gw__api_t *api, gw_http_req_t *req, int refresh,
+                         char *email, size_t size, char csrf[33]);
+/* A new session of user (the caller frees), or NULL with why set when its
+ * generation could not be read. */
+char *gw__api_session_new(gw__api_t *api, const gw__user_t *user, char *why,
+                          size_t size);
+/* "Set-Cookie: gw_session=value; ...; Max-Age=max_age; ...[; Secure]\r\n"
+ * (Secure when the request came over TLS). */
+void gw__api_cookie_header(gw__api_t *api, gw_http_req_t *req,
+                           const char *value, long max_age, char *out,
+                           size_t size);
+/* 1 when req may be routed now; 0 when the generation of the user its
+ * cookie (or, for POST /login, its form) names is read first: resume
+ * runs then, or req is answered 503. rel: the path under PREFIX. */
+int gw__api_session_ready(gw__api_t *api, gw_http_req_t *req, const char *rel,
+                          gw__api_resume_fn resume);
+/* POST /logout, and its answer once the new generation is stored (or
+ * not: 503, the cookie kept). */
+void gw__api_logout(gw__api_t *api, gw_http_req_t *req);
+void gw__api_logout_done(gw__api_t *api, gw_http_req_t *req, int ok,
+                         const char *why);
+/* Frees the cached generations (at stop). */
+void gw__api_sessions_free(gw__api_t *api);
 
 /* ---- api_stats.c ---- */
 
@@ -254,5 +311,12 @@ char *gw__api_host_listen(const char *host);
 void gw__api_host_start(gw__api_t *api, const char *host);
 /* 1 when req may go on; else answers 421 (counted) and returns 0. */
 int gw__api_host_check(gw__api_t *api, gw_http_req_t *req);
+/* 1 when req came over TLS: a peer in TRUSTED_PROXIES said so with
+ * X-Forwarded-Proto: https (the server itself speaks plain HTTP). */
+int gw__api_https(const gw__api_t *api, gw_http_req_t *req);
+/* For POST, PUT, DELETE and PATCH: 1 when neither Origin nor
+ * Sec-Fetch-Site says the request comes from another site; else answers
+ * 403 (counted as cross_origin) and returns 0. 1 for other methods. */
+int gw__api_origin_check(gw__api_t *api, gw_http_req_t *req);
 
 #endif /* GW_SERVER_API_INT_H */

@@ -1,11 +1,10 @@
 /*
  * server/api_login.c: who may use the dashboard and the read API (SPEC §7).
  *
- * Three ways in: ANONYMOUS_LOGIN = true; a session cookie
- * "gw_session=email|expiry|hmac" (hex HMAC-SHA256 of "email|expiry" keyed
- * by cookie_secret) set by POST /login after gw__password_verify against
- * USERS; or a project's keys (Basic, GottWallS1, GottWallS3) on API requests
- * of that project.
+ * Three ways in: ANONYMOUS_LOGIN = true; a session cookie (api_session.c)
+ * set by POST /login after gw__password_verify against USERS; or a
+ * project's keys (Basic, GottWallS1, GottWallS3) on API requests of that
+ * project.
  *
  * Password guessing is throttled before any check, per address (an IPv6
  * address by its /64) and per account: after a failure no check of that
@@ -35,8 +34,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "net/auth.h"
 #include "net/password.h"
@@ -51,148 +48,12 @@
 #define LOGIN_QUEUE 256
 #define LOGIN_PENDING_MAX 8
 
-/* ---- Sessions ---- */
-
-static void
-login_key(gw__api_t *api, const unsigned char **key, size_t *len)
-{
-    const gw__config_t *cfg = gw__api_cfg(api);
-
-    if (cfg->cookie_secret != NULL && cfg->cookie_secret[0] != '\0') {
-        *key = (const unsigned char *)cfg->cookie_secret;
-        *len = strlen(cfg->cookie_secret);
-        return;
-    }
-    if (!api->have_session_key) {
-        if (RAND_bytes(api->session_key, sizeof(api->session_key)) != 1)
-            memset(api->session_key, 0x5a, sizeof(api->session_key));
-        api->have_session_key = 1;
-    }
-    *key = api->session_key;
-    *len = sizeof(api->session_key);
-}
-
-static void
-login_mac(gw__api_t *api, const char *msg, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    const unsigned char *key;
-    size_t klen;
-
-    login_key(api, &key, &klen);
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, len, md,
-         &mdlen);
-    gw__hex_encode(md, mdlen < 32 ? mdlen : 32, out);
-}
-
-char *
-gw__api_session_make(gw__api_t *api, const char *email, int64_t expiry)
-{
-    size_t n = strlen(email) + 96;
-    char *v = malloc(n);
-    char mac[65];
-    int len;
-
-    if (v == NULL)
-        return NULL;
-    len = snprintf(v, n, "%s|%lld", email, (long long)expiry);
-    login_mac(api, v, (size_t)len, mac);
-    snprintf(v + len, n - (size_t)len, "|%s", mac);
-    return v;
-}
-
-int
-gw__api_session_check(gw__api_t *api, const char *value, int64_t now,
-                      char *email, size_t email_size)
-{
-    const char *bar2 = strrchr(value, '|'), *bar1;
-    char mac[65];
-    char *end;
-    long long expiry;
-
-    if (bar2 == NULL || strlen(bar2 + 1) != 64)
-        return 0;
-    for (bar1 = bar2 - 1; bar1 > value && *bar1 != '|'; bar1--)
-        ;
-    if (bar1 <= value || (size_t)(bar1 - value) >= email_size)
-        return 0;
-    login_mac(api, value, (size_t)(bar2 - value), mac);
-    if (CRYPTO_memcmp(mac, bar2 + 1, 64) != 0)
-        return 0;
-    expiry = strtoll(bar1 + 1, &end, 10);
-    if (end != bar2 || expiry < now)
-        return 0;
-    memcpy(email, value, (size_t)(bar1 - value));
-    email[bar1 - value] = '\0';
-    return 1;
-}
-
 const char *
 gw__api_cookie_path(const gw__api_t *api)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
 
     return cfg->prefix[0] ? cfg->prefix : "/";
-}
-
-/* The value of cookie name in the Cookie header, copied into out. */
-static int
-login_cookie(gw_http_req_t *req, const char *name, char *out, size_t size)
-{
-    const char *h = gw__http_header(req, "Cookie");
-    size_t nlen = strlen(name);
-
-    while (h != NULL && *h) {
-        const char *end;
-
-        while (*h == ' ' || *h == ';')
-            h++;
-        end = strchr(h, ';');
-        if (end == NULL)
-            end = h + strlen(h);
-        if ((size_t)(end - h) > nlen && strncmp(h, name, nlen) == 0 &&
-            h[nlen] == '=') {
-            size_t vlen = (size_t)(end - h) - nlen - 1;
-
-            if (vlen >= size)
-                return 0;
-            memcpy(out, h + nlen + 1, vlen);
-            out[vlen] = '\0';
-            if (vlen >= 2 && out[0] == '"' && out[vlen - 1] == '"') {
-                memmove(out, out + 1, vlen - 2);
-                out[vlen - 2] = '\0';
-            }
-            return 1;
-        }
-        h = end;
-    }
-    return 0;
-}
-
-static const gw__user_t *
-login_user(const gw__config_t *cfg, const char *email)
-{
-    size_t i;
-
-    for (i = 0; i < cfg->nusers; i++)
-        if (strcasecmp(cfg->users[i].email, email) == 0)
-            return &cfg->users[i];
-    return NULL;
-}
-
-/* The logged-in user's e-mail from the cookie, if valid and still in
- * USERS. */
-static int
-login_session_user(gw__api_t *api, gw_http_req_t *req, char *email, size_t size)
-{
-    char value[1024];
-
-    if (!login_cookie(req, GW__API_SESSION_COOKIE, value, sizeof(value)))
-        return 0;
-    if (!gw__api_session_check(api, value, (int64_t)time(NULL), email, size))
-        return 0;
-    return login_user(gw__api_cfg(api), email) != NULL;
 }
 
 /* ---- Access ---- */
@@ -211,7 +72,8 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     int rc;
 
     memset(who, 0, sizeof(*who));
-    if (login_session_user(api, req, who->user, sizeof(who->user))) {
+    if (gw__api_session_user(api, req, 1, who->user, sizeof(who->user),
+                             who->csrf)) {
         who->ok = 1;
         who->via_cookie = 1;
         return;
@@ -415,7 +277,7 @@ gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
     char buf[1024];
 
     if (cfg->anonymous_login ||
-        login_session_user(api, req, email, sizeof(email))) {
+        gw__api_session_user(api, req, 1, email, sizeof(email), NULL)) {
         gw__api_redirect(req, login_safe_next(api, next, buf, sizeof(buf)),
                          NULL);
         free(next);
@@ -425,10 +287,9 @@ gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
     free(next);
 }
 
-/* A field of an application/x-www-form-urlencoded body, decoded ('+' is a
- * space), or NULL. The caller frees. */
-static char *
-login_form_field(const char *body, size_t len, const char *name)
+/* '+' is a space. */
+char *
+gw__api_form_field(const char *body, size_t len, const char *name)
 {
     size_t nlen = strlen(name);
     const char *p = body, *end = body + len;
@@ -478,25 +339,6 @@ login_delay_fire(struct ev_loop *loop, ev_timer *w, int revents)
     login_render_login(dl->api, dl->req, 401, "Wrong e-mail or password.",
                        dl->email, dl->next, NULL);
     login_delay_free(dl);
-}
-
-/* A form from another site may not log a browser in (login CSRF): when the
- * browser says where the form came from, it must be this host. */
-static int
-login_same_origin(gw_http_req_t *req)
-{
-    const char *origin = gw__http_header(req, "Origin");
-    const char *host = gw__http_header(req, "Host");
-    const char *o;
-
-    if (origin == NULL || strcmp(origin, "null") == 0)
-        return origin == NULL;
-    if (host == NULL)
-        return 0;
-    o = strstr(origin, "://");
-    if (o == NULL)
-        return 0;
-    return strcasecmp(o + 3, host) == 0;
 }
 
 /* ---- Password checks, off the loop ----
@@ -576,26 +418,26 @@ login_throttled(gw__api_t *api, gw__api_check_t *c, double wait,
 static void
 login_check_ok(gw__api_t *api, gw__api_check_t *c)
 {
-    const gw__user_t *user = login_user(gw__api_cfg(api), c->email);
-    char *value =
-        user ? gw__api_session_make(api, user->email,
-                                    (int64_t)time(NULL) + GW__API_SESSION_TTL)
-             : NULL;
+    const gw__user_t *user = gw__api_user(gw__api_cfg(api), c->email);
+    char why[GW_ERROR_MAX] = "the user is gone";
+    char *value = user ? gw__api_session_new(api, user, why, sizeof(why))
+                       : NULL;
     char hdr[1400];
     char buf[1024];
     char q[512];
 
-    if (value == NULL) {
-        gw__http_error(c->req, 500, "the user is gone or out of memory");
-        return;
-    }
     gw__throttle_reset(c->by_address);
     gw__throttle_reset(c->by_account);
-    snprintf(hdr, sizeof(hdr),
-             "Set-Cookie: %s=%s; Path=%s; Max-Age=%d; HttpOnly; "
-             "SameSite=Lax\r\n",
-             GW__API_SESSION_COOKIE, value, gw__api_cookie_path(api),
-             GW__API_SESSION_TTL);
+    if (value == NULL) {
+        /* The generation is read before the login is routed; only a
+         * storage that stopped answering meanwhile gets here. */
+        gw__api_errorf(c->req, 503, "cannot log in now: the storage did "
+                       "not answer (%s); try again", why);
+        return;
+    }
+    gw__api_cookie_header(api, c->req, value,
+                          (long)gw__api_cfg(api)->session_max_age, hdr,
+                          sizeof(hdr));
     free(value);
     gw__log_info("server: %s logged in from %s",
                  gw__log_escape(user->email, q, sizeof(q)), c->peer);
@@ -771,10 +613,10 @@ login_check_new(gw__api_t *api, gw_http_req_t *req)
     c->api = api;
     c->req = req;
     snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "?");
-    c->email = login_form_field(body, blen, "email");
-    c->password = login_form_field(body, blen, "password");
-    c->next = login_form_field(body, blen, "next");
-    user = c->email ? login_user(gw__api_cfg(api), c->email) : NULL;
+    c->email = gw__api_form_field(body, blen, "email");
+    c->password = gw__api_form_field(body, blen, "password");
+    c->next = gw__api_form_field(body, blen, "next");
+    user = gw__api_user(gw__api_cfg(api), c->email);
     c->known = user != NULL;
     if (user == NULL && api->dummy_hash == NULL)
         api->dummy_hash = gw__password_hash("not a password");
@@ -841,11 +683,8 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
 {
     gw__api_check_t *c;
 
-    if (!login_same_origin(req)) {
-        gw__http_respond(req, 403, "text/plain; charset=utf-8", NULL,
-                         "login form posted from another site\n", 36);
-        return;
-    }
+    /* A form from another site (login CSRF) was refused already: every
+     * POST passes gw__api_origin_check. */
     c = login_check_new(api, req);
     if (c == NULL) {
         gw__http_error(req, 500, "out of memory");
@@ -856,21 +695,6 @@ gw__api_login_post(gw__api_t *api, gw_http_req_t *req)
         return;
     }
     login_schedule(api);
-}
-
-void
-gw__api_logout(gw__api_t *api, gw_http_req_t *req)
-{
-    const gw__config_t *cfg = gw__api_cfg(api);
-    char hdr[512];
-    char loc[512];
-
-    snprintf(hdr, sizeof(hdr),
-             "Set-Cookie: %s=; Path=%s; Max-Age=0; HttpOnly; "
-             "SameSite=Lax\r\n",
-             GW__API_SESSION_COOKIE, gw__api_cookie_path(api));
-    snprintf(loc, sizeof(loc), "%s/login", cfg->prefix);
-    gw__api_redirect(req, loc, hdr);
 }
 
 void

@@ -5,6 +5,7 @@ libgwcore_la_SOURCES += \
 	server/api_login.c \
 	server/api_embed.c \
 	server/api_host.c \
+	server/api_session.c \
 	server/api_int.h \
 	server/api_stats.c \
 	server/throttle.c
@@ -17,10 +18,13 @@ EXTRA_DIST += tests/integration/test_api.py tests/browser/test_dashboard.py \
 	tests/browser/dashboard.mjs tests/integration/test_login_attacks.py
 
 # Its guards against a hostile browser (issue 16): the Host check
-# (ALLOWED_HOSTS) and the security headers of every answer.
-TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.py
+# (ALLOWED_HOSTS), the security headers of every answer, the Origin check
+# of state-changing requests, and revocable sessions.
+TESTS += tests/integration/test_allowed_hosts.py tests/integration/test_headers.py \
+	tests/integration/test_cross_origin.py tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_allowed_hosts.py \
-	tests/integration/test_headers.py
+	tests/integration/test_headers.py tests/integration/test_cross_origin.py \
+	tests/integration/test_sessions.py
 
 # Caps on embedded charts and dashboards, and per-user project lists
 # (issue 16).

@@ -639,6 +639,12 @@ function setupToolbar() {
   $('#add-graph').addEventListener('click', addGraph);
   $('#add-table').addEventListener('click', addTable);
 
+  // Logging out ends the session on the server: store a pending or running
+  // save of the dashboard first, or it would arrive after and be refused.
+  $('#logout').addEventListener('submit', (e) => {
+    e.preventDefault();
+    window.gw.flush().catch(() => {}).finally(() => e.target.submit());
+  });
   if (CONFIG.anonymous) {
     $('#logout').classList.add('hidden');
     $('#user').textContent = 'anonymous access';

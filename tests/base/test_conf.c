@@ -392,6 +392,62 @@ START_TEST(test_allowed_hosts)
 }
 END_TEST
 
+START_TEST(test_sessions_and_proxies)
+{
+    gw__config_t cfg;
+
+    load_ok("FLUSH_INTERVAL = 100;\n", &cfg);
+    ck_assert(cfg.session_max_age == 604800);
+    ck_assert(cfg.session_idle_timeout == 86400);
+    ck_assert_uint_eq(cfg.ntrusted_proxies, 2); /* 127.0.0.1 and ::1 */
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 2, "127.0.0.1"));
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 2, "::ffff:127.0.0.1"));
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 2, "::1"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 2, "127.0.0.2"));
+    gw__config_free(&cfg);
+    load_ok("SESSION_MAX_AGE = 3600; SESSION_IDLE_TIMEOUT = 0;\n"
+            "TRUSTED_PROXIES = [ \"10.0.0.0/8\", \"192.0.2.128/25\", "
+            "\"fd00::/8\", \"0.0.0.0/0\" ];\n", &cfg);
+    ck_assert(cfg.session_max_age == 3600 && cfg.session_idle_timeout == 0);
+    ck_assert_uint_eq(cfg.ntrusted_proxies, 4);
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 3, "10.255.0.1"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 3, "11.0.0.1"));
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 3, "192.0.2.200"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 3, "192.0.2.127"));
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 3, "fdab::1"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 3, "fe80::1"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 3, "127.0.0.1"));
+    ck_assert(!gw__cidr_match(cfg.trusted_proxies, 3, "not an address"));
+    ck_assert(gw__cidr_match(cfg.trusted_proxies, 4, "203.0.113.9"));
+    gw__config_free(&cfg);
+    load_ok("TRUSTED_PROXIES = [ ];\n", &cfg);
+    ck_assert_uint_eq(cfg.ntrusted_proxies, 0);
+    gw__config_free(&cfg);
+    expect_error("TRUSTED_PROXIES = [ \"10.0.0.0/33\" ];\n", 1,
+                 "TRUSTED_PROXIES[0]: \"10.0.0.0/33\" is not an address or "
+                 "a network: give an IPv4 or IPv6 address (\"10.0.0.5\", "
+                 "\"::1\"), or one with a prefix length (\"10.0.0.0/8\", "
+                 "\"fd00::/8\"); names are not looked up");
+    expect_error("TRUSTED_PROXIES = [ \"proxy.example\" ];\n", 1,
+                 "TRUSTED_PROXIES[0]: \"proxy.example\" is not an address "
+                 "or a network: give an IPv4 or IPv6 address (\"10.0.0.5\", "
+                 "\"::1\"), or one with a prefix length (\"10.0.0.0/8\", "
+                 "\"fd00::/8\"); names are not looked up");
+    expect_error("SESSION_MAX_AGE = 10;\n", 1,
+                 "SESSION_MAX_AGE must be between 60 and 31622400, not 10");
+    ck_assert(gw__config_host_loopback("127.0.0.1"));
+    ck_assert(gw__config_host_loopback("127.1.2.3"));
+    ck_assert(gw__config_host_loopback("::1"));
+    ck_assert(gw__config_host_loopback("[::1]"));
+    ck_assert(gw__config_host_loopback("LocalHost"));
+    ck_assert(!gw__config_host_loopback("0.0.0.0"));
+    ck_assert(!gw__config_host_loopback("::"));
+    ck_assert(!gw__config_host_loopback(""));
+    ck_assert(!gw__config_host_loopback("192.0.2.10"));
+    ck_assert(!gw__config_host_loopback("stats.example.com"));
+}
+END_TEST
+
 START_TEST(test_include)
 {
     gw__config_t cfg;
@@ -564,6 +620,7 @@ config_suite(void)
     tcase_add_test(tc, test_prefix_forms);
     tcase_add_test(tc, test_plugin_path_string);
     tcase_add_test(tc, test_allowed_hosts);
+    tcase_add_test(tc, test_sessions_and_proxies);
     tcase_add_test(tc, test_include);
     suite_add_tcase(s, tc);
 

@@ -339,6 +339,21 @@ try {
     await shot('10-first-event');
   });
 
+  await step('log out with the button (a POST); the cookie copied before is refused', async () => {
+    const before = (await context.cookies()).filter((c) => c.name === 'gw_session');
+    same(before.length, 1, 'one session cookie');
+    await Promise.all([page.waitForNavigation(), page.click('#logout button[type=submit]')]);
+    assert(new URL(page.url()).pathname.endsWith('/login'), `not on the login page: ${page.url()}`);
+    same((await context.cookies()).filter((c) => c.name === 'gw_session').length, 0, 'cookie cleared');
+    // The cookie as someone who copied it before the logout would send it.
+    await context.addCookies(before);
+    const r = await context.request.get(new URL('api/v1/projects', URL_).href);
+    same(r.status(), 401, 'the copied cookie after the logout');
+    await page.goto(URL_);
+    assert(page.url().includes('/login?next='), `the copied cookie opened the dashboard: ${page.url()}`);
+    await shot('11-logged-out');
+  });
+
   await step('the embedded page works without login', async () => {
     await context.clearCookies();
     await page.goto(shareLink);

@@ -257,7 +257,7 @@ START_TEST(test_check_bad_setting)
     snprintf(want, sizeof(want), "error storage \"fixture\": %s:5: "
              "STORAGE_SETTINGS.BOGUS is not a setting of this plugin; known: "
              "AGAIN_COUNT, APPLY_THEN_AGAIN, ERR_COUNT, DELAY_MS, "
-             "DOWN_FILE\n", e.path);
+             "DOWN_FILE, DOCS_DOWN_FILE\n", e.path);
     ck_assert_str_eq(logged("BOGUS"), want);
     gw__config_free(&e.cfg);
 }

@@ -424,10 +424,10 @@ def test_access_control():
         status, hdrs, _, _ = login(d, USER.upper(), PASSWORD, next_="/?x=1")
         assert (status, hdrs["location"]) == (302, "/?x=1"), (status, hdrs)
         cookie = hdrs["set-cookie"]
-        m = re.fullmatch(r"gw_session=([^;]+); Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax", cookie)
+        m = re.fullmatch(r"gw_session=([^;]+); Path=/; Max-Age=604800; HttpOnly; SameSite=Lax", cookie)
         assert m, cookie
         value = m.group(1)
-        assert re.fullmatch(re.escape(USER) + r"\|\d+\|[0-9a-f]{64}", value), value
+        assert re.fullmatch(re.escape(USER) + r"\|\d+\|\d+\|[0-9a-f]{64}", value), value
         c = {"Cookie": "other=1; gw_session=" + value}
         status, _, body = get(d, "/", c)
         assert status == 200 and USER.encode() in body, status
@@ -461,10 +461,15 @@ def test_access_control():
                                  headers={"Origin": "http://evil.example.com",
                                           "Content-Type": "application/x-www-form-urlencoded"})
         assert status == 403
-        # Logout clears the cookie.
+        # Logout (a POST with the page's token) clears the cookie.
         status, hdrs, _ = get(d, "/logout", c)
+        assert (status, hdrs["allow"]) == (405, "POST"), hdrs
+        token = re.search(rb'name="csrf" value="([0-9a-f]{32})"', get(d, "/", c)[2]).group(1)
+        status, hdrs, _ = d.request("POST", "/logout", body=b"csrf=" + token, headers=dict(
+            c, **{"Content-Type": "application/x-www-form-urlencoded"}))
         assert (status, hdrs["location"]) == (302, "/login"), hdrs
         assert hdrs["set-cookie"] == "gw_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        assert get(d, "/api/v1/projects", c)[0] == 401
 
 
 def test_prefix():
@@ -503,7 +508,8 @@ def test_prefix():
         path = urllib.parse.urlparse(links["json_link"]).path
         assert get_json(d, path + "?from_date=2014-02-15&to_date=2014-02-15", 200)[
             "metrics"][0]["range"] == [[DAY_0215, 3]]
-        status, hdrs, _ = get(d, "/gw/logout", c)
+        status, hdrs, _ = d.request("POST", "/gw/logout",
+                                    headers=dict(c, **{"X-Requested-With": "gottwall"}))
         assert hdrs["location"] == "/gw/login"
         assert hdrs["set-cookie"] == "gw_session=; Path=/gw; Max-Age=0; HttpOnly; SameSite=Lax"
 

@@ -200,59 +200,91 @@ session_config(void *ctx)
     return ctx;
 }
 
+/* session_valid of v at now for generation gen and password hash pw. */
+static int
+session_ok(gw__api_t *api, const char *v, int64_t now, uint64_t gen,
+           const char *pw, char *email)
+{
+    gw__api_session_t s;
+
+    if (!gw__api_session_parse(v, &s))
+        return 0;
+    strcpy(email, s.email);
+    return gw__api_session_valid(api, &s, gen, pw, now);
+}
+
 START_TEST(test_sessions)
 {
     gw__config_t cfg;
     gw__api_t api;
     char email[256];
     char *v, *bad;
+    const char *pw = "pbkdf2-sha256$1$salt$hash";
 
     memset(&cfg, 0, sizeof(cfg));
     memset(&api, 0, sizeof(api));
     cfg.cookie_secret = "test cookie secret";
     cfg.prefix = "";
+    cfg.session_max_age = 100;
+    cfg.session_idle_timeout = 10;
     api.env.ctx = &cfg;
     api.env.config = session_config;
 
-    v = gw__api_session_make(&api, "ann@example.com", NOW + 100);
+    v = gw__api_session_make(&api, "ann@example.com", NOW, NOW + 5, 7, pw);
     ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(strncmp(v, "ann@example.com|1392454839|", 27), 0);
-    ck_assert_uint_eq(strlen(v), 27 + 64);
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
-                     1);
-    ck_assert_str_eq(email, "ann@example.com");
-    /* Expired. */
     ck_assert_int_eq(
-        gw__api_session_check(&api, v, NOW + 101, email, sizeof(email)), 0);
-    /* Another e-mail or expiry with the same MAC. */
+        strncmp(v, "ann@example.com|1392454739|1392454744|", 38), 0);
+    ck_assert_uint_eq(strlen(v), 38 + 64);
+    ck_assert_int_eq(session_ok(&api, v, NOW + 5, 7, pw, email), 1);
+    ck_assert_str_eq(email, "ann@example.com");
+    /* Idle for longer than SESSION_IDLE_TIMEOUT, then off. */
+    ck_assert_int_eq(session_ok(&api, v, NOW + 15, 7, pw, email), 1);
+    ck_assert_int_eq(session_ok(&api, v, NOW + 16, 7, pw, email), 0);
+    cfg.session_idle_timeout = 0;
+    ck_assert_int_eq(session_ok(&api, v, NOW + 100, 7, pw, email), 1);
+    /* Older than SESSION_MAX_AGE. */
+    ck_assert_int_eq(session_ok(&api, v, NOW + 101, 7, pw, email), 0);
+    /* Another generation (a logout) or password hash. */
+    ck_assert_int_eq(session_ok(&api, v, NOW + 5, 8, pw, email), 0);
+    ck_assert_int_eq(session_ok(&api, v, NOW + 5, 7, "pbkdf2-sha256$x", email),
+                     0);
+    /* Another e-mail or time with the same MAC. */
     bad = strdup(v);
     bad[0] = 'b';
-    ck_assert_int_eq(
-        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
+    ck_assert_int_eq(session_ok(&api, bad, NOW + 5, 7, pw, email), 0);
     free(bad);
     bad = strdup(v);
-    bad[25] = '8'; /* expiry ...838: still valid, but not what was signed */
-    ck_assert_int_eq(
-        gw__api_session_check(&api, bad, NOW, email, sizeof(email)), 0);
+    bad[25] = '8'; /* the login 1 s earlier: not what was signed */
+    ck_assert_int_eq(session_ok(&api, bad, NOW + 5, 7, pw, email), 0);
     free(bad);
     /* Another secret. */
     cfg.cookie_secret = "another secret";
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
-                     0);
+    ck_assert_int_eq(session_ok(&api, v, NOW + 5, 7, pw, email), 0);
+    cfg.cookie_secret = "test cookie secret";
+    free(v);
+    /* Times ahead of the clock, or seen before issued. */
+    v = gw__api_session_make(&api, "ann@example.com", NOW + 61, NOW + 61, 7, pw);
+    ck_assert_int_eq(session_ok(&api, v, NOW, 7, pw, email), 0);
+    free(v);
+    v = gw__api_session_make(&api, "ann@example.com", NOW, NOW - 1, 7, pw);
+    ck_assert_int_eq(session_ok(&api, v, NOW, 7, pw, email), 0);
     free(v);
     /* A '|' in the e-mail stays in it. */
-    v = gw__api_session_make(&api, "a|b@example.com", NOW + 5);
-    ck_assert_int_eq(gw__api_session_check(&api, v, NOW, email, sizeof(email)),
-                     1);
+    v = gw__api_session_make(&api, "a|b@example.com", NOW, NOW, 0, pw);
+    ck_assert_int_eq(session_ok(&api, v, NOW, 0, pw, email), 1);
     ck_assert_str_eq(email, "a|b@example.com");
     free(v);
-    /* Garbage. */
-    ck_assert_int_eq(gw__api_session_check(&api, "", NOW, email, sizeof(email)),
+    /* Garbage, and the format before issue 16 (email|expiry|mac). */
+    ck_assert_int_eq(session_ok(&api, "", NOW, 0, pw, email), 0);
+    ck_assert_int_eq(session_ok(&api, "a|1|zz", NOW, 0, pw, email), 0);
+    ck_assert_int_eq(session_ok(&api, "|||", NOW, 0, pw, email), 0);
+    ck_assert_int_eq(session_ok(&api, "a|x|1|0000000000000000000000000000000"
+                                      "000000000000000000000000000000000",
+                                NOW, 0, pw, email), 0);
+    ck_assert_int_eq(session_ok(&api, "ann@example.com|1392454839|4735285dd"
+                                      "fdded489b23a903df50577132a38fb8894fe3"
+                                      "ce9c75b6290441c4df", NOW, 0, pw, email),
                      0);
-    ck_assert_int_eq(
-        gw__api_session_check(&api, "a|1|zz", NOW, email, sizeof(email)), 0);
-    ck_assert_int_eq(
-        gw__api_session_check(&api, "|||", NOW, email, sizeof(email)), 0);
 }
 END_TEST
 

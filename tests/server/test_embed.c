@@ -258,11 +258,16 @@ write_file(const char *path, const char *text)
 static void
 setup(void)
 {
+    /* The requests come from 127.0.0.1, a proxy whose X-Forwarded-Proto
+     * the links believe (TRUSTED_PROXIES' default). */
+    static const gw__cidr_t proxies[] = {{AF_INET, {127, 0, 0, 1}, 32}};
     gw_http_listen_t lo = {"127.0.0.1", 0, 0};
     char path[128];
     gw_error_t err;
 
     memset(&cfg, 0, sizeof(cfg));
+    cfg.trusted_proxies = (gw__cidr_t *)proxies;
+    cfg.ntrusted_proxies = 1;
     cfg.prefix = "";
     cfg.periods = ALL_PERIODS;
     cfg.max_points = 10000;
