@@ -36,6 +36,7 @@
 #include "loader.h"
 #include "net/auth.h"
 #include "server/server.h"
+#include "seed.h"
 #include "store.h"
 #include "workers.h"
 
@@ -84,8 +85,6 @@ struct gw__daemon_s {
     gw__config_t **reloaded;
     size_t nreloaded;
     uint64_t events_flushed;     /* added to by every ingest loop */
-    int seeding;
-    int seed_failed;             /* out of memory while seeding */
     uint64_t pending_logged;     /* MAX_PENDING_SERIES refusals logged */
     double pending_log_at;       /* when, monotonic */
     int replay_failed;           /* out of memory while replaying */
@@ -170,167 +169,6 @@ dm_describe(const gw__instance_t *inst, char *out, size_t size)
         CONFIG_TRUE)
         snprintf(out, size, ", %s:%d", host != NULL ? host : "default host",
                  port);
-}
-
-/* ---- Seeding metric kinds and live series from the storage ---- */
-
-typedef struct dm_seed_s {
-    gw__daemon_t *d;
-    char *project;
-    char **metrics;
-    gw_kind_t *kinds;
-    size_t n, cap;
-    char **series; /* metric, filter, value for each filter series */
-    size_t nseries, capseries;
-    int oom;
-} dm_seed_t;
-
-/* Appends a copy of s to *list (of *n, room *cap); 1 if memory ran out. */
-static int
-dm_seed_push(char ***list, size_t *n, size_t *cap, const char *s)
-{
-    char **l;
-
-    if (*n == *cap) {
-        size_t c = *cap ? 2 * *cap : 64;
-
-        if ((l = realloc(*list, c * sizeof(char *))) == NULL)
-            return 1;
-        *list = l;
-        *cap = c;
-    }
-    if (((*list)[*n] = strdup(s)) == NULL)
-        return 1;
-    (*n)++;
-    return 0;
-}
-
-/* Runs on the storage thread: keeps one metric's kind, or one series. */
-static void
-dm_seed_emit(void *arg, const gw_meta_t *m)
-{
-    dm_seed_t *s = arg;
-    gw_kind_t *kinds;
-
-    if (m->metric == NULL || s->oom)
-        return;
-    if (m->filter_name != NULL) {
-        if (m->filter_value != NULL)
-            s->oom = dm_seed_push(&s->series, &s->nseries, &s->capseries,
-                                  m->metric) ||
-                     dm_seed_push(&s->series, &s->nseries, &s->capseries,
-                                  m->filter_name) ||
-                     dm_seed_push(&s->series, &s->nseries, &s->capseries,
-                                  m->filter_value);
-        return;
-    }
-    if (s->n == s->cap) {
-        kinds = realloc(s->kinds, (s->cap ? 2 * s->cap : 64) *
-                                      sizeof(gw_kind_t));
-        if (kinds == NULL) {
-            s->oom = 1;
-            return;
-        }
-        s->kinds = kinds;
-    }
-    s->kinds[s->n] = m->kind;
-    s->oom = dm_seed_push(&s->metrics, &s->n, &s->cap, m->metric);
-}
-
-static int
-dm_seed_job(const gw_storage_ops_t *ops, void *state, void *arg,
-            gw_error_t *err)
-{
-    dm_seed_t *s = arg;
-
-    return ops->metadata(state, s->project, dm_seed_emit, s, err);
-}
-
-/* The live series of the project, which count towards its limits from
- * the start; says so when they are over a limit already. */
-static void
-dm_seed_series(dm_seed_t *s)
-{
-    gw__ingest_t *ing = s->d->ingest;
-    const gw__limits_t *lim = &s->d->cfg->limits;
-    size_t i, n;
-
-    for (i = 0; i < s->n && !s->oom; i++)
-        s->oom = gw__ingest_seed_series(ing, s->project, s->metrics[i],
-                                        NULL, NULL) != GW_OK;
-    for (i = 0; i + 2 < s->nseries && !s->oom; i += 3)
-        s->oom = gw__ingest_seed_series(ing, s->project, s->series[i],
-                                        s->series[i + 1],
-                                        s->series[i + 2]) != GW_OK;
-    n = gw__ingest_series(ing, s->project);
-    if (n >= lim->max_series)
-        gw__log_warning("project \"%s\" has %zu series in the storage, "
-                        "MAX_SERIES is %zu: events of new series are refused "
-                        "(raise MAX_SERIES to accept them)", s->project, n,
-                        lim->max_series);
-}
-
-static void
-dm_seed_done(void *arg, int rc, const gw_error_t *err)
-{
-    dm_seed_t *s = arg;
-    size_t i;
-
-    if (rc == GW_OK && !s->oom && s->d->ingest != NULL)
-        dm_seed_series(s);
-    if (s->oom) {
-        /* Learning the kinds afresh could break the kind rule: stop. */
-        gw__log_error("out of memory reading the metrics of project \"%s\" "
-                      "from the storage", s->project);
-        s->d->seed_failed = 1;
-    } else if (rc != GW_OK) {
-        gw__log_warning("could not read the metrics of project \"%s\" from "
-                        "the storage (%s); their kinds and series are learnt "
-                        "afresh", s->project, err != NULL ? err->msg : "");
-    }
-    for (i = 0; i < s->n; i++) {
-        if (rc == GW_OK && !s->oom && s->d->ingest != NULL &&
-            gw_kind_name(s->kinds[i]) != NULL)
-            gw__ingest_set_kind(s->d->ingest, s->project, s->metrics[i],
-                                s->kinds[i]);
-        free(s->metrics[i]);
-    }
-    for (i = 0; i < s->nseries; i++)
-        free(s->series[i]);
-    s->d->seeding--;
-    free(s->series);
-    free(s->metrics);
-    free(s->kinds);
-    free(s->project);
-    free(s);
-}
-
-static int
-dm_seed_kinds(gw__daemon_t *d)
-{
-    size_t i;
-
-    for (i = 0; i < d->cfg->nprojects; i++) {
-        dm_seed_t *s = calloc(1, sizeof(*s));
-
-        if (s != NULL) {
-            s->d = d;
-            s->project = strdup(d->cfg->projects[i].name);
-        }
-        if (s == NULL || s->project == NULL ||
-            gw__store_call(d->store, dm_seed_job, dm_seed_done, s) != GW_OK) {
-            if (s != NULL)
-                free(s->project);
-            free(s);
-            gw__log_error("out of memory reading the metrics' kinds");
-            d->seed_failed = 1;
-            break;
-        }
-        d->seeding++;
-    }
-    while (d->seeding > 0 && !d->stopping)
-        ev_run(d->loop, EVRUN_ONCE);
-    return d->seed_failed ? GW_ERR : GW_OK;
 }
 
 /* ---- The journal ---- */
@@ -927,7 +765,9 @@ dm_start(gw__daemon_t *d)
         return GW_ERR;
     if ((d->roles & GW__ROLE_AGGREGATOR) && dm_workers_create(d) != GW_OK)
         return GW_ERR;
-    if ((d->roles & GW__ROLE_AGGREGATOR) && dm_seed_kinds(d) != GW_OK)
+    if ((d->roles & GW__ROLE_AGGREGATOR) &&
+        gw__seed_run(d->loop, d->store, d->ingest, d->cfg, &d->stopping) !=
+            GW_OK)
         return GW_ERR;
     if (d->roles & GW__ROLE_AGGREGATOR) {
         for (i = 0; i < d->cfg->nbackends; i++) {

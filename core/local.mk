@@ -7,6 +7,7 @@ libgwcore_la_SOURCES += \
 	core/init.c \
 	core/journal.c \
 	core/loader.c \
+	core/seed.c \
 	core/store.c \
 	core/workers.c
 
@@ -18,7 +19,7 @@ gottwall_LDADD = libgwcore.la
 # Private headers (compiled through the sources above; listed for the
 # tarball).
 EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
-	core/loader.h core/store.h core/workers.h
+	core/loader.h core/seed.h core/store.h core/workers.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/core/test_loader tests/core/test_store \
