@@ -10,6 +10,7 @@
 #endif
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +143,18 @@ hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
     gw__instance_t *inst = hs_inst(ctx);
     gw__daemon_t *d = inst->daemon;
     const char *reason = NULL;
+    gw_auth_req_t old;
     int rc;
 
+    /* A plugin built before ABI 1.3 hands a gw_auth_req_t without scope:
+     * read only the members it knows, and no S4 (it cannot have meant
+     * it). */
+    if (inst->plugin != NULL && inst->plugin->desc.abi_minor < 3) {
+        memset(&old, 0, sizeof(old));
+        memcpy(&old, req, offsetof(gw_auth_req_t, scope));
+        old.schemes &= ~GW_AUTH_S4;
+        req = &old;
+    }
     /* Each ingest loop checks with its own auth state (no lock around the
      * HMACs); *project stays valid: every config loaded is kept until
      * exit. */

@@ -39,6 +39,9 @@ typedef struct gw_ctx_s {
 #define GW_AUTH_S3 0x04u    /* "GottWallS3 {ts} {nonce} {sign} [project]" */
 #define GW_AUTH_BASIC 0x08u /* "Basic base64(public:private)" */
 #define GW_AUTH_KEYS 0x10u  /* public_key and private_key given directly */
+/* ABI 1.3: "GottWallS4 {ts} {nonce} {sign} [project]", S3 that also signs
+ * req->scope, what the request is for. Set it only with a scope. */
+#define GW_AUTH_S4 0x20u
 
 /*
  * What to authenticate. All members are borrowed for the call.
@@ -46,8 +49,14 @@ typedef struct gw_ctx_s {
  *         value, or the TCP/UDP auth part), not NUL-terminated.
  * project: the project the request names (the HTTP URL), or NULL when the
  *         header must name it.
- * body:   the signed bytes for S3 (HTTP body, UDP payload); NULL/0 for TCP.
+ * body:   the signed bytes for S3 and S4 (HTTP body, UDP payload); NULL/0
+ *         for TCP.
  * public_key, private_key: for GW_AUTH_KEYS (the redis transport's channel).
+ * scope, scope_len (ABI 1.3, read only with GW_AUTH_S4 and from plugins
+ *         built for 1.3 or later): what an S4 header must have been signed
+ *         for: "METHOD /path" for HTTP (the method, one space, the
+ *         percent-decoded path with PREFIX, without the query: what
+ *         http_method and http_path return), "tcp", "udp", "redis-stream".
  */
 typedef struct gw_auth_req_s {
     unsigned schemes;
@@ -58,6 +67,8 @@ typedef struct gw_auth_req_s {
     size_t body_len;
     const char *public_key;
     const char *private_key;
+    const char *scope; /* ABI 1.3 */
+    size_t scope_len;
 } gw_auth_req_t;
 
 /* Counters kept by the core for GET /metrics, per instance. */

@@ -127,7 +127,7 @@ ht_handle(void *arg, gw_http_req_t *req)
     const char *path = h->http_path(req);
     size_t plen = strlen(prefix);
     const char *rest, *slash, *hdr, *project;
-    char name[256], quoted[80], msg[GW_ERROR_MAX + 64];
+    char name[256], quoted[80], msg[GW_ERROR_MAX + 64], scope[2048];
     size_t nlen, blen;
     const void *body;
     gw_action_t action;
@@ -181,16 +181,19 @@ ht_handle(void *arg, gw_http_req_t *req)
         return;
     }
 
-    /* Auth: X-GottWall-Auth alone decides when present (S1 or S3);
-     * otherwise Authorization: Basic. */
+    /* Auth: X-GottWall-Auth alone decides when present (S1, S3 or S4);
+     * otherwise Authorization: Basic. S4 signs the scope "POST {path}". */
     body = h->http_body(req, &blen);
     memset(&ar, 0, sizeof(ar));
     ar.project = name;
     ar.body = body;
     ar.body_len = blen;
+    snprintf(scope, sizeof(scope), "POST %s", path);
+    ar.scope = scope;
+    ar.scope_len = strlen(scope);
     hdr = h->http_header(req, "X-GottWall-Auth");
     if (hdr != NULL) {
-        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3;
+        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_S4;
     } else {
         hdr = h->http_header(req, "Authorization");
         ar.schemes = GW_AUTH_BASIC;

@@ -1,7 +1,7 @@
 /*
  * plugins/transport/tcpip/tcpip.c: the raw TCP stream transport (SPEC §5).
  *
- * A client connects and sends `{S2 or S3 header}{AUTH_DELIMITER}`; the
+ * A client connects and sends `{S2, S3 or S4 header}{AUTH_DELIMITER}`; the
  * server answers `OK` (2 bytes) and keeps the connection, or `FAIL`
  * (4 bytes) and closes it. Then it streams `{json}{CHUNK_DELIMITER}`...:
  * each complete chunk is submitted as one event of the authenticated
@@ -168,7 +168,9 @@ tc_auth(tc_conn_t *c, size_t end)
     size_t plen;
 
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3;
+    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4;
+    ar.scope = "tcp";
+    ar.scope_len = 3;
     ar.header = c->buf;
     ar.header_len = end;
     if (st->tl.host->auth_check(st->tl.ctx, &ar, &project, &err) != GW_OK) {

@@ -2,7 +2,7 @@
  * plugins/transport/udp/udp.c: the signed datagram transport (SPEC §5).
  *
  * One datagram is
- *     {S2 or S3 header}{AUTH_DELIMITER}{json}({CHUNK_DELIMITER}{json})*
+ *     {S2, S3 or S4 header}{AUTH_DELIMITER}{json}({CHUNK_DELIMITER}{json})*
  * optionally ending with a CHUNK_DELIMITER. AUTH_DELIMITER defaults to
  * "--chunk-auth--"; "--stream-auth--" is accepted too, because clients of
  * the original disagree. A datagram whose auth fails (malformed, unknown
@@ -140,7 +140,9 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
         return;
     }
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3;
+    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4;
+    ar.scope = "udp";
+    ar.scope_len = 3;
     ar.header = d;
     ar.header_len = (size_t) at;
     ar.body = d + at + dlen;
