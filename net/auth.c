@@ -903,6 +903,12 @@ auth_s3(gw__auth_t *a, int s4, const auth_tok_t *tok, size_t ntok,
 }
 
 int
+gw__auth_has_nonce(const gw__auth_t *a)
+{
+    return a->last.project != NULL;
+}
+
+int
 gw__auth_last_nonce(gw__auth_t *a, const char **project, char *nonce,
                     size_t *len, double *expires_at)
 {

@@ -68,4 +68,7 @@ void gw__auth_sign_s4(const char *private_key, const char *project,
 int gw__auth_last_nonce(gw__auth_t *a, const char **project, char *nonce,
                         size_t *len, double *expires_at);
 
+/* 1 if gw__auth_last_nonce would give a nonce now. */
+int gw__auth_has_nonce(const gw__auth_t *a);
+
 #endif /* GW_NET_AUTH_H */

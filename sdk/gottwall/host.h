@@ -224,6 +224,26 @@ struct gw_host_s {
      */
     int (*loops)(const gw_ctx_t *ctx);
     struct ev_loop *(*loop_at)(const gw_ctx_t *ctx, int i);
+
+    /*
+     * ABI 1.3: the replay cache shared through the storage. Call it right
+     * after auth_check returned GW_OK, before submitting anything of the
+     * request: it claims the S3/S4 nonce that check accepted in the
+     * storage, so a nonce spent before a restart, or by another process
+     * on the same storage, is refused too (auth_check itself refuses at
+     * once the nonces this process has seen). fn(arg, 1): go on (the
+     * nonce was new there, or the storage could not tell: then only this
+     * process's own cache protected it, which the core logs); fn(arg, 0):
+     * a replay, already counted as an auth failure "replay": refuse the
+     * request (HTTP 403, TCP FAIL, drop). Without a nonce (S1, S2, Basic,
+     * keys) fn runs before auth_claim returns; otherwise later, on loop
+     * 0's thread (also for a callback of another ingest loop). Returns
+     * GW_OK, or GW_ERR when out of memory (fn does not run: refuse the
+     * request for now). A transport that does not call it still has its
+     * nonces recorded (not waited for). Check host->abi_minor >= 3.
+     */
+    int (*auth_claim)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
+                      void *arg);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)

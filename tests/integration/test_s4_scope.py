@@ -12,10 +12,12 @@ common: the cross-role use is not a replay there).
   signature (401 / FAIL), each counted once as
   gottwall_auth_failures_total{reason="bad_signature"}; the header still
   works where it was signed for.
-- GottWallS3 signs no scope: the same attack still works with S3 (it is
-  kept as it is for compatibility and documented as weaker,
-  docs/security.md). This test pins that down so the documentation stays
-  true.
+- GottWallS3 signs no scope: between processes that share no storage the
+  same attack still works with S3 (it is kept as it is for compatibility
+  and documented as weaker, docs/security.md). This test pins that down so
+  the documentation stays true. Processes on one storage share the replay
+  cache, so there the second use of an S3 header is refused as a replay
+  (tests/integration/test_replay_shared.py, test_shared_*).
 """
 
 import json
