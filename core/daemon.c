@@ -39,6 +39,7 @@
 #include "seed.h"
 #include "store.h"
 #include "workers.h"
+#include "claim.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -64,6 +65,7 @@ struct gw__daemon_s {
     gw__ingest_t *ingest;        /* loop 0's; aggregator role */
     gw__instance_t *storage;
     gw__store_t *store;
+    gw__claims_t *claims;        /* the shared replay cache (claim.h) */
     gw__instance_t **transports;
     size_t ntransports;
     gw__server_env_t env;        /* what the other roles see of the process */
@@ -342,6 +344,12 @@ gw__daemon_ingest(gw__daemon_t *d)
     return ing != NULL ? ing : d->ingest;
 }
 
+gw__claims_t *
+gw__daemon_claims(const gw__daemon_t *d)
+{
+    return d->claims;
+}
+
 gw__auth_t *
 gw__daemon_auth(gw__daemon_t *d)
 {
@@ -403,6 +411,24 @@ dm_env_storage_call(void *ctx, gw__server_job_fn job, gw__server_done_fn done,
     return gw__store_call(d->store, job, done, arg);
 }
 
+/* The read API's claim of the nonce its last auth check accepted. */
+static int
+dm_env_auth_claim(void *ctx, void (*fn)(void *arg, int ok), void *arg)
+{
+    gw__daemon_t *d = ctx;
+    const char *project;
+    char nonce[72];
+    size_t len;
+    double exp;
+
+    if (!gw__auth_last_nonce(d->auth, &project, nonce, &len, &exp)) {
+        fn(arg, 1);
+        return GW_OK;
+    }
+    return gw__claims_claim(d->claims, "server", project, nonce, len, exp,
+                            fn, arg);
+}
+
 static int
 dm_env_storage_stats(void *ctx, gw__server_storage_t *out)
 {
@@ -442,6 +468,7 @@ dm_env_init(gw__daemon_t *d)
     d->env.storage_call = dm_env_storage_call;
     d->env.storage_stats = dm_env_storage_stats;
     d->env.flush_counts = dm_env_flush_counts;
+    d->env.auth_claim = dm_env_auth_claim;
 }
 
 /* Creates the extra ingest loops (before the transports, which may watch
@@ -760,6 +787,17 @@ dm_start(gw__daemon_t *d)
     }
     if (d->ingest != NULL)
         gw__ingest_set_pending(d->ingest, gw__store_pending(d->store));
+    /* The zero-filled copy of an older plugin's ops has no nonce_claim;
+     * its declared minor says so too. */
+    d->claims = gw__claims_new(
+        d->store,
+        d->storage->plugin->desc.abi_minor >= 3
+            && d->storage->plugin->storage.nonce_claim != NULL,
+        d->storage->name);
+    if (d->claims == NULL) {
+        gw__log_error("out of memory at start-up");
+        return GW_ERR;
+    }
     if ((d->roles & GW__ROLE_AGGREGATOR) && d->cfg->journal != NULL &&
         dm_journal_start(d) != GW_OK)
         return GW_ERR;
@@ -843,10 +881,14 @@ dm_stop(gw__daemon_t *d)
     if (d->store != NULL) {
         gw__workers_flush(d->workers);
         dm_flush(d);
+        gw__claims_stopping(d->claims);
         lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
                                      &st);
         d->store = NULL;
     }
+    /* Every claim had its answer in the close. */
+    gw__claims_free(d->claims);
+    d->claims = NULL;
     if (d->journal != NULL) {
         if (lost > 0)
             gw__log_notice("journal: the %llu events not stored stay in %s "

@@ -69,6 +69,9 @@ struct ev_loop *gw__daemon_loop_at(const gw__daemon_t *d, int i);
 /* The ingest state of the calling thread's loop, or NULL when this
  * process does not aggregate. */
 struct gw__ingest_s *gw__daemon_ingest(gw__daemon_t *d);
+/* The shared replay cache (core/claim.h), or NULL before the storage
+ * started and after it stopped. */
+struct gw__claims_s *gw__daemon_claims(const gw__daemon_t *d);
 /* The auth state of the calling thread's loop, up to date with SIGHUP. */
 struct gw__auth_s *gw__daemon_auth(gw__daemon_t *d);
 /* JOURNAL's journal, or NULL. */

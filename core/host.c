@@ -10,6 +10,7 @@
 #endif
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "claim.h"
 #include "daemon.h"
 #include "host.h"
 #include "ingest/ingest.h"
@@ -135,6 +137,34 @@ hs_project_exists(const gw_ctx_t *ctx, const char *project)
                               project) != NULL;
 }
 
+/* Claims the nonce of the last S3/S4 check on this thread in the shared
+ * replay cache; fn NULL: recorded, nobody waits. */
+static int
+hs_claim_last(gw__instance_t *inst, void (*fn)(void *arg, int ok),
+              void *arg)
+{
+    gw__daemon_t *d = inst->daemon;
+    const char *project;
+    char nonce[72];
+    size_t len;
+    double exp;
+
+    if (!gw__auth_last_nonce(gw__daemon_auth(d), &project, nonce, &len,
+                             &exp)) {
+        if (fn != NULL)
+            fn(arg, 1);
+        return GW_OK;
+    }
+    return gw__claims_claim(gw__daemon_claims(d), inst->name, project, nonce,
+                            len, exp, fn, arg);
+}
+
+static int
+hs_auth_claim(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg)
+{
+    return hs_claim_last(hs_inst(ctx), fn, arg);
+}
+
 static int
 hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
               const char **project, gw_error_t *err)
@@ -142,8 +172,21 @@ hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
     gw__instance_t *inst = hs_inst(ctx);
     gw__daemon_t *d = inst->daemon;
     const char *reason = NULL;
+    gw_auth_req_t old;
     int rc;
 
+    /* A nonce the caller did not claim (it never called auth_claim) is
+     * still recorded in the shared cache. */
+    hs_claim_last(inst, NULL, NULL);
+    /* A plugin built before ABI 1.3 hands a gw_auth_req_t without scope:
+     * read only the members it knows, and no S4 (it cannot have meant
+     * it). */
+    if (inst->plugin != NULL && inst->plugin->desc.abi_minor < 3) {
+        memset(&old, 0, sizeof(old));
+        memcpy(&old, req, offsetof(gw_auth_req_t, scope));
+        old.schemes &= ~GW_AUTH_S4;
+        req = &old;
+    }
     /* Each ingest loop checks with its own auth state (no lock around the
      * HMACs); *project stays valid: every config loaded is kept until
      * exit. */
@@ -151,6 +194,8 @@ hs_auth_check(const gw_ctx_t *ctx, const gw_auth_req_t *req,
     if (rc != GW_OK)
         gw__metrics_count(inst->name, GW_COUNTER_AUTH_FAILED,
                           reason != NULL ? reason : "failed", 1);
+    else if (req == &old)
+        hs_claim_last(inst, NULL, NULL); /* a plugin that cannot wait */
     return rc;
 }
 
@@ -329,6 +374,7 @@ const gw_host_t gw__host = {
     .on_stored = hs_on_stored,
     .prefix = hs_prefix,
     .when_durable = hs_when_durable,
+    .auth_claim = hs_auth_claim,
     .loops = hs_loops,
     .loop_at = hs_loop_at,
 };

@@ -2,6 +2,7 @@
 # daemon's start/stop/signals, the loader, the host table, the storage
 # thread, the journal, and the gottwall binary. Included from Makefile.am.
 libgwcore_la_SOURCES += \
+	core/claim.c \
 	core/daemon.c \
 	core/host.c \
 	core/init.c \
@@ -18,8 +19,8 @@ gottwall_LDADD = libgwcore.la
 
 # Private headers (compiled through the sources above; listed for the
 # tarball).
-EXTRA_DIST += core/daemon.h core/host.h core/init.h core/journal.h \
-	core/loader.h core/seed.h core/store.h core/workers.h
+EXTRA_DIST += core/claim.h core/daemon.h core/host.h core/init.h \
+	core/journal.h core/loader.h core/seed.h core/store.h core/workers.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/core/test_loader tests/core/test_store \

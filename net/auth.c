@@ -102,6 +102,12 @@ struct gw__auth_s {
     uint64_t seed;             /* nonce hashing */
     gw__auth_t *primary;       /* whose replay cache this one uses, or NULL */
     pthread_mutex_t replay_mu; /* guards replays (and seed's use) */
+    struct {                   /* the last S3/S4 nonce accepted */
+        const char *project;   /* cfg-owned; NULL: none */
+        char nonce[AUTH_NONCE_MAX + 1];
+        size_t len;
+        double expires_at;
+    } last;
 };
 
 /* A token of a header: borrowed bytes. */
@@ -379,43 +385,76 @@ gw__auth_sign_legacy(const char *public_key, const char *private_key,
     gw__hex_encode(md, 16, out);
 }
 
-void
-gw__auth_sign_s3(const char *private_key, const char *project, int64_t ts,
-                 const char *nonce, const void *body, size_t body_len,
-                 char out[65])
+/* The S3/S4 string to sign, hashed with the private key: scheme "\n"
+ * project "\n" ts "\n" nonce ["\n" scope] "\n" hex(SHA256(body)); the
+ * scope only for S4 (scope != NULL). */
+static void
+auth_sign_sha(const char *scheme, const char *private_key,
+              const char *project, int64_t ts, const char *nonce,
+              const char *scope, size_t scope_len, const void *body,
+              size_t body_len, char out[65])
 {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     char body_hex[2 * SHA256_DIGEST_LENGTH + 1];
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char head[64];
-    size_t plen = strlen(project), nlen = strlen(nonce), hlen, total;
+    size_t plen = strlen(project), nlen = strlen(nonce), hlen, total, o;
     char *msg;
 
     SHA256(body != NULL ? body : (const void *) "", body != NULL ? body_len : 0,
            digest);
     gw__hex_encode(digest, sizeof(digest), body_hex);
     hlen = (size_t) snprintf(head, sizeof(head), "%lld", (long long) ts);
-    /* "GottWallS3\n" project "\n" ts "\n" nonce "\n" hex */
-    total = 11 + plen + 1 + hlen + 1 + nlen + 1 + 64;
+    total = 10 + 1 + plen + 1 + hlen + 1 + nlen + 1 + 64
+            + (scope != NULL ? scope_len + 1 : 0);
     msg = malloc(total);
     if (msg == NULL) {
         memset(out, '0', 64);
         out[64] = '\0';
         return;
     }
-    memcpy(msg, "GottWallS3\n", 11);
-    memcpy(msg + 11, project, plen);
-    msg[11 + plen] = '\n';
-    memcpy(msg + 12 + plen, head, hlen);
-    msg[12 + plen + hlen] = '\n';
-    memcpy(msg + 13 + plen + hlen, nonce, nlen);
-    msg[13 + plen + hlen + nlen] = '\n';
-    memcpy(msg + 14 + plen + hlen + nlen, body_hex, 64);
+    memcpy(msg, scheme, 10);
+    o = 10;
+    msg[o++] = '\n';
+    memcpy(msg + o, project, plen);
+    o += plen;
+    msg[o++] = '\n';
+    memcpy(msg + o, head, hlen);
+    o += hlen;
+    msg[o++] = '\n';
+    memcpy(msg + o, nonce, nlen);
+    o += nlen;
+    msg[o++] = '\n';
+    if (scope != NULL) {
+        memcpy(msg + o, scope, scope_len);
+        o += scope_len;
+        msg[o++] = '\n';
+    }
+    memcpy(msg + o, body_hex, 64);
     HMAC(EVP_sha256(), private_key, (int) strlen(private_key),
          (const unsigned char *) msg, total, md, &mdlen);
     free(msg);
     gw__hex_encode(md, 32, out);
+}
+
+void
+gw__auth_sign_s3(const char *private_key, const char *project, int64_t ts,
+                 const char *nonce, const void *body, size_t body_len,
+                 char out[65])
+{
+    auth_sign_sha("GottWallS3", private_key, project, ts, nonce, NULL, 0,
+                  body, body_len, out);
+}
+
+void
+gw__auth_sign_s4(const char *private_key, const char *project, int64_t ts,
+                 const char *nonce, const char *scope, const void *body,
+                 size_t body_len, char out[65])
+{
+    auth_sign_sha("GottWallS4", private_key, project, ts, nonce,
+                  scope != NULL ? scope : "", scope != NULL ? strlen(scope) : 0,
+                  body, body_len, out);
 }
 
 /* ---- The replay cache ---- */
@@ -506,9 +545,9 @@ auth_replay_grow(auth_replay_t *r)
 /* GW_OK if the nonce was new (it is now remembered until expiry). The
  * caller holds the owner's replay_mu. */
 static int
-auth_replay_locked(gw__auth_t *a, const char *project, const char *nonce,
-                   size_t len, double now, double expiry, const char **reason,
-                   gw_error_t *err)
+auth_replay_locked(gw__auth_t *a, const char *scheme, const char *project,
+                   const char *nonce, size_t len, double now, double expiry,
+                   const char **reason, gw_error_t *err)
 {
     auth_replay_t *r = auth_replay_get(a, project);
     uint32_t h = auth_nonce_hash(a, nonce, len);
@@ -521,13 +560,14 @@ auth_replay_locked(gw__auth_t *a, const char *project, const char *nonce,
     for (n = r->buckets[h & (r->nbuckets - 1)]; n != NULL; n = n->hnext)
         if (n->hash == h && n->len == len && memcmp(n->nonce, nonce, len) == 0)
             return auth_fail(reason, "replay", err,
-                             "GottWallS3 nonce was already used (a replayed "
-                             "request? use a new random nonce per request)");
+                             "%s nonce was already used (a replayed "
+                             "request? use a new random nonce per request)",
+                             scheme);
     if (r->count >= AUTH_REPLAY_CAP)
         return auth_fail(reason, "replay_cache_full", err,
-                         "too many GottWallS3 requests for project \"%s\" "
+                         "too many %s requests for project \"%s\" "
                          "inside AUTH_S3_WINDOW; try again later",
-                         project);
+                         scheme, project);
     n = calloc(1, sizeof(*n));
     if (n == NULL)
         return auth_fail(reason, "replay_cache_full", err,
@@ -550,16 +590,16 @@ auth_replay_locked(gw__auth_t *a, const char *project, const char *nonce,
 }
 
 static int
-auth_replay_check(gw__auth_t *a, const char *project, const char *nonce,
-                  size_t len, double now, double expiry, const char **reason,
-                  gw_error_t *err)
+auth_replay_check(gw__auth_t *a, const char *scheme, const char *project,
+                  const char *nonce, size_t len, double now, double expiry,
+                  const char **reason, gw_error_t *err)
 {
     gw__auth_t *owner = a->primary != NULL ? a->primary : a;
     int rc;
 
     pthread_mutex_lock(&owner->replay_mu);
-    rc = auth_replay_locked(owner, project, nonce, len, now, expiry, reason,
-                            err);
+    rc = auth_replay_locked(owner, scheme, project, nonce, len, now, expiry,
+                            reason, err);
     pthread_mutex_unlock(&owner->replay_mu);
     return rc;
 }
@@ -779,12 +819,14 @@ auth_legacy(gw__auth_t *a, const char *scheme, const auth_tok_t *tok,
     return GW_OK;
 }
 
-/* S3: tok[0] ts, tok[1] nonce, tok[2] sign, tok[3] optional project. */
+/* S3 and S4 (s4 set): tok[0] ts, tok[1] nonce, tok[2] sign, tok[3]
+ * optional project. S4 also signs req->scope: what the request is for. */
 static int
-auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
+auth_s3(gw__auth_t *a, int s4, const auth_tok_t *tok, size_t ntok,
         const gw_auth_req_t *req, const char **project, const char **reason,
         gw_error_t *err)
 {
+    const char *scheme = s4 ? "GottWallS4" : "GottWallS3";
     const gw__project_t *p;
     size_t i;
     int64_t ts;
@@ -794,33 +836,32 @@ auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
 
     if (ntok != 3 && ntok != 4)
         return auth_fail(reason, "bad_header", err,
-                         "malformed GottWallS3 header: expected "
-                         "\"GottWallS3 {ts} {nonce} {sign} [{project}]\"");
+                         "malformed %s header: expected "
+                         "\"%s {ts} {nonce} {sign} [{project}]\"",
+                         scheme, scheme);
     if (auth_parse_uint(&tok[0], AUTH_MAX_TS_DIGITS, &ts) != 0)
         return auth_fail(reason, "bad_header", err,
-                         "malformed GottWallS3 header: ts must be integer "
-                         "epoch seconds");
-    if (tok[1].len < AUTH_NONCE_MIN || tok[1].len > AUTH_NONCE_MAX)
-        return auth_fail(reason, "bad_header", err,
-                         "malformed GottWallS3 header: nonce must be %d to "
-                         "%d characters of [A-Za-z0-9_-]",
-                         AUTH_NONCE_MIN, AUTH_NONCE_MAX);
-    for (i = 0; i < tok[1].len; i++) {
+                         "malformed %s header: ts must be integer "
+                         "epoch seconds", scheme);
+    for (i = 0; i < tok[1].len && i < AUTH_NONCE_MAX; i++) {
         char c = tok[1].p[i];
         if (!isalnum((unsigned char) c) && c != '_' && c != '-')
-            return auth_fail(reason, "bad_header", err,
-                             "malformed GottWallS3 header: nonce must be %d "
-                             "to %d characters of [A-Za-z0-9_-]",
-                             AUTH_NONCE_MIN, AUTH_NONCE_MAX);
+            break;
         nonce[i] = c;
     }
+    if (tok[1].len < AUTH_NONCE_MIN || tok[1].len > AUTH_NONCE_MAX
+        || i != tok[1].len)
+        return auth_fail(reason, "bad_header", err,
+                         "malformed %s header: nonce must be %d to "
+                         "%d characters of [A-Za-z0-9_-]",
+                         scheme, AUTH_NONCE_MIN, AUTH_NONCE_MAX);
     nonce[tok[1].len] = '\0';
     if (auth_parse_hex(&tok[2], 64, sign) != 0)
         return auth_fail(reason, "bad_header", err,
-                         "malformed GottWallS3 header: sign must be 64 hex "
-                         "digits");
-    if (auth_header_project(a, "GottWallS3", ntok == 4 ? &tok[3] : NULL, req,
-                            &p, reason, err)
+                         "malformed %s header: sign must be 64 hex "
+                         "digits", scheme);
+    if (auth_header_project(a, scheme, ntok == 4 ? &tok[3] : NULL, req, &p,
+                            reason, err)
         != GW_OK)
         return GW_ERR;
     now = a->now_fn();
@@ -828,22 +869,57 @@ auth_s3(gw__auth_t *a, const auth_tok_t *tok, size_t ntok,
     if (auth_check_time(ts, now, window, "AUTH_S3_WINDOW", reason, err)
         != GW_OK)
         return GW_ERR;
-    gw__auth_sign_s3(p->private_key, p->name, ts, nonce, req->body,
-                     req->body_len, expect);
+    if (s4)
+        auth_sign_sha(scheme, p->private_key, p->name, ts, nonce,
+                      req->scope != NULL ? req->scope : "",
+                      req->scope != NULL ? req->scope_len : 0, req->body,
+                      req->body_len, expect);
+    else
+        gw__auth_sign_s3(p->private_key, p->name, ts, nonce, req->body,
+                         req->body_len, expect);
     ok = CRYPTO_memcmp(expect, sign, 64) == 0;
     OPENSSL_cleanse(expect, sizeof(expect));
+    /* A header signed for another scope (another route, role or
+     * transport) fails here too: the server cannot tell the two apart. */
     if (!ok)
         return auth_fail(reason, "bad_signature", err,
-                         "GottWallS3 signature does not match project "
-                         "\"%s\"'s key and the body",
+                         s4 ? "GottWallS4 signature does not match project "
+                              "\"%s\"'s key, the body and the scope"
+                            : "GottWallS3 signature does not match project "
+                              "\"%s\"'s key and the body",
                          p->name);
     /* Remember the nonce until its ts can no longer pass the window. */
-    if (auth_replay_check(a, p->name, nonce, tok[1].len, now,
+    if (auth_replay_check(a, scheme, p->name, nonce, tok[1].len, now,
                           now + 2.0 * window + 1.0, reason, err)
         != GW_OK)
         return GW_ERR;
+    /* For the shared replay cache (gw__auth_last_nonce). */
+    a->last.project = p->name;
+    memcpy(a->last.nonce, nonce, tok[1].len + 1);
+    a->last.len = tok[1].len;
+    a->last.expires_at = now + 2.0 * window + 1.0;
     *project = p->name;
     return GW_OK;
+}
+
+int
+gw__auth_has_nonce(const gw__auth_t *a)
+{
+    return a->last.project != NULL;
+}
+
+int
+gw__auth_last_nonce(gw__auth_t *a, const char **project, char *nonce,
+                    size_t *len, double *expires_at)
+{
+    if (a->last.project == NULL)
+        return 0;
+    *project = a->last.project;
+    memcpy(nonce, a->last.nonce, a->last.len + 1);
+    *len = a->last.len;
+    *expires_at = a->last.expires_at;
+    a->last.project = NULL;
+    return 1;
 }
 
 static int
@@ -959,6 +1035,7 @@ gw__auth_check(gw__auth_t *a, const gw_auth_req_t *req, const char **project,
     } schemes[] = {{"GottWallS1", GW_AUTH_S1},
                    {"GottWallS2", GW_AUTH_S2},
                    {"GottWallS3", GW_AUTH_S3},
+                   {"GottWallS4", GW_AUTH_S4},
                    {"Basic", GW_AUTH_BASIC}};
     const char *h = req->header;
     size_t len = req->header_len, i;
@@ -967,6 +1044,7 @@ gw__auth_check(gw__auth_t *a, const gw_auth_req_t *req, const char **project,
 
     if (reason != NULL)
         *reason = NULL;
+    a->last.project = NULL;
     if (h == NULL || len == 0) {
         if ((req->schemes & GW_AUTH_KEYS) && req->public_key != NULL)
             return auth_keys(a, req, project, reason, err);
@@ -992,11 +1070,12 @@ gw__auth_check(gw__auth_t *a, const gw_auth_req_t *req, const char **project,
         if (schemes[i].bit == GW_AUTH_BASIC)
             return auth_basic(a, h + wl, len - wl, req, project, reason, err);
         ntok = auth_split(h + wl, len - wl, tok, AUTH_MAX_TOKENS);
-        if (schemes[i].bit == GW_AUTH_S3)
-            return auth_s3(a, tok, ntok, req, project, reason, err);
+        if (schemes[i].bit == GW_AUTH_S3 || schemes[i].bit == GW_AUTH_S4)
+            return auth_s3(a, schemes[i].bit == GW_AUTH_S4, tok, ntok, req,
+                           project, reason, err);
         return auth_legacy(a, word, tok, ntok, req, project, reason, err);
     }
     return auth_fail(reason, "bad_header", err,
                      "malformed credentials: expected a GottWallS1, "
-                     "GottWallS2, GottWallS3 or Basic header");
+                     "GottWallS2, GottWallS3, GottWallS4 or Basic header");
 }

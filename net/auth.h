@@ -1,5 +1,5 @@
 /*
- * net/auth.h: signatures and keys (SPEC §4): S1, S2, Basic, S3, and the
+ * net/auth.h: signatures and keys (SPEC §4): S1, S2, Basic, S3, S4, and the
  * redis transport's key pair. Every comparison of secrets is constant-time;
  * a malformed header, an unknown project or a wrong key is a failure.
  */
@@ -52,5 +52,23 @@ void gw__auth_sign_legacy(const char *public_key, const char *private_key,
 void gw__auth_sign_s3(const char *private_key, const char *project,
                       int64_t ts, const char *nonce, const void *body,
                       size_t body_len, char out[65]);
+
+/* The S4 signature: S3's with the scope ("POST /api/v1/shop/incr", "tcp",
+ * "udp", "redis-stream") between the nonce and the body's hash. */
+void gw__auth_sign_s4(const char *private_key, const char *project,
+                      int64_t ts, const char *nonce, const char *scope,
+                      const void *body, size_t body_len, char out[65]);
+
+/* The nonce of the last S3/S4 header gw__auth_check accepted on a (since
+ * it last started), for the shared replay cache: 1 with *project (cfg-
+ * owned), nonce (65 bytes: NUL-terminated), *len and *expires_at (epoch
+ * seconds after which the nonce's ts can no longer pass AUTH_S3_WINDOW),
+ * and forgets it; 0 if there is none (another scheme, a failure, or
+ * taken already). */
+int gw__auth_last_nonce(gw__auth_t *a, const char **project, char *nonce,
+                        size_t *len, double *expires_at);
+
+/* 1 if gw__auth_last_nonce would give a nonce now. */
+int gw__auth_has_nonce(const gw__auth_t *a);
 
 #endif /* GW_NET_AUTH_H */

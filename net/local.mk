@@ -31,6 +31,10 @@ EXTRA_DIST += tests/integration/test_hostile.py
 # How long a legacy S1/S2 signature lives: the solt window, AUTH_MAX_BASE.
 TESTS += tests/integration/test_auth_legacy_window.py
 EXTRA_DIST += tests/integration/test_auth_legacy_window.py
+# A header signed for one thing used for another: S4's scope (issue 16,
+# item 6).
+TESTS += tests/integration/test_s4_scope.py
+EXTRA_DIST += tests/integration/test_s4_scope.py
 # Framing RFC 9112 says to reject, as exact bytes (issue 16, item 10).
 TESTS += tests/integration/test_http_framing.py
 EXTRA_DIST += tests/integration/test_http_framing.py

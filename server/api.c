@@ -693,9 +693,75 @@ api_csrf_refused(gw_http_req_t *req, const gw__api_who_t *who)
     return 1;
 }
 
+static void api_route_api(gw__api_t *api, gw_http_req_t *req,
+                          const char *method, const char *rel,
+                          const gw__api_who_t *pre);
+
+/* A request authenticated by an S3/S4 header, waiting for the replay
+ * cache the storage shares to answer the claim of its nonce. Linked in
+ * api->pending like a storage call, so a stop orphans it. */
+typedef struct api_wait_s {
+    gw__api_pending_t base;
+    gw__api_who_t who;
+    char rel[];
+} api_wait_t;
+
+static void
+api_claimed(void *arg, int ok)
+{
+    api_wait_t *w = arg;
+    gw__api_t *api = w->base.api;
+    gw_http_req_t *req = w->base.req;
+
+    api_unlink(&w->base);
+    if (api != NULL && req != NULL) {
+        if (!ok)
+            gw__http_error(req, 401, "authentication failed: the nonce was "
+                                     "already used (a replayed request? use "
+                                     "a new random nonce per request)");
+        else
+            api_route_api(api, req, gw__http_method(req), w->rel, &w->who);
+    }
+    free(w);
+}
+
+/* 1: routing goes on now (nothing to claim); 0: the request resumes in
+ * api_claimed, or was answered. */
+static int
+api_claim(gw__api_t *api, gw_http_req_t *req, const char *rel,
+          const gw__api_who_t *who)
+{
+    gw__auth_t *auth = api->env.auth(api->env.ctx);
+    api_wait_t *w;
+
+    if (who->key_project == NULL || api->env.auth_claim == NULL
+        || auth == NULL || !gw__auth_has_nonce(auth))
+        return 1;
+    w = calloc(1, sizeof(*w) + strlen(rel) + 1);
+    if (w == NULL) {
+        gw__http_error(req, 500, "out of memory");
+        return 0;
+    }
+    w->base.api = api;
+    w->base.req = req;
+    w->who = *who;
+    strcpy(w->rel, rel);
+    w->base.next = api->pending;
+    if (api->pending != NULL)
+        api->pending->prev = &w->base;
+    api->pending = &w->base;
+    api->npending++;
+    if (api->env.auth_claim(api->env.ctx, api_claimed, w) != GW_OK) {
+        api_unlink(&w->base);
+        free(w);
+        gw__http_error(req, 500, "out of memory");
+    }
+    return 0;
+}
+
 static void
 api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
-              const char *rel)
+              const char *rel, const gw__api_who_t *pre)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     gw__api_who_t who;
@@ -714,11 +780,16 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         return;
     }
     if (strcmp(rel, "projects") == 0 || strcmp(rel, "dashboard") == 0) {
-        gw__api_access(api, req, NULL, &who);
+        if (pre != NULL)
+            who = *pre;
+        else
+            gw__api_access(api, req, NULL, &who);
         if (!who.ok) {
             gw__http_error(req, 401, who.why);
             return;
         }
+        if (pre == NULL && !api_claim(api, req, rel, &who))
+            return;
         if (rel[0] == 'p') {
             if (!api_is(method, "GET")) {
                 api_not_allowed(req, "GET");
@@ -758,9 +829,14 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         gw__http_error(req, 500, "out of memory");
         return;
     }
-    gw__api_access(api, req, project, &who);
+    if (pre != NULL)
+        who = *pre;
+    else
+        gw__api_access(api, req, project, &who);
     if (!who.ok) {
         gw__http_error(req, 401, who.why);
+    } else if (pre == NULL && !api_claim(api, req, rel, &who)) {
+        /* resumes in api_claimed */
     } else if (gw__config_project(cfg, project) == NULL ||
                !gw__api_may_see(api, &who, project)) {
         /* A project this user may not see answers as an unknown one. */
@@ -803,7 +879,7 @@ gw__api_route(gw__api_t *api, gw_http_req_t *req)
         return;
     }
     if (strncmp(rel, "/api/v1/", 8) == 0) {
-        api_route_api(api, req, method, rel + 8);
+        api_route_api(api, req, method, rel + 8, NULL);
         return;
     }
     if (strcmp(rel, "/health") == 0) {

@@ -68,6 +68,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
     gw_auth_req_t ar;
     gw_error_t err;
     const char *authed = NULL, *reason = NULL;
+    char scope[2048];
     size_t blen = 0;
     int rc;
 
@@ -90,12 +91,18 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
         snprintf(who->why, sizeof(who->why),
                  "login required: log in at %s/login, or send the "
                  "project's keys (Authorization: Basic public:private, or a "
-                 "GottWallS1/GottWallS3 X-GottWall-Auth header)",
+                 "GottWallS1/GottWallS3/GottWallS4 X-GottWall-Auth header)",
                  cfg->prefix);
         return;
     }
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_BASIC;
+    ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_S4 | GW_AUTH_BASIC;
+    /* S4's scope: "GET /api/v1/shop/metrics", the path without the query
+     * (a header signed for the ingest route is refused here). */
+    snprintf(scope, sizeof(scope), "%s %s", gw__http_method(req),
+             gw__http_path(req));
+    ar.scope = scope;
+    ar.scope_len = strlen(scope);
     ar.header = header;
     ar.header_len = strlen(header);
     ar.project = project;

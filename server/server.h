@@ -61,6 +61,13 @@ typedef struct gw__server_env_s {
     /* Adds what this loop's transports accepted to the counters, before
      * /metrics renders them. */
     void (*flush_counts)(void *ctx);
+    /* Claims the nonce of the last S3/S4 header auth accepted in the
+     * replay cache the storage shares (core/claim.h): fn(arg, 1) if it
+     * was new there, or the storage could not tell; fn(arg, 0) if it was
+     * spent before (a replay: refuse the request). Without a nonce, fn
+     * runs before it returns. GW_OK, or GW_ERR when out of memory (fn does
+     * not run). NULL: no shared cache. */
+    int (*auth_claim)(void *ctx, void (*fn)(void *arg, int ok), void *arg);
 } gw__server_env_t;
 
 /* One role of the process (nginx' module hooks, in small): the daemon calls

@@ -39,6 +39,9 @@ typedef struct gw_ctx_s {
 #define GW_AUTH_S3 0x04u    /* "GottWallS3 {ts} {nonce} {sign} [project]" */
 #define GW_AUTH_BASIC 0x08u /* "Basic base64(public:private)" */
 #define GW_AUTH_KEYS 0x10u  /* public_key and private_key given directly */
+/* ABI 1.3: "GottWallS4 {ts} {nonce} {sign} [project]", S3 that also signs
+ * req->scope, what the request is for. Set it only with a scope. */
+#define GW_AUTH_S4 0x20u
 
 /*
  * What to authenticate. All members are borrowed for the call.
@@ -46,8 +49,14 @@ typedef struct gw_ctx_s {
  *         value, or the TCP/UDP auth part), not NUL-terminated.
  * project: the project the request names (the HTTP URL), or NULL when the
  *         header must name it.
- * body:   the signed bytes for S3 (HTTP body, UDP payload); NULL/0 for TCP.
+ * body:   the signed bytes for S3 and S4 (HTTP body, UDP payload); NULL/0
+ *         for TCP.
  * public_key, private_key: for GW_AUTH_KEYS (the redis transport's channel).
+ * scope, scope_len (ABI 1.3, read only with GW_AUTH_S4 and from plugins
+ *         built for 1.3 or later): what an S4 header must have been signed
+ *         for: "METHOD /path" for HTTP (the method, one space, the
+ *         percent-decoded path with PREFIX, without the query: what
+ *         http_method and http_path return), "tcp", "udp", "redis-stream".
  */
 typedef struct gw_auth_req_s {
     unsigned schemes;
@@ -58,6 +67,8 @@ typedef struct gw_auth_req_s {
     size_t body_len;
     const char *public_key;
     const char *private_key;
+    const char *scope; /* ABI 1.3 */
+    size_t scope_len;
 } gw_auth_req_t;
 
 /* Counters kept by the core for GET /metrics, per instance. */
@@ -213,6 +224,26 @@ struct gw_host_s {
      */
     int (*loops)(const gw_ctx_t *ctx);
     struct ev_loop *(*loop_at)(const gw_ctx_t *ctx, int i);
+
+    /*
+     * ABI 1.3: the replay cache shared through the storage. Call it right
+     * after auth_check returned GW_OK, before submitting anything of the
+     * request: it claims the S3/S4 nonce that check accepted in the
+     * storage, so a nonce spent before a restart, or by another process
+     * on the same storage, is refused too (auth_check itself refuses at
+     * once the nonces this process has seen). fn(arg, 1): go on (the
+     * nonce was new there, or the storage could not tell: then only this
+     * process's own cache protected it, which the core logs); fn(arg, 0):
+     * a replay, already counted as an auth failure "replay": refuse the
+     * request (HTTP 403, TCP FAIL, drop). Without a nonce (S1, S2, Basic,
+     * keys) fn runs before auth_claim returns; otherwise later, on loop
+     * 0's thread (also for a callback of another ingest loop). Returns
+     * GW_OK, or GW_ERR when out of memory (fn does not run: refuse the
+     * request for now). A transport that does not call it still has its
+     * nonces recorded (not waited for). Check host->abi_minor >= 3.
+     */
+    int (*auth_claim)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
+                      void *arg);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)

@@ -77,6 +77,23 @@ typedef struct gw_storage_ops_s {
     /* Checks the server answers (GET /health). GW_OK or GW_AGAIN.
      * Optional: NULL means always healthy. */
     int (*ping)(void *state, gw_error_t *err);
+
+    /* ---- ABI 1.3 ---- */
+
+    /*
+     * The replay cache shared by every process on this storage, and kept
+     * across restarts: claims the S3/S4 nonce (len bytes of [A-Za-z0-9_-],
+     * 8..64) of a project until expires_at (epoch seconds, the real
+     * clock; after it, the nonce's ts can no longer pass the window, so
+     * the claim may be forgotten and the nonce claimed again).
+     * GW_OK: the first claim (it is now remembered until expires_at).
+     * GW_ERR: already claimed and not yet expired: a replay (err says so).
+     * GW_AGAIN: cannot tell now (unreachable, or any other failure); the
+     * core then relies on each process's own cache and does not retry.
+     * Optional: NULL (or a plugin built before 1.3) means no shared cache.
+     */
+    int (*nonce_claim)(void *state, const char *project, const char *nonce,
+                       size_t len, double expires_at, gw_error_t *err);
 } gw_storage_ops_t;
 
 #endif /* GOTTWALL_STORAGE_H */

@@ -9,12 +9,14 @@
  * 1.0  initial ABI
  * 1.1  host->when_durable (acknowledge only what the journal holds)
  * 1.2  host->loops and host->loop_at (more ingest loops: INGEST_LOOPS)
+ * 1.3  GW_AUTH_S4 with gw_auth_req_t.scope, host->auth_claim and the
+ *      storage op nonce_claim (a replay cache shared through the storage)
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 2
+#define GW_PLUGIN_ABI_MINOR 3
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u

@@ -379,7 +379,7 @@ def test_access_control():
     with Daemon(extra={"ANONYMOUS_LOGIN": False,
                        "USERS": [{"email": USER, "password": password_hash(PASSWORD)}]}) as d:
         need = ("login required: log in at /login, or send the project's keys "
-                "(Authorization: Basic public:private, or a GottWallS1/GottWallS3 "
+                "(Authorization: Basic public:private, or a GottWallS1/GottWallS3/GottWallS4 "
                 "X-GottWall-Auth header)")
         assert get_json(d, "/api/v1/projects", 401) == {"error": need}
         assert get_json(d, "/api/v1/test_project/metrics", 401) == {"error": need}

@@ -132,6 +132,22 @@ def s3_header(project, private_key, body, ts=None, nonce=None, with_project=True
     return h + (" " + project if with_project else "")
 
 
+def s4_header(project, private_key, body, scope, ts=None, nonce=None,
+              with_project=True):
+    """GottWallS4: S3 that also signs the scope, what the header is for:
+    "POST /api/v1/{project}/incr", "GET /api/v1/{project}/metrics" (the
+    path without the query), "tcp", "udp" or "redis-stream"."""
+    ts = int(time.time()) if ts is None else ts
+    nonce = nonce or base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
+    if isinstance(body, str):
+        body = body.encode()
+    to_sign = "GottWallS4\n%s\n%d\n%s\n%s\n%s" % (
+        project, ts, nonce, scope, hashlib.sha256(body).hexdigest())
+    sig = hmac.new(private_key.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+    h = "GottWallS4 %d %s %s" % (ts, nonce, sig)
+    return h + (" " + project if with_project else "")
+
+
 def basic_header(public_key, private_key):
     return "Basic " + base64.b64encode(
         ("%s:%s" % (public_key, private_key)).encode()).decode()

@@ -1245,6 +1245,63 @@ START_TEST(test_ping)
 }
 END_TEST
 
+/* ---- the shared replay cache (ABI 1.3's nonce_claim) ---- */
+
+static double
+ct_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One claim; GW_ERR must come with a message. */
+static int
+ct_claim(const char *project, const char *nonce, double expires_at)
+{
+    gw_error_t err = {""};
+    int rc = ct_ops->nonce_claim(ct_state, project, nonce, strlen(nonce),
+                                 expires_at, &err);
+
+    ck_assert_msg(rc == GW_OK || err.msg[0] != '\0',
+                  "nonce_claim returned %d without a message", rc);
+    return rc;
+}
+
+START_TEST(test_nonce_claim)
+{
+    const char *p = P("nonce"), *q = P("nonce_other");
+    static const char n64[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+                              "UVWXYZ0123456789_-";
+    double now = ct_wall();
+
+    if (ct_ops->nonce_claim == NULL)
+        return; /* optional: no shared replay cache */
+    ck_assert_int_eq(ct_claim(p, "nonce-0001_abc", now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, "nonce-0001_abc", now + 600), GW_ERR);
+    ck_assert_int_eq(ct_claim(p, "nonce-0001_abc", now + 900), GW_ERR);
+    /* Per project, and byte for byte. */
+    ck_assert_int_eq(ct_claim(q, "nonce-0001_abc", now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, "nonce-0001_abd", now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, "Nonce-0001_abc", now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, n64, now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, n64, now + 600), GW_ERR);
+    /* An expired claim is forgotten: the nonce may be claimed again. */
+    ck_assert_int_eq(ct_claim(p, "nonce-short_1", now + 1), GW_OK);
+    while (ct_wall() < now + 2.2)
+        usleep(50000);
+    ck_assert_int_eq(ct_claim(p, "nonce-short_1", ct_wall() + 600), GW_OK);
+    ck_assert_int_eq(ct_claim(p, "nonce-short_1", ct_wall() + 600), GW_ERR);
+    /* A restart remembers (for memory: through the snapshot). */
+    ct_reopen();
+    ck_assert_int_eq(ct_claim(p, "nonce-0001_abc", now + 600), GW_ERR);
+    ck_assert_int_eq(ct_claim(q, "nonce-0001_abc", now + 600), GW_ERR);
+    ck_assert_int_eq(ct_claim(p, "nonce-short_1", now + 600), GW_ERR);
+    ck_assert_int_eq(ct_claim(p, "nonce-0002_abc", now + 600), GW_OK);
+}
+END_TEST
+
 /* ---- a dead server: GW_AGAIN, quickly, with a message ---- */
 
 static char *ct_unreachable_copy;
@@ -1297,6 +1354,9 @@ START_TEST(test_unreachable)
                                     &err_));
     if (ct_ops->ping != NULL)
         ck_assert_again(ct_ops->ping(ct_state, &err_));
+    if (ct_ops->nonce_claim != NULL)
+        ck_assert_again(ct_ops->nonce_claim(ct_state, p, "nonce-0001_abc", 14,
+                                            ct_wall() + 600, &err_));
     ck_assert_uint_eq(pts.n, 0);
     ck_assert_uint_eq(l.n, 0);
     ck_assert_int_eq(doc.calls, 0);
@@ -1500,11 +1560,11 @@ START_TEST(test_snap_bad_version)
 
     ct_make_snapshot();
     p = ct_slurp(&len);
-    p[8] = 2;
+    p[8] = 3;
     ct_spit(p, len);
     snprintf(want, sizeof(want), "%s: corrupt snapshot at byte 8: "
-             "unsupported version 2 (this build reads 1); move it away to "
-             "start empty", ct_snap_path);
+             "unsupported version 3 (this build reads 1 and 2); move it away "
+             "to start empty", ct_snap_path);
     ck_assert_str_eq(ct_refused(), want);
     free(p);
 }
@@ -1586,6 +1646,29 @@ START_TEST(test_snap_garbage)
                                                   "empty"));
         }
     }
+}
+END_TEST
+
+/* Claimed nonces are kept in the snapshot; expired ones are dropped when
+ * it is written. */
+START_TEST(test_snap_nonces)
+{
+    unsigned char *p;
+    size_t len;
+    double now = ct_wall();
+
+    ct_open();
+    ck_assert_int_eq(ct_claim("snap", "nonce-kept_0001", now + 600), GW_OK);
+    ck_assert_int_eq(ct_claim("snap", "nonce-gone_0001", now + 1), GW_OK);
+    while (ct_wall() < now + 1.5)
+        usleep(50000);
+    ct_reopen();
+    p = ct_slurp(&len);
+    ck_assert_ptr_nonnull(memmem(p, len, "nonce-kept_0001", 15));
+    ck_assert_ptr_null(memmem(p, len, "nonce-gone_0001", 15));
+    free(p);
+    ck_assert_int_eq(ct_claim("snap", "nonce-kept_0001", now + 600), GW_ERR);
+    ck_assert_int_eq(ct_claim("snap", "nonce-gone_0001", now + 600), GW_OK);
 }
 END_TEST
 
@@ -1763,6 +1846,7 @@ ct_suite(void)
     tcase_add_test(tc, test_no_collisions);
     tcase_add_test(tc, test_reopen);
     tcase_add_test(tc, test_ping);
+    tcase_add_test(tc, test_nonce_claim);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(big, ct_setup, ct_teardown);
@@ -1791,6 +1875,7 @@ ct_suite(void)
         tcase_add_test(snap, test_snap_flipped_byte);
         tcase_add_test(snap, test_snap_garbage);
         tcase_add_test(snap, test_snap_missing_ok);
+        tcase_add_test(snap, test_snap_nonces);
         suite_add_tcase(s, snap);
     }
     return s;

@@ -16,8 +16,10 @@ endif
 # The daemon against real servers: outages and several aggregators.
 TESTS += \
 	tests/integration/test_storage_outage.py \
-	tests/integration/test_shared_storage.py
+	tests/integration/test_shared_storage.py \
+	tests/integration/test_replay_shared.py
 EXTRA_DIST += \
+	tests/integration/test_replay_shared.py \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \

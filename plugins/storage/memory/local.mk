@@ -6,6 +6,7 @@ storage_memory_la_SOURCES = \
 	plugins/storage/memory/memory.h \
 	plugins/storage/memory/map.c \
 	plugins/storage/memory/map.h \
+	plugins/storage/memory/nonces.c \
 	plugins/storage/memory/snapshot.c
 storage_memory_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 storage_memory_la_LIBADD = -lm

@@ -76,6 +76,7 @@ ms_free(ms_state_t *s)
 
     mm_map_free(&s->projects, ms_project_free);
     mm_map_free(&s->docs, free);
+    ms_nonces_free(&s->nonces);
     for (i = 0; i < MS_BATCH_IDS; i++)
         free(s->batch_ids[i]);
     free(s);
@@ -462,6 +463,36 @@ ms_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
     return GW_OK;
 }
 
+/* The real clock, as the core's expires_at. */
+static double
+ms_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+ms_nonce_claim(void *state, const char *project, const char *nonce,
+               size_t len, double expires_at, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    int rc = ms_nonces_add(&s->nonces, project, nonce, len, expires_at,
+                           ms_wall());
+
+    if (rc == GW_ERR)
+        return gw_error_set(err, "nonce already claimed (a replay)");
+    if (rc == GW_AGAIN) {
+        gw_error_set(err, "memory storage: no room for more nonces");
+        return GW_AGAIN;
+    }
+    /* Kept with the next snapshot (a restart remembers it); a crash
+     * before then forgets the claims since the last one. */
+    s->dirty = 1;
+    return GW_OK;
+}
+
 static const gw_storage_ops_t ms_ops = {
     .struct_size = sizeof(gw_storage_ops_t),
     .create = ms_create,
@@ -472,6 +503,7 @@ static const gw_storage_ops_t ms_ops = {
     .doc_put = ms_doc_put,
     .doc_get = ms_doc_get,
     .ping = NULL,
+    .nonce_claim = ms_nonce_claim,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

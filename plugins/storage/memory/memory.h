@@ -57,6 +57,36 @@ typedef struct ms_doc_s {
     char data[];
 } ms_doc_t;
 
+/* A claimed nonce (nonces.c): key is project, NUL, nonce. */
+typedef struct ms_nonce_s {
+    struct ms_nonce_s *hnext; /* hash chain */
+    struct ms_nonce_s *fnext; /* FIFO, oldest claim first */
+    double expires_at;        /* epoch seconds */
+    uint64_t hash;
+    size_t keylen;
+    char key[];
+} ms_nonce_t;
+
+/* Nonces remembered at most (about 100 bytes each); more are not claimed
+ * (GW_AGAIN: each process's own cache still refuses its replays). */
+#define MS_NONCES_MAX 2000000u
+#define MS_NONCE_KEY_MAX 1024
+
+typedef struct ms_nonces_s {
+    ms_nonce_t **buckets;
+    size_t nbuckets; /* a power of two, or 0 */
+    size_t count;
+    ms_nonce_t *head, *tail;
+} ms_nonces_t;
+
+/* Claims a nonce until expires_at: GW_OK (new), GW_ERR (claimed and not
+ * expired: a replay) or GW_AGAIN (out of memory, or full). */
+int ms_nonces_add(ms_nonces_t *n, const char *project, const char *nonce,
+                  size_t len, double expires_at, double now);
+/* Forgets the nonces expired at now; returns how many. */
+size_t ms_nonces_purge(ms_nonces_t *n, double now);
+void ms_nonces_free(ms_nonces_t *n);
+
 typedef struct ms_state_s {
     const gw_ctx_t *ctx;
     /* config */
@@ -67,6 +97,7 @@ typedef struct ms_state_s {
     mm_map_t docs; /* "ns\0id" -> ms_doc_t */
     char *batch_ids[MS_BATCH_IDS]; /* ring; oldest at batch_next */
     size_t batch_next;
+    ms_nonces_t nonces; /* the shared replay cache's share */
     /* snapshots */
     int dirty;
     double last_snapshot; /* monotonic seconds */

@@ -3,13 +3,16 @@
  *
  * Format (all integers little-endian; docs/storage-memory.md has it too):
  *
- *   "GWMEMSNP"  u32 version (1)
+ *   "GWMEMSNP"  u32 version (2; 1 is read too: it has no nonce records)
  *   records:    u8 type, u32 payload length, payload
  *     1 series: str project, str metric, u8 kind, u8 has_filter,
  *               [str filter name, str filter value], u8 period, u32 n,
  *               n x (i64 bucket, f64 sum, i64 count, f64 ts)
  *     2 doc:    str ns, str id, str data
  *     3 batch:  str id (oldest first)
+ *     4 nonce:  str project, str nonce, f64 expires_at (epoch seconds): a
+ *               claimed S3/S4 nonce (nonce_claim), oldest claim first;
+ *               expired ones are dropped when saving and when loading
  *     0 end:    empty
  *   u32 CRC-32 (IEEE) of every byte before it
  *
@@ -28,16 +31,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "memory.h"
 
 #define SN_MAGIC "GWMEMSNP"
 #define SN_MAGIC_LEN 8
-#define SN_VERSION 1u
+#define SN_VERSION 2u
 #define SN_HEADER (SN_MAGIC_LEN + 4)
 
-enum { SN_END = 0, SN_SERIES = 1, SN_DOC = 2, SN_BATCH = 3 };
+enum { SN_END = 0, SN_SERIES = 1, SN_DOC = 2, SN_BATCH = 3, SN_NONCE = 4 };
 
 static uint32_t sn_crc_table[256];
 
@@ -65,6 +69,16 @@ sn_crc(uint32_t crc, const void *buf, size_t len)
     while (len--)
         crc = sn_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+/* The real clock: nonces expire in epoch seconds. */
+static double
+sn_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* ---- writing ---- */
@@ -211,6 +225,8 @@ sn_write_all(ms_state_t *s, FILE *f)
     sn_buf_t b = {NULL, 0, 0, 0};
     uint32_t crc = 0, v = SN_VERSION;
     size_t i, j, k, start;
+    const ms_nonce_t *e;
+    double now;
     int p, rc = -1;
 
     sn_put(&b, SN_MAGIC, SN_MAGIC_LEN);
@@ -250,6 +266,19 @@ sn_write_all(ms_state_t *s, FILE *f)
             continue;
         start = sn_begin_record(&b, SN_BATCH);
         sn_put_str(&b, id, strlen(id));
+        sn_end_record(&b, start);
+    }
+    now = sn_wall();
+    ms_nonces_purge(&s->nonces, now);
+    for (e = s->nonces.head; e != NULL; e = e->fnext) {
+        size_t plen = strlen(e->key);
+
+        if (e->expires_at <= now)
+            continue; /* expired behind a later one: not purged yet */
+        start = sn_begin_record(&b, SN_NONCE);
+        sn_put_str(&b, e->key, plen);
+        sn_put_str(&b, e->key + plen + 1, e->keylen - plen - 1);
+        sn_put_f64(&b, e->expires_at);
         sn_end_record(&b, start);
     }
     sn_begin_record(&b, SN_END);
@@ -499,10 +528,33 @@ out:
     return rc;
 }
 
+/* A claimed nonce; an expired one is dropped. */
+static int
+sn_load_nonce(ms_state_t *s, sn_reader_t *r, size_t off, double now,
+              gw_error_t *err)
+{
+    size_t pl = 0, nl = 0;
+    const char *p = sn_get_str(r, &pl), *n = sn_get_str(r, &nl);
+    double exp = sn_get_f64(r);
+    char project[MS_NONCE_KEY_MAX];
+
+    if (r->bad || r->off != r->end || pl + 1 + nl > MS_NONCE_KEY_MAX
+        || memchr(p, '\0', pl) != NULL || nl == 0)
+        SN_FAIL(off, "bad nonce record");
+    if (exp <= now)
+        return GW_OK;
+    memcpy(project, p, pl);
+    project[pl] = '\0';
+    if (ms_nonces_add(&s->nonces, project, n, nl, exp, now) == GW_AGAIN)
+        return gw_error_set(err, "%s: out of memory while loading", s->path);
+    return GW_OK;
+}
+
 static int
 sn_apply(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
 {
     size_t off = SN_HEADER;
+    double now = sn_wall();
 
     for (;;) {
         unsigned type = p[off];
@@ -537,6 +589,10 @@ sn_apply(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
                 return gw_error_set(err, "%s: out of memory while loading",
                                     s->path);
             break;
+        case SN_NONCE:
+            if (sn_load_nonce(s, &r, off, now, err) != GW_OK)
+                return GW_ERR;
+            break;
         default:
             SN_FAIL(off, "unknown record type %u", type);
         }
@@ -558,9 +614,9 @@ sn_check(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
     if (size < SN_HEADER)
         SN_FAIL(size, "truncated: the file ends inside the header");
     version = (uint32_t) sn_le(p + SN_MAGIC_LEN, 4);
-    if (version != SN_VERSION)
-        SN_FAIL(SN_MAGIC_LEN, "unsupported version %u (this build reads %u)",
-                version, SN_VERSION);
+    if (version != SN_VERSION && version != 1)
+        SN_FAIL(SN_MAGIC_LEN, "unsupported version %u (this build reads 1 "
+                "and %u)", version, SN_VERSION);
     for (off = SN_HEADER;;) {
         size_t len;
 

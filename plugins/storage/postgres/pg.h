@@ -34,7 +34,7 @@
 #define PG_SLOTS 7 /* slots per series row (schema 3): one per period */
 
 /* The schema version this code writes: the number of migrations. */
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 
 typedef char pg_slots_match_periods[GW_PERIOD_COUNT == PG_SLOTS ? 1 : -1];
 
@@ -80,6 +80,8 @@ typedef struct pg_state_s {
     double backoff;     /* s */
     char last_err[GW_ERROR_MAX];
     double last_prune;
+    double last_nonce_prune; /* monotonic s */
+    uint64_t nonce_claims;   /* since the last prune of gottwall_nonces */
     pg_cache_t cache;
     int staged; /* this session has the staging tables */
 } pg_state_t;
@@ -175,6 +177,8 @@ extern const char pg_prune_sql[];
 extern const char pg_meta_sql[];
 extern const char pg_doc_put_sql[];
 extern const char pg_doc_get_sql[];
+extern const char pg_nonce_claim_sql[];
+extern const char pg_nonce_prune_sql[];
 
 /* The statements generated from the slot layout (sql.c says what each
  * does). */
@@ -263,6 +267,8 @@ int pg_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,
                 gw_error_t *err);
 int pg_doc_put(void *state, const char *ns, const char *id, const char *data,
                size_t len, gw_error_t *err);
+int pg_nonce_claim(void *state, const char *project, const char *nonce,
+                   size_t len, double expires_at, gw_error_t *err);
 int pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
                void *arg, gw_error_t *err);
 

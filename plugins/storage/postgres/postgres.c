@@ -91,6 +91,7 @@ static const gw_storage_ops_t pg_ops = {
     .doc_put = pg_doc_put,
     .doc_get = pg_doc_get,
     .ping = pg_ping,
+    .nonce_claim = pg_nonce_claim,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

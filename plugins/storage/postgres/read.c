@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg.h"
 
@@ -169,5 +170,71 @@ pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
     if (rc == GW_OK && PQntuples(r) == 1)
         emit(arg, PQgetvalue(r, 0, 0), (size_t) PQgetlength(r, 0, 0));
     PQclear(r);
+    return rc;
+}
+
+/* Deletes expired nonces in bulk: after PG_NONCE_PRUNE_EVERY claims or a
+ * minute, whichever comes first. A failure only leaves rows for later. */
+#define PG_NONCE_PRUNE_EVERY 10000u
+
+static void
+pg_nonce_prune(pg_state_t *s, const char *now)
+{
+    const char *params[] = {now};
+    PGresult *r;
+    gw_error_t err;
+
+    if (s->nonce_claims < PG_NONCE_PRUNE_EVERY
+        && pg_now() - s->last_nonce_prune < 60.0)
+        return;
+    s->nonce_claims = 0;
+    s->last_nonce_prune = pg_now();
+    r = PQexecParams(s->conn, pg_nonce_prune_sql, 1, NULL, params, NULL, NULL,
+                     0);
+    if (pg_check(s, r, PGRES_COMMAND_OK, "deleting expired nonces", &err)
+        != GW_OK)
+        gw_log_warning(s->ctx, "%s", err.msg);
+    else if (atoi(PQcmdTuples(r)) > 0)
+        gw_log_debug(s->ctx, "postgres: %s expired nonces deleted",
+                     PQcmdTuples(r));
+    PQclear(r);
+}
+
+/* The shared replay cache: a row per nonce (schema version 4). */
+int
+pg_nonce_claim(void *state, const char *project, const char *nonce,
+               size_t len, double expires_at, gw_error_t *err)
+{
+    pg_state_t *s = state;
+    char n[128], exp[32], now[32];
+    const char *params[] = {project, n, exp, now};
+    struct timespec ts;
+    PGresult *r;
+    int rc;
+
+    if (len >= sizeof(n)) {
+        gw_error_set(err, "nonce too long");
+        return GW_AGAIN;
+    }
+    memcpy(n, nonce, len);
+    n[len] = '\0';
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(exp, sizeof(exp), "%.3f", expires_at);
+    snprintf(now, sizeof(now), "%.3f",
+             (double) ts.tv_sec + ts.tv_nsec / 1e9);
+    if (pg_connect(s, err) != GW_OK)
+        return GW_AGAIN;
+    r = PQexecParams(s->conn, pg_nonce_claim_sql, 4, NULL, params, NULL, NULL,
+                     0);
+    rc = pg_check(s, r, PGRES_TUPLES_OK, "claiming a nonce", err);
+    if (rc == GW_OK && PQntuples(r) == 0)
+        rc = gw_error_set(err, "nonce already claimed (a replay)");
+    else if (rc != GW_OK)
+        rc = GW_AGAIN;
+    PQclear(r);
+    if (rc == GW_OK) {
+        s->nonce_claims++;
+        pg_nonce_prune(s, now);
+    }
     return rc;
 }

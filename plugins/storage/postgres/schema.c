@@ -122,8 +122,21 @@ static const char *const pg_migration_3[] = {
     "ALTER TABLE gottwall_series SET (fillfactor = 45)",
     NULL};
 
+/* Version 4: the replay cache shared by every process on this database
+ * (nonce_claim): one row per claimed S3/S4 nonce, until it expires (epoch
+ * seconds); expired rows are deleted in bulk now and then (read.c). */
+static const char *const pg_migration_4[] = {
+    "CREATE TABLE gottwall_nonces ("
+    " project text NOT NULL,"
+    " nonce text NOT NULL,"
+    " expires_at double precision NOT NULL,"
+    " PRIMARY KEY (project, nonce))",
+    "CREATE INDEX gottwall_nonces_expires_at ON gottwall_nonces"
+    " (expires_at)",
+    NULL};
+
 static const char *const *const pg_migrations[] = {
-    pg_migration_1, pg_migration_2, pg_migration_3};
+    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4};
 
 /* PG_SCHEMA_VERSION (pg.h) is the number of migrations. */
 typedef char pg_migrations_match_version[

@@ -82,6 +82,18 @@ const char pg_doc_put_sql[] =
 const char pg_doc_get_sql[] =
     "SELECT data FROM gottwall_documents WHERE ns = $1 AND id = $2";
 
+/* A row back: the first claim, or one whose claim had expired; none: a
+ * replay. $4 is gottwall's clock, as expires_at is. */
+const char pg_nonce_claim_sql[] =
+    "INSERT INTO gottwall_nonces (project, nonce, expires_at)"
+    " VALUES ($1, $2, $3::float8)"
+    " ON CONFLICT (project, nonce) DO UPDATE SET expires_at ="
+    " EXCLUDED.expires_at WHERE gottwall_nonces.expires_at <= $4::float8"
+    " RETURNING 1";
+
+const char pg_nonce_prune_sql[] =
+    "DELETE FROM gottwall_nonces WHERE expires_at <= $1::float8";
+
 const char pg_prune_sql[] =
     "DELETE FROM gottwall_batches WHERE applied_at < now() - $1::interval";
 

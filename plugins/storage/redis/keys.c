@@ -162,6 +162,15 @@ rs_key_batch(rs_buf_t *b, const char *id)
     rs_buf_puts(b, id);
 }
 
+void
+rs_key_nonce(rs_buf_t *b, const char *project, const char *nonce, size_t len)
+{
+    rs_buf_puts(b, "gottwall:nonce:");
+    rs_buf_escape(b, project);
+    rs_buf_put(b, ":", 1);
+    rs_buf_put(b, nonce, len);
+}
+
 /* Weeks start on Monday; 1970-01-05 (epoch + 4 days) was one. */
 #define RS_MONDAY 345600
 

@@ -43,6 +43,10 @@ void rs_key_values(rs_buf_t *b, const char *project, const char *metric,
                    const char *fname);
 void rs_key_doc(rs_buf_t *b, const char *ns, const char *id);
 void rs_key_batch(rs_buf_t *b, const char *id);
+/* gottwall:nonce:{project}:{nonce}: a claimed S3/S4 nonce (the nonce is
+ * of [A-Za-z0-9_-] only, so it needs no escaping). */
+void rs_key_nonce(rs_buf_t *b, const char *project, const char *nonce,
+                  size_t len);
 
 /* Suffixes of the extra hashes of avg (count) and gauge (ts) series. */
 #define RS_SUFFIX_COUNT ";count"

@@ -13,10 +13,12 @@
 #define _GNU_SOURCE /* strndup, memmem, timegm, O_DIRECTORY, mkdtemp */
 #endif
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -516,5 +518,51 @@ rs_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
     if (r != NULL)
         freeReplyObject(r);
     rs_buf_free(&key);
+    return rc;
+}
+
+/* The shared replay cache: SET gottwall:nonce:{P}:{nonce} 1 NX EX ttl. OK:
+ * the first claim; nil: a replay; any failure: GW_AGAIN (the core then
+ * relies on each process's own cache). */
+int
+rs_nonce_claim(void *state, const char *project, const char *nonce,
+               size_t len, double expires_at, gw_error_t *err)
+{
+    rs_state_t *s = state;
+    rs_buf_t key = {NULL, 0, 0, 0};
+    redisReply *r = NULL;
+    struct timespec now;
+    char ttl[24];
+    double left;
+    int rc;
+
+    if ((rc = rs_connect(s, err)) != GW_OK)
+        return GW_AGAIN;
+    clock_gettime(CLOCK_REALTIME, &now);
+    left = ceil(expires_at - ((double) now.tv_sec + now.tv_nsec / 1e9));
+    snprintf(ttl, sizeof(ttl), "%lld", left >= 1 ? (long long) left : 1LL);
+    rs_key_nonce(&key, project, nonce, len);
+    if (key.oom) {
+        rs_buf_free(&key);
+        gw_error_set(err, "redis storage: out of memory");
+        return GW_AGAIN;
+    }
+    {
+        const char *argv[] = {"SET", key.p, "1", "NX", "EX", ttl};
+        size_t lens[] = {3, key.len, 1, 2, 2, strlen(ttl)};
+
+        rc = rs_call(s, 6, argv, lens, &r, "SET NX", err);
+    }
+    rs_buf_free(&key);
+    if (rc != GW_OK)
+        return GW_AGAIN;
+    rc = r->type == REDIS_REPLY_NIL ? GW_ERR
+         : r->type == REDIS_REPLY_STATUS ? GW_OK : GW_AGAIN;
+    freeReplyObject(r);
+    if (rc == GW_ERR)
+        return gw_error_set(err, "nonce already claimed (a replay)");
+    if (rc == GW_AGAIN)
+        gw_error_set(err, "redis %s:%d: SET NX: unexpected reply", s->host,
+                     (int) s->port);
     return rc;
 }

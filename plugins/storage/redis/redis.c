@@ -442,6 +442,7 @@ static const gw_storage_ops_t rs_ops = {
     .doc_put = rs_doc_put,
     .doc_get = rs_doc_get,
     .ping = rs_ping,
+    .nonce_claim = rs_nonce_claim,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

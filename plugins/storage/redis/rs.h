@@ -87,6 +87,8 @@ int rs_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,
                 gw_error_t *err);
 int rs_doc_put(void *state, const char *ns, const char *id, const char *data,
                size_t len, gw_error_t *err);
+int rs_nonce_claim(void *state, const char *project, const char *nonce,
+                   size_t len, double expires_at, gw_error_t *err);
 int rs_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
                void *arg, gw_error_t *err);
 

@@ -118,6 +118,61 @@ ht_durable(void *arg, int ok)
     }
 }
 
+/* Submits an authenticated request's events and answers (now, or once
+ * the journal holds them). */
+static void
+ht_submit(ht_state_t *st, gw_http_req_t *req, const char *project,
+          gw_action_t action)
+{
+    const gw_host_t *h = st->host;
+    const void *body;
+    size_t blen;
+    gw_error_t err;
+    int rc;
+
+    body = h->http_body(req, &blen);
+    rc = h->submit_json(st->ctx, project, action, body, blen, GW_SUBMIT_BATCH,
+                        &err);
+    if (rc != GW_OK) {
+        /* GW_AGAIN: the core could not take it now (out of memory). */
+        if (rc == GW_AGAIN)
+            ht_error(st, req, 503, "Retry-After: 1\r\n", err.msg);
+        else
+            ht_error(st, req, 400, NULL, err.msg);
+        return;
+    }
+    /* Acknowledge only what the journal holds (ABI 1.1). */
+    if (h->abi_minor >= 1 && h->when_durable != NULL) {
+        h->when_durable(st->ctx, ht_durable, req);
+        return;
+    }
+    h->http_respond(req, 200, "text/plain", NULL, "OK", 2);
+}
+
+/* A request waiting for the shared replay cache's answer. */
+typedef struct ht_claim_s {
+    ht_state_t *st;
+    gw_http_req_t *req;
+    gw_action_t action;
+    char project[256];
+} ht_claim_t;
+
+static void
+ht_claimed(void *arg, int ok)
+{
+    ht_claim_t *c = arg;
+
+    if (!ok)
+        ht_error(c->st, c->req, 403, NULL,
+                 "authentication failed: the nonce was already used (a "
+                 "replayed request? use a new random nonce per request)");
+    else if (c->st->stopped)
+        ht_error(c->st, c->req, 503, NULL, "the aggregator is shutting down");
+    else
+        ht_submit(c->st, c->req, c->project, c->action);
+    free(c);
+}
+
 static void
 ht_handle(void *arg, gw_http_req_t *req)
 {
@@ -127,13 +182,12 @@ ht_handle(void *arg, gw_http_req_t *req)
     const char *path = h->http_path(req);
     size_t plen = strlen(prefix);
     const char *rest, *slash, *hdr, *project;
-    char name[256], quoted[80], msg[GW_ERROR_MAX + 64];
+    char name[256], quoted[80], msg[GW_ERROR_MAX + 64], scope[2048];
     size_t nlen, blen;
     const void *body;
     gw_action_t action;
     gw_auth_req_t ar;
     gw_error_t err;
-    int rc;
 
     if (st->stopped) {
         ht_error(st, req, 503, NULL, "the aggregator is shutting down");
@@ -181,16 +235,19 @@ ht_handle(void *arg, gw_http_req_t *req)
         return;
     }
 
-    /* Auth: X-GottWall-Auth alone decides when present (S1 or S3);
-     * otherwise Authorization: Basic. */
+    /* Auth: X-GottWall-Auth alone decides when present (S1, S3 or S4);
+     * otherwise Authorization: Basic. S4 signs the scope "POST {path}". */
     body = h->http_body(req, &blen);
     memset(&ar, 0, sizeof(ar));
     ar.project = name;
     ar.body = body;
     ar.body_len = blen;
+    snprintf(scope, sizeof(scope), "POST %s", path);
+    ar.scope = scope;
+    ar.scope_len = strlen(scope);
     hdr = h->http_header(req, "X-GottWall-Auth");
     if (hdr != NULL) {
-        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3;
+        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_S4;
     } else {
         hdr = h->http_header(req, "Authorization");
         ar.schemes = GW_AUTH_BASIC;
@@ -207,23 +264,27 @@ ht_handle(void *arg, gw_http_req_t *req)
         ht_error(st, req, 403, NULL, msg);
         return;
     }
+    /* ABI 1.3: an S3/S4 nonce is claimed in the replay cache the storage
+     * shares before anything of the request is taken; the answer waits
+     * for it. */
+    if (h->abi_minor >= 3 && h->auth_claim != NULL) {
+        ht_claim_t *c = malloc(sizeof(*c));
 
-    rc = h->submit_json(st->ctx, project, action, body, blen, GW_SUBMIT_BATCH,
-                        &err);
-    if (rc != GW_OK) {
-        /* GW_AGAIN: the core could not take it now (out of memory). */
-        if (rc == GW_AGAIN)
-            ht_error(st, req, 503, "Retry-After: 1\r\n", err.msg);
-        else
-            ht_error(st, req, 400, NULL, err.msg);
+        if (c == NULL) {
+            ht_error(st, req, 503, "Retry-After: 1\r\n", "out of memory");
+            return;
+        }
+        c->st = st;
+        c->req = req;
+        c->action = action;
+        snprintf(c->project, sizeof(c->project), "%s", project);
+        if (h->auth_claim(st->ctx, ht_claimed, c) != GW_OK) {
+            free(c);
+            ht_error(st, req, 503, "Retry-After: 1\r\n", "out of memory");
+        }
         return;
     }
-    /* Acknowledge only what the journal holds (ABI 1.1). */
-    if (h->abi_minor >= 1 && h->when_durable != NULL) {
-        h->when_durable(st->ctx, ht_durable, req);
-        return;
-    }
-    h->http_respond(req, 200, "text/plain", NULL, "OK", 2);
+    ht_submit(st, req, project, action);
 }
 
 static int

@@ -456,7 +456,9 @@ rt_entry(rt_state_t *s, const redisReply *e)
         return;
     }
     memset(&req, 0, sizeof(req));
-    req.schemes = GW_AUTH_S3;
+    req.schemes = GW_AUTH_S3 | GW_AUTH_S4;
+    req.scope = "redis-stream";
+    req.scope_len = 12;
     req.header = auth->str;
     req.header_len = auth->len;
     req.project = project->str;

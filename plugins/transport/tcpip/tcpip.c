@@ -1,7 +1,7 @@
 /*
  * plugins/transport/tcpip/tcpip.c: the raw TCP stream transport (SPEC §5).
  *
- * A client connects and sends `{S2 or S3 header}{AUTH_DELIMITER}`; the
+ * A client connects and sends `{S2, S3 or S4 header}{AUTH_DELIMITER}`; the
  * server answers `OK` (2 bytes) and keeps the connection, or `FAIL`
  * (4 bytes) and closes it. Then it streams `{json}{CHUNK_DELIMITER}`...:
  * each complete chunk is submitted as one event of the authenticated
@@ -52,6 +52,12 @@ typedef struct tc_conn_s {
     const char *project;  /* set once authenticated (core-owned) */
     char project_copy[256];
     ev_tstamp last;       /* last byte received */
+    /* The shared replay cache's answer (ABI 1.3 auth_claim): 0 none
+     * pending, 1 waited for (reads paused), 2 given inside tc_auth. */
+    int claim;
+    int claim_ok;
+    int in_auth;
+    int dead;             /* closed while its claim was pending */
 } tc_conn_t;
 
 struct tc_state_s {
@@ -115,6 +121,10 @@ tc_conn_close(tc_conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     st->nconns--;
+    if (c->claim == 1) {
+        c->dead = 1; /* tc_claimed frees it */
+        return;
+    }
     free(c->buf);
     free(c);
 }
@@ -157,21 +167,83 @@ tc_submit(tc_conn_t *c, const char *json, size_t n)
         gw_log_debug(st->tl.ctx, "chunk dropped: %s", err.msg);
 }
 
-/* Handles the auth header at buf[0..end); 0 if the connection goes on. */
+static int tc_process(tc_conn_t *c);
+
+/* Switches an authenticated connection to its idle timer. */
+static void
+tc_authed(tc_conn_t *c)
+{
+    tc_state_t *st = c->st;
+
+    c->project = c->project_copy;
+    tc_reply(c, "OK", 2);
+    c->last = ev_now(st->loop);
+    ev_timer_stop(st->loop, &c->timer);
+    ev_timer_set(&c->timer, st->idle_timeout, 0.);
+    ev_timer_start(st->loop, &c->timer);
+}
+
+/* The shared replay cache answered the claim of a stream's nonce. */
+static void
+tc_claimed(void *arg, int ok)
+{
+    tc_conn_t *c = arg;
+    tc_state_t *st = c->st;
+    long at;
+
+    c->claim_ok = ok;
+    if (c->in_auth) {
+        c->claim = 2; /* tc_auth goes on */
+        return;
+    }
+    c->claim = 0;
+    if (c->dead) {
+        free(c->buf);
+        free(c);
+        return;
+    }
+    if (!ok) {
+        tc_reply(c, "FAIL", 4);
+        tc_conn_close(c);
+        return;
+    }
+    /* Drop the header and its delimiter; the chunks read meanwhile are
+     * handled now, then reading resumes. */
+    at = tc_find(c->buf, c->len, 0, st->tl.auth_delim, st->tl.auth_dlen);
+    if (at >= 0) {
+        size_t start = (size_t) at + st->tl.auth_dlen;
+
+        memmove(c->buf, c->buf + start, c->len - start);
+        c->len -= start;
+    }
+    c->scan = 0;
+    tc_authed(c);
+    if (tc_process(c) != 0) {
+        tc_conn_close(c);
+        return;
+    }
+    ev_io_start(st->loop, &c->rio);
+}
+
+/* Handles the auth header at buf[0..end): 0 if the connection goes on, 1
+ * if it waits for the shared replay cache (reads paused), -1 to close. */
 static int
 tc_auth(tc_conn_t *c, size_t end)
 {
     tc_state_t *st = c->st;
+    const gw_host_t *h = st->tl.host;
     gw_auth_req_t ar;
     const char *project;
     gw_error_t err;
     size_t plen;
 
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3;
+    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4;
+    ar.scope = "tcp";
+    ar.scope_len = 3;
     ar.header = c->buf;
     ar.header_len = end;
-    if (st->tl.host->auth_check(st->tl.ctx, &ar, &project, &err) != GW_OK) {
+    if (h->auth_check(st->tl.ctx, &ar, &project, &err) != GW_OK) {
         gw_log_debug(st->tl.ctx, "auth failed: %s", err.msg);
         tc_reply(c, "FAIL", 4);
         return -1;
@@ -183,8 +255,28 @@ tc_auth(tc_conn_t *c, size_t end)
     }
     /* The core's string is valid only until we return to the loop. */
     memcpy(c->project_copy, project, plen + 1);
-    c->project = c->project_copy;
-    tc_reply(c, "OK", 2);
+    /* ABI 1.3: OK only once the nonce is claimed in the shared cache. */
+    if (h->abi_minor >= 3 && h->auth_claim != NULL) {
+        c->claim = 1;
+        c->in_auth = 1;
+        if (h->auth_claim(st->tl.ctx, tc_claimed, c) != GW_OK) {
+            c->claim = 0;
+            c->in_auth = 0;
+            tc_reply(c, "FAIL", 4);
+            return -1;
+        }
+        c->in_auth = 0;
+        if (c->claim == 1) {
+            ev_io_stop(st->loop, &c->rio);
+            return 1;
+        }
+        c->claim = 0;
+        if (!c->claim_ok) {
+            tc_reply(c, "FAIL", 4);
+            return -1;
+        }
+    }
+    tc_authed(c);
     return 0;
 }
 
@@ -216,14 +308,16 @@ tc_process(tc_conn_t *c)
             tc_reply(c, "FAIL", 4);
             return -1;
         }
-        if (tc_auth(c, (size_t) at) != 0)
+        switch (tc_auth(c, (size_t) at)) {
+        case 1:
+            return 0; /* tc_claimed goes on */
+        case 0:
+            break;
+        default:
             return -1;
+        }
         start = (size_t) at + st->tl.auth_dlen;
         c->scan = start;
-        c->last = ev_now(st->loop);
-        ev_timer_stop(st->loop, &c->timer);
-        ev_timer_set(&c->timer, st->idle_timeout, 0.);
-        ev_timer_start(st->loop, &c->timer);
     }
     while ((at = tc_find(c->buf, c->len, c->scan, st->tl.chunk_delim,
                          st->tl.chunk_dlen))
@@ -320,6 +414,8 @@ tc_read(tc_conn_t *c, int max)
             tc_conn_close(c);
             return -1;
         }
+        if (c->claim == 1)
+            return 0; /* paused until the shared replay cache answers */
     }
     return 0;
 }

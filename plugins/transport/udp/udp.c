@@ -2,7 +2,7 @@
  * plugins/transport/udp/udp.c: the signed datagram transport (SPEC §5).
  *
  * One datagram is
- *     {S2 or S3 header}{AUTH_DELIMITER}{json}({CHUNK_DELIMITER}{json})*
+ *     {S2, S3 or S4 header}{AUTH_DELIMITER}{json}({CHUNK_DELIMITER}{json})*
  * optionally ending with a CHUNK_DELIMITER. AUTH_DELIMITER defaults to
  * "--chunk-auth--"; "--stream-auth--" is accepted too, because clients of
  * the original disagree. A datagram whose auth fails (malformed, unknown
@@ -42,6 +42,9 @@
 #define UDP_ROUNDS 8         /* recvmmsg calls per wakeup */
 #define UDP_DGRAM_MAX 65536  /* bytes per buffer: any UDP payload fits */
 #define UDP_ALT_DELIM "--stream-auth--"
+/* Bytes of S3/S4 datagrams that may wait for the shared replay cache's
+ * answer; more are dropped (counted as claim_queue_full). */
+#define UDP_WAIT_MAX (16u << 20)
 
 typedef struct ud_state_s ud_state_t;
 
@@ -64,6 +67,7 @@ struct ud_state_s {
     int64_t rcvbuf;
 
     int stopped;
+    size_t waiting; /* bytes of datagrams waiting for a claim (atomic) */
 
     ud_reader_t *readers; /* one per ingest loop */
     int nreaders;
@@ -122,11 +126,87 @@ ud_find_auth(const ud_state_t *st, const char *d, size_t len, size_t *dlen)
     return -1;
 }
 
+/* Submits the chunks of an authenticated datagram's payload. */
+static void
+ud_chunks(ud_state_t *st, const char *project, const char *p,
+          const char *end)
+{
+    gw_error_t err;
+
+    while (p < end) {
+        const char *q = ud_find(p, (size_t) (end - p), st->tl.chunk_delim,
+                                st->tl.chunk_dlen);
+        size_t n = q != NULL ? (size_t) (q - p) : (size_t) (end - p);
+
+        if (n > 0 && !tl_blank(p, n)
+            && st->tl.host->submit_json(st->tl.ctx, project,
+                                        GW_ACTION_DEFAULT, p, n, 0, &err)
+                   != GW_OK)
+            gw_log_debug(st->tl.ctx, "chunk dropped: %s", err.msg);
+        if (q == NULL)
+            break;
+        p = q + st->tl.chunk_dlen;
+    }
+}
+
+/* A datagram waiting for the shared replay cache to answer the claim of
+ * its nonce (ABI 1.3): a copy of its payload. */
+typedef struct ud_wait_s {
+    ud_state_t *st;
+    size_t len;
+    char project[256];
+    char payload[];
+} ud_wait_t;
+
+static void
+ud_claimed(void *arg, int ok)
+{
+    ud_wait_t *w = arg;
+    ud_state_t *st = w->st;
+
+    __atomic_sub_fetch(&st->waiting, w->len, __ATOMIC_RELAXED);
+    if (!ok)
+        gw_log_debug(st->tl.ctx, "datagram dropped: its nonce was already "
+                                 "used (a replay)");
+    else if (st->stopped)
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "shutting_down",
+                           1);
+    else
+        ud_chunks(st, w->project, w->payload, w->payload + w->len);
+    free(w);
+}
+
+/* Claims an S3/S4 datagram's nonce, its payload waiting in a bounded
+ * queue (UDP_WAIT_MAX bytes in all); over the bound it is dropped. */
+static void
+ud_claim(ud_state_t *st, const char *project, const char *p, size_t n)
+{
+    ud_wait_t *w;
+
+    if (__atomic_add_fetch(&st->waiting, n, __ATOMIC_RELAXED) > UDP_WAIT_MAX
+        || (w = malloc(sizeof(*w) + n)) == NULL) {
+        __atomic_sub_fetch(&st->waiting, n, __ATOMIC_RELAXED);
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "claim_queue_full",
+                           1);
+        return;
+    }
+    w->st = st;
+    w->len = n;
+    snprintf(w->project, sizeof(w->project), "%s", project);
+    memcpy(w->payload, p, n);
+    if (st->tl.host->auth_claim(st->tl.ctx, ud_claimed, w) != GW_OK) {
+        __atomic_sub_fetch(&st->waiting, n, __ATOMIC_RELAXED);
+        st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED, "out_of_memory",
+                           1);
+        free(w);
+    }
+}
+
 static void
 ud_datagram(ud_state_t *st, const char *d, size_t len)
 {
     gw_auth_req_t ar;
-    const char *project, *p, *end;
+    const char *project, *h;
     char project_copy[256];
     size_t dlen = 0, plen;
     long at;
@@ -140,7 +220,9 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
         return;
     }
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3;
+    ar.schemes = GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4;
+    ar.scope = "udp";
+    ar.scope_len = 3;
     ar.header = d;
     ar.header_len = (size_t) at;
     ar.body = d + at + dlen;
@@ -152,24 +234,19 @@ ud_datagram(ud_state_t *st, const char *d, size_t len)
     plen = strlen(project);
     if (plen >= sizeof(project_copy))
         return;
-    memcpy(project_copy, project, plen + 1);
-
-    p = d + at + dlen;
-    end = d + len;
-    while (p < end) {
-        const char *q = ud_find(p, (size_t) (end - p), st->tl.chunk_delim,
-                                st->tl.chunk_dlen);
-        size_t n = q != NULL ? (size_t) (q - p) : (size_t) (end - p);
-
-        if (n > 0 && !tl_blank(p, n)
-            && st->tl.host->submit_json(st->tl.ctx, project_copy,
-                                        GW_ACTION_DEFAULT, p, n, 0, &err)
-                   != GW_OK)
-            gw_log_debug(st->tl.ctx, "chunk dropped: %s", err.msg);
-        if (q == NULL)
-            break;
-        p = q + st->tl.chunk_dlen;
+    /* An S3/S4 header has a nonce to claim: its datagram waits (S2 has
+     * none and goes on at once). */
+    for (h = d; h < d + at && (*h == ' ' || *h == '\t' || *h == '\r'
+                               || *h == '\n'); h++)
+        ;
+    if (st->tl.host->abi_minor >= 3 && st->tl.host->auth_claim != NULL
+        && d + at - h > 10 && memcmp(h, "GottWallS", 9) == 0
+        && (h[9] == '3' || h[9] == '4')) {
+        ud_claim(st, project, d + at + dlen, ar.body_len);
+        return;
     }
+    memcpy(project_copy, project, plen + 1);
+    ud_chunks(st, project_copy, d + at + dlen, d + len);
 }
 
 static void
