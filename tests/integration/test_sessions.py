@@ -34,7 +34,7 @@ ANN, ANN_PW = "ann@example.com", "correct horse battery"
 SECRET = "test cookie secret"   # gwtest's cookie_secret
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 LOGIN_REQUIRED = {"error": "login required: log in at /login, or send the project's keys "
-                           "(Authorization: Basic public:private, or a GottWallS1/GottWallS3 "
+                           "(Authorization: Basic public:private, or a GottWallS1/GottWallS3/GottWallS4 "
                            "X-GottWall-Auth header)"}
 CLEAR = "gw_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
 HASHES = {}
