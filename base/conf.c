@@ -159,6 +159,7 @@ static const cf_scalar_t cf_scalars[] = {
     {"ANONYMOUS_LOGIN", CF_BOOL, CF_OFF(anonymous_login), 0, 0},
     {"cookie_secret", CF_STR, CF_OFF(cookie_secret), 0, 0},
     {"LOGIN_MAX_DELAY", CF_SECS, CF_OFF(login_max_delay), 1, 86400},
+    {"RETENTION_INTERVAL", CF_SECS, CF_OFF(retention_interval), 1, 86400},
     {"LOGIN_ACCOUNT_MAX_DELAY", CF_SECS, CF_OFF(login_account_max_delay), 1,
      86400},
     {"SESSION_MAX_AGE", CF_SECS, CF_OFF(session_max_age), 60, 31622400},
@@ -220,7 +221,7 @@ static const cf_scalar_t cf_scalars[] = {
 static const char *const cf_groups[] = {
     "PROJECTS", "PERIODS", "STORAGE_SETTINGS", "BACKENDS",
     "SERVER",   "USERS",   "PLUGIN_PATH",      "ALLOWED_HOSTS",
-    "TRUSTED_PROXIES",
+    "TRUSTED_PROXIES", "RETENTION",
 };
 
 #define CF_NGROUPS (sizeof(cf_groups) / sizeof(cf_groups[0]))
@@ -590,6 +591,7 @@ cf_defaults(gw__config_t *cfg)
     cfg->session_max_age = 7 * 86400;
     cfg->session_idle_timeout = 86400;
     cfg->flush_interval_ms = 1000;
+    cfg->retention_interval = 60;
     cfg->ingest_loops = 0; /* one per CPU (core/daemon.c) */
     cfg->shutdown_timeout_ms = 30000;
     cfg->auth_max_skew = 900;
@@ -710,6 +712,10 @@ cf_read(gw__config_t *cfg, gw_error_t *err)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "PERIODS")) != NULL &&
         cf_read_periods(cfg, s, err) != GW_OK)
+        return GW_ERR;
+    if (gw__cf_read_retention(cfg, config_setting_get_member(root,
+                                                             "RETENTION"),
+                              err) != GW_OK)
         return GW_ERR;
     if ((s = config_setting_get_member(root, "STORAGE_SETTINGS")) != NULL) {
         if (config_setting_type(s) != CONFIG_TYPE_GROUP)

@@ -14,6 +14,7 @@
 
 #include <gottwall/common.h>
 #include <gottwall/config.h>
+#include <gottwall/event.h> /* gw_period_t, GW_PERIOD_COUNT */
 
 typedef struct gw__project_s {
     char *name;
@@ -90,6 +91,12 @@ typedef struct gw__config_s {
     size_t nprojects;
     char *prefix;               /* PREFIX: "" or "/something" without a trailing '/' */
     unsigned periods;           /* PERIODS as a bit set: 1u << gw_period_t */
+    int64_t retention[GW_PERIOD_COUNT]; /* RETENTION, s per period; 0:
+                                         * kept for ever (and always for
+                                         * all) */
+    int retention_set;          /* RETENTION is in the file */
+    double retention_interval;  /* RETENTION_INTERVAL s, 60: between two
+                                 * expiries of the storage */
 
     gw__plugin_conf_t storage;  /* STORAGE + STORAGE_SETTINGS */
     gw__plugin_conf_t *backends; /* BACKENDS, in file order */
@@ -176,6 +183,13 @@ int gw__config_placeholders(const gw__config_t *cfg, const char *server_host,
                             int backends,
                             void (*emit)(void *arg, int fatal, const char *msg),
                             void *arg);
+
+/* A RETENTION duration ("7d", "90d", "36h", "5y"; y is 365 days; a bare
+ * number is seconds) into seconds. GW_OK or GW_ERR. */
+int gw__retention_parse(const char *s, int64_t *out);
+/* Seconds as the largest unit that divides them ("7d", "90d", "1y"), or
+ * "for ever" for 0. */
+void gw__retention_format(int64_t secs, char *buf, size_t size);
 
 /* The project of that name, or NULL. */
 const gw__project_t *gw__config_project(const gw__config_t *cfg,

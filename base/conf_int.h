@@ -30,6 +30,10 @@ int gw__cf_read_server(gw__config_t *cfg, const config_setting_t *g,
                        gw_error_t *err);
 int gw__cf_read_users(gw__config_t *cfg, const config_setting_t *l,
                       gw_error_t *err);
+/* RETENTION (base/conf_retention.c); s may be NULL (absent). PERIODS
+ * must be read before. */
+int gw__cf_read_retention(gw__config_t *cfg, const config_setting_t *s,
+                          gw_error_t *err);
 int gw__cf_read_allowed_hosts(gw__config_t *cfg, const config_setting_t *s,
                               gw_error_t *err);
 /* TRUSTED_PROXIES (base/conf_server.c); the default when s is NULL. */

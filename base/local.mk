@@ -4,6 +4,7 @@
 libgwcore_la_SOURCES += \
 	base/buf.c \
 	base/conf.c \
+	base/conf_retention.c \
 	base/conf_server.c \
 	base/log.c \
 	base/metrics.c

@@ -771,6 +771,14 @@ dm_roles_stop(gw__daemon_t *d)
     }
 }
 
+/* The storage removes old buckets itself (ABI 1.4's expire). */
+static int
+dm_can_expire(const gw__instance_t *storage)
+{
+    return storage->plugin->desc.abi_minor >= 4 &&
+           storage->plugin->storage.expire != NULL;
+}
+
 static int
 dm_start(gw__daemon_t *d)
 {
@@ -787,6 +795,10 @@ dm_start(gw__daemon_t *d)
     }
     if (d->ingest != NULL)
         gw__ingest_set_pending(d->ingest, gw__store_pending(d->store));
+    gw__store_set_retention(d->store, d->cfg->retention,
+                            d->cfg->retention_interval);
+    gw__store_log_retention(d->cfg, d->storage->name,
+                            dm_can_expire(d->storage), 1);
     /* The zero-filled copy of an older plugin's ops has no nonce_claim;
      * its declared minor says so too. */
     d->claims = gw__claims_new(
@@ -1059,6 +1071,7 @@ gw__daemon_check(gw__config_t *cfg, const gw__run_opts_t *opts)
     gw__log_info("storage \"%s\": plugin %s %s from %s: created",
                  inst->name, inst->plugin->name, inst->plugin->version,
                  inst->plugin->path);
+    gw__store_log_retention(cfg, inst->name, dm_can_expire(inst), 0);
     err.msg[0] = '\0';
     prc = inst->plugin->storage.ping != NULL
               ? inst->plugin->storage.ping(inst->state, &err)

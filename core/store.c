@@ -29,6 +29,7 @@
 
 #include "journal.h"
 #include "base/log.h"
+#include "ingest/bucket.h"
 #include "store.h"
 
 #define ST_BACKOFF_MIN 0.1
@@ -110,6 +111,15 @@ struct gw__store_s {
     double retry_at;
     double down_since;
     uint64_t not_stored;       /* events left when the thread gave up */
+
+    /* RETENTION (gw__store_set_retention); under mu. */
+    int64_t retention[GW_PERIOD_COUNT];
+    int have_retention;
+    double expire_every;       /* s between passes */
+    double expire_at;          /* monotonic: next expire() call; 0: none */
+    int expire_p;              /* the period being expired, -1: between */
+    int64_t expire_cuts[GW_PERIOD_COUNT]; /* of the pass */
+    double expire_t0;
 };
 
 static double
@@ -256,6 +266,28 @@ st_new_batch(gw__store_t *st)
     return gw__batch_new(id);
 }
 
+/* gw__batch_add_table with the retention cuts of the moment; the cells
+ * left out are counted in skipped (taken under mu by the caller). mu is
+ * not held. */
+static void
+st_merge_into(gw__store_t *st, gw__batch_t *b, const gw__table_t *t,
+              uint64_t *dropped, uint64_t *skipped)
+{
+    int64_t cuts[GW_PERIOD_COUNT];
+    uint64_t before[GW_PERIOD_COUNT];
+    int p;
+
+    for (p = 0; p < GW_PERIOD_COUNT; p++)
+        before[p] = gw__batch_skipped(b, (gw_period_t) p);
+    if (st->have_retention) {
+        gw__retention_cuts(st->retention, (int64_t) time(NULL), cuts);
+        gw__batch_set_cuts(b, cuts);
+    }
+    gw__batch_add_table(b, t, st->periods, dropped);
+    for (p = 0; p < GW_PERIOD_COUNT; p++)
+        skipped[p] = gw__batch_skipped(b, (gw_period_t) p) - before[p];
+}
+
 /* Merges queued tables into next. Drops mu while merging. */
 static void
 st_merge_tables(gw__store_t *st)
@@ -264,6 +296,8 @@ st_merge_tables(gw__store_t *st)
 
     while ((it = st_pop(&st->tables)) != NULL) {
         uint64_t dropped = 0, upto = ++st->tables_merged;
+        uint64_t skipped[GW_PERIOD_COUNT];
+        int p;
 
         if (it->fixed_id != NULL) {
             gw__batch_t *b;
@@ -271,7 +305,7 @@ st_merge_tables(gw__store_t *st)
             st_close_next(st);
             pthread_mutex_unlock(&st->mu);
             b = gw__batch_new(it->fixed_id);
-            gw__batch_add_table(b, it->table, st->periods, &dropped);
+            st_merge_into(st, b, it->table, &dropped, skipped);
             pthread_mutex_lock(&st->mu);
             st_ready_push(st, b, upto, it->seg, it->seg_last);
             st_publish(st);
@@ -284,7 +318,7 @@ st_merge_tables(gw__store_t *st)
             pthread_mutex_unlock(&st->mu);
             if (st->next == NULL)
                 st->next = st_new_batch(st);
-            gw__batch_add_table(st->next, it->table, st->periods, &dropped);
+            st_merge_into(st, st->next, it->table, &dropped, skipped);
             st_publish(st);
             gw__table_free(it->table);
             free(it);
@@ -299,6 +333,8 @@ st_merge_tables(gw__store_t *st)
         /* Only out of memory drops here (logged by the merge):
          * MAX_PENDING_SERIES is held at admission (gw__pending_t). */
         st->stats.events_dropped += dropped;
+        for (p = 0; p < GW_PERIOD_COUNT; p++)
+            st->stats.skipped[p] += skipped[p];
         st_update_pending(st);
     }
 }
@@ -390,6 +426,89 @@ st_store_current(gw__store_t *st)
     st_release_waiters(st, rc == GW_OK ? GW_OK : GW_ERR);
 }
 
+/* The period after p (-1: the first) that has a cut in this pass, or -1. */
+static int
+st_expire_next(const gw__store_t *st, int p)
+{
+    for (p++; p < GW_PERIOD_COUNT; p++)
+        if ((st->periods & (1u << p)) && st->expire_cuts[p] != INT64_MIN)
+            return p;
+    return -1;
+}
+
+/* "2026-11-26T13:00:00Z" */
+static void
+st_iso(int64_t t, char *buf, size_t size)
+{
+    time_t tt = (time_t) t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+ * One expire() call of the pass of retention, finest period first: a pass
+ * starts with the cuts of the moment; GW_AGAIN (more to do) calls the same
+ * period again after 10 ms, between stores and jobs; GW_OK goes on with
+ * the next period; the pass ends after the last one, or at an error, and
+ * the next starts expire_every later. mu held (dropped for the call).
+ */
+static void
+st_expire_step(gw__store_t *st)
+{
+    gw_error_t err;
+    char when[32], kept[32];
+    int p = st->expire_p, rc;
+    double now;
+
+    if (p < 0) {
+        gw__retention_cuts(st->retention, (int64_t) time(NULL),
+                           st->expire_cuts);
+        st->expire_t0 = st_now();
+        p = st_expire_next(st, -1);
+        if (p < 0) {
+            st->expire_at = 0;
+            return;
+        }
+    }
+    err.msg[0] = '\0';
+    pthread_mutex_unlock(&st->mu);
+    rc = st->ops.expire(st->state, (gw_period_t) p, st->expire_cuts[p], &err);
+    pthread_mutex_lock(&st->mu);
+    now = st_now();
+    if (rc == GW_AGAIN) {
+        st->expire_p = p;
+        st->expire_at = now + 0.01;
+        return;
+    }
+    st_iso(st->expire_cuts[p], when, sizeof(when));
+    gw__retention_format(st->retention[p], kept, sizeof(kept));
+    if (rc != GW_OK) {
+        st->stats.expiry_errors++;
+        gw__log(GW_LOG_ERR, st->log_prefix,
+                "retention: removing %s buckets before %s failed: %s; trying "
+                "again in %.0f s", gw_period_name((gw_period_t) p), when,
+                err.msg[0] ? err.msg : "no reason given", st->expire_every);
+        p = -1;
+    } else {
+        gw__log(st->stats.expiry_passes == 0 ? GW_LOG_INFO : GW_LOG_DEBUG,
+                st->log_prefix, "retention: %s buckets before %s removed "
+                "(kept %s)", gw_period_name((gw_period_t) p), when, kept);
+        p = st_expire_next(st, p);
+    }
+    st->expire_p = p;
+    if (p >= 0) {
+        st->expire_at = now;
+        return;
+    }
+    if (rc == GW_OK) {
+        st->stats.expiry_passes++;
+        st->stats.last_expiry_seconds = now - st->expire_t0;
+    }
+    st->expire_at = now + st->expire_every;
+}
+
 static int
 st_has_work(gw__store_t *st)
 {
@@ -473,10 +592,20 @@ st_thread(void *arg)
         }
         if (st->closing && (!st_has_work(st) || now >= st->deadline))
             break;
-        if (st->current != NULL || st->closing) {
+        if (st->expire_at != 0 && now >= st->expire_at && !st->closing) {
+            st_expire_step(st);
+            continue;
+        }
+        if (st->current != NULL || st->closing ||
+            (st->expire_at != 0 && !st->closing)) {
             struct timespec ts;
             double until = st->current != NULL ? st->retry_at : st->deadline;
 
+            if (st->current == NULL && !st->closing)
+                until = st->expire_at;
+            else if (st->expire_at != 0 && !st->closing &&
+                     st->expire_at < until)
+                until = st->expire_at;
             if (st->closing && st->deadline < until)
                 until = st->deadline;
             st_timespec(until, &ts);
@@ -582,6 +711,27 @@ st_queue_table(gw__store_t *st, st_item_t *it)
     pthread_mutex_lock(&st->mu);
     st->tables_in++;
     st_push(&st->tables, it);
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_set_retention(gw__store_t *st, const int64_t *retention,
+                        double interval_s)
+{
+    int p;
+
+    pthread_mutex_lock(&st->mu);
+    memcpy(st->retention, retention, sizeof(st->retention));
+    st->have_retention = 0;
+    for (p = 0; p < GW_PERIOD_ALL; p++)
+        if (retention[p] > 0 && (st->periods & (1u << p)))
+            st->have_retention = 1;
+    st->expire_every = interval_s;
+    st->expire_p = -1;
+    st->expire_at = st->have_retention && st->ops.expire != NULL
+                        ? st_now() + 1.0
+                        : 0;
     pthread_cond_signal(&st->cond);
     pthread_mutex_unlock(&st->mu);
 }
@@ -797,4 +947,41 @@ gw__store_close_stats(gw__store_t *st, int timeout_ms,
     free(st->id_prefix);
     free(st);
     return lost;
+}
+
+void
+gw__store_log_retention(const gw__config_t *cfg, const char *storage,
+                        int can_expire, int cut_now)
+{
+    int64_t cuts[GW_PERIOD_COUNT];
+    char kept[32], when[32];
+    int p, any = 0;
+
+    if (!cfg->retention_set) {
+        gw__log_warning("RETENTION is not set: every bucket is kept for "
+                        "ever and the storage grows without bound; add "
+                        "RETENTION = { minute = \"7d\"; hour = \"90d\"; }; "
+                        "(see gottwall.conf.example)");
+        return;
+    }
+    gw__retention_cuts(cfg->retention, (int64_t) time(NULL), cuts);
+    for (p = 0; p < GW_PERIOD_ALL; p++) {
+        if (cfg->retention[p] == 0 || !(cfg->periods & (1u << p)))
+            continue;
+        any = 1;
+        gw__retention_format(cfg->retention[p], kept, sizeof(kept));
+        st_iso(cuts[p], when, sizeof(when));
+        if (cut_now && can_expire)
+            gw__log_info("RETENTION: %s buckets are kept %s; the first "
+                         "expiry, in 1 s, removes those before %s",
+                         gw_period_name((gw_period_t) p), kept, when);
+        else
+            gw__log_info("RETENTION: %s buckets are kept %s",
+                         gw_period_name((gw_period_t) p), kept);
+    }
+    if (any && !can_expire)
+        gw__log_warning("storage \"%s\" cannot remove old buckets (its "
+                        "plugin has no expire op, ABI < 1.4): it keeps "
+                        "everything; RETENTION only stops writes and reads "
+                        "of expired buckets", storage);
 }

@@ -42,6 +42,12 @@ typedef struct gw__store_stats_s {
                                   * loops' tables (gw__store_stats) */
     double last_flush_seconds;   /* duration of the last successful store() */
     int down;                    /* 1 while the storage refuses */
+    /* RETENTION (gw__store_set_retention) */
+    uint64_t skipped[GW_PERIOD_COUNT]; /* cells not written: their bucket
+                                        * was past its retention */
+    uint64_t expiry_passes;      /* expiries of every period, done */
+    uint64_t expiry_errors;      /* expire() calls that failed */
+    double last_expiry_seconds;  /* duration of the last pass */
 } gw__store_stats_t;
 
 /*
@@ -56,6 +62,23 @@ int gw__store_start(struct ev_loop *loop, const char *log_prefix,
                     unsigned periods, size_t max_pending,
                     const char *id_prefix, gw__store_t **out,
                     gw_error_t *err);
+
+/*
+ * RETENTION: from now on, deltas of buckets past their period's retention
+ * are left out of batches (counted in skipped), and the thread calls the
+ * storage's expire op (if it has one) for each period with a retention,
+ * finest first: first 1 s from now, then every interval_s seconds.
+ * retention: seconds per period, 0 for ever (copied).
+ */
+void gw__store_set_retention(gw__store_t *st, const int64_t *retention,
+                             double interval_s);
+
+/* Says what RETENTION will do (check and start): a warning without it;
+ * each period's retention and, at start (cut_now 1), the time before
+ * which the first expiry removes buckets; a warning when the storage
+ * named has no expire op (can_expire 0). */
+void gw__store_log_retention(const gw__config_t *cfg, const char *storage,
+                             int can_expire, int cut_now);
 
 /* Out of memory, every call below that queues something returns GW_ERR
  * and takes nothing: the caller still owns its table or argument (the

@@ -235,3 +235,14 @@ gw__date_parse(const char *s, int64_t *out)
     *out = days * DAY_S;
     return GW_OK;
 }
+
+void
+gw__retention_cuts(const int64_t *retention, int64_t now, int64_t *cuts)
+{
+    int p;
+
+    for (p = 0; p < GW_PERIOD_COUNT; p++)
+        cuts[p] = p != GW_PERIOD_ALL && retention[p] > 0
+                      ? gw__bucket_start((gw_period_t) p, now - retention[p])
+                      : INT64_MIN;
+}

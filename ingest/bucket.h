@@ -16,6 +16,13 @@ int64_t gw__bucket_start(gw_period_t p, int64_t ts);
  * aligned). GW_PERIOD_ALL: INT64_MAX. */
 int64_t gw__bucket_next(gw_period_t p, int64_t start);
 
+/* RETENTION at time now: cuts[p] is the start of the oldest bucket of p
+ * still kept (the one holding now - retention[p]); buckets that start
+ * before it are expired. INT64_MIN where retention[p] is 0 (kept for ever)
+ * and always for GW_PERIOD_ALL. */
+void gw__retention_cuts(const int64_t *retention, int64_t now,
+                        int64_t *cuts);
+
 /* Parses a period name ("minute" ... "all") into *p. GW_OK or GW_ERR. */
 int gw__period_parse(const char *name, gw_period_t *p);
 

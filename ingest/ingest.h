@@ -194,6 +194,14 @@ void gw__batch_add_table(gw__batch_t *b, const gw__table_t *t,
  * reserved, which gw__table_free gives back. Loop thread (ingest). */
 void gw__table_reserved(gw__table_t *t, gw__pending_t *p, size_t deltas);
 
+/* Retention: from now on, gw__batch_add_table leaves out the deltas of
+ * period p whose bucket starts before cuts[p] (INT64_MIN: none; see
+ * gw__retention_cuts) and counts them per period (gw__batch_skipped).
+ * cuts NULL: none. */
+void gw__batch_set_cuts(gw__batch_t *b, const int64_t *cuts);
+/* Deltas of period p left out so far (their series' cells, not events). */
+uint64_t gw__batch_skipped(const gw__batch_t *b, gw_period_t p);
+
 /* Number of distinct deltas in b. */
 size_t gw__batch_size(const gw__batch_t *b);
 /* Number of events merged into b. */

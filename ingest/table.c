@@ -513,6 +513,9 @@ struct gw__batch_s {
     gw_batch_t view;
     uint32_t *gidx; /* the deltas of the group being merged */
     size_t capgidx;
+    int64_t cuts[GW_PERIOD_COUNT]; /* retention: see gw__batch_set_cuts */
+    int have_cuts;
+    uint64_t skipped[GW_PERIOD_COUNT];
 };
 
 gw__batch_t *
@@ -535,6 +538,22 @@ gw__batch_new(const char *id)
     }
     memcpy(b->id, id ? id : "", n + 1);
     return b;
+}
+
+void
+gw__batch_set_cuts(gw__batch_t *b, const int64_t *cuts)
+{
+    if (b == NULL)
+        return;
+    b->have_cuts = cuts != NULL;
+    if (cuts != NULL)
+        memcpy(b->cuts, cuts, sizeof(b->cuts));
+}
+
+uint64_t
+gw__batch_skipped(const gw__batch_t *b, gw_period_t p)
+{
+    return b != NULL && (unsigned) p < GW_PERIOD_COUNT ? b->skipped[p] : 0;
 }
 
 void
@@ -823,9 +842,9 @@ void
 gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
                     uint64_t *dropped_events)
 {
-    int plist[GW_PERIOD_COUNT];
+    int plist[GW_PERIOD_COUNT], keep[GW_PERIOD_COUNT];
     int64_t buckets[GW_PERIOD_COUNT];
-    size_t nper = 0, gi, i;
+    size_t nper = 0, nkeep, gi, i;
     uint64_t nomem = 0, ph, mh;
     const gw__group_t *g;
     int p;
@@ -838,15 +857,26 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
         nomem = gw__table_events(t);
     for (gi = 0; b != NULL && t != NULL && gi < t->ngroups; gi++) {
         g = &t->groups[gi];
-        for (i = 0; i < nper; i++)
-            buckets[i] = gw__bucket_start((gw_period_t) plist[i], g->minute);
+        /* A bucket already past its period's retention is not written:
+         * the storage would delete it at once (counted per period). */
+        for (i = nkeep = 0; i < nper; i++) {
+            int64_t start = gw__bucket_start((gw_period_t) plist[i],
+                                             g->minute);
+
+            if (b->have_cuts && start < b->cuts[plist[i]]) {
+                b->skipped[plist[i]] += 1 + (uint64_t) g->nf;
+                continue;
+            }
+            keep[nkeep] = plist[i];
+            buckets[nkeep++] = start;
+        }
         ph = tb_str_hash(g->project, g->plen);
         mh = tb_str_hash(g->metric, g->mlen);
-        if (tb_group_make(b, t, g, plist, buckets, nper, ph, mh) != GW_OK) {
+        if (tb_group_make(b, t, g, keep, buckets, nkeep, ph, mh) != GW_OK) {
             nomem += (uint64_t) g->cell.count;
             continue;
         }
-        tb_group_merge(b, t, g, nper);
+        tb_group_merge(b, t, g, nkeep);
     }
     if (nomem > 0)
         gw__log(GW_LOG_ERR, NULL,

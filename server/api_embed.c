@@ -147,6 +147,7 @@ typedef struct embed_doc_s {
     /* .json: parameters and results */
     unsigned periods;
     size_t max_points;
+    int64_t retention[GW_PERIOD_COUNT]; /* RETENTION, s per period */
     int64_t now;
     char *q_period, *q_from, *q_to, *q_name, *q_renderer;
     int status; /* 400/404 decided on the storage thread */
@@ -395,7 +396,8 @@ embed_series_range(embed_doc_t *e, json_t *doc, const char *project,
     }
     if (gw__api_period(period_s, e->periods, &r->period, &perr) != GW_OK ||
         gw__api_range(e->q_from, e->q_to, r->period, e->now, e->max_points,
-                      &r->from, &r->to, &r->npoints, &perr) != GW_OK) {
+                      e->periods, e->retention, &r->from, &r->to,
+                      &r->npoints, &perr) != GW_OK) {
         e->status = 400;
         snprintf(e->msg, sizeof(e->msg), "%s", perr.msg);
         return GW_ERR;
@@ -1029,6 +1031,7 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     e->ns = "embedded";
     e->periods = cfg->periods;
     e->max_points = cfg->max_points;
+    memcpy(e->retention, cfg->retention, sizeof(e->retention));
     e->now = (int64_t)time(NULL);
     e->q_period = embed_param(req, "period");
     e->q_from = embed_param(req, "from_date");

@@ -234,9 +234,15 @@ void gw__api_sessions_free(gw__api_t *api);
 /* ---- api_stats.c ---- */
 
 /* Parses from_date/to_date for period p into aligned bounds and the number
- * of buckets. GW_OK, or GW_ERR with a message for a 400. */
+ * of buckets. GW_OK, or GW_ERR with a message for a 400: a reversed range,
+ * a range reaching before p's retention (retention: RETENTION's seconds
+ * per period, NULL: none; the message names the oldest bucket kept and the
+ * coarser period of periods that holds from_date), then one of more than
+ * max_points buckets. Without from_date the range starts no earlier than
+ * the oldest bucket kept. */
 int gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
-                  int64_t now, size_t max_points, int64_t *from, int64_t *to,
+                  int64_t now, size_t max_points, unsigned periods,
+                  const int64_t *retention, int64_t *from, int64_t *to,
                   size_t *npoints, gw_error_t *err);
 /* Parses a period name and checks it against PERIODS. */
 int gw__api_period(const char *name, unsigned periods, gw_period_t *p,

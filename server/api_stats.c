@@ -151,11 +151,40 @@ stats_reversed(int64_t f, int64_t t, gw_error_t *err)
                         a, b);
 }
 
+/* from_date f is before the oldest bucket of p kept at now (cuts). */
+static int
+stats_expired(gw_period_t p, int64_t f, const int64_t *cuts, unsigned periods,
+              const int64_t *retention, gw_error_t *err)
+{
+    char kept[32], oldest[32], asked[32], other[32];
+    int q;
+
+    gw__retention_format(retention[p], kept, sizeof(kept));
+    stats_fmt_date(cuts[p], oldest, sizeof(oldest));
+    stats_fmt_date(f, asked, sizeof(asked));
+    for (q = (int) p + 1; q < GW_PERIOD_COUNT; q++)
+        if ((periods & (1u << q)) && cuts[q] <= gw__bucket_start(q, f))
+            break;
+    if (q == GW_PERIOD_COUNT)
+        return gw_error_set(err,
+                            "%s buckets are kept for %s (RETENTION.%s): the "
+                            "oldest starts at %s, and no period keeps "
+                            "%s", gw_period_name(p), kept, gw_period_name(p),
+                            oldest, asked);
+    gw__retention_format(retention[q], other, sizeof(other));
+    return gw_error_set(err,
+                        "%s buckets are kept for %s (RETENTION.%s): the "
+                        "oldest starts at %s; for %s ask period=%s (kept "
+                        "%s)", gw_period_name(p), kept, gw_period_name(p),
+                        oldest, asked, gw_period_name((gw_period_t) q), other);
+}
+
 int
 gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
-              size_t max_points, int64_t *from, int64_t *to, size_t *npoints,
-              gw_error_t *err)
+              size_t max_points, unsigned periods, const int64_t *retention,
+              int64_t *from, int64_t *to, size_t *npoints, gw_error_t *err)
 {
+    int64_t cuts[GW_PERIOD_COUNT];
     int64_t f = 0, t = 0;
     int has_from = from_s != NULL && from_s[0] != '\0';
     int has_to = to_s != NULL && to_s[0] != '\0';
@@ -182,6 +211,13 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
         f = t;
         for (i = 1; i < STATS_DEFAULT_POINTS; i++)
             f = gw__bucket_start(p, f - 1);
+    }
+    if (retention != NULL && retention[p] > 0) {
+        gw__retention_cuts(retention, now, cuts);
+        if (f < cuts[p] && has_from)
+            return stats_expired(p, f, cuts, periods, retention, err);
+        if (f < cuts[p])
+            f = cuts[p] <= t ? cuts[p] : t;
     }
     n = stats_count(p, f, t, (uint64_t)1 << 40);
     if (n > max_points)
@@ -867,8 +903,9 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
     }
     if (gw__api_period(period, cfg->periods, &sj->period, &err) != GW_OK ||
         gw__api_range(from, to, sj->period, (int64_t)time(NULL),
-                      cfg->max_points, &sj->from, &sj->to, &sj->npoints,
-                      &err) != GW_OK) {
+                      cfg->max_points, cfg->periods,
+                      cfg->retention_set ? cfg->retention : NULL, &sj->from,
+                      &sj->to, &sj->npoints, &err) != GW_OK) {
         gw__http_error(req, 400, err.msg);
         goto fail;
     }

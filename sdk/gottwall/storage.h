@@ -94,6 +94,27 @@ typedef struct gw_storage_ops_s {
      */
     int (*nonce_claim)(void *state, const char *project, const char *nonce,
                        size_t len, double expires_at, gw_error_t *err);
+
+    /* ---- ABI 1.4 ---- */
+
+    /*
+     * Retention (RETENTION): removes the cells of period whose bucket
+     * starts before `before` (a bucket start of that period, epoch
+     * seconds), of every project, metric and filter value; cells of other
+     * periods stay. The storage thread calls it every RETENTION_INTERVAL
+     * for each period that has a retention, finest first, between stores.
+     * A storage may do part of the work per call, so that flushes never
+     * wait long: GW_AGAIN then means "more to do": the core calls again
+     * after a short pause, with the same arguments or a later `before`.
+     * GW_OK: nothing before `before` is left. GW_ERR: failed (err says
+     * why; logged and tried again at the next interval). A later write
+     * into an expired bucket is never sent (the core skips it), and a read
+     * of it is refused before it reaches the storage.
+     * Optional: NULL (or a plugin built before 1.4) means the storage
+     * keeps everything; the core logs that at start.
+     */
+    int (*expire)(void *state, gw_period_t period, int64_t before,
+                  gw_error_t *err);
 } gw_storage_ops_t;
 
 #endif /* GOTTWALL_STORAGE_H */

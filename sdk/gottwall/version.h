@@ -11,12 +11,13 @@
  * 1.2  host->loops and host->loop_at (more ingest loops: INGEST_LOOPS)
  * 1.3  GW_AUTH_S4 with gw_auth_req_t.scope, host->auth_claim and the
  *      storage op nonce_claim (a replay cache shared through the storage)
+ * 1.4  the storage op expire (RETENTION)
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 3
+#define GW_PLUGIN_ABI_MINOR 4
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u

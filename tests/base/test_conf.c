@@ -448,6 +448,98 @@ START_TEST(test_sessions_and_proxies)
 }
 END_TEST
 
+START_TEST(test_retention)
+{
+    gw__config_t cfg;
+    char buf[32];
+    int64_t v;
+
+    load_ok("RETENTION = { minute = \"7d\"; hour = \"90d\"; day = \"5y\"; "
+            "week = 315360000; };\n", &cfg);
+    ck_assert_int_eq(cfg.retention_set, 1);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_MINUTE], 7 * 86400);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_HOUR], 90 * 86400);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_DAY], 5 * 365 * 86400);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_WEEK], 10 * 365 * 86400);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_MONTH], 0);
+    ck_assert(cfg.retention_interval == 60);
+    gw__config_free(&cfg);
+    load_ok("SECRET_KEY = \"x\";\n", &cfg);
+    ck_assert_int_eq(cfg.retention_set, 0);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_MINUTE], 0);
+    gw__config_free(&cfg);
+    /* Units and their formatting. */
+    ck_assert_int_eq(gw__retention_parse("90s", &v), GW_OK);
+    ck_assert_int_eq(v, 90);
+    ck_assert_int_eq(gw__retention_parse("15m", &v), GW_OK);
+    ck_assert_int_eq(v, 900);
+    ck_assert_int_eq(gw__retention_parse("36h", &v), GW_OK);
+    ck_assert_int_eq(v, 36 * 3600);
+    ck_assert_int_eq(gw__retention_parse("2w", &v), GW_OK);
+    ck_assert_int_eq(v, 14 * 86400);
+    ck_assert_int_eq(gw__retention_parse("7", &v), GW_OK);
+    ck_assert_int_eq(v, 7);
+    ck_assert_int_eq(gw__retention_parse("7 d", &v), GW_ERR);
+    ck_assert_int_eq(gw__retention_parse("d", &v), GW_ERR);
+    ck_assert_int_eq(gw__retention_parse("0d", &v), GW_ERR);
+    ck_assert_int_eq(gw__retention_parse("1.5d", &v), GW_ERR);
+    ck_assert_int_eq(gw__retention_parse("7dd", &v), GW_ERR);
+    gw__retention_format(7 * 86400, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "7d");
+    gw__retention_format(2 * 365 * 86400, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "2y");
+    gw__retention_format(90 * 86400, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "90d");
+    gw__retention_format(36 * 3600, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "36h");
+    gw__retention_format(0, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "for ever");
+    /* What check and start refuse, with the line. */
+    expect_error("RETENTION = {\n minute = \"7d\";\n hour = \"3d\";\n};\n",
+                 2, "RETENTION.minute (7d) is longer than RETENTION.hour "
+                 "(3d): a finer period cannot be kept longer than a coarser "
+                 "one; keep minute at most \"3d\"");
+    expect_error("RETENTION = { hour = \"90d\"; };\n", 1,
+                 "RETENTION: minute is not named, so it is kept for ever, "
+                 "longer than hour (90d): a finer period cannot be kept "
+                 "longer than a coarser one; add minute = \"90d\"; (or "
+                 "less)");
+    expect_error("RETENTION = {\n minute = \"30s\"; };\n", 2,
+                 "RETENTION.minute is shorter than one minute bucket: keep at "
+                 "least \"1m\", or remove it to keep minute buckets for ever");
+    expect_error("RETENTION = { minute = \"7d\"; month = \"3w\"; };\n", 1,
+                 "RETENTION.month is shorter than one month bucket: keep at "
+                 "least \"28d\", or remove it to keep month buckets for ever");
+    expect_error("RETENTION = { minute = \"7 days\"; };\n", 1,
+                 "RETENTION.minute must be a duration: a whole number and a "
+                 "unit s, m, h, d, w or y, like \"7d\" or \"90d\", not \"7 "
+                 "days\"");
+    expect_error("RETENTION = { minute = true; };\n", 1,
+                 "RETENTION.minute must be a duration: a whole number and a "
+                 "unit s, m, h, d, w or y, like \"7d\" or \"90d\"");
+    expect_error("RETENTION = { minutes = \"7d\"; };\n", 1,
+                 "RETENTION.minutes: unknown period (known: minute, hour, "
+                 "day, week, month, year)");
+    expect_error("RETENTION = { all = \"1y\"; };\n", 1,
+                 "RETENTION.all: the all-time bucket is one cell per series "
+                 "and cannot expire; remove it");
+    expect_error("PERIODS = [ \"hour\", \"day\" ];\n"
+                 "RETENTION = { minute = \"7d\"; };\n", 2,
+                 "RETENTION.minute: minute is not in PERIODS, so nothing of it "
+                 "is kept; remove it or add \"minute\" to PERIODS");
+    expect_error("RETENTION = [ \"7d\" ];\n", 1,
+                 "RETENTION must be a group { minute = \"7d\"; hour = "
+                 "\"90d\"; }, not an array [ ... ]");
+    /* Without minute in PERIODS, hour alone is fine. */
+    load_ok("PERIODS = [ \"hour\", \"day\" ];\n"
+            "RETENTION = { hour = \"90d\"; };\nRETENTION_INTERVAL = 5;\n",
+            &cfg);
+    ck_assert_int_eq(cfg.retention[GW_PERIOD_HOUR], 90 * 86400);
+    ck_assert(cfg.retention_interval == 5);
+    gw__config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_include)
 {
     gw__config_t cfg;
@@ -621,6 +713,7 @@ config_suite(void)
     tcase_add_test(tc, test_plugin_path_string);
     tcase_add_test(tc, test_allowed_hosts);
     tcase_add_test(tc, test_sessions_and_proxies);
+    tcase_add_test(tc, test_retention);
     tcase_add_test(tc, test_include);
     suite_add_tcase(s, tc);
 

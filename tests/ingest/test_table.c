@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/bucket.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_int.h"
 
@@ -160,6 +161,50 @@ START_TEST(test_expand_all_periods)
         ck_delta("orders", "status", "paid", (gw_period_t) p, buckets[p],
                  GW_KIND_COUNTER, 2, 1, 0);
     }
+}
+END_TEST
+
+START_TEST(test_retention_cuts)
+{
+    /* ts 1392454739 (2014-02-15 08:58:59): its minute 1392454680 is past
+     * a cut at 08:59, its hour 08:00 is not past one at 08:00: only the
+     * minute deltas are left out, and counted (total and filter). */
+    int64_t cuts[GW_PERIOD_COUNT], retention[GW_PERIOD_COUNT] = {0};
+    int p;
+
+    for (p = 0; p < GW_PERIOD_COUNT; p++)
+        cuts[p] = INT64_MIN;
+    cuts[GW_PERIOD_MINUTE] = 1392454740;
+    cuts[GW_PERIOD_HOUR] = 1392451200;
+    gw__batch_set_cuts(batch, cuts);
+    IN("{\"n\": \"orders\", \"ts\": 1392454739, \"f\": {\"s\": \"x\"}}");
+    IN("{\"n\": \"orders\", \"ts\": 1392454799}"); /* 08:59:59: kept */
+    ck_assert_uint_eq(merge(ALL_PERIODS), 0);
+    ck_assert_ptr_null(find("orders", NULL, NULL, GW_PERIOD_MINUTE,
+                            1392454680));
+    ck_assert_ptr_null(find("orders", "s", "x", GW_PERIOD_MINUTE,
+                            1392454680));
+    ck_delta("orders", NULL, NULL, GW_PERIOD_MINUTE, 1392454740,
+             GW_KIND_COUNTER, 1, 1, 0);
+    ck_delta("orders", NULL, NULL, GW_PERIOD_HOUR, 1392451200,
+             GW_KIND_COUNTER, 2, 2, 0);
+    ck_delta("orders", "s", "x", GW_PERIOD_HOUR, 1392451200,
+             GW_KIND_COUNTER, 1, 1, 0);
+    ck_assert_uint_eq(gw__batch_skipped(batch, GW_PERIOD_MINUTE), 2);
+    ck_assert_uint_eq(gw__batch_skipped(batch, GW_PERIOD_HOUR), 0);
+    ck_assert_uint_eq(gw__batch_events(batch), 2);
+    /* The cuts of a retention: the bucket holding now - retention is the
+     * oldest kept; all never has one. */
+    retention[GW_PERIOD_MINUTE] = 86400;
+    retention[GW_PERIOD_HOUR] = 90 * 86400;
+    retention[GW_PERIOD_ALL] = 86400;
+    gw__retention_cuts(retention, 1392454739, cuts);
+    ck_assert_int_eq(cuts[GW_PERIOD_MINUTE], 1392454739 - 86400 - 59);
+    ck_assert_int_eq(cuts[GW_PERIOD_HOUR],
+                     gw__bucket_start(GW_PERIOD_HOUR,
+                                      1392454739 - 90 * 86400));
+    ck_assert(cuts[GW_PERIOD_DAY] == INT64_MIN);
+    ck_assert(cuts[GW_PERIOD_ALL] == INT64_MIN);
 }
 END_TEST
 
@@ -704,6 +749,7 @@ batch_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_expand_all_periods);
     tcase_add_test(tc, test_expand_period_subset);
+    tcase_add_test(tc, test_retention_cuts);
     tcase_add_test(tc, test_avg_is_exact_over_minutes);
     tcase_add_test(tc, test_calendar_edges);
     tcase_add_test(tc, test_gauge_expansion);

@@ -55,7 +55,7 @@ BACKENDS = { fx = { PLUGIN = "fixture"; %s }; };
 def test_version():
     rc, out, err = run(["--version"])
     assert rc == 0, (rc, err)
-    assert out == "gottwall 0.1.0 (plugin ABI 1.3)\n", out
+    assert out == "gottwall 0.1.0 (plugin ABI 1.4)\n", out
     assert err == ""
 
 
@@ -185,7 +185,7 @@ def test_plugins():
     rc, out, err = run(["--plugin-path=" + FIXTURES, "plugins"], cwd=d, plugin_path=False)
     assert rc == 0, (rc, err)
     lines = out.splitlines()
-    assert lines[0].startswith("plugin ABI 1.3; searching %s, " % FIXTURES), lines[0]
+    assert lines[0].startswith("plugin ABI 1.4; searching %s, " % FIXTURES), lines[0]
     p = os.path.join(FIXTURES, "transport_fixture.so")
     i = lines.index("transport  fixture     0.0.1     ABI 1.3  %s" % p)
     assert lines[i + 1] == "          test fixture: submits configured JSON at start"

@@ -25,7 +25,7 @@ range(const char *f, const char *t, gw_period_t p, size_t max)
     memset(&err, 0, sizeof(err));
     from = to = -1;
     n = 0;
-    return gw__api_range(f, t, p, NOW, max, &from, &to, &n, &err);
+    return gw__api_range(f, t, p, NOW, max, 0x7f, NULL, &from, &to, &n, &err);
 }
 
 START_TEST(test_period_names)
@@ -111,6 +111,59 @@ START_TEST(test_range_defaults)
     ck_assert_int_eq(from, 1391990400);
     ck_assert_int_eq(to, 1392422400);
     ck_assert_uint_eq(n, 6);
+}
+END_TEST
+
+START_TEST(test_range_retention)
+{
+    int64_t ret[GW_PERIOD_COUNT] = {0};
+
+    ret[GW_PERIOD_MINUTE] = 86400;
+    ret[GW_PERIOD_HOUR] = 90 * 86400;
+    memset(&err, 0, sizeof(err));
+    /* 2 days back in minutes: refused before MAX_POINTS is looked at. */
+    ck_assert_int_eq(gw__api_range("2014-02-13T08:00:00",
+                                   "2014-02-15T08:00:00", GW_PERIOD_MINUTE,
+                                   NOW, 10, ALL_PERIODS, ret, &from, &to, &n,
+                                   &err),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg,
+                     "minute buckets are kept for 1d (RETENTION.minute): the "
+                     "oldest starts at 2014-02-14T08:58:00; for "
+                     "2014-02-13T08:00:00 ask period=hour (kept 90d)");
+    /* Past the hour's too: the day (kept for ever) holds it. */
+    ck_assert_int_eq(gw__api_range("2013-01-01", NULL, GW_PERIOD_HOUR, NOW,
+                                   100000, ALL_PERIODS, ret, &from, &to, &n,
+                                   &err),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg,
+                     "hour buckets are kept for 90d (RETENTION.hour): the "
+                     "oldest starts at 2013-11-17T08:00:00; for "
+                     "2013-01-01 ask period=day (kept for ever)");
+    /* From the oldest kept bucket on: fine. */
+    ck_assert_int_eq(gw__api_range("2014-02-14T08:58:00", NULL,
+                                   GW_PERIOD_MINUTE, NOW, 10000, ALL_PERIODS,
+                                   ret, &from, &to, &n, &err),
+                     GW_OK);
+    ck_assert_int_eq(from, 1392368280);
+    /* Without from_date the default range starts no earlier than it:
+     * with 1 minute kept, the last 2 minutes only. */
+    ret[GW_PERIOD_MINUTE] = 60;
+    ck_assert_int_eq(gw__api_range(NULL, NULL, GW_PERIOD_MINUTE, NOW, 10000,
+                                   ALL_PERIODS, ret, &from, &to, &n, &err),
+                     GW_OK);
+    ck_assert_int_eq(from, 1392454620);
+    ck_assert_int_eq(to, 1392454680);
+    ck_assert_uint_eq(n, 2);
+    /* No period keeps it. */
+    ck_assert_int_eq(gw__api_range("2014-01-01", NULL, GW_PERIOD_MINUTE, NOW,
+                                   10000, 1u << GW_PERIOD_MINUTE, ret, &from,
+                                   &to, &n, &err),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg,
+                     "minute buckets are kept for 1m (RETENTION.minute): the "
+                     "oldest starts at 2014-02-15T08:57:00, and no period "
+                     "keeps 2014-01-01");
 }
 END_TEST
 
@@ -364,6 +417,7 @@ api_suite(void)
     tcase_add_test(tc, test_range_explicit);
     tcase_add_test(tc, test_range_defaults);
     tcase_add_test(tc, test_range_errors);
+    tcase_add_test(tc, test_range_retention);
     tcase_add_test(tc, test_buckets);
     tcase_add_test(tc, test_number);
     tcase_add_test(tc, test_escaping);

@@ -493,6 +493,81 @@ ms_nonce_claim(void *state, const char *project, const char *nonce,
     return GW_OK;
 }
 
+/* Series visited per expire() call: about a millisecond of work, so that
+ * a flush never waits long behind an expiry of millions of cells. */
+#define MS_EXPIRE_STEP 20000
+
+/* Drops the cells of c before `before`; gives memory back when most of
+ * the array is unused. Returns how many went. */
+static size_t
+ms_cells_expire(ms_cells_t *c, int64_t before)
+{
+    size_t i = ms_lower_bound(c, before);
+
+    if (i == 0)
+        return 0;
+    memmove(c->v, c->v + i, (c->n - i) * sizeof(*c->v));
+    c->n -= i;
+    if (c->n == 0) {
+        free(c->v);
+        c->v = NULL;
+        c->cap = 0;
+    } else if (c->n * 4 < c->cap) {
+        ms_cell_t *v = realloc(c->v, c->n * 2 * sizeof(*v));
+
+        if (v != NULL) {
+            c->v = v;
+            c->cap = c->n * 2;
+        }
+    }
+    return i;
+}
+
+/*
+ * Retention: the cells of period before `before` go, MS_EXPIRE_STEP
+ * series at a time (GW_AGAIN: more to do; the next call with the same
+ * period and before goes on where this one stopped). The snapshot written
+ * next leaves them out, so it no longer grows with history. A series whose
+ * cells are all gone stays in the metadata.
+ */
+static int
+ms_expire(void *state, gw_period_t period, int64_t before, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t visited = 0, gone = 0;
+
+    (void) err;
+    if (s->exp_period != (int) period + 1 || s->exp_before != before) {
+        s->exp_period = (int) period + 1; /* 0: no pass under way */
+        s->exp_before = before;
+        s->exp_proj = s->exp_metric = s->exp_series = 0;
+    }
+    for (; s->exp_proj < s->projects.count;
+         s->exp_proj++, s->exp_metric = 0) {
+        ms_project_t *proj = s->projects.entries[s->exp_proj].value;
+
+        for (; proj != NULL && s->exp_metric < proj->metrics.count;
+             s->exp_metric++, s->exp_series = 0) {
+            ms_metric_t *m = proj->metrics.entries[s->exp_metric].value;
+
+            for (; m != NULL && s->exp_series < m->series.count;
+                 s->exp_series++) {
+                ms_series_t *se = m->series.entries[s->exp_series].value;
+
+                if (visited++ == MS_EXPIRE_STEP) {
+                    s->dirty |= gone > 0;
+                    return GW_AGAIN;
+                }
+                if (se != NULL)
+                    gone += ms_cells_expire(&se->periods[period], before);
+            }
+        }
+    }
+    s->dirty |= gone > 0;
+    s->exp_period = 0;
+    return GW_OK;
+}
+
 static const gw_storage_ops_t ms_ops = {
     .struct_size = sizeof(gw_storage_ops_t),
     .create = ms_create,
@@ -504,6 +579,7 @@ static const gw_storage_ops_t ms_ops = {
     .doc_get = ms_doc_get,
     .ping = NULL,
     .nonce_claim = ms_nonce_claim,
+    .expire = ms_expire,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

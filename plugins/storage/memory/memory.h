@@ -98,6 +98,10 @@ typedef struct ms_state_s {
     char *batch_ids[MS_BATCH_IDS]; /* ring; oldest at batch_next */
     size_t batch_next;
     ms_nonces_t nonces; /* the shared replay cache's share */
+    /* expiry (expire): where a pass paused, as map entry indices */
+    int exp_period;
+    int64_t exp_before;
+    size_t exp_proj, exp_metric, exp_series;
     /* snapshots */
     int dirty;
     double last_snapshot; /* monotonic seconds */
