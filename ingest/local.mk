@@ -57,3 +57,7 @@ tests_fuzz_replay_event_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_fuzz_replay_event_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_replay_event_LDADD = $(JANSSON_LIBS) -lm
 EXTRA_DIST += tests/fuzz/corpus/event
+
+# Event values bounded at admission, sums saturated (issue 16, item 14).
+TESTS += tests/integration/test_value_bounds.py
+EXTRA_DIST += tests/integration/test_value_bounds.py
