@@ -10,8 +10,6 @@
 #ifndef GOTTWALL_EVENT_H
 #define GOTTWALL_EVENT_H
 
-#include <float.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +21,10 @@
  * of up to 10^8 such values stays far below DBL_MAX (1.8e308).
  */
 #define GW_VALUE_MAX 1e300
+
+/* DBL_MAX, the largest finite double, where stored sums saturate (spelled
+ * out: the SDK headers include no <float.h>). */
+#define GW_SUM_MAX 1.7976931348623157e308
 
 /* What an event does to its buckets. 0 means "not given": the default. */
 typedef enum gw_action_e {
@@ -169,9 +171,9 @@ gw_delta_check(const gw_delta_t *d, size_t i, gw_error_t *err)
 
 /*
  * a + b for a stored sum (counter and avg cells), saturating: when the sum
- * would overflow to +-inf it is +-DBL_MAX instead and *saturated (may be
- * NULL) is incremented. a and b must be finite (what the core hands out
- * is); the result then always is. A storage counts its saturations with
+ * would overflow to +-inf it is +-GW_SUM_MAX (DBL_MAX) instead and
+ * *saturated (may be NULL) is incremented. a and b must be finite (what
+ * the core hands out is); the result then always is. A storage counts its saturations with
  * host->count(ctx, GW_COUNTER_SATURATED, NULL, n) (gottwall/host.h), shown
  * in /metrics as gottwall_values_saturated_total{where="storage"}.
  */
@@ -180,11 +182,11 @@ gw_sum_add(double a, double b, uint64_t *saturated)
 {
     double s = a + b;
 
-    if (!isinf(s))
+    if (s <= GW_SUM_MAX && s >= -GW_SUM_MAX) /* finite (a, b finite) */
         return s;
     if (saturated != NULL)
         (*saturated)++;
-    return s > 0 ? DBL_MAX : -DBL_MAX;
+    return s > 0 ? GW_SUM_MAX : -GW_SUM_MAX;
 }
 
 /*
