@@ -172,8 +172,9 @@ gw_delta_check(const gw_delta_t *d, size_t i, gw_error_t *err)
 /*
  * a + b for a stored sum (counter and avg cells), saturating: when the sum
  * would overflow to +-inf it is +-GW_SUM_MAX (DBL_MAX) instead and
- * *saturated (may be NULL) is incremented. a and b must be finite (what
- * the core hands out is); the result then always is. A storage counts its saturations with
+ * *saturated (may be NULL) is incremented. b is finite (what the core
+ * hands out is); with a finite a, so is the result (a stored inf from
+ * before values were bounded becomes +-GW_SUM_MAX). A storage counts its saturations with
  * host->count(ctx, GW_COUNTER_SATURATED, NULL, n) (gottwall/host.h), shown
  * in /metrics as gottwall_values_saturated_total{where="storage"}.
  */
@@ -182,7 +183,9 @@ gw_sum_add(double a, double b, uint64_t *saturated)
 {
     double s = a + b;
 
-    if (s <= GW_SUM_MAX && s >= -GW_SUM_MAX) /* finite (a, b finite) */
+    /* Finite; or NaN, which only a stored NaN (an older GottWall's
+     * inf - inf) gives: kept, so the read API shows it as null. */
+    if ((s <= GW_SUM_MAX && s >= -GW_SUM_MAX) || s != s)
         return s;
     if (saturated != NULL)
         (*saturated)++;
