@@ -80,19 +80,24 @@ mt_value(const mt_row_t *row)
     return sum;
 }
 
+/* label: what the instance is called in the line, {label="instance"}. */
 static const struct {
     gw_counter_t counter;
     const char *name;
+    const char *label;
     const char *help;
 } mt_names[] = {
-    {GW_COUNTER_RECEIVED, "gottwall_events_received_total",
+    {GW_COUNTER_RECEIVED, "gottwall_events_received_total", "transport",
      "Events received by a transport, valid or not."},
-    {GW_COUNTER_ACCEPTED, "gottwall_events_accepted_total",
+    {GW_COUNTER_ACCEPTED, "gottwall_events_accepted_total", "transport",
      "Events validated, authenticated and aggregated."},
-    {GW_COUNTER_DROPPED, "gottwall_events_dropped_total",
+    {GW_COUNTER_DROPPED, "gottwall_events_dropped_total", "transport",
      "Events or messages dropped, by reason."},
-    {GW_COUNTER_AUTH_FAILED, "gottwall_auth_failures_total",
+    {GW_COUNTER_AUTH_FAILED, "gottwall_auth_failures_total", "transport",
      "Failed authentications, by reason."},
+    {GW_COUNTER_SATURATED, "gottwall_values_saturated_total", "where",
+     "Sums kept at +-DBL_MAX because they would have overflowed, by where "
+     "they were summed (aggregator or storage)."},
 };
 
 #define MT_NNAMES (sizeof(mt_names) / sizeof(mt_names[0]))
@@ -279,7 +284,9 @@ mt_render_rows(gw__buf_t *b, mt_snap_t *rows, size_t n, const char *extra)
             if (rows[i].counter != mt_names[k].counter)
                 continue;
             gw__buf_puts(b, mt_names[k].name);
-            gw__buf_puts(b, "{transport=\"");
+            gw__buf_puts(b, "{");
+            gw__buf_puts(b, mt_names[k].label);
+            gw__buf_puts(b, "=\"");
             mt_put_label(b, rows[i].instance);
             gw__buf_puts(b, "\"");
             if (rows[i].reason != NULL) {

@@ -951,6 +951,13 @@ gw__daemon_new(gw__config_t *cfg, const gw__run_opts_t *opts,
         gw__daemon_free(d);
         return NULL;
     }
+    if (d->roles & GW__ROLE_AGGREGATOR) {
+        /* Shown at 0 from the start, so a rate() or an alert has them. */
+        gw__metrics_count(GW__SATURATED_AGGREGATOR, GW_COUNTER_SATURATED,
+                          NULL, 0);
+        gw__metrics_count(GW__SATURATED_STORAGE, GW_COUNTER_SATURATED, NULL,
+                          0);
+    }
     return d;
 }
 

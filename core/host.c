@@ -304,7 +304,18 @@ static void
 hs_count(const gw_ctx_t *ctx, gw_counter_t counter, const char *reason,
          uint64_t n)
 {
-    gw__metrics_count(hs_inst(ctx)->name, counter, reason, n);
+    gw__instance_t *inst = hs_inst(ctx);
+
+    /* There is one storage: its saturated sums are {where="storage"}. */
+    if (counter == GW_COUNTER_SATURATED) {
+        gw__metrics_count(inst->plugin != NULL &&
+                                  inst->plugin->desc.kind == GW_PLUGIN_STORAGE
+                              ? GW__SATURATED_STORAGE
+                              : inst->name,
+                          counter, NULL, n);
+        return;
+    }
+    gw__metrics_count(inst->name, counter, reason, n);
 }
 
 static int

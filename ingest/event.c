@@ -174,6 +174,23 @@ gw__event_check_ts(const char *key, double ts, gw__reject_t *reject,
 }
 
 int
+gw__event_value_refuse(const char *key, double v, gw__reject_t *reject,
+                       gw_error_t *err)
+{
+    char num[64];
+
+    if (isnan(v))
+        snprintf(num, sizeof(num), "nan");
+    else if (isinf(v))
+        snprintf(num, sizeof(num), "%sinf", v < 0 ? "-" : "");
+    else
+        gw__event_format_real(num, sizeof(num), v);
+    gw_error_set(err, "\"%s\" %s is out of range: |v| must be at most 1e300",
+                 key, num);
+    return gw__event_fail(reject, GW__REJECT_RANGE);
+}
+
+int
 gw__event_check_fname(gw__parse_t *ctx, const char *fkey, size_t n,
                       gw__reject_t *reject, gw_error_t *err)
 {
@@ -334,10 +351,8 @@ ev_struct_fields(gw__parse_t *ctx, const gw_event_t *ev, gw__pevent_t *out,
         out->ts = ctx->now != 0 ? ctx->now : ctx->now_fn();
     }
 
-    if (!isfinite(ev->value)) {
-        gw_error_set(err, "\"v\" must be a finite number");
-        return gw__event_fail(reject, GW__REJECT_INVALID);
-    }
+    if (gw__event_check_value("v", ev->value, reject, err) != GW_OK)
+        return GW_ERR;
     out->value = ev->value;
     return GW_OK;
 }

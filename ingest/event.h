@@ -72,6 +72,20 @@ int gw__event_check_name(gw__parse_t *ctx, const char *key, size_t n,
 int gw__event_check_ts(const char *key, double ts, gw__reject_t *reject,
                        gw_error_t *err);
 
+/* A value given as key: finite, |v| <= GW_VALUE_MAX (GW__REJECT_RANGE).
+ * Inline: the fast path checks every value. */
+int gw__event_value_refuse(const char *key, double v, gw__reject_t *reject,
+                           gw_error_t *err);
+
+static inline int
+gw__event_check_value(const char *key, double v, gw__reject_t *reject,
+                      gw_error_t *err)
+{
+    if (v >= -GW_VALUE_MAX && v <= GW_VALUE_MAX) /* false for NaN too */
+        return GW_OK;
+    return gw__event_value_refuse(key, v, reject, err);
+}
+
 /* A filter name of n bytes in the filters given as fkey. */
 int gw__event_check_fname(gw__parse_t *ctx, const char *fkey, size_t n,
                           gw__reject_t *reject, gw_error_t *err);

@@ -571,9 +571,10 @@ fp_fields(gw__parse_t *ctx, const fp_val_t *slot, gw__pevent_t *out)
     i = fp_pick(slot, GW__KEY_V, GW__KEY_VALUE);
     if (i < 0)
         out->value = 1;
-    else if (slot[i].type == FP_INT || slot[i].type == FP_REAL)
+    else if ((slot[i].type == FP_INT || slot[i].type == FP_REAL) &&
+             slot[i].dv >= -GW_VALUE_MAX && slot[i].dv <= GW_VALUE_MAX)
         out->value = slot[i].dv;
-    else
+    else /* the jansson path refuses it with the message */
         return GW_AGAIN;
 
     i = fp_pick(slot, GW__KEY_F, GW__KEY_FILTERS);

@@ -302,7 +302,7 @@ ej_ts(gw__parse_t *ctx, json_t *const *slot, gw__pevent_t *out,
     return gw__event_check_ts(ej_key_names[i], out->ts, reject, err);
 }
 
-/* v / value: a finite number; none is 1. */
+/* v / value: a finite number, |v| <= GW_VALUE_MAX; none is 1. */
 static int
 ej_value(json_t *const *slot, gw__pevent_t *out, gw__reject_t *reject,
          gw_error_t *err)
@@ -311,12 +311,12 @@ ej_value(json_t *const *slot, gw__pevent_t *out, gw__reject_t *reject,
 
     if (i < 0) {
         out->value = 1;
-    } else if (!json_is_number(slot[i]) ||
-               !isfinite(json_number_value(slot[i]))) {
+    } else if (!json_is_number(slot[i])) {
         gw_error_set(err, "\"%s\" must be a finite number", ej_key_names[i]);
         return gw__event_fail(reject, GW__REJECT_INVALID);
     } else {
         out->value = json_number_value(slot[i]);
+        return gw__event_check_value(ej_key_names[i], out->value, reject, err);
     }
     return GW_OK;
 }

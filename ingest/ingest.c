@@ -123,6 +123,8 @@ gw__reject_name(gw__reject_t r)
         return "max_pending_series";
     case GW__REJECT_NOMEM:
         return "out_of_memory";
+    case GW__REJECT_RANGE:
+        return "value_out_of_range";
     }
     return "unknown";
 }
@@ -909,6 +911,37 @@ fail_event(gw_error_t *err, int batch, size_t i, const gw_error_t *msg)
     return gw_error_set(err, "%s", msg->msg);
 }
 
+/*
+ * Refuses a text jansson could not parse. A number too large for a double
+ * (1e400: jansson says "real number overflow near '1e400'") is well-formed
+ * JSON that would be inf: refused as out of range, like |v| > 1e300, with
+ * where it is (which event of a batch is not known at this point).
+ */
+static int
+refuse_json(const json_error_t *jerr, gw__reject_t *reject, gw_error_t *err)
+{
+    static const char ovf[] = "real number overflow near '";
+    const char *num, *end;
+
+    if (strncmp(jerr->text, ovf, sizeof(ovf) - 1) == 0) {
+        num = jerr->text + sizeof(ovf) - 1;
+        end = strchr(num, '\'');
+        if (end != NULL) {
+            if (reject != NULL)
+                *reject = GW__REJECT_RANGE;
+            return gw_error_set(err,
+                                "number %.*s is out of range: |v| must be at "
+                                "most 1e300 (line %d column %d)",
+                                (int) (end - num), num, jerr->line,
+                                jerr->column);
+        }
+    }
+    if (reject != NULL)
+        *reject = GW__REJECT_JSON;
+    return gw_error_set(err, "invalid JSON at line %d column %d: %s",
+                        jerr->line, jerr->column, jerr->text);
+}
+
 /* The fast path of gw__ingest_json, p its first byte that is not space:
  * GW_OK (aggregated), GW_ERR (out of memory) or GW_AGAIN: anything
  * unusual, or a refusal, which the jansson path decides and explains
@@ -1037,10 +1070,7 @@ gw__ingest_json(gw__ingest_t *ing, const char *project,
     if (root == NULL) {
         if (json_nomem)
             return refuse_nomem(reject, err);
-        if (reject != NULL)
-            *reject = GW__REJECT_JSON;
-        return gw_error_set(err, "invalid JSON at line %d column %d: %s",
-                            jerr.line, jerr.column, jerr.text);
+        return refuse_json(&jerr, reject, err);
     }
 
     if (json_is_array(root)) {

@@ -45,8 +45,17 @@ typedef enum gw__reject_e {
     GW__REJECT_FILTERS_PER_METRIC, /* "max_filters_per_metric" */
     GW__REJECT_PENDING,     /* "max_pending_series": the storage is behind
                              * by MAX_PENDING_SERIES; send it again later */
-    GW__REJECT_NOMEM        /* "out_of_memory": not now, send it again later */
+    GW__REJECT_NOMEM,       /* "out_of_memory": not now, send it again later */
+    GW__REJECT_RANGE        /* "value_out_of_range": v not finite or
+                             * |v| > GW_VALUE_MAX */
 } gw__reject_t;
+
+/* The instance name sums saturated by the aggregator (its tables and
+ * batches) are counted under, GW_COUNTER_SATURATED: shown as
+ * gottwall_values_saturated_total{where="aggregator"}; a storage's are
+ * counted under GW__SATURATED_STORAGE (core/host.c). */
+#define GW__SATURATED_AGGREGATOR "aggregator"
+#define GW__SATURATED_STORAGE "storage"
 
 /* The reason's label: "bad_json", "invalid_event", ... */
 const char *gw__reject_name(gw__reject_t r);

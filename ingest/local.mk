@@ -17,12 +17,13 @@ libgwcore_la_SOURCES += \
 	ingest/slots.h \
 	ingest/table.c
 
-# The tests build from these sources alone (and base/conf.h's types, and
-# base/log.c for the storage thread's out-of-memory line), so they do not
+# The tests build from these sources alone (and base/conf.h's types,
+# base/log.c for the storage thread's out-of-memory line and base/metrics.c
+# for the count of saturated sums), so they do not
 # wait on the rest of libgwcore.
 GW_INGEST_SOURCES = ingest/alloc.c ingest/bucket.c ingest/event.c \
 	ingest/event_fast.c ingest/event_json.c ingest/ingest.c ingest/series.c \
-	ingest/table.c base/log.c
+	ingest/table.c base/log.c base/metrics.c base/buf.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 
@@ -68,3 +69,7 @@ EXTRA_DIST += tests/fuzz/corpus/event
 # Series floods (the live-series limits) against the real daemon.
 TESTS += tests/integration/test_series_flood.py
 EXTRA_DIST += tests/integration/test_series_flood.py
+
+# Event values bounded at admission, sums saturated (issue 16, item 14).
+TESTS += tests/integration/test_value_bounds.py
+EXTRA_DIST += tests/integration/test_value_bounds.py

@@ -27,11 +27,13 @@
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "bucket.h"
 #include "ingest_int.h"
 #include "slots.h"
@@ -165,6 +167,20 @@ gw__table_groups(const gw__table_t *t)
     return t ? t->ngroups : 0;
 }
 
+/*
+ * A sum that would overflow (issue 16): values are at most 1e300, so only
+ * some 10^8 of them in one cell get there. It stays at +-DBL_MAX instead
+ * of becoming inf (which the read API cannot show and every later sum
+ * keeps), counted as gottwall_values_saturated_total{where="aggregator"}.
+ * Rare, so counted at once from whichever thread adds.
+ */
+static double
+tb_saturate(double s)
+{
+    gw__metrics_count(GW__SATURATED_AGGREGATOR, GW_COUNTER_SATURATED, NULL, 1);
+    return s > 0 ? DBL_MAX : -DBL_MAX;
+}
+
 static inline void
 tb_cell_add(gw__cell_t *c, double sum, double ts)
 {
@@ -176,6 +192,8 @@ tb_cell_add(gw__cell_t *c, double sum, double ts)
         }
     } else {
         c->sum += sum;
+        if (isinf(c->sum))
+            c->sum = tb_saturate(c->sum);
     }
     c->count++;
 }
@@ -718,6 +736,8 @@ tb_delta_merge(gw_delta_t *d, const gw__cell_t *c)
         }
     } else {
         d->sum += c->sum;
+        if (isinf(d->sum))
+            d->sum = tb_saturate(d->sum);
     }
     d->count += c->count;
 }

@@ -108,11 +108,13 @@ gw__api_redirect(gw_http_req_t *req, const char *location, const char *headers)
     free(h);
 }
 
+/* A value of the read API. Not finite (an old storage's inf, see
+ * stats_point): null, never 0, which would be a plausible count. */
 json_t *
 gw__api_number(double v)
 {
     if (!isfinite(v))
-        return json_integer(0);
+        return json_null();
     if (v == floor(v) && fabs(v) < 9007199254740992.0)
         return json_integer((json_int_t)v);
     return json_real(v);

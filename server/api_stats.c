@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "ingest/bucket.h"
 #include "net/http.h"
 
@@ -419,6 +420,9 @@ typedef struct stats_fill_s {
     size_t n;
     double *vals;
     gw_kind_t kind;
+    size_t nonfinite; /* points the storage gave as inf or NaN */
+    int64_t bad_bucket; /* the first of them */
+    double bad_value;
 } stats_fill_t;
 
 static void
@@ -437,6 +441,16 @@ stats_point(void *arg, const gw_point_t *pt)
     }
     if (lo >= f->n || f->buckets[lo] != pt->bucket)
         return;
+    if (!isfinite(pt->sum)) {
+        /* Stored before values were bounded (issue 16): shown as null,
+         * never as 0 (gw__api_number), and logged by gw__api_series. */
+        if (f->nonfinite++ == 0) {
+            f->bad_bucket = pt->bucket;
+            f->bad_value = pt->sum;
+        }
+        f->vals[lo] = NAN;
+        return;
+    }
     switch (f->kind) {
     case GW_KIND_AVG:
         f->vals[lo] = pt->count ? pt->sum / (double)pt->count : 0;
@@ -449,6 +463,38 @@ stats_point(void *arg, const gw_point_t *pt)
     }
 }
 
+/* The storage gave f->nonfinite points that are no finite number: one
+ * warning a minute (a dashboard asks again every few seconds), the others
+ * at debug level. */
+static void
+stats_log_nonfinite(const gw_query_t *q, const stats_fill_t *f)
+{
+    static double last;
+    char proj[128], metric[300], fn[300], fv[300], filter[640] = "";
+    double now = (double)time(NULL);
+    int level = GW_LOG_DEBUG;
+
+    if (now - last >= 60 || last == 0) {
+        last = now;
+        level = GW_LOG_WARNING;
+    }
+    if (q->filter_name != NULL)
+        snprintf(filter, sizeof(filter), " filter \"%s\" = \"%s\"",
+                 gw__log_escape(q->filter_name, fn, sizeof(fn)),
+                 gw__log_escape(q->filter_value, fv, sizeof(fv)));
+    gw__log(level, "server",
+            "storage returned a non-finite value (%s) for project \"%s\" "
+            "metric \"%s\"%s period %s bucket %lld (%zu of %zu in the "
+            "range): shown as null. GottWall stores finite values only since "
+            "values are bounded; this one is older: correct or delete it in "
+            "the storage",
+            isnan(f->bad_value) ? "nan" : f->bad_value > 0 ? "inf" : "-inf",
+            gw__log_escape(q->project, proj, sizeof(proj)),
+            gw__log_escape(q->metric, metric, sizeof(metric)), filter,
+            gw_period_name(q->period), (long long)f->bad_bucket, f->nonfinite,
+            f->n);
+}
+
 int
 gw__api_series(const gw_storage_ops_t *ops, void *state, const gw_query_t *q,
                const int64_t *buckets, size_t npoints, double *vals,
@@ -456,11 +502,17 @@ gw__api_series(const gw_storage_ops_t *ops, void *state, const gw_query_t *q,
 {
     stats_fill_t f;
 
+    int rc;
+
     f.buckets = buckets;
     f.n = npoints;
     f.vals = vals;
     f.kind = q->kind;
-    return ops->query(state, q, stats_point, &f, err);
+    f.nonfinite = 0;
+    rc = ops->query(state, q, stats_point, &f, err);
+    if (rc == GW_OK && f.nonfinite > 0)
+        stats_log_nonfinite(q, &f);
+    return rc;
 }
 
 void
@@ -468,21 +520,34 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
                     size_t npoints)
 {
     json_t *range = json_array();
-    double sum = 0, mn = 0, mx = 0;
-    size_t i;
+    double sum = 0, mn = 0, mx = 0, avg;
+    size_t i, n = 0;
 
+    /* A non-finite value (NaN: see stats_point) is null in range and
+     * left out of avg, min and max; with none left they are null too. */
     for (i = 0; i < npoints; i++) {
         json_array_append_new(range, json_pack("[I, o]", (json_int_t)buckets[i],
                                                gw__api_number(vals[i])));
+        if (!isfinite(vals[i]))
+            continue;
         sum += vals[i];
-        if (i == 0 || vals[i] < mn)
+        if (n == 0 || vals[i] < mn)
             mn = vals[i];
-        if (i == 0 || vals[i] > mx)
+        if (n == 0 || vals[i] > mx)
             mx = vals[i];
+        n++;
     }
+    avg = n ? sum / (double)n : 0;
+    if (isinf(sum)) {
+        /* Values near DBL_MAX: their sum overflows, their mean does not. */
+        for (i = 0, avg = 0; i < npoints; i++)
+            if (isfinite(vals[i]))
+                avg += vals[i] / (double)n;
+    }
+    if (npoints > 0 && n == 0)
+        avg = mn = mx = NAN;
     json_object_set_new(obj, "range", range);
-    json_object_set_new(obj, "avg",
-                        gw__api_number(npoints ? sum / (double)npoints : 0));
+    json_object_set_new(obj, "avg", gw__api_number(avg));
     json_object_set_new(obj, "min", gw__api_number(mn));
     json_object_set_new(obj, "max", gw__api_number(mx));
 }

@@ -500,6 +500,7 @@ static int
 cs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
     cs_state_t *st = state;
+    uint64_t saturated;
     char count[32];
     size_t i;
     int rc;
@@ -519,11 +520,16 @@ cs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     if (rc != GW_OK)
         return rc;
     /* In the file: from here on the batch counts, whatever happens. */
+    saturated = st->ix.saturated;
     for (i = 0; i < batch->ndeltas; i++)
         if (ix_apply(&st->ix, &batch->deltas[i]) != GW_OK)
             gw_log_error(st->ctx, "out of memory: the index misses part of "
                          "batch %s (it is in %s; a restart reads it)",
                          batch->id, st->path);
+    /* Counted here only: reading the file at start sums the same again. */
+    if (st->ix.saturated > saturated)
+        st->ctx->host->count(st->ctx, GW_COUNTER_SATURATED, NULL,
+                             st->ix.saturated - saturated);
     if (ix_remember(&st->ix, batch->id) != GW_OK)
         gw_log_error(st->ctx, "out of memory remembering batch %s",
                      batch->id);

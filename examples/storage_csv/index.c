@@ -383,7 +383,7 @@ ix_apply(ix_index_t *ix, const gw_delta_t *d)
     case GW_KIND_AVG:
     case GW_KIND_COUNTER:
     default:
-        c->sum += d->sum;
+        c->sum = gw_sum_add(c->sum, d->sum, &ix->saturated);
         c->count += d->count;
         break;
     }

@@ -38,13 +38,15 @@ typedef struct ix_index_s {
     ix_map_t projects; /* project -> ix_project_t (metadata in order) */
     ix_map_t docs;     /* ns \0 id -> ix_doc_t */
     ix_map_t ids[2];   /* batch ids: the current and the previous 1024 */
+    uint64_t saturated; /* sums ix_apply kept at +-DBL_MAX (gw_sum_add) */
 } ix_index_t;
 
 void ix_init(ix_index_t *ix);
 void ix_free(ix_index_t *ix);
 
-/* Applies one delta (see gw_delta_t). Returns GW_OK, or GW_ERR when out
- * of memory. */
+/* Applies one delta (see gw_delta_t): a sum that would overflow stays at
+ * +-DBL_MAX and is counted in ix->saturated. Returns GW_OK, or GW_ERR when
+ * out of memory. */
 int ix_apply(ix_index_t *ix, const gw_delta_t *d);
 
 /* Calls emit for each stored bucket of q's series in q->from..q->to. */

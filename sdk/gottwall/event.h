@@ -15,6 +15,17 @@
 
 #include <gottwall/common.h>
 
+/*
+ * The largest |v| an event may carry (issue 16): the core refuses a value
+ * that is not finite or beyond it (reason "value_out_of_range"), so a sum
+ * of up to 10^8 such values stays far below DBL_MAX (1.8e308).
+ */
+#define GW_VALUE_MAX 1e300
+
+/* DBL_MAX, the largest finite double, where stored sums saturate (spelled
+ * out: the SDK headers include no <float.h>). */
+#define GW_SUM_MAX 1.7976931348623157e308
+
 /* What an event does to its buckets. 0 means "not given": the default. */
 typedef enum gw_action_e {
     GW_ACTION_DEFAULT = 0,
@@ -91,7 +102,7 @@ typedef struct gw_event_s {
     gw_action_t action;         /* GW_ACTION_DEFAULT: incr */
     int has_ts;                 /* 0: the server's clock at receipt */
     double ts;                  /* epoch seconds, UTC */
-    double value;               /* finite */
+    double value;               /* finite, |value| <= GW_VALUE_MAX */
     const gw_filter_t *filters; /* nfilters pairs, may be NULL if 0 */
     size_t nfilters;
 } gw_event_t;
@@ -137,7 +148,8 @@ typedef struct gw_batch_s {
  * deltas that pass; a storage calls this from store() to refuse a broken
  * batch with a clear message rather than index a table out of range.
  * Values (sum, ts) are not checked: a storage that cannot keep a non-finite
- * number checks isfinite() itself.
+ * number checks isfinite() itself. The core hands out finite sums only
+ * (each within +-DBL_MAX).
  */
 static inline int
 gw_delta_check(const gw_delta_t *d, size_t i, gw_error_t *err)
@@ -155,6 +167,29 @@ gw_delta_check(const gw_delta_t *d, size_t i, gw_error_t *err)
         return gw_error_set(err, "delta %zu has an unknown kind %d", i,
                             (int) d->kind);
     return GW_OK;
+}
+
+/*
+ * a + b for a stored sum (counter and avg cells), saturating: when the sum
+ * would overflow to +-inf it is +-GW_SUM_MAX (DBL_MAX) instead and
+ * *saturated (may be NULL) is incremented. b is finite (what the core
+ * hands out is); with a finite a, so is the result (a stored inf from
+ * before values were bounded becomes +-GW_SUM_MAX). A storage counts its saturations with
+ * host->count(ctx, GW_COUNTER_SATURATED, NULL, n) (gottwall/host.h), shown
+ * in /metrics as gottwall_values_saturated_total{where="storage"}.
+ */
+static inline double
+gw_sum_add(double a, double b, uint64_t *saturated)
+{
+    double s = a + b;
+
+    /* Finite; or NaN, which only a stored NaN (an older GottWall's
+     * inf - inf) gives: kept, so the read API shows it as null. */
+    if ((s <= GW_SUM_MAX && s >= -GW_SUM_MAX) || s != s)
+        return s;
+    if (saturated != NULL)
+        (*saturated)++;
+    return s > 0 ? GW_SUM_MAX : -GW_SUM_MAX;
 }
 
 /*

@@ -76,7 +76,12 @@ typedef enum gw_counter_e {
     GW_COUNTER_RECEIVED = 1, /* events seen (valid or not) */
     GW_COUNTER_ACCEPTED = 2, /* events aggregated */
     GW_COUNTER_DROPPED = 3,  /* events or messages dropped; reason says why */
-    GW_COUNTER_AUTH_FAILED = 4
+    GW_COUNTER_AUTH_FAILED = 4,
+    /* Added after ABI 1.2 (a daemon before it counts it but does not show
+     * it): sums a storage kept at +-DBL_MAX because they would have
+     * overflowed (gw_sum_add in gottwall/event.h). reason NULL. Shown as
+     * gottwall_values_saturated_total{where="storage"}. */
+    GW_COUNTER_SATURATED = 5
 } gw_counter_t;
 
 /* Flags for submit_json. */

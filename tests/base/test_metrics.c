@@ -40,6 +40,8 @@ START_TEST(test_render)
     gw__metrics_count("udp", GW_COUNTER_DROPPED, "bad_json", 3);
     gw__metrics_count("udp", GW_COUNTER_AUTH_FAILED, "bad_signature", 2);
     gw__metrics_count("we\"ird", GW_COUNTER_ACCEPTED, NULL, 1);
+    gw__metrics_count("storage", GW_COUNTER_SATURATED, NULL, 0);
+    gw__metrics_count("aggregator", GW_COUNTER_SATURATED, NULL, 2);
     text = gw__metrics_render("gottwall_storage_up 1\n");
     ck_assert_str_eq(
         text,
@@ -63,6 +65,12 @@ START_TEST(test_render)
         "# TYPE gottwall_auth_failures_total counter\n"
         "gottwall_auth_failures_total{transport=\"udp\","
         "reason=\"bad_signature\"} 2\n"
+        "# HELP gottwall_values_saturated_total Sums kept at +-DBL_MAX "
+        "because they would have overflowed, by where they were summed "
+        "(aggregator or storage).\n"
+        "# TYPE gottwall_values_saturated_total counter\n"
+        "gottwall_values_saturated_total{where=\"aggregator\"} 2\n"
+        "gottwall_values_saturated_total{where=\"storage\"} 0\n"
         "gottwall_storage_up 1\n");
     free(text);
     gw__metrics_reset();

@@ -5,7 +5,7 @@
  * Each input is one line (a copy: the parser writes into it). Invariants
  * on SD_LINE_OK: 1..SD_MAX_SAMPLES samples, a name of 1..255 bytes that is
  * NUL-terminated inside the buffer, finite values, rates in (0, 1], tags
- * inside the buffer; on SD_LINE_BAD a reason.
+ * inside the buffer; on SD_LINE_BAD and SD_LINE_RANGE a reason.
  *
  * Fuzz:   make fuzz; Replay: tests/fuzz/replay_statsd (make check).
  */
@@ -44,8 +44,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     buf[size] = '\0';
     r = sd_parse_line(buf, size, &line, &why);
-    FZ_CHECK(r == SD_LINE_OK || r == SD_LINE_EMPTY || r == SD_LINE_BAD);
-    if (r == SD_LINE_BAD)
+    FZ_CHECK(r == SD_LINE_OK || r == SD_LINE_EMPTY || r == SD_LINE_BAD ||
+             r == SD_LINE_RANGE);
+    if (r == SD_LINE_BAD || r == SD_LINE_RANGE)
         FZ_CHECK(why != NULL && why[0] != '\0');
     if (r == SD_LINE_OK) {
         FZ_CHECK(line.nsamples >= 1 && line.nsamples <= SD_MAX_SAMPLES);

@@ -434,12 +434,29 @@ START_TEST(test_reject_value)
         "\"v\" must be a finite number");
     BAD("{\"n\": \"x\", \"v\": {}}", GW__REJECT_INVALID,
         "\"v\" must be a finite number");
-    /* JSON has no NaN; jansson refuses it and overflowing reals. */
+    /* JSON has no NaN; jansson refuses it. A real too large for a double
+     * is out of range (it would be inf), wherever it is. */
     BAD("{\"n\": \"x\", \"v\": NaN}", GW__REJECT_JSON,
         "invalid JSON at line 1 column 19: invalid token near 'NaN'");
-    BAD("{\"n\": \"x\", \"v\": 1e400}", GW__REJECT_JSON,
-        "invalid JSON at line 1 column 21: real number overflow near "
-        "'1e400'");
+    BAD("{\"n\": \"x\", \"v\": 1e400}", GW__REJECT_RANGE,
+        "number 1e400 is out of range: |v| must be at most 1e300 (line 1 "
+        "column 21)");
+    BAD("[{\"n\": \"x\"},\n {\"n\": \"x\", \"v\": -1E+999}]", GW__REJECT_RANGE,
+        "number -1E+999 is out of range: |v| must be at most 1e300 (line 2 "
+        "column 24)");
+    BAD("{\"n\": \"x\", \"f\": {\"k\": 1e309}}", GW__REJECT_RANGE,
+        "number 1e309 is out of range: |v| must be at most 1e300 (line 1 "
+        "column 27)");
+    /* The bound: 1e300 in, the next double above it out (both paths). */
+    BAD("{\"n\": \"x\", \"v\": 1.0000000000000002e300}", GW__REJECT_RANGE,
+        "\"v\" 1.0000000000000002e300 is out of range: |v| must be at most "
+        "1e300");
+    BAD("{\"n\": \"x\", \"v\": -1.7976931348623157e308}", GW__REJECT_RANGE,
+        "\"v\" -1.7976931348623157e308 is out of range: |v| must be at most "
+        "1e300");
+    BAD("[{\"n\": \"x\"}, {\"n\": \"x\", \"value\": 2e300}]", GW__REJECT_RANGE,
+        "event 2: \"value\" 2e300 is out of range: |v| must be at most "
+        "1e300");
 }
 END_TEST
 
@@ -1239,9 +1256,14 @@ START_TEST(test_event_struct_refusals)
            "action 9 is unknown; use incr, decr, avg or gauge");
     ev.action = GW_ACTION_INCR;
     ev.value = NAN;
-    BAD_EV(&ev, GW__REJECT_INVALID, "\"v\" must be a finite number");
+    BAD_EV(&ev, GW__REJECT_RANGE,
+           "\"v\" nan is out of range: |v| must be at most 1e300");
     ev.value = INFINITY;
-    BAD_EV(&ev, GW__REJECT_INVALID, "\"v\" must be a finite number");
+    BAD_EV(&ev, GW__REJECT_RANGE,
+           "\"v\" inf is out of range: |v| must be at most 1e300");
+    ev.value = 1e303; /* statsd's 1e300|c|@0.001 */
+    BAD_EV(&ev, GW__REJECT_RANGE,
+           "\"v\" 1e303 is out of range: |v| must be at most 1e300");
     ev.value = 1;
     ev.has_ts = 1;
     ev.ts = -5;

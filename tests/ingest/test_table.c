@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <float.h>
+
+#include "base/metrics.h"
 #include "ingest/bucket.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_int.h"
@@ -342,6 +345,80 @@ START_TEST(test_merge_two_tables)
     ck_delta("c", "s", "new", GW_PERIOD_YEAR, 1388534400, GW_KIND_COUNTER, 1,
              1, 0);
     ck_delta("lat", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_AVG, 30, 2, 0);
+}
+END_TEST
+
+/* Adds sum to ("test_project", metric) at the minute of fake_now, with
+ * one filter s=a, straight into t (values past 1e300 cannot come in as
+ * events: this is what some 10^8 of them in one cell would add up to). */
+static void
+table_add(gw__table_t *t, const char *metric, gw_kind_t kind, double sum)
+{
+    gw__str_t ps = {"test_project", 12}, ms = {metric, strlen(metric)};
+    gw__pfilter_t f = {{"s", 1}, {"a", 1}, 0};
+    uint64_t h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
+
+    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
+    ck_assert_int_eq(gw__table_add(t, h, ps, ms, 1392454680, kind, sum,
+                                   fake_now(), &f, 1),
+                     GW_OK);
+}
+
+static uint64_t
+saturated(void)
+{
+    return gw__metrics_get(GW__SATURATED_AGGREGATOR, GW_COUNTER_SATURATED,
+                           NULL);
+}
+
+/* A cell that would overflow stays at +-DBL_MAX, in the table and in the
+ * batch merge, and each time is counted (issue 16). */
+START_TEST(test_saturation)
+{
+    gw__table_t *t = gw__table_new(4, 4), *t2 = gw__table_new(4, 4);
+    uint64_t before = saturated();
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(t2);
+    /* In the table: 1.7e308 + 1.7e308, both the total and the filter. */
+    table_add(t, "c", GW_KIND_COUNTER, 1.7e308);
+    table_add(t, "c", GW_KIND_COUNTER, 1.7e308);
+    ck_assert_uint_eq(saturated() - before, 2);
+    /* Down again from DBL_MAX, exactly. */
+    table_add(t, "c", GW_KIND_COUNTER, -1e308);
+    table_add(t, "n", GW_KIND_COUNTER, -1.7e308);
+    table_add(t, "n", GW_KIND_COUNTER, -1.7e308);
+    table_add(t, "a", GW_KIND_AVG, 1e308);
+    table_add(t, "g", GW_KIND_GAUGE, 1.7e308);
+    table_add(t, "g", GW_KIND_GAUGE, 1.7e308);
+    ck_assert_uint_eq(saturated() - before, 4);
+    gw__batch_add_table(batch, t, MINUTE_ONLY | (1u << GW_PERIOD_ALL),
+                        NULL);
+    ck_assert_uint_eq(saturated() - before, 4);
+    ck_delta("c", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
+             DBL_MAX - 1e308, 3, 0);
+    ck_delta("c", "s", "a", GW_PERIOD_ALL, 0, GW_KIND_COUNTER,
+             DBL_MAX - 1e308, 3, 0);
+    ck_delta("n", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_COUNTER, -DBL_MAX, 2,
+             0);
+    ck_delta("g", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_GAUGE, 1.7e308, 2,
+             fake_now());
+    /* In the batch merge: a second table's cells on top. */
+    table_add(t2, "c", GW_KIND_COUNTER, 1.5e308);
+    table_add(t2, "n", GW_KIND_COUNTER, 1e308);
+    table_add(t2, "a", GW_KIND_AVG, 1.7976931348623157e308);
+    gw__batch_add_table(batch, t2, MINUTE_ONLY | (1u << GW_PERIOD_ALL),
+                        NULL);
+    /* c: total and filter, minute and all; a: the same. */
+    ck_assert_uint_eq(saturated() - before, 4 + 4 + 4);
+    ck_delta("c", NULL, NULL, GW_PERIOD_MINUTE, 1392454680, GW_KIND_COUNTER,
+             DBL_MAX, 4, 0);
+    ck_delta("c", "s", "a", GW_PERIOD_ALL, 0, GW_KIND_COUNTER, DBL_MAX, 4, 0);
+    ck_delta("n", "s", "a", GW_PERIOD_ALL, 0, GW_KIND_COUNTER,
+             -DBL_MAX + 1e308, 3, 0);
+    ck_delta("a", NULL, NULL, GW_PERIOD_ALL, 0, GW_KIND_AVG, DBL_MAX, 2, 0);
+    gw__table_free(t);
+    gw__table_free(t2);
 }
 END_TEST
 
@@ -756,6 +833,7 @@ batch_suite(void)
     tcase_add_test(tc, test_gauge_ties_across_tables);
     tcase_add_test(tc, test_merge_two_tables);
     tcase_add_test(tc, test_many_merges);
+    tcase_add_test(tc, test_saturation);
     tcase_add_test(tc, test_empty_batch);
     suite_add_tcase(s, tc);
     /* Hundreds of runs each: more than the default 4 s on a busy box. */

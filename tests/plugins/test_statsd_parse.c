@@ -35,6 +35,18 @@ assert_bad(const char *text, const char *expect)
     ck_assert_str_eq(why, expect);
 }
 
+/* A value that is no finite number: refused as value_out_of_range. */
+static void
+assert_range(const char *text)
+{
+    const char *why = NULL;
+
+    ck_assert_msg(parse(text, &why) == SD_LINE_RANGE, "%s: not refused as "
+                  "out of range", text);
+    ck_assert_str_eq(why,
+                     "value is not a finite number: |v| must be at most 1e300");
+}
+
 START_TEST(test_counter)
 {
     ck_assert_int_eq(parse("orders:3|c", NULL), SD_LINE_OK);
@@ -239,9 +251,20 @@ START_TEST(test_malformed)
     assert_bad("x:1|", "missing type");
     assert_bad("x:|c", "empty value");
     assert_bad("x:abc|c", "value is not a finite decimal number");
-    assert_bad("x:nan|c", "value is not a finite decimal number");
-    assert_bad("x:inf|g", "value is not a finite decimal number");
-    assert_bad("x:1e999|c", "value is not a finite decimal number");
+    assert_range("x:nan|c");
+    assert_range("x:NaN|ms");
+    assert_range("x:-nan|c");
+    assert_range("x:inf|g");
+    assert_range("x:+inf|g");
+    assert_range("x:-Infinity|c");
+    assert_range("x:INF|h");
+    assert_range("x:1e999|c");
+    assert_range("x:-1e400|g");
+    assert_range("x:1|c:1e999|c");
+    assert_bad("x:infinit|c", "value is not a finite decimal number");
+    assert_bad("x:nanx|c", "value is not a finite decimal number");
+    /* In range for the parser: the core refuses |v| > 1e300 itself. */
+    ck_assert_int_eq(parse("x:1e308|c", NULL), SD_LINE_OK);
     assert_bad("x:0x10|c", "value is not a finite decimal number");
     assert_bad("x:1.|c|", "empty field");
     assert_bad("x:.|c", "value is not a finite decimal number");

@@ -7,9 +7,13 @@
 #include "server/api_int.h"
 
 #include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "ingest/bucket.h"
 
 #define ALL_PERIODS 0x7fu
@@ -234,6 +238,113 @@ START_TEST(test_number)
 }
 END_TEST
 
+/* Non-finite values (an old storage's inf) are null, never 0 (issue 16). */
+START_TEST(test_number_not_finite)
+{
+    const double bad[] = {INFINITY, -INFINITY, NAN};
+    json_t *v;
+    char *text;
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        v = gw__api_number(bad[i]);
+        ck_assert_msg(json_is_null(v), "value %zu is not null", i);
+        json_decref(v);
+    }
+    v = gw__api_number(DBL_MAX);
+    text = json_dumps(v, JSON_ENCODE_ANY);
+    ck_assert_str_eq(text, "1.7976931348623157e308");
+    free(text);
+    json_decref(v);
+}
+END_TEST
+
+/* range, avg, min and max of values near DBL_MAX and of nulls. */
+START_TEST(test_series_json_bounds)
+{
+    const int64_t buckets[3] = {0, 60, 120};
+    const double vals[3] = {DBL_MAX, DBL_MAX, NAN};
+    const double none[2] = {NAN, INFINITY};
+    json_t *o = json_object();
+    char *text;
+
+    gw__api_series_json(o, buckets, vals, 3);
+    text = json_dumps(o, JSON_SORT_KEYS);
+    ck_assert_str_eq(text,
+                     "{\"avg\": 1.7976931348623157e308, "
+                     "\"max\": 1.7976931348623157e308, "
+                     "\"min\": 1.7976931348623157e308, "
+                     "\"range\": [[0, 1.7976931348623157e308], "
+                     "[60, 1.7976931348623157e308], [120, null]]}");
+    free(text);
+    json_decref(o);
+    o = json_object();
+    gw__api_series_json(o, buckets, none, 2);
+    text = json_dumps(o, JSON_SORT_KEYS);
+    ck_assert_str_eq(text, "{\"avg\": null, \"max\": null, \"min\": null, "
+                           "\"range\": [[0, null], [60, null]]}");
+    free(text);
+    json_decref(o);
+}
+END_TEST
+
+/* A storage that holds inf in bucket 60 and a number in bucket 0. */
+static int
+inf_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
+          gw_error_t *err)
+{
+    gw_point_t pt = {0, 5, 1, 0};
+
+    (void)state;
+    (void)q;
+    (void)err;
+    emit(arg, &pt);
+    pt.bucket = 60;
+    pt.sum = INFINITY;
+    emit(arg, &pt);
+    return GW_OK;
+}
+
+static char logged[1024];
+
+static void
+log_sink(int level, const char *line)
+{
+    (void)level;
+    snprintf(logged, sizeof(logged), "%s", line);
+}
+
+START_TEST(test_series_inf_logged)
+{
+    gw_storage_ops_t ops;
+    gw_query_t q;
+    const int64_t buckets[2] = {0, 60};
+    double vals[2] = {0, 0};
+    gw_error_t err;
+
+    memset(&ops, 0, sizeof(ops));
+    ops.query = inf_query;
+    memset(&q, 0, sizeof(q));
+    q.project = "shop";
+    q.metric = "or\"ders";
+    q.filter_name = "s";
+    q.filter_value = "x";
+    q.kind = GW_KIND_COUNTER;
+    q.period = GW_PERIOD_MINUTE;
+    gw__log_set_sink(log_sink);
+    ck_assert_int_eq(gw__api_series(&ops, NULL, &q, buckets, 2, vals, &err),
+                     GW_OK);
+    gw__log_set_sink(NULL);
+    ck_assert(vals[0] == 5 && isnan(vals[1]));
+    ck_assert_msg(strstr(logged,
+                         "[server] storage returned a non-finite value (inf) "
+                         "for project \"shop\" metric \"or\\\"ders\" filter "
+                         "\"s\" = \"x\" period minute bucket 60 (1 of 2 in "
+                         "the range): shown as null") != NULL,
+                  "logged: %s", logged);
+}
+END_TEST
+
 START_TEST(test_escaping)
 {
     char *s = gw__api_html_escape("<a href=\"x\">&'</a>");
@@ -420,6 +531,9 @@ api_suite(void)
     tcase_add_test(tc, test_range_retention);
     tcase_add_test(tc, test_buckets);
     tcase_add_test(tc, test_number);
+    tcase_add_test(tc, test_number_not_finite);
+    tcase_add_test(tc, test_series_json_bounds);
+    tcase_add_test(tc, test_series_inf_logged);
     tcase_add_test(tc, test_escaping);
     tcase_add_test(tc, test_sessions);
     tcase_add_test(tc, test_hosts);

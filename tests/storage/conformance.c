@@ -10,7 +10,8 @@
  * config section. Every test creates a fresh instance, writes under a
  * project name unique to this run (so a shared server is fine) and checks
  * that the same deltas in give the same answers out: counters, avg, gauge,
- * filters, every period, inclusive ranges, metadata, documents,
+ * filters, every period, inclusive ranges, sums saturating at +-DBL_MAX
+ * instead of overflowing, metadata, documents,
  * exactly-once batch ids, Unicode and hostile names, 100,000-delta batches
  * and a reopened instance. The memory plugin also gets its snapshot tests.
  *
@@ -28,6 +29,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,14 +174,17 @@ ct_config_apply(const gw_ctx_t *ctx, const gw_config_key_t *keys,
     return GW_OK;
 }
 
+/* What the instance counted as GW_COUNTER_SATURATED (test_saturation). */
+static uint64_t ct_saturated;
+
 static void
 ct_count(const gw_ctx_t *ctx, gw_counter_t counter, const char *reason,
          uint64_t n)
 {
     (void) ctx;
-    (void) counter;
     (void) reason;
-    (void) n;
+    if (counter == GW_COUNTER_SATURATED)
+        ct_saturated += n;
 }
 
 static const gw_host_t ct_host = {
@@ -570,6 +575,86 @@ START_TEST(test_counter_sums)
     ck_assert_double_eq(S(p, "ratio", NULL, NULL, GW_PERIOD_MINUTE, T0), 0.75);
     ck_assert_double_eq(S(p, "zero", NULL, NULL, GW_PERIOD_MINUTE, T0), 0);
     ck_assert_double_eq(S(p, "missing", NULL, NULL, GW_PERIOD_MINUTE, T0), 0);
+}
+END_TEST
+
+/*
+ * Sums that would overflow a double (issue 16) stay at +-DBL_MAX, each
+ * counted once as GW_COUNTER_SATURATED (gw_sum_add), and the storage goes
+ * on: a store never fails because of one, and the next batch is applied.
+ * Counters and avg, positive and negative, total and filter series, two
+ * deltas of one cell in one batch, and (PostgreSQL) cells that are not a
+ * slot: a bucket older than the series' newest.
+ */
+START_TEST(test_saturation)
+{
+    const char *p = P("saturation");
+    const double big = 1.7e308;
+    gw_delta_t d[] = {
+        C(p, "c", GW_PERIOD_ALL, 0, big),
+        C(p, "n", GW_PERIOD_ALL, 0, -big),
+        D(p, "c", "s", "x", GW_KIND_COUNTER, GW_PERIOD_ALL, 0, big, 1, 0),
+        D(p, "a", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, big, 1, 0),
+        C(p, "m", GW_PERIOD_MINUTE, T0 + 60, big),
+        C(p, "m", GW_PERIOD_MINUTE, T0, big),
+        D(p, "g", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_ALL, 0, DBL_MAX, 1,
+          T0),
+    };
+    gw_delta_t again[] = {
+        C(p, "c", GW_PERIOD_ALL, 0, big),
+        C(p, "n", GW_PERIOD_ALL, 0, -big),
+        D(p, "c", "s", "x", GW_KIND_COUNTER, GW_PERIOD_ALL, 0, big, 1, 0),
+        D(p, "a", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, big, 1, 0),
+        C(p, "m", GW_PERIOD_MINUTE, T0, big),
+        C(p, "one", GW_PERIOD_ALL, 0, big),
+        C(p, "one", GW_PERIOD_ALL, 0, big),
+        C(p, "fine", GW_PERIOD_ALL, 0, 1e300),
+    };
+    gw_delta_t after[] = {
+        C(p, "c", GW_PERIOD_ALL, 0, -1e308),
+        C(p, "n", GW_PERIOD_ALL, 0, 1),
+        C(p, "fine", GW_PERIOD_ALL, 0, 1e300),
+    };
+    ct_points_t pts;
+
+    ct_saturated = 0;
+    ct_store(d, sizeof(d) / sizeof(d[0]));
+    ck_assert_uint_eq(ct_saturated, 0);
+    ck_assert_double_eq(S(p, "c", NULL, NULL, GW_PERIOD_ALL, 0), big);
+
+    /* c, n, c s=x, a, m at T0 (not the newest minute), one (twice in the
+     * batch): six sums saturate; fine does not. */
+    ct_store(again, sizeof(again) / sizeof(again[0]));
+    ck_assert_uint_eq(ct_saturated, 6);
+    ck_assert_double_eq(S(p, "c", NULL, NULL, GW_PERIOD_ALL, 0), DBL_MAX);
+    ck_assert_double_eq(S(p, "n", NULL, NULL, GW_PERIOD_ALL, 0), -DBL_MAX);
+    ck_assert_double_eq(S(p, "c", "s", "x", GW_PERIOD_ALL, 0), DBL_MAX);
+    ck_assert_double_eq(S(p, "m", NULL, NULL, GW_PERIOD_MINUTE, T0), DBL_MAX);
+    ck_assert_double_eq(S(p, "m", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60), big);
+    ck_assert_double_eq(S(p, "one", NULL, NULL, GW_PERIOD_ALL, 0), DBL_MAX);
+    ck_assert_double_eq(S(p, "fine", NULL, NULL, GW_PERIOD_ALL, 0), 1e300);
+    pts = Q(p, "a", NULL, NULL, GW_KIND_AVG, GW_PERIOD_ALL, 0, 0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, DBL_MAX);
+    ck_assert_int_eq(pts.v[0].count, 2);
+    free(pts.v);
+    pts = Q(p, "g", NULL, NULL, GW_KIND_GAUGE, GW_PERIOD_ALL, 0, 0);
+    ck_assert_uint_eq(pts.n, 1);
+    ck_assert_double_eq(pts.v[0].sum, DBL_MAX);
+    free(pts.v);
+
+    /* Saturated cells are ordinary numbers again: they go down exactly. */
+    ct_store(after, sizeof(after) / sizeof(after[0]));
+    ck_assert_uint_eq(ct_saturated, 6);
+    ck_assert_double_eq(S(p, "c", NULL, NULL, GW_PERIOD_ALL, 0),
+                        DBL_MAX - 1e308);
+    ck_assert_double_eq(S(p, "n", NULL, NULL, GW_PERIOD_ALL, 0), -DBL_MAX);
+    ck_assert_double_eq(S(p, "fine", NULL, NULL, GW_PERIOD_ALL, 0), 2e300);
+    /* And survive a reopen as they are. */
+    ct_reopen();
+    ck_assert_double_eq(S(p, "c", NULL, NULL, GW_PERIOD_ALL, 0),
+                        DBL_MAX - 1e308);
+    ck_assert_double_eq(S(p, "one", NULL, NULL, GW_PERIOD_ALL, 0), DBL_MAX);
 }
 END_TEST
 
@@ -1832,6 +1917,7 @@ ct_suite(void)
 
     tcase_add_checked_fixture(tc, ct_setup, ct_teardown);
     tcase_add_test(tc, test_counter_sums);
+    tcase_add_test(tc, test_saturation);
     tcase_add_test(tc, test_range_inclusive);
     tcase_add_test(tc, test_every_period);
     tcase_add_test(tc, test_avg);

@@ -309,13 +309,15 @@ ms_destroy(void *state)
     ms_free(s);
 }
 
+/* One delta into its cell; a sum that would overflow stays at +-DBL_MAX,
+ * counted in *saturated. */
 static void
-ms_apply(ms_cell_t *c, const gw_delta_t *d)
+ms_apply(ms_cell_t *c, const gw_delta_t *d, uint64_t *saturated)
 {
     switch (d->kind) {
     case GW_KIND_COUNTER:
     case GW_KIND_AVG:
-        c->sum += d->sum;
+        c->sum = gw_sum_add(c->sum, d->sum, saturated);
         c->count += d->count;
         break;
     case GW_KIND_GAUGE:
@@ -328,10 +330,18 @@ ms_apply(ms_cell_t *c, const gw_delta_t *d)
     }
 }
 
+static void
+ms_count_saturated(ms_state_t *s, uint64_t n)
+{
+    if (n > 0)
+        s->ctx->host->count(s->ctx, GW_COUNTER_SATURATED, NULL, n);
+}
+
 static int
 ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
     ms_state_t *s = state;
+    uint64_t saturated = 0;
     size_t i;
 
     if (batch->id != NULL && ms_batch_seen(s, batch->id)) {
@@ -351,12 +361,15 @@ ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
                            d->filter_value, 1);
         if (se != NULL)
             c = ms_cell_get(&se->periods[d->period], d->bucket, 1);
-        if (c == NULL)
+        if (c == NULL) {
+            ms_count_saturated(s, saturated);
             return gw_error_set(err, "memory storage: out of memory after "
                                 "applying %zu of %zu deltas", i,
                                 batch->ndeltas);
-        ms_apply(c, d);
+        }
+        ms_apply(c, d, &saturated);
     }
+    ms_count_saturated(s, saturated);
     if (batch->id != NULL &&
         ms_batch_remember(s, batch->id, strlen(batch->id)) != GW_OK)
         return gw_error_set(err, "memory storage: out of memory");

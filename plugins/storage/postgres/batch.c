@@ -83,7 +83,7 @@ pg_same_cell(const gw_delta_t *a, const gw_delta_t *b)
 
 /* Sorts and merges the deltas into cells; *n set. NULL: out of memory. */
 pg_cell_t *
-pg_merge(const gw_batch_t *batch, size_t *n)
+pg_merge(const gw_batch_t *batch, size_t *n, uint64_t *saturated)
 {
     pg_cell_t *c = malloc(batch->ndeltas * sizeof(*c));
     size_t i, m = 0;
@@ -108,7 +108,7 @@ pg_merge(const gw_batch_t *batch, size_t *n)
                     t->ts = c[i].ts;
                 }
             } else {
-                t->sum += c[i].sum;
+                t->sum = gw_sum_add(t->sum, c[i].sum, saturated);
             }
             continue;
         }

@@ -242,7 +242,8 @@ const char *pg_fvalue(const gw_delta_t *d);
 int pg_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err);
 
 /* Sorts and merges the deltas into cells; *n set. NULL: out of memory. */
-pg_cell_t *pg_merge(const gw_batch_t *batch, size_t *n);
+pg_cell_t *pg_merge(const gw_batch_t *batch, size_t *n,
+                    uint64_t *saturated);
 
 /* Walks the sorted, merged cells: the series (series[k] its first delta,
  * ids[k] its cached id or -1, kb its cached buckets), each series' slots

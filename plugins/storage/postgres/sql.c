@@ -44,14 +44,35 @@ const char pg_series_ids_sql[] =
     " ord)"
     " ORDER BY u.ord";
 
+/*
+ * a + b of two float8 expressions, saturating (issue 16): float8 addition
+ * that overflows raises "value out of range: overflow", which would fail
+ * the flush, and every retry of it, for good. Instead a sum that would
+ * overflow is +-DBL_MAX and counted in the transaction's setting
+ * gottwall.saturated (pg_metrics_sql reads it back before the commit).
+ * One 'x' per saturated sum: the count is its length. Exact: below 8e307
+ * both, no sum overflows; otherwise a + b overflows
+ * if and only if a/2 + b/2 (halving is exact, and a part under 1 cannot
+ * move a sum that large) is beyond DBL_MAX/2. Parts under 1 are not
+ * halved: float8 multiplication raises "underflow" on a subnormal.
+ */
+#define PG_HALF(x) "(CASE WHEN abs(" x ") < 1 THEN 0 ELSE (" x ") * 0.5 END)"
+#define PG_SUM(a, b)                                                          \
+    "(CASE WHEN abs(" a ") < 8e307 AND abs(" b ") < 8e307 THEN (" a ") + (" b \
+    ") WHEN abs(" PG_HALF(a) " + " PG_HALF(b) ") <= 8.988465674311579e307"    \
+    " THEN (" a ") + (" b ") WHEN set_config('gottwall.saturated',"           \
+    " coalesce(current_setting('gottwall.saturated', true), '') || 'x',"     \
+    " true) <> '' THEN sign(" PG_HALF(a) " + " PG_HALF(b) ")"                 \
+    " * 1.7976931348623157e308 END)"
+
 /* How a cell of gottwall_cells takes another delta of itself (EXCLUDED):
- * counter and avg add; a gauge keeps the value with the newest ts (ties:
- * the later write). */
+ * counter and avg add (saturating); a gauge keeps the value with the
+ * newest ts (ties: the later write). */
 #define PG_CELL_MERGE                                                         \
     " ON CONFLICT (series_id, period, bucket) DO UPDATE SET"                 \
     " sum = CASE WHEN EXCLUDED.kind = 3 THEN"                                \
     "   CASE WHEN EXCLUDED.ts >= c.ts THEN EXCLUDED.sum ELSE c.sum END"      \
-    "   ELSE c.sum + EXCLUDED.sum END,"                                      \
+    "   ELSE " PG_SUM("c.sum", "EXCLUDED.sum") " END,"                       \
     " count = c.count + EXCLUDED.count,"                                     \
     " ts = GREATEST(c.ts, EXCLUDED.ts)"
 
@@ -63,10 +84,14 @@ const char pg_cells_sql[] =
     " SELECT * FROM unnest($1::int8[], $2::int2[], $3::int8[], $4::int2[],"
     " $5::float8[], $6::int8[], $7::float8[])" PG_CELL_MERGE;
 
+/* The last statement of a flush: the metrics, and how many sums the
+ * flush saturated (PG_SUM). */
 const char pg_metrics_sql[] =
-    "INSERT INTO gottwall_metrics (project, metric, kind)"
+    "WITH m AS (INSERT INTO gottwall_metrics (project, metric, kind)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::int2[])"
-    " ON CONFLICT DO NOTHING";
+    " ON CONFLICT DO NOTHING)"
+    " SELECT coalesce(length(current_setting('gottwall.saturated', true)),"
+    " 0)";
 
 const char pg_meta_sql[] =
     "SELECT m.metric, m.kind, f.filter_name, f.filter_value"
@@ -110,13 +135,13 @@ static char pg_ins_sql[4096];
  * and moves the old slot's cell into gottwall_cells. A row it does not
  * lock has every slot at or after the batch's bucket, and slots never go
  * back, so pg_upd_sql only merges into it or finds a delta late. */
-static char pg_spill_sql[4096];
+static char pg_spill_sql[8192];
 
 /* Every slot of the series that were there (gottwall_stage_upd). A slot of
  * the same bucket is merged, one of an older bucket replaced (pg_spill_sql
  * moved it), and a delta older than the slot left out: returned as (id, bit
  * p set in late), for pg_cells_sql. */
-static char pg_upd_sql[8192];
+static char pg_upd_sql[16384];
 
 /* The staging tables the flush COPYs its series into (temporary: one per
  * session, emptied at each commit): gottwall_stage_new (names and slots,
@@ -214,22 +239,23 @@ pg_build_upd(void)
     pg_sql_open(&b, pg_upd_sql, sizeof(pg_upd_sql));
     pg_cat(&b, "WITH up AS (UPDATE gottwall_series s SET ");
     for (p = 0; p < PG_SLOTS; p++) {
-        char keep[64];
+        char keep[64], sum[1024];
 
         snprintf(keep, sizeof(keep), "u.b%d IS NULL OR u.b%d < s.b%d", p, p,
                  p);
+        snprintf(sum, sizeof(sum), PG_SUM("s.s%1$d", "u.s%1$d"), p);
         pg_cat(&b, "%sb%d = CASE WHEN %s THEN s.b%d ELSE u.b%d END,"
                " k%d = CASE WHEN %s THEN s.k%d ELSE u.k%d END,"
                " s%d = CASE WHEN %s THEN s.s%d WHEN u.b%d = s.b%d THEN"
                " CASE WHEN u.k%d = 3 THEN CASE WHEN u.t%d >= s.t%d THEN u.s%d"
-               " ELSE s.s%d END ELSE s.s%d + u.s%d END ELSE u.s%d END,"
+               " ELSE s.s%d END ELSE %s END ELSE u.s%d END,"
                " c%d = CASE WHEN %s THEN s.c%d WHEN u.b%d = s.b%d THEN"
                " s.c%d + u.c%d ELSE u.c%d END,"
                " t%d = CASE WHEN %s THEN s.t%d WHEN u.b%d = s.b%d THEN"
                " GREATEST(s.t%d, u.t%d) ELSE u.t%d END",
                p ? ", " : "", p, keep, p, p,
                p, keep, p, p,
-               p, keep, p, p, p, p, p, p, p, p, p, p, p,
+               p, keep, p, p, p, p, p, p, p, p, sum, p,
                p, keep, p, p, p, p, p, p,
                p, keep, p, p, p, p, p, p);
     }

@@ -74,6 +74,7 @@ typedef struct pg_flush_s {
     size_t nupd;
     int64_t *pairs; /* {id, series index}: sorts upd */
     int check;      /* a series of upd may spill */
+    uint64_t saturated; /* sums merged in memory kept at +-DBL_MAX */
 } pg_flush_t;
 
 /* d's bucket as stored: 0 for GW_PERIOD_ALL. */
@@ -349,7 +350,7 @@ pg_flush_prepare(pg_flush_t *f, const gw_batch_t *batch,
 {
     size_t i, n;
 
-    if ((f->cells = pg_merge(batch, &f->n)) == NULL)
+    if ((f->cells = pg_merge(batch, &f->n, &f->saturated)) == NULL)
         return gw_error_set(err, "postgres storage: out of memory");
     n = f->n;
     f->sidx = malloc(n * sizeof(*f->sidx));
@@ -589,6 +590,8 @@ pg_flush_committed(pg_state_t *s, pg_flush_t *f)
 static int
 pg_flush_run(pg_state_t *s, pg_flush_t *f, const char *id, gw_error_t *err)
 {
+    PGresult *r = NULL;
+    uint64_t saturated;
     int rc, seen = 0;
 
     if ((rc = pg_exec(s, "BEGIN", PGRES_COMMAND_OK, "BEGIN", err)) != GW_OK)
@@ -607,15 +610,24 @@ pg_flush_run(pg_state_t *s, pg_flush_t *f, const char *id, gw_error_t *err)
     if (rc == GW_OK)
         rc = pg_flush_cells(s, f, err);
     if (rc == GW_OK)
-        rc = pg_run_arr(s, pg_metrics_sql, 3, &f->arr[PG_M_PROJECT], NULL,
-                        PGRES_COMMAND_OK, "storing the metrics", err);
+        rc = pg_run_arr(s, pg_metrics_sql, 3, &f->arr[PG_M_PROJECT], &r,
+                        PGRES_TUPLES_OK, "storing the metrics", err);
     if (rc != GW_OK) {
         pg_rollback(s);
         return rc;
     }
+    /* The sums the statements saturated (PG_SUM, sql.c). */
+    saturated = f->saturated;
+    if (PQntuples(r) == 1 && PQnfields(r) == 1 && !PQgetisnull(r, 0, 0))
+        saturated += (uint64_t) pg_get_int(r, 0, 0);
+    PQclear(r);
     rc = pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
-    if (rc == GW_OK)
+    if (rc == GW_OK) {
         pg_flush_committed(s, f);
+        if (saturated > 0)
+            s->ctx->host->count(s->ctx, GW_COUNTER_SATURATED, NULL,
+                                saturated);
+    }
     return rc;
 }
 

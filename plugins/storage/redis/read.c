@@ -49,9 +49,11 @@ rs_parse_double(const redisReply *r, double *out)
     }
     if (r->type != REDIS_REPLY_STRING || r->len == 0)
         return -1;
-    errno = 0;
+    /* A number beyond a double's range is +-inf (an older GottWall could
+     * store one: HINCRBYFLOAT adds in long double); the read API shows it
+     * as null and logs it, rather than failing the whole query. */
     *out = strtod(r->str, &end);
-    return (*end != '\0' || errno == ERANGE) ? -1 : 0;
+    return *end != '\0' ? -1 : 0;
 }
 
 /* The fields of the buckets in from..to, or NULL with *n = SIZE_MAX when

@@ -63,37 +63,61 @@ static const gw_config_key_t rs_keys[] = {
  *   G key field value ts            gauge: newer-or-equal ts wins (key;ts)
  * Runs make most deltas one argument (the key) instead of three: fewer
  * arguments to parse and to turn into Lua strings. Metadata is not here:
- * it is idempotent and sent as plain commands (rs_build_meta). Returns 1
- * when applied, 0 when the batch id was already there.
+ * it is idempotent and sent as plain commands (rs_build_meta). Returns 0
+ * when the batch id was already there, else 1 + the number of sums that
+ * saturated.
+ *
+ * Saturation (issue 16): HINCRBYFLOAT adds in long double, so a sum past
+ * DBL_MAX is stored as text no double can hold (a reader gets inf), and
+ * it refuses with an error only past long double's range or on a stored
+ * "inf": an error that would stop the script halfway, after its batch id
+ * was set, and so lose the rest of the batch for good. incrf stores such
+ * a sum as +-DBL_MAX (%.17g, what a double reads back exactly) instead
+ * and counts it: the script never stops on an overflow.
  */
 static const char rs_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then\n"
     "  return 0\n"
     "end\n"
     "local call, pcall, A = redis.call, redis.pcall, ARGV\n"
+    "local M, sat = 1.7976931348623157e308, 0\n"
+    "local function incrf(k, f, n)\n"
+    "  local x = tonumber(pcall('HINCRBYFLOAT', k, f, n))\n"
+    "  if x == nil then\n"
+    "    local o = tonumber(call('HGET', k, f) or '0')\n"
+    "    if o == nil or o ~= o then\n"
+    "      call('HINCRBYFLOAT', k, f, n)\n" /* its error, as before */
+    "    end\n"
+    "    x = o + tonumber(n)\n"
+    "  end\n"
+    "  if x > M or x < -M then\n"
+    "    call('HSET', k, f, string.format('%.17g', x > 0 and M or -M))\n"
+    "    sat = sat + 1\n"
+    "  end\n"
+    "end\n"
     "local i = 7\n"
     "for _ = 1, tonumber(A[2]) do\n"
     "  local f, n = A[i], A[i+1]\n"
     "  local e = i + 2 + tonumber(A[i+2])\n"
     "  for j = i + 3, e do\n"
     "    if type(pcall('HINCRBY', A[j], f, n)) ~= 'number' then\n"
-    "      call('HINCRBYFLOAT', A[j], f, n)\n"
+    "      incrf(A[j], f, n)\n"
     "    end\n"
     "  end\n"
     "  i = e + 1\n"
     "end\n"
     "for _ = 1, tonumber(A[3]) do\n"
     "  if type(pcall('HINCRBY', A[i], A[i+1], A[i+2])) ~= 'number' then\n"
-    "    call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
+    "    incrf(A[i], A[i+1], A[i+2])\n"
     "  end\n"
     "  i = i + 3\n"
     "end\n"
     "for _ = 1, tonumber(A[4]) do\n"
-    "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
+    "  incrf(A[i], A[i+1], A[i+2])\n"
     "  i = i + 3\n"
     "end\n"
     "for _ = 1, tonumber(A[5]) do\n"
-    "  call('HINCRBYFLOAT', A[i], A[i+1], A[i+2])\n"
+    "  incrf(A[i], A[i+1], A[i+2])\n"
     "  call('HINCRBY', A[i] .. '" RS_SUFFIX_COUNT "', A[i+1], A[i+3])\n"
     "  i = i + 4\n"
     "end\n"
@@ -106,7 +130,7 @@ static const char rs_script[] =
     "  end\n"
     "  i = i + 4\n"
     "end\n"
-    "return 1\n";
+    "return 1 + sat\n";
 
 /* ---- connection ---- */
 

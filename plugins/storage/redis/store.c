@@ -524,12 +524,13 @@ rs_build_chunk(rs_state_t *s, const gw_batch_t *batch, size_t from,
  * Sends the metadata (meta, nmeta commands; may be none) and the chunks
  * flagged in todo in one pipeline, each chunk written as soon as it is
  * built, then reads the replies. Afterwards todo[k] is set only for chunks
- * that hit NOSCRIPT (or were not sent because of an error).
+ * that hit NOSCRIPT (or were not sent because of an error). *saturated
+ * gets the sums the chunks applied kept at +-DBL_MAX.
  */
 static int
 rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
         unsigned char *todo, const rs_buf_t *meta, size_t nmeta,
-        size_t *skipped, gw_error_t *err)
+        size_t *skipped, uint64_t *saturated, gw_error_t *err)
 {
     rs_chunker_t ch;
     size_t k, i, chunk = (size_t) s->chunk;
@@ -610,6 +611,8 @@ rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
         if (r->type == REDIS_REPLY_INTEGER) {
             if (r->integer == 0)
                 (*skipped)++;
+            else
+                *saturated += (uint64_t) (r->integer - 1);
         } else if (r->type == REDIS_REPLY_ERROR &&
                    strncmp(r->str, "NOSCRIPT", 8) == 0) {
             todo[k] = 1;
@@ -632,6 +635,7 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     rs_state_t *s = state;
     rs_buf_t meta = {NULL, 0, 0, 0};
     size_t i, nchunks, skipped = 0, nmeta = 0, npending = 0;
+    uint64_t saturated = 0;
     unsigned char *todo;
     int rc, pass;
 
@@ -662,7 +666,8 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
                           "a batch of %zu deltas", batch->ndeltas);
         goto out;
     }
-    rc = rs_send(s, batch, nchunks, todo, &meta, nmeta, &skipped, err);
+    rc = rs_send(s, batch, nchunks, todo, &meta, nmeta, &skipped, &saturated,
+                 err);
     /* NOSCRIPT: the server lost its script cache (restart, SCRIPT FLUSH);
      * those chunks did not run: load the script and send them again. */
     for (pass = 0; rc == GW_OK && pass < 2; pass++) {
@@ -670,12 +675,16 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
             break;
         if ((rc = rs_load_script(s, err)) != GW_OK)
             break;
-        rc = rs_send(s, batch, nchunks, todo, NULL, 0, &skipped, err);
+        rc = rs_send(s, batch, nchunks, todo, NULL, 0, &skipped, &saturated,
+                     err);
     }
     if (rc == GW_OK && memchr(todo, 1, nchunks) != NULL)
         rc = gw_error_set(err, "redis %s:%d: the script keeps vanishing "
                           "(NOSCRIPT)", s->host, (int) s->port);
 out:
+    /* Counted whatever rc is: a chunk that ran is applied for good. */
+    if (saturated > 0)
+        s->ctx->host->count(s->ctx, GW_COUNTER_SATURATED, NULL, saturated);
     free(todo);
     rs_buf_free(&meta);
     if (rc == GW_OK && skipped > 0)

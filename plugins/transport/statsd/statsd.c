@@ -239,12 +239,18 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
     case SD_LINE_BAD:
         sd_bad_line(s, "bad_line", why);
         return;
+    case SD_LINE_RANGE:
+        /* The core's reason for |v| > 1e300 too (a rate or a gauge delta
+         * that takes a value past it is refused by submit). */
+        sd_bad_line(s, "value_out_of_range", why);
+        return;
     case SD_LINE_OK:
         break;
     }
 
     for (i = 0; i < l->nsamples; i++) {
         const sd_sample_t *smp = &l->samples[i];
+        sd_gauge_t *g = NULL;
         gw_event_t ev;
         gw_error_t err;
 
@@ -264,9 +270,8 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             ev.action = GW_ACTION_AVG;
             ev.value = smp->value;
             break;
-        case SD_GAUGE: {
-            sd_gauge_t *g = sd_gauge_get(s);
-
+        case SD_GAUGE:
+            g = sd_gauge_get(s);
             ev.action = GW_ACTION_GAUGE;
             if (smp->gauge_delta) {
                 if (g == NULL) {
@@ -278,18 +283,21 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             } else {
                 ev.value = smp->value;
             }
-            if (g != NULL)
-                g->value = ev.value;
             break;
-        }
         case SD_SET:
         default:
             sd_bad_line(s, "unsupported_type", "sets (|s) are not supported");
             continue;
         }
-        if (s->host->submit(s->ctx, s->project, &ev, &err) != GW_OK)
+        if (s->host->submit(s->ctx, s->project, &ev, &err) != GW_OK) {
             gw_log_debug(s->ctx, "statsd value of %s refused: %s", l->name,
                          err.msg);
+            continue;
+        }
+        /* Only a gauge the core took is the base of the next delta: a
+         * refused one (out of range, say) is not the gauge's value. */
+        if (g != NULL)
+            g->value = ev.value;
     }
 }
 

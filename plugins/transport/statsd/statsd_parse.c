@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "statsd_parse.h"
 
@@ -21,8 +22,23 @@ sd_is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* [+-]? then nan, inf or infinity in any case: a number strtod would take
+ * that no statsd client means. s[0..len) */
+static int
+sd_nonfinite(const char *s, size_t len)
+{
+    size_t i = (len > 0 && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+
+    len -= i;
+    s += i;
+    return (len == 3 && (strncasecmp(s, "nan", 3) == 0 ||
+                         strncasecmp(s, "inf", 3) == 0)) ||
+           (len == 8 && strncasecmp(s, "infinity", 8) == 0);
+}
+
 /* Strict decimal: [+-]? digits [. digits] [e [+-]? digits], with at least
- * one digit before the exponent. s[0..len) */
+ * one digit before the exponent. s[0..len). 0, -1 when malformed, -2 for
+ * a number that is no finite double (nan, inf, 1e999). */
 static int
 sd_number(const char *s, size_t len, double *out)
 {
@@ -31,6 +47,8 @@ sd_number(const char *s, size_t len, double *out)
     char *end;
     double v;
 
+    if (sd_nonfinite(s, len))
+        return -2;
     if (len == 0 || len >= sizeof(tmp))
         return -1;
     if (s[i] == '+' || s[i] == '-')
@@ -66,8 +84,10 @@ sd_number(const char *s, size_t len, double *out)
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     v = strtod(tmp, &end);
-    if (end != tmp + len || !isfinite(v))
+    if (end != tmp + len)
         return -1;
+    if (!isfinite(v))
+        return -2;
     *out = v;
     return 0;
 }
@@ -173,7 +193,13 @@ sd_entry(char *s, size_t *pos, size_t end, sd_line_t *out, const char **why)
         return SD_LINE_BAD;
     }
     if (smp->type != SD_SET) {
-        if (sd_number(s + vstart, vend - vstart, &smp->value) != 0) {
+        switch (sd_number(s + vstart, vend - vstart, &smp->value)) {
+        case 0:
+            break;
+        case -2:
+            *why = "value is not a finite number: |v| must be at most 1e300";
+            return SD_LINE_RANGE;
+        default:
             *why = "value is not a finite decimal number";
             return SD_LINE_BAD;
         }
@@ -282,8 +308,10 @@ sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
 
     pos = colon + 1;
     for (;;) {
-        if (sd_entry(line, &pos, end, out, why) != SD_LINE_OK)
-            return SD_LINE_BAD;
+        sd_result_t rc = sd_entry(line, &pos, end, out, why);
+
+        if (rc != SD_LINE_OK)
+            return rc;
         if (pos >= end)
             break;
         if (line[pos] != ':') {

@@ -49,7 +49,9 @@ typedef struct sd_line_s {
 typedef enum sd_result_e {
     SD_LINE_OK = 0,    /* out holds at least one sample */
     SD_LINE_EMPTY = 1, /* nothing but whitespace: not an event */
-    SD_LINE_BAD = 2    /* malformed: *why says how */
+    SD_LINE_BAD = 2,   /* malformed: *why says how */
+    SD_LINE_RANGE = 3  /* a value that is no finite number (nan, inf,
+                        * 1e999): counted as value_out_of_range */
 } sd_result_t;
 
 /*
