@@ -429,6 +429,14 @@ dm_env_auth_claim(void *ctx, void (*fn)(void *arg, int ok), void *arg)
                             fn, arg);
 }
 
+/* The storage removes old buckets itself (ABI 1.4's expire). */
+static int
+dm_can_expire(const gw__instance_t *storage)
+{
+    return storage->plugin->desc.abi_minor >= 4 &&
+           storage->plugin->storage.expire != NULL;
+}
+
 static int
 dm_env_storage_stats(void *ctx, gw__server_storage_t *out)
 {
@@ -447,6 +455,11 @@ dm_env_storage_stats(void *ctx, gw__server_storage_t *out)
     out->pending_series = st.pending_series;
     out->last_flush_seconds = st.last_flush_seconds;
     out->down = st.down;
+    memcpy(out->skipped, st.skipped, sizeof(out->skipped));
+    out->expiry_passes = st.expiry_passes;
+    out->expiry_errors = st.expiry_errors;
+    out->last_expiry_seconds = st.last_expiry_seconds;
+    out->can_expire = d->cfg->retention_set && dm_can_expire(d->storage);
     return 1;
 }
 
@@ -769,14 +782,6 @@ dm_roles_stop(gw__daemon_t *d)
             dm_roles[i].hooks->stop(d->role_state[i]);
         d->role_state[i] = NULL;
     }
-}
-
-/* The storage removes old buckets itself (ABI 1.4's expire). */
-static int
-dm_can_expire(const gw__instance_t *storage)
-{
-    return storage->plugin->desc.abi_minor >= 4 &&
-           storage->plugin->storage.expire != NULL;
 }
 
 static int

@@ -73,3 +73,7 @@ EXTRA_DIST += tests/integration/test_series_flood.py
 # Event values bounded at admission, sums saturated (issue 16, item 14).
 TESTS += tests/integration/test_value_bounds.py
 EXTRA_DIST += tests/integration/test_value_bounds.py
+
+# RETENTION against the real daemon (writes, reads, expiry).
+TESTS += tests/integration/test_retention.py
+EXTRA_DIST += tests/integration/test_retention.py

@@ -445,11 +445,51 @@ api_health(gw__api_t *api, gw_http_req_t *req)
 
 /* ---- /metrics ---- */
 
+/* RETENTION's lines, appended to extra. */
+static void
+api_metrics_retention(const gw__server_storage_t *st, char *extra,
+                      size_t size)
+{
+    size_t n = strlen(extra);
+    int p;
+
+    n += (size_t) snprintf(extra + n, n < size ? size - n : 0,
+                           "# HELP gottwall_retention_skipped_cells_total "
+                           "Cells not written: their bucket was past its "
+                           "period's RETENTION.\n"
+                           "# TYPE gottwall_retention_skipped_cells_total "
+                           "counter\n");
+    for (p = 0; p < GW_PERIOD_ALL; p++)
+        n += (size_t) snprintf(extra + n, n < size ? size - n : 0,
+                               "gottwall_retention_skipped_cells_total"
+                               "{period=\"%s\"} %llu\n",
+                               gw_period_name((gw_period_t) p),
+                               (unsigned long long) st->skipped[p]);
+    if (!st->can_expire)
+        return;
+    snprintf(extra + n, n < size ? size - n : 0,
+             "# HELP gottwall_storage_expiry_passes_total Expiries of "
+             "every period with a RETENTION, done.\n"
+             "# TYPE gottwall_storage_expiry_passes_total counter\n"
+             "gottwall_storage_expiry_passes_total %llu\n"
+             "# HELP gottwall_storage_expiry_errors_total Failed expire "
+             "calls.\n"
+             "# TYPE gottwall_storage_expiry_errors_total counter\n"
+             "gottwall_storage_expiry_errors_total %llu\n"
+             "# HELP gottwall_storage_expiry_seconds Duration of the last "
+             "expiry.\n"
+             "# TYPE gottwall_storage_expiry_seconds gauge\n"
+             "gottwall_storage_expiry_seconds %.6f\n",
+             (unsigned long long) st->expiry_passes,
+             (unsigned long long) st->expiry_errors,
+             st->last_expiry_seconds);
+}
+
 static void
 api_metrics_text(gw__api_t *api, gw_http_req_t *req)
 {
     gw__server_storage_t st;
-    char extra[2048];
+    char extra[4096];
     char *text;
     int up;
 
@@ -487,6 +527,7 @@ api_metrics_text(gw__api_t *api, gw_http_req_t *req)
              (unsigned long long)st.events_stored,
              (unsigned long long)st.events_dropped,
              (unsigned long long)st.store_errors);
+    api_metrics_retention(&st, extra, sizeof(extra));
     api->env.flush_counts(api->env.ctx); /* this loop's, up to now */
     text = gw__metrics_render(extra);
     if (text == NULL) {

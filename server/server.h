@@ -39,6 +39,10 @@ typedef struct gw__server_storage_s {
     size_t pending_series;
     double last_flush_seconds;
     int down; /* 1 while the storage refuses writes */
+    uint64_t skipped[GW_PERIOD_COUNT]; /* cells past RETENTION, not written */
+    uint64_t expiry_passes, expiry_errors;
+    double last_expiry_seconds;
+    int can_expire; /* RETENTION is set and the storage has expire */
 } gw__server_storage_t;
 
 /* What the server role needs of the process. ctx is the process's and is

@@ -1387,6 +1387,90 @@ START_TEST(test_nonce_claim)
 }
 END_TEST
 
+/* ---- retention (ABI 1.4's expire) ---- */
+
+/* expire() to the end: GW_AGAIN means more to do. */
+static void
+ct_expire(gw_period_t period, int64_t before)
+{
+    gw_error_t err = {""};
+    int rc, calls = 0;
+
+    do {
+        rc = ct_ops->expire(ct_state, period, before, &err);
+        ck_assert_msg(++calls < 1000000, "expire never finished");
+    } while (rc == GW_AGAIN);
+    ck_assert_msg(rc == GW_OK, "expire(%s, %lld) returned %d: %s",
+                  gw_period_name(period), (long long) before, rc, err.msg);
+}
+
+START_TEST(test_expire)
+{
+    /* In 1990, so that the cuts leave every other test's 2014 cells. */
+    static const int64_t m0 = 631152000, m1 = m0 + 60, m2 = m0 + 120;
+    static const int64_t h0 = m0 - 3600, h1 = m0;
+    const char *p = P("expire"), *q = P("expire_other");
+    gw_delta_t d[16];
+    size_t n = 0;
+    int i;
+
+    if (ct_ops->expire == NULL)
+        return; /* optional: the storage keeps everything */
+    for (i = 0; i < 2; i++) {
+        const char *pr = i == 0 ? p : q;
+
+        d[n++] = C(pr, "hits", GW_PERIOD_MINUTE, m0, 1);
+        d[n++] = C(pr, "hits", GW_PERIOD_MINUTE, m1, 2);
+        d[n++] = C(pr, "hits", GW_PERIOD_MINUTE, m2, 4);
+        d[n++] = D(pr, "hits", "os", "linux", GW_KIND_COUNTER,
+                   GW_PERIOD_MINUTE, m0, 8, 1, 0);
+        d[n++] = D(pr, "hits", "os", "linux", GW_KIND_COUNTER,
+                   GW_PERIOD_MINUTE, m2, 16, 1, 0);
+        d[n++] = C(pr, "hits", GW_PERIOD_HOUR, h0, 32);
+        d[n++] = C(pr, "hits", GW_PERIOD_HOUR, h1, 64);
+        d[n++] = C(pr, "hits", GW_PERIOD_ALL, 0, 128);
+    }
+    ct_store(d, n);
+    /* The minute cells before m2 go, in every project and series; the
+     * other periods' stay. */
+    ct_expire(GW_PERIOD_MINUTE, m2);
+    for (i = 0; i < 2; i++) {
+        const char *pr = i == 0 ? p : q;
+        ct_points_t pts = Q(pr, "hits", NULL, NULL, GW_KIND_COUNTER,
+                            GW_PERIOD_MINUTE, 0, 2000000000);
+
+        ck_assert_uint_eq(pts.n, 1);
+        ck_assert_int_eq(pts.v[0].bucket, m2);
+        ck_assert_double_eq(pts.v[0].sum, 4);
+        free(pts.v);
+        ck_assert_double_eq(S(pr, "hits", "os", "linux", GW_PERIOD_MINUTE,
+                              m0), 0);
+        ck_assert_double_eq(S(pr, "hits", "os", "linux", GW_PERIOD_MINUTE,
+                              m2), 16);
+        ck_assert_double_eq(S(pr, "hits", NULL, NULL, GW_PERIOD_HOUR, h0),
+                            32);
+        ck_assert_double_eq(S(pr, "hits", NULL, NULL, GW_PERIOD_HOUR, h1),
+                            64);
+        ck_assert_double_eq(S(pr, "hits", NULL, NULL, GW_PERIOD_ALL, 0), 128);
+    }
+    /* Again: nothing more goes. Then the hours before h1. */
+    ct_expire(GW_PERIOD_MINUTE, m2);
+    ct_expire(GW_PERIOD_HOUR, h1);
+    ck_assert_double_eq(S(p, "hits", NULL, NULL, GW_PERIOD_HOUR, h0), 0);
+    ck_assert_double_eq(S(p, "hits", NULL, NULL, GW_PERIOD_HOUR, h1), 64);
+    ck_assert_double_eq(S(p, "hits", NULL, NULL, GW_PERIOD_MINUTE, m2), 4);
+    /* Gone for good: a restart (memory: its snapshot) does not bring the
+     * cells back, and the series can still be written. */
+    ct_reopen();
+    ck_assert_double_eq(S(q, "hits", NULL, NULL, GW_PERIOD_MINUTE, m0), 0);
+    ck_assert_double_eq(S(q, "hits", NULL, NULL, GW_PERIOD_HOUR, h0), 0);
+    ck_assert_double_eq(S(q, "hits", NULL, NULL, GW_PERIOD_MINUTE, m2), 4);
+    d[0] = C(p, "hits", GW_PERIOD_MINUTE, m2, 1);
+    ct_store(d, 1);
+    ck_assert_double_eq(S(p, "hits", NULL, NULL, GW_PERIOD_MINUTE, m2), 5);
+}
+END_TEST
+
 /* ---- a dead server: GW_AGAIN, quickly, with a message ---- */
 
 static char *ct_unreachable_copy;
@@ -1933,6 +2017,7 @@ ct_suite(void)
     tcase_add_test(tc, test_reopen);
     tcase_add_test(tc, test_ping);
     tcase_add_test(tc, test_nonce_claim);
+    tcase_add_test(tc, test_expire);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(big, ct_setup, ct_teardown);
