@@ -10,9 +10,15 @@
  * Writes: tables merge into the "next" batch; the thread stores the
  * "current" one. GW_AGAIN keeps current (with its id, so a storage can
  * apply it exactly once) and retries after a backoff of 100 ms doubling to
- * 5 s, while tables keep merging into next up to MAX_PENDING_SERIES deltas
- * in all. Jobs run between attempts, so reads do not wait for an outage to
- * end. The outage is logged once and the recovery once.
+ * 5 s, while tables keep merging into next (MAX_PENDING_SERIES is held at
+ * admission, see gw__pending_t). Jobs run between attempts, so reads do not
+ * wait for an outage to end. The outage is logged once and the recovery
+ * once.
+ *
+ * RETENTION: merges leave out the cells already past their period's
+ * retention, and between stores and jobs the thread calls the storage's
+ * expire op for each period with one, every RETENTION_INTERVAL
+ * (st_expire_step), in small steps when the storage asks for them.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
