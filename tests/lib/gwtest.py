@@ -210,11 +210,13 @@ class Daemon:
         self.command = list(command)
         self.projects = projects or DEFAULT_PROJECTS
         self.backends = {}
+        self._auto_ports = []  # backends whose PORT free_port chose
         for name, settings in (backends if backends is not None else {"http": {}}).items():
             s = dict(settings)
             s.setdefault("HOST", "127.0.0.1")
             if "PORT" not in s and s.get("PLUGIN", name) != "redis":
                 s["PORT"] = free_port()
+                self._auto_ports.append(name)
             self.backends[name] = s
         self.storage = storage
         self.storage_settings = dict(storage_settings or {})
@@ -257,6 +259,27 @@ class Daemon:
         return self.backends[backend]["PORT"]
 
     def start(self, wait=True, args=()):
+        # free_port's ports are free when chosen; a test running at the
+        # same time may take one before the daemon binds it. Then the
+        # daemon stops with "Address already in use": the ports this
+        # harness chose are chosen again, up to three times.
+        for attempt in range(3):
+            offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            try:
+                return self._start_once(wait, args)
+            except RuntimeError as e:
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    text = f.read().decode("utf-8", "replace")
+                if "Address already in use" not in text or attempt == 2 or \
+                        not (self._auto_ports or self.server_port):
+                    raise RuntimeError("%s; the daemon's log:\n%s" % (e, text[-3000:]))
+                for name in self._auto_ports:
+                    self.backends[name]["PORT"] = free_port()
+                if self.server_port:
+                    self.server_port = free_port()
+
+    def _start_once(self, wait, args):
         self.write_config()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -267,8 +290,17 @@ class Daemon:
                      if s.get("PLUGIN", n) in ("http", "tcpip") and s.get("PORT")]
             if self.server_port and self.command[0] in ("start", "server"):
                 ports.append(self.server_port)
-            for p in ports:
-                wait_port(p, proc=self.proc)
+            try:
+                for p in ports:
+                    wait_port(p, proc=self.proc)
+            except RuntimeError:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                self.proc.wait()
+                self._log.close()
+                self._log = None
+                self.proc = None
+                raise
             if self.command[0] in ("start", "aggregator"):
                 time.sleep(0.1)  # UDP sockets open in the same loop iteration
         return self
