@@ -33,6 +33,10 @@ TESTS += tests/integration/test_embed_caps.py \
 EXTRA_DIST += tests/integration/test_embed_caps.py \
 	tests/integration/test_user_projects.py
 
+# What the dashboard learns of PERIODS and RETENTION (issue 14).
+TESTS += tests/integration/test_api_config.py
+EXTRA_DIST += tests/integration/test_api_config.py
+
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and
 # dashboards (real requests on loopback, a fake process and storage).
