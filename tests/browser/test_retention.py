@@ -9,13 +9,12 @@ the event of 2 days ago. Skips as tests/browser/test_dashboard.py does.
 """
 
 import os
+import subprocess
 import sys
 import time
 
 from gwtest import BUILDDIR, SRCDIR, Daemon, run_tests, skip, wait_for
 from test_dashboard import CHROMIUM, NODE, send
-
-import subprocess
 
 SCRIPT = os.path.join(SRCDIR, "tests", "browser", "retention.mjs")
 OUT = os.path.join(BUILDDIR, "test-output", "browser-retention")
