@@ -822,7 +822,8 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         gw__api_embedded_get(api, req, rel + 9);
         return;
     }
-    if (strcmp(rel, "projects") == 0 || strcmp(rel, "dashboard") == 0) {
+    if (strcmp(rel, "projects") == 0 || strcmp(rel, "dashboard") == 0 ||
+        strcmp(rel, "config") == 0) {
         if (pre != NULL)
             who = *pre;
         else
@@ -833,12 +834,15 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         }
         if (pre == NULL && !api_claim(api, req, rel, &who))
             return;
-        if (rel[0] == 'p') {
+        if (rel[0] == 'p' || rel[0] == 'c') {
             if (!api_is(method, "GET")) {
                 api_not_allowed(req, "GET");
                 return;
             }
-            gw__api_projects(api, req, &who);
+            if (rel[0] == 'p')
+                gw__api_projects(api, req, &who);
+            else
+                gw__api_config(api, req);
             return;
         }
         if (!api_is(method, "GET") && !api_is(method, "PUT")) {

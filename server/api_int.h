@@ -239,7 +239,7 @@ void gw__api_sessions_free(gw__api_t *api);
  * per period, NULL: none; the message names the oldest bucket kept and the
  * coarser period of periods that holds from_date), then one of more than
  * max_points buckets. Without from_date the range starts no earlier than
- * the oldest bucket kept. */
+ * the oldest bucket kept (and a to_date before it is refused). */
 int gw__api_range(const char *from_s, const char *to_s, gw_period_t p,
                   int64_t now, size_t max_points, unsigned periods,
                   const int64_t *retention, int64_t *from, int64_t *to,
@@ -287,6 +287,9 @@ int gw__api_may_see(const gw__api_t *api, const gw__api_who_t *who,
                     const char *project);
 void gw__api_projects(gw__api_t *api, gw_http_req_t *req,
                       const gw__api_who_t *who);
+/* GET /api/v1/config: PERIODS, RETENTION (s, null: for ever), MAX_POINTS
+ * and the server's clock, for the dashboard (docs/api.md). */
+void gw__api_config(gw__api_t *api, gw_http_req_t *req);
 void gw__api_metrics(gw__api_t *api, gw_http_req_t *req, const char *project);
 void gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
                    int dataset);

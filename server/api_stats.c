@@ -217,8 +217,12 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
         gw__retention_cuts(retention, now, cuts);
         if (f < cuts[p] && has_from)
             return stats_expired(p, f, cuts, periods, retention, err);
+        /* Only to_date, and it is expired too: no bucket of the range is
+         * kept, and clamping would answer one that reads as 0. */
+        if (t < cuts[p])
+            return stats_expired(p, t, cuts, periods, retention, err);
         if (f < cuts[p])
-            f = cuts[p] <= t ? cuts[p] : t;
+            f = cuts[p];
     }
     n = stats_count(p, f, t, (uint64_t)1 << 40);
     if (n > max_points)
@@ -599,6 +603,37 @@ gw__api_projects(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
         if (gw__api_may_see(api, who, cfg->projects[i].name))
             json_array_append_new(arr, json_string(cfg->projects[i].name));
     gw__api_json(req, 200, arr);
+}
+
+/* ---- GET /api/v1/config ---- */
+
+void
+gw__api_config(gw__api_t *api, gw_http_req_t *req)
+{
+    const gw__config_t *cfg = gw__api_cfg(api);
+    json_t *periods = json_array(), *retention = json_object();
+    int p;
+
+    /* The periods kept, finest first, and how long each one's buckets are
+     * (null: for ever), so that a client can keep its ranges inside them
+     * instead of meeting the 400 of a range before the oldest bucket. */
+    for (p = 0; p < GW_PERIOD_COUNT; p++) {
+        const char *name = gw_period_name((gw_period_t) p);
+        int64_t secs = cfg->retention_set ? cfg->retention[p] : 0;
+
+        if (!(cfg->periods & (1u << p)))
+            continue;
+        json_array_append_new(periods, json_string(name));
+        json_object_set_new(retention, name,
+                            p != GW_PERIOD_ALL && secs > 0
+                                ? json_integer((json_int_t) secs)
+                                : json_null());
+    }
+    gw__api_json(req, 200,
+                 json_pack("{s:o, s:o, s:I, s:I}", "periods", periods,
+                           "retention", retention, "max_points",
+                           (json_int_t) cfg->max_points, "now",
+                           (json_int_t) time(NULL)));
 }
 
 /* ---- GET /api/v1/{project}/metrics ---- */

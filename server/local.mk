@@ -33,6 +33,12 @@ TESTS += tests/integration/test_embed_caps.py \
 EXTRA_DIST += tests/integration/test_embed_caps.py \
 	tests/integration/test_user_projects.py
 
+# What the dashboard learns of PERIODS and RETENTION (issue 14), and what
+# it shows of a range before a period's retention, in a browser.
+TESTS += tests/integration/test_api_config.py tests/browser/test_retention.py
+EXTRA_DIST += tests/integration/test_api_config.py \
+	tests/browser/test_retention.py tests/browser/retention.mjs
+
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and
 # dashboards (real requests on loopback, a fake process and storage).

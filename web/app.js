@@ -8,7 +8,7 @@
 //   graph: {id, type: "graph", title, renderer, series: [{metric, filter_name, filter_value}]}
 //   table: {id, type: "table", title, metric, filter_name}
 
-import { PALETTE, RENDERERS, fmtBucket, fmtNum, seriesLabel, makeChart, toCSV, download } from './chart.js';
+import { PALETTE, RENDERERS, bucketStart, fmtBucket, fmtDuration, fmtNum, seriesLabel, makeChart, toCSV, download } from './chart.js';
 
 const CONFIG = JSON.parse(document.getElementById('gw-config').textContent);
 const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'year'];
@@ -107,15 +107,94 @@ function notice(text) {
 
 // ---- Query parameters for the current period and dates ----
 
+// The whole "to" day: its last second (the server aligns it down).
+const toEnd = () => Date.parse(`${state.doc.to}T23:59:59Z`) / 1000;
+
 function rangeParams() {
   const q = new URLSearchParams({ period: state.doc.period });
   if (state.doc.from) q.set('from_date', state.doc.from);
-  if (state.doc.to) {
-    // The whole "to" day: its last second (the server aligns it down).
-    const end = Date.parse(`${state.doc.to}T23:59:59Z`) / 1000;
-    q.set('to_date', String(end));
-  }
+  if (state.doc.to) q.set('to_date', String(toEnd()));
   return q;
+}
+
+// ---- What the server keeps (GET api/v1/config) ----
+// A range reaching before the oldest bucket its period keeps (RETENTION)
+// is not asked for: the server would refuse it (400), and the buckets are
+// gone. The widgets say so and offer the next coarser period that still
+// holds the time. Without the answer (an older server) the server's 400
+// is shown as any error.
+
+const server = { periods: null, retention: {}, skew: 0 }; // skew: its clock - ours, s
+
+async function loadServerConfig() {
+  try {
+    const t0 = Date.now();
+    const c = await api('api/v1/config');
+    server.periods = c.periods;
+    server.retention = c.retention || {};
+    server.skew = c.now - (t0 + Date.now()) / 2000;
+  } catch (e) { /* keeps the defaults */ }
+}
+
+const isKept = (p) => !server.periods || server.periods.includes(p);
+
+// The start of period's oldest bucket kept now (as the server counts it),
+// or null: kept for ever.
+function oldestKept(period) {
+  const secs = server.retention[period];
+  return secs ? bucketStart(period, Date.now() / 1000 + server.skew - secs) : null;
+}
+
+// null, or why the dashboard's range cannot be shown in period:
+// {period, secs, oldest, start, ends, coarser} (ends: only a "to" date,
+// before the oldest; coarser: the next kept period that holds start).
+function expiry(period = state.doc.period) {
+  const oldest = oldestKept(period);
+  if (oldest == null || !(state.doc.from || state.doc.to)) return null;
+  // As the server: without "from" the range starts at the oldest bucket,
+  // unless "to" is before it too.
+  const ends = !state.doc.from;
+  const start = bucketStart(period, ends ? toEnd() : Date.parse(`${state.doc.from}T00:00:00Z`) / 1000);
+  if (start >= oldest) return null;
+  const coarser = PERIODS.slice(PERIODS.indexOf(period) + 1).find((q) => {
+    const o = oldestKept(q);
+    return isKept(q) && (o == null || o <= bucketStart(q, start));
+  }) || null;
+  return { period, secs: server.retention[period], oldest, start, ends, coarser };
+}
+
+function expiryText(x) {
+  return `${x.period} buckets are kept for ${fmtDuration(x.secs)} (RETENTION.${x.period}): the oldest starts at `
+    + `${fmtBucket(x.oldest, x.period)}, and this range ${x.ends ? 'ends' : 'starts'} at ${fmtBucket(x.start, x.period)}.`;
+}
+
+// What a widget shows instead of a chart or table of buckets that are gone.
+function expiryNotice(x) {
+  return el('div', { class: 'expired' },
+    el('p', { text: expiryText(x) }),
+    x.coarser
+      ? el('button', { class: 'coarser', 'data-period': x.coarser, onclick: () => setPeriod(x.coarser) },
+        `Switch to ${x.coarser} (kept ${fmtDuration(server.retention[x.coarser])})`)
+      : el('p', { class: 'muted', text: 'No period keeps that time: pick a later date.' }));
+}
+
+// Shows x in place (of the chart or table) unless it already shows the same.
+function showExpiry(view, place, x) {
+  const text = expiryText(x);
+  view.root.dataset.expired = x.period;
+  delete view.root.dataset.points;
+  if (view.shownExpiry === text && place.firstChild) return;
+  view.shownExpiry = text;
+  place.replaceChildren(expiryNotice(x));
+  view.setStatus('');
+}
+
+// Takes the notice away (the range is inside the retention again).
+function clearExpiry(view, place) {
+  if (!view.shownExpiry) return;
+  delete view.root.dataset.expired;
+  view.shownExpiry = null;
+  place.replaceChildren();
 }
 
 // ---- Graph widget ----
@@ -230,9 +309,19 @@ class GraphView {
   async redraw() {
     if (!this.w.series.length || !this.w.series.every((s) => s.metric)) {
       this.destroyChart();
+      clearExpiry(this, this.chartEl);
       this.setStatus('Pick a metric for each series.');
       return;
     }
+    const x = expiry();
+    if (x) {
+      this.seq++; // a fetch in flight must not draw
+      if (this.chart) this.destroyChart();
+      this.results = null;
+      showExpiry(this, this.chartEl, x);
+      return;
+    }
+    clearExpiry(this, this.chartEl);
     try {
       const raw = await this.fetch();
       if (!raw) return;
@@ -253,7 +342,7 @@ class GraphView {
 
   // New data for the same chart (auto-refresh).
   async refresh() {
-    if (!this.chart) return this.redraw();
+    if (!this.chart || expiry()) return this.redraw();
     try {
       const raw = await this.fetch();
       if (!raw) return;
@@ -360,11 +449,20 @@ class TableView {
   async redraw() {
     const w = this.w;
     if (!w.metric || !w.filter_name) {
+      clearExpiry(this, this.body);
       this.body.replaceChildren();
       this.setStatus(w.metric ? `"${w.metric}" has no filters to split by: send events with "f", e.g. {"status": "paid"}.` : 'Pick a metric.');
       return;
     }
     const seq = ++this.seq;
+    const x = expiry();
+    if (x) {
+      this.data = null;
+      this.rendered = false;
+      showExpiry(this, this.body, x);
+      return;
+    }
+    clearExpiry(this, this.body);
     const q = rangeParams();
     q.set('name', w.metric);
     q.set('filter_name', w.filter_name);
@@ -578,6 +676,7 @@ async function refreshAll() {
     notice(`Refresh failed: ${e.message}`);
     return;
   }
+  syncPeriods(); // the oldest buckets kept move on with the clock
   await Promise.all([...state.views.values()].map((v) => v.refresh()));
 }
 
@@ -599,8 +698,38 @@ function redrawAll() {
   for (const v of state.views.values()) v.redraw();
 }
 
+function setPeriod(p) {
+  state.doc.period = p;
+  syncToolbar();
+  save();
+  redrawAll();
+}
+
+// The period buttons: those PERIODS leaves out disabled, those whose
+// retention the range reaches before greyed; the date pickers start at
+// the first day the period keeps whole.
+function syncPeriods() {
+  for (const b of document.querySelectorAll('#periods button')) {
+    const p = b.dataset.period;
+    const x = isKept(p) && expiry(p);
+    b.classList.toggle('active', p === state.doc.period);
+    b.classList.toggle('expired', !!x);
+    b.disabled = !isKept(p);
+    b.title = !isKept(p) ? `${p} buckets are not kept by this server (PERIODS)`
+      : x ? expiryText(x) : '';
+  }
+  const oldest = oldestKept(state.doc.period);
+  let min = '';
+  if (oldest != null) {
+    const day = bucketStart('day', oldest);
+    min = new Date((day < oldest ? day + 86400 : day) * 1000).toISOString().slice(0, 10);
+  }
+  $('#from-date').min = min;
+  $('#to-date').min = min;
+}
+
 function syncToolbar() {
-  for (const b of document.querySelectorAll('#periods button')) b.classList.toggle('active', b.dataset.period === state.doc.period);
+  syncPeriods();
   $('#from-date').value = state.doc.from || '';
   $('#to-date').value = state.doc.to || '';
   const t = $('#refresh-toggle');
@@ -615,7 +744,7 @@ function setupToolbar() {
   sel.addEventListener('change', () => { state.doc.project = sel.value; save(); loadProject(); });
 
   for (const b of document.querySelectorAll('#periods button')) {
-    b.addEventListener('click', () => { state.doc.period = b.dataset.period; syncToolbar(); save(); redrawAll(); });
+    b.addEventListener('click', () => setPeriod(b.dataset.period));
   }
   const dateChanged = () => {
     const from = $('#from-date').value;
@@ -624,6 +753,7 @@ function setupToolbar() {
     notice('');
     state.doc.from = from;
     state.doc.to = to;
+    syncPeriods();
     save();
     redrawAll();
   };
@@ -656,7 +786,9 @@ function setupToolbar() {
 
 async function main() {
   let saved = {};
+  const config = loadServerConfig(); // at the same time
   try { saved = await api('api/v1/dashboard'); } catch (e) { notice(`Could not load your dashboard: ${e.message}`); }
+  await config;
   if (saved && saved.version === 1) Object.assign(state.doc, saved);
   const names = CONFIG.projects.map((p) => p.name);
   if (!names.includes(state.doc.project)) state.doc.project = names[0] || '';

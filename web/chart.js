@@ -30,6 +30,31 @@ export function fmtBucket(ts, period) {
   }
 }
 
+// The start of the bucket of period holding ts (epoch seconds), as the
+// server's buckets are: UTC, weeks from Monday.
+export function bucketStart(period, ts) {
+  const size = { minute: 60, hour: 3600, day: 86400 }[period];
+  if (size) return Math.floor(ts / size) * size;
+  if (period === 'week') {
+    const day = Math.floor(ts / 86400);
+    return (day - ((day + 3) % 7 + 7) % 7) * 86400; // day 0 was a Thursday
+  }
+  const d = new Date(ts * 1000);
+  if (period === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000;
+  if (period === 'year') return Date.UTC(d.getUTCFullYear(), 0, 1) / 1000;
+  return 0; // all
+}
+
+// RETENTION's seconds as the server writes them ("1d", "90d", "36h"), or
+// "for ever" for none.
+export function fmtDuration(secs) {
+  if (!secs) return 'for ever';
+  for (const [n, u] of [[365 * 86400, 'y'], [86400, 'd'], [3600, 'h'], [60, 'm']]) {
+    if (secs % n === 0) return `${secs / n}${u}`;
+  }
+  return `${secs}s`;
+}
+
 // 1234567 -> "1.23M"; small numbers as they are (at most 3 decimals).
 export function fmtNum(v) {
   if (v == null || Number.isNaN(v)) return '–';

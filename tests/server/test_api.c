@@ -168,6 +168,24 @@ START_TEST(test_range_retention)
                      "minute buckets are kept for 1m (RETENTION.minute): the "
                      "oldest starts at 2014-02-15T08:57:00, and no period "
                      "keeps 2014-01-01");
+    /* Only to_date, before the oldest minute kept: refused too, not one
+     * expired bucket that reads as 0. */
+    ret[GW_PERIOD_MINUTE] = 86400;
+    ck_assert_int_eq(gw__api_range(NULL, "2014-02-13T08:00:00",
+                                   GW_PERIOD_MINUTE, NOW, 10000, ALL_PERIODS,
+                                   ret, &from, &to, &n, &err),
+                     GW_ERR);
+    ck_assert_str_eq(err.msg,
+                     "minute buckets are kept for 1d (RETENTION.minute): the "
+                     "oldest starts at 2014-02-14T08:58:00; for "
+                     "2014-02-13T08:00:00 ask period=hour (kept 90d)");
+    /* Only to_date, its 30 buckets reaching before it: they start at it. */
+    ck_assert_int_eq(gw__api_range(NULL, "2014-02-14T09:10:00",
+                                   GW_PERIOD_MINUTE, NOW, 10000, ALL_PERIODS,
+                                   ret, &from, &to, &n, &err),
+                     GW_OK);
+    ck_assert_int_eq(from, 1392368280);
+    ck_assert_uint_eq(n, 13);
 }
 END_TEST
 
