@@ -98,6 +98,8 @@ static const struct {
     {GW_COUNTER_SATURATED, "gottwall_values_saturated_total", "where",
      "Sums kept at +-DBL_MAX because they would have overflowed, by where "
      "they were summed (aggregator or storage)."},
+    {GW_COUNTER_IGNORED, "gottwall_events_ignored_total", "transport",
+     "Messages that are not events, left alone on purpose, by reason."},
 };
 
 #define MT_NNAMES (sizeof(mt_names) / sizeof(mt_names[0]))

@@ -96,7 +96,7 @@ gw__api_access(gw__api_t *api, gw_http_req_t *req, const char *project,
         return;
     }
     memset(&ar, 0, sizeof(ar));
-    ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_S4 | GW_AUTH_BASIC;
+    ar.schemes = GW_AUTH_S1 | GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4 | GW_AUTH_BASIC;
     /* S4's scope: "GET /api/v1/shop/metrics", the path without the query
      * (a header signed for the ingest route is refused here). */
     snprintf(scope, sizeof(scope), "%s %s", gw__http_method(req),

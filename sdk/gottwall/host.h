@@ -81,7 +81,12 @@ typedef enum gw_counter_e {
      * it): sums a storage kept at +-DBL_MAX because they would have
      * overflowed (gw_sum_add in gottwall/event.h). reason NULL. Shown as
      * gottwall_values_saturated_total{where="storage"}. */
-    GW_COUNTER_SATURATED = 5
+    GW_COUNTER_SATURATED = 5,
+    /* Added after ABI 1.3 (a daemon before it counts it but does not show
+     * it): messages that are not events and are left alone on purpose,
+     * reason says which (DogStatsD events and service checks:
+     * "dogstatsd_event"). Shown as gottwall_events_ignored_total. */
+    GW_COUNTER_IGNORED = 6
 } gw_counter_t;
 
 /* Flags for submit_json. */

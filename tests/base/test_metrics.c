@@ -42,6 +42,7 @@ START_TEST(test_render)
     gw__metrics_count("we\"ird", GW_COUNTER_ACCEPTED, NULL, 1);
     gw__metrics_count("storage", GW_COUNTER_SATURATED, NULL, 0);
     gw__metrics_count("aggregator", GW_COUNTER_SATURATED, NULL, 2);
+    gw__metrics_count("statsd", GW_COUNTER_IGNORED, "dogstatsd_event", 3);
     text = gw__metrics_render("gottwall_storage_up 1\n");
     ck_assert_str_eq(
         text,
@@ -71,6 +72,11 @@ START_TEST(test_render)
         "# TYPE gottwall_values_saturated_total counter\n"
         "gottwall_values_saturated_total{where=\"aggregator\"} 2\n"
         "gottwall_values_saturated_total{where=\"storage\"} 0\n"
+        "# HELP gottwall_events_ignored_total Messages that are not events, "
+        "left alone on purpose, by reason.\n"
+        "# TYPE gottwall_events_ignored_total counter\n"
+        "gottwall_events_ignored_total{transport=\"statsd\","
+        "reason=\"dogstatsd_event\"} 3\n"
         "gottwall_storage_up 1\n");
     free(text);
     gw__metrics_reset();

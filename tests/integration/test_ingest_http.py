@@ -1,8 +1,8 @@
 """HTTP ingestion against the real daemon (SPEC §4, §5 http).
 
 Every status code the transport answers, in the original's order of checks;
-S1 (the SPEC §4 vectors, live), Basic in both key orders, S3 (accepted,
-replayed, tampered, stale); batches (all or nothing); actions from the URL;
+S1 (the SPEC §4 vectors, live), S2 as the original Go client sends it,
+Basic in both key orders, S3 (accepted, replayed, tampered, stale); batches (all or nothing); actions from the URL;
 PREFIX; keep-alive. Counts are read back through the read API and must be
 exact: nothing from a refused request is stored.
 """
@@ -105,8 +105,10 @@ def test_status_codes():
          "authentication failed: GottWallS1 signature does not match "
          "project \"test_project\"'s keys"),
         ("POST", "/api/v1/test_project/incr",
-         {"X-GottWall-Auth": "GottWallS2 1 %s 1000 test_project" % ("0" * 32)},
-         403, "authentication failed: GottWallS2 is not accepted here"),
+         {"X-GottWall-Auth": "GottWallS2 %d %s 1000 test_project"
+          % (time.time(), "0" * 32)},
+         403, "authentication failed: GottWallS2 signature does not match "
+         "project \"test_project\"'s keys"),
         # X-GottWall-Auth decides alone: a good Basic does not rescue it
         ("POST", "/api/v1/test_project/incr",
          {"X-GottWall-Auth": "bogus", "Authorization": basic_header(PUB, PRIV)},
@@ -281,6 +283,30 @@ def test_prefix():
                  timeout=5, what="prefixed total")
 
 
+def test_s2_over_http_go_client():
+    """The original Go client (stati-go-net) signs HTTP requests with the
+    S2 form, `GottWallS2 {ts} {sign} {base} {project}`, and sends "f":
+    null: counted exactly as S1. The project token must be the URL's."""
+    ts = int(time.time())
+    hdr = "GottWallS2 %d %s 1000 test_project" % (ts, sign_legacy(PUB, PRIV, ts))
+    body = '{"name":"go_orders","value":1,"timestamp":%d,"filters":null}' % ts
+    for _ in range(10):
+        st, _, data = post("/api/v1/test_project/incr", body,
+                           {"X-GottWall-Auth": hdr, "Content-Type": "application/json"})
+        assert (st, data) == (200, b"OK"), (st, data)
+    settle("test_project", "go_orders", 10)
+    # Signed for test_project, sent to shop's URL: refused, nothing stored.
+    st, _, data = post("/api/v1/shop/incr", '{"n": "go_orders"}',
+                       {"X-GottWall-Auth": hdr})
+    assert st == 403, (st, data)
+    assert err(data).startswith("authentication failed: "), data
+    settle("shop", "go_orders", 0)
+    # The read API takes it as it takes S1.
+    st, _, data = D.request("GET", "/api/v1/test_project/metrics",
+                            headers={"X-GottWall-Auth": hdr})
+    assert st == 200 and "go_orders" in json.loads(data), (st, data)
+
+
 def main():
     global D
     D = Daemon(backends={"http": {}, "small": {"PLUGIN": "http", "MAX_BODY": 1000}})
@@ -289,7 +315,8 @@ def main():
     try:
         run_tests([test_spec_vectors, test_status_codes, test_413,
                    test_basic_both_orders, test_s3, test_batch_and_actions,
-                   test_keep_alive_and_pipelining, test_prefix])
+                   test_keep_alive_and_pipelining, test_prefix,
+                   test_s2_over_http_go_client])
     except SystemExit as e:
         code = e.code
     finally:

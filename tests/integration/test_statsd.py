@@ -101,6 +101,36 @@ def test_tags_become_filters():
         assert meta["api"]["canary"] == ["true"], meta
 
 
+def test_telegraf_tags_and_dogstatsd_events():
+    """Telegraf's tags (name,k=v:1|c, as hot-shots sends with telegraf:
+    true) become filters exactly as DogStatsD's do, not a metric named
+    "hs.telegraf,env=prod"; DogStatsD events and service checks are counted
+    as ignored, not as bad lines, and nothing is logged per line."""
+    with statsd_daemon() as d:
+        send_udp(d, "hs.telegraf,env=prod,host=a:1|c")
+        send_udp(d, "hs.telegraf,env=prod:2|c")
+        send_udp(d, "hs.telegraf,env=dev:4|c|@0.5")
+        send_udp(d, "_e{5,11}:title|hello world|#env:prod\n"
+                    "_sc|db.up|0|#env:prod|m:fine\n_e{1,1}:a|b")
+        wait_total(d, "hs.telegraf", 11)
+        assert d.total(PROJECT, "hs.telegraf", filter_name="env",
+                       filter_value="prod") == 3
+        assert d.total(PROJECT, "hs.telegraf", filter_name="env",
+                       filter_value="dev") == 8
+        assert d.total(PROJECT, "hs.telegraf", filter_name="host",
+                       filter_value="a") == 1
+        meta = d.get_json("/api/v1/%s/metrics" % PROJECT)
+        assert sorted(meta) == ["hs.telegraf"], meta
+        assert sorted(meta["hs.telegraf"]) == ["env", "host"], meta
+        ignored = re.search(r'^gottwall_events_ignored_total\{transport="statsd",'
+                            r'reason="dogstatsd_event"\} (\d+)$',
+                            metrics_text(d), re.M)
+        assert ignored and int(ignored.group(1)) == 3, metrics_text(d)
+        assert counter(d, "gottwall_events_dropped_total", "bad_line") == 0
+        assert counter(d, "gottwall_events_received_total") == 6
+        assert "_e{" not in d.log() and "_sc|" not in d.log()
+
+
 def test_forty_lines_in_one_datagram():
     with statsd_daemon() as d:
         send_udp(d, "\n".join("batch:1|c" for _ in range(40)) + "\n")
@@ -178,6 +208,7 @@ if __name__ == "__main__":
         test_timer_average_is_exact,
         test_gauge_last_value_and_deltas,
         test_tags_become_filters,
+        test_telegraf_tags_and_dogstatsd_events,
         test_forty_lines_in_one_datagram,
         test_malformed_lines_counted_others_kept,
         test_tcp_lines_split_across_writes,

@@ -170,6 +170,52 @@ START_TEST(test_tags)
 }
 END_TEST
 
+START_TEST(test_telegraf_tags)
+{
+    /* hot-shots with telegraf: true, Telegraf's own statsd input. */
+    ck_assert_int_eq(parse("hs.telegraf,env=prod,host=a:1|c", NULL),
+                     SD_LINE_OK);
+    ck_assert_str_eq(L.name, "hs.telegraf");
+    ck_assert_uint_eq(L.name_len, 11);
+    ck_assert_uint_eq(L.ntags, 2);
+    ck_assert_str_eq(L.tags[0].name, "env");
+    ck_assert_str_eq(L.tags[0].value, "prod");
+    ck_assert_str_eq(L.tags[1].name, "host");
+    ck_assert_str_eq(L.tags[1].value, "a");
+    ck_assert_uint_eq(L.tags_raw_len, strlen("env=prod,host=a"));
+    ck_assert_int_eq(L.samples[0].type, SD_COUNTER);
+    ck_assert_int_eq(parse("lat,region=eu:35|ms|@0.5", NULL), SD_LINE_OK);
+    ck_assert_str_eq(L.name, "lat");
+    ck_assert_uint_eq(L.ntags, 1);
+    ck_assert_double_eq(L.samples[0].rate, 0.5);
+    /* A comma that is not k=v is part of the name, as before. */
+    ck_assert_int_eq(parse("a,b:1|c", NULL), SD_LINE_OK);
+    ck_assert_str_eq(L.name, "a,b");
+    ck_assert_uint_eq(L.ntags, 0);
+    ck_assert_int_eq(parse("a,k=v,b:1|c", NULL), SD_LINE_OK);
+    ck_assert_str_eq(L.name, "a,k=v,b");
+    ck_assert_int_eq(parse("a,=v:1|c", NULL), SD_LINE_OK);
+    ck_assert_str_eq(L.name, "a,=v");
+    assert_bad(",k=v:1|c", "empty metric name");
+    assert_bad("a,k=v:1|c|#x:y",
+               "tags given twice (in the name, Telegraf's form, and after #, "
+               "DogStatsD's: use one)");
+}
+END_TEST
+
+START_TEST(test_dogstatsd_events)
+{
+    ck_assert_int_eq(parse("_e{5,4}:title|text|d:1392454739|#env:prod", NULL),
+                     SD_LINE_DOGSTATSD);
+    ck_assert_int_eq(parse("_sc|db.up|0|#env:prod|m:ok", NULL),
+                     SD_LINE_DOGSTATSD);
+    /* A metric merely starting with _e or _sc is a metric. */
+    ck_assert_int_eq(parse("_e:1|c", NULL), SD_LINE_OK);
+    ck_assert_str_eq(L.name, "_e");
+    ck_assert_int_eq(parse("_sc:1|c", NULL), SD_LINE_OK);
+}
+END_TEST
+
 START_TEST(test_too_many_tags)
 {
     char line[2000];
@@ -311,6 +357,8 @@ statsd_suite(void)
     tcase_add_test(tc, test_gauge);
     tcase_add_test(tc, test_timers_and_sets);
     tcase_add_test(tc, test_tags);
+    tcase_add_test(tc, test_telegraf_tags);
+    tcase_add_test(tc, test_dogstatsd_events);
     tcase_add_test(tc, test_too_many_tags);
     tcase_add_test(tc, test_multi_value);
     tcase_add_test(tc, test_too_many_values);

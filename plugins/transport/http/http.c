@@ -247,7 +247,7 @@ ht_handle(void *arg, gw_http_req_t *req)
     ar.scope_len = strlen(scope);
     hdr = h->http_header(req, "X-GottWall-Auth");
     if (hdr != NULL) {
-        ar.schemes = GW_AUTH_S1 | GW_AUTH_S3 | GW_AUTH_S4;
+        ar.schemes = GW_AUTH_S1 | GW_AUTH_S2 | GW_AUTH_S3 | GW_AUTH_S4;
     } else {
         hdr = h->http_header(req, "Authorization");
         ar.schemes = GW_AUTH_BASIC;

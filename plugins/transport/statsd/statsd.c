@@ -236,6 +236,11 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
     switch (sd_parse_line(line, len, l, &why)) {
     case SD_LINE_EMPTY:
         return;
+    case SD_LINE_DOGSTATSD:
+        /* Not a metric: counted, nothing logged per line. */
+        s->host->count(s->ctx, GW_COUNTER_RECEIVED, NULL, 1);
+        s->host->count(s->ctx, GW_COUNTER_IGNORED, "dogstatsd_event", 1);
+        return;
     case SD_LINE_BAD:
         sd_bad_line(s, "bad_line", why);
         return;

@@ -221,7 +221,10 @@ sd_entry(char *s, size_t *pos, size_t end, sd_line_t *out, const char **why)
         if (s[fstart] == '#') {
             /* Tags run to the next '|' (a ':' belongs to them). */
             if (out->tags_raw_len != 0 || out->ntags != 0) {
-                *why = "tags given twice";
+                *why = out->telegraf ? "tags given twice (in the name, "
+                                       "Telegraf's form, and after #, "
+                                       "DogStatsD's: use one)"
+                                     : "tags given twice";
                 return SD_LINE_BAD;
             }
             fend = sd_span(s, fstart + 1, end, "|");
@@ -263,6 +266,56 @@ sd_entry(char *s, size_t *pos, size_t end, sd_line_t *out, const char **why)
     return SD_LINE_OK;
 }
 
+/* Telegraf's name,k=v,k2=v2: the name cut at the first comma and the
+ * pairs into out->tags, if every part after it is k=v with both sides
+ * non-empty; else nothing changes (a comma may be part of a name). */
+static sd_result_t
+sd_telegraf(char *name, size_t len, sd_line_t *out, const char **why)
+{
+    char *comma = memchr(name, ',', len), *p, *end = name + len, *eq;
+    size_t n = 0;
+
+    if (comma == NULL)
+        return SD_LINE_OK;
+    for (p = comma + 1; p <= end; p++) {
+        char *part = p;
+
+        while (p < end && *p != ',')
+            p++;
+        eq = memchr(part, '=', (size_t) (p - part));
+        if (eq == NULL || eq == part || eq + 1 == p)
+            return SD_LINE_OK;
+        n++;
+    }
+    if (comma == name) {
+        *why = "empty metric name";
+        return SD_LINE_BAD;
+    }
+    if (n > SD_MAX_TAGS) {
+        *why = "more than 64 tags";
+        return SD_LINE_BAD;
+    }
+    *comma = '\0';
+    out->telegraf = 1;
+    out->name_len = (size_t) (comma - name);
+    /* The tags as written key a gauge's deltas, as DogStatsD's do. */
+    out->tags_raw = comma + 1;
+    out->tags_raw_len = (size_t) (end - comma - 1);
+    for (p = comma + 1; p < end;) {
+        char *part = p;
+
+        while (p < end && *p != ',')
+            p++;
+        *p++ = '\0';
+        eq = strchr(part, '=');
+        *eq = '\0';
+        out->tags[out->ntags].name = part;
+        out->tags[out->ntags].value = eq + 1;
+        out->ntags++;
+    }
+    return SD_LINE_OK;
+}
+
 sd_result_t
 sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
 {
@@ -280,6 +333,7 @@ sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
     out->ts = 0;
     out->nsamples = 0;
     out->ntags = 0;
+    out->telegraf = 0;
 
     while (end > start && sd_is_space(line[end - 1]))
         end--;
@@ -288,6 +342,11 @@ sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
     line[end] = '\0';
     if (start == end)
         return SD_LINE_EMPTY;
+    /* DogStatsD's events (_e{title,text}:...) and service checks
+     * (_sc|name|status...) are not metrics. */
+    if ((end - start > 3 && memcmp(line + start, "_e{", 3) == 0) ||
+        (end - start > 4 && memcmp(line + start, "_sc|", 4) == 0))
+        return SD_LINE_DOGSTATSD;
 
     colon = sd_span(line, start, end, ":|");
     if (colon == end || line[colon] != ':') {
@@ -305,6 +364,8 @@ sd_parse_line(char *line, size_t len, sd_line_t *out, const char **why)
     line[colon] = '\0';
     out->name = line + start;
     out->name_len = colon - start;
+    if (sd_telegraf(line + start, colon - start, out, why) != SD_LINE_OK)
+        return SD_LINE_BAD;
 
     pos = colon + 1;
     for (;;) {

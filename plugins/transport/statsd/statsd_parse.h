@@ -3,6 +3,9 @@
  *
  * One line is `name:value|type[|@rate][|#tags][|Tts]`, optionally with more
  * `:value|type[|@rate]` entries after the first (etsy's `name:1|c:2|c`).
+ * Telegraf's tags are in the name, `name,k=v,k2=v2:1|c`, and become tags
+ * the same as DogStatsD's `|#k:v,k2:v2`; a name whose parts after a comma
+ * are not all k=v stays the name as written.
  * The parser works in place on a mutable buffer: it writes NUL bytes over
  * separators so that every string it returns points into the line, and it
  * allocates nothing. A line is valid as a whole or refused as a whole.
@@ -39,6 +42,7 @@ typedef struct sd_line_s {
     const char *tags_raw; /* the tags text after '#' (NUL-terminated), or "" */
     size_t tags_raw_len;
     int has_ts;           /* a DogStatsD |T<epoch> field was given */
+    int telegraf;         /* the tags were in the name (name,k=v:...) */
     double ts;
     size_t nsamples;
     sd_sample_t samples[SD_MAX_SAMPLES];
@@ -50,8 +54,10 @@ typedef enum sd_result_e {
     SD_LINE_OK = 0,    /* out holds at least one sample */
     SD_LINE_EMPTY = 1, /* nothing but whitespace: not an event */
     SD_LINE_BAD = 2,   /* malformed: *why says how */
-    SD_LINE_RANGE = 3  /* a value that is no finite number (nan, inf,
+    SD_LINE_RANGE = 3, /* a value that is no finite number (nan, inf,
                         * 1e999): counted as value_out_of_range */
+    SD_LINE_DOGSTATSD = 4 /* a DogStatsD event (_e{...}) or service check
+                           * (_sc|...): not a metric, ignored */
 } sd_result_t;
 
 /*
