@@ -64,6 +64,7 @@ pg_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
     if (s == NULL)
         return gw_error_set(err, "postgres storage: out of memory");
     s->ctx = ctx;
+    s->exp.period = -1;
     if (ctx->host->config_apply(ctx, pg_keys, s, err) != GW_OK) {
         free(s);
         return GW_ERR;
