@@ -18,9 +18,11 @@ endif
 TESTS += \
 	tests/integration/test_storage_outage.py \
 	tests/integration/test_shared_storage.py \
-	tests/integration/test_replay_shared.py
+	tests/integration/test_replay_shared.py \
+	tests/integration/test_retention_postgres.py
 EXTRA_DIST += \
 	tests/integration/test_replay_shared.py \
+	tests/integration/test_retention_postgres.py \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \

@@ -78,6 +78,7 @@ pg_destroy(void *state)
 {
     pg_state_t *s = state;
 
+    pg_expire_close(s);
     pg_disconnect(s);
     free(s);
 }
@@ -93,6 +94,7 @@ static const gw_storage_ops_t pg_ops = {
     .doc_get = pg_doc_get,
     .ping = pg_ping,
     .nonce_claim = pg_nonce_claim,
+    .expire = pg_expire,
 };
 
 GW_PLUGIN_DESCRIPTOR = {
