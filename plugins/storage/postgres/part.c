@@ -223,8 +223,10 @@ pg_part_ddl(pg_state_t *s, int period, const char *name, int64_t lo,
     char sql[512];
     int rc;
 
-    snprintf(sql, sizeof(sql), "CREATE TABLE %s (" PG_CELL_COLUMNS ")"
-             " WITH (fillfactor = 70)", name);
+    /* Full pages: a cell of an older bucket is written once (a slot moved
+     * out, or a delta of an older bucket) and seldom updated after. */
+    snprintf(sql, sizeof(sql), "CREATE TABLE %s (" PG_CELL_COLUMNS ")",
+             name);
     if ((rc = pg_exec(s, sql, PGRES_COMMAND_OK, "creating a partition",
                       err)) != GW_OK)
         return rc;
