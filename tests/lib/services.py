@@ -231,7 +231,8 @@ class PostgresServer:
     USER = "gottwall"
     DB = "gottwall"
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, options=None):
+        self.options = dict(options or {})  # extra -c name=value settings
         self.bindir = postgres_bindir()
         if self.bindir is None:
             skip("PostgreSQL server binaries (initdb, pg_ctl) not found "
@@ -286,6 +287,8 @@ class PostgresServer:
         opts = ("-p %d -k %s -c listen_addresses=%s -c fsync=off "
                 "-c full_page_writes=off"
                 % (self.port, self.tmp, self.host))
+        for k, v in self.options.items():
+            opts += " -c %s=%s" % (k, v)
         self._run([self._bin("pg_ctl"), "-D", self.data, "-l", self.log_path,
                    "-o", opts, "-w", "-t", str(timeout), "start"],
                   timeout=timeout + 10)

@@ -11,20 +11,24 @@ TESTS += \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
-	tests/storage/test_postgres_schema.py
+	tests/storage/test_postgres_schema.py \
+	tests/storage/test_postgres_partitions.py
 endif
 # The daemon against real servers: outages and several aggregators.
 TESTS += \
 	tests/integration/test_storage_outage.py \
 	tests/integration/test_shared_storage.py \
-	tests/integration/test_replay_shared.py
+	tests/integration/test_replay_shared.py \
+	tests/integration/test_retention_postgres.py
 EXTRA_DIST += \
 	tests/integration/test_replay_shared.py \
+	tests/integration/test_retention_postgres.py \
 	tests/storage/test_conformance_memory.py \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
 	tests/storage/test_postgres_schema.py \
+	tests/storage/test_postgres_partitions.py \
 	tests/integration/test_storage_outage.py \
 	tests/integration/test_shared_storage.py \
 	tests/lib/services.py \

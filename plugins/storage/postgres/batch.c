@@ -35,6 +35,12 @@ pg_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
     if (!isfinite(d->sum) || !isfinite(d->ts))
         return gw_error_set(err, "delta %zu has a value that is not finite",
                             i);
+    /* The partitions cover event times (years 1970 to 9999). */
+    if (d->period != GW_PERIOD_ALL &&
+        (d->bucket < 0 || d->bucket >= PG_BUCKET_END))
+        return gw_error_set(err, "delta %zu has bucket %lld, outside 0 to "
+                            "253402300799 (1970 to 9999)", i,
+                            (long long) d->bucket);
     return GW_OK;
 }
 

@@ -59,6 +59,7 @@ pg_disconnect(pg_state_t *s)
     s->conn = NULL;
     s->staged = 0;
     pg_cache_free(&s->cache);
+    pg_parts_forget(s);
 }
 
 /* The connection is gone: drop it, back off, GW_AGAIN. */
@@ -104,6 +105,7 @@ pg_check(pg_state_t *s, PGresult *r, ExecStatusType want, const char *what,
     if (r == NULL || PQstatus(s->conn) == CONNECTION_BAD)
         return pg_lost(s, what, PQerrorMessage(s->conn), err);
     state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
     pg_oneline(line, sizeof(line), PQresultErrorMessage(r));
     gw_error_set(err, "postgres: %s: %s", what, line);
     if (pg_transient(state)) {
@@ -225,22 +227,12 @@ pg_notice(void *arg, const char *message)
 }
 
 int
-pg_connect(pg_state_t *s, gw_error_t *err)
+pg_open(pg_state_t *s, const char *app, PGconn **out, gw_error_t *err)
 {
     const char *keys[16], *vals[16];
     char port[32], timeout[32], options[64];
-    int n = 0, rc;
+    int n = 0;
 
-    if (s->conn != NULL) {
-        if (PQstatus(s->conn) == CONNECTION_OK)
-            return GW_OK;
-        pg_disconnect(s);
-    }
-    if (pg_now() < s->retry_at) {
-        gw_error_set(err, "%s (retrying in %.1f s)", s->last_err,
-                     s->retry_at - pg_now());
-        return GW_AGAIN;
-    }
     snprintf(port, sizeof(port), "%lld", (long long) s->port);
     snprintf(timeout, sizeof(timeout), "%lld",
              (long long) (s->connect_timeout < 2 ? 2 : s->connect_timeout));
@@ -259,19 +251,52 @@ pg_connect(pg_state_t *s, gw_error_t *err)
     }
     keys[n] = "connect_timeout", vals[n++] = timeout;
     keys[n] = "options", vals[n++] = options;
-    keys[n] = "application_name", vals[n++] = "gottwall";
+    keys[n] = "application_name", vals[n++] = app;
     keys[n] = "client_encoding", vals[n++] = "UTF8";
     keys[n] = "keepalives", vals[n++] = "1";
     keys[n] = "keepalives_idle", vals[n++] = "30";
     keys[n] = "keepalives_interval", vals[n++] = "10";
     keys[n] = "keepalives_count", vals[n++] = "3";
     keys[n] = NULL, vals[n] = NULL;
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK)
-        return pg_lost(s, "cannot connect",
-                       s->conn ? PQerrorMessage(s->conn) : "out of memory",
-                       err);
-    PQsetNoticeProcessor(s->conn, pg_notice, s);
+    *out = PQconnectdbParams(keys, vals, 1);
+    if (*out != NULL && PQstatus(*out) == CONNECTION_OK) {
+        PQsetNoticeProcessor(*out, pg_notice, s);
+        return GW_OK;
+    }
+    {
+        char line[GW_ERROR_MAX];
+
+        pg_oneline(line, sizeof(line),
+                   *out ? PQerrorMessage(*out) : "out of memory");
+        gw_error_set(err, "postgres: cannot connect: %s", line);
+    }
+    if (*out != NULL)
+        PQfinish(*out);
+    *out = NULL;
+    return GW_AGAIN;
+}
+
+int
+pg_connect(pg_state_t *s, gw_error_t *err)
+{
+    gw_error_t e;
+    int rc;
+
+    if (s->conn != NULL) {
+        if (PQstatus(s->conn) == CONNECTION_OK)
+            return GW_OK;
+        pg_disconnect(s);
+    }
+    if (pg_now() < s->retry_at) {
+        gw_error_set(err, "%s (retrying in %.1f s)", s->last_err,
+                     s->retry_at - pg_now());
+        return GW_AGAIN;
+    }
+    if (pg_open(s, "gottwall", &s->conn, &e) != GW_OK) {
+        static const char lead[] = "postgres: cannot connect: ";
+
+        return pg_lost(s, "cannot connect", e.msg + sizeof(lead) - 1, err);
+    }
     rc = pg_migrate(s, err);
     if (rc != GW_OK) {
         pg_disconnect(s);

@@ -12,7 +12,9 @@ storage_postgres_la_SOURCES = \
 	plugins/storage/postgres/binary.c \
 	plugins/storage/postgres/batch.c \
 	plugins/storage/postgres/store.c \
-	plugins/storage/postgres/read.c
+	plugins/storage/postgres/read.c \
+	plugins/storage/postgres/part.c \
+	plugins/storage/postgres/expire.c
 storage_postgres_la_CFLAGS = $(AM_CFLAGS) $(POSTGRES_CFLAGS)
 storage_postgres_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 storage_postgres_la_LIBADD = $(POSTGRES_LIBS) $(PTHREAD_LIBS) -lm

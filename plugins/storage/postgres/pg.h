@@ -15,6 +15,10 @@
  *               cells and walked into series and slots
  *   store.c     store(): the flush transaction, stage by stage
  *   read.c      query(), metadata(), doc_put() and doc_get()
+ *   part.c      the partitions of gottwall_cells: their spans and names,
+ *               made ahead of time and as flushes need them
+ *   expire.c    expire(): the cut recorded, old slots cleared, old
+ *               partitions detached and dropped
  *
  * None of this leaves the plugin: -fvisibility=hidden and the export regex
  * keep only the plugin descriptor visible.
@@ -34,9 +38,28 @@
 #define PG_SLOTS 7 /* slots per series row (schema 3): one per period */
 
 /* The schema version this code writes: the number of migrations. */
-#define PG_SCHEMA_VERSION 4
+#define PG_SCHEMA_VERSION 5
+
+/* Buckets of the periods but all are in [0, PG_BUCKET_END): years 1970 to
+ * 9999, as event times are (the partitions cover that range). */
+#define PG_BUCKET_END INT64_C(253402300800)
+
+/* The columns of gottwall_cells and of each of its partitions. */
+#define PG_CELL_COLUMNS                                                       \
+    "series_id bigint NOT NULL, period smallint NOT NULL,"                    \
+    " bucket bigint NOT NULL, kind smallint NOT NULL,"                        \
+    " sum double precision NOT NULL, count bigint NOT NULL,"                  \
+    " ts double precision NOT NULL, PRIMARY KEY (series_id, period, bucket)"
 
 typedef char pg_slots_match_periods[GW_PERIOD_COUNT == PG_SLOTS ? 1 : -1];
+
+/* The days (period, start of the UTC day) that the slots' buckets are in,
+ * but all's: a slot moving on is written into its bucket's partition. */
+#define PG_SLOT_DAYS(from)                                                    \
+    "SELECT DISTINCT v.p::int4, (v.b - v.b % 86400)::int8 FROM " from        \
+    " CROSS JOIN LATERAL (VALUES (0, s.b0), (1, s.b1), (2, s.b2), (3, s.b3),"\
+    " (4, s.b4), (5, s.b5)) AS v(p, b)"                                      \
+    " WHERE v.b >= 0 AND v.b < 253402300800"
 
 /* ---- state ---- */
 
@@ -59,6 +82,26 @@ typedef struct pg_cache_s {
     size_t n;
 } pg_cache_t;
 
+/* The partitions of one period this connection knows are attached: the
+ * start of each one's span, sorted (part.c). */
+typedef struct pg_parts_s {
+    int64_t *lo;
+    size_t n, cap;
+} pg_parts_t;
+
+/* Where an expiry (expire.c) stands: the call's period and cut, the
+ * phase, the series id the slots were cleared up to, and the DDL running
+ * on the expiry's own connection (xconn). */
+typedef struct pg_expiry_s {
+    int period; /* -1: none under way */
+    int64_t before;
+    int phase;
+    int64_t cursor;
+    int busy;      /* a statement is running on xconn */
+    char what[96]; /* what it is, for messages */
+    char drop[64]; /* the partition to drop once it is detached */
+} pg_expiry_t;
+
 #define PG_CACHE_MAX 1000000
 #define PG_KB_UNKNOWN UINT32_MAX
 
@@ -79,11 +122,16 @@ typedef struct pg_state_s {
     double retry_at;    /* monotonic s: no connect attempt before */
     double backoff;     /* s */
     char last_err[GW_ERROR_MAX];
+    char sqlstate[6]; /* of the last error pg_check saw */
     double last_prune;
     double last_nonce_prune; /* monotonic s */
     uint64_t nonce_claims;   /* since the last prune of gottwall_nonces */
     pg_cache_t cache;
     int staged; /* this session has the staging tables */
+    pg_parts_t parts[GW_PERIOD_ALL];
+    int parts_loaded;
+    PGconn *xconn; /* the expiry's DDL (DETACH ... CONCURRENTLY waits) */
+    pg_expiry_t exp;
 } pg_state_t;
 
 /* A one-dimensional array in PostgreSQL's binary format, being built
@@ -127,6 +175,10 @@ double pg_now(void);
  * GW_AGAIN (unreachable, backing off, or a migration failed: the core
  * keeps the data meanwhile) with a message. */
 int pg_connect(pg_state_t *s, gw_error_t *err);
+
+/* Opens a connection with the settings (application_name app), without
+ * migrating: the expiry's second connection. GW_OK or GW_AGAIN. */
+int pg_open(pg_state_t *s, const char *app, PGconn **out, gw_error_t *err);
 
 /* Drops the connection and what belongs to it (staging tables, cache). */
 void pg_disconnect(pg_state_t *s);
@@ -179,6 +231,9 @@ extern const char pg_doc_put_sql[];
 extern const char pg_doc_get_sql[];
 extern const char pg_nonce_claim_sql[];
 extern const char pg_nonce_prune_sql[];
+extern const char pg_parts_sql[];
+extern const char pg_slot_days_sql[];
+extern const char pg_cut_sql[];
 
 /* The statements generated from the slot layout (sql.c says what each
  * does). */
@@ -205,6 +260,40 @@ int64_t pg_cache_get(const pg_cache_t *c, const gw_delta_t *d, uint32_t *kb);
  * memory). */
 void pg_cache_put(pg_cache_t *c, const gw_delta_t *d, int64_t id,
                   const uint32_t *kb);
+
+/* ---- part.c: the partitions of gottwall_cells ---- */
+
+/* The span [lo, hi) of period's partition that holds bucket b (in
+ * [0, PG_BUCKET_END)). */
+void pg_span(int period, int64_t b, int64_t *lo, int64_t *hi);
+
+/* A partition's name (gottwall_cells_minute_20261203), from its span's
+ * start; and back (1: a partition name; 0: not one). */
+void pg_part_name(int period, int64_t lo, char *buf, size_t size);
+int pg_part_parse(const char *name, int *period, int64_t *lo);
+
+/* 1 when this connection knows period's partition from lo is attached. */
+int pg_part_known(const pg_state_t *s, int period, int64_t lo);
+
+/* Makes (if missing) period's partition holding bucket b: a table, then
+ * attached, under an advisory lock, in a transaction of its own; in_tx: in
+ * the caller's (a migration), without the lock. GW_AGAIN when the
+ * partition is being detached. */
+int pg_part_make(pg_state_t *s, int period, int64_t b, int in_tx,
+                 gw_error_t *err);
+
+/* Before a flush: makes the partitions the n cells need, and those of now
+ * and the next span for their periods (ahead of time). */
+int pg_parts_ensure(pg_state_t *s, const pg_cell_t *cells, size_t n,
+                    gw_error_t *err);
+
+/* After a write found no partition (another process removed one this
+ * connection knew): reloads the list, and makes the partitions of every
+ * slot's bucket (a slot moving on is written into its bucket's). */
+int pg_parts_heal(pg_state_t *s, gw_error_t *err);
+
+/* Forgets the partitions known (with the connection). */
+void pg_parts_forget(pg_state_t *s);
 
 /* ---- binary.c ---- */
 
@@ -272,5 +361,11 @@ int pg_nonce_claim(void *state, const char *project, const char *nonce,
                    size_t len, double expires_at, gw_error_t *err);
 int pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
                void *arg, gw_error_t *err);
+
+/* expire.c */
+int pg_expire(void *state, gw_period_t period, int64_t before,
+              gw_error_t *err);
+/* Ends the expiry's connection (destroy). */
+void pg_expire_close(pg_state_t *s);
 
 #endif /* GW_POSTGRES_PG_H */

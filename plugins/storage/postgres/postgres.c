@@ -64,6 +64,7 @@ pg_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
     if (s == NULL)
         return gw_error_set(err, "postgres storage: out of memory");
     s->ctx = ctx;
+    s->exp.period = -1;
     if (ctx->host->config_apply(ctx, pg_keys, s, err) != GW_OK) {
         free(s);
         return GW_ERR;
@@ -77,6 +78,7 @@ pg_destroy(void *state)
 {
     pg_state_t *s = state;
 
+    pg_expire_close(s);
     pg_disconnect(s);
     free(s);
 }
@@ -92,6 +94,7 @@ static const gw_storage_ops_t pg_ops = {
     .doc_get = pg_doc_get,
     .ping = pg_ping,
     .nonce_claim = pg_nonce_claim,
+    .expire = pg_expire,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

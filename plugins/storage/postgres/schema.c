@@ -135,8 +135,111 @@ static const char *const pg_migration_4[] = {
     " (expires_at)",
     NULL};
 
+/* Version 5: gottwall_cells partitioned by period (LIST) and, but for
+ * all, by time (RANGE on bucket; part.c has the spans), so that retention
+ * drops whole partitions instead of deleting rows (expire.c); and
+ * gottwall_expiry, each period's cut: reads leave out the buckets before
+ * it. The rows of version 4 are copied into the partitioned table (the
+ * partitions their buckets and the slots' need are made first), then the
+ * old table is dropped. DETACH PARTITION ... CONCURRENTLY needs
+ * PostgreSQL 14. */
+static const char *const pg_migration_5a[] = {
+    "CREATE TABLE gottwall_expiry ("
+    " period smallint PRIMARY KEY," /* gw_period_t */
+    " before bigint NOT NULL,"      /* buckets before it are expired */
+    " hide_from bigint NOT NULL,"   /* the start of before's partition */
+    " slots_before bigint)",        /* the slots were cleared up to it */
+    "ALTER TABLE gottwall_cells RENAME TO gottwall_cells_4",
+    "ALTER INDEX gottwall_cells_pkey RENAME TO gottwall_cells_4_pkey",
+    "CREATE TABLE gottwall_cells (" PG_CELL_COLUMNS ")"
+    " PARTITION BY LIST (period)",
+    "CREATE TABLE gottwall_cells_minute PARTITION OF gottwall_cells"
+    " FOR VALUES IN (0) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_hour PARTITION OF gottwall_cells"
+    " FOR VALUES IN (1) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_day PARTITION OF gottwall_cells"
+    " FOR VALUES IN (2) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_week PARTITION OF gottwall_cells"
+    " FOR VALUES IN (3) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_month PARTITION OF gottwall_cells"
+    " FOR VALUES IN (4) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_year PARTITION OF gottwall_cells"
+    " FOR VALUES IN (5) PARTITION BY RANGE (bucket)",
+    "CREATE TABLE gottwall_cells_all PARTITION OF gottwall_cells"
+    " FOR VALUES IN (6) WITH (fillfactor = 70)",
+    NULL};
+
+static const char *const pg_migration_5b[] = {
+    "INSERT INTO gottwall_cells SELECT * FROM gottwall_cells_4"
+    " ORDER BY series_id, period, bucket",
+    "DROP TABLE gottwall_cells_4",
+    NULL};
+
+static int
+pg_exec_all(pg_state_t *s, const char *const *sql, gw_error_t *err)
+{
+    int rc = GW_OK, i;
+
+    for (i = 0; sql[i] != NULL && rc == GW_OK; i++)
+        rc = pg_exec(s, sql[i], PGRES_COMMAND_OK, "migrating the schema",
+                     err);
+    return rc;
+}
+
+/* Migration 5, in the migration's transaction. */
+static int
+pg_migrate_5(pg_state_t *s, gw_error_t *err)
+{
+    PGresult *r;
+    int rc, i, v;
+
+    r = PQexecParams(s->conn, "SELECT current_setting('server_version_num')",
+                     0, NULL, NULL, NULL, NULL, 0);
+    if ((rc = pg_check(s, r, PGRES_TUPLES_OK, "reading the server version",
+                       err)) != GW_OK) {
+        PQclear(r);
+        return rc;
+    }
+    v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (v < 140000)
+        return gw_error_set(err, "postgres: schema version 5 (cells "
+                            "partitioned for retention) needs PostgreSQL 14 "
+                            "or newer (DETACH PARTITION ... CONCURRENTLY); "
+                            "this server is version %d.%d: upgrade it",
+                            v / 10000, v % 10000);
+    if ((rc = pg_exec_all(s, pg_migration_5a, err)) != GW_OK)
+        return rc;
+    /* Every day holding a cell or a slot, but all's: its partition. */
+    rc = pg_runp(s, PG_SLOT_DAYS("gottwall_series s") " UNION SELECT"
+                 " period::int4, (bucket - bucket % 86400)::int8"
+                 " FROM gottwall_cells_4 WHERE period < 6"
+                 " AND bucket >= 0 AND bucket < 253402300800", 0, NULL, NULL,
+                 &r, PGRES_TUPLES_OK, "migrating the schema", err);
+    if (rc != GW_OK)
+        return rc;
+    for (i = 0; i < PQntuples(r) && rc == GW_OK; i++) {
+        int period = (int) pg_get_int(r, i, 0);
+        int64_t lo, hi;
+
+        pg_span(period, pg_get_int(r, i, 1), &lo, &hi);
+        if (!pg_part_known(s, period, lo))
+            rc = pg_part_make(s, period, lo, 1, err);
+    }
+    PQclear(r);
+    if (rc == GW_OK)
+        rc = pg_exec_all(s, pg_migration_5b, err);
+    pg_parts_forget(s); /* read again from the catalog once committed */
+    return rc;
+}
+
 static const char *const *const pg_migrations[] = {
-    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4};
+    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4,
+    pg_migration_5a};
+
+/* Migrations done in C (NULL: the statements above are the migration). */
+static int (*const pg_migration_fn[])(pg_state_t *, gw_error_t *) = {
+    NULL, NULL, NULL, NULL, pg_migrate_5};
 
 /* PG_SCHEMA_VERSION (pg.h) is the number of migrations. */
 typedef char pg_migrations_match_version[
@@ -148,7 +251,7 @@ typedef char pg_migrations_match_version[
 int
 pg_migrate(pg_state_t *s, gw_error_t *err)
 {
-    int version, rc, i;
+    int version, rc;
 
     for (;;) {
         PGresult *r;
@@ -184,12 +287,12 @@ pg_migrate(pg_state_t *s, gw_error_t *err)
         }
         if (version == PG_SCHEMA_VERSION)
             return pg_exec(s, "COMMIT", PGRES_COMMAND_OK, "COMMIT", err);
-        for (i = 0; pg_migrations[version][i] != NULL; i++) {
-            rc = pg_exec(s, pg_migrations[version][i], PGRES_COMMAND_OK,
-                         "migrating the schema", err);
-            if (rc != GW_OK)
-                goto abort;
-        }
+        if (pg_migration_fn[version] != NULL)
+            rc = pg_migration_fn[version](s, err);
+        else
+            rc = pg_exec_all(s, pg_migrations[version], err);
+        if (rc != GW_OK)
+            goto abort;
         {
             char v[16];
             const char *params[] = {v};

@@ -119,6 +119,27 @@ const char pg_nonce_claim_sql[] =
 const char pg_nonce_prune_sql[] =
     "DELETE FROM gottwall_nonces WHERE expires_at <= $1::float8";
 
+/* The partitions of the periods but all (part.c), and whether each is
+ * being detached (1). */
+const char pg_parts_sql[] =
+    "SELECT c.relname::text, i.inhdetachpending::int4 FROM pg_inherits i"
+    " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent IN"
+    " ('gottwall_cells_minute'::regclass, 'gottwall_cells_hour'::regclass,"
+    " 'gottwall_cells_day'::regclass, 'gottwall_cells_week'::regclass,"
+    " 'gottwall_cells_month'::regclass, 'gottwall_cells_year'::regclass)";
+
+const char pg_slot_days_sql[] = PG_SLOT_DAYS("gottwall_series s");
+
+/* Records the cut of an expiry (read back by every read and spill) and
+ * the start of the partition that holds it: the rows between are the
+ * ones reads leave out. Returns the cut up to which the slots were
+ * cleared last. */
+const char pg_cut_sql[] =
+    "INSERT INTO gottwall_expiry AS e (period, before, hide_from) VALUES"
+    " ($1::int2, $2::int8, $3::int8) ON CONFLICT (period) DO UPDATE SET"
+    " before = EXCLUDED.before, hide_from = EXCLUDED.hide_from"
+    " RETURNING coalesce(e.slots_before, '-9223372036854775808'::int8)";
+
 const char pg_prune_sql[] =
     "DELETE FROM gottwall_batches WHERE applied_at < now() - $1::interval";
 
@@ -226,8 +247,12 @@ pg_build_spill(void)
     for (p = 0; p < PG_SLOTS; p++)
         pg_cat(&b, "%s(%d::int2, l.b%d, l.k%d, l.s%d, l.c%d, l.t%d, l.u%d)",
                p ? ", " : "", p, p, p, p, p, p, p);
-    pg_cat(&b, ") AS v(p, b, k, s, c, t, u) WHERE v.u > v.b"
-           " ORDER BY 1, 2, 3" PG_CELL_MERGE);
+    /* A slot older than its period's cut (gottwall_expiry) is expired:
+     * it is dropped here rather than written into a partition an expiry
+     * may have removed. */
+    pg_cat(&b, ") AS v(p, b, k, s, c, t, u) LEFT JOIN gottwall_expiry e"
+           " ON e.period = v.p WHERE v.u > v.b AND (e.before IS NULL OR"
+           " v.b >= e.before) ORDER BY 1, 2, 3" PG_CELL_MERGE);
 }
 
 static void
@@ -286,6 +311,16 @@ pg_build_stage(void)
     }
 }
 
+/* Whether bucket x of period $6 is shown: not when it lies between the
+ * start of the partition that holds the period's cut and the cut. That
+ * partition keeps its rows until it is wholly older than the cut and is
+ * dropped; the older partitions are gone already, and a bucket written
+ * into one of them later (the core does not, unless RETENTION was
+ * lengthened or removed) is shown. */
+#define PG_SHOWN(x)                                                           \
+    " NOT EXISTS (SELECT 1 FROM gottwall_expiry e WHERE e.period = $6::int2" \
+    " AND " x " >= e.hide_from AND " x " < e.before)"
+
 static void
 pg_build_query(void)
 {
@@ -298,7 +333,8 @@ pg_build_query(void)
     pg_cat(&b, "SELECT 0, c.bucket, c.kind, c.sum, c.count, c.ts"
            " FROM gottwall_series s JOIN gottwall_cells c"
            " ON c.series_id = s.id WHERE %s AND c.period = $6::int2"
-           " AND c.bucket BETWEEN $7 AND $8 UNION ALL"
+           " AND c.bucket BETWEEN $7 AND $8 AND" PG_SHOWN("c.bucket")
+           " UNION ALL"
            " SELECT 1, v.b, v.k, v.s, v.c, v.t FROM gottwall_series s"
            " CROSS JOIN LATERAL (VALUES (", names);
     for (p = 0; p < 5; p++) {
@@ -307,8 +343,8 @@ pg_build_query(void)
             pg_cat(&b, "%ss.%c%d", q ? ", " : "", "bksct"[p], q);
         pg_cat(&b, "])[$6::int2 + 1]");
     }
-    pg_cat(&b, ")) AS v(b, k, s, c, t) WHERE %s AND v.b BETWEEN $7 AND $8",
-           names);
+    pg_cat(&b, ")) AS v(b, k, s, c, t) WHERE %s AND v.b BETWEEN $7 AND $8"
+           " AND" PG_SHOWN("v.b"), names);
 }
 
 /* pthread_once's routine: every generated statement. */

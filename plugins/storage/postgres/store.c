@@ -665,10 +665,27 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
         return rc;
     memset(&f, 0, sizeof(f));
     rc = pg_flush_prepare(&f, batch, &s->cache, err);
+    /* The partitions the cells need, before the transaction: a flush
+     * never holds its row locks while DDL waits. */
+    if (rc == GW_OK)
+        rc = pg_parts_ensure(s, f.cells, f.n, err);
     if (rc == GW_OK)
         rc = pg_flush_new_rows(&f, err);
-    if (rc == GW_OK)
+    if (rc == GW_OK) {
+        s->sqlstate[0] = '\0';
         rc = pg_flush_run(s, &f, batch->id ? batch->id : "", err);
+    }
+    if (rc == GW_ERR && strcmp(s->sqlstate, "23514") == 0) {
+        /* No partition for a row: another process removed one this
+         * connection knew, or a slot moved into a bucket whose partition
+         * is gone. Made again (those of every slot), then the core
+         * retries the batch. */
+        gw_error_t e;
+
+        if (pg_parts_heal(s, &e) != GW_OK)
+            gw_log_warning(s->ctx, "%s", e.msg);
+        rc = GW_AGAIN;
+    }
     pg_flush_free(&f);
     return rc;
 }
