@@ -453,6 +453,7 @@ rs_destroy(void *state)
     rs_state_t *s = state;
 
     rs_disconnect(s);
+    rs_exp_free(s);
     free(s);
 }
 
@@ -467,6 +468,7 @@ static const gw_storage_ops_t rs_ops = {
     .doc_get = rs_doc_get,
     .ping = rs_ping,
     .nonce_claim = rs_nonce_claim,
+    .expire = rs_expire,
 };
 
 GW_PLUGIN_DESCRIPTOR = {
