@@ -42,12 +42,12 @@
 #include "rs.h"
 
 /* Series handed to one script call at most. */
-#define RS_EXP_SERIES 256
+#define RS_EXP_SERIES 128
 /* Field operations (HLEN, each field deleted, listed or scanned) after
  * which the script stops: the bound on how long one call holds Redis
  * (docs/storage-redis.md has the measurement). */
-#define RS_EXP_BUDGET 3000
-#define RS_EXP_BUDGET_S "3000"
+#define RS_EXP_BUDGET 1000
+#define RS_EXP_BUDGET_S "1000"
 /* Replies of SSCAN/SCAN (COUNT RS_EXP_COUNT) read by one call at most. */
 #define RS_EXP_STEPS 8
 #define RS_EXP_COUNT "500"
@@ -1048,11 +1048,33 @@ rs_exp_get(rs_state_t *s)
     return e;
 }
 
+/* Gives the lease back (a clean stop), so that the next process, or
+ * another, need not wait for it to lapse. */
+static void
+rs_exp_release(rs_state_t *s)
+{
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+        "  return redis.call('DEL', KEYS[1])\n"
+        "end\n"
+        "return 0\n";
+    const char *argv[] = {"EVAL", script, "1", "gottwall:expire:lock",
+                          s->exp->owner};
+    size_t lens[] = {4, sizeof(script) - 1, 1, 20, strlen(s->exp->owner)};
+    gw_error_t err;
+    redisReply *r;
+
+    if (s->c != NULL && s->exp->sha[0] != '\0' &&
+        rs_call(s, 5, argv, lens, &r, "EVAL", &err) == GW_OK)
+        freeReplyObject(r);
+}
+
 void
 rs_exp_free(rs_state_t *s)
 {
     if (s->exp == NULL)
         return;
+    rs_exp_release(s);
     rs_exp_reset(s->exp);
     free(s->exp->q);
     free(s->exp->range);

@@ -452,8 +452,8 @@ rs_destroy(void *state)
 {
     rs_state_t *s = state;
 
+    rs_exp_free(s); /* gives its lease back: still connected */
     rs_disconnect(s);
-    rs_exp_free(s);
     free(s);
 }
 
