@@ -14,10 +14,15 @@ redis-server (issue 14; docs/storage-redis.md, "Expiry").
    key shows where; the restarted daemon says it resumes there, completes
    the pass (the position key says so), walks only what was left, and no
    old minute field is left anywhere.
+3. The flush sends a batch's metadata after its data (seen with MONITOR):
+   the prune removes a filter value only when, atomically, none of its
+   series holds data, so a value SADDed before the data could be removed
+   by another process's prune in between and lost while it has data.
 """
 
 import re
 import signal
+import socket
 import time
 
 from gwtest import Daemon, run_tests, wait_for
@@ -203,5 +208,36 @@ def test_resume_after_kill():
             d.cleanup()
 
 
+def test_metadata_follows_data():
+    now = int(time.time())
+    with RedisServer(persist=False) as r:
+        mon = socket.create_connection((r.host, r.port), timeout=20)
+        mon.sendall(b"MONITOR\r\n")
+        f = mon.makefile("rb")
+        assert f.readline() == b"+OK\r\n"
+        d = Daemon(storage="redis", storage_settings=r.settings())
+        try:
+            d.start()
+            st, body = d.send_http(P, {"n": "race", "ts": now,
+                                       "f": {"os": "linux"}})
+            assert st == 200, body
+            seen = []
+            while not any("SADD" in l and "filter-values" in l
+                          for l in seen):
+                line = f.readline().decode("utf-8", "replace")
+                if '"EVALSHA"' in line or '"SADD"' in line:
+                    seen.append(line)
+            script = [i for i, l in enumerate(seen)
+                      if '"EVALSHA"' in l and "race;minute;os|linux" in l]
+            sadd = [i for i, l in enumerate(seen)
+                    if "filter-values:race:os" in l]
+            assert script and sadd and script[0] < sadd[0], seen
+            assert d.stop() == 0
+        finally:
+            mon.close()
+            d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_old_minutes_removed, test_resume_after_kill])
+    run_tests([test_old_minutes_removed, test_resume_after_kill,
+               test_metadata_follows_data])
