@@ -155,6 +155,18 @@ class RedisServer:
             s.sendall(_resp_encode(args))
             return _resp_read(f)
 
+    def pipeline(self, commands, timeout=120.0):
+        """Sends many commands on one connection, written at once; returns
+        their replies (an error reply raises RuntimeError)."""
+        commands = list(commands)
+        with socket.create_connection((self.host, self.port), timeout=timeout) as s:
+            f = s.makefile("rb")
+            if self.password:
+                s.sendall(_resp_encode(("AUTH", self.password)))
+                _resp_read(f)
+            s.sendall(b"".join(_resp_encode(c) for c in commands))
+            return [_resp_read(f) for _ in commands]
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -11,6 +11,7 @@ TESTS += \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
+	tests/storage/test_redis_expire.py \
 	tests/storage/test_postgres_schema.py \
 	tests/storage/test_postgres_partitions.py
 endif
@@ -27,9 +28,11 @@ EXTRA_DIST += \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
+	tests/storage/test_redis_expire.py \
 	tests/storage/test_postgres_schema.py \
 	tests/storage/test_postgres_partitions.py \
 	tests/integration/test_storage_outage.py \
 	tests/integration/test_shared_storage.py \
 	tests/lib/services.py \
-	tests/storage/bench_flush.py
+	tests/storage/bench_flush.py \
+	tests/storage/bench_expire.py

@@ -89,6 +89,40 @@ rs_buf_escape(rs_buf_t *b, const char *s)
     rs_buf_put(b, run, (size_t) (s - run));
 }
 
+static int
+rs_hex(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+int
+rs_buf_unescape(rs_buf_t *b, const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (c == '\\') {
+            int hi, lo;
+
+            if (i + 2 >= len)
+                return -1;
+            hi = rs_hex((unsigned char) s[i + 1]);
+            lo = rs_hex((unsigned char) s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = (char) (hi * 16 + lo);
+            i += 2;
+        }
+        rs_buf_put(b, &c, 1);
+    }
+    return b->oom ? -1 : 0;
+}
+
 void
 rs_buf_free(rs_buf_t *b)
 {
@@ -118,6 +152,12 @@ rs_key_metrics(rs_buf_t *b, const char *project)
 {
     rs_buf_escape(b, project);
     rs_buf_puts(b, "-metrics");
+}
+
+void
+rs_key_projects(rs_buf_t *b)
+{
+    rs_buf_puts(b, "gottwall:projects");
 }
 
 void

@@ -30,6 +30,9 @@ void rs_buf_printf(rs_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s with ; | / : \ escaped as \XX. */
 void rs_buf_escape(rs_buf_t *b, const char *s);
+/* Appends the name that len bytes of escaped s stand for: 0, or -1 when s
+ * is not a valid escaping (a lone \ or bad hex) or out of memory. */
+int rs_buf_unescape(rs_buf_t *b, const char *s, size_t len);
 void rs_buf_free(rs_buf_t *b);
 
 /* "{project};{metric};{period}" or "...;{filter}|{value}" (fname NULL:
@@ -38,6 +41,9 @@ void rs_key_series(rs_buf_t *b, const char *project, const char *metric,
                    gw_period_t period, const char *fname, const char *fvalue);
 void rs_key_metrics(rs_buf_t *b, const char *project);       /* SET  */
 void rs_key_kinds(rs_buf_t *b, const char *project);         /* HASH */
+/* gottwall:projects: every project written since this version (a SET of
+ * names as they are), the list expiry walks. */
+void rs_key_projects(rs_buf_t *b);
 void rs_key_filters(rs_buf_t *b, const char *project, const char *metric);
 void rs_key_values(rs_buf_t *b, const char *project, const char *metric,
                    const char *fname);

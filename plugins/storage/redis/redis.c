@@ -452,6 +452,7 @@ rs_destroy(void *state)
 {
     rs_state_t *s = state;
 
+    rs_exp_free(s); /* gives its lease back: still connected */
     rs_disconnect(s);
     free(s);
 }
@@ -467,6 +468,7 @@ static const gw_storage_ops_t rs_ops = {
     .doc_get = rs_doc_get,
     .ping = rs_ping,
     .nonce_claim = rs_nonce_claim,
+    .expire = rs_expire,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

@@ -5,6 +5,7 @@
  *            protocol writer, ping, create/destroy and the ops table
  *   store.c  store(): the flush
  *   read.c   query(), metadata(), doc_put() and doc_get()
+ *   expire.c expire(): RETENTION's removal of old buckets
  *   keys.c   key names and bucket arithmetic (keys.h)
  *
  * None of this leaves the plugin: -fvisibility=hidden and the export regex
@@ -22,6 +23,8 @@
 
 #include "keys.h"
 
+typedef struct rs_exp_s rs_exp_t; /* expire.c */
+
 typedef struct rs_state_s {
     const gw_ctx_t *ctx;
     /* config */
@@ -36,6 +39,7 @@ typedef struct rs_state_s {
     /* connection */
     redisContext *c;
     char sha[41]; /* of the script, set by rs_load_script */
+    rs_exp_t *exp; /* expiry's pass, allocated by the first expire() */
 } rs_state_t;
 
 /* ---- the connection (redis.c) ---- */
@@ -78,6 +82,12 @@ int rs_integral(double d);
 /* ---- store (store.c) ---- */
 
 int rs_store(void *state, const gw_batch_t *batch, gw_error_t *err);
+
+/* ---- expiry (expire.c) ---- */
+
+int rs_expire(void *state, gw_period_t period, int64_t before,
+              gw_error_t *err);
+void rs_exp_free(rs_state_t *s);
 
 /* ---- reads and documents (read.c) ---- */
 

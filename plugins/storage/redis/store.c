@@ -3,10 +3,11 @@
  *
  * A flush batch is two round trips: an MGET of the batch ids of its chunks
  * of CHUNK deltas (a retry sends only the chunks that did not run; a batch
- * of one chunk skips this), then a pipeline of the batch's metadata as
- * plain idempotent commands and one Lua script (EVALSHA) per chunk, which
- * first SETs gottwall:batch:{id}[/{k}] NX with an expiry and applies its
- * deltas only if that key was new, so a retried batch is applied once.
+ * of one chunk skips this), then a pipeline of one Lua script (EVALSHA)
+ * per chunk, which first SETs gottwall:batch:{id}[/{k}] NX with an expiry
+ * and applies its deltas only if that key was new, so a retried batch is
+ * applied once, and then the batch's metadata as plain idempotent
+ * commands.
  * Commands are written in the Redis protocol directly (rs_resp_*, redis.c),
  * and whole counters sharing a bucket and an increment travel as runs of
  * keys (one argument per delta). The script and its arguments are
@@ -133,7 +134,7 @@ rs_marker(rs_buf_t *b, const gw_batch_t *batch, size_t k, size_t nchunks)
 /*
  * Sets todo[k] for each chunk whose batch id is not in Redis yet: one round
  * trip of MGETs. A retried batch then sends only the chunks that did not
- * run. The scripts still SET their id NX and skip themselves when it is
+ * run (and the metadata). The scripts still SET their id NX and skip themselves when it is
  * there (a chunk of a broken connection may run after this check), so this
  * only saves sending what would be skipped.
  */
@@ -227,18 +228,26 @@ rs_same_str(const char *a, const char *b)
 
 /*
  * The metadata of a batch as plain commands in out (*ncmds of them): SADD
- * of the metric names, HSETNX of each metric's kind, SADD of the filter
- * names and of the filter values. Each name is sent once per batch, and
- * consecutive names of one set go in one SADD (a flush is series-major, so
- * a metric's filter values come together). All of it is idempotent, so it
- * needs no batch id: it is sent before the chunks, and again with the
- * chunks of a retry.
+ * of the project names (gottwall:projects, which expiry walks), of the
+ * metric names, HSETNX of each metric's kind, SADD of the filter names and
+ * of the filter values. Each name is sent once per batch, and consecutive
+ * names of one set go in one SADD (a flush is series-major, so a metric's
+ * filter values come together). All of it is idempotent, so it needs no
+ * batch id: it is sent with every try of a batch, even one whose chunks
+ * all ran.
+ *
+ * It is sent after the chunks: expiry (expire.c) removes a filter value
+ * from its set, atomically, only when none of the value's series holds
+ * data. Sent before, another process's prune could run between this SADD
+ * and the data and remove the value for good; sent after, a value removed
+ * before the data lands is added again by this SADD.
  */
 static int
 rs_build_meta(const gw_batch_t *batch, rs_buf_t *out, size_t *ncmds)
 {
     rs_seen_t seen;
-    rs_run_t runs[3]; /* metric names, filter names, filter values */
+    rs_run_t runs[4]; /* metric names, filter names, filter values,
+                       * projects */
     rs_buf_t tmp = {NULL, 0, 0, 0}, key = {NULL, 0, 0, 0};
     const gw_delta_t *prev = NULL;
     size_t i;
@@ -256,9 +265,20 @@ rs_build_meta(const gw_batch_t *batch, rs_buf_t *out, size_t *ncmds)
             rs_same_str(prev->filter_value, d->filter_value))
             continue;
         prev = d;
-        /* The metric: "project\0metric" */
+        /* The project: "project" (no NUL) */
         tmp.len = 0;
-        rs_buf_put(&tmp, d->project, strlen(d->project) + 1);
+        rs_buf_puts(&tmp, d->project);
+        if (tmp.oom || (fresh = rs_seen_add(&seen, tmp.p, tmp.len)) < 0) {
+            rc = -1;
+            break;
+        }
+        if (fresh) {
+            key.len = 0;
+            rs_key_projects(&key);
+            rs_run_add(&runs[3], &key, d->project, out, ncmds);
+        }
+        /* The metric: "project\0metric" */
+        rs_buf_put(&tmp, "", 1);
         rs_buf_puts(&tmp, d->metric);
         if (tmp.oom || (fresh = rs_seen_add(&seen, tmp.p, tmp.len)) < 0) {
             rc = -1;
@@ -305,7 +325,7 @@ rs_build_meta(const gw_batch_t *batch, rs_buf_t *out, size_t *ncmds)
             rs_run_add(&runs[2], &key, d->filter_value, out, ncmds);
         }
     }
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         rs_run_close(&runs[i], out, ncmds);
         if (runs[i].key.oom || runs[i].members.oom)
             rc = -1;
@@ -521,9 +541,9 @@ rs_build_chunk(rs_state_t *s, const gw_batch_t *batch, size_t from,
 }
 
 /*
- * Sends the metadata (meta, nmeta commands; may be none) and the chunks
- * flagged in todo in one pipeline, each chunk written as soon as it is
- * built, then reads the replies. Afterwards todo[k] is set only for chunks
+ * Sends the chunks flagged in todo, each written as soon as it is built,
+ * then the metadata (meta, nmeta commands; may be none), in one pipeline,
+ * then reads the replies. Afterwards todo[k] is set only for chunks
  * that hit NOSCRIPT (or were not sent because of an error). *saturated
  * gets the sums the chunks applied kept at +-DBL_MAX.
  */
@@ -544,12 +564,6 @@ rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
         if (was != NULL)
             rs_chunker_free(&ch);
         return gw_error_set(err, "redis storage: out of memory");
-    }
-    if (nmeta > 0 && (rs_append(s, meta) < 0 || rs_flush_out(s) < 0)) {
-        rc = meta->oom ? gw_error_set(err, "redis storage: out of memory")
-                       : rs_io_error(s, "storing a batch", err);
-        nmeta = 0;
-        rs_disconnect(s);
     }
     for (k = 0; k < nchunks && rc == GW_OK; k++) {
         size_t from = k * (size_t) s->chunk;
@@ -587,16 +601,14 @@ rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
         }
     }
     rs_chunker_free(&ch);
-    for (i = 0; i < nmeta && s->c != NULL; i++) {
-        redisReply *r = NULL;
-
-        if (redisGetReply(s->c, (void **) &r) != REDIS_OK || r == NULL) {
-            rc = rs_io_error(s, "storing a batch", err);
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR && rc == GW_OK)
-            rc = rs_reply_error(s, r, "storing a batch's metric names", err);
-        freeReplyObject(r);
+    /* The metadata after the data: see rs_build_meta. */
+    if (rc != GW_OK || s->c == NULL) {
+        nmeta = 0;
+    } else if (nmeta > 0 && (rs_append(s, meta) < 0 || rs_flush_out(s) < 0)) {
+        rc = meta->oom ? gw_error_set(err, "redis storage: out of memory")
+                       : rs_io_error(s, "storing a batch", err);
+        nmeta = 0;
+        rs_disconnect(s);
     }
     for (k = 0; k < nchunks && s->c != NULL; k++) {
         redisReply *r = NULL;
@@ -623,6 +635,17 @@ rs_send(rs_state_t *s, const gw_batch_t *batch, size_t nchunks,
                 break;
             }
         }
+        freeReplyObject(r);
+    }
+    for (i = 0; i < nmeta && s->c != NULL; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(s->c, (void **) &r) != REDIS_OK || r == NULL) {
+            rc = rs_io_error(s, "storing a batch", err);
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == GW_OK)
+            rc = rs_reply_error(s, r, "storing a batch's metric names", err);
         freeReplyObject(r);
     }
     free(was);
@@ -659,8 +682,8 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     for (i = 0; i < nchunks; i++)
         npending += todo[i];
     skipped = nchunks - npending;
-    if (npending == 0)
-        goto out;
+    /* Every chunk ran (a retry after a lost reply): the metadata is still
+     * sent, as it may not have been (it follows the data). */
     if (rs_build_meta(batch, &meta, &nmeta) < 0) {
         rc = gw_error_set(err, "redis storage: out of memory building "
                           "a batch of %zu deltas", batch->ndeltas);
@@ -675,8 +698,8 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
             break;
         if ((rc = rs_load_script(s, err)) != GW_OK)
             break;
-        rc = rs_send(s, batch, nchunks, todo, NULL, 0, &skipped, &saturated,
-                     err);
+        rc = rs_send(s, batch, nchunks, todo, &meta, nmeta, &skipped,
+                     &saturated, err);
     }
     if (rc == GW_OK && memchr(todo, 1, nchunks) != NULL)
         rc = gw_error_set(err, "redis %s:%d: the script keeps vanishing "
