@@ -106,8 +106,13 @@ typedef struct gw_storage_ops_s {
      * A storage may do part of the work per call, so that flushes never
      * wait long: GW_AGAIN then means "more to do": the core calls again
      * after a short pause, with the same arguments or a later `before`.
-     * GW_OK: nothing before `before` is left. GW_ERR: failed (err says
-     * why; logged and tried again at the next interval). A later write
+     * GW_OK: done: no query returns a cell of period before `before` any
+     * more (a storage may keep such rows on disk until it can drop them
+     * whole, as PostgreSQL does with the partition holding the cut, and
+     * may answer GW_OK when another process sharing it does the work).
+     * GW_ERR: failed, the storage unreachable included (err says why;
+     * logged and tried again at the next interval). Note that GW_AGAIN
+     * here is "more to do", not "unreachable" as for the other ops. A later write
      * into an expired bucket is never sent (the core skips it), and a read
      * of it is refused before it reaches the storage.
      * Optional: NULL (or a plugin built before 1.4) means the storage
