@@ -27,3 +27,11 @@ noinst_PROGRAMS += tools/tablebench
 tools_tablebench_SOURCES = tools/tablebench.c
 tools_tablebench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tools_tablebench_LDADD = libgwcore.la
+
+# tools/snapbench times a snapshot of the memory storage filled with
+# 1,000,000 cells (docs/storage-memory.md, docs/performance.md). It loads
+# the plugin through core/loader.c like the daemon.
+noinst_PROGRAMS += tools/snapbench
+tools_snapbench_SOURCES = tools/snapbench.c
+tools_snapbench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tools_snapbench_LDADD = libgwcore.la

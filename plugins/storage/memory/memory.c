@@ -2,9 +2,10 @@
  * plugins/storage/memory/memory.c: the in-process storage (SPEC §6).
  *
  * Keeps every cell in memory (see memory.h for the layout) and survives a
- * restart through a snapshot file (snapshot.c): loaded at create, written
+ * restart through a snapshot file (snapshot.c): loaded at create, started
  * from store() once SNAPSHOT_INTERVAL seconds have passed since the last one
- * (the storage thread has no timer of its own) and at destroy. The ids of
+ * began (the storage thread has no timer of its own; it copies the store and
+ * a thread of the snapshot's own writes it) and written at destroy. The ids of
  * the last MS_BATCH_IDS batches are remembered so a retried batch is applied
  * once.
  */
@@ -73,7 +74,9 @@ static void
 ms_free(ms_state_t *s)
 {
     size_t i;
+    int ok;
 
+    ms_snapshot_finish(s, 1, &ok); /* its thread is done with nothing of s */
     mm_map_free(&s->projects, ms_project_free);
     mm_map_free(&s->docs, free);
     ms_nonces_free(&s->nonces);
@@ -258,20 +261,39 @@ ms_batch_remember(ms_state_t *s, const char *id, size_t len)
     return GW_OK;
 }
 
+/*
+ * Starts a snapshot when one is due: the store is copied here and written
+ * by a thread of its own, so this thread never waits on the disk. While
+ * one is being written no other starts (a later store() tries again); one
+ * that failed leaves the store dirty, so the next is tried at the next
+ * interval. force (destroy) waits for the one in flight and then writes the
+ * last one here.
+ */
 static void
 ms_maybe_snapshot(ms_state_t *s, int force)
 {
     gw_error_t err;
     double now = ms_now();
+    int ok;
 
+    if (ms_snapshot_finish(s, force, &ok) == 0)
+        return; /* still being written */
+    if (!ok)
+        s->dirty = 1; /* what it held is in no file: write it again */
     if (!ms_has_path(s) || !s->dirty)
         return;
     if (!force && now - s->last_snapshot < (double) s->snapshot_interval)
         return;
     s->last_snapshot = now;
-    if (ms_snapshot_save(s, &err) == GW_OK) {
-        s->dirty = 0;
-        gw_log_debug(s->ctx, "snapshot written to %s", s->path);
+    if (force) {
+        if (ms_snapshot_save(s, &err) == GW_OK) {
+            s->dirty = 0;
+            gw_log_debug(s->ctx, "snapshot written to %s", s->path);
+        } else {
+            gw_log_error(s->ctx, "%s", err.msg);
+        }
+    } else if (ms_snapshot_start(s, &err) == GW_OK) {
+        s->dirty = 0; /* what changes from now on is in the next one */
     } else {
         gw_log_error(s->ctx, "%s", err.msg);
     }
