@@ -16,7 +16,8 @@ tools_gwload_SOURCES = tools/gwload-src/gwload.h tools/gwload-src/main.c \
 tools_gwload_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
 
-EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md
+EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md \
+	tools/simmonth.py
 
 # Set-up and test scripts (README), for the tarball.
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
