@@ -267,8 +267,14 @@ class Sim:
                 raise RuntimeError("no snapshot in 120 s")
             self.send_tick(t)
             time.sleep(self.args.flush_interval / 1000.0)
-        time.sleep(0.3)  # its writer has unmapped its copy
+        # No tick now, so no new snapshot begins: once the file has stayed
+        # the same for 3 s, none is being written and its copy is gone.
         self.wait_stored()
+        while True:
+            m0 = os.stat(path).st_mtime
+            time.sleep(3)
+            if os.stat(path).st_mtime == m0:
+                break
 
     def send_tick(self, t):
         self.post('[{"n":"tick","ts":%d}]' % t, t)

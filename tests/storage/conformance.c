@@ -2061,6 +2061,56 @@ START_TEST(test_snap_crash_mid_write)
 }
 END_TEST
 
+/*
+ * Expiry moves the start of a series' cells instead of copying the rest;
+ * cells written after it (growing the array past its dead front, which is
+ * then compacted), queries and the snapshot see exactly the cells kept.
+ */
+START_TEST(test_snap_expire_then_grow)
+{
+    static gw_delta_t d[3000];
+    static const int64_t m0 = 631152000; /* 1990, as in test_expire */
+    ct_points_t pts;
+    size_t i, k;
+    int round;
+
+    if (ct_ops->expire == NULL)
+        return;
+    ct_open();
+    for (i = 0; i < 1000; i++)
+        d[i] = C("snap", "grow", GW_PERIOD_MINUTE, m0 + 60 * (int64_t) i,
+                 (double) i);
+    ct_store(d, 1000);
+    for (round = 0; round < 2; round++) {
+        /* round 0: 600 of 1000 go (the array then grows with 400 dead in
+         * front); round 1: all but the last 10 (it shrinks). */
+        int64_t cut = round == 0 ? m0 + 60 * 600 : m0 + 60 * 2990;
+
+        ct_expire(GW_PERIOD_MINUTE, cut);
+        if (round == 0) {
+            for (i = 0; i < 2000; i++)
+                d[i] = C("snap", "grow", GW_PERIOD_MINUTE,
+                         m0 + 60 * (int64_t) (1000 + i), (double) (1000 + i));
+            ct_store(d, 2000);
+        }
+        for (k = 0; k < 2; k++) {
+            size_t first = round == 0 ? 600 : 2990;
+
+            pts = Q("snap", "grow", NULL, NULL, GW_KIND_COUNTER,
+                    GW_PERIOD_MINUTE, m0 - 86400, m0 + 86400 * 30);
+            ck_assert_uint_eq(pts.n, 3000 - first);
+            for (i = 0; i < pts.n; i++) {
+                ck_assert_int_eq(pts.v[i].bucket,
+                                 m0 + 60 * (int64_t) (first + i));
+                ck_assert_double_eq(pts.v[i].sum, (double) (first + i));
+            }
+            free(pts.v);
+            ct_reopen(); /* k == 0: the same through the snapshot */
+        }
+    }
+}
+END_TEST
+
 /* A version 1 snapshot (written before nonces were kept) still loads. */
 START_TEST(test_snap_version1_loads)
 {
@@ -2286,6 +2336,7 @@ ct_suite(void)
         tcase_add_test(snap, test_snap_off_thread);
         tcase_add_test(snap, test_snap_crash_mid_write);
         tcase_add_test(snap, test_snap_version1_loads);
+        tcase_add_test(snap, test_snap_expire_then_grow);
         suite_add_tcase(s, snap);
     }
     return s;

@@ -59,7 +59,7 @@ ms_project_free(void *p)
             int k;
 
             for (k = 0; se != NULL && k < GW_PERIOD_COUNT; k++)
-                free(se->periods[k].v);
+                free(se->periods[k].v - se->periods[k].off);
             free(se);
         }
         if (m != NULL)
@@ -190,13 +190,19 @@ ms_cell_get(ms_cells_t *c, int64_t bucket, int create)
         return &c->v[i];
     if (!create)
         return NULL;
-    if (c->n == c->cap) {
+    if (c->off + c->n == c->cap && c->off > 0 && c->off >= c->n) {
+        /* Half of it or more expired: move the live cells to the start. */
+        memmove(c->v - c->off, c->v, c->n * sizeof(*c->v));
+        c->v -= c->off;
+        c->off = 0;
+    }
+    if (c->off + c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
-        ms_cell_t *v = realloc(c->v, cap * sizeof(*v));
+        ms_cell_t *v = realloc(c->v - c->off, cap * sizeof(*v));
 
         if (v == NULL)
             return NULL;
-        c->v = v;
+        c->v = v + c->off;
         c->cap = cap;
     }
     memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
@@ -532,8 +538,10 @@ ms_nonce_claim(void *state, const char *project, const char *nonce,
  * a flush never waits long behind an expiry of millions of cells. */
 #define MS_EXPIRE_STEP 20000
 
-/* Drops the cells of c before `before`; gives memory back when most of
- * the array is unused. Returns how many went. */
+/* Drops the cells of c before `before` by moving the array's start (no
+ * copy of the cells kept: a pass that cuts one minute of a week's cells
+ * costs one minute's); gives memory back when most of the array is unused.
+ * Returns how many went. */
 static size_t
 ms_cells_expire(ms_cells_t *c, int64_t before)
 {
@@ -541,15 +549,20 @@ ms_cells_expire(ms_cells_t *c, int64_t before)
 
     if (i == 0)
         return 0;
-    memmove(c->v, c->v + i, (c->n - i) * sizeof(*c->v));
+    c->v += i;
+    c->off += i;
     c->n -= i;
     if (c->n == 0) {
-        free(c->v);
+        free(c->v - c->off);
         c->v = NULL;
-        c->cap = 0;
+        c->cap = c->off = 0;
     } else if (c->n * 4 < c->cap) {
-        ms_cell_t *v = realloc(c->v, c->n * 2 * sizeof(*v));
+        ms_cell_t *v;
 
+        memmove(c->v - c->off, c->v, c->n * sizeof(*c->v));
+        c->v -= c->off;
+        c->off = 0;
+        v = realloc(c->v, c->n * 2 * sizeof(*v));
         if (v != NULL) {
             c->v = v;
             c->cap = c->n * 2;

@@ -28,11 +28,15 @@ typedef struct ms_cell_s {
     double ts;
 } ms_cell_t;
 
-/* The cells of one series and period, sorted by bucket. */
+/* The cells of one series and period, sorted by bucket. Expiry drops cells
+ * from the front by moving v forward (off cells past the allocation's
+ * start), so a pass costs what it cuts, not what it keeps; the array is
+ * compacted when it must grow and half of it is dead, or shrunk. */
 typedef struct ms_cells_s {
     ms_cell_t *v;
     size_t n;
-    size_t cap;
+    size_t cap; /* cells allocated from v - off */
+    size_t off;
 } ms_cells_t;
 
 typedef struct ms_series_s {
