@@ -2082,8 +2082,9 @@ START_TEST(test_snap_expire_then_grow)
                  (double) i);
     ct_store(d, 1000);
     for (round = 0; round < 2; round++) {
-        /* round 0: 600 of 1000 go (the array then grows with 400 dead in
-         * front); round 1: all but the last 10 (it shrinks). */
+        /* round 0: 600 of 1000 go (600 dead in front, compacted when the
+         * array fills, then it grows); round 1: all but the last 10 (it
+         * shrinks). */
         int64_t cut = round == 0 ? m0 + 60 * 600 : m0 + 60 * 2990;
 
         ct_expire(GW_PERIOD_MINUTE, cut);

@@ -190,8 +190,10 @@ ms_cell_get(ms_cells_t *c, int64_t bucket, int create)
         return &c->v[i];
     if (!create)
         return NULL;
-    if (c->off + c->n == c->cap && c->off > 0 && c->off >= c->n) {
-        /* Half of it or more expired: move the live cells to the start. */
+    if (c->off + c->n == c->cap && c->off > 0 && c->off >= c->cap / 4) {
+        /* A quarter of it or more expired: move the live cells to the
+         * start rather than grow (at most 3 cells moved per cell added,
+         * and a series whose retention is reached stays at its size). */
         memmove(c->v - c->off, c->v, c->n * sizeof(*c->v));
         c->v -= c->off;
         c->off = 0;

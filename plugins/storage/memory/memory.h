@@ -31,7 +31,7 @@ typedef struct ms_cell_s {
 /* The cells of one series and period, sorted by bucket. Expiry drops cells
  * from the front by moving v forward (off cells past the allocation's
  * start), so a pass costs what it cuts, not what it keeps; the array is
- * compacted when it must grow and half of it is dead, or shrunk. */
+ * compacted when it must grow and a quarter of it is dead, or shrunk. */
 typedef struct ms_cells_s {
     ms_cell_t *v;
     size_t n;
