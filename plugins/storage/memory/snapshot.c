@@ -49,21 +49,33 @@
 
 enum { SN_END = 0, SN_SERIES = 1, SN_DOC = 2, SN_BATCH = 3, SN_NONCE = 4 };
 
-static uint32_t sn_crc_table[256];
+/* CRC-32 (IEEE) by "slicing by 8": eight tables, eight bytes a step, about
+ * five times the speed of one byte a step (the writer checksums the whole
+ * file, the loader too). */
+static uint32_t sn_crc_table[8][256];
+static pthread_once_t sn_crc_once = PTHREAD_ONCE_INIT;
 
 static void
-sn_crc_init(void)
+sn_crc_make(void)
 {
     uint32_t i, j, c;
 
-    if (sn_crc_table[1] != 0)
-        return;
     for (i = 0; i < 256; i++) {
         c = i;
         for (j = 0; j < 8; j++)
             c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        sn_crc_table[i] = c;
+        sn_crc_table[0][i] = c;
     }
+    for (i = 0; i < 256; i++)
+        for (j = 1; j < 8; j++)
+            sn_crc_table[j][i] = (sn_crc_table[j - 1][i] >> 8) ^
+                                 sn_crc_table[0][sn_crc_table[j - 1][i] & 0xff];
+}
+
+static void
+sn_crc_init(void)
+{
+    pthread_once(&sn_crc_once, sn_crc_make);
 }
 
 static uint32_t
@@ -72,8 +84,19 @@ sn_crc(uint32_t crc, const void *buf, size_t len)
     const unsigned char *p = buf;
 
     crc = ~crc;
+    while (len >= 8) {
+        uint32_t lo = crc ^ ((uint32_t) p[0] | (uint32_t) p[1] << 8 |
+                             (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24);
+
+        crc = sn_crc_table[7][lo & 0xff] ^ sn_crc_table[6][(lo >> 8) & 0xff] ^
+              sn_crc_table[5][(lo >> 16) & 0xff] ^ sn_crc_table[4][lo >> 24] ^
+              sn_crc_table[3][p[4]] ^ sn_crc_table[2][p[5]] ^
+              sn_crc_table[1][p[6]] ^ sn_crc_table[0][p[7]];
+        p += 8;
+        len -= 8;
+    }
     while (len--)
-        crc = sn_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+        crc = sn_crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
