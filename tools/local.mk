@@ -16,7 +16,8 @@ tools_gwload_SOURCES = tools/gwload-src/gwload.h tools/gwload-src/main.c \
 tools_gwload_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
 
-EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md
+EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md \
+	tools/simmonth.py
 
 # Set-up and test scripts (README), for the tarball.
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
@@ -27,3 +28,11 @@ noinst_PROGRAMS += tools/tablebench
 tools_tablebench_SOURCES = tools/tablebench.c
 tools_tablebench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tools_tablebench_LDADD = libgwcore.la
+
+# tools/snapbench times a snapshot of the memory storage filled with
+# 1,000,000 cells (docs/storage-memory.md, docs/performance.md). It loads
+# the plugin through core/loader.c like the daemon.
+noinst_PROGRAMS += tools/snapbench
+tools_snapbench_SOURCES = tools/snapbench.c
+tools_snapbench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tools_snapbench_LDADD = libgwcore.la

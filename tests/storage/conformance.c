@@ -35,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1642,6 +1644,8 @@ START_TEST(test_snap_reload)
 }
 END_TEST
 
+static void ct_snap_settle(void);
+
 START_TEST(test_snap_interval)
 {
     struct stat st;
@@ -1650,7 +1654,10 @@ START_TEST(test_snap_interval)
     ct_extra[1] = "SNAPSHOT_INTERVAL=0";
     ct_open();
     ct_snap_fill();
-    /* Written by store() itself, without a destroy. */
+    /* Begun by store() itself, without a destroy, and written by the
+     * snapshot's own thread: on disk shortly after; the document saved
+     * while it was written is in the next. */
+    ct_snap_settle();
     ck_assert_int_eq(stat(ct_snap_path, &st), 0);
     first = ct_state;
     ct_open();
@@ -1845,6 +1852,286 @@ START_TEST(test_snap_missing_ok)
 {
     ct_open(); /* logs "no snapshot at PATH, starting empty" */
     ck_assert_meta("snap", "");
+}
+END_TEST
+
+/* Waits (up to 30 s) until the snapshot file is there as a file other than
+ * inode old (0: any); returns its inode. */
+static ino_t
+ct_snap_wait(ino_t old)
+{
+    struct stat st;
+    double until = ct_seconds() + 30;
+
+    while ((stat(ct_snap_path, &st) != 0 || st.st_ino == old) &&
+           ct_seconds() < until)
+        usleep(2000);
+    ck_assert_msg(stat(ct_snap_path, &st) == 0 && st.st_ino != old,
+                  "no new snapshot at %s after 30 s", ct_snap_path);
+    return st.st_ino;
+}
+
+/*
+ * Waits until everything stored so far is on disk without a destroy: a
+ * snapshot begins at a store() once the one being written is done (with
+ * SNAPSHOT_INTERVAL = 0), so after the first is on disk this saves a
+ * document until the snapshot that this began is on disk too.
+ */
+static void
+ct_snap_settle(void)
+{
+    ino_t ino = ct_snap_wait(0);
+    struct stat st;
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+        ct_put("embedded", "settle", "{}", 2);
+        if (stat(ct_snap_path, &st) == 0 && st.st_ino != ino)
+            return;
+        usleep(10000);
+    }
+    ct_snap_wait(ino);
+}
+
+/* CRC-32 (IEEE), as the snapshot's. */
+static uint32_t
+ct_crc32(const unsigned char *p, size_t len)
+{
+    uint32_t c = 0xffffffffu;
+    int k;
+
+    while (len--) {
+        c ^= *p++;
+        for (k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return ~c;
+}
+
+/* A whole snapshot image: magic, and the checksum of all before it. */
+static void
+ck_assert_snapshot_image(const unsigned char *p, size_t len)
+{
+    uint32_t want;
+
+    ck_assert_uint_ge(len, 12 + 5 + 4);
+    ck_assert_int_eq(memcmp(p, "GWMEMSNP\x02\0\0\0", 12), 0);
+    want = (uint32_t) p[len - 4] | (uint32_t) p[len - 3] << 8 |
+           (uint32_t) p[len - 2] << 16 | (uint32_t) p[len - 1] << 24;
+    ck_assert_uint_eq(ct_crc32(p, len - 4), want);
+}
+
+/* Reads the fifo at path to its end (it blocks until a writer opens it). */
+static unsigned char *
+ct_fifo_drain(const char *path, size_t *len)
+{
+    unsigned char *p = malloc(1 << 20);
+    int fd = open(path, O_RDONLY);
+    ssize_t r;
+
+    ck_assert_int_ge(fd, 0);
+    *len = 0;
+    while ((r = read(fd, p + *len, (1 << 20) - *len)) > 0)
+        *len += (size_t) r;
+    close(fd);
+    return p;
+}
+
+/*
+ * The snapshot is written off the storage thread: with PATH.tmp a fifo
+ * nobody reads, the writer blocks opening it, and store() (the storage
+ * thread) still comes back, again and again, without starting a second
+ * writer. What the writer writes is the store as it was when store() began
+ * the snapshot (a cell stored after is not in it), whole and checksummed.
+ * Its failure (fsync of a fifo) leaves the store to be written again, and
+ * destroy waits for nothing and writes the rest.
+ */
+START_TEST(test_snap_off_thread)
+{
+    char tmp[160];
+    unsigned char *img;
+    size_t len, i;
+    gw_delta_t later = C("snap", "orders", GW_PERIOD_DAY, T0 + 2 * 86400, 5);
+    struct stat st;
+
+    ct_extra[1] = "SNAPSHOT_INTERVAL=0";
+    snprintf(tmp, sizeof(tmp), "%s.tmp", ct_snap_path);
+    ck_assert_int_eq(mkfifo(tmp, 0600), 0);
+    ct_open();
+    /* The fill's store() begins a snapshot; its writer waits on the fifo,
+     * the document saved after it and the later cell are not in it. */
+    ct_snap_fill();
+    for (i = 0; i < 20; i++)
+        ct_put("embedded", "doc-2", "{}", 2);
+    ct_store(&later, 1);
+    ck_assert_int_eq(stat(ct_snap_path, &st), -1);
+    img = ct_fifo_drain(tmp, &len);
+    ck_assert_snapshot_image(img, len);
+    /* The writer's fsync fails on a fifo: it removes PATH.tmp and the next
+     * store() begins another snapshot, of everything. */
+    while (stat(tmp, &st) == 0)
+        usleep(1000);
+    for (i = 0; i < 3000 && stat(ct_snap_path, &st) != 0; i++) {
+        ct_put("embedded", "doc-2", "{}", 2);
+        usleep(10000);
+    }
+    ct_snap_wait(0);
+    ct_reopen();
+    ct_snap_check();
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_DAY,
+                          T0 + 2 * 86400), 5);
+    ct_close();
+    /* The image from the fifo: the fill's cells, not what came after. */
+    ct_spit(img, len);
+    free(img);
+    ct_open();
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_DAY, T0), 3);
+    ck_assert_double_eq(S("snap", "orders", "status", "paid", GW_PERIOD_DAY,
+                          T0), 2);
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_DAY,
+                          T0 + 2 * 86400), 0);
+    ck_assert_int_eq(G("embedded", "doc-1").calls, 0);
+    ck_assert_int_eq(G("embedded", "doc-2").calls, 0);
+}
+END_TEST
+
+/*
+ * A crash (SIGKILL) while the writer thread is in the middle of its write
+ * leaves the previous snapshot whole: the child writes one, then begins a
+ * second of many more cells whose writer is caught half way (PATH.tmp is a
+ * fifo the parent reads 1000 bytes of) and is killed there.
+ */
+START_TEST(test_snap_crash_mid_write)
+{
+    char tmp[160], part[1000];
+    int fd, status;
+    size_t got = 0;
+    ssize_t r;
+    pid_t pid;
+
+    ct_extra[1] = "SNAPSHOT_INTERVAL=0";
+    snprintf(tmp, sizeof(tmp), "%s.tmp", ct_snap_path);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        static gw_delta_t d[20000];
+        size_t i;
+
+        ct_open();
+        ct_snap_fill();
+        ct_snap_settle();
+        usleep(300000); /* its writer is done: the next store begins one */
+        if (mkfifo(tmp, 0600) != 0)
+            _exit(3);
+        for (i = 0; i < 20000; i++)
+            d[i] = C("snap", "orders", GW_PERIOD_MINUTE,
+                     T0 + 60 * (int64_t) i, 1);
+        ct_store(d, 20000); /* 640 KB to write: more than a pipe holds */
+        pause();
+        _exit(4);
+    }
+    /* Once PATH.tmp is the fifo (before, it is the first snapshot's file),
+     * the open waits for the child's writer; the pipe fills and its write
+     * blocks half way. */
+    for (;;) {
+        struct stat st;
+
+        if (lstat(tmp, &st) == 0 && S_ISFIFO(st.st_mode))
+            break;
+        ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
+        usleep(2000);
+    }
+    fd = open(tmp, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    while (got < sizeof(part) &&
+           (r = read(fd, part + got, sizeof(part) - got)) > 0)
+        got += (size_t) r;
+    ck_assert_uint_eq(got, sizeof(part));
+    ck_assert_int_eq(memcmp(part, "GWMEMSNP", 8), 0);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(fd);
+    unlink(tmp);
+    /* The first snapshot, whole: the fill, none of the 20,000 minutes. */
+    ct_open();
+    ct_snap_check();
+    ck_assert_double_eq(S("snap", "orders", NULL, NULL, GW_PERIOD_MINUTE,
+                          T0), 0);
+}
+END_TEST
+
+/*
+ * Expiry moves the start of a series' cells instead of copying the rest;
+ * cells written after it (growing the array past its dead front, which is
+ * then compacted), queries and the snapshot see exactly the cells kept.
+ */
+START_TEST(test_snap_expire_then_grow)
+{
+    static gw_delta_t d[3000];
+    static const int64_t m0 = 631152000; /* 1990, as in test_expire */
+    ct_points_t pts;
+    size_t i, k;
+    int round;
+
+    if (ct_ops->expire == NULL)
+        return;
+    ct_open();
+    for (i = 0; i < 1000; i++)
+        d[i] = C("snap", "grow", GW_PERIOD_MINUTE, m0 + 60 * (int64_t) i,
+                 (double) i);
+    ct_store(d, 1000);
+    for (round = 0; round < 2; round++) {
+        /* round 0: 600 of 1000 go (600 dead in front, compacted when the
+         * array fills, then it grows); round 1: all but the last 10 (it
+         * shrinks). */
+        int64_t cut = round == 0 ? m0 + 60 * 600 : m0 + 60 * 2990;
+
+        ct_expire(GW_PERIOD_MINUTE, cut);
+        if (round == 0) {
+            for (i = 0; i < 2000; i++)
+                d[i] = C("snap", "grow", GW_PERIOD_MINUTE,
+                         m0 + 60 * (int64_t) (1000 + i), (double) (1000 + i));
+            ct_store(d, 2000);
+        }
+        for (k = 0; k < 2; k++) {
+            size_t first = round == 0 ? 600 : 2990;
+
+            pts = Q("snap", "grow", NULL, NULL, GW_KIND_COUNTER,
+                    GW_PERIOD_MINUTE, m0 - 86400, m0 + 86400 * 30);
+            ck_assert_uint_eq(pts.n, 3000 - first);
+            for (i = 0; i < pts.n; i++) {
+                ck_assert_int_eq(pts.v[i].bucket,
+                                 m0 + 60 * (int64_t) (first + i));
+                ck_assert_double_eq(pts.v[i].sum, (double) (first + i));
+            }
+            free(pts.v);
+            ct_reopen(); /* k == 0: the same through the snapshot */
+        }
+    }
+}
+END_TEST
+
+/* A version 1 snapshot (written before nonces were kept) still loads. */
+START_TEST(test_snap_version1_loads)
+{
+    unsigned char *p;
+    size_t len;
+    uint32_t crc;
+
+    ct_make_snapshot();
+    p = ct_slurp(&len);
+    ck_assert_int_eq(p[8], 2);
+    p[8] = 1;
+    crc = ct_crc32(p, len - 4);
+    p[len - 4] = (unsigned char) crc;
+    p[len - 3] = (unsigned char) (crc >> 8);
+    p[len - 2] = (unsigned char) (crc >> 16);
+    p[len - 1] = (unsigned char) (crc >> 24);
+    ct_spit(p, len);
+    free(p);
+    ct_open();
+    ct_snap_check();
 }
 END_TEST
 
@@ -2047,6 +2334,10 @@ ct_suite(void)
         tcase_add_test(snap, test_snap_garbage);
         tcase_add_test(snap, test_snap_missing_ok);
         tcase_add_test(snap, test_snap_nonces);
+        tcase_add_test(snap, test_snap_off_thread);
+        tcase_add_test(snap, test_snap_crash_mid_write);
+        tcase_add_test(snap, test_snap_version1_loads);
+        tcase_add_test(snap, test_snap_expire_then_grow);
         suite_add_tcase(s, snap);
     }
     return s;

@@ -9,5 +9,5 @@ storage_memory_la_SOURCES = \
 	plugins/storage/memory/nonces.c \
 	plugins/storage/memory/snapshot.c
 storage_memory_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-storage_memory_la_LIBADD = -lm
+storage_memory_la_LIBADD = -lm $(PTHREAD_LIBS)
 EXTRA_DIST += plugins/storage/memory/README.md

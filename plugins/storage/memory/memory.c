@@ -2,9 +2,10 @@
  * plugins/storage/memory/memory.c: the in-process storage (SPEC §6).
  *
  * Keeps every cell in memory (see memory.h for the layout) and survives a
- * restart through a snapshot file (snapshot.c): loaded at create, written
+ * restart through a snapshot file (snapshot.c): loaded at create, started
  * from store() once SNAPSHOT_INTERVAL seconds have passed since the last one
- * (the storage thread has no timer of its own) and at destroy. The ids of
+ * began (the storage thread has no timer of its own; it copies the store and
+ * a thread of the snapshot's own writes it) and written at destroy. The ids of
  * the last MS_BATCH_IDS batches are remembered so a retried batch is applied
  * once.
  */
@@ -58,7 +59,7 @@ ms_project_free(void *p)
             int k;
 
             for (k = 0; se != NULL && k < GW_PERIOD_COUNT; k++)
-                free(se->periods[k].v);
+                free(se->periods[k].v - se->periods[k].off);
             free(se);
         }
         if (m != NULL)
@@ -73,7 +74,9 @@ static void
 ms_free(ms_state_t *s)
 {
     size_t i;
+    int ok;
 
+    ms_snapshot_finish(s, 1, &ok); /* its thread is done with nothing of s */
     mm_map_free(&s->projects, ms_project_free);
     mm_map_free(&s->docs, free);
     ms_nonces_free(&s->nonces);
@@ -187,13 +190,21 @@ ms_cell_get(ms_cells_t *c, int64_t bucket, int create)
         return &c->v[i];
     if (!create)
         return NULL;
-    if (c->n == c->cap) {
+    if (c->off + c->n == c->cap && c->off > 0 && c->off >= c->cap / 4) {
+        /* A quarter of it or more expired: move the live cells to the
+         * start rather than grow (at most 3 cells moved per cell added,
+         * and a series whose retention is reached stays at its size). */
+        memmove(c->v - c->off, c->v, c->n * sizeof(*c->v));
+        c->v -= c->off;
+        c->off = 0;
+    }
+    if (c->off + c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
-        ms_cell_t *v = realloc(c->v, cap * sizeof(*v));
+        ms_cell_t *v = realloc(c->v - c->off, cap * sizeof(*v));
 
         if (v == NULL)
             return NULL;
-        c->v = v;
+        c->v = v + c->off;
         c->cap = cap;
     }
     memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
@@ -258,20 +269,39 @@ ms_batch_remember(ms_state_t *s, const char *id, size_t len)
     return GW_OK;
 }
 
+/*
+ * Starts a snapshot when one is due: the store is copied here and written
+ * by a thread of its own, so this thread never waits on the disk. While
+ * one is being written no other starts (a later store() tries again); one
+ * that failed leaves the store dirty, so the next is tried at the next
+ * interval. force (destroy) waits for the one in flight and then writes the
+ * last one here.
+ */
 static void
 ms_maybe_snapshot(ms_state_t *s, int force)
 {
     gw_error_t err;
     double now = ms_now();
+    int ok;
 
+    if (ms_snapshot_finish(s, force, &ok) == 0)
+        return; /* still being written */
+    if (!ok)
+        s->dirty = 1; /* what it held is in no file: write it again */
     if (!ms_has_path(s) || !s->dirty)
         return;
     if (!force && now - s->last_snapshot < (double) s->snapshot_interval)
         return;
     s->last_snapshot = now;
-    if (ms_snapshot_save(s, &err) == GW_OK) {
-        s->dirty = 0;
-        gw_log_debug(s->ctx, "snapshot written to %s", s->path);
+    if (force) {
+        if (ms_snapshot_save(s, &err) == GW_OK) {
+            s->dirty = 0;
+            gw_log_debug(s->ctx, "snapshot written to %s", s->path);
+        } else {
+            gw_log_error(s->ctx, "%s", err.msg);
+        }
+    } else if (ms_snapshot_start(s, &err) == GW_OK) {
+        s->dirty = 0; /* what changes from now on is in the next one */
     } else {
         gw_log_error(s->ctx, "%s", err.msg);
     }
@@ -510,8 +540,10 @@ ms_nonce_claim(void *state, const char *project, const char *nonce,
  * a flush never waits long behind an expiry of millions of cells. */
 #define MS_EXPIRE_STEP 20000
 
-/* Drops the cells of c before `before`; gives memory back when most of
- * the array is unused. Returns how many went. */
+/* Drops the cells of c before `before` by moving the array's start (no
+ * copy of the cells kept: a pass that cuts one minute of a week's cells
+ * costs one minute's); gives memory back when most of the array is unused.
+ * Returns how many went. */
 static size_t
 ms_cells_expire(ms_cells_t *c, int64_t before)
 {
@@ -519,15 +551,20 @@ ms_cells_expire(ms_cells_t *c, int64_t before)
 
     if (i == 0)
         return 0;
-    memmove(c->v, c->v + i, (c->n - i) * sizeof(*c->v));
+    c->v += i;
+    c->off += i;
     c->n -= i;
     if (c->n == 0) {
-        free(c->v);
+        free(c->v - c->off);
         c->v = NULL;
-        c->cap = 0;
+        c->cap = c->off = 0;
     } else if (c->n * 4 < c->cap) {
-        ms_cell_t *v = realloc(c->v, c->n * 2 * sizeof(*v));
+        ms_cell_t *v;
 
+        memmove(c->v - c->off, c->v, c->n * sizeof(*c->v));
+        c->v -= c->off;
+        c->off = 0;
+        v = realloc(c->v, c->n * 2 * sizeof(*v));
         if (v != NULL) {
             c->v = v;
             c->cap = c->n * 2;

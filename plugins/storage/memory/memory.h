@@ -28,11 +28,15 @@ typedef struct ms_cell_s {
     double ts;
 } ms_cell_t;
 
-/* The cells of one series and period, sorted by bucket. */
+/* The cells of one series and period, sorted by bucket. Expiry drops cells
+ * from the front by moving v forward (off cells past the allocation's
+ * start), so a pass costs what it cuts, not what it keeps; the array is
+ * compacted when it must grow and a quarter of it is dead, or shrunk. */
 typedef struct ms_cells_s {
     ms_cell_t *v;
     size_t n;
-    size_t cap;
+    size_t cap; /* cells allocated from v - off */
+    size_t off;
 } ms_cells_t;
 
 typedef struct ms_series_s {
@@ -87,6 +91,9 @@ int ms_nonces_add(ms_nonces_t *n, const char *project, const char *nonce,
 size_t ms_nonces_purge(ms_nonces_t *n, double now);
 void ms_nonces_free(ms_nonces_t *n);
 
+/* A snapshot being written by its own thread (snapshot.c). */
+typedef struct ms_snap_job_s ms_snap_job_t;
+
 typedef struct ms_state_s {
     const gw_ctx_t *ctx;
     /* config */
@@ -104,7 +111,8 @@ typedef struct ms_state_s {
     size_t exp_proj, exp_metric, exp_series;
     /* snapshots */
     int dirty;
-    double last_snapshot; /* monotonic seconds */
+    double last_snapshot;  /* monotonic seconds: when the last one began */
+    ms_snap_job_t *writing; /* the one being written, or NULL */
 } ms_state_t;
 
 /* The series, created (with its project and metric) when create is set.
@@ -123,8 +131,19 @@ int ms_doc_set(ms_state_t *s, const char *ns, size_t nslen, const char *id,
 /* Remembers a batch id (the oldest is forgotten). GW_OK or GW_ERR. */
 int ms_batch_remember(ms_state_t *s, const char *id, size_t len);
 
-/* Writes the snapshot to s->path atomically. GW_OK or GW_ERR. */
+/* Writes the snapshot to s->path atomically, on the calling thread (at
+ * stop). No write may be in flight (ms_snapshot_finish). GW_OK or GW_ERR. */
 int ms_snapshot_save(ms_state_t *s, gw_error_t *err);
+
+/* Copies the store as it is now into an image of the snapshot file and
+ * starts a thread that writes it to s->path atomically (s->writing set).
+ * GW_ERR when out of memory for the copy (nothing started). No write may be
+ * in flight. */
+int ms_snapshot_start(ms_state_t *s, gw_error_t *err);
+
+/* The write in flight: 0 while it runs when wait is 0; else (joined, or
+ * none) 1, with *ok 0 only when it failed (it logged why). */
+int ms_snapshot_finish(ms_state_t *s, int wait, int *ok);
 
 /* Loads s->path into the (empty) store: GW_OK (a missing file is logged and
  * is fine) or GW_ERR naming the file, the byte offset and what to do. */
