@@ -667,8 +667,16 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (d->auth != NULL)
         gw__auth_set_config(d->auth, cfg);
     gw__log_info("SIGHUP: reloaded %s: %zu projects, %zu users (projects, "
-                 "keys and users take effect now; other settings at the "
-                 "next start)", d->config_path, cfg->nprojects, cfg->nusers);
+                 "keys, users and RETENTION take effect now; other settings "
+                 "at the next start)", d->config_path, cfg->nprojects,
+                 cfg->nusers);
+    /* Reads refuse by the new RETENTION at once: the expiry follows. */
+    if (d->store != NULL) {
+        gw__store_set_retention(d->store, cfg->retention,
+                                cfg->retention_interval);
+        gw__store_log_retention(cfg, d->storage->name,
+                                dm_can_expire(d->storage), 1);
+    }
 }
 
 /* ---- Start and stop ---- */

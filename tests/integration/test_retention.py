@@ -11,6 +11,7 @@ it.
 """
 
 import re
+import signal
 import subprocess
 import time
 
@@ -129,6 +130,40 @@ def test_expiry_removes_old_cells():
         d.cleanup()
 
 
+def test_sighup_applies_retention():
+    """RETENTION added by SIGHUP: reads refuse by it at once and the
+    expiry runs without a restart."""
+    now = time.time()
+    old = int(now) - 2 * DAY
+    d = Daemon()
+    try:
+        d.start()
+        st, body = d.send_http(PROJECT, {"n": "hup", "ts": old})
+        assert st == 200, body
+        wait_for(lambda: value(d, "hup", "minute", old) == 1, what="stored")
+        d.extra["RETENTION"] = {"minute": "1d"}
+        d.extra["RETENTION_INTERVAL"] = 1
+        d.write_config()
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "keys, users and RETENTION take effect now" in d.log(),
+                 what="the reload")
+        wait_for(lambda: stats_status(d, "hup", "minute", bucket(old, 60))[0]
+                 == 400, what="minute reads refused")
+        wait_for(lambda: "retention: minute buckets before" in d.log(),
+                 what="the expiry, without a restart")
+        assert value(d, "hup", "hour", old) == 1
+        assert d.stop() == 0
+        # Read back without RETENTION: the minute cell is gone.
+        del d.extra["RETENTION"]
+        del d.extra["RETENTION_INTERVAL"]
+        d.start()
+        assert value(d, "hup", "minute", old) == 0
+        assert value(d, "hup", "hour", old) == 1
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+
+
 def test_check_says_what_retention_does():
     d = Daemon(extra={"RETENTION": {"minute": "7d", "hour": "90d"}})
     d.write_config()
@@ -159,4 +194,5 @@ def test_check_says_what_retention_does():
 
 if __name__ == "__main__":
     run_tests([test_writes_outside_retention, test_expiry_removes_old_cells,
+               test_sighup_applies_retention,
                test_check_says_what_retention_does])
