@@ -284,8 +284,12 @@ def test_max_pending_series():
     d.storage_settings["DOWN_FILE"] = down
     open(down, "w").close()
 
+    # One ts for every event: a table's key holds the event's minute, so
+    # an event of p99 in the next minute would be a new key needing room.
+    ts = int(time.time()) // 60 * 60 + 30
+
     def send(lo, hi):
-        body = json.dumps([{"n": "p%d" % i} for i in range(lo, hi)])
+        body = json.dumps([{"n": "p%d" % i, "ts": ts} for i in range(lo, hi)])
         return d.request("POST", "/api/v1/test_project/incr", body=body,
                          headers={"X-GottWall-Auth": s1_header(PUB, PRIV)},
                          port=d.port("http"))
