@@ -341,7 +341,7 @@ int
 pg_parts_heal(pg_state_t *s, gw_error_t *err)
 {
     PGresult *r;
-    int rc, i;
+    int rc;
 
     if ((rc = pg_parts_load(s, err)) != GW_OK)
         return rc;
@@ -349,14 +349,24 @@ pg_parts_heal(pg_state_t *s, gw_error_t *err)
                  "listing the slots' partitions", err);
     if (rc != GW_OK)
         return rc;
+    rc = pg_parts_make_rows(s, r, 0, err);
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_parts_make_rows(pg_state_t *s, const PGresult *r, int in_tx,
+                   gw_error_t *err)
+{
+    int i, rc = GW_OK;
+
     for (i = 0; i < PQntuples(r) && rc == GW_OK; i++) {
         int period = (int) pg_get_int(r, i, 0);
         int64_t lo, hi;
 
         pg_span(period, pg_get_int(r, i, 1), &lo, &hi);
         if (!pg_part_known(s, period, lo))
-            rc = pg_part_make(s, period, lo, 0, err);
+            rc = pg_part_make(s, period, lo, in_tx, err);
     }
-    PQclear(r);
     return rc;
 }

@@ -282,6 +282,11 @@ int pg_part_known(const pg_state_t *s, int period, int64_t lo);
 int pg_part_make(pg_state_t *s, int period, int64_t b, int in_tx,
                  gw_error_t *err);
 
+/* pg_part_make for each (period, a bucket) row of r not known yet; in_tx
+ * as for pg_part_make. */
+int pg_parts_make_rows(pg_state_t *s, const PGresult *r, int in_tx,
+                       gw_error_t *err);
+
 /* Before a flush: makes the partitions the n cells need, and those of now
  * and the next span for their periods (ahead of time). */
 int pg_parts_ensure(pg_state_t *s, const pg_cell_t *cells, size_t n,

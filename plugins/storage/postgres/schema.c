@@ -191,7 +191,7 @@ static int
 pg_migrate_5(pg_state_t *s, gw_error_t *err)
 {
     PGresult *r;
-    int rc, i, v;
+    int rc, v;
 
     r = PQexecParams(s->conn, "SELECT current_setting('server_version_num')",
                      0, NULL, NULL, NULL, NULL, 0);
@@ -218,14 +218,7 @@ pg_migrate_5(pg_state_t *s, gw_error_t *err)
                  &r, PGRES_TUPLES_OK, "migrating the schema", err);
     if (rc != GW_OK)
         return rc;
-    for (i = 0; i < PQntuples(r) && rc == GW_OK; i++) {
-        int period = (int) pg_get_int(r, i, 0);
-        int64_t lo, hi;
-
-        pg_span(period, pg_get_int(r, i, 1), &lo, &hi);
-        if (!pg_part_known(s, period, lo))
-            rc = pg_part_make(s, period, lo, 1, err);
-    }
+    rc = pg_parts_make_rows(s, r, 1, err);
     PQclear(r);
     if (rc == GW_OK)
         rc = pg_exec_all(s, pg_migration_5b, err);
