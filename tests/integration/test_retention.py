@@ -38,13 +38,6 @@ def value(d, name, period, t, **f):
     return r["range"][0][1] if r["range"] else 0
 
 
-def plain_metric(d, name):
-    """A /metrics line without labels (0 if absent)."""
-    text = d.request("GET", "/metrics")[2].decode()
-    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
-    return float(m.group(1)) if m else 0
-
-
 def stats_status(d, name, period, t):
     st, _, body = d.request("GET", "/api/v1/%s/stats?name=%s&period=%s"
                             "&from_date=%s" % (PROJECT, name, period, iso(t)))
@@ -89,7 +82,7 @@ def test_writes_outside_retention():
                         period="minute") == 2
         assert d.metric("gottwall_retention_skipped_cells_total",
                         period="hour") == 0
-        wait_for(lambda: plain_metric(d, "gottwall_storage_expiry_passes_total")
+        wait_for(lambda: d.metric("gottwall_storage_expiry_passes_total")
                  >= 1, what="an expiry pass")
 
 
@@ -114,7 +107,7 @@ def test_expiry_removes_old_cells():
                  what="the first expiry")
         assert re.search(r"info \[storage:memory:memory\] retention: minute "
                          r"buckets before \S+ removed \(kept 1d\)", d.log())
-        wait_for(lambda: plain_metric(d, "gottwall_storage_expiry_passes_total")
+        wait_for(lambda: d.metric("gottwall_storage_expiry_passes_total")
                  >= 2, what="a second pass, a second later")
         assert d.stop() == 0
         del d.extra["RETENTION"]

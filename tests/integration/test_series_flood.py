@@ -12,7 +12,6 @@ daemon's RSS stays bounded.
 
 import json
 import os
-import re
 import socket
 import time
 
@@ -31,15 +30,6 @@ def rss_mib(d):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     raise AssertionError("no VmRSS")
-
-
-def metric(d, name, **labels):
-    text = d.request("GET", "/metrics")[2].decode()
-    lab = ",".join('%s="%s"' % kv for kv in labels.items())
-    m = re.search(r"^%s%s (\d+)$" % (re.escape(name),
-                                     re.escape("{%s}" % lab) if lab else ""),
-                  text, re.M)
-    return int(m.group(1)) if m else 0
 
 
 def event(name, seq):
@@ -83,9 +73,9 @@ def test_http_flood():
                 ' is new (raise MAX_SERIES_PER_METRIC to accept more)'), msg
         rss1 = rss_mib(d)
         assert rss1 - rss0 < 64 or not MEASURE_RSS, (rss0, rss1)
-        assert metric(d, "gottwall_events_dropped_total", transport="http",
+        assert d.metric("gottwall_events_dropped_total", transport="http",
                       reason="max_series_per_metric") == 25 * 35
-        assert metric(d, "gottwall_events_accepted_total",
+        assert d.metric("gottwall_events_accepted_total",
                       transport="http") == 0
 
         accepted = {}
@@ -110,9 +100,9 @@ def test_http_flood():
             assert refusals["f%d" % m].startswith(
                 'project "test_project" already has 100000 series, the most '
                 'MAX_SERIES allows; '), refusals
-        assert metric(d, "gottwall_events_dropped_total", transport="http",
+        assert d.metric("gottwall_events_dropped_total", transport="http",
                       reason="max_series") == 2
-        assert metric(d, "gottwall_events_accepted_total",
+        assert d.metric("gottwall_events_accepted_total",
                       transport="http") == 48
         # Every acknowledged event is stored: totals and one filter value
         # of each metric read back.
@@ -147,12 +137,12 @@ def test_statsd_flood():
             if i % 50 == 49:
                 time.sleep(0.01)  # loopback UDP: do not overrun the socket
         sock.close()
-        wait_for(lambda: metric(d, "gottwall_events_received_total",
+        wait_for(lambda: d.metric("gottwall_events_received_total",
                                 transport="statsd") == 2000,
                  timeout=20, what="2,000 lines received")
-        assert metric(d, "gottwall_events_accepted_total",
+        assert d.metric("gottwall_events_accepted_total",
                       transport="statsd") == 312
-        assert metric(d, "gottwall_events_dropped_total", transport="statsd",
+        assert d.metric("gottwall_events_dropped_total", transport="statsd",
                       reason="max_series_per_metric") == 1688
         wait_for(lambda: d.total(PROJECT, "m") == 312, timeout=20,
                  what="312 stored")

@@ -407,13 +407,14 @@ class Daemon:
         return r["range"][0][1] if r["range"] else 0
 
     def metric(self, name, **labels):
-        """The counter name with exactly these labels from GET /metrics
-        (0 if absent)."""
+        """The counter name with exactly these labels (none: a line
+        without labels) from GET /metrics (0 if absent)."""
         _, _, data = self.request("GET", "/metrics")
         want = sorted('%s="%s"' % kv for kv in labels.items())
         for line in data.decode().splitlines():
-            m = re.match(r"(\w+)\{(.*)\} (\S+)$", line)
-            if m and m.group(1) == name and sorted(m.group(2).split(",")) == want:
+            m = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
+            got = sorted(m.group(2).split(",")) if m and m.group(2) else []
+            if m and m.group(1) == name and got == want:
                 return float(m.group(3))
         return 0
 
