@@ -437,6 +437,17 @@ dm_can_expire(const gw__instance_t *storage)
            storage->plugin->storage.expire != NULL;
 }
 
+/* cfg's RETENTION to the storage thread (at start, and on SIGHUP), and
+ * what it will do to the log. */
+static void
+dm_apply_retention(gw__daemon_t *d, const gw__config_t *cfg)
+{
+    gw__store_set_retention(d->store, cfg->retention,
+                            cfg->retention_interval);
+    gw__store_log_retention(cfg, d->storage->name, dm_can_expire(d->storage),
+                            1);
+}
+
 static int
 dm_env_storage_stats(void *ctx, gw__server_storage_t *out)
 {
@@ -671,12 +682,8 @@ dm_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
                  "at the next start)", d->config_path, cfg->nprojects,
                  cfg->nusers);
     /* Reads refuse by the new RETENTION at once: the expiry follows. */
-    if (d->store != NULL) {
-        gw__store_set_retention(d->store, cfg->retention,
-                                cfg->retention_interval);
-        gw__store_log_retention(cfg, d->storage->name,
-                                dm_can_expire(d->storage), 1);
-    }
+    if (d->store != NULL)
+        dm_apply_retention(d, cfg);
 }
 
 /* ---- Start and stop ---- */
@@ -808,10 +815,7 @@ dm_start(gw__daemon_t *d)
     }
     if (d->ingest != NULL)
         gw__ingest_set_pending(d->ingest, gw__store_pending(d->store));
-    gw__store_set_retention(d->store, d->cfg->retention,
-                            d->cfg->retention_interval);
-    gw__store_log_retention(d->cfg, d->storage->name,
-                            dm_can_expire(d->storage), 1);
+    dm_apply_retention(d, d->cfg);
     /* The zero-filled copy of an older plugin's ops has no nonce_claim;
      * its declared minor says so too. */
     d->claims = gw__claims_new(
