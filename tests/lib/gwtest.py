@@ -15,6 +15,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -43,23 +44,39 @@ def skip(why):
     sys.exit(SKIP)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port free for both TCP and UDP on 127.0.0.1 right now."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        other = socket.socket(socket.AF_INET,
-                              socket.SOCK_DGRAM if kind == socket.SOCK_STREAM
-                              else socket.SOCK_STREAM)
+    """A port free for both TCP and UDP on every address right now, taken
+    at random below the kernel's ephemeral range: a port the kernel hands
+    out for bind(0) can be taken, between this check and the daemon's
+    bind, by any test's outgoing connection (whose local port comes from
+    that range too); and a daemon listening on 0.0.0.0 collides with a
+    socket on any address, so the check binds 0.0.0.0. (One CI run failed
+    on both: "bind 0.0.0.0:49023: Address already in use".) kind is kept
+    for the callers; both kinds are checked."""
+    rng = random.SystemRandom()
+    high = min(_ephemeral_low(), 65536) - 1
+    for _ in range(200):
+        port = rng.randint(10000, high)
+        socks = []
         try:
-            other.bind(("127.0.0.1", port))
+            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, k)
+                socks.append(s)
+                s.bind(("0.0.0.0", port))
             return port
         except OSError:
             continue
         finally:
-            other.close()
+            for s in socks:
+                s.close()
     raise RuntimeError("no free port")
 
 

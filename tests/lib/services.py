@@ -41,12 +41,10 @@ def skip(why):
 
 
 def free_port():
-    """A TCP port free on 127.0.0.1 right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A TCP port free on every address right now (gwtest.free_port)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from gwtest import free_port as gw_free_port
+    return gw_free_port()
 
 
 def wait_port(port, timeout=10.0, proc=None):
