@@ -146,6 +146,20 @@ ld_check(gw__loader_t *l, const char *path, const gw_plugin_t *d,
         if (o->doc_get == NULL)
             return gw_error_set(err, "%s: descriptor is incomplete: storage "
                                 "ops without doc_get", path);
+        /* ABI 1.5: a storage keeping timing answers it with sketches;
+         * kinds it cannot know are refused rather than ignored. */
+        if (o->struct_size >= offsetof(gw_storage_ops_t, query_timing) +
+                                  sizeof(o->query_timing)) {
+            if (o->kinds & ~(GW_KIND_BIT(GW_KIND_TIMING) |
+                             GW_KIND_BIT(GW_KIND_SET)))
+                return gw_error_set(err, "%s: storage ops declare unknown "
+                                    "kinds 0x%x", path, (unsigned) o->kinds);
+            if ((o->kinds & GW_KIND_BIT(GW_KIND_TIMING)) &&
+                o->query_timing == NULL)
+                return gw_error_set(err, "%s: descriptor is incomplete: "
+                                    "storage keeps timing metrics without "
+                                    "query_timing", path);
+        }
     } else if (d->kind == GW_PLUGIN_TRANSPORT) {
         const gw_transport_ops_t *o = d->transport;
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <gottwall/common.h>
+#include <gottwall/sketch.h>
 
 /*
  * The largest |v| an event may carry (issue 16): the core refuses a value
@@ -32,15 +33,25 @@ typedef enum gw_action_e {
     GW_ACTION_INCR = 1,  /* value += v */
     GW_ACTION_DECR = 2,  /* value -= |v| */
     GW_ACTION_AVG = 3,   /* keeps sum and count; value = sum / count */
-    GW_ACTION_GAUGE = 4  /* value = v of the latest event by ts */
+    GW_ACTION_GAUGE = 4, /* value = v of the latest event by ts */
+    /* ABI 1.5 */
+    GW_ACTION_TIMING = 5, /* count, sum, min, max and a sketch of v */
+    GW_ACTION_SET = 6     /* v (a string) is a member; value = distinct */
 } gw_action_t;
 
 /* What a metric is, fixed by its first event. */
 typedef enum gw_kind_e {
     GW_KIND_COUNTER = 1, /* incr and decr */
     GW_KIND_AVG = 2,
-    GW_KIND_GAUGE = 3
+    GW_KIND_GAUGE = 3,
+    /* ABI 1.5: kept only by a storage whose ops->kinds has their bit
+     * (GW_KIND_BIT); a plugin built before knows neither. */
+    GW_KIND_TIMING = 4,
+    GW_KIND_SET = 5
 } gw_kind_t;
+
+/* The bit of kind k in gw_storage_ops_t.kinds. */
+#define GW_KIND_BIT(k) (1u << (unsigned) (k))
 
 /* Calendar periods, all in UTC. A bucket's id is the epoch second of its
  * start; GW_PERIOD_ALL has the single bucket 0. */
@@ -68,7 +79,8 @@ gw_period_name(gw_period_t p)
     return ((unsigned) p < GW_PERIOD_COUNT) ? names[p] : NULL;
 }
 
-/* The kind's name: "counter", "avg", "gauge"; NULL if out of range. */
+/* The kind's name: "counter", "avg", "gauge", "timing", "set"; NULL if
+ * out of range. */
 static inline const char *
 gw_kind_name(gw_kind_t k)
 {
@@ -79,6 +91,10 @@ gw_kind_name(gw_kind_t k)
         return "avg";
     case GW_KIND_GAUGE:
         return "gauge";
+    case GW_KIND_TIMING:
+        return "timing";
+    case GW_KIND_SET:
+        return "set";
     }
     return NULL;
 }
@@ -113,6 +129,10 @@ typedef struct gw_event_s {
  *   counter: sum += d.sum
  *   avg:     sum += d.sum; count += d.count
  *   gauge:   if d.ts >= stored ts: value = d.sum, ts = d.ts
+ *   timing:  as avg, and the stored sketch (min, max, bins) merged with
+ *            the batch's data[i].timing (gw_timing_merge)
+ *   set:     count += d.count (events), and the stored members merged with
+ *            data[i].set (gw_set_merge); sum is unused (0)
  * All strings are borrowed for the duration of store().
  */
 typedef struct gw_delta_s {
@@ -138,7 +158,21 @@ typedef struct gw_batch_s {
     const char *id;
     const gw_delta_t *deltas;
     size_t ndeltas;
+    /* ---- ABI 1.5 ----
+     * data[i] belongs to deltas[i] and is read only when deltas[i].kind
+     * is GW_KIND_TIMING or GW_KIND_SET; NULL when the batch has neither.
+     * A parallel array rather than members of gw_delta_t, whose size old
+     * plugins compiled in. Only a storage that declared the kinds (ops->
+     * kinds) is handed such deltas, and it reads data only then. */
+    const struct gw_delta_data_s *data;
 } gw_batch_t;
+
+/* What a timing or set delta carries beyond gw_delta_t (borrowed views:
+ * see gottwall/sketch.h). */
+typedef struct gw_delta_data_s {
+    const gw_timing_t *timing; /* kind timing: total == the delta's count */
+    const gw_set_t *set;       /* kind set */
+} gw_delta_data_t;
 
 /*
  * Checks the fields of deltas[i] that every storage relies on: project and
@@ -195,7 +229,8 @@ gw_sum_add(double a, double b, uint64_t *saturated)
 /*
  * One stored bucket, as a storage returns it from query(): the cell's raw
  * state. The core turns it into a value by kind (sum; sum / count; the
- * gauge's value in sum).
+ * gauge's value in sum; timing: sum / count; set: the distinct members,
+ * which a storage puts in sum, gw_set_count of its cell).
  */
 typedef struct gw_point_s {
     int64_t bucket;

@@ -24,6 +24,10 @@
 typedef void (*gw_point_fn)(void *arg, const gw_point_t *p);
 /* Receives one metadata entry. m is borrowed for the call. */
 typedef void (*gw_meta_fn)(void *arg, const gw_meta_t *m);
+/* Receives one stored timing point (query_data): p and its sketch t are
+ * borrowed for the call. */
+typedef void (*gw_timing_point_fn)(void *arg, const gw_point_t *p,
+                                   const gw_timing_t *t);
 /* Receives a document's bytes. data is borrowed for the call. */
 typedef void (*gw_doc_fn)(void *arg, const char *data, size_t len);
 
@@ -120,6 +124,27 @@ typedef struct gw_storage_ops_s {
      */
     int (*expire)(void *state, gw_period_t period, int64_t before,
                   gw_error_t *err);
+
+    /* ---- ABI 1.5 ---- */
+
+    /*
+     * The kinds beyond counter, avg and gauge the storage keeps, as
+     * GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET). The core
+     * refuses events of a kind its storage does not keep, at admission
+     * ("the storage \"x\" does not keep timing metrics"), so store() never
+     * sees them. 0 (or a plugin built before 1.5): neither.
+     */
+    uint32_t kinds;
+
+    /*
+     * query for a timing series: calls emit once per stored bucket with
+     * its point (sum, count) and its sketch. Required when kinds has
+     * GW_KIND_TIMING (query then answers the same buckets without the
+     * sketch). Sets need no such op: query answers a set's bucket with
+     * the distinct count in sum and the events in count.
+     */
+    int (*query_timing)(void *state, const gw_query_t *q,
+                        gw_timing_point_fn emit, void *arg, gw_error_t *err);
 } gw_storage_ops_t;
 
 #endif /* GOTTWALL_STORAGE_H */

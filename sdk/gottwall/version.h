@@ -12,12 +12,14 @@
  * 1.3  GW_AUTH_S4 with gw_auth_req_t.scope, host->auth_claim and the
  *      storage op nonce_claim (a replay cache shared through the storage)
  * 1.4  the storage op expire (RETENTION)
+ * 1.5  the kinds timing and set (gottwall/sketch.h): gw_batch_t.data,
+ *      the storage's kinds and query_timing
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 4
+#define GW_PLUGIN_ABI_MINOR 5
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u

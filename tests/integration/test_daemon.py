@@ -49,7 +49,7 @@ def test_start_store_stop():
         assert re.search(r'info storage "fixture": plugin fixture 0\.0\.1 \(ABI 1\.4\) from '
                          r'\S+/storage_fixture\.so; periods: minute, hour, day, week, month, '
                          r'year, all; flush every 100 ms\n', log), log
-        assert 'info transport "fx": plugin fixture 0.0.1 (ABI 1.4) from ' in log
+        assert 'info transport "fx": plugin fixture 0.0.1 (ABI 1.5) from ' in log
         assert re.search(r"starting as aggregator and server with \S+ \(process id [0-9a-f]{16}\)",
                          log), log
         rc = d.stop()
