@@ -23,6 +23,16 @@ EXTRA_DIST += \
 
 TESTS += tests/sdk/test_headers.sh tests/sdk/test_examples.sh
 
+# sdk/gottwall/sketch.h (the timing and set cells) on its own.
+if HAVE_CHECK
+check_PROGRAMS += tests/sdk/test_sketch
+TESTS += tests/sdk/test_sketch
+endif
+tests_sdk_test_sketch_SOURCES = tests/sdk/test_sketch.c
+tests_sdk_test_sketch_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_sdk_test_sketch_LDADD = $(CHECK_LIBS) -lm
+EXTRA_DIST += sdk/README.md
+
 # contrib/gottwall.service: systemd-analyze verify and security.
 TESTS += tests/sdk/test_service.sh
 EXTRA_DIST += tests/sdk/test_service.sh contrib/gottwall.service \

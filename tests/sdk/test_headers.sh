@@ -24,8 +24,10 @@ source=$(cd "$GW_SRCDIR/sdk/gottwall" && ls *.h | sort | tr '\n' ' ')
 [ "$installed" = "$source" ] ||
     fail "installed headers \"$installed\" differ from sdk/gottwall: \"$source\""
 
-# Standard headers a plugin may rely on the SDK to include, and nothing else.
-allowed='stdarg.h stddef.h stdint.h stdio.h'
+# Standard headers a plugin may rely on the SDK to include, and nothing else
+# (sketch.h's static functions need math.h, stdlib.h and string.h; a plugin
+# that includes event.h links with -lm, as gottwall-plugin.pc says).
+allowed='stdarg.h stddef.h stdint.h stdio.h math.h stdlib.h string.h'
 
 n=0
 for h in $installed; do
