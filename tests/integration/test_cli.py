@@ -194,7 +194,7 @@ def test_plugins():
     assert lines[i + 1] == "          %s: bad magic 0xdeadbeef" % p
     p = os.path.join(FIXTURES, "abi_major_next.so")
     i = lines.index("broken     %s" % p)
-    assert lines[i + 1] == "          %s: built for plugin ABI 2.0, this daemon has 1.4" % p
+    assert lines[i + 1] == "          %s: built for plugin ABI 2.0, this daemon has 1.5" % p
     # duplicate_name.so sorts before storage_fixture.so and takes "fixture".
     p = os.path.join(FIXTURES, "duplicate_name.so")
     assert "storage    fixture     9.9.9     ABI 1.5  %s" % p in lines, out
