@@ -46,7 +46,7 @@ def test_start_store_stop():
         wait_for(lambda: d.total("test_project", "orders") == 3, what="orders == 3")
         assert d.total("test_project", "visits") == 1
         log = d.log()
-        assert re.search(r'info storage "fixture": plugin fixture 0\.0\.1 \(ABI 1\.4\) from '
+        assert re.search(r'info storage "fixture": plugin fixture 0\.0\.1 \(ABI 1\.5\) from '
                          r'\S+/storage_fixture\.so; periods: minute, hour, day, week, month, '
                          r'year, all; flush every 100 ms\n', log), log
         assert 'info transport "fx": plugin fixture 0.0.1 (ABI 1.5) from ' in log
