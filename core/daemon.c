@@ -508,6 +508,9 @@ dm_workers_create(gw__daemon_t *d)
                      d->cfg->journal != NULL ? "; one with a JOURNAL" : "");
     if (d->ingest == NULL)
         return GW_OK;
+    /* ABI 1.5: the zero-filled copy of an older plugin's ops keeps none. */
+    gw__ingest_set_storage_kinds(d->ingest, d->storage->plugin->storage.kinds,
+                                 d->storage->name);
     return gw__workers_create((size_t) loops - 1, d->cfg, d->ingest, d->auth,
                               dm_hand_over, d, &d->workers);
 }

@@ -33,6 +33,10 @@ gw__action_name(gw_action_t a)
         return "avg";
     case GW_ACTION_GAUGE:
         return "gauge";
+    case GW_ACTION_TIMING:
+        return "timing";
+    case GW_ACTION_SET:
+        return "set";
     default:
         return "incr";
     }
@@ -302,6 +306,10 @@ gw__event_parse_action(const char *s, size_t n, gw_action_t *a)
         *a = GW_ACTION_AVG;
     else if (n == 5 && memcmp(s, "gauge", 5) == 0)
         *a = GW_ACTION_GAUGE;
+    else if (n == 6 && memcmp(s, "timing", 6) == 0)
+        *a = GW_ACTION_TIMING;
+    else if (n == 3 && memcmp(s, "set", 3) == 0)
+        *a = GW_ACTION_SET;
     else
         return GW_ERR;
     return GW_OK;
@@ -315,10 +323,20 @@ ev_struct_fields(gw__parse_t *ctx, const gw_event_t *ev, gw__pevent_t *out,
                  gw__reject_t *reject, gw_error_t *err)
 {
     if ((int) ev->action < (int) GW_ACTION_DEFAULT ||
-        (int) ev->action > (int) GW_ACTION_GAUGE) {
+        (int) ev->action > (int) GW_ACTION_SET) {
         gw_error_set(err,
-                     "action %d is unknown; use incr, decr, avg or gauge",
+                     "action %d is unknown; use incr, decr, avg, gauge, "
+                     "timing or set",
                      (int) ev->action);
+        return gw__event_fail(reject, GW__REJECT_INVALID);
+    }
+    /* A structured event has no string value: a set's member comes as
+     * JSON (submit_json), as the statsd transport sends |s. */
+    if (ev->action == GW_ACTION_SET ||
+        (ev->action == GW_ACTION_DEFAULT &&
+         ctx->default_action == GW_ACTION_SET)) {
+        gw_error_set(err, "a set event's member is a string \"v\": "
+                          "submit set events as JSON (submit_json)");
         return gw__event_fail(reject, GW__REJECT_INVALID);
     }
     out->action = ev->action != GW_ACTION_DEFAULT ? ev->action

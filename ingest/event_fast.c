@@ -546,6 +546,8 @@ fp_fields(gw__parse_t *ctx, const fp_val_t *slot, gw__pevent_t *out)
              gw__event_parse_action(slot[i].str.s, slot[i].str.n,
                                     &out->action) != GW_OK)
         return GW_AGAIN;
+    if (out->action == GW_ACTION_SET) /* a string v: the jansson path */
+        return GW_AGAIN;
 
     if (ctx->project == NULL)
         return GW_AGAIN;

@@ -209,15 +209,16 @@ ej_action(gw__parse_t *ctx, json_t *const *slot, gw__pevent_t *out,
                                           : GW_ACTION_INCR;
     } else if (!json_is_string(slot[i])) {
         gw_error_set(err,
-                     "\"%s\" (action) must be a string: incr, decr, avg or "
-                     "gauge",
+                     "\"%s\" (action) must be a string: incr, decr, avg, "
+                     "gauge, timing or set",
                      ej_key_names[i]);
         return gw__event_fail(reject, GW__REJECT_INVALID);
     } else if (gw__event_parse_action(json_string_value(slot[i]),
                                       json_string_length(slot[i]),
                                       &out->action) != GW_OK) {
         gw_error_set(err,
-                     "action \"%s\" is unknown; use incr, decr, avg or gauge",
+                     "action \"%s\" is unknown; use incr, decr, avg, "
+                     "gauge, timing or set",
                      gw__event_quote(q, json_string_value(slot[i]),
                                      json_string_length(slot[i])));
         return gw__event_fail(reject, GW__REJECT_INVALID);
@@ -302,13 +303,57 @@ ej_ts(gw__parse_t *ctx, json_t *const *slot, gw__pevent_t *out,
     return gw__event_check_ts(ej_key_names[i], out->ts, reject, err);
 }
 
-/* v / value: a finite number, |v| <= GW_VALUE_MAX; none is 1. */
+/* The member of a set event: v as a string of 1..255 bytes, or a number
+ * as its text (as a filter value's). */
+#define EJ_MEMBER_MAX 255
+
+static int
+ej_member(json_t *v, const char *key, gw__pevent_t *out,
+          gw__reject_t *reject, gw_error_t *err)
+{
+    char buf[64];
+    const char *m = buf;
+    size_t n;
+
+    if (v == NULL) {
+        gw_error_set(err, "a set event needs \"v\", the member to count "
+                          "(a string)");
+        return gw__event_fail(reject, GW__REJECT_INVALID);
+    }
+    if (json_is_string(v)) {
+        m = json_string_value(v);
+        n = json_string_length(v);
+    } else if (json_is_integer(v)) {
+        n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                              json_integer_value(v));
+    } else if (json_is_real(v)) {
+        n = gw__event_format_real(buf, sizeof(buf), json_real_value(v));
+    } else {
+        gw_error_set(err, "\"%s\" of a set event must be a string (the "
+                          "member) or a number", key);
+        return gw__event_fail(reject, GW__REJECT_INVALID);
+    }
+    if (n == 0 || n > EJ_MEMBER_MAX) {
+        gw_error_set(err, "\"%s\" of a set event must be 1 to %d bytes, "
+                          "not %zu", key, EJ_MEMBER_MAX, n);
+        return gw__event_fail(reject, GW__REJECT_LIMIT);
+    }
+    out->member = gw_set_hash(m, n);
+    out->value = 1;
+    return GW_OK;
+}
+
+/* v / value: a finite number, |v| <= GW_VALUE_MAX; none is 1. A set's
+ * is its member (ej_member). */
 static int
 ej_value(json_t *const *slot, gw__pevent_t *out, gw__reject_t *reject,
          gw_error_t *err)
 {
     int i = ej_pick(slot, GW__KEY_V, GW__KEY_VALUE);
 
+    if (out->action == GW_ACTION_SET)
+        return ej_member(i >= 0 ? slot[i] : NULL,
+                         i >= 0 ? ej_key_names[i] : "v", out, reject, err);
     if (i < 0) {
         out->value = 1;
     } else if (!json_is_number(slot[i])) {

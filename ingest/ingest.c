@@ -26,6 +26,7 @@
 #endif
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,6 +61,8 @@ struct gw__ingest_s {
     gw__series_t *series; /* the live series (the registry's is used) */
     gw__pending_t *pending; /* MAX_PENDING_SERIES at admission, or NULL */
     int replaying;          /* no limits: events accepted before */
+    uint32_t kinds_kept;    /* GW_KIND_BIT of the kinds the storage keeps */
+    char storage[64];       /* its name, for the refusal */
 
     /* Per request, reused. */
     gw__parse_t parse;
@@ -125,6 +128,8 @@ gw__reject_name(gw__reject_t r)
         return "out_of_memory";
     case GW__REJECT_RANGE:
         return "value_out_of_range";
+    case GW__REJECT_UNKEPT:
+        return "unsupported_kind";
     }
     return "unknown";
 }
@@ -170,8 +175,19 @@ gw__ingest_new(const gw__limits_t *limits, double (*now_fn)(void))
     ing->hint_groups = 64;
     ing->hint_filters = 64;
     ing->fast = 1;
+    ing->kinds_kept = UINT32_MAX;
     pthread_mutex_init(&ing->mu, NULL);
     return ing;
+}
+
+void
+gw__ingest_set_storage_kinds(gw__ingest_t *ing, uint32_t kinds,
+                             const char *storage)
+{
+    ing->kinds_kept = kinds | GW_KIND_BIT(GW_KIND_COUNTER) |
+                      GW_KIND_BIT(GW_KIND_AVG) | GW_KIND_BIT(GW_KIND_GAUGE);
+    snprintf(ing->storage, sizeof(ing->storage), "%s",
+             storage != NULL ? storage : "");
 }
 
 void
@@ -407,6 +423,12 @@ gw__ingest_share(gw__ingest_t *ing, gw__ingest_t *registry)
 {
     ing->shared = registry;
     ing->seen_gen = __atomic_load_n(&registry->gen, __ATOMIC_ACQUIRE);
+    /* New metrics are recorded in the registry: it refuses the kinds the
+     * storage does not keep, as set on ing. */
+    if (ing->kinds_kept != UINT32_MAX) {
+        registry->kinds_kept = ing->kinds_kept;
+        memcpy(registry->storage, ing->storage, sizeof(ing->storage));
+    }
 }
 
 void
@@ -487,6 +509,35 @@ kinds_find(gw__ingest_t *ing, const gw__pevent_t *e, size_t *proj,
     return kinds_slot(ing, *proj, e->name.s, e->name.n, *h);
 }
 
+/* Whether e fits a metric of kind have (the kind rule). A timing event
+ * for an avg metric fits, as avg: a statsd |ms metric that was an avg
+ * before timings existed keeps its kind and its readers. */
+static int
+kind_fits(gw__pevent_t *e, gw_kind_t have)
+{
+    if (gw__action_kind(e->action) == have)
+        return 1;
+    if (have == GW_KIND_AVG && e->action == GW_ACTION_TIMING) {
+        e->action = GW_ACTION_AVG;
+        return 1;
+    }
+    return 0;
+}
+
+/* A new metric of a kind the storage does not keep (ops->kinds). */
+static int
+kind_unkept(const gw__ingest_t *ing, const gw__pevent_t *e, gw_kind_t kind,
+            gw__reject_t *reject, gw_error_t *err)
+{
+    gw_error_set(err,
+                 "metric \"%.48s\" is a %s metric, which the storage "
+                 "\"%s\" does not keep (its plugin does not declare them)",
+                 e->name.s, gw_kind_name(kind), ing->storage);
+    if (reject != NULL)
+        *reject = GW__REJECT_UNKEPT;
+    return GW_ERR;
+}
+
 static int
 kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
               gw__reject_t *reject, gw_error_t *err)
@@ -522,10 +573,14 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
         if (slot == NO_PROJ)
             goto nomem;
         if (ing->kinds[slot].metric != NULL) {
-            if (ing->kinds[slot].kind == kind)
+            if (kind_fits(e, ing->kinds[slot].kind))
                 continue;
             kind_conflict(e, ing->kinds[slot].metric, ing->kinds[slot].kind,
                           reject, err);
+            goto undo;
+        }
+        if (!(ing->kinds_kept & GW_KIND_BIT(kind))) {
+            kind_unkept(ing, e, kind, reject, err);
             goto undo;
         }
         if (kinds_insert(ing, proj, e->name.s, e->name.n, h, kind) != GW_OK)
@@ -624,7 +679,7 @@ admit_shared(gw__ingest_t *ing, size_t n, const size_t *idx, size_t nidx,
             ing->added[nmiss++] = i; /* ask the registry */
             continue;
         }
-        if (ing->kinds[slot].kind != gw__action_kind(e->action)) {
+        if (!kind_fits(e, ing->kinds[slot].kind)) {
             *failed = i;
             return kind_conflict(e, ing->kinds[slot].metric,
                                  ing->kinds[slot].kind, reject, err);
@@ -747,7 +802,7 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
         if (lookup) {
             gi = gw__table_find(ing->table, e->pm_hash, e->project, e->name,
                                 gw__event_minute(e), &kind);
-            if (gi >= 0 && kind == gw__action_kind(e->action)) {
+            if (gi >= 0 && kind_fits(e, kind)) {
                 e->group = gi;
                 continue;
             }

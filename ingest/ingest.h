@@ -46,8 +46,10 @@ typedef enum gw__reject_e {
     GW__REJECT_PENDING,     /* "max_pending_series": the storage is behind
                              * by MAX_PENDING_SERIES; send it again later */
     GW__REJECT_NOMEM,       /* "out_of_memory": not now, send it again later */
-    GW__REJECT_RANGE        /* "value_out_of_range": v not finite or
+    GW__REJECT_RANGE,       /* "value_out_of_range": v not finite or
                              * |v| > GW_VALUE_MAX */
+    GW__REJECT_UNKEPT       /* "unsupported_kind": a new timing or set
+                             * metric, which the storage does not keep */
 } gw__reject_t;
 
 /* The instance name sums saturated by the aggregator (its tables and
@@ -148,6 +150,14 @@ typedef struct gw__pending_s {
 
 void gw__ingest_set_pending(gw__ingest_t *ing, gw__pending_t *p);
 gw__pending_t *gw__ingest_get_pending(const gw__ingest_t *ing);
+
+/* The kinds the storage keeps beyond counter, avg and gauge
+ * (gw_storage_ops_t.kinds) and its name: a new metric of another kind is
+ * refused (GW__REJECT_UNKEPT). Until called, every kind is kept. Set it
+ * on loop 0's ingest before gw__ingest_share, which hands it to the
+ * registry, before any event. */
+void gw__ingest_set_storage_kinds(gw__ingest_t *ing, uint32_t kinds,
+                                  const char *storage);
 
 /* Replaying the journal: events accepted before are not refused by the
  * series limits nor by MAX_PENDING_SERIES (their series still count). */

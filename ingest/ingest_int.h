@@ -135,7 +135,8 @@ typedef struct gw__pevent_s {
     long group;        /* its group in the current table, or -1: ingest.c */
     gw_action_t action; /* never GW_ACTION_DEFAULT */
     double ts;
-    double value;
+    double value;  /* set: unused (1) */
+    uint64_t member; /* set: gw_set_hash of the member */
     size_t f0; /* its filters: pf[f0 .. f0 + nf) of the parse context */
     size_t nf;
 } gw__pevent_t;
@@ -197,12 +198,16 @@ gw__action_kind(gw_action_t a)
         return GW_KIND_AVG;
     case GW_ACTION_GAUGE:
         return GW_KIND_GAUGE;
+    case GW_ACTION_TIMING:
+        return GW_KIND_TIMING;
+    case GW_ACTION_SET:
+        return GW_KIND_SET;
     default:
         return GW_KIND_COUNTER;
     }
 }
 
-/* "incr", "decr", "avg", "gauge". */
+/* "incr", "decr", "avg", "gauge", "timing", "set". */
 const char *gw__action_name(gw_action_t a);
 
 /* Turns the fast path of gw__ingest_json on (the default) or off, so that

@@ -47,7 +47,16 @@ typedef struct gw__cell_s {
     double sum;
     int64_t count;
     double ts;
+    void *x;         /* timing: gw_timing_t; set: tb_set_t; else NULL */
+    uint32_t rpos, rneg; /* gw__table_make: this request's adds to it */
 } gw__cell_t;
+
+/* A set cell and the registers it takes when it turns into a
+ * HyperLogLog, allocated by gw__table_make so that adding cannot fail. */
+typedef struct tb_set_s {
+    gw_set_t s;
+    uint8_t *spare;
+} tb_set_t;
 
 typedef struct gw__group_s {
     uint64_t hash;
@@ -83,6 +92,7 @@ struct gw__table_s {
     uint64_t events;
     gw__pending_t *pending; /* reserved deltas of it, given back at free */
     size_t reserved;
+    size_t nx; /* cells with x: timing and set (freed one by one) */
 };
 
 gw__table_t *
@@ -111,11 +121,36 @@ gw__table_new(size_t ngroups, size_t nfilters)
     return t;
 }
 
+static void
+tb_cell_free(gw__table_t *t, gw__cell_t *c)
+{
+    tb_set_t *s;
+
+    if (c->x == NULL)
+        return;
+    t->nx--;
+    if (c->kind == GW_KIND_TIMING) {
+        gw_timing_free(c->x);
+    } else {
+        s = c->x;
+        gw_set_free(&s->s);
+        free(s->spare);
+    }
+    free(c->x);
+    c->x = NULL;
+}
+
 void
 gw__table_free(gw__table_t *t)
 {
+    size_t i;
+
     if (t == NULL)
         return;
+    for (i = 0; t->nx > 0 && i < t->ngroups; i++)
+        tb_cell_free(t, &t->groups[i].cell);
+    for (i = 0; t->nx > 0 && i < t->nfcells; i++)
+        tb_cell_free(t, &t->fcells[i].cell);
     if (t->reserved > 0)
         __atomic_sub_fetch(&t->pending->reserved, t->reserved,
                            __ATOMIC_SEQ_CST);
@@ -205,6 +240,83 @@ tb_cell_init(gw__cell_t *c, gw_kind_t kind)
     c->sum = 0;
     c->count = 0;
     c->ts = 0;
+    c->x = NULL;
+    c->rpos = c->rneg = 0;
+}
+
+/* Adds e (idx: its bin, gw_timing_index_of) to a timing or set cell that
+ * tb_cell_reserve made room in: cannot fail. */
+static inline void
+tb_cell_add_x(gw__cell_t *c, const gw__pevent_t *e, int32_t idx)
+{
+    tb_set_t *s;
+
+    if (c->kind == GW_KIND_TIMING) {
+        c->sum += e->value;
+        if (isinf(c->sum))
+            c->sum = tb_saturate(c->sum);
+        (void) gw_timing_add_index(c->x, e->value, idx, 1);
+    } else {
+        s = c->x;
+        (void) gw_set_add_with(&s->s, e->member, &s->spare);
+    }
+    c->count++;
+}
+
+/* The room a store of n bins needs for want more adds. */
+static size_t
+tb_bins_want(size_t n, size_t want)
+{
+    return n + want < GW_SKETCH_MAX_BINS ? n + want : GW_SKETCH_MAX_BINS + 1;
+}
+
+/* Room in c for the adds counted in rpos and rneg (then reset), so that
+ * tb_cell_add_x cannot fail. GW_ERR: out of memory (the room made so far
+ * stays; it is only capacity). */
+static int
+tb_cell_reserve(gw__table_t *t, gw__cell_t *c)
+{
+    size_t addp = c->rpos, addn = c->rneg, want;
+    gw_timing_t *tm;
+    tb_set_t *s;
+    uint64_t *h;
+
+    c->rpos = c->rneg = 0;
+    if (c->x == NULL) {
+        c->x = gw__calloc(1, c->kind == GW_KIND_TIMING ? sizeof(gw_timing_t)
+                                                      : sizeof(tb_set_t));
+        if (c->x == NULL)
+            return GW_ERR;
+        t->nx++;
+    }
+    if (c->kind == GW_KIND_TIMING) {
+        tm = c->x;
+        if (addp > 0 && gw__bins_room(&tm->pos, &tm->cappos,
+                                      tb_bins_want(tm->npos, addp)) != GW_OK)
+            return GW_ERR;
+        return addn == 0 ? GW_OK
+                         : gw__bins_room(&tm->neg, &tm->capneg,
+                                         tb_bins_want(tm->nneg, addn));
+    }
+    s = c->x;
+    if (s->s.registers != NULL)
+        return GW_OK;
+    want = s->s.nhashes + addp;
+    if (s->s.caphashes < want && s->s.caphashes < GW_SET_EXACT_MAX) {
+        size_t cap = want < GW_SET_EXACT_MAX ? want : GW_SET_EXACT_MAX;
+
+        h = gw__realloc(s->s.hashes, cap * sizeof(*h));
+        if (h == NULL)
+            return GW_ERR;
+        s->s.hashes = h;
+        s->s.caphashes = cap;
+    }
+    if (s->spare == NULL && want > GW_SET_EXACT_MAX) {
+        s->spare = gw__calloc(GW_HLL_REGISTERS, 1);
+        if (s->spare == NULL)
+            return GW_ERR;
+    }
+    return GW_OK;
 }
 
 /* The index of the group (project, metric, minute) of hash h, or -1 with
@@ -370,6 +482,7 @@ gw__table_undo(gw__table_t *t, const gw__table_mark_t *m)
      * list, so its group's list starts with it again. */
     while (t->nfcells > m->nfcells) {
         c = &t->fcells[--t->nfcells];
+        tb_cell_free(t, &c->cell);
         g = &t->groups[c->group];
         g->first = c->next;
         g->nf--;
@@ -378,6 +491,7 @@ gw__table_undo(gw__table_t *t, const gw__table_mark_t *m)
     }
     while (t->ngroups > m->ngroups) {
         g = &t->groups[--t->ngroups];
+        tb_cell_free(t, &g->cell);
         sl_slots_remove(t->gslots, t->gmask, t->groups, sizeof(gw__group_t),
                      offsetof(gw__group_t, hash), g->hash, t->ngroups);
     }
@@ -435,6 +549,61 @@ tb_add_to(gw__table_t *t, size_t group, double sum, double ts,
     t->events++;
 }
 
+/* The same for a timing or set event (its bin found once). */
+static void
+tb_add_x(gw__table_t *t, const gw__pevent_t *e, const gw__pfilter_t *filters)
+{
+    int32_t idx = e->action == GW_ACTION_TIMING ? gw_timing_index_of(e->value)
+                                                : 0;
+    size_t i;
+
+    tb_cell_add_x(&t->groups[e->group].cell, e, idx);
+    for (i = 0; i < e->nf; i++)
+        tb_cell_add_x(&t->fcells[filters[i].cell].cell, e, idx);
+    t->events++;
+}
+
+/* Counts e's adds to one of its cells (pass 1 of tb_reserve). */
+static inline void
+tb_count(gw__cell_t *c, const gw__pevent_t *e)
+{
+    if (c->kind == GW_KIND_TIMING && e->value <= -GW_SKETCH_MIN_VALUE)
+        c->rneg++;
+    else
+        c->rpos++;
+}
+
+/* Room in the timing and set cells of ev[0..n) for what gw__table_apply
+ * will add to them: counted per cell, then reserved. GW_ERR: out of
+ * memory. */
+static int
+tb_reserve(gw__table_t *t, const gw__pevent_t *ev, size_t n,
+           const gw__pfilter_t *pf)
+{
+    const gw__pevent_t *e;
+    gw__cell_t *c;
+    size_t i, k;
+    int pass, rc = GW_OK;
+
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < n; i++) {
+            e = &ev[i];
+            c = &t->groups[e->group].cell;
+            if (c->kind != GW_KIND_TIMING && c->kind != GW_KIND_SET)
+                continue;
+            for (k = 0; k <= e->nf; k++) {
+                if (k > 0)
+                    c = &t->fcells[pf[e->f0 + k - 1].cell].cell;
+                if (pass == 0)
+                    tb_count(c, e);
+                else if ((c->rpos | c->rneg) != 0 &&
+                         tb_cell_reserve(t, c) != GW_OK)
+                    rc = GW_ERR; /* go on: every count back to 0 */
+            }
+        }
+    return rc;
+}
+
 int
 gw__table_make(gw__table_t *t, gw__pevent_t *ev, size_t n, gw__pfilter_t *pf,
                gw__table_mark_t *m)
@@ -457,7 +626,7 @@ gw__table_make(gw__table_t *t, gw__pevent_t *ev, size_t n, gw__pfilter_t *pf,
             tb_filters(t, (size_t) e->group, &pf[e->f0], e->nf) != GW_OK)
             return GW_ERR;
     }
-    return GW_OK;
+    return tb_reserve(t, ev, n, pf);
 }
 
 void
@@ -470,6 +639,10 @@ gw__table_apply(gw__table_t *t, const gw__pevent_t *ev, size_t n,
 
     for (i = 0; i < n; i++) {
         e = &ev[i];
+        if (e->action == GW_ACTION_TIMING || e->action == GW_ACTION_SET) {
+            tb_add_x(t, e, e->nf ? &pf[e->f0] : NULL);
+            continue;
+        }
         sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
         tb_add_to(t, (size_t) e->group, sum, e->ts,
                      e->nf ? &pf[e->f0] : NULL, e->nf);
@@ -531,6 +704,12 @@ struct gw__batch_s {
     gw_batch_t view;
     uint32_t *gidx; /* the deltas of the group being merged */
     size_t capgidx;
+    /* Timing and set deltas: data[i] belongs to deltas[i] (capdeltas of
+     * them once the first such delta came; owned objects), and stage[k]
+     * the merged object group_make made for gidx[k] (NULL: none). */
+    gw_delta_data_t *data;
+    void **stage;
+    size_t capstage;
     int64_t cuts[GW_PERIOD_COUNT]; /* retention: see gw__batch_set_cuts */
     int have_cuts;
     uint64_t skipped[GW_PERIOD_COUNT];
@@ -574,6 +753,36 @@ gw__batch_skipped(const gw__batch_t *b, gw_period_t p)
     return b != NULL && (unsigned) p < GW_PERIOD_COUNT ? b->skipped[p] : 0;
 }
 
+static void
+tb_obj_free(gw_kind_t kind, void *o)
+{
+    if (o == NULL)
+        return;
+    if (kind == GW_KIND_TIMING)
+        gw_timing_free(o);
+    else
+        gw_set_free(o);
+    free(o);
+}
+
+static void *
+tb_data_obj(const gw_delta_data_t *d, gw_kind_t kind)
+{
+    return kind == GW_KIND_TIMING ? (void *) d->timing : (void *) d->set;
+}
+
+static void
+tb_data_free(gw__batch_t *b)
+{
+    size_t i;
+
+    for (i = 0; b->data != NULL && i < b->ndeltas; i++)
+        tb_obj_free(b->deltas[i].kind, tb_data_obj(&b->data[i],
+                                                   b->deltas[i].kind));
+    free(b->data);
+    free(b->stage);
+}
+
 void
 gw__batch_free(gw__batch_t *b)
 {
@@ -587,6 +796,7 @@ gw__batch_free(gw__batch_t *b)
     free(b->keys);
     free(b->dslots);
     free(b->gidx);
+    tb_data_free(b);
     free(b);
 }
 
@@ -608,6 +818,7 @@ gw__batch_view(gw__batch_t *b)
     b->view.id = b->id;
     b->view.deltas = b->deltas;
     b->view.ndeltas = b->ndeltas;
+    b->view.data = b->data;
     return &b->view;
 }
 
@@ -676,6 +887,23 @@ tb_dkey_eq(const gw__dkey_t *a, const gw__dkey_t *b)
            a->period == b->period;
 }
 
+/* data with room for cap deltas, the new part zeroed. */
+static int
+tb_data_grow(gw__batch_t *b, size_t cap)
+{
+    size_t old = b->data != NULL ? b->capdeltas : 0;
+    gw_delta_data_t *d;
+
+    if (b->data != NULL && cap <= old)
+        return GW_OK;
+    d = gw__realloc(b->data, cap * sizeof(*d));
+    if (d == NULL)
+        return GW_ERR;
+    memset(d + old, 0, (cap - old) * sizeof(*d));
+    b->data = d;
+    return GW_OK;
+}
+
 /* The delta of key k, made (empty) if new; NULL if memory ran out. */
 static gw_delta_t *
 tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
@@ -706,8 +934,13 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
         if (d == NULL)
             return NULL;
         b->deltas = d;
+        if (b->data != NULL && tb_data_grow(b, cap) != GW_OK)
+            return NULL;
         b->capdeltas = cap;
     }
+    if (b->data == NULL && (kind == GW_KIND_TIMING || kind == GW_KIND_SET) &&
+        tb_data_grow(b, b->capdeltas) != GW_OK)
+        return NULL;
     b->keys[b->ndeltas] = *k;
     d = &b->deltas[b->ndeltas];
     d->project = b->strs[k->project].s;
@@ -720,6 +953,8 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
     d->sum = 0;
     d->count = 0;
     d->ts = 0;
+    if (b->data != NULL)
+        memset(&b->data[b->ndeltas], 0, sizeof(*b->data));
     b->dslots[j] = SLOT(k->hash, b->ndeltas);
     b->ndeltas++;
     return d;
@@ -782,6 +1017,71 @@ tb_batch_undo(gw__batch_t *b, size_t mark)
     }
 }
 
+/* A new object: the delta's (NULL: none yet) merged with the cell's x. */
+static void *
+tb_obj_merged(gw_kind_t kind, const void *have, const void *cell)
+{
+    void *o = gw__calloc(1, kind == GW_KIND_TIMING ? sizeof(gw_timing_t)
+                                                   : sizeof(gw_set_t));
+    int rc = GW_OK;
+
+    if (o == NULL)
+        return NULL;
+    if (kind == GW_KIND_TIMING) {
+        if (have != NULL)
+            rc = gw_timing_copy(o, have);
+        if (rc == GW_OK && cell != NULL)
+            rc = gw_timing_merge(o, cell);
+    } else {
+        if (have != NULL)
+            rc = gw_set_merge(o, have);
+        if (rc == GW_OK && cell != NULL)
+            rc = gw_set_merge(o, &((const tb_set_t *) cell)->s);
+    }
+    if (rc != GW_OK) {
+        tb_obj_free(kind, o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Part of group_make for a timing or set group: the merged object of
+ * each of its n deltas (b->gidx) in b->stage, which group_merge puts in
+ * place; all or none (GW_ERR: out of memory). */
+static int
+tb_group_stage(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
+               size_t nper, size_t n)
+{
+    const gw__cell_t *cell = &g->cell;
+    uint32_t ci = g->first;
+    void **st;
+    size_t k;
+
+    if (n > b->capstage) {
+        st = gw__realloc(b->stage, n * sizeof(*st));
+        if (st == NULL)
+            return GW_ERR;
+        b->stage = st;
+        b->capstage = n;
+    }
+    for (k = 0; k < n; k++) {
+        if (k > 0 && k % nper == 0) {
+            cell = &t->fcells[ci].cell;
+            ci = t->fcells[ci].next;
+        }
+        b->stage[k] = tb_obj_merged(cell->kind,
+                                    tb_data_obj(&b->data[b->gidx[k]],
+                                                cell->kind),
+                                    cell->x);
+        if (b->stage[k] == NULL) {
+            while (k-- > 0)
+                tb_obj_free(cell->kind, b->stage[k]);
+            return GW_ERR;
+        }
+    }
+    return GW_OK;
+}
+
 /*
  * The first half of merging group g: makes every delta it needs in b
  * (empty where new), their indices in b->gidx in the order group_merge
@@ -821,6 +1121,9 @@ tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
                                       periods, buckets, nper, &k) != GW_OK)
             goto undo;
     }
+    if ((g->cell.kind == GW_KIND_TIMING || g->cell.kind == GW_KIND_SET) &&
+        tb_group_stage(b, t, g, nper, k) != GW_OK)
+        goto undo;
     return GW_OK;
 
 undo:
@@ -846,6 +1149,18 @@ tb_group_merge(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
             tb_delta_merge(&b->deltas[*x++], &c->cell);
     }
     b->events += (uint64_t) g->cell.count;
+    if (g->cell.kind != GW_KIND_TIMING && g->cell.kind != GW_KIND_SET)
+        return;
+    /* The objects group_make merged take the place of the old ones. */
+    for (i = 0; i < (size_t) (x - b->gidx); i++) {
+        gw_delta_data_t *d = &b->data[b->gidx[i]];
+
+        tb_obj_free(g->cell.kind, tb_data_obj(d, g->cell.kind));
+        if (g->cell.kind == GW_KIND_TIMING)
+            d->timing = b->stage[i];
+        else
+            d->set = b->stage[i];
+    }
 }
 
 /*

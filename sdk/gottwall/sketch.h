@@ -201,19 +201,30 @@ gw__bins_add(gw_bin_t **bins, size_t *nbins, size_t *cap, int32_t index,
     return GW_OK;
 }
 
-/* Adds n values v (finite) to t. GW_ERR: out of memory, t unchanged. */
+/* The bin index gw_timing_add_index wants for v: gw_sketch_index(|v|),
+ * or 0 for a v that counts as zero. */
+static inline int32_t
+gw_timing_index_of(double v)
+{
+    return v >= GW_SKETCH_MIN_VALUE    ? gw_sketch_index(v)
+           : v <= -GW_SKETCH_MIN_VALUE ? gw_sketch_index(-v)
+                                       : 0;
+}
+
+/* gw_timing_add with index = gw_timing_index_of(v) computed once for
+ * several cells. It cannot fail when the store v goes to (pos for
+ * v >= GW_SKETCH_MIN_VALUE, neg for v <= -GW_SKETCH_MIN_VALUE) has room
+ * for one more bin (cappos > npos, capneg > nneg). */
 static inline int
-gw_timing_add(gw_timing_t *t, double v, uint64_t n)
+gw_timing_add_index(gw_timing_t *t, double v, int32_t index, uint64_t n)
 {
     int empty = t->zero == 0 && t->npos == 0 && t->nneg == 0;
     int rc = GW_OK;
 
     if (v >= GW_SKETCH_MIN_VALUE)
-        rc = gw__bins_add(&t->pos, &t->npos, &t->cappos, gw_sketch_index(v),
-                          n);
+        rc = gw__bins_add(&t->pos, &t->npos, &t->cappos, index, n);
     else if (v <= -GW_SKETCH_MIN_VALUE)
-        rc = gw__bins_add(&t->neg, &t->nneg, &t->capneg, gw_sketch_index(-v),
-                          n);
+        rc = gw__bins_add(&t->neg, &t->nneg, &t->capneg, index, n);
     else
         t->zero += n;
     if (rc != GW_OK)
@@ -224,6 +235,13 @@ gw_timing_add(gw_timing_t *t, double v, uint64_t n)
         t->max = v;
     gw__timing_collapse(t);
     return GW_OK;
+}
+
+/* Adds n values v (finite) to t. GW_ERR: out of memory, t unchanged. */
+static inline int
+gw_timing_add(gw_timing_t *t, double v, uint64_t n)
+{
+    return gw_timing_add_index(t, v, gw_timing_index_of(v), n);
 }
 
 /* Merges the sorted store b into a's (*bins, *nbins, *cap). */
@@ -588,19 +606,15 @@ gw_set_free(gw_set_t *s)
     gw_set_init(s);
 }
 
-/* Turns an exact set into a HyperLogLog. GW_ERR: out of memory. */
-static inline int
-gw__set_to_hll(gw_set_t *s)
+/* Turns an exact set into a HyperLogLog, in the registers r (zeroed,
+ * GW_HLL_REGISTERS bytes, malloc'ed: s takes them). */
+static inline void
+gw__set_hll_into(gw_set_t *s, uint8_t *r)
 {
-    uint8_t *r, rank;
+    uint8_t rank;
     uint32_t idx;
     size_t i;
 
-    if (s->registers != NULL)
-        return GW_OK;
-    r = (uint8_t *) calloc(GW_HLL_REGISTERS, 1);
-    if (r == NULL)
-        return GW_ERR;
     for (i = 0; i < s->nhashes; i++) {
         gw_hll_position(s->hashes[i], &idx, &rank);
         if (rank > r[idx])
@@ -610,12 +624,32 @@ gw__set_to_hll(gw_set_t *s)
     s->hashes = NULL;
     s->nhashes = s->caphashes = 0;
     s->registers = r;
+}
+
+/* Turns an exact set into a HyperLogLog. GW_ERR: out of memory. */
+static inline int
+gw__set_to_hll(gw_set_t *s)
+{
+    uint8_t *r;
+
+    if (s->registers != NULL)
+        return GW_OK;
+    r = (uint8_t *) calloc(GW_HLL_REGISTERS, 1);
+    if (r == NULL)
+        return GW_ERR;
+    gw__set_hll_into(s, r);
     return GW_OK;
 }
 
-/* Adds one member by its hash. GW_ERR: out of memory, s unchanged. */
+/*
+ * gw_set_add that takes the registers it needs to become a HyperLogLog
+ * from *spare (zeroed GW_HLL_REGISTERS bytes, malloc'ed; set to NULL once
+ * taken) instead of allocating them. It cannot fail when the exact set
+ * has room for one more hash (caphashes > nhashes, or nhashes is
+ * GW_SET_EXACT_MAX) and, at GW_SET_EXACT_MAX hashes, *spare is given.
+ */
 static inline int
-gw_set_add(gw_set_t *s, uint64_t h)
+gw_set_add_with(gw_set_t *s, uint64_t h, uint8_t **spare)
 {
     size_t lo = 0, hi = s->nhashes, mid, c;
     uint32_t idx;
@@ -647,13 +681,23 @@ gw_set_add(gw_set_t *s, uint64_t h)
             s->nhashes++;
             return GW_OK;
         }
-        if (gw__set_to_hll(s) != GW_OK)
+        if (spare != NULL && *spare != NULL) {
+            gw__set_hll_into(s, *spare);
+            *spare = NULL;
+        } else if (gw__set_to_hll(s) != GW_OK)
             return GW_ERR;
     }
     gw_hll_position(h, &idx, &rank);
     if (rank > s->registers[idx])
         s->registers[idx] = rank;
     return GW_OK;
+}
+
+/* Adds one member by its hash. GW_ERR: out of memory, s unchanged. */
+static inline int
+gw_set_add(gw_set_t *s, uint64_t h)
+{
+    return gw_set_add_with(s, h, NULL);
 }
 
 /* a = a u b (b may be a borrowed view). GW_ERR: out of memory; a then

@@ -440,9 +440,9 @@ START_TEST(test_json_refusals)
 {
     static const bad_t bad[] = {
         {"{\"n\":\"x\",\"a\":1}", INVALID,
-         "\"a\" (action) must be a string: incr, decr, avg or gauge"},
+         "\"a\" (action) must be a string: incr, decr, avg, gauge, timing or set"},
         {"{\"n\":\"x\",\"type\":\"sum\"}", INVALID,
-         "action \"sum\" is unknown; use incr, decr, avg or gauge"},
+         "action \"sum\" is unknown; use incr, decr, avg, gauge, timing or set"},
         {"{\"n\":\"x\",\"p\":7}", INVALID, "\"p\" (project) must be a string"},
         {"{\"n\":\"x\",\"project\":\"\"}", INVALID,
          "\"project\" (project) must not be empty"},
@@ -590,9 +590,9 @@ START_TEST(test_struct_refusals)
 {
     static const sbad_t bad[] = {
         {{EV(NULL, "x", 7), NULL, 0}, INVALID,
-         "action 7 is unknown; use incr, decr, avg or gauge"},
+         "action 7 is unknown; use incr, decr, avg, gauge, timing or set"},
         {{EV(NULL, "x", -1), NULL, 0}, INVALID,
-         "action -1 is unknown; use incr, decr, avg or gauge"},
+         "action -1 is unknown; use incr, decr, avg, gauge, timing or set"},
         {{EV("", "x", 0), NULL, 0}, INVALID,
          "\"p\" (project) must not be empty"},
         {{EV("shop", "x", 0), NULL, 0}, GW__REJECT_PROJECT,

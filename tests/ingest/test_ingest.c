@@ -463,15 +463,15 @@ END_TEST
 START_TEST(test_reject_action)
 {
     BAD("{\"n\": \"x\", \"a\": \"avgg\"}", GW__REJECT_INVALID,
-        "action \"avgg\" is unknown; use incr, decr, avg or gauge");
+        "action \"avgg\" is unknown; use incr, decr, avg, gauge, timing or set");
     BAD("{\"n\": \"x\", \"a\": \"INCR\"}", GW__REJECT_INVALID,
-        "action \"INCR\" is unknown; use incr, decr, avg or gauge");
+        "action \"INCR\" is unknown; use incr, decr, avg, gauge, timing or set");
     BAD("{\"n\": \"x\", \"action\": \"notification\"}", GW__REJECT_INVALID,
-        "action \"notification\" is unknown; use incr, decr, avg or gauge");
+        "action \"notification\" is unknown; use incr, decr, avg, gauge, timing or set");
     BAD("{\"n\": \"x\", \"a\": 1}", GW__REJECT_INVALID,
-        "\"a\" (action) must be a string: incr, decr, avg or gauge");
+        "\"a\" (action) must be a string: incr, decr, avg, gauge, timing or set");
     BAD("{\"n\": \"x\", \"type\": true}", GW__REJECT_INVALID,
-        "\"type\" (action) must be a string: incr, decr, avg or gauge");
+        "\"type\" (action) must be a string: incr, decr, avg, gauge, timing or set");
 }
 END_TEST
 
@@ -647,7 +647,7 @@ START_TEST(test_reject_long_quotes_are_cut)
     strcpy(name, "action \"");
     for (int i = 0; i < 24; i++)
         strcat(name, "\xc3\xa9");
-    strcat(name, "...\" is unknown; use incr, decr, avg or gauge");
+    strcat(name, "...\" is unknown; use incr, decr, avg, gauge, timing or set");
     BAD(json, GW__REJECT_INVALID, name);
 }
 END_TEST
@@ -1253,7 +1253,7 @@ START_TEST(test_event_struct_refusals)
     ev.name = "x";
     ev.action = (gw_action_t) 9;
     BAD_EV(&ev, GW__REJECT_INVALID,
-           "action 9 is unknown; use incr, decr, avg or gauge");
+           "action 9 is unknown; use incr, decr, avg, gauge, timing or set");
     ev.action = GW_ACTION_INCR;
     ev.value = NAN;
     BAD_EV(&ev, GW__REJECT_RANGE,

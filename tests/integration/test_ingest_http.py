@@ -92,7 +92,7 @@ def test_status_codes():
         ("POST", "/api/v1/nope/incr", {}, 404, 'unknown project "nope"'),
         # then unknown action
         ("POST", "/api/v1/test_project/multiply", good, 404,
-         'unknown action "multiply": use incr, decr, avg or gauge'),
+         'unknown action "multiply": use incr, decr, avg, gauge, timing or set'),
         ("POST", "/api/v1/test_project/", good, 404, None),
         # then auth
         ("POST", "/api/v1/test_project/incr", {}, 403,

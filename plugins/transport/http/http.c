@@ -54,6 +54,10 @@ ht_action(const char *name)
         return GW_ACTION_AVG;
     if (strcmp(name, "gauge") == 0)
         return GW_ACTION_GAUGE;
+    if (strcmp(name, "timing") == 0)
+        return GW_ACTION_TIMING;
+    if (strcmp(name, "set") == 0)
+        return GW_ACTION_SET;
     return GW_ACTION_DEFAULT;
 }
 
@@ -229,7 +233,8 @@ ht_handle(void *arg, gw_http_req_t *req)
     if (action == GW_ACTION_DEFAULT) {
         ht_quote(slash + 1, quoted, sizeof(quoted));
         snprintf(msg, sizeof(msg),
-                 "unknown action \"%s\": use incr, decr, avg or gauge",
+                 "unknown action \"%s\": use incr, decr, avg, gauge, "
+                 "timing or set",
                  quoted);
         ht_error(st, req, 404, NULL, msg);
         return;

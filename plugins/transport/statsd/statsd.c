@@ -82,6 +82,8 @@ typedef struct sd_state_s {
 
     int warned_bad;
     sd_line_t line; /* scratch for the parser */
+    char *json;     /* a set value as a JSON event (sd_submit_set) */
+    size_t json_cap;
 } sd_state_t;
 
 struct sd_conn_s {
@@ -221,6 +223,93 @@ sd_bad_line(sd_state_t *s, const char *reason, const char *why)
     }
 }
 
+/* Appends s[0..n) as a JSON string to s->json at *at (room checked by
+ * the caller: 6 bytes per byte and the quotes). */
+static void
+sd_json_str(sd_state_t *st, size_t *at, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = st->json + *at;
+    size_t i;
+
+    *o++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char) c;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char) c;
+        }
+    }
+    *o++ = '"';
+    *at = (size_t) (o - st->json);
+}
+
+/*
+ * A set value (|s): submitted as the JSON event {"n": name, "a": "set",
+ * "v": member, "f": {tag: [values]}, "ts": T}, since a structured event
+ * has no string value; the journal keeps it as such. Tags of one name
+ * become one list. GW_ERR: out of memory or refused (err says why).
+ */
+static int
+sd_submit_set(sd_state_t *s, const sd_line_t *l, const sd_sample_t *smp,
+              gw_error_t *err)
+{
+    size_t need = 64 + 6 * (l->name_len + smp->member_len), at = 0, i, j;
+    char *p;
+
+    for (i = 0; i < l->ntags; i++)
+        need += 8 + 6 * (strlen(l->tags[i].name) + strlen(l->tags[i].value));
+    if (need > s->json_cap) {
+        p = realloc(s->json, need);
+        if (p == NULL)
+            return gw_error_set(err, "out of memory");
+        s->json = p;
+        s->json_cap = need;
+    }
+    memcpy(s->json, "{\"a\":\"set\",\"n\":", 15);
+    at = 15;
+    sd_json_str(s, &at, l->name, l->name_len);
+    memcpy(s->json + at, ",\"v\":", 5);
+    at += 5;
+    sd_json_str(s, &at, smp->member, smp->member_len);
+    if (l->has_ts)
+        at += (size_t) snprintf(s->json + at, 40, ",\"ts\":%.17g", l->ts);
+    for (i = 0; i < l->ntags; i++) {
+        const char *name = l->tags[i].name;
+
+        for (j = 0; j < i && strcmp(l->tags[j].name, name) != 0; j++)
+            ;
+        if (j < i)
+            continue; /* listed with the first of its name */
+        memcpy(s->json + at, i == 0 ? ",\"f\":{" : ",", i == 0 ? 6 : 1);
+        at += i == 0 ? 6 : 1;
+        sd_json_str(s, &at, name, strlen(name));
+        memcpy(s->json + at, ":[", 2);
+        at += 2;
+        for (j = i; j < l->ntags; j++) {
+            if (strcmp(l->tags[j].name, name) != 0)
+                continue;
+            if (j > i)
+                s->json[at++] = ',';
+            sd_json_str(s, &at, l->tags[j].value, strlen(l->tags[j].value));
+        }
+        s->json[at++] = ']';
+    }
+    if (l->ntags > 0)
+        s->json[at++] = '}';
+    s->json[at++] = '}';
+    return s->host->submit_json(s->ctx, s->project, GW_ACTION_SET, s->json, at,
+                                0, err);
+}
+
 /* Parses and submits one line, line[len] writable. */
 static void
 sd_handle_line(sd_state_t *s, char *line, size_t len)
@@ -272,7 +361,10 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             ev.value = smp->value / smp->rate;
             break;
         case SD_TIMER:
-            ev.action = GW_ACTION_AVG;
+            /* A timing (count, sum, min, max, percentiles); a metric that
+             * was an avg before stays one. The sample rate is not applied:
+             * count is the values received. */
+            ev.action = GW_ACTION_TIMING;
             ev.value = smp->value;
             break;
         case SD_GAUGE:
@@ -290,8 +382,11 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             }
             break;
         case SD_SET:
+            if (sd_submit_set(s, l, smp, &err) != GW_OK)
+                gw_log_debug(s->ctx, "statsd set value of %s refused: %s",
+                             l->name, err.msg);
+            continue;
         default:
-            sd_bad_line(s, "unsupported_type", "sets (|s) are not supported");
             continue;
         }
         if (s->host->submit(s->ctx, s->project, &ev, &err) != GW_OK) {
@@ -616,6 +711,7 @@ sd_destroy(void *state)
         free(s->gauges[i].key);
     free(s->gauges);
     free(s->dgrams);
+    free(s->json);
     free(s);
 }
 

@@ -207,6 +207,8 @@ sd_entry(char *s, size_t *pos, size_t end, sd_line_t *out, const char **why)
             smp->gauge_delta = 1;
     } else {
         smp->value = 0;
+        smp->member = s + vstart;
+        smp->member_len = vend - vstart;
     }
     i = tend;
 

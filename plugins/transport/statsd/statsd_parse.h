@@ -24,7 +24,7 @@ typedef enum sd_type_e {
     SD_COUNTER = 1, /* c */
     SD_GAUGE = 2,   /* g */
     SD_TIMER = 3,   /* ms, h, d */
-    SD_SET = 4      /* s: parsed, but GottWall has no sets */
+    SD_SET = 4      /* s: the value is a member (any bytes but | : \n) */
 } sd_type_t;
 
 /* One value of a line. */
@@ -33,6 +33,8 @@ typedef struct sd_sample_s {
     double value;    /* as written (a gauge delta keeps its sign) */
     double rate;     /* @rate, 1 if none; in (0, 1] */
     int gauge_delta; /* 1 for a gauge written with a leading + or - */
+    const char *member; /* a set's value as written (not NUL-terminated) */
+    size_t member_len;
 } sd_sample_t;
 
 /* What one line parsed into. Strings point into the parsed buffer. */
