@@ -188,7 +188,7 @@ sb_store1(const gw_storage_ops_t *ops, void *state, int64_t bucket,
 {
     gw_delta_t d = {"bench", "extra", NULL, NULL, GW_KIND_COUNTER,
                     GW_PERIOD_MINUTE, bucket, 1, 1, 0};
-    gw_batch_t b = {NULL, &d, 1};
+    gw_batch_t b = {NULL, &d, 1, NULL};
     gw_error_t err = {""};
     double t0 = sb_seconds();
     int rc = ops->store(state, &b, &err);
@@ -227,6 +227,7 @@ static char (*sb_fill(const gw_storage_ops_t *ops, void *state,
     b.id = NULL;
     b.deltas = d;
     b.ndeltas = n;
+    b.data = NULL;
     if (ops->store(state, &b, &err) != GW_OK) {
         fprintf(stderr, "snapbench: store: %s\n", err.msg);
         free(names);

@@ -308,6 +308,7 @@ ct_store_id(const gw_delta_t *d, size_t n, const char *id)
     b.id = id;
     b.deltas = d;
     b.ndeltas = n;
+    b.data = NULL;
     rc = ct_ops->store(ct_state, &b, &err);
     ck_assert_msg(rc == GW_OK, "store of %zu deltas (batch %s) returned %d: "
                   "%s", n, id, rc, err.msg);
@@ -1508,7 +1509,7 @@ START_TEST(test_unreachable)
 {
     const char *p = P("down");
     gw_delta_t d = C(p, "orders", GW_PERIOD_DAY, T0, 1);
-    gw_batch_t b = {"down:1", &d, 1};
+    gw_batch_t b = {"down:1", &d, 1, NULL};
     gw_query_t q = {p, "orders", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_DAY,
                     T0, T0};
     ct_points_t pts = {NULL, 0, 0};
@@ -1736,10 +1737,10 @@ START_TEST(test_snap_bad_version)
 
     ct_make_snapshot();
     p = ct_slurp(&len);
-    p[8] = 3;
+    p[8] = 4;
     ct_spit(p, len);
     snprintf(want, sizeof(want), "%s: corrupt snapshot at byte 8: "
-             "unsupported version 3 (this build reads 1 and 2); move it away "
+             "unsupported version 4 (this build reads 1 to 3); move it away "
              "to start empty", ct_snap_path);
     ck_assert_str_eq(ct_refused(), want);
     free(p);
@@ -1915,7 +1916,7 @@ ck_assert_snapshot_image(const unsigned char *p, size_t len)
     uint32_t want;
 
     ck_assert_uint_ge(len, 12 + 5 + 4);
-    ck_assert_int_eq(memcmp(p, "GWMEMSNP\x02\0\0\0", 12), 0);
+    ck_assert_int_eq(memcmp(p, "GWMEMSNP\x03\0\0\0", 12), 0);
     want = (uint32_t) p[len - 4] | (uint32_t) p[len - 3] << 8 |
            (uint32_t) p[len - 2] << 16 | (uint32_t) p[len - 1] << 24;
     ck_assert_uint_eq(ct_crc32(p, len - 4), want);
@@ -2121,7 +2122,7 @@ START_TEST(test_snap_version1_loads)
 
     ct_make_snapshot();
     p = ct_slurp(&len);
-    ck_assert_int_eq(p[8], 2);
+    ck_assert_int_eq(p[8], 3);
     p[8] = 1;
     crc = ct_crc32(p, len - 4);
     p[len - 4] = (unsigned char) crc;
@@ -2225,6 +2226,7 @@ ct_bench(const char *spec)
     b.id = id;
     b.deltas = d;
     b.ndeltas = n;
+    b.data = NULL;
     t0 = ct_seconds();
     if (ct_ops->store(ct_state, &b, &err) != GW_OK) {
         fprintf(stderr, "gottwall-storage-test: store: %s\n", err.msg);
