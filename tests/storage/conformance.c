@@ -3020,6 +3020,74 @@ START_TEST(test_snap_bad_sketch)
 }
 END_TEST
 
+/* ---- the memory storage's store(): all or nothing ---- */
+
+static int
+ct_store_err(const gw_delta_t *d, const gw_delta_data_t *data, size_t n,
+             const char *id, char *msg, size_t size)
+{
+    gw_batch_t b = {id, d, n, data};
+    gw_error_t err = {""};
+    int rc = ct_ops->store(ct_state, &b, &err);
+
+    snprintf(msg, size, "%s", err.msg);
+    return rc;
+}
+
+/* A batch refused part way (a timing delta for a counter metric, a set
+ * delta without its members) leaves nothing of it: not the deltas before
+ * the bad one, not the cells they made, not its id. */
+START_TEST(test_mem_all_or_nothing)
+{
+    const char *p = P("allornothing");
+    double v[2] = {3, 4};
+    gw_timing_t t;
+    gw_delta_t d[4];
+    gw_delta_data_t data[4] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL},
+                               {NULL, NULL}};
+    char id[128], msg[512], want[512];
+
+    d[0] = C(p, "orders", GW_PERIOD_DAY, T0, 5);
+    ct_store(d, 1);
+    d[0] = C(p, "orders", GW_PERIOD_DAY, T0, 3);
+    d[1] = C(p, "orders", GW_PERIOD_MINUTE, T0, 1);
+    d[2] = TD(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, &t, v, 2);
+    d[3] = TD(p, "orders", NULL, NULL, GW_PERIOD_HOUR, T0, &t, v, 2);
+    data[2].timing = data[3].timing = &t;
+    snprintf(id, sizeof(id), "%s:aon:1", ct_run);
+    ck_assert_int_eq(ct_store_err(d, data, 4, id, msg, sizeof(msg)), GW_ERR);
+    snprintf(want, sizeof(want), "memory storage: delta 3 is timing but "
+             "metric \"orders\" of project \"%s\" is counter (a metric keeps "
+             "its first kind); nothing of the batch was applied", p);
+    ck_assert_str_eq(msg, want);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 5);
+    {
+        ct_points_t pts = Q(p, "orders", NULL, NULL, GW_KIND_COUNTER,
+                            GW_PERIOD_MINUTE, 0, 2000000000);
+        gw_point_t pt;
+        gw_timing_t got;
+
+        ck_assert_uint_eq(pts.n, 0);
+        free(pts.v);
+        ck_assert_uint_eq(QT(p, "latency", NULL, NULL, GW_PERIOD_MINUTE,
+                             T0 + 60, &pt, &got), 0);
+    }
+    /* A set delta without its members. */
+    d[3] = D(p, "users", NULL, NULL, GW_KIND_SET, GW_PERIOD_DAY, T0, 0, 1, 0);
+    ck_assert_int_eq(ct_store_err(d, data, 4, id, msg, sizeof(msg)), GW_ERR);
+    ck_assert_str_eq(msg, "memory storage: delta 3 is set without its "
+                          "batch->data[3].set; nothing of the batch was "
+                          "applied");
+    /* The id was not remembered: the good part under it is applied. */
+    ct_store_data(d, data, 3, id);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 8);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_MINUTE, T0), 1);
+    ck_timing_cell(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, v, 2,
+                   7, "after the refused batches");
+    gw_timing_free(&t);
+}
+END_TEST
+
 /* ---- --bench: the time of one flush ---- */
 
 #define CT_BENCH_FILTERS 10 /* per metric: the total and 9 filter values */
@@ -3218,7 +3286,7 @@ ct_suite(void)
         suite_add_tcase(s, down);
     }
     if (strcmp(ct_plugin->name, "memory") == 0) {
-        TCase *snap = tcase_create("snapshot");
+        TCase *snap = tcase_create("snapshot"), *mem;
 
         tcase_add_checked_fixture(snap, ct_snap_setup, ct_snap_teardown);
         tcase_add_test(snap, test_snap_reload);
@@ -3238,6 +3306,11 @@ ct_suite(void)
         tcase_add_test(snap, test_snap_kinds);
         tcase_add_test(snap, test_snap_bad_sketch);
         suite_add_tcase(s, snap);
+
+        mem = tcase_create("memory");
+        tcase_add_checked_fixture(mem, ct_setup, ct_teardown);
+        tcase_add_test(mem, test_mem_all_or_nothing);
+        suite_add_tcase(s, mem);
     }
     return s;
 }

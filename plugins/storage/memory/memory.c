@@ -86,6 +86,7 @@ ms_free(ms_state_t *s)
     mm_map_free(&s->projects, ms_project_free);
     mm_map_free(&s->docs, free);
     ms_nonces_free(&s->nonces);
+    free(s->prep);
     for (i = 0; i < MS_BATCH_IDS; i++)
         free(s->batch_ids[i]);
     free(s);
@@ -400,22 +401,25 @@ ms_count_saturated(ms_state_t *s, uint64_t n)
  * store() is all or nothing: a batch is applied whole or, when memory runs
  * out, not at all. Three passes over the deltas:
  *
- *   prepare  finds (creates) every series and checks the kinds; for every
- *            timing or set cell the batch touches, merges the stored sketch
- *            and the batch's deltas of that cell into a new copy (deltas of
- *            one cell found by sorting, so a cell written twice by one
- *            batch gets both);
- *   place    creates the missing cells (a failure removes those it made);
+ *   place    finds (creates) every series and cell and checks the kinds;
+ *            a failure removes the cells it made;
+ *   prepare  for every timing or set cell the batch touches, merges the
+ *            stored sketch and the batch's deltas of that cell into a new
+ *            copy (the deltas of one cell found by sorting, so a cell
+ *            written twice by one batch gets both);
  *   commit   adds the numbers and swaps each copy in: nothing allocates.
  *
  * The batch id's copy is made first, so remembering it cannot fail either.
  * Series and metrics created by a batch that then failed stay (empty) in
- * the metadata; no cell does.
+ * the metadata; no cell does. Commit reuses the cell pointer place found
+ * unless a later cell went into the same array (its n grew).
  */
 typedef struct ms_prep_s {
     ms_series_t *se;
-    void *pending; /* the first delta of a sketch cell: its merged copy */
-    int created;   /* place made the cell */
+    ms_cell_t *cell; /* valid while se->periods[period].n == n */
+    void *pending;   /* the first delta of a sketch cell: its merged copy */
+    uint32_t n;      /* the low 32 bits are enough to see a change */
+    uint32_t created; /* place made the cell */
 } ms_prep_t;
 
 /* A sketch delta, sorted by cell (series, period, bucket), then order. */
@@ -479,62 +483,122 @@ ms_pending_new(gw_kind_t kind, const ms_cell_t *c)
     return p;
 }
 
-static void
-ms_prep_free(const gw_batch_t *batch, ms_prep_t *prep)
+/* The cell place found for delta i. */
+static ms_cell_t *
+ms_prep_cell(const gw_batch_t *batch, const ms_prep_t *prep, size_t i)
 {
-    size_t i;
+    const gw_delta_t *d = &batch->deltas[i];
+    ms_cells_t *cells = &prep[i].se->periods[d->period];
 
-    for (i = 0; i < batch->ndeltas; i++)
-        ms_pending_free(batch->deltas[i].kind, prep[i].pending);
-    free(prep);
+    if ((uint32_t) cells->n == prep[i].n)
+        return prep[i].cell;
+    return ms_cell_get(cells, d->bucket, 0);
 }
 
-/* Finds the series of every delta and checks that a delta has its
- * metric's kind when either is timing or set (their cells hold a sketch)
- * and that a sketch delta has its data; *nsk: the sketch deltas. */
-static int
-ms_prepare_series(ms_state_t *s, const gw_batch_t *batch, ms_prep_t *prep,
-                  size_t *nsk, gw_error_t *err)
+/* Undoes place for deltas 0..n-1 (the cells it made go, when undo is
+ * set) and frees the copies of prepare. */
+static void
+ms_prep_done(const gw_batch_t *batch, ms_prep_t *prep, size_t n, int undo)
 {
     size_t i;
 
-    for (*nsk = 0, i = 0; i < batch->ndeltas; i++) {
+    for (i = n; undo && i-- > 0;)
+        if (prep[i].created)
+            ms_cell_remove(&prep[i].se->periods[batch->deltas[i].period],
+                           batch->deltas[i].bucket);
+    for (i = 0; i < n; i++)
+        ms_pending_free(batch->deltas[i].kind, prep[i].pending);
+}
+
+/* The scratch of a batch of n deltas (s->prep, grown or given back when a
+ * quarter of it would do), or NULL. */
+static ms_prep_t *
+ms_prep_get(ms_state_t *s, size_t n)
+{
+    size_t cap = n ? n : 1;
+    void *p;
+
+    if (cap <= s->prep_cap && cap * 4 > s->prep_cap)
+        return s->prep;
+    if ((p = realloc(s->prep, cap * sizeof(ms_prep_t))) == NULL)
+        return cap <= s->prep_cap ? s->prep : NULL;
+    s->prep = p;
+    s->prep_cap = cap;
+    return p;
+}
+
+/* Checks delta i against its series: a delta has its metric's kind when
+ * either is timing or set (their cells hold a sketch), and a sketch delta
+ * has its data. */
+static int
+ms_check_kind(const gw_batch_t *batch, size_t i, const ms_series_t *se,
+              gw_error_t *err)
+{
+    const gw_delta_t *d = &batch->deltas[i];
+
+    if ((ms_kind_sketch(d->kind) || ms_kind_sketch(se->kind)) &&
+        d->kind != se->kind)
+        return gw_error_set(err, "memory storage: delta %zu is %s but "
+                            "metric \"%s\" of project \"%s\" is %s (a "
+                            "metric keeps its first kind); nothing of the "
+                            "batch was applied", i, gw_kind_name(d->kind),
+                            d->metric, d->project, gw_kind_name(se->kind));
+    if (ms_kind_sketch(d->kind) &&
+        (batch->data == NULL ||
+         (d->kind == GW_KIND_TIMING && batch->data[i].timing == NULL) ||
+         (d->kind == GW_KIND_SET && batch->data[i].set == NULL)))
+        return gw_error_set(err, "memory storage: delta %zu is %s without "
+                            "its batch->data[%zu].%s; nothing of the batch "
+                            "was applied", i, gw_kind_name(d->kind), i,
+                            d->kind == GW_KIND_SET ? "set" : "timing");
+    return GW_OK;
+}
+
+/* Finds or creates the series and the cell of every delta; *done: the
+ * deltas placed (all of them on GW_OK), *nsk: the sketch deltas. */
+static int
+ms_place(ms_state_t *s, const gw_batch_t *batch, ms_prep_t *prep,
+         size_t *done, size_t *nsk, gw_error_t *err)
+{
+    size_t i;
+
+    for (*nsk = 0, i = 0; i < batch->ndeltas; *done = ++i) {
         const gw_delta_t *d = &batch->deltas[i];
         ms_series_t *se = ms_series_get(s, d->project, d->metric, d->kind,
                                         d->filter_name, d->filter_value, 1);
+        ms_cells_t *cells;
+        size_t n0;
 
         if (se == NULL)
-            return gw_error_set(err, "memory storage: out of memory at delta "
-                                "%zu of %zu; nothing of the batch was "
-                                "applied", i, batch->ndeltas);
-        if ((ms_kind_sketch(d->kind) || ms_kind_sketch(se->kind)) &&
-            d->kind != se->kind)
-            return gw_error_set(err, "memory storage: delta %zu is %s but "
-                                "metric \"%s\" of project \"%s\" is %s (a "
-                                "metric keeps its first kind); nothing of "
-                                "the batch was applied", i,
-                                gw_kind_name(d->kind), d->metric, d->project,
-                                gw_kind_name(se->kind));
-        if (ms_kind_sketch(d->kind)) {
-            if (batch->data == NULL ||
-                (d->kind == GW_KIND_TIMING && batch->data[i].timing == NULL) ||
-                (d->kind == GW_KIND_SET && batch->data[i].set == NULL))
-                return gw_error_set(err, "memory storage: delta %zu is %s "
-                                    "without its batch->data[%zu].%s; "
-                                    "nothing of the batch was applied", i,
-                                    gw_kind_name(d->kind), i,
-                                    d->kind == GW_KIND_SET ? "set" : "timing");
-            (*nsk)++;
-        }
+            break;
+        if (ms_check_kind(batch, i, se, err) != GW_OK)
+            return GW_ERR;
+        cells = &se->periods[d->period];
+        n0 = cells->n;
         prep[i].se = se;
+        prep[i].pending = NULL;
+        prep[i].created = 0;
+        if ((prep[i].cell = ms_cell_get(cells, d->bucket, 1)) == NULL)
+            break;
+        prep[i].n = (uint32_t) cells->n;
+        if (cells->n > n0) {
+            prep[i].created = 1;
+            if (ms_kind_sketch(se->kind))
+                prep[i].cell->u.timing = NULL; /* the same for u.set */
+        }
+        *nsk += ms_kind_sketch(d->kind) != 0;
     }
-    return GW_OK;
+    if (i == batch->ndeltas)
+        return GW_OK;
+    return gw_error_set(err, "memory storage: out of memory at delta %zu of "
+                        "%zu; nothing of the batch was applied", i,
+                        batch->ndeltas);
 }
 
 /* Merges each sketch cell's deltas into a copy of it (prep[first].pending). */
 static int
-ms_prepare_sketches(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
-                    gw_error_t *err)
+ms_prepare(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
+           gw_error_t *err)
 {
     ms_skey_t *k = malloc((nsk ? nsk : 1) * sizeof(*k));
     size_t i, n = 0, first = 0;
@@ -560,8 +624,7 @@ ms_prepare_sketches(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
             k[i - 1].bucket != k[i].bucket) {
             first = k[i].i;
             prep[first].pending = ms_pending_new(
-                d->kind, ms_cell_get(&prep[first].se->periods[d->period],
-                                     d->bucket, 0));
+                d->kind, ms_prep_cell(batch, prep, first));
             if (prep[first].pending == NULL) {
                 rc = GW_ERR;
                 break;
@@ -580,37 +643,6 @@ ms_prepare_sketches(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
     return GW_OK;
 }
 
-/* Creates the cells missing; on failure removes the ones it made. */
-static int
-ms_place(const gw_batch_t *batch, ms_prep_t *prep, gw_error_t *err)
-{
-    size_t i, j;
-
-    for (i = 0; i < batch->ndeltas; i++) {
-        const gw_delta_t *d = &batch->deltas[i];
-        ms_cells_t *cells = &prep[i].se->periods[d->period];
-        size_t n0 = cells->n;
-        ms_cell_t *c = ms_cell_get(cells, d->bucket, 1);
-
-        if (c == NULL) {
-            for (j = i; j-- > 0;)
-                if (prep[j].created)
-                    ms_cell_remove(&prep[j].se->periods[batch->deltas[j]
-                                                            .period],
-                                   batch->deltas[j].bucket);
-            return gw_error_set(err, "memory storage: out of memory at delta "
-                                "%zu of %zu; nothing of the batch was "
-                                "applied", i, batch->ndeltas);
-        }
-        if (cells->n > n0) {
-            prep[i].created = 1;
-            if (ms_kind_sketch(prep[i].se->kind))
-                c->u.timing = NULL; /* the same for u.set */
-        }
-    }
-    return GW_OK;
-}
-
 /* Applies every delta; allocates nothing, so it cannot fail. */
 static void
 ms_commit(const gw_batch_t *batch, ms_prep_t *prep, uint64_t *saturated)
@@ -619,8 +651,7 @@ ms_commit(const gw_batch_t *batch, ms_prep_t *prep, uint64_t *saturated)
 
     for (i = 0; i < batch->ndeltas; i++) {
         const gw_delta_t *d = &batch->deltas[i];
-        ms_cell_t *c = ms_cell_get(&prep[i].se->periods[d->period],
-                                   d->bucket, 0);
+        ms_cell_t *c = ms_prep_cell(batch, prep, i);
 
         ms_apply(c, d, saturated);
         if (prep[i].pending != NULL) {
@@ -641,7 +672,7 @@ ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     uint64_t saturated = 0;
     ms_prep_t *prep;
     char *id = NULL;
-    size_t i, nsk = 0;
+    size_t i, nsk = 0, placed = 0;
 
     if (batch->id != NULL && ms_batch_seen(s, batch->id)) {
         gw_log_debug(s->ctx, "batch %s was already applied; skipped",
@@ -651,22 +682,19 @@ ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     for (i = 0; i < batch->ndeltas; i++)
         if (gw_delta_check(&batch->deltas[i], i, err) != GW_OK)
             return GW_ERR;
-    prep = calloc(batch->ndeltas ? batch->ndeltas : 1, sizeof(*prep));
+    prep = ms_prep_get(s, batch->ndeltas);
     if (prep == NULL || (batch->id != NULL &&
-                         (id = strdup(batch->id)) == NULL)) {
-        free(prep);
+                         (id = strdup(batch->id)) == NULL))
         return gw_error_set(err, "memory storage: out of memory; nothing of "
                             "the batch was applied");
-    }
-    if (ms_prepare_series(s, batch, prep, &nsk, err) != GW_OK ||
-        (nsk > 0 && ms_prepare_sketches(batch, prep, nsk, err) != GW_OK) ||
-        ms_place(batch, prep, err) != GW_OK) {
-        ms_prep_free(batch, prep);
+    if (ms_place(s, batch, prep, &placed, &nsk, err) != GW_OK ||
+        (nsk > 0 && ms_prepare(batch, prep, nsk, err) != GW_OK)) {
+        ms_prep_done(batch, prep, placed, 1);
         free(id);
         return GW_ERR;
     }
     ms_commit(batch, prep, &saturated);
-    ms_prep_free(batch, prep);
+    ms_prep_done(batch, prep, batch->ndeltas, 0);
     ms_count_saturated(s, saturated);
     if (id != NULL)
         ms_batch_keep(s, id);

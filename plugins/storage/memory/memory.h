@@ -143,6 +143,10 @@ typedef struct ms_state_s {
     int exp_period;
     int64_t exp_before;
     size_t exp_proj, exp_metric, exp_series;
+    /* store(): its per-delta scratch, kept from batch to batch (a fresh
+     * one of a large batch costs its page faults every flush) */
+    void *prep;
+    size_t prep_cap;
     /* snapshots */
     int dirty;
     double last_snapshot;  /* monotonic seconds: when the last one began */
