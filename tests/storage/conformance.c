@@ -3041,7 +3041,7 @@ START_TEST(test_mem_all_or_nothing)
 {
     const char *p = P("allornothing");
     double v[2] = {3, 4};
-    gw_timing_t t;
+    gw_timing_t t, t2;
     gw_delta_t d[4];
     gw_delta_data_t data[4] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL},
                                {NULL, NULL}};
@@ -3052,8 +3052,9 @@ START_TEST(test_mem_all_or_nothing)
     d[0] = C(p, "orders", GW_PERIOD_DAY, T0, 3);
     d[1] = C(p, "orders", GW_PERIOD_MINUTE, T0, 1);
     d[2] = TD(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, &t, v, 2);
-    d[3] = TD(p, "orders", NULL, NULL, GW_PERIOD_HOUR, T0, &t, v, 2);
-    data[2].timing = data[3].timing = &t;
+    d[3] = TD(p, "orders", NULL, NULL, GW_PERIOD_HOUR, T0, &t2, v, 2);
+    data[2].timing = &t;
+    data[3].timing = &t2;
     snprintf(id, sizeof(id), "%s:aon:1", ct_run);
     ck_assert_int_eq(ct_store_err(d, data, 4, id, msg, sizeof(msg)), GW_ERR);
     snprintf(want, sizeof(want), "memory storage: delta 3 is timing but "
@@ -3085,6 +3086,7 @@ START_TEST(test_mem_all_or_nothing)
     ck_timing_cell(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, v, 2,
                    7, "after the refused batches");
     gw_timing_free(&t);
+    gw_timing_free(&t2);
 }
 END_TEST
 

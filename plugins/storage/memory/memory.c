@@ -483,6 +483,27 @@ ms_pending_new(gw_kind_t kind, const ms_cell_t *c)
     return p;
 }
 
+/* Gives back the room a merge left in a timing copy's bins (it makes
+ * room for both sketches' bins, and in the steady state most are the same
+ * ones): a cell keeps 16 bytes a bin it holds. A failed shrink keeps the
+ * room. */
+static void
+ms_pending_fit(gw_timing_t *t)
+{
+    gw_bin_t *b;
+
+    if (t->cappos > t->npos && t->npos > 0 &&
+        (b = realloc(t->pos, t->npos * sizeof(*b))) != NULL) {
+        t->pos = b;
+        t->cappos = t->npos;
+    }
+    if (t->capneg > t->nneg && t->nneg > 0 &&
+        (b = realloc(t->neg, t->nneg * sizeof(*b))) != NULL) {
+        t->neg = b;
+        t->capneg = t->nneg;
+    }
+}
+
 /* The cell place found for delta i. */
 static ms_cell_t *
 ms_prep_cell(const gw_batch_t *batch, const ms_prep_t *prep, size_t i)
@@ -636,6 +657,10 @@ ms_prepare(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
         else
             rc = gw_set_merge(p, batch->data[k[i].i].set);
     }
+    for (i = 0; i < n && rc == GW_OK; i++)
+        if (batch->deltas[k[i].i].kind == GW_KIND_TIMING &&
+            prep[k[i].i].pending != NULL)
+            ms_pending_fit(prep[k[i].i].pending);
     free(k);
     if (rc != GW_OK)
         return gw_error_set(err, "memory storage: out of memory merging "
