@@ -347,10 +347,42 @@ sb_usage(void)
     return 2;
 }
 
+/* The command line; 0, or -1 (usage). */
+static int
+sb_args(int argc, char **argv, size_t *cells, size_t *nseries,
+        const char **pdir, const char **dir)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            return -1;
+        if (strcmp(argv[i], "--cells") == 0)
+            *cells = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--series") == 0)
+            *nseries = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--plugin-dir") == 0)
+            *pdir = argv[++i];
+        else if (strcmp(argv[i], "--dir") == 0)
+            *dir = argv[++i];
+        else if (strcmp(argv[i], "--values") == 0)
+            sb_values = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--kind") != 0)
+            return -1;
+        else if (strcmp(argv[++i], "timing") == 0)
+            sb_kind = GW_KIND_TIMING;
+        else if (strcmp(argv[i], "set") == 0)
+            sb_kind = GW_KIND_SET;
+        else if (strcmp(argv[i], "counter") != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-    size_t cells = 1000000, nseries = 1000, per, i, n;
+    size_t cells = 1000000, nseries = 1000, per, n;
     const char *pdir = ".libs", *dir = NULL;
     char tmpl[] = "/tmp/gwsnapbench-XXXXXX", path[4096], (*names)[16];
     gw__loader_t loader;
@@ -366,31 +398,8 @@ main(int argc, char **argv)
     long long heap0, heap1;
     int busy = 0;
 
-    for (i = 1; i < (size_t) argc; i++) {
-        if (i + 1 >= (size_t) argc)
-            return sb_usage();
-        if (strcmp(argv[i], "--cells") == 0)
-            cells = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--series") == 0)
-            nseries = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--plugin-dir") == 0)
-            pdir = argv[++i];
-        else if (strcmp(argv[i], "--dir") == 0)
-            dir = argv[++i];
-        else if (strcmp(argv[i], "--values") == 0)
-            sb_values = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--kind") == 0) {
-            i++;
-            if (strcmp(argv[i], "timing") == 0)
-                sb_kind = GW_KIND_TIMING;
-            else if (strcmp(argv[i], "set") == 0)
-                sb_kind = GW_KIND_SET;
-            else if (strcmp(argv[i], "counter") != 0)
-                return sb_usage();
-        }
-        else
-            return sb_usage();
-    }
+    if (sb_args(argc, argv, &cells, &nseries, &pdir, &dir) != 0)
+        return sb_usage();
     if (nseries == 0 || cells < nseries)
         return sb_usage();
     if (sb_values == 0)
