@@ -13,7 +13,13 @@
  * filters, every period, inclusive ranges, sums saturating at +-DBL_MAX
  * instead of overflowing, metadata, documents,
  * exactly-once batch ids, Unicode and hostile names, 100,000-delta batches
- * and a reopened instance. The memory plugin also gets its snapshot tests.
+ * and a reopened instance; and, when ops->kinds declares them (else each
+ * such test prints why it is skipped and passes), the timing kind (sums,
+ * counts, min, max and quantiles within 1 % of the exact nearest-rank ones
+ * through query and query_timing, merging, exactly-once, the bin bound,
+ * expiry, a reopen) and the set kind (exact counts, unions, 100,000
+ * members within 2 %, exactly-once, expiry, metadata). The memory plugin
+ * also gets its snapshot tests and an all-or-nothing store() test.
  *
  *     gottwall-storage-test --bench SERIES[:PERIODS] PLUGIN [KEY=VALUE...]
  *
