@@ -20,9 +20,16 @@
  *   load      create() reading the file back.
  *
  * plus the file's size and the process's VmRSS after the fill and its peak
- * (VmHWM). Usage:
+ * (VmHWM), and the heap the store's cells hold (glibc's mallinfo2: bytes
+ * in use after the fill less before it, the batch freed). With --kind
+ * timing the cells are timing cells of V lognormal values each (median
+ * 20, sigma 0.8: a latency in ms; --values V, default 1000), with --kind
+ * set set cells of V members each (default 100; past 1024 a HyperLogLog),
+ * so that the bytes a cell of either kind costs in RAM and in the file
+ * are measured. Usage:
  *
- *   tools/snapbench [--cells N] [--series S] [--plugin-dir DIR] [--dir D]
+ *   tools/snapbench [--cells N] [--series S] [--kind counter|timing|set]
+ *                   [--values V] [--plugin-dir DIR] [--dir D]
  *
  * (defaults 1,000,000 cells, 1,000 series, ./.libs, a new /tmp/gwsnapbench-*
  * removed at the end). Not a test: a measurement for docs/performance.md.
@@ -34,6 +41,7 @@
 #define _GNU_SOURCE /* mkdtemp */
 #endif
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +54,15 @@
 
 #include "core/loader.h"
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+#include <malloc.h>
+#define SB_HEAP 1
+#endif
+
 static const char *sb_path_setting;
+static gw_kind_t sb_kind = GW_KIND_COUNTER;
+static size_t sb_values; /* per timing or set cell; 0: the default */
+static double sb_store_s; /* the fill's store() alone */
 
 static void
 sb_log(const gw_ctx_t *ctx, int level, const char *fmt, ...)
@@ -188,7 +204,7 @@ sb_store1(const gw_storage_ops_t *ops, void *state, int64_t bucket,
 {
     gw_delta_t d = {"bench", "extra", NULL, NULL, GW_KIND_COUNTER,
                     GW_PERIOD_MINUTE, bucket, 1, 1, 0};
-    gw_batch_t b = {NULL, &d, 1};
+    gw_batch_t b = {NULL, &d, 1, NULL};
     gw_error_t err = {""};
     double t0 = sb_seconds();
     int rc = ops->store(state, &b, &err);
@@ -197,6 +213,71 @@ sb_store1(const gw_storage_ops_t *ops, void *state, int64_t bucket,
     if (rc != GW_OK)
         fprintf(stderr, "snapbench: store: %s\n", err.msg);
     return rc;
+}
+
+/* Bytes of the heap in use (-1: not known here). */
+static long long
+sb_heap(void)
+{
+#ifdef SB_HEAP
+    struct mallinfo2 mi = mallinfo2();
+
+    return (long long) (mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
+}
+
+/* The sketch (timing) or members (set) of cell i into data[i]; its sum
+ * and count into d. 0, or -1 when out of memory. */
+static int
+sb_sketch(gw_delta_t *d, gw_delta_data_t *data, void *sk, size_t i)
+{
+    unsigned seed = (unsigned) i * 2654435761u + 1;
+    size_t k;
+    char m[32];
+
+    d->kind = sb_kind;
+    d->count = (int64_t) sb_values;
+    d->sum = 0;
+    if (sb_kind == GW_KIND_TIMING) {
+        gw_timing_init(sk);
+        data->timing = sk;
+        for (k = 0; k < sb_values; k++) {
+            double u1 = (rand_r(&seed) + 1.0) / (RAND_MAX + 2.0);
+            double u2 = (rand_r(&seed) + 1.0) / (RAND_MAX + 2.0);
+            double v = exp(log(20) + 0.8 * sqrt(-2 * log(u1)) *
+                           cos(6.283185307179586 * u2));
+
+            if (gw_timing_add(sk, v, 1) != GW_OK)
+                return -1;
+            d->sum += v;
+        }
+    } else {
+        gw_set_init(sk);
+        data->set = sk;
+        for (k = 0; k < sb_values; k++) {
+            int len = snprintf(m, sizeof(m), "u%zu-%zu", i, k);
+
+            if (gw_set_add(sk, gw_set_hash(m, (size_t) len)) != GW_OK)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+sb_sketches_free(void *sk, size_t n)
+{
+    size_t i;
+
+    for (i = 0; sk != NULL && i < n; i++) {
+        if (sb_kind == GW_KIND_TIMING)
+            gw_timing_free((gw_timing_t *) sk + i);
+        else
+            gw_set_free((gw_set_t *) sk + i);
+    }
+    free(sk);
 }
 
 /* Stores nseries x per minute cells in one store(); the series' names
@@ -209,8 +290,18 @@ static char (*sb_fill(const gw_storage_ops_t *ops, void *state,
     char (*names)[16] = calloc(nseries, sizeof(*names));
     gw_error_t err = {""};
     gw_batch_t b;
+    gw_delta_data_t *data = NULL;
+    void *sk = NULL;
+    int rc;
+    size_t sksize = sb_kind == GW_KIND_TIMING ? sizeof(gw_timing_t)
+                                              : sizeof(gw_set_t);
 
-    if (d == NULL || names == NULL) {
+    if (sb_kind != GW_KIND_COUNTER) {
+        data = calloc(n, sizeof(*data));
+        sk = calloc(n, sksize);
+    }
+    if (d == NULL || names == NULL ||
+        (sb_kind != GW_KIND_COUNTER && (data == NULL || sk == NULL))) {
         fprintf(stderr, "snapbench: out of memory\n");
         return NULL;
     }
@@ -223,16 +314,27 @@ static char (*sb_fill(const gw_storage_ops_t *ops, void *state,
                         0};
 
         d[i] = x;
+        if (sb_kind != GW_KIND_COUNTER &&
+            sb_sketch(&d[i], &data[i], (char *) sk + i * sksize, i) != 0) {
+            fprintf(stderr, "snapbench: out of memory\n");
+            return NULL;
+        }
     }
     b.id = NULL;
     b.deltas = d;
     b.ndeltas = n;
-    if (ops->store(state, &b, &err) != GW_OK) {
+    b.data = data;
+    sb_store_s = sb_seconds();
+    rc = ops->store(state, &b, &err);
+    sb_store_s = sb_seconds() - sb_store_s;
+    if (rc != GW_OK) {
         fprintf(stderr, "snapbench: store: %s\n", err.msg);
         free(names);
         names = NULL;
     }
     free(d);
+    free(data);
+    sb_sketches_free(sk, sb_kind == GW_KIND_COUNTER ? 0 : n);
     return names;
 }
 
@@ -240,14 +342,47 @@ static int
 sb_usage(void)
 {
     fprintf(stderr, "usage: snapbench [--cells N] [--series S] "
-            "[--plugin-dir DIR] [--dir D]\n");
+            "[--kind counter|timing|set] [--values V] [--plugin-dir DIR] "
+            "[--dir D]\n");
     return 2;
+}
+
+/* The command line; 0, or -1 (usage). */
+static int
+sb_args(int argc, char **argv, size_t *cells, size_t *nseries,
+        const char **pdir, const char **dir)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            return -1;
+        if (strcmp(argv[i], "--cells") == 0)
+            *cells = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--series") == 0)
+            *nseries = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--plugin-dir") == 0)
+            *pdir = argv[++i];
+        else if (strcmp(argv[i], "--dir") == 0)
+            *dir = argv[++i];
+        else if (strcmp(argv[i], "--values") == 0)
+            sb_values = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--kind") != 0)
+            return -1;
+        else if (strcmp(argv[++i], "timing") == 0)
+            sb_kind = GW_KIND_TIMING;
+        else if (strcmp(argv[i], "set") == 0)
+            sb_kind = GW_KIND_SET;
+        else if (strcmp(argv[i], "counter") != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    size_t cells = 1000000, nseries = 1000, per, i, n;
+    size_t cells = 1000000, nseries = 1000, per, n;
     const char *pdir = ".libs", *dir = NULL;
     char tmpl[] = "/tmp/gwsnapbench-XXXXXX", path[4096], (*names)[16];
     gw__loader_t loader;
@@ -260,24 +395,15 @@ main(int argc, char **argv)
     ino_t ino;
     off_t size = 0;
     long rss_fill;
+    long long heap0, heap1;
     int busy = 0;
 
-    for (i = 1; i < (size_t) argc; i++) {
-        if (i + 1 >= (size_t) argc)
-            return sb_usage();
-        if (strcmp(argv[i], "--cells") == 0)
-            cells = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--series") == 0)
-            nseries = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--plugin-dir") == 0)
-            pdir = argv[++i];
-        else if (strcmp(argv[i], "--dir") == 0)
-            dir = argv[++i];
-        else
-            return sb_usage();
-    }
+    if (sb_args(argc, argv, &cells, &nseries, &pdir, &dir) != 0)
+        return sb_usage();
     if (nseries == 0 || cells < nseries)
         return sb_usage();
+    if (sb_values == 0)
+        sb_values = sb_kind == GW_KIND_TIMING ? 1000 : 100;
     per = cells / nseries;
     n = per * nseries;
     if (dir == NULL && (dir = mkdtemp(tmpl)) == NULL) {
@@ -298,16 +424,26 @@ main(int argc, char **argv)
         fprintf(stderr, "snapbench: create: %s\n", err.msg);
         return 1;
     }
+    heap0 = sb_heap();
     s0 = sb_seconds();
     if ((names = sb_fill(ops, state, nseries, per, t0)) == NULL)
         return 1;
     s1 = sb_seconds();
+    heap1 = sb_heap();
     w = sb_wait_new(path, 0);
     usleep(200000); /* the writer (if any) is done with its copy */
     rss_fill = sb_status_kib("VmRSS:");
-    printf("fill: one store() of %zu cells (%zu series x %zu minutes): "
-           "%.3f s; first snapshot on disk %.3f s after its start\n",
-           n, nseries, per, s1 - s0, w - s0);
+    printf("fill: one store() of %zu %s cells (%zu series x %zu minutes): "
+           "%.3f s (%.3f s with making the batch); first snapshot on disk "
+           "%.3f s after its start\n", n, gw_kind_name(sb_kind), nseries,
+           per, sb_store_s, s1 - s0, w - s0);
+    if (sb_kind != GW_KIND_COUNTER)
+        printf("%s cells of %zu %s each\n", gw_kind_name(sb_kind), sb_values,
+               sb_kind == GW_KIND_TIMING ? "lognormal values" : "members");
+    if (heap0 >= 0)
+        printf("heap held by the store after the fill: %lld bytes (%.1f per "
+               "cell)\n", heap1 - heap0, (double) (heap1 - heap0) /
+                                         (double) n);
     ino = sb_inode(path, NULL);
     /* The one under test: a store of one new cell that writes a snapshot
      * of all the others. */

@@ -13,7 +13,13 @@
  * filters, every period, inclusive ranges, sums saturating at +-DBL_MAX
  * instead of overflowing, metadata, documents,
  * exactly-once batch ids, Unicode and hostile names, 100,000-delta batches
- * and a reopened instance. The memory plugin also gets its snapshot tests.
+ * and a reopened instance; and, when ops->kinds declares them (else each
+ * such test prints why it is skipped and passes), the timing kind (sums,
+ * counts, min, max and quantiles within 1 % of the exact nearest-rank ones
+ * through query and query_timing, merging, exactly-once, the bin bound,
+ * expiry, a reopen) and the set kind (exact counts, unions, 100,000
+ * members within 2 %, exactly-once, expiry, metadata). The memory plugin
+ * also gets its snapshot tests and an all-or-nothing store() test.
  *
  *     gottwall-storage-test --bench SERIES[:PERIODS] PLUGIN [KEY=VALUE...]
  *
@@ -308,6 +314,7 @@ ct_store_id(const gw_delta_t *d, size_t n, const char *id)
     b.id = id;
     b.deltas = d;
     b.ndeltas = n;
+    b.data = NULL;
     rc = ct_ops->store(ct_state, &b, &err);
     ck_assert_msg(rc == GW_OK, "store of %zu deltas (batch %s) returned %d: "
                   "%s", n, id, rc, err.msg);
@@ -1473,6 +1480,725 @@ START_TEST(test_expire)
 }
 END_TEST
 
+/* ---- timing and set (ABI 1.5): for a storage whose ops->kinds has them ---- */
+
+/* Skips the rest of a test (passing) when the storage does not declare k:
+ * the core never hands such a storage those deltas. */
+#define CT_NEED_KIND(k)                                                       \
+    do {                                                                      \
+        if (!(ct_ops->kinds & GW_KIND_BIT(k))) {                              \
+            fprintf(stderr, "skipped: the storage \"%s\" does not declare "   \
+                    "the kind %s (ops->kinds 0x%x)\n", ct_plugin->name,       \
+                    gw_kind_name(k), (unsigned) ct_ops->kinds);               \
+            return;                                                           \
+        }                                                                     \
+    } while (0)
+
+/* n values of a shape, multiples of 1/8 (so that every sum is exact):
+ * 0 uniform 1..1000, 1 lognormal (median 20), 2 a bimodal mix with a 1 %
+ * slow tail (about 15 and 2000), 3 signed -50..50 with zeros. */
+static double *
+ct_values(unsigned seed, size_t n, int shape)
+{
+    double *v = malloc((n ? n : 1) * sizeof(*v));
+    size_t i;
+
+    ck_assert_ptr_nonnull(v);
+    for (i = 0; i < n; i++) {
+        double u1 = (rand_r(&seed) + 1.0) / (RAND_MAX + 2.0);
+        double u2 = (rand_r(&seed) + 1.0) / (RAND_MAX + 2.0);
+        double g = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2), x;
+
+        switch (shape) {
+        case 0:
+            x = 1 + 999 * u1;
+            break;
+        case 1:
+            x = exp(log(20) + 0.8 * g);
+            break;
+        case 2:
+            x = u2 < 0.01 ? 2000 + 300 * g : 15 + 2 * g;
+            break;
+        default:
+            x = u2 < 0.1 ? 0 : -50 + 100 * u1;
+            break;
+        }
+        v[i] = round(x * 8) / 8;
+    }
+    return v;
+}
+
+/* The sketch and the sum of n values, as the core builds a delta. */
+static double
+ct_timing_of(gw_timing_t *t, const double *v, size_t n)
+{
+    double sum = 0;
+    size_t i;
+
+    gw_timing_init(t);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(gw_timing_add(t, v[i], 1), GW_OK);
+        sum += v[i];
+    }
+    return sum;
+}
+
+static int
+ct_double_cmp(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return (x > y) - (x < y);
+}
+
+/* The exact nearest-rank q-quantile of sorted: rank max(1, ceil(q n)). */
+static double
+ct_exact_quantile(const double *sorted, size_t n, double q)
+{
+    size_t rank = (size_t) ceil(q * (double) n - 1e-9);
+
+    return sorted[(rank < 1 ? 1 : rank) - 1];
+}
+
+/* t is the sketch of the n values v: total, min and max exact, p50, p90,
+ * p99 and p999 within 1 % of the exact nearest-rank ones (qs: the ones
+ * to check, 0-terminated; NULL: those four). */
+static void
+ck_timing_is(const gw_timing_t *t, const double *v, size_t n,
+             const double *qs, const char *what)
+{
+    static const double all[] = {0.5, 0.9, 0.99, 0.999, 0};
+    double *s = malloc(n * sizeof(*s));
+
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), ct_double_cmp);
+    ck_assert_msg(gw_timing_total(t) == n, "%s: the sketch holds %llu values, "
+                  "%zu were stored", what,
+                  (unsigned long long) gw_timing_total(t), n);
+    ck_assert_msg(t->min == s[0] && t->max == s[n - 1], "%s: min %.17g max "
+                  "%.17g, the values' are %.17g and %.17g", what, t->min,
+                  t->max, s[0], s[n - 1]);
+    for (qs = qs ? qs : all; *qs > 0; qs++) {
+        double want = ct_exact_quantile(s, n, *qs);
+        double got = gw_timing_quantile(t, *qs);
+
+        ck_assert_msg(fabs(got - want) <= 0.01 * fabs(want) + 1e-12,
+                      "%s: p%g is %.17g, the exact nearest-rank one %.17g "
+                      "(more than 1 %% off)", what, *qs * 100, got, want);
+    }
+    free(s);
+}
+
+static void
+ct_store_data(const gw_delta_t *d, const gw_delta_data_t *data, size_t n,
+              const char *id)
+{
+    gw_batch_t b;
+    gw_error_t err = {""};
+    int rc;
+
+    b.id = id;
+    b.deltas = d;
+    b.ndeltas = n;
+    b.data = data;
+    rc = ct_ops->store(ct_state, &b, &err);
+    ck_assert_msg(rc == GW_OK, "store of %zu timing/set deltas (batch %s) "
+                  "returned %d: %s", n, id, rc, err.msg);
+}
+
+typedef struct ct_tpoints_s {
+    gw_point_t p;
+    gw_timing_t t;
+    size_t n;
+} ct_tpoints_t;
+
+static void
+ct_tpoint(void *arg, const gw_point_t *p, const gw_timing_t *t)
+{
+    ct_tpoints_t *x = arg;
+
+    ck_assert_msg(x->n == 0, "query_timing of one bucket answered %zu "
+                  "points", x->n + 1);
+    x->p = *p;
+    gw_timing_init(&x->t);
+    ck_assert_int_eq(gw_timing_copy(&x->t, t), GW_OK);
+    x->n++;
+}
+
+/* query_timing of one bucket: 0 or 1 point into *p and *t (a copy, free
+ * it with gw_timing_free); the point must be query()'s. */
+static size_t
+QT(const char *project, const char *metric, const char *fname,
+   const char *fvalue, gw_period_t period, int64_t bucket, gw_point_t *p,
+   gw_timing_t *t)
+{
+    gw_query_t q = {project, metric, fname, fvalue, GW_KIND_TIMING, period,
+                    bucket, bucket};
+    ct_tpoints_t x;
+    gw_error_t err = {""};
+    ct_points_t pts;
+    int rc;
+
+    memset(&x, 0, sizeof(x));
+    gw_timing_init(t);
+    rc = ct_ops->query_timing(ct_state, &q, ct_tpoint, &x, &err);
+    ck_assert_msg(rc == GW_OK, "query_timing %s/%s returned %d: %s", project,
+                  metric, rc, err.msg);
+    pts = Q(project, metric, fname, fvalue, GW_KIND_TIMING, period, bucket,
+            bucket);
+    ck_assert_msg(pts.n == x.n, "query answered %zu points, query_timing "
+                  "%zu", pts.n, x.n);
+    if (x.n == 1) {
+        ck_assert_int_eq(x.p.bucket, bucket);
+        ck_assert_double_eq(x.p.sum, pts.v[0].sum);
+        ck_assert_int_eq(x.p.count, pts.v[0].count);
+        ck_assert_double_eq(pts.v[0].ts, 0);
+        *p = x.p;
+        *t = x.t;
+    }
+    free(pts.v);
+    return x.n;
+}
+
+/* A timing delta of values v (n of them) into *t, sum and count set. */
+static gw_delta_t
+TD(const char *project, const char *metric, const char *fname,
+   const char *fvalue, gw_period_t period, int64_t bucket, gw_timing_t *t,
+   const double *v, size_t n)
+{
+    double sum = ct_timing_of(t, v, n);
+
+    return D(project, metric, fname, fvalue, GW_KIND_TIMING, period, bucket,
+             sum, (int64_t) n, 0);
+}
+
+/* The cell of one bucket holds exactly the values v: sum, count, sketch. */
+static void
+ck_timing_cell(const char *p, const char *metric, const char *fname,
+               const char *fvalue, gw_period_t period, int64_t bucket,
+               const double *v, size_t n, double sum, const char *what)
+{
+    gw_point_t pt;
+    gw_timing_t t;
+
+    ck_assert_msg(QT(p, metric, fname, fvalue, period, bucket, &pt, &t) == 1,
+                  "%s: no cell", what);
+    ck_assert_msg(pt.sum == sum, "%s: sum %.17g, %.17g was stored", what,
+                  pt.sum, sum);
+    ck_assert_int_eq(pt.count, (int64_t) n);
+    ck_timing_is(&t, v, n, NULL, what);
+    gw_timing_free(&t);
+}
+
+#define CT_TN 1000
+
+START_TEST(test_timing_store_query)
+{
+    static const char *const fv[3] = {NULL, "eu", "us"};
+    static const gw_period_t per[4] = {GW_PERIOD_MINUTE, GW_PERIOD_MINUTE,
+                                       GW_PERIOD_HOUR, GW_PERIOD_DAY};
+    static const int64_t bk[4] = {T0, T0 + 60, T0, T0};
+    const char *p = P("timing");
+    gw_delta_t d[12];
+    gw_delta_data_t data[12];
+    gw_timing_t t[12];
+    double *v[12];
+    ct_points_t pts;
+    size_t i;
+    char what[96];
+
+    CT_NEED_KIND(GW_KIND_TIMING);
+    for (i = 0; i < 12; i++) {
+        v[i] = ct_values(100 + (unsigned) i, CT_TN, (int) (i % 4));
+        d[i] = TD(p, "latency", fv[i / 4] ? "region" : NULL, fv[i / 4],
+                  per[i % 4], bk[i % 4], &t[i], v[i], CT_TN);
+        data[i].timing = &t[i];
+        data[i].set = NULL;
+    }
+    ct_store_data(d, data, 12, ct_batch_id("timing"));
+    for (i = 0; i < 12; i++) {
+        snprintf(what, sizeof(what), "latency %s=%s %s %lld",
+                 fv[i / 4] ? "region" : "", fv[i / 4] ? fv[i / 4] : "total",
+                 gw_period_name(per[i % 4]), (long long) bk[i % 4]);
+        ck_timing_cell(p, "latency", d[i].filter_name, fv[i / 4], per[i % 4],
+                       bk[i % 4], v[i], CT_TN, d[i].sum, what);
+    }
+    pts = Q(p, "latency", "region", "us", GW_KIND_TIMING, GW_PERIOD_MINUTE,
+            T0, T0 + 60);
+    ck_assert_uint_eq(pts.n, 2);
+    ck_assert_double_eq(pts.v[1].sum, d[9].sum);
+    free(pts.v);
+    for (i = 0; i < 12; i++) {
+        gw_timing_free(&t[i]);
+        free(v[i]);
+    }
+}
+END_TEST
+
+/* Two batches into one cell, and two deltas of one batch into another:
+ * the cell is the union of the values. */
+START_TEST(test_timing_merge)
+{
+    const char *p = P("timing_merge");
+    double *a = ct_values(7, 2000, 1), *b = ct_values(8, 3000, 2);
+    double *ab = malloc(5000 * sizeof(*ab));
+    gw_timing_t ta, tb;
+    gw_delta_t d[2];
+    gw_delta_data_t data[2] = {{&ta, NULL}, {&tb, NULL}};
+
+    CT_NEED_KIND(GW_KIND_TIMING);
+    memcpy(ab, a, 2000 * sizeof(*ab));
+    memcpy(ab + 2000, b, 3000 * sizeof(*ab));
+    d[0] = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &ta, a, 2000);
+    d[1] = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &tb, b, 3000);
+    ct_store_data(&d[0], &data[0], 1, ct_batch_id("tm"));
+    ct_store_data(&d[1], &data[1], 1, ct_batch_id("tm"));
+    ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, ab, 5000,
+                   d[0].sum + d[1].sum, "two batches");
+    d[0].period = d[1].period = GW_PERIOD_HOUR;
+    ct_store_data(d, data, 2, ct_batch_id("tm"));
+    ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_HOUR, T0, ab, 5000,
+                   d[0].sum + d[1].sum, "two deltas of one batch");
+    ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, ab, 5000,
+                   d[0].sum + d[1].sum, "the day after the hour's batch");
+    gw_timing_free(&ta);
+    gw_timing_free(&tb);
+    free(a);
+    free(b);
+    free(ab);
+}
+END_TEST
+
+START_TEST(test_timing_exactly_once)
+{
+    const char *p = P("timing_once");
+    double *v = ct_values(9, 500, 0);
+    gw_timing_t t;
+    gw_delta_t d;
+    gw_delta_data_t data = {&t, NULL};
+    char id[128];
+
+    CT_NEED_KIND(GW_KIND_TIMING);
+    d = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &t, v, 500);
+    snprintf(id, sizeof(id), "%s:timing_once:1", ct_run);
+    ct_store_data(&d, &data, 1, id);
+    ct_store_data(&d, &data, 1, id);
+    ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, v, 500, d.sum,
+                   "the same batch twice");
+    ct_reopen();
+    ct_store_data(&d, &data, 1, id);
+    ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, v, 500, d.sum,
+                   "the same batch after a reopen");
+    gw_timing_free(&t);
+    free(v);
+}
+END_TEST
+
+/* Two deltas of 2000 distinct bins each (values gamma^(k - 1/2), bin k):
+ * the cell keeps at most GW_SKETCH_MAX_BINS, folding the lowest; max and
+ * min stay exact and the upper quantiles within 1 %. */
+START_TEST(test_timing_bounded)
+{
+    static const double upper[] = {0.9, 0.99, 0.999, 0};
+    const char *p = P("timing_bins");
+    double *v = malloc(4000 * sizeof(*v));
+    gw_timing_t t[2], got;
+    gw_delta_t d[2];
+    gw_delta_data_t data[2] = {{&t[0], NULL}, {&t[1], NULL}};
+    gw_point_t pt;
+    size_t i;
+
+    CT_NEED_KIND(GW_KIND_TIMING);
+    for (i = 0; i < 4000; i++)
+        v[i] = pow(GW_SKETCH_GAMMA, (double) i + 0.5);
+    for (i = 0; i < 2; i++) {
+        d[i] = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &t[i],
+                  v + 2000 * i, 2000);
+        ck_assert_uint_eq(t[i].npos, 2000);
+        ct_store_data(&d[i], &data[i], 1, ct_batch_id("bins"));
+    }
+    ck_assert_uint_eq(QT(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &pt, &got),
+                      1);
+    ck_assert_msg(got.npos + got.nneg <= GW_SKETCH_MAX_BINS, "the cell holds "
+                  "%zu bins, more than GW_SKETCH_MAX_BINS (%d)",
+                  got.npos + got.nneg, GW_SKETCH_MAX_BINS);
+    ck_assert_int_eq(pt.count, 4000);
+    ck_assert_msg(fabs(pt.sum - (d[0].sum + d[1].sum)) <=
+                  1e-12 * (d[0].sum + d[1].sum), "sum %.17g, stored %.17g",
+                  pt.sum, d[0].sum + d[1].sum);
+    ck_timing_is(&got, v, 4000, upper, "4000 distinct bins");
+    gw_timing_free(&got);
+    gw_timing_free(&t[0]);
+    gw_timing_free(&t[1]);
+    free(v);
+}
+END_TEST
+
+/* Negative values and zeros, filters and every period survive a reopen
+ * bin for bin. */
+START_TEST(test_timing_reopen)
+{
+    static const size_t nv[3] = {800, 900, 700};
+    const char *p = P("timing_reopen");
+    double *v[3] = {ct_values(21, nv[0], 3), ct_values(22, nv[1], 1),
+                    ct_values(23, nv[2], 2)};
+    gw_timing_t t[3], before[3], after;
+    gw_delta_t d[3];
+    gw_delta_data_t data[3];
+    gw_point_t pt;
+    char *meta;
+    size_t i, j;
+
+    CT_NEED_KIND(GW_KIND_TIMING);
+    for (i = 0; i < 3; i++) {
+        d[i] = TD(p, "lat", i ? "os" : NULL, i ? (i == 1 ? "ios" : "linux")
+                                                : NULL,
+                  i == 2 ? GW_PERIOD_ALL : GW_PERIOD_YEAR,
+                  i == 2 ? 0 : 1388534400, &t[i], v[i], nv[i]);
+        data[i].timing = &t[i];
+        data[i].set = NULL;
+    }
+    ck_assert_uint_gt(t[0].nneg, 0);
+    ck_assert_uint_gt(t[0].zero, 0);
+    ct_store_data(d, data, 3, ct_batch_id("treopen"));
+    for (i = 0; i < 3; i++)
+        ck_assert_uint_eq(QT(p, "lat", d[i].filter_name, d[i].filter_value,
+                             d[i].period, d[i].bucket, &pt, &before[i]), 1);
+    meta = M(p);
+    ct_reopen();
+    for (i = 0; i < 3; i++) {
+        ck_assert_uint_eq(QT(p, "lat", d[i].filter_name, d[i].filter_value,
+                             d[i].period, d[i].bucket, &pt, &after), 1);
+        ck_assert_double_eq(pt.sum, d[i].sum);
+        ck_assert_int_eq(pt.count, d[i].count);
+        ck_assert_uint_eq(after.npos, before[i].npos);
+        ck_assert_uint_eq(after.nneg, before[i].nneg);
+        ck_assert_uint_eq(after.zero, before[i].zero);
+        ck_assert_double_eq(after.min, before[i].min);
+        ck_assert_double_eq(after.max, before[i].max);
+        for (j = 0; j < after.npos; j++) {
+            ck_assert_int_eq(after.pos[j].index, before[i].pos[j].index);
+            ck_assert_uint_eq(after.pos[j].count, before[i].pos[j].count);
+        }
+        for (j = 0; j < after.nneg; j++) {
+            ck_assert_int_eq(after.neg[j].index, before[i].neg[j].index);
+            ck_assert_uint_eq(after.neg[j].count, before[i].neg[j].count);
+        }
+        ck_timing_is(&after, v[i], (size_t) d[i].count, NULL, "reopened");
+        gw_timing_free(&after);
+        gw_timing_free(&before[i]);
+        gw_timing_free(&t[i]);
+        free(v[i]);
+    }
+    {
+        char *again = M(p);
+
+        ck_assert_str_eq(again, meta);
+        free(again);
+    }
+    free(meta);
+}
+END_TEST
+
+/* The members "prefix<from>" .. "prefix<to - 1>" added to *s. */
+static void
+ct_set_add(gw_set_t *s, const char *prefix, int from, int to)
+{
+    char m[64];
+    int i;
+
+    for (i = from; i < to; i++) {
+        int n = snprintf(m, sizeof(m), "%s%d", prefix, i);
+
+        ck_assert_int_eq(gw_set_add(s, gw_set_hash(m, (size_t) n)), GW_OK);
+    }
+}
+
+/* A set delta of events events whose members are prefix<from..to-1>. */
+static gw_delta_t
+SD(const char *project, const char *metric, const char *fname,
+   const char *fvalue, gw_period_t period, int64_t bucket, gw_set_t *s,
+   int from, int to, int64_t events)
+{
+    gw_set_init(s);
+    ct_set_add(s, "user-", from, to);
+    return D(project, metric, fname, fvalue, GW_KIND_SET, period, bucket, 0,
+             events, 0);
+}
+
+/* The set cell of one bucket: *count set to its events; its distinct
+ * members (query's sum); -1 when there is no cell. */
+static double
+ct_set_count(const char *p, const char *metric, const char *fname,
+             const char *fvalue, gw_period_t period, int64_t bucket,
+             int64_t *count)
+{
+    ct_points_t pts = Q(p, metric, fname, fvalue, GW_KIND_SET, period,
+                        bucket, bucket);
+    double n = -1;
+
+    ck_assert_uint_le(pts.n, 1);
+    *count = 0;
+    if (pts.n == 1) {
+        n = pts.v[0].sum;
+        *count = pts.v[0].count;
+        ck_assert_double_eq(pts.v[0].ts, 0);
+    }
+    free(pts.v);
+    return n;
+}
+
+#define ck_set_is(p, metric, fname, fvalue, period, bucket, members, events) \
+    do {                                                                      \
+        int64_t ev_;                                                          \
+        double n_ = ct_set_count(p, metric, fname, fvalue, period, bucket,    \
+                                 &ev_);                                       \
+        ck_assert_msg(n_ == (members), "%s %s: %.17g distinct members, "      \
+                      "%d were stored", metric,                               \
+                      gw_period_name(period), n_, (int) (members));           \
+        ck_assert_int_eq(ev_, events);                                        \
+    } while (0)
+
+/* Within 2 % of the true count (members), events exact. */
+#define ck_set_near(p, metric, period, bucket, members, events)               \
+    do {                                                                      \
+        int64_t ev_;                                                          \
+        double n_ = ct_set_count(p, metric, NULL, NULL, period, bucket,       \
+                                 &ev_);                                       \
+        ck_assert_msg(fabs(n_ - (members)) <= 0.02 * (members), "%s %s: "     \
+                      "%.17g distinct members, %d were stored (more than "    \
+                      "2 %% off)", metric, gw_period_name(period), n_,        \
+                      (int) (members));                                       \
+        ck_assert_int_eq(ev_, events);                                        \
+    } while (0)
+
+/* 300 members in 450 events: exactly 300, in every series and period. */
+START_TEST(test_set_exact)
+{
+    const char *p = P("set");
+    gw_set_t s[3];
+    gw_delta_t d[3];
+    gw_delta_data_t data[3];
+    int i;
+
+    CT_NEED_KIND(GW_KIND_SET);
+    for (i = 0; i < 3; i++) {
+        d[i] = SD(p, "users", i == 2 ? "plan" : NULL, i == 2 ? "pro" : NULL,
+                  i == 1 ? GW_PERIOD_HOUR : GW_PERIOD_DAY, T0, &s[i], 0,
+                  300 - 100 * (i == 2), 450);
+        data[i].timing = NULL;
+        data[i].set = &s[i];
+    }
+    ct_store_data(d, data, 3, ct_batch_id("set"));
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 300, 450);
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_HOUR, T0, 300, 450);
+    ck_set_is(p, "users", "plan", "pro", GW_PERIOD_DAY, T0, 200, 450);
+    ct_reopen();
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 300, 450);
+    ck_set_is(p, "users", "plan", "pro", GW_PERIOD_DAY, T0, 200, 450);
+    for (i = 0; i < 3; i++)
+        gw_set_free(&s[i]);
+}
+END_TEST
+
+/* Overlapping members from two batches: the exact union; past
+ * GW_SET_EXACT_MAX members within 2 %. */
+START_TEST(test_set_union)
+{
+    const char *p = P("set_union");
+    gw_set_t s[4];
+    gw_delta_t d[4];
+    gw_delta_data_t data[4];
+    int i;
+
+    CT_NEED_KIND(GW_KIND_SET);
+    d[0] = SD(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, &s[0], 0, 600, 600);
+    d[1] = SD(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, &s[1], 400, 1000,
+              700);
+    d[2] = SD(p, "users", NULL, NULL, GW_PERIOD_HOUR, T0, &s[2], 0, 800, 800);
+    d[3] = SD(p, "users", NULL, NULL, GW_PERIOD_HOUR, T0, &s[3], 500, 1500,
+              1000);
+    for (i = 0; i < 4; i++) {
+        data[i].timing = NULL;
+        data[i].set = &s[i];
+        ct_store_data(&d[i], &data[i], 1, ct_batch_id("union"));
+    }
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 1000, 1300);
+    ck_set_near(p, "users", GW_PERIOD_HOUR, T0, 1500, 1800);
+    for (i = 0; i < 4; i++)
+        gw_set_free(&s[i]);
+}
+END_TEST
+
+/* 100,000 members as HyperLogLog registers merged from five deltas (in
+ * three batches, two deltas of one cell in a batch): within 2 %. */
+START_TEST(test_set_large)
+{
+    const char *p = P("set_large");
+    gw_set_t s[5];
+    gw_delta_t d[5];
+    gw_delta_data_t data[5];
+    int i;
+
+    CT_NEED_KIND(GW_KIND_SET);
+    for (i = 0; i < 5; i++) {
+        int to = (i + 1) * 20000 + 5000;
+
+        d[i] = SD(p, "visitors", NULL, NULL, GW_PERIOD_DAY, T0, &s[i],
+                  i * 20000, to > 100000 ? 100000 : to, 30000);
+        ck_assert_ptr_nonnull(s[i].registers);
+        data[i].timing = NULL;
+        data[i].set = &s[i];
+    }
+    ct_store_data(&d[0], &data[0], 2, ct_batch_id("large"));
+    ct_store_data(&d[2], &data[2], 2, ct_batch_id("large"));
+    ct_store_data(&d[4], &data[4], 1, ct_batch_id("large"));
+    ck_set_near(p, "visitors", GW_PERIOD_DAY, T0, 100000, 150000);
+    ct_reopen();
+    ck_set_near(p, "visitors", GW_PERIOD_DAY, T0, 100000, 150000);
+    for (i = 0; i < 5; i++)
+        gw_set_free(&s[i]);
+}
+END_TEST
+
+START_TEST(test_set_exactly_once)
+{
+    const char *p = P("set_once");
+    gw_set_t s;
+    gw_delta_t d;
+    gw_delta_data_t data = {NULL, &s};
+    char id[128];
+
+    CT_NEED_KIND(GW_KIND_SET);
+    d = SD(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, &s, 0, 50, 80);
+    snprintf(id, sizeof(id), "%s:set_once:1", ct_run);
+    ct_store_data(&d, &data, 1, id);
+    ct_store_data(&d, &data, 1, id);
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 50, 80);
+    ct_reopen();
+    ct_store_data(&d, &data, 1, id);
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 50, 80);
+    /* Another id is another batch: the events add, the members do not. */
+    snprintf(id, sizeof(id), "%s:set_once:2", ct_run);
+    ct_store_data(&d, &data, 1, id);
+    ck_set_is(p, "users", NULL, NULL, GW_PERIOD_DAY, T0, 50, 160);
+    gw_set_free(&s);
+}
+END_TEST
+
+/* Retention removes timing and set cells like any other (1990, as
+ * test_expire). */
+START_TEST(test_kinds_expire)
+{
+    static const int64_t m0 = 631152000, m2 = m0 + 120;
+    const char *p = P("kinds_expire");
+    gw_delta_t d[6];
+    gw_delta_data_t data[6];
+    gw_timing_t t[3];
+    gw_set_t s[3];
+    double *v = ct_values(31, 300, 1);
+    gw_point_t pt;
+    gw_timing_t got;
+    size_t n = 0, i;
+    int timing = (ct_ops->kinds & GW_KIND_BIT(GW_KIND_TIMING)) != 0;
+    int set = (ct_ops->kinds & GW_KIND_BIT(GW_KIND_SET)) != 0;
+
+    if (ct_ops->expire == NULL)
+        return; /* optional: the storage keeps everything */
+    if (!timing)
+        CT_NEED_KIND(GW_KIND_SET);
+    for (i = 0; i < 3; i++) {
+        gw_period_t per = i == 2 ? GW_PERIOD_HOUR : GW_PERIOD_MINUTE;
+        int64_t b = i == 1 ? m2 : m0;
+
+        if (timing) {
+            data[n].timing = &t[i];
+            data[n].set = NULL;
+            d[n++] = TD(p, "lat", NULL, NULL, per, b, &t[i], v, 300);
+        } else {
+            gw_timing_init(&t[i]);
+        }
+        if (set) {
+            data[n].timing = NULL;
+            data[n].set = &s[i];
+            d[n++] = SD(p, "users", NULL, NULL, per, b, &s[i], 0, 40, 40);
+        } else {
+            gw_set_init(&s[i]);
+        }
+    }
+    ct_store_data(d, data, n, ct_batch_id("kexp"));
+    ct_expire(GW_PERIOD_MINUTE, m2);
+    for (i = 0; i < 2; i++) {
+        if (timing) {
+            ck_assert_uint_eq(QT(p, "lat", NULL, NULL, GW_PERIOD_MINUTE, m0,
+                                 &pt, &got), 0);
+            ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_MINUTE, m2, v, 300,
+                           d[0].sum, "the minute after the cut");
+            ck_timing_cell(p, "lat", NULL, NULL, GW_PERIOD_HOUR, m0, v, 300,
+                           d[0].sum, "the hour (another period)");
+        }
+        if (set) {
+            ck_set_is(p, "users", NULL, NULL, GW_PERIOD_MINUTE, m0, -1, 0);
+            ck_set_is(p, "users", NULL, NULL, GW_PERIOD_MINUTE, m2, 40, 40);
+            ck_set_is(p, "users", NULL, NULL, GW_PERIOD_HOUR, m0, 40, 40);
+        }
+        ct_reopen(); /* gone for good */
+    }
+    for (i = 0; i < 3; i++) {
+        gw_timing_free(&t[i]);
+        gw_set_free(&s[i]);
+    }
+    free(v);
+}
+END_TEST
+
+/* Metadata reports the kinds "timing" and "set" (with filter values). */
+START_TEST(test_kinds_metadata)
+{
+    const char *p = P("kinds_meta");
+    gw_delta_t d[4];
+    gw_delta_data_t data[4];
+    gw_timing_t t[2];
+    gw_set_t s[2];
+    double v[3] = {1.5, 2, 40};
+    char want[CT_EXPECT] = "";
+    size_t n = 0, i;
+
+    if (!(ct_ops->kinds & GW_KIND_BIT(GW_KIND_TIMING)))
+        CT_NEED_KIND(GW_KIND_SET);
+    for (i = 0; i < 2; i++) {
+        if (ct_ops->kinds & GW_KIND_BIT(GW_KIND_TIMING)) {
+            data[n].timing = &t[i];
+            data[n].set = NULL;
+            d[n++] = TD(p, "latency", i ? "route" : NULL, i ? "/api" : NULL,
+                        GW_PERIOD_DAY, T0, &t[i], v, 3);
+            E(want, "latency", "timing", i ? "route" : NULL,
+              i ? "/api" : NULL);
+        } else {
+            gw_timing_init(&t[i]);
+        }
+        if (ct_ops->kinds & GW_KIND_BIT(GW_KIND_SET)) {
+            data[n].timing = NULL;
+            data[n].set = &s[i];
+            d[n++] = SD(p, "visitors", i ? "country" : NULL, i ? "fr" : NULL,
+                        GW_PERIOD_DAY, T0, &s[i], 0, 3, 3);
+            E(want, "visitors", "set", i ? "country" : NULL, i ? "fr" : NULL);
+        } else {
+            gw_set_init(&s[i]);
+        }
+    }
+    ct_store_data(d, data, n, ct_batch_id("kmeta"));
+    ck_assert_meta(p, want);
+    ct_reopen();
+    ck_assert_meta(p, want);
+    for (i = 0; i < 2; i++) {
+        gw_timing_free(&t[i]);
+        gw_set_free(&s[i]);
+    }
+}
+END_TEST
+
 /* ---- a dead server: GW_AGAIN, quickly, with a message ---- */
 
 static char *ct_unreachable_copy;
@@ -1508,7 +2234,7 @@ START_TEST(test_unreachable)
 {
     const char *p = P("down");
     gw_delta_t d = C(p, "orders", GW_PERIOD_DAY, T0, 1);
-    gw_batch_t b = {"down:1", &d, 1};
+    gw_batch_t b = {"down:1", &d, 1, NULL};
     gw_query_t q = {p, "orders", NULL, NULL, GW_KIND_COUNTER, GW_PERIOD_DAY,
                     T0, T0};
     ct_points_t pts = {NULL, 0, 0};
@@ -1736,10 +2462,10 @@ START_TEST(test_snap_bad_version)
 
     ct_make_snapshot();
     p = ct_slurp(&len);
-    p[8] = 3;
+    p[8] = 4;
     ct_spit(p, len);
     snprintf(want, sizeof(want), "%s: corrupt snapshot at byte 8: "
-             "unsupported version 3 (this build reads 1 and 2); move it away "
+             "unsupported version 4 (this build reads 1 to 3); move it away "
              "to start empty", ct_snap_path);
     ck_assert_str_eq(ct_refused(), want);
     free(p);
@@ -1915,7 +2641,7 @@ ck_assert_snapshot_image(const unsigned char *p, size_t len)
     uint32_t want;
 
     ck_assert_uint_ge(len, 12 + 5 + 4);
-    ck_assert_int_eq(memcmp(p, "GWMEMSNP\x02\0\0\0", 12), 0);
+    ck_assert_int_eq(memcmp(p, "GWMEMSNP\x03\0\0\0", 12), 0);
     want = (uint32_t) p[len - 4] | (uint32_t) p[len - 3] << 8 |
            (uint32_t) p[len - 2] << 16 | (uint32_t) p[len - 1] << 24;
     ck_assert_uint_eq(ct_crc32(p, len - 4), want);
@@ -2121,7 +2847,7 @@ START_TEST(test_snap_version1_loads)
 
     ct_make_snapshot();
     p = ct_slurp(&len);
-    ck_assert_int_eq(p[8], 2);
+    ck_assert_int_eq(p[8], 3);
     p[8] = 1;
     crc = ct_crc32(p, len - 4);
     p[len - 4] = (unsigned char) crc;
@@ -2135,6 +2861,240 @@ START_TEST(test_snap_version1_loads)
 }
 END_TEST
 
+
+/* A version 2 snapshot of ct_snap_fill, written by the memory storage of
+ * before the timing and set kinds (snapshot.c of commit 353fca0, built
+ * on its own and driven with the deltas and the document of ct_snap_fill,
+ * then destroyed): it loads unchanged. */
+static const unsigned char ct_snap_v2[] = {
+    0x47, 0x57, 0x4d, 0x45, 0x4d, 0x53, 0x4e, 0x50, 0x02, 0x00, 0x00, 0x00,
+    0x01, 0x59, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x73, 0x6e, 0x61,
+    0x70, 0x06, 0x00, 0x00, 0x00, 0x6f, 0x72, 0x64, 0x65, 0x72, 0x73, 0x01,
+    0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0xae, 0xfe, 0x52, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x40, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xf0, 0xff, 0x80, 0xff, 0xff, 0x52, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x10, 0x40, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0xff, 0x01, 0x4b,
+    0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x73, 0x6e, 0x61, 0x70, 0x06,
+    0x00, 0x00, 0x00, 0x6f, 0x72, 0x64, 0x65, 0x72, 0x73, 0x01, 0x01, 0x06,
+    0x00, 0x00, 0x00, 0x73, 0x74, 0x61, 0x74, 0x75, 0x73, 0x04, 0x00, 0x00,
+    0x00, 0x70, 0x61, 0x69, 0x64, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0xae,
+    0xfe, 0x52, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x40, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0xf0, 0xff, 0x01, 0x36, 0x00, 0x00, 0x00, 0x04,
+    0x00, 0x00, 0x00, 0x73, 0x6e, 0x61, 0x70, 0x03, 0x00, 0x00, 0x00, 0x6c,
+    0x61, 0x74, 0x02, 0x00, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x23,
+    0x40, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0xf0, 0xff, 0x01, 0x37, 0x00, 0x00, 0x00, 0x04, 0x00,
+    0x00, 0x00, 0x73, 0x6e, 0x61, 0x70, 0x04, 0x00, 0x00, 0x00, 0x74, 0x65,
+    0x6d, 0x70, 0x03, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0xae, 0xfe,
+    0x52, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1c,
+    0x40, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x60,
+    0x81, 0xab, 0xbf, 0xd4, 0x41, 0x02, 0x37, 0x00, 0x00, 0x00, 0x08, 0x00,
+    0x00, 0x00, 0x65, 0x6d, 0x62, 0x65, 0x64, 0x64, 0x65, 0x64, 0x05, 0x00,
+    0x00, 0x00, 0x64, 0x6f, 0x63, 0x2d, 0x31, 0x1e, 0x00, 0x00, 0x00, 0x7b,
+    0x22, 0x6d, 0x61, 0x72, 0x6b, 0x65, 0x72, 0x22, 0x3a, 0x20, 0x22, 0x30,
+    0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63,
+    0x64, 0x65, 0x66, 0x22, 0x7d, 0x03, 0x0a, 0x00, 0x00, 0x00, 0x06, 0x00,
+    0x00, 0x00, 0x73, 0x6e, 0x61, 0x70, 0x3a, 0x31, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x9a, 0x89, 0x88, 0x02,
+};
+
+START_TEST(test_snap_version2_loads)
+{
+    ck_assert_int_eq(ct_snap_v2[8], 2);
+    ct_spit(ct_snap_v2, sizeof(ct_snap_v2));
+    ct_open();
+    ct_snap_check();
+    /* the batch id came with it */
+    ct_snap_fill();
+    ct_snap_check();
+    /* written again as version 3, it reads the same */
+    ct_reopen();
+    ct_snap_check();
+}
+END_TEST
+
+/* A timing cell (negative values and zeros too), an exact set and a
+ * HyperLogLog one, in the snapshot. */
+static void
+ct_snap_kinds_fill(gw_timing_t *t, gw_set_t *s, double **v)
+{
+    gw_delta_t d[3];
+    gw_delta_data_t data[3] = {{t, NULL}, {NULL, &s[0]}, {NULL, &s[1]}};
+
+    *v = ct_values(41, 1000, 3);
+    d[0] = TD("snapk", "lat", "os", "ios", GW_PERIOD_DAY, T0, t, *v, 1000);
+    d[1] = SD("snapk", "users", NULL, NULL, GW_PERIOD_DAY, T0, &s[0], 0, 300,
+              300);
+    d[2] = SD("snapk", "users", NULL, NULL, GW_PERIOD_HOUR, T0, &s[1], 0, 5000,
+              6000);
+    ct_open();
+    ct_store_data(d, data, 3, "snapk:1");
+    ct_close();
+}
+
+START_TEST(test_snap_kinds)
+{
+    gw_timing_t t;
+    gw_set_t s[2];
+    double *v;
+    int64_t ev;
+    double n1, sum = 0;
+    size_t i;
+
+    ct_snap_kinds_fill(&t, s, &v);
+    for (i = 0; i < 1000; i++)
+        sum += v[i];
+    ct_open();
+    ck_timing_cell("snapk", "lat", "os", "ios", GW_PERIOD_DAY, T0, v, 1000,
+                   sum, "from the snapshot");
+    ck_set_is("snapk", "users", NULL, NULL, GW_PERIOD_DAY, T0, 300, 300);
+    n1 = ct_set_count("snapk", "users", NULL, NULL, GW_PERIOD_HOUR, T0, &ev);
+    ck_assert_double_eq(n1, gw_set_count(&s[1]));
+    ck_assert_int_eq(ev, 6000);
+    ct_reopen(); /* a second generation */
+    ck_set_is("snapk", "users", NULL, NULL, GW_PERIOD_DAY, T0, 300, 300);
+    ck_set_is("snapk", "users", NULL, NULL, GW_PERIOD_HOUR, T0, n1, 6000);
+    gw_timing_free(&t);
+    gw_set_free(&s[0]);
+    gw_set_free(&s[1]);
+    free(v);
+}
+END_TEST
+
+/* Replaces the checksum of a snapshot image after an edit. */
+static void
+ct_snap_recrc(unsigned char *p, size_t len)
+{
+    uint32_t crc = ct_crc32(p, len - 4);
+    int i;
+
+    for (i = 0; i < 4; i++)
+        p[len - 4 + i] = (unsigned char) (crc >> (8 * i));
+}
+
+/* A damaged sketch (checksum right: a bug, not the disk) is refused with
+ * the byte where it starts. */
+START_TEST(test_snap_bad_sketch)
+{
+    gw_timing_t t;
+    gw_set_t s[2];
+    double *v;
+    unsigned char *p, *enc, *at;
+    size_t len, elen;
+    char want[256];
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        ct_snap_kinds_fill(&t, s, &v);
+        p = ct_slurp(&len);
+        enc = malloc(k == 0 ? gw_timing_encoded_max(&t)
+                            : gw_set_encoded_max(&s[0]));
+        elen = k == 0 ? gw_timing_encode(&t, enc) : gw_set_encode(&s[0], enc);
+        at = memmem(p, len, enc, elen);
+        ck_assert_ptr_nonnull(at);
+        if (k == 0)
+            at[elen - 1] = 0; /* the last bin's count: 0 */
+        else
+            at[0] = 'Z'; /* no such set encoding */
+        ct_snap_recrc(p, len);
+        ct_spit(p, len);
+        snprintf(want, sizeof(want), "%s: corrupt snapshot at byte %zu: bad "
+                 "%s of %zu bytes (cell 0 of the series record at byte ",
+                 ct_snap_path, (size_t) (at - p),
+                 k == 0 ? "timing sketch" : "set members", elen);
+        {
+            const char *msg = ct_refused();
+
+            ck_assert_msg(strncmp(msg, want, strlen(want)) == 0,
+                          "expected a message starting \"%s\", got \"%s\"",
+                          want, msg);
+            ck_assert_ptr_nonnull(strstr(msg, "); move it away to start "
+                                              "empty"));
+        }
+        unlink(ct_snap_path);
+        gw_timing_free(&t);
+        gw_set_free(&s[0]);
+        gw_set_free(&s[1]);
+        free(enc);
+        free(p);
+        free(v);
+    }
+}
+END_TEST
+
+/* ---- the memory storage's store(): all or nothing ---- */
+
+static int
+ct_store_err(const gw_delta_t *d, const gw_delta_data_t *data, size_t n,
+             const char *id, char *msg, size_t size)
+{
+    gw_batch_t b = {id, d, n, data};
+    gw_error_t err = {""};
+    int rc = ct_ops->store(ct_state, &b, &err);
+
+    snprintf(msg, size, "%s", err.msg);
+    return rc;
+}
+
+/* A batch refused part way (a timing delta for a counter metric, a set
+ * delta without its members) leaves nothing of it: not the deltas before
+ * the bad one, not the cells they made, not its id. */
+START_TEST(test_mem_all_or_nothing)
+{
+    const char *p = P("allornothing");
+    double v[2] = {3, 4};
+    gw_timing_t t, t2;
+    gw_delta_t d[4];
+    gw_delta_data_t data[4] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL},
+                               {NULL, NULL}};
+    char id[128], msg[512], want[512];
+
+    d[0] = C(p, "orders", GW_PERIOD_DAY, T0, 5);
+    ct_store(d, 1);
+    d[0] = C(p, "orders", GW_PERIOD_DAY, T0, 3);
+    d[1] = C(p, "orders", GW_PERIOD_MINUTE, T0, 1);
+    d[2] = TD(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, &t, v, 2);
+    d[3] = TD(p, "orders", NULL, NULL, GW_PERIOD_HOUR, T0, &t2, v, 2);
+    data[2].timing = &t;
+    data[3].timing = &t2;
+    snprintf(id, sizeof(id), "%s:aon:1", ct_run);
+    ck_assert_int_eq(ct_store_err(d, data, 4, id, msg, sizeof(msg)), GW_ERR);
+    snprintf(want, sizeof(want), "memory storage: delta 3 is timing but "
+             "metric \"orders\" of project \"%s\" is counter (a metric keeps "
+             "its first kind); nothing of the batch was applied", p);
+    ck_assert_str_eq(msg, want);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 5);
+    {
+        ct_points_t pts = Q(p, "orders", NULL, NULL, GW_KIND_COUNTER,
+                            GW_PERIOD_MINUTE, 0, 2000000000);
+        gw_point_t pt;
+        gw_timing_t got;
+
+        ck_assert_uint_eq(pts.n, 0);
+        free(pts.v);
+        ck_assert_uint_eq(QT(p, "latency", NULL, NULL, GW_PERIOD_MINUTE,
+                             T0 + 60, &pt, &got), 0);
+    }
+    /* A set delta without its members. */
+    d[3] = D(p, "users", NULL, NULL, GW_KIND_SET, GW_PERIOD_DAY, T0, 0, 1, 0);
+    ck_assert_int_eq(ct_store_err(d, data, 4, id, msg, sizeof(msg)), GW_ERR);
+    ck_assert_str_eq(msg, "memory storage: delta 3 is set without its "
+                          "batch->data[3].set; nothing of the batch was "
+                          "applied");
+    /* The id was not remembered: the good part under it is applied. */
+    ct_store_data(d, data, 3, id);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_DAY, T0), 8);
+    ck_assert_double_eq(S(p, "orders", NULL, NULL, GW_PERIOD_MINUTE, T0), 1);
+    ck_timing_cell(p, "latency", NULL, NULL, GW_PERIOD_MINUTE, T0 + 60, v, 2,
+                   7, "after the refused batches");
+    gw_timing_free(&t);
+    gw_timing_free(&t2);
+}
+END_TEST
 
 /* ---- --bench: the time of one flush ---- */
 
@@ -2225,6 +3185,7 @@ ct_bench(const char *spec)
     b.id = id;
     b.deltas = d;
     b.ndeltas = n;
+    b.data = NULL;
     t0 = ct_seconds();
     if (ct_ops->store(ct_state, &b, &err) != GW_OK) {
         fprintf(stderr, "gottwall-storage-test: store: %s\n", err.msg);
@@ -2305,6 +3266,17 @@ ct_suite(void)
     tcase_add_test(tc, test_ping);
     tcase_add_test(tc, test_nonce_claim);
     tcase_add_test(tc, test_expire);
+    tcase_add_test(tc, test_timing_store_query);
+    tcase_add_test(tc, test_timing_merge);
+    tcase_add_test(tc, test_timing_exactly_once);
+    tcase_add_test(tc, test_timing_bounded);
+    tcase_add_test(tc, test_timing_reopen);
+    tcase_add_test(tc, test_set_exact);
+    tcase_add_test(tc, test_set_union);
+    tcase_add_test(tc, test_set_large);
+    tcase_add_test(tc, test_set_exactly_once);
+    tcase_add_test(tc, test_kinds_expire);
+    tcase_add_test(tc, test_kinds_metadata);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(big, ct_setup, ct_teardown);
@@ -2322,7 +3294,7 @@ ct_suite(void)
         suite_add_tcase(s, down);
     }
     if (strcmp(ct_plugin->name, "memory") == 0) {
-        TCase *snap = tcase_create("snapshot");
+        TCase *snap = tcase_create("snapshot"), *mem;
 
         tcase_add_checked_fixture(snap, ct_snap_setup, ct_snap_teardown);
         tcase_add_test(snap, test_snap_reload);
@@ -2338,7 +3310,15 @@ ct_suite(void)
         tcase_add_test(snap, test_snap_crash_mid_write);
         tcase_add_test(snap, test_snap_version1_loads);
         tcase_add_test(snap, test_snap_expire_then_grow);
+        tcase_add_test(snap, test_snap_version2_loads);
+        tcase_add_test(snap, test_snap_kinds);
+        tcase_add_test(snap, test_snap_bad_sketch);
         suite_add_tcase(s, snap);
+
+        mem = tcase_create("memory");
+        tcase_add_checked_fixture(mem, ct_setup, ct_teardown);
+        tcase_add_test(mem, test_mem_all_or_nothing);
+        suite_add_tcase(s, mem);
     }
     return s;
 }

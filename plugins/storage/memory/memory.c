@@ -58,8 +58,14 @@ ms_project_free(void *p)
             ms_series_t *se = m->series.entries[j].value;
             int k;
 
-            for (k = 0; se != NULL && k < GW_PERIOD_COUNT; k++)
-                free(se->periods[k].v - se->periods[k].off);
+            for (k = 0; se != NULL && k < GW_PERIOD_COUNT; k++) {
+                ms_cells_t *c = &se->periods[k];
+                size_t x;
+
+                for (x = 0; ms_kind_sketch(se->kind) && x < c->n; x++)
+                    ms_cell_free_sketch(&c->v[x], se->kind);
+                free(c->v - c->off);
+            }
             free(se);
         }
         if (m != NULL)
@@ -80,6 +86,7 @@ ms_free(ms_state_t *s)
     mm_map_free(&s->projects, ms_project_free);
     mm_map_free(&s->docs, free);
     ms_nonces_free(&s->nonces);
+    free(s->prep);
     for (i = 0; i < MS_BATCH_IDS; i++)
         free(s->batch_ids[i]);
     free(s);
@@ -147,6 +154,7 @@ ms_series_get(ms_state_t *s, const char *project, const char *metric,
         se = NULL;
         e = mm_map_upsert(&m->series, key, keylen, &created);
         if (e != NULL && created && (se = calloc(1, sizeof(*se))) != NULL) {
+            se->kind = m->kind;
             if (keylen > 0) {
                 se->fname = e->key;
                 se->fvalue = e->key + nl + 1;
@@ -211,8 +219,19 @@ ms_cell_get(ms_cells_t *c, int64_t bucket, int create)
     c->n++;
     memset(&c->v[i], 0, sizeof(c->v[i]));
     c->v[i].bucket = bucket;
-    c->v[i].ts = -INFINITY;
+    c->v[i].u.ts = -INFINITY;
     return &c->v[i];
+}
+
+void
+ms_cell_remove(ms_cells_t *c, int64_t bucket)
+{
+    size_t i = ms_lower_bound(c, bucket);
+
+    if (i < c->n && c->v[i].bucket == bucket) {
+        memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
+        c->n--;
+    }
 }
 
 int
@@ -254,6 +273,14 @@ ms_batch_seen(const ms_state_t *s, const char *id)
     return 0;
 }
 
+void
+ms_batch_keep(ms_state_t *s, char *copy)
+{
+    free(s->batch_ids[s->batch_next]);
+    s->batch_ids[s->batch_next] = copy;
+    s->batch_next = (s->batch_next + 1) % MS_BATCH_IDS;
+}
+
 int
 ms_batch_remember(ms_state_t *s, const char *id, size_t len)
 {
@@ -263,9 +290,7 @@ ms_batch_remember(ms_state_t *s, const char *id, size_t len)
         return GW_ERR;
     memcpy(copy, id, len);
     copy[len] = '\0';
-    free(s->batch_ids[s->batch_next]);
-    s->batch_ids[s->batch_next] = copy;
-    s->batch_next = (s->batch_next + 1) % MS_BATCH_IDS;
+    ms_batch_keep(s, copy);
     return GW_OK;
 }
 
@@ -339,7 +364,8 @@ ms_destroy(void *state)
     ms_free(s);
 }
 
-/* One delta into its cell; a sum that would overflow stays at +-DBL_MAX,
+/* One delta's numbers into its cell (a sketch kind's merged sketch is
+ * put in by ms_commit); a sum that would overflow stays at +-DBL_MAX,
  * counted in *saturated. */
 static void
 ms_apply(ms_cell_t *c, const gw_delta_t *d, uint64_t *saturated)
@@ -347,15 +373,19 @@ ms_apply(ms_cell_t *c, const gw_delta_t *d, uint64_t *saturated)
     switch (d->kind) {
     case GW_KIND_COUNTER:
     case GW_KIND_AVG:
+    case GW_KIND_TIMING:
         c->sum = gw_sum_add(c->sum, d->sum, saturated);
         c->count += d->count;
         break;
     case GW_KIND_GAUGE:
         c->count += d->count;
-        if (d->ts >= c->ts) {
+        if (d->ts >= c->u.ts) {
             c->sum = d->sum;
-            c->ts = d->ts;
+            c->u.ts = d->ts;
         }
+        break;
+    case GW_KIND_SET:
+        c->count += d->count;
         break;
     }
 }
@@ -367,12 +397,307 @@ ms_count_saturated(ms_state_t *s, uint64_t n)
         s->ctx->host->count(s->ctx, GW_COUNTER_SATURATED, NULL, n);
 }
 
+/*
+ * store() is all or nothing: a batch is applied whole or, when memory runs
+ * out, not at all. Three passes over the deltas:
+ *
+ *   place    finds (creates) every series and cell and checks the kinds;
+ *            a failure removes the cells it made;
+ *   prepare  for every timing or set cell the batch touches, merges the
+ *            stored sketch and the batch's deltas of that cell into a new
+ *            copy (the deltas of one cell found by sorting, so a cell
+ *            written twice by one batch gets both);
+ *   commit   adds the numbers and swaps each copy in: nothing allocates.
+ *
+ * The batch id's copy is made first, so remembering it cannot fail either.
+ * Series and metrics created by a batch that then failed stay (empty) in
+ * the metadata; no cell does. Commit reuses the cell pointer place found
+ * unless a later cell went into the same array (its n grew).
+ */
+typedef struct ms_prep_s {
+    ms_series_t *se;
+    ms_cell_t *cell; /* valid while se->periods[period].n == n */
+    void *pending;   /* the first delta of a sketch cell: its merged copy */
+    uint32_t n;      /* the low 32 bits are enough to see a change */
+    uint32_t created; /* place made the cell */
+} ms_prep_t;
+
+/* A sketch delta, sorted by cell (series, period, bucket), then order. */
+typedef struct ms_skey_s {
+    const ms_series_t *se;
+    int64_t bucket;
+    int period;
+    size_t i;
+} ms_skey_t;
+
+static int
+ms_skey_cmp(const void *a, const void *b)
+{
+    const ms_skey_t *x = a, *y = b;
+
+    if (x->se != y->se)
+        return (uintptr_t) x->se < (uintptr_t) y->se ? -1 : 1;
+    if (x->period != y->period)
+        return x->period < y->period ? -1 : 1;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+static void
+ms_pending_free(gw_kind_t kind, void *p)
+{
+    if (p == NULL)
+        return;
+    if (kind == GW_KIND_TIMING)
+        gw_timing_free(p);
+    else
+        gw_set_free(p);
+    free(p);
+}
+
+/* A new copy of a cell's sketch (c NULL: none yet), or NULL (no memory). */
+static void *
+ms_pending_new(gw_kind_t kind, const ms_cell_t *c)
+{
+    void *p = malloc(kind == GW_KIND_TIMING ? sizeof(gw_timing_t)
+                                            : sizeof(gw_set_t));
+
+    if (p == NULL)
+        return NULL;
+    if (kind == GW_KIND_TIMING) {
+        gw_timing_init(p);
+        if (c != NULL && c->u.timing != NULL &&
+            gw_timing_copy(p, c->u.timing) != GW_OK) {
+            free(p);
+            return NULL;
+        }
+    } else {
+        gw_set_init(p);
+        if (c != NULL && c->u.set != NULL &&
+            gw_set_merge(p, c->u.set) != GW_OK) {
+            ms_pending_free(kind, p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* Gives back the room a merge left in a timing copy's bins (it makes
+ * room for both sketches' bins, and in the steady state most are the same
+ * ones): a cell keeps 16 bytes a bin it holds. A failed shrink keeps the
+ * room. */
+static void
+ms_pending_fit(gw_timing_t *t)
+{
+    gw_bin_t *b;
+
+    if (t->cappos > t->npos && t->npos > 0 &&
+        (b = realloc(t->pos, t->npos * sizeof(*b))) != NULL) {
+        t->pos = b;
+        t->cappos = t->npos;
+    }
+    if (t->capneg > t->nneg && t->nneg > 0 &&
+        (b = realloc(t->neg, t->nneg * sizeof(*b))) != NULL) {
+        t->neg = b;
+        t->capneg = t->nneg;
+    }
+}
+
+/* The cell place found for delta i. */
+static ms_cell_t *
+ms_prep_cell(const gw_batch_t *batch, const ms_prep_t *prep, size_t i)
+{
+    const gw_delta_t *d = &batch->deltas[i];
+    ms_cells_t *cells = &prep[i].se->periods[d->period];
+
+    if ((uint32_t) cells->n == prep[i].n)
+        return prep[i].cell;
+    return ms_cell_get(cells, d->bucket, 0);
+}
+
+/* Undoes place for deltas 0..n-1 (the cells it made go, when undo is
+ * set) and frees the copies of prepare. */
+static void
+ms_prep_done(const gw_batch_t *batch, ms_prep_t *prep, size_t n, int undo)
+{
+    size_t i;
+
+    for (i = n; undo && i-- > 0;)
+        if (prep[i].created)
+            ms_cell_remove(&prep[i].se->periods[batch->deltas[i].period],
+                           batch->deltas[i].bucket);
+    for (i = 0; i < n; i++)
+        ms_pending_free(batch->deltas[i].kind, prep[i].pending);
+}
+
+/* The scratch of a batch of n deltas (s->prep, grown or given back when a
+ * quarter of it would do), or NULL. */
+static ms_prep_t *
+ms_prep_get(ms_state_t *s, size_t n)
+{
+    size_t cap = n ? n : 1;
+    void *p;
+
+    if (cap <= s->prep_cap && cap * 4 > s->prep_cap)
+        return s->prep;
+    if ((p = realloc(s->prep, cap * sizeof(ms_prep_t))) == NULL)
+        return cap <= s->prep_cap ? s->prep : NULL;
+    s->prep = p;
+    s->prep_cap = cap;
+    return p;
+}
+
+/* Checks delta i against its series: a delta has its metric's kind when
+ * either is timing or set (their cells hold a sketch), and a sketch delta
+ * has its data. */
+static int
+ms_check_kind(const gw_batch_t *batch, size_t i, const ms_series_t *se,
+              gw_error_t *err)
+{
+    const gw_delta_t *d = &batch->deltas[i];
+
+    if ((ms_kind_sketch(d->kind) || ms_kind_sketch(se->kind)) &&
+        d->kind != se->kind)
+        return gw_error_set(err, "memory storage: delta %zu is %s but "
+                            "metric \"%s\" of project \"%s\" is %s (a "
+                            "metric keeps its first kind); nothing of the "
+                            "batch was applied", i, gw_kind_name(d->kind),
+                            d->metric, d->project, gw_kind_name(se->kind));
+    if (ms_kind_sketch(d->kind) &&
+        (batch->data == NULL ||
+         (d->kind == GW_KIND_TIMING && batch->data[i].timing == NULL) ||
+         (d->kind == GW_KIND_SET && batch->data[i].set == NULL)))
+        return gw_error_set(err, "memory storage: delta %zu is %s without "
+                            "its batch->data[%zu].%s; nothing of the batch "
+                            "was applied", i, gw_kind_name(d->kind), i,
+                            d->kind == GW_KIND_SET ? "set" : "timing");
+    return GW_OK;
+}
+
+/* Finds or creates the series and the cell of every delta; *done: the
+ * deltas placed (all of them on GW_OK), *nsk: the sketch deltas. */
+static int
+ms_place(ms_state_t *s, const gw_batch_t *batch, ms_prep_t *prep,
+         size_t *done, size_t *nsk, gw_error_t *err)
+{
+    size_t i;
+
+    for (*nsk = 0, i = 0; i < batch->ndeltas; *done = ++i) {
+        const gw_delta_t *d = &batch->deltas[i];
+        ms_series_t *se = ms_series_get(s, d->project, d->metric, d->kind,
+                                        d->filter_name, d->filter_value, 1);
+        ms_cells_t *cells;
+        size_t n0;
+
+        if (se == NULL)
+            break;
+        if (ms_check_kind(batch, i, se, err) != GW_OK)
+            return GW_ERR;
+        cells = &se->periods[d->period];
+        n0 = cells->n;
+        prep[i].se = se;
+        prep[i].pending = NULL;
+        prep[i].created = 0;
+        if ((prep[i].cell = ms_cell_get(cells, d->bucket, 1)) == NULL)
+            break;
+        prep[i].n = (uint32_t) cells->n;
+        if (cells->n > n0) {
+            prep[i].created = 1;
+            if (ms_kind_sketch(se->kind))
+                prep[i].cell->u.timing = NULL; /* the same for u.set */
+        }
+        *nsk += ms_kind_sketch(d->kind) != 0;
+    }
+    if (i == batch->ndeltas)
+        return GW_OK;
+    return gw_error_set(err, "memory storage: out of memory at delta %zu of "
+                        "%zu; nothing of the batch was applied", i,
+                        batch->ndeltas);
+}
+
+/* Merges each sketch cell's deltas into a copy of it (prep[first].pending). */
+static int
+ms_prepare(const gw_batch_t *batch, ms_prep_t *prep, size_t nsk,
+           gw_error_t *err)
+{
+    ms_skey_t *k = malloc((nsk ? nsk : 1) * sizeof(*k));
+    size_t i, n = 0, first = 0;
+    int rc = GW_OK;
+
+    if (k == NULL)
+        return gw_error_set(err, "memory storage: out of memory; nothing of "
+                            "the batch was applied");
+    for (i = 0; i < batch->ndeltas; i++)
+        if (ms_kind_sketch(batch->deltas[i].kind)) {
+            k[n].se = prep[i].se;
+            k[n].bucket = batch->deltas[i].bucket;
+            k[n].period = (int) batch->deltas[i].period;
+            k[n++].i = i;
+        }
+    qsort(k, n, sizeof(*k), ms_skey_cmp);
+    for (i = 0; i < n && rc == GW_OK; i++) {
+        const gw_delta_t *d = &batch->deltas[k[i].i];
+        void *p;
+
+        if (i == 0 || k[i - 1].se != k[i].se ||
+            k[i - 1].period != k[i].period ||
+            k[i - 1].bucket != k[i].bucket) {
+            first = k[i].i;
+            prep[first].pending = ms_pending_new(
+                d->kind, ms_prep_cell(batch, prep, first));
+            if (prep[first].pending == NULL) {
+                rc = GW_ERR;
+                break;
+            }
+        }
+        p = prep[first].pending;
+        if (d->kind == GW_KIND_TIMING)
+            rc = gw_timing_merge(p, batch->data[k[i].i].timing);
+        else
+            rc = gw_set_merge(p, batch->data[k[i].i].set);
+    }
+    for (i = 0; i < n && rc == GW_OK; i++)
+        if (batch->deltas[k[i].i].kind == GW_KIND_TIMING &&
+            prep[k[i].i].pending != NULL)
+            ms_pending_fit(prep[k[i].i].pending);
+    free(k);
+    if (rc != GW_OK)
+        return gw_error_set(err, "memory storage: out of memory merging "
+                            "sketches; nothing of the batch was applied");
+    return GW_OK;
+}
+
+/* Applies every delta; allocates nothing, so it cannot fail. */
+static void
+ms_commit(const gw_batch_t *batch, ms_prep_t *prep, uint64_t *saturated)
+{
+    size_t i;
+
+    for (i = 0; i < batch->ndeltas; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+        ms_cell_t *c = ms_prep_cell(batch, prep, i);
+
+        ms_apply(c, d, saturated);
+        if (prep[i].pending != NULL) {
+            ms_cell_free_sketch(c, d->kind);
+            if (d->kind == GW_KIND_TIMING)
+                c->u.timing = prep[i].pending;
+            else
+                c->u.set = prep[i].pending;
+            prep[i].pending = NULL;
+        }
+    }
+}
+
 static int
 ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
 {
     ms_state_t *s = state;
     uint64_t saturated = 0;
-    size_t i;
+    ms_prep_t *prep;
+    char *id = NULL;
+    size_t i, nsk = 0, placed = 0;
 
     if (batch->id != NULL && ms_batch_seen(s, batch->id)) {
         gw_log_debug(s->ctx, "batch %s was already applied; skipped",
@@ -382,57 +707,97 @@ ms_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     for (i = 0; i < batch->ndeltas; i++)
         if (gw_delta_check(&batch->deltas[i], i, err) != GW_OK)
             return GW_ERR;
-    for (i = 0; i < batch->ndeltas; i++) {
-        const gw_delta_t *d = &batch->deltas[i];
-        ms_series_t *se;
-        ms_cell_t *c = NULL;
-
-        se = ms_series_get(s, d->project, d->metric, d->kind, d->filter_name,
-                           d->filter_value, 1);
-        if (se != NULL)
-            c = ms_cell_get(&se->periods[d->period], d->bucket, 1);
-        if (c == NULL) {
-            ms_count_saturated(s, saturated);
-            return gw_error_set(err, "memory storage: out of memory after "
-                                "applying %zu of %zu deltas", i,
-                                batch->ndeltas);
-        }
-        ms_apply(c, d, &saturated);
+    prep = ms_prep_get(s, batch->ndeltas);
+    if (prep == NULL || (batch->id != NULL &&
+                         (id = strdup(batch->id)) == NULL))
+        return gw_error_set(err, "memory storage: out of memory; nothing of "
+                            "the batch was applied");
+    if (ms_place(s, batch, prep, &placed, &nsk, err) != GW_OK ||
+        (nsk > 0 && ms_prepare(batch, prep, nsk, err) != GW_OK)) {
+        ms_prep_done(batch, prep, placed, 1);
+        free(id);
+        return GW_ERR;
     }
+    ms_commit(batch, prep, &saturated);
+    ms_prep_done(batch, prep, batch->ndeltas, 0);
     ms_count_saturated(s, saturated);
-    if (batch->id != NULL &&
-        ms_batch_remember(s, batch->id, strlen(batch->id)) != GW_OK)
-        return gw_error_set(err, "memory storage: out of memory");
+    if (id != NULL)
+        ms_batch_keep(s, id);
     s->dirty = 1;
     ms_maybe_snapshot(s, 0);
     return GW_OK;
+}
+
+/* The cells of q's series in from..to: *first, *end; NULL if none. */
+static const ms_series_t *
+ms_query_cells(ms_state_t *s, const gw_query_t *q, size_t *first,
+               size_t *end)
+{
+    const ms_series_t *se = ms_series_get(s, q->project, q->metric, q->kind,
+                                          q->filter_name, q->filter_value, 0);
+    const ms_cells_t *c;
+
+    if (se == NULL)
+        return NULL;
+    c = &se->periods[q->period];
+    *first = ms_lower_bound(c, q->from);
+    for (*end = *first; *end < c->n && c->v[*end].bucket <= q->to; (*end)++)
+        ;
+    return se;
 }
 
 static int
 ms_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
          gw_error_t *err)
 {
-    ms_state_t *s = state;
-    ms_series_t *se;
-    const ms_cells_t *c;
-    size_t i;
+    const ms_series_t *se;
+    size_t i, end;
 
     if ((unsigned) q->period >= GW_PERIOD_COUNT)
         return gw_error_set(err, "unknown period %d", (int) q->period);
-    se = ms_series_get(s, q->project, q->metric, q->kind, q->filter_name,
-                       q->filter_value, 0);
-    if (se == NULL)
+    if ((se = ms_query_cells(state, q, &i, &end)) == NULL)
         return GW_OK;
-    c = &se->periods[q->period];
-    for (i = ms_lower_bound(c, q->from); i < c->n && c->v[i].bucket <= q->to;
-         i++) {
+    for (; i < end; i++) {
+        const ms_cell_t *c = &se->periods[q->period].v[i];
         gw_point_t p;
 
-        p.bucket = c->v[i].bucket;
-        p.sum = c->v[i].sum;
-        p.count = c->v[i].count;
-        p.ts = isfinite(c->v[i].ts) ? c->v[i].ts : 0;
+        p.bucket = c->bucket;
+        p.sum = c->sum;
+        p.count = c->count;
+        p.ts = 0;
+        if (se->kind == GW_KIND_SET)
+            p.sum = c->u.set != NULL ? gw_set_count(c->u.set) : 0;
+        else if (!ms_kind_sketch(se->kind) && isfinite(c->u.ts))
+            p.ts = c->u.ts;
         emit(arg, &p);
+    }
+    return GW_OK;
+}
+
+/* query for a timing series, with each cell's sketch; a series of another
+ * kind has none, and answers nothing. */
+static int
+ms_query_timing(void *state, const gw_query_t *q, gw_timing_point_fn emit,
+                void *arg, gw_error_t *err)
+{
+    static const gw_timing_t empty;
+    const ms_series_t *se;
+    size_t i, end;
+
+    if ((unsigned) q->period >= GW_PERIOD_COUNT)
+        return gw_error_set(err, "unknown period %d", (int) q->period);
+    if ((se = ms_query_cells(state, q, &i, &end)) == NULL ||
+        se->kind != GW_KIND_TIMING)
+        return GW_OK;
+    for (; i < end; i++) {
+        const ms_cell_t *c = &se->periods[q->period].v[i];
+        gw_point_t p;
+
+        p.bucket = c->bucket;
+        p.sum = c->sum;
+        p.count = c->count;
+        p.ts = 0;
+        emit(arg, &p, c->u.timing != NULL ? c->u.timing : &empty);
     }
     return GW_OK;
 }
@@ -545,12 +910,14 @@ ms_nonce_claim(void *state, const char *project, const char *nonce,
  * costs one minute's); gives memory back when most of the array is unused.
  * Returns how many went. */
 static size_t
-ms_cells_expire(ms_cells_t *c, int64_t before)
+ms_cells_expire(ms_cells_t *c, int64_t before, gw_kind_t kind)
 {
-    size_t i = ms_lower_bound(c, before);
+    size_t i = ms_lower_bound(c, before), k;
 
     if (i == 0)
         return 0;
+    for (k = 0; ms_kind_sketch(kind) && k < i; k++)
+        ms_cell_free_sketch(&c->v[k], kind);
     c->v += i;
     c->off += i;
     c->n -= i;
@@ -609,7 +976,8 @@ ms_expire(void *state, gw_period_t period, int64_t before, gw_error_t *err)
                     return GW_AGAIN;
                 }
                 if (se != NULL)
-                    gone += ms_cells_expire(&se->periods[period], before);
+                    gone += ms_cells_expire(&se->periods[period], before,
+                                            se->kind);
             }
         }
     }
@@ -630,6 +998,8 @@ static const gw_storage_ops_t ms_ops = {
     .ping = NULL,
     .nonce_claim = ms_nonce_claim,
     .expire = ms_expire,
+    .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
+    .query_timing = ms_query_timing,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

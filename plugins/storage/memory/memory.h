@@ -12,21 +12,54 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <gottwall/plugin.h>
+#include <gottwall/sketch.h>
 
 #include "map.h"
 
 /* Batch ids remembered for exactly-once (and kept in the snapshot). */
 #define MS_BATCH_IDS 1024
 
-/* One stored bucket. */
+/* One stored bucket. The last member depends on the series' kind: a
+ * gauge's ts (the counter's and avg's unused ts), or the cell's sketch, a
+ * heap gw_timing_t or gw_set_t owned by the cell (NULL only while a
+ * store() that created the cell has not committed it). Keeping it in the
+ * place of ts keeps every cell 32 bytes (the snapshot's cell of the other
+ * kinds is the in-memory one). */
 typedef struct ms_cell_s {
     int64_t bucket;
     double sum;
     int64_t count;
-    double ts;
+    union {
+        double ts;           /* counter, avg, gauge */
+        gw_timing_t *timing; /* timing: count, sum above; min, max, bins */
+        gw_set_t *set;       /* set: count above is the events */
+    } u;
 } ms_cell_t;
+
+/* The kinds whose cells own a sketch (u.timing, u.set). */
+static inline int
+ms_kind_sketch(gw_kind_t k)
+{
+    return k == GW_KIND_TIMING || k == GW_KIND_SET;
+}
+
+/* Frees a cell's sketch (of a series of kind k); the cell keeps its place. */
+static inline void
+ms_cell_free_sketch(ms_cell_t *c, gw_kind_t k)
+{
+    if (k == GW_KIND_TIMING && c->u.timing != NULL) {
+        gw_timing_free(c->u.timing);
+        free(c->u.timing);
+        c->u.timing = NULL;
+    } else if (k == GW_KIND_SET && c->u.set != NULL) {
+        gw_set_free(c->u.set);
+        free(c->u.set);
+        c->u.set = NULL;
+    }
+}
 
 /* The cells of one series and period, sorted by bucket. Expiry drops cells
  * from the front by moving v forward (off cells past the allocation's
@@ -40,6 +73,7 @@ typedef struct ms_cells_s {
 } ms_cells_t;
 
 typedef struct ms_series_s {
+    gw_kind_t kind;     /* the metric's: what the cells' u holds */
     const char *fname;  /* NULL for the total series; points into the key */
     const char *fvalue; /* NULL for the total series; points into the key */
     ms_cells_t periods[GW_PERIOD_COUNT];
@@ -109,6 +143,10 @@ typedef struct ms_state_s {
     int exp_period;
     int64_t exp_before;
     size_t exp_proj, exp_metric, exp_series;
+    /* store(): its per-delta scratch, kept from batch to batch (a fresh
+     * one of a large batch costs its page faults every flush) */
+    void *prep;
+    size_t prep_cap;
     /* snapshots */
     int dirty;
     double last_snapshot;  /* monotonic seconds: when the last one began */
@@ -121,8 +159,12 @@ ms_series_t *ms_series_get(ms_state_t *s, const char *project,
                            const char *metric, gw_kind_t kind,
                            const char *fname, const char *fvalue, int create);
 
-/* The cell of bucket, inserted (zeroed) in order when create is set. */
+/* The cell of bucket, inserted in order when create is set (zeroed, with
+ * ts -inf; a caller of a sketch kind sets u to NULL). */
 ms_cell_t *ms_cell_get(ms_cells_t *c, int64_t bucket, int create);
+
+/* Removes the cell of bucket (its sketch must be freed already). */
+void ms_cell_remove(ms_cells_t *c, int64_t bucket);
 
 /* Stores a copy of a document. GW_OK or GW_ERR (out of memory). */
 int ms_doc_set(ms_state_t *s, const char *ns, size_t nslen, const char *id,
@@ -130,6 +172,9 @@ int ms_doc_set(ms_state_t *s, const char *ns, size_t nslen, const char *id,
 
 /* Remembers a batch id (the oldest is forgotten). GW_OK or GW_ERR. */
 int ms_batch_remember(ms_state_t *s, const char *id, size_t len);
+
+/* The same with a malloc'ed copy the ring takes over (cannot fail). */
+void ms_batch_keep(ms_state_t *s, char *copy);
 
 /* Writes the snapshot to s->path atomically, on the calling thread (at
  * stop). No write may be in flight (ms_snapshot_finish). GW_OK or GW_ERR. */

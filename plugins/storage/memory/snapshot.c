@@ -3,11 +3,15 @@
  *
  * Format (all integers little-endian; docs/storage-memory.md has it too):
  *
- *   "GWMEMSNP"  u32 version (2; 1 is read too: it has no nonce records)
+ *   "GWMEMSNP"  u32 version (3; 2 and 1 are read too: 2 has no timing or
+ *               set series, 1 no nonce records either)
  *   records:    u8 type, u32 payload length, payload
  *     1 series: str project, str metric, u8 kind, u8 has_filter,
  *               [str filter name, str filter value], u8 period, u32 n,
  *               n x (i64 bucket, f64 sum, i64 count, f64 ts)
+ *               or, for kind 4 (timing) and 5 (set), since version 3,
+ *               n x (i64 bucket, f64 sum, i64 count, str sketch), the
+ *               sketch as gw_timing_encode / gw_set_encode write it
  *     2 doc:    str ns, str id, str data
  *     3 batch:  str id (oldest first)
  *     4 nonce:  str project, str nonce, f64 expires_at (epoch seconds): a
@@ -44,7 +48,7 @@
 
 #define SN_MAGIC "GWMEMSNP"
 #define SN_MAGIC_LEN 8
-#define SN_VERSION 2u
+#define SN_VERSION 3u
 #define SN_HEADER (SN_MAGIC_LEN + 4)
 
 enum { SN_END = 0, SN_SERIES = 1, SN_DOC = 2, SN_BATCH = 3, SN_NONCE = 4 };
@@ -153,14 +157,15 @@ sn_mono(void)
     return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void
-sn_put(sn_buf_t *b, const void *data, size_t len)
+/* Room for len more bytes; 0, or -1 (b->oom set). */
+static int
+sn_room(sn_buf_t *b, size_t len)
 {
     if (b->oom)
-        return;
+        return -1;
     if (len > SIZE_MAX / 4 - b->len) {
         b->oom = 1;
-        return;
+        return -1;
     }
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : SN_BUF_START;
@@ -175,11 +180,19 @@ sn_put(sn_buf_t *b, const void *data, size_t len)
             p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
         if (p == MAP_FAILED) {
             b->oom = 1;
-            return;
+            return -1;
         }
         b->p = p;
         b->cap = cap;
     }
+    return 0;
+}
+
+static void
+sn_put(sn_buf_t *b, const void *data, size_t len)
+{
+    if (sn_room(b, len) != 0)
+        return;
     memcpy(b->p + b->len, data, len);
     b->len += len;
 }
@@ -269,8 +282,32 @@ sn_end_record(sn_buf_t *b, size_t start)
 typedef char sn_cell_layout_check[(sizeof(ms_cell_t) == 32 &&
                                    offsetof(ms_cell_t, sum) == 8 &&
                                    offsetof(ms_cell_t, count) == 16 &&
-                                   offsetof(ms_cell_t, ts) == 24) ? 1 : -1];
+                                   offsetof(ms_cell_t, u) == 24) ? 1 : -1];
 #endif
+
+/* A timing or set cell: bucket, sum, count and its sketch as a str. */
+static void
+sn_put_sketch_cell(sn_buf_t *b, const ms_cell_t *c, gw_kind_t kind)
+{
+    static const gw_timing_t no_timing;
+    static const gw_set_t no_set;
+    const gw_timing_t *t = c->u.timing != NULL ? c->u.timing : &no_timing;
+    const gw_set_t *set = c->u.set != NULL ? c->u.set : &no_set;
+    size_t max = kind == GW_KIND_TIMING ? gw_timing_encoded_max(t)
+                                        : gw_set_encoded_max(set), len;
+    int i;
+
+    sn_put_u64(b, (uint64_t) c->bucket);
+    sn_put_f64(b, c->sum);
+    sn_put_u64(b, (uint64_t) c->count);
+    if (sn_room(b, 4 + max) != 0)
+        return;
+    len = kind == GW_KIND_TIMING ? gw_timing_encode(t, b->p + b->len + 4)
+                                 : gw_set_encode(set, b->p + b->len + 4);
+    for (i = 0; i < 4; i++)
+        b->p[b->len + i] = (unsigned char) (len >> (8 * i));
+    b->len += 4 + len;
+}
 
 static void
 sn_encode_series(sn_buf_t *b, const ms_project_t *proj, const ms_metric_t *m,
@@ -290,6 +327,14 @@ sn_encode_series(sn_buf_t *b, const ms_project_t *proj, const ms_metric_t *m,
     }
     sn_put_u8(b, (unsigned) period);
     sn_put_u32(b, (uint32_t) c->n);
+    if (ms_kind_sketch(m->kind)) {
+        size_t i;
+
+        for (i = 0; i < c->n; i++)
+            sn_put_sketch_cell(b, &c->v[i], m->kind);
+        sn_end_record(b, start);
+        return;
+    }
 #ifdef SN_CELLS_AS_IS
     sn_put(b, c->v, c->n * sizeof(*c->v));
 #else
@@ -300,7 +345,7 @@ sn_encode_series(sn_buf_t *b, const ms_project_t *proj, const ms_metric_t *m,
             sn_put_u64(b, (uint64_t) c->v[i].bucket);
             sn_put_f64(b, c->v[i].sum);
             sn_put_u64(b, (uint64_t) c->v[i].count);
-            sn_put_f64(b, c->v[i].ts);
+            sn_put_f64(b, c->v[i].u.ts);
         }
     }
 #endif
@@ -682,14 +727,59 @@ sn_get_name(sn_reader_t *r)
                             s->path, (size_t) (at), why_);                    \
     } while (0)
 
+/* One timing or set cell of a version 3 series record into c (a new cell,
+ * or one an earlier record of the file made: its sketch is replaced). */
 static int
-sn_load_series(ms_state_t *s, sn_reader_t *r, size_t at, gw_error_t *err)
+sn_load_sketch_cell(ms_state_t *s, sn_reader_t *r, ms_cell_t *c, int fresh,
+                    gw_kind_t kind, size_t at, uint32_t i, gw_error_t *err)
+{
+    size_t len = 0, where;
+    const unsigned char *p;
+    void *sk;
+    int rc;
+
+    c->sum = sn_get_f64(r);
+    c->count = (int64_t) sn_get_u64(r);
+    if (fresh)
+        c->u.timing = NULL; /* the same for u.set */
+    where = r->off + 4;
+    p = (const unsigned char *) sn_get_str(r, &len);
+    if (p == NULL)
+        return gw_error_set(err, "%s: corrupt snapshot at byte %zu: bad "
+                            "series record; move it away to start empty",
+                            s->path, at);
+    sk = malloc(kind == GW_KIND_TIMING ? sizeof(gw_timing_t)
+                                       : sizeof(gw_set_t));
+    if (sk == NULL)
+        return gw_error_set(err, "%s: out of memory while loading", s->path);
+    rc = kind == GW_KIND_TIMING ? gw_timing_decode(p, len, sk)
+                                : gw_set_decode(p, len, sk);
+    if (rc != GW_OK) {
+        free(sk);
+        return gw_error_set(err, "%s: corrupt snapshot at byte %zu: bad %s "
+                            "%s of %zu bytes (cell %u of the series record "
+                            "at byte %zu); move it away to start empty",
+                            s->path, where, gw_kind_name(kind),
+                            kind == GW_KIND_TIMING ? "sketch" : "members",
+                            len, (unsigned) i, at);
+    }
+    ms_cell_free_sketch(c, kind);
+    if (kind == GW_KIND_TIMING)
+        c->u.timing = sk;
+    else
+        c->u.set = sk;
+    return GW_OK;
+}
+
+static int
+sn_load_series(ms_state_t *s, sn_reader_t *r, size_t at, uint32_t version,
+               gw_error_t *err)
 {
     char *project = NULL, *metric = NULL, *fname = NULL, *fvalue = NULL;
     unsigned kind, hasf, period;
     uint32_t n, i;
     ms_series_t *se = NULL;
-    int rc = GW_ERR;
+    int rc = GW_ERR, sketch;
 
     project = sn_get_name(r);
     metric = sn_get_name(r);
@@ -701,9 +791,12 @@ sn_load_series(ms_state_t *s, sn_reader_t *r, size_t at, gw_error_t *err)
     }
     period = sn_get_u8(r);
     n = sn_get_u32(r);
+    sketch = ms_kind_sketch((gw_kind_t) kind);
     if (r->bad || hasf > 1 || gw_kind_name((gw_kind_t) kind) == NULL ||
-        period >= GW_PERIOD_COUNT || (r->end - r->off) / 32 != n ||
-        (r->end - r->off) % 32 != 0) {
+        period >= GW_PERIOD_COUNT || (sketch && version < 3) ||
+        (sketch ? (r->end - r->off) / 29 < n
+                : ((r->end - r->off) / 32 != n ||
+                   (r->end - r->off) % 32 != 0))) {
         gw_error_set(err, "%s: corrupt snapshot at byte %zu: bad series "
                      "record; move it away to start empty", s->path, at);
         goto out;
@@ -714,17 +807,38 @@ sn_load_series(ms_state_t *s, sn_reader_t *r, size_t at, gw_error_t *err)
         gw_error_set(err, "%s: out of memory while loading", s->path);
         goto out;
     }
+    if (se->kind != (gw_kind_t) kind &&
+        (sketch || ms_kind_sketch(se->kind))) {
+        gw_error_set(err, "%s: corrupt snapshot at byte %zu: series record "
+                     "of kind %s for a metric of kind %s; move it away to "
+                     "start empty", s->path, at, gw_kind_name(kind),
+                     gw_kind_name(se->kind));
+        goto out;
+    }
     for (i = 0; i < n; i++) {
         int64_t bucket = (int64_t) sn_get_u64(r);
-        ms_cell_t *c = ms_cell_get(&se->periods[period], bucket, 1);
+        ms_cells_t *cells = &se->periods[period];
+        size_t n0 = cells->n;
+        ms_cell_t *c = ms_cell_get(cells, bucket, 1);
 
         if (c == NULL) {
             gw_error_set(err, "%s: out of memory while loading", s->path);
             goto out;
         }
+        if (sketch) {
+            if (sn_load_sketch_cell(s, r, c, cells->n > n0,
+                                    (gw_kind_t) kind, at, i, err) != GW_OK)
+                goto out;
+            continue;
+        }
         c->sum = sn_get_f64(r);
         c->count = (int64_t) sn_get_u64(r);
-        c->ts = sn_get_f64(r);
+        c->u.ts = sn_get_f64(r);
+    }
+    if (r->bad || r->off != r->end) {
+        gw_error_set(err, "%s: corrupt snapshot at byte %zu: bad series "
+                     "record; move it away to start empty", s->path, at);
+        goto out;
     }
     rc = GW_OK;
 out:
@@ -762,6 +876,7 @@ sn_apply(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
 {
     size_t off = SN_HEADER;
     double now = sn_wall();
+    uint32_t version = (uint32_t) sn_le(p + SN_MAGIC_LEN, 4);
 
     for (;;) {
         unsigned type = p[off];
@@ -775,7 +890,7 @@ sn_apply(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
         case SN_END:
             return GW_OK;
         case SN_SERIES:
-            if (sn_load_series(s, &r, off, err) != GW_OK)
+            if (sn_load_series(s, &r, off, version, err) != GW_OK)
                 return GW_ERR;
             break;
         case SN_DOC:
@@ -821,9 +936,9 @@ sn_check(ms_state_t *s, const unsigned char *p, size_t size, gw_error_t *err)
     if (size < SN_HEADER)
         SN_FAIL(size, "truncated: the file ends inside the header");
     version = (uint32_t) sn_le(p + SN_MAGIC_LEN, 4);
-    if (version != SN_VERSION && version != 1)
+    if (version < 1 || version > SN_VERSION)
         SN_FAIL(SN_MAGIC_LEN, "unsupported version %u (this build reads 1 "
-                "and %u)", version, SN_VERSION);
+                "to %u)", version, SN_VERSION);
     for (off = SN_HEADER;;) {
         size_t len;
 
