@@ -43,6 +43,70 @@ gw__action_name(gw_action_t a)
 }
 
 const char *
+gw__reject_name(gw__reject_t r)
+{
+    switch (r) {
+    case GW__REJECT_NONE:
+        return "none";
+    case GW__REJECT_JSON:
+        return "bad_json";
+    case GW__REJECT_INVALID:
+        return "invalid_event";
+    case GW__REJECT_PROJECT:
+        return "wrong_project";
+    case GW__REJECT_KIND:
+        return "kind_conflict";
+    case GW__REJECT_LIMIT:
+        return "limit";
+    case GW__REJECT_MAX_SERIES:
+        return "max_series";
+    case GW__REJECT_SERIES_PER_METRIC:
+        return "max_series_per_metric";
+    case GW__REJECT_VALUES_PER_FILTER:
+        return "max_values_per_filter";
+    case GW__REJECT_FILTERS_PER_METRIC:
+        return "max_filters_per_metric";
+    case GW__REJECT_PENDING:
+        return "max_pending_series";
+    case GW__REJECT_NOMEM:
+        return "out_of_memory";
+    case GW__REJECT_RANGE:
+        return "value_out_of_range";
+    case GW__REJECT_UNKEPT:
+        return "unsupported_kind";
+    }
+    return "unknown";
+}
+
+/* A new metric of a kind the storage does not keep (ops->kinds). */
+int
+gw__event_kind_unkept(const char *storage, const gw__pevent_t *e,
+                      gw_kind_t kind, gw__reject_t *reject, gw_error_t *err)
+{
+    gw_error_set(err,
+                 "metric \"%.48s\" is a %s metric, which the storage "
+                 "\"%s\" does not keep (its plugin does not declare them)",
+                 e->name.s, gw_kind_name(kind), storage);
+    if (reject != NULL)
+        *reject = GW__REJECT_UNKEPT;
+    return GW_ERR;
+}
+
+int
+gw__event_kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
+              gw__reject_t *reject, gw_error_t *err)
+{
+    gw_error_set(err,
+                 "metric \"%.48s\" is %s %s; action \"%s\" does not fit it (a "
+                 "metric keeps the kind of its first event)",
+                 metric, have == GW_KIND_AVG ? "an" : "a", gw_kind_name(have),
+                 gw__action_name(e->action));
+    if (reject != NULL)
+        *reject = GW__REJECT_KIND;
+    return GW_ERR;
+}
+
+const char *
 gw__event_quote(char *buf, const char *s, size_t n)
 {
     size_t k = n;

@@ -150,4 +150,14 @@ gw__event_pf_add_distinct(gw__parse_t *ctx, size_t from, gw__str_t name,
 void gw__json_element_sizes(const char *s, size_t len, size_t *sizes,
                             size_t n);
 
+/* The kind rule's refusals (GW__REJECT_KIND): metric already has kind
+ * have; and (GW__REJECT_UNKEPT) a new metric of a kind the storage named
+ * does not keep. Both return GW_ERR with err set. */
+int gw__event_kind_conflict(const gw__pevent_t *e, const char *metric,
+                            gw_kind_t have, gw__reject_t *reject,
+                            gw_error_t *err);
+int gw__event_kind_unkept(const char *storage, const gw__pevent_t *e,
+                          gw_kind_t kind, gw__reject_t *reject,
+                          gw_error_t *err);
+
 #endif /* GW_INGEST_EVENT_H */

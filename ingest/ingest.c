@@ -98,42 +98,6 @@ refuse_nomem(gw__reject_t *reject, gw_error_t *err)
     return gw_error_set(err, "%s", nomem_msg);
 }
 
-const char *
-gw__reject_name(gw__reject_t r)
-{
-    switch (r) {
-    case GW__REJECT_NONE:
-        return "none";
-    case GW__REJECT_JSON:
-        return "bad_json";
-    case GW__REJECT_INVALID:
-        return "invalid_event";
-    case GW__REJECT_PROJECT:
-        return "wrong_project";
-    case GW__REJECT_KIND:
-        return "kind_conflict";
-    case GW__REJECT_LIMIT:
-        return "limit";
-    case GW__REJECT_MAX_SERIES:
-        return "max_series";
-    case GW__REJECT_SERIES_PER_METRIC:
-        return "max_series_per_metric";
-    case GW__REJECT_VALUES_PER_FILTER:
-        return "max_values_per_filter";
-    case GW__REJECT_FILTERS_PER_METRIC:
-        return "max_filters_per_metric";
-    case GW__REJECT_PENDING:
-        return "max_pending_series";
-    case GW__REJECT_NOMEM:
-        return "out_of_memory";
-    case GW__REJECT_RANGE:
-        return "value_out_of_range";
-    case GW__REJECT_UNKEPT:
-        return "unsupported_kind";
-    }
-    return "unknown";
-}
-
 /* jansson allocates through gw__malloc too (gw__ingest_new sets it for
  * the process; frees stay free). A json_loadb that fails with this set on
  * its thread ran out of memory: jansson then often reports a syntax error
@@ -519,37 +483,10 @@ kind_fits(gw__pevent_t *e, gw_kind_t have)
         return 1;
     if (have == GW_KIND_AVG && e->action == GW_ACTION_TIMING) {
         e->action = GW_ACTION_AVG;
+        e->retimed = 1;
         return 1;
     }
     return 0;
-}
-
-/* A new metric of a kind the storage does not keep (ops->kinds). */
-static int
-kind_unkept(const gw__ingest_t *ing, const gw__pevent_t *e, gw_kind_t kind,
-            gw__reject_t *reject, gw_error_t *err)
-{
-    gw_error_set(err,
-                 "metric \"%.48s\" is a %s metric, which the storage "
-                 "\"%s\" does not keep (its plugin does not declare them)",
-                 e->name.s, gw_kind_name(kind), ing->storage);
-    if (reject != NULL)
-        *reject = GW__REJECT_UNKEPT;
-    return GW_ERR;
-}
-
-static int
-kind_conflict(const gw__pevent_t *e, const char *metric, gw_kind_t have,
-              gw__reject_t *reject, gw_error_t *err)
-{
-    gw_error_set(err,
-                 "metric \"%.48s\" is %s %s; action \"%s\" does not fit it (a "
-                 "metric keeps the kind of its first event)",
-                 metric, have == GW_KIND_AVG ? "an" : "a", gw_kind_name(have),
-                 gw__action_name(e->action));
-    if (reject != NULL)
-        *reject = GW__REJECT_KIND;
-    return GW_ERR;
 }
 
 /* Records pev[0..n)'s new metrics in ing (the kind rule), or none
@@ -575,12 +512,12 @@ record(gw__ingest_t *ing, const size_t *idx, size_t n, gw__reject_t *reject,
         if (ing->kinds[slot].metric != NULL) {
             if (kind_fits(e, ing->kinds[slot].kind))
                 continue;
-            kind_conflict(e, ing->kinds[slot].metric, ing->kinds[slot].kind,
-                          reject, err);
+            gw__event_kind_conflict(e, ing->kinds[slot].metric,
+                                    ing->kinds[slot].kind, reject, err);
             goto undo;
         }
         if (!(ing->kinds_kept & GW_KIND_BIT(kind))) {
-            kind_unkept(ing, e, kind, reject, err);
+            gw__event_kind_unkept(ing->storage, e, kind, reject, err);
             goto undo;
         }
         if (kinds_insert(ing, proj, e->name.s, e->name.n, h, kind) != GW_OK)
@@ -681,8 +618,9 @@ admit_shared(gw__ingest_t *ing, size_t n, const size_t *idx, size_t nidx,
         }
         if (!kind_fits(e, ing->kinds[slot].kind)) {
             *failed = i;
-            return kind_conflict(e, ing->kinds[slot].metric,
-                                 ing->kinds[slot].kind, reject, err);
+            return gw__event_kind_conflict(e, ing->kinds[slot].metric,
+                                           ing->kinds[slot].kind, reject,
+                                           err);
         }
     }
     if (nmiss == 0 && !newkeys)
@@ -799,6 +737,7 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
         e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
                              e->name.n);
         e->group = -1;
+        e->retimed = 0;
         if (lookup) {
             gi = gw__table_find(ing->table, e->pm_hash, e->project, e->name,
                                 gw__event_minute(e), &kind);
@@ -847,6 +786,9 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
     if (take)
         gw__table_reserved(ing->table, ing->pending,
                            nkeys * ing->pending->nper);
+    for (i = 0; i < n; i++)
+        if (ing->pev[i].retimed)
+            gw__table_retype(ing->table, &ing->pev[i], ing->parse.pf);
     return GW_OK;
 }
 

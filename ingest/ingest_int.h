@@ -137,6 +137,7 @@ typedef struct gw__pevent_s {
     double ts;
     double value;  /* set: unused (1) */
     uint64_t member; /* set: gw_set_hash of the member */
+    int retimed;     /* a timing the kind rule made avg: ingest.c */
     size_t f0; /* its filters: pf[f0 .. f0 + nf) of the parse context */
     size_t nf;
 } gw__pevent_t;
@@ -276,6 +277,12 @@ int gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
                   gw__str_t metric, int64_t minute, gw_kind_t kind,
                   double sum, double ts, gw__pfilter_t *filters,
                   size_t nfilters);
+
+/* The kind rule made e (a timing) an avg after gw__table_make made its
+ * keys as timing: its new group and filter series become avg (their
+ * sketches freed). Keys that are avg already stay. */
+void gw__table_retype(gw__table_t *t, const gw__pevent_t *e,
+                      const gw__pfilter_t *pf);
 
 /* The index of the group (project, metric, minute) in t and its kind in
  * *kind, or -1 if t has none; pm_hash as above. */

@@ -15,7 +15,9 @@ libgwcore_la_SOURCES += \
 	ingest/series.c \
 	ingest/series.h \
 	ingest/slots.h \
-	ingest/table.c
+	ingest/table.c \
+	ingest/table_int.h \
+	ingest/batch.c
 
 # The tests build from these sources alone (and base/conf.h's types,
 # base/log.c for the storage thread's out-of-memory line and base/metrics.c
@@ -23,7 +25,7 @@ libgwcore_la_SOURCES += \
 # wait on the rest of libgwcore.
 GW_INGEST_SOURCES = ingest/alloc.c ingest/bucket.c ingest/event.c \
 	ingest/event_fast.c ingest/event_json.c ingest/ingest.c ingest/series.c \
-	ingest/table.c base/log.c base/metrics.c base/buf.c
+	ingest/table.c ingest/batch.c base/log.c base/metrics.c base/buf.c
 GW_INGEST_TEST_CFLAGS = $(TEST_CFLAGS) $(JANSSON_CFLAGS)
 GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 

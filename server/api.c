@@ -864,6 +864,7 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
     }
     if (slash == NULL || slash == rel ||
         !(strcmp(action, "metrics") == 0 || strcmp(action, "stats") == 0 ||
+          strcmp(action, "kinds") == 0 ||
           strcmp(action, "stats_dataset") == 0 ||
           strcmp(action, "embedded") == 0)) {
         gw__api_errorf(req, 404,
@@ -897,6 +898,8 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         api_not_allowed(req, "GET");
     } else if (strcmp(action, "metrics") == 0) {
         gw__api_metrics(api, req, project);
+    } else if (strcmp(action, "kinds") == 0) {
+        gw__api_kinds_route(api, req, project);
     } else {
         gw__api_stats(api, req, project, strcmp(action, "stats_dataset") == 0);
     }

@@ -435,7 +435,8 @@ embed_series_one(const gw_storage_ops_t *ops, void *state, const char *project,
         q.period = r->period;
         q.from = r->from;
         q.to = r->to;
-        rc = gw__api_series(ops, state, &q, buckets, r->npoints, vals, err);
+        rc = gw__api_series(ops, state, &q, NULL, buckets, r->npoints, vals,
+                            err);
     }
     if (rc != GW_OK)
         return rc;

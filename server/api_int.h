@@ -265,11 +265,59 @@ int gw__api_kinds(const gw_storage_ops_t *ops, void *state, const char *project,
 gw_kind_t gw__api_kind_cached(gw__api_t *api, const char *project,
                               const char *metric);
 void gw__api_kinds_learn(gw__api_t *api, const char *project, json_t *kinds);
-/* Runs on the storage thread: reads one series into vals (npoints, zeroed
- * by the caller) by bucket. */
+struct gw__api_stat_s;
+
+/* Runs on the storage thread: reads one series' stat (NULL: value) into
+ * vals (npoints, zeroed by the caller) by bucket. */
 int gw__api_series(const gw_storage_ops_t *ops, void *state,
-                   const gw_query_t *q, const int64_t *buckets, size_t npoints,
-                   double *vals, gw_error_t *err);
+                   const gw_query_t *q, const struct gw__api_stat_s *st,
+                   const int64_t *buckets, size_t npoints, double *vals,
+                   gw_error_t *err);
+/* ---- api_stat.c: stat= and /kinds ---- */
+
+typedef enum gw__api_stat_what_e {
+    GW__STAT_VALUE = 0, /* the kind's own value */
+    GW__STAT_COUNT,
+    GW__STAT_SUM,
+    GW__STAT_MIN,
+    GW__STAT_MAX,
+    GW__STAT_MEAN,
+    GW__STAT_QUANTILE /* q */
+} gw__api_stat_what_t;
+
+typedef struct gw__api_stat_s {
+    gw__api_stat_what_t what;
+    double q;      /* GW__STAT_QUANTILE: 0..1 */
+    char name[16]; /* as asked */
+} gw__api_stat_t;
+
+/* Parses stat= (NULL: value). GW_ERR: unknown, err says the names. */
+int gw__api_stat_parse(const char *s, gw__api_stat_t *st, gw_error_t *err);
+/* GW_OK if the stat exists for kind; else GW_ERR with the 400 message
+ * (naming metric and its stats) in msg. */
+int gw__api_stat_check(const gw__api_stat_t *st, gw_kind_t kind,
+                       const char *metric, char *msg, size_t size);
+/* A bucket's value for the stat from its point (st NULL: value); NaN
+ * for the stats only a sketch answers. */
+double gw__api_stat_value(const gw__api_stat_t *st, gw_kind_t kind,
+                          const gw_point_t *pt);
+/* Whether a bucket without events has no value for the stat (null, not
+ * 0): a timing's value, mean, min, max and percentiles. */
+int gw__api_stat_null_fill(const gw__api_stat_t *st, gw_kind_t kind);
+/* min, max or a percentile of a timing series into vals, from the
+ * storage's query_timing. Storage thread. */
+int gw__api_series_timing(const gw_storage_ops_t *ops, void *state,
+                          const gw_query_t *q, const gw__api_stat_t *st,
+                          const int64_t *buckets, size_t npoints,
+                          double *vals, gw_error_t *err);
+/* GET {PREFIX}/api/v1/{project}/kinds. */
+void gw__api_kinds_route(gw__api_t *api, gw_http_req_t *req,
+                         const char *project);
+/* 503 (GW_AGAIN) or 500 for a storage job that failed. */
+void gw__api_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err);
+/* A copy of obj with its keys (and arrays of strings) sorted. */
+json_t *gw__api_sorted(json_t *obj);
+
 /* Sets "range", "avg", "min", "max" of obj from a series. */
 void gw__api_series_json(json_t *obj, const int64_t *buckets,
                          const double *vals, size_t npoints);

@@ -423,6 +423,7 @@ typedef struct stats_fill_s {
     const int64_t *buckets;
     size_t n;
     double *vals;
+    const gw__api_stat_t *st;
     gw_kind_t kind;
     size_t nonfinite; /* points the storage gave as inf or NaN */
     int64_t bad_bucket; /* the first of them */
@@ -455,16 +456,7 @@ stats_point(void *arg, const gw_point_t *pt)
         f->vals[lo] = NAN;
         return;
     }
-    switch (f->kind) {
-    case GW_KIND_AVG:
-        f->vals[lo] = pt->count ? pt->sum / (double)pt->count : 0;
-        break;
-    case GW_KIND_COUNTER:
-    case GW_KIND_GAUGE:
-    default:
-        f->vals[lo] = pt->sum;
-        break;
-    }
+    f->vals[lo] = gw__api_stat_value(f->st, f->kind, pt);
 }
 
 /* The storage gave f->nonfinite points that are no finite number: one
@@ -501,16 +493,24 @@ stats_log_nonfinite(const gw_query_t *q, const stats_fill_t *f)
 
 int
 gw__api_series(const gw_storage_ops_t *ops, void *state, const gw_query_t *q,
-               const int64_t *buckets, size_t npoints, double *vals,
-               gw_error_t *err)
+               const gw__api_stat_t *st, const int64_t *buckets,
+               size_t npoints, double *vals, gw_error_t *err)
 {
     stats_fill_t f;
-
+    size_t i;
     int rc;
 
+    if (gw__api_stat_null_fill(st, q->kind))
+        for (i = 0; i < npoints; i++)
+            vals[i] = NAN;
+    if (st != NULL && (st->what == GW__STAT_MIN || st->what == GW__STAT_MAX ||
+                       st->what == GW__STAT_QUANTILE))
+        return gw__api_series_timing(ops, state, q, st, buckets, npoints,
+                                     vals, err);
     f.buckets = buckets;
     f.n = npoints;
     f.vals = vals;
+    f.st = st;
     f.kind = q->kind;
     f.nonfinite = 0;
     rc = ops->query(state, q, stats_point, &f, err);
@@ -693,8 +693,8 @@ stats_metrics_job(const gw_storage_ops_t *ops, void *state, void *arg,
 }
 
 /* A copy of obj with its keys sorted (and its arrays of values sorted). */
-static json_t *
-stats_sorted(json_t *obj)
+json_t *
+gw__api_sorted(json_t *obj)
 {
     const char **keys;
     size_t n = json_object_size(obj), i = 0;
@@ -718,7 +718,7 @@ stats_sorted(json_t *obj)
     for (i = 0; i < n; i++) {
         v = json_object_get(obj, keys[i]);
         if (json_is_object(v)) {
-            json_object_set_new(out, keys[i], stats_sorted(v));
+            json_object_set_new(out, keys[i], gw__api_sorted(v));
         } else {
             if (json_is_array(v))
                 stats_sort_strings(v);
@@ -729,8 +729,8 @@ stats_sorted(json_t *obj)
     return out;
 }
 
-static void
-stats_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
+void
+gw__api_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
 {
     if (rc == GW_AGAIN)
         gw__api_errorf(req, 503, "the storage is unreachable: %s",
@@ -746,11 +746,11 @@ stats_metrics_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
     stats_metrics_t *sm = (stats_metrics_t *)p;
 
     if (rc != GW_OK) {
-        stats_storage_error(p->req, rc, err);
+        gw__api_storage_error(p->req, rc, err);
         return;
     }
     gw__api_kinds_learn(p->api, sm->project, sm->kinds);
-    gw__api_json(p->req, 200, stats_sorted(sm->out));
+    gw__api_json(p->req, 200, gw__api_sorted(sm->out));
 }
 
 static void
@@ -795,7 +795,9 @@ typedef struct stats_job_s {
     json_t *kinds;     /* learned from metadata (stats) */
     double *vals;      /* stats */
     json_t *values;    /* dataset: the filter's values */
-    char too_big[160]; /* dataset: why it is not answered (400) */
+    char too_big[320]; /* why it is not answered (400): a dataset too big,
+                        * a stat the metric's kind has not */
+    gw__api_stat_t stat;
     double **dvals;    /* dataset: one series per value */
 } stats_job_t;
 
@@ -831,6 +833,9 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
     }
     if (rc != GW_OK || sj->kind == 0)
         return rc;
+    if (gw__api_stat_check(&sj->stat, sj->kind, sj->name, sj->too_big,
+                           sizeof(sj->too_big)) != GW_OK)
+        return GW_OK;
     memset(&q, 0, sizeof(q));
     q.project = sj->project;
     q.metric = sj->name;
@@ -843,7 +848,8 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
         q.filter_value = sj->filter_name ? sj->filter_value : NULL;
         if (q.filter_name != NULL && q.filter_value == NULL)
             q.filter_name = NULL;
-        return gw__api_series(ops, state, &q, sj->buckets, sj->npoints,
+        return gw__api_series(ops, state, &q, &sj->stat, sj->buckets,
+                              sj->npoints,
                               sj->vals, err);
     }
     sj->dvals = calloc(json_array_size(sj->values) + 1, sizeof(double *));
@@ -855,7 +861,8 @@ stats_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
             return gw_error_set(err, "out of memory");
         q.filter_name = sj->filter_name;
         q.filter_value = json_string_value(json_array_get(sj->values, i));
-        rc = gw__api_series(ops, state, &q, sj->buckets, sj->npoints,
+        rc = gw__api_series(ops, state, &q, &sj->stat, sj->buckets,
+                            sj->npoints,
                             sj->dvals[i], err);
         if (rc != GW_OK)
             return rc;
@@ -878,7 +885,7 @@ stats_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
 
     if (rc != GW_OK) {
         json_decref(o);
-        stats_storage_error(p->req, rc, err);
+        gw__api_storage_error(p->req, rc, err);
         return;
     }
     gw__api_kinds_learn(p->api, sj->project, sj->kinds);
@@ -966,7 +973,7 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     stats_job_t *sj = calloc(1, sizeof(*sj));
-    char *period = NULL, *from = NULL, *to = NULL;
+    char *period = NULL, *from = NULL, *to = NULL, *stat = NULL;
     gw_error_t err;
 
     if (sj == NULL) {
@@ -985,6 +992,7 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
     period = stats_param(req, "period");
     from = stats_param(req, "from_date");
     to = stats_param(req, "to_date");
+    stat = stats_param(req, "stat");
     if (sj->name == NULL) {
         gw__http_error(req, 400, "missing parameter: name (the metric)");
         goto fail;
@@ -1001,7 +1009,8 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
                        "filter whose values make the rows)");
         goto fail;
     }
-    if (gw__api_period(period, cfg->periods, &sj->period, &err) != GW_OK ||
+    if (gw__api_stat_parse(stat, &sj->stat, &err) != GW_OK ||
+        gw__api_period(period, cfg->periods, &sj->period, &err) != GW_OK ||
         gw__api_range(from, to, sj->period, (int64_t)time(NULL),
                       cfg->max_points, cfg->periods,
                       cfg->retention_set ? cfg->retention : NULL, &sj->from,
@@ -1018,6 +1027,7 @@ gw__api_stats(gw__api_t *api, gw_http_req_t *req, const char *project,
     free(period);
     free(from);
     free(to);
+    free(stat);
     if (!dataset)
         sj->kind = gw__api_kind_cached(api, sj->project, sj->name);
     gw__api_submit(api, &sj->base, stats_job);
@@ -1026,5 +1036,6 @@ fail:
     free(period);
     free(from);
     free(to);
+    free(stat);
     stats_release(&sj->base);
 }

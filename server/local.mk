@@ -8,6 +8,7 @@ libgwcore_la_SOURCES += \
 	server/api_session.c \
 	server/api_int.h \
 	server/api_stats.c \
+	server/api_stat.c \
 	server/throttle.c
 EXTRA_DIST += server/server.h server/throttle.h
 

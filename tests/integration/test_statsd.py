@@ -64,12 +64,17 @@ def test_counter_with_rate():
 
 
 def test_timer_average_is_exact():
+    """A timer is a timing: its value is the mean, as an avg's was."""
     with statsd_daemon() as d:
         send_udp(d, "req:10|ms\nreq:20|ms")
         send_udp(d, "req:60|h|@0.5")     # the rate does not change an average
         wait_total(d, "req", 30)
         r = d.stats(PROJECT, "req", period="all")
         assert r["range"][0][1] == 30, r
+        # ... nor the count: the values received.
+        assert d.stats(PROJECT, "req", period="all", stat="count")["range"][0][1] == 3
+        assert d.stats(PROJECT, "req", period="all", stat="max")["range"][0][1] == 60
+        assert d.get_json("/api/v1/%s/kinds" % PROJECT) == {"req": "timing"}
 
 
 def test_gauge_last_value_and_deltas():
@@ -145,8 +150,10 @@ def test_malformed_lines_counted_others_kept():
         wait_total(d, "good", 7)
         wait_for(lambda: counter(d, "gottwall_events_dropped_total", "bad_line") == 3,
                  what="3 bad lines counted")
-        assert counter(d, "gottwall_events_dropped_total", "unsupported_type") == 1
-        assert counter(d, "gottwall_events_accepted_total") == 3
+        # A set (|s) is a metric since issue 15: bob is one member.
+        assert counter(d, "gottwall_events_dropped_total", "unsupported_type") == 0
+        wait_total(d, "users", 1)
+        assert counter(d, "gottwall_events_accepted_total") == 4
         assert counter(d, "gottwall_events_received_total") == 7
         assert "dropped a statsd line: missing ':' after the metric name" in d.log()
 

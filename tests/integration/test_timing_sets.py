@@ -229,5 +229,8 @@ def test_timer_on_an_avg_metric_stays_avg():
 
 
 if __name__ == "__main__":
-    run_tests([test_memory, test_redis, test_postgres,
-               test_timer_on_an_avg_metric_stays_avg])
+    import sys
+    tests = [test_memory, test_redis, test_postgres,
+             test_timer_on_an_avg_metric_stays_avg]
+    only = [t for t in tests if t.__name__ in sys.argv[1:]]
+    run_tests(only or tests)

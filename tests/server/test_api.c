@@ -350,7 +350,7 @@ START_TEST(test_series_inf_logged)
     q.kind = GW_KIND_COUNTER;
     q.period = GW_PERIOD_MINUTE;
     gw__log_set_sink(log_sink);
-    ck_assert_int_eq(gw__api_series(&ops, NULL, &q, buckets, 2, vals, &err),
+    ck_assert_int_eq(gw__api_series(&ops, NULL, &q, NULL, buckets, 2, vals, &err),
                      GW_OK);
     gw__log_set_sink(NULL);
     ck_assert(vals[0] == 5 && isnan(vals[1]));
