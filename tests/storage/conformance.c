@@ -1949,14 +1949,20 @@ ct_set_count(const char *p, const char *metric, const char *fname,
     return n;
 }
 
+/* The distinct members within 2 % (exactly when members <= 0: no cell, or
+ * none): what every storage promises; the memory and PostgreSQL storages
+ * are exact below GW_SET_EXACT_MAX, which their own tests check, Redis'
+ * own HyperLogLog is approximate at every size. Events exact. */
 #define ck_set_is(p, metric, fname, fvalue, period, bucket, members, events) \
     do {                                                                      \
         int64_t ev_;                                                          \
         double n_ = ct_set_count(p, metric, fname, fvalue, period, bucket,    \
                                  &ev_);                                       \
-        ck_assert_msg(n_ == (members), "%s %s: %.17g distinct members, "      \
-                      "%d were stored", metric,                               \
-                      gw_period_name(period), n_, (int) (members));           \
+        double want_ = (members);                                             \
+        ck_assert_msg(want_ <= 0 ? n_ == want_                                \
+                                 : fabs(n_ - want_) <= 0.02 * want_,          \
+                      "%s %s: %.17g distinct members, %d were stored",        \
+                      metric, gw_period_name(period), n_, (int) (members));   \
         ck_assert_int_eq(ev_, events);                                        \
     } while (0)
 
@@ -2088,10 +2094,11 @@ START_TEST(test_set_exactly_once)
 END_TEST
 
 /* Retention removes timing and set cells like any other (1990, as
- * test_expire). */
+ * test_expire, but an hour later: a storage may take a cut it already
+ * made as done, the core never writing before it again). */
 START_TEST(test_kinds_expire)
 {
-    static const int64_t m0 = 631152000, m2 = m0 + 120;
+    static const int64_t m0 = 631152000 + 3600, m2 = m0 + 120;
     const char *p = P("kinds_expire");
     gw_delta_t d[6];
     gw_delta_data_t data[6];

@@ -11,6 +11,7 @@ TESTS += \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
+	tests/storage/test_redis_kinds.py \
 	tests/storage/test_redis_expire.py \
 	tests/storage/test_postgres_schema.py \
 	tests/storage/test_postgres_partitions.py
@@ -28,6 +29,7 @@ EXTRA_DIST += \
 	tests/storage/test_conformance_redis.py \
 	tests/storage/test_conformance_postgres.py \
 	tests/storage/test_redis_layout.py \
+	tests/storage/test_redis_kinds.py \
 	tests/storage/test_redis_expire.py \
 	tests/storage/test_postgres_schema.py \
 	tests/storage/test_postgres_partitions.py \

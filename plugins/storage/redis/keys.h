@@ -57,6 +57,11 @@ void rs_key_nonce(rs_buf_t *b, const char *project, const char *nonce,
 /* Suffixes of the extra hashes of avg (count) and gauge (ts) series. */
 #define RS_SUFFIX_COUNT ";count"
 #define RS_SUFFIX_TS ";ts"
+/* + the field: a timing cell's sketch (hash), a set cell (HyperLogLog). */
+#define RS_SUFFIX_SKETCH ";q:"
+#define RS_SUFFIX_HLL ";hll:"
+/* + the field: a set cell's members' hashes while few (or "big"). */
+#define RS_SUFFIX_EXACT ";ex:"
 
 /* The first bucket start >= t of the period (t itself when aligned). */
 int64_t rs_bucket_align_up(gw_period_t period, int64_t t);

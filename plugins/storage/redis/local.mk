@@ -9,6 +9,7 @@ storage_redis_la_SOURCES = \
 	plugins/storage/redis/expire.c \
 	plugins/storage/redis/rs.h \
 	plugins/storage/redis/keys.c \
+	plugins/storage/redis/kinds.c \
 	plugins/storage/redis/keys.h
 storage_redis_la_CFLAGS = $(AM_CFLAGS) $(REDIS_CFLAGS)
 storage_redis_la_LDFLAGS = $(PLUGIN_LDFLAGS)

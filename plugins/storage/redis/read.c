@@ -178,7 +178,15 @@ int
 rs_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
          gw_error_t *err)
 {
-    rs_state_t *s = state;
+    if (q->kind == GW_KIND_SET)
+        return rs_query_set(state, q, emit, arg, err);
+    return rs_query_plain(state, q, emit, arg, err);
+}
+
+int
+rs_query_plain(rs_state_t *s, const gw_query_t *q, gw_point_fn emit,
+               void *arg, gw_error_t *err)
+{
     rs_buf_t key = {NULL, 0, 0, 0}, extra = {NULL, 0, 0, 0};
     rs_field_t *f = NULL;
     redisReply *r[2] = {NULL, NULL};
@@ -193,10 +201,11 @@ rs_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
         return rc;
     rs_key_series(&key, q->project, q->metric, q->period, q->filter_name,
                   q->filter_value);
-    if (q->kind == GW_KIND_AVG || q->kind == GW_KIND_GAUGE) {
+    if (q->kind == GW_KIND_AVG || q->kind == GW_KIND_GAUGE ||
+        q->kind == GW_KIND_TIMING) {
         rs_buf_put(&extra, key.p, key.len);
-        rs_buf_puts(&extra, q->kind == GW_KIND_AVG ? RS_SUFFIX_COUNT
-                                                   : RS_SUFFIX_TS);
+        rs_buf_puts(&extra, q->kind == GW_KIND_GAUGE ? RS_SUFFIX_TS
+                                                     : RS_SUFFIX_COUNT);
     }
     if (key.oom || extra.oom) {
         rc = gw_error_set(err, "redis storage: out of memory");
@@ -250,7 +259,7 @@ rs_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
             }
             if (nreplies == 2 && r[1]->element[i]->type != REDIS_REPLY_NIL &&
                 rs_parse_double(r[1]->element[i], &x) == 0) {
-                if (q->kind == GW_KIND_AVG)
+                if (q->kind != GW_KIND_GAUGE)
                     p.count = (int64_t) x;
                 else
                     p.ts = x;
@@ -302,6 +311,10 @@ rs_kind_of(const redisReply *kinds, const char *metric, size_t len)
                 return GW_KIND_AVG;
             if (strcmp(v->str, "gauge") == 0)
                 return GW_KIND_GAUGE;
+            if (strcmp(v->str, "timing") == 0)
+                return GW_KIND_TIMING;
+            if (strcmp(v->str, "set") == 0)
+                return GW_KIND_SET;
         }
     }
     return GW_KIND_COUNTER;

@@ -75,6 +75,13 @@ static const gw_config_key_t rs_keys[] = {
  * a sum as +-DBL_MAX (%.17g, what a double reads back exactly) instead
  * and counts it: the script never stops on an overflow.
  */
+#define RS_STR2(x) #x
+#define RS_STR(x) RS_STR2(x)
+#define RS_MAX_BINS_S RS_STR(GW_SKETCH_MAX_BINS)
+/* Members counted exactly: set-max-intset-entries' default, so the set
+ * stays an intset (docs/storage-redis.md). */
+#define RS_SET_EXACT_S "512"
+
 static const char rs_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then\n"
     "  return 0\n"
@@ -95,7 +102,7 @@ static const char rs_script[] =
     "    sat = sat + 1\n"
     "  end\n"
     "end\n"
-    "local i = 7\n"
+    "local i = 9\n"
     "for _ = 1, tonumber(A[2]) do\n"
     "  local f, n = A[i], A[i+1]\n"
     "  local e = i + 2 + tonumber(A[i+2])\n"
@@ -129,6 +136,78 @@ static const char rs_script[] =
     "    call('HSET', tk, A[i+1], A[i+3])\n"
     "  end\n"
     "  i = i + 4\n"
+    "end\n"
+    /* Timings: sum and count as avg; min, max and the bins in the
+     * sketch hash; past the bound, the lowest bins folded (the most
+     * negative values first, then the smallest positive ones). */
+    "local function fold(q, sign, over, top)\n"
+    "  local b = {}\n"
+    "  for _, f in ipairs(call('HKEYS', q)) do\n"
+    "    if string.sub(f, 1, 1) == sign then\n"
+    "      b[#b+1] = tonumber(string.sub(f, 2))\n"
+    "    end\n"
+    "  end\n"
+    "  if #b < 2 then return over end\n"
+    "  table.sort(b)\n"
+    "  local k = math.min(over, #b - 1)\n"
+    "  local from, to, into = 1, k, b[k+1]\n"
+    "  if top then from, to, into = #b - k + 1, #b, b[#b-k] end\n"
+    "  local add = 0\n"
+    "  for j = from, to do\n"
+    "    add = add + tonumber(call('HGET', q, sign .. b[j]))\n"
+    "    call('HDEL', q, sign .. b[j])\n"
+    "  end\n"
+    "  call('HINCRBY', q, sign .. into, add)\n"
+    "  return over - k\n"
+    "end\n"
+    "for _ = 1, tonumber(A[7]) do\n"
+    "  local k, f = A[i], A[i+1]\n"
+    "  local q = k .. '" RS_SUFFIX_SKETCH "' .. f\n"
+    "  incrf(k, f, A[i+2])\n"
+    "  call('HINCRBY', k .. '" RS_SUFFIX_COUNT "', f, A[i+3])\n"
+    "  local mn, mx = call('HGET', q, 'min'), call('HGET', q, 'max')\n"
+    "  if (not mn) or tonumber(A[i+4]) < tonumber(mn) then\n"
+    "    call('HSET', q, 'min', A[i+4])\n"
+    "  end\n"
+    "  if (not mx) or tonumber(A[i+5]) > tonumber(mx) then\n"
+    "    call('HSET', q, 'max', A[i+5])\n"
+    "  end\n"
+    "  local j = i + 7\n"
+    "  for _ = 1, tonumber(A[i+6]) do\n"
+    "    call('HINCRBY', q, A[j], A[j+1])\n"
+    "    j = j + 2\n"
+    "  end\n"
+    "  local over = call('HLEN', q) - 3 - " RS_MAX_BINS_S "\n"
+    "  if call('HEXISTS', q, 'z') == 0 then over = over + 1 end\n"
+    "  if over > 0 then over = fold(q, 'n', over, true) end\n"
+    "  if over > 0 then fold(q, 'p', over, false) end\n"
+    "  i = j\n"
+    "end\n"
+    /* Sets: the events in the main hash, the members PFMERGEd from the
+     * HyperLogLog the storage wrote (kinds.c), through a key of this
+     * chunk's own; and, while they are few, the members' hashes in a
+     * set, which counts them exactly ("big" once past the bound, or once
+     * a delta came as registers only: nh is -1). */
+    "for _ = 1, tonumber(A[8]) do\n"
+    "  local tmp, ex = KEYS[1] .. ':hll', A[i] .. '" RS_SUFFIX_EXACT "' .. A[i+1]\n"
+    "  call('HINCRBY', A[i], A[i+1], A[i+2])\n"
+    "  call('SET', tmp, A[i+3])\n"
+    "  call('PFMERGE', A[i] .. '" RS_SUFFIX_HLL "' .. A[i+1], tmp)\n"
+    "  call('DEL', tmp)\n"
+    "  local nh = tonumber(A[i+4])\n"
+    "  if call('TYPE', ex).ok ~= 'string' then\n"
+    "    if nh < 0 then\n"
+    "      call('DEL', ex) call('SET', ex, 'big')\n"
+    "    else\n"
+    "      for j = i + 5, i + 4 + nh, 1000 do\n"
+    "        call('SADD', ex, unpack(A, j, math.min(j + 999, i + 4 + nh)))\n"
+    "      end\n"
+    "      if call('SCARD', ex) > " RS_SET_EXACT_S " then\n"
+    "        call('DEL', ex) call('SET', ex, 'big')\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  i = i + 5 + math.max(nh, 0)\n"
     "end\n"
     "return 1 + sat\n";
 
@@ -469,6 +548,8 @@ static const gw_storage_ops_t rs_ops = {
     .ping = rs_ping,
     .nonce_claim = rs_nonce_claim,
     .expire = rs_expire,
+    .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
+    .query_timing = rs_query_timing,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

@@ -91,6 +91,16 @@ void rs_exp_free(rs_state_t *s);
 
 /* ---- reads and documents (read.c) ---- */
 
+/* kinds.c: the timing and set kinds. */
+int rs_hll_encode(const gw_set_t *s, rs_buf_t *out);
+int rs_sketch_parse(const redisReply *r, gw_timing_t *t);
+int rs_query_timing(void *state, const gw_query_t *q, gw_timing_point_fn emit,
+                    void *arg, gw_error_t *err);
+int rs_query_set(rs_state_t *s, const gw_query_t *q, gw_point_fn emit,
+                 void *arg, gw_error_t *err);
+/* read.c: query of the main hash (and ;count or ;ts) alone. */
+int rs_query_plain(rs_state_t *s, const gw_query_t *q, gw_point_fn emit,
+                   void *arg, gw_error_t *err);
 int rs_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
              gw_error_t *err);
 int rs_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,

@@ -113,6 +113,22 @@ rs_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err)
     return GW_OK;
 }
 
+/* A timing or set delta needs its data (ABI 1.5). */
+static int
+rs_check_data(const gw_batch_t *batch, size_t i, gw_error_t *err)
+{
+    const gw_delta_t *d = &batch->deltas[i];
+
+    if (d->kind != GW_KIND_TIMING && d->kind != GW_KIND_SET)
+        return GW_OK;
+    if (batch->data == NULL ||
+        (d->kind == GW_KIND_TIMING ? batch->data[i].timing == NULL
+                                   : batch->data[i].set == NULL))
+        return gw_error_set(err, "delta %zu is a %s without its data", i,
+                            gw_kind_name(d->kind));
+    return GW_OK;
+}
+
 /* The batch id key of chunk k: gottwall:batch:{id}, or .../{k} when the
  * batch has more than one chunk. */
 static void
@@ -341,7 +357,7 @@ rs_build_meta(const gw_batch_t *batch, rs_buf_t *out, size_t *ncmds)
 }
 
 /* The sections of a script call, in the script's order (redis.c). */
-enum { RS_R, RS_S, RS_C, RS_A, RS_G, RS_NSECT };
+enum { RS_R, RS_S, RS_C, RS_A, RS_G, RS_T, RS_H, RS_NSECT };
 
 typedef struct rs_sect_s {
     rs_buf_t b;   /* the arguments, in RESP */
@@ -367,6 +383,7 @@ typedef struct rs_chunker_s {
     rs_group_t *groups;
     size_t *slots;      /* hash of (field, n): group + 1, 0: empty */
     size_t nslots;
+    rs_buf_t hll;       /* a set delta's members in Redis' HYLL format */
 } rs_chunker_t;
 
 static int
@@ -396,6 +413,7 @@ rs_chunker_free(rs_chunker_t *ch)
     free(ch->order);
     free(ch->groups);
     free(ch->slots);
+    rs_buf_free(&ch->hll);
     memset(ch, 0, sizeof(*ch));
 }
 
@@ -414,6 +432,70 @@ static int64_t
 rs_field(const gw_delta_t *d)
 {
     return d->period == GW_PERIOD_ALL ? 0 : d->bucket;
+}
+
+/* One store of a timing's sketch as (field name, count) pairs. */
+static size_t
+rs_bins(rs_sect_t *t, char sign, const gw_bin_t *b, size_t n)
+{
+    char f[16];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(f, sizeof(f), "%c%d", sign, (int) b[i].index);
+        rs_resp_str(&t->b, f);
+        rs_resp_int(&t->b, (int64_t) b[i].count);
+    }
+    return n;
+}
+
+/* A timing delta for section T: key field sum count min max nb, then nb
+ * (bin, count) pairs; or a set delta for H: key field events hll. -1:
+ * out of memory. */
+static int
+rs_kind_delta(rs_chunker_t *ch, const gw_delta_t *d, const gw_delta_data_t *x)
+{
+    rs_sect_t *t = &ch->sect[d->kind == GW_KIND_TIMING ? RS_T : RS_H];
+    size_t nb;
+
+    rs_sect_key(ch, t, d);
+    rs_resp_int(&t->b, rs_field(d));
+    if (d->kind == GW_KIND_SET) {
+        const gw_set_t *s = x->set;
+        char h[24];
+        size_t j;
+
+        if (rs_hll_encode(s, &ch->hll) != 0)
+            return -1;
+        rs_resp_int(&t->b, d->count);
+        rs_resp_arg(&t->b, ch->hll.p, ch->hll.len);
+        rs_resp_int(&t->b, s->registers != NULL ? -1 : (int64_t) s->nhashes);
+        for (j = 0; s->registers == NULL && j < s->nhashes; j++) {
+            /* As signed integers: Redis keeps a set of up to 512 of them
+             * as an intset, 8 bytes a member. */
+            int n = snprintf(h, sizeof(h), "%lld", (long long) s->hashes[j]);
+
+            rs_resp_arg(&t->b, h, (size_t) n);
+        }
+        t->nargs += 4 + (s->registers != NULL ? 0 : s->nhashes);
+        t->nops++;
+        return 0;
+    }
+    nb = x->timing->npos + x->timing->nneg + (x->timing->zero > 0);
+    rs_resp_double(&t->b, d->sum);
+    rs_resp_int(&t->b, d->count);
+    rs_resp_double(&t->b, x->timing->min);
+    rs_resp_double(&t->b, x->timing->max);
+    rs_resp_int(&t->b, (int64_t) nb);
+    rs_bins(t, 'p', x->timing->pos, x->timing->npos);
+    rs_bins(t, 'n', x->timing->neg, x->timing->nneg);
+    if (x->timing->zero > 0) {
+        rs_resp_str(&t->b, "z");
+        rs_resp_int(&t->b, (int64_t) x->timing->zero);
+    }
+    t->nargs += 6 + 2 * nb;
+    t->nops++;
+    return 0;
 }
 
 /* The group of the whole counter delta d (a new one when needed). */
@@ -462,6 +544,11 @@ rs_build_chunk(rs_state_t *s, const gw_batch_t *batch, size_t from,
         const gw_delta_t *d = &batch->deltas[i];
 
         ch->gid[i - from] = SIZE_MAX;
+        if (d->kind == GW_KIND_TIMING || d->kind == GW_KIND_SET) {
+            if (rs_kind_delta(ch, d, &batch->data[i]) != 0)
+                return -1;
+            continue;
+        }
         if (d->kind == GW_KIND_COUNTER && rs_integral(d->sum)) {
             g = rs_group_of(ch, &ngroups, rs_field(d), (int64_t) d->sum);
             ch->groups[g].count++;
@@ -665,7 +752,8 @@ rs_store(void *state, const gw_batch_t *batch, gw_error_t *err)
     if (batch->ndeltas == 0)
         return GW_OK;
     for (i = 0; i < batch->ndeltas; i++)
-        if (rs_check_delta(&batch->deltas[i], i, err) != GW_OK)
+        if (rs_check_delta(&batch->deltas[i], i, err) != GW_OK ||
+            rs_check_data(batch, i, err) != GW_OK)
             return GW_ERR;
     if ((rc = rs_connect(s, err)) != GW_OK)
         return rc;

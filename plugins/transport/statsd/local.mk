@@ -23,5 +23,6 @@ tests_plugins_test_statsd_parse_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_plugins_test_statsd_parse_LDADD = $(CHECK_LIBS) -lm
 endif
 
-TESTS += tests/integration/test_statsd.py
-EXTRA_DIST += plugins/transport/statsd/README.md tests/integration/test_statsd.py
+TESTS += tests/integration/test_statsd.py tests/integration/test_timing_sets.py
+EXTRA_DIST += plugins/transport/statsd/README.md tests/integration/test_statsd.py \
+	tests/integration/test_timing_sets.py
