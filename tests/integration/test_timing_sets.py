@@ -1,11 +1,10 @@
 """Timers, sets and the statsd clients' other forms against the real daemon
-(issue 15), through the memory and Redis storages (the PostgreSQL storage
-does not keep the new kinds yet: see issue 15's notes).
+(issue 15), through the memory, Redis and PostgreSQL storages.
 
 statsd timers (`|ms`, `|h`, `|d`) go over statsd TCP, half to each of two
-`gottwall aggregator start` processes writing to one Redis while a
-`gottwall server start` reads; with the memory storage one daemon with two
-ingest loops. The server reads back, at minute, hour
+`gottwall aggregator start` processes writing to one Redis (then one
+PostgreSQL) while a `gottwall server start` reads; with the memory storage
+one daemon with two ingest loops. The server reads back, at minute, hour
 and day: the exact count, sum, min and max, and p50/p90/p99/p999 within
 1 % of the exact nearest-rank quantile (the value at rank ceil(q n) of
 the sorted values) computed here from the values sent. Sets (`|s`) read
@@ -23,7 +22,7 @@ import socket
 import time
 
 from gwtest import Daemon, run_tests, wait_for
-from services import RedisServer, plugin_built, skip
+from services import PostgresServer, RedisServer, plugin_built, skip
 
 PROJECT = "test_project"
 ALPHA = 0.01
@@ -209,6 +208,13 @@ def test_redis():
         run_storage("redis", r.settings(), True)
 
 
+def test_postgres():
+    if not plugin_built("postgres"):
+        skip("the postgres storage was not built")
+    with PostgresServer() as pg:
+        run_storage("postgres", pg.settings(), True)
+
+
 def test_timer_on_an_avg_metric_stays_avg():
     """A statsd |ms metric that exists as avg keeps that kind."""
     with Daemon(backends={"statsd": {"PROJECT": PROJECT}, "http": {}}) as d:
@@ -225,6 +231,7 @@ def test_timer_on_an_avg_metric_stays_avg():
 
 if __name__ == "__main__":
     import sys
-    tests = [test_memory, test_redis, test_timer_on_an_avg_metric_stays_avg]
+    tests = [test_memory, test_redis, test_postgres,
+             test_timer_on_an_avg_metric_stays_avg]
     only = [t for t in tests if t.__name__ in sys.argv[1:]]
     run_tests(only or tests)

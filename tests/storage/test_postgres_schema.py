@@ -51,14 +51,26 @@ with PostgresServer() as pg:
 
     check("schema versions", pg.sql("SELECT string_agg(version::text, ','"
                                      " ORDER BY version) FROM gottwall_schema"),
-          "1,2,3,4,5\n")
+          "1,2,3,4,5,6\n")
     # The tables but the partitions of gottwall_cells (test_postgres_partitions
     # checks those).
     check("tables", pg.sql("SELECT string_agg(relname, ',' ORDER BY relname)"
                            " FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                            " AND relkind IN ('r', 'p') AND NOT relispartition"),
           "gottwall_batches,gottwall_cells,gottwall_documents,gottwall_expiry,"
-          "gottwall_metrics,gottwall_nonces,gottwall_schema,gottwall_series\n")
+          "gottwall_metrics,gottwall_nonces,gottwall_schema,gottwall_series,"
+          "gottwall_sketches\n")
+    # Schema 6: the timing and set cells' sketches, and their expiry index.
+    check("sketches key", pg.sql(
+        "SELECT pg_get_indexdef('gottwall_sketches_pkey'::regclass)"),
+        "CREATE UNIQUE INDEX gottwall_sketches_pkey ON public.gottwall_sketches"
+        " USING btree (series_id, period, bucket)\n")
+    check("sketches expiry index", pg.sql(
+        "SELECT pg_get_indexdef('gottwall_sketches_expiry'::regclass)"),
+        "CREATE INDEX gottwall_sketches_expiry ON public.gottwall_sketches"
+        " USING btree (period, bucket)\n")
+    check("sketches written by the suite", pg.sql(
+        "SELECT count(*) > 0 FROM gottwall_sketches"), "t\n")
     check("nonces key", pg.sql(
         "SELECT pg_get_indexdef('gottwall_nonces_pkey'::regclass)"),
         "CREATE UNIQUE INDEX gottwall_nonces_pkey ON public.gottwall_nonces"
@@ -126,8 +138,8 @@ with PostgresServer() as pg:
                                 GW_STORAGE_TEST_DEBUG="1"))
     check("second run passes", p.returncode, 0)
     check("no second migration", "schema migrated" in p.stderr, False)
-    check("schema still at version 5", pg.sql("SELECT count(*) FROM gottwall_schema"),
-          "5\n")
+    check("schema still at version 6", pg.sql("SELECT count(*) FROM gottwall_schema"),
+          "6\n")
 
 # A database of schema version 2 (as 0.1.0 development builds left it), with
 # data: a running gottwall migrates it and reads the old cells, and new
@@ -174,9 +186,9 @@ with PostgresServer() as pg:
         check("v2 filter day", d.stats(
             "shop", "visits", period="day", from_date=DAY, to_date=DAY,
             filter_name="device", filter_value="ios")["range"], [[DAY, 3]])
-        check("migrated to version 5", pg.sql(
+        check("migrated to version 6", pg.sql(
             "SELECT string_agg(version::text, ',' ORDER BY version)"
-            " FROM gottwall_schema"), "1,2,3,4,5\n")
+            " FROM gottwall_schema"), "1,2,3,4,5,6\n")
         status, _ = d.send_http("shop", {"n": "visits", "ts": TS + 60,
                                          "f": {"device": "ios"}})
         check("event accepted", status, 200)

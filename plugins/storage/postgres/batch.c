@@ -55,7 +55,7 @@ pg_strcmp(const char *a, const char *b)
 /* Orders cells by the primary key (the lock order of every writer). The
  * byte order of strcmp, not the database's collation: any fixed order
  * serves. Ties keep the batch order (index). */
-static int
+int
 pg_cell_cmp(const void *x, const void *y)
 {
     const gw_delta_t *a = ((const pg_cell_t *) x)->d;
@@ -76,7 +76,7 @@ pg_cell_cmp(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static int
+int
 pg_same_cell(const gw_delta_t *a, const gw_delta_t *b)
 {
     return a->period == b->period && a->bucket == b->bucket &&

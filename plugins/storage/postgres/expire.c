@@ -76,6 +76,13 @@ pg_expire_cut(pg_state_t *s, pg_expiry_t *x, gw_error_t *err)
         return rc;
     slots_before = pg_get_int(r, 0, 0);
     PQclear(r);
+    /* The timing and set cells' sketches (schema 6) go at once: a row
+     * each, by the (period, bucket) index. */
+    rc = pg_runp(s, "DELETE FROM gottwall_sketches WHERE period = $1::int2"
+                 " AND bucket < $2::int8", 2, NULL, params, NULL,
+                 PGRES_COMMAND_OK, "expire: timing and set cells", err);
+    if (rc != GW_OK)
+        return rc;
     x->phase = slots_before > x->before - (hi - lo) ? PG_X_PARTS
                                                      : PG_X_SLOTS;
     x->cursor = 0;

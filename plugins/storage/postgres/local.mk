@@ -13,6 +13,7 @@ storage_postgres_la_SOURCES = \
 	plugins/storage/postgres/batch.c \
 	plugins/storage/postgres/store.c \
 	plugins/storage/postgres/read.c \
+	plugins/storage/postgres/kinds.c \
 	plugins/storage/postgres/part.c \
 	plugins/storage/postgres/expire.c
 storage_postgres_la_CFLAGS = $(AM_CFLAGS) $(POSTGRES_CFLAGS)

@@ -38,7 +38,7 @@
 #define PG_SLOTS 7 /* slots per series row (schema 3): one per period */
 
 /* The schema version this code writes: the number of migrations. */
-#define PG_SCHEMA_VERSION 5
+#define PG_SCHEMA_VERSION 6
 
 /* Buckets of the periods but all are in [0, PG_BUCKET_END): years 1970 to
  * 9999, as event times are (the partitions cover that range). */
@@ -159,6 +159,30 @@ typedef struct pg_cell_s {
     int64_t count;
     double ts;
 } pg_cell_t;
+
+/* A timing or set cell of a flush: its series' id, its (first) delta
+ * and that delta's data (kinds.c). */
+typedef struct pg_sketch_s {
+    int64_t sid;
+    const gw_delta_t *d;
+    const gw_delta_data_t *x;
+} pg_sketch_t;
+
+/* ---- kinds.c: the timing and set kinds ---- */
+
+/* Merges the n cells into gottwall_sketches, in the flush's transaction
+ * (sorts e). */
+int pg_sketches_store(pg_state_t *s, pg_sketch_t *e, size_t n,
+                      gw_error_t *err);
+/* The storage's query (sets answer their distinct members) and
+ * query_timing. */
+int pg_query_kinds(void *state, const gw_query_t *q, gw_point_fn emit,
+                   gw_timing_point_fn emit_timing, void *arg,
+                   gw_error_t *err);
+int pg_query_ops(void *state, const gw_query_t *q, gw_point_fn emit,
+                 void *arg, gw_error_t *err);
+int pg_query_timing(void *state, const gw_query_t *q, gw_timing_point_fn emit,
+                    void *arg, gw_error_t *err);
 
 /* One slot of a series in a batch: the cell of the period's newest
  * bucket. */
@@ -334,6 +358,11 @@ const char *pg_fvalue(const gw_delta_t *d);
 
 /* gw_delta_check, and the values must be finite. */
 int pg_check_delta(const gw_delta_t *d, size_t i, gw_error_t *err);
+
+/* The cells' order (qsort, on pg_cell_t) and whether two deltas are of
+ * one cell. */
+int pg_cell_cmp(const void *x, const void *y);
+int pg_same_cell(const gw_delta_t *a, const gw_delta_t *b);
 
 /* Sorts and merges the deltas into cells; *n set. NULL: out of memory. */
 pg_cell_t *pg_merge(const gw_batch_t *batch, size_t *n,

@@ -88,13 +88,15 @@ static const gw_storage_ops_t pg_ops = {
     .create = pg_create,
     .destroy = pg_destroy,
     .store = pg_store,
-    .query = pg_query,
+    .query = pg_query_ops,
     .metadata = pg_metadata,
     .doc_put = pg_doc_put,
     .doc_get = pg_doc_get,
     .ping = pg_ping,
     .nonce_claim = pg_nonce_claim,
     .expire = pg_expire,
+    .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
+    .query_timing = pg_query_timing,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

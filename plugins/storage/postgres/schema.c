@@ -226,13 +226,28 @@ pg_migrate_5(pg_state_t *s, gw_error_t *err)
     return rc;
 }
 
+/* Version 6: the timing and set kinds (ABI 1.5). Their sum and count are
+ * cells as any; a timing's sketch and a set's members are a bytea in the
+ * SDK's encoding per cell (kinds.c), removed by expiry with an index of
+ * their own. */
+static const char *const pg_migration_6[] = {
+    "CREATE TABLE gottwall_sketches ("
+    " series_id bigint NOT NULL,"
+    " period smallint NOT NULL," /* gw_period_t */
+    " bucket bigint NOT NULL,"
+    " data bytea NOT NULL," /* gw_timing_encode or gw_set_encode */
+    " PRIMARY KEY (series_id, period, bucket))",
+    "CREATE INDEX gottwall_sketches_expiry ON gottwall_sketches"
+    " (period, bucket)",
+    NULL};
+
 static const char *const *const pg_migrations[] = {
     pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4,
-    pg_migration_5a};
+    pg_migration_5a, pg_migration_6};
 
 /* Migrations done in C (NULL: the statements above are the migration). */
 static int (*const pg_migration_fn[])(pg_state_t *, gw_error_t *) = {
-    NULL, NULL, NULL, NULL, pg_migrate_5};
+    NULL, NULL, NULL, NULL, pg_migrate_5, NULL};
 
 /* PG_SCHEMA_VERSION (pg.h) is the number of migrations. */
 typedef char pg_migrations_match_version[

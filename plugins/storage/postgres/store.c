@@ -75,6 +75,7 @@ typedef struct pg_flush_s {
     int64_t *pairs; /* {id, series index}: sorts upd */
     int check;      /* a series of upd may spill */
     uint64_t saturated; /* sums merged in memory kept at +-DBL_MAX */
+    const gw_batch_t *batch;
 } pg_flush_t;
 
 /* d's bucket as stored: 0 for GW_PERIOD_ALL. */
@@ -333,9 +334,18 @@ pg_flush_check(const gw_batch_t *batch, gw_error_t *err)
 {
     size_t i;
 
-    for (i = 0; i < batch->ndeltas; i++)
-        if (pg_check_delta(&batch->deltas[i], i, err) != GW_OK)
+    for (i = 0; i < batch->ndeltas; i++) {
+        const gw_delta_t *d = &batch->deltas[i];
+
+        if (pg_check_delta(d, i, err) != GW_OK)
             return GW_ERR;
+        if ((d->kind == GW_KIND_TIMING &&
+             (batch->data == NULL || batch->data[i].timing == NULL)) ||
+            (d->kind == GW_KIND_SET &&
+             (batch->data == NULL || batch->data[i].set == NULL)))
+            return gw_error_set(err, "delta %zu is a %s without its data",
+                                i, gw_kind_name(d->kind));
+    }
     if (batch->ndeltas > 0x7fffffff)
         return gw_error_set(err, "postgres storage: a batch of %zu deltas "
                             "is too large", batch->ndeltas);
@@ -563,6 +573,52 @@ pg_flush_cells(pg_state_t *s, pg_flush_t *f, gw_error_t *err)
                       "storing a batch", err);
 }
 
+/* The timing and set cells' sketches (kinds.c), once every series has its
+ * id: one entry per delta (a batch may hold a cell more than once; the
+ * entries are sorted as the cells are, so each cell takes its run). */
+static int
+pg_flush_sketches(pg_state_t *s, pg_flush_t *f, gw_error_t *err)
+{
+    const gw_batch_t *b = f->batch;
+    pg_cell_t *w;
+    pg_sketch_t *e;
+    size_t i, k = 0, nd = 0;
+    int rc;
+
+    for (i = 0; i < b->ndeltas; i++)
+        nd += b->deltas[i].kind == GW_KIND_TIMING ||
+              b->deltas[i].kind == GW_KIND_SET;
+    if (nd == 0)
+        return GW_OK;
+    w = malloc(nd * sizeof(*w));
+    e = malloc(nd * sizeof(*e));
+    if (w == NULL || e == NULL) {
+        free(w);
+        free(e);
+        return gw_error_set(err, "postgres storage: out of memory");
+    }
+    for (i = 0; i < b->ndeltas; i++)
+        if (b->deltas[i].kind == GW_KIND_TIMING ||
+            b->deltas[i].kind == GW_KIND_SET)
+            w[k++].d = &b->deltas[i];
+    qsort(w, nd, sizeof(*w), pg_cell_cmp);
+    for (i = 0, k = 0; i < f->n && k < nd; i++) {
+        const gw_delta_t *d = f->cells[i].d;
+
+        for (; k < nd && pg_same_cell(d, w[k].d); k++) {
+            e[k].sid = f->ids[f->sidx[i]];
+            e[k].d = w[k].d;
+            e[k].x = &b->data[w[k].d - b->deltas];
+        }
+    }
+    rc = k == nd ? pg_sketches_store(s, e, nd, err)
+                 : gw_error_set(err, "postgres: a timing or set delta of "
+                                "the batch has no cell");
+    free(w);
+    free(e);
+    return rc;
+}
+
 /* After the commit: the cache learns each series' id (only committed ids:
  * a rolled-back insert's ids do not exist) and the buckets its slots are
  * now at or after; old batch ids are pruned now and then. */
@@ -609,6 +665,8 @@ pg_flush_run(pg_state_t *s, pg_flush_t *f, const char *id, gw_error_t *err)
         rc = pg_flush_update(s, f, err);
     if (rc == GW_OK)
         rc = pg_flush_cells(s, f, err);
+    if (rc == GW_OK)
+        rc = pg_flush_sketches(s, f, err);
     if (rc == GW_OK)
         rc = pg_run_arr(s, pg_metrics_sql, 3, &f->arr[PG_M_PROJECT], &r,
                         PGRES_TUPLES_OK, "storing the metrics", err);
@@ -664,6 +722,7 @@ pg_store(void *state, const gw_batch_t *batch, gw_error_t *err)
         (rc = pg_connect(s, err)) != GW_OK || (rc = pg_stage(s, err)) != GW_OK)
         return rc;
     memset(&f, 0, sizeof(f));
+    f.batch = batch;
     rc = pg_flush_prepare(&f, batch, &s->cache, err);
     /* The partitions the cells need, before the transaction: a flush
      * never holds its row locks while DDL waits. */
