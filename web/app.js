@@ -62,6 +62,7 @@ const P = (project) => `api/v1/${encodeURIComponent(project)}`;
 const state = {
   doc: { version: 1, project: null, period: 'day', from: '', to: '', autorefresh: true, projects: {} },
   metrics: {},            // metric -> {filter: [values]}
+  kinds: {},              // metric -> "counter", "avg", "gauge", "timing", "set"
   views: new Map(),       // widget id -> view
 };
 window.gw = { state, views: state.views }; // for the browser test
@@ -199,6 +200,19 @@ function clearExpiry(view, place) {
 
 // ---- Graph widget ----
 
+// A timing metric's series shows one statistic (stat= of the read API):
+// p95 unless another is picked. Other kinds show their value.
+const TIMING_STATS = ['p50', 'p75', 'p90', 'p95', 'p99', 'p999', 'mean', 'min', 'max', 'count', 'sum'];
+const statOf = (s) => (state.kinds[s.metric] === 'timing' ? s.stat || 'p95' : null);
+const labelOf = (s) => (statOf(s) ? `${seriesLabel(s)} ${statOf(s)}` : seriesLabel(s));
+
+function statSelect(s, onchange) {
+  const sel = el('select', { class: 'stat', 'aria-label': 'Statistic', onchange: (e) => onchange(e.target.value) });
+  for (const st of TIMING_STATS) sel.append(el('option', { value: st, text: st }));
+  sel.value = statOf(s);
+  return sel;
+}
+
 function seriesOptions(metric) {
   const opts = [{ value: '', label: 'total' }];
   const filters = state.metrics[metric] || {};
@@ -273,8 +287,9 @@ class GraphView {
       });
       return el('div', { class: 'series-row' },
         el('span', { class: 'swatch', style: { background: PALETTE[i % PALETTE.length] } }),
-        metricSelect(s.metric, (m) => { s.metric = m; s.filter_name = null; s.filter_value = null; save(); this.buildSeries(); this.redraw(); }),
+        metricSelect(s.metric, (m) => { s.metric = m; s.filter_name = null; s.filter_value = null; s.stat = null; save(); this.buildSeries(); this.redraw(); }),
         filt,
+        statOf(s) ? statSelect(s, (v) => { s.stat = v; save(); this.redraw(); }) : null,
         this.w.series.length > 1
           ? el('button', { class: 'icon', title: 'Remove this series', 'aria-label': 'Remove series', onclick: () => { this.w.series.splice(i, 1); save(); this.buildSeries(); this.redraw(); } }, '×')
           : null);
@@ -296,6 +311,7 @@ class GraphView {
       const q = rangeParams();
       q.set('name', s.metric);
       if (s.filter_name) { q.set('filter_name', s.filter_name); q.set('filter_value', s.filter_value); }
+      if (statOf(s)) q.set('stat', statOf(s));
       return api(`${P(state.doc.project)}/stats?${q}`);
     }));
     if (seq !== this.seq) return null; // a newer fetch started
@@ -328,7 +344,7 @@ class GraphView {
       this.destroyChart();
       this.chart = makeChart(this.chartEl, {
         raw,
-        labels: this.w.series.map(seriesLabel),
+        labels: this.w.series.map(labelOf),
         renderer: this.w.renderer || 'line',
         period: state.doc.period,
       });
@@ -375,7 +391,7 @@ class GraphView {
   csv() {
     if (!this.chart) return;
     const raw = this.chart.raw;
-    const rows = [['bucket', 'time_utc', ...this.w.series.map(seriesLabel)]];
+    const rows = [['bucket', 'time_utc', ...this.w.series.map(labelOf)]];
     raw[0].forEach((x, i) => rows.push([x, fmtBucket(x, state.doc.period), ...raw.slice(1).map((ys) => ys[i])]));
     download(`${slug(this.w.title)}-${state.doc.period}.csv`, toCSV(rows));
   }
@@ -642,7 +658,12 @@ function showShare(links) {
 // ---- Loading and refreshing ----
 
 async function loadMetrics() {
-  state.metrics = await api(`${P(state.doc.project)}/metrics`);
+  const [metrics, kinds] = await Promise.all([
+    api(`${P(state.doc.project)}/metrics`),
+    api(`${P(state.doc.project)}/kinds`),
+  ]);
+  state.metrics = metrics;
+  state.kinds = kinds;
 }
 
 async function loadProject() {

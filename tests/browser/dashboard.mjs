@@ -236,6 +236,35 @@ try {
     await shot('08-after-reload');
   });
 
+  await step('a timing metric plots a percentile (p95 by default); the stat can be picked', async () => {
+    const before = await page.$$eval(graph, (es) => es.map((e) => e.dataset.id));
+    await page.click('#add-graph');
+    await page.waitForFunction((n) => document.querySelectorAll('.widget[data-type=graph]').length === n, before.length + 1);
+    const id = (await page.$$eval(graph, (es) => es.map((e) => e.dataset.id))).find((x) => !before.includes(x));
+    const g = `.widget[data-id="${id}"]`;
+    await afterRedraw(g, () => page.selectOption(`${g} .series-row:nth-child(1) select.metric`, 'api_ms'));
+    same(await page.$eval(`${g} select.stat`, (s) => s.value), 'p95', 'the default statistic of a timing');
+    const plotted = async () => page.$eval(g, (e) => {
+      const v = window.gw.views.get(e.dataset.id);
+      return { ys: Array.from(v.chart.u.data[1]), label: v.chart.u.series[1].label };
+    });
+    const p95 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p95`);
+    let got = await plotted();
+    same(got.ys, p95.range.map((p) => p[1]), 'the p95 of each day');
+    same(got.label, 'api_ms p95', 'legend names the statistic');
+    await afterRedraw(g, () => page.selectOption(`${g} select.stat`, 'p50'));
+    const p50 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p50`);
+    got = await plotted();
+    same(got.ys, p50.range.map((p) => p[1]), 'the p50 of each day');
+    const today = p95.range.length - 1;
+    assert(p95.range[today][1] > p50.range[today][1], `p95 ${p95.range[today][1]} not above p50 ${p50.range[today][1]}`);
+    // A counter's series has no statistic to pick.
+    assert(!(await page.$(`.widget[data-id="${before[0]}"] select.stat`)), 'a counter graph shows a stat picker');
+    await shot('08b-timing-p50');
+    await page.click(`${g} .remove`);
+    await page.waitForFunction((n) => document.querySelectorAll('.widget[data-type=graph]').length === n, before.length);
+  });
+
   await step('CSV export of a table neutralises formulas in text cells', async () => {
     // Filter values come from any key holder (or statsd without any):
     // text cells starting with = + - @ tab or CR get a leading quote, so

@@ -54,10 +54,13 @@ def run_dashboard(prefix, out):
         send(d, "incr", events, prefix)
         send(d, "avg", [{"n": "latency_ms", "ts": now - i * day, "v": 20 + i % 9}
                         for i in range(30)], prefix)
+        # A timing: 100 latencies today, 1..100 ms, so p50 and p95 differ.
+        send(d, "timing", [{"n": "api_ms", "ts": now, "v": v} for v in range(1, 101)],
+             prefix)
         wait_for(lambda: d.get_json(
             prefix + "/api/v1/test_project/metrics",
             headers={"Authorization": basic_header("my_public_key", "secret_key")}
-        ).get("latency_ms") is not None,
+        ).keys() >= {"latency_ms", "api_ms"},
             what="events stored")
         env = dict(os.environ, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
                    GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
