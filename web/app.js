@@ -259,6 +259,7 @@ class GraphView {
         title,
         el('div', { class: 'actions' },
           renderer,
+          this.bandButton = el('button', { class: 'band', title: 'Shade each timing series from its p50 to its p99', 'aria-pressed': String(!!w.band), onclick: () => { w.band = !w.band; this.bandButton.setAttribute('aria-pressed', String(w.band)); save(); this.redraw(); } }, 'p50–p99'),
           el('button', { class: 'share', title: 'Share as an embedded chart', onclick: () => this.share() }, 'Share'),
           el('button', { class: 'csv', title: 'Download the data as CSV', onclick: () => this.csv() }, 'CSV'),
           el('button', { class: 'wide-toggle', title: 'Full width or half', 'aria-label': 'Toggle width', onclick: () => { w.wide = !w.wide; this.root.classList.toggle('wide', !!w.wide); save(); } }, '⇔'),
@@ -271,6 +272,7 @@ class GraphView {
   }
 
   buildSeries() {
+    this.bandButton.hidden = !this.w.series.some(statOf);
     this.seriesList.replaceChildren(...this.w.series.map((s, i) => {
       const filt = el('select', { class: 'filter', 'aria-label': 'Filter value' });
       for (const o of seriesOptions(s.metric)) filt.append(el('option', { value: o.value, text: o.label }));
@@ -305,18 +307,28 @@ class GraphView {
     this.redraw();
   }
 
+  // The series' stats, and with the band on, each timing series' p50 and
+  // p99 after them (this.bands says where).
   async fetch() {
     const seq = ++this.seq;
-    const results = await Promise.all(this.w.series.map((s) => {
+    const ask = (s, stat) => {
       const q = rangeParams();
       q.set('name', s.metric);
       if (s.filter_name) { q.set('filter_name', s.filter_name); q.set('filter_value', s.filter_value); }
-      if (statOf(s)) q.set('stat', statOf(s));
+      if (stat) q.set('stat', stat);
       return api(`${P(state.doc.project)}/stats?${q}`);
-    }));
+    };
+    const banded = this.w.band && this.w.renderer !== 'stacked';
+    const timed = banded ? this.w.series.map((s, i) => [s, i]).filter(([s]) => statOf(s)) : [];
+    const [results, extra] = await Promise.all([
+      Promise.all(this.w.series.map((s) => ask(s, statOf(s)))),
+      Promise.all(timed.flatMap(([s]) => [ask(s, 'p50'), ask(s, 'p99')])),
+    ]);
     if (seq !== this.seq) return null; // a newer fetch started
     const xs = results.length ? results[0].range.map((p) => p[0]) : [];
-    const raw = [xs, ...results.map((r) => r.range.map((p) => p[1]))];
+    const raw = [xs, ...[...results, ...extra].map((r) => r.range.map((p) => p[1]))];
+    const n = results.length;
+    this.bands = timed.map(([, i], k) => ({ of: i + 1, lo: n + 1 + 2 * k, hi: n + 2 + 2 * k }));
     this.results = results;
     return raw;
   }
@@ -345,6 +357,7 @@ class GraphView {
       this.chart = makeChart(this.chartEl, {
         raw,
         labels: this.w.series.map(labelOf),
+        bands: this.bands || [],
         renderer: this.w.renderer || 'line',
         period: state.doc.period,
       });
@@ -392,7 +405,8 @@ class GraphView {
     if (!this.chart) return;
     const raw = this.chart.raw;
     const rows = [['bucket', 'time_utc', ...this.w.series.map(labelOf)]];
-    raw[0].forEach((x, i) => rows.push([x, fmtBucket(x, state.doc.period), ...raw.slice(1).map((ys) => ys[i])]));
+    const cols = raw.slice(1, 1 + this.w.series.length); // not the band's
+    raw[0].forEach((x, i) => rows.push([x, fmtBucket(x, state.doc.period), ...cols.map((ys) => ys[i])]));
     download(`${slug(this.w.title)}-${state.doc.period}.csv`, toCSV(rows));
   }
 

@@ -93,7 +93,10 @@ function plotData(raw, renderer) {
 
 // Creates a chart in el. raw = [xs, ys1, ys2, ...] (the API's numbers),
 // labels = one per series. Returns {u, update(raw), destroy()}.
-export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', height = 280 }) {
+// bands: [{ of, lo, hi }]: the series at raw indices lo and hi (after the
+// labelled ones) drawn as a shaded area between them in the colour of
+// series `of` (a latency band: a timing's p50 to p99).
+export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', height = 280, bands: shade = [] }) {
   const uPlot = window.uPlot;
   const width = Math.max(300, el.clientWidth || 600);
   const n = labels.length;
@@ -131,7 +134,19 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
     }
     series.push(s);
   });
-  const bands = [];
+  for (const b of shade) {
+    const color = PALETTE[(b.of - 1) % PALETTE.length];
+    for (const [k, name] of [[b.lo, 'p50'], [b.hi, 'p99']]) {
+      series[k] = {
+        label: `${labels[b.of - 1]} ${name}`,
+        stroke: alpha(color, 0.35),
+        width: 1,
+        value: (u, v, si, idx) => fmtNum(state.raw[si][idx == null ? last() : idx]),
+        points: { show: false },
+      };
+    }
+  }
+  const bands = shade.map((b) => ({ series: [b.hi, b.lo], fill: alpha(PALETTE[(b.of - 1) % PALETTE.length], 0.15) }));
   if (renderer === 'stacked') {
     for (let i = labels.length; i > 1; i--) bands.push({ series: [i, i - 1] });
   }

@@ -258,7 +258,23 @@ try {
     same(got.ys, p50.range.map((p) => p[1]), 'the p50 of each day');
     const today = p95.range.length - 1;
     assert(p95.range[today][1] > p50.range[today][1], `p95 ${p95.range[today][1]} not above p50 ${p50.range[today][1]}`);
-    // A counter's series has no statistic to pick.
+    // The latency band: p50 to p99 shaded, the API's numbers.
+    await afterRedraw(g, () => page.click(`${g} button.band`));
+    same(await page.$eval(`${g} button.band`, (b) => b.getAttribute('aria-pressed')), 'true', 'band toggle pressed');
+    const p99 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p99`);
+    const band = await page.$eval(g, (e) => {
+      const u = window.gw.views.get(e.dataset.id).chart.u;
+      return { n: u.series.length, lo: Array.from(u.data[2]), hi: Array.from(u.data[3]),
+        labels: u.series.slice(2).map((s) => s.label), bands: u.bands.map((b) => b.series) };
+    });
+    same(band.n, 4, 'the series and its band (p50, p99)');
+    same(band.lo, p50.range.map((p) => p[1]), 'band low: p50');
+    same(band.hi, p99.range.map((p) => p[1]), 'band high: p99');
+    same(band.labels, ['api_ms p50 p50', 'api_ms p50 p99'], 'band labels');
+    same(band.bands, [[3, 2]], 'one band, p99 over p50');
+    await shot('08c-timing-band');
+    // A counter's series has no statistic to pick, nor a band.
+    same(await page.$eval(`.widget[data-id="${before[0]}"] button.band`, (b) => b.hidden), true, 'no band for a counter');
     assert(!(await page.$(`.widget[data-id="${before[0]}"] select.stat`)), 'a counter graph shows a stat picker');
     await shot('08b-timing-p50');
     await page.click(`${g} .remove`);
