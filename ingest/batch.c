@@ -144,6 +144,8 @@ gw__batch_free(gw__batch_t *b)
 {
     if (b == NULL)
         return;
+    /* First: it reads each delta's kind to free its sketch. */
+    tb_data_free(b);
     free(b->id);
     gw__arena_free(&b->arena);
     free(b->strs);
@@ -152,7 +154,6 @@ gw__batch_free(gw__batch_t *b)
     free(b->keys);
     free(b->dslots);
     free(b->gidx);
-    tb_data_free(b);
     free(b);
 }
 

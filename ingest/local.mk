@@ -31,9 +31,11 @@ GW_INGEST_TEST_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lm
 
 if HAVE_CHECK
 check_PROGRAMS += tests/ingest/test_bucket tests/ingest/test_event \
-	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table
+	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table \
+	tests/ingest/test_kinds
 TESTS += tests/ingest/test_bucket tests/ingest/test_event \
-	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table
+	tests/ingest/test_ingest tests/ingest/test_series tests/ingest/test_table \
+	tests/ingest/test_kinds
 endif
 
 tests_ingest_test_bucket_SOURCES = tests/ingest/test_bucket.c ingest/bucket.c
@@ -55,6 +57,10 @@ tests_ingest_test_series_LDADD = $(GW_INGEST_TEST_LDADD)
 tests_ingest_test_table_SOURCES = tests/ingest/test_table.c $(GW_INGEST_SOURCES)
 tests_ingest_test_table_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
 tests_ingest_test_table_LDADD = $(GW_INGEST_TEST_LDADD)
+
+tests_ingest_test_kinds_SOURCES = tests/ingest/test_kinds.c $(GW_INGEST_SOURCES)
+tests_ingest_test_kinds_CFLAGS = $(GW_INGEST_TEST_CFLAGS)
+tests_ingest_test_kinds_LDADD = $(GW_INGEST_TEST_LDADD)
 
 # The fuzz target's corpus, replayed on every make check (no libFuzzer
 # needed; see tests/fuzz/fuzz_event.c for fuzzing with clang).

@@ -6,7 +6,9 @@
  * back: every record of every segment left, grouped by the manifest's
  * batch ids, in order; a manifest grown past its compaction threshold is
  * rewritten without the lines of deleted segments and keeps the others
- * (journal.c is included with a 4 KiB threshold).
+ * (journal.c is included with a 4 KiB threshold). Timing and set events
+ * (a structured timing event, JSON set and timing events) replayed into
+ * a real ingest come back as the same sketches and members.
  * Exits 0 on success, 1 with a message on the first failure.
  */
 #ifdef HAVE_CONFIG_H
@@ -24,6 +26,10 @@
  * hundred batches reach the compaction. */
 #define JN_MANIFEST_MAX 4096
 #include "core/journal.c"
+#include <gottwall/host.h> /* GW_SUBMIT_BATCH */
+#include <math.h>
+
+#include "ingest/ingest.h"
 
 #define FAIL(...)                                                          \
     do {                                                                   \
@@ -102,6 +108,140 @@ append(gw__journal_t *j, int i)
     gw__journal_append_json(j, 1392454739.25, "p", GW_ACTION_AVG, 1, json,
                             strlen(json));
     gw__journal_append_event(j, 1.0, "p", &ev);
+}
+
+/* ---- timing and set events through a replay ---- */
+
+static void
+kinds_json(void *arg, double now, const char *project, gw_action_t action,
+           unsigned flags, const char *json, size_t len)
+{
+    gw_error_t err;
+
+    if (gw__ingest_json_at(arg, now, project, action, json, len,
+                           (flags & GW_SUBMIT_BATCH) != 0, NULL, NULL,
+                           &err) != GW_OK)
+        FAIL("replayed JSON refused: %s", err.msg);
+}
+
+static void
+kinds_event(void *arg, double now, const char *project, const gw_event_t *ev)
+{
+    gw_error_t err;
+
+    if (ev->action != GW_ACTION_TIMING)
+        FAIL("the event's action came back as %d", (int) ev->action);
+    if (gw__ingest_event_at(arg, now, project, ev, NULL, &err) != GW_OK)
+        FAIL("replayed event refused: %s", err.msg);
+}
+
+static void
+kinds_group(void *arg, uint64_t first, uint64_t last, const char *id)
+{
+    (void) arg;
+    (void) first;
+    (void) last;
+    (void) id;
+}
+
+/* What the storage would be handed for the replayed events (minute). */
+static void
+kinds_check(gw__ingest_t *ing)
+{
+    gw__table_t *t = gw__ingest_swap(ing);
+    gw__batch_t *b = gw__batch_new("replayed");
+    const gw_batch_t *v;
+    int timing = 0, set = 0;
+    size_t i;
+
+    if (t == NULL || b == NULL)
+        FAIL("nothing replayed");
+    gw__batch_add_table(b, t, 1u << GW_PERIOD_MINUTE, NULL);
+    v = gw__batch_view(b);
+    if (v->data == NULL)
+        FAIL("no sketches in the batch");
+    for (i = 0; i < v->ndeltas; i++) {
+        const gw_delta_t *d = &v->deltas[i];
+
+        if (d->filter_name != NULL)
+            continue;
+        if (strcmp(d->metric, "lat") == 0) {
+            const gw_timing_t *tm = v->data[i].timing;
+
+            if (d->kind != GW_KIND_TIMING || d->count != 3 ||
+                d->sum != 35 + 5 + 1000 || tm == NULL || tm->min != 5 ||
+                tm->max != 1000 || gw_timing_total(tm) != 3 ||
+                fabs(gw_timing_quantile(tm, 0.5) - 35) > 0.35)
+                FAIL("timing after replay: kind %d count %lld sum %g",
+                     (int) d->kind, (long long) d->count, d->sum);
+            timing++;
+        } else if (strcmp(d->metric, "users") == 0) {
+            if (d->kind != GW_KIND_SET || d->count != 3 ||
+                v->data[i].set == NULL || gw_set_count(v->data[i].set) != 2)
+                FAIL("set after replay: kind %d count %lld", (int) d->kind,
+                     (long long) d->count);
+            set++;
+        }
+    }
+    if (timing != 1 || set != 1)
+        FAIL("replayed deltas: %d timing, %d set", timing, set);
+    gw__table_free(t);
+    gw__batch_free(b);
+}
+
+static void
+kinds_replay(struct ev_loop *loop, const char *dir)
+{
+    static const char sets[] =
+        "[{\"n\": \"users\", \"a\": \"set\", \"v\": \"bob\"}, "
+        "{\"n\": \"users\", \"a\": \"set\", \"v\": \"a\\\"b\", \"f\": "
+        "{\"env\": \"prod\"}}, {\"n\": \"users\", \"a\": \"set\", "
+        "\"v\": \"bob\"}]";
+    static const char lat[] = "{\"n\": \"lat\", \"a\": \"timing\", "
+                              "\"v\": 1000}";
+    gw_filter_t f[1] = {{"host", "a"}};
+    gw_event_t ev = {NULL, "lat", GW_ACTION_TIMING, 0, 0, 35, f, 1};
+    gw__limits_t lim;
+    gw__journal_replay_t cb = {NULL, kinds_json, kinds_event, kinds_group};
+    gw__journal_t *j;
+    gw__ingest_t *ing;
+    gw_error_t err;
+    char base[300];
+
+    snprintf(base, sizeof(base), "%s/k", dir);
+    if (gw__journal_open(loop, base, 1, 3600, &j, &err) != GW_OK)
+        FAIL("open k: %s", err.msg);
+    cb.arg = NULL;
+    if (gw__journal_replay(j, &cb) != 0) /* opens its first segment */
+        FAIL("a new journal replayed something");
+    gw__journal_append_event(j, 1392454739.25, "p", &ev);
+    ev.value = 5;
+    gw__journal_append_event(j, 1392454739.25, "p", &ev);
+    gw__journal_append_json(j, 1392454739.25, "p", GW_ACTION_DEFAULT,
+                            GW_SUBMIT_BATCH, sets, strlen(sets));
+    gw__journal_append_json(j, 1392454739.25, "p", GW_ACTION_DEFAULT, 0, lat,
+                            strlen(lat));
+    gw__journal_commit(j);
+    gw__journal_close(j); /* as a kill -9 after the commit leaves it */
+
+    memset(&lim, 0, sizeof(lim));
+    lim.max_event_bytes = 65536;
+    lim.max_filters = 32;
+    lim.max_filter_values = 64;
+    lim.max_name_bytes = 255;
+    lim.max_batch_events = 100;
+    lim.max_series = 1000;
+    ing = gw__ingest_new(&lim, NULL);
+    gw__ingest_set_storage_kinds(
+        ing, GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET), "s");
+    cb.arg = ing;
+    if (gw__journal_open(loop, base, 1, 0, &j, &err) != GW_OK)
+        FAIL("reopen k: %s", err.msg);
+    if (gw__journal_replay(j, &cb) != 4)
+        FAIL("replayed other than 4 records");
+    kinds_check(ing);
+    gw__journal_close(j);
+    gw__ingest_free(ing);
 }
 
 int
@@ -195,6 +335,7 @@ main(void)
         strstr(seen.groups_text, ":new") != NULL)
         FAIL("after compaction: %s", seen.groups_text);
     gw__journal_close(j);
+    kinds_replay(loop, dir);
     ev_loop_destroy(loop);
     {
         char cmd[400];
@@ -203,7 +344,7 @@ main(void)
         if (system(cmd) != 0)
             FAIL("cleanup");
     }
-    printf("journal: replay, groups, durability and manifest compaction "
-           "ok\n");
+    printf("journal: replay, groups, durability, manifest compaction and "
+           "timing and set events ok\n");
     return 0;
 }
