@@ -1741,13 +1741,16 @@ END_TEST
 START_TEST(test_timing_merge)
 {
     const char *p = P("timing_merge");
-    double *a = ct_values(7, 2000, 1), *b = ct_values(8, 3000, 2);
-    double *ab = malloc(5000 * sizeof(*ab));
+    double *a, *b, *ab;
     gw_timing_t ta, tb;
     gw_delta_t d[2];
     gw_delta_data_t data[2] = {{&ta, NULL}, {&tb, NULL}};
 
+    /* Skipped before allocating: a skipped test leaks nothing. */
     CT_NEED_KIND(GW_KIND_TIMING);
+    a = ct_values(7, 2000, 1);
+    b = ct_values(8, 3000, 2);
+    ab = malloc(5000 * sizeof(*ab));
     memcpy(ab, a, 2000 * sizeof(*ab));
     memcpy(ab + 2000, b, 3000 * sizeof(*ab));
     d[0] = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &ta, a, 2000);
@@ -1773,13 +1776,14 @@ END_TEST
 START_TEST(test_timing_exactly_once)
 {
     const char *p = P("timing_once");
-    double *v = ct_values(9, 500, 0);
+    double *v;
     gw_timing_t t;
     gw_delta_t d;
     gw_delta_data_t data = {&t, NULL};
     char id[128];
 
     CT_NEED_KIND(GW_KIND_TIMING);
+    v = ct_values(9, 500, 0);
     d = TD(p, "lat", NULL, NULL, GW_PERIOD_DAY, T0, &t, v, 500);
     snprintf(id, sizeof(id), "%s:timing_once:1", ct_run);
     ct_store_data(&d, &data, 1, id);
@@ -1802,7 +1806,7 @@ START_TEST(test_timing_bounded)
 {
     static const double upper[] = {0.9, 0.99, 0.999, 0};
     const char *p = P("timing_bins");
-    double *v = malloc(4000 * sizeof(*v));
+    double *v;
     gw_timing_t t[2], got;
     gw_delta_t d[2];
     gw_delta_data_t data[2] = {{&t[0], NULL}, {&t[1], NULL}};
@@ -1810,6 +1814,7 @@ START_TEST(test_timing_bounded)
     size_t i;
 
     CT_NEED_KIND(GW_KIND_TIMING);
+    v = malloc(4000 * sizeof(*v));
     for (i = 0; i < 4000; i++)
         v[i] = pow(GW_SKETCH_GAMMA, (double) i + 0.5);
     for (i = 0; i < 2; i++) {
@@ -1841,8 +1846,7 @@ START_TEST(test_timing_reopen)
 {
     static const size_t nv[3] = {800, 900, 700};
     const char *p = P("timing_reopen");
-    double *v[3] = {ct_values(21, nv[0], 3), ct_values(22, nv[1], 1),
-                    ct_values(23, nv[2], 2)};
+    double *v[3];
     gw_timing_t t[3], before[3], after;
     gw_delta_t d[3];
     gw_delta_data_t data[3];
@@ -1851,6 +1855,9 @@ START_TEST(test_timing_reopen)
     size_t i, j;
 
     CT_NEED_KIND(GW_KIND_TIMING);
+    v[0] = ct_values(21, nv[0], 3);
+    v[1] = ct_values(22, nv[1], 1);
+    v[2] = ct_values(23, nv[2], 2);
     for (i = 0; i < 3; i++) {
         d[i] = TD(p, "lat", i ? "os" : NULL, i ? (i == 1 ? "ios" : "linux")
                                                 : NULL,
@@ -2104,7 +2111,7 @@ START_TEST(test_kinds_expire)
     gw_delta_data_t data[6];
     gw_timing_t t[3];
     gw_set_t s[3];
-    double *v = ct_values(31, 300, 1);
+    double *v;
     gw_point_t pt;
     gw_timing_t got;
     size_t n = 0, i;
@@ -2115,6 +2122,7 @@ START_TEST(test_kinds_expire)
         return; /* optional: the storage keeps everything */
     if (!timing)
         CT_NEED_KIND(GW_KIND_SET);
+    v = ct_values(31, 300, 1);
     for (i = 0; i < 3; i++) {
         gw_period_t per = i == 2 ? GW_PERIOD_HOUR : GW_PERIOD_MINUTE;
         int64_t b = i == 1 ? m2 : m0;
