@@ -131,8 +131,9 @@ typedef struct gw_storage_ops_s {
      * The kinds beyond counter, avg and gauge the storage keeps, as
      * GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET). The core
      * refuses events of a kind its storage does not keep, at admission
-     * ("the storage \"x\" does not keep timing metrics"), so store() never
-     * sees them. 0 (or a plugin built before 1.5): neither.
+     * ("metric \"m\" is a timing metric, which the storage \"x\" does not
+     * keep"), so store() never sees them. 0 (or a plugin built before
+     * 1.5): neither.
      */
     uint32_t kinds;
 
