@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pg.h"
+#include "../../common/points.h"
 
 #define PG_OID_BYTEA 17
 
@@ -43,7 +44,8 @@ static const char pg_sk_read_sql[] =
     "SELECT k.bucket, k.data FROM gottwall_series s JOIN gottwall_sketches k"
     " ON k.series_id = s.id WHERE s.project = $1 AND s.metric = $2 AND"
     " s.filter_name = $3 AND s.filter_value = $4 AND s.series = $5"
-    " AND k.period = $6::int2 AND k.bucket BETWEEN $7 AND $8";
+    " AND k.period = $6::int2 AND k.bucket BETWEEN $7 AND $8"
+    " ORDER BY k.bucket";
 
 static int
 pg_sk_cmp(const void *a, const void *b)
@@ -315,59 +317,22 @@ out:
 
 /* ---- reads ---- */
 
-typedef struct pg_pts_s {
-    gw_point_t *p;
-    size_t n, cap;
-    int oom;
-} pg_pts_t;
-
-static void
-pg_pts_add(void *arg, const gw_point_t *p)
-{
-    pg_pts_t *a = arg;
-    gw_point_t *np;
-
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-
-        if ((np = realloc(a->p, cap * sizeof(*np))) == NULL) {
-            a->oom = 1;
-            return;
-        }
-        a->p = np;
-        a->cap = cap;
-    }
-    a->p[a->n++] = *p;
-}
-
 /* The points of q (pg_query) and the stored sketches of its range. */
 static int
-pg_sk_read(pg_state_t *s, const gw_query_t *q, pg_pts_t *pts, PGresult **out,
+pg_sk_read(pg_state_t *s, const gw_query_t *q, pc_points_t *pts, PGresult **out,
            gw_error_t *err)
 {
-    char series[4], period[4], from[32], to[32];
-    const char *params[8];
+    pg_qparams_t qp;
     PGresult *r;
-    int rc = pg_query(s, q, pg_pts_add, pts, err);
+    int rc = pg_query(s, q, pc_points_add, pts, err);
 
     *out = NULL;
     if (rc == GW_OK && pts->oom)
         rc = gw_error_set(err, "postgres storage: out of memory");
     if (rc != GW_OK || pts->n == 0)
         return rc;
-    snprintf(series, sizeof(series), "%d", q->filter_name != NULL);
-    snprintf(period, sizeof(period), "%d", (int) q->period);
-    snprintf(from, sizeof(from), "%lld", (long long) q->from);
-    snprintf(to, sizeof(to), "%lld", (long long) q->to);
-    params[0] = q->project;
-    params[1] = q->metric;
-    params[2] = q->filter_name ? q->filter_name : "";
-    params[3] = q->filter_value ? q->filter_value : "";
-    params[4] = series;
-    params[5] = period;
-    params[6] = from;
-    params[7] = to;
-    r = PQexecParams(s->conn, pg_sk_read_sql, 8, NULL, params, NULL, NULL, 1);
+    pg_query_params(q, &qp);
+    r = PQexecParams(s->conn, pg_sk_read_sql, 8, NULL, qp.params, NULL, NULL, 1);
     rc = pg_check(s, r, PGRES_TUPLES_OK, "reading timing and set cells", err);
     if (rc != GW_OK) {
         PQclear(r);
@@ -377,15 +342,23 @@ pg_sk_read(pg_state_t *s, const gw_query_t *q, pg_pts_t *pts, PGresult **out,
     return GW_OK;
 }
 
-/* The row of bucket b in r, or -1. */
+/* The row of bucket b in r (ordered by bucket), or -1. */
 static int
 pg_sk_row(const PGresult *r, int64_t b)
 {
-    int i;
+    int lo = 0, hi = r != NULL ? PQntuples(r) : 0;
 
-    for (i = 0; r != NULL && i < PQntuples(r); i++)
-        if (pg_get_int(r, i, 0) == b)
-            return i;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int64_t at = pg_get_int(r, mid, 0);
+
+        if (at == b)
+            return mid;
+        if (at < b)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
@@ -393,7 +366,7 @@ int
 pg_query_kinds(void *state, const gw_query_t *q, gw_point_fn emit,
                gw_timing_point_fn emit_timing, void *arg, gw_error_t *err)
 {
-    pg_pts_t pts = {NULL, 0, 0, 0};
+    pc_points_t pts = {NULL, 0, 0, 0};
     PGresult *r;
     size_t i;
     int rc = pg_sk_read(state, q, &pts, &r, err), row;

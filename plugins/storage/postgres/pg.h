@@ -385,6 +385,13 @@ size_t pg_scan(pg_arr_t *metrics, const pg_cell_t *cells, size_t n,
 int pg_store(void *state, const gw_batch_t *batch, gw_error_t *err);
 
 /* read.c */
+/* The 8 text parameters of a series' range ($1 project .. $8 to), as
+ * pg_query and the kinds' reads bind them. */
+typedef struct pg_qparams_s {
+    char series[4], period[4], from[32], to[32];
+    const char *params[8];
+} pg_qparams_t;
+void pg_query_params(const gw_query_t *q, pg_qparams_t *qp);
 int pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
              gw_error_t *err);
 int pg_metadata(void *state, const char *project, gw_meta_fn emit, void *arg,

@@ -36,13 +36,29 @@ pg_point(const PGresult *r, int row, gw_point_t *p)
     p->ts = strtod(PQgetvalue(r, row, 5), NULL);
 }
 
+void
+pg_query_params(const gw_query_t *q, pg_qparams_t *qp)
+{
+    snprintf(qp->series, sizeof(qp->series), "%d", q->filter_name != NULL);
+    snprintf(qp->period, sizeof(qp->period), "%d", (int) q->period);
+    snprintf(qp->from, sizeof(qp->from), "%lld", (long long) q->from);
+    snprintf(qp->to, sizeof(qp->to), "%lld", (long long) q->to);
+    qp->params[0] = q->project;
+    qp->params[1] = q->metric;
+    qp->params[2] = q->filter_name ? q->filter_name : "";
+    qp->params[3] = q->filter_value ? q->filter_value : "";
+    qp->params[4] = qp->series;
+    qp->params[5] = qp->period;
+    qp->params[6] = qp->from;
+    qp->params[7] = qp->to;
+}
+
 int
 pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
          gw_error_t *err)
 {
     pg_state_t *s = state;
-    char series[4], period[4], from[32], to[32];
-    const char *params[8];
+    pg_qparams_t qp;
     PGresult *r;
     gw_point_t slot;
     int rc, i, rows, slot_row = -1, slot_kind = 0, merged = 0;
@@ -53,20 +69,9 @@ pg_query(void *state, const gw_query_t *q, gw_point_fn emit, void *arg,
         return gw_error_set(err, "a filter name needs a value");
     if ((rc = pg_connect(s, err)) != GW_OK)
         return rc;
-    snprintf(series, sizeof(series), "%d", q->filter_name != NULL);
-    snprintf(period, sizeof(period), "%d", (int) q->period);
-    snprintf(from, sizeof(from), "%lld", (long long) q->from);
-    snprintf(to, sizeof(to), "%lld", (long long) q->to);
-    params[0] = q->project;
-    params[1] = q->metric;
-    params[2] = q->filter_name ? q->filter_name : "";
-    params[3] = q->filter_value ? q->filter_value : "";
-    params[4] = series;
-    params[5] = period;
-    params[6] = from;
-    params[7] = to;
-    r = PQexecParams(s->conn, pg_stmts()->query, 8, NULL, params, NULL, NULL,
-                     0);
+    pg_query_params(q, &qp);
+    r = PQexecParams(s->conn, pg_stmts()->query, 8, NULL, qp.params, NULL,
+                     NULL, 0);
     rc = pg_check(s, r, PGRES_TUPLES_OK, "query", err);
     rows = rc == GW_OK ? PQntuples(r) : 0;
     for (i = 0; i < rows; i++)

@@ -24,6 +24,7 @@
 
 #include "rs.h"
 #include "keys.h"
+#include "../../common/points.h"
 
 #define RS_HLL_HDR 16
 #define RS_HLL_DENSE (RS_HLL_HDR + GW_HLL_REGISTERS * 6 / 8)
@@ -208,47 +209,17 @@ rs_sketch_parse(const redisReply *r, gw_timing_t *t)
 
 /* ---- query_timing and the sets' counts ---- */
 
-typedef struct rs_pts_s {
-    gw_point_t *p;
-    size_t n, cap;
-    int oom;
-} rs_pts_t;
-
-static void
-rs_pts_add(void *arg, const gw_point_t *p)
-{
-    rs_pts_t *a = arg;
-    gw_point_t *np;
-
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-
-        np = realloc(a->p, cap * sizeof(*np));
-        if (np == NULL) {
-            a->oom = 1;
-            return;
-        }
-        a->p = np;
-        a->cap = cap;
-    }
-    a->p[a->n++] = *p;
-}
-
-/* One command per point of a: suffix of the series key + bucket. */
+/* Appends one command per point of a to the pipeline: cmd with the
+ * series key + suffix + bucket. */
 static int
-rs_pts_per_bucket(rs_state_t *s, const gw_query_t *q, const rs_pts_t *a,
-                  const char *cmd, const char *suffix, redisReply ***out,
-                  gw_error_t *err)
+rs_pts_append(rs_state_t *s, const gw_query_t *q, const pc_points_t *a,
+              const char *cmd, const char *suffix, gw_error_t *err)
 {
     rs_buf_t key = {NULL, 0, 0, 0};
-    redisReply **r = calloc(a->n + 1, sizeof(*r));
     size_t i, base;
     char num[32];
-    int rc = GW_OK;
+    int oom;
 
-    *out = r;
-    if (r == NULL)
-        return gw_error_set(err, "redis storage: out of memory");
     rs_key_series(&key, q->project, q->metric, q->period, q->filter_name,
                   q->filter_value);
     rs_buf_puts(&key, suffix);
@@ -268,15 +239,33 @@ rs_pts_per_bucket(rs_state_t *s, const gw_query_t *q, const rs_pts_t *a,
         if (redisAppendCommandArgv(s->c, 2, argv, lens) != REDIS_OK)
             key.oom = 1;
     }
-    if (key.oom)
-        rc = gw_error_set(err, "redis storage: out of memory");
-    for (i = 0; rc == GW_OK && i < a->n; i++)
-        if (redisGetReply(s->c, (void **) &r[i]) != REDIS_OK || r[i] == NULL)
-            rc = rs_io_error(s, cmd, err);
+    oom = key.oom;
     rs_buf_free(&key);
-    if (rc != GW_OK)
-        rs_disconnect(s);
-    return rc;
+    if (oom) {
+        rs_disconnect(s); /* the pipeline holds part of the commands */
+        return gw_error_set(err, "redis storage: out of memory");
+    }
+    return GW_OK;
+}
+
+/* The n replies of the commands rs_pts_append put in the pipeline, into
+ * *out (n + 1 entries, freed with rs_replies_free even on failure). */
+static int
+rs_pts_replies(rs_state_t *s, size_t n, const char *cmd, redisReply ***out,
+               gw_error_t *err)
+{
+    redisReply **r = calloc(n + 1, sizeof(*r));
+    size_t i;
+
+    *out = r;
+    if (r == NULL) {
+        rs_disconnect(s); /* the replies are left unread */
+        return gw_error_set(err, "redis storage: out of memory");
+    }
+    for (i = 0; i < n; i++)
+        if (redisGetReply(s->c, (void **) &r[i]) != REDIS_OK || r[i] == NULL)
+            return rs_io_error(s, cmd, err); /* and disconnects */
+    return GW_OK;
 }
 
 static void
@@ -294,17 +283,18 @@ int
 rs_query_timing(void *state, const gw_query_t *q, gw_timing_point_fn emit,
                 void *arg, gw_error_t *err)
 {
-    rs_pts_t a = {NULL, 0, 0, 0};
+    pc_points_t a = {NULL, 0, 0, 0};
     redisReply **r = NULL;
     gw_timing_t t;
     size_t i;
-    int rc = rs_query(state, q, rs_pts_add, &a, err);
+    int rc = rs_query(state, q, pc_points_add, &a, err);
 
     if (rc == GW_OK && a.oom)
         rc = gw_error_set(err, "redis storage: out of memory");
     if (rc == GW_OK && a.n > 0)
-        rc = rs_pts_per_bucket(state, q, &a, "HGETALL", RS_SUFFIX_SKETCH, &r,
-                               err);
+        rc = rs_pts_append(state, q, &a, "HGETALL", RS_SUFFIX_SKETCH, err);
+    if (rc == GW_OK && a.n > 0)
+        rc = rs_pts_replies(state, a.n, "HGETALL", &r, err);
     for (i = 0; rc == GW_OK && i < a.n; i++) {
         if (r[i]->type != REDIS_REPLY_ARRAY) {
             rc = rs_reply_error(state, r[i], "HGETALL", err);
@@ -326,17 +316,22 @@ int
 rs_query_set(rs_state_t *s, const gw_query_t *q, gw_point_fn emit, void *arg,
              gw_error_t *err)
 {
-    rs_pts_t a = {NULL, 0, 0, 0};
+    pc_points_t a = {NULL, 0, 0, 0};
     redisReply **r = NULL, **x = NULL;
     size_t i;
-    int rc = rs_query_plain(s, q, rs_pts_add, &a, err);
+    int rc = rs_query_plain(s, q, pc_points_add, &a, err);
 
     if (rc == GW_OK && a.oom)
         rc = gw_error_set(err, "redis storage: out of memory");
+    /* One round trip: every PFCOUNT, then every SCARD. */
     if (rc == GW_OK && a.n > 0)
-        rc = rs_pts_per_bucket(s, q, &a, "PFCOUNT", RS_SUFFIX_HLL, &r, err);
+        rc = rs_pts_append(s, q, &a, "PFCOUNT", RS_SUFFIX_HLL, err);
     if (rc == GW_OK && a.n > 0)
-        rc = rs_pts_per_bucket(s, q, &a, "SCARD", RS_SUFFIX_EXACT, &x, err);
+        rc = rs_pts_append(s, q, &a, "SCARD", RS_SUFFIX_EXACT, err);
+    if (rc == GW_OK && a.n > 0)
+        rc = rs_pts_replies(s, a.n, "PFCOUNT", &r, err);
+    if (rc == GW_OK && a.n > 0)
+        rc = rs_pts_replies(s, a.n, "SCARD", &x, err);
     for (i = 0; rc == GW_OK && i < a.n; i++) {
         gw_point_t p = a.p[i];
 
