@@ -346,6 +346,40 @@ START_TEST(test_in_place_bounds)
 }
 END_TEST
 
+/* A value reads as the double strtod gives for its text, bit for bit:
+ * random decimals of 1 to 18 digits, the point anywhere, either sign
+ * (the parser computes short ones itself). */
+START_TEST(test_values_as_strtod)
+{
+    unsigned long x = 88172645463325252UL;
+    char line[64], num[32];
+    int k;
+
+    for (k = 0; k < 200000; k++) {
+        int nd, point, j, at = 0;
+        double want;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        nd = (int) (x % 18) + 1;
+        point = (int) ((x >> 8) % (unsigned long) (nd + 1));
+        if ((x >> 16) & 1)
+            num[at++] = '-';
+        for (j = 0; j < nd; j++) {
+            if (j == point && j > 0)
+                num[at++] = '.';
+            num[at++] = (char) ('0' + (x >> (20 + 2 * j % 40)) % 10);
+        }
+        num[at] = '\0';
+        want = strtod(num, NULL);
+        snprintf(line, sizeof(line), "t:%s|ms", num);
+        ck_assert_int_eq(parse(line, NULL), SD_LINE_OK);
+        ck_assert_msg(memcmp(&L.samples[0].value, &want, sizeof(want)) == 0,
+                      "%s read as %.17g, strtod %.17g", num,
+                      L.samples[0].value, want);
+    }
+}
+END_TEST
+
 static Suite *
 statsd_suite(void)
 {
@@ -365,6 +399,7 @@ statsd_suite(void)
     tcase_add_test(tc, test_whitespace_and_empty);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_in_place_bounds);
+    tcase_add_test(tc, test_values_as_strtod);
     suite_add_tcase(s, tc);
     return s;
 }
