@@ -40,6 +40,7 @@ LOSS_MAX=0.1
 
 SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
 statsd1-gottwall statsd1-collectd statsd1-etsy
+statsd40t-gottwall statsd1t-gottwall
 udp20-gottwall udp20x2-gottwall tcp-gottwall
 http1-gottwall http1-nginx http100-gottwall http100-nginx
 idle-rss table-memory series-memory"
@@ -140,7 +141,9 @@ install_peers() {
             log "missing$need (--no-install): those peers are skipped"
         fi
     fi
-    ETSY=$SRCDIR/tools/bench/node_modules/statsd/stats.js
+    # package.json's devDependency (npm ci), else a copy of its own
+    ETSY=$SRCDIR/node_modules/statsd/stats.js
+    [ -f "$ETSY" ] || ETSY=$SRCDIR/tools/bench/node_modules/statsd/stats.js
     if [ ! -f "$ETSY" ] && [ $INSTALL = 1 ] && command -v npm >/dev/null; then
         log "installing Etsy statsd (npm) into tools/bench/node_modules"
         npm install --no-save --no-package-lock --no-audit --no-fund \
@@ -607,6 +610,8 @@ report() {
         ratio("statsd40-gottwall", "statsd40-etsy", "> 1x", "statsd 40 lines/dgram: GottWall / Etsy statsd")
         ratio("statsd1-gottwall", "statsd1-collectd", ">= 1.2x", "statsd 1 line/dgram: GottWall / collectd")
         ratio("statsd1-gottwall", "statsd1-etsy", "> 1x", "statsd 1 line/dgram: GottWall / Etsy statsd")
+        ratio("statsd40t-gottwall", "statsd40-gottwall", ">= 0.7x", "statsd 40 lines/dgram: timers / counters")
+        ratio("statsd1t-gottwall", "statsd1-gottwall", ">= 0.7x", "statsd 1 line/dgram: timers / counters")
         abs_("udp20-gottwall", ">= 2,000,000", "JSON/UDP signed, 1 filter, 20/dgram")
         abs_("udp20x2-gottwall", ">= 2,000,000", "the same, INGEST_LOOPS = 2, both cores")
         abs_("tcp-gottwall", "-", "JSON/TCP stream")
@@ -640,6 +645,10 @@ run_scenario statsd40-etsy etsy - --per-packet 40 --metrics 1000
 run_scenario statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
 run_scenario statsd1-collectd collectd - --per-packet 1 --metrics 1000
 run_scenario statsd1-etsy etsy - --per-packet 1 --metrics 1000
+# The same statsd traffic as timers (name:V|ms, the timing kind: a sketch
+# per series), against the counter rate above (issue 15: >= 0.7x).
+run_scenario statsd40t-gottwall gottwall statsd --per-packet 40 --metrics 1000 --timers
+run_scenario statsd1t-gottwall gottwall statsd --per-packet 1 --metrics 1000 --timers
 run_scenario udp20-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
 # The same traffic with INGEST_LOOPS = 2 (one per core of this machine):
 # the daemon may use both cores, the generator stays on CPU 0.

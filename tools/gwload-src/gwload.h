@@ -72,6 +72,7 @@ typedef struct gl_opts_s {
     int threads;
     int pipeline;
     int statsd_tcp;
+    int timers; /* statsd: name:V|ms timers instead of name:1|c */
     int with_ts;
     int allow_remote;
     int sndbuf;
@@ -165,7 +166,7 @@ void run_udp(gl_thread_t *t);
 size_t tcpip_body(char *buf, size_t room, uint64_t first, long ts);
 void run_tcp(gl_thread_t *t);
 
-int statsd_event(char *p, size_t room, unsigned m, unsigned v);
+int statsd_event(char *p, size_t room, unsigned m, unsigned v, uint64_t i);
 size_t statsd_body(char *buf, size_t room, uint64_t first, long ts);
 void run_statsd(gl_thread_t *t);
 

@@ -55,6 +55,8 @@ usage(FILE *f)
 "  --filter-values V      one filter 'status' with V values (default 0 = none)\n"
 "  --threads N            sending threads (default 1)\n"
 "  --tcp                  statsd over TCP instead of UDP\n"
+"  --timers               statsd timers name:V|ms (V varies, 0.01-1000 ms)\n"
+"                         instead of counters; --read-back reads stat=count\n"
 "  --no-ts                leave \"ts\" out of events (the server's clock is used)\n"
 "  --sndbuf BYTES         SO_SNDBUF for the sending sockets\n"
 "  --run-id ID            prefix of the metric names, [A-Za-z0-9_-] (default\n"
@@ -122,7 +124,7 @@ enum {
     O_PROTO = 256, O_HOST, O_PORT, O_PROJECT, O_PUB, O_PRIV, O_AUTH, O_BASE, O_PREFIX,
     O_ACTION, O_RATE, O_DURATION, O_EVENTS, O_CONNS, O_PIPELINE, O_PER, O_METRICS, O_FV,
     O_THREADS, O_TCP, O_NOTS, O_SNDBUF, O_RUNID, O_RB, O_RBT, O_SETTLE, O_PRINT, O_REMOTE,
-    O_SPID
+    O_SPID, O_TIMERS
 };
 
 static const struct option longopts[] = {
@@ -134,6 +136,7 @@ static const struct option longopts[] = {
     {"connections", 1, 0, O_CONNS}, {"pipeline", 1, 0, O_PIPELINE},
     {"per-packet", 1, 0, O_PER}, {"metrics", 1, 0, O_METRICS},
     {"filter-values", 1, 0, O_FV}, {"threads", 1, 0, O_THREADS}, {"tcp", 0, 0, O_TCP},
+    {"timers", 0, 0, O_TIMERS},
     {"no-ts", 0, 0, O_NOTS}, {"sndbuf", 1, 0, O_SNDBUF}, {"run-id", 1, 0, O_RUNID},
     {"read-back", 1, 0, O_RB}, {"read-back-timeout", 1, 0, O_RBT},
     {"settle", 1, 0, O_SETTLE}, {"print-payload", 0, 0, O_PRINT},
@@ -235,6 +238,7 @@ parse_option(int c, int *duration_given, int *print_payload)
     case O_FV: opt.filter_values = (int)num_arg("--filter-values", optarg, 0, 10000000); break;
     case O_THREADS: opt.threads = (int)num_arg("--threads", optarg, 1, GL_MAX_THREADS); break;
     case O_TCP: opt.statsd_tcp = 1; break;
+    case O_TIMERS: opt.timers = 1; break;
     case O_NOTS: opt.with_ts = 0; break;
     case O_SNDBUF: opt.sndbuf = (int)num_arg("--sndbuf", optarg, 1024, 1 << 30); break;
     case O_RUNID:
@@ -264,6 +268,8 @@ check_options(int duration_given)
         die("--port is required");
     if (!duration_given && opt.events == 0)
         opt.duration = 5;
+    if (opt.timers && opt.proto != GL_STATSD)
+        die("--timers is for --proto statsd (JSON events take --action timing)");
     if (opt.statsd_tcp && opt.proto != GL_STATSD)
         die("--tcp is for --proto statsd (tcpip is already TCP)");
     if (opt.connections == 0)

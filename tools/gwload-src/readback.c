@@ -246,8 +246,9 @@ read_totals(rb_t *rb, const unsigned char *used, uint64_t *errors, char *errmsg,
 
         if (!used[m])
             continue;
-        snprintf(path, sizeof(path), "/api/v1/%s/stats?name=%s.m%d&period=all", opt.project,
-                 opt.run_id, m);
+        /* A timing's value is its mean: its events are its count. */
+        snprintf(path, sizeof(path), "/api/v1/%s/stats?name=%s.m%d&period=all%s", opt.project,
+                 opt.run_id, m, opt.timers ? "&stat=count" : "");
         st = rb_get(rb, path, &body);
         if (st != 200 || parse_range_sum(body, &v) < 0) {
             if (*errors == 0) {

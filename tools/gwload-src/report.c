@@ -41,8 +41,9 @@ print_summary(const gl_stats_t *sum, double seconds, double server_cpu_s)
     double rate;
 
     rate = seconds > 0 ? (double)sum->events / seconds : 0;
-    printf("proto=%s%s sent=%" PRIu64 " seconds=%.2f rate=%.0f/s packets=%" PRIu64,
-           opt.proto_name, opt.statsd_tcp ? "-tcp" : "", sum->events, seconds, rate, sum->units);
+    printf("proto=%s%s%s sent=%" PRIu64 " seconds=%.2f rate=%.0f/s packets=%" PRIu64,
+           opt.proto_name, opt.statsd_tcp ? "-tcp" : "", opt.timers ? "-timers" : "",
+           sum->events, seconds, rate, sum->units);
     if (sum->send_errors)
         printf(" send_errors=%" PRIu64, sum->send_errors);
     if (opt.proto == GL_HTTP) {

@@ -41,7 +41,7 @@ fmt_event(char *p, size_t room, uint64_t i, long ts)
     int n;
 
     if (opt.proto == GL_STATSD)
-        n = statsd_event(p, room, m, v);
+        n = statsd_event(p, room, m, v, i);
     else
         n = json_event(p, room, m, v, ts);
     if (n < 0 || (size_t)n >= room)
