@@ -472,8 +472,9 @@ class TableView {
     if (w.filter_name && !filters.includes(w.filter_name)) fsel.append(el('option', { value: w.filter_name, text: w.filter_name }));
     fsel.value = w.filter_name || '';
     this.controls.replaceChildren(
-      'Metric', metricSelect(w.metric, (m) => { w.metric = m; w.filter_name = Object.keys(state.metrics[m] || {})[0] || ''; save(); this.buildControls(); this.redraw(); }),
-      'split by', fsel);
+      'Metric', metricSelect(w.metric, (m) => { w.metric = m; w.filter_name = Object.keys(state.metrics[m] || {})[0] || ''; w.stat = null; save(); this.buildControls(); this.redraw(); }),
+      'split by', fsel,
+      ...(statOf(w) ? ['showing', statSelect(w, (v) => { w.stat = v; save(); this.redraw(); })] : []));
   }
 
   async redraw() {
@@ -496,6 +497,7 @@ class TableView {
     const q = rangeParams();
     q.set('name', w.metric);
     q.set('filter_name', w.filter_name);
+    if (statOf(w)) q.set('stat', statOf(w));
     try {
       const r = await api(`${P(state.doc.project)}/stats_dataset?${q}`);
       if (seq !== this.seq) return;
@@ -509,19 +511,32 @@ class TableView {
 
   refresh() { return this.redraw(); }
 
+  // A row's total: the sum where values add (a counter, a count, a sum),
+  // the least or greatest for min and max; a mean or percentile of the
+  // range is not made of its buckets' ones, so those have none (null).
+  totalOf(cells) {
+    const stat = statOf(this.w);
+    const kind = state.kinds[this.w.metric];
+    const xs = cells.filter((c) => c != null);
+    if (stat === 'min' || stat === 'max') return xs.length ? Math[stat](...xs) : null;
+    if (stat === 'count' || stat === 'sum' || (!stat && kind !== 'avg')) return xs.reduce((a, b) => a + b, 0);
+    return null;
+  }
+
   rows() {
     const d = (this.data && this.data.data) || {};
     const values = Object.keys(d);
     const buckets = values.length ? d[values[0]].range.map((p) => p[0]) : [];
     const rows = values.map((v) => {
       const cells = d[v].range.map((p) => p[1]);
-      return { value: v, cells, total: cells.reduce((a, b) => a + b, 0) };
+      return { value: v, cells, total: this.totalOf(cells) };
     });
     const { col, dir } = this.sort;
     rows.sort((a, b) => {
       let x; let y;
       if (col === -2) { x = a.value; y = b.value; return dir * x.localeCompare(y); }
       if (col === -1) { x = a.total; y = b.total; } else { x = a.cells[col]; y = b.cells[col]; }
+      if (x == null || y == null) return (x == null) - (y == null) || a.value.localeCompare(b.value); // empty last
       return dir * (x - y) || a.value.localeCompare(b.value);
     });
     return { buckets, rows };
@@ -545,12 +560,13 @@ class TableView {
     };
     head.append(th(this.w.filter_name, -2));
     buckets.forEach((b, i) => head.append(th(fmtBucket(b, period), i)));
-    head.append(th('total', -1));
+    const totals = rows.some((r) => r.total != null);
+    if (totals) head.append(th(statOf(this.w) === 'min' || statOf(this.w) === 'max' ? statOf(this.w) : 'total', -1));
     const body = el('tbody');
     for (const r of rows) {
       const tr = el('tr', {}, el('td', { text: r.value }));
       for (const c of r.cells) tr.append(el('td', { text: fmtNum(c), title: String(c) }));
-      tr.append(el('td', { text: fmtNum(r.total), title: String(r.total) }));
+      if (totals) tr.append(el('td', { text: fmtNum(r.total), title: String(r.total) }));
       body.append(tr);
     }
     const keep = this.body.scrollLeft;
@@ -559,7 +575,8 @@ class TableView {
     // The newest buckets are at the right: start there, then keep the place.
     this.body.scrollLeft = atStart ? this.body.scrollWidth : keep;
     this.rendered = true;
-    this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}`);
+    const shows = statOf(this.w) ? ` · ${this.w.metric} ${statOf(this.w)}` : '';
+    this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}${shows}${totals ? '' : ' · no total: a range\'s ' + (statOf(this.w) || 'average') + ' is not made of its buckets\''}`);
   }
 
   setStatus(text, error = false) {
@@ -570,8 +587,10 @@ class TableView {
   csv() {
     if (!this.data) return;
     const { buckets, rows } = this.rows();
-    const out = [[this.w.filter_name, ...buckets.map((b) => fmtBucket(b, this.data.period)), 'total']];
-    for (const r of rows) out.push([r.value, ...r.cells, r.total]);
+    const totals = rows.some((r) => r.total != null);
+    const head = statOf(this.w) ? `${this.w.filter_name} (${this.w.metric} ${statOf(this.w)})` : this.w.filter_name;
+    const out = [[head, ...buckets.map((b) => fmtBucket(b, this.data.period)), ...(totals ? ['total'] : [])]];
+    for (const r of rows) out.push([r.value, ...r.cells, ...(totals ? [r.total] : [])]);
     download(`${slug(this.w.title)}-${this.data.period}.csv`, toCSV(out));
   }
 

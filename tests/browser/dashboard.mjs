@@ -175,6 +175,8 @@ try {
   await step('add a table split by status; sort it', async () => {
     await page.click('#add-table');
     await page.waitForSelector(`${table} table.data tbody tr`);
+    // A new table opens on the first metric with filters (api_ms): pick orders.
+    await afterRedraw(table, () => page.selectOption(`${table} select.metric`, 'orders'));
     const api = await apiStats(`${PROJECT}/stats_dataset?name=orders&period=day&filter_name=status`);
     const rows = await page.$$eval(`${table} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.title || td.textContent)));
     const values = Object.keys(api.data);
@@ -279,6 +281,58 @@ try {
     await shot('08b-timing-p50');
     await page.click(`${g} .remove`);
     await page.waitForFunction((n) => document.querySelectorAll('.widget[data-type=graph]').length === n, before.length);
+  });
+
+  await step('a table of a timing metric shows a stat of each bucket (p95 by default); totals only where they add', async () => {
+    const before = await page.$$eval(table, (es) => es.map((e) => e.dataset.id));
+    await page.click('#add-table');
+    await page.waitForFunction((n) => document.querySelectorAll('.widget[data-type=table]').length === n, before.length + 1);
+    const id = (await page.$$eval(table, (es) => es.map((e) => e.dataset.id))).find((x) => !before.includes(x));
+    const t = `.widget[data-id="${id}"]`;
+    await afterRedraw(t, () => page.selectOption(`${t} select.metric`, 'api_ms'));
+    same(await page.$eval(`${t} select.filter-name`, (s) => s.value), 'route', 'split by the timing\'s filter');
+    same(await page.$eval(`${t} select.stat`, (s) => s.value), 'p95', 'the default statistic of a timing table');
+    const cells = () => page.$$eval(`${t} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.title || td.textContent)));
+    const header = () => page.$$eval(`${t} thead th`, (ths) => ths.map((th) => th.textContent));
+    const check = async (stat, withTotal) => {
+      const api = await apiStats(`${PROJECT}/stats_dataset?name=api_ms&period=day&filter_name=route&stat=${stat}`);
+      const rows = await cells();
+      same(rows.map((r) => r[0]).sort(), ['/a', '/b'], `rows (${stat})`);
+      for (const r of rows) {
+        const want = api.data[r[0]].range.map((p) => p[1]);
+        same(r.slice(1, 1 + want.length).map((c) => (c === '–' || c === 'null' ? null : Number(c))), want, `${stat} cells of ${r[0]}`);
+        same(r.length, 1 + want.length + (withTotal ? 1 : 0), `${stat}: a total column ${withTotal ? '' : 'not '}shown`);
+      }
+      return { rows, api };
+    };
+    await check('p95', false);
+    const h = await header();
+    assert(h[h.length - 1] !== 'total', `a p95 table has no total column: ${h}`);
+    // Today's p95 of /a (1, 3, .., 99) and of /b (2, .., 100) within 1 %.
+    const today = (await cells()).map((r) => [r[0], Number(r[r.length - 1])]);
+    for (const [route, v] of today) {
+      const exact = route === '/a' ? 95 : 96; // nearest rank: the 48th of 50
+      assert(Math.abs(v - exact) / exact <= 0.01, `${route} p95 today ${v}, exact ${exact}`);
+    }
+    assert((await page.textContent(`${t} p.status`)).includes('api_ms p95'), 'status names the statistic');
+    await afterRedraw(t, () => page.selectOption(`${t} select.stat`, 'p50'));
+    await check('p50', false);
+    // max: the row's greatest; count: a sum.
+    await afterRedraw(t, () => page.selectOption(`${t} select.stat`, 'max'));
+    let { rows, api } = await check('max', true);
+    same((await header()).slice(-1)[0], 'max', 'the max column');
+    for (const r of rows) {
+      const xs = api.data[r[0]].range.map((p) => p[1]).filter((x) => x != null);
+      same(Number(r[r.length - 1]), Math.max(...xs), `max of ${r[0]}`);
+    }
+    await afterRedraw(t, () => page.selectOption(`${t} select.stat`, 'count'));
+    ({ rows, api } = await check('count', true));
+    for (const r of rows) same(Number(r[r.length - 1]), 50, `count of ${r[0]} over the range`);
+    await shot('08d-timing-table');
+    // It is saved with the widget.
+    const saved = await page.evaluate((wid) => window.gw.state.doc.projects[window.gw.state.doc.project].widgets.find((w) => String(w.id) === wid).stat, id);
+    same(saved, 'count', 'the stat saved in the widget');
+    await page.click(`${t} button.remove`);
   });
 
   await step('CSV export of a table neutralises formulas in text cells', async () => {

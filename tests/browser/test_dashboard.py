@@ -55,7 +55,9 @@ def run_dashboard(prefix, out):
         send(d, "avg", [{"n": "latency_ms", "ts": now - i * day, "v": 20 + i % 9}
                         for i in range(30)], prefix)
         # A timing: 100 latencies today, 1..100 ms, so p50 and p95 differ.
-        send(d, "timing", [{"n": "api_ms", "ts": now, "v": v} for v in range(1, 101)],
+        # Split by route (odd values /a, even /b) for the table's stats.
+        send(d, "timing", [{"n": "api_ms", "ts": now, "v": v,
+                            "f": {"route": "/a" if v % 2 else "/b"}} for v in range(1, 101)],
              prefix)
         wait_for(lambda: d.get_json(
             prefix + "/api/v1/test_project/metrics",
