@@ -512,14 +512,15 @@ class TableView {
   refresh() { return this.redraw(); }
 
   // A row's total: the sum where values add (a counter, a count, a sum),
-  // the least or greatest for min and max; a mean or percentile of the
-  // range is not made of its buckets' ones, so those have none (null).
+  // the least or greatest for min and max; an average, a gauge, a set's
+  // distinct count or a percentile of the range is not made of its
+  // buckets' ones, so those have none (null).
   totalOf(cells) {
     const stat = statOf(this.w);
     const kind = state.kinds[this.w.metric];
     const xs = cells.filter((c) => c != null);
     if (stat === 'min' || stat === 'max') return xs.length ? Math[stat](...xs) : null;
-    if (stat === 'count' || stat === 'sum' || (!stat && kind !== 'avg')) return xs.reduce((a, b) => a + b, 0);
+    if (stat === 'count' || stat === 'sum' || (!stat && kind === 'counter')) return xs.reduce((a, b) => a + b, 0);
     return null;
   }
 
@@ -576,7 +577,7 @@ class TableView {
     this.body.scrollLeft = atStart ? this.body.scrollWidth : keep;
     this.rendered = true;
     const shows = statOf(this.w) ? ` · ${this.w.metric} ${statOf(this.w)}` : '';
-    this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}${shows}${totals ? '' : ' · no total: a range\'s ' + (statOf(this.w) || 'average') + ' is not made of its buckets\''}`);
+    this.setStatus(`${rows.length} value${rows.length === 1 ? '' : 's'} × ${buckets.length} ${period} bucket${buckets.length === 1 ? '' : 's'}${shows}${totals ? '' : ' · no total: the ' + (statOf(this.w) || `${state.kinds[this.w.metric] || ''} value`) + ' of a range is not made of its buckets\''}`);
   }
 
   setStatus(text, error = false) {
