@@ -340,12 +340,8 @@ def run_gottwall(args, storage, lat, exact, members, exact_set):
 
 # ---------------------------------------------------------------- Etsy statsd
 
-def free_port():
-    from gwtest import free_port as fp
-    return fp()
-
-
 def run_etsy(args, lat, exact, members, exact_set):
+    from gwtest import free_port
     statsd_js = os.path.join(SRCDIR, "node_modules", "statsd", "stats.js")
     if not os.path.exists(statsd_js):
         raise SystemExit("bench_timing: %s is missing: run `npm ci` in %s" % (statsd_js, SRCDIR))

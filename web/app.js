@@ -540,11 +540,11 @@ class TableView {
       if (x == null || y == null) return (x == null) - (y == null) || a.value.localeCompare(b.value); // empty last
       return dir * (x - y) || a.value.localeCompare(b.value);
     });
-    return { buckets, rows };
+    return { buckets, rows, totals: rows.some((r) => r.total != null) };
   }
 
   render() {
-    const { buckets, rows } = this.rows();
+    const { buckets, rows, totals } = this.rows();
     const period = this.data.period;
     if (!rows.length) {
       this.body.replaceChildren();
@@ -561,7 +561,6 @@ class TableView {
     };
     head.append(th(this.w.filter_name, -2));
     buckets.forEach((b, i) => head.append(th(fmtBucket(b, period), i)));
-    const totals = rows.some((r) => r.total != null);
     if (totals) head.append(th(statOf(this.w) === 'min' || statOf(this.w) === 'max' ? statOf(this.w) : 'total', -1));
     const body = el('tbody');
     for (const r of rows) {
@@ -587,8 +586,7 @@ class TableView {
 
   csv() {
     if (!this.data) return;
-    const { buckets, rows } = this.rows();
-    const totals = rows.some((r) => r.total != null);
+    const { buckets, rows, totals } = this.rows();
     const head = statOf(this.w) ? `${this.w.filter_name} (${this.w.metric} ${statOf(this.w)})` : this.w.filter_name;
     const out = [[head, ...buckets.map((b) => fmtBucket(b, this.data.period)), ...(totals ? ['total'] : [])]];
     for (const r of rows) out.push([r.value, ...r.cells, ...(totals ? [r.total] : [])]);
