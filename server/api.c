@@ -823,7 +823,8 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         return;
     }
     if (strcmp(rel, "projects") == 0 || strcmp(rel, "dashboard") == 0 ||
-        strcmp(rel, "config") == 0) {
+        strcmp(rel, "config") == 0 || strcmp(rel, "dashboards") == 0 ||
+        (strncmp(rel, "dashboards/", 11) == 0 && rel[11] != '\0')) {
         if (pre != NULL)
             who = *pre;
         else
@@ -845,13 +846,20 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
                 gw__api_config(api, req);
             return;
         }
-        if (!api_is(method, "GET") && !api_is(method, "PUT")) {
+        if (strncmp(rel, "dashboards/", 11) == 0) {
+            if (!api_is(method, "GET") && !api_is(method, "PUT") &&
+                !api_is(method, "DELETE")) {
+                api_not_allowed(req, "GET, PUT, DELETE");
+                return;
+            }
+        } else if (!api_is(method, "GET") && !api_is(method, "PUT")) {
             api_not_allowed(req, "GET, PUT");
             return;
         }
-        if (api_is(method, "PUT") && api_csrf_refused(req, &who))
+        if (!api_is(method, "GET") && api_csrf_refused(req, &who))
             return;
-        gw__api_dashboard(api, req, &who);
+        gw__api_dashboards(api, req, &who,
+                           rel[9] == '\0' ? "legacy" : rel + 10);
         return;
     }
     /* {project}/{action}, where the project may hold '/'. */

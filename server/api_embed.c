@@ -1,13 +1,11 @@
 /*
- * server/api_embed.c: embedded (shared) charts and saved dashboards (SPEC §7,
+ * server/api_embed.c: embedded (shared) charts (SPEC §7,
  * §8), both kept as storage documents.
  *
  * POST {PREFIX}/api/v1/{project}/embedded/ validates a chart definition and
  * stores it as doc("embedded", uuid); the public {uuid}.json answers its
  * series, {uuid}.html is a standalone uPlot page reading that JSON, and
- * {uuid}.js writes an iframe of the page. GET/PUT {PREFIX}/api/v1/dashboard
- * keeps one JSON document per user (doc("dashboard", email or
- * "anonymous")).
+ * {uuid}.js writes an iframe of the page. (Saved dashboards: api_dash.c.)
  *
  * Bounds (issue 16): a chart or a dashboard is at most MAX_DOCUMENT_SIZE
  * bytes as stored (413); a project has at most MAX_EMBEDS_PER_PROJECT
@@ -164,7 +162,7 @@ typedef struct embed_doc_s {
     char *creator, *doc_project;
 } embed_doc_t;
 
-enum { EMBED_CREATE, EMBED_JSON, EMBED_HTML, EMBED_JS, DASH_GET, DASH_PUT };
+enum { EMBED_CREATE, EMBED_JSON, EMBED_HTML, EMBED_JS };
 
 static void
 embed_doc_release(gw__api_pending_t *p)
@@ -206,23 +204,14 @@ embed_doc_found(void *arg, const char *data, size_t len)
     e->found = 1;
 }
 
-static int
-embed_put_job(const gw_storage_ops_t *ops, void *state, void *arg,
-              gw_error_t *err)
-{
-    embed_doc_t *e = arg;
-
-    return ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
-}
-
 /* ---- Counts of embedded charts ---- */
 
 /* The id of a count document: prefix + name, or prefix + "#" + the
  * SHA-256 of name in hex when that would pass the 255 bytes an id may
  * have. Names of users are counted without case (as USERS compares
  * them). */
-static char *
-embed_count_id(const char *prefix, const char *name, int fold)
+char *
+gw__api_doc_id(const char *prefix, const char *name, int fold)
 {
     size_t plen = strlen(prefix), n = strlen(name), i;
     char *id;
@@ -554,7 +543,7 @@ embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
     int rc;
 
     rc = ops->doc_get(state, e->ns, e->id, embed_doc_found, e, err);
-    if (rc != GW_OK || !e->found || e->mode == DASH_GET)
+    if (rc != GW_OK || !e->found)
         return rc;
     doc = json_loadb(e->data, e->len, 0, NULL);
     if (json_is_string(json_object_get(doc, "created_by")))
@@ -625,8 +614,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         embed_storage_error(p->req, rc, err);
         return;
     }
-    if (e->mode != EMBED_CREATE && e->mode != DASH_GET &&
-        e->mode != DASH_PUT && e->found && !embed_creator_ok(api, e))
+    if (e->mode != EMBED_CREATE && e->found && !embed_creator_ok(api, e))
         e->found = 0; /* answered as a chart that does not exist */
     switch (e->mode) {
     case EMBED_CREATE:
@@ -636,16 +624,6 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         }
         gw__log_info("server: embedded chart %s created", e->id);
         gw__api_json(p->req, 200, json_incref(e->reply));
-        return;
-    case DASH_PUT:
-        gw__api_json(p->req, 200, json_pack("{s:b}", "saved", 1));
-        return;
-    case DASH_GET:
-        if (!e->found)
-            gw__api_json(p->req, 200, json_object());
-        else
-            gw__http_respond(p->req, 200, "application/json",
-                             "Cache-Control: no-store\r\n", e->data, e->len);
         return;
     default:
         break;
@@ -874,13 +852,13 @@ embed_create_counts(embed_doc_t *e, const gw__config_t *cfg,
     e->max_project = cfg->max_embeds_per_project;
     e->max_user = cfg->max_embeds_per_user;
     e->project = strdup(project);
-    e->count_project = embed_count_id("embedded:project:", project, 0);
+    e->count_project = gw__api_doc_id("embedded:project:", project, 0);
     if (e->project == NULL || e->count_project == NULL)
         return GW_ERR;
     if (user == NULL)
         return GW_OK;
     e->user = strdup(user);
-    e->count_user = embed_count_id("embedded:user:", user, 1);
+    e->count_user = gw__api_doc_id("embedded:user:", user, 1);
     return e->user != NULL && e->count_user != NULL ? GW_OK : GW_ERR;
 }
 
@@ -1049,72 +1027,5 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
                        "host name");
         return;
     }
-    gw__api_submit(api, &e->base, embed_get_job);
-}
-
-/* ---- GET/PUT dashboard ---- */
-
-void
-gw__api_dashboard(gw__api_t *api, gw_http_req_t *req, const gw__api_who_t *who)
-{
-    embed_doc_t *e;
-    const char *user = who->user;
-
-    if (who->key_project != NULL) {
-        gw__http_error(req, 403,
-                       "dashboards belong to users: log in to the "
-                       "dashboard (project keys have none)");
-        return;
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->id = strdup(user[0] ? user : "anonymous")) == NULL) {
-        free(e);
-        gw__http_error(req, 500, "out of memory");
-        return;
-    }
-    e->base.req = req;
-    e->base.finish = embed_finish;
-    e->base.release = embed_doc_release;
-    e->ns = "dashboard";
-    if (strcmp(gw__http_method(req), "PUT") == 0) {
-        size_t blen = 0;
-        const char *body = gw__http_body(req, &blen);
-        json_error_t jerr;
-        json_t *doc = json_loadb(body ? body : "", blen, 0, &jerr);
-
-        size_t max = gw__api_cfg(api)->max_document_bytes;
-
-        if (!json_is_object(doc)) {
-            gw__api_errorf(req, 400,
-                           "the dashboard must be a JSON "
-                           "object: %s",
-                           doc ? "got another JSON value" : jerr.text);
-            json_decref(doc);
-            embed_doc_release(&e->base);
-            return;
-        }
-        e->mode = DASH_PUT;
-        e->data = json_dumps(doc, JSON_COMPACT);
-        e->len = e->data ? strlen(e->data) : 0;
-        json_decref(doc);
-        if (e->data == NULL) {
-            embed_doc_release(&e->base);
-            gw__http_error(req, 500, "out of memory");
-            return;
-        }
-        if (e->len > max) {
-            gw__metrics_count("server", GW_COUNTER_DROPPED,
-                              "max_document_size", 1);
-            gw__api_errorf(req, 413,
-                           "the dashboard is %zu bytes as stored, more "
-                           "than MAX_DOCUMENT_SIZE (%zu) allows",
-                           e->len, max);
-            embed_doc_release(&e->base);
-            return;
-        }
-        gw__api_submit(api, &e->base, embed_put_job);
-        return;
-    }
-    e->mode = DASH_GET;
     gw__api_submit(api, &e->base, embed_get_job);
 }

@@ -2,7 +2,7 @@
  * server/api_int.h: what the files of the server role share (api.c: routing,
  * pages, assets, /health and /metrics; api_login.c: login and access;
  * api_session.c: sessions and logout; api_stats.c: the read API;
- * api_embed.c: embedded charts and saved dashboards; api_host.c: the Host
+ * api_embed.c: embedded charts; api_dash.c: saved dashboards; api_host.c: the Host
  * and Origin checks, TLS behind a proxy). Not a contract: only these files
  * include it.
  *
@@ -231,6 +231,20 @@ void gw__api_logout_done(gw__api_t *api, gw_http_req_t *req, int ok,
 /* Frees the cached generations (at stop). */
 void gw__api_sessions_free(gw__api_t *api);
 
+/* ---- api_embed.c ---- */
+
+/* A document id: prefix + name, or prefix + "#" + the SHA-256 of name in
+ * hex when that would pass the 255 bytes an id may have (fold: name
+ * without case). The caller frees; NULL when out of memory. */
+char *gw__api_doc_id(const char *prefix, const char *name, int fold);
+
+/* ---- api_dash.c ---- */
+
+/* GET/PUT {PREFIX}/api/v1/dashboards[/{name}], DELETE .../{name}: rel is
+ * what follows "dashboards" ("" or "/name", still percent-encoded). */
+void gw__api_dashboards(gw__api_t *api, gw_http_req_t *req,
+                        const gw__api_who_t *who, const char *rel);
+
 /* ---- api_stats.c ---- */
 
 /* Parses from_date/to_date for period p into aligned bounds and the number
@@ -350,8 +364,6 @@ void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
                              const char *project, const gw__api_who_t *who);
 /* id is "{uuid}.json", ".html" or ".js". */
 void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
-void gw__api_dashboard(gw__api_t *api, gw_http_req_t *req,
-                       const gw__api_who_t *who);
 
 /* ---- api_host.c ---- */
 

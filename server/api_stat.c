@@ -133,10 +133,8 @@ gw__api_stat_value(const gw__api_stat_t *st, gw_kind_t kind,
     case GW__STAT_MEAN:
         return mean;
     case GW__STAT_VALUE:
-        if (kind == GW_KIND_AVG)
-            return pt->count ? mean : 0;
-        if (kind == GW_KIND_TIMING)
-            return mean;
+        if (kind == GW_KIND_AVG || kind == GW_KIND_TIMING)
+            return mean; /* no events: null */
         return pt->sum;
     default: /* min, max, pNN: from the sketch (stat_timing_point) */
         return NAN;
@@ -148,7 +146,7 @@ gw__api_stat_null_fill(const gw__api_stat_t *st, gw_kind_t kind)
 {
     gw__api_stat_what_t what = st != NULL ? st->what : GW__STAT_VALUE;
 
-    return kind == GW_KIND_TIMING && what != GW__STAT_COUNT &&
+    return kind != GW_KIND_COUNTER && kind != 0 && what != GW__STAT_COUNT &&
            what != GW__STAT_SUM;
 }
 

@@ -203,11 +203,17 @@ gw__api_range(const char *from_s, const char *to_s, gw_period_t p, int64_t now,
         *npoints = 1;
         return GW_OK;
     }
-    t = gw__bucket_start(p, has_to ? t : now);
+    /* Never past the current bucket; a range that starts after it has
+     * no buckets at all. */
+    t = gw__bucket_start(p, has_to && t < now ? t : now);
     if (has_from) {
         f = gw__bucket_start(p, f);
-        if (f > t)
-            return stats_reversed(f, t, err);
+        if (f > t) {
+            *from = f;
+            *to = t;
+            *npoints = 0;
+            return GW_OK;
+        }
     } else {
         f = t;
         for (i = 1; i < STATS_DEFAULT_POINTS; i++)
@@ -548,7 +554,7 @@ gw__api_series_json(json_t *obj, const int64_t *buckets, const double *vals,
             if (isfinite(vals[i]))
                 avg += vals[i] / (double)n;
     }
-    if (npoints > 0 && n == 0)
+    if (n == 0)
         avg = mn = mx = NAN;
     json_object_set_new(obj, "range", range);
     json_object_set_new(obj, "avg", gw__api_number(avg));

@@ -3,6 +3,7 @@
 libgwcore_la_SOURCES += \
 	server/api.c \
 	server/api_login.c \
+	server/api_dash.c \
 	server/api_embed.c \
 	server/api_host.c \
 	server/api_session.c \
@@ -39,6 +40,10 @@ EXTRA_DIST += tests/integration/test_embed_caps.py \
 TESTS += tests/integration/test_api_config.py tests/browser/test_retention.py
 EXTRA_DIST += tests/integration/test_api_config.py \
 	tests/browser/test_retention.py tests/browser/retention.mjs
+
+# Named dashboards with revisions (issue 17).
+TESTS += tests/integration/test_dashboards.py
+EXTRA_DIST += tests/integration/test_dashboards.py
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and

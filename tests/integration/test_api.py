@@ -3,6 +3,7 @@ the real gottwall binary: events go in over the HTTP transport, and every
 route, parameter and error of the read API is checked with its exact JSON.
 """
 
+import calendar
 import json
 import os
 import re
@@ -133,6 +134,43 @@ def test_stats_avg_and_gauge():
     assert r["range"] == [[1391990400, 20]], r   # (10 + 20 + 30) / 3, not 22.5
     r = stats(D, "name=temp&period=day&from_date=2014-02-15&to_date=2014-02-15")
     assert r["range"] == [[DAY_0215, 5]], r
+
+
+def test_stats_gaps_are_null_and_ranges_end_now():
+    """An avg's or a gauge's bucket without events has no value (null), a
+    counter's is 0; avg/min/max are over the buckets with data; no bucket
+    after the current one is answered (issue 17)."""
+    r = stats(D, "name=latency&period=day&from_date=2014-02-14&to_date=2014-02-17")
+    assert r["range"] == [[DAY_0214, None], [DAY_0215, 15], [DAY_0216, 30], [DAY_0217, None]], r
+    assert (r["avg"], r["min"], r["max"]) == (22.5, 15, 30), r
+    r = stats(D, "name=latency&period=day&from_date=2014-02-14&to_date=2014-02-17&stat=count")
+    assert r["range"] == [[DAY_0214, 0], [DAY_0215, 2], [DAY_0216, 1], [DAY_0217, 0]], r
+    r = stats(D, "name=temp&period=hour&from_date=2014-02-15T08:00:00&to_date=2014-02-15T10:00:00")
+    assert r["range"] == [[DAY_0215 + 8 * 3600, 5], [DAY_0215 + 9 * 3600, None],
+                          [DAY_0215 + 10 * 3600, None]], r
+    assert (r["avg"], r["min"], r["max"]) == (5, 5, 5), r
+    r = stats(D, "name=temp&period=day&from_date=2014-02-17&to_date=2014-02-18")
+    assert (r["range"], r["avg"], r["min"], r["max"]) == (
+        [[DAY_0217, None], [DAY_0217 + 86400, None]], None, None, None), r
+    r = stats(D, "name=orders&period=day&from_date=2014-02-16&to_date=2014-02-17")
+    assert r["range"] == [[DAY_0216, 0], [DAY_0217, 0]], r
+    # Up to the current bucket, not to the end of the to_date.
+    year = time.gmtime().tm_year
+    starts = [calendar.timegm((y, 1, 1, 0, 0, 0)) for y in (year - 1, year)]
+    r = stats(D, "name=orders&period=year&from_date=%d-01-01&to_date=2100-01-01" % (year - 1))
+    assert r["range"] == [[starts[0], 0], [starts[1], 0]], r
+    now = time.time()
+    r = stats(D, "name=latency&period=minute&from_date=%d&to_date=%d" % (now - 150, now + 3600))
+    assert [p[0] for p in r["range"]] == [int(now - 150) // 60 * 60 + 60 * i for i in range(len(r["range"]))], r
+    assert r["range"][-1][0] <= time.time() < r["range"][-1][0] + 60 + 1, r
+    assert all(p[1] is None for p in r["range"]), r
+    # A range that starts after now has no buckets.
+    r = stats(D, "name=orders&period=day&from_date=2100-01-01&to_date=2100-02-01")
+    assert (r["range"], r["avg"], r["min"], r["max"]) == ([], None, None, None), r
+    r = get_json(D, "/api/v1/test_project/stats_dataset?name=orders&filter_name=status"
+                    "&period=day&from_date=2014-02-15&to_date=2100-01-01", 200)
+    assert r["data"]["paid"]["range"][0] == [DAY_0215, 2], r
+    assert r["data"]["paid"]["range"][-1][0] <= time.time(), r
 
 
 def test_stats_dates_normalised_and_epoch():
@@ -551,7 +589,8 @@ def main():
         load_data(D)
         tests = [test_stats_counter_day_zero_filled, test_stats_month_and_filter,
                  test_stats_default_period_is_month, test_stats_period_all,
-                 test_stats_avg_and_gauge, test_stats_dates_normalised_and_epoch,
+                 test_stats_avg_and_gauge, test_stats_gaps_are_null_and_ranges_end_now,
+                 test_stats_dates_normalised_and_epoch,
                  test_stats_default_range_is_30_buckets, test_stats_unknown_metric_is_zeros,
                  test_stats_errors, test_names_with_spaces_and_utf8, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,

@@ -59,11 +59,26 @@ END_TEST
 START_TEST(test_range_explicit)
 {
     /* Days: both ends inclusive. */
+    ck_assert_int_eq(range("2014-02-12", "2014-02-14", GW_PERIOD_DAY, 10000),
+                     GW_OK);
+    ck_assert_int_eq(from, 1392163200);
+    ck_assert_int_eq(to, 1392336000);
+    ck_assert_uint_eq(n, 3);
+    /* Never past the current bucket (NOW is 2014-02-15 08:58:59): a
+     * to_date after it ends there. */
     ck_assert_int_eq(range("2014-02-14", "2014-02-17", GW_PERIOD_DAY, 10000),
                      GW_OK);
     ck_assert_int_eq(from, 1392336000);
-    ck_assert_int_eq(to, 1392595200);
-    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(to, 1392422400);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(range("2014-02-15T08:00:00", "2014-03-01",
+                           GW_PERIOD_MINUTE, 10000), GW_OK);
+    ck_assert_int_eq(to, 1392454680);
+    ck_assert_uint_eq(n, 59);
+    /* A range after now has no buckets (and no error). */
+    ck_assert_int_eq(range("2015-01-01", "2015-02-01", GW_PERIOD_DAY, 10000),
+                     GW_OK);
+    ck_assert_uint_eq(n, 0);
     /* Weeks start on Monday: 2013-12-31 is in the week of 12-30, 2014-01-05
      * (a Sunday) too. */
     ck_assert_int_eq(range("2013-12-31", "2014-01-05", GW_PERIOD_WEEK, 10000),
@@ -82,11 +97,16 @@ START_TEST(test_range_explicit)
     ck_assert_uint_eq(n, 15);
     /* Epoch seconds and ISO times align down to their bucket. */
     ck_assert_int_eq(
-        range("1392454739", "2014-02-15T09:10:00", GW_PERIOD_HOUR, 10000),
+        range("1392451300", "2014-02-15T08:10:00", GW_PERIOD_HOUR, 10000),
         GW_OK);
     ck_assert_int_eq(from, 1392451200);
-    ck_assert_int_eq(to, 1392454800);
-    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(to, 1392451200);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(
+        range("1392440000", "2014-02-15T08:10:00", GW_PERIOD_HOUR, 10000),
+        GW_OK);
+    ck_assert_int_eq(from, 1392436800);
+    ck_assert_uint_eq(n, 5);
     /* all: one bucket 0, dates or not. */
     ck_assert_int_eq(range("2014-01-01", "2014-02-01", GW_PERIOD_ALL, 1),
                      GW_OK);
@@ -195,10 +215,9 @@ START_TEST(test_range_errors)
                      GW_ERR);
     ck_assert_str_eq(err.msg, "reversed date range: from_date 2014-02-10 is "
                               "after to_date 2014-02-01");
-    /* Only from, in the future: after now. */
-    ck_assert_int_eq(range("2015-01-01", NULL, GW_PERIOD_DAY, 10000), GW_ERR);
-    ck_assert_str_eq(err.msg, "reversed date range: from_date 2015-01-01 is "
-                              "after to_date 2014-02-15");
+    /* Only from, in the future: no buckets, not an error. */
+    ck_assert_int_eq(range("2015-01-01", NULL, GW_PERIOD_DAY, 10000), GW_OK);
+    ck_assert_uint_eq(n, 0);
     ck_assert_int_eq(range("2014-02-30", NULL, GW_PERIOD_DAY, 10000), GW_ERR);
     ck_assert_str_eq(err.msg, "bad from_date \"2014-02-30\": use YYYY-MM-DD, "
                               "YYYY-MM-DDTHH:MM:SS (UTC) or epoch seconds");

@@ -1,6 +1,6 @@
 /*
  * tests/server/test_embed.c: embedded charts and saved dashboards
- * (server/api_embed.c) through their entry points, with exact answers: the
+ * (server/api_embed.c, server/api_dash.c) through their entry points, with exact answers: the
  * checks and clean form of POST embedded/ (every bad field's text), the id
  * format, the .json series (periods, ranges, renderer and name fallbacks,
  * filters), the .html page and .js iframe, dashboards (size limit, who owns
@@ -225,14 +225,15 @@ handler(void *arg, gw_http_req_t *req)
     (void)arg;
     if (strncmp(path, "/api/v1/embedded/", 17) == 0) {
         gw__api_embedded_get(&api, req, path + 17);
-    } else if (strcmp(path, "/api/v1/dashboard") == 0) {
+    } else if (strncmp(path, "/api/v1/dashboard", 17) == 0) {
         const char *user = gw__http_header(req, "X-User");
 
         memset(&who, 0, sizeof(who));
         who.ok = 1;
         snprintf(who.user, sizeof(who.user), "%s", user ? user : "");
         who.key_project = gw__http_header(req, "X-Key");
-        gw__api_dashboard(&api, req, &who);
+        gw__api_dashboards(&api, req, &who,
+                           path[17] == '\0' ? "legacy" : path + 18);
     } else if (strcmp(path, "/api/v1/shop/embedded/") == 0) {
         const char *user = gw__http_header(req, "X-User");
 
@@ -811,8 +812,8 @@ START_TEST(test_json_series)
         "\"max\":3},{\"name\":\"orders\",\"filter_name\":\"status\",\"filter_"
         "value\":\"paid\",\"range\":[[1392336000,0],[1392422400,1]],\"avg\":0."
         "5,\"min\":0,\"max\":1},{\"name\":\"latency\",\"filter_name\":null,"
-        "\"filter_value\":null,\"range\":[[1392336000,0],[1392422400,7.5]],"
-        "\"avg\":3.75,\"min\":0,\"max\":7.5}],\"name\":\"Orders\","
+        "\"filter_value\":null,\"range\":[[1392336000,null],[1392422400,7.5]],"
+        "\"avg\":7.5,\"min\":7.5,\"max\":7.5}],\"name\":\"Orders\","
         "\"generator\":\"GottWall\"}");
     ck_assert_int_eq(nqueries, 3);
     ck_assert_int_eq(last_q.kind, GW_KIND_AVG);
@@ -832,8 +833,8 @@ START_TEST(test_json_series)
         "\"min\":0,\"max\":3},{\"name\":\"orders\",\"filter_name\":\"status\","
         "\"filter_value\":\"paid\",\"range\":[[1392451200,0],[1392454800,0]],"
         "\"avg\":0,\"min\":0,\"max\":0},{\"name\":\"latency\",\"filter_name\":"
-        "null,\"filter_value\":null,\"range\":[[1392451200,0],[1392454800,0]],"
-        "\"avg\":0,\"min\":0,\"max\":0}],\"name\":\"Orders\",\"generator\":"
+        "null,\"filter_value\":null,\"range\":[[1392451200,null],[1392454800,null]],"
+        "\"avg\":null,\"min\":null,\"max\":null}],\"name\":\"Orders\",\"generator\":"
         "\"GottWall\"}");
     get("/api/v1/embedded/" ID ".json?period=all");
     ck_assert_int_eq(status, 200);
@@ -1117,8 +1118,10 @@ START_TEST(test_dashboard)
             "{\"version\": 1,  \"widgets\": [ ]}");
     ck_assert_int_eq(status, 200);
     ck_assert_str_eq(body, "{\"saved\":true}");
-    ck_assert_str_eq(stored("dashboard", "ann@example.com"),
-                     "{\"version\":1,\"widgets\":[]}");
+    ck_assert_str_eq(stored("dashboards", "ann@example.com\nMain"),
+                     "{\"revision\":1,\"doc\":{\"version\":1,\"widgets\":[]}}");
+    ck_assert_str_eq(stored("dashboards", "ann@example.com"),
+                     "{\"default\":\"Main\",\"names\":[\"Main\"]}");
     request("GET", "/api/v1/dashboard", "X-User: ann@example.com\r\n", NULL);
     ck_assert_int_eq(status, 200);
     ck_assert_str_eq(header("Content-Type"), "application/json");
@@ -1126,7 +1129,8 @@ START_TEST(test_dashboard)
     ck_assert_str_eq(body, "{\"version\":1,\"widgets\":[]}");
     request("PUT", "/api/v1/dashboard", "", "{\"a\": \"\\u00e9\"}");
     ck_assert_int_eq(status, 200);
-    ck_assert_str_eq(stored("dashboard", "anonymous"), "{\"a\":\"\xc3\xa9\"}");
+    ck_assert_str_eq(stored("dashboards", "anonymous\nMain"),
+                     "{\"revision\":1,\"doc\":{\"a\":\"\xc3\xa9\"}}");
     /* Objects only, of at most MAX_DOCUMENT_SIZE (here 512 KiB) as stored
      * (compact): spaces do not count. */
     request("PUT", "/api/v1/dashboard", "", "[1, 2]");
@@ -1143,7 +1147,8 @@ START_TEST(test_dashboard)
     big[n + 7] = '\0';
     request("PUT", "/api/v1/dashboard", "X-User: big\r\n", big);
     ck_assert_int_eq(status, 200);
-    ck_assert_str_eq(stored("dashboard", "big"), "{}");
+    ck_assert_str_eq(stored("dashboards", "big\nMain"),
+                     "{\"revision\":1,\"doc\":{}}");
     /* {"a":"x...x"}: 8 bytes around the string */
     memcpy(big, "{\"a\":\"", 6);
     memset(big + 6, 'x', n - 8);
@@ -1151,13 +1156,14 @@ START_TEST(test_dashboard)
     ck_assert_uint_eq(strlen(big), n);
     request("PUT", "/api/v1/dashboard", "X-User: big\r\n", big);
     ck_assert_int_eq(status, 200);
-    ck_assert_uint_eq(strlen(stored("dashboard", "big")), n);
+    ck_assert_uint_eq(strlen(stored("dashboards", "big\nMain")),
+                      n + strlen("{\"revision\":2,\"doc\":}"));
     memset(big + 6, 'x', n - 7);
     memcpy(big + n - 1, "\"}", 3);
     request("PUT", "/api/v1/dashboard", "X-User: big2\r\n", big);
     ck_assert_api_error(413, "the dashboard is 524289 bytes as stored, more "
                              "than MAX_DOCUMENT_SIZE (524288) allows");
-    ck_assert_ptr_null(stored("dashboard", "big2"));
+    ck_assert_ptr_null(stored("dashboards", "big2\nMain"));
     free(big);
     /* The storage's failures. */
     fail = "put";
