@@ -59,11 +59,58 @@ export function fmtDuration(secs) {
 export function fmtNum(v) {
   if (v == null || Number.isNaN(v)) return '–';
   const a = Math.abs(v);
-  const units = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e4, 'k']];
+  const units = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'k']];
   for (const [n, s] of units) {
-    if (a >= n) return +(v / n).toFixed(2) + s;
+    if (a >= n) return +(v / n).toFixed(a >= n * 100 ? 0 : a >= n * 10 ? 1 : 2) + s;
   }
-  return String(+v.toFixed(3));
+  return String(+v.toFixed(a >= 100 ? 1 : 3));
+}
+
+// The units a series can be shown in; "" is none, anything else not
+// listed is a custom suffix.
+export const UNITS = ['', 'ms', 's', 'bytes', '%'];
+
+// A value with its unit: 1536 bytes -> "1.5 KiB", 1250 ms -> "1.25 s",
+// 12.5 % -> "12.5%", a custom suffix after the number.
+export function fmtValue(v, unit = '') {
+  if (v == null || Number.isNaN(v)) return '–';
+  const a = Math.abs(v);
+  if (unit === 'bytes') {
+    const steps = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (i < steps.length - 1 && Math.abs(v) >= 1024 ** (i + 1)) i++;
+    return `${+(v / 1024 ** i).toFixed(i ? 1 : 0)} ${steps[i]}`;
+  }
+  if (unit === 'ms' && a >= 1000) return `${fmtNum(v / 1000)} s`;
+  if (unit === '%') return `${fmtNum(v)}%`;
+  return unit ? `${fmtNum(v)} ${unit}` : fmtNum(v);
+}
+
+// An x-axis tick in UTC, 24-hour ISO style, as fine as the ticks' spacing
+// (secs): "14:30", with the day "12-03" under the first tick of a day;
+// "12-03"; "2026-12"; "2026".
+export function fmtTick(ts, secs, first) {
+  const d = new Date(ts * 1000);
+  const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  const md = `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  if (secs < 86400) return first || hm === '00:00' ? `${hm}\n${d.getUTCFullYear()}-${md}` : hm;
+  if (secs < 28 * 86400) return first || md === '01-01' ? `${md}\n${d.getUTCFullYear()}` : md;
+  if (secs < 365 * 86400) return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}`;
+  return String(d.getUTCFullYear());
+}
+
+// "2026-12-03 14:30" (UTC) -> epoch seconds, or null when it is not one.
+export function parseTime(text) {
+  const m = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?\s*$/.exec(text || '');
+  if (!m) return null;
+  const t = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0)) / 1000;
+  const back = new Date(t * 1000);
+  return back.getUTCDate() === +m[3] && back.getUTCMonth() === +m[2] - 1 ? t : null;
+}
+
+// epoch seconds -> "2026-12-03 14:30" (UTC), what parseTime reads.
+export function fmtTime(ts) {
+  return new Date(ts * 1000).toISOString().slice(0, 16).replace('T', ' ');
 }
 
 export function seriesLabel(s) {
@@ -91,17 +138,96 @@ function plotData(raw, renderer) {
   return out;
 }
 
-// Creates a chart in el. raw = [xs, ys1, ys2, ...] (the API's numbers),
-// labels = one per series. Returns {u, update(raw), destroy()}.
+// The theme's colours for axes and grid (the page's CSS variables, light
+// or dark with prefers-color-scheme).
+function themeColors() {
+  const cs = getComputedStyle(document.documentElement);
+  const v = (name, dflt) => (cs.getPropertyValue(name) || '').trim() || dflt;
+  return { axis: v('--muted', '#6b7280'), grid: v('--grid', '#eef0f3'), tick: v('--line', '#e5e7eb') };
+}
+
+// A floating box by the cursor with the bucket and every series' value
+// (a stacked chart's parts each with its own value, not the running sum).
+function tooltipPlugin(state, fmtX, fmtY) {
+  let tip;
+  return {
+    hooks: {
+      init: (u) => {
+        tip = document.createElement('div');
+        tip.className = 'gw-tooltip';
+        tip.hidden = true;
+        u.over.append(tip);
+        u.over.addEventListener('mouseleave', () => { tip.hidden = true; });
+      },
+      setCursor: (u) => {
+        const i = u.cursor.idx;
+        if (i == null || u.cursor.left < 0) { tip.hidden = true; return; }
+        const rows = [];
+        const head = document.createElement('div');
+        head.className = 'gw-tooltip-time';
+        head.textContent = fmtX(state.raw[0][i]);
+        rows.push(head);
+        u.series.forEach((s, si) => {
+          if (si === 0 || !s.show || si >= state.raw.length) return;
+          const r = document.createElement('div');
+          const m = document.createElement('span');
+          m.className = 'gw-tooltip-marker';
+          m.style.background = typeof s.stroke === 'function' ? s.stroke(u, si) : s.stroke;
+          r.append(m, `${s.label}: ${fmtY(si, state.raw[si][i])}`);
+          rows.push(r);
+        });
+        tip.replaceChildren(...rows);
+        tip.hidden = false;
+        const w = u.over.clientWidth;
+        const left = u.cursor.left + 14;
+        tip.style.left = `${left + tip.offsetWidth > w ? Math.max(0, u.cursor.left - tip.offsetWidth - 14) : left}px`;
+        tip.style.top = `${Math.max(0, Math.min(u.cursor.top + 10, u.over.clientHeight - tip.offsetHeight))}px`;
+      },
+    },
+  };
+}
+
+// Legend entries (which toggle a series) reachable and usable from the
+// keyboard, and saying whether their series is shown.
+function keyboardLegend(u) {
+  u.root.querySelectorAll('.u-legend .u-series').forEach((row, si) => {
+    if (si === 0) return;
+    row.tabIndex = 0;
+    row.setAttribute('role', 'button');
+    const sync = () => row.setAttribute('aria-pressed', String(!!u.series[si].show));
+    sync();
+    row.addEventListener('click', () => setTimeout(sync));
+    row.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault();
+      u.setSeries(si, { show: !u.series[si].show });
+      sync();
+    });
+  });
+}
+
+// Creates a chart in el. raw = [xs, ys1, ys2, ...] (the API's numbers,
+// null for a bucket without a value: drawn as a gap), labels = one per
+// series, units = one per series ("" none, "ms", "s", "bytes", "%" or a
+// suffix). Returns {u, update(raw), destroy()}.
 // bands: [{ of, lo, hi }]: the series at raw indices lo and hi (after the
 // labelled ones) drawn as a shaded area between them in the colour of
 // series `of` (a latency band: a timing's p50 to p99).
-export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', height = 280, bands: shade = [] }) {
+// sync: a key shared by charts whose crosshairs move together; onZoom(from,
+// to): called with the range of a drag across the chart (the chart itself
+// does not zoom: the caller sets the range of every chart).
+export function makeChart(el, {
+  raw, labels, units = [], renderer = 'line', period = 'day', height = 280, bands: shade = [],
+  sync = null, onZoom = null,
+}) {
   const uPlot = window.uPlot;
-  const width = Math.max(300, el.clientWidth || 600);
+  const width = Math.max(240, el.clientWidth || 600);
   const n = labels.length;
   const state = { raw };
+  const colors = themeColors();
   const last = () => Math.max(0, (state.raw[0] || []).length - 1);
+  const unitOf = (si) => units[Math.min(si, n) - 1] || '';
+  const fmtY = (si, v) => fmtValue(v, unitOf(si));
   // Bars: two series side by side, more nested (widest first).
   const barPath = (i) => uPlot.paths.bars({
     size: n === 2 ? [0.42, 40] : [0.8 * (1 - i / (n + 1)), 64],
@@ -121,7 +247,7 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
       label,
       stroke: color,
       width: 2,
-      value: (u, v, si, idx) => fmtNum(state.raw[si][idx == null ? last() : idx]),
+      value: (u, v, si, idx) => fmtY(si, state.raw[si][idx == null ? last() : idx]),
       points: { show: (state.raw[0] || []).length < 60, size: 5 },
     };
     if (renderer === 'area') s.fill = alpha(color, 0.12);
@@ -141,7 +267,7 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
         label: `${labels[b.of - 1]} ${name}`,
         stroke: alpha(color, 0.35),
         width: 1,
-        value: (u, v, si, idx) => fmtNum(state.raw[si][idx == null ? last() : idx]),
+        value: (u, v, si, idx) => fmtValue(state.raw[si][idx == null ? last() : idx], units[b.of - 1] || ''),
         points: { show: false },
       };
     }
@@ -150,20 +276,37 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
   if (renderer === 'stacked') {
     for (let i = labels.length; i > 1; i--) bands.push({ series: [i, i - 1] });
   }
+  const axis = { stroke: colors.axis, grid: { stroke: colors.grid }, ticks: { stroke: colors.tick } };
   const opts = {
     width,
     height,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-    scales: { x: { time: period !== 'all' }, y: { range: (u, mn, mx) => [Math.min(0, mn), mx > 0 ? mx * 1.1 : 1] } },
+    scales: { x: { time: period !== 'all' }, y: { range: (u, mn, mx) => [Math.min(0, mn ?? 0), mx > 0 ? mx * 1.1 : 1] } },
     series,
     bands,
     legend: { live: true },
-    cursor: { points: { size: 7 } },
+    cursor: {
+      points: { size: 7 },
+      drag: { x: !!onZoom, y: false, setScale: !onZoom },
+      // The crosshair moves on every chart of the key; a drag (mousedown,
+      // mouseup) stays on its own chart, which then zooms them all once.
+      ...(sync ? { sync: { key: sync, filters: { pub: (type) => type !== 'mousedown' && type !== 'mouseup' && type !== 'dblclick' } } } : {}),
+    },
+    plugins: [tooltipPlugin(state, (x) => (x == null ? '–' : fmtBucket(x, period)), fmtY)],
+    hooks: {
+      setSelect: [(u) => {
+        if (!onZoom || u.select.width < 3) return;
+        const from = u.posToVal(u.select.left, 'x');
+        const to = u.posToVal(u.select.left + u.select.width, 'x');
+        u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        onZoom(Math.floor(from), Math.ceil(to));
+      }],
+    },
     axes: [
-      { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' },
-        values: period === 'all' ? () => ['all time'] : undefined },
-      { stroke: '#6b7280', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' },
-        size: 56, values: (u, vals) => vals.map(fmtNum) },
+      { ...axis, size: 44,
+        values: period === 'all' ? () => ['all time']
+          : (u, vals, ai, space, incr) => vals.map((v, i) => fmtTick(v, incr, i === 0)) },
+      { ...axis, size: 60, values: (u, vals) => vals.map((v) => fmtY(1, v)) },
     ],
   };
   // A single bucket (period "all") still gets some room either side, and
@@ -177,9 +320,10 @@ export function makeChart(el, { raw, labels, renderer = 'line', period = 'day', 
     };
   }
   const u = new uPlot(opts, plotData(raw, renderer), el);
+  keyboardLegend(u);
   const ro = typeof ResizeObserver !== 'undefined'
     ? new ResizeObserver(() => {
-      const w = Math.max(300, el.clientWidth);
+      const w = Math.max(240, el.clientWidth);
       if (Math.abs(w - u.width) > 4) u.setSize({ width: w, height });
     })
     : null;

@@ -13,6 +13,10 @@ GW_WEB_SRC = \
 	web/style.css \
 	web/app.js \
 	web/chart.js \
+	web/page.js \
+	web/store.js \
+	web/view.js \
+	web/widgets.js \
 	web/embed.js \
 	web/favicon.svg
 

@@ -85,6 +85,10 @@ const apiStats = (query) => page.evaluate(async (q) => {
   return r.json();
 }, query);
 
+// The range query the page uses now (period, from_date, to_date).
+const pageQuery = () => page.evaluate(() => window.gw.query());
+const stats = async (q) => apiStats(`${q}&${await pageQuery()}`);
+
 // Waits for a widget to (re)draw after an action.
 async function afterRedraw(sel, action) {
   const before = await page.$eval(sel, (e) => e.dataset.ready || '0').catch(() => '0');
@@ -127,7 +131,13 @@ try {
 
   const graph = '.widget[data-type=graph]';
   await step('add a graph with two series; uPlot plots the API numbers', async () => {
+    same(await page.$eval('body', (b) => b.dataset.mode), 'view', 'the page opens in view mode');
+    assert(!(await page.isVisible('#add-graph')), '"+ Graph" shown in view mode');
+    await page.click('#edit-toggle');
+    same(await page.$eval('#edit-toggle', (b) => b.getAttribute('aria-pressed')), 'true', 'Edit pressed');
+    await page.selectOption('#range', '30d');
     await page.click('#periods button[data-period=day]');
+    same(await page.$eval('#periods button[data-period=day]', (b) => b.getAttribute('aria-pressed')), 'true', 'Day pressed');
     await afterRedraw(graph, () => page.click('#add-graph'));
     await page.selectOption(`${graph} .series-row:nth-child(1) select.metric`, 'orders');
     await afterRedraw(graph, () => page.click(`${graph} .add-series`));
@@ -137,8 +147,9 @@ try {
       const v = window.gw.views.get(e.dataset.id);
       return { data: v.chart.u.data.map((a) => Array.from(a)), labels: v.chart.u.series.slice(1).map((s) => s.label) };
     });
-    const total = await apiStats(`${PROJECT}/stats?name=orders&period=day`);
-    const paid = await apiStats(`${PROJECT}/stats?name=orders&period=day&filter_name=status&filter_value=paid`);
+    const total = await stats(`${PROJECT}/stats?name=orders`);
+    const paid = await stats(`${PROJECT}/stats?name=orders&filter_name=status&filter_value=paid`);
+    same(total.range.length, 31, 'the last 30 days are 31 day buckets, ending today');
     same(plotted.data[0], total.range.map((p) => p[0]), 'x values');
     same(plotted.data[1], total.range.map((p) => p[1]), 'series 1 (orders)');
     same(plotted.data[2], paid.range.map((p) => p[1]), 'series 2 (orders, status=paid)');
@@ -148,7 +159,8 @@ try {
     const box = await page.$eval(`${graph} .u-over`, (e) => { const r = e.getBoundingClientRect(); return { x: r.right - 3, y: r.top + r.height / 2 }; });
     await page.mouse.move(box.x, box.y);
     const legend = await page.$$eval(`${graph} .u-legend .u-value`, (els) => els.map((e) => e.textContent));
-    same(legend.slice(1), [String(total.range[29][1]), String(paid.range[29][1])], 'legend values on hover');
+    const lastI = total.range.length - 1;
+    same(legend.slice(1), [String(total.range[lastI][1]), String(paid.range[lastI][1])], 'legend values on hover');
     // The title is editable.
     await page.click(`${graph} .title`);
     await page.keyboard.press('Control+A');
@@ -158,15 +170,19 @@ try {
     await shot('03-graph-day');
   });
 
-  await step('switch the period to hour, then renderers', async () => {
+  await step('last 24 hours by hour: 25 buckets ending at the current one, then renderers', async () => {
     await afterRedraw(graph, () => page.click('#periods button[data-period=hour]'));
+    await afterRedraw(graph, () => page.selectOption('#range', '24h'));
     const xs = await page.$eval(graph, (e) => Array.from(window.gw.views.get(e.dataset.id).chart.u.data[0]));
-    const api = await apiStats(`${PROJECT}/stats?name=orders&period=hour`);
+    const api = await stats(`${PROJECT}/stats?name=orders`);
     same(xs, api.range.map((p) => p[0]), 'hour buckets');
-    assert(xs.length === 30 && xs[1] - xs[0] === 3600, `not 30 hours: ${xs.length}`);
+    const hourNow = Math.floor(Date.now() / 3600000) * 3600;
+    assert(xs.length === 25 && xs[1] - xs[0] === 3600 && xs[24] === hourNow,
+      `not the 25 hours up to ${hourNow}: ${xs.length}, last ${xs[xs.length - 1]}`);
     await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'stacked'));
     await shot('04-graph-hour-stacked');
     await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'bar'));
+    await afterRedraw(graph, () => page.selectOption('#range', '30d'));
     await afterRedraw(graph, () => page.click('#periods button[data-period=day]'));
     await shot('05-graph-day-bar');
   });
@@ -177,7 +193,7 @@ try {
     await page.waitForSelector(`${table} table.data tbody tr`);
     // A new table opens on the first metric with filters (api_ms): pick orders.
     await afterRedraw(table, () => page.selectOption(`${table} select.metric`, 'orders'));
-    const api = await apiStats(`${PROJECT}/stats_dataset?name=orders&period=day&filter_name=status`);
+    const api = await stats(`${PROJECT}/stats_dataset?name=orders&filter_name=status`);
     const rows = await page.$$eval(`${table} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.title || td.textContent)));
     const values = Object.keys(api.data);
     same(rows.map((r) => r[0]).sort(), values.slice().sort(), 'table rows');
@@ -187,9 +203,15 @@ try {
     // Sorted by total, descending; a click on the name column sorts by name.
     const totals = rows.map((r) => Number(r[r.length - 1]));
     same(totals, totals.slice().sort((a, b) => b - a), 'sorted by total');
-    await page.click(`${table} thead th[data-col="-2"]`);
-    const names = await page.$$eval(`${table} tbody td:first-child`, (tds) => tds.map((td) => td.textContent));
+    await page.click(`${table} thead th[data-col="-2"] button`);
+    const names = await page.$$eval(`${table} tbody tr > :first-child`, (tds) => tds.map((td) => td.textContent));
     same(names, names.slice().sort(), 'sorted by name');
+    same(await page.$eval(`${table} thead th[data-col="-2"]`, (th) => th.getAttribute('aria-sort')), 'ascending', 'aria-sort');
+    // From the keyboard: the focused header's button, Enter, sorts again.
+    await page.focus(`${table} thead th[data-col="-2"] button`);
+    await page.keyboard.press('Enter');
+    const back = await page.$$eval(`${table} tbody tr > :first-child`, (tds) => tds.map((td) => td.textContent));
+    same(back, names.slice().reverse(), 'sorted by name, descending, with the keyboard');
     await shot('06-graph-and-table');
   });
 
@@ -199,13 +221,15 @@ try {
     await dl.saveAs(file);
     const lines = fs.readFileSync(file, 'utf8').trim().split(/\r\n/);
     same(lines[0], 'bucket,time_utc,orders,orders · status=paid', 'CSV header');
-    same(lines.length, 31, 'CSV rows');
+    same(lines.length, 32, 'CSV rows: a header and 31 days');
   });
 
-  await step('a graph can take the full width', async () => {
+  await step('a graph is made wider from the keyboard (Shift+arrows on its grip)', async () => {
     const width = () => page.$eval(graph, (e) => window.gw.views.get(e.dataset.id).chart.u.width);
     const before = await width();
-    await page.click(`${graph} button.wide-toggle`);
+    await page.focus(`${graph} button.grip`);
+    for (let i = 0; i < 6; i++) await page.keyboard.press('Shift+ArrowRight');
+    same(await page.$eval(graph, (e) => e.dataset.cols), '12', 'twelve columns');
     await page.waitForFunction(([s, b]) => {
       const e = document.querySelector(s);
       return window.gw.views.get(e.dataset.id).chart.u.width > b * 1.5;
@@ -216,9 +240,20 @@ try {
     await page.click(`${graph} button.share`);
     await page.waitForSelector('#share-dialog[open]');
     shareLink = await page.$eval('#share-dialog', (d) => d.dataset.html);
-    assert(/\/api\/v1\/embedded\/[0-9a-f-]{36}\.html$/.test(shareLink), shareLink);
+    assert(/\/api\/v1\/embedded\/[0-9a-f-]{36}\.html\?from_date=\d+&to_date=\d+&period=day$/.test(shareLink), shareLink);
     const fields = await page.$$eval('#share-links input', (els) => els.map((e) => e.value));
-    assert(fields[1].startsWith('<iframe src="') && fields[2].includes('.js"></script>'), fields.join('\n'));
+    assert(fields[1].startsWith('<iframe src="') && fields[1].includes('.html?from_date=')
+      && /\.js\?from_date=\d+&to_date=\d+&period=day"><\/script>$/.test(fields[2]), fields.join('\n'));
+    // No clipboard on this page (plain HTTP is not a secure context off
+    // localhost, and headless Chromium grants none): "Copy" selects the
+    // text for a manual copy instead of claiming it copied.
+    const copy = `#share-links .share-field:nth-child(1) button`;
+    await page.click(copy);
+    await page.waitForFunction((c) => document.querySelector(c).textContent !== 'Copy', copy);
+    const said = await page.textContent(copy);
+    const selected = await page.evaluate(() => { const i = document.activeElement; return i && i.tagName === 'INPUT' ? i.value.slice(i.selectionStart, i.selectionEnd) : ''; });
+    assert((said === 'Copied' && await page.evaluate(() => window.isSecureContext && !!navigator.clipboard))
+      || (said === 'Press Ctrl+C' && selected === shareLink), `Copy said ${said}, selected ${selected}`);
     await shot('07-share-dialog');
     await page.click('#share-dialog button[value=close]');
   });
@@ -234,6 +269,7 @@ try {
     same(await page.$eval(`${graph} select.renderer`, (s) => s.value), 'bar', 'renderer kept');
     same(await page.$eval('#periods button.active', (b) => b.dataset.period), 'day', 'period kept');
     same(await page.$eval(graph, (e) => e.classList.contains('wide')), true, 'full width kept');
+    same(await page.$eval('#range', (s) => s.value), '30d', 'range kept (in the URL)');
     await page.waitForSelector(`${table} table.data`);
     await shot('08-after-reload');
   });
@@ -250,12 +286,12 @@ try {
       const v = window.gw.views.get(e.dataset.id);
       return { ys: Array.from(v.chart.u.data[1]), label: v.chart.u.series[1].label };
     });
-    const p95 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p95`);
+    const p95 = await stats(`${PROJECT}/stats?name=api_ms&stat=p95`);
     let got = await plotted();
     same(got.ys, p95.range.map((p) => p[1]), 'the p95 of each day');
     same(got.label, 'api_ms p95', 'legend names the statistic');
     await afterRedraw(g, () => page.selectOption(`${g} select.stat`, 'p50'));
-    const p50 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p50`);
+    const p50 = await stats(`${PROJECT}/stats?name=api_ms&stat=p50`);
     got = await plotted();
     same(got.ys, p50.range.map((p) => p[1]), 'the p50 of each day');
     const today = p95.range.length - 1;
@@ -263,7 +299,7 @@ try {
     // The latency band: p50 to p99 shaded, the API's numbers.
     await afterRedraw(g, () => page.click(`${g} button.band`));
     same(await page.$eval(`${g} button.band`, (b) => b.getAttribute('aria-pressed')), 'true', 'band toggle pressed');
-    const p99 = await apiStats(`${PROJECT}/stats?name=api_ms&period=day&stat=p99`);
+    const p99 = await stats(`${PROJECT}/stats?name=api_ms&stat=p99`);
     const band = await page.$eval(g, (e) => {
       const u = window.gw.views.get(e.dataset.id).chart.u;
       return { n: u.series.length, lo: Array.from(u.data[2]), hi: Array.from(u.data[3]),
@@ -295,7 +331,7 @@ try {
     const cells = () => page.$$eval(`${t} tbody tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.title || td.textContent)));
     const header = () => page.$$eval(`${t} thead th`, (ths) => ths.map((th) => th.textContent));
     const check = async (stat, withTotal) => {
-      const api = await apiStats(`${PROJECT}/stats_dataset?name=api_ms&period=day&filter_name=route&stat=${stat}`);
+      const api = await stats(`${PROJECT}/stats_dataset?name=api_ms&filter_name=route&stat=${stat}`);
       const rows = await cells();
       same(rows.map((r) => r[0]).sort(), ['/a', '/b'], `rows (${stat})`);
       for (const r of rows) {
@@ -314,7 +350,7 @@ try {
       const exact = route === '/a' ? 95 : 96; // nearest rank: the 48th of 50
       assert(Math.abs(v - exact) / exact <= 0.01, `${route} p95 today ${v}, exact ${exact}`);
     }
-    same(await page.textContent(`${t} p.status`), "2 values × 30 day buckets · api_ms p95 · no total: the p95 of a range is not made of its buckets'", 'status names the statistic and why there is no total');
+    same(await page.textContent(`${t} p.status`), "2 values × 31 day buckets · api_ms p95 · no total: the p95 of a range is not made of its buckets'", 'status names the statistic and why there is no total');
     await afterRedraw(t, () => page.selectOption(`${t} select.stat`, 'p50'));
     await check('p50', false);
     // max: the row's greatest; count: a sum.
@@ -330,7 +366,7 @@ try {
     for (const r of rows) same(Number(r[r.length - 1]), 50, `count of ${r[0]} over the range`);
     await shot('08d-timing-table');
     // It is saved with the widget.
-    const saved = await page.evaluate((wid) => window.gw.state.doc.projects[window.gw.state.doc.project].widgets.find((w) => String(w.id) === wid).stat, id);
+    const saved = await page.evaluate((wid) => window.gw.state.store.doc.projects[window.gw.state.view.project].widgets.find((w) => String(w.id) === wid).stat, id);
     same(saved, 'count', 'the stat saved in the widget');
     await page.click(`${t} button.remove`);
   });
@@ -363,9 +399,9 @@ try {
     await dl.saveAs(file);
     const got = fs.readFileSync(file, 'utf8');
     // The buckets from the API; the cells written out by hand.
-    const api = await apiStats(`${PROJECT}/stats_dataset?name=hostile&period=day&filter_name=%40source`);
+    const api = await stats(`${PROJECT}/stats_dataset?name=hostile&filter_name=%40source`);
     const days = api.data.plain.range.map((p) => new Date(p[0] * 1000).toISOString().slice(0, 10));
-    same(days.length, 30, 'day buckets');
+    same(days.length, 31, 'day buckets');
     const zeros = '0,'.repeat(days.length - 1);
     const want = [
       `'@source,${days.join(',')},total`,
@@ -438,6 +474,209 @@ try {
     await shot('10-first-event');
   });
 
+  const open = async (p, query) => {
+    await p.goto(`${URL_}?project=${PROJECT}&${query}`);
+    await p.waitForSelector('body[data-loaded="1"]');
+  };
+  const newGraph = async (metric) => {
+    const before = await page.$$eval(graph, (es) => es.map((e) => e.dataset.id));
+    await page.click('#add-graph');
+    await page.waitForFunction((n) => document.querySelectorAll('.widget[data-type=graph]').length === n, before.length + 1);
+    const id = (await page.$$eval(graph, (es) => es.map((e) => e.dataset.id))).find((x) => !before.includes(x));
+    const g = `.widget[data-id="${id}"]`;
+    await afterRedraw(g, () => page.selectOption(`${g} .series-row:nth-child(1) select.metric`, metric));
+    return g;
+  };
+  const xsOf = (g) => page.$eval(g, (e) => Array.from(window.gw.views.get(e.dataset.id).chart.u.data[0]));
+  let gapGraph = null;
+
+  await step('an average with no events in a minute shows a gap there, not 0; the last 15 minutes end at the current one', async () => {
+    await open(page, 'range=15m&period=auto');
+    if ((await page.$eval('body', (b) => b.dataset.mode)) !== 'edit') await page.click('#edit-toggle');
+    gapGraph = await newGraph('response_ms');
+    same(await page.$eval(gapGraph, (e) => e.dataset.period), 'minute', 'Auto picks minutes for 15 minutes');
+    same(await page.$eval(gapGraph, (e) => e.querySelector('.title').textContent), 'response_ms', 'the title follows the metric');
+    const u = await page.$eval(gapGraph, (e) => Array.from(window.gw.views.get(e.dataset.id).chart.u.data[1]));
+    const xs = await xsOf(gapGraph);
+    const api = await stats(`${PROJECT}/stats?name=response_ms`);
+    same(u, api.range.map((p) => p[1]), 'plotted: the API numbers, nulls included');
+    const minuteNow = Math.floor(Date.now() / 60000) * 60;
+    same(xs[xs.length - 1], minuteNow, 'the last bucket is the current minute');
+    const seeded = Number(process.env.GW_MINUTE); // the minute the events were sent in
+    same(xs.length, 16, '15 minutes back from now: 16 minute buckets');
+    // Events came every other minute (1, 3, 5, .. minutes ago): the others are null.
+    const want = xs.map((x) => {
+      const k = (seeded - x) / 60;
+      return k >= 1 && k <= 19 && k % 2 === 1 ? 30 + k : null;
+    });
+    same(u, want, 'values, and nulls where no event came');
+    // Hovering an empty minute: the legend and the tooltip say "–", not 0.
+    const i = want.findIndex((v) => v === null);
+    await page.$eval(gapGraph, (e) => e.scrollIntoView({ block: 'center' }));
+    const pos = await page.$eval(gapGraph, (e, idx) => {
+      const ch = window.gw.views.get(e.dataset.id).chart.u;
+      const r = ch.over.getBoundingClientRect();
+      return { x: r.left + ch.valToPos(ch.data[0][idx], 'x'), y: r.top + r.height / 2 };
+    }, i);
+    await page.mouse.move(pos.x, pos.y);
+    const legend = await page.$$eval(`${gapGraph} .u-legend .u-value`, (els) => els.map((e) => e.textContent));
+    same(legend[1], '–', 'the legend at an empty minute');
+    const tip = await page.$eval(gapGraph, (e) => {
+      const t = e.querySelector('.gw-tooltip');
+      return t ? `${t.hidden ? 'hidden' : 'shown'}: ${t.textContent}` : 'none';
+    });
+    assert(tip.startsWith("shown") && tip.includes("response_ms: –"), `tooltip at an empty minute: ${tip} ${consoleErrors.join("; ")}`);
+    await shot('12-gap');
+  });
+
+  await step('drag-to-zoom sets the range of every chart and the URL; a reload keeps it; Zoom out returns', async () => {
+    const other = await newGraph('orders');
+    const before = page.url();
+    await page.$eval(gapGraph, (e) => e.scrollIntoView({ block: 'center' }));
+    const box = await page.$eval(`${gapGraph} .u-over`, (e) => { const r = e.getBoundingClientRect(); return { l: r.left, w: r.width, y: r.top + r.height / 2 }; });
+    await page.mouse.move(box.l + box.w * 0.2, box.y);
+    await page.mouse.down();
+    await page.mouse.move(box.l + box.w * 0.5, box.y, { steps: 5 });
+    await page.mouse.move(box.l + box.w * 0.8, box.y, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(() => new URL(location.href).searchParams.has('from'));
+    const q = new URL(page.url()).searchParams;
+    const from = Date.parse(`${q.get('from')}:00Z`) / 1000;
+    const to = Date.parse(`${q.get('to')}:00Z`) / 1000;
+    assert(to - from >= 60 && to - from < 15 * 60, `zoomed range ${q.get('from')} – ${q.get('to')}`);
+    for (const g of [gapGraph, other]) {
+      await page.waitForFunction(([s, f]) => {
+        const v = window.gw.views.get(document.querySelector(s).dataset.id);
+        return v.chart && v.chart.u.data[0][0] >= f - 60;
+      }, [g, from]);
+      const xs = await xsOf(g);
+      assert(xs[0] >= from - 60 && xs[xs.length - 1] <= to, `${g}: ${xs[0]}..${xs[xs.length - 1]} not inside ${from}..${to}`);
+    }
+    same(await page.$eval('#range', (s) => s.value), 'custom', 'the range picker says custom');
+    assert(await page.isVisible('#zoom-out'), 'no Zoom out button');
+    const zoomed = page.url();
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="1"]');
+    await page.waitForSelector(`${gapGraph}[data-ready]`);
+    same(page.url(), zoomed, 'the URL after a reload');
+    const xs = await xsOf(gapGraph);
+    assert(xs[0] >= from - 60 && xs[xs.length - 1] <= to, `after the reload: ${xs[0]}..${xs[xs.length - 1]}`);
+    same(await page.$eval('#from-time', (i) => i.value), q.get('from').replace('T', ' '), 'the custom range shows the zoom (ISO, UTC)');
+    await page.click('#zoom-out');
+    await page.waitForFunction((u) => location.href === u, before).catch(() => { throw new Error(`after Zoom out at ${page.url()}, not ${before}`); });
+    await page.waitForFunction((s) => window.gw.views.get(document.querySelector(s).dataset.id).chart.u.data[0].length === 16, gapGraph);
+    same(await page.$eval('#range', (s) => s.value), '15m', 'back to the last 15 minutes');
+    await page.click(`${other} .remove`);
+  });
+
+  await step('a save from a stale tab gets the conflict dialog; Merge keeps both tabs\' widgets', async () => {
+    await page.evaluate(() => window.gw.flush());
+    const other = await context.newPage();
+    other.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await open(other, 'range=24h');
+    await other.click('#edit-toggle');
+    const n = await other.$$eval('.widget', (ws) => ws.length);
+    await other.click('#add-table');
+    await other.waitForFunction((k) => document.querySelectorAll('.widget').length === k, n + 1);
+    await other.evaluate(() => window.gw.flush());
+    const theirs = await other.$eval('.widget:last-child', (e) => e.dataset.id);
+    // This tab has not seen that save: its next one is refused.
+    const mine = (await newGraph('latency_ms')).match(/"(.*)"/)[1];
+    await page.evaluate(() => window.gw.flush());
+    await page.waitForSelector('#conflict-dialog[open]');
+    const text = await page.textContent('#conflict-dialog');
+    assert(/You added “latency_ms”/.test(text) && /The other side added “api_ms by route”/.test(text), `the dialog says: ${text}`);
+    same(await page.textContent('#save-state'), 'Not saved: changed elsewhere', 'the save state');
+    await shot('13-conflict');
+    await page.click('#conflict-merge');
+    await page.waitForFunction(() => document.querySelector('#save-state').textContent === 'Saved');
+    const stored = await page.evaluate(async (p) => {
+      const r = await fetch('api/v1/dashboards/Main', { headers: { 'X-Requested-With': 'gottwall' } });
+      return (await r.json()).doc.projects[p].widgets.map((w) => w.id);
+    }, PROJECT);
+    assert(stored.includes(mine) && stored.includes(theirs), `stored ${stored}, mine ${mine}, theirs ${theirs}`);
+    const ids = await page.$$eval('.widget', (ws) => ws.map((w) => w.dataset.id));
+    same(ids, stored, 'this tab shows the merged dashboard');
+    await other.reload();
+    await other.waitForSelector('body[data-loaded="1"]');
+    same(await other.$$eval('.widget', (ws) => ws.map((w) => w.dataset.id)), stored, 'the other tab after a reload');
+    await other.close();
+    // The refused save is the one failed request this step expects.
+    const refused = (e) => /^409 .*\/api\/v1\/dashboards\/Main$/.test(e);
+    same(consoleErrors.filter(refused).length, 1, 'the stale save was refused once (409)');
+    consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !refused(e)));
+  });
+
+  await step('a save while the server cannot be reached is kept as unsaved, retried, and lands', async () => {
+    const t = `${gapGraph} .title`;
+    await context.setOffline(true);
+    await page.click(t);
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('Response time (offline edit)');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#save-state').dataset.state === 'unsaved');
+    const said = await page.textContent('#save-state');
+    assert(/^Unsaved: the server cannot be reached .* Retrying in \d+ s…$/.test(said), `save state offline: ${said}`);
+    await shot('14-unsaved');
+    await context.setOffline(false);
+    await page.waitForFunction(() => document.querySelector('#save-state').textContent === 'Saved', null, { timeout: 20000 });
+    const title = await page.evaluate(async ([p, id]) => {
+      const r = await fetch('api/v1/dashboards/Main', { headers: { 'X-Requested-With': 'gottwall' } });
+      return (await r.json()).doc.projects[p].widgets.find((w) => w.id === id).title;
+    }, [PROJECT, await page.$eval(gapGraph, (e) => e.dataset.id)]);
+    same(title, 'Response time (offline edit)', 'the title stored after the retry');
+    // Back online, the page refreshes at once: the notice about the lost
+    // connection goes (not at the next 10 s tick).
+    await page.waitForFunction(() => document.querySelector('#notice').classList.contains('hidden'), null, { timeout: 3000 });
+  });
+
+  await step('view mode shows charts only; at 400 px the page has no horizontal scroll; screenshots light and dark', async () => {
+    const shots = [];
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const [size, w] of [['desktop', 1360], ['phone', 400]]) {
+        await page.setViewportSize({ width: w, height: 900 });
+        for (const mode of ['view', 'edit']) {
+          if ((await page.$eval('body', (b) => b.dataset.mode)) !== mode) await page.click('#edit-toggle');
+          await page.waitForTimeout(150); // the charts' ResizeObserver
+          const m = await page.evaluate(() => ({
+            scroll: document.documentElement.scrollWidth,
+            wide: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && e.offsetParent !== null && !e.parentElement.closest('.table-wrap'))
+              .slice(0, 4).map((e) => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`),
+            editors: [...document.querySelectorAll('.series-list')].filter((e) => e.offsetParent !== null).length,
+            logout: document.querySelector('#logout button').getBoundingClientRect().right,
+            cut: [...document.querySelectorAll('.widget .title')].filter((t) => t.scrollWidth > t.clientWidth + 1).map((t) => t.textContent),
+          }));
+          assert(m.scroll <= w, `${scheme} ${size} ${mode}: the page is ${m.scroll} px wide in a ${w} px window: ${m.wide.join(', ')}`);
+          assert(m.logout <= w, `${scheme} ${size} ${mode}: "Log out" is off-screen at ${m.logout} px`);
+          same(m.editors > 0, mode === 'edit', `${scheme} ${size} ${mode}: series editors shown`);
+          if (size === 'phone') same(m.cut, [], `${scheme} phone ${mode}: titles cut`);
+          const name = `dashboard-${mode}-${size}-${scheme}`;
+          await shot(name);
+          shots.push(name);
+        }
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1360, height: 900 });
+    console.log(`  screenshots: ${shots.join(', ')} in ${OUT}`);
+  });
+
+  await step('axe-core: no serious or critical violation on the dashboard, in view and in edit mode', async () => {
+    const src = fs.readFileSync(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+    for (const mode of ['view', 'edit']) {
+      if ((await page.$eval('body', (b) => b.dataset.mode)) !== mode) await page.click('#edit-toggle');
+      await page.evaluate(src); // through the DevTools protocol: not an inline script
+      const found = await page.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ['violations'] });
+        return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, at: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+      });
+      for (const v of found) console.log(`  axe (${mode}): ${v.impact} ${v.id} ×${v.nodes} at ${v.at.join(', ')}`);
+      same(found.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], `serious or critical violations in ${mode} mode`);
+    }
+    if ((await page.$eval('body', (b) => b.dataset.mode)) !== 'view') await page.click('#edit-toggle');
+  });
+
   await step('log out with the button (a POST); the cookie copied before is refused', async () => {
     const before = (await context.cookies()).filter((c) => c.name === 'gw_session');
     same(before.length, 1, 'one session cookie');
@@ -458,7 +697,7 @@ try {
     await page.goto(shareLink);
     await page.waitForSelector('body[data-ready="1"]');
     const data = await page.evaluate(() => window.gwEmbed.chart.u.data.map((a) => Array.from(a)));
-    const j = await page.evaluate(async () => (await fetch(document.body.dataset.json)).json());
+    const j = await page.evaluate(async () => (await fetch(document.body.dataset.json + location.search)).json());
     same(data[1], j.metrics[0].range.map((p) => p[1]), 'embedded series 1');
     same(data[2], j.metrics[1].range.map((p) => p[1]), 'embedded series 2');
     same(j.name, 'Orders per day', 'embedded name');

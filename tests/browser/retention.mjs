@@ -1,12 +1,12 @@
 // tests/browser/retention.mjs: the dashboard with RETENTION = { minute =
 // "1d"; } in Debian's Chromium (headless, through playwright-core). The
-// saved dashboard (a graph and a table of "orders") looks at minutes from
-// GW_FROM, 2 days back: each widget must say how long minute buckets are
-// kept, draw nothing (no zeros), the page must send no stats request the
-// server would refuse, the minute button must be greyed and the date
-// picker start at the first day kept; the offered coarser period (hour)
-// must switch the dashboard and draw the event of GW_OLD. Under the
-// page's Content-Security-Policy: any violation fails.
+// saved dashboard (a graph and a table of "orders") is opened on a URL
+// whose range starts at GW_FROM, 2 days back, in minutes: each widget must
+// say how long minute buckets are kept and draw nothing (no zeros), the
+// page must send no stats request the server would refuse, the minute
+// button must be greyed, and Auto must pick hours; the offered coarser
+// period (hour) must switch the view (and its URL) and draw the event of
+// GW_OLD. Under the page's Content-Security-Policy: any violation fails.
 // Started by tests/browser/test_retention.py, which sets GW_URL (the
 // dashboard, ending in "/"), GW_OUT (screenshots), CHROMIUM, GW_OLD (the
 // old event's epoch seconds, value 7, status paid) and GW_FROM (its day).
@@ -86,9 +86,11 @@ const apiGet = (q) => page.evaluate(async (p) => (await fetch(`api/v1/${p}`)).js
 const graph = '.widget[data-type=graph]';
 const table = '.widget[data-type=table]';
 let exitCode = 0;
+const nowMinute = () => minuteLabel(Math.floor(Date.now() / 1000)).replace(' ', 'T');
+const VIEW = `?project=test_project&from=${FROM}T00:00&to=${nowMinute()}&period=minute`;
 try {
   await step('a range 2 days back on minutes: each widget names the retention, draws nothing', async () => {
-    await page.goto(URL_);
+    await page.goto(URL_ + VIEW);
     await page.waitForSelector('body[data-loaded="1"]');
     await page.waitForSelector(`${graph}[data-expired=minute] .expired button.coarser`);
     await page.waitForSelector(`${table}[data-expired=minute] .expired button.coarser`);
@@ -103,20 +105,20 @@ try {
     // No chart of zeros, no table of them.
     same(await page.$eval(graph, (e) => window.gw.views.get(e.dataset.id).chart), null, 'no chart');
     same(await page.$$eval(`${graph} canvas, ${table} table.data`, (els) => els.length), 0, 'nothing drawn');
+    // The custom range shows the URL's times.
+    same(await page.$eval('#range', (e) => e.value), 'custom', 'the range select');
+    same(await page.$eval('#from-time', (e) => e.value), `${FROM} 00:00`, 'from');
     await shot('01-minutes-expired');
   });
 
-  await step('the minute button is greyed, the date picker starts at the first day kept', async () => {
-    const b = await page.$eval('#periods button[data-period=minute]', (e) => ({ expired: e.classList.contains('expired'), active: e.classList.contains('active'), title: e.title }));
-    same(b.expired && b.active, true, 'minute greyed and active');
+  await step('the minute button is greyed and pressed; Auto would pick hours', async () => {
+    const b = await page.$eval('#periods button[data-period=minute]', (e) => ({ expired: e.classList.contains('expired'), pressed: e.getAttribute('aria-pressed'), title: e.title }));
+    same([b.expired, b.pressed], [true, 'true'], 'minute greyed and pressed');
     assert(b.title.startsWith('minute buckets are kept for 1d (RETENTION.minute): '), `title: ${b.title}`);
     same(await page.$$eval('#periods button.expired', (els) => els.map((e) => e.dataset.period)), ['minute'], 'greyed periods');
     const heights = await page.$$eval('#periods button', (els) => els.map((e) => e.getBoundingClientRect().height));
     assert(heights.every((h) => h === heights[1] && h < 40), `the period buttons keep their size: ${heights}`);
-    const cut = Math.floor(Date.now() / 1000) - DAY;
-    const firstDay = new Date((Math.floor(cut / DAY) + 1) * DAY * 1000).toISOString().slice(0, 10);
-    same(await page.$eval('#from-date', (e) => e.min), firstDay, 'from-date min');
-    same(await page.$eval('#from-date', (e) => e.value), FROM, 'from-date');
+    same(await page.$eval('#periods button[data-period=auto]', (e) => e.title), 'The finest period that keeps the whole range: now hour', 'what Auto would pick');
   });
 
   await step('the page asked the server for no minute it does not keep', async () => {
@@ -125,17 +127,20 @@ try {
     same(refused, [], 'refused requests');
   });
 
-  await step('the offer switches the dashboard to hours and draws the event of 2 days ago', async () => {
+  await step('the offer switches the view to hours (and its URL) and draws the event of 2 days ago', async () => {
     await page.click(`${graph} .expired button.coarser`);
     await page.waitForFunction((s) => {
       const e = document.querySelector(s);
       return e && !e.dataset.expired && window.gw.views.get(e.dataset.id).chart;
     }, graph);
-    same(await page.$eval('#periods button.active', (e) => e.dataset.period), 'hour', 'active period');
+    same(await page.$eval('#periods button[aria-pressed=true]', (e) => e.dataset.period), 'hour', 'pressed period');
     same(await page.$$eval('#periods button.expired', (els) => els.map((e) => e.dataset.period)), ['minute'], 'greyed periods');
-    same(await page.$eval('#from-date', (e) => e.min), '', 'from-date min on hours');
+    same(new URL(page.url()).searchParams.get('period'), 'hour', 'the period in the URL');
     const raw = await page.$eval(graph, (e) => window.gw.views.get(e.dataset.id).chart.raw.map((a) => Array.from(a)));
-    const api = await apiGet(`test_project/stats?name=orders&period=hour&from_date=${FROM}`);
+    const q = new URL(page.url()).searchParams;
+    const from = Date.parse(`${q.get('from')}:00Z`) / 1000;
+    const to = Date.parse(`${q.get('to')}:00Z`) / 1000;
+    const api = await apiGet(`test_project/stats?name=orders&period=hour&from_date=${from}&to_date=${to}`);
     same(raw[0], api.range.map((p) => p[0]), 'hour buckets');
     same(raw[1], api.range.map((p) => p[1]), 'hour values');
     same(api.range[0][0], Date.parse(`${FROM}T00:00:00Z`) / 1000, 'from the day 2 days back');
@@ -147,9 +152,11 @@ try {
     same(Number(paid[1 + at]), 7, 'the table cell of that hour');
     same(Number(paid[paid.length - 1]), 7, 'the total of paid');
     same(statsAsked.filter((s) => !s.startsWith('hour ')), [], 'stats requests not of hours');
-    await page.evaluate(() => window.gw.flush());
-    same((await apiGet('dashboard')).period, 'hour', 'the saved period');
     await shot('02-switched-to-hours');
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="1"]');
+    await page.waitForFunction((s) => window.gw.views.get(document.querySelector(s).dataset.id).chart, graph);
+    same(await page.$eval('#periods button[aria-pressed=true]', (e) => e.dataset.period), 'hour', 'the period after a reload');
   });
 
   await step('no errors in the browser console, no Content-Security-Policy violation', async () => {

@@ -52,6 +52,11 @@ def run_dashboard(prefix, out):
             events.append({"n": "orders", "ts": now - i * hour, "v": i % 4 + 1,
                            "f": {"status": "paid"}})
         send(d, "incr", events, prefix)
+        # An average with an event every other minute of the last 20: the
+        # minutes between are gaps (null), not zeros.
+        minute = now - now % 60
+        send(d, "avg", [{"n": "response_ms", "ts": minute - k * 60 + 5, "v": 30 + k}
+                        for k in range(1, 21, 2)], prefix)
         send(d, "avg", [{"n": "latency_ms", "ts": now - i * day, "v": 20 + i % 9}
                         for i in range(30)], prefix)
         # A timing: 100 latencies today, 1..100 ms, so p50 and p95 differ.
@@ -62,14 +67,14 @@ def run_dashboard(prefix, out):
         wait_for(lambda: d.get_json(
             prefix + "/api/v1/test_project/metrics",
             headers={"Authorization": basic_header("my_public_key", "secret_key")}
-        ).keys() >= {"latency_ms", "api_ms"},
+        ).keys() >= {"latency_ms", "api_ms", "response_ms"},
             what="events stored")
         env = dict(os.environ, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
                    GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
                    GW_OUT=out, CHROMIUM=CHROMIUM,
                    GW_INGEST="http://127.0.0.1:%d%s/api/v1/test_project/incr"
                    % (d.port("http"), prefix),
-                   GW_BASIC="my_public_key:secret_key")
+                   GW_BASIC="my_public_key:secret_key", GW_MINUTE=str(minute))
         r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(r.stdout)
