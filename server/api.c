@@ -810,7 +810,8 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
     gw__api_who_t who;
     const char *slash;
     char *project;
-    const char *action;
+    const char *action, *chart = NULL;
+    size_t n;
 
     if (strncmp(rel, "embedded/", 9) == 0 && strchr(rel + 9, '/') == NULL &&
         (api_ends_with(rel, ".json") || api_ends_with(rel, ".html") ||
@@ -863,9 +864,15 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
         return;
     }
     /* {project}/{action}, where the project may hold '/'. */
+    n = strlen(rel);
     if (api_ends_with(rel, "/embedded/")) {
-        slash = rel + strlen(rel) - strlen("/embedded/");
+        slash = rel + n - strlen("/embedded/");
         action = "embedded";
+    } else if (n > 46 && strncmp(rel + n - 46, "/embedded/", 10) == 0 &&
+               gw__api_embed_id_ok(rel + n - 36, 36)) {
+        slash = rel + n - 46; /* {project}/embedded/{id} */
+        action = "embedded";
+        chart = rel + n - 36;
     } else {
         slash = strrchr(rel, '/');
         action = slash ? slash + 1 : NULL;
@@ -897,9 +904,16 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
                !gw__api_may_see(api, &who, project)) {
         /* A project this user may not see answers as an unknown one. */
         gw__api_errorf(req, 404, "unknown project \"%s\"", project);
+    } else if (strcmp(action, "embedded") == 0 && chart != NULL) {
+        if (!api_is(method, "DELETE"))
+            api_not_allowed(req, "DELETE");
+        else if (!api_csrf_refused(req, &who))
+            gw__api_embedded_shared(api, req, project, chart);
     } else if (strcmp(action, "embedded") == 0) {
-        if (!api_is(method, "POST"))
-            api_not_allowed(req, "POST");
+        if (api_is(method, "GET"))
+            gw__api_embedded_shared(api, req, project, NULL);
+        else if (!api_is(method, "POST"))
+            api_not_allowed(req, "GET, POST");
         else if (!api_csrf_refused(req, &who))
             gw__api_embedded_create(api, req, project, &who);
     } else if (!api_is(method, "GET")) {

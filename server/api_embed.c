@@ -76,8 +76,8 @@ embed_uuid(char out[37])
     out[o] = '\0';
 }
 
-static int
-embed_id_ok(const char *id, size_t len)
+int
+gw__api_embed_id_ok(const char *id, size_t len)
 {
     size_t i;
 
@@ -96,8 +96,8 @@ embed_id_ok(const char *id, size_t len)
 
 /* "http://host{prefix}" from the request, or GW_ERR for a Host header that
  * cannot be put into a link. */
-static int
-embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
+int
+gw__api_embed_base(gw__api_t *api, gw_http_req_t *req, char *out, size_t size)
 {
     const char *host = gw__http_header(req, "Host");
     /* X-Forwarded-Proto only from TRUSTED_PROXIES. */
@@ -158,6 +158,8 @@ typedef struct embed_doc_s {
     char *count_project, *count_user;
     uint64_t max_project, max_user;
     char *project, *user; /* for the messages (user NULL for keys) */
+    char *key;  /* create: gw__api_embed_key of data */
+    int reused; /* create: an identical chart was there */
     /* .json, .html, .js: the stored chart's creator and project */
     char *creator, *doc_project;
 } embed_doc_t;
@@ -184,6 +186,7 @@ embed_doc_release(gw__api_pending_t *p)
     free(e->count_user);
     free(e->project);
     free(e->user);
+    free(e->key);
     free(e->creator);
     free(e->doc_project);
     free(e);
@@ -202,6 +205,36 @@ embed_doc_found(void *arg, const char *data, size_t len)
     e->data[len] = '\0';
     e->len = len;
     e->found = 1;
+}
+
+/* The id and the links to the chart's .html, .js and .json, and an iframe
+ * of the page. */
+json_t *
+gw__api_embed_links(const char *base_url, const char *id)
+{
+    char link[1024];
+    char html[1100], js[1100], jsn[1100], iframe[1400];
+
+    snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", base_url, id);
+    snprintf(html, sizeof(html), "%s.html", link);
+    snprintf(js, sizeof(js), "%s.js", link);
+    snprintf(jsn, sizeof(jsn), "%s.json", link);
+    snprintf(iframe, sizeof(iframe),
+             "<iframe src=\"%s\" width=\"800\" height=\"400\" "
+             "frameborder=\"0\"></iframe>",
+             html);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
+                     "js_link", js, "json_link", jsn, "iframe", iframe);
+}
+
+/* e->reply: the links of chart id, and whether it was there before. */
+static void
+embed_links(embed_doc_t *e, const char *id, int reused)
+{
+    json_decref(e->reply);
+    e->reply = gw__api_embed_links(e->base_url, id);
+    if (e->reply != NULL)
+        json_object_set_new(e->reply, "reused", json_boolean(reused));
 }
 
 /* ---- Counts of embedded charts ---- */
@@ -267,8 +300,8 @@ embed_count_found(void *arg, const char *data, size_t len)
 }
 
 /* The count in doc("count", id) into *n; 0 when there is none. */
-static int
-embed_count_get(const gw_storage_ops_t *ops, void *state, const char *id,
+int
+gw__api_count_get(const gw_storage_ops_t *ops, void *state, const char *id,
                 uint64_t *n, gw_error_t *err)
 {
     embed_num_t r = {0, 0};
@@ -284,8 +317,8 @@ embed_count_get(const gw_storage_ops_t *ops, void *state, const char *id,
     return GW_OK;
 }
 
-static int
-embed_count_put(const gw_storage_ops_t *ops, void *state, const char *id,
+int
+gw__api_count_put(const gw_storage_ops_t *ops, void *state, const char *id,
                 uint64_t n, gw_error_t *err)
 {
     char b[24];
@@ -312,22 +345,83 @@ embed_refuse(embed_doc_t *e, const char *reason, const char *fmt, ...)
     return GW_OK;
 }
 
-/* Stores a new chart within the caps (on the storage thread). The counts
- * are raised before the chart is stored and put back if storing fails, so
- * a failure leaves at worst a count one too high (a cap never lets a chart
- * more through), never a chart that is not counted. */
-static int
-embed_create_job(const gw_storage_ops_t *ops, void *state, void *arg,
-                 gw_error_t *err)
+static void
+embed_alive(void *arg, const char *data, size_t len)
 {
-    embed_doc_t *e = arg;
+    json_t *doc = json_loadb(data, len, 0, NULL);
+
+    *(int *)arg = json_is_object(doc) &&
+                  !json_is_true(json_object_get(doc, "deleted"));
+    json_decref(doc);
+}
+
+/* When the project's list of shared charts holds one with e's key that is
+ * still there, e becomes that chart (e->reused). An entry whose chart is
+ * gone is dropped from index (stored with the next chart). */
+static int
+embed_reuse(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
+            json_t *index, gw_error_t *err)
+{
+    long at = gw__api_embed_index_find(index, "key", e->key);
+    const char *id;
+    char *copy;
+    int alive = 0, rc;
+
+    if (at < 0)
+        return GW_OK;
+    id = json_string_value(json_object_get(json_array_get(index, (size_t)at),
+                                           "id"));
+    if (id == NULL || !gw__api_embed_id_ok(id, strlen(id))) {
+        json_array_remove(index, (size_t)at);
+        return GW_OK;
+    }
+    rc = ops->doc_get(state, e->ns, id, embed_alive, &alive, err);
+    if (rc != GW_OK || !alive) {
+        if (rc == GW_OK)
+            json_array_remove(index, (size_t)at);
+        return rc;
+    }
+    if ((copy = strdup(id)) == NULL)
+        return gw_error_set(err, "out of memory");
+    free(e->id);
+    e->id = copy;
+    embed_links(e, copy, 1);
+    e->reused = 1;
+    return GW_OK;
+}
+
+/* The entry of e's chart in its project's list. */
+static json_t *
+embed_entry(const embed_doc_t *e)
+{
+    json_t *doc = json_loadb(e->data, e->len, 0, NULL);
+    json_t *entry = json_pack("{s:s, s:O?, s:O?, s:O?, s:s}", "id", e->id,
+                              "name", json_object_get(doc, "name"), "created",
+                              json_object_get(doc, "created"), "created_by",
+                              json_object_get(doc, "created_by"), "key",
+                              e->key);
+
+    json_decref(doc);
+    return entry;
+}
+
+/* Stores a new chart within the caps, and lists it (on the storage
+ * thread). The counts are raised before the chart is stored and put back
+ * if storing it or its entry in the list fails, so a failure leaves at
+ * worst a count one too high (a cap never lets a chart more through) or an
+ * unlisted chart whose id no one was given, never a chart that is not
+ * counted. */
+static int
+embed_store(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
+            json_t *index, gw_error_t *err)
+{
     uint64_t np = 0, nu = 0;
     gw_error_t undo;
     int rc;
 
-    rc = embed_count_get(ops, state, e->count_project, &np, err);
+    rc = gw__api_count_get(ops, state, e->count_project, &np, err);
     if (rc == GW_OK && e->count_user != NULL)
-        rc = embed_count_get(ops, state, e->count_user, &nu, err);
+        rc = gw__api_count_get(ops, state, e->count_user, &nu, err);
     if (rc != GW_OK)
         return rc;
     if (np >= e->max_project)
@@ -342,20 +436,41 @@ embed_create_job(const gw_storage_ops_t *ops, void *state, void *arg,
                             "MAX_EMBEDS_PER_USER (%llu) allows",
                             e->user, (unsigned long long)nu,
                             (unsigned long long)e->max_user);
-    rc = embed_count_put(ops, state, e->count_project, np + 1, err);
+    rc = gw__api_count_put(ops, state, e->count_project, np + 1, err);
     if (rc == GW_OK && e->count_user != NULL) {
-        rc = embed_count_put(ops, state, e->count_user, nu + 1, err);
+        rc = gw__api_count_put(ops, state, e->count_user, nu + 1, err);
         if (rc != GW_OK)
-            embed_count_put(ops, state, e->count_project, np, &undo);
+            gw__api_count_put(ops, state, e->count_project, np, &undo);
     }
     if (rc != GW_OK)
         return rc;
     rc = ops->doc_put(state, e->ns, e->id, e->data, e->len, err);
-    if (rc != GW_OK) {
-        embed_count_put(ops, state, e->count_project, np, &undo);
-        if (e->count_user != NULL)
-            embed_count_put(ops, state, e->count_user, nu, &undo);
+    if (rc == GW_OK) {
+        rc = json_array_append_new(index, embed_entry(e)) == 0
+                 ? gw__api_embed_index_put(ops, state, e->project, index, err)
+                 : gw_error_set(err, "out of memory");
     }
+    if (rc != GW_OK) {
+        gw__api_count_put(ops, state, e->count_project, np, &undo);
+        if (e->count_user != NULL)
+            gw__api_count_put(ops, state, e->count_user, nu, &undo);
+    }
+    return rc;
+}
+
+static int
+embed_create_job(const gw_storage_ops_t *ops, void *state, void *arg,
+                 gw_error_t *err)
+{
+    embed_doc_t *e = arg;
+    json_t *index = NULL;
+    int rc = gw__api_embed_index_get(ops, state, e->project, &index, err);
+
+    if (rc == GW_OK)
+        rc = embed_reuse(ops, state, e, index, err);
+    if (rc == GW_OK && !e->reused)
+        rc = embed_store(ops, state, e, index, err);
+    json_decref(index);
     return rc;
 }
 
@@ -546,6 +661,11 @@ embed_get_job(const gw_storage_ops_t *ops, void *state, void *arg,
     if (rc != GW_OK || !e->found)
         return rc;
     doc = json_loadb(e->data, e->len, 0, NULL);
+    if (json_is_true(json_object_get(doc, "deleted"))) { /* api_shared.c */
+        json_decref(doc);
+        e->found = 0;
+        return GW_OK;
+    }
     if (json_is_string(json_object_get(doc, "created_by")))
         e->creator = strdup(
             json_string_value(json_object_get(doc, "created_by")));
@@ -622,7 +742,8 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
             gw__api_errorf(p->req, e->status, "%s", e->msg);
             return;
         }
-        gw__log_info("server: embedded chart %s created", e->id);
+        gw__log_info("server: embedded chart %s %s", e->id,
+                     e->reused ? "shared again (an identical one)" : "created");
         gw__api_json(p->req, 200, json_incref(e->reply));
         return;
     default:
@@ -811,27 +932,6 @@ embed_check_metrics(gw_http_req_t *req, json_t *in, json_t **clean)
     return GW_OK;
 }
 
-/* e->reply: the id and the links to the chart's .html, .js and .json, and
- * an iframe of the page. */
-static void
-embed_links(embed_doc_t *e, const char *id)
-{
-    char link[1024];
-    char html[1100], js[1100], jsn[1100], iframe[1400];
-
-    snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", e->base_url, id);
-    snprintf(html, sizeof(html), "%s.html", link);
-    snprintf(js, sizeof(js), "%s.js", link);
-    snprintf(jsn, sizeof(jsn), "%s.json", link);
-    snprintf(iframe, sizeof(iframe),
-             "<iframe src=\"%s\" width=\"800\" height=\"400\" "
-             "frameborder=\"0\"></iframe>",
-             html);
-    e->reply =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
-                  "js_link", js, "json_link", jsn, "iframe", iframe);
-}
-
 /* The creator (NULL for a project's keys) as a chart records it. */
 static const char *
 embed_creator(const gw__api_who_t *who)
@@ -912,7 +1012,7 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project,
         gw__http_error(req, 500, "out of memory");
         goto out;
     }
-    if (embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
+    if (gw__api_embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
         free(e);
         gw__http_error(req, 400,
                        "the Host header is missing or not a "
@@ -928,8 +1028,9 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project,
     e->id = strdup(id);
     e->data = embed_doc_text(project, name, renderer, period, clean, who);
     e->len = e->data ? strlen(e->data) : 0;
-    embed_links(e, id);
-    if (e->id == NULL || e->data == NULL || e->reply == NULL ||
+    embed_links(e, id, 0);
+    e->key = gw__api_embed_key(e->data ? e->data : "");
+    if (e->id == NULL || e->data == NULL || e->reply == NULL || e->key == NULL ||
         embed_create_counts(e, cfg, project, who) != GW_OK) {
         embed_doc_release(&e->base);
         gw__http_error(req, 500, "out of memory");
@@ -989,7 +1090,7 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     mode = strcmp(dot, ".json") == 0   ? EMBED_JSON
            : strcmp(dot, ".html") == 0 ? EMBED_HTML
                                        : EMBED_JS;
-    if (!embed_id_ok(file, (size_t)(dot - file))) {
+    if (!gw__api_embed_id_ok(file, (size_t)(dot - file))) {
         if (mode == EMBED_HTML)
             embed_html_404(req, file);
         else
@@ -1020,7 +1121,7 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
     e->width = embed_dim(req, "width");
     e->height = embed_dim(req, "height");
     if (mode == EMBED_JS &&
-        embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
+        gw__api_embed_base(api, req, e->base_url, sizeof(e->base_url)) != GW_OK) {
         embed_doc_release(&e->base);
         gw__http_error(req, 400,
                        "the Host header is missing or not a "

@@ -2,7 +2,8 @@
  * server/api_int.h: what the files of the server role share (api.c: routing,
  * pages, assets, /health and /metrics; api_login.c: login and access;
  * api_session.c: sessions and logout; api_stats.c: the read API;
- * api_embed.c: embedded charts; api_dash.c: saved dashboards; api_host.c: the Host
+ * api_embed.c: embedded charts; api_shared.c: their list and delete;
+ * api_dash.c: saved dashboards; api_host.c: the Host
  * and Origin checks, TLS behind a proxy). Not a contract: only these files
  * include it.
  *
@@ -364,6 +365,42 @@ void gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req,
                              const char *project, const gw__api_who_t *who);
 /* id is "{uuid}.json", ".html" or ".js". */
 void gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file);
+/* Whether id (len bytes) is a chart id: a UUID in lower or upper hex. */
+int gw__api_embed_id_ok(const char *id, size_t len);
+/* "http(s)://host{prefix}" from req into out; GW_ERR for a Host header
+ * that cannot be put into a link. */
+int gw__api_embed_base(gw__api_t *api, gw_http_req_t *req, char *out,
+                       size_t size);
+/* {"id", "html_link", "js_link", "json_link", "iframe"} of chart id (a new
+ * reference; NULL when out of memory). */
+json_t *gw__api_embed_links(const char *base_url, const char *id);
+/* The decimal count in doc("count", id) (0 when none), and storing one;
+ * on the storage thread. */
+int gw__api_count_get(const gw_storage_ops_t *ops, void *state,
+                      const char *id, uint64_t *n, gw_error_t *err);
+int gw__api_count_put(const gw_storage_ops_t *ops, void *state,
+                      const char *id, uint64_t n, gw_error_t *err);
+
+/* ---- api_shared.c ---- */
+
+/* GET (id NULL: the list) or DELETE (id: one chart) of project's shared
+ * charts, for a request let in and allowed to see project. */
+void gw__api_embedded_shared(gw__api_t *api, gw_http_req_t *req,
+                             const char *project, const char *id);
+/* The project's list of shared charts (*index: a new array, empty when
+ * none), and storing it; on the storage thread. */
+int gw__api_embed_index_get(const gw_storage_ops_t *ops, void *state,
+                            const char *project, json_t **index,
+                            gw_error_t *err);
+int gw__api_embed_index_put(const gw_storage_ops_t *ops, void *state,
+                            const char *project, json_t *index,
+                            gw_error_t *err);
+/* The position of index's entry whose field is value, or -1. */
+long gw__api_embed_index_find(json_t *index, const char *field,
+                              const char *value);
+/* What makes two stored charts the same: a SHA-256 in hex of the chart
+ * text without its "created"; the caller frees (NULL: not a chart). */
+char *gw__api_embed_key(const char *doc_text);
 
 /* ---- api_host.c ---- */
 

@@ -5,6 +5,7 @@ libgwcore_la_SOURCES += \
 	server/api_login.c \
 	server/api_dash.c \
 	server/api_embed.c \
+	server/api_shared.c \
 	server/api_host.c \
 	server/api_session.c \
 	server/api_int.h \
@@ -41,9 +42,11 @@ TESTS += tests/integration/test_api_config.py tests/browser/test_retention.py
 EXTRA_DIST += tests/integration/test_api_config.py \
 	tests/browser/test_retention.py tests/browser/retention.mjs
 
-# Named dashboards with revisions (issue 17).
-TESTS += tests/integration/test_dashboards.py
-EXTRA_DIST += tests/integration/test_dashboards.py
+# Named dashboards with revisions, and the list of shared charts (issue 17).
+TESTS += tests/integration/test_dashboards.py \
+	tests/integration/test_shared_charts.py
+EXTRA_DIST += tests/integration/test_dashboards.py \
+	tests/integration/test_shared_charts.py
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and

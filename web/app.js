@@ -10,9 +10,10 @@
 // editors.
 
 import { fmtTime, parseTime } from './chart.js';
-import { $, el, api, P, CONFIG, state, widgets, save, notice, copyText } from './page.js';
-import { server, readURL, toURL, span, periodOf, describe, isKept, rangeQuery } from './view.js';
+import { $, el, api, P, CONFIG, state, widgets, save, notice } from './page.js';
+import { server, readURL, toURL, span, periodOf, isKept, rangeQuery } from './view.js';
 import { Store, changes, merge } from './store.js';
+import './share.js';
 import { actions, mountWidget, autoTitle, expiry, expiryText, setEditable } from './widgets.js';
 
 const REFRESH_MS = 5000;
@@ -300,56 +301,6 @@ function setEditing(on) {
   b.textContent = on ? 'Done editing' : 'Edit';
   for (const v of state.views.values()) setEditable(v, on);
   try { sessionStorage.setItem('gottwall.editing', on ? '1' : ''); } catch (e) { /* none */ }
-}
-
-// ---- Share ----
-
-actions.share = async (view) => {
-  const w = view.w;
-  const { from, to } = span(state.view);
-  const period = periodOf(state.view);
-  const body = {
-    name: w.title,
-    renderer: w.renderer || 'line',
-    period,
-    metrics: w.series.map((s) => ({ metric_name: s.metric, filter_name: s.filter_name || null, filter_value: s.filter_name ? s.filter_value : null })),
-  };
-  try {
-    const links = await api(`${P(state.view.project)}/embedded/`, { method: 'POST', body });
-    // The links show this range: a fixed one as it is, a relative one as
-    // the window it is now.
-    const q = period === 'all' ? '' : `?from_date=${from}&to_date=${to}&period=${period}`;
-    showShare(links, q, `${describe(state.view)}, ${period} buckets`);
-  } catch (e) {
-    view.setStatus(`Could not share: ${e.message}`, true);
-  }
-};
-
-function withQuery(url, q) {
-  return q ? url + (url.includes('?') ? `&${q.slice(1)}` : q) : url;
-}
-
-function showShare(links, q, what) {
-  const field = (label, value, open) => {
-    const input = el('input', { readonly: true, value, 'aria-label': label, onfocus: (e) => e.target.select() });
-    return el('div', { class: 'share-field' },
-      el('label', {}, label),
-      el('div', { class: 'row' },
-        input,
-        el('button', { type: 'button', onclick: (e) => copyText(value, e.target, input) }, 'Copy'),
-        open ? el('a', { href: value, target: '_blank', rel: 'noopener', class: 'open-link' }, 'Open') : null));
-  };
-  const html = withQuery(links.html_link, q);
-  const js = withQuery(links.js_link, q);
-  const iframe = links.iframe.replace(/src="([^"]*)"/, (m, src) => `src="${withQuery(src, q)}"`);
-  $('#share-what').textContent = `Anyone with these links can see the chart (${what}), without logging in.`;
-  $('#share-links').replaceChildren(
-    field('Page', html, true),
-    field('Iframe', iframe),
-    field('Script', `<script src="${js}"></script>`),
-    field('JSON', withQuery(links.json_link, q), true));
-  $('#share-dialog').dataset.html = html;
-  $('#share-dialog').showModal();
 }
 
 // ---- Loading and refreshing ----

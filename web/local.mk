@@ -14,6 +14,7 @@ GW_WEB_SRC = \
 	web/app.js \
 	web/chart.js \
 	web/page.js \
+	web/share.js \
 	web/store.js \
 	web/view.js \
 	web/widgets.js \

@@ -258,6 +258,37 @@ try {
     await page.click('#share-dialog button[value=close]');
   });
 
+  await step('Share again answers the same chart; the list of shared charts deletes it', async () => {
+    const first = await page.$eval('#share-dialog', (d) => d.dataset.id);
+    const title = await page.textContent(`${graph} .title`);
+    await page.click(`${graph} button.share`);
+    await page.waitForSelector('#share-dialog[open]');
+    same(await page.$eval('#share-dialog', (d) => d.dataset.id), first, 'the chart shared again');
+    assert((await page.textContent('#share-what')).endsWith('It was shared before: these are its links (no new chart was stored).'),
+      await page.textContent('#share-what'));
+    await page.click('#shared summary');
+    await page.waitForSelector('#shared-list li');
+    same(await page.$$eval('#shared-list li', (lis) => lis.map((li) => [li.dataset.id, li.className, li.querySelector('a').textContent])),
+      [[first, 'current', title]], 'the shared charts');
+    same(await page.textContent('#shared-count'), '(1)', 'their count');
+    await shot('07b-shared-list');
+    await page.click('#shared-list li button.danger');
+    await page.waitForFunction(() => document.querySelector('#shared-status').textContent.startsWith('Deleted'));
+    same(await page.textContent('#shared-status'), `Deleted “${title}”: its links no longer work.`, 'the status');
+    same(await page.$$eval('#share-links input', (e) => e.length), 0, 'its links are gone from the dialog');
+    same(await page.textContent('#shared-list'), 'No chart of this project is shared.', 'the list');
+    same((await context.request.get(shareLink)).status(), 404, 'the deleted chart\'s page');
+    await page.click('#share-dialog button[value=close]');
+    // Shared once more: a new chart, with new links.
+    await page.click(`${graph} button.share`);
+    await page.waitForSelector('#share-dialog[open]');
+    const again = await page.$eval('#share-dialog', (d) => d.dataset.id);
+    assert(again && again !== first, `a new chart: ${again}`);
+    shareLink = await page.$eval('#share-dialog', (d) => d.dataset.html);
+    same((await context.request.get(shareLink)).status(), 200, 'the new chart\'s page');
+    await page.click('#share-dialog button[value=close]');
+  });
+
   await step('reload: the dashboard is still there (saved on the server)', async () => {
     await page.evaluate(() => window.gw.flush());
     await page.reload();

@@ -277,7 +277,8 @@ def test_embedded():
     base = "http://stats.example.com:8889/api/v1/embedded/" + uid
     assert r == {"id": uid, "html_link": base + ".html", "js_link": base + ".js",
                  "json_link": base + ".json",
-                 "iframe": '<iframe src="%s.html" width="800" height="400" frameborder="0"></iframe>' % base}, r
+                 "iframe": '<iframe src="%s.html" width="800" height="400" frameborder="0"></iframe>' % base,
+                 "reused": False}, r
     j = get_json(D, "/api/v1/embedded/%s.json?from_date=2014-01-01&to_date=2014-03-01" % uid, 200)
     assert j == {"project": "test_project", "renderer": "bar", "period": "month",
                  "from_date": "2014-01-01", "to_date": "2014-03-01",

@@ -504,7 +504,7 @@ START_TEST(test_create_links)
         "api/v1/embedded/%s.json\",\"iframe\":\"<iframe "
         "src=\\\"https://stats.example.com:8889/api/v1/embedded/%s.html\\\" "
         "width=\\\"800\\\" height=\\\"400\\\" "
-        "frameborder=\\\"0\\\"></iframe>\"}",
+        "frameborder=\\\"0\\\"></iframe>\",\"reused\":false}",
         id, id, id, id, id);
     ck_assert_str_eq(body, expect);
     json_decref(r);
@@ -538,8 +538,9 @@ START_TEST(test_create_links)
              id);
     ck_assert_str_eq(json_string_value(json_object_get(r, "js_link")), expect);
     json_decref(r);
-    /* Two charts and the project's count (keys or no user: no user's). */
-    ck_assert_uint_eq(json_object_size(docs), 3);
+    /* Two charts, the project's count (keys or no user: no user's) and
+     * its list of shared charts. */
+    ck_assert_uint_eq(json_object_size(docs), 4);
     ck_assert_str_eq(stored("count", "embedded:project:shop"), "2");
 }
 END_TEST
@@ -697,8 +698,8 @@ START_TEST(test_create_chart_errors)
     strcat(many, ", {\"metric_name\": \"m\"}]");
     post_chart("\"x\"", "\"line\"", "\"day\"", many);
     ck_assert_api_error(400, E_METRICS);
-    /* Only the two good charts were stored (and counted). */
-    ck_assert_uint_eq(json_object_size(docs), 3);
+    /* Only the two good charts were stored (and counted, and listed). */
+    ck_assert_uint_eq(json_object_size(docs), 4);
     ck_assert_str_eq(stored("count", "embedded:project:shop"), "2");
 }
 END_TEST
@@ -766,7 +767,9 @@ START_TEST(test_create_host_and_storage)
     strcpy(host + 6 + 255, "\r\n");
     post(host, chart);
     ck_assert_int_eq(status, 200);
-    /* The storage's failures. */
+    /* The storage's failures (for a chart not shared before: an identical
+     * one is answered without a put). */
+    store("embedded-index", "project:shop", "[]");
     fail = "put";
     fail_rc = GW_AGAIN;
     fail_msg = "connection refused";
@@ -779,8 +782,9 @@ START_TEST(test_create_host_and_storage)
     storage_up = 0;
     post("Host: h\r\n", chart);
     ck_assert_http_error(503, "no storage is running");
-    /* One chart and its count: a failed put changed no count. */
-    ck_assert_uint_eq(json_object_size(docs), 2);
+    /* One chart, its count and its project's list: a failed put changed
+     * no count. */
+    ck_assert_uint_eq(json_object_size(docs), 3);
     ck_assert_str_eq(stored("count", "embedded:project:shop"), "1");
 }
 END_TEST
@@ -1232,6 +1236,7 @@ START_TEST(test_create_caps)
                                      "315c1d03d8a5770b5827e0dc"), "1");
     /* A damaged count refuses (rather than starting again at 0). */
     store("count", "embedded:project:shop", "lots");
+    store("embedded-index", "project:shop", "[]"); /* the chart is new */
     post("Host: h\r\n", chart);
     ck_assert_api_error(500, "the storage failed: the count "
                              "count/embedded:project:shop is not a number: "
