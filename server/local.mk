@@ -42,11 +42,13 @@ TESTS += tests/integration/test_api_config.py tests/browser/test_retention.py
 EXTRA_DIST += tests/integration/test_api_config.py \
 	tests/browser/test_retention.py tests/browser/retention.mjs
 
-# Named dashboards with revisions, and the list of shared charts (issue 17).
+# Named dashboards with revisions, the list of shared charts, and how
+# long the dashboard takes to draw 3 days of minutes (issue 17).
 TESTS += tests/integration/test_dashboards.py \
-	tests/integration/test_shared_charts.py
+	tests/integration/test_shared_charts.py tests/browser/test_page_load.py
 EXTRA_DIST += tests/integration/test_dashboards.py \
-	tests/integration/test_shared_charts.py
+	tests/integration/test_shared_charts.py tests/browser/test_page_load.py \
+	tests/browser/page_load.mjs
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and

@@ -123,9 +123,10 @@ function onConflict(info) {
 
 let dashboards = { default: null, dashboards: [] };
 
-async function loadDashboardList() {
+// Reads the list from the server (unless fetch is false) and shows it.
+async function loadDashboardList(fetch = true) {
   try {
-    dashboards = await state.store.list();
+    if (fetch) dashboards = await state.store.list();
   } catch (e) {
     notice(`Could not list your dashboards: ${e.message}`);
   }
@@ -137,10 +138,11 @@ async function loadDashboardList() {
   $('#dash-default').disabled = state.store.name === dashboards.default;
 }
 
-async function openDashboard(name) {
+// Opens name, or the default ('') from the list (read again unless listed).
+async function openDashboard(name, listed = false) {
   if (state.store.name && state.store.dirty()) await state.store.flush();
   if (!name) {
-    await loadDashboardList();
+    if (!listed) await loadDashboardList();
     name = dashboards.default || (dashboards.dashboards[0] && dashboards.dashboards[0].name) || MAIN;
   }
   try {
@@ -150,7 +152,7 @@ async function openDashboard(name) {
   }
   state.view.dash = name === dashboards.default ? '' : name;
   history.replaceState(history.state, '', toURL(state.view));
-  await loadDashboardList();
+  await loadDashboardList(false);
   saveState('saved', '');
   remount();
 }
@@ -176,6 +178,7 @@ async function newDashboard() {
     notice(`Could not create “${name}”: ${e.message}`);
     return;
   }
+  await loadDashboardList(); // so it opens at the revision just stored
   await openDashboard(name);
 }
 
@@ -478,10 +481,12 @@ function setupToolbar() {
 async function main() {
   state.view = readURL();
   state.store = new Store(api, CONFIG.user || 'anonymous', { status: saveState, conflict: onConflict });
-  await loadServerConfig();
   const names = CONFIG.projects.map((p) => p.name);
   if (!names.includes(state.view.project)) state.view.project = names[0] || '';
   history.replaceState({ depth: (history.state && history.state.depth) || 0 }, '', toURL(state.view));
+  // What the page needs before it can draw, asked at once (one round trip).
+  const project = state.view.project;
+  await Promise.all([loadServerConfig(), project && loadDashboardList(), project && loadProject(false)]);
   setupToolbar();
   let editing = false;
   try { editing = sessionStorage.getItem('gottwall.editing') === '1'; } catch (e) { /* none */ }
@@ -491,10 +496,8 @@ async function main() {
     $('#empty').classList.remove('hidden');
     return;
   }
-  await loadDashboardList();
   const dash = state.view.dash && dashboards.dashboards.some((d) => d.name === state.view.dash) ? state.view.dash : '';
-  await loadProject(false);
-  await openDashboard(dash);
+  await openDashboard(dash, true);
   scheduleRefresh();
   // Back online: refresh now rather than at the next tick, so a notice
   // about the lost connection does not outlive it.
