@@ -802,6 +802,27 @@ api_claim(gw__api_t *api, gw_http_req_t *req, const char *rel,
     return 0;
 }
 
+/* {project}/embedded/: GET the list, POST a chart; {project}/embedded/{id}
+ * (chart): DELETE it. */
+static void
+api_route_embedded(gw__api_t *api, gw_http_req_t *req, const char *method,
+                   const char *project, const char *chart,
+                   const gw__api_who_t *who)
+{
+    if (chart != NULL) {
+        if (!api_is(method, "DELETE"))
+            api_not_allowed(req, "DELETE");
+        else if (!api_csrf_refused(req, who))
+            gw__api_embedded_shared(api, req, project, chart);
+    } else if (api_is(method, "GET")) {
+        gw__api_embedded_shared(api, req, project, NULL);
+    } else if (!api_is(method, "POST")) {
+        api_not_allowed(req, "GET, POST");
+    } else if (!api_csrf_refused(req, who)) {
+        gw__api_embedded_create(api, req, project, who);
+    }
+}
+
 static void
 api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
               const char *rel, const gw__api_who_t *pre)
@@ -904,18 +925,8 @@ api_route_api(gw__api_t *api, gw_http_req_t *req, const char *method,
                !gw__api_may_see(api, &who, project)) {
         /* A project this user may not see answers as an unknown one. */
         gw__api_errorf(req, 404, "unknown project \"%s\"", project);
-    } else if (strcmp(action, "embedded") == 0 && chart != NULL) {
-        if (!api_is(method, "DELETE"))
-            api_not_allowed(req, "DELETE");
-        else if (!api_csrf_refused(req, &who))
-            gw__api_embedded_shared(api, req, project, chart);
     } else if (strcmp(action, "embedded") == 0) {
-        if (api_is(method, "GET"))
-            gw__api_embedded_shared(api, req, project, NULL);
-        else if (!api_is(method, "POST"))
-            api_not_allowed(req, "GET, POST");
-        else if (!api_csrf_refused(req, &who))
-            gw__api_embedded_create(api, req, project, &who);
+        api_route_embedded(api, req, method, project, chart, &who);
     } else if (!api_is(method, "GET")) {
         api_not_allowed(req, "GET");
     } else if (strcmp(action, "metrics") == 0) {
