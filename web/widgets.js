@@ -373,6 +373,9 @@ export class GraphView extends WidgetView {
       this.draw(raw);
       this.root.dataset.ready = String(++GraphView.draws);
     } catch (e) {
+      // Refused for this view (400: e.g. more buckets than MAX_POINTS): the
+      // old chart is of another view and goes. A failed refresh keeps it.
+      if (e.status === 400) this.destroyChart();
       this.setStatus(e.message, true);
     }
   }
@@ -536,6 +539,11 @@ export class TableView extends WidgetView {
       this.render();
       this.root.dataset.ready = String(++TableView.draws);
     } catch (e) {
+      if (e.status === 400) { // as for a graph
+        this.data = null;
+        this.rendered = false;
+        this.body.replaceChildren();
+      }
       this.setStatus(e.message, true);
     }
   }

@@ -600,6 +600,24 @@ try {
     await page.click(`${other} .remove`);
   });
 
+  await step('minutes over the last year: more than MAX_POINTS; each widget says so and draws nothing; Auto draws hours', async () => {
+    await page.selectOption('#range', '1y');
+    await page.click('#periods button[data-period=minute]');
+    await page.waitForFunction((s) => /more than MAX_POINTS/.test(document.querySelector(`${s} .status`).textContent), gapGraph);
+    const said = await page.textContent(`${gapGraph} .status`);
+    assert(/^the range asks for 5\d{5} minute buckets, more than MAX_POINTS \(10000\): shorten the range or use a longer period$/.test(said), said);
+    same(await page.$$eval(`${gapGraph} canvas`, (c) => c.length), 0, 'no chart of the view before');
+    same(await page.$eval('#periods button[data-period=auto]', (b) => b.title), 'The finest period that keeps the whole range: now hour', 'what Auto would pick (8,761 hours fit)');
+    await page.click('#periods button[data-period=auto]');
+    await page.waitForFunction((s) => { const v = window.gw.views.get(document.querySelector(s).dataset.id); return v.chart && v.chart.u.data[0].length >= 8760; }, gapGraph);
+    same(await page.$eval(gapGraph, (e) => e.dataset.period), 'hour', 'the period drawn');
+    const refused = (e) => /^400 .*\/stats(_dataset)?\?period=minute&/.test(e);
+    assert(consoleErrors.filter(refused).length > 0, 'the refused requests were seen');
+    consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !refused(e)));
+    await page.selectOption('#range', '15m');
+    await page.waitForFunction((s) => window.gw.views.get(document.querySelector(s).dataset.id).chart.u.data[0].length === 16, gapGraph);
+  });
+
   await step('a save from a stale tab gets the conflict dialog; Merge keeps both tabs\' widgets', async () => {
     await page.evaluate(() => window.gw.flush());
     const other = await context.newPage();
