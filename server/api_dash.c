@@ -20,10 +20,14 @@
  * into one named "Main".
  *
  * Every read, compare and write of a request runs in one job on the
- * storage thread, and the calls into a storage instance run one at a time,
- * so within one process a save is compare-and-set. Processes sharing one
- * storage (several servers) can still interleave between the read and the
- * write of the same dashboard: the last of two such saves wins.
+ * storage thread, and every write is a compare-and-set (doc_cas, ABI 1.6)
+ * against the bytes that job read: when another process sharing the
+ * storage wrote in between, the job starts over from its reads (at most
+ * DASH_ATTEMPTS times), so a stale save is answered 409 and no write of
+ * another process is lost, whichever server each tab talks to. A storage
+ * built before 1.6 has no doc_cas: the job then compares and writes with
+ * doc_get and doc_put, which is safe within one process only (the calls
+ * into an instance are serialised).
  */
 #include "api_int.h"
 
@@ -41,6 +45,22 @@
 #define DASH_MAX_PER_USER 100
 #define DASH_NAME_MAX 64
 #define DASH_FIRST "Main"
+#define DASH_ATTEMPTS 8
+
+/* What a job read of the documents it may write, to compare-and-set them
+ * against. */
+typedef struct dash_seen_s {
+    struct dash_seen_s *next;
+    char *id;
+    char *data; /* NULL: there was none */
+    size_t len;
+} dash_seen_t;
+
+typedef struct dash_ctx_s {
+    const gw_storage_ops_t *ops;
+    void *state;
+    dash_seen_t *seen;
+} dash_ctx_t;
 
 enum { D_LIST, D_DEFAULT, D_GET, D_PUT, D_DELETE, D_LEGACY_GET, D_LEGACY_PUT };
 
@@ -70,34 +90,126 @@ dash_release(gw__api_pending_t *p)
 
 /* ---- Storage-thread helpers ---- */
 
+typedef struct dash_found_s {
+    json_t **out;
+    dash_seen_t *seen; /* NULL: not to be written */
+} dash_found_t;
+
 static void
 dash_found(void *arg, const char *data, size_t len)
 {
-    json_t **out = arg;
+    dash_found_t *f = arg;
 
-    json_decref(*out);
-    *out = json_loadb(data, len, 0, NULL);
+    json_decref(*f->out);
+    *f->out = json_loadb(data, len, 0, NULL);
+    if (f->seen != NULL && (f->seen->data = malloc(len + 1)) != NULL) {
+        memcpy(f->seen->data, data, len);
+        f->seen->len = len;
+    }
 }
 
-/* The document ns/id as JSON into *out (NULL: none, or not JSON). */
-static int
-dash_read(const gw_storage_ops_t *ops, void *state, const char *ns,
-          const char *id, json_t **out, gw_error_t *err)
+static dash_seen_t *
+dash_seen(dash_ctx_t *c, const char *id)
 {
-    *out = NULL;
-    return ops->doc_get(state, ns, id, dash_found, out, err);
+    dash_seen_t *e;
+
+    for (e = c->seen; e != NULL; e = e->next)
+        if (strcmp(e->id, id) == 0)
+            return e;
+    return NULL;
 }
 
+static void
+dash_seen_clear(dash_ctx_t *c)
+{
+    while (c->seen != NULL) {
+        dash_seen_t *e = c->seen;
+
+        c->seen = e->next;
+        free(e->id);
+        free(e->data);
+        free(e);
+    }
+}
+
+/* The document ns/id as JSON into *out (NULL: none, or not JSON); what a
+ * document of DASH_NS held is remembered for dash_write. */
 static int
-dash_write(const gw_storage_ops_t *ops, void *state, const char *id,
-           json_t *v, gw_error_t *err)
+dash_read(dash_ctx_t *c, const char *ns, const char *id, json_t **out,
+          gw_error_t *err)
+{
+    dash_found_t f = {out, NULL};
+    int rc;
+
+    *out = NULL;
+    if (strcmp(ns, DASH_NS) == 0 && dash_seen(c, id) == NULL) {
+        if ((f.seen = calloc(1, sizeof(*f.seen))) == NULL ||
+            (f.seen->id = strdup(id)) == NULL) {
+            free(f.seen);
+            return gw_error_set(err, "out of memory");
+        }
+        f.seen->next = c->seen;
+        c->seen = f.seen;
+    }
+    rc = c->ops->doc_get(c->state, ns, id, dash_found, &f, err);
+    if (rc == GW_OK && f.seen != NULL && *out != NULL && f.seen->data == NULL)
+        rc = gw_error_set(err, "out of memory");
+    return rc;
+}
+
+/* doc_cas, or for a storage before ABI 1.6 doc_get, compare and doc_put. */
+static int
+dash_cas(dash_ctx_t *c, const char *id, const dash_seen_t *was,
+         const char *text, size_t len, gw_error_t *err)
+{
+    dash_seen_t now = {NULL, NULL, NULL, 0};
+    json_t *ignored = NULL;
+    dash_found_t f = {&ignored, &now};
+    int rc, same;
+
+    static int logged;
+
+    if (c->ops->doc_cas != NULL)
+        return c->ops->doc_cas(c->state, DASH_NS, id, was->data, was->len,
+                               text, len, err);
+    if (!__atomic_exchange_n(&logged, 1, __ATOMIC_RELAXED))
+        gw__log_warning("server: the storage has no doc_cas (plugin ABI 1.6): "
+                        "a dashboard saved through two servers at once may "
+                        "lose one of the saves; within this process none is");
+    rc = c->ops->doc_get(c->state, DASH_NS, id, dash_found, &f, err);
+    json_decref(ignored);
+    same = (now.data == NULL) == (was->data == NULL) &&
+           (was->data == NULL ||
+            (now.len == was->len && memcmp(now.data, was->data, now.len) == 0));
+    free(now.data);
+    if (rc != GW_OK)
+        return rc;
+    if (!same)
+        return GW_CONFLICT;
+    return c->ops->doc_put(c->state, DASH_NS, id, text, len, err);
+}
+
+/* Writes v as id if id still holds what this job read of it. GW_CONFLICT:
+ * it does not (another process wrote it); the job then starts over. */
+static int
+dash_write(dash_ctx_t *c, const char *id, json_t *v, gw_error_t *err)
 {
     char *text = json_dumps(v, JSON_COMPACT);
+    dash_seen_t *was = dash_seen(c, id);
     int rc;
 
     if (text == NULL)
         return gw_error_set(err, "out of memory");
-    rc = ops->doc_put(state, DASH_NS, id, text, strlen(text), err);
+    if (was == NULL) /* never read: only a record made in this job */
+        rc = c->ops->doc_put(c->state, DASH_NS, id, text, strlen(text), err);
+    else
+        rc = dash_cas(c, id, was, text, strlen(text), err);
+    if (rc == GW_OK && was != NULL) {
+        free(was->data);
+        was->data = text; /* what id holds now */
+        was->len = strlen(text);
+        return GW_OK;
+    }
     free(text);
     return rc;
 }
@@ -119,12 +231,12 @@ dash_id(const char *user, const char *name)
 /* The user's index, made (and the dashboard of before moved into "Main")
  * when there is none. *index is a new reference. */
 static int
-dash_index(const gw_storage_ops_t *ops, void *state, const char *user,
+dash_index(dash_ctx_t *c, const char *user,
            json_t **index, gw_error_t *err)
 {
     json_t *legacy = NULL, *rec;
     char *id;
-    int rc = dash_read(ops, state, DASH_NS, user, index, err);
+    int rc = dash_read(c, DASH_NS, user, index, err);
 
     if (rc != GW_OK)
         return rc;
@@ -132,7 +244,7 @@ dash_index(const gw_storage_ops_t *ops, void *state, const char *user,
         return GW_OK;
     json_decref(*index);
     *index = json_pack("{s:n, s:[]}", "default", "names");
-    if ((rc = dash_read(ops, state, DASH_LEGACY_NS, user, &legacy, err)) != GW_OK)
+    if ((rc = dash_read(c, DASH_LEGACY_NS, user, &legacy, err)) != GW_OK)
         return rc;
     if (!json_is_object(legacy) || json_object_size(legacy) == 0) {
         json_decref(legacy);
@@ -140,7 +252,7 @@ dash_index(const gw_storage_ops_t *ops, void *state, const char *user,
     }
     rec = json_pack("{s:i, s:o}", "revision", 1, "doc", legacy);
     id = dash_id(user, DASH_FIRST);
-    rc = id ? dash_write(ops, state, id, rec, err) : gw_error_set(err, "out of memory");
+    rc = id ? dash_write(c, id, rec, err) : gw_error_set(err, "out of memory");
     free(id);
     json_decref(rec);
     if (rc != GW_OK)
@@ -149,7 +261,7 @@ dash_index(const gw_storage_ops_t *ops, void *state, const char *user,
     json_array_append_new(json_object_get(*index, "names"), json_string(DASH_FIRST));
     gw__log_info("server: the dashboard of %s is now the named dashboard \"%s\"",
                  user, DASH_FIRST);
-    return dash_write(ops, state, user, *index, err);
+    return dash_write(c, user, *index, err);
 }
 
 static int
@@ -166,7 +278,7 @@ dash_listed(json_t *index, const char *name)
 
 /* The stored record of name: *rec (NULL: never stored) and its revision. */
 static int
-dash_record(const gw_storage_ops_t *ops, void *state, const char *user,
+dash_record(dash_ctx_t *c, const char *user,
             const char *name, json_t **rec, json_int_t *rev, gw_error_t *err)
 {
     char *id = dash_id(user, name);
@@ -174,7 +286,7 @@ dash_record(const gw_storage_ops_t *ops, void *state, const char *user,
 
     if (id == NULL)
         return gw_error_set(err, "out of memory");
-    rc = dash_read(ops, state, DASH_NS, id, rec, err);
+    rc = dash_read(c, DASH_NS, id, rec, err);
     free(id);
     *rev = json_integer_value(json_object_get(*rec, "revision"));
     return rc;
@@ -190,23 +302,54 @@ dash_answer(dash_t *d, int status, json_t *out)
 
 /* ---- The jobs ---- */
 
-static int
-dash_list(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
-          gw_error_t *err)
+static void
+dash_listed_record(void *arg, const char *id, const char *data, size_t len)
 {
-    json_t *list = json_array(), *v, *rec;
+    json_t *rec = json_loadb(data, len, 0, NULL);
+
+    if (json_is_integer(json_object_get(rec, "revision")))
+        json_object_set(arg, id, json_object_get(rec, "revision"));
+    json_decref(rec);
+}
+
+/* The list with each dashboard's revision: the user's records in one
+ * doc_list where the storage has it (one round trip, not one per name). */
+static int
+dash_list(dash_ctx_t *c, dash_t *d, json_t *index, gw_error_t *err)
+{
+    json_t *list = json_array(), *v, *rec, *revs = json_object();
     json_int_t rev;
     size_t i;
-    int rc;
+    int rc = GW_OK;
+    char *prefix = malloc(strlen(d->user) + 2);
 
+    if (prefix == NULL || list == NULL || revs == NULL)
+        rc = gw_error_set(err, "out of memory");
+    else if (c->ops->doc_list != NULL) {
+        sprintf(prefix, "%s\n", d->user);
+        rc = c->ops->doc_list(c->state, DASH_NS, prefix, dash_listed_record,
+                              revs, err);
+    }
+    free(prefix);
     json_array_foreach(json_object_get(index, "names"), i, v) {
-        rc = dash_record(ops, state, d->user, json_string_value(v), &rec, &rev, err);
-        json_decref(rec);
-        if (rc != GW_OK) {
-            json_decref(list);
-            return rc;
+        char *id = rc == GW_OK ? dash_id(d->user, json_string_value(v)) : NULL;
+        json_t *known = id ? json_object_get(revs, id) : NULL;
+
+        free(id);
+        if (rc == GW_OK && known != NULL) {
+            rev = json_integer_value(known);
+        } else if (rc == GW_OK) {
+            rc = dash_record(c, d->user, json_string_value(v), &rec, &rev, err);
+            json_decref(rec);
         }
+        if (rc != GW_OK)
+            break;
         json_array_append_new(list, json_pack("{s:O, s:I}", "name", v, "revision", rev));
+    }
+    json_decref(revs);
+    if (rc != GW_OK) {
+        json_decref(list);
+        return rc;
     }
     dash_answer(d, 200, json_pack("{s:O, s:o}", "default",
                                   json_object_get(index, "default"),
@@ -216,7 +359,7 @@ dash_list(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
 
 /* Stores d->doc as name's next revision (after *rev) and lists it. */
 static int
-dash_store(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
+dash_store(dash_ctx_t *c, dash_t *d, json_t *index,
            const char *name, json_int_t rev, gw_error_t *err)
 {
     json_t *rec = json_pack("{s:I, s:O}", "revision", rev + 1, "doc", d->doc);
@@ -234,14 +377,18 @@ dash_store(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
                  d->max_bytes);
         dash_answer(d, 413, json_pack("{s:s}", "error", msg));
         rc = GW_OK;
-    } else if ((rc = ops->doc_put(state, DASH_NS, id, text, strlen(text), err)) == GW_OK) {
-        dash_answer(d, 200, json_pack("{s:s, s:I}", "name", name, "revision", rev + 1));
+    } else {
+        /* The index first: a record is never left unlisted, and when the
+         * record's write then conflicts the job starts over from both. */
+        rc = GW_OK;
         if (dash_listed(index, name) < 0) {
             json_array_append_new(json_object_get(index, "names"), json_string(name));
             if (!json_is_string(json_object_get(index, "default")))
                 json_object_set_new(index, "default", json_string(name));
-            rc = dash_write(ops, state, d->user, index, err);
+            rc = dash_write(c, d->user, index, err);
         }
+        if (rc == GW_OK && (rc = dash_write(c, id, rec, err)) == GW_OK)
+            dash_answer(d, 200, json_pack("{s:s, s:I}", "name", name, "revision", rev + 1));
     }
     free(id);
     free(text);
@@ -251,12 +398,12 @@ dash_store(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
 }
 
 static int
-dash_put(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
+dash_put(dash_ctx_t *c, dash_t *d, json_t *index,
          gw_error_t *err)
 {
     json_t *rec = NULL;
     json_int_t rev;
-    int rc = dash_record(ops, state, d->user, d->name, &rec, &rev, err);
+    int rc = dash_record(c, d->user, d->name, &rec, &rev, err);
     int live = rec != NULL && json_object_get(rec, "doc") != NULL;
 
     if (rc == GW_OK && d->rev != rev && !(d->rev == 0 && !live)) {
@@ -274,21 +421,21 @@ dash_put(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
         dash_answer(d, 409, json_pack("{s:s}", "error", "a user has at most 100 "
                                       "dashboards: delete one first"));
     } else if (rc == GW_OK) {
-        rc = dash_store(ops, state, d, index, d->name, rev, err);
+        rc = dash_store(c, d, index, d->name, rev, err);
     }
     json_decref(rec);
     return rc;
 }
 
 static int
-dash_delete(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
+dash_delete(dash_ctx_t *c, dash_t *d, json_t *index,
             gw_error_t *err)
 {
     json_t *rec = NULL, *names = json_object_get(index, "names");
     json_int_t rev;
     char *id;
     int at = dash_listed(index, d->name);
-    int rc = dash_record(ops, state, d->user, d->name, &rec, &rev, err);
+    int rc = dash_record(c, d->user, d->name, &rec, &rev, err);
 
     json_decref(rec);
     if (rc != GW_OK)
@@ -299,7 +446,7 @@ dash_delete(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
     }
     rec = json_pack("{s:I, s:b}", "revision", rev + 1, "deleted", 1);
     id = dash_id(d->user, d->name);
-    rc = id ? dash_write(ops, state, id, rec, err) : gw_error_set(err, "out of memory");
+    rc = id ? dash_write(c, id, rec, err) : gw_error_set(err, "out of memory");
     free(id);
     json_decref(rec);
     if (rc != GW_OK)
@@ -310,11 +457,11 @@ dash_delete(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
                                               ? json_array_get(names, 0)
                                               : json_null());
     dash_answer(d, 200, json_pack("{s:s}", "deleted", d->name));
-    return dash_write(ops, state, d->user, index, err);
+    return dash_write(c, d->user, index, err);
 }
 
 static int
-dash_get(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
+dash_get(dash_ctx_t *c, dash_t *d, json_t *index,
          gw_error_t *err)
 {
     json_t *rec = NULL;
@@ -329,7 +476,7 @@ dash_get(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
             return GW_OK;
         }
     }
-    if ((rc = dash_record(ops, state, d->user, name, &rec, &rev, err)) != GW_OK)
+    if ((rc = dash_record(c, d->user, name, &rec, &rev, err)) != GW_OK)
         return rc;
     if (dash_listed(index, name) < 0 || json_object_get(rec, "doc") == NULL)
         dash_answer(d, 404, json_pack("{s:s+}", "error", "no dashboard ", name));
@@ -344,12 +491,11 @@ dash_get(const gw_storage_ops_t *ops, void *state, dash_t *d, json_t *index,
 }
 
 static int
-dash_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
+dash_attempt(dash_ctx_t *c, dash_t *d, gw_error_t *err)
 {
-    dash_t *d = arg;
     json_t *index = NULL, *rec = NULL;
     json_int_t rev;
-    int rc = dash_index(ops, state, d->user, &index, err);
+    int rc = dash_index(c, d->user, &index, err);
 
     if (rc != GW_OK) {
         json_decref(index);
@@ -357,7 +503,7 @@ dash_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
     }
     switch (d->op) {
     case D_LIST:
-        rc = dash_list(ops, state, d, index, err);
+        rc = dash_list(c, d, index, err);
         break;
     case D_DEFAULT:
         if (dash_listed(index, d->name) < 0) {
@@ -366,31 +512,58 @@ dash_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
         }
         json_object_set_new(index, "default", json_string(d->name));
         dash_answer(d, 200, json_pack("{s:s}", "default", d->name));
-        rc = dash_write(ops, state, d->user, index, err);
+        rc = dash_write(c, d->user, index, err);
         break;
     case D_PUT:
-        rc = dash_put(ops, state, d, index, err);
+        rc = dash_put(c, d, index, err);
         break;
     case D_LEGACY_PUT: /* into the default, whatever its revision */
+        free(d->name);
         d->name = strdup(json_string_value(json_object_get(index, "default")) ?: DASH_FIRST);
         if (d->name == NULL) {
             rc = gw_error_set(err, "out of memory");
             break;
         }
-        rc = dash_record(ops, state, d->user, d->name, &rec, &rev, err);
+        rc = dash_record(c, d->user, d->name, &rec, &rev, err);
         json_decref(rec);
         if (rc == GW_OK)
-            rc = dash_store(ops, state, d, index, d->name, rev, err);
+            rc = dash_store(c, d, index, d->name, rev, err);
         if (d->status == 200)
             dash_answer(d, 200, json_pack("{s:b}", "saved", 1));
         break;
     case D_DELETE:
-        rc = dash_delete(ops, state, d, index, err);
+        rc = dash_delete(c, d, index, err);
         break;
     default:
-        rc = dash_get(ops, state, d, index, err);
+        rc = dash_get(c, d, index, err);
     }
     json_decref(index);
+    return rc;
+}
+
+/* One request's reads and writes, started over when a write finds that
+ * another process changed what the job read (GW_CONFLICT). */
+static int
+dash_job(const gw_storage_ops_t *ops, void *state, void *arg, gw_error_t *err)
+{
+    dash_ctx_t c = {ops, state, NULL};
+    dash_t *d = arg;
+    int attempt, rc = GW_CONFLICT;
+
+    for (attempt = 0; attempt < DASH_ATTEMPTS && rc == GW_CONFLICT; attempt++) {
+        dash_seen_clear(&c);
+        dash_answer(d, 0, NULL);
+        rc = dash_attempt(&c, d, err);
+    }
+    dash_seen_clear(&c);
+    if (rc == GW_CONFLICT) {
+        gw__log_warning("server: the dashboards of %s changed %d times during "
+                        "one request; it was refused", d->user, DASH_ATTEMPTS);
+        dash_answer(d, 503, json_pack("{s:s}", "error", "the dashboards changed "
+                                      "elsewhere during this request, again and "
+                                      "again: try again"));
+        rc = GW_OK;
+    }
     return rc;
 }
 

@@ -15,9 +15,12 @@
  * index is read and written on the storage thread in the same job as the
  * chart and its counts (api_embed.c), one job at a time per process.
  * Charts made before the index existed are not listed but are still
- * served, and can be deleted by id. A deleted chart's document becomes
- * {"deleted": true, "project": ...}: its links answer 404, and its place
- * under MAX_EMBEDS_PER_PROJECT and MAX_EMBEDS_PER_USER is given back.
+ * served, and can be deleted by id. A deleted chart's document is removed
+ * (doc_del, ABI 1.6, compared with what was read, so that of two
+ * processes deleting it at once only one gives its places back; with an
+ * older storage it becomes {"deleted": true, "project": ...}): its links
+ * answer 404, and its place under MAX_EMBEDS_PER_PROJECT and
+ * MAX_EMBEDS_PER_USER is given back.
  */
 #include "api_int.h"
 
@@ -186,6 +189,8 @@ shared_list_job(const gw_storage_ops_t *ops, void *state, void *arg,
 
 typedef struct shared_chart_s {
     json_t *doc;
+    char *data; /* the bytes read, for doc_del */
+    size_t len;
 } shared_chart_t;
 
 static void
@@ -195,6 +200,10 @@ shared_chart_found(void *arg, const char *data, size_t len)
 
     json_decref(c->doc);
     c->doc = json_loadb(data, len, 0, NULL);
+    free(c->data);
+    if ((c->data = malloc(len + 1)) != NULL)
+        memcpy(c->data, data, len);
+    c->len = len;
 }
 
 /* Gives back the chart's place in a count document (never below 0). */
@@ -224,7 +233,7 @@ shared_delete_job(const gw_storage_ops_t *ops, void *state, void *arg,
                   gw_error_t *err)
 {
     shared_t *s = arg;
-    shared_chart_t c = {NULL};
+    shared_chart_t c = {NULL, NULL, 0};
     json_t *index = NULL, *tomb;
     const char *project, *by;
     char *text;
@@ -238,15 +247,29 @@ shared_delete_job(const gw_storage_ops_t *ops, void *state, void *arg,
     if (project == NULL || strcmp(project, s->project) != 0 ||
         json_is_true(json_object_get(c.doc, "deleted"))) {
         json_decref(c.doc);
+        free(c.data);
         s->status = 404;
         return GW_OK;
     }
-    tomb = json_pack("{s:b, s:s}", "deleted", 1, "project", s->project);
-    text = tomb ? json_dumps(tomb, JSON_COMPACT) : NULL;
-    json_decref(tomb);
-    rc = text ? ops->doc_put(state, CHART_NS, s->id, text, strlen(text), err)
-              : gw_error_set(err, "out of memory");
-    free(text);
+    if (ops->doc_del != NULL) {
+        /* Only what was read: of two processes deleting it at once, one
+         * gives its places back. */
+        rc = c.data ? ops->doc_del(state, CHART_NS, s->id, c.data, c.len, err)
+                    : gw_error_set(err, "out of memory");
+        if (rc == GW_CONFLICT) {
+            json_decref(c.doc);
+            free(c.data);
+            s->status = 404;
+            return GW_OK;
+        }
+    } else { /* a storage before ABI 1.6: a tombstone */
+        tomb = json_pack("{s:b, s:s}", "deleted", 1, "project", s->project);
+        text = tomb ? json_dumps(tomb, JSON_COMPACT) : NULL;
+        json_decref(tomb);
+        rc = text ? ops->doc_put(state, CHART_NS, s->id, text, strlen(text), err)
+                  : gw_error_set(err, "out of memory");
+        free(text);
+    }
     by = json_string_value(json_object_get(c.doc, "created_by"));
     if (rc == GW_OK)
         rc = shared_uncount(ops, state, "embedded:project:", s->project, 0,
@@ -254,6 +277,7 @@ shared_delete_job(const gw_storage_ops_t *ops, void *state, void *arg,
     if (rc == GW_OK && by != NULL)
         rc = shared_uncount(ops, state, "embedded:user:", by, 1, err);
     json_decref(c.doc);
+    free(c.data);
     if (rc == GW_OK)
         rc = gw__api_embed_index_get(ops, state, s->project, &index, err);
     if (rc == GW_OK &&

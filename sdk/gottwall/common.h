@@ -17,6 +17,9 @@
 #define GW_OK 0
 #define GW_ERR (-1)
 #define GW_AGAIN (-2)
+/* ABI 1.6: a compare-and-set found the stored value changed (doc_cas,
+ * doc_del); nothing was written. Returned only by the ops that say so. */
+#define GW_CONFLICT (-3)
 
 /* Log levels: syslog(3) numbers, as collectd uses them. */
 #define GW_LOG_ERR 3

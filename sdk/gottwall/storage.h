@@ -30,6 +30,10 @@ typedef void (*gw_timing_point_fn)(void *arg, const gw_point_t *p,
                                    const gw_timing_t *t);
 /* Receives a document's bytes. data is borrowed for the call. */
 typedef void (*gw_doc_fn)(void *arg, const char *data, size_t len);
+/* Receives one document of doc_list (ABI 1.6): its id and bytes, both
+ * borrowed for the call. */
+typedef void (*gw_doc_entry_fn)(void *arg, const char *id, const char *data,
+                                size_t len);
 
 typedef struct gw_storage_ops_s {
     uint32_t struct_size; /* sizeof(gw_storage_ops_t) as compiled */
@@ -146,6 +150,46 @@ typedef struct gw_storage_ops_s {
      */
     int (*query_timing)(void *state, const gw_query_t *q,
                         gw_timing_point_fn emit, void *arg, gw_error_t *err);
+
+    /* ---- ABI 1.6 ---- */
+
+    /*
+     * Compare-and-set of a document, atomic against every process sharing
+     * the storage: stores data (len bytes) as (ns, id) only when the stored
+     * document is exactly the expect_len bytes at expect, or, with expect
+     * NULL, only when there is no such document. GW_OK: stored.
+     * GW_CONFLICT: the stored document is not expect (another value, or
+     * none, or one when expect is NULL); nothing was written. GW_AGAIN
+     * (unreachable; whether it was written is then unknown, as for
+     * doc_put) or GW_ERR. Optional: NULL (or a plugin built before 1.6)
+     * and the core compares and writes with doc_get and doc_put, which is
+     * atomic within one process only (its calls into an instance are
+     * serialised) and says so in the log, once.
+     */
+    int (*doc_cas)(void *state, const char *ns, const char *id,
+                   const char *expect, size_t expect_len, const char *data,
+                   size_t len, gw_error_t *err);
+
+    /*
+     * Calls emit once for each document of ns whose id begins with the
+     * prefix (NUL-terminated, "" for all), in any order. GW_OK, GW_AGAIN
+     * or GW_ERR. Optional: NULL (or a plugin built before 1.6) and the
+     * core reads the documents it indexes itself one by one with doc_get.
+     */
+    int (*doc_list)(void *state, const char *ns, const char *prefix,
+                    gw_doc_entry_fn emit, void *arg, gw_error_t *err);
+
+    /*
+     * Removes the document (ns, id): with expect NULL whatever it holds
+     * (GW_OK also when there is none), else only when it is exactly the
+     * expect_len bytes at expect (GW_CONFLICT, nothing removed, when not,
+     * or when there is none). Atomic as doc_cas. GW_OK, GW_CONFLICT,
+     * GW_AGAIN or GW_ERR. Optional: NULL (or a plugin built before 1.6)
+     * and the core overwrites the document with a small tombstone
+     * instead, which stays in the storage.
+     */
+    int (*doc_del)(void *state, const char *ns, const char *id,
+                   const char *expect, size_t expect_len, gw_error_t *err);
 } gw_storage_ops_t;
 
 #endif /* GOTTWALL_STORAGE_H */

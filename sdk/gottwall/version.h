@@ -14,12 +14,14 @@
  * 1.4  the storage op expire (RETENTION)
  * 1.5  the kinds timing and set (gottwall/sketch.h): gw_batch_t.data,
  *      the storage's kinds and query_timing
+ * 1.6  the storage ops doc_cas, doc_list and doc_del (documents that
+ *      processes sharing a storage update safely) and GW_CONFLICT
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 5
+#define GW_PLUGIN_ABI_MINOR 6
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u

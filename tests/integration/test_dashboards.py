@@ -6,10 +6,11 @@ into a dashboard named "Main", in the memory storage and in a real Redis.
 """
 
 import json
+import threading
 import urllib.parse
 
 from gwtest import Daemon, run_tests
-from services import RedisServer, plugin_built, skip
+from services import PostgresServer, RedisServer, plugin_built, skip
 
 XRW = {"X-Requested-With": "gottwall"}
 
@@ -98,6 +99,63 @@ def test_revisions_redis_and_old_document():
                 ["Ops", "Büro · 24 h"]
 
 
+def race(servers, writers=6, saves=5):
+    """writers tabs, spread over the servers, each add saves widgets of its
+    own to one dashboard the way the page merges: read, append, save; on a
+    409 take theirs and add again. Every widget must be there at the end,
+    and every 200 must have had a revision of its own."""
+    call(servers[0], "PUT", "/api/v1/dashboards/Shared", {"revision": 0, "doc": doc()})
+    given, errors, lock = [], [], threading.Lock()
+
+    def tab(k):
+        d = servers[k % len(servers)]
+        try:
+            for n in range(saves):
+                cur = call(d, "GET", "/api/v1/dashboards/Shared")
+                for _ in range(200):
+                    mine = dict(cur["doc"])
+                    mine["widgets"] = cur["doc"]["widgets"] + [{"id": "w%d-%d" % (k, n)}]
+                    status, _, data = d.request("PUT", "/api/v1/dashboards/Shared", headers=XRW,
+                                                body={"revision": cur["revision"], "doc": mine})
+                    out = json.loads(data)
+                    if status == 200:
+                        with lock:
+                            given.append(out["revision"])
+                        break
+                    assert status == 409, (status, out)
+                    cur = out
+                else:
+                    raise AssertionError("tab %d never saved" % k)
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=tab, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [], errors
+    final = call(servers[1], "GET", "/api/v1/dashboards/Shared")
+    ids = sorted(w["id"] for w in final["doc"]["widgets"])
+    assert ids == sorted("w%d-%d" % (k, n) for k in range(writers) for n in range(saves)), ids
+    assert sorted(given) == list(range(2, 2 + writers * saves)), sorted(given)
+    assert final["revision"] == 1 + writers * saves
+
+
+def test_two_servers_one_storage():
+    """Two server processes on one Redis, and on one PostgreSQL: a stale save
+    through either is refused, so concurrent tabs lose nothing (the
+    storage's doc_cas, ABI 1.6)."""
+    for name, server in (("redis", RedisServer), ("postgres", PostgresServer)):
+        if not plugin_built(name):
+            print("  %s: the plugin was not built, skipped" % name)
+            continue
+        with server() as s:
+            with Daemon(storage=name, storage_settings=s.settings()) as a, \
+                    Daemon(storage=name, storage_settings=s.settings()) as b:
+                race([a, b])
+
+
 def test_limits():
     with Daemon(extra={"MAX_DOCUMENT_SIZE": 2048}) as d:
         big = {"version": 2, "pad": "x" * 2100}
@@ -112,4 +170,5 @@ def test_limits():
 
 
 if __name__ == "__main__":
-    run_tests([test_revisions_memory, test_revisions_redis_and_old_document, test_limits])
+    run_tests([test_revisions_memory, test_revisions_redis_and_old_document, test_limits,
+               test_two_servers_one_storage])

@@ -984,6 +984,185 @@ START_TEST(test_document_hostile_ids)
 }
 END_TEST
 
+/* ---- compare-and-set, list and delete (ABI 1.6): when the ops are there ---- */
+
+static int
+ct_cas(const char *ns, const char *id, const char *expect, const char *data)
+{
+    gw_error_t err = {""};
+    int rc = ct_ops->doc_cas(ct_state, ns, id, expect,
+                             expect ? strlen(expect) : 0, data, strlen(data),
+                             &err);
+
+    ck_assert_msg(rc == GW_OK || rc == GW_CONFLICT,
+                  "doc_cas %s/%s returned %d: %s", ns, id, rc, err.msg);
+    if (rc == GW_CONFLICT)
+        ck_assert_msg(err.msg[0] != '\0', "a conflict without a message");
+    return rc;
+}
+
+static int
+ct_del(const char *ns, const char *id, const char *expect)
+{
+    gw_error_t err = {""};
+    int rc = ct_ops->doc_del(ct_state, ns, id, expect,
+                             expect ? strlen(expect) : 0, &err);
+
+    ck_assert_msg(rc == GW_OK || rc == GW_CONFLICT,
+                  "doc_del %s/%s returned %d: %s", ns, id, rc, err.msg);
+    return rc;
+}
+
+/* The document's bytes, or "(none)". */
+static char *
+ct_doc_text(const char *ns, const char *id)
+{
+    ct_doc_t d = G(ns, id);
+
+    return d.calls ? d.data : strdup("(none)");
+}
+
+#define ck_assert_doc(ns, id, want)                                           \
+    do {                                                                      \
+        char *got_ = ct_doc_text(ns, id);                                     \
+        ck_assert_str_eq(got_, want);                                         \
+        free(got_);                                                           \
+    } while (0)
+
+START_TEST(test_document_cas)
+{
+    char id[128];
+
+    if (ct_ops->doc_cas == NULL || ct_ops->doc_del == NULL)
+        return; /* a storage before ABI 1.6: the core falls back */
+    snprintf(id, sizeof(id), "%s-cas:1", ct_run);
+    /* expect NULL: only when there is none */
+    ck_assert_int_eq(ct_cas("dashboards", id, NULL, "{\"r\":1}"), GW_OK);
+    ck_assert_int_eq(ct_cas("dashboards", id, NULL, "{\"r\":9}"), GW_CONFLICT);
+    ck_assert_doc("dashboards", id, "{\"r\":1}");
+    /* a stale expectation is refused and writes nothing */
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":0}", "{\"r\":2}"),
+                     GW_CONFLICT);
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":1} ", "{\"r\":2}"),
+                     GW_CONFLICT);
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":1", "{\"r\":2}"),
+                     GW_CONFLICT);
+    ck_assert_doc("dashboards", id, "{\"r\":1}");
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":1}", "{\"r\":2}"), GW_OK);
+    ck_assert_doc("dashboards", id, "{\"r\":2}");
+    /* another namespace is another document */
+    ck_assert_int_eq(ct_cas("embedded", id, "{\"r\":2}", "x"), GW_CONFLICT);
+    ck_assert_doc("embedded", id, "(none)");
+    /* doc_put and doc_cas see each other's writes */
+    ct_put("dashboards", id, "{\"r\":3}", 7);
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":2}", "{\"r\":4}"),
+                     GW_CONFLICT);
+    ck_assert_int_eq(ct_cas("dashboards", id, "{\"r\":3}", ""), GW_OK);
+    ck_assert_doc("dashboards", id, "");
+    ck_assert_int_eq(ct_cas("dashboards", id, "", "{\"r\":5}"), GW_OK);
+    /* delete: with a stale expectation nothing goes */
+    ck_assert_int_eq(ct_del("dashboards", id, "{\"r\":4}"), GW_CONFLICT);
+    ck_assert_doc("dashboards", id, "{\"r\":5}");
+    ck_assert_int_eq(ct_del("dashboards", id, "{\"r\":5}"), GW_OK);
+    ck_assert_doc("dashboards", id, "(none)");
+    ck_assert_int_eq(ct_del("dashboards", id, "{\"r\":5}"), GW_CONFLICT);
+    ck_assert_int_eq(ct_del("dashboards", id, NULL), GW_OK);
+    /* gone, so it can be created again */
+    ck_assert_int_eq(ct_cas("dashboards", id, NULL, "{\"r\":6}"), GW_OK);
+    ck_assert_int_eq(ct_del("dashboards", id, NULL), GW_OK);
+    ck_assert_doc("dashboards", id, "(none)");
+}
+END_TEST
+
+typedef struct ct_list_s {
+    char *text; /* "id=data" entries ended by \035, as ct_sorted sorts */
+    size_t len;
+} ct_list_t;
+
+static void
+ct_list_entry(void *arg, const char *id, const char *data, size_t len)
+{
+    ct_list_t *l = arg;
+    size_t n = strlen(id) + len + 2;
+
+    l->text = realloc(l->text, l->len + n + 1);
+    memcpy(l->text + l->len, id, strlen(id));
+    l->text[l->len + strlen(id)] = '=';
+    memcpy(l->text + l->len + strlen(id) + 1, data, len);
+    l->text[l->len + n - 1] = '\035';
+    l->len += n;
+    l->text[l->len] = '\0';
+}
+
+static char *
+L(const char *ns, const char *prefix)
+{
+    ct_list_t l = {NULL, 0};
+    gw_error_t err = {""};
+    int rc = ct_ops->doc_list(ct_state, ns, prefix, ct_list_entry, &l, &err);
+    char *sorted;
+
+    ck_assert_msg(rc == GW_OK, "doc_list %s/%s returned %d: %s", ns, prefix,
+                  rc, err.msg);
+    sorted = ct_sorted(l.text ? l.text : "");
+    free(l.text);
+    return sorted;
+}
+
+START_TEST(test_document_list)
+{
+    char pre[128], id[300], want[2048], *got;
+    static const char *const tails[] = {"a", "b:c", "ключ", "x;y|z/w\\v",
+                                        "*", "[x]%s"};
+    size_t i;
+
+    if (ct_ops->doc_list == NULL || ct_ops->doc_del == NULL)
+        return;
+    snprintf(pre, sizeof(pre), "%s-list\n", ct_run);
+    got = L("dashboards", pre);
+    ck_assert_str_eq(got, "");
+    free(got);
+    want[0] = '\0';
+    for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        char body[32];
+
+        snprintf(id, sizeof(id), "%s%s", pre, tails[i]);
+        snprintf(body, sizeof(body), "{\"n\":%zu}", i);
+        if (i % 2)
+            ct_put("dashboards", id, body, strlen(body));
+        else
+            ck_assert_int_eq(ct_cas("dashboards", id, NULL, body), GW_OK);
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s=%s\035",
+                 id, body);
+    }
+    /* neither another namespace nor an id that only shares a shorter prefix */
+    snprintf(id, sizeof(id), "%s-list", ct_run);
+    ct_put("dashboards", id, "{}", 2);
+    snprintf(id, sizeof(id), "%sa", pre);
+    ct_put("embedded", id, "{}", 2);
+    got = L("dashboards", pre);
+    {
+        char *w = ct_sorted(want);
+
+        ck_assert_str_eq(got, w);
+        free(w);
+    }
+    free(got);
+    /* a deleted document is not listed */
+    snprintf(id, sizeof(id), "%sb:c", pre);
+    ck_assert_int_eq(ct_del("dashboards", id, NULL), GW_OK);
+    snprintf(id, sizeof(id), "%sa", pre);
+    got = L("dashboards", id);
+    snprintf(want, sizeof(want), "%s={\"n\":0}\035", id);
+    ck_assert_str_eq(got, want);
+    free(got);
+    got = L("dashboards", pre);
+    ck_assert_ptr_null(strstr(got, "b:c="));
+    ck_assert_ptr_nonnull(strstr(got, "ключ={\"n\":2}"));
+    free(got);
+}
+END_TEST
+
 START_TEST(test_exactly_once)
 {
     const char *p = P("once");
@@ -2264,6 +2443,12 @@ START_TEST(test_unreachable)
                                     &err_));
     ck_assert_again(ct_ops->doc_get(ct_state, "dashboard", "x", ct_doc, &doc,
                                     &err_));
+    if (ct_ops->doc_cas != NULL)
+        ck_assert_again(ct_ops->doc_cas(ct_state, "dashboard", "x", NULL, 0,
+                                        "{}", 2, &err_));
+    if (ct_ops->doc_del != NULL)
+        ck_assert_again(ct_ops->doc_del(ct_state, "dashboard", "x", NULL, 0,
+                                        &err_));
     if (ct_ops->ping != NULL)
         ck_assert_again(ct_ops->ping(ct_state, &err_));
     if (ct_ops->nonce_claim != NULL)
@@ -3273,6 +3458,8 @@ ct_suite(void)
     tcase_add_test(tc, test_metadata);
     tcase_add_test(tc, test_documents);
     tcase_add_test(tc, test_document_hostile_ids);
+    tcase_add_test(tc, test_document_cas);
+    tcase_add_test(tc, test_document_list);
     tcase_add_test(tc, test_exactly_once);
     tcase_add_test(tc, test_unicode_names);
     tcase_add_test(tc, test_hostile_names);

@@ -58,15 +58,12 @@ mm_find(const mm_map_t *m, const void *key, size_t keylen, uint64_t h,
     }
 }
 
-static int
-mm_grow(mm_map_t *m)
+/* Fills index (slots slots, a power of two) with the entries' positions. */
+static void
+mm_fill(const mm_map_t *m, int32_t *index, size_t slots)
 {
-    size_t slots = m->slots ? m->slots * 2 : 16;
-    int32_t *index = malloc(slots * sizeof(*index));
     size_t i;
 
-    if (index == NULL)
-        return -1;
     for (i = 0; i < slots; i++)
         index[i] = -1;
     for (i = 0; i < m->count; i++) {
@@ -76,6 +73,17 @@ mm_grow(mm_map_t *m)
             j = (j + 1) & (slots - 1);
         index[j] = (int32_t) i;
     }
+}
+
+static int
+mm_grow(mm_map_t *m)
+{
+    size_t slots = m->slots ? m->slots * 2 : 16;
+    int32_t *index = malloc(slots * sizeof(*index));
+
+    if (index == NULL)
+        return -1;
+    mm_fill(m, index, slots);
     free(m->index);
     m->index = index;
     m->slots = slots;
@@ -130,4 +138,21 @@ mm_map_upsert(mm_map_t *m, const void *key, size_t keylen, int *created)
     m->count++;
     *created = 1;
     return ent;
+}
+
+void *
+mm_map_remove(mm_map_t *m, const void *key, size_t keylen)
+{
+    size_t slot;
+    long e = mm_find(m, key, keylen, pc_fnv1a(key, keylen), &slot);
+    void *value;
+
+    if (e < 0)
+        return NULL;
+    value = m->entries[e].value;
+    free(m->entries[e].key);
+    m->entries[e] = m->entries[m->count - 1];
+    m->count--;
+    mm_fill(m, m->index, m->slots);
+    return value;
 }

@@ -2,8 +2,9 @@
  * plugins/storage/memory/map.h: the memory storage's hash table.
  *
  * Maps byte-string keys to pointers and remembers insertion order, so that
- * iteration (metadata, snapshots) is stable and needs no sorting. Entries
- * are never removed: values are replaced in place. Open addressing over an
+ * iteration (metadata, snapshots) is stable and needs no sorting. Values
+ * are replaced in place; mm_map_remove (the documents only) moves the last
+ * entry into the hole, so it changes the order, and rebuilds the index. Open addressing over an
  * index array; the entries live in a separate growing array.
  */
 #ifndef GW_MEMORY_MAP_H
@@ -40,5 +41,9 @@ void *mm_map_get(const mm_map_t *m, const void *key, size_t keylen);
  * insertion. */
 mm_entry_t *mm_map_upsert(mm_map_t *m, const void *key, size_t keylen,
                           int *created);
+
+/* Removes key's entry and answers its value (NULL: there was none, or its
+ * value was NULL). O(count): meant for rare removals. */
+void *mm_map_remove(mm_map_t *m, const void *key, size_t keylen);
 
 #endif /* GW_MEMORY_MAP_H */

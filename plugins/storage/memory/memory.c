@@ -850,24 +850,111 @@ ms_doc_put(void *state, const char *ns, const char *id, const char *data,
     return GW_OK;
 }
 
+/* The map key of (ns, id): ns, NUL, id; *len its length. NULL: no memory. */
+static char *
+ms_doc_key(const char *ns, const char *id, size_t *len)
+{
+    size_t nslen = strlen(ns), idlen = strlen(id);
+    char *key = malloc(nslen + 1 + idlen);
+
+    if (key != NULL) {
+        memcpy(key, ns, nslen + 1);
+        memcpy(key + nslen + 1, id, idlen);
+    }
+    *len = nslen + 1 + idlen;
+    return key;
+}
+
+/* Whether doc (NULL: none) is what a compare-and-set expects. */
+static int
+ms_doc_is(const ms_doc_t *doc, const char *expect, size_t expect_len)
+{
+    if (expect == NULL || doc == NULL)
+        return expect == NULL && doc == NULL;
+    return doc->len == expect_len && memcmp(doc->data, expect, expect_len) == 0;
+}
+
 static int
 ms_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
            void *arg, gw_error_t *err)
 {
     ms_state_t *s = state;
-    size_t nslen = strlen(ns), idlen = strlen(id);
-    char *key = malloc(nslen + 1 + idlen);
+    size_t len;
+    char *key = ms_doc_key(ns, id, &len);
     const ms_doc_t *doc;
 
     if (key == NULL)
         return gw_error_set(err, "memory storage: out of memory");
-    memcpy(key, ns, nslen);
-    key[nslen] = '\0';
-    memcpy(key + nslen + 1, id, idlen);
-    doc = mm_map_get(&s->docs, key, nslen + 1 + idlen);
+    doc = mm_map_get(&s->docs, key, len);
     free(key);
     if (doc != NULL)
         emit(arg, doc->data, doc->len);
+    return GW_OK;
+}
+
+/* The calls into an instance are serialised and the memory storage is one
+ * process's, so compare and write need nothing more to be atomic. */
+static int
+ms_doc_cas(void *state, const char *ns, const char *id, const char *expect,
+           size_t expect_len, const char *data, size_t len, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t klen;
+    char *key = ms_doc_key(ns, id, &klen);
+    int same;
+
+    if (key == NULL)
+        return gw_error_set(err, "memory storage: out of memory");
+    same = ms_doc_is(mm_map_get(&s->docs, key, klen), expect, expect_len);
+    free(key);
+    if (!same) {
+        gw_error_set(err, "the document %s/%s changed", ns, id);
+        return GW_CONFLICT;
+    }
+    return ms_doc_put(state, ns, id, data, len, err);
+}
+
+static int
+ms_doc_list(void *state, const char *ns, const char *prefix,
+            gw_doc_entry_fn emit, void *arg, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t i, nslen = strlen(ns), plen = strlen(prefix);
+
+    (void) err;
+    for (i = 0; i < s->docs.count; i++) {
+        const mm_entry_t *e = &s->docs.entries[i];
+        const ms_doc_t *doc = e->value;
+
+        if (doc != NULL && e->keylen >= nslen + 1 + plen &&
+            memcmp(e->key, ns, nslen + 1) == 0 &&
+            memcmp(e->key + nslen + 1, prefix, plen) == 0)
+            emit(arg, e->key + nslen + 1, doc->data, doc->len);
+    }
+    return GW_OK;
+}
+
+static int
+ms_doc_del(void *state, const char *ns, const char *id, const char *expect,
+           size_t expect_len, gw_error_t *err)
+{
+    ms_state_t *s = state;
+    size_t klen;
+    char *key = ms_doc_key(ns, id, &klen);
+    const ms_doc_t *doc;
+
+    if (key == NULL)
+        return gw_error_set(err, "memory storage: out of memory");
+    doc = mm_map_get(&s->docs, key, klen);
+    if (expect != NULL && !ms_doc_is(doc, expect, expect_len)) {
+        free(key);
+        gw_error_set(err, "the document %s/%s changed", ns, id);
+        return GW_CONFLICT;
+    }
+    free(mm_map_remove(&s->docs, key, klen));
+    free(key);
+    s->dirty = 1;
+    ms_maybe_snapshot(s, 0);
     return GW_OK;
 }
 
@@ -1000,6 +1087,9 @@ static const gw_storage_ops_t ms_ops = {
     .expire = ms_expire,
     .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
     .query_timing = ms_query_timing,
+    .doc_cas = ms_doc_cas,
+    .doc_list = ms_doc_list,
+    .doc_del = ms_doc_del,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

@@ -14,7 +14,7 @@
  *   batch.c     a flush batch in memory: deltas checked, merged into
  *               cells and walked into series and slots
  *   store.c     store(): the flush transaction, stage by stage
- *   read.c      query(), metadata(), doc_put() and doc_get()
+ *   read.c      query(), metadata() and the documents (doc_*)
  *   part.c      the partitions of gottwall_cells: their spans and names,
  *               made ahead of time and as flushes need them
  *   expire.c    expire(): the cut recorded, old slots cleared, old
@@ -253,6 +253,10 @@ extern const char pg_prune_sql[];
 extern const char pg_meta_sql[];
 extern const char pg_doc_put_sql[];
 extern const char pg_doc_get_sql[];
+extern const char pg_doc_create_sql[];
+extern const char pg_doc_cas_sql[];
+extern const char pg_doc_del_sql[];
+extern const char pg_doc_list_sql[];
 extern const char pg_nonce_claim_sql[];
 extern const char pg_nonce_prune_sql[];
 extern const char pg_parts_sql[];
@@ -402,6 +406,13 @@ int pg_nonce_claim(void *state, const char *project, const char *nonce,
                    size_t len, double expires_at, gw_error_t *err);
 int pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
                void *arg, gw_error_t *err);
+int pg_doc_cas(void *state, const char *ns, const char *id, const char *expect,
+               size_t expect_len, const char *data, size_t len,
+               gw_error_t *err);
+int pg_doc_list(void *state, const char *ns, const char *prefix,
+                gw_doc_entry_fn emit, void *arg, gw_error_t *err);
+int pg_doc_del(void *state, const char *ns, const char *id, const char *expect,
+               size_t expect_len, gw_error_t *err);
 
 /* expire.c */
 int pg_expire(void *state, gw_period_t period, int64_t before,

@@ -97,6 +97,9 @@ static const gw_storage_ops_t pg_ops = {
     .expire = pg_expire,
     .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
     .query_timing = pg_query_timing,
+    .doc_cas = pg_doc_cas,
+    .doc_list = pg_doc_list,
+    .doc_del = pg_doc_del,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

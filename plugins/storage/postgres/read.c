@@ -178,6 +178,80 @@ pg_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
     return rc;
 }
 
+/* Runs a document statement changing at most one row: GW_OK when it did,
+ * GW_CONFLICT when it did not (err says so), GW_AGAIN or GW_ERR. */
+static int
+pg_doc_change(pg_state_t *s, const char *sql, int n, const char **params,
+              const int *lens, const int *formats, const char *ns,
+              const char *id, gw_error_t *err)
+{
+    PGresult *r;
+    int rc;
+
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    r = PQexecParams(s->conn, sql, n, NULL, params, lens, formats, 0);
+    rc = pg_check(s, r, PGRES_COMMAND_OK, "changing a document", err);
+    if (rc == GW_OK && strcmp(PQcmdTuples(r), "1") != 0) {
+        gw_error_set(err, "postgres storage: the document %s/%s changed", ns,
+                     id);
+        rc = GW_CONFLICT;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_doc_cas(void *state, const char *ns, const char *id, const char *expect,
+           size_t expect_len, const char *data, size_t len, gw_error_t *err)
+{
+    const char *params[] = {ns, id, data ? data : "", expect ? expect : ""};
+    int lens[] = {0, 0, (int) len, (int) expect_len};
+    int formats[] = {0, 0, 1, 1}; /* bytea as is */
+
+    if (len > 0x7fffffff || expect_len > 0x7fffffff)
+        return gw_error_set(err, "document too large");
+    return pg_doc_change(state, expect ? pg_doc_cas_sql : pg_doc_create_sql,
+                         expect ? 4 : 3, params, lens, formats, ns, id, err);
+}
+
+int
+pg_doc_del(void *state, const char *ns, const char *id, const char *expect,
+           size_t expect_len, gw_error_t *err)
+{
+    const char *params[] = {ns, id, expect ? "1" : "0", expect ? expect : ""};
+    int lens[] = {0, 0, 0, (int) expect_len};
+    int formats[] = {0, 0, 0, 1};
+    int rc;
+
+    if (expect_len > 0x7fffffff)
+        return gw_error_set(err, "document too large");
+    rc = pg_doc_change(state, pg_doc_del_sql, 4, params, lens, formats, ns,
+                       id, err);
+    return rc == GW_CONFLICT && expect == NULL ? GW_OK : rc;
+}
+
+int
+pg_doc_list(void *state, const char *ns, const char *prefix,
+            gw_doc_entry_fn emit, void *arg, gw_error_t *err)
+{
+    pg_state_t *s = state;
+    const char *params[] = {ns, prefix};
+    PGresult *r;
+    int rc, i;
+
+    if ((rc = pg_connect(s, err)) != GW_OK)
+        return rc;
+    /* resultFormat 1: the id's text and the bytea's bytes as they are */
+    r = PQexecParams(s->conn, pg_doc_list_sql, 2, NULL, params, NULL, NULL, 1);
+    rc = pg_check(s, r, PGRES_TUPLES_OK, "listing documents", err);
+    for (i = 0; rc == GW_OK && i < PQntuples(r); i++)
+        emit(arg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+             (size_t) PQgetlength(r, i, 1));
+    PQclear(r);
+    return rc;
+}
+
 /* Deletes expired nonces in bulk: after PG_NONCE_PRUNE_EVERY claims or a
  * minute, whichever comes first. A failure only leaves rows for later. */
 #define PG_NONCE_PRUNE_EVERY 10000u

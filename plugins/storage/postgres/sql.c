@@ -107,6 +107,24 @@ const char pg_doc_put_sql[] =
 const char pg_doc_get_sql[] =
     "SELECT data FROM gottwall_documents WHERE ns = $1 AND id = $2";
 
+/* doc_cas: one row changed means stored; none, a conflict. */
+const char pg_doc_create_sql[] =
+    "INSERT INTO gottwall_documents (ns, id, data) VALUES ($1, $2, $3)"
+    " ON CONFLICT (ns, id) DO NOTHING";
+
+const char pg_doc_cas_sql[] =
+    "UPDATE gottwall_documents SET data = $3, updated_at = now()"
+    " WHERE ns = $1 AND id = $2 AND data = $4";
+
+/* doc_del: $3 "1" removes only the row whose data is $4. */
+const char pg_doc_del_sql[] =
+    "DELETE FROM gottwall_documents WHERE ns = $1 AND id = $2"
+    " AND ($3 = '0' OR data = $4)";
+
+const char pg_doc_list_sql[] =
+    "SELECT id, data FROM gottwall_documents"
+    " WHERE ns = $1 AND left(id, char_length($2)) = $2";
+
 /* A row back: the first claim, or one whose claim had expired; none: a
  * replay. $4 is gottwall's clock, as expires_at is. */
 const char pg_nonce_claim_sql[] =

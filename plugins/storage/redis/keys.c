@@ -196,6 +196,13 @@ rs_key_doc(rs_buf_t *b, const char *ns, const char *id)
 }
 
 void
+rs_key_docs(rs_buf_t *b, const char *ns)
+{
+    rs_buf_puts(b, "gottwall:docs:");
+    rs_buf_escape(b, ns);
+}
+
+void
 rs_key_batch(rs_buf_t *b, const char *id)
 {
     rs_buf_puts(b, "gottwall:batch:");

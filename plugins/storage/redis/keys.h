@@ -48,6 +48,9 @@ void rs_key_filters(rs_buf_t *b, const char *project, const char *metric);
 void rs_key_values(rs_buf_t *b, const char *project, const char *metric,
                    const char *fname);
 void rs_key_doc(rs_buf_t *b, const char *ns, const char *id);
+/* gottwall:docs:{ns}: the SET of the escaped ids of ns's documents
+ * (doc_list), kept by every doc op since ABI 1.6. */
+void rs_key_docs(rs_buf_t *b, const char *ns);
 void rs_key_batch(rs_buf_t *b, const char *id);
 /* gottwall:nonce:{project}:{nonce}: a claimed S3/S4 nonce (the nonce is
  * of [A-Za-z0-9_-] only, so it needs no escaping). */

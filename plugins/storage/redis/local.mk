@@ -6,6 +6,7 @@ storage_redis_la_SOURCES = \
 	plugins/storage/redis/redis.c \
 	plugins/storage/redis/store.c \
 	plugins/storage/redis/read.c \
+	plugins/storage/redis/docs.c \
 	plugins/storage/redis/expire.c \
 	plugins/storage/redis/rs.h \
 	plugins/storage/redis/keys.c \

@@ -1,6 +1,6 @@
 /*
  * plugins/storage/redis/read.c: the redis storage's reads (query,
- * metadata) and documents (doc_put, doc_get).
+ * metadata); documents are in docs.c.
  *
  * A query reads one series' hash: ranges up to RS_HMGET_MAX buckets HMGET
  * exactly the fields in range (and the ;count or ;ts sibling hash in the
@@ -469,70 +469,6 @@ out:
     rs_free_replies(filters, nm);
     rs_free_replies(values, nv);
     rs_buf_free(&b);
-    return rc;
-}
-
-/* ---- documents ---- */
-
-int
-rs_doc_put(void *state, const char *ns, const char *id, const char *data,
-           size_t len, gw_error_t *err)
-{
-    rs_state_t *s = state;
-    rs_buf_t key = {NULL, 0, 0, 0};
-    redisReply *r = NULL;
-    int rc;
-
-    if ((rc = rs_connect(s, err)) != GW_OK)
-        return rc;
-    rs_key_doc(&key, ns, id);
-    if (key.oom) {
-        rs_buf_free(&key);
-        return gw_error_set(err, "redis storage: out of memory");
-    }
-    {
-        const char *argv[] = {"SET", key.p, data};
-        size_t lens[] = {3, key.len, len};
-
-        rc = rs_call(s, 3, argv, lens, &r, "SET", err);
-    }
-    if (r != NULL)
-        freeReplyObject(r);
-    rs_buf_free(&key);
-    return rc;
-}
-
-int
-rs_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
-           void *arg, gw_error_t *err)
-{
-    rs_state_t *s = state;
-    rs_buf_t key = {NULL, 0, 0, 0};
-    redisReply *r = NULL;
-    int rc;
-
-    if ((rc = rs_connect(s, err)) != GW_OK)
-        return rc;
-    rs_key_doc(&key, ns, id);
-    if (key.oom) {
-        rs_buf_free(&key);
-        return gw_error_set(err, "redis storage: out of memory");
-    }
-    {
-        const char *argv[] = {"GET", key.p};
-        size_t lens[] = {3, key.len};
-
-        rc = rs_call(s, 2, argv, lens, &r, "GET", err);
-    }
-    if (rc == GW_OK) {
-        if (r->type == REDIS_REPLY_STRING)
-            emit(arg, r->str, (size_t) r->len);
-        else if (r->type != REDIS_REPLY_NIL)
-            rc = rs_reply_error(s, r, "GET", err);
-    }
-    if (r != NULL)
-        freeReplyObject(r);
-    rs_buf_free(&key);
     return rc;
 }
 

@@ -550,6 +550,9 @@ static const gw_storage_ops_t rs_ops = {
     .expire = rs_expire,
     .kinds = GW_KIND_BIT(GW_KIND_TIMING) | GW_KIND_BIT(GW_KIND_SET),
     .query_timing = rs_query_timing,
+    .doc_cas = rs_doc_cas,
+    .doc_list = rs_doc_list,
+    .doc_del = rs_doc_del,
 };
 
 GW_PLUGIN_DESCRIPTOR = {

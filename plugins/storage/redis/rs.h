@@ -4,7 +4,9 @@
  *   redis.c  the config, the flush's Lua script, the connection, the Redis
  *            protocol writer, ping, create/destroy and the ops table
  *   store.c  store(): the flush
- *   read.c   query(), metadata(), doc_put() and doc_get()
+ *   read.c   query() and metadata()
+ *   docs.c   the documents: doc_put(), doc_get(), doc_cas(), doc_list(),
+ *            doc_del()
  *   expire.c expire(): RETENTION's removal of old buckets
  *   keys.c   key names and bucket arithmetic (keys.h)
  *
@@ -111,5 +113,12 @@ int rs_nonce_claim(void *state, const char *project, const char *nonce,
                    size_t len, double expires_at, gw_error_t *err);
 int rs_doc_get(void *state, const char *ns, const char *id, gw_doc_fn emit,
                void *arg, gw_error_t *err);
+int rs_doc_cas(void *state, const char *ns, const char *id, const char *expect,
+               size_t expect_len, const char *data, size_t len,
+               gw_error_t *err);
+int rs_doc_list(void *state, const char *ns, const char *prefix,
+                gw_doc_entry_fn emit, void *arg, gw_error_t *err);
+int rs_doc_del(void *state, const char *ns, const char *id, const char *expect,
+               size_t expect_len, gw_error_t *err);
 
 #endif /* GW_REDIS_RS_H */
