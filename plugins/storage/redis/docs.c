@@ -20,16 +20,16 @@
 #include "keys.h"
 #include "rs.h"
 
-/* KEYS[1] the document, KEYS[2] the set; ARGV[1] data, ARGV[2] the escaped
- * id, ARGV[3] "1" to compare with ARGV[4] (a value expected), "0" to
+/* KEYS[1] the document, KEYS[2] the set; ARGV[1] the escaped id, ARGV[2]
+ * data, ARGV[3] "1" to compare with ARGV[4] (a value expected), "0" to
  * require that there is none, "-" to write whatever is there. */
 static const char rs_put_script[] =
     "local v = redis.call('GET', KEYS[1])\n"
     "if (ARGV[3] == '1' and v ~= ARGV[4]) or (ARGV[3] == '0' and v) then\n"
     "  return 0\n"
     "end\n"
-    "redis.call('SET', KEYS[1], ARGV[1])\n"
-    "redis.call('SADD', KEYS[2], ARGV[2])\n"
+    "redis.call('SET', KEYS[1], ARGV[2])\n"
+    "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "return 1\n";
 
 /* KEYS as above; ARGV[1] the escaped id, ARGV[2] "1" to remove only when
@@ -54,57 +54,50 @@ static const char rs_list_script[] =
     "end\n"
     "return out\n";
 
-/* The keys and escaped id of (ns, id); 0, or -1 out of memory. */
-typedef struct rs_doc_keys_s {
-    rs_buf_t doc, set, id;
-} rs_doc_keys_t;
-
+/*
+ * EVAL of script (rs_put_script or rs_del_script) on the document (ns, id)
+ * with its escaped id and nargs more arguments: GW_OK when the script
+ * answered 1, GW_CONFLICT when 0 (err says so), GW_AGAIN or GW_ERR.
+ */
 static int
-rs_doc_keys(rs_doc_keys_t *k, const char *ns, const char *id)
-{
-    memset(k, 0, sizeof(*k));
-    rs_key_doc(&k->doc, ns, id);
-    rs_key_docs(&k->set, ns);
-    rs_buf_escape(&k->id, id);
-    rs_buf_put(&k->id, "", 0); /* allocated when id is "" */
-    return k->doc.oom || k->set.oom || k->id.oom ? -1 : 0;
-}
-
-static void
-rs_doc_keys_free(rs_doc_keys_t *k)
-{
-    rs_buf_free(&k->doc);
-    rs_buf_free(&k->set);
-    rs_buf_free(&k->id);
-}
-
-/* EVAL of script with the two keys and nargs arguments: GW_OK with *won
- * the script's 1 or 0, GW_AGAIN or GW_ERR. */
-static int
-rs_doc_eval(rs_state_t *s, const char *script, const rs_doc_keys_t *k,
-            int nargs, const char **args, const size_t *arglens, int *won,
+rs_doc_eval(rs_state_t *s, const char *script, const char *ns, const char *id,
+            int nargs, const char **args, const size_t *arglens,
             const char *what, gw_error_t *err)
 {
-    const char *argv[9] = {"EVAL", script, "2", k->doc.p, k->set.p};
-    size_t lens[9] = {4, strlen(script), 1, k->doc.len, k->set.len};
+    rs_buf_t doc = {NULL, 0, 0, 0}, set = {NULL, 0, 0, 0}, eid = {NULL, 0, 0, 0};
+    const char *argv[10] = {"EVAL", script, "2"};
+    size_t lens[10] = {4, strlen(script), 1};
     redisReply *r = NULL;
-    int i, rc;
+    int i, rc = GW_OK;
 
+    rs_key_doc(&doc, ns, id);
+    rs_key_docs(&set, ns);
+    rs_buf_escape(&eid, id);
+    rs_buf_put(&eid, "", 0); /* allocated when id is "" */
+    argv[3] = doc.p, lens[3] = doc.len;
+    argv[4] = set.p, lens[4] = set.len;
+    argv[5] = eid.p, lens[5] = eid.len;
     for (i = 0; i < nargs; i++) {
-        argv[5 + i] = args[i];
-        lens[5 + i] = arglens[i];
+        argv[6 + i] = args[i];
+        lens[6 + i] = arglens[i];
     }
-    if ((rc = rs_connect(s, err)) != GW_OK)
-        return rc;
-    rc = rs_call(s, 5 + nargs, argv, lens, &r, what, err);
-    if (rc == GW_OK) {
-        if (r->type == REDIS_REPLY_INTEGER)
-            *won = r->integer == 1;
-        else
+    if (doc.oom || set.oom || eid.oom)
+        rc = gw_error_set(err, "redis storage: out of memory");
+    if (rc == GW_OK && (rc = rs_connect(s, err)) == GW_OK &&
+        (rc = rs_call(s, 6 + nargs, argv, lens, &r, what, err)) == GW_OK) {
+        if (r->type != REDIS_REPLY_INTEGER) {
             rc = rs_reply_error(s, r, what, err);
+        } else if (r->integer != 1) {
+            gw_error_set(err, "redis storage: the document %s/%s changed", ns,
+                         id);
+            rc = GW_CONFLICT;
+        }
     }
     if (r != NULL)
         freeReplyObject(r);
+    rs_buf_free(&doc);
+    rs_buf_free(&set);
+    rs_buf_free(&eid);
     return rc;
 }
 
@@ -114,27 +107,11 @@ rs_doc_write(rs_state_t *s, const char *ns, const char *id, const char *mode,
              const char *expect, size_t expect_len, const char *data,
              size_t len, gw_error_t *err)
 {
-    rs_doc_keys_t k;
-    int won = 0, rc;
+    const char *args[] = {data ? data : "", mode, expect ? expect : ""};
+    size_t lens[] = {len, 1, expect_len};
 
-    if (rs_doc_keys(&k, ns, id) < 0) {
-        rs_doc_keys_free(&k);
-        return gw_error_set(err, "redis storage: out of memory");
-    }
-    {
-        const char *args[] = {data ? data : "", k.id.p, mode,
-                              expect ? expect : ""};
-        size_t lens[] = {len, k.id.len, 1, expect_len};
-
-        rc = rs_doc_eval(s, rs_put_script, &k, 4, args, lens, &won,
-                         "storing a document", err);
-    }
-    rs_doc_keys_free(&k);
-    if (rc == GW_OK && !won) {
-        gw_error_set(err, "redis storage: the document %s/%s changed", ns, id);
-        return GW_CONFLICT;
-    }
-    return rc;
+    return rs_doc_eval(s, rs_put_script, ns, id, 3, args, lens,
+                       "storing a document", err);
 }
 
 int
@@ -156,27 +133,11 @@ int
 rs_doc_del(void *state, const char *ns, const char *id, const char *expect,
            size_t expect_len, gw_error_t *err)
 {
-    rs_doc_keys_t k;
-    int won = 0, rc;
+    const char *args[] = {expect ? "1" : "-", expect ? expect : ""};
+    size_t lens[] = {1, expect_len};
 
-    if (rs_doc_keys(&k, ns, id) < 0) {
-        rs_doc_keys_free(&k);
-        return gw_error_set(err, "redis storage: out of memory");
-    }
-    {
-        const char *args[] = {k.id.p, expect ? "1" : "-",
-                              expect ? expect : ""};
-        size_t lens[] = {k.id.len, 1, expect_len};
-
-        rc = rs_doc_eval(state, rs_del_script, &k, 3, args, lens, &won,
-                         "deleting a document", err);
-    }
-    rs_doc_keys_free(&k);
-    if (rc == GW_OK && !won) {
-        gw_error_set(err, "redis storage: the document %s/%s changed", ns, id);
-        return GW_CONFLICT;
-    }
-    return rc;
+    return rs_doc_eval(state, rs_del_script, ns, id, 2, args, lens,
+                       "deleting a document", err);
 }
 
 int
