@@ -226,6 +226,19 @@ api_var(const char *const *vars, const char *key, size_t klen, int *raw)
     return NULL;
 }
 
+/* Where {{#key}}'s section ends: just after its {{/key}} (key is klen
+ * bytes), or NULL when it has none. */
+static const char *
+api_section_end(const char *from, const char *key, size_t klen)
+{
+    const char *p;
+
+    for (p = strstr(from, "{{/"); p != NULL; p = strstr(p + 3, "{{/"))
+        if (strncmp(p + 3, key, klen) == 0 && strncmp(p + 3 + klen, "}}", 2) == 0)
+            return p + 3 + klen + 2;
+    return NULL;
+}
+
 void
 gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
              const char *const *vars, const char *headers)
@@ -256,6 +269,17 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
             break;
         }
         gw__buf_add(&b, s, (size_t)(open - s));
+        if (open[2] == '#' || open[2] == '/') {
+            /* {{#key}}...{{/key}}: kept when key's value is not empty. */
+            const char *end = NULL;
+
+            val = api_var(vars, open + 3, (size_t)(close - open - 3), &raw);
+            if (open[2] == '#' && (val == NULL || val[0] == '\0'))
+                end = api_section_end(close + 2, open + 3,
+                                      (size_t)(close - open - 3));
+            s = end != NULL ? (char *)end : close + 2;
+            continue;
+        }
         val = api_var(vars, open + 2, (size_t)(close - open - 2), &raw);
         if (val == NULL) {
             gw__buf_add(&b, open, (size_t)(close + 2 - open));

@@ -146,7 +146,8 @@ void gw__api_redirect(gw_http_req_t *req, const char *location,
                       const char *headers);
 /* Serves a template from the web directory: every {{key}} is replaced by
  * the value of that key in vars (NULL-terminated key, value pairs),
- * HTML-escaped unless the key starts with '!'. */
+ * HTML-escaped unless the key starts with '!'; what is between {{#key}}
+ * and {{/key}} is left out when key has no value or an empty one. */
 void gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
                   const char *file, const char *const *vars,
                   const char *headers);

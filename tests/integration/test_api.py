@@ -506,9 +506,27 @@ def test_access_control():
         token = re.search(rb'name="csrf" value="([0-9a-f]{32})"', get(d, "/", c)[2]).group(1)
         status, hdrs, _ = d.request("POST", "/logout", body=b"csrf=" + token, headers=dict(
             c, **{"Content-Type": "application/x-www-form-urlencoded"}))
-        assert (status, hdrs["location"]) == (302, "/login"), hdrs
+        assert (status, hdrs["location"]) == (302, "/login?logged_out=1"), hdrs
         assert hdrs["set-cookie"] == "gw_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         assert get(d, "/api/v1/projects", c)[0] == 401
+        # The login page it goes to says so; only there.
+        notice = b'role="status">You have logged out.</p>'
+        assert notice in get(d, "/login?logged_out=1")[2]
+        assert b'role="status"></p>' in get(d, "/login")[2]
+        assert b'role="status"></p>' in get(d, "/login?logged_out=yes")[2]
+        # USERS is set: the page does not tell visitors how to add users.
+        assert b"gottwall passwd" not in get(d, "/login")[2]
+
+
+def test_login_page_without_users():
+    """Without USERS nobody can log in: the page says how to add users."""
+    with Daemon(extra={"ANONYMOUS_LOGIN": False}) as d:
+        status, _, body = get(d, "/login")
+        assert status == 200, status
+        assert (b'<p class="setup small" id="setup"><strong>No users yet.</strong> Users and '
+                b'their password hashes are in <code>USERS</code> of gottwall.conf; make a '
+                b'hash with <code>gottwall passwd</code>.</p>') in body, body
+        assert b"{{" not in body, body
 
 
 def test_prefix():
@@ -549,7 +567,7 @@ def test_prefix():
             "metrics"][0]["range"] == [[DAY_0215, 3]]
         status, hdrs, _ = d.request("POST", "/gw/logout",
                                     headers=dict(c, **{"X-Requested-With": "gottwall"}))
-        assert hdrs["location"] == "/gw/login"
+        assert hdrs["location"] == "/gw/login?logged_out=1"
         assert hdrs["set-cookie"] == "gw_session=; Path=/gw; Max-Age=0; HttpOnly; SameSite=Lax"
 
 
@@ -596,7 +614,7 @@ def main():
                  test_stats_errors, test_names_with_spaces_and_utf8, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,
                  test_health_and_metrics, test_pages_anonymous, test_dataset_cell_limit,
-                 test_access_control,
+                 test_access_control, test_login_page_without_users,
                  test_prefix, test_health_storage_down]
         run_tests(tests)
     finally:
