@@ -308,6 +308,36 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
     free(b.p);
 }
 
+void
+gw__api_error_page(gw__api_t *api, gw_http_req_t *req, int status,
+                   const char *title, const char *message, const char *headers)
+{
+    char code[16];
+    const char *vars[] = {"prefix",  gw__api_cfg(api)->prefix,
+                          "status",  code,
+                          "title",   title,
+                          "message", message,
+                          NULL,      NULL};
+
+    snprintf(code, sizeof(code), "%d", status);
+    gw__api_page(api, req, status, "error.html", vars, headers);
+}
+
+/* A page the browser asked for that is not there (JSON under /api/). */
+static void
+api_not_found(gw__api_t *api, gw_http_req_t *req, const char *path)
+{
+    char msg[512];
+
+    if (strncmp(path + strlen(gw__api_cfg(api)->prefix), "/api/", 5) == 0) {
+        gw__api_errorf(req, 404, "no such API route: %.400s (see docs/api.md)",
+                       path);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "There is no page at %.400s.", path);
+    gw__api_error_page(api, req, 404, "Page not found", msg, NULL);
+}
+
 /* ---- Pending storage calls ---- */
 
 static void
@@ -976,8 +1006,11 @@ gw__api_route(gw__api_t *api, gw_http_req_t *req)
 
     if (strncmp(path, cfg->prefix, plen) != 0 ||
         (path[plen] != '\0' && path[plen] != '/')) {
-        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
-                         "not found\n", 10);
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "There is no page at %.400s: GottWall's "
+                 "pages are under %s/.", path, cfg->prefix);
+        gw__api_error_page(api, req, 404, "Page not found", msg, NULL);
         return;
     }
     if (rel[0] == '\0') {
@@ -1025,8 +1058,7 @@ gw__api_route(gw__api_t *api, gw_http_req_t *req)
         }
         api_dashboard_page(api, req, &who);
     } else {
-        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
-                         "not found\n", 10);
+        api_not_found(api, req, path);
     }
 }
 

@@ -695,19 +695,17 @@ embed_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
                    err && err->msg[0] ? err->msg : "unknown error");
 }
 
+/* The error page, framable as the chart's page is: it shows in the
+ * frame of the site that embeds the chart. */
 static void
-embed_html_404(gw_http_req_t *req, const char *id)
+embed_html_404(gw__api_t *api, gw_http_req_t *req, const char *id)
 {
-    char body[512];
-    char *e = gw__api_html_escape(id);
+    char msg[512];
 
-    snprintf(body, sizeof(body),
-             "<!doctype html><meta charset=\"utf-8\"><title>Not found"
-             "</title><p>No embedded chart %s.</p>\n",
-             e ? e : "");
-    free(e);
-    gw__http_respond(req, 404, "text/html; charset=utf-8",
-                     GW__API_EMBED_PAGE_HEADERS, body, strlen(body));
+    snprintf(msg, sizeof(msg), "There is no embedded chart %.200s: the link "
+             "is wrong, or the chart is no longer shared.", id);
+    gw__api_error_page(api, req, 404, "Chart not found", msg,
+                       GW__API_EMBED_PAGE_HEADERS);
 }
 
 /* Whether a stored chart may still be served: its creator, when a user
@@ -751,7 +749,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
     }
     if (!e->found) {
         if (e->mode == EMBED_HTML) {
-            embed_html_404(p->req, e->id);
+            embed_html_404(api, p->req, e->id);
         } else if (e->mode == EMBED_JS) {
             snprintf(buf, sizeof(buf), "/* GottWall: no embedded chart %s */\n",
                      e->id);
@@ -1091,8 +1089,11 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
            : strcmp(dot, ".html") == 0 ? EMBED_HTML
                                        : EMBED_JS;
     if (!gw__api_embed_id_ok(file, (size_t)(dot - file))) {
+        char id[256];
+
+        snprintf(id, sizeof(id), "%.*s", (int)(dot - file), file);
         if (mode == EMBED_HTML)
-            embed_html_404(req, file);
+            embed_html_404(api, req, id);
         else
             gw__api_errorf(req, 404, "no embedded chart \"%.*s\"",
                            (int)(dot - file), file);

@@ -152,6 +152,13 @@ void gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
                   const char *file, const char *const *vars,
                   const char *headers);
 
+/* The styled error page (error.html: an h1 of title, message, a link to
+ * the dashboard) with status; headers as for gw__api_page (NULL: the
+ * pages' own, which forbid framing). */
+void gw__api_error_page(gw__api_t *api, gw_http_req_t *req, int status,
+                        const char *title, const char *message,
+                        const char *headers);
+
 /* A JSON number, integer when the value is whole. */
 json_t *gw__api_number(double v);
 /* Percent-encodes s for a query string; the caller frees. */

@@ -303,7 +303,9 @@ def test_embedded():
     missing = "00000000-0000-4000-8000-000000000000"
     assert get_json(D, "/api/v1/embedded/%s.json" % missing, 404) == {
         "error": 'no embedded chart "%s"' % missing}
-    assert get(D, "/api/v1/embedded/%s.html" % missing)[0] == 404
+    status, hdrs, body = get(D, "/api/v1/embedded/%s.html" % missing)
+    assert (status, hdrs["content-type"]) == (404, "text/html; charset=utf-8"), hdrs
+    assert b"<h1>Chart not found</h1>" in body and missing.encode() in body, body
     assert get(D, "/api/v1/embedded/not-an-id.js")[0] == 404
 
 
@@ -376,7 +378,13 @@ def test_pages_anonymous():
     assert status == 200 and b"uPlot" in body
     assert get(D, "/static/../gottwall.conf")[0] == 404
     assert get(D, "/static/.hidden")[0] == 404
-    assert get(D, "/nowhere")[0] == 404
+    # A page that is not there: the styled error page; under /api/, JSON.
+    status, hdrs, body = get(D, "/nowhere?x=1")
+    assert (status, hdrs["content-type"]) == (404, "text/html; charset=utf-8"), hdrs
+    assert b"<h1>Page not found</h1>" in body and b"There is no page at /nowhere." in body
+    assert b'href="/static/style.css"' in body and b'<a href="/" target="_top">' in body
+    assert get_json(D, "/api/v2/projects", 404) == {
+        "error": "no such API route: /api/v2/projects (see docs/api.md)"}
 
 
 def test_dataset_cell_limit():
@@ -539,6 +547,10 @@ def test_prefix():
                         "&from_date=2014-02-15&to_date=2014-02-16", 200, basic)
         assert r["range"] == [[DAY_0215, 3], [DAY_0216, 0]], r
         assert get(d, "/api/v1/test_project/metrics", basic)[0] == 404
+        status, _, body = get(d, "/elsewhere")
+        assert status == 404 and b'href="/gw/static/style.css"' in body, body
+        assert b"There is no page at /elsewhere: GottWall&#39;s pages are under /gw/." in body
+        assert b'<a href="/gw/" target="_top">Go to the dashboard</a>' in body
         status, hdrs, _ = get(d, "/gw")
         assert (status, hdrs["location"]) == (302, "/gw/")
         status, hdrs, _ = get(d, "/gw/")

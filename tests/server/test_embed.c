@@ -285,6 +285,8 @@ setup(void)
     ck_assert_ptr_nonnull(mkdtemp(webdir));
     snprintf(path, sizeof(path), "%s/embed.html", webdir);
     write_file(path, "[{{title}}|{{id}}|{{width}}x{{height}}|{{prefix}}]\n");
+    snprintf(path, sizeof(path), "%s/error.html", webdir);
+    write_file(path, "<{{status}}|{{title}}|{{message}}|{{prefix}}>\n");
     setenv("GOTTWALL_WEBDIR", webdir, 1);
     docs = json_object();
     storage_up = 1;
@@ -314,6 +316,8 @@ teardown(void)
     ev_loop_destroy(loop);
     json_decref(docs);
     snprintf(path, sizeof(path), "%s/embed.html", webdir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/error.html", webdir);
     unlink(path);
     rmdir(webdir);
 }
@@ -1006,19 +1010,25 @@ START_TEST(test_id_format)
     ck_assert_api_error(
         404, "no embedded chart \\\"00000000-0000-4000-8000_000000000000\\\"");
     ck_assert_int_eq(ngets, 1);
-    /* .html: a page, naming the file (escaped) when the id is malformed. */
+    /* .html: the error page (error.html), naming the id (escaped) also
+     * when it is malformed, framable as the chart's page is. */
     get("/api/v1/embedded/a&b'c.html");
     ck_assert_int_eq(status, 404);
     ck_assert_str_eq(header("Content-Type"), "text/html; charset=utf-8");
-    ck_assert_str_eq(
-        body, "<!doctype html><meta charset=\"utf-8\"><title>Not "
-              "found</title><p>No embedded chart a&amp;b&#39;c.html.</p>\n");
+    ck_assert_str_eq(body, "<404|Chart not found|There is no embedded chart "
+                           "a&amp;b&#39;c: the link is wrong, or the chart "
+                           "is no longer shared.|>\n");
+    ck_assert_ptr_null(strstr(resp_head, "X-Frame-Options"));
+    ck_assert_ptr_null(strstr(resp_head, "frame-ancestors"));
+    ck_assert_ptr_nonnull(strstr(resp_head, "Content-Security-Policy: "));
     ck_assert_int_eq(ngets, 1);
+    cfg.prefix = "/gw";
     get("/api/v1/embedded/" NO_ID ".html");
     ck_assert_int_eq(status, 404);
-    ck_assert_str_eq(body,
-                     "<!doctype html><meta charset=\"utf-8\"><title>Not "
-                     "found</title><p>No embedded chart " NO_ID ".</p>\n");
+    ck_assert_str_eq(body, "<404|Chart not found|There is no embedded chart "
+                           NO_ID ": the link is wrong, or the chart is no "
+                           "longer shared.|/gw>\n");
+    cfg.prefix = "";
     /* .js: a comment when the chart is missing. */
     get("/api/v1/embedded/" NO_ID ".js");
     ck_assert_int_eq(status, 404);
