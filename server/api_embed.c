@@ -5,7 +5,8 @@
  * POST {PREFIX}/api/v1/{project}/embedded/ validates a chart definition and
  * stores it as doc("embedded", uuid); the public {uuid}.json answers its
  * series, {uuid}.html is a standalone uPlot page reading that JSON, and
- * {uuid}.js writes an iframe of the page. (Saved dashboards: api_dash.c.)
+ * {uuid}.js writes an iframe of the page (api_embed_js.c). (Saved
+ * dashboards: api_dash.c.)
  *
  * Bounds (issue 16): a chart or a dashboard is at most MAX_DOCUMENT_SIZE
  * bytes as stored (413); a project has at most MAX_EMBEDS_PER_PROJECT
@@ -151,7 +152,7 @@ typedef struct embed_doc_s {
     int status; /* 400/404 decided on the storage thread */
     char msg[GW_ERROR_MAX];
     json_t *out;
-    /* .html */
+    /* .js: the iframe's size */
     char *width, *height;
     /* create: the count documents (count_user NULL for a project's keys)
      * and their caps */
@@ -782,13 +783,12 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         return;
     }
     if (e->mode == EMBED_HTML) {
+        /* The page fills its frame (or window): embed.js sizes the chart. */
         json_t *doc = json_loadb(e->data, e->len, 0, NULL);
         const char *title = json_string_value(json_object_get(doc, "name"));
         const char *vars[] = {"prefix", gw__api_cfg(api)->prefix,
                               "id",     e->id,
                               "title",  title ? title : "GottWall chart",
-                              "width",  e->width ? e->width : "800",
-                              "height", e->height ? e->height : "400",
                               NULL,     NULL};
 
         gw__api_page(api, p->req, 200, "embed.html", vars,
@@ -796,18 +796,17 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         json_decref(doc);
         return;
     }
-    /* EMBED_JS */
     {
-        const char *w = e->width ? e->width : "800";
-        const char *h = e->height ? e->height : "400";
+        json_t *doc = json_loadb(e->data, e->len, 0, NULL);
+        gw__api_embed_frame_t f = {
+            .base_url = e->base_url, .id = e->id,
+            .name = json_string_value(json_object_get(doc, "name")),
+            .width = e->width, .height = e->height,
+            .query = {e->q_from, e->q_to, e->q_period, e->q_renderer,
+                      e->q_name}};
 
-        snprintf(buf, sizeof(buf),
-                 "document.write('<iframe src=\"%s/api/v1/embedded/%s.html"
-                 "?width=%s&height=%s\" width=\"%s\" height=\"%s\" "
-                 "frameborder=\"0\" style=\"border:0\"></iframe>');\n",
-                 e->base_url, e->id, w, h, w, h);
-        gw__http_respond(p->req, 200, "application/javascript; charset=utf-8",
-                         "Cache-Control: no-store\r\n", buf, strlen(buf));
+        gw__api_embed_js(p->req, &f);
+        json_decref(doc);
     }
 }
 

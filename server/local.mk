@@ -5,6 +5,7 @@ libgwcore_la_SOURCES += \
 	server/api_login.c \
 	server/api_dash.c \
 	server/api_embed.c \
+	server/api_embed_js.c \
 	server/api_shared.c \
 	server/api_host.c \
 	server/api_session.c \

@@ -297,8 +297,9 @@ def test_embedded():
     status, hdrs, js = get(D, "/api/v1/embedded/%s.js?width=600&height=300" % uid,
                            headers={"Host": "stats.example.com:8889"})
     assert status == 200 and hdrs["content-type"].startswith("application/javascript"), hdrs
-    assert js == ('document.write(\'<iframe src="%s.html?width=600&height=300" width="600" '
-                  'height="300" frameborder="0" style="border:0"></iframe>\');\n' % base).encode(), js
+    assert js == ('document.write(%s);\n' % json.dumps(
+        '<iframe src="%s.html" title="Orders" width="600" height="300" frameborder="0" '
+        'style="border:0;max-width:100%%"></iframe>' % base)).encode(), js
     # Unknown ids.
     missing = "00000000-0000-4000-8000-000000000000"
     assert get_json(D, "/api/v1/embedded/%s.json" % missing, 404) == {
