@@ -51,6 +51,12 @@ EXTRA_DIST += tests/integration/test_dashboards.py \
 	tests/integration/test_shared_charts.py tests/browser/test_page_load.py \
 	tests/browser/page_load.mjs
 
+# The login page with and without USERS, the notice after a logout, the
+# styled 404 pages and embedded charts sized by their frame, in a browser
+# (issue 17, part 5).
+TESTS += tests/browser/test_pages.py
+EXTRA_DIST += tests/browser/test_pages.py tests/browser/pages.mjs
+
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and
 # dashboards (real requests on loopback, a fake process and storage).
