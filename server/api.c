@@ -226,6 +226,19 @@ api_var(const char *const *vars, const char *key, size_t klen, int *raw)
     return NULL;
 }
 
+/* Where {{#key}}'s section ends: just after its {{/key}} (key is klen
+ * bytes), or NULL when it has none. */
+static const char *
+api_section_end(const char *from, const char *key, size_t klen)
+{
+    const char *p;
+
+    for (p = strstr(from, "{{/"); p != NULL; p = strstr(p + 3, "{{/"))
+        if (strncmp(p + 3, key, klen) == 0 && strncmp(p + 3 + klen, "}}", 2) == 0)
+            return p + 3 + klen + 2;
+    return NULL;
+}
+
 void
 gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
              const char *const *vars, const char *headers)
@@ -256,6 +269,17 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
             break;
         }
         gw__buf_add(&b, s, (size_t)(open - s));
+        if (open[2] == '#' || open[2] == '/') {
+            /* {{#key}}...{{/key}}: kept when key's value is not empty. */
+            const char *end = NULL;
+
+            val = api_var(vars, open + 3, (size_t)(close - open - 3), &raw);
+            if (open[2] == '#' && (val == NULL || val[0] == '\0'))
+                end = api_section_end(close + 2, open + 3,
+                                      (size_t)(close - open - 3));
+            s = end != NULL ? (char *)end : close + 2;
+            continue;
+        }
         val = api_var(vars, open + 2, (size_t)(close - open - 2), &raw);
         if (val == NULL) {
             gw__buf_add(&b, open, (size_t)(close + 2 - open));
@@ -282,6 +306,36 @@ gw__api_page(gw__api_t *api, gw_http_req_t *req, int status, const char *file,
                      headers ? headers : api_page_headers, b.p ? b.p : "",
                      b.len);
     free(b.p);
+}
+
+void
+gw__api_error_page(gw__api_t *api, gw_http_req_t *req, int status,
+                   const char *title, const char *message, const char *headers)
+{
+    char code[16];
+    const char *vars[] = {"prefix",  gw__api_cfg(api)->prefix,
+                          "status",  code,
+                          "title",   title,
+                          "message", message,
+                          NULL,      NULL};
+
+    snprintf(code, sizeof(code), "%d", status);
+    gw__api_page(api, req, status, "error.html", vars, headers);
+}
+
+/* A page the browser asked for that is not there (JSON under /api/). */
+static void
+api_not_found(gw__api_t *api, gw_http_req_t *req, const char *path)
+{
+    char msg[512];
+
+    if (strncmp(path + strlen(gw__api_cfg(api)->prefix), "/api/", 5) == 0) {
+        gw__api_errorf(req, 404, "no such API route: %.400s (see docs/api.md)",
+                       path);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "There is no page at %.400s.", path);
+    gw__api_error_page(api, req, 404, "Page not found", msg, NULL);
 }
 
 /* ---- Pending storage calls ---- */
@@ -952,8 +1006,11 @@ gw__api_route(gw__api_t *api, gw_http_req_t *req)
 
     if (strncmp(path, cfg->prefix, plen) != 0 ||
         (path[plen] != '\0' && path[plen] != '/')) {
-        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
-                         "not found\n", 10);
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "There is no page at %.400s: GottWall's "
+                 "pages are under %s/.", path, cfg->prefix);
+        gw__api_error_page(api, req, 404, "Page not found", msg, NULL);
         return;
     }
     if (rel[0] == '\0') {
@@ -1001,8 +1058,7 @@ gw__api_route(gw__api_t *api, gw_http_req_t *req)
         }
         api_dashboard_page(api, req, &who);
     } else {
-        gw__http_respond(req, 404, "text/plain; charset=utf-8", NULL,
-                         "not found\n", 10);
+        api_not_found(api, req, path);
     }
 }
 

@@ -5,7 +5,8 @@
  * POST {PREFIX}/api/v1/{project}/embedded/ validates a chart definition and
  * stores it as doc("embedded", uuid); the public {uuid}.json answers its
  * series, {uuid}.html is a standalone uPlot page reading that JSON, and
- * {uuid}.js writes an iframe of the page. (Saved dashboards: api_dash.c.)
+ * {uuid}.js writes an iframe of the page (api_embed_js.c). (Saved
+ * dashboards: api_dash.c.)
  *
  * Bounds (issue 16): a chart or a dashboard is at most MAX_DOCUMENT_SIZE
  * bytes as stored (413); a project has at most MAX_EMBEDS_PER_PROJECT
@@ -151,7 +152,7 @@ typedef struct embed_doc_s {
     int status; /* 400/404 decided on the storage thread */
     char msg[GW_ERROR_MAX];
     json_t *out;
-    /* .html */
+    /* .js: the iframe's size */
     char *width, *height;
     /* create: the count documents (count_user NULL for a project's keys)
      * and their caps */
@@ -695,19 +696,17 @@ embed_storage_error(gw_http_req_t *req, int rc, const gw_error_t *err)
                    err && err->msg[0] ? err->msg : "unknown error");
 }
 
+/* The error page, framable as the chart's page is: it shows in the
+ * frame of the site that embeds the chart. */
 static void
-embed_html_404(gw_http_req_t *req, const char *id)
+embed_html_404(gw__api_t *api, gw_http_req_t *req, const char *id)
 {
-    char body[512];
-    char *e = gw__api_html_escape(id);
+    char msg[512];
 
-    snprintf(body, sizeof(body),
-             "<!doctype html><meta charset=\"utf-8\"><title>Not found"
-             "</title><p>No embedded chart %s.</p>\n",
-             e ? e : "");
-    free(e);
-    gw__http_respond(req, 404, "text/html; charset=utf-8",
-                     GW__API_EMBED_PAGE_HEADERS, body, strlen(body));
+    snprintf(msg, sizeof(msg), "There is no embedded chart %.200s: the link "
+             "is wrong, or the chart is no longer shared.", id);
+    gw__api_error_page(api, req, 404, "Chart not found", msg,
+                       GW__API_EMBED_PAGE_HEADERS);
 }
 
 /* Whether a stored chart may still be served: its creator, when a user
@@ -751,7 +750,7 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
     }
     if (!e->found) {
         if (e->mode == EMBED_HTML) {
-            embed_html_404(p->req, e->id);
+            embed_html_404(api, p->req, e->id);
         } else if (e->mode == EMBED_JS) {
             snprintf(buf, sizeof(buf), "/* GottWall: no embedded chart %s */\n",
                      e->id);
@@ -784,13 +783,12 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         return;
     }
     if (e->mode == EMBED_HTML) {
+        /* The page fills its frame (or window): embed.js sizes the chart. */
         json_t *doc = json_loadb(e->data, e->len, 0, NULL);
         const char *title = json_string_value(json_object_get(doc, "name"));
         const char *vars[] = {"prefix", gw__api_cfg(api)->prefix,
                               "id",     e->id,
                               "title",  title ? title : "GottWall chart",
-                              "width",  e->width ? e->width : "800",
-                              "height", e->height ? e->height : "400",
                               NULL,     NULL};
 
         gw__api_page(api, p->req, 200, "embed.html", vars,
@@ -798,18 +796,17 @@ embed_finish(gw__api_pending_t *p, int rc, const gw_error_t *err)
         json_decref(doc);
         return;
     }
-    /* EMBED_JS */
     {
-        const char *w = e->width ? e->width : "800";
-        const char *h = e->height ? e->height : "400";
+        json_t *doc = json_loadb(e->data, e->len, 0, NULL);
+        gw__api_embed_frame_t f = {
+            .base_url = e->base_url, .id = e->id,
+            .name = json_string_value(json_object_get(doc, "name")),
+            .width = e->width, .height = e->height,
+            .query = {e->q_from, e->q_to, e->q_period, e->q_renderer,
+                      e->q_name}};
 
-        snprintf(buf, sizeof(buf),
-                 "document.write('<iframe src=\"%s/api/v1/embedded/%s.html"
-                 "?width=%s&height=%s\" width=\"%s\" height=\"%s\" "
-                 "frameborder=\"0\" style=\"border:0\"></iframe>');\n",
-                 e->base_url, e->id, w, h, w, h);
-        gw__http_respond(p->req, 200, "application/javascript; charset=utf-8",
-                         "Cache-Control: no-store\r\n", buf, strlen(buf));
+        gw__api_embed_js(p->req, &f);
+        json_decref(doc);
     }
 }
 
@@ -1091,8 +1088,11 @@ gw__api_embedded_get(gw__api_t *api, gw_http_req_t *req, const char *file)
            : strcmp(dot, ".html") == 0 ? EMBED_HTML
                                        : EMBED_JS;
     if (!gw__api_embed_id_ok(file, (size_t)(dot - file))) {
+        char id[256];
+
+        snprintf(id, sizeof(id), "%.*s", (int)(dot - file), file);
         if (mode == EMBED_HTML)
-            embed_html_404(req, file);
+            embed_html_404(api, req, id);
         else
             gw__api_errorf(req, 404, "no embedded chart \"%.*s\"",
                            (int)(dot - file), file);

@@ -2,7 +2,8 @@
  * server/api_int.h: what the files of the server role share (api.c: routing,
  * pages, assets, /health and /metrics; api_login.c: login and access;
  * api_session.c: sessions and logout; api_stats.c: the read API;
- * api_embed.c: embedded charts; api_shared.c: their list and delete;
+ * api_embed.c: embedded charts; api_embed_js.c: their .js form;
+ * api_shared.c: their list and delete;
  * api_dash.c: saved dashboards; api_host.c: the Host
  * and Origin checks, TLS behind a proxy). Not a contract: only these files
  * include it.
@@ -146,10 +147,31 @@ void gw__api_redirect(gw_http_req_t *req, const char *location,
                       const char *headers);
 /* Serves a template from the web directory: every {{key}} is replaced by
  * the value of that key in vars (NULL-terminated key, value pairs),
- * HTML-escaped unless the key starts with '!'. */
+ * HTML-escaped unless the key starts with '!'; what is between {{#key}}
+ * and {{/key}} is left out when key has no value or an empty one. */
 void gw__api_page(gw__api_t *api, gw_http_req_t *req, int status,
                   const char *file, const char *const *vars,
                   const char *headers);
+
+/* The styled error page (error.html: an h1 of title, message, a link to
+ * the dashboard) with status; headers as for gw__api_page (NULL: the
+ * pages' own, which forbid framing). */
+void gw__api_error_page(gw__api_t *api, gw_http_req_t *req, int status,
+                        const char *title, const char *message,
+                        const char *headers);
+
+/* What the .js form of an embedded chart writes (api_embed_js.c). */
+typedef struct gw__api_embed_frame_s {
+    const char *base_url, *id;
+    const char *name;          /* the chart's, or NULL */
+    const char *width, *height; /* digits, or NULL for the defaults */
+    /* The script's from_date, to_date, period, renderer and name, each
+     * NULL when absent: passed on to the page. */
+    const char *query[5];
+} gw__api_embed_frame_t;
+
+/* Answers the script that writes f's iframe where it runs. */
+void gw__api_embed_js(gw_http_req_t *req, const gw__api_embed_frame_t *f);
 
 /* A JSON number, integer when the value is whole. */
 json_t *gw__api_number(double v);

@@ -257,10 +257,14 @@ login_safe_next(const gw__api_t *api, const char *next, char *buf, size_t size)
     return buf;
 }
 
+/* The login page: error in its alert, notice ("You have logged out.") in
+ * its status line, and the way to add users only while USERS is empty
+ * (nobody can log in then; once there are users, visitors are not told
+ * how the server is set up). */
 static void
-login_render_login(gw__api_t *api, gw_http_req_t *req, int status,
-                   const char *error, const char *email, const char *next,
-                   const char *headers)
+login_render(gw__api_t *api, gw_http_req_t *req, int status,
+             const char *error, const char *notice, const char *email,
+             const char *next, const char *headers)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     char buf[1024];
@@ -268,6 +272,8 @@ login_render_login(gw__api_t *api, gw_http_req_t *req, int status,
         "prefix",      cfg->prefix,
         "error",       error ? error : "",
         "error_class", error ? "error" : "error hidden",
+        "notice",      notice ? notice : "",
+        "no_users",    cfg->nusers == 0 ? "1" : "",
         "email",       email ? email : "",
         "next",        login_safe_next(api, next, buf, sizeof(buf)),
         NULL,          NULL};
@@ -275,11 +281,20 @@ login_render_login(gw__api_t *api, gw_http_req_t *req, int status,
     gw__api_page(api, req, status, "login.html", vars, headers);
 }
 
+static void
+login_render_login(gw__api_t *api, gw_http_req_t *req, int status,
+                   const char *error, const char *email, const char *next,
+                   const char *headers)
+{
+    login_render(api, req, status, error, NULL, email, next, headers);
+}
+
 void
 gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
 {
     const gw__config_t *cfg = gw__api_cfg(api);
     char *next = gw__http_query_param(gw__http_query(req), "next");
+    char *out = gw__http_query_param(gw__http_query(req), "logged_out");
     char email[256];
     char buf[1024];
 
@@ -287,10 +302,15 @@ gw__api_login_page(gw__api_t *api, gw_http_req_t *req)
         gw__api_session_user(api, req, 1, email, sizeof(email), NULL)) {
         gw__api_redirect(req, login_safe_next(api, next, buf, sizeof(buf)),
                          NULL);
-        free(next);
-        return;
+    } else {
+        /* ?logged_out=1: where POST /logout sends the browser. */
+        login_render(api, req, 200, NULL,
+                     out != NULL && strcmp(out, "1") == 0
+                         ? "You have logged out."
+                         : NULL,
+                     NULL, next, NULL);
     }
-    login_render_login(api, req, 200, NULL, NULL, next, NULL);
+    free(out);
     free(next);
 }
 

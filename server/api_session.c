@@ -576,7 +576,8 @@ ses_clear(gw__api_t *api, gw_http_req_t *req)
              "SameSite=Lax%s\r\n",
              GW__API_SESSION_COOKIE, gw__api_cookie_path(api),
              gw__api_https(api, req) ? "; Secure" : "");
-    snprintf(loc, sizeof(loc), "%s/login", cfg->prefix);
+    /* The login page then says so (login_render). */
+    snprintf(loc, sizeof(loc), "%s/login?logged_out=1", cfg->prefix);
     gw__api_redirect(req, loc, hdr);
 }
 

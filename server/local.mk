@@ -5,6 +5,7 @@ libgwcore_la_SOURCES += \
 	server/api_login.c \
 	server/api_dash.c \
 	server/api_embed.c \
+	server/api_embed_js.c \
 	server/api_shared.c \
 	server/api_host.c \
 	server/api_session.c \
@@ -49,6 +50,12 @@ TESTS += tests/integration/test_dashboards.py \
 EXTRA_DIST += tests/integration/test_dashboards.py \
 	tests/integration/test_shared_charts.py tests/browser/test_page_load.py \
 	tests/browser/page_load.mjs
+
+# The login page with and without USERS, the notice after a logout, the
+# styled 404 pages and embedded charts sized by their frame, in a browser
+# (issue 17, part 5).
+TESTS += tests/browser/test_pages.py
+EXTRA_DIST += tests/browser/test_pages.py tests/browser/pages.mjs
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and

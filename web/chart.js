@@ -206,6 +206,23 @@ function keyboardLegend(u) {
   });
 }
 
+// The smallest a filling chart's plot gets (px), however small its frame.
+const FILL_MIN = 40;
+
+// Sizes u (its plot and its legend under it) to el's box: el's width, and
+// the height the legend leaves. The legend wraps with the width, which
+// uPlot applies a little later (a microtask): its setSize hook calls this
+// again once that is done (not from inside the hook, where uPlot would
+// drop another size), until the size holds (the legend's height depends
+// on the width alone).
+function fitChart(u, el) {
+  if (!u.root.isConnected) return;
+  const w = Math.max(FILL_MIN, el.clientWidth);
+  const legend = u.root.getBoundingClientRect().height - u.height;
+  const h = Math.max(FILL_MIN, Math.floor(el.clientHeight - legend));
+  if (w !== u.width || h !== u.height) u.setSize({ width: w, height: h });
+}
+
 // Creates a chart in el. raw = [xs, ys1, ys2, ...] (the API's numbers,
 // null for a bucket without a value: drawn as a gap), labels = one per
 // series, units = one per series ("" none, "ms", "s", "bytes", "%" or a
@@ -216,12 +233,16 @@ function keyboardLegend(u) {
 // sync: a key shared by charts whose crosshairs move together; onZoom(from,
 // to): called with the range of a drag across the chart (the chart itself
 // does not zoom: the caller sets the range of every chart).
+// fill: the chart, its legend included, takes el's width and height (not
+// `height`) and follows el's size (an embedded chart filling its frame);
+// el's size must not depend on its content (e.g. flex: 1 1 0).
 export function makeChart(el, {
   raw, labels, units = [], renderer = 'line', period = 'day', height = 280, bands: shade = [],
-  sync = null, onZoom = null,
+  sync = null, onZoom = null, fill = false,
 }) {
   const uPlot = window.uPlot;
-  const width = Math.max(240, el.clientWidth || 600);
+  const width = fill ? Math.max(FILL_MIN, el.clientWidth) : Math.max(240, el.clientWidth || 600);
+  if (fill) height = Math.max(FILL_MIN, el.clientHeight);
   const n = labels.length;
   const state = { raw };
   const colors = themeColors();
@@ -294,6 +315,7 @@ export function makeChart(el, {
     },
     plugins: [tooltipPlugin(state, (x) => (x == null ? '–' : fmtBucket(x, period)), fmtY)],
     hooks: {
+      setSize: fill ? [(u) => queueMicrotask(() => fitChart(u, el))] : [],
       setSelect: [(u) => {
         if (!onZoom || u.select.width < 3) return;
         const from = u.posToVal(u.select.left, 'x');
@@ -321,8 +343,10 @@ export function makeChart(el, {
   }
   const u = new uPlot(opts, plotData(raw, renderer), el);
   keyboardLegend(u);
+  if (fill) fitChart(u, el);
   const ro = typeof ResizeObserver !== 'undefined'
     ? new ResizeObserver(() => {
+      if (fill) { fitChart(u, el); return; }
       const w = Math.max(240, el.clientWidth);
       if (Math.abs(w - u.width) > 4) u.setSize({ width: w, height });
     })

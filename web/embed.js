@@ -1,13 +1,14 @@
 // web/embed.js: the standalone embedded chart page ({id}.html). Reads the
 // chart's JSON ({id}.json, with this page's query string: from_date,
 // to_date, period) and draws it with uPlot; the renderer can be switched.
-// Needs no login.
+// The chart fills what the header and the status line leave of the page,
+// which is the iframe it is embedded in (or the window), and follows its
+// size. Needs no login.
 
 import { RENDERERS, makeChart, seriesLabel } from './chart.js';
 
 const body = document.body;
 const params = new URLSearchParams(location.search);
-const height = Math.max(120, (parseInt(body.dataset.height, 10) || 400) - 110);
 let chart = null;
 let doc = null;
 let renderer = params.get('renderer');
@@ -24,10 +25,13 @@ function draw() {
     labels: ms.map((m) => seriesLabel({ metric: m.name, filter_name: m.filter_name, filter_value: m.filter_value })),
     renderer,
     period: doc.period,
-    height,
+    fill: true,
   });
   window.gwEmbed = { doc, chart };
-  for (const b of document.querySelectorAll('#renderers button')) b.classList.toggle('active', b.dataset.renderer === renderer);
+  for (const b of document.querySelectorAll('#renderers button')) {
+    b.classList.toggle('active', b.dataset.renderer === renderer);
+    b.setAttribute('aria-pressed', String(b.dataset.renderer === renderer));
+  }
   document.getElementById('status').textContent = `${doc.period} buckets, ${doc.from_date} – ${doc.to_date}`;
   body.dataset.ready = '1';
 }
@@ -49,6 +53,7 @@ async function main() {
   const bar = document.getElementById('renderers');
   for (const r2 of RENDERERS) {
     const b = document.createElement('button');
+    b.type = 'button';
     b.textContent = r2;
     b.dataset.renderer = r2;
     b.addEventListener('click', () => { renderer = r2; draw(); });

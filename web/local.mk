@@ -10,6 +10,7 @@ GW_WEB_SRC = \
 	web/index.html \
 	web/login.html \
 	web/embed.html \
+	web/error.html \
 	web/style.css \
 	web/app.js \
 	web/chart.js \

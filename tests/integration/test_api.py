@@ -297,13 +297,16 @@ def test_embedded():
     status, hdrs, js = get(D, "/api/v1/embedded/%s.js?width=600&height=300" % uid,
                            headers={"Host": "stats.example.com:8889"})
     assert status == 200 and hdrs["content-type"].startswith("application/javascript"), hdrs
-    assert js == ('document.write(\'<iframe src="%s.html?width=600&height=300" width="600" '
-                  'height="300" frameborder="0" style="border:0"></iframe>\');\n' % base).encode(), js
+    assert js == ('document.write(%s);\n' % json.dumps(
+        '<iframe src="%s.html" title="Orders" width="600" height="300" frameborder="0" '
+        'style="border:0;max-width:100%%"></iframe>' % base)).encode(), js
     # Unknown ids.
     missing = "00000000-0000-4000-8000-000000000000"
     assert get_json(D, "/api/v1/embedded/%s.json" % missing, 404) == {
         "error": 'no embedded chart "%s"' % missing}
-    assert get(D, "/api/v1/embedded/%s.html" % missing)[0] == 404
+    status, hdrs, body = get(D, "/api/v1/embedded/%s.html" % missing)
+    assert (status, hdrs["content-type"]) == (404, "text/html; charset=utf-8"), hdrs
+    assert b"<h1>Chart not found</h1>" in body and missing.encode() in body, body
     assert get(D, "/api/v1/embedded/not-an-id.js")[0] == 404
 
 
@@ -376,7 +379,13 @@ def test_pages_anonymous():
     assert status == 200 and b"uPlot" in body
     assert get(D, "/static/../gottwall.conf")[0] == 404
     assert get(D, "/static/.hidden")[0] == 404
-    assert get(D, "/nowhere")[0] == 404
+    # A page that is not there: the styled error page; under /api/, JSON.
+    status, hdrs, body = get(D, "/nowhere?x=1")
+    assert (status, hdrs["content-type"]) == (404, "text/html; charset=utf-8"), hdrs
+    assert b"<h1>Page not found</h1>" in body and b"There is no page at /nowhere." in body
+    assert b'href="/static/style.css"' in body and b'<a href="/" target="_top">' in body
+    assert get_json(D, "/api/v2/projects", 404) == {
+        "error": "no such API route: /api/v2/projects (see docs/api.md)"}
 
 
 def test_dataset_cell_limit():
@@ -506,9 +515,27 @@ def test_access_control():
         token = re.search(rb'name="csrf" value="([0-9a-f]{32})"', get(d, "/", c)[2]).group(1)
         status, hdrs, _ = d.request("POST", "/logout", body=b"csrf=" + token, headers=dict(
             c, **{"Content-Type": "application/x-www-form-urlencoded"}))
-        assert (status, hdrs["location"]) == (302, "/login"), hdrs
+        assert (status, hdrs["location"]) == (302, "/login?logged_out=1"), hdrs
         assert hdrs["set-cookie"] == "gw_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         assert get(d, "/api/v1/projects", c)[0] == 401
+        # The login page it goes to says so; only there.
+        notice = b'role="status">You have logged out.</p>'
+        assert notice in get(d, "/login?logged_out=1")[2]
+        assert b'role="status"></p>' in get(d, "/login")[2]
+        assert b'role="status"></p>' in get(d, "/login?logged_out=yes")[2]
+        # USERS is set: the page does not tell visitors how to add users.
+        assert b"gottwall passwd" not in get(d, "/login")[2]
+
+
+def test_login_page_without_users():
+    """Without USERS nobody can log in: the page says how to add users."""
+    with Daemon(extra={"ANONYMOUS_LOGIN": False}) as d:
+        status, _, body = get(d, "/login")
+        assert status == 200, status
+        assert (b'<p class="setup small" id="setup"><strong>No users yet.</strong> Users and '
+                b'their password hashes are in <code>USERS</code> of gottwall.conf; make a '
+                b'hash with <code>gottwall passwd</code>.</p>') in body, body
+        assert b"{{" not in body, body
 
 
 def test_prefix():
@@ -521,6 +548,10 @@ def test_prefix():
                         "&from_date=2014-02-15&to_date=2014-02-16", 200, basic)
         assert r["range"] == [[DAY_0215, 3], [DAY_0216, 0]], r
         assert get(d, "/api/v1/test_project/metrics", basic)[0] == 404
+        status, _, body = get(d, "/elsewhere")
+        assert status == 404 and b'href="/gw/static/style.css"' in body, body
+        assert b"There is no page at /elsewhere: GottWall&#39;s pages are under /gw/." in body
+        assert b'<a href="/gw/" target="_top">Go to the dashboard</a>' in body
         status, hdrs, _ = get(d, "/gw")
         assert (status, hdrs["location"]) == (302, "/gw/")
         status, hdrs, _ = get(d, "/gw/")
@@ -549,7 +580,7 @@ def test_prefix():
             "metrics"][0]["range"] == [[DAY_0215, 3]]
         status, hdrs, _ = d.request("POST", "/gw/logout",
                                     headers=dict(c, **{"X-Requested-With": "gottwall"}))
-        assert hdrs["location"] == "/gw/login"
+        assert hdrs["location"] == "/gw/login?logged_out=1"
         assert hdrs["set-cookie"] == "gw_session=; Path=/gw; Max-Age=0; HttpOnly; SameSite=Lax"
 
 
@@ -596,7 +627,7 @@ def main():
                  test_stats_errors, test_names_with_spaces_and_utf8, test_stats_dataset, test_metrics_and_projects,
                  test_embedded, test_embedded_validation, test_dashboard_doc,
                  test_health_and_metrics, test_pages_anonymous, test_dataset_cell_limit,
-                 test_access_control,
+                 test_access_control, test_login_page_without_users,
                  test_prefix, test_health_storage_down]
         run_tests(tests)
     finally:

@@ -95,7 +95,8 @@ def test_headers_of_every_answer():
         check("421", raw_http(p, b"GET /health HTTP/1.1\r\nHost: attacker.example\r\n"
                             b"Connection: close\r\n\r\n"), 421)
         # Not found, assets, /health, /metrics.
-        check("404", req(p, "GET", "/nowhere"), 404)
+        check("404 page", req(p, "GET", "/nowhere"), 404, **page)
+        check("API 404 outside v1", req(p, "GET", "/api/v2/projects"), 404)
         for name in ("app.js", "chart.js", "style.css", "uPlot.iife.min.js",
                      "uPlot.min.css", "favicon.svg"):
             check(name, req(p, "GET", "/static/" + name), 200)
@@ -134,7 +135,7 @@ def test_anonymous_and_prefix():
         check("prefix redirect", req(p, "GET", "/gw"), 302)
         check("dashboard", req(p, "GET", "/gw/"), 200, **page)
         check("login redirect", req(p, "GET", "/gw/login"), 302)
-        check("outside the prefix", req(p, "GET", "/"), 404)
+        check("outside the prefix", req(p, "GET", "/"), 404, **page)
         check("dashboard doc", req(p, "GET", "/gw/api/v1/dashboard"), 200)
 
 
@@ -143,7 +144,7 @@ def test_templates_need_no_inline_code():
     a src (or is a JSON data block, which is never run), no <style>, no
     style="..." and no on...= handler attribute."""
     pages = sorted(glob.glob(os.path.join(SRCDIR, "web", "*.html")))
-    assert len(pages) == 3, pages
+    assert len(pages) == 4, pages   # dashboard, login, embedded chart, error
     for path in pages:
         text = open(path, encoding="utf-8").read()
         for tag in re.findall(r"<script\b[^>]*>", text, re.I):

@@ -117,8 +117,8 @@ def test_logout_revokes_the_captured_cookie():
         assert projects(d, c1) == (200, ["test_project", "shop"])
         st, hdrs, _ = logout(d, c1, csrf_token(d, c1), {"Origin": "http://127.0.0.1:%d"
                                                         % d.server_port})
-        assert (st, hdrs.get("location"), hdrs.get("set-cookie")) == (302, "/login", CLEAR), \
-            (st, hdrs)
+        assert (st, hdrs.get("location"), hdrs.get("set-cookie")) == (
+            302, "/login?logged_out=1", CLEAR), (st, hdrs)
         # The attack: the cookie captured before the logout.
         assert projects(d, c1) == (401, LOGIN_REQUIRED)
         assert projects(d, c2) == (401, LOGIN_REQUIRED)   # logout ends every session
@@ -160,7 +160,8 @@ def test_get_logout_does_not_log_out():
         assert projects(d, c)[0] == 401
         # Without a session there is nothing to end: the cookie is cleared.
         st, hdrs, _ = logout(d, "nonsense")
-        assert (st, hdrs.get("location"), hdrs.get("set-cookie")) == (302, "/login", CLEAR)
+        assert (st, hdrs.get("location"), hdrs.get("set-cookie")) == (
+            302, "/login?logged_out=1", CLEAR)
 
 
 def test_password_change_and_sighup_revoke():

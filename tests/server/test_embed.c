@@ -285,6 +285,8 @@ setup(void)
     ck_assert_ptr_nonnull(mkdtemp(webdir));
     snprintf(path, sizeof(path), "%s/embed.html", webdir);
     write_file(path, "[{{title}}|{{id}}|{{width}}x{{height}}|{{prefix}}]\n");
+    snprintf(path, sizeof(path), "%s/error.html", webdir);
+    write_file(path, "<{{status}}|{{title}}|{{message}}|{{prefix}}>\n");
     setenv("GOTTWALL_WEBDIR", webdir, 1);
     docs = json_object();
     storage_up = 1;
@@ -314,6 +316,8 @@ teardown(void)
     ev_loop_destroy(loop);
     json_decref(docs);
     snprintf(path, sizeof(path), "%s/embed.html", webdir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/error.html", webdir);
     unlink(path);
     rmdir(webdir);
 }
@@ -1006,19 +1010,25 @@ START_TEST(test_id_format)
     ck_assert_api_error(
         404, "no embedded chart \\\"00000000-0000-4000-8000_000000000000\\\"");
     ck_assert_int_eq(ngets, 1);
-    /* .html: a page, naming the file (escaped) when the id is malformed. */
+    /* .html: the error page (error.html), naming the id (escaped) also
+     * when it is malformed, framable as the chart's page is. */
     get("/api/v1/embedded/a&b'c.html");
     ck_assert_int_eq(status, 404);
     ck_assert_str_eq(header("Content-Type"), "text/html; charset=utf-8");
-    ck_assert_str_eq(
-        body, "<!doctype html><meta charset=\"utf-8\"><title>Not "
-              "found</title><p>No embedded chart a&amp;b&#39;c.html.</p>\n");
+    ck_assert_str_eq(body, "<404|Chart not found|There is no embedded chart "
+                           "a&amp;b&#39;c: the link is wrong, or the chart "
+                           "is no longer shared.|>\n");
+    ck_assert_ptr_null(strstr(resp_head, "X-Frame-Options"));
+    ck_assert_ptr_null(strstr(resp_head, "frame-ancestors"));
+    ck_assert_ptr_nonnull(strstr(resp_head, "Content-Security-Policy: "));
     ck_assert_int_eq(ngets, 1);
+    cfg.prefix = "/gw";
     get("/api/v1/embedded/" NO_ID ".html");
     ck_assert_int_eq(status, 404);
-    ck_assert_str_eq(body,
-                     "<!doctype html><meta charset=\"utf-8\"><title>Not "
-                     "found</title><p>No embedded chart " NO_ID ".</p>\n");
+    ck_assert_str_eq(body, "<404|Chart not found|There is no embedded chart "
+                           NO_ID ": the link is wrong, or the chart is no "
+                           "longer shared.|/gw>\n");
+    cfg.prefix = "";
     /* .js: a comment when the chart is missing. */
     get("/api/v1/embedded/" NO_ID ".js");
     ck_assert_int_eq(status, 404);
@@ -1045,29 +1055,22 @@ START_TEST(test_html)
     store("embedded", ID,
           "{\"project\":\"shop\",\"name\":\"<Orders> & co\",\"metrics\":[]}");
     cfg.prefix = "/gw";
-    ck_assert_str_eq(page(""),
-                     "[&lt;Orders&gt; &amp; co|" ID "|800x400|/gw]\n");
+    /* The page fills its frame: width and height are no template values
+     * (the template's {{width}}x{{height}} stays as it is). */
+    ck_assert_str_eq(page(""), "[&lt;Orders&gt; &amp; co|" ID
+                               "|{{width}}x{{height}}|/gw]\n");
     ck_assert_str_eq(header("Content-Type"), "text/html; charset=utf-8");
     ck_assert_str_eq(header("Cache-Control"), "no-store");
     ck_assert_str_eq(header("X-Content-Type-Options"), "nosniff");
-    /* width and height: 50..4000, at most 4 digits, else the defaults. */
     ck_assert_str_eq(page("?width=600&height=300"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|600x300|/gw]\n");
-    ck_assert_str_eq(page("?width=50&height=4000"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|50x4000|/gw]\n");
-    ck_assert_str_eq(page("?width=0050&height=4001"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|0050x400|/gw]\n");
-    ck_assert_str_eq(page("?width=49&height=01000"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|800x400|/gw]\n");
-    ck_assert_str_eq(page("?width=6e2&height=-300"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|800x400|/gw]\n");
-    ck_assert_str_eq(page("?width=&height=300"),
-                     "[&lt;Orders&gt; &amp; co|" ID "|800x300|/gw]\n");
+                     "[&lt;Orders&gt; &amp; co|" ID "|{{width}}x{{height}}|/gw]\n");
     /* No name (or a damaged chart): a title of its own. */
     store("embedded", ID, "{\"project\":\"shop\",\"metrics\":[]}");
-    ck_assert_str_eq(page(""), "[GottWall chart|" ID "|800x400|/gw]\n");
+    ck_assert_str_eq(page(""),
+                     "[GottWall chart|" ID "|{{width}}x{{height}}|/gw]\n");
     store("embedded", ID, "garbage");
-    ck_assert_str_eq(page(""), "[GottWall chart|" ID "|800x400|/gw]\n");
+    ck_assert_str_eq(page(""),
+                     "[GottWall chart|" ID "|{{width}}x{{height}}|/gw]\n");
 }
 END_TEST
 
@@ -1081,17 +1084,49 @@ START_TEST(test_js)
     ck_assert_str_eq(header("Content-Type"),
                      "application/javascript; charset=utf-8");
     ck_assert_str_eq(header("Cache-Control"), "no-store");
+    /* No width: as wide as the element it is in; 400 px high. */
     ck_assert_str_eq(
-        body, "document.write('<iframe "
-              "src=\"https://stats.example.com/gw/api/v1/embedded/" ID
-              ".html?width=800&height=400\" width=\"800\" height=\"400\" "
-              "frameborder=\"0\" style=\"border:0\"></iframe>');\n");
+        body, "document.write(\"<iframe "
+              "src=\\\"https://stats.example.com/gw/api/v1/embedded/" ID
+              ".html\\\" title=\\\"Orders\\\" width=\\\"100%\\\" "
+              "height=\\\"400\\\" frameborder=\\\"0\\\" "
+              "style=\\\"border:0\\\"></iframe>\");\n");
+    /* A width: never wider than that element; a wrong height: 400. */
     request("GET", "/api/v1/embedded/" ID ".js?width=1234&height=9",
             "Host: h:1\r\n", NULL);
     ck_assert_str_eq(
-        body, "document.write('<iframe src=\"http://h:1/gw/api/v1/embedded/" ID
-              ".html?width=1234&height=400\" width=\"1234\" height=\"400\" "
-              "frameborder=\"0\" style=\"border:0\"></iframe>');\n");
+        body, "document.write(\"<iframe src=\\\"http://h:1/gw/api/v1/embedded/" ID
+              ".html\\\" title=\\\"Orders\\\" width=\\\"1234\\\" "
+              "height=\\\"400\\\" frameborder=\\\"0\\\" "
+              "style=\\\"border:0;max-width:100%\\\"></iframe>\");\n");
+    /* The range, renderer and name of the script's query go on to the
+     * page (encoded, &amp; in the attribute); width and height do not. */
+    request("GET",
+            "/api/v1/embedded/" ID ".js?height=200&from_date=2014-02-15&"
+            "to_date=2014-02-16&period=day&renderer=bar&name=a%20%22b%22",
+            "Host: h:1\r\n", NULL);
+    ck_assert_str_eq(
+        body, "document.write(\"<iframe src=\\\"http://h:1/gw/api/v1/embedded/" ID
+              ".html?from_date=2014-02-15&amp;to_date=2014-02-16&amp;period="
+              "day&amp;renderer=bar&amp;name=a%20%22b%22\\\" "
+              "title=\\\"Orders\\\" width=\\\"100%\\\" "
+              "height=\\\"200\\\" frameborder=\\\"0\\\" "
+              "style=\\\"border:0\\\"></iframe>\");\n");
+    /* A name that would end the string, the attribute or the script: the
+     * title is HTML-escaped, the whole a JSON (JavaScript) string. */
+    store("embedded", ID,
+          "{\"project\":\"shop\",\"name\":\"<\\/script>'x\\\"\\n\\\\\\u00e9\"}");
+    request("GET", "/api/v1/embedded/" ID ".js", "Host: h:1\r\n", NULL);
+    ck_assert_str_eq(
+        body, "document.write(\"<iframe src=\\\"http://h:1/gw/api/v1/embedded/" ID
+              ".html\\\" title=\\\"&lt;/script&gt;&#39;x&quot;\\n\\\\\\u00E9\\\" "
+              "width=\\\"100%\\\" height=\\\"400\\\" frameborder=\\\"0\\\" "
+              "style=\\\"border:0\\\"></iframe>\");\n");
+    /* Without a name: a title of its own. */
+    store("embedded", ID, "{\"project\":\"shop\"}");
+    request("GET", "/api/v1/embedded/" ID ".js", "Host: h:1\r\n", NULL);
+    ck_assert_ptr_nonnull(strstr(body, "title=\\\"GottWall chart\\\""));
+    store("embedded", ID, CHART);
     /* The links need a host; the other forms do not. */
     request("GET", "/api/v1/embedded/" ID ".js", "", NULL);
     ck_assert_http_error(400, "the Host header is missing or not a host name");
