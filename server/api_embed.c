@@ -211,29 +211,36 @@ embed_doc_found(void *arg, const char *data, size_t len)
 /* The id and the links to the chart's .html, .js and .json, and an iframe
  * of the page. */
 json_t *
-gw__api_embed_links(const char *base_url, const char *id)
+gw__api_embed_links(const char *base_url, const char *id, const char *title)
 {
     char link[1024];
-    char html[1100], js[1100], jsn[1100], iframe[1400];
+    char html[1100], js[1100], jsn[1100];
+    char *t = gw__api_html_escape(title ? title : "GottWall chart");
+    char *iframe = NULL;
+    json_t *out = NULL;
 
     snprintf(link, sizeof(link), "%s/api/v1/embedded/%s", base_url, id);
     snprintf(html, sizeof(html), "%s.html", link);
     snprintf(js, sizeof(js), "%s.js", link);
     snprintf(jsn, sizeof(jsn), "%s.json", link);
-    snprintf(iframe, sizeof(iframe),
-             "<iframe src=\"%s\" width=\"800\" height=\"400\" "
-             "frameborder=\"0\"></iframe>",
-             html);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link", html,
-                     "js_link", js, "json_link", jsn, "iframe", iframe);
+    /* A frame's title is what a screen reader announces for it. */
+    if (t != NULL &&
+        asprintf(&iframe, "<iframe src=\"%s\" title=\"%s\" width=\"800\" "
+                 "height=\"400\" frameborder=\"0\"></iframe>", html, t) >= 0)
+        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "html_link",
+                        html, "js_link", js, "json_link", jsn, "iframe", iframe);
+    free(t);
+    free(iframe);
+    return out;
 }
 
-/* e->reply: the links of chart id, and whether it was there before. */
+/* e->reply: the links of chart id (titled name), and whether it was there
+ * before. */
 static void
-embed_links(embed_doc_t *e, const char *id, int reused)
+embed_links(embed_doc_t *e, const char *id, const char *name, int reused)
 {
     json_decref(e->reply);
-    e->reply = gw__api_embed_links(e->base_url, id);
+    e->reply = gw__api_embed_links(e->base_url, id, name);
     if (e->reply != NULL)
         json_object_set_new(e->reply, "reused", json_boolean(reused));
 }
@@ -386,7 +393,8 @@ embed_reuse(const gw_storage_ops_t *ops, void *state, embed_doc_t *e,
         return gw_error_set(err, "out of memory");
     free(e->id);
     e->id = copy;
-    embed_links(e, copy, 1);
+    embed_links(e, copy, json_string_value(json_object_get(
+                             json_array_get(index, (size_t)at), "name")), 1);
     e->reused = 1;
     return GW_OK;
 }
@@ -1025,7 +1033,7 @@ gw__api_embedded_create(gw__api_t *api, gw_http_req_t *req, const char *project,
     e->id = strdup(id);
     e->data = embed_doc_text(project, name, renderer, period, clean, who);
     e->len = e->data ? strlen(e->data) : 0;
-    embed_links(e, id, 0);
+    embed_links(e, id, name, 0);
     e->key = gw__api_embed_key(e->data ? e->data : "");
     if (e->id == NULL || e->data == NULL || e->reply == NULL || e->key == NULL ||
         embed_create_counts(e, cfg, project, who) != GW_OK) {

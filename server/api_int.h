@@ -393,9 +393,11 @@ int gw__api_embed_id_ok(const char *id, size_t len);
  * that cannot be put into a link. */
 int gw__api_embed_base(gw__api_t *api, gw_http_req_t *req, char *out,
                        size_t size);
-/* {"id", "html_link", "js_link", "json_link", "iframe"} of chart id (a new
- * reference; NULL when out of memory). */
-json_t *gw__api_embed_links(const char *base_url, const char *id);
+/* {"id", "html_link", "js_link", "json_link", "iframe"} of chart id, the
+ * iframe titled title (HTML-escaped; NULL: "GottWall chart"), as a new
+ * reference; NULL when out of memory. */
+json_t *gw__api_embed_links(const char *base_url, const char *id,
+                            const char *title);
 /* The decimal count in doc("count", id) (0 when none), and storing one;
  * on the storage thread. */
 int gw__api_count_get(const gw_storage_ops_t *ops, void *state,

@@ -177,7 +177,8 @@ shared_list_job(const gw_storage_ops_t *ops, void *state, void *arg,
             continue;
         v = json_deep_copy(v);
         json_object_del(v, "key");
-        links = gw__api_embed_links(s->base_url, id);
+        links = gw__api_embed_links(s->base_url, id,
+                                    json_string_value(json_object_get(v, "name")));
         json_object_update(v, links);
         json_decref(links);
         json_array_append_new(charts, v);

@@ -277,8 +277,15 @@ def test_embedded():
     base = "http://stats.example.com:8889/api/v1/embedded/" + uid
     assert r == {"id": uid, "html_link": base + ".html", "js_link": base + ".js",
                  "json_link": base + ".json",
-                 "iframe": '<iframe src="%s.html" width="800" height="400" frameborder="0"></iframe>' % base,
+                 "iframe": '<iframe src="%s.html" title="Orders" width="800" height="400" '
+                           'frameborder="0"></iframe>' % base,
                  "reused": False}, r
+    # The iframe's title (what a screen reader announces) is the name, escaped.
+    hostile = dict(body, name='<b a="1">&\'')
+    status, _, data = D.request("POST", "/api/v1/test_project/embedded/", body=hostile,
+                                headers={"Host": "stats.example.com:8889"})
+    assert status == 200, (status, data)
+    assert ' title="&lt;b a=&quot;1&quot;&gt;&amp;&#39;" ' in json.loads(data)["iframe"], data
     j = get_json(D, "/api/v1/embedded/%s.json?from_date=2014-01-01&to_date=2014-03-01" % uid, 200)
     assert j == {"project": "test_project", "renderer": "bar", "period": "month",
                  "from_date": "2014-01-01", "to_date": "2014-03-01",

@@ -507,7 +507,7 @@ START_TEST(test_create_links)
         "v1/embedded/%s.js\",\"json_link\":\"https://stats.example.com:8889/"
         "api/v1/embedded/%s.json\",\"iframe\":\"<iframe "
         "src=\\\"https://stats.example.com:8889/api/v1/embedded/%s.html\\\" "
-        "width=\\\"800\\\" height=\\\"400\\\" "
+        "title=\\\"Orders\\\" width=\\\"800\\\" height=\\\"400\\\" "
         "frameborder=\\\"0\\\"></iframe>\",\"reused\":false}",
         id, id, id, id, id);
     ck_assert_str_eq(body, expect);
