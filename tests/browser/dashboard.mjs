@@ -604,6 +604,72 @@ try {
     await page.click(`${other} .remove`);
   });
 
+  await step('charts share a crosshair and a tooltip; legends toggle from the keyboard; a unit shows in the data table behind the chart; the all period; one column under 700 px', async () => {
+    const other = await newGraph('orders');
+    const view = (g) => `window.gw.views.get(document.querySelector(${JSON.stringify(g)}).dataset.id)`;
+    // The crosshair of one chart moves the other's to the same bucket.
+    await page.$eval(gapGraph, (e) => e.scrollIntoView({ block: 'center' }));
+    const box = await page.$eval(`${gapGraph} .u-over`, (e) => { const r = e.getBoundingClientRect(); return { l: r.left, w: r.width, y: r.top + r.height / 2 }; });
+    await page.mouse.move(box.l + box.w * 0.5, box.y, { steps: 3 });
+    await page.waitForFunction(([a, b]) => {
+      const ua = window.gw.views.get(document.querySelector(a).dataset.id).chart.u;
+      const ub = window.gw.views.get(document.querySelector(b).dataset.id).chart.u;
+      return ua.cursor.idx != null && ub.cursor.idx === ua.cursor.idx && ub.cursor.left >= 0;
+    }, [gapGraph, other]);
+    const idx = await page.evaluate(`${view(gapGraph)}.chart.u.cursor.idx`);
+    const xs = await xsOf(gapGraph);
+    const tip = `${gapGraph} .gw-tooltip`;
+    assert(await page.isVisible(tip), 'no tooltip under the cursor');
+    const d = new Date(xs[idx] * 1000).toISOString();
+    same(await page.textContent(`${tip} .gw-tooltip-time`), `${d.slice(0, 10)} ${d.slice(11, 16)}`, 'the tooltip names the bucket (ISO, UTC, 24-hour)');
+    await page.mouse.move(5, 5);
+    // A legend entry is a toggle button reachable by the keyboard.
+    const row = `${other} .u-legend .u-series:nth-child(2)`;
+    same(await page.$eval(row, (r) => [r.tabIndex, r.getAttribute('role'), r.getAttribute('aria-pressed')]), [0, 'button', 'true'], 'the legend entry');
+    await page.focus(row);
+    await page.keyboard.press('Enter');
+    same(await page.evaluate(`${view(other)}.chart.u.series[1].show`), false, 'Enter hides the series');
+    same(await page.getAttribute(row, 'aria-pressed'), 'false', 'and says so');
+    await page.keyboard.press(' ');
+    same(await page.evaluate(`${view(other)}.chart.u.series[1].show`), true, 'Space shows it again');
+    // A unit: the data table behind the chart (for screen readers) says it.
+    await afterRedraw(gapGraph, () => page.selectOption(`${gapGraph} .series-row:nth-child(1) select.unit`, 'ms'));
+    await page.click(`${gapGraph} details summary`);
+    await page.waitForSelector(`${gapGraph} details .table-wrap table`);
+    const table = await page.$eval(`${gapGraph} details table`, (t) => ({
+      caption: t.caption.textContent,
+      head: Array.from(t.tHead.rows[0].cells, (c) => c.textContent),
+      rows: Array.from(t.tBodies[0].rows, (r) => Array.from(r.cells, (c) => c.textContent)),
+    }));
+    const api = await stats(`${PROJECT}/stats?name=response_ms`);
+    const num = (x) => String(+x.toFixed(Math.abs(x) >= 100 ? 1 : 3));
+    const ms = (v) => (v == null ? '–' : v >= 1000 ? `${num(v / 1000)} s` : `${num(v)} ms`);
+    same(table.caption, 'response_ms', 'the table is named after the chart');
+    same(table.head, ['Time (UTC)', 'response_ms'], 'its header');
+    same(table.rows, api.range.map(([t, v]) => { const z = new Date(t * 1000).toISOString(); return [`${z.slice(0, 10)} ${z.slice(11, 16)}`, ms(v)]; }), 'its rows: every bucket, in ms, gaps as –');
+    await page.click(`${gapGraph} details summary`);
+    // The all period: one bucket, the all-time value.
+    await page.click('#periods button[data-period=all]');
+    same(await page.getAttribute('#periods button[data-period=all]', 'aria-pressed'), 'true', 'All is pressed');
+    await page.waitForFunction((g) => { const v = window.gw.views.get(document.querySelector(g).dataset.id); return v.chart && v.chart.u.data[0].length === 1; }, other);
+    const all = await apiStats(`${PROJECT}/stats?name=orders&period=all`);
+    same(await page.evaluate(`Array.from(${view(other)}.chart.raw[1])`), all.range.map((p) => p[1]), 'the all-time count');
+    await page.click('#periods button[data-period=auto]');
+    await page.waitForFunction((g) => window.gw.views.get(document.querySelector(g).dataset.id).chart.u.data[0].length === 16, gapGraph);
+    // One heading, notices announced.
+    same(await page.$$eval('h1', (h) => h.map((x) => x.textContent.trim())), ['GottWall'], 'one h1');
+    same(await page.$eval('#notice', (n) => [n.getAttribute('role'), n.getAttribute('aria-live')]), ['status', 'polite'], 'the notice line is a live region');
+    // Under 700 px the grid is one column, widgets one under another.
+    await page.setViewportSize({ width: 650, height: 900 });
+    await page.waitForTimeout(300);
+    const rects = (await page.$$eval('.widget', (ws) => ws.map((w) => { const r = w.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top), Math.round(r.bottom)]; }))).sort((a, b) => a[1] - b[1]);
+    assert(rects.length >= 3, `${rects.length} widgets`);
+    assert(rects.every((r) => r[0] === rects[0][0]), `not one column at 650 px: ${JSON.stringify(rects)}`);
+    rects.slice(1).forEach((r, i) => assert(r[1] >= rects[i][2], `widget ${i + 1} overlaps the one above: ${JSON.stringify(rects)}`));
+    await page.setViewportSize({ width: 1360, height: 900 });
+    await page.click(`${other} .remove`);
+  });
+
   await step('minutes over the last year: more than MAX_POINTS; each widget says so and draws nothing; Auto draws hours', async () => {
     await page.selectOption('#range', '1y');
     await page.click('#periods button[data-period=minute]');
