@@ -180,6 +180,10 @@ try {
     assert(xs.length === 25 && xs[1] - xs[0] === 3600 && xs[24] === hourNow,
       `not the 25 hours up to ${hourNow}: ${xs.length}, last ${xs[xs.length - 1]}`);
     await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'stacked'));
+    assert(await page.isVisible(`${graph} .stack-note`), 'the stacked chart does not say that it stacks');
+    const st = await page.$eval(graph, (e) => { const c = window.gw.views.get(e.dataset.id).chart; return { raw: c.raw.map((a) => Array.from(a)), drawn: c.u.data.map((a) => Array.from(a)) }; });
+    same(st.drawn[2], st.raw[2].map((y, i) => (st.raw[1][i] || 0) + (y || 0)), 'the second series is drawn on the first');
+    same(st.raw[2], (await stats(`${PROJECT}/stats?name=orders&filter_name=status&filter_value=paid`)).range.map((p) => p[1]), 'while its own values stay the API\'s (tooltip and legend)');
     await shot('04-graph-hour-stacked');
     await afterRedraw(graph, () => page.selectOption(`${graph} select.renderer`, 'bar'));
     await afterRedraw(graph, () => page.selectOption('#range', '30d'));
