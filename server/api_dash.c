@@ -166,7 +166,6 @@ dash_cas(dash_ctx_t *c, const char *id, const dash_seen_t *was,
     json_t *ignored = NULL;
     dash_found_t f = {&ignored, &now};
     int rc, same;
-
     static int logged;
 
     if (c->ops->doc_cas != NULL)
@@ -200,10 +199,14 @@ dash_write(dash_ctx_t *c, const char *id, json_t *v, gw_error_t *err)
 
     if (text == NULL)
         return gw_error_set(err, "out of memory");
-    if (was == NULL) /* never read: only a record made in this job */
-        rc = c->ops->doc_put(c->state, DASH_NS, id, text, strlen(text), err);
-    else
+    if (was == NULL) { /* never read (the move of the dashboard of before
+                        * into "Main"): written only where there is none */
+        dash_seen_t none = {NULL, NULL, NULL, 0};
+
+        rc = dash_cas(c, id, &none, text, strlen(text), err);
+    } else {
         rc = dash_cas(c, id, was, text, strlen(text), err);
+    }
     if (rc == GW_OK && was != NULL) {
         free(was->data);
         was->data = text; /* what id holds now */
