@@ -55,7 +55,7 @@ EXTRA_DIST += tests/integration/test_dashboards.py \
 # styled 404 pages and embedded charts sized by their frame, in a browser
 # (issue 17, part 5).
 TESTS += tests/browser/test_pages.py
-EXTRA_DIST += tests/browser/test_pages.py tests/browser/pages.mjs
+EXTRA_DIST += tests/browser/test_pages.py tests/browser/pages.mjs tests/browser/harness.mjs
 
 # Unit suites: the pure parts (ranges, periods, sessions, escaping), the
 # login's throttle table and next paths, and the embedded charts and

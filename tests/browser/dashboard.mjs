@@ -11,9 +11,8 @@
 //   (the HTTP transport's incr URL) and GW_BASIC ("public:private").
 // Prints one line per step and "N passed, N failed"; exits 1 on failure.
 
-import { chromium } from 'playwright-core';
+import { assert, finish, launch, same, step } from './harness.mjs';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 const URL_ = process.env.GW_URL;
@@ -21,38 +20,8 @@ const OUT = process.env.GW_OUT;
 const PROJECT = process.env.GW_PROJECT || 'test_project';
 fs.mkdirSync(OUT, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const step = async (name, fn) => {
-  const t = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-};
-const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
-const same = (a, b, msg) => {
-  const x = JSON.stringify(a);
-  const y = JSON.stringify(b);
-  if (x !== y) throw new Error(`${msg}:\n  got      ${x}\n  expected ${y}`);
-};
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium-'));
-const context = await chromium.launchPersistentContext(userDir, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1360, height: 900 },
-  timeout: 60000,
-});
-const page = context.pages()[0] || await context.newPage();
-page.setDefaultTimeout(15000);
+const { userDir, context, page } = await launch();
 const consoleErrors = [];
 // Content-Security-Policy violations: Chromium's console messages, and the
 // securitypolicyviolation events of every page (the embedded one too).
@@ -878,5 +847,4 @@ try {
   await context.close();
   fs.rmSync(userDir, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(exitCode || (failed ? 1 : 0));
+finish(exitCode);

@@ -10,35 +10,15 @@
 // load's requests, start-end in ms, too). Prints "N passed, N failed";
 // exits 1 on a failure. Times are reported, never asserted.
 
-import { chromium } from 'playwright-core';
+import { assert, finish, launch, same as sameAll, step } from './harness.mjs';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 const URL_ = process.env.GW_URL;
 const OUT = process.env.GW_OUT;
 const want = JSON.parse(fs.readFileSync(path.join(OUT, 'expected.json'), 'utf8'));
 
-let passed = 0;
-let failed = 0;
-const step = async (name, fn) => {
-  const t = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-};
-const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
-const same = (a, b, msg) => {
-  const x = JSON.stringify(a);
-  const y = JSON.stringify(b);
-  if (x !== y) throw new Error(`${msg}:\n  got      ${x.slice(0, 400)}\n  expected ${y.slice(0, 400)}`);
-};
+const same = (a, b, msg) => sameAll(a, b, msg, 400);
 const pad = (n) => String(n).padStart(2, '0');
 const minuteOf = (ts) => {
   const d = new Date(ts * 1000);
@@ -46,17 +26,7 @@ const minuteOf = (ts) => {
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium-'));
-const context = await chromium.launchPersistentContext(userDir, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1360, height: 900 },
-  timeout: 60000,
-});
-const page = context.pages()[0] || await context.newPage();
-page.setDefaultTimeout(30000);
+const { userDir, context, page } = await launch({ timeout: 30000 });
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -144,5 +114,4 @@ try {
   fs.rmSync(userDir, { recursive: true, force: true });
 }
 fs.writeFileSync(path.join(OUT, 'page-load.txt'), `${report.join('\n')}\n`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(exitCode || (failed ? 1 : 0));
+finish(exitCode);

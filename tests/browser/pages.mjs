@@ -14,10 +14,9 @@
 // CHROMIUM. Prints one line per step and "N passed, N failed"; exits 1 on
 // failure.
 
-import { chromium } from 'playwright-core';
+import { assert, finish, launch, same, step } from './harness.mjs';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 
 const URL_ = process.env.GW_URL;
@@ -28,26 +27,6 @@ const MISSING = '00000000-0000-4000-8000-000000000000';
 const HINT = 'Users and their password hashes are in USERS of gottwall.conf; make a hash with gottwall passwd.';
 fs.mkdirSync(OUT, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const step = async (name, fn) => {
-  const t = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-};
-const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
-const same = (a, b, msg) => {
-  const x = JSON.stringify(a);
-  const y = JSON.stringify(b);
-  if (x !== y) throw new Error(`${msg}:\n  got      ${x}\n  expected ${y}`);
-};
 
 // "Another site": pages that embed the chart, on a port of their own.
 const chartUrl = (ext, q = '') => `${URL_}api/v1/embedded/${CHART}.${ext}${q}`;
@@ -66,17 +45,7 @@ const site = http.createServer((req, res) => {
 await new Promise((ok) => site.listen(0, '127.0.0.1', ok));
 const SITE = `http://127.0.0.1:${site.address().port}`;
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium-'));
-const context = await chromium.launchPersistentContext(userDir, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1024, height: 768 },
-  timeout: 60000,
-});
-const page = context.pages()[0] || await context.newPage();
-page.setDefaultTimeout(15000);
+const { userDir, context, page } = await launch({ viewport: { width: 1024, height: 768 } });
 // Console errors and CSP violations of every page and frame; the 404s this
 // script asks for on purpose are the only failed loads allowed.
 const consoleErrors = [];
@@ -342,5 +311,4 @@ try {
   site.close();
   fs.rmSync(userDir, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(exitCode || (failed ? 1 : 0));
+finish(exitCode);

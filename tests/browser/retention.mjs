@@ -12,9 +12,8 @@
 // old event's epoch seconds, value 7, status paid) and GW_FROM (its day).
 // Prints one line per step and "N passed, N failed"; exits 1 on failure.
 
-import { chromium } from 'playwright-core';
+import { assert, finish, launch, same, step } from './harness.mjs';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 const URL_ = process.env.GW_URL;
@@ -24,43 +23,13 @@ const FROM = process.env.GW_FROM;
 const DAY = 86400;
 fs.mkdirSync(OUT, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const step = async (name, fn) => {
-  const t = Date.now();
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-};
-const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
-const same = (a, b, msg) => {
-  const x = JSON.stringify(a);
-  const y = JSON.stringify(b);
-  if (x !== y) throw new Error(`${msg}:\n  got      ${x}\n  expected ${y}`);
-};
 const pad = (n) => String(n).padStart(2, '0');
 const minuteLabel = (ts) => {
   const d = new Date(ts * 1000);
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
 };
 
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium-'));
-const context = await chromium.launchPersistentContext(userDir, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1360, height: 900 },
-  timeout: 60000,
-});
-const page = context.pages()[0] || await context.newPage();
-page.setDefaultTimeout(15000);
+const { userDir, context, page } = await launch();
 const consoleErrors = [];
 const cspViolations = [];
 await context.addInitScript(() => {
@@ -171,5 +140,4 @@ try {
   await context.close();
   fs.rmSync(userDir, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(exitCode || (failed ? 1 : 0));
+finish(exitCode);
