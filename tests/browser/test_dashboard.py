@@ -24,6 +24,29 @@ SCRIPT = os.path.join(SRCDIR, "tests", "browser", "dashboard.mjs")
 OUT = os.path.join(BUILDDIR, "test-output", "browser")
 
 
+def run_script(script, out, **env):
+    """Runs a browser test script with node, env added to ours (GW_OUT is
+    out, CHROMIUM ours); prints what it said and fails when it failed."""
+    r = subprocess.run([NODE, script], env=dict(os.environ, GW_OUT=out, CHROMIUM=CHROMIUM, **env),
+                       timeout=240, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(r.stdout)
+    assert r.returncode == 0, "%s failed (screenshots in %s)" % (os.path.basename(script), out)
+
+
+def browser_main(tests):
+    """Runs tests, or skips (exit 77) without Chromium, node or playwright-core."""
+    if os.environ.get("GW_SKIP_BROWSER"):
+        print("SKIP: GW_SKIP_BROWSER is set")
+        sys.exit(77)
+    if not os.access(CHROMIUM, os.X_OK):
+        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
+    if NODE is None:
+        skip("node not found (apt-get install nodejs npm)")
+    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
+        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
+    run_tests(tests)
+
+
 def send(d, action, events, prefix=""):
     pub, priv = d.projects["test_project"]
     status, _, body = d.request(
@@ -69,16 +92,11 @@ def run_dashboard(prefix, out):
             headers={"Authorization": basic_header("my_public_key", "secret_key")}
         ).keys() >= {"latency_ms", "api_ms", "response_ms"},
             what="events stored")
-        env = dict(os.environ, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
+        run_script(SCRIPT, out, GW_URL="http://127.0.0.1:%d%s/" % (d.server_port, prefix),
                    GW_USER=USER, GW_PASSWORD=PASSWORD, GW_PROJECT="test_project",
-                   GW_OUT=out, CHROMIUM=CHROMIUM,
                    GW_INGEST="http://127.0.0.1:%d%s/api/v1/test_project/incr"
                    % (d.port("http"), prefix),
                    GW_BASIC="my_public_key:secret_key", GW_MINUTE=str(minute))
-        r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        print(r.stdout)
-        assert r.returncode == 0, "dashboard.mjs failed (screenshots in %s)" % out
 
 
 def test_dashboard_in_chromium():
@@ -91,17 +109,7 @@ def test_dashboard_under_prefix():
 
 
 def main():
-    if os.environ.get("GW_SKIP_BROWSER"):
-        print("SKIP: GW_SKIP_BROWSER is set")
-        sys.exit(77)
-    if not os.access(CHROMIUM, os.X_OK):
-        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
-    if NODE is None:
-        skip("node not found (apt-get install nodejs npm)")
-    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
-        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
-    run_tests([test_dashboard_in_chromium, test_dashboard_under_prefix])
-
+    browser_main([test_dashboard_in_chromium, test_dashboard_under_prefix])
 
 if __name__ == "__main__":
     main()

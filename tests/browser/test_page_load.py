@@ -12,16 +12,11 @@ of record are in docs/performance.md.
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 
-from gwtest import (BUILDDIR, SRCDIR, Daemon, basic_header, run_tests,
-                    s1_header, skip, wait_for)
+from gwtest import (BUILDDIR, SRCDIR, Daemon, basic_header, s1_header, wait_for)
+from test_dashboard import browser_main, run_script
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-NODE = shutil.which("node")
 SCRIPT = os.path.join(SRCDIR, "tests", "browser", "page_load.mjs")
 OUT = os.path.join(BUILDDIR, "test-output", "browser-load")
 SPAN = 3 * 86400
@@ -106,26 +101,11 @@ def test_three_day_page():
         os.makedirs(OUT, exist_ok=True)
         with open(os.path.join(OUT, "expected.json"), "w") as f:
             json.dump({"series": want, "kinds": kinds, "events": sum(len(e) for _, e in events.values())}, f)
-        env = dict(os.environ, GW_URL="http://127.0.0.1:%d/" % d.server_port,
-                   GW_OUT=OUT, CHROMIUM=CHROMIUM)
-        r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        print(r.stdout)
-        assert r.returncode == 0, "page_load.mjs failed (screenshots in %s)" % OUT
+        run_script(SCRIPT, OUT, GW_URL="http://127.0.0.1:%d/" % d.server_port)
 
 
 def main():
-    if os.environ.get("GW_SKIP_BROWSER"):
-        print("SKIP: GW_SKIP_BROWSER is set")
-        sys.exit(77)
-    if not os.access(CHROMIUM, os.X_OK):
-        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
-    if NODE is None:
-        skip("node not found (apt-get install nodejs npm)")
-    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
-        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
-    run_tests([test_three_day_page])
-
+    browser_main([test_three_day_page])
 
 if __name__ == "__main__":
     main()

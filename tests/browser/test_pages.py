@@ -12,12 +12,10 @@ tests/browser/test_dashboard.py does.
 import json
 import os
 import subprocess
-import sys
 import time
 
-from gwtest import (BUILDDIR, GOTTWALL, SRCDIR, Daemon, basic_header, run_tests,
-                    skip, wait_for)
-from test_dashboard import CHROMIUM, NODE, send
+from gwtest import (BUILDDIR, GOTTWALL, SRCDIR, Daemon, basic_header, wait_for)
+from test_dashboard import browser_main, run_script, send
 
 USER = "ann@example.com"
 PASSWORD = "pages test password"
@@ -51,28 +49,13 @@ def test_pages_in_chromium():
                           "f": {"status": "paid" if i % 3 else "new"}} for i in range(30)])
         wait_for(lambda: "orders" in d.get_json("/api/v1/test_project/metrics",
                                                 headers=BASIC), what="events stored")
-        env = dict(os.environ, GW_URL="http://127.0.0.1:%d/" % d.server_port,
+        run_script(SCRIPT, OUT, GW_URL="http://127.0.0.1:%d/" % d.server_port,
                    GW_URL_NO_USERS="http://127.0.0.1:%d/" % bare.server_port,
-                   GW_USER=USER, GW_PASSWORD=PASSWORD, GW_CHART=share_chart(d),
-                   GW_OUT=OUT, CHROMIUM=CHROMIUM)
-        r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        print(r.stdout)
-        assert r.returncode == 0, "pages.mjs failed (screenshots in %s)" % OUT
+                   GW_USER=USER, GW_PASSWORD=PASSWORD, GW_CHART=share_chart(d))
 
 
 def main():
-    if os.environ.get("GW_SKIP_BROWSER"):
-        print("SKIP: GW_SKIP_BROWSER is set")
-        sys.exit(77)
-    if not os.access(CHROMIUM, os.X_OK):
-        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
-    if NODE is None:
-        skip("node not found (apt-get install nodejs npm)")
-    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
-        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
-    run_tests([test_pages_in_chromium])
-
+    browser_main([test_pages_in_chromium])
 
 if __name__ == "__main__":
     main()

@@ -9,12 +9,10 @@ the event of 2 days ago. Skips as tests/browser/test_dashboard.py does.
 """
 
 import os
-import subprocess
-import sys
 import time
 
-from gwtest import BUILDDIR, SRCDIR, Daemon, run_tests, skip, wait_for
-from test_dashboard import CHROMIUM, NODE, send
+from gwtest import BUILDDIR, SRCDIR, Daemon, wait_for
+from test_dashboard import browser_main, run_script, send
 
 SCRIPT = os.path.join(SRCDIR, "tests", "browser", "retention.mjs")
 OUT = os.path.join(BUILDDIR, "test-output", "browser-retention")
@@ -45,27 +43,12 @@ def test_range_before_retention():
         status, _, body = d.request("PUT", "/api/v1/dashboard", body=doc,
                                     headers={"Content-Type": "application/json"})
         assert status == 200, (status, body)
-        env = dict(os.environ, GW_URL="http://127.0.0.1:%d/" % d.server_port,
-                   GW_OUT=OUT, CHROMIUM=CHROMIUM, GW_OLD=str(old),
-                   GW_FROM=from_day)
-        r = subprocess.run([NODE, SCRIPT], env=env, timeout=240,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        print(r.stdout)
-        assert r.returncode == 0, "retention.mjs failed (screenshots in %s)" % OUT
+        run_script(SCRIPT, OUT, GW_URL="http://127.0.0.1:%d/" % d.server_port,
+                   GW_OLD=str(old), GW_FROM=from_day)
 
 
 def main():
-    if os.environ.get("GW_SKIP_BROWSER"):
-        print("SKIP: GW_SKIP_BROWSER is set")
-        sys.exit(77)
-    if not os.access(CHROMIUM, os.X_OK):
-        skip("chromium not found at %s (apt-get install chromium)" % CHROMIUM)
-    if NODE is None:
-        skip("node not found (apt-get install nodejs npm)")
-    if not os.path.isdir(os.path.join(SRCDIR, "node_modules", "playwright-core")):
-        skip("node_modules/playwright-core missing (run npm ci in %s)" % SRCDIR)
-    run_tests([test_range_before_retention])
-
+    browser_main([test_range_before_retention])
 
 if __name__ == "__main__":
     main()
