@@ -8,7 +8,8 @@ libgwcore_la_SOURCES += \
 	base/conf_server.c \
 	base/log.c \
 	base/metrics.c
-EXTRA_DIST += base/buf.h base/conf.h base/conf_int.h base/log.h base/metrics.h
+EXTRA_DIST += base/buf.h base/conf.h base/conf_int.h base/log.h base/metrics.h \
+	base/post.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/base/test_buf tests/base/test_conf \

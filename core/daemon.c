@@ -336,6 +336,14 @@ gw__daemon_loop_at(const gw__daemon_t *d, int i)
     return gw__workers_loop(d->workers, (size_t) i - 1);
 }
 
+int
+gw__daemon_post(const gw__daemon_t *d, int i, gw__post_t *p)
+{
+    if (i < 1)
+        return GW_ERR;
+    return gw__workers_post(d->workers, (size_t) i - 1, p);
+}
+
 gw__ingest_t *
 gw__daemon_ingest(gw__daemon_t *d)
 {

@@ -12,6 +12,8 @@
 
 #include <gottwall/common.h>
 
+#include "base/post.h"
+
 struct ev_loop;
 struct gw__config_s;
 struct gw__ingest_s;
@@ -66,6 +68,10 @@ const struct gw__config_s *gw__daemon_config(const gw__daemon_t *d);
 int gw__daemon_loops(const gw__daemon_t *d);
 /* Ingest loop i (0: the main loop), or NULL when i >= INGEST_LOOPS. */
 struct ev_loop *gw__daemon_loop_at(const gw__daemon_t *d, int i);
+/* Runs p->fn(p) soon on ingest loop i's thread, 0 < i < loops (see
+ * gw__workers_post). GW_OK, or GW_ERR: no such loop (fn does not run).
+ * Any thread. */
+int gw__daemon_post(const gw__daemon_t *d, int i, gw__post_t *p);
 /* The ingest state of the calling thread's loop, or NULL when this
  * process does not aggregate. */
 struct gw__ingest_s *gw__daemon_ingest(gw__daemon_t *d);

@@ -26,6 +26,7 @@
 #include "journal.h"
 #include "net/auth.h"
 #include "net/http.h"
+#include "workers.h"
 
 /* ---- Instances ---- */
 
@@ -159,10 +160,86 @@ hs_claim_last(gw__instance_t *inst, void (*fn)(void *arg, int ok),
                             len, exp, fn, arg);
 }
 
+/* A plugin's work for another loop (host->post), or a claim's answer on
+ * its way back to the loop that asked (ABI 1.7). */
+typedef struct hs_hop_s {
+    gw__post_t post; /* first */
+    gw__instance_t *inst;
+    int loop;
+    int ok;
+    void (*fn)(void *arg);
+    void (*claim_fn)(void *arg, int ok);
+    void *arg;
+} hs_hop_t;
+
+static void
+hs_hop_run(gw__post_t *p)
+{
+    hs_hop_t *h = (hs_hop_t *) p;
+
+    if (h->claim_fn != NULL)
+        h->claim_fn(h->arg, h->ok);
+    else
+        h->fn(h->arg);
+    free(h);
+}
+
+static int
+hs_post(const gw_ctx_t *ctx, int i, void (*fn)(void *arg), void *arg)
+{
+    gw__instance_t *inst = hs_inst(ctx);
+    hs_hop_t *h;
+
+    if (i < 1 || i >= gw__daemon_loops(inst->daemon) || fn == NULL)
+        return GW_ERR;
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return GW_ERR;
+    h->post.fn = hs_hop_run;
+    h->fn = fn;
+    h->arg = arg;
+    if (gw__daemon_post(inst->daemon, i, &h->post) != GW_OK) {
+        free(h);
+        return GW_ERR;
+    }
+    return GW_OK;
+}
+
+/* Loop 0: the claim's answer, passed on to the loop that asked. */
+static void
+hs_claim_back(void *arg, int ok)
+{
+    hs_hop_t *h = arg;
+
+    h->ok = ok;
+    if (gw__daemon_post(h->inst->daemon, h->loop, &h->post) != GW_OK)
+        hs_hop_run(&h->post); /* cannot happen: the loop exists */
+}
+
 static int
 hs_auth_claim(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg)
 {
-    return hs_claim_last(hs_inst(ctx), fn, arg);
+    gw__instance_t *inst = hs_inst(ctx);
+    int loop = gw__workers_current();
+    hs_hop_t *h;
+
+    /* Plugins built before 1.7 get the answer on loop 0, as then. */
+    if (loop == 0 || fn == NULL || inst->plugin == NULL
+        || inst->plugin->desc.abi_minor < 7)
+        return hs_claim_last(inst, fn, arg);
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return GW_ERR;
+    h->post.fn = hs_hop_run;
+    h->inst = inst;
+    h->loop = loop;
+    h->claim_fn = fn;
+    h->arg = arg;
+    if (hs_claim_last(inst, hs_claim_back, h) != GW_OK) {
+        free(h);
+        return GW_ERR;
+    }
+    return GW_OK;
 }
 
 static int
@@ -319,15 +396,35 @@ hs_count(const gw_ctx_t *ctx, gw_counter_t counter, const char *reason,
 }
 
 static int
+hs_post_loop(void *env, int i, gw__post_t *p)
+{
+    return gw__daemon_post(env, i, p);
+}
+
+static int
 hs_http_listen(const gw_ctx_t *ctx, const gw_http_listen_t *opts,
                gw_http_handler_fn fn, void *arg, gw_http_server_t **out,
                gw_error_t *err)
 {
     gw__instance_t *inst = hs_inst(ctx);
+    gw__daemon_t *d = inst->daemon;
+    int rc, i, n = gw__daemon_loops(d);
+    struct ev_loop *loops[64];
 
-    return gw__http_listen(gw__daemon_loop(inst->daemon), inst->name, opts,
-                           &gw__daemon_config(inst->daemon)->http, fn, arg,
-                           out, err);
+    rc = gw__http_listen(gw__daemon_loop(d), inst->name, opts,
+                         &gw__daemon_config(d)->http, fn, arg, out, err);
+    /* gw_http_listen_t.loops exists for plugins built against 1.7. */
+    if (rc != GW_OK || inst->plugin == NULL
+        || inst->plugin->desc.abi_minor < 7 || !opts->loops || n < 2)
+        return rc;
+    for (i = 0; i < n && i < 64; i++)
+        loops[i] = gw__daemon_loop_at(d, i);
+    if (gw__http_spread(*out, i, loops, hs_post_loop, d) != GW_OK) {
+        gw__http_close(*out);
+        *out = NULL;
+        return gw_error_set(err, "out of memory");
+    }
+    return GW_OK;
 }
 
 /* ---- on_stored ---- */
@@ -386,6 +483,7 @@ const gw_host_t gw__host = {
     .prefix = hs_prefix,
     .when_durable = hs_when_durable,
     .auth_claim = hs_auth_claim,
+    .post = hs_post,
     .loops = hs_loops,
     .loop_at = hs_loop_at,
 };

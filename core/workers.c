@@ -34,6 +34,13 @@ typedef struct wk_loop_s {
     ev_async stop;
     ev_timer flush;
     ev_prepare counts;
+    /* Posts: a list under its lock, woken by an ev_async; closed once the
+     * loop stopped (then a post runs at once on the poster's thread). */
+    pthread_mutex_t mu;
+    gw__post_t *head, *tail;
+    int closed;
+    int has_mu;
+    ev_async posted;
 } wk_loop_t;
 
 struct gw__workers_s {
@@ -48,6 +55,68 @@ struct gw__workers_s {
 
 static __thread gw__ingest_t *wk_thread_ingest;
 static __thread gw__auth_t *wk_thread_auth;
+static __thread int wk_thread_index; /* 0: loop 0 or not an ingest loop */
+
+int
+gw__workers_current(void)
+{
+    return wk_thread_index;
+}
+
+/* Runs the posts of l in order; on l's thread, or after it stopped. */
+static void
+wk_run_posts(wk_loop_t *l)
+{
+    gw__post_t *p;
+
+    pthread_mutex_lock(&l->mu);
+    p = l->head;
+    l->head = l->tail = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (p != NULL) {
+        gw__post_t *next = p->next;
+
+        p->fn(p); /* may free p */
+        p = next;
+    }
+}
+
+static void
+wk_posted_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void) loop;
+    (void) revents;
+    wk_run_posts(w->data);
+}
+
+int
+gw__workers_post(gw__workers_t *w, size_t i, gw__post_t *p)
+{
+    wk_loop_t *l;
+    int closed;
+
+    if (w == NULL || i >= w->n || !w->loops[i].has_mu)
+        return GW_ERR;
+    l = &w->loops[i];
+    p->next = NULL;
+    pthread_mutex_lock(&l->mu);
+    closed = l->closed;
+    if (!closed) {
+        if (l->tail != NULL)
+            l->tail->next = p;
+        else
+            l->head = p;
+        l->tail = p;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (closed) {
+        /* The loop no longer runs: nothing races with fn here. */
+        p->fn(p);
+        return GW_OK;
+    }
+    ev_async_send(l->loop, &l->posted);
+    return GW_OK;
+}
 
 gw__ingest_t *
 gw__workers_ingest(void)
@@ -126,6 +195,7 @@ wk_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     wk_thread_ingest = l->ingest;
     wk_thread_auth = l->auth;
+    wk_thread_index = (int) (l - l->set->loops) + 1;
     ev_run(l->loop, 0);
     gw__host_flush_counts();
     return NULL;
@@ -149,6 +219,11 @@ wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
     w->n++;
     ev_async_init(&l->stop, wk_stop_cb);
     ev_async_start(l->loop, &l->stop);
+    pthread_mutex_init(&l->mu, NULL);
+    l->has_mu = 1;
+    ev_async_init(&l->posted, wk_posted_cb);
+    l->posted.data = l;
+    ev_async_start(l->loop, &l->posted);
     ev_timer_init(&l->flush, wk_flush_cb, every, every);
     l->flush.data = l;
     ev_timer_start(l->loop, &l->flush);
@@ -231,11 +306,19 @@ gw__workers_stop(gw__workers_t *w)
     for (i = 0; w != NULL && i < w->n; i++) {
         wk_loop_t *l = &w->loops[i];
 
-        if (!l->running)
+        if (l->running) {
+            ev_async_send(l->loop, &l->stop);
+            pthread_join(l->thread, NULL);
+            l->running = 0;
+        }
+        /* What was posted and not run yet runs here, and so do later
+         * posts (gw__workers_post), on this thread. */
+        if (!l->has_mu)
             continue;
-        ev_async_send(l->loop, &l->stop);
-        pthread_join(l->thread, NULL);
-        l->running = 0;
+        pthread_mutex_lock(&l->mu);
+        l->closed = 1;
+        pthread_mutex_unlock(&l->mu);
+        wk_run_posts(l);
     }
 }
 
@@ -261,6 +344,11 @@ gw__workers_free(gw__workers_t *w)
         ev_timer_stop(l->loop, &l->flush);
         ev_prepare_stop(l->loop, &l->counts);
         ev_async_stop(l->loop, &l->stop);
+        if (l->has_mu) {
+            ev_async_stop(l->loop, &l->posted);
+            wk_run_posts(l);
+            pthread_mutex_destroy(&l->mu);
+        }
         ev_loop_destroy(l->loop);
         gw__ingest_free(l->ingest);
         gw__auth_free(l->auth);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "base/conf.h"
+#include "base/post.h"
 #include "ingest/ingest.h"
 #include "net/auth.h"
 
@@ -59,6 +60,19 @@ void gw__workers_free(gw__workers_t *w);
 /* How many extra loops there are (0 for NULL), and loop i (0-based). */
 size_t gw__workers_count(const gw__workers_t *w);
 struct ev_loop *gw__workers_loop(const gw__workers_t *w, size_t i);
+
+/*
+ * Runs p->fn(p) soon on extra loop i's thread (0-based: loop i + 1),
+ * posts in the order made; once the loop stopped, fn runs before this
+ * returns, on the caller's thread (then no loop races with it). Cannot
+ * fail for an existing loop. Any thread. GW_OK, or GW_ERR: no such loop
+ * (fn does not run).
+ */
+int gw__workers_post(gw__workers_t *w, size_t i, gw__post_t *p);
+
+/* The ingest loop the calling thread runs: 1.. for an extra loop, 0 for
+ * loop 0 (and any thread that is not an extra loop). */
+int gw__workers_current(void);
 
 /* On an extra loop's thread: its ingest state, and its auth state brought
  * up to date with cfg (SIGHUP's). On any other thread: NULL. */

@@ -229,7 +229,57 @@ http_conn_unlink(http_conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    s->nlist--;
+}
+
+/* The listener holding the connection counts of s. */
+static gw_http_server_t *
+http_listener(gw_http_server_t *s)
+{
+    return s->parent != NULL ? s->parent : s;
+}
+
+/* Counts one more connection from key on the listener s: NULL, *out its
+ * address's count, or the reason it is refused ("" when out of memory:
+ * closed, not counted). Spread over loops, under the listener's lock. */
+static const char *
+http_take(gw_http_server_t *s, const char *key, http_addr_t **out)
+{
+    const char *refused;
+    http_addr_t *a;
+
+    if (s->spread)
+        pthread_mutex_lock(&s->amu);
+    a = http_addr_find(s, key);
+    refused = http_admit(s, a);
+    if (refused == NULL) {
+        a = http_addr_hold(s, a, key);
+        if (a == NULL)
+            refused = "";
+        else
+            s->nconns++;
+    }
+    if (s->spread)
+        pthread_mutex_unlock(&s->amu);
+    *out = a;
+    return refused;
+}
+
+/* Gives back what http_take counted for c, from c's loop. */
+static void
+http_give_back(http_conn_t *c)
+{
+    gw_http_server_t *s = http_listener(c->srv);
+
+    if (c->addr == NULL)
+        return;
+    if (s->spread)
+        pthread_mutex_lock(&s->amu);
+    http_addr_release(s, c->addr);
     s->nconns--;
+    if (s->spread)
+        pthread_mutex_unlock(&s->amu);
+    c->addr = NULL;
 }
 
 /* Frees a connection. Requests the handler still holds become orphans:
@@ -257,8 +307,9 @@ http_conn_free(http_conn_t *c)
     gw__http_req_free(c->cur);
     gw__buf_free(&c->out);
     free(c->in);
-    http_addr_release(c->srv, c->addr);
-    http_conn_unlink(c);
+    http_give_back(c);
+    if (c->linked)
+        http_conn_unlink(c);
     free(c);
 }
 
@@ -571,18 +622,61 @@ http_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- Listening ---- */
 
-/* Opens the connection of an accepted fd from ss, counted under a (the
- * address's count, NULL for its first); closes fd when out of memory. */
+/* Starts c on the loop of its server c->srv, on that loop's thread (or
+ * once the loops stopped). */
+static void
+http_conn_start(http_conn_t *c)
+{
+    gw_http_server_t *s = c->srv;
+    struct ev_loop *loop = s->loop;
+
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    ev_io_init(&c->rio, http_conn_read_cb, c->fd, EV_READ);
+    ev_io_init(&c->wio, http_conn_write_cb, c->fd, EV_WRITE);
+    ev_init(&c->timer, http_conn_timer_cb);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    c->state = HTTP_HEADERS; /* a new connection must send a request */
+    c->mark = c->req_start = ev_now(loop);
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nlist++;
+    c->linked = 1;
+    http_conn_arm(c);
+}
+
+/* A connection handed to another loop arrives there. */
+static void
+http_conn_adopt(gw__post_t *p)
+{
+    http_conn_start((http_conn_t *) p);
+}
+
+/* Opens the connection of an accepted fd from ss (key: its address, as
+ * counted) on the listener s, or on the next of its loops; closes fd when
+ * refused or out of memory. */
 static void
 http_conn_open(gw_http_server_t *s, int fd,
-               const struct sockaddr_storage *ss, http_addr_t *a,
-               const char *key)
+               const struct sockaddr_storage *ss, const char *key)
 {
-    struct ev_loop *loop = s->loop;
-    http_conn_t *c = calloc(1, sizeof(*c));
+    http_conn_t *c;
+    http_addr_t *a;
+    const char *refused = http_take(s, key, &a);
+    int k;
 
-    if (c == NULL || (a = http_addr_hold(s, a, key)) == NULL) {
-        free(c);
+    if (refused != NULL) {
+        /* Counted before the close: whoever sees the close sees it. */
+        if (refused[0] != '\0')
+            gw__metrics_count(s->name, GW_COUNTER_DROPPED, refused, 1);
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        c = &(http_conn_t){.srv = s, .addr = a};
+        http_give_back(c);
         close(fd);
         return;
     }
@@ -595,20 +689,18 @@ http_conn_open(gw_http_server_t *s, int fd,
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) ss)->sin6_addr,
                   c->peer, sizeof(c->peer));
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    ev_io_init(&c->rio, http_conn_read_cb, fd, EV_READ);
-    ev_io_init(&c->wio, http_conn_write_cb, fd, EV_WRITE);
-    ev_init(&c->timer, http_conn_timer_cb);
-    c->rio.data = c->wio.data = c->timer.data = c;
-    c->state = HTTP_HEADERS; /* a new connection must send a request */
-    c->mark = c->req_start = ev_now(loop);
-    c->next = s->conns;
-    if (s->conns != NULL)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    http_conn_arm(c);
+    if (s->spread) {
+        /* Round robin: connection k to loop k mod n; loop 0 is s. */
+        k = (int) (s->next_kid++ % (unsigned) s->nkids);
+        if (k > 0) {
+            c->srv = s->kids[k];
+            c->hop.fn = http_conn_adopt;
+            if (s->post(s->post_env, k, &c->hop) == GW_OK)
+                return;
+            c->srv = s;
+        }
+    }
+    http_conn_start(c);
 }
 
 static void
@@ -622,8 +714,6 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         char key[INET6_ADDRSTRLEN + 4];
-        http_addr_t *a;
-        const char *refused;
         int fd = accept4(s->fd, (struct sockaddr *) &ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -642,15 +732,7 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         http_addr_key(&ss, key, sizeof(key));
-        a = http_addr_find(s, key);
-        refused = http_admit(s, a);
-        if (refused != NULL) {
-            /* Counted before the close: whoever sees the close sees it. */
-            gw__metrics_count(s->name, GW_COUNTER_DROPPED, refused, 1);
-            close(fd);
-            continue;
-        }
-        http_conn_open(s, fd, &ss, a, key);
+        http_conn_open(s, fd, &ss, key);
     }
 }
 
@@ -795,7 +877,48 @@ gw__http_add_header(gw_http_req_t *req, const char *lines)
 void
 gw__http_set_headers(gw_http_server_t *srv, const char *headers)
 {
+    int i;
+
     srv->headers = headers;
+    for (i = 1; i < srv->nkids; i++)
+        srv->kids[i]->headers = headers;
+}
+
+int
+gw__http_spread(gw_http_server_t *srv, int n, struct ev_loop *const *loops,
+                gw__post_fn post, void *env)
+{
+    int i;
+
+    if (n < 2 || srv->kids != NULL)
+        return GW_OK;
+    srv->kids = calloc((size_t) n, sizeof(*srv->kids));
+    if (srv->kids == NULL)
+        return GW_ERR;
+    srv->kids[0] = srv;
+    srv->nkids = 1;
+    for (i = 1; i < n; i++) {
+        gw_http_server_t *k = calloc(1, sizeof(*k));
+
+        if (k == NULL)
+            return GW_ERR; /* gw__http_close frees the kids made */
+        k->loop = loops[i];
+        k->name = srv->name;
+        k->fd = -1;
+        k->port = srv->port;
+        k->lim = srv->lim;
+        k->fn = srv->fn;
+        k->arg = srv->arg;
+        k->headers = srv->headers;
+        k->settings = srv->settings;
+        k->parent = srv;
+        srv->kids[srv->nkids++] = k;
+    }
+    pthread_mutex_init(&srv->amu, NULL);
+    srv->post = post;
+    srv->post_env = env;
+    srv->spread = 1;
+    return GW_OK;
 }
 
 int
@@ -804,23 +927,15 @@ gw__http_port(const gw_http_server_t *srv)
     return srv->port;
 }
 
-void
-gw__http_stop_accepting(gw_http_server_t *srv)
+/* Closes s's idle keep-alive connections now; busy ones close after
+ * their answers (which say Connection: close). */
+static void
+http_quiesce(gw_http_server_t *s)
 {
     http_conn_t *c, *next;
 
-    if (srv->stopping)
-        return;
-    srv->stopping = 1;
-    ev_io_stop(srv->loop, &srv->aio);
-    ev_timer_stop(srv->loop, &srv->retry);
-    if (srv->fd >= 0) {
-        close(srv->fd);
-        srv->fd = -1;
-    }
-    /* Idle keep-alive connections go now; busy ones close after their
-     * answers (which say Connection: close). */
-    for (c = srv->conns; c != NULL; c = next) {
+    s->stopping = 1;
+    for (c = s->conns; c != NULL; c = next) {
         next = c->next;
         if (c->qhead == NULL && c->cur == NULL && !c->busy
             && c->out_off == c->out.len && c->state != HTTP_BODY) {
@@ -836,13 +951,30 @@ gw__http_stop_accepting(gw_http_server_t *srv)
 }
 
 void
-gw__http_close(gw_http_server_t *srv)
+gw__http_stop_accepting(gw_http_server_t *srv)
 {
-    if (srv == NULL)
+    int i;
+
+    if (srv->stopping)
         return;
-    gw__http_stop_accepting(srv);
-    while (srv->conns != NULL) {
-        http_conn_t *c = srv->conns;
+    ev_io_stop(srv->loop, &srv->aio);
+    ev_timer_stop(srv->loop, &srv->retry);
+    if (srv->fd >= 0) {
+        close(srv->fd);
+        srv->fd = -1;
+    }
+    http_quiesce(srv);
+    for (i = 1; i < srv->nkids; i++)
+        http_quiesce(srv->kids[i]);
+}
+
+/* Writes what s's connections have (unanswered requests get 503) and
+ * closes them. */
+static void
+http_close_conns(gw_http_server_t *s)
+{
+    while (s->conns != NULL) {
+        http_conn_t *c = s->conns;
         gw_http_req_t *r;
 
         /* Unanswered requests get 503 (best effort: one non-blocking
@@ -868,6 +1000,24 @@ gw__http_close(gw_http_server_t *srv)
         http_conn_write(c);
         http_conn_free(c);
     }
+}
+
+void
+gw__http_close(gw_http_server_t *srv)
+{
+    int i;
+
+    if (srv == NULL)
+        return;
+    gw__http_stop_accepting(srv);
+    for (i = 1; i < srv->nkids; i++) {
+        http_close_conns(srv->kids[i]);
+        free(srv->kids[i]);
+    }
+    http_close_conns(srv);
+    if (srv->spread)
+        pthread_mutex_destroy(&srv->amu);
+    free(srv->kids);
     free(srv->addrs); /* empty: each connection's count went with it */
     free(srv->name);
     free(srv);

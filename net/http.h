@@ -19,6 +19,7 @@
 #include <gottwall/http.h>
 
 #include "base/conf.h"
+#include "base/post.h"
 
 struct ev_loop;
 
@@ -28,6 +29,18 @@ int gw__http_listen(struct ev_loop *loop, const char *name,
                     const gw_http_listen_t *lopts,
                     const gw__http_limits_t *limits, gw_http_handler_fn fn,
                     void *arg, gw_http_server_t **out, gw_error_t *err);
+
+/*
+ * Spreads srv's connections over n loops (loops[0] is srv's own): srv
+ * keeps accepting on its loop and hands connection k to loops[k mod n]
+ * through post(env, i, ...), whose thread then runs it and its handler
+ * calls; the connection limits stay one count, under a lock taken at
+ * accept and close only. Stop and close srv only while the other loops
+ * no longer run. n < 2: no-op. GW_OK, or GW_ERR (out of memory: close
+ * srv).
+ */
+int gw__http_spread(gw_http_server_t *srv, int n, struct ev_loop *const *loops,
+                    gw__post_fn post, void *env);
 
 /* Stops accepting new connections, keeps serving open ones (for a
  * graceful stop). */

@@ -8,6 +8,7 @@
 #define GW_NET_HTTP_INT_H
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 
 #include "http.h"
 #include "base/buf.h"
+#include "base/post.h"
 
 #define HTTP_READ_CHUNK 16384
 #define HTTP_MAX_PIPELINE 32          /* requests queued per connection */
@@ -81,6 +83,7 @@ enum http_frame {
 };
 
 struct http_conn_s {
+    gw__post_t hop;               /* handed to another loop's server */
     gw_http_server_t *srv;
     http_conn_t *prev, *next;
     int fd;
@@ -115,6 +118,7 @@ struct http_conn_s {
     int closing;                  /* parse no more; close when answered */
     int eof;                      /* the peer stopped sending */
     int dead;
+    int linked;                   /* in its server's list */
     int busy;
     int again;
     int reading, writing;
@@ -139,6 +143,19 @@ struct gw_http_server_s {
     ev_tstamp warned;             /* the last per-address refusal logged */
     int stopping;
     http_parser_settings settings;
+    /* Spread over loops (gw__http_spread): the listener holds the
+     * connection counts (nconns, addrs) for all of them, under amu; each
+     * loop's server (the listener's kids[i], kids[0] the listener itself)
+     * holds the list of its own connections (nlist). */
+    gw_http_server_t *parent;     /* the listener; NULL for it */
+    gw_http_server_t **kids;
+    int nkids;
+    unsigned next_kid;
+    size_t nlist;
+    int spread;
+    pthread_mutex_t amu;
+    gw__post_fn post;
+    void *post_env;
 };
 
 /* ---- net/http.c: connections ---- */

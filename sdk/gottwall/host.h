@@ -254,6 +254,26 @@ struct gw_host_s {
      */
     int (*auth_claim)(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok),
                       void *arg);
+
+    /*
+     * ABI 1.7: hands work to another ingest loop: fn(arg) runs soon on
+     * loop i's thread (0 < i < loops()); posts to one loop run in the
+     * order made. A transport that accepts connections on loop 0 spreads
+     * them this way (tcpip and statsd give connection k to loop k mod
+     * loops()). Once the loops stop (before the transports' stop()), fn
+     * runs before post returns, on the caller's thread. Any thread.
+     * GW_OK, or GW_ERR (no such loop, or out of memory: fn does not run).
+     *
+     * Also from 1.7, for a plugin built against 1.7 or later (its
+     * descriptor's abi_minor; older plugins keep the old behaviour):
+     * auth_claim's fn runs on the thread of the loop that called
+     * auth_claim (before 1.7: on loop 0's), gw_http_listen_t.loops
+     * spreads an HTTP listener's connections over the loops, and
+     * project_exists, prefix, post and the http_ request functions (for
+     * requests of the caller's loop) may be called from any loop too.
+     */
+    int (*post)(const gw_ctx_t *ctx, int i, void (*fn)(void *arg),
+                void *arg);
 };
 
 #define gw_log_error(ctx, ...) (ctx)->host->log((ctx), GW_LOG_ERR, __VA_ARGS__)

@@ -26,6 +26,12 @@ typedef struct gw_http_listen_s {
     const char *host; /* "127.0.0.1", "::1", "0.0.0.0" */
     int port;
     size_t max_body;  /* bytes; larger bodies get 413 (default 1 MiB) */
+    /* ABI 1.7 (read only from plugins built against 1.7 or later): 1:
+     * loop 0 accepts and hands connection k to ingest loop k mod
+     * host->loops(), where the handler then runs for its requests (it may
+     * call what host.h allows on any loop); the connection limits stay
+     * one count over all loops. 0: every connection on loop 0. */
+    int loops;
 } gw_http_listen_t;
 
 #endif /* GOTTWALL_HTTP_H */

@@ -16,12 +16,15 @@
  *      the storage's kinds and query_timing
  * 1.6  the storage ops doc_cas, doc_list and doc_del (documents that
  *      processes sharing a storage update safely) and GW_CONFLICT
+ * 1.7  host->post (work handed to another ingest loop),
+ *      gw_http_listen_t.loops, and for plugins built against 1.7:
+ *      auth_claim answers on the loop that called it
  */
 #ifndef GOTTWALL_VERSION_H
 #define GOTTWALL_VERSION_H
 
 #define GW_PLUGIN_ABI_MAJOR 1
-#define GW_PLUGIN_ABI_MINOR 6
+#define GW_PLUGIN_ABI_MINOR 7
 
 /* First member of every descriptor: "GWLP" read as a big-endian word. */
 #define GW_PLUGIN_MAGIC 0x47574c50u

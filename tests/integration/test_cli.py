@@ -55,7 +55,7 @@ BACKENDS = { fx = { PLUGIN = "fixture"; %s }; };
 def test_version():
     rc, out, err = run(["--version"])
     assert rc == 0, (rc, err)
-    assert out == "gottwall 0.1.0 (plugin ABI 1.6)\n", out
+    assert out == "gottwall 0.1.0 (plugin ABI 1.7)\n", out
     assert err == ""
 
 
@@ -185,19 +185,19 @@ def test_plugins():
     rc, out, err = run(["--plugin-path=" + FIXTURES, "plugins"], cwd=d, plugin_path=False)
     assert rc == 0, (rc, err)
     lines = out.splitlines()
-    assert lines[0].startswith("plugin ABI 1.6; searching %s, " % FIXTURES), lines[0]
+    assert lines[0].startswith("plugin ABI 1.7; searching %s, " % FIXTURES), lines[0]
     p = os.path.join(FIXTURES, "transport_fixture.so")
-    i = lines.index("transport  fixture     0.0.1     ABI 1.6  %s" % p)
+    i = lines.index("transport  fixture     0.0.1     ABI 1.7  %s" % p)
     assert lines[i + 1] == "          test fixture: submits configured JSON at start"
     p = os.path.join(FIXTURES, "bad_magic.so")
     i = lines.index("broken     %s" % p)
     assert lines[i + 1] == "          %s: bad magic 0xdeadbeef" % p
     p = os.path.join(FIXTURES, "abi_major_next.so")
     i = lines.index("broken     %s" % p)
-    assert lines[i + 1] == "          %s: built for plugin ABI 2.0, this daemon has 1.6" % p
+    assert lines[i + 1] == "          %s: built for plugin ABI 2.0, this daemon has 1.7" % p
     # duplicate_name.so sorts before storage_fixture.so and takes "fixture".
     p = os.path.join(FIXTURES, "duplicate_name.so")
-    assert "storage    fixture     9.9.9     ABI 1.6  %s" % p in lines, out
+    assert "storage    fixture     9.9.9     ABI 1.7  %s" % p in lines, out
     assert sum(1 for l in lines if l.startswith("broken ")) == 7, out
 
 

@@ -46,10 +46,10 @@ def test_start_store_stop():
         wait_for(lambda: d.total("test_project", "orders") == 3, what="orders == 3")
         assert d.total("test_project", "visits") == 1
         log = d.log()
-        assert re.search(r'info storage "fixture": plugin fixture 0\.0\.1 \(ABI 1\.6\) from '
+        assert re.search(r'info storage "fixture": plugin fixture 0\.0\.1 \(ABI 1\.7\) from '
                          r'\S+/storage_fixture\.so; periods: minute, hour, day, week, month, '
                          r'year, all; flush every 100 ms\n', log), log
-        assert 'info transport "fx": plugin fixture 0.0.1 (ABI 1.6) from ' in log
+        assert 'info transport "fx": plugin fixture 0.0.1 (ABI 1.7) from ' in log
         assert re.search(r"starting as aggregator and server with \S+ \(process id [0-9a-f]{16}\)",
                          log), log
         rc = d.stop()

@@ -1,7 +1,8 @@
 /*
  * plugins/transport/http/http.c: the HTTP ingest transport (SPEC §5).
  *
- * A thin plugin over the core's HTTP server (host->http_listen): it routes
+ * A thin plugin over the core's HTTP server (host->http_listen, its
+ * connections spread over the ingest loops, ABI 1.7): it routes
  * POST {PREFIX}/api/v1/{project}/{action}, checks in the order the
  * original did (unknown project 404, unknown action 404, failed auth 403)
  * and then hands the body, one event or an array of them, to
@@ -320,11 +321,19 @@ ht_start(void *state, gw_error_t *err)
     lo.host = st->bind_host;
     lo.port = (int) st->port;
     lo.max_body = (size_t) st->max_body;
+    /* ABI 1.7: connections spread over every ingest loop; ht_handle then
+     * runs on the loop of its request's connection. */
+    lo.loops = 1;
     if (st->host->http_listen(st->ctx, &lo, ht_handle, st, &st->srv, err)
         != GW_OK)
         return GW_ERR;
-    gw_log_info(st->ctx, "listening for HTTP events on %s:%d", lo.host,
-                lo.port);
+    if (st->host->loops(st->ctx) > 1)
+        gw_log_info(st->ctx, "listening for HTTP events on %s:%d "
+                    "(connections spread over %d ingest loops)",
+                    lo.host, lo.port, st->host->loops(st->ctx));
+    else
+        gw_log_info(st->ctx, "listening for HTTP events on %s:%d", lo.host,
+                    lo.port);
     return GW_OK;
 }
 
