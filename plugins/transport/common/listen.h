@@ -110,6 +110,69 @@ tl_recv_batch(const gw_ctx_t *ctx, int fd, struct mmsghdr *msgs,
     return got < 0 ? -1 : got;
 }
 
+/* ---- connections spread over the ingest loops (tcpip, statsd) ---- */
+
+/*
+ * One ingest loop's share of a transport's TCP connections: loop 0
+ * accepts and hands connection k to lane k mod n (ABI 1.7 host->post),
+ * whose loop then runs it; the lane's list (conns, of the transport's
+ * own connection type) is touched on that loop's thread only, and by
+ * stop() once the loops no longer run.
+ */
+typedef struct tl_lane_s {
+    struct ev_loop *loop;
+    int index;
+    void *conns;
+} tl_lane_t;
+
+typedef struct tl_lanes_s {
+    tl_lane_t *v;
+    int n;
+    unsigned next;
+} tl_lanes_t;
+
+/* One lane per ingest loop (one only for a core before ABI 1.7, or
+ * without more loops). Call from start(). */
+static inline int
+tl_lanes_init(const gw_ctx_t *ctx, tl_lanes_t *ls, gw_error_t *err)
+{
+    const gw_host_t *h = ctx->host;
+    int i, n = 1;
+
+    if (h->abi_minor >= 7 && h->post != NULL && h->loops != NULL)
+        n = h->loops(ctx);
+    ls->v = calloc((size_t) (n > 0 ? n : 1), sizeof(*ls->v));
+    if (ls->v == NULL)
+        return gw_error_set(err, "out of memory");
+    ls->n = n > 0 ? n : 1;
+    for (i = 0; i < ls->n; i++) {
+        ls->v[i].index = i;
+        ls->v[i].loop = i == 0 ? h->loop(ctx) : h->loop_at(ctx, i);
+        if (ls->v[i].loop == NULL)
+            return gw_error_set(err, "the core has no ingest loop %d", i);
+    }
+    return GW_OK;
+}
+
+/*
+ * Hands a new connection to the next lane: *lane is set to it and fn(arg)
+ * runs on its loop (now, on this thread, for lane 0 or when the hand-over
+ * fails: then *lane is lane 0). fn sets up the connection's watchers on
+ * (*lane)->loop.
+ */
+static inline void
+tl_lanes_hand(const gw_ctx_t *ctx, tl_lanes_t *ls, tl_lane_t **lane,
+              void (*fn)(void *arg), void *arg)
+{
+    tl_lane_t *l = &ls->v[ls->next++ % (unsigned) ls->n];
+
+    *lane = l;
+    if (l->index > 0 && ctx->host->post(ctx, l->index, fn, arg) == GW_OK)
+        return;
+    *lane = &ls->v[0];
+    fn(arg);
+}
+
 /* ---- tcpip and udp ---- */
 
 /*

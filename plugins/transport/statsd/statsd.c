@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,24 @@ typedef struct sd_gauge_s {
     double value;
 } sd_gauge_t;
 
-typedef struct sd_state_s {
+typedef struct sd_state_s sd_state_t;
+
+/* What one ingest loop needs of its own: its reader of the UDP socket
+ * and the parser's scratch (its TCP connections are in lane). */
+typedef struct sd_worker_s {
+    sd_state_t *s;
+    tl_lane_t *lane;
+    ev_io udp_w;
+    int started;
+    char *dgrams; /* SD_UDP_BATCH buffers of SD_DGRAM_MAX + 1 */
+    struct mmsghdr msgs[SD_UDP_BATCH];
+    struct iovec iovs[SD_UDP_BATCH];
+    sd_line_t line; /* scratch for the parser */
+    char *json;     /* a set value as a JSON event (sd_submit_set) */
+    size_t json_cap;
+} sd_worker_t;
+
+struct sd_state_s {
     const gw_ctx_t *ctx;
     const gw_host_t *host;
     struct ev_loop *loop;
@@ -64,30 +82,31 @@ typedef struct sd_state_s {
     int64_t max_gauges;
 
     int udp_fd;
-    ev_io udp_w;
     int tcp_fd;
     ev_io tcp_w;
     ev_timer accept_retry;
-    sd_conn_t *conns;
-    size_t nconns;
+    size_t nconns; /* over all loops (atomic) */
     int started;
 
-    char *dgrams; /* SD_UDP_BATCH buffers of SD_DGRAM_MAX + 1 */
-    struct mmsghdr msgs[SD_UDP_BATCH];
-    struct iovec iovs[SD_UDP_BATCH];
+    /* One per ingest loop: the UDP socket is read by all of them, and
+     * TCP connections are spread over them (tl_lanes_hand). */
+    tl_lanes_t lanes;
+    sd_worker_t *workers;
+    int nworkers;
 
+    /* Remembered gauges, shared by the loops under gauges_mu (taken for
+     * gauge lines only). */
+    pthread_mutex_t gauges_mu;
     sd_gauge_t *gauges; /* open addressing, power of two */
     size_t gauges_cap;
     size_t ngauges;
 
-    int warned_bad;
-    sd_line_t line; /* scratch for the parser */
-    char *json;     /* a set value as a JSON event (sd_submit_set) */
-    size_t json_cap;
-} sd_state_t;
+    int warned_bad; /* atomic */
+};
 
 struct sd_conn_s {
     sd_state_t *s;
+    tl_lane_t *lane; /* the loop it runs on */
     sd_conn_t *prev, *next;
     int fd;
     ev_io w;
@@ -158,9 +177,8 @@ sd_gauge_grow(sd_state_t *s)
 /* The remembered gauge for the current line, created if missing; NULL when
  * MAX_GAUGES is reached or memory is short. */
 static sd_gauge_t *
-sd_gauge_get(sd_state_t *s)
+sd_gauge_get(sd_state_t *s, const sd_line_t *l)
 {
-    const sd_line_t *l = &s->line;
     char stack[512], *key = stack;
     size_t len = l->name_len + 1 + l->tags_raw_len;
     uint64_t h;
@@ -213,8 +231,7 @@ static void
 sd_bad_line(sd_state_t *s, const char *reason, const char *why)
 {
     sd_drop(s, reason, 1);
-    if (!s->warned_bad) {
-        s->warned_bad = 1;
+    if (!__atomic_exchange_n(&s->warned_bad, 1, __ATOMIC_RELAXED)) {
         gw_log_warning(s->ctx, "dropped a statsd line: %s (counted as "
                        "dropped{reason=\"%s\"}; further ones are logged at "
                        "debug level)", why, reason);
@@ -226,7 +243,7 @@ sd_bad_line(sd_state_t *s, const char *reason, const char *why)
 /* Appends s[0..n) as a JSON string to s->json at *at (room checked by
  * the caller: 6 bytes per byte and the quotes). */
 static void
-sd_json_str(sd_state_t *st, size_t *at, const char *s, size_t n)
+sd_json_str(sd_worker_t *st, size_t *at, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char *o = st->json + *at;
@@ -259,7 +276,7 @@ sd_json_str(sd_state_t *st, size_t *at, const char *s, size_t n)
  * become one list. GW_ERR: out of memory or refused (err says why).
  */
 static int
-sd_submit_set(sd_state_t *s, const sd_line_t *l, const sd_sample_t *smp,
+sd_submit_set(sd_worker_t *s, const sd_line_t *l, const sd_sample_t *smp,
               gw_error_t *err)
 {
     size_t need = 64 + 6 * (l->name_len + smp->member_len), at = 0, i, j;
@@ -306,15 +323,16 @@ sd_submit_set(sd_state_t *s, const sd_line_t *l, const sd_sample_t *smp,
     if (l->ntags > 0)
         s->json[at++] = '}';
     s->json[at++] = '}';
-    return s->host->submit_json(s->ctx, s->project, GW_ACTION_SET, s->json, at,
-                                0, err);
+    return s->s->host->submit_json(s->s->ctx, s->s->project, GW_ACTION_SET,
+                                   s->json, at, 0, err);
 }
 
 /* Parses and submits one line, line[len] writable. */
 static void
-sd_handle_line(sd_state_t *s, char *line, size_t len)
+sd_handle_line(sd_worker_t *w, char *line, size_t len)
 {
-    sd_line_t *l = &s->line;
+    sd_state_t *s = w->s;
+    sd_line_t *l = &w->line;
     const char *why = NULL;
     size_t i;
 
@@ -368,10 +386,14 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             ev.value = smp->value;
             break;
         case SD_GAUGE:
-            g = sd_gauge_get(s);
+            /* Held until the value is remembered, so that deltas of one
+             * gauge on two loops both count. */
+            pthread_mutex_lock(&s->gauges_mu);
+            g = sd_gauge_get(s, l);
             ev.action = GW_ACTION_GAUGE;
             if (smp->gauge_delta) {
                 if (g == NULL) {
+                    pthread_mutex_unlock(&s->gauges_mu);
                     sd_bad_line(s, "too_many_gauges",
                                 "gauge delta for a gauge beyond MAX_GAUGES");
                     continue;
@@ -382,7 +404,7 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             }
             break;
         case SD_SET:
-            if (sd_submit_set(s, l, smp, &err) != GW_OK)
+            if (sd_submit_set(w, l, smp, &err) != GW_OK)
                 gw_log_debug(s->ctx, "statsd set value of %s refused: %s",
                              l->name, err.msg);
             continue;
@@ -390,6 +412,8 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
             continue;
         }
         if (s->host->submit(s->ctx, s->project, &ev, &err) != GW_OK) {
+            if (smp->type == SD_GAUGE)
+                pthread_mutex_unlock(&s->gauges_mu);
             gw_log_debug(s->ctx, "statsd value of %s refused: %s", l->name,
                          err.msg);
             continue;
@@ -398,12 +422,14 @@ sd_handle_line(sd_state_t *s, char *line, size_t len)
          * refused one (out of range, say) is not the gauge's value. */
         if (g != NULL)
             g->value = ev.value;
+        if (smp->type == SD_GAUGE)
+            pthread_mutex_unlock(&s->gauges_mu);
     }
 }
 
 /* Every '\n'-separated line of buf[0..len); buf[len] writable. */
 static void
-sd_handle_lines(sd_state_t *s, char *buf, size_t len)
+sd_handle_lines(sd_worker_t *s, char *buf, size_t len)
 {
     size_t start = 0;
 
@@ -419,20 +445,21 @@ sd_handle_lines(sd_state_t *s, char *buf, size_t len)
 /* ---- UDP ---- */
 
 static void
-sd_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
+sd_udp_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    sd_state_t *s = w->data;
+    sd_worker_t *w = io->data;
+    sd_state_t *s = w->s;
     int round, i, n;
 
     (void) loop;
     (void) revents;
     for (round = 0; round < SD_UDP_ROUNDS; round++) {
-        n = tl_recv_batch(s->ctx, s->udp_fd, s->msgs, s->iovs, s->dgrams,
+        n = tl_recv_batch(s->ctx, s->udp_fd, w->msgs, w->iovs, w->dgrams,
                           SD_UDP_BATCH, SD_DGRAM_MAX);
         if (n < 0)
             return;
         for (i = 0; i < n; i++)
-            sd_handle_lines(s, s->iovs[i].iov_base, s->msgs[i].msg_len);
+            sd_handle_lines(w, w->iovs[i].iov_base, w->msgs[i].msg_len);
         if (n < SD_UDP_BATCH)
             return;
     }
@@ -445,15 +472,15 @@ sd_conn_close(sd_conn_t *c)
 {
     sd_state_t *s = c->s;
 
-    ev_io_stop(s->loop, &c->w);
+    ev_io_stop(c->lane->loop, &c->w);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->conns = c->next;
+        c->lane->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->nconns--;
+    __atomic_sub_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
     free(c);
 }
 
@@ -462,6 +489,7 @@ static void
 sd_conn_lines(sd_conn_t *c)
 {
     sd_state_t *s = c->s;
+    sd_worker_t *w = &s->workers[c->lane->index];
     size_t start = 0;
     char *nl;
 
@@ -471,7 +499,7 @@ sd_conn_lines(sd_conn_t *c)
         if (c->discarding)
             c->discarding = 0; /* the end of a line already counted */
         else
-            sd_handle_line(s, c->buf + start, end - start);
+            sd_handle_line(w, c->buf + start, end - start);
         start = end + 1;
     }
     if (start > 0) {
@@ -511,7 +539,7 @@ sd_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         /* EOF (or an error): a last line without '\n' is still a line. */
         if (n == 0 && c->used > 0 && !c->discarding)
-            sd_handle_line(c->s, c->buf, c->used);
+            sd_handle_line(&c->s->workers[c->lane->index], c->buf, c->used);
         sd_conn_close(c);
         return;
     }
@@ -524,6 +552,24 @@ sd_accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void) revents;
     ev_io_start(loop, &s->tcp_w);
+}
+
+/* A new connection starts on its lane's loop, on that loop's thread. */
+static void
+sd_conn_begin(void *arg)
+{
+    sd_conn_t *c = arg;
+    tl_lane_t *l = c->lane;
+    sd_conn_t *head = l->conns;
+
+    c->prev = NULL;
+    c->next = head;
+    if (head)
+        head->prev = c;
+    l->conns = c;
+    ev_io_init(&c->w, sd_conn_cb, c->fd, EV_READ);
+    c->w.data = c;
+    ev_io_start(l->loop, &c->w);
 }
 
 static void
@@ -548,7 +594,8 @@ sd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (s->nconns >= (size_t) s->max_connections) {
+        if (__atomic_load_n(&s->nconns, __ATOMIC_RELAXED)
+            >= (size_t) s->max_connections) {
             gw_log_warning(s->ctx, "refusing a TCP connection: "
                            "MAX_CONNECTIONS (%lld) are open",
                            (long long) s->max_connections);
@@ -564,15 +611,8 @@ sd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         c->fd = fd;
         c->used = 0;
         c->discarding = 0;
-        c->prev = NULL;
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        s->nconns++;
-        ev_io_init(&c->w, sd_conn_cb, fd, EV_READ);
-        c->w.data = c;
-        ev_io_start(loop, &c->w);
+        __atomic_add_fetch(&s->nconns, 1, __ATOMIC_RELAXED);
+        tl_lanes_hand(s->ctx, &s->lanes, &c->lane, sd_conn_begin, c);
     }
 }
 
@@ -625,12 +665,33 @@ sd_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
         return gw_error_set(err, "PROJECT is required: name the project "
                             "(from PROJECTS) that statsd metrics are counted in");
     }
-    s->dgrams = malloc((size_t) SD_UDP_BATCH * (SD_DGRAM_MAX + 1));
-    if (s->dgrams == NULL) {
-        free(s);
-        return gw_error_set(err, "out of memory");
-    }
+    pthread_mutex_init(&s->gauges_mu, NULL);
     *state = s;
+    return GW_OK;
+}
+
+/* A reader of the UDP socket and the parser's scratch for every ingest
+ * loop, beside its lane. */
+static int
+sd_workers(sd_state_t *s, gw_error_t *err)
+{
+    int i;
+
+    if (tl_lanes_init(s->ctx, &s->lanes, err) != GW_OK)
+        return GW_ERR;
+    s->workers = calloc((size_t) s->lanes.n, sizeof(*s->workers));
+    if (s->workers == NULL)
+        return gw_error_set(err, "out of memory");
+    for (i = 0; i < s->lanes.n; i++) {
+        sd_worker_t *w = &s->workers[i];
+
+        w->s = s;
+        w->lane = &s->lanes.v[i];
+        w->dgrams = malloc((size_t) SD_UDP_BATCH * (SD_DGRAM_MAX + 1));
+        s->nworkers++; /* destroy frees its buffers */
+        if (w->dgrams == NULL)
+            return gw_error_set(err, "out of memory");
+    }
     return GW_OK;
 }
 
@@ -639,10 +700,14 @@ sd_start(void *state, gw_error_t *err)
 {
     sd_state_t *s = state;
 
+    int i;
+
     s->loop = s->host->loop(s->ctx);
     if (!s->host->project_exists(s->ctx, s->project))
         return gw_error_set(err, "PROJECT \"%s\" is not in PROJECTS: statsd "
                             "metrics need a configured project", s->project);
+    if (sd_workers(s, err) != GW_OK)
+        return GW_ERR;
     s->udp_fd = sd_socket(s, SOCK_DGRAM, err);
     if (s->udp_fd < 0)
         return GW_ERR;
@@ -659,13 +724,26 @@ sd_start(void *state, gw_error_t *err)
         s->accept_retry.data = s;
         ev_io_start(s->loop, &s->tcp_w);
     }
-    ev_io_init(&s->udp_w, sd_udp_cb, s->udp_fd, EV_READ);
-    s->udp_w.data = s;
-    ev_io_start(s->loop, &s->udp_w);
+    /* Every loop reads the one UDP socket (as the udp transport does):
+     * the kernel hands each datagram to one of them. */
+    for (i = 0; i < s->nworkers; i++) {
+        sd_worker_t *w = &s->workers[i];
+
+        ev_io_init(&w->udp_w, sd_udp_cb, s->udp_fd, EV_READ);
+        w->udp_w.data = w;
+        ev_io_start(w->lane->loop, &w->udp_w);
+        w->started = 1;
+    }
     s->started = 1;
-    gw_log_info(s->ctx, "statsd on %s:%lld (udp%s) for project %s",
-                s->host_name, (long long) s->port, s->tcp ? " and tcp" : "",
-                s->project);
+    if (s->nworkers > 1)
+        gw_log_info(s->ctx, "statsd on %s:%lld (udp%s) for project %s, on "
+                    "%d ingest loops",
+                    s->host_name, (long long) s->port,
+                    s->tcp ? " and tcp" : "", s->project, s->nworkers);
+    else
+        gw_log_info(s->ctx, "statsd on %s:%lld (udp%s) for project %s",
+                    s->host_name, (long long) s->port,
+                    s->tcp ? " and tcp" : "", s->project);
     return GW_OK;
 }
 
@@ -673,11 +751,17 @@ static void
 sd_stop(void *state)
 {
     sd_state_t *s = state;
+    int i;
 
     if (!s->started)
         return;
     s->started = 0;
-    ev_io_stop(s->loop, &s->udp_w);
+    /* The other loops no longer run (host.h): this thread stops all. */
+    for (i = 0; i < s->nworkers; i++)
+        if (s->workers[i].started) {
+            ev_io_stop(s->workers[i].lane->loop, &s->workers[i].udp_w);
+            s->workers[i].started = 0;
+        }
     close(s->udp_fd);
     s->udp_fd = -1;
     if (s->tcp_fd >= 0) {
@@ -689,13 +773,14 @@ sd_stop(void *state)
     /* Complete lines were handled as they arrived. Bytes after a
      * connection's last '\n' may be half a line ("foo:12" of "foo:123|c"):
      * they are counted as dropped, not guessed at. */
-    while (s->conns != NULL) {
-        sd_conn_t *c = s->conns;
+    for (i = 0; i < s->lanes.n; i++)
+        while (s->lanes.v[i].conns != NULL) {
+            sd_conn_t *c = s->lanes.v[i].conns;
 
-        if (c->used > 0 && !c->discarding)
-            sd_drop(s, "partial_line", 1);
-        sd_conn_close(c);
-    }
+            if (c->used > 0 && !c->discarding)
+                sd_drop(s, "partial_line", 1);
+            sd_conn_close(c);
+        }
 }
 
 static void
@@ -710,8 +795,13 @@ sd_destroy(void *state)
     for (i = 0; i < s->gauges_cap; i++)
         free(s->gauges[i].key);
     free(s->gauges);
-    free(s->dgrams);
-    free(s->json);
+    pthread_mutex_destroy(&s->gauges_mu);
+    for (i = 0; i < (size_t) s->nworkers; i++) {
+        free(s->workers[i].dgrams);
+        free(s->workers[i].json);
+    }
+    free(s->workers);
+    free(s->lanes.v);
     free(s);
 }
 

@@ -42,6 +42,7 @@ typedef struct tc_state_s tc_state_t;
 
 typedef struct tc_conn_s {
     tc_state_t *st;
+    tl_lane_t *lane;      /* the ingest loop it runs on */
     struct tc_conn_s *prev, *next;
     int fd;
     ev_io rio;
@@ -73,8 +74,8 @@ struct tc_state_s {
 
     ev_io aio;
     ev_timer retry;
-    tc_conn_t *conns;
-    size_t nconns;
+    tl_lanes_t lanes;     /* each loop's connections */
+    size_t nconns;        /* over all loops (atomic) */
     int stopped;
 };
 
@@ -110,17 +111,18 @@ static void
 tc_conn_close(tc_conn_t *c)
 {
     tc_state_t *st = c->st;
+    tl_lane_t *l = c->lane;
 
-    ev_io_stop(st->loop, &c->rio);
-    ev_timer_stop(st->loop, &c->timer);
+    ev_io_stop(l->loop, &c->rio);
+    ev_timer_stop(l->loop, &c->timer);
     close(c->fd);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        st->conns = c->next;
+        l->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    st->nconns--;
+    __atomic_sub_fetch(&st->nconns, 1, __ATOMIC_RELAXED);
     if (c->claim == 1) {
         c->dead = 1; /* tc_claimed frees it */
         return;
@@ -177,10 +179,10 @@ tc_authed(tc_conn_t *c)
 
     c->project = c->project_copy;
     tc_reply(c, "OK", 2);
-    c->last = ev_now(st->loop);
-    ev_timer_stop(st->loop, &c->timer);
+    c->last = ev_now(c->lane->loop);
+    ev_timer_stop(c->lane->loop, &c->timer);
     ev_timer_set(&c->timer, st->idle_timeout, 0.);
-    ev_timer_start(st->loop, &c->timer);
+    ev_timer_start(c->lane->loop, &c->timer);
 }
 
 /* The shared replay cache answered the claim of a stream's nonce. */
@@ -222,7 +224,7 @@ tc_claimed(void *arg, int ok)
         tc_conn_close(c);
         return;
     }
-    ev_io_start(st->loop, &c->rio);
+    ev_io_start(c->lane->loop, &c->rio);
 }
 
 /* Handles the auth header at buf[0..end): 0 if the connection goes on, 1
@@ -267,7 +269,7 @@ tc_auth(tc_conn_t *c, size_t end)
         }
         c->in_auth = 0;
         if (c->claim == 1) {
-            ev_io_stop(st->loop, &c->rio);
+            ev_io_stop(c->lane->loop, &c->rio);
             return 1;
         }
         c->claim = 0;
@@ -409,7 +411,7 @@ tc_read(tc_conn_t *c, int max)
         }
         c->len += (size_t) n;
         if (c->project != NULL)
-            c->last = ev_now(st->loop);
+            c->last = ev_now(c->lane->loop);
         if (tc_process(c) != 0) {
             tc_conn_close(c);
             return -1;
@@ -452,6 +454,28 @@ tc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     tc_conn_close(c);
 }
 
+/* A new connection starts on its lane's loop, on that loop's thread. */
+static void
+tc_conn_begin(void *arg)
+{
+    tc_conn_t *c = arg;
+    tc_state_t *st = c->st;
+    tl_lane_t *l = c->lane;
+    tc_conn_t *head = l->conns;
+
+    c->last = ev_now(l->loop);
+    ev_io_init(&c->rio, tc_read_cb, c->fd, EV_READ);
+    c->rio.data = c;
+    ev_timer_init(&c->timer, tc_timer_cb, st->auth_timeout, 0.);
+    c->timer.data = c;
+    ev_io_start(l->loop, &c->rio);
+    ev_timer_start(l->loop, &c->timer);
+    c->next = head;
+    if (head != NULL)
+        head->prev = c;
+    l->conns = c;
+}
+
 static void
 tc_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -478,7 +502,8 @@ tc_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (st->nconns >= (size_t) st->max_connections) {
+        if (__atomic_load_n(&st->nconns, __ATOMIC_RELAXED)
+            >= (size_t) st->max_connections) {
             close(fd);
             st->tl.host->count(st->tl.ctx, GW_COUNTER_DROPPED,
                                "max_connections", 1);
@@ -492,18 +517,8 @@ tc_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->st = st;
         c->fd = fd;
-        c->last = ev_now(loop);
-        ev_io_init(&c->rio, tc_read_cb, fd, EV_READ);
-        c->rio.data = c;
-        ev_timer_init(&c->timer, tc_timer_cb, st->auth_timeout, 0.);
-        c->timer.data = c;
-        ev_io_start(loop, &c->rio);
-        ev_timer_start(loop, &c->timer);
-        c->next = st->conns;
-        if (st->conns != NULL)
-            st->conns->prev = c;
-        st->conns = c;
-        st->nconns++;
+        __atomic_add_fetch(&st->nconns, 1, __ATOMIC_RELAXED);
+        tl_lanes_hand(st->tl.ctx, &st->lanes, &c->lane, tc_conn_begin, c);
     }
 }
 
@@ -531,14 +546,15 @@ tc_start(void *state, gw_error_t *err)
     tc_state_t *st = state;
 
     st->loop = st->tl.host->loop(st->tl.ctx);
-    if (tl_framed_listen(&st->tl, SOCK_STREAM, 1024, "", err) != GW_OK)
+    if (tl_lanes_init(st->tl.ctx, &st->lanes, err) != GW_OK
+        || tl_framed_listen(&st->tl, SOCK_STREAM, 1024, "", err) != GW_OK)
         return GW_ERR;
     ev_io_init(&st->aio, tc_accept_cb, st->tl.fd, EV_READ);
     st->aio.data = st;
     ev_init(&st->retry, tc_retry_cb);
     st->retry.data = st;
     ev_io_start(st->loop, &st->aio);
-    tl_framed_listening(&st->tl, "TCP event streams", 1);
+    tl_framed_listening(&st->tl, "TCP event streams", st->lanes.n);
     return GW_OK;
 }
 
@@ -546,6 +562,7 @@ static void
 tc_stop(void *state)
 {
     tc_state_t *st = state;
+    int i;
 
     if (st->stopped)
         return;
@@ -559,12 +576,14 @@ tc_stop(void *state)
         st->tl.fd = -1;
     }
     /* Take what the clients already sent (bounded), then close. A chunk
-     * still unterminated is dropped like any cut-off stream. */
-    while (st->conns != NULL) {
-        tc_conn_t *c = st->conns;
-        if (c->project == NULL || tc_read(c, 64) == 0)
-            tc_conn_close(c);
-    }
+     * still unterminated is dropped like any cut-off stream. The other
+     * loops no longer run (host.h), so this thread closes them all. */
+    for (i = 0; i < st->lanes.n; i++)
+        while (st->lanes.v[i].conns != NULL) {
+            tc_conn_t *c = st->lanes.v[i].conns;
+            if (c->project == NULL || tc_read(c, 64) == 0)
+                tc_conn_close(c);
+        }
 }
 
 static void
@@ -575,6 +594,7 @@ tc_destroy(void *state)
     if (st == NULL)
         return;
     tc_stop(st);
+    free(st->lanes.v);
     free(st);
 }
 
