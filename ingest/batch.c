@@ -42,6 +42,7 @@ typedef struct gw__dkey_s {
     uint32_t project, metric, fname, fvalue;
     int64_t bucket;
     int period;
+    uint64_t rx; /* a gauge's: the receipt time of its value (not key) */
 } gw__dkey_t;
 
 struct gw__batch_s {
@@ -299,6 +300,7 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
         tb_data_grow(b, b->capdeltas) != GW_OK)
         return NULL;
     b->keys[b->ndeltas] = *k;
+    b->keys[b->ndeltas].rx = 0;
     d = &b->deltas[b->ndeltas];
     d->project = b->strs[k->project].s;
     d->metric = b->strs[k->metric].s;
@@ -318,13 +320,17 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
 }
 
 static void
-tb_delta_merge(gw_delta_t *d, const gw__cell_t *c)
+tb_delta_merge(gw_delta_t *d, gw__dkey_t *k, const gw__cell_t *c)
 {
     if (d->kind == GW_KIND_GAUGE) {
-        /* The newest ts; ties: the one merged later. */
-        if (d->count == 0 || c->ts >= d->ts) {
+        /* The newest ts; ties: the one received last, whichever ingest
+         * loop's table it came in (and of equal receipt times, the one
+         * merged later). */
+        if (d->count == 0 || c->ts > d->ts
+            || (c->ts == d->ts && c->rx >= k->rx)) {
             d->sum = c->sum;
             d->ts = c->ts;
+            k->rx = c->rx;
         }
     } else {
         d->sum += c->sum;
@@ -498,12 +504,12 @@ tb_group_merge(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
     uint32_t ci;
     size_t i;
 
-    for (i = 0; i < nper; i++)
-        tb_delta_merge(&b->deltas[*x++], &g->cell);
+    for (i = 0; i < nper; i++, x++)
+        tb_delta_merge(&b->deltas[*x], &b->keys[*x], &g->cell);
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
-        for (i = 0; i < nper; i++)
-            tb_delta_merge(&b->deltas[*x++], &c->cell);
+        for (i = 0; i < nper; i++, x++)
+            tb_delta_merge(&b->deltas[*x], &b->keys[*x], &c->cell);
     }
     b->events += (uint64_t) g->cell.count;
     if (g->cell.kind != GW_KIND_TIMING && g->cell.kind != GW_KIND_SET)

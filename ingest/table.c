@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -157,14 +158,26 @@ gw__table_saturate(double s)
     return s > 0 ? DBL_MAX : -DBL_MAX;
 }
 
+/* The receipt time of a gauge value (gw__cell_t.rx): one clock read per
+ * gauge event, none for the other kinds. */
+static inline uint64_t
+tb_rx_now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t) t.tv_sec * 1000000000u + (uint64_t) t.tv_nsec;
+}
+
 static inline void
-tb_cell_add(gw__cell_t *c, double sum, double ts)
+tb_cell_add(gw__cell_t *c, double sum, double ts, uint64_t rx)
 {
     if (c->kind == GW_KIND_GAUGE) {
         /* The latest by ts; ties: the last received. */
         if (c->count == 0 || ts >= c->ts) {
             c->sum = sum;
             c->ts = ts;
+            c->rx = rx;
         }
     } else {
         c->sum += sum;
@@ -496,14 +509,14 @@ tb_filters(gw__table_t *t, size_t group, gw__pfilter_t *filters,
 }
 
 static inline void
-tb_add_to(gw__table_t *t, size_t group, double sum, double ts,
+tb_add_to(gw__table_t *t, size_t group, double sum, double ts, uint64_t rx,
              const gw__pfilter_t *filters, size_t nfilters)
 {
     size_t i;
 
-    tb_cell_add(&t->groups[group].cell, sum, ts);
+    tb_cell_add(&t->groups[group].cell, sum, ts, rx);
     for (i = 0; i < nfilters; i++)
-        tb_cell_add(&t->fcells[filters[i].cell].cell, sum, ts);
+        tb_cell_add(&t->fcells[filters[i].cell].cell, sum, ts, rx);
     t->events++;
 }
 
@@ -603,7 +616,8 @@ gw__table_apply(gw__table_t *t, const gw__pevent_t *ev, size_t n,
         }
         sum = e->action == GW_ACTION_DECR ? -fabs(e->value) : e->value;
         tb_add_to(t, (size_t) e->group, sum, e->ts,
-                     e->nf ? &pf[e->f0] : NULL, e->nf);
+                  e->action == GW_ACTION_GAUGE ? tb_rx_now() : 0,
+                  e->nf ? &pf[e->f0] : NULL, e->nf);
     }
 }
 
@@ -622,7 +636,8 @@ gw__table_add(gw__table_t *t, uint64_t pm_hash, gw__str_t project,
     gi = tb_group(t, pm_hash, project, metric, minute, kind);
     if (gi >= 0 && (nfilters == 0 || tb_filters(t, (size_t) gi, filters,
                                                    nfilters) == GW_OK)) {
-        tb_add_to(t, (size_t) gi, sum, ts, filters, nfilters);
+        tb_add_to(t, (size_t) gi, sum, ts,
+                  kind == GW_KIND_GAUGE ? tb_rx_now() : 0, filters, nfilters);
         return GW_OK;
     }
     if (nfilters > 0)

@@ -20,7 +20,15 @@ typedef struct gw__cell_s {
     int64_t count;
     double ts;
     void *x;         /* timing: gw_timing_t; set: tb_set_t; else NULL */
-    uint32_t rpos, rneg; /* gw__table_make: this request's adds to it */
+    union {
+        /* timing, set: gw__table_make's count of this request's adds */
+        struct {
+            uint32_t rpos, rneg;
+        };
+        /* gauge: when the value it holds was received (CLOCK_MONOTONIC,
+         * ns), which decides between equal ts of two loops' tables */
+        uint64_t rx;
+    };
 } gw__cell_t;
 
 /* A set cell and the registers it takes when it turns into a

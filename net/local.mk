@@ -43,5 +43,7 @@ TESTS += tests/integration/test_http_slots.py
 EXTRA_DIST += tests/integration/test_http_slots.py
 # The udp tests again with INGEST_LOOPS = 3, and what only several loops
 # can get wrong.
-TESTS += tests/integration/test_ingest_loops.py
-EXTRA_DIST += tests/integration/test_ingest_loops.py
+TESTS += tests/integration/test_ingest_loops.py \
+	tests/integration/test_loops_transports.py
+EXTRA_DIST += tests/integration/test_ingest_loops.py \
+	tests/integration/test_loops_transports.py
