@@ -184,20 +184,30 @@ hs_hop_run(gw__post_t *p)
     free(h);
 }
 
+static hs_hop_t *
+hs_hop_new(gw__instance_t *inst, int loop, void *arg)
+{
+    hs_hop_t *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return NULL;
+    h->post.fn = hs_hop_run;
+    h->inst = inst;
+    h->loop = loop;
+    h->arg = arg;
+    return h;
+}
+
 static int
 hs_post(const gw_ctx_t *ctx, int i, void (*fn)(void *arg), void *arg)
 {
     gw__instance_t *inst = hs_inst(ctx);
     hs_hop_t *h;
 
-    if (i < 1 || i >= gw__daemon_loops(inst->daemon) || fn == NULL)
+    if (i < 1 || i >= gw__daemon_loops(inst->daemon) || fn == NULL
+        || (h = hs_hop_new(inst, i, arg)) == NULL)
         return GW_ERR;
-    h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return GW_ERR;
-    h->post.fn = hs_hop_run;
     h->fn = fn;
-    h->arg = arg;
     if (gw__daemon_post(inst->daemon, i, &h->post) != GW_OK) {
         free(h);
         return GW_ERR;
@@ -227,14 +237,10 @@ hs_auth_claim(const gw_ctx_t *ctx, void (*fn)(void *arg, int ok), void *arg)
     if (loop == 0 || fn == NULL || inst->plugin == NULL
         || inst->plugin->desc.abi_minor < 7)
         return hs_claim_last(inst, fn, arg);
-    h = calloc(1, sizeof(*h));
+    h = hs_hop_new(inst, loop, arg);
     if (h == NULL)
         return GW_ERR;
-    h->post.fn = hs_hop_run;
-    h->inst = inst;
-    h->loop = loop;
     h->claim_fn = fn;
-    h->arg = arg;
     if (hs_claim_last(inst, hs_claim_back, h) != GW_OK) {
         free(h);
         return GW_ERR;

@@ -118,8 +118,12 @@ want() {
 
 if [ $PIN = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     SERVER_PIN="taskset -c 1"; GEN_PIN="taskset -c 0"
+    NGINX_WORKERS=1
 else
+    # Every server on every CPU, as GottWall's ingest loops (INGEST_LOOPS
+    # = 0: one per CPU, at most 8) are: nginx gets as many workers.
     SERVER_PIN=""; GEN_PIN=""
+    NGINX_WORKERS=$(nproc); [ "$NGINX_WORKERS" -gt 8 ] && NGINX_WORKERS=8
 fi
 
 # ---- peers ----
@@ -333,7 +337,7 @@ start_nginx() {
     cat >"$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes $NGINX_WORKERS;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
 events { worker_connections 1024; }

@@ -18,26 +18,15 @@ import sys
 import time
 
 import test_ingest_udp as U
-from gwtest import GOTTWALL, Daemon, run_tests, s2_header, s3_header, wait_for
+from gwtest import GOTTWALL, Daemon, loop_cpu, run_tests, s2_header, s3_header, wait_for
 
 D = None
 LOOPS = 3
 
 
 def worker_threads(pid):
-    """{tid: cpu ticks} of the daemon's gw-ingest-N threads."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-                comm = f.read().strip()
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if comm.startswith("gw-ingest-"):
-            out[comm] = int(fields[11]) + int(fields[12])  # utime + stime
-    return out
+    """{name: cpu ticks} of the daemon's gw-ingest-N threads."""
+    return {"gw-ingest-%d" % k: v for k, v in loop_cpu(pid).items() if k}
 
 
 def burst(name, datagrams, per):

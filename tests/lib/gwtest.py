@@ -52,6 +52,26 @@ def _ephemeral_low():
         return 32768
 
 
+def loop_cpu(pid):
+    """{loop: cpu ticks} of a daemon's ingest loops, from /proc: the main
+    thread is loop 0, the thread gw-ingest-N loop N."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        if int(tid) == pid:
+            out[0] = ticks
+        elif comm.startswith("gw-ingest-"):
+            out[int(comm[len("gw-ingest-"):])] = ticks
+    return out
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A port free for both TCP and UDP on every address right now, taken
     at random below the kernel's ephemeral range: a port the kernel hands
