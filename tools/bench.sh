@@ -14,6 +14,7 @@
 #
 # Usage: tools/bench.sh [--quick] [--builddir DIR] [--only a,b,...]
 #                       [--no-install] [--no-pin] [--out FILE] [--rcvbuf N]
+#                       [--rounds N]
 #   --quick       a short run (fewer, shorter steps)
 #   --builddir    where gottwall and tools/gwload are built (default: .)
 #   --only        scenario names (see --list)
@@ -23,7 +24,15 @@
 #   --rcvbuf N    set net.core.rmem_default (and rmem_max if lower) to N
 #                 bytes while it runs, so the peers' UDP sockets get the
 #                 receive buffer GottWall asks for (4 MiB); restored at exit
+#   --rounds N    before the step searches, measure every scenario's
+#                 saturation (sending as fast as the generator can, what is
+#                 counted per second of sending) N times, the rounds
+#                 interleaved across scenarios, and report the median
+#                 (default 0: no saturation rounds)
 #
+# Peers: collectd counted through its csv writer (statsd*-collectd) and,
+# without any writer, through its unixsock plugin's GETVAL
+# (statsd*-collectdu: the peer at its best).
 # All traffic goes to 127.0.0.1. Every process it starts is stopped at exit.
 set -u
 
@@ -36,10 +45,12 @@ INSTALL=1
 PIN=1
 OUT=""
 RCVBUF=""
+ROUNDS=0
 LOSS_MAX=0.1
 
-SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-etsy
-statsd1-gottwall statsd1-collectd statsd1-etsy
+SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-collectdu statsd40-etsy
+statsd40k40-gottwall statsd40k40-collectdu statsd40k40-etsy
+statsd1-gottwall statsd1-collectd statsd1-collectdu statsd1-etsy
 statsd40t-gottwall statsd1t-gottwall
 udp20-gottwall udp20x2-gottwall tcp-gottwall
 http1-gottwall http1-nginx http100-gottwall http100-nginx
@@ -56,6 +67,8 @@ while [ $# -gt 0 ]; do
     --no-pin) PIN=0 ;;
     --rcvbuf) RCVBUF=$2; shift ;;
     --rcvbuf=*) RCVBUF=${1#*=} ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --rounds=*) ROUNDS=${1#*=} ;;
     --out) OUT=$2; shift ;;
     --out=*) OUT=${1#*=} ;;
     --list) echo $SCENARIOS; exit 0 ;;
@@ -251,10 +264,22 @@ start_gottwall() { # backends: any of http tcpip udp statsd
     done
 }
 
-start_collectd() {
-    local dir=$TMP/collectd
+start_collectd() { # [unixsock]: no writer, counts read by GETVAL
+    local dir=$TMP/collectd writer
     rm -rf "$dir"; mkdir -p "$dir/csv"
     PEER_PORT=$(free_port)
+    if [ "${1:-}" = unixsock ]; then
+        writer="LoadPlugin unixsock
+<Plugin unixsock>
+  SocketFile \"$dir/sock\"
+</Plugin>"
+    else
+        writer="LoadPlugin csv
+<Plugin csv>
+  DataDir \"$dir/csv\"
+  StoreRates false
+</Plugin>"
+    fi
     cat >"$dir/collectd.conf" <<EOF
 Hostname "bench"
 FQDNLookup false
@@ -274,11 +299,7 @@ LoadPlugin statsd
   Port "$PEER_PORT"
   DeleteCounters false
 </Plugin>
-LoadPlugin csv
-<Plugin csv>
-  DataDir "$dir/csv"
-  StoreRates false
-</Plugin>
+$writer
 EOF
     start_bg "$dir/stdout.log" "$COLLECTD" -f -C "$dir/collectd.conf"
     wait_udp "$PEER_PORT" "$SERVER_PID" || { log "collectd did not start: $(tail -3 "$dir/collectd.log")"; return 1; }
@@ -291,6 +312,31 @@ collectd_count() { # run_id
     [ -n "$files" ] || { echo 0; return; }
     # shellcheck disable=SC2086
     awk -F, 'FNR == 1 && NR > 1 { s += last } { last = $2 } END { s += last; printf "%.0f\n", s }' $files
+}
+
+# The same sum read through collectd's unixsock plugin: LISTVAL, then
+# GETVAL of each of the run's values (collectd keeps them in its cache
+# whatever writer it has, or none).
+collectd_getval() { # run_id
+    python3 - "$TMP/collectd/sock" "$1" <<'PY' 2>/dev/null || echo 0
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+f = s.makefile("rw")
+def ask(cmd):
+    f.write(cmd + "\n"); f.flush()
+    head = f.readline().split(" ", 1)
+    n = int(head[0])
+    return [f.readline().rstrip("\n") for _ in range(max(n, 0))]
+want = "/derive-%s.m" % sys.argv[2]
+total = 0.0
+for line in ask("LISTVAL"):
+    ident = line.split(" ", 1)[1]
+    if want in ident:
+        for v in ask('GETVAL "%s"' % ident):
+            if v.startswith("value="):
+                total += float(v[6:])
+print("%.0f" % total)
+PY
 }
 
 start_etsy() {
@@ -409,31 +455,39 @@ field() { # line name
     echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
+# CPU seconds (user + system) the generator used in the last step: bash's
+# time of the command, in $TMP/gen.time.
+gen_cpu() {
+    awk '{ printf "%.2f", $1 + $2 }' "$TMP/gen.time" 2>/dev/null || echo 0
+}
+
 # One step: send at a rate, count what arrived. Sets STEP_* variables.
-# Globals in: KIND (gottwall|collectd|etsy|nginx), GEN_ARGS.
+# Globals in: KIND (gottwall|collectd|collectdu|etsy|nginx), GEN_ARGS.
 step() { # rate
-    local rate=$1 line e0 e1 stored sent secs pids
+    local rate=$1 line e0 e1 stored sent secs pids TIMEFORMAT='%U %S'
+    local -a extra=()
     pids=$(server_pids | tr ' ' ',')
     e0=$(udp_drops)
-    if [ "$KIND" = gottwall ]; then
-        line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
-            --server-pid "$pids" --read-back "http://127.0.0.1:$GW_SERVER_PORT" \
-            --settle "$SETTLE" --read-back-timeout 30 2>>"$TMP/gwload.err")
-    else
-        line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
-            --server-pid "$pids" 2>>"$TMP/gwload.err")
-    fi
+    [ "$KIND" = gottwall ] && extra=(--read-back "http://127.0.0.1:$GW_SERVER_PORT"
+        --settle "$SETTLE" --read-back-timeout 30)
+    # The generator's CPU time, measured around the sending alone (gwload
+    # reads back after its clock stops, but that costs it next to nothing).
+    { time line=$($GEN_PIN "$GWLOAD" "${GEN_ARGS[@]}" --rate "$rate" --duration "$STEP_SECONDS" \
+        --server-pid "$pids" "${extra[@]}" 2>>"$TMP/gwload.err"); } 2>"$TMP/gen.time"
     sent=$(field "$line" sent); secs=$(field "$line" seconds)
     case $KIND in
     gottwall) stored=$(field "$line" stored) ;;
     nginx) stored=$(field "$line" acked) ;;
-    collectd|etsy)
+    collectd|collectdu|etsy)
         local last=-1 t0 now
         t0=$(date +%s.%N); stored=0
         while :; do
             sleep 0.5
-            if [ "$KIND" = collectd ]; then stored=$(collectd_count "$(field "$line" run_id)")
-            else stored=$(etsy_count "$(field "$line" run_id)"); fi
+            case $KIND in
+            collectd) stored=$(collectd_count "$(field "$line" run_id)") ;;
+            collectdu) stored=$(collectd_getval "$(field "$line" run_id)") ;;
+            *) stored=$(etsy_count "$(field "$line" run_id)") ;;
+            esac
             now=$(date +%s.%N)
             [ "${stored:-0}" -ge "${sent:-0}" ] && break
             if [ "$stored" != "$last" ]; then last=$stored; t0=$now
@@ -443,9 +497,10 @@ step() { # rate
     e1=$(udp_drops)
     STEP_SENT=${sent:-0}; STEP_SECS=${secs:-0}; STEP_STORED=${stored:-0}
     STEP_UDPERR=$((e1 - e0)); STEP_CPU=$(field "$line" server_cpu); STEP_CPU=${STEP_CPU:-0}
+    STEP_GEN=$(gen_cpu)
     STEP_LOSS=$(awk -v s="$STEP_SENT" -v k="$STEP_STORED" 'BEGIN { if (s > 0) printf "%.3f", 100 * (s - k) / s; else print "100" }')
     STEP_RATE=$(awk -v k="$STEP_STORED" -v t="$STEP_SECS" 'BEGIN { if (t > 0) printf "%.0f", k / t; else print 0 }')
-    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_drops=$STEP_UDPERR server_cpu=${STEP_CPU}s"
+    log "  $NAME rate=$rate: sent=$STEP_SENT stored=$STEP_STORED in ${STEP_SECS}s -> ${STEP_RATE}/s loss=$STEP_LOSS% udp_drops=$STEP_UDPERR server_cpu=${STEP_CPU}s generator_cpu=${STEP_GEN}s"
 }
 
 ok_loss() { awk -v l="$1" -v m="$LOSS_MAX" 'BEGIN { exit !(l <= m) }'; }
@@ -458,7 +513,7 @@ search() {
     local lo=0 hi guess best="" n=0 max first_pass=""
     step 0
     if ok_loss "$STEP_LOSS"; then
-        best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+        best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS $STEP_GEN"
     else
         hi=$(awk -v s="$STEP_SENT" -v t="$STEP_SECS" 'BEGIN { printf "%.0f", (t > 0) ? s / t : 0 }')
         guess=$(awk -v r="$STEP_RATE" -v h="$hi" 'BEGIN { g = 0.9 * r; if (g < h / 50) g = h / 50; printf "%.0f", g }')
@@ -470,7 +525,7 @@ search() {
             # passing stall elsewhere does not end the search (for every server)
             ok_loss "$STEP_LOSS" || { log "  (again)"; step "$guess"; }
             if ok_loss "$STEP_LOSS"; then
-                best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+                best="$STEP_RATE $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS $STEP_GEN"
                 lo=$guess
             else
                 hi=$guess
@@ -489,39 +544,60 @@ search() {
         done
         first_pass=
     fi
-    [ -n "$best" ] || best="0 $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS"
+    [ -n "$best" ] || best="0 $STEP_SENT $STEP_STORED $STEP_LOSS $STEP_UDPERR $STEP_CPU $STEP_SECS $STEP_GEN"
     # shellcheck disable=SC2086
     set -- $best
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$NAME" "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
-        "$(hwm_max)" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$NAME" "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
+        "$(hwm_max)" "$8" >>"$RESULTS"
     log "$NAME: $1 events/s at <= $LOSS_MAX% loss"
 }
 
-run_scenario() { # name kind gen-args...
+# Starts the server of a scenario and sets GEN_ARGS; 1 if it is skipped.
+scenario_start() { # name kind gen-args...
     NAME=$1; KIND=$2; shift 2
-    want "$NAME" || return 0
     local pv
     UDP_PORT=""
     case $KIND in
     gottwall)
-        start_gottwall "$1" || { log "$NAME skipped: gottwall did not start"; return 0; }
+        start_gottwall "$1" || { log "$NAME skipped: gottwall did not start"; return 1; }
         pv=GW_PORT_$1
         GEN_ARGS=(--proto "$1" --port "${!pv}")
         case $1 in statsd|udp) UDP_PORT=${!pv} ;; esac ;;
-    collectd)
-        [ -x "$COLLECTD" ] || { log "$NAME skipped: no collectd"; return 0; }
-        start_collectd || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
+    collectd|collectdu)
+        [ -x "$COLLECTD" ] || { log "$NAME skipped: no collectd"; return 1; }
+        if [ "$KIND" = collectdu ]; then start_collectd unixsock || return 1
+        else start_collectd || return 1; fi
+        GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
     etsy)
-        [ -f "$ETSY" ] || { log "$NAME skipped: no Etsy statsd"; return 0; }
-        start_etsy || return 0; GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
+        [ -f "$ETSY" ] || { log "$NAME skipped: no Etsy statsd"; return 1; }
+        start_etsy || return 1; GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
     nginx)
-        [ -x "$NGINX" ] || { log "$NAME skipped: no nginx"; return 0; }
-        start_nginx || return 0; GEN_ARGS=(--proto http --port "$PEER_PORT") ;;
+        [ -x "$NGINX" ] || { log "$NAME skipped: no nginx"; return 1; }
+        start_nginx || return 1; GEN_ARGS=(--proto http --port "$PEER_PORT") ;;
     esac
     shift
     GEN_ARGS+=("$@")
     log "$NAME: ${GEN_ARGS[*]}"
+}
+
+run_scenario() { # name kind gen-args...
+    want "$1" || return 0
+    scenario_start "$@" || return 0
     search
+    stop_pid "$SERVER_PID"
+}
+
+# One saturation round of a scenario: a fresh server, one step as fast as
+# the generator can send; a row "sat NAME round counted/s offered/s
+# server_cpu generator_cpu seconds" in the results.
+saturate() { # round name kind gen-args...
+    local round=$1; shift
+    want "$1" || return 0
+    scenario_start "$@" || return 0
+    step 0
+    printf 'sat\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$NAME" "$round" "$STEP_RATE" \
+        "$(awk -v s="$STEP_SENT" -v t="$STEP_SECS" 'BEGIN { printf "%.0f", (t > 0) ? s / t : 0 }')" \
+        "$STEP_CPU" "$STEP_GEN" "$STEP_SECS" >>"$RESULTS"
     stop_pid "$SERVER_PID"
 }
 
@@ -585,20 +661,65 @@ report() {
     echo "pinning: $( [ -n "$SERVER_PIN" ] && echo 'servers on CPU 1 (udp20x2: CPUs 0-1), generator on CPU 0' || echo none)"
     echo "UDP receive buffers: $( [ -n "$RCVBUF" ] && echo "net.core.rmem_default = $RCVBUF for every server" || echo "as shipped (peers: rmem_default $(cat /proc/sys/net/core/rmem_default) bytes; GottWall asks for 4-8 MiB, capped at rmem_max $(cat /proc/sys/net/core/rmem_max))")"
     echo
-    printf '%-18s %11s %10s %7s %9s %6s %5s %8s %8s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "cpu%" "us/event" "peakKiB"
-    awk -F'\t' 'NF == 9 {
+    if grep -q '^sat' "$RESULTS"; then
+        echo "Saturation: the generator sends as fast as it can; median of $ROUNDS interleaved rounds"
+        printf '%-22s %11s %11s %6s %6s %8s  %s\n' scenario "counted/s" "offered/s" "cpu_s" "gen_s" "us/event" "rounds (counted/s)"
+        awk -F'\t' '$1 == "sat" { n[$2]++; c[$2, n[$2]] = $4; o[$2, n[$2]] = $5; cpu[$2, n[$2]] = $6;
+                                   g[$2, n[$2]] = $7; t[$2, n[$2]] = $8; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
+            function med(a, name, m,   i, j, v, x) {
+                for (i = 1; i <= m; i++) v[i] = a[name, i]
+                for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
+                return v[int((m + 1) / 2)]
+            }
+            END {
+                for (q = 1; q <= k; q++) {
+                    s = order[q]; m = n[s]; list = ""
+                    for (i = 1; i <= m; i++) list = list (i > 1 ? ", " : "") c[s, i]
+                    mc = med(c, s, m); ms = med(t, s, m)
+                    printf "%-22s %11d %11d %6.2f %6.2f %8.3f  %s\n", s, mc, med(o, s, m), med(cpu, s, m), med(g, s, m),
+                        (mc > 0 && ms > 0) ? 1e6 * med(cpu, s, m) / (mc * ms) : 0, list
+                    printf "%s\t%s\n", s, mc > "/dev/stderr"
+                }
+            }' "$RESULTS" 2>"$TMP/sat.tsv"
+        echo
+        echo "counted/s: what the server counted per second of sending; offered/s: what was sent;"
+        echo "cpu_s, gen_s: the server's and the generator's CPU seconds while sending (same CPUs);"
+        echo "us/event: the server's CPU per counted event at saturation."
+        echo
+        awk -F'\t' '{ r[$1] = $2 }
+            function ratio(a, b, target, what) {
+                if ((a in r) && (b in r) && r[b] > 0) printf "%-52s %8.2fx   (target %s)\n", what, r[a] / r[b], target
+            }
+            END {
+                ratio("statsd40-gottwall", "statsd40-collectd", ">= 1.5x", "saturation, statsd 40/dgram: GottWall / collectd csv")
+                ratio("statsd40-gottwall", "statsd40-collectdu", ">= 1.5x", "saturation, statsd 40/dgram: GottWall / collectd unixsock")
+                ratio("statsd40-gottwall", "statsd40-etsy", ">= 5x", "saturation, statsd 40/dgram: GottWall / Etsy statsd")
+                ratio("statsd40k40-gottwall", "statsd40k40-collectdu", ">= 1.5x", "saturation, 40 keys: GottWall / collectd unixsock")
+                ratio("statsd40k40-gottwall", "statsd40k40-etsy", ">= 5x", "saturation, 40 keys: GottWall / Etsy statsd")
+                ratio("statsd1-gottwall", "statsd1-collectd", ">= 2x", "saturation, statsd 1/dgram: GottWall / collectd csv")
+                ratio("statsd1-gottwall", "statsd1-collectdu", ">= 2x", "saturation, statsd 1/dgram: GottWall / collectd unixsock")
+                ratio("statsd1-gottwall", "statsd1-etsy", "-", "saturation, statsd 1/dgram: GottWall / Etsy statsd")
+                ratio("http1-gottwall", "http1-nginx", ">= 0.9x", "saturation, HTTP single: GottWall / nginx 204")
+                ratio("http100-gottwall", "http100-nginx", "-", "saturation, HTTP batches: GottWall / nginx 204")
+            }' "$TMP/sat.tsv"
+        echo
+    fi
+    echo "Highest rate at <= $LOSS_MAX% loss (step search)"
+    printf '%-22s %11s %10s %7s %9s %6s %5s %8s %6s %8s\n' scenario "events/s" stored "loss%" "udp_drops" "cpu_s" "cpu%" "us/event" "gen_s" "peakKiB"
+    awk -F'\t' 'NF == 10 {
         us = ($4 > 0) ? 1e6 * $7 / $4 : 0
         pct = ($8 > 0) ? 100 * $7 / $8 : 0
-        printf "%-18s %11d %10d %7s %9d %6.2f %5.0f %8.2f %8d\n", $1, $2, $4, $5, $6, $7, pct, us, $9
+        printf "%-22s %11d %10d %7s %9d %6.2f %5.0f %8.2f %6.2f %8d\n", $1, $2, $4, $5, $6, $7, pct, us, $10, $9
     }' "$RESULTS"
     echo
     echo "events/s: stored events / send seconds of the best step with <= $LOSS_MAX% loss;"
     echo "udp_drops: datagrams the kernel dropped on the server's socket in that step;"
     echo "cpu_s, cpu%: the server's CPU time (all threads/processes) while sending;"
-    echo "us/event: cpu_s per stored event; peakKiB: VmHWM after the scenario."
+    echo "us/event: cpu_s per stored event; gen_s: the generator's CPU seconds in that step;"
+    echo "peakKiB: VmHWM after the scenario."
     echo
     awk -F'\t' '
-    NF == 9 { r[$1] = $2 }
+    NF == 10 { r[$1] = $2 }
     $1 == "idle-rss" { idle = $2 }
     $1 == "series-memory" { n = $2; r0 = $3; r1 = $4; st = $5 }
     $1 == "table-memory" { tm = $2; tf = $3 }
@@ -611,20 +732,23 @@ report() {
     }
     END {
         ratio("statsd40-gottwall", "statsd40-collectd", ">= 1.2x", "statsd 40 lines/dgram: GottWall / collectd")
+        ratio("statsd40-gottwall", "statsd40-collectdu", "-", "statsd 40 lines/dgram: GottWall / collectd unixsock")
+        ratio("statsd40k40-gottwall", "statsd40k40-collectdu", "-", "40 keys: GottWall / collectd unixsock")
         ratio("statsd40-gottwall", "statsd40-etsy", "> 1x", "statsd 40 lines/dgram: GottWall / Etsy statsd")
         ratio("statsd1-gottwall", "statsd1-collectd", ">= 1.2x", "statsd 1 line/dgram: GottWall / collectd")
+        ratio("statsd1-gottwall", "statsd1-collectdu", "-", "statsd 1 line/dgram: GottWall / collectd unixsock")
         ratio("statsd1-gottwall", "statsd1-etsy", "> 1x", "statsd 1 line/dgram: GottWall / Etsy statsd")
         ratio("statsd40t-gottwall", "statsd40-gottwall", ">= 0.7x", "statsd 40 lines/dgram: timers / counters")
         ratio("statsd1t-gottwall", "statsd1-gottwall", ">= 0.7x", "statsd 1 line/dgram: timers / counters")
         abs_("udp20-gottwall", ">= 2,000,000", "JSON/UDP signed, 1 filter, 20/dgram")
         abs_("udp20x2-gottwall", ">= 2,000,000", "the same, INGEST_LOOPS = 2, both cores")
-        abs_("tcp-gottwall", "-", "JSON/TCP stream")
-        ratio("http1-gottwall", "http1-nginx", ">= 0.5x", "HTTP single events: GottWall / nginx 204")
-        abs_("http100-gottwall", ">= 1,000,000", "HTTP batches of 100")
+        abs_("tcp-gottwall", ">= 4,000,000", "JSON/TCP stream, 4 connections")
+        ratio("http1-gottwall", "http1-nginx", ">= 0.9x", "HTTP single events: GottWall / nginx 204")
+        abs_("http100-gottwall", ">= 4,000,000", "HTTP batches of 100")
         ratio("http100-gottwall", "http100-nginx", "-", "HTTP batches of 100: GottWall / nginx 204")
         if (idle) printf "%-48s %8.2f MiB (target <= 8 MiB)\n", "idle RSS, memory storage, 3 transports", idle / 1024
-        if (tm) printf "%-48s %8.1f B   (target <= 200 B; 1e6 metrics)\n", "aggregation table per live series", tm
-        if (tf) printf "%-48s %8.1f B   (target <= 200 B; 1000 metrics x 1000)\n", "aggregation table per live series", tf
+        if (tm) printf "%-48s %8.1f B   (target <= 64 B; 1e6 metrics)\n", "aggregation table per live series", tm
+        if (tf) printf "%-48s %8.1f B   (issue 18 counts 1e6 metrics; 1000 metrics x 1000)\n", "aggregation table per live series", tf
         if (n && st > 0) printf "%-48s %8.0f B   (no target; %d series, %d events stored)\n", "whole daemon RSS per series, memory storage", (r1 - r0) * 1024 / n, n, st
     }' "$RESULTS"
 }
@@ -643,29 +767,48 @@ if [ -n "$RCVBUF" ]; then
     fi
 fi
 log "build dir $BUILDDIR; temp dir $TMP"
-run_scenario statsd40-gottwall gottwall statsd --per-packet 40 --metrics 1000
-run_scenario statsd40-collectd collectd - --per-packet 40 --metrics 1000
-run_scenario statsd40-etsy etsy - --per-packet 40 --metrics 1000
-run_scenario statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
-run_scenario statsd1-collectd collectd - --per-packet 1 --metrics 1000
-run_scenario statsd1-etsy etsy - --per-packet 1 --metrics 1000
-# The same statsd traffic as timers (name:V|ms, the timing kind: a sketch
-# per series), against the counter rate above (issue 15: >= 0.7x).
-run_scenario statsd40t-gottwall gottwall statsd --per-packet 40 --metrics 1000 --timers
-run_scenario statsd1t-gottwall gottwall statsd --per-packet 1 --metrics 1000 --timers
-run_scenario udp20-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
-# The same traffic with INGEST_LOOPS = 2 (one per core of this machine):
-# the daemon may use both cores, the generator stays on CPU 0.
-SAVED_PIN=$SERVER_PIN
-[ -n "$SERVER_PIN" ] && SERVER_PIN="taskset -c 0,1"
-GW_EXTRA_CONF="INGEST_LOOPS = 2;" \
-    run_scenario udp20x2-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
-SERVER_PIN=$SAVED_PIN
-run_scenario tcp-gottwall gottwall tcpip --per-packet 50 --connections 4 --metrics 1000 --filter-values 10
-run_scenario http1-gottwall gottwall http --per-packet 1 --connections 32 --metrics 1000
-run_scenario http1-nginx nginx - --per-packet 1 --connections 32 --metrics 1000
-run_scenario http100-gottwall gottwall http --per-packet 100 --connections 8 --metrics 1000
-run_scenario http100-nginx nginx - --per-packet 100 --connections 8 --metrics 1000
+# Every scenario: name kind [env] gen-args. (An env word KEY=VALUE sets
+# GW_EXTRA_CONF for GottWall; udp20x2 sets INGEST_LOOPS = 2 and, when
+# servers are pinned, lets the daemon use both cores.)
+each_scenario() { # fn [args before the scenario's]...
+    "$@" statsd40-gottwall gottwall statsd --per-packet 40 --metrics 1000
+    "$@" statsd40-collectd collectd - --per-packet 40 --metrics 1000
+    "$@" statsd40-collectdu collectdu - --per-packet 40 --metrics 1000
+    "$@" statsd40-etsy etsy - --per-packet 40 --metrics 1000
+    # 40 keys: the servers' tables are small, their per-line work shows
+    "$@" statsd40k40-gottwall gottwall statsd --per-packet 40 --metrics 40
+    "$@" statsd40k40-collectdu collectdu - --per-packet 40 --metrics 40
+    "$@" statsd40k40-etsy etsy - --per-packet 40 --metrics 40
+    "$@" statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
+    "$@" statsd1-collectd collectd - --per-packet 1 --metrics 1000
+    "$@" statsd1-collectdu collectdu - --per-packet 1 --metrics 1000
+    "$@" statsd1-etsy etsy - --per-packet 1 --metrics 1000
+    # The same statsd traffic as timers (name:V|ms, the timing kind: a
+    # sketch per series), against the counter rate above (issue 15: >= 0.7x).
+    "$@" statsd40t-gottwall gottwall statsd --per-packet 40 --metrics 1000 --timers
+    "$@" statsd1t-gottwall gottwall statsd --per-packet 1 --metrics 1000 --timers
+    "$@" udp20-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
+    loops2 "$@" udp20x2-gottwall gottwall udp --per-packet 20 --metrics 1000 --filter-values 10
+    "$@" tcp-gottwall gottwall tcpip --per-packet 50 --connections 4 --metrics 1000 --filter-values 10
+    "$@" http1-gottwall gottwall http --per-packet 1 --connections 32 --metrics 1000
+    "$@" http1-nginx nginx - --per-packet 1 --connections 32 --metrics 1000
+    "$@" http100-gottwall gottwall http --per-packet 100 --connections 8 --metrics 1000
+    "$@" http100-nginx nginx - --per-packet 100 --connections 8 --metrics 1000
+}
+
+# udp20x2: INGEST_LOOPS = 2, and the daemon may use both cores.
+loops2() {
+    local saved=$SERVER_PIN
+    [ -n "$SERVER_PIN" ] && SERVER_PIN="taskset -c 0,1"
+    GW_EXTRA_CONF="INGEST_LOOPS = 2;" "$@"
+    SERVER_PIN=$saved
+}
+
+for r in $(seq "$ROUNDS"); do
+    log "saturation round $r of $ROUNDS"
+    each_scenario saturate "$r"
+done
+each_scenario run_scenario
 idle_rss
 table_memory
 series_memory
