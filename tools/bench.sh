@@ -31,8 +31,9 @@
 #                 (default 0: no saturation rounds)
 #
 # Peers: collectd counted through its csv writer (statsd*-collectd) and,
-# without any writer, through its unixsock plugin's GETVAL
-# (statsd*-collectdu: the peer at its best).
+# without a file writer, through its write_prometheus plugin's /metrics
+# (statsd*-collectdp: the peer at its best; unixsock's GETVAL would give
+# a counter's rate, not its total).
 # All traffic goes to 127.0.0.1. Every process it starts is stopped at exit.
 set -u
 
@@ -48,9 +49,9 @@ RCVBUF=""
 ROUNDS=0
 LOSS_MAX=0.1
 
-SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-collectdu statsd40-etsy
-statsd40k40-gottwall statsd40k40-collectdu statsd40k40-etsy
-statsd1-gottwall statsd1-collectd statsd1-collectdu statsd1-etsy
+SCENARIOS="statsd40-gottwall statsd40-collectd statsd40-collectdp statsd40-etsy
+statsd40k40-gottwall statsd40k40-collectdp statsd40k40-etsy
+statsd1-gottwall statsd1-collectd statsd1-collectdp statsd1-etsy
 statsd40t-gottwall statsd1t-gottwall
 udp20-gottwall udp20x2-gottwall tcp-gottwall
 http1-gottwall http1-nginx http100-gottwall http100-nginx
@@ -145,6 +146,9 @@ install_peers() {
     local need=""
     command -v collectd >/dev/null || [ -x /usr/sbin/collectd ] || need="$need collectd-core"
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need="$need nginx"
+    # collectd's write_prometheus plugin (statsd*-collectdp) needs these
+    ldconfig -p | grep -q libmicrohttpd.so.12 || need="$need libmicrohttpd12"
+    ldconfig -p | grep -q libprotobuf-c.so.1 || need="$need libprotobuf-c1"
     if [ -n "$need" ]; then
         if [ $INSTALL = 1 ]; then
             log "installing$need"
@@ -264,14 +268,16 @@ start_gottwall() { # backends: any of http tcpip udp statsd
     done
 }
 
-start_collectd() { # [unixsock]: no writer, counts read by GETVAL
+start_collectd() { # [prometheus]: no file writer, counts read from /metrics
     local dir=$TMP/collectd writer
     rm -rf "$dir"; mkdir -p "$dir/csv"
     PEER_PORT=$(free_port)
-    if [ "${1:-}" = unixsock ]; then
-        writer="LoadPlugin unixsock
-<Plugin unixsock>
-  SocketFile \"$dir/sock\"
+    if [ "${1:-}" = prometheus ]; then
+        PEER_PROM=$(free_port)
+        writer="LoadPlugin write_prometheus
+<Plugin write_prometheus>
+  Host \"127.0.0.1\"
+  Port \"$PEER_PROM\"
 </Plugin>"
     else
         writer="LoadPlugin csv
@@ -314,29 +320,12 @@ collectd_count() { # run_id
     awk -F, 'FNR == 1 && NR > 1 { s += last } { last = $2 } END { s += last; printf "%.0f\n", s }' $files
 }
 
-# The same sum read through collectd's unixsock plugin: LISTVAL, then
-# GETVAL of each of the run's values (collectd keeps them in its cache
-# whatever writer it has, or none).
-collectd_getval() { # run_id
-    python3 - "$TMP/collectd/sock" "$1" <<'PY' 2>/dev/null || echo 0
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
-f = s.makefile("rw")
-def ask(cmd):
-    f.write(cmd + "\n"); f.flush()
-    head = f.readline().split(" ", 1)
-    n = int(head[0])
-    return [f.readline().rstrip("\n") for _ in range(max(n, 0))]
-want = "/derive-%s.m" % sys.argv[2]
-total = 0.0
-for line in ask("LISTVAL"):
-    ident = line.split(" ", 1)[1]
-    if want in ident:
-        for v in ask('GETVAL "%s"' % ident):
-            if v.startswith("value="):
-                total += float(v[6:])
-print("%.0f" % total)
-PY
+# The same sum read from collectd's write_prometheus plugin, which keeps
+# each counter's total in memory and formats it only when asked.
+collectd_prom() { # run_id
+    curl -s --max-time 10 "http://127.0.0.1:$PEER_PROM/metrics" 2>/dev/null |
+        awk -v id="$1" 'index($0, "collectd_statsd_derive_total{statsd=\"" id ".m") == 1 { s += $2 }
+                        END { printf "%.0f\n", s }'
 }
 
 start_etsy() {
@@ -462,7 +451,7 @@ gen_cpu() {
 }
 
 # One step: send at a rate, count what arrived. Sets STEP_* variables.
-# Globals in: KIND (gottwall|collectd|collectdu|etsy|nginx), GEN_ARGS.
+# Globals in: KIND (gottwall|collectd|collectdp|etsy|nginx), GEN_ARGS.
 step() { # rate
     local rate=$1 line e0 e1 stored sent secs pids TIMEFORMAT='%U %S'
     local -a extra=()
@@ -478,14 +467,14 @@ step() { # rate
     case $KIND in
     gottwall) stored=$(field "$line" stored) ;;
     nginx) stored=$(field "$line" acked) ;;
-    collectd|collectdu|etsy)
+    collectd|collectdp|etsy)
         local last=-1 t0 now
         t0=$(date +%s.%N); stored=0
         while :; do
             sleep 0.5
             case $KIND in
             collectd) stored=$(collectd_count "$(field "$line" run_id)") ;;
-            collectdu) stored=$(collectd_getval "$(field "$line" run_id)") ;;
+            collectdp) stored=$(collectd_prom "$(field "$line" run_id)") ;;
             *) stored=$(etsy_count "$(field "$line" run_id)") ;;
             esac
             now=$(date +%s.%N)
@@ -563,9 +552,9 @@ scenario_start() { # name kind gen-args...
         pv=GW_PORT_$1
         GEN_ARGS=(--proto "$1" --port "${!pv}")
         case $1 in statsd|udp) UDP_PORT=${!pv} ;; esac ;;
-    collectd|collectdu)
+    collectd|collectdp)
         [ -x "$COLLECTD" ] || { log "$NAME skipped: no collectd"; return 1; }
-        if [ "$KIND" = collectdu ]; then start_collectd unixsock || return 1
+        if [ "$KIND" = collectdp ]; then start_collectd prometheus || return 1
         else start_collectd || return 1; fi
         GEN_ARGS=(--proto statsd --port "$PEER_PORT"); UDP_PORT=$PEER_PORT ;;
     etsy)
@@ -692,12 +681,12 @@ report() {
             }
             END {
                 ratio("statsd40-gottwall", "statsd40-collectd", ">= 1.5x", "saturation, statsd 40/dgram: GottWall / collectd csv")
-                ratio("statsd40-gottwall", "statsd40-collectdu", ">= 1.5x", "saturation, statsd 40/dgram: GottWall / collectd unixsock")
+                ratio("statsd40-gottwall", "statsd40-collectdp", ">= 1.5x", "saturation, statsd 40/dgram: GottWall / collectd prom.")
                 ratio("statsd40-gottwall", "statsd40-etsy", ">= 5x", "saturation, statsd 40/dgram: GottWall / Etsy statsd")
-                ratio("statsd40k40-gottwall", "statsd40k40-collectdu", ">= 1.5x", "saturation, 40 keys: GottWall / collectd unixsock")
+                ratio("statsd40k40-gottwall", "statsd40k40-collectdp", ">= 1.5x", "saturation, 40 keys: GottWall / collectd prom.")
                 ratio("statsd40k40-gottwall", "statsd40k40-etsy", ">= 5x", "saturation, 40 keys: GottWall / Etsy statsd")
                 ratio("statsd1-gottwall", "statsd1-collectd", ">= 2x", "saturation, statsd 1/dgram: GottWall / collectd csv")
-                ratio("statsd1-gottwall", "statsd1-collectdu", ">= 2x", "saturation, statsd 1/dgram: GottWall / collectd unixsock")
+                ratio("statsd1-gottwall", "statsd1-collectdp", ">= 2x", "saturation, statsd 1/dgram: GottWall / collectd prom.")
                 ratio("statsd1-gottwall", "statsd1-etsy", "-", "saturation, statsd 1/dgram: GottWall / Etsy statsd")
                 ratio("http1-gottwall", "http1-nginx", ">= 0.9x", "saturation, HTTP single: GottWall / nginx 204")
                 ratio("http100-gottwall", "http100-nginx", "-", "saturation, HTTP batches: GottWall / nginx 204")
@@ -732,11 +721,11 @@ report() {
     }
     END {
         ratio("statsd40-gottwall", "statsd40-collectd", ">= 1.2x", "statsd 40 lines/dgram: GottWall / collectd")
-        ratio("statsd40-gottwall", "statsd40-collectdu", "-", "statsd 40 lines/dgram: GottWall / collectd unixsock")
-        ratio("statsd40k40-gottwall", "statsd40k40-collectdu", "-", "40 keys: GottWall / collectd unixsock")
+        ratio("statsd40-gottwall", "statsd40-collectdp", "-", "statsd 40 lines/dgram: GottWall / collectd prom.")
+        ratio("statsd40k40-gottwall", "statsd40k40-collectdp", "-", "40 keys: GottWall / collectd prom.")
         ratio("statsd40-gottwall", "statsd40-etsy", "> 1x", "statsd 40 lines/dgram: GottWall / Etsy statsd")
         ratio("statsd1-gottwall", "statsd1-collectd", ">= 1.2x", "statsd 1 line/dgram: GottWall / collectd")
-        ratio("statsd1-gottwall", "statsd1-collectdu", "-", "statsd 1 line/dgram: GottWall / collectd unixsock")
+        ratio("statsd1-gottwall", "statsd1-collectdp", "-", "statsd 1 line/dgram: GottWall / collectd prom.")
         ratio("statsd1-gottwall", "statsd1-etsy", "> 1x", "statsd 1 line/dgram: GottWall / Etsy statsd")
         ratio("statsd40t-gottwall", "statsd40-gottwall", ">= 0.7x", "statsd 40 lines/dgram: timers / counters")
         ratio("statsd1t-gottwall", "statsd1-gottwall", ">= 0.7x", "statsd 1 line/dgram: timers / counters")
@@ -773,15 +762,15 @@ log "build dir $BUILDDIR; temp dir $TMP"
 each_scenario() { # fn [args before the scenario's]...
     "$@" statsd40-gottwall gottwall statsd --per-packet 40 --metrics 1000
     "$@" statsd40-collectd collectd - --per-packet 40 --metrics 1000
-    "$@" statsd40-collectdu collectdu - --per-packet 40 --metrics 1000
+    "$@" statsd40-collectdp collectdp - --per-packet 40 --metrics 1000
     "$@" statsd40-etsy etsy - --per-packet 40 --metrics 1000
     # 40 keys: the servers' tables are small, their per-line work shows
     "$@" statsd40k40-gottwall gottwall statsd --per-packet 40 --metrics 40
-    "$@" statsd40k40-collectdu collectdu - --per-packet 40 --metrics 40
+    "$@" statsd40k40-collectdp collectdp - --per-packet 40 --metrics 40
     "$@" statsd40k40-etsy etsy - --per-packet 40 --metrics 40
     "$@" statsd1-gottwall gottwall statsd --per-packet 1 --metrics 1000
     "$@" statsd1-collectd collectd - --per-packet 1 --metrics 1000
-    "$@" statsd1-collectdu collectdu - --per-packet 1 --metrics 1000
+    "$@" statsd1-collectdp collectdp - --per-packet 1 --metrics 1000
     "$@" statsd1-etsy etsy - --per-packet 1 --metrics 1000
     # The same statsd traffic as timers (name:V|ms, the timing kind: a
     # sketch per series), against the counter rate above (issue 15: >= 0.7x).
