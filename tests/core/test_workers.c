@@ -235,6 +235,99 @@ START_TEST(test_kind_rule_across_loops)
 }
 END_TEST
 
+/* A post records the loop it ran on, in order. */
+typedef struct post_s {
+    gw__post_t post; /* first */
+    int k;           /* which post */
+    int *order;      /* the log: which post ran, in order */
+    int *ran_on;     /* the log: the loop each post ran on */
+    int *n;
+    pthread_mutex_t *mu;
+} post_t;
+
+static void
+post_run(gw__post_t *p)
+{
+    post_t *x = (post_t *)p;
+
+    pthread_mutex_lock(x->mu);
+    x->order[*x->n] = x->k;
+    x->ran_on[(*x->n)++] = gw__workers_current();
+    pthread_mutex_unlock(x->mu);
+}
+
+START_TEST(test_post)
+{
+    gw__config_t cfg;
+    gw__ingest_t *ing0;
+    gw__auth_t *auth0;
+    gw__workers_t *w;
+    seen_t seen;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    post_t posts[12];
+    int ran_on[12], order[12], n = 0, i, spins;
+
+    memset(&seen, 0, sizeof(seen));
+    pthread_mutex_init(&seen.mu, NULL);
+    load(&cfg, "INGEST_LOOPS = 3;");
+    ing0 = gw__ingest_new(&cfg.limits, NULL);
+    auth0 = gw__auth_new(&cfg, NULL);
+    ck_assert_int_eq(gw__workers_create(2, &cfg, ing0, auth0, hand_over,
+                                        &seen, &w),
+                     GW_OK);
+    for (i = 0; i < 12; i++) {
+        posts[i].post.fn = post_run;
+        posts[i].k = i;
+        posts[i].order = order;
+        posts[i].ran_on = ran_on;
+        posts[i].n = &n;
+        posts[i].mu = &mu;
+    }
+    ck_assert_int_eq(gw__workers_current(), 0);
+    ck_assert_int_eq(gw__workers_post(w, 2, &posts[0].post), GW_ERR);
+    ck_assert_int_eq(gw__workers_post(NULL, 0, &posts[0].post), GW_ERR);
+    /* Posted before the threads start: they run once the loops run. */
+    ck_assert_int_eq(gw__workers_post(w, 0, &posts[0].post), GW_OK);
+    ck_assert_int_eq(gw__workers_post(w, 1, &posts[1].post), GW_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(gw__workers_start(w), GW_OK);
+    for (i = 2; i < 8; i++)
+        ck_assert_int_eq(gw__workers_post(w, (size_t)(i % 2), &posts[i].post),
+                         GW_OK);
+    for (spins = 0; spins < 500; spins++) {
+        pthread_mutex_lock(&mu);
+        i = n;
+        pthread_mutex_unlock(&mu);
+        if (i == 8)
+            break;
+        usleep(10000);
+    }
+    ck_assert_int_eq(i, 8);
+    gw__workers_stop(w);
+    /* Each on its loop's thread (post k on loop k % 2 + 1), and the
+     * posts to one loop in the order made. */
+    {
+        int last[3] = {-1, -1, -1};
+
+        for (i = 0; i < 8; i++) {
+            ck_assert_int_eq(ran_on[i], order[i] % 2 + 1);
+            ck_assert_int_gt(order[i], last[ran_on[i]]);
+            last[ran_on[i]] = order[i];
+        }
+    }
+    /* Once the loops stopped, a post runs at once, on this thread. */
+    ck_assert_int_eq(gw__workers_post(w, 1, &posts[8].post), GW_OK);
+    ck_assert_int_eq(n, 9);
+    ck_assert_int_eq(ran_on[8], 0);
+
+    gw__workers_free(w);
+    gw__ingest_free(ing0);
+    gw__auth_free(auth0);
+    gw__config_free(&cfg);
+    pthread_mutex_destroy(&seen.mu);
+}
+END_TEST
+
 START_TEST(test_none)
 {
     gw__config_t cfg;
@@ -264,6 +357,7 @@ workers_suite(void)
     tcase_add_test(tc, test_wanted);
     tcase_add_test(tc, test_loops_take_and_hand_over);
     tcase_add_test(tc, test_kind_rule_across_loops);
+    tcase_add_test(tc, test_post);
     tcase_add_test(tc, test_none);
     return s;
 }
