@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "event.h"
@@ -140,6 +141,22 @@ gw__event_utf8_valid(const char *str, size_t n)
     uint32_t cp;
 
     while (i < n) {
+        /* Eight ASCII bytes at a time, none of them NUL (the names and
+         * values of nearly every event). */
+        while (n - i >= 8) {
+            uint64_t w;
+
+            memcpy(&w, s + i, 8);
+            /* A byte with its high bit set, or (each byte's high bit
+             * set, less one: no borrow crosses bytes) a zero byte. */
+            if ((w & 0x8080808080808080u) != 0
+                || (((w | 0x8080808080808080u) - 0x0101010101010101u)
+                    & 0x8080808080808080u) != 0x8080808080808080u)
+                break;
+            i += 8;
+        }
+        if (i == n)
+            break;
         if (s[i] < 0x80) {
             if (s[i] == 0)
                 return 0;
