@@ -372,6 +372,16 @@ gw__daemon_journal(const gw__daemon_t *d)
     return d->journal;
 }
 
+/* An extra loop did its part of a flush tick (its thread). */
+static void
+dm_loop_flushed(void *arg)
+{
+    gw__daemon_t *d = arg;
+
+    if (d->store != NULL)
+        gw__store_release(d->store);
+}
+
 /* A table taken out of an extra ingest loop goes to the storage thread.
  * That loop's thread. GW_ERR: out of memory, the loop keeps the table. */
 static int
@@ -519,8 +529,11 @@ dm_workers_create(gw__daemon_t *d)
     /* ABI 1.5: the zero-filled copy of an older plugin's ops keeps none. */
     gw__ingest_set_storage_kinds(d->ingest, d->storage->plugin->storage.kinds,
                                  d->storage->name);
-    return gw__workers_create((size_t) loops - 1, d->cfg, d->ingest, d->auth,
-                              dm_hand_over, d, &d->workers);
+    if (gw__workers_create((size_t) loops - 1, d->cfg, d->ingest, d->auth,
+                           dm_hand_over, d, &d->workers) != GW_OK)
+        return GW_ERR;
+    gw__workers_on_flushed(d->workers, dm_loop_flushed);
+    return GW_OK;
 }
 
 /* ---- Loop callbacks ---- */
@@ -631,8 +644,14 @@ dm_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
      * of series it holds keep being taken at MAX_PENDING_SERIES (their keys
      * need no more room); a journal's segment then grows until the
      * storage is back. Waiting for storage and stopping still hand over. */
-    if (!__atomic_load_n(&gw__store_pending(d->store)->down, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&gw__store_pending(d->store)->down,
+                         __ATOMIC_RELAXED)) {
+        /* Every loop's table of this tick in one batch: held until each
+         * extra loop handed its own over (dm_loop_flushed). */
+        gw__store_hold(d->store, (int) gw__workers_count(d->workers));
         dm_flush(d);
+        gw__workers_tick(d->workers);
+    }
     dm_log_pending(d);
 }
 
@@ -919,8 +938,11 @@ dm_stop(gw__daemon_t *d)
                                     GW_COUNTER_ACCEPTED, NULL);
     dm_roles_stop(d);
     if (d->store != NULL) {
+        /* What every loop holds, in one batch. */
+        gw__store_hold(d->store, 1);
         gw__workers_flush(d->workers);
         dm_flush(d);
+        gw__store_release(d->store);
         gw__claims_stopping(d->claims);
         lost = gw__store_close_stats(d->store, d->cfg->shutdown_timeout_ms,
                                      &st);

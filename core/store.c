@@ -95,6 +95,7 @@ struct gw__store_s {
     uint64_t drop_from;        /* the last refused batch held tables */
     uint64_t drop_to;          /* drop_from < n <= drop_to */
     int closing;
+    int hold; /* gw__store_hold: next is not begun while > 0 */
     int thread_done;
     double deadline;           /* closing: monotonic time to give up */
     gw__store_stats_t stats;
@@ -585,7 +586,8 @@ st_thread(void *arg)
             st_run_job(st, it);
             continue;
         }
-        if (st->current == NULL && (st->ready != NULL || st->next != NULL)) {
+        if (st->current == NULL
+            && (st->ready != NULL || (st->next != NULL && st->hold == 0))) {
             st_promote(st);
             if (st->current == NULL)
                 continue;
@@ -738,6 +740,24 @@ gw__store_set_retention(gw__store_t *st, const int64_t *retention,
     st->expire_at = st->have_retention && st->ops.expire != NULL
                         ? st_now() + 1.0
                         : 0;
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_hold(gw__store_t *st, int n)
+{
+    pthread_mutex_lock(&st->mu);
+    st->hold += n;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void
+gw__store_release(gw__store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    if (st->hold > 0)
+        st->hold--;
     pthread_cond_signal(&st->cond);
     pthread_mutex_unlock(&st->mu);
 }

@@ -90,6 +90,18 @@ void gw__store_log_retention(const gw__config_t *cfg, const char *storage,
  * as st. */
 gw__pending_t *gw__store_pending(gw__store_t *st);
 
+/*
+ * One flush of every ingest loop as one batch: gw__store_hold(st, n)
+ * keeps the storage thread from beginning to store the batch the tables
+ * merge into until n gw__store_release calls came (the tables handed over
+ * meanwhile merge into it as ever), so that the tables the loops swapped at
+ * one flush tick are stored together, and of two equal-ts gauges the one
+ * received last wins whichever loop took it (the receipt times decide
+ * within a batch). Any thread.
+ */
+void gw__store_hold(gw__store_t *st, int n);
+void gw__store_release(gw__store_t *st);
+
 /* Hands a table to the thread (takes ownership; NULL is a no-op). Any
  * ingest loop's thread. */
 int gw__store_flush(gw__store_t *st, gw__table_t *t);

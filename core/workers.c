@@ -3,9 +3,10 @@
  *
  * One more ingest loop is a thread running its own libev loop, on which
  * transports that ask for it (host->loop_at) watch their sockets; what
- * they submit there goes into this loop's own table, which its own flush
- * timer hands over (gw__store_flush is thread-safe; the storage thread
- * merges the tables of all loops into one batch).
+ * they submit there goes into this loop's own table, which it hands over
+ * when loop 0's flush tick tells it to (gw__workers_tick: a post to each
+ * loop; gw__store_flush is thread-safe; the storage thread merges the
+ * tables of all loops of one tick into one batch).
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h> /* autoconf's: _GNU_SOURCE (pthread_setname_np) */
@@ -13,6 +14,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@ typedef struct wk_loop_s {
     pthread_t thread;
     int running;
     ev_async stop;
-    ev_timer flush;
+    gw__post_t flush; /* gw__workers_tick's: hand the table over */
     ev_prepare counts;
     /* Posts: a list under its lock, woken by an ev_async; closed once the
      * loop stopped (then a post runs at once on the poster's thread). */
@@ -50,6 +52,7 @@ struct gw__workers_s {
     gw__ingest_t *registry;
     gw__pending_t *pending; /* loop 0's MAX_PENDING_SERIES bound */
     gw__workers_hand_over_fn hand_over;
+    void (*flushed)(void *arg);
     void *arg;
 };
 
@@ -158,17 +161,40 @@ wk_hand_over(wk_loop_t *l)
         gw__ingest_unswap(l->ingest, t);
 }
 
+/* Loop 0's flush tick, on this loop's thread: the table goes over, then
+ * the daemon is told (it holds the batch until every loop's came). */
 static void
-wk_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+wk_flush_post(gw__post_t *p)
 {
-    wk_loop_t *l = w->data;
+    wk_loop_t *l = (wk_loop_t *) ((char *) p - offsetof(wk_loop_t, flush));
 
-    (void) loop;
-    (void) revents;
     /* The storage is down: keep the table (see gw__pending_t.down). */
     if (l->set->pending == NULL ||
         !__atomic_load_n(&l->set->pending->down, __ATOMIC_RELAXED))
         wk_hand_over(l);
+    if (l->set->flushed != NULL)
+        l->set->flushed(l->set->arg);
+}
+
+void
+gw__workers_on_flushed(gw__workers_t *w, void (*fn)(void *arg))
+{
+    if (w != NULL)
+        w->flushed = fn;
+}
+
+int
+gw__workers_tick(gw__workers_t *w)
+{
+    size_t i;
+    int n = 0;
+
+    for (i = 0; w != NULL && i < w->n; i++) {
+        w->loops[i].flush.fn = wk_flush_post;
+        if (gw__workers_post(w, i, &w->loops[i].flush) == GW_OK)
+            n++;
+    }
+    return n;
 }
 
 static void
@@ -208,7 +234,6 @@ wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
              gw__auth_t *auth0)
 {
     wk_loop_t *l = &w->loops[i];
-    double every = cfg->flush_interval_ms / 1000.0;
 
     l->set = w;
     l->loop = ev_loop_new(EVFLAG_AUTO);
@@ -224,9 +249,6 @@ wk_loop_init(gw__workers_t *w, size_t i, const gw__config_t *cfg,
     ev_async_init(&l->posted, wk_posted_cb);
     l->posted.data = l;
     ev_async_start(l->loop, &l->posted);
-    ev_timer_init(&l->flush, wk_flush_cb, every, every);
-    l->flush.data = l;
-    ev_timer_start(l->loop, &l->flush);
     ev_prepare_init(&l->counts, gw__host_counts_cb);
     ev_prepare_start(l->loop, &l->counts);
     l->ingest = gw__ingest_new(&cfg->limits, NULL);
@@ -341,7 +363,6 @@ gw__workers_free(gw__workers_t *w)
     for (i = 0; i < w->n; i++) {
         wk_loop_t *l = &w->loops[i];
 
-        ev_timer_stop(l->loop, &l->flush);
         ev_prepare_stop(l->loop, &l->counts);
         ev_async_stop(l->loop, &l->stop);
         if (l->has_mu) {

@@ -3,9 +3,9 @@
  * a thread running its own libev loop with its own ingest state (sharing
  * one registry of kinds and MAX_SERIES counts with loop 0) and its own
  * auth state (sharing loop 0's S3 replay cache). Transports that ask for
- * them (host->loop_at) watch their sockets there; each loop's flush timer
- * hands its table over through the daemon's hand_over callback, which may
- * be called on any loop's thread.
+ * them (host->loop_at) watch their sockets there; at loop 0's flush tick
+ * (gw__workers_tick) each loop hands its table over through the daemon's
+ * hand_over callback, which may be called on any loop's thread.
  */
 #ifndef GW_CORE_WORKERS_H
 #define GW_CORE_WORKERS_H
@@ -50,6 +50,15 @@ int gw__workers_start(gw__workers_t *w);
 /* Stops their threads: afterwards their loops no longer run, so the main
  * thread may stop the transports' watchers on them. NULL: no-op. */
 void gw__workers_stop(gw__workers_t *w);
+
+/*
+ * Loop 0's flush tick: asks every extra loop to hand its table over (on
+ * its own thread, unless the storage is down), and then to call the
+ * on_flushed function (gw__workers_on_flushed, with the create's arg).
+ * Returns how many loops were asked (each calls it once). NULL: 0.
+ */
+int gw__workers_tick(gw__workers_t *w);
+void gw__workers_on_flushed(gw__workers_t *w, void (*fn)(void *arg));
 
 /* Hands what the stopped loops aggregated over. NULL: no-op. */
 void gw__workers_flush(gw__workers_t *w);
