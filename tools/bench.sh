@@ -624,8 +624,10 @@ series_memory() {
     local metrics=1000 values rss0 rss1 line
     values=$((SERIES / metrics - 1))
     # one flush carries every series x 7 periods: the default cap of 1e6
-    # pending deltas would drop events (see docs/performance.md)
-    GW_EXTRA_CONF="MAX_PENDING_SERIES = $((SERIES * 8));" start_gottwall tcpip || return 0
+    # pending deltas would drop events (see docs/performance.md); and the
+    # project holds SERIES live series, past MAX_SERIES' default (1e5)
+    GW_EXTRA_CONF="MAX_PENDING_SERIES = $((SERIES * 8)); MAX_SERIES = $((SERIES * 2));" \
+        start_gottwall tcpip || return 0
     sleep 2
     rss0=$(status_kb "$SERVER_PID" VmRSS)
     line=$($GEN_PIN "$GWLOAD" --proto tcpip --port "$GW_PORT_tcpip" --per-packet 50 \

@@ -349,9 +349,40 @@ def test_http_max_connections_across_loops():
         settle(d, "mc", 5)
 
 
+def test_udp_port_taken_once():
+    """Each loop has a UDP socket of its own on the port (an SO_REUSEPORT
+    group): a second daemon on the same port must still fail with
+    "address in use", not join the group and take datagrams silently."""
+    with Daemon(backends={"udp": {}, "statsd": {"PROJECT": PROJECT}},
+                extra={"INGEST_LOOPS": LOOPS}) as a:
+        for name, settings, proto in (("udp", {}, "udp"),
+                                      ("statsd", {"PROJECT": PROJECT, "TCP": False}, "udp")):
+            settings = dict(settings, PORT=a.port(name))
+            b = Daemon(backends={name: settings}, extra={"INGEST_LOOPS": LOOPS})
+            try:
+                b.start(wait=False)
+                rc = b.proc.wait(15)
+                assert rc != 0, rc
+                want = "bind 127.0.0.1:%d%s: Address already in use" % (
+                    a.port(name), "/udp" if name == "udp" else "")
+                if name == "statsd":
+                    want = "bind udp 127.0.0.1:%d: Address already in use" % a.port(name)
+                assert want in b.log(), b.log()
+            finally:
+                b.proc = None
+                b.cleanup()
+        # The first daemon still takes everything sent to it.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(300):
+            s.sendto(b"\n".join([b"taken:1|c"] * 10), ("127.0.0.1", a.port("statsd")))
+        s.close()
+        settle(a, "taken", 3000)
+
+
 if __name__ == "__main__":
     run_tests([test_statsd_udp_and_tcp_spread,
                test_statsd_kinds_and_max_series_across_loops,
                test_tcpip_spread_and_replay,
                test_http_spread_kinds_replay_and_gauges,
-               test_http_max_connections_across_loops])
+               test_http_max_connections_across_loops,
+               test_udp_port_taken_once])

@@ -21,6 +21,7 @@
 #define GW_TRANSPORT_COMMON_LISTEN_H
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -34,7 +35,8 @@
 
 /*
  * Opens a non-blocking, close-on-exec socket of type (SOCK_STREAM or
- * SOCK_DGRAM) bound to host:port, with SO_REUSEADDR; with v6only, IPv6
+ * SOCK_DGRAM) bound to host:port, with SO_REUSEADDR for TCP (with
+ * SO_REUSEPORT too when reuseport is set); with v6only, IPv6
  * addresses get IPV6_V6ONLY; with backlog > 0 it also listens. The
  * addresses getaddrinfo gives are tried in order and the first that works
  * is kept. Returns the fd, or -1 with *gai set to getaddrinfo's error
@@ -42,8 +44,8 @@
  * that failed (0 if none did).
  */
 static inline int
-tl_open(const char *host, int port, int type, int backlog, int v6only,
-        int *gai, int *sys)
+tl_open_opt(const char *host, int port, int type, int backlog, int v6only,
+            int reuseport, int *gai, int *sys)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[16];
@@ -67,7 +69,12 @@ tl_open(const char *host, int port, int type, int backlog, int v6only,
             *sys = errno;
             continue;
         }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* SO_REUSEADDR only for TCP (a restart next to TIME_WAIT): for
+         * UDP it would let a second daemon bind the same port too. */
+        if (type == SOCK_STREAM)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuseport)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (v6only && ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0
@@ -79,6 +86,66 @@ tl_open(const char *host, int port, int type, int backlog, int v6only,
     }
     freeaddrinfo(res);
     return fd;
+}
+
+static inline int
+tl_open(const char *host, int port, int type, int backlog, int v6only,
+        int *gai, int *sys)
+{
+    return tl_open_opt(host, port, type, backlog, v6only, 0, gai, sys);
+}
+
+/*
+ * n UDP sockets on host:port, one per ingest loop, in one SO_REUSEPORT
+ * group whose classic BPF program gives each datagram to one of them at
+ * random (the kernel's random number mod n). Each loop then reads its own
+ * socket, so a datagram wakes one loop: one socket watched by every loop
+ * woke them all, each wake-up paid by the sender and by the loops that
+ * found nothing (with one line per datagram, half the CPU). One busy
+ * sender is still spread over every loop, which the group's default
+ * (a hash of the sender's address and port) would not do. A plain bind
+ * first checks that the port is free, so a second daemon on the same port
+ * still fails with "address in use" instead of joining the group (and
+ * the program picks only among the first n sockets anyway).
+ *
+ * Returns how many sockets fds[] got: n, or 1 (one socket, to be read by
+ * every loop) when n is 1 or the kernel refuses the group or the program;
+ * -1 when even that failed (*gai, *sys as tl_open).
+ */
+static inline int
+tl_open_spread(const char *host, int port, int v6only, int n, int *fds,
+               int *gai, int *sys)
+{
+    struct sock_filter code[3];
+    struct sock_fprog prog;
+    int i, probe;
+
+    probe = tl_open(host, port, SOCK_DGRAM, 0, v6only, gai, sys);
+    if (probe < 0 || n <= 1) {
+        fds[0] = probe;
+        return probe < 0 ? -1 : 1;
+    }
+    close(probe);
+    code[0] = (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                            (uint32_t) (SKF_AD_OFF
+                                                        + SKF_AD_RANDOM));
+    code[1] = (struct sock_filter) BPF_STMT(BPF_ALU | BPF_MOD | BPF_K,
+                                            (uint32_t) n);
+    code[2] = (struct sock_filter) BPF_STMT(BPF_RET | BPF_A, 0);
+    prog.len = 3;
+    prog.filter = code;
+    for (i = 0; i < n; i++) {
+        fds[i] = tl_open_opt(host, port, SOCK_DGRAM, 0, v6only, 1, gai, sys);
+        if (fds[i] < 0)
+            break;
+    }
+    if (i == n && setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
+                             &prog, sizeof(prog)) == 0)
+        return n;
+    while (i-- > 0)
+        close(fds[i]);
+    fds[0] = tl_open(host, port, SOCK_DGRAM, 0, v6only, gai, sys);
+    return fds[0] < 0 ? -1 : 1;
 }
 
 /*
@@ -244,6 +311,21 @@ tl_framed_create(const gw_ctx_t *ctx, const gw_config_key_t *keys,
     return GW_OK;
 }
 
+/* The message of a failed open of f->fd (GW_ERR), or GW_OK. */
+static inline int
+tl_framed_failed(tl_framed_t *f, const char *proto, int gai, int sys,
+                 gw_error_t *err)
+{
+    if (gai != 0)
+        return gw_error_set(err, "listen %s:%d%s: %s", f->bind_host,
+                            (int) f->port, proto, gai_strerror(gai));
+    if (f->fd < 0)
+        return gw_error_set(err, "bind %s:%d%s: %s", f->bind_host,
+                            (int) f->port, proto,
+                            strerror(sys ? sys : EADDRNOTAVAIL));
+    return GW_OK;
+}
+
 /*
  * Opens f->fd on HOST:PORT (tl_open, IPv6 addresses v6-only): type and
  * backlog as there. The messages name the address as "HOST:PORT" followed
@@ -256,14 +338,21 @@ tl_framed_listen(tl_framed_t *f, int type, int backlog, const char *proto,
     int gai, sys;
 
     f->fd = tl_open(f->bind_host, (int) f->port, type, backlog, 1, &gai, &sys);
-    if (gai != 0)
-        return gw_error_set(err, "listen %s:%d%s: %s", f->bind_host,
-                            (int) f->port, proto, gai_strerror(gai));
-    if (f->fd < 0)
-        return gw_error_set(err, "bind %s:%d%s: %s", f->bind_host,
-                            (int) f->port, proto,
-                            strerror(sys ? sys : EADDRNOTAVAIL));
-    return GW_OK;
+    return tl_framed_failed(f, proto, gai, sys, err);
+}
+
+/* The same for a UDP group of n sockets (tl_open_spread): fds[0] is f->fd;
+ * *got how many were opened (n, or 1 to be read by every loop). */
+static inline int
+tl_framed_listen_spread(tl_framed_t *f, int n, int *fds, int *got,
+                        gw_error_t *err)
+{
+    int gai, sys;
+
+    *got = tl_open_spread(f->bind_host, (int) f->port, 1, n, fds, &gai,
+                          &sys);
+    f->fd = fds[0];
+    return tl_framed_failed(f, "/udp", gai, sys, err);
 }
 
 /*

@@ -57,6 +57,7 @@ typedef struct sd_state_s sd_state_t;
 typedef struct sd_worker_s {
     sd_state_t *s;
     tl_lane_t *lane;
+    int udp_fd; /* its UDP socket (the group's, or the one all share) */
     ev_io udp_w;
     int started;
     char *dgrams; /* SD_UDP_BATCH buffers of SD_DGRAM_MAX + 1 */
@@ -81,7 +82,8 @@ struct sd_state_s {
     int64_t max_connections;
     int64_t max_gauges;
 
-    int udp_fd;
+    int udp_fd;  /* the first UDP socket */
+    int nudp;    /* UDP sockets: one per loop (a group), or 1 all read */
     int tcp_fd;
     ev_io tcp_w;
     ev_timer accept_retry;
@@ -454,7 +456,7 @@ sd_udp_cb(struct ev_loop *loop, ev_io *io, int revents)
     (void) loop;
     (void) revents;
     for (round = 0; round < SD_UDP_ROUNDS; round++) {
-        n = tl_recv_batch(s->ctx, s->udp_fd, w->msgs, w->iovs, w->dgrams,
+        n = tl_recv_batch(s->ctx, w->udp_fd, w->msgs, w->iovs, w->dgrams,
                           SD_UDP_BATCH, SD_DGRAM_MAX);
         if (n < 0)
             return;
@@ -622,10 +624,20 @@ static int
 sd_socket(sd_state_t *s, int type, gw_error_t *err)
 {
     const char *what = (type == SOCK_DGRAM) ? "udp" : "tcp";
-    int fd, gai, sys;
+    int fd, gai, sys, i, fds[64];
 
-    fd = tl_open(s->host_name, (int) s->port, type,
-                 type == SOCK_DGRAM ? 0 : 511, 0, &gai, &sys);
+    if (type == SOCK_DGRAM) {
+        /* One socket per loop in a group that spreads datagrams at
+         * random (tl_open_spread), or one that every loop reads. */
+        s->nudp = tl_open_spread(s->host_name, (int) s->port, 0,
+                                 s->nworkers < 64 ? s->nworkers : 64, fds,
+                                 &gai, &sys);
+        fd = s->nudp > 0 ? fds[0] : -1;
+        for (i = 0; i < s->nworkers; i++)
+            s->workers[i].udp_fd = i < s->nudp ? fds[i] : fd;
+    } else {
+        fd = tl_open(s->host_name, (int) s->port, type, 511, 0, &gai, &sys);
+    }
     if (gai != 0) {
         gw_error_set(err, "HOST \"%s\": %s", s->host_name, gai_strerror(gai));
         return -1;
@@ -635,10 +647,10 @@ sd_socket(sd_state_t *s, int type, gw_error_t *err)
                      (long long) s->port, strerror(sys));
         return -1;
     }
-    if (type == SOCK_DGRAM) {
+    for (i = 0; type == SOCK_DGRAM && i < s->nudp; i++) {
         int rcvbuf = 4 * 1024 * 1024;
 
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
     return fd;
 }
@@ -699,7 +711,6 @@ static int
 sd_start(void *state, gw_error_t *err)
 {
     sd_state_t *s = state;
-
     int i;
 
     s->loop = s->host->loop(s->ctx);
@@ -714,8 +725,11 @@ sd_start(void *state, gw_error_t *err)
     if (s->tcp) {
         s->tcp_fd = sd_socket(s, SOCK_STREAM, err);
         if (s->tcp_fd < 0) {
+            for (i = 1; i < s->nudp; i++)
+                close(s->workers[i].udp_fd);
             close(s->udp_fd);
             s->udp_fd = -1;
+            s->nudp = 0;
             return GW_ERR;
         }
         ev_io_init(&s->tcp_w, sd_accept_cb, s->tcp_fd, EV_READ);
@@ -724,12 +738,12 @@ sd_start(void *state, gw_error_t *err)
         s->accept_retry.data = s;
         ev_io_start(s->loop, &s->tcp_w);
     }
-    /* Every loop reads the one UDP socket (as the udp transport does):
-     * the kernel hands each datagram to one of them. */
+    /* Every loop reads its UDP socket of the group (as the udp transport
+     * does; or all read one where the kernel refused the group). */
     for (i = 0; i < s->nworkers; i++) {
         sd_worker_t *w = &s->workers[i];
 
-        ev_io_init(&w->udp_w, sd_udp_cb, s->udp_fd, EV_READ);
+        ev_io_init(&w->udp_w, sd_udp_cb, w->udp_fd, EV_READ);
         w->udp_w.data = w;
         ev_io_start(w->lane->loop, &w->udp_w);
         w->started = 1;
@@ -762,6 +776,8 @@ sd_stop(void *state)
             ev_io_stop(s->workers[i].lane->loop, &s->workers[i].udp_w);
             s->workers[i].started = 0;
         }
+    for (i = 1; i < s->nudp; i++)
+        close(s->workers[i].udp_fd);
     close(s->udp_fd);
     s->udp_fd = -1;
     if (s->tcp_fd >= 0) {

@@ -15,11 +15,12 @@
  * socket is empty or UDP_ROUNDS batches were read, so one busy socket
  * cannot starve the loop.
  *
- * With INGEST_LOOPS = N (ABI 1.2, host->loops) the one socket is read by
- * N readers, one on each ingest loop: the kernel hands each datagram to
- * one of them, so the work spreads over N cores whatever the senders'
- * addresses (SO_REUSEPORT would spread by the sender's address and port,
- * leaving one busy client on one core; docs/scaling.md).
+ * With INGEST_LOOPS = N (ABI 1.2, host->loops) there are N readers, one
+ * on each ingest loop, each with a socket of its own in one SO_REUSEPORT
+ * group that gives each datagram to a random one (tl_open_spread), so the
+ * work spreads over N cores whatever the senders' addresses and a
+ * datagram wakes one loop. Where the kernel refuses the group, the one
+ * socket is read by all N.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +53,7 @@ typedef struct ud_state_s ud_state_t;
 typedef struct ud_reader_s {
     ud_state_t *st;
     struct ev_loop *loop;
+    int fd; /* its socket (the group's, or the one all readers share) */
     ev_io rio;
     int started;
     char *bufs; /* UDP_BATCH buffers of UDP_DGRAM_MAX + 1 */
@@ -71,6 +73,7 @@ struct ud_state_s {
 
     ud_reader_t *readers; /* one per ingest loop */
     int nreaders;
+    int nfds; /* sockets: nreaders (a group), or 1 that all read */
 };
 
 static const gw_config_key_t ud_keys[] = {
@@ -80,7 +83,9 @@ static const gw_config_key_t ud_keys[] = {
                    "separates the JSON events of a datagram"),
     GW_CONFIG_KEY_RANGE("RCVBUF", GW_CONFIG_INT, "8388608", ud_state_t,
                         rcvbuf,
-                        "socket receive buffer in bytes (SO_RCVBUF)", 4096,
+                        "receive buffer of each socket (one per ingest "
+                        "loop), in bytes (SO_RCVBUF)",
+                        4096,
                         1073741824),
     GW_CONFIG_END};
 
@@ -259,7 +264,7 @@ ud_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void) loop;
     (void) revents;
     for (round = 0; round < UDP_ROUNDS; round++) {
-        int n = tl_recv_batch(st->tl.ctx, st->tl.fd, r->msgs, r->iovs,
+        int n = tl_recv_batch(st->tl.ctx, r->fd, r->msgs, r->iovs,
                               r->bufs, UDP_BATCH, UDP_DGRAM_MAX);
 
         if (n < 0)
@@ -292,19 +297,19 @@ ud_create(const gw_ctx_t *ctx, void **state, gw_error_t *err)
 }
 
 static void
-ud_set_rcvbuf(ud_state_t *st)
+ud_set_rcvbuf(ud_state_t *st, int fd)
 {
     int want = (int) st->rcvbuf, got = 0;
     socklen_t sl = sizeof(got);
 
     /* SO_RCVBUFFORCE passes net.core.rmem_max when the daemon may
      * (CAP_NET_ADMIN); otherwise the kernel caps SO_RCVBUF there. */
-    if (setsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUFFORCE, &want,
-                   sizeof(want))
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want))
         != 0)
-        setsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
     /* Linux reports twice what it grants (bookkeeping included). */
-    if (getsockopt(st->tl.fd, SOL_SOCKET, SO_RCVBUF, &got, &sl) == 0
+    if (fd == st->tl.fd
+        && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &sl) == 0
         && got / 2 < want)
         gw_log_warning(st->tl.ctx,
                        "RCVBUF: asked for %d bytes, the kernel gave %d; "
@@ -316,7 +321,7 @@ static int
 ud_start(void *state, gw_error_t *err)
 {
     ud_state_t *st = state;
-    int i, n = 1;
+    int i, n = 1, got, fds[64];
 
     st->loop = st->tl.host->loop(st->tl.ctx);
     if (st->tl.host->abi_minor >= 2 && st->tl.host->loops != NULL)
@@ -336,13 +341,17 @@ ud_start(void *state, gw_error_t *err)
         if (r->loop == NULL)
             return gw_error_set(err, "the core has no ingest loop %d", i);
     }
-    if (tl_framed_listen(&st->tl, SOCK_DGRAM, 0, "/udp", err) != GW_OK)
+    if (tl_framed_listen_spread(&st->tl, n < 64 ? n : 64, fds, &got, err)
+        != GW_OK)
         return GW_ERR;
-    ud_set_rcvbuf(st);
+    st->nfds = got;
     for (i = 0; i < st->nreaders; i++) {
         ud_reader_t *r = &st->readers[i];
 
-        ev_io_init(&r->rio, ud_read_cb, st->tl.fd, EV_READ);
+        r->fd = i < got ? fds[i] : fds[0];
+        if (i < got)
+            ud_set_rcvbuf(st, r->fd);
+        ev_io_init(&r->rio, ud_read_cb, r->fd, EV_READ);
         r->rio.data = r;
         ev_io_start(r->loop, &r->rio);
         r->started = 1;
@@ -361,15 +370,19 @@ ud_stop(void *state)
         return;
     st->stopped = 1;
     if (st->tl.fd >= 0) {
-        /* What already arrived is taken, then the socket closes. The
-         * other loops no longer run (host.h), so reader 0 takes it all. */
-        if (st->nreaders > 0 && st->readers[0].started)
-            ud_read_cb(st->loop, &st->readers[0].rio, EV_READ);
+        /* What already arrived is taken, then the sockets close. The
+         * other loops no longer run (host.h), so this thread takes it
+         * all. */
+        for (i = 0; i < st->nfds; i++)
+            if (st->readers[i].started)
+                ud_read_cb(st->loop, &st->readers[i].rio, EV_READ);
         for (i = 0; i < st->nreaders; i++)
             if (st->readers[i].started) {
                 ev_io_stop(st->readers[i].loop, &st->readers[i].rio);
                 st->readers[i].started = 0;
             }
+        for (i = 1; i < st->nfds; i++)
+            close(st->readers[i].fd);
         close(st->tl.fd);
         st->tl.fd = -1;
     }
