@@ -18,7 +18,8 @@ tools_gwload_LDADD = $(CRYPTO_LIBS) $(PTHREAD_LIBS) -lm
 
 EXTRA_DIST += tools/bench.sh tools/bench/selfcheck.py docs/performance.md \
 	tools/simmonth.py tools/bench_timing.py tools/redis_kinds_cost.py \
-	tools/pg_kinds_cost.py tools/bench/statsd-file-backend.js tools/callgrind.sh
+	tools/pg_kinds_cost.py tools/bench/statsd-file-backend.js tools/callgrind.sh \
+	tools/saturate.sh
 
 # Set-up and test scripts (README), for the tarball.
 EXTRA_DIST += tools/deps.sh tools/quickstart.sh tools/test.sh
