@@ -87,6 +87,23 @@ hand_over(void *arg, gw__table_t *t)
     return GW_OK;
 }
 
+/* A config of extra lines, loop 0's ingest and auth states and n extra
+ * loops around them handing over to seen. */
+static gw__workers_t *
+make(gw__config_t *cfg, const char *extra, size_t n, seen_t *seen,
+     gw__ingest_t **ing0, gw__auth_t **auth0)
+{
+    gw__workers_t *w;
+
+    load(cfg, extra);
+    *ing0 = gw__ingest_new(&cfg->limits, NULL);
+    *auth0 = gw__auth_new(cfg, NULL);
+    ck_assert_int_eq(gw__workers_create(n, cfg, *ing0, *auth0, hand_over,
+                                        seen, &w),
+                     GW_OK);
+    return w;
+}
+
 /* Runs once on a loop's own thread: takes n events there. */
 typedef struct feed_s {
     ev_timer timer;
@@ -155,12 +172,7 @@ START_TEST(test_loops_take_and_hand_over)
     memset(&seen, 0, sizeof(seen));
     memset(feeds, 0, sizeof(feeds));
     pthread_mutex_init(&seen.mu, NULL);
-    load(&cfg, "INGEST_LOOPS = 3;");
-    ing0 = gw__ingest_new(&cfg.limits, NULL);
-    auth0 = gw__auth_new(&cfg, NULL);
-    ck_assert_int_eq(gw__workers_create(2, &cfg, ing0, auth0, hand_over,
-                                        &seen, &w),
-                     GW_OK);
+    w = make(&cfg, "INGEST_LOOPS = 3;", 2, &seen, &ing0, &auth0);
     ck_assert_uint_eq(gw__workers_count(w), 2);
     ck_assert_ptr_nonnull(gw__workers_loop(w, 0));
     ck_assert_ptr_nonnull(gw__workers_loop(w, 1));
@@ -210,12 +222,7 @@ START_TEST(test_kind_rule_across_loops)
     memset(&seen, 0, sizeof(seen));
     memset(feeds, 0, sizeof(feeds));
     pthread_mutex_init(&seen.mu, NULL);
-    load(&cfg, "");
-    ing0 = gw__ingest_new(&cfg.limits, NULL);
-    auth0 = gw__auth_new(&cfg, NULL);
-    ck_assert_int_eq(gw__workers_create(1, &cfg, ing0, auth0, hand_over,
-                                        &seen, &w),
-                     GW_OK);
+    w = make(&cfg, "", 1, &seen, &ing0, &auth0);
     /* Loop 0 makes "lat" an avg metric; loop 1 must refuse incr on it. */
     ck_assert_int_eq(gw__ingest_json(ing0, "p", GW_ACTION_DEFAULT, avg,
                                      strlen(avg), 0, NULL, NULL, &err),
@@ -269,12 +276,7 @@ START_TEST(test_post)
 
     memset(&seen, 0, sizeof(seen));
     pthread_mutex_init(&seen.mu, NULL);
-    load(&cfg, "INGEST_LOOPS = 3;");
-    ing0 = gw__ingest_new(&cfg.limits, NULL);
-    auth0 = gw__auth_new(&cfg, NULL);
-    ck_assert_int_eq(gw__workers_create(2, &cfg, ing0, auth0, hand_over,
-                                        &seen, &w),
-                     GW_OK);
+    w = make(&cfg, "INGEST_LOOPS = 3;", 2, &seen, &ing0, &auth0);
     for (i = 0; i < 12; i++) {
         posts[i].post.fn = post_run;
         posts[i].k = i;
