@@ -648,9 +648,13 @@ dm_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
                          __ATOMIC_RELAXED)) {
         /* Every loop's table of this tick in one batch: held until each
          * extra loop handed its own over (dm_loop_flushed). */
-        gw__store_hold(d->store, (int) gw__workers_count(d->workers));
+        int n = (int) gw__workers_count(d->workers), asked;
+
+        gw__store_hold(d->store, n);
         dm_flush(d);
-        gw__workers_tick(d->workers);
+        /* A loop busy since the last tick was not asked: not waited for. */
+        for (asked = gw__workers_tick(d->workers); asked < n; asked++)
+            gw__store_release(d->store);
     }
     dm_log_pending(d);
 }

@@ -35,6 +35,7 @@ typedef struct wk_loop_s {
     int running;
     ev_async stop;
     gw__post_t flush; /* gw__workers_tick's: hand the table over */
+    int flush_queued; /* flush is posted and has not run (atomic) */
     ev_prepare counts;
     /* Posts: a list under its lock, woken by an ev_async; closed once the
      * loop stopped (then a post runs at once on the poster's thread). */
@@ -168,6 +169,7 @@ wk_flush_post(gw__post_t *p)
 {
     wk_loop_t *l = (wk_loop_t *) ((char *) p - offsetof(wk_loop_t, flush));
 
+    __atomic_store_n(&l->flush_queued, 0, __ATOMIC_RELEASE);
     /* The storage is down: keep the table (see gw__pending_t.down). */
     if (l->set->pending == NULL ||
         !__atomic_load_n(&l->set->pending->down, __ATOMIC_RELAXED))
@@ -190,9 +192,17 @@ gw__workers_tick(gw__workers_t *w)
     int n = 0;
 
     for (i = 0; w != NULL && i < w->n; i++) {
-        w->loops[i].flush.fn = wk_flush_post;
-        if (gw__workers_post(w, i, &w->loops[i].flush) == GW_OK)
+        wk_loop_t *l = &w->loops[i];
+
+        /* A loop still busy with the last tick's post is not asked again
+         * (the node is in its queue; it hands over when it gets there). */
+        if (__atomic_exchange_n(&l->flush_queued, 1, __ATOMIC_ACQ_REL))
+            continue;
+        l->flush.fn = wk_flush_post;
+        if (gw__workers_post(w, i, &l->flush) == GW_OK)
             n++;
+        else
+            __atomic_store_n(&l->flush_queued, 0, __ATOMIC_RELEASE);
     }
     return n;
 }

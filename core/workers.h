@@ -55,7 +55,9 @@ void gw__workers_stop(gw__workers_t *w);
  * Loop 0's flush tick: asks every extra loop to hand its table over (on
  * its own thread, unless the storage is down), and then to call the
  * on_flushed function (gw__workers_on_flushed, with the create's arg).
- * Returns how many loops were asked (each calls it once). NULL: 0.
+ * A loop that has not yet run the previous tick's request is not asked
+ * again. Returns how many loops were asked (each calls on_flushed once).
+ * NULL: 0.
  */
 int gw__workers_tick(gw__workers_t *w);
 void gw__workers_on_flushed(gw__workers_t *w, void (*fn)(void *arg));

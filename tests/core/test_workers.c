@@ -66,7 +66,36 @@ typedef struct seen_s {
     pthread_mutex_t mu;
     uint64_t events;
     unsigned tables, refused, fail_first;
+    unsigned flushed; /* on_flushed calls */
 } seen_t;
+
+static void
+flushed(void *arg)
+{
+    seen_t *s = arg;
+
+    pthread_mutex_lock(&s->mu);
+    s->flushed++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits (bounded) until s->flushed is want; returns it. */
+static unsigned
+wait_flushed(seen_t *s, unsigned want)
+{
+    unsigned got = 0;
+    int spins;
+
+    for (spins = 0; spins < 500; spins++) {
+        pthread_mutex_lock(&s->mu);
+        got = s->flushed;
+        pthread_mutex_unlock(&s->mu);
+        if (got == want)
+            break;
+        usleep(10000);
+    }
+    return got;
+}
 
 static int
 hand_over(void *arg, gw__table_t *t)
@@ -330,6 +359,41 @@ START_TEST(test_post)
 }
 END_TEST
 
+/* Loop 0's flush tick asks every loop once; a loop that has not yet run
+ * the last tick's request is not asked again (its node is queued: posting
+ * it twice looped the queue on itself, and the daemon waited for a
+ * release that never came). */
+START_TEST(test_tick)
+{
+    gw__config_t cfg;
+    gw__ingest_t *ing0;
+    gw__auth_t *auth0;
+    gw__workers_t *w;
+    seen_t seen;
+
+    memset(&seen, 0, sizeof(seen));
+    pthread_mutex_init(&seen.mu, NULL);
+    w = make(&cfg, "INGEST_LOOPS = 3;", 2, &seen, &ing0, &auth0);
+    gw__workers_on_flushed(w, flushed);
+    ck_assert_int_eq(gw__workers_tick(NULL), 0);
+    /* The loops do not run yet: the first tick's requests wait. */
+    ck_assert_int_eq(gw__workers_tick(w), 2);
+    ck_assert_int_eq(gw__workers_tick(w), 0);
+    ck_assert_int_eq(gw__workers_start(w), GW_OK);
+    ck_assert_uint_eq(wait_flushed(&seen, 2), 2);
+    ck_assert_int_eq(gw__workers_tick(w), 2);
+    ck_assert_uint_eq(wait_flushed(&seen, 4), 4);
+    gw__workers_stop(w);
+    ck_assert_uint_eq(seen.flushed, 4);
+
+    gw__workers_free(w);
+    gw__ingest_free(ing0);
+    gw__auth_free(auth0);
+    gw__config_free(&cfg);
+    pthread_mutex_destroy(&seen.mu);
+}
+END_TEST
+
 START_TEST(test_none)
 {
     gw__config_t cfg;
@@ -360,6 +424,7 @@ workers_suite(void)
     tcase_add_test(tc, test_loops_take_and_hand_over);
     tcase_add_test(tc, test_kind_rule_across_loops);
     tcase_add_test(tc, test_post);
+    tcase_add_test(tc, test_tick);
     tcase_add_test(tc, test_none);
     return s;
 }
