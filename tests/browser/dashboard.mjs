@@ -11,7 +11,7 @@
 //   (the HTTP transport's incr URL) and GW_BASIC ("public:private").
 // Prints one line per step and "N passed, N failed"; exits 1 on failure.
 
-import { assert, finish, launch, same, step } from './harness.mjs';
+import { assert, finish, launch, same, step, watchCsp } from './harness.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -25,16 +25,7 @@ const { userDir, context, page } = await launch();
 const consoleErrors = [];
 // Content-Security-Policy violations: Chromium's console messages, and the
 // securitypolicyviolation events of every page (the embedded one too).
-const cspViolations = [];
-await context.addInitScript(() => {
-  document.addEventListener('securitypolicyviolation', (e) => {
-    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'} `
-      + `(${e.sourceFile || document.URL}:${e.lineNumber})`);
-  });
-});
-page.on('console', (m) => {
-  if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(m.text());
-});
+const cspViolations = await watchCsp(context, page);
 // The policy each page came with.
 const documents = [];
 page.on('response', (r) => {

@@ -53,6 +53,24 @@ export async function launch({ viewport = { width: 1360, height: 900 }, timeout 
   return { userDir, context, page };
 }
 
+// Content-Security-Policy violations of every page of context (embedded
+// frames too): the securitypolicyviolation events, which an init script
+// writes to the console, and Chromium's own console messages. Returns
+// the array they are collected in.
+export async function watchCsp(context, page) {
+  const violations = [];
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'} `
+        + `(${e.sourceFile || document.URL}:${e.lineNumber})`);
+    });
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy|CSP violation/.test(m.text())) violations.push(m.text());
+  });
+  return violations;
+}
+
 // Prints the summary and exits: 1 when a step failed or exitCode is set.
 export function finish(exitCode) {
   console.log(`${passed} passed, ${failed} failed`);

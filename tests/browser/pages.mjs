@@ -14,7 +14,7 @@
 // CHROMIUM. Prints one line per step and "N passed, N failed"; exits 1 on
 // failure.
 
-import { assert, finish, launch, same, step } from './harness.mjs';
+import { assert, finish, launch, same, step, watchCsp } from './harness.mjs';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -49,16 +49,9 @@ const { userDir, context, page } = await launch({ viewport: { width: 1024, heigh
 // Console errors and CSP violations of every page and frame; the 404s this
 // script asks for on purpose are the only failed loads allowed.
 const consoleErrors = [];
-const cspViolations = [];
+const cspViolations = await watchCsp(context, page);
 const expected404 = [`api/v1/embedded/${MISSING}.html`, 'nowhere', 'api/v1/test_project/bogus'];
-await context.addInitScript(() => {
-  document.addEventListener('securitypolicyviolation', (e) => {
-    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'} `
-      + `(${e.sourceFile || document.URL}:${e.lineNumber})`);
-  });
-});
 page.on('console', (m) => {
-  if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(m.text());
   if (m.type() !== 'error') return;
   const at = (m.location() && m.location().url) || '';
   if (/^Failed to load resource: .* 404/.test(m.text()) && expected404.some((p) => at === URL_ + p)) return;

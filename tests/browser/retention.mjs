@@ -12,7 +12,7 @@
 // old event's epoch seconds, value 7, status paid) and GW_FROM (its day).
 // Prints one line per step and "N passed, N failed"; exits 1 on failure.
 
-import { assert, finish, launch, same, step } from './harness.mjs';
+import { assert, finish, launch, same, step, watchCsp } from './harness.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -31,14 +31,8 @@ const minuteLabel = (ts) => {
 
 const { userDir, context, page } = await launch();
 const consoleErrors = [];
-const cspViolations = [];
-await context.addInitScript(() => {
-  document.addEventListener('securitypolicyviolation', (e) => {
-    console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'}`);
-  });
-});
+const cspViolations = await watchCsp(context, page);
 page.on('console', (m) => {
-  if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(m.text());
   if (m.type() === 'error') consoleErrors.push(m.text());
 });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));

@@ -133,6 +133,18 @@ make(gw__config_t *cfg, const char *extra, size_t n, seen_t *seen,
     return w;
 }
 
+/* Frees what make made, and seen's lock. */
+static void
+unmake(gw__workers_t *w, gw__config_t *cfg, seen_t *seen, gw__ingest_t *ing0,
+       gw__auth_t *auth0)
+{
+    gw__workers_free(w);
+    gw__ingest_free(ing0);
+    gw__auth_free(auth0);
+    gw__config_free(cfg);
+    pthread_mutex_destroy(&seen->mu);
+}
+
 /* Runs once on a loop's own thread: takes n events there. */
 typedef struct feed_s {
     ev_timer timer;
@@ -229,11 +241,7 @@ START_TEST(test_loops_take_and_hand_over)
     gw__workers_flush(w);
     ck_assert_uint_eq(seen.tables, 2);
 
-    gw__workers_free(w);
-    gw__ingest_free(ing0);
-    gw__auth_free(auth0);
-    gw__config_free(&cfg);
-    pthread_mutex_destroy(&seen.mu);
+    unmake(w, &cfg, &seen, ing0, auth0);
 }
 END_TEST
 
@@ -263,11 +271,7 @@ START_TEST(test_kind_rule_across_loops)
     ck_assert_int_eq(feeds[0].refused, 1);
     ck_assert_msg(strstr(feeds[0].last_err, "avg") != NULL, "%s",
                   feeds[0].last_err);
-    gw__workers_free(w);
-    gw__ingest_free(ing0);
-    gw__auth_free(auth0);
-    gw__config_free(&cfg);
-    pthread_mutex_destroy(&seen.mu);
+    unmake(w, &cfg, &seen, ing0, auth0);
 }
 END_TEST
 
@@ -351,11 +355,7 @@ START_TEST(test_post)
     ck_assert_int_eq(n, 9);
     ck_assert_int_eq(ran_on[8], 0);
 
-    gw__workers_free(w);
-    gw__ingest_free(ing0);
-    gw__auth_free(auth0);
-    gw__config_free(&cfg);
-    pthread_mutex_destroy(&seen.mu);
+    unmake(w, &cfg, &seen, ing0, auth0);
 }
 END_TEST
 
@@ -386,11 +386,7 @@ START_TEST(test_tick)
     gw__workers_stop(w);
     ck_assert_uint_eq(seen.flushed, 4);
 
-    gw__workers_free(w);
-    gw__ingest_free(ing0);
-    gw__auth_free(auth0);
-    gw__config_free(&cfg);
-    pthread_mutex_destroy(&seen.mu);
+    unmake(w, &cfg, &seen, ing0, auth0);
 }
 END_TEST
 
