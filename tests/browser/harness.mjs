@@ -21,7 +21,9 @@ export const step = async (name, fn) => {
     console.log(`PASS: ${name} (${((Date.now() - t) / 1000).toFixed(2)} s)`);
   } catch (e) {
     failed++;
-    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}`);
+    // fetch() says only "fetch failed"; the reason is its cause.
+    const cause = e && e.cause ? `\n  caused by: ${e.cause.stack || e.cause}` : '';
+    console.log(`FAIL: ${name}: ${e && e.stack ? e.stack : e}${cause}`);
     throw e;
   }
 };
