@@ -105,15 +105,20 @@ gw__arena_init(gw__arena_t *a)
     a->left = 0;
 }
 
-/* gw__arena_alloc, inlined into gw__arena_strndup as well. */
+/* gw__arena_alloc (align 8) and gw__arena_bytes_alloc (align 1), inlined
+ * into gw__arena_strndup as well. */
 static inline void *
-arena_alloc(gw__arena_t *a, size_t n)
+arena_get(gw__arena_t *a, size_t n, size_t align)
 {
     gw__arena_chunk_t *c;
-    size_t size;
+    size_t size, pad = align > 1 ? (size_t) -(uintptr_t) a->pos & (align - 1)
+                                  : 0;
     void *p;
 
-    n = (n + 7) & ~(size_t) 7;
+    if (pad > 0 && pad <= a->left) {
+        a->pos += pad;
+        a->left -= pad;
+    }
     if (n > a->left) {
         size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
         c = gw__malloc(sizeof(*c) + size);
@@ -140,13 +145,19 @@ arena_alloc(gw__arena_t *a, size_t n)
 void *
 gw__arena_alloc(gw__arena_t *a, size_t n)
 {
-    return arena_alloc(a, n);
+    return arena_get(a, (n + 7) & ~(size_t) 7, 8);
+}
+
+void *
+gw__arena_bytes_alloc(gw__arena_t *a, size_t n)
+{
+    return arena_get(a, n, 1);
 }
 
 char *
 gw__arena_strndup(gw__arena_t *a, const char *s, size_t n)
 {
-    char *p = arena_alloc(a, n + 1);
+    char *p = arena_get(a, (n + 8) & ~(size_t) 7, 8);
 
     if (p == NULL)
         return NULL;

@@ -320,24 +320,28 @@ tb_batch_delta(gw__batch_t *b, const gw__dkey_t *k, gw_kind_t kind)
 }
 
 static void
-tb_delta_merge(gw_delta_t *d, gw__dkey_t *k, const gw__cell_t *c)
+tb_delta_merge(gw_delta_t *d, gw__dkey_t *k, const gw__table_t *t,
+               const gw__cell_t *c)
 {
+    const gw__aside_t *a;
+
     if (d->kind == GW_KIND_GAUGE) {
         /* The newest ts; ties: the one received last, whichever ingest
          * loop's table it came in (and of equal receipt times, the one
          * merged later). */
-        if (d->count == 0 || c->ts > d->ts
-            || (c->ts == d->ts && c->rx >= k->rx)) {
-            d->sum = c->sum;
-            d->ts = c->ts;
-            k->rx = c->rx;
+        a = gw__cell_aside(t, c);
+        if (d->count == 0 || a->ts > d->ts
+            || (a->ts == d->ts && a->rx >= k->rx)) {
+            d->sum = a->sum;
+            d->ts = a->ts;
+            k->rx = a->rx;
         }
     } else {
-        d->sum += c->sum;
+        d->sum += gw__cell_sum(t, c);
         if (isinf(d->sum))
             d->sum = gw__table_saturate(d->sum);
     }
-    d->count += c->count;
+    d->count += (int64_t) gw__cell_count(c);
 }
 
 /* Makes (empty where new) the deltas of one series (string ids fn/fv,
@@ -408,6 +412,18 @@ tb_obj_merged(gw_kind_t kind, const void *have, const void *cell)
     return o;
 }
 
+/* The filter series under group g of t. */
+static size_t
+tb_group_filters(const gw__table_t *t, const gw__group_t *g)
+{
+    size_t n = 0;
+    uint32_t ci;
+
+    for (ci = g->first; ci != NONE; ci = t->fcells[ci].next)
+        n++;
+    return n;
+}
+
 /* Part of group_make for a timing or set group: the merged object of
  * each of its n deltas (b->gidx) in b->stage, which group_merge puts in
  * place; all or none (GW_ERR: out of memory). */
@@ -417,6 +433,7 @@ tb_group_stage(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
 {
     const gw__cell_t *cell = &g->cell;
     uint32_t ci = g->first;
+    gw_kind_t kind = gw__cell_kind(cell);
     void **st;
     size_t k;
 
@@ -432,13 +449,12 @@ tb_group_stage(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
             cell = &t->fcells[ci].cell;
             ci = t->fcells[ci].next;
         }
-        b->stage[k] = tb_obj_merged(cell->kind,
-                                    tb_data_obj(&b->data[b->gidx[k]],
-                                                cell->kind),
-                                    cell->x);
+        b->stage[k] = tb_obj_merged(kind,
+                                    tb_data_obj(&b->data[b->gidx[k]], kind),
+                                    gw__cell_aside(t, cell)->x);
         if (b->stage[k] == NULL) {
             while (k-- > 0)
-                tb_obj_free(cell->kind, b->stage[k]);
+                tb_obj_free(kind, b->stage[k]);
             return GW_ERR;
         }
     }
@@ -457,9 +473,12 @@ tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
            const int *periods, const int64_t *buckets, size_t nper, uint64_t ph,
            uint64_t mh)
 {
-    size_t need = (1 + (size_t) g->nf) * nper, mark = b->ndeltas, k = 0;
+    size_t need = (1 + tb_group_filters(t, g)) * nper, mark = b->ndeltas;
+    size_t k = 0;
     uint32_t pid, mid, fn, fv, ci;
+    gw_kind_t kind = gw__cell_kind(&g->cell);
     const gw__fcell_t *c;
+    gw__str_t p, m, n, v;
     uint32_t *gidx;
 
     if (need > b->capgidx) {
@@ -469,22 +488,24 @@ tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
         b->gidx = gidx;
         b->capgidx = need;
     }
-    pid = tb_batch_str(b, g->project, g->plen, ph);
-    mid = pid != NONE ? tb_batch_str(b, g->metric, g->mlen, mh) : NONE;
-    if (mid == NONE || tb_series_make(b, pid, mid, NONE, NONE, g->cell.kind,
-                                   periods, buckets, nper, &k) != GW_OK)
+    gw__group_names(t, g, &p, &m);
+    pid = tb_batch_str(b, p.s, p.n, ph);
+    mid = pid != NONE ? tb_batch_str(b, m.s, m.n, mh) : NONE;
+    if (mid == NONE || tb_series_make(b, pid, mid, NONE, NONE, kind, periods,
+                                      buckets, nper, &k) != GW_OK)
         goto undo;
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
-        fn = tb_batch_str(b, c->name, c->nlen, tb_str_hash(c->name, c->nlen));
-        fv = fn != NONE ? tb_batch_str(b, c->value, c->vlen,
-                                    tb_str_hash(c->value, c->vlen))
+        gw__fcell_names(c, &n, &v);
+        fn = tb_batch_str(b, n.s, n.n, tb_str_hash(n.s, n.n));
+        fv = fn != NONE ? tb_batch_str(b, v.s, v.n, tb_str_hash(v.s, v.n))
                         : NONE;
-        if (fv == NONE || tb_series_make(b, pid, mid, fn, fv, c->cell.kind,
-                                      periods, buckets, nper, &k) != GW_OK)
+        if (fv == NONE ||
+            tb_series_make(b, pid, mid, fn, fv, gw__cell_kind(&c->cell),
+                           periods, buckets, nper, &k) != GW_OK)
             goto undo;
     }
-    if ((g->cell.kind == GW_KIND_TIMING || g->cell.kind == GW_KIND_SET) &&
+    if ((kind == GW_KIND_TIMING || kind == GW_KIND_SET) &&
         tb_group_stage(b, t, g, nper, k) != GW_OK)
         goto undo;
     return GW_OK;
@@ -500,26 +521,27 @@ tb_group_merge(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
             size_t nper)
 {
     const uint32_t *x = b->gidx;
+    gw_kind_t kind = gw__cell_kind(&g->cell);
     const gw__fcell_t *c;
     uint32_t ci;
     size_t i;
 
     for (i = 0; i < nper; i++, x++)
-        tb_delta_merge(&b->deltas[*x], &b->keys[*x], &g->cell);
+        tb_delta_merge(&b->deltas[*x], &b->keys[*x], t, &g->cell);
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
         for (i = 0; i < nper; i++, x++)
-            tb_delta_merge(&b->deltas[*x], &b->keys[*x], &c->cell);
+            tb_delta_merge(&b->deltas[*x], &b->keys[*x], t, &c->cell);
     }
-    b->events += (uint64_t) g->cell.count;
-    if (g->cell.kind != GW_KIND_TIMING && g->cell.kind != GW_KIND_SET)
+    b->events += gw__cell_count(&g->cell);
+    if (kind != GW_KIND_TIMING && kind != GW_KIND_SET)
         return;
     /* The objects group_make merged take the place of the old ones. */
     for (i = 0; i < (size_t) (x - b->gidx); i++) {
         gw_delta_data_t *d = &b->data[b->gidx[i]];
 
-        tb_obj_free(g->cell.kind, tb_data_obj(d, g->cell.kind));
-        if (g->cell.kind == GW_KIND_TIMING)
+        tb_obj_free(kind, tb_data_obj(d, kind));
+        if (kind == GW_KIND_TIMING)
             d->timing = b->stage[i];
         else
             d->set = b->stage[i];
@@ -545,6 +567,7 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
     size_t nper = 0, nkeep, gi, i;
     uint64_t nomem = 0, ph, mh;
     const gw__group_t *g;
+    gw__str_t pn, mn;
     int p;
 
     for (p = 0; p < GW_PERIOD_COUNT; p++)
@@ -559,19 +582,20 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
          * the storage would delete it at once (counted per period). */
         for (i = nkeep = 0; i < nper; i++) {
             int64_t start = gw__bucket_start((gw_period_t) plist[i],
-                                             g->minute);
+                                             (int64_t) g->minute * 60);
 
             if (b->have_cuts && start < b->cuts[plist[i]]) {
-                b->skipped[plist[i]] += 1 + (uint64_t) g->nf;
+                b->skipped[plist[i]] += 1 + (uint64_t) tb_group_filters(t, g);
                 continue;
             }
             keep[nkeep] = plist[i];
             buckets[nkeep++] = start;
         }
-        ph = tb_str_hash(g->project, g->plen);
-        mh = tb_str_hash(g->metric, g->mlen);
+        gw__group_names(t, g, &pn, &mn);
+        ph = tb_str_hash(pn.s, pn.n);
+        mh = tb_str_hash(mn.s, mn.n);
         if (tb_group_make(b, t, g, keep, buckets, nkeep, ph, mh) != GW_OK) {
-            nomem += (uint64_t) g->cell.count;
+            nomem += gw__cell_count(&g->cell);
             continue;
         }
         tb_group_merge(b, t, g, nkeep);

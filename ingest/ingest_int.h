@@ -65,8 +65,11 @@ typedef struct gw__arena_mark_s {
 void gw__arena_init(gw__arena_t *a);
 /* A copy of s[0..n) with a NUL after it; NULL if memory ran out. */
 char *gw__arena_strndup(gw__arena_t *a, const char *s, size_t n);
-/* NULL if memory ran out. */
+/* n bytes aligned like a double; NULL if memory ran out. */
 void *gw__arena_alloc(gw__arena_t *a, size_t n);
+/* n bytes, not aligned (for byte strings packed tight); NULL if memory
+ * ran out. */
+void *gw__arena_bytes_alloc(gw__arena_t *a, size_t n);
 void gw__arena_mark(const gw__arena_t *a, gw__arena_mark_t *m);
 /* Frees everything allocated since m (no reset in between). */
 void gw__arena_undo(gw__arena_t *a, const gw__arena_mark_t *m);
@@ -250,7 +253,7 @@ gw__event_minute(const gw__pevent_t *e)
  * metric (before gw__hash_mix).
  */
 typedef struct gw__table_mark_s {
-    size_t ngroups, nfcells;
+    size_t ngroups, nfcells, naside, nprojects;
     gw__arena_mark_t arena;
 } gw__table_mark_t;
 
@@ -269,7 +272,8 @@ int gw__table_make(gw__table_t *t, gw__pevent_t *ev, size_t n,
 void gw__table_apply(gw__table_t *t, const gw__pevent_t *ev, size_t n,
                      const gw__pfilter_t *pf);
 
-/* All of it for one event at its minute: the total series of (project,
+/* All of it for one event at its minute (the minute's start in epoch
+ * seconds, as gw__event_minute): the total series of (project,
  * metric) and one series per filter pair (their cells set). sum: the
  * value to add (already negative for decr) or, for a gauge, the value.
  * GW_ERR: memory ran out and t is as it was. */

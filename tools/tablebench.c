@@ -88,14 +88,14 @@ main(int argc, char **argv)
         h = gw__hash_sep(h);
         h = gw__hash_bytes(h, ms.s, ms.n);
         if (!filters) {
-            gw__table_add(t, h, ps, ms, 29000000, GW_KIND_COUNTER, 1,
+            gw__table_add(t, h, ps, ms, 1740000000, GW_KIND_COUNTER, 1,
                           1.74e9, NULL, 0);
             continue;
         }
         for (v = 1; v < per; v++) {
             f.value.n = (size_t) snprintf(value, sizeof(value), "v%03ld", v);
             f.value.s = value;
-            gw__table_add(t, h, ps, ms, 29000000, GW_KIND_COUNTER, 1, 1.74e9,
+            gw__table_add(t, h, ps, ms, 1740000000, GW_KIND_COUNTER, 1, 1.74e9,
                           &f, 1);
         }
     }

@@ -371,6 +371,127 @@ saturated(void)
                            NULL);
 }
 
+/* Adds sum to (project, metric) at minute 1392454680, with filter name=value
+ * if name is not NULL, straight into t; the strings' lengths given. */
+static void
+key_add(gw__table_t *t, const char *project, const char *metric, size_t mlen,
+        const char *name, size_t nlen, const char *value, size_t vlen,
+        double sum)
+{
+    gw__str_t ps = {project, strlen(project)}, ms = {metric, mlen};
+    gw__pfilter_t f = {{name, nlen}, {value, vlen}, 0};
+    uint64_t h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
+
+    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
+    ck_assert_int_eq(gw__table_add(t, h, ps, ms, 1392454680, GW_KIND_COUNTER,
+                                   sum, fake_now(), &f, name ? 1 : 0),
+                     GW_OK);
+}
+
+/* The all-time delta of (project, metric[0..mlen), filter) in the batch. */
+static const gw_delta_t *
+key_find(const char *project, const char *metric, size_t mlen,
+         const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    const gw_batch_t *b = gw__batch_view(batch);
+    const gw_delta_t *d;
+    size_t i;
+
+    for (i = 0; i < b->ndeltas; i++) {
+        d = &b->deltas[i];
+        if (strcmp(d->project, project) == 0 && strlen(d->metric) == mlen &&
+            memcmp(d->metric, metric, mlen) == 0 &&
+            (name == NULL ? d->filter_name == NULL
+                          : d->filter_name != NULL &&
+                                strlen(d->filter_name) == nlen &&
+                                memcmp(d->filter_name, name, nlen) == 0 &&
+                                strlen(d->filter_value) == vlen &&
+                                memcmp(d->filter_value, value, vlen) == 0))
+            return d;
+    }
+    return NULL;
+}
+
+/* The table's keys (issue 18: a group's project index and metric, a
+ * filter series' name and value, packed in its arena) hold names of every
+ * length MAX_NAME_LENGTH allows (up to 65,535 bytes: from 255 on a
+ * length takes three bytes), several projects, enough series that the
+ * slots grow (which makes every hash again from the keys), and a mark
+ * undone (slots shifted back, a project taken out again). */
+START_TEST(test_table_keys)
+{
+    static const size_t lens[] = {1, 254, 255, 256, 65535};
+    static char big[65536], big2[65536];
+    gw__table_t *t = gw__table_new(4, 4);
+    const char *projects[] = {"p0", "project_one"};
+    gw__table_mark_t m;
+    const gw_delta_t *d;
+    char name[16];
+    size_t i, k, keys;
+    gw_kind_t kind;
+    uint64_t h;
+    gw__str_t ps = {"p2", 2}, ms;
+
+    ck_assert_ptr_nonnull(t);
+    memset(big, 'm', sizeof(big));
+    memset(big2, 'v', sizeof(big2));
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            key_add(t, projects[k], big, lens[i], NULL, 0, NULL, 0, 1);
+            key_add(t, projects[k], big, lens[i], big2, lens[4 - i], big,
+                    lens[i], 2);
+        }
+    for (i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "m%zu", i);
+        key_add(t, projects[i % 2], name, strlen(name), "s", 1, "a", 1, 3);
+    }
+    keys = gw__table_keys(t);
+    ck_assert_uint_eq(keys, 2 * 5 * 2 + 3000 * 2);
+    /* Made since the mark, then taken out: a new project's group, a new
+     * filter series of an old group. */
+    gw__table_mark(t, &m);
+    key_add(t, "p2", "m1", 2, "s", 1, "b", 1, 5);
+    key_add(t, projects[1], "m1", 2, "s", 1, "c", 1, 5);
+    ck_assert_uint_eq(gw__table_keys(t), keys + 3);
+    gw__table_undo(t, &m);
+    ck_assert_uint_eq(gw__table_keys(t), keys);
+    h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
+    ms.s = "m1";
+    ms.n = 2;
+    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
+    ck_assert_int_eq(gw__table_find(t, h, ps, ms, 1392454680, &kind), -1);
+    /* Every series is found again after the undo's shifts. */
+    for (i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "m%zu", i);
+        key_add(t, projects[i % 2], name, strlen(name), "s", 1, "a", 1, 3);
+    }
+    ck_assert_uint_eq(gw__table_keys(t), keys);
+    gw__batch_add_table(batch, t, 1u << GW_PERIOD_ALL, NULL);
+    ck_assert_uint_eq(gw__batch_view(batch)->ndeltas, keys);
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+            d = key_find(projects[k], big, lens[i], NULL, 0, NULL, 0);
+            ck_assert_msg(d != NULL, "no total of a %zu-byte metric", lens[i]);
+            ck_assert_double_eq(d->sum, 3);
+            ck_assert_int_eq(d->count, 2);
+            d = key_find(projects[k], big, lens[i], big2, lens[4 - i], big,
+                         lens[i]);
+            ck_assert_msg(d != NULL, "no filter series of a %zu-byte metric",
+                          lens[i]);
+            ck_assert_double_eq(d->sum, 2);
+            ck_assert_int_eq(d->count, 1);
+        }
+    for (i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "m%zu", i);
+        d = key_find(projects[i % 2], name, strlen(name), "s", 1, "a", 1);
+        ck_assert_msg(d != NULL, "no %s s=a", name);
+        ck_assert_double_eq(d->sum, 6);
+        ck_assert_int_eq(d->count, 2);
+    }
+    gw__table_free(t);
+}
+END_TEST
+
 /* A cell that would overflow stays at +-DBL_MAX, in the table and in the
  * batch merge, and each time is counted (issue 16). */
 START_TEST(test_saturation)
@@ -834,6 +955,7 @@ batch_suite(void)
     tcase_add_test(tc, test_merge_two_tables);
     tcase_add_test(tc, test_many_merges);
     tcase_add_test(tc, test_saturation);
+    tcase_add_test(tc, test_table_keys);
     tcase_add_test(tc, test_empty_batch);
     suite_add_tcase(s, tc);
     /* Hundreds of runs each: more than the default 4 s on a busy box. */
