@@ -719,7 +719,7 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
     gw__ingest_t *reg = ing->shared != NULL ? ing->shared : ing;
     unsigned gen = __atomic_load_n(&reg->gen, __ATOMIC_ACQUIRE);
     int lookup = ing->table != NULL && ing->table_gen == gen, rc, take;
-    size_t i, nrest = 0, nkeys;
+    size_t i, nrest = 0, nkeys, nmake = 0;
     gw__table_mark_t mark;
     gw__pevent_t *e;
     gw_kind_t kind;
@@ -743,11 +743,18 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
                                 gw__event_minute(e), &kind);
             if (gi >= 0 && kind_fits(e, kind)) {
                 e->group = gi;
+                /* Filter series to find, or room to make for a sketch. */
+                nmake += e->nf != 0 || e->action == GW_ACTION_TIMING ||
+                         e->action == GW_ACTION_SET;
                 continue;
             }
         }
         ing->rest[nrest++] = i;
     }
+    /* Every group found, and nothing else to make (as statsd's counters
+     * and gauges after their first line): the table is ready for step 3. */
+    if (nrest == 0 && nmake == 0 && n > 0)
+        return GW_OK;
     if (ing->table == NULL) {
         ing->table = gw__table_new(ing->hint_groups, ing->hint_filters);
         if (ing->table == NULL)
