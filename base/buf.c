@@ -8,12 +8,50 @@
 #include <config.h> /* autoconf's: _GNU_SOURCE and friends */
 #endif
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
+
+/* ---- the hash key ------------------------------------------------------ */
+
+gw_hash_key_t gw__hash_key;
+
+/* Before main (and before any table is made): from getrandom(2), else
+ * /dev/urandom, else (neither works only in a broken sandbox) the clock,
+ * the process id and an address, which at least differ per process. */
+__attribute__((constructor)) static void
+gw__hash_key_init(void)
+{
+    gw_hash_key_t k;
+    struct timespec ts;
+    ssize_t n = getrandom(&k, sizeof(k), 0);
+    int fd;
+
+    if (n == (ssize_t) sizeof(k)) {
+        gw__hash_key = k;
+        return;
+    }
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, &k, sizeof(k));
+        close(fd);
+        if (n == (ssize_t) sizeof(k)) {
+            gw__hash_key = k;
+            return;
+        }
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gw__hash_key.k0 = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^
+                      (uint64_t) getpid();
+    gw__hash_key.k1 = (uint64_t) (uintptr_t) &k ^ gw__hash_mix(gw__hash_key.k0);
+}
 
 /* ---- Buffers ---- */
 

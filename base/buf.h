@@ -1,9 +1,10 @@
 /*
  * base/buf.h: the core's small byte utilities: a growable NUL-terminated
  * buffer, hex digits, URL (percent) decoding, strict base64 decoding, and
- * the FNV-1a hash with its final mix. Used by the HTTP server, the auth
- * schemes, the read API and the counters' rendering; the hash by the
- * aggregation tables and the replay cache.
+ * the process's keyed hash (gottwall/hash.h) with a final mix. Used by the
+ * HTTP server, the auth schemes, the read API and the counters'
+ * rendering; the hash by the aggregation tables, the registries, the
+ * per-address limits and the replay cache.
  */
 #ifndef GW_BASE_BUF_H
 #define GW_BASE_BUF_H
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include <gottwall/common.h>
+#include <gottwall/hash.h>
 
 /* ---- a growable buffer ----------------------------------------------- */
 
@@ -62,31 +64,27 @@ char *gw__url_decode(const char *s, size_t len, int flags);
  * than cap bytes. */
 long gw__b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
 
-/* ---- hashing (FNV-1a, then a final mix for power-of-two tables) ------ */
+/* ---- hashing --------------------------------------------------------- */
 
-#define GW__HASH_INIT UINT64_C(14695981039346656037)
+/* The process's key for every table whose keys come from the network
+ * (gottwall/hash.h: SipHash-1-3), 128 random bits drawn before main. */
+extern gw_hash_key_t gw__hash_key;
 
+/* The hash of string s[0..n) and of the pair (a, b) under gw__hash_key. */
 static inline uint64_t
-gw__hash_bytes(uint64_t h, const void *p, size_t n)
+gw__hash_str(const void *s, size_t n)
 {
-    const unsigned char *s = p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
+    return gw_hash_bytes(&gw__hash_key, s, n);
 }
 
-/* A separator between two strings of one key ("ab","c" != "a","bc"). */
 static inline uint64_t
-gw__hash_sep(uint64_t h)
+gw__hash_pair(const void *a, size_t an, const void *b, size_t bn)
 {
-    h ^= 0xffu;
-    return h * UINT64_C(1099511628211);
+    return gw_hash_pair(&gw__hash_key, a, an, b, bn);
 }
 
+/* A bijective mix of 64 bits (MurmurHash3's finalizer): for keys made of
+ * numbers, and to spread a keyed hash combined with one. */
 static inline uint64_t
 gw__hash_mix(uint64_t h)
 {

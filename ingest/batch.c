@@ -183,7 +183,7 @@ gw__batch_view(gw__batch_t *b)
 static uint64_t
 tb_str_hash(const char *s, size_t n)
 {
-    return gw__hash_mix(gw__hash_bytes(GW__HASH_INIT, s, n));
+    return gw__hash_str(s, n);
 }
 
 /* The id of string s in b, interned if new; NONE if memory ran out. */
@@ -220,8 +220,10 @@ tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h)
 }
 
 /* A key is six numbers: one multiply each (by different odd constants)
- * and the final mix, rather than FNV over its 28 bytes one at a time; the
- * storage thread hashes every key of every period at each flush. */
+ * and the final mix, rather than a hash over its 28 bytes; the storage
+ * thread hashes every key of every period at each flush. The process's
+ * key goes in before the mix, so where a bucket (from an event's ts)
+ * falls cannot be worked out from outside. */
 static void
 tb_dkey_hash(gw__dkey_t *k)
 {
@@ -233,7 +235,7 @@ tb_dkey_hash(gw__dkey_t *k)
          UINT64_C(0xc2b2ae3d27d4eb4f);
     h = (h ^ (h >> 31)) + (uint64_t) k->bucket * UINT64_C(0x165667b19e3779f9);
     h ^= (uint64_t) (unsigned) k->period * UINT64_C(0x27d4eb2f165667c5);
-    k->hash = gw__hash_mix(h);
+    k->hash = gw__hash_mix(h ^ gw__hash_key.k0);
 }
 
 static int

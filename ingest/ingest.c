@@ -250,10 +250,7 @@ proj_get(gw__ingest_t *ing, const char *name, size_t len)
 static uint64_t
 pm_hash(const char *project, size_t plen, const char *metric, size_t mlen)
 {
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT, project, plen);
-
-    h = gw__hash_sep(h);
-    return gw__hash_bytes(h, metric, mlen);
+    return gw__pm_hash(project, plen, metric, mlen);
 }
 
 /* The slot of (proj, metric): the one holding it, or the empty one where

@@ -21,7 +21,7 @@
 #include <gottwall/common.h>
 #include <gottwall/event.h>
 
-#include "base/buf.h" /* the hash: gw__hash_bytes, _sep, _mix */
+#include "base/buf.h" /* the hash: gw__hash_str, _pair, _mix */
 #include "base/conf.h"
 #include "ingest.h"
 
@@ -244,13 +244,22 @@ gw__event_minute(const gw__pevent_t *e)
     return sec - sec % 60;
 }
 
+/* The hash of (project, metric) under the process's key: a metric's
+ * pm_hash, from which the table's, the kinds' and the registry's are
+ * made. */
+static inline uint64_t
+gw__pm_hash(const char *project, size_t plen, const char *metric,
+            size_t mlen)
+{
+    return gw__hash_pair(project, plen, metric, mlen);
+}
+
 /*
  * Adding events comes in steps, so that running out of memory never leaves
  * half of one (or of a request) behind: make their keys (each group, then
  * its filter series; new ones start empty), then add to them, which cannot
  * fail. gw__table_undo removes the keys made since a mark, before anything
- * was added to them. pm_hash is gw__hash_bytes over project, gw__hash_sep,
- * metric (before gw__hash_mix).
+ * was added to them. pm_hash is gw__pm_hash of (project, metric).
  */
 typedef struct gw__table_mark_s {
     size_t ngroups, nfcells, naside, nprojects;

@@ -76,9 +76,12 @@ gw__series_mark(const gw__series_t *r)
 static uint64_t
 sr_hash(uint32_t parent, const char *name, size_t len)
 {
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT, &parent, sizeof(parent));
+    gw_hash_t h;
 
-    return gw__hash_mix(gw__hash_bytes(gw__hash_sep(h), name, len));
+    gw_hash_begin(&h, &gw__hash_key);
+    gw_hash_add(&h, &parent, sizeof(parent));
+    gw_hash_add(&h, name, len);
+    return gw_hash_end(&h);
 }
 
 /* The entry (parent, name) of hash h, or NONE with *j its free slot. */

@@ -401,10 +401,8 @@ tb_group_hash(uint64_t pm_hash, int64_t minute)
 static inline uint64_t
 tb_filter_hash(gw__str_t name, gw__str_t value, uint32_t gi)
 {
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT, name.s, name.n);
+    uint64_t h = gw__hash_pair(name.s, name.n, value.s, value.n);
 
-    h = gw__hash_sep(h);
-    h = gw__hash_bytes(h, value.s, value.n);
     return gw__hash_mix(h ^ ((uint64_t) gi * UINT64_C(0x9e3779b97f4a7c15)));
 }
 
@@ -417,12 +415,10 @@ tb_ghash(const gw__table_t *t, size_t i)
 {
     const gw__group_t *g = &t->groups[i];
     gw__str_t p, m;
-    uint64_t h;
 
     gw__group_names(t, g, &p, &m);
-    h = gw__hash_bytes(GW__HASH_INIT, p.s, p.n);
-    h = gw__hash_bytes(gw__hash_sep(h), m.s, m.n);
-    return tb_group_hash(h, (int64_t) g->minute * 60);
+    return tb_group_hash(gw__pm_hash(p.s, p.n, m.s, m.n),
+                         (int64_t) g->minute * 60);
 }
 
 static uint64_t

@@ -462,7 +462,8 @@ gw__auth_sign_s4(const char *private_key, const char *project, int64_t ts,
 static uint32_t
 auth_nonce_hash(const gw__auth_t *a, const char *s, size_t len)
 {
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT ^ a->seed, s, len);
+    gw_hash_key_t key = {a->seed, gw__hash_key.k1};
+    uint64_t h = gw_hash_bytes(&key, s, len);
 
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;

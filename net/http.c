@@ -90,10 +90,10 @@ http_addr_key(const struct sockaddr_storage *ss, char *key, size_t cap)
 static http_addr_t **
 http_addr_slot(gw_http_server_t *s, const char *key)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    /* Keyed: a client picks its addresses (IPv6 /64s) but not where
+     * they fall. */
+    uint64_t h = gw__hash_str(key, strlen(key));
 
-    for (; *key; key++)
-        h = (h ^ (unsigned char) *key) * 16777619u;
     return &s->addrs[h & (s->addr_buckets - 1)];
 }
 

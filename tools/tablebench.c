@@ -84,9 +84,7 @@ main(int argc, char **argv)
     for (m = 0; m < nmetrics; m++) {
         ms.n = (size_t) snprintf(name, sizeof(name), "metric_%07ld", m);
         ms.s = name;
-        h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
-        h = gw__hash_sep(h);
-        h = gw__hash_bytes(h, ms.s, ms.n);
+        h = gw__pm_hash(ps.s, ps.n, ms.s, ms.n);
         if (!filters) {
             gw__table_add(t, h, ps, ms, 1740000000, GW_KIND_COUNTER, 1,
                           1.74e9, NULL, 0);

@@ -12,6 +12,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <gottwall/hash.h>
 
 #include "index.h"
 
@@ -79,17 +83,16 @@ ix_key_part(ix_key_t *k, const char *s)
 
 /* ---- the hash table ---- */
 
+/* Keyed (gottwall/hash.h) with 128 random bits drawn by the first
+ * ix_init: metric names come from whoever sends events, and with an
+ * unkeyed hash they could pick names that all fall into one run of slots
+ * (docs/security.md, "Hash flooding"). */
+static gw_hash_key_t ix_key;
+
 static uint64_t
 ix_hash(const char *key, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) key[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return gw_hash_bytes(&ix_key, key, len);
 }
 
 static ix_slot_t *
@@ -184,6 +187,11 @@ void
 ix_init(ix_index_t *ix)
 {
     memset(ix, 0, sizeof(*ix));
+    if ((ix_key.k0 | ix_key.k1) == 0 &&
+        getrandom(&ix_key, sizeof(ix_key), 0) != (ssize_t) sizeof(ix_key)) {
+        ix_key.k0 = (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
+        ix_key.k1 = (uint64_t) (uintptr_t) ix;
+    }
 }
 
 static void

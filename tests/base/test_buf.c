@@ -3,7 +3,7 @@
  * growth, NUL termination and out-of-memory flag, formatted appends, hex
  * digits, URL decoding (%XX, '+', truncated and invalid escapes, %00),
  * strict base64 (padded, unpadded, invalid, the output bound) and the
- * FNV-1a hash's known values.
+ * keyed hash: SipHash's reference values, pieces, pairs, a random key.
  */
 #include <check.h>
 #include <stdint.h>
@@ -305,27 +305,45 @@ END_TEST
 
 START_TEST(test_hash)
 {
-    uint64_t h;
+    static const gw_hash_key_t zero = {0, 0};
+    static const gw_hash_key_t ref = {UINT64_C(0x0706050403020100),
+                                      UINT64_C(0x0f0e0d0c0b0a0908)};
+    static const char whole[] = "0123456789abcdefXYZ";
+    unsigned char msg[15];
+    gw_hash_t h;
+    size_t i, cut;
 
-    /* The FNV-1a 64-bit reference values. */
-    ck_assert_uint_eq(GW__HASH_INIT, UINT64_C(0xcbf29ce484222325));
-    ck_assert_uint_eq(gw__hash_bytes(GW__HASH_INIT, "", 0),
-                      UINT64_C(0xcbf29ce484222325));
-    ck_assert_uint_eq(gw__hash_bytes(GW__HASH_INIT, "a", 1),
-                      UINT64_C(0xaf63dc4c8601ec8c));
-    ck_assert_uint_eq(gw__hash_bytes(GW__HASH_INIT, "foobar", 6),
-                      UINT64_C(0x85944171f73967e8));
-    /* Hashing in pieces is hashing the whole. */
-    h = gw__hash_bytes(GW__HASH_INIT, "foo", 3);
-    ck_assert_uint_eq(gw__hash_bytes(h, "bar", 3),
-                      UINT64_C(0x85944171f73967e8));
-    /* The separator tells ("ab", "c") from ("a", "bc"). */
-    h = gw__hash_bytes(gw__hash_sep(gw__hash_bytes(GW__HASH_INIT, "ab", 2)),
-                       "c", 1);
-    ck_assert_uint_ne(
-        h, gw__hash_bytes(gw__hash_sep(gw__hash_bytes(GW__HASH_INIT, "a", 1)),
-                          "bc", 2));
-    ck_assert_uint_eq(gw__hash_sep(0), 0xffu * UINT64_C(1099511628211));
+    /* SipHash-2-4's reference values (the paper's appendix: key 00..0f,
+     * the message 00..0e, and the empty one): the rounds and the
+     * finalization are SipHash's. */
+    for (i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char) i;
+    gw_hash_begin(&h, &ref);
+    gw_hash_add_c(&h, msg, sizeof(msg), 2);
+    ck_assert_uint_eq(gw_hash_end_cd(&h, 2, 4), UINT64_C(0xa129ca6149be45e5));
+    gw_hash_begin(&h, &ref);
+    ck_assert_uint_eq(gw_hash_end_cd(&h, 2, 4), UINT64_C(0x726fdb47dd0e0e31));
+    /* SipHash-1-3 as CPython 3.11 computes hash(b"...") with
+     * PYTHONHASHSEED=0 (a zero key). */
+    ck_assert_uint_eq(gw_hash_bytes(&zero, "abc", 3),
+                      UINT64_C(0xc03bc3a0042630f2));
+    ck_assert_uint_eq(gw_hash_bytes(&zero, "test_project", 12),
+                      UINT64_C(0xe20b857e2a51ee19));
+    ck_assert_uint_eq(gw_hash_bytes(&zero, whole, strlen(whole)),
+                      UINT64_C(0x283e7687cd67183b));
+    /* Hashing in pieces, cut anywhere, is hashing the whole. */
+    for (cut = 0; cut <= strlen(whole); cut++) {
+        gw_hash_begin(&h, &zero);
+        gw_hash_add(&h, whole, cut);
+        gw_hash_add(&h, whole + cut, strlen(whole) - cut);
+        ck_assert_uint_eq(gw_hash_end(&h), UINT64_C(0x283e7687cd67183b));
+    }
+    /* A pair's first length tells ("ab", "c") from ("a", "bc"). */
+    ck_assert_uint_ne(gw__hash_pair("ab", 2, "c", 1),
+                      gw__hash_pair("a", 1, "bc", 2));
+    /* The process's key is drawn at random: not the zero key. */
+    ck_assert(gw__hash_key.k0 != 0 || gw__hash_key.k1 != 0);
+    ck_assert_uint_ne(gw__hash_str("abc", 3), UINT64_C(0xc03bc3a0042630f2));
     ck_assert_uint_eq(gw__hash_mix(0), 0);
     ck_assert_uint_eq(gw__hash_mix(1), UINT64_C(0xb456bcfc34c2cb2c));
 }

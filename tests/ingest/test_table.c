@@ -26,6 +26,7 @@
 #include "ingest/bucket.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_int.h"
+#include "ingest/table_int.h"
 
 #define ALL_PERIODS 0x7fu
 #define MINUTE_ONLY (1u << GW_PERIOD_MINUTE)
@@ -356,9 +357,8 @@ table_add(gw__table_t *t, const char *metric, gw_kind_t kind, double sum)
 {
     gw__str_t ps = {"test_project", 12}, ms = {metric, strlen(metric)};
     gw__pfilter_t f = {{"s", 1}, {"a", 1}, 0};
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
+    uint64_t h = gw__pm_hash(ps.s, ps.n, ms.s, ms.n);
 
-    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
     ck_assert_int_eq(gw__table_add(t, h, ps, ms, 1392454680, kind, sum,
                                    fake_now(), &f, 1),
                      GW_OK);
@@ -380,9 +380,8 @@ key_add(gw__table_t *t, const char *project, const char *metric, size_t mlen,
 {
     gw__str_t ps = {project, strlen(project)}, ms = {metric, mlen};
     gw__pfilter_t f = {{name, nlen}, {value, vlen}, 0};
-    uint64_t h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
+    uint64_t h = gw__pm_hash(ps.s, ps.n, ms.s, ms.n);
 
-    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
     ck_assert_int_eq(gw__table_add(t, h, ps, ms, 1392454680, GW_KIND_COUNTER,
                                    sum, fake_now(), &f, name ? 1 : 0),
                      GW_OK);
@@ -455,10 +454,9 @@ START_TEST(test_table_keys)
     ck_assert_uint_eq(gw__table_keys(t), keys + 3);
     gw__table_undo(t, &m);
     ck_assert_uint_eq(gw__table_keys(t), keys);
-    h = gw__hash_bytes(GW__HASH_INIT, ps.s, ps.n);
     ms.s = "m1";
     ms.n = 2;
-    h = gw__hash_bytes(gw__hash_sep(h), ms.s, ms.n);
+    h = gw__pm_hash(ps.s, ps.n, ms.s, ms.n);
     ck_assert_int_eq(gw__table_find(t, h, ps, ms, 1392454680, &kind), -1);
     /* Every series is found again after the undo's shifts. */
     for (i = 0; i < 3000; i++) {
@@ -488,6 +486,61 @@ START_TEST(test_table_keys)
         ck_assert_double_eq(d->sum, 6);
         ck_assert_int_eq(d->count, 2);
     }
+    gw__table_free(t);
+}
+END_TEST
+
+/* The table's hash before it was keyed: FNV-1a over project, a 0xff
+ * separator and metric, then the group's mix with the minute. */
+static uint64_t
+fnv_group_hash(const char *metric, size_t mlen, int64_t minute)
+{
+    const char *p = "test_project";
+    uint64_t h = UINT64_C(14695981039346656037);
+    size_t i;
+
+    for (i = 0; i < 12; i++)
+        h = (h ^ (unsigned char) p[i]) * UINT64_C(1099511628211);
+    h = (h ^ 0xffu) * UINT64_C(1099511628211);
+    for (i = 0; i < mlen; i++)
+        h = (h ^ (unsigned char) metric[i]) * UINT64_C(1099511628211);
+    return gw__hash_mix(h ^ ((uint64_t) minute * UINT64_C(0x9e3779b97f4a7c15)));
+}
+
+/* A hash flood: 2,000 metric names chosen (as anyone could, offline) so
+ * that under the unkeyed hash they all start at one slot of a table of
+ * 4,096 slots. Each insert then probed every name before it (2 million
+ * probes; 100,000 such names, 5 * 10^9, kept a loop busy for minutes).
+ * Under the process's random key they spread: no run of occupied slots
+ * is longer than a random table's. */
+START_TEST(test_hash_flood)
+{
+    gw__table_t *t = gw__table_new(4, 4);
+    char names[2000][16];
+    size_t n = 0, i, run = 0, longest = 0;
+    unsigned long long k;
+    int len;
+
+    ck_assert_ptr_nonnull(t);
+    for (k = 0; n < 2000; k++) {
+        len = snprintf(names[n], sizeof(names[n]), "k%llx", k);
+        if ((fnv_group_hash(names[n], (size_t) len, 1392454680) & 4095) == 0)
+            n++;
+    }
+    for (i = 0; i < n; i++)
+        key_add(t, "test_project", names[i], strlen(names[i]), NULL, 0, NULL,
+                0, 1);
+    ck_assert_uint_eq(gw__table_groups(t), 2000);
+    ck_assert_uint_eq(t->gmask + 1, 4096);
+    for (i = 0; i <= t->gmask; i++) {
+        run = t->gslots[i] != 0 ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    /* Random keys at half load: the longest run is some tens of slots
+     * (none of 100,000 simulated tables had one above 65); the flood
+     * made it 2,000. */
+    ck_assert_msg(longest < 100, "a run of %zu slots", longest);
     gw__table_free(t);
 }
 END_TEST
@@ -956,6 +1009,7 @@ batch_suite(void)
     tcase_add_test(tc, test_many_merges);
     tcase_add_test(tc, test_saturation);
     tcase_add_test(tc, test_table_keys);
+    tcase_add_test(tc, test_hash_flood);
     tcase_add_test(tc, test_empty_batch);
     suite_add_tcase(s, tc);
     /* Hundreds of runs each: more than the default 4 s on a busy box. */

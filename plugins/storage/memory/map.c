@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "map.h"
-#include "../../common/fnv1a.h"
+#include "../../common/keyhash.h"
 
 void
 mm_map_init(mm_map_t *m)
@@ -94,7 +94,7 @@ void *
 mm_map_get(const mm_map_t *m, const void *key, size_t keylen)
 {
     size_t slot;
-    long e = mm_find(m, key, keylen, pc_fnv1a(key, keylen), &slot);
+    long e = mm_find(m, key, keylen, pc_hash(key, keylen), &slot);
 
     return e < 0 ? NULL : m->entries[e].value;
 }
@@ -102,7 +102,7 @@ mm_map_get(const mm_map_t *m, const void *key, size_t keylen)
 mm_entry_t *
 mm_map_upsert(mm_map_t *m, const void *key, size_t keylen, int *created)
 {
-    uint64_t h = pc_fnv1a(key, keylen);
+    uint64_t h = pc_hash(key, keylen);
     size_t slot;
     long e;
     mm_entry_t *ent;
@@ -144,7 +144,7 @@ void *
 mm_map_remove(mm_map_t *m, const void *key, size_t keylen)
 {
     size_t slot;
-    long e = mm_find(m, key, keylen, pc_fnv1a(key, keylen), &slot);
+    long e = mm_find(m, key, keylen, pc_hash(key, keylen), &slot);
     void *value;
 
     if (e < 0)

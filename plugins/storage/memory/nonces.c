@@ -13,20 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/keyhash.h"
 #include "memory.h"
 
-/* FNV-1a of the key: project, NUL, nonce. */
+/* The keyed hash of the key: project, NUL, nonce (a client's choice). */
 static uint64_t
 mn_hash(const char *key, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) key[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return pc_hash(key, len);
 }
 
 static void

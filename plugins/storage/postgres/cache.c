@@ -3,8 +3,8 @@
  * committed (pg_cache_t in pg.h says what it keeps and when it is
  * dropped).
  *
- * An open-addressing hash table (FNV-1a, linear probing, at most half
- * full) over keys "project\0metric\0fname\0fvalue\0S" stored back to back
+ * An open-addressing hash table (keyed: plugins/common/keyhash.h; linear
+ * probing, at most half full) over keys "project\0metric\0fname\0fvalue\0S" stored back to back
  * in one buffer.
  */
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 #include "pg.h"
 
-#include "../../common/fnv1a.h"
+#include "../../common/keyhash.h"
 
 void
 pg_cache_free(pg_cache_t *c)
@@ -54,7 +54,7 @@ pg_cache_slot(const pg_cache_t *c, const char *key, size_t len)
 {
     size_t mask = c->slots - 1, i;
 
-    for (i = pc_fnv1a(key, len) & mask; c->off[i] != SIZE_MAX;
+    for (i = pc_hash(key, len) & mask; c->off[i] != SIZE_MAX;
          i = (i + 1) & mask)
         if (c->len[i] == len && memcmp(c->keys + c->off[i], key, len) == 0)
             break;

@@ -29,7 +29,7 @@
 
 #include "keys.h"
 #include "rs.h"
-#include "../../common/fnv1a.h"
+#include "../../common/keyhash.h"
 
 /* A set of strings seen in one batch (each metadata name is sent once per
  * batch). */
@@ -65,7 +65,7 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
 
             if (o == SIZE_MAX)
                 continue;
-            i = pc_fnv1a(z->keys.p + o, z->len[j]) & (slots - 1);
+            i = pc_hash(z->keys.p + o, z->len[j]) & (slots - 1);
             while (off[i] != SIZE_MAX)
                 i = (i + 1) & (slots - 1);
             off[i] = o;
@@ -78,7 +78,7 @@ rs_seen_add(rs_seen_t *z, const char *key, size_t len)
         z->slots = slots;
     }
     mask = z->slots - 1;
-    for (i = pc_fnv1a(key, len) & mask; z->off[i] != SIZE_MAX;
+    for (i = pc_hash(key, len) & mask; z->off[i] != SIZE_MAX;
          i = (i + 1) & mask) {
         if (z->len[i] == len && memcmp(z->keys.p + z->off[i], key, len) == 0)
             return 0;

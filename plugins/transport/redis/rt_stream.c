@@ -28,7 +28,7 @@
 #include <sys/time.h>
 
 #include "rt.h"
-#include "../../common/fnv1a.h"
+#include "../../common/keyhash.h"
 
 #define RT_HEARTBEAT_CHUNK 500
 
@@ -40,7 +40,7 @@ static void rt_claim(rt_state_t *s, const char *start);
 static int
 rt_inflight_has(rt_state_t *s, const char *id)
 {
-    uint64_t h = pc_fnv1a(id, strlen(id));
+    uint64_t h = pc_hash(id, strlen(id));
     rt_idnode_t *n;
 
     if (s->inflight_cap == 0)
@@ -54,7 +54,7 @@ rt_inflight_has(rt_state_t *s, const char *id)
 static int
 rt_inflight_add(rt_state_t *s, const char *id)
 {
-    uint64_t h = pc_fnv1a(id, strlen(id));
+    uint64_t h = pc_hash(id, strlen(id));
     size_t len = strlen(id), i;
     rt_idnode_t *n;
 
@@ -89,7 +89,7 @@ rt_inflight_add(rt_state_t *s, const char *id)
 static void
 rt_inflight_del(rt_state_t *s, const char *id)
 {
-    uint64_t h = pc_fnv1a(id, strlen(id));
+    uint64_t h = pc_hash(id, strlen(id));
     rt_idnode_t **pp, *n;
 
     if (s->inflight_cap == 0)

@@ -33,7 +33,7 @@
 
 #include "../common/listen.h"
 #include "statsd_parse.h"
-#include "../../common/fnv1a.h"
+#include "../../common/keyhash.h"
 
 #define SD_UDP_BATCH 16      /* datagrams per recvmmsg */
 #define SD_UDP_ROUNDS 8      /* recvmmsg calls per wakeup */
@@ -191,7 +191,7 @@ sd_gauge_get(sd_state_t *s, const sd_line_t *l)
     memcpy(key, l->name, l->name_len);
     key[l->name_len] = '\0';
     memcpy(key + l->name_len + 1, l->tags_raw, l->tags_raw_len);
-    h = pc_fnv1a(key, len);
+    h = pc_hash(key, len);
 
     if (s->gauges_cap != 0) {
         g = sd_gauge_slot(s->gauges, s->gauges_cap, key, len, h);
