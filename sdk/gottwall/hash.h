@@ -103,18 +103,54 @@ gw_hash_begin(gw_hash_t *h, const gw_hash_key_t *key)
     h->len = 0;
 }
 
+/* The n < 8 bytes at p as the low bytes of a little-endian word. */
+static inline uint64_t
+gw_hash_partial(const unsigned char *p, size_t n)
+{
+    uint64_t w = 0;
+
+    switch (n) {
+    case 7:
+        w |= (uint64_t) p[6] << 48;
+        /* fall through */
+    case 6:
+        w |= (uint64_t) p[5] << 40;
+        /* fall through */
+    case 5:
+        w |= (uint64_t) p[4] << 32;
+        /* fall through */
+    case 4:
+        w |= (uint64_t) p[3] << 24;
+        /* fall through */
+    case 3:
+        w |= (uint64_t) p[2] << 16;
+        /* fall through */
+    case 2:
+        w |= (uint64_t) p[1] << 8;
+        /* fall through */
+    case 1:
+        w |= (uint64_t) p[0];
+        /* fall through */
+    default:
+        break;
+    }
+    return w;
+}
+
 /* Adds n bytes at p with c rounds per word (gw_hash_add: c = 1). */
 static inline void
 gw_hash_add_c(gw_hash_t *h, const void *p, size_t n, int c)
 {
     const unsigned char *s = (const unsigned char *) p;
+    size_t take;
 
     h->len += n;
     if (h->ntail > 0) {
-        while (n > 0 && h->ntail < 8) {
-            h->tail |= (uint64_t) *s++ << (8 * h->ntail++);
-            n--;
-        }
+        take = 8 - h->ntail < n ? 8 - h->ntail : n;
+        h->tail |= gw_hash_partial(s, take) << (8 * h->ntail);
+        h->ntail += (unsigned) take;
+        s += take;
+        n -= take;
         if (h->ntail < 8)
             return;
         gw_hash_word(h, h->tail, c);
@@ -123,9 +159,9 @@ gw_hash_add_c(gw_hash_t *h, const void *p, size_t n, int c)
     }
     for (; n >= 8; n -= 8, s += 8)
         gw_hash_word(h, gw_hash_load(s), c);
-    while (n > 0) {
-        h->tail |= (uint64_t) *s++ << (8 * h->ntail++);
-        n--;
+    if (n > 0) {
+        h->tail = gw_hash_partial(s, n);
+        h->ntail = (unsigned) n;
     }
 }
 
