@@ -451,9 +451,13 @@ tb_group_stage(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
             cell = &t->fcells[ci].cell;
             ci = t->fcells[ci].next;
         }
+        /* Every cell of a group has its kind (a retyped one, all of
+         * them); a cell without an aside merges as empty all the same. */
         b->stage[k] = tb_obj_merged(kind,
                                     tb_data_obj(&b->data[b->gidx[k]], kind),
-                                    gw__cell_aside(t, cell)->x);
+                                    TB_ASIDE(gw__cell_kind(cell))
+                                        ? gw__cell_aside(t, cell)->x
+                                        : NULL);
         if (b->stage[k] == NULL) {
             while (k-- > 0)
                 tb_obj_free(kind, b->stage[k]);
