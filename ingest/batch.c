@@ -180,12 +180,6 @@ gw__batch_view(gw__batch_t *b)
     return &b->view;
 }
 
-static uint64_t
-tb_str_hash(const char *s, size_t n)
-{
-    return gw__hash_str(s, n);
-}
-
 /* The id of string s in b, interned if new; NONE if memory ran out. */
 static uint32_t
 tb_batch_str(gw__batch_t *b, const char *s, size_t n, uint64_t h)
@@ -503,8 +497,8 @@ tb_group_make(gw__batch_t *b, const gw__table_t *t, const gw__group_t *g,
     for (ci = g->first; ci != NONE; ci = c->next) {
         c = &t->fcells[ci];
         gw__fcell_names(c, &n, &v);
-        fn = tb_batch_str(b, n.s, n.n, tb_str_hash(n.s, n.n));
-        fv = fn != NONE ? tb_batch_str(b, v.s, v.n, tb_str_hash(v.s, v.n))
+        fn = tb_batch_str(b, n.s, n.n, gw__hash_str(n.s, n.n));
+        fv = fn != NONE ? tb_batch_str(b, v.s, v.n, gw__hash_str(v.s, v.n))
                         : NONE;
         if (fv == NONE ||
             tb_series_make(b, pid, mid, fn, fv, gw__cell_kind(&c->cell),
@@ -598,8 +592,8 @@ gw__batch_add_table(gw__batch_t *b, const gw__table_t *t, unsigned periods,
             buckets[nkeep++] = start;
         }
         gw__group_names(t, g, &pn, &mn);
-        ph = tb_str_hash(pn.s, pn.n);
-        mh = tb_str_hash(mn.s, mn.n);
+        ph = gw__hash_str(pn.s, pn.n);
+        mh = gw__hash_str(mn.s, mn.n);
         if (tb_group_make(b, t, g, keep, buckets, nkeep, ph, mh) != GW_OK) {
             nomem += gw__cell_count(&g->cell);
             continue;

@@ -247,12 +247,6 @@ proj_get(gw__ingest_t *ing, const char *name, size_t len)
     return ing->last_proj = ing->nprojs++;
 }
 
-static uint64_t
-pm_hash(const char *project, size_t plen, const char *metric, size_t mlen)
-{
-    return gw__pm_hash(project, plen, metric, mlen);
-}
-
 /* The slot of (proj, metric): the one holding it, or the empty one where
  * it would go. h is gw__hash_mix of its pm_hash. */
 static size_t
@@ -351,7 +345,7 @@ set_kind(gw__ingest_t *ing, const char *project, const char *metric,
 {
     size_t plen = strlen(project), mlen = strlen(metric);
     size_t proj = proj_get(ing, project, plen);
-    uint64_t h = gw__hash_mix(pm_hash(project, plen, metric, mlen));
+    uint64_t h = gw__hash_mix(gw__pm_hash(project, plen, metric, mlen));
     gw__kslot_t *k;
 
     if (proj == NO_PROJ)
@@ -731,7 +725,7 @@ admit(gw__ingest_t *ing, size_t n, gw__reject_t *reject, gw_error_t *err,
     }
     for (i = 0; i < n; i++) {
         e = &ing->pev[i];
-        e->pm_hash = pm_hash(e->project.s, e->project.n, e->name.s,
+        e->pm_hash = gw__pm_hash(e->project.s, e->project.n, e->name.s,
                              e->name.n);
         e->group = -1;
         e->retimed = 0;

@@ -519,7 +519,7 @@ tb_group_probe(const gw__table_t *t, uint64_t h, long pid, gw__str_t metric,
          j = (j + 1) & t->gmask) {
         g = &t->groups[s - 1];
         if (pid >= 0 && g->minute == minute &&
-            ((long) g->key[0] | (long) g->key[1] << 8) == pid &&
+            gw__group_project(g) == (size_t) pid &&
             tb_str_is(g->key + 2, metric, &end))
             return (long) s - 1;
     }

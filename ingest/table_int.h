@@ -141,12 +141,19 @@ gw__key_str(const uint8_t *p, gw__str_t *s)
     return p + n;
 }
 
+/* The index of group g's project in gw__table_t.projects. */
+static inline size_t
+gw__group_project(const gw__group_t *g)
+{
+    return (size_t) g->key[0] | (size_t) g->key[1] << 8;
+}
+
 /* The project and metric of group g of t. */
 static inline void
 gw__group_names(const gw__table_t *t, const gw__group_t *g,
                 gw__str_t *project, gw__str_t *metric)
 {
-    *project = t->projects[(size_t) g->key[0] | (size_t) g->key[1] << 8];
+    *project = t->projects[gw__group_project(g)];
     (void) gw__key_str(g->key + 2, metric);
 }
 

@@ -99,9 +99,8 @@ struct gw__auth_s {
     double (*now_fn)(void);
     auth_replay_t *replays;
     unsigned char cmp_key[32]; /* for comparing secrets of any length */
-    uint64_t seed;             /* nonce hashing */
     gw__auth_t *primary;       /* whose replay cache this one uses, or NULL */
-    pthread_mutex_t replay_mu; /* guards replays (and seed's use) */
+    pthread_mutex_t replay_mu; /* guards replays */
     struct {                   /* the last S3/S4 nonce accepted */
         const char *project;   /* cfg-owned; NULL: none */
         char nonce[AUTH_NONCE_MAX + 1];
@@ -134,12 +133,10 @@ gw__auth_new(const gw__config_t *cfg, double (*now_fn)(void))
         return NULL;
     a->cfg = cfg;
     a->now_fn = now_fn != NULL ? now_fn : auth_real_now;
-    if (RAND_bytes(a->cmp_key, sizeof(a->cmp_key)) != 1
-        || RAND_bytes((unsigned char *) &a->seed, sizeof(a->seed)) != 1) {
-        /* Only comparisons and hashing depend on these; a fixed value
-         * keeps them correct, merely less hardened. */
+    if (RAND_bytes(a->cmp_key, sizeof(a->cmp_key)) != 1) {
+        /* Only comparisons depend on it; a fixed value keeps them
+         * correct, merely less hardened. */
         memset(a->cmp_key, 0x5a, sizeof(a->cmp_key));
-        a->seed = 0x9e3779b97f4a7c15ull;
     }
     pthread_mutex_init(&a->replay_mu, NULL);
     return a;
@@ -459,11 +456,12 @@ gw__auth_sign_s4(const char *private_key, const char *project, int64_t ts,
 
 /* ---- The replay cache ---- */
 
+/* Keyed with the process's key: a client picks its nonces, not where
+ * they fall. */
 static uint32_t
-auth_nonce_hash(const gw__auth_t *a, const char *s, size_t len)
+auth_nonce_hash(const char *s, size_t len)
 {
-    gw_hash_key_t key = {a->seed, gw__hash_key.k1};
-    uint64_t h = gw_hash_bytes(&key, s, len);
+    uint64_t h = gw__hash_str(s, len);
 
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
@@ -551,7 +549,7 @@ auth_replay_locked(gw__auth_t *a, const char *scheme, const char *project,
                    const char **reason, gw_error_t *err)
 {
     auth_replay_t *r = auth_replay_get(a, project);
-    uint32_t h = auth_nonce_hash(a, nonce, len);
+    uint32_t h = auth_nonce_hash(nonce, len);
     auth_nonce_t *n;
 
     if (r == NULL)
