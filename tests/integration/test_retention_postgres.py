@@ -205,11 +205,16 @@ def test_flushes_never_wait_for_the_expiry():
 
             def other():
                 while not stop.is_set():
+                    # Three minutes back, but never before today: the
+                    # storage makes today's partition, not yesterday's (a
+                    # CI run at 00:02 UTC wrote into 23:59 and failed with
+                    # "no partition of relation gottwall_cells_minute").
+                    now = time.time()
+                    b = max(bucket(now, 60) - 180, bucket(now, 86400))
                     pg.sql("BEGIN; INSERT INTO gottwall_cells VALUES (%d, 0, %d,"
                            " 1, 1, 1, 0) ON CONFLICT (series_id, period, bucket)"
                            " DO UPDATE SET count = gottwall_cells.count + 1;"
-                           " SELECT pg_sleep(0.3); COMMIT"
-                           % (other_id, bucket(time.time(), 60) - 180))
+                           " SELECT pg_sleep(0.3); COMMIT" % (other_id, b))
 
             d.start()
             feeder = threading.Thread(target=feed, daemon=True)
